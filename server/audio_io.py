@@ -1,0 +1,324 @@
+"""Loading and writing user audio files, robustly.
+
+Users drop arbitrary files on the system: any rate, channel count, bit depth,
+length, and sometimes things that are not audio at all. Everything that can go
+wrong is reported as one exception type, :class:`AudioInputError`, whose
+``code`` is a stable short string the UI can switch on and whose message names
+the file, so a person can tell *which* file is wrong and *why*.
+
+Files are opened with Python's own ``open`` and handed to soundfile as file
+objects. That way ``bytes`` paths and non-UTF-8 names (``os.fsdecode`` with
+surrogateescape) work, which soundfile's own path handling does not support.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import struct
+import tempfile
+from typing import BinaryIO, Union
+
+import numpy as np
+import soundfile as sf
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+SAMPLE_RATE = 44100
+DURATION_S = 1.0
+MAX_BYTES = 2 * 1024**3  # 2 GiB: beyond this a "sound" is surely a mistake
+MAX_SECONDS = 3600.0  # longer than an hour is not plausibly one sound
+SILENCE_PEAK = 1e-5  # -100 dBFS: below this nothing audible survives features
+
+# Every value AudioInputError.code can take.
+CODES = (
+    "missing",
+    "is_directory",
+    "permission",
+    "empty",
+    "too_large",
+    "not_audio",
+    "corrupt",
+    "too_short",
+    "non_finite",
+    "silent",
+    "io_error",
+)
+
+# File starts that mean "this claims to be audio"; a failure to decode one of
+# these is reported as corrupt rather than not-audio.
+_AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3",
+                b"BW64", b".snd", b"caff", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
+
+
+class AudioInputError(ValueError):
+    """A user-supplied file or array cannot be used as audio.
+
+    ``code`` is one of :data:`CODES`; ``path`` is the file (as ``str``) or the
+    array's name. The message always contains a printable form of the path.
+    """
+
+    def __init__(self, code: str, path: str, message: str) -> None:
+        if code not in CODES:
+            raise ValueError(f"unknown AudioInputError code {code!r}")
+        self.code = code
+        self.path = path
+        super().__init__(f"{_printable(path)}: {message}")
+
+
+def _printable(path: str) -> str:
+    """A form of ``path`` that is safe to print (undecodable bytes escaped)."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _fs_path(path: PathLike) -> str:
+    """Normalise str/bytes/PathLike to a str, keeping raw bytes via surrogateescape."""
+    return os.fsdecode(os.fspath(path))
+
+
+def check_signal(audio: np.ndarray, name: str) -> np.ndarray:
+    """Reject arrays that would give meaningless features; return ``audio``.
+
+    Checks, in order: no samples (too_short), NaN/inf (non_finite), peak below
+    -100 dBFS (silent), and constant value i.e. DC only (silent, because peak
+    normalisation would turn a DC offset into a "full-scale" sound with no
+    spectrum above 0 Hz).
+    """
+    x = np.asarray(audio)
+    if x.size == 0:
+        raise AudioInputError("too_short", name, "contains no audio samples")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise AudioInputError("non_finite", name, f"contains {bad} NaN or infinite samples")
+    peak = float(np.max(np.abs(x)))
+    if peak < SILENCE_PEAK:
+        raise AudioInputError(
+            "silent", name, f"is silent (peak {_dbfs(peak)} dBFS, below -100 dBFS)")
+    ac_peak = float(np.max(np.abs(x - np.mean(x, dtype=np.float64))))
+    if ac_peak < SILENCE_PEAK:
+        raise AudioInputError(
+            "silent", name,
+            f"has no signal: it is a constant DC offset of {float(np.mean(x)):.4g} with no sound")
+    return audio
+
+
+def _dbfs(peak: float) -> str:
+    return "-inf" if peak <= 0 else f"{20 * math.log10(peak):.1f}"
+
+
+def _stat_file(path: str, max_bytes: int) -> int:
+    """Check existence/type/size before opening; return the size in bytes."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise AudioInputError("missing", path, "file does not exist") from None
+    except PermissionError:
+        raise AudioInputError("permission", path, "permission denied") from None
+    except OSError as e:
+        raise AudioInputError("io_error", path, f"cannot access file ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioInputError("is_directory", path, "is a directory, not an audio file")
+    if st.st_size == 0 and stat.S_ISREG(st.st_mode):
+        raise AudioInputError("empty", path, "file is empty (0 bytes)")
+    if st.st_size > max_bytes:
+        raise AudioInputError(
+            "too_large", path,
+            f"file is {st.st_size / 1024**2:.0f} MiB, over the {max_bytes / 1024**2:.0f} MiB limit")
+    return st.st_size
+
+
+def _open_binary(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except PermissionError:
+        raise AudioInputError("permission", path, "permission denied (cannot read file)") from None
+    except IsADirectoryError:
+        raise AudioInputError("is_directory", path, "is a directory, not an audio file") from None
+    except FileNotFoundError:
+        raise AudioInputError("missing", path, "file does not exist") from None
+    except OSError as e:
+        raise AudioInputError("io_error", path, f"cannot open file ({e.strerror})") from None
+
+
+class _VirtualFile:
+    """The file interface soundfile's virtual I/O needs, minus exceptions in seek.
+
+    libsndfile probing a damaged header may seek to a negative offset; a raw
+    file object would raise inside a C callback (printed as an ignored
+    exception). Here a failed seek simply leaves the position unchanged, which
+    libsndfile then reports as a normal open error.
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            return self._f.seek(offset, whence)
+        except (OSError, ValueError):
+            return self._f.tell()
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def readinto(self, buffer) -> int:
+        return self._f.readinto(buffer)
+
+
+def _check_riff_truncation(f: BinaryIO, path: str, size: int) -> None:
+    """Detect a WAV whose data chunk is cut short (e.g. an interrupted download).
+
+    libsndfile silently reads whatever is present, so without this a truncated
+    file would load as a shorter, zero-padded clip with no warning.
+    """
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        f.seek(0)
+        return
+    pos = 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            break
+        cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if cid == b"data":
+            available = size - (pos + 8)
+            # 0 and 0xFFFFFFFF are placeholders written by streaming recorders.
+            if csize not in (0, 0xFFFFFFFF) and csize > available:
+                f.seek(0)
+                raise AudioInputError(
+                    "corrupt", path,
+                    f"is truncated: header declares {csize} bytes of audio but only "
+                    f"{available} are present")
+            break
+        pos += 8 + csize + (csize & 1)
+    f.seek(0)
+
+
+def _classify_open_failure(f: BinaryIO, path: str, err: Exception) -> AudioInputError:
+    """Tell 'not audio at all' from 'audio container that is broken'."""
+    try:
+        f.seek(0)
+        magic = f.read(4)
+    except OSError:
+        magic = b""
+    reason = str(err).split(": ", 1)[-1] if ": " in str(err) else str(err)
+    if any(magic[: len(m)] == m for m in _AUDIO_MAGIC):
+        return AudioInputError("corrupt", path, f"audio file is damaged or truncated ({reason})")
+    return AudioInputError(
+        "not_audio", path,
+        f"is not a readable audio file ({reason}); use WAV, AIFF, FLAC or OGG")
+
+
+def _to_mono(x: np.ndarray) -> np.ndarray:
+    """Average channels: keeps level for correlated channels, no clipping risk."""
+    return x if x.ndim == 1 else x.mean(axis=1, dtype=np.float32)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Band-limited resampling: soxr (librosa's default engine) when present."""
+    if sr_in == sr_out:
+        return x.astype(np.float32, copy=False)
+    try:
+        import soxr
+        return soxr.resample(x.astype(np.float32, copy=False), sr_in, sr_out,
+                             quality="HQ").astype(np.float32, copy=False)
+    except ImportError:
+        from scipy.signal import resample_poly
+        g = math.gcd(int(sr_in), int(sr_out))
+        return resample_poly(x, sr_out // g, sr_in // g).astype(np.float32)
+
+
+def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    if len(x) >= n:
+        return np.ascontiguousarray(x[:n], dtype=np.float32)
+    out = np.zeros(n, dtype=np.float32)
+    out[: len(x)] = x
+    return out
+
+
+def load_clip(
+    path: PathLike,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    duration_s: float = DURATION_S,
+    max_bytes: int = MAX_BYTES,
+    max_seconds: float = MAX_SECONDS,
+) -> np.ndarray:
+    """Load the first ``duration_s`` of a file as mono float32 at ``sample_rate``.
+
+    Returns exactly ``round(sample_rate * duration_s)`` samples (trimmed or
+    zero-padded). Only the needed head of the file is read, so a ten-minute
+    file costs no more memory than a one-second one. The signal checks of
+    :func:`check_signal` run on that head at the file's own rate, before
+    resampling or padding (padding would hide a DC-only signal).
+
+    Raises :class:`AudioInputError` for every failure.
+    """
+    p = _fs_path(path)
+    n_out = int(round(sample_rate * duration_s))
+    size = _stat_file(p, max_bytes)
+    with _open_binary(p) as f:
+        _check_riff_truncation(f, p, size)
+        try:
+            snd = sf.SoundFile(_VirtualFile(f))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+            raise _classify_open_failure(f, p, e) from None
+        with snd:
+            sr_in = int(snd.samplerate)
+            frames = int(snd.frames)
+            if frames <= 0:
+                raise AudioInputError("too_short", p, "contains no audio frames")
+            if frames / sr_in > max_seconds:
+                raise AudioInputError(
+                    "too_large", p,
+                    f"is {frames / sr_in:.0f} s long, over the {max_seconds:.0f} s limit")
+            # A few ms beyond the clip so the resampler's filter sees real
+            # signal at the cut, not an artificial edge.
+            need = int(math.ceil(duration_s * sr_in)) + int(math.ceil(0.01 * sr_in))
+            try:
+                head = snd.read(min(need, frames), dtype="float32", always_2d=False)
+            except (sf.LibsndfileError, RuntimeError) as e:
+                raise AudioInputError("corrupt", p, f"audio data is damaged ({e})") from None
+    mono = _to_mono(head)
+    if mono.size == 0:
+        raise AudioInputError("too_short", p, "contains no audio frames")
+    check_signal(mono[: int(math.ceil(duration_s * sr_in))], p)
+    return _fit_length(resample(mono, sr_in, sample_rate), n_out)
+
+
+def write_wav(path: PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
+              *, subtype: str = "FLOAT") -> None:
+    """Write a WAV atomically: a reader never sees a half-written file.
+
+    The data goes to a temporary file in the same directory, is fsynced, then
+    renamed over ``path`` with ``os.replace`` (atomic on POSIX and Windows).
+    ``audio`` is (frames,) or (frames, channels).
+    """
+    p = _fs_path(path)
+    x = np.asarray(audio)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{_printable(p)}: audio must be 1-D or (frames, channels), got {x.shape}")
+    directory = os.path.dirname(os.path.abspath(p))
+    try:
+        mode = stat.S_IMODE(os.stat(p).st_mode)
+    except OSError:
+        mode = 0o644  # mkstemp's 0600 would make new renders private to us
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".wav")
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w+b") as f:
+            sf.write(f, x, int(sample_rate), format="WAV", subtype=subtype)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,11 @@
+"""Renderers: the open Faust rack (default) and real plugins through a profile.
+
+The API in four nouns: ``FX`` (an effect and its knobs), ``Chain`` (effects in order),
+``OpenRack`` / ``PluginRack`` (renderers with one ``render(chain, preset)`` call).
+"""
+
+from server.rack.chain import FX, Chain
+from server.rack.render import DEFAULT_NOTE, RenderError, Renderer, RenderSettings
+from server.rack.open_rack import OpenRack
+
+__all__ = ["FX", "Chain", "DEFAULT_NOTE", "RenderError", "Renderer", "RenderSettings", "OpenRack"]

@@ -1,0 +1,96 @@
+"""The nouns of the renderer API: an effect with its knobs (``FX``) and an ordered ``Chain``.
+
+They are plain data checked against the spec, so the same chain renders on the open rack,
+on a real plugin through a profile, or becomes a step reply for the Max for Live device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from server import spec
+
+
+@dataclass(frozen=True)
+class FX:
+    """One effect switched on with its sampled knobs (Serum-normalized 0..1, mode as class).
+
+    >>> FX("distortion", mode="Tube", drive=0.72)
+    """
+
+    name: str
+    knobs: Mapping[str, float] = field(default_factory=dict)
+
+    def __init__(self, name: str, knobs: Mapping[str, Any] | None = None, **kw: Any):
+        spec.effect(name)  # error early on an unknown effect
+        values = dict(knobs or {})
+        values.update(kw)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "knobs", spec.validate_knobs(name, values))
+
+    @property
+    def effect(self) -> spec.Effect:
+        return spec.effect(self.name)
+
+    def serum_values(self) -> dict[str, float]:
+        """Serum parameter name -> normalized value, enable and fixed knobs included."""
+        eff = self.effect
+        out = {eff.enable.serum_name: eff.enable.value}
+        out.update({f.serum_name: f.value for f in eff.fixed})
+        out.update({k.serum_name: k.to_serum(self.knobs[k.name]) for k in eff.knobs})
+        return out
+
+    def describe(self) -> str:
+        """Producer-readable text, e.g. 'Distortion: Mode Tube, Drive 72 %'."""
+        eff = self.effect
+        parts = [f"{k.label} {k.text(self.knobs[k.name])}" for k in eff.knobs]
+        return f"{eff.label}: " + ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"effect": self.name, "knobs": dict(self.knobs)}
+
+
+class Chain(Sequence[FX]):
+    """Effects in the order they process the sound; each effect at most once."""
+
+    def __init__(self, effects: Iterable[FX] = ()):
+        self._fx = tuple(effects)
+        names = [f.name for f in self._fx]
+        if len(set(names)) != len(names):
+            raise ValueError(f"an effect appears twice in the chain: {names}")
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._fx[i]
+
+    def __len__(self) -> int:
+        return len(self._fx)
+
+    def __iter__(self) -> Iterator[FX]:
+        return iter(self._fx)
+
+    def __repr__(self) -> str:
+        return f"Chain({list(self._fx)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Chain) and self._fx == other._fx
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self._fx)
+
+    def without(self, name: str) -> "Chain":
+        return Chain(f for f in self._fx if f.name != name)
+
+    def then(self, fx: FX) -> "Chain":
+        return Chain(self._fx + (fx,))
+
+    def prefix(self, n: int) -> "Chain":
+        return Chain(self._fx[:n])
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [f.to_json() for f in self._fx]
+
+    @classmethod
+    def from_json(cls, items: Iterable[Mapping[str, Any]]) -> "Chain":
+        return cls(FX(d["effect"], d["knobs"]) for d in items)

@@ -1,0 +1,155 @@
+"""The open rack: a Faust synth and Serum-like effects run by DawDreamer.
+
+The dry synth is deterministic for a (preset, note), so it is rendered once and cached;
+each render then plays it back through the effects in the chain's order.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from server import spec
+from server.rack import presets as P
+from server.rack.chain import FX, Chain
+from server.rack.render import RenderError, RenderSettings
+
+FAUST_DIR = Path(__file__).with_name("faust")
+
+#: Every preset leaves the synth at this peak (-6 dBFS), gain-staged like a real patch,
+#: so the level-dependent effects (compressor, distortion) see the same input level.
+DRY_PEAK = 0.5
+
+
+def _daw():
+    import dawdreamer  # imported lazily: it is heavy and not needed for JSON work
+
+    return dawdreamer
+
+
+@functools.lru_cache(maxsize=None)
+def faust_source(name: str) -> str:
+    return (FAUST_DIR / f"{name}.dsp").read_text()
+
+
+def faust_value(effect_name: str, knob_name: str, value: float) -> float:
+    """A spec knob's 0..1 value in the unit its Faust slider takes (Hz, dB, %, class)."""
+    eff = spec.effect(effect_name)
+    for k in eff.knobs:
+        if k.name == knob_name:
+            return float(int(value)) if k.categorical else k.display.value(value)
+    for f in eff.fixed:
+        if f.name == knob_name:
+            return f.display.value(value)
+    raise KeyError(f"{effect_name} has no knob {knob_name!r}")
+
+
+class _Stage:
+    """One compiled Faust processor in an engine of its own.
+
+    DawDreamer runs every processor an engine owns on each render, in the graph or not,
+    so each stage gets its own engine and a chain costs only the effects it uses.
+    """
+
+    def __init__(self, name: str, settings: RenderSettings, *, voices: int = 0):
+        daw = _daw()
+        self.name = name
+        self.engine = daw.RenderEngine(settings.sample_rate, settings.block_size)
+        self.proc = self.engine.make_faust_processor(name)
+        self.proc.compile_flags = ["-single"]
+        if voices:
+            self.proc.num_voices = voices
+        self.proc.set_dsp_string(faust_source(name))
+        try:
+            self.proc.compile()
+        except RuntimeError as e:  # pragma: no cover - only on a broken .dsp
+            raise RenderError(f"Faust code {FAUST_DIR / (name + '.dsp')} does not compile: {e}")
+        params = self.proc.get_parameters_description()
+        self.address = {p["name"].rsplit("/", 1)[-1]: p["name"] for p in params}
+        self.defaults = {p["name"].rsplit("/", 1)[-1]: p["value"] for p in params}
+        self._last: dict[str, float] = {}
+        if voices:
+            self.player = None
+            self.engine.load_graph([(self.proc, [])])
+        else:
+            self.player = self.engine.make_playback_processor(
+                "player", np.zeros((1, settings.n_samples), np.float32))
+            self.engine.load_graph([(self.player, []), (self.proc, ["player"])])
+
+    def set(self, name: str, value: float) -> None:
+        if self._last.get(name) == value:
+            return
+        self.proc.set_parameter(self.address[name], float(value))
+        self._last[name] = value
+
+    def run(self, audio: np.ndarray | None, seconds: float, n: int) -> np.ndarray:
+        if audio is not None:
+            self.player.set_data(audio[None, :])
+        self.engine.render(seconds)
+        return self.engine.get_audio()[0, :n].astype(np.float32)
+
+
+class OpenRack:
+    """Render a preset through a chain of effects, like Serum's FX rack.
+
+    >>> rack = OpenRack()
+    >>> audio = rack.render([FX("distortion", mode="Tube", drive=0.7)], preset="saw")
+    """
+
+    def __init__(self, settings: RenderSettings = RenderSettings()):
+        self.settings = settings
+        self._synth = _Stage("synth", settings, voices=1)
+        self._fx = {name: _Stage(name, settings) for name in spec.EFFECT_NAMES}
+        self._dry: dict[tuple[str, int], np.ndarray] = {}
+        for name, stage in self._fx.items():  # fixed knobs never change: set them once
+            for f in spec.effect(name).fixed:
+                if f.name in stage.address:
+                    stage.set(f.name, faust_value(name, f.name, f.value))
+
+    @property
+    def presets(self) -> tuple[str, ...]:
+        return tuple(P.PRESETS)
+
+    def dry(self, preset: str, *, note: int | None = None) -> np.ndarray:
+        """The preset with no effects (cached: a synth render is deterministic)."""
+        note = self.settings.note if note is None else int(note)
+        key = (preset, note)
+        if key not in self._dry:
+            values = P.preset(preset)
+            if not 0 <= note <= 127:
+                raise ValueError(f"MIDI note {note} is outside 0..127")
+            synth = self._synth
+            for k in synth.address:
+                synth.set(k, values.get(k, synth.defaults[k]))
+            synth.proc.clear_midi()
+            synth.proc.add_midi_note(note, self.settings.velocity, 0.0, self.settings.note_s)
+            audio = synth.run(None, self.settings.render_s, self.settings.n_samples)
+            peak = float(np.max(np.abs(audio)))
+            if not np.isfinite(peak) or peak <= 0:
+                raise RenderError(f"preset {preset!r} rendered silence at note {note}")
+            self._dry[key] = audio * np.float32(DRY_PEAK / peak)
+        return self._dry[key].copy()
+
+    def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None,
+               *, note: int | None = None) -> np.ndarray:
+        """Mono float32 audio of ``preset`` through ``chain``, in the chain's order."""
+        if preset is None:
+            raise ValueError(f"the open rack needs a preset; presets: {', '.join(P.PRESETS)}")
+        return self.process(self.dry(preset, note=note), chain)
+
+    def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
+        """Run any mono clip through the effects (for captured or user audio)."""
+        chain = chain if isinstance(chain, Chain) else Chain(chain)
+        audio = np.asarray(audio, np.float32)
+        if len(chain) == 0:
+            return audio.copy()
+        seconds = len(audio) / self.settings.sample_rate
+        for fx in chain:
+            stage = self._fx[fx.name]
+            for knob, value in fx.knobs.items():
+                stage.set(knob, faust_value(fx.name, knob, value))
+            audio = stage.run(audio, seconds, len(audio))
+        return audio

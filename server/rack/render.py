@@ -1,0 +1,46 @@
+"""What every renderer shares: the render settings and the ``Renderer`` protocol."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from server.rack.chain import FX, Chain
+
+#: MIDI note the shipped models are trained on: 48 (C3 in Live's naming), as in the
+#: paper's research code. The paper's text says "C4"; change it here, not elsewhere.
+DEFAULT_NOTE = 48
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """The paper's render facts: 44.1 kHz, mono, 1.0 s note, 1.0 s render, velocity 127."""
+
+    sample_rate: int = 44100
+    note: int = DEFAULT_NOTE
+    velocity: int = 127
+    note_s: float = 1.0
+    render_s: float = 1.0
+    block_size: int = 512
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sample_rate * self.render_s))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Renderer(Protocol):
+    """Anything that turns (preset, chain) into mono audio: the open rack or a real plugin."""
+
+    settings: RenderSettings
+
+    def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None,
+               *, note: int | None = None) -> np.ndarray: ...
+
+
+class RenderError(RuntimeError):
+    """A renderer could not produce audio (bad plugin, bad preset, DSP compile failure)."""

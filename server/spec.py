@@ -1,0 +1,332 @@
+"""The one effect specification: effects, knobs, ranges, Serum names, distortion modes.
+
+Everything that knows about a knob reads it from here: the open rack (to turn a 0..1
+value into Hz or dB), the data generator (to sample Table 1 of the paper), the models
+(output sizes and order), the server (Serum names in replies) and the Max for Live
+device (through the JSON written by ``serumrnn spec export``).
+
+Values are Serum-normalized 0..1 everywhere. Serum names and indices come from the
+paper's research code (see ``shared/reference/serum-parameters.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+SPEC_VERSION = "1.0"
+
+#: Table 1 was sampled on a 0.01 grid ("granularity 100") in the research code.
+GRID_STEPS = 100
+
+#: Serum's distortion menu; the research code used Dist_Mode slots 0..10 and 13 of 14.
+#: Which name sits in which slot is not recorded there: verify on a machine with Serum.
+DISTORTION_MODES: tuple[str, ...] = (
+    "Tube", "SoftClip", "HardClip", "Diode 1", "Diode 2", "Lin.Fold",
+    "Sin Fold", "Zero-Square", "Downsample", "X-Shaper", "X-Shaper (Asym)", "Rectify",
+)
+DISTORTION_MODE_SLOTS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13)
+DISTORTION_SLOT_COUNT = 14
+
+
+@dataclass(frozen=True)
+class Display:
+    """How a 0..1 knob reads in a musical unit: linear or logarithmic between lo and hi."""
+
+    unit: str
+    lo: float
+    hi: float
+    curve: str = "lin"  # "lin" | "log"
+    digits: int = 0
+
+    def value(self, x: float) -> float:
+        """The knob's value in ``unit`` (what the open rack's DSP receives)."""
+        x = min(1.0, max(0.0, float(x)))
+        if self.curve == "log":
+            return self.lo * (self.hi / self.lo) ** x
+        return self.lo + (self.hi - self.lo) * x
+
+    def normalized(self, v: float) -> float:
+        """Inverse of :meth:`value`, clamped to 0..1."""
+        if self.curve == "log":
+            x = math.log(v / self.lo) / math.log(self.hi / self.lo)
+        else:
+            x = (v - self.lo) / (self.hi - self.lo)
+        return min(1.0, max(0.0, x))
+
+    def text(self, x: float) -> str:
+        v = self.value(x)
+        if self.unit == "Hz" and v >= 1000:
+            return f"{v / 1000:.1f} kHz"
+        return f"{v:.{self.digits}f} {self.unit}".replace(" %", " %")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit": self.unit, "lo": self.lo, "hi": self.hi, "curve": self.curve,
+                "digits": self.digits}
+
+
+PERCENT = Display("%", 0.0, 100.0)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A sampled knob: what the models predict for one effect."""
+
+    name: str
+    serum_name: str
+    serum_index: int
+    label: str
+    ranges: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
+    display: Display = PERCENT
+    choices: tuple[str, ...] = ()  # non-empty for a categorical knob
+
+    @property
+    def categorical(self) -> bool:
+        return bool(self.choices)
+
+    def grid(self) -> tuple[float, ...]:
+        """Every value this knob may be sampled at (Table 1 on a 0.01 grid).
+
+        A categorical knob's grid is its class indices 0..C-1.
+        """
+        if self.categorical:
+            return tuple(float(i) for i in range(len(self.choices)))
+        values: list[float] = []
+        for lo, hi in self.ranges:
+            a, b = round(lo * GRID_STEPS), round(hi * GRID_STEPS)
+            values.extend(i / GRID_STEPS for i in range(a, b + 1))
+        return tuple(sorted(set(values)))
+
+    def to_serum(self, value: float) -> float:
+        """The Serum-normalized value to send to the plugin for a model value."""
+        if self.categorical:
+            slot = DISTORTION_MODE_SLOTS[int(value)]
+            return slot / (DISTORTION_SLOT_COUNT - 1)
+        return float(value)
+
+    def text(self, value: float) -> str:
+        if self.categorical:
+            return self.choices[int(value)]
+        return self.display.text(value)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name, "label": self.label, "serum_name": self.serum_name,
+            "serum_index": self.serum_index,
+        }
+        if self.categorical:
+            d["choices"] = list(self.choices)
+            d["serum_values"] = [self.to_serum(i) for i in range(len(self.choices))]
+        else:
+            d["ranges"] = [list(r) for r in self.ranges]
+            d["display"] = self.display.to_json()
+        return d
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A knob the paper never samples but sets when the effect is switched on."""
+
+    name: str
+    serum_name: str
+    serum_index: int
+    value: float
+    display: Display = PERCENT
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "serum_name": self.serum_name,
+                "serum_index": self.serum_index, "value": self.value,
+                "display": self.display.to_json()}
+
+
+@dataclass(frozen=True)
+class Effect:
+    name: str
+    label: str
+    enable: Fixed
+    knobs: tuple[Knob, ...]
+    fixed: tuple[Fixed, ...] = field(default_factory=tuple)
+
+    def knob(self, name: str) -> Knob:
+        for k in self.knobs:
+            if k.name == name:
+                return k
+        raise KeyError(f"effect {self.name!r} has no knob {name!r}; "
+                       f"knobs: {', '.join(k.name for k in self.knobs)}")
+
+    def fixed_value(self, name: str) -> float:
+        for f in self.fixed:
+            if f.name == name:
+                return f.value
+        raise KeyError(f"effect {self.name!r} has no fixed knob {name!r}")
+
+    @property
+    def continuous(self) -> tuple[Knob, ...]:
+        return tuple(k for k in self.knobs if not k.categorical)
+
+    @property
+    def categorical(self) -> tuple[Knob, ...]:
+        return tuple(k for k in self.knobs if k.categorical)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "enable": self.enable.to_json(),
+                "knobs": [k.to_json() for k in self.knobs],
+                "fixed": [f.to_json() for f in self.fixed]}
+
+
+def _on(serum_name: str, index: int) -> Fixed:
+    return Fixed("enable", serum_name, index, 1.0, Display("", 0, 1))
+
+
+HZ_FULL = Display("Hz", 20.0, 20000.0, "log")
+DB_24 = Display("dB", -24.0, 24.0, digits=1)
+
+EFFECTS: tuple[Effect, ...] = (
+    Effect(
+        "compressor", "Multiband Compressor", _on("Comp Enable", 159),
+        knobs=(
+            Knob("low", "CompMB L", 270, "Low band"),
+            Knob("mid", "CompMB M", 271, "Mid band"),
+            Knob("high", "CompMB H", 272, "High band"),
+        ),
+        fixed=(
+            Fixed("multiband", "CmpMBnd", 140, 1.0, Display("", 0, 1)),
+            Fixed("threshold", "Cmp_Thr", 135, 0.5, Display("dB", -48.0, 0.0, digits=1)),
+            Fixed("ratio", "Cmp_Rat", 136, 0.75, Display(":1", 1.0, 20.0, "log", 1)),
+            Fixed("attack", "Cmp_Att", 137, 0.3, Display("ms", 0.1, 100.0, "log", 1)),
+            Fixed("release", "Cmp_Rel", 138, 0.3, Display("ms", 5.0, 500.0, "log")),
+            Fixed("gain", "CmpGain", 139, 0.0, Display("dB", 0.0, 30.0, digits=1)),
+            Fixed("wet", "Comp_wet", 269, 1.0),
+        ),
+    ),
+    Effect(
+        "distortion", "Distortion", _on("Dist Enable", 154),
+        knobs=(
+            Knob("mode", "Dist_Mode", 99, "Mode", choices=DISTORTION_MODES),
+            Knob("drive", "Dist_Drv", 97, "Drive", ranges=((0.30, 1.00),)),
+        ),
+        fixed=(
+            Fixed("wet", "Dist_Wet", 96, 1.0),
+            Fixed("filter_mode", "Dist_L/B/H", 98, 0.0, Display("", 0, 1)),
+            Fixed("filter_freq", "Dist_Freq", 100, 0.5, HZ_FULL),
+            Fixed("filter_bw", "Dist_BW", 101, 0.5),
+            Fixed("prepost", "Dist_PrePost", 102, 0.0, Display("", 0, 1)),
+        ),
+    ),
+    Effect(
+        "eq", "EQ", _on("EQ Enable", 161),
+        knobs=(
+            Knob("freq", "EQ FrqH", 89, "High freq", ranges=((0.50, 0.95),), display=HZ_FULL),
+            Knob("q", "EQ Q H", 91, "High Q", display=Display("Q", 0.5, 12.0, "log", 2)),
+            Knob("gain", "EQ VolH", 93, "High gain", ranges=((0.0, 0.40), (0.60, 1.0)),
+                 display=DB_24),
+        ),
+        fixed=(
+            Fixed("type_high", "EQ TypH", 95, 0.0, Display("", 0, 1)),
+            Fixed("freq_low", "EQ FrqL", 88, 0.333, HZ_FULL),
+            Fixed("q_low", "EQ Q L", 90, 0.6, Display("Q", 0.5, 12.0, "log", 2)),
+            Fixed("gain_low", "EQ VolL", 92, 0.5, DB_24),
+            Fixed("type_low", "EQ TypL", 94, 0.0, Display("", 0, 1)),
+        ),
+    ),
+    Effect(
+        "phaser", "Phaser", _on("Phs Enable", 156),
+        knobs=(
+            Knob("depth", "Phs_Dpth", 112, "Depth"),
+            Knob("freq", "Phs_Frq", 113, "Frequency", display=Display("Hz", 40.0, 8000.0, "log")),
+            Knob("feedback", "Phs_Feed", 114, "Feedback"),
+        ),
+        fixed=(
+            Fixed("wet", "Phs_Wet", 109, 1.0),
+            Fixed("bpm_sync", "Phs_BPM_Sync", 110, 0.0, Display("", 0, 1)),
+            Fixed("rate", "Phs_Rate", 111, 0.25, Display("Hz", 0.05, 20.0, "log", 2)),
+            Fixed("stereo", "Phs_Stereo", 115, 0.5),
+        ),
+    ),
+    Effect(
+        "reverb", "Hall Reverb", _on("Rev Enable", 160),
+        knobs=(
+            Knob("mix", "Verb Wet", 81, "Mix", ranges=((0.30, 0.70),)),
+            Knob("low_cut", "VerbLoCt", 84, "Low cut", display=Display("Hz", 20.0, 2000.0, "log")),
+            Knob("high_cut", "VerbHiCt", 86, "High cut",
+                 display=Display("Hz", 500.0, 20000.0, "log")),
+        ),
+        fixed=(
+            Fixed("size", "VerbSize", 82, 0.35),
+            Fixed("decay", "Decay", 83, 0.35, Display("s", 0.5, 12.0, "log", 1)),
+            Fixed("spin_rate", "Spin Rate", 85, 0.25),
+            Fixed("spin_depth", "Spin Depth", 87, 0.2),
+        ),
+    ),
+)
+
+EFFECT_NAMES: tuple[str, ...] = tuple(e.name for e in EFFECTS)
+_BY_NAME = {e.name: e for e in EFFECTS}
+
+#: The selector's 6-dim "effect applied" vector: the five effects, then "initial".
+STEP_TOKENS: tuple[str, ...] = EFFECT_NAMES + ("initial",)
+
+
+def effect(name: str) -> Effect:
+    """Look an effect up by name, with an error that lists the valid names."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown effect {name!r}; effects: {', '.join(EFFECT_NAMES)}") from None
+
+
+def subsets() -> tuple[tuple[str, ...], ...]:
+    """The 32 effect combinations (0 to 5 effects), in a stable order."""
+    out = []
+    for mask in range(2 ** len(EFFECT_NAMES)):
+        out.append(tuple(n for i, n in enumerate(EFFECT_NAMES) if mask >> i & 1))
+    return tuple(out)
+
+
+def subset_id(names: Iterable[str]) -> int:
+    """A stable integer (bit mask) for an effect subset, order ignored."""
+    s = set(names)
+    return sum(1 << i for i, n in enumerate(EFFECT_NAMES) if n in s)
+
+
+def validate_knobs(effect_name: str, knobs: Mapping[str, float]) -> dict[str, float]:
+    """Check a knob dict against the spec: every knob present, values in 0..1 or a class."""
+    eff = effect(effect_name)
+    out: dict[str, float] = {}
+    unknown = set(knobs) - {k.name for k in eff.knobs}
+    if unknown:
+        raise KeyError(f"effect {effect_name!r} has no knob(s) {sorted(unknown)}; "
+                       f"knobs: {', '.join(k.name for k in eff.knobs)}")
+    for k in eff.knobs:
+        if k.name not in knobs:
+            raise KeyError(f"effect {effect_name!r}: missing knob {k.name!r}")
+        v = knobs[k.name]
+        if k.categorical:
+            if isinstance(v, str):
+                v = k.choices.index(v)
+            if not (0 <= int(v) < len(k.choices)) or int(v) != v:
+                raise ValueError(f"{effect_name}.{k.name}: class {v!r} not in 0..{len(k.choices) - 1}")
+            out[k.name] = float(int(v))
+        else:
+            if not (0.0 <= float(v) <= 1.0) or math.isnan(float(v)):
+                raise ValueError(f"{effect_name}.{k.name}: {v!r} is outside 0..1")
+            out[k.name] = float(v)
+    return out
+
+
+def to_json() -> dict[str, Any]:
+    """The whole spec as plain JSON (what the Max for Live device reads)."""
+    return {
+        "spec_version": SPEC_VERSION,
+        "grid_steps": GRID_STEPS,
+        "effects": [e.to_json() for e in EFFECTS],
+        "step_tokens": list(STEP_TOKENS),
+        "distortion_modes": list(DISTORTION_MODES),
+    }
+
+
+def export_json() -> str:
+    """Deterministic text of :func:`to_json`, so the committed file can be diffed."""
+    return json.dumps(to_json(), indent=2, sort_keys=False) + "\n"
