@@ -178,7 +178,9 @@ def _check_riff_truncation(f: BinaryIO, path: str, size: int) -> None:
         f.seek(0)
         return
     pos = 12
-    while pos + 8 <= size:
+    for _ in range(256):  # real files have a handful of chunks before "data"
+        if pos + 8 > size:
+            break
         f.seek(pos)
         chunk = f.read(8)
         if len(chunk) < 8:
@@ -259,6 +261,8 @@ def load_clip(
     Raises :class:`AudioInputError` for every failure.
     """
     p = _fs_path(path)
+    if sample_rate <= 0 or not duration_s > 0:
+        raise ValueError(f"sample_rate and duration_s must be positive, got {sample_rate}, {duration_s}")
     n_out = int(round(sample_rate * duration_s))
     size = _stat_file(p, max_bytes)
     with _open_binary(p) as f:

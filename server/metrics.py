@@ -130,7 +130,7 @@ def mssmae(a_audio: np.ndarray, b_audio: np.ndarray, *, normalize: bool = True,
     squeeze = np.ndim(a_audio) == 1 and np.ndim(b_audio) == 1
     out = mssmae_from_spectra(multiscale_spectra(a_audio, normalize=normalize),
                               multiscale_spectra(b_audio, normalize=normalize), alpha=alpha)
-    return out[0] if squeeze and isinstance(out, np.ndarray) else out
+    return float(out[0]) if squeeze and isinstance(out, np.ndarray) else out
 
 
 def distances_from_features(

@@ -74,6 +74,9 @@ class _Stage:
         if voices:
             self.player = None
             self.engine.load_graph([(self.proc, [])])
+            # DawDreamer quirk: a polyphonic Faust processor ignores slider values set
+            # before its first render, so render once (silently) before any preset.
+            self.engine.render(0.01)
         else:
             self.player = self.engine.make_playback_processor(
                 "player", np.zeros((1, settings.n_samples), np.float32))

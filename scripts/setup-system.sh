@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the project needs: the Linux VST plugins that prove the real-plugin
+# path, SoX and liblo tools for out-of-domain fixtures and OSC tests, and libsndfile.
+# Idempotent: does nothing when everything is present. Needs root (or sudo).
+set -euo pipefail
+PKGS=(zynaddsubfx-vst lsp-plugins-vst dragonfly-reverb-vst sox liblo-tools libsndfile1)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "installing Debian packages: ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

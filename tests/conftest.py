@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def rack():
+    from server.rack import OpenRack
+
+    return OpenRack()
+
+
+def band_energy(audio: np.ndarray, sr: int, lo: float, hi: float) -> float:
+    """Energy of a clip's spectrum between lo and hi Hz (Hann-windowed)."""
+    spec = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
+    f = np.fft.rfftfreq(len(audio), 1 / sr)
+    return float(spec[(f >= lo) & (f < hi)].sum())
+
+
+def crest(audio: np.ndarray, frame: int = 441) -> float:
+    """Crest factor of the 10 ms RMS envelope: peak over mean loudness, what a compressor
+    flattens (a waveform's own crest also moves with phase, which says little here)."""
+    f = audio[: len(audio) // frame * frame].reshape(-1, frame)
+    rms = np.sqrt((f ** 2).mean(axis=1))
+    return float(rms.max() / rms.mean())

@@ -1,0 +1,174 @@
+"""The open rack: presets render, and each effect audibly changes the sound along its knobs."""
+
+import numpy as np
+import pytest
+
+from conftest import band_energy, crest
+from server import spec
+from server.rack import FX, Chain, OpenRack, RenderSettings
+from server.rack import presets as P
+
+SR = 44100
+
+
+def test_twelve_presets_in_three_groups(rack):
+    assert sum(len(v) for v in P.GROUPS.values()) == 12
+    assert set(P.GROUPS) == {"basic_shapes", "advanced_shapes", "advanced_modulating_shapes"}
+    clips = {name: rack.dry(name) for name in P.PRESETS}
+    for name, a in clips.items():
+        assert a.shape == (SR,) and a.dtype == np.float32
+        assert np.isfinite(a).all() and np.max(np.abs(a)) == pytest.approx(0.5, abs=1e-3), name
+    names = list(clips)
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            assert np.abs(clips[names[i]] - clips[names[j]]).mean() > 1e-3, (names[i], names[j])
+
+
+def test_unknown_group_and_preset_errors(rack):
+    with pytest.raises(KeyError, match="unknown preset group 'pads'.*basic_shapes"):
+        P.resolve_group("pads")
+    with pytest.raises(KeyError, match="unknown preset 'nope'"):
+        rack.render([], "nope")
+    assert P.resolve_group("modulating") == "advanced_modulating_shapes"
+
+
+def test_modulating_presets_change_over_time(rack):
+    for name in P.GROUPS["advanced_modulating_shapes"]:
+        a = rack.dry(name)
+        frames = a[: SR // 2048 * 2048].reshape(-1, 2048)
+        spectra = np.abs(np.fft.rfft(frames * np.hanning(2048), axis=1))
+        spectra /= spectra.sum(axis=1, keepdims=True) + 1e-12
+        assert np.abs(np.diff(spectra, axis=0)).sum(axis=1).mean() > 0.05, name
+
+
+def _harmonic_ratio(audio, f0):
+    """Energy above 1.5 x f0 over energy around f0: grows as a shaper adds harmonics."""
+    return band_energy(audio, SR, 1.5 * f0, 20000) / band_energy(audio, SR, 0.5 * f0, 1.5 * f0)
+
+
+def test_drive_adds_harmonics(rack):
+    f0 = 440 * 2 ** ((48 - 69) / 12)
+    dry = _harmonic_ratio(rack.dry("sine"), f0)
+    lo = _harmonic_ratio(rack.render([FX("distortion", mode="Tube", drive=0.3)], "sine"), f0)
+    hi = _harmonic_ratio(rack.render([FX("distortion", mode="Tube", drive=1.0)], "sine"), f0)
+    assert dry < 1e-3
+    assert lo > 10 * dry and hi > 2 * lo
+
+
+def test_twelve_distortion_modes_give_twelve_distinct_outputs(rack):
+    outs = [rack.render([FX("distortion", mode=i, drive=0.7)], "saw") for i in range(12)]
+    for i in range(12):
+        for j in range(i + 1, 12):
+            d = np.sqrt(np.mean((outs[i] - outs[j]) ** 2))
+            assert d > 0.01, (spec.DISTORTION_MODES[i], spec.DISTORTION_MODES[j], d)
+
+
+def test_eq_gain_moves_high_band_energy_in_the_right_direction(rack):
+    def high(gain):
+        a = rack.render([FX("eq", freq=0.85, q=0.5, gain=gain)], "saw")
+        return band_energy(a, SR, 5000, 10000)
+
+    dry = band_energy(rack.dry("saw"), SR, 5000, 10000)
+    cut, flat, boost = high(0.0), high(0.5), high(1.0)
+    assert cut < 0.25 * dry and boost > 4 * dry
+    assert flat == pytest.approx(dry, rel=0.05)
+    low_dry = band_energy(rack.dry("saw"), SR, 50, 500)
+    low_boost = band_energy(rack.render([FX("eq", freq=0.85, q=0.5, gain=1.0)], "saw"), SR, 50, 500)
+    assert low_boost == pytest.approx(low_dry, rel=0.1)  # the high band leaves the lows alone
+
+
+def test_reverb_mix_lengthens_the_tail():
+    short = OpenRack(RenderSettings(note_s=0.5, render_s=1.0))
+
+    def tail(mix):
+        chain = [] if mix is None else [FX("reverb", mix=mix, low_cut=0.0, high_cut=1.0)]
+        a = short.render(chain, "saw")
+        return float(np.sum(a[int(0.65 * SR):] ** 2))
+
+    dry, lo, hi = tail(None), tail(0.3), tail(0.7)
+    assert dry < 1e-6 and lo > 1e-3 and hi > 2 * lo
+
+
+def test_reverb_cuts_shape_the_wet_spectrum():
+    short = OpenRack(RenderSettings(note_s=0.3, render_s=1.0))
+
+    def tail_hf(high_cut):
+        a = short.render([FX("reverb", mix=0.7, low_cut=0.0, high_cut=high_cut)], "saw")
+        return band_energy(a[int(0.5 * SR):], SR, 4000, 16000)
+
+    assert tail_hf(0.2) < 0.1 * tail_hf(1.0)
+
+
+def test_compressor_reduces_crest_factor(rack):
+    for preset in ("bells", "laser_pluck", "dirty_stab", "wobble_bass"):
+        dry = crest(rack.dry(preset))
+        half = crest(rack.render([FX("compressor", low=0.5, mid=0.5, high=0.5)], preset))
+        full = crest(rack.render([FX("compressor", low=1.0, mid=1.0, high=1.0)], preset))
+        assert full < half < dry, (preset, dry, half, full)
+        assert full < 0.8 * dry
+
+
+def test_compressor_bands_act_on_their_own_range(rack):
+    dry = rack.dry("saw_stack")
+    low_only = rack.render([FX("compressor", low=1.0, mid=0.0, high=0.0)], "saw_stack")
+    high_only = rack.render([FX("compressor", low=0.0, mid=0.0, high=1.0)], "saw_stack")
+    def ratio(a):
+        return band_energy(a, SR, 4000, 16000) / band_energy(a, SR, 20, 100)
+    assert ratio(low_only) != pytest.approx(ratio(dry), rel=0.05)
+    assert ratio(high_only) != pytest.approx(ratio(low_only), rel=0.05)
+
+
+def test_phaser_settings_change_the_spectrum(rack):
+    def spectrum(**kw):
+        a = rack.render([FX("phaser", **kw)], "saw")
+        s = np.abs(np.fft.rfft(a * np.hanning(len(a))))
+        return np.log(s[:5000] + 1e-6)
+
+    dry = np.log(np.abs(np.fft.rfft(rack.dry("saw") * np.hanning(SR)))[:5000] + 1e-6)
+    base = spectrum(depth=0.5, freq=0.3, feedback=0.5)
+    assert np.mean(np.abs(base - dry)) > 0.1
+    for other in (dict(depth=0.5, freq=0.8, feedback=0.5), dict(depth=0.5, freq=0.3, feedback=1.0),
+                  dict(depth=1.0, freq=0.3, feedback=0.5)):
+        assert np.mean(np.abs(spectrum(**other) - base)) > 0.05, other
+
+
+def test_effect_order_is_an_argument_of_the_render(rack):
+    d = FX("distortion", mode="HardClip", drive=0.8)
+    e = FX("eq", freq=0.8, q=0.6, gain=0.0)
+    a = rack.render([d, e], "saw")
+    b = rack.render([e, d], "saw")
+    assert np.sqrt(np.mean((a - b) ** 2)) > 0.01
+
+
+def test_renders_are_deterministic_and_stateless(rack):
+    chain = Chain([FX("reverb", mix=0.7, low_cut=0.1, high_cut=0.9),
+                   FX("phaser", depth=0.7, freq=0.4, feedback=0.6)])
+    a = rack.render(chain, "bells")
+    rack.render([FX("distortion", mode=3, drive=1.0)], "saw")  # something loud in between
+    b = rack.render(chain, "bells")
+    np.testing.assert_array_equal(a, b)
+    c = OpenRack().render(chain, "bells")
+    np.testing.assert_allclose(a, c, atol=1e-6)
+
+
+def test_note_is_a_setting(rack):
+    a = rack.dry("sine", note=48)
+    b = rack.dry("sine", note=60)
+    f = np.fft.rfftfreq(SR, 1 / SR)
+    peak = lambda x: f[np.argmax(np.abs(np.fft.rfft(x)))]
+    assert peak(a) == pytest.approx(130.8, abs=1.5)
+    assert peak(b) == pytest.approx(261.6, abs=1.5)
+    with pytest.raises(ValueError, match="outside 0..127"):
+        rack.dry("sine", note=200)
+
+
+def test_chain_api_errors():
+    with pytest.raises(KeyError, match="unknown effect 'chorus'"):
+        FX("chorus")
+    with pytest.raises(ValueError, match="appears twice"):
+        Chain([FX("eq", freq=0.5, q=0.5, gain=0.5), FX("eq", freq=0.6, q=0.5, gain=0.5)])
+    fx = FX("distortion", mode="Tube", drive=0.72)
+    assert fx.describe() == "Distortion: Mode Tube, Drive 72 %"
+    sv = fx.serum_values()
+    assert sv["Dist Enable"] == 1.0 and sv["Dist_Drv"] == 0.72 and sv["Dist_Mode"] == 0.0
+    assert Chain.from_json(Chain([fx]).to_json()) == Chain([fx])

@@ -1,0 +1,143 @@
+"""The ``serumrnn`` command line.
+
+It is the outermost edge of the project: it imports ``server`` (the runtime core) and
+``training``, and keeps every side effect (files, progress bars, exit codes) here.
+Heavy imports happen inside each command so ``serumrnn --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_JSON = ROOT / "m4l_device" / "serumrnn_spec.json"
+
+
+def _cmd_spec_export(a: argparse.Namespace) -> int:
+    from server import spec
+
+    text = spec.export_json()
+    out = Path(a.out)
+    if a.check:
+        have = out.read_text() if out.exists() else None
+        if have != text:
+            print(f"{out} is out of sync with server/spec.py: run `serumrnn spec export`",
+                  file=sys.stderr)
+            return 1
+        print(f"{out} is in sync (spec {spec.SPEC_VERSION})")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out} (spec {spec.SPEC_VERSION}, {len(spec.EFFECTS)} effects)")
+    return 0
+
+
+def _cmd_presets(a: argparse.Namespace) -> int:
+    from server.rack import presets as P
+
+    for g, names in P.GROUPS.items():
+        aliases = [k for k, v in P.GROUP_ALIASES.items() if v == g]
+        print(f"{g} ({', '.join(aliases)}): {', '.join(names)}")
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from training.demo import render_demo
+
+    paths = render_demo(Path(a.out), seed=a.seed)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _cmd_data_generate(a: argparse.Namespace) -> int:
+    from training import datagen
+
+    cfg = datagen.config_from_args(a.group, a.per_combo, a.seed, paper_scale=a.paper_scale,
+                                   renderer=a.profile or "open_rack", chunk=a.chunk, note=a.note)
+    out = Path(a.out) if a.out else ROOT / "data" / cfg.group
+    res = datagen.generate(cfg, out, workers=a.workers, progress=not a.quiet, limit=a.limit)
+    print(json.dumps({"out": str(out), **res}, indent=2))
+    return 0
+
+
+def _cmd_data_info(a: argparse.Namespace) -> int:
+    from training import datagen
+
+    print(json.dumps(datagen.summarize(Path(a.dir)), indent=2))
+    return 0
+
+
+def _cmd_bench(a: argparse.Namespace) -> int:
+    from training.bench import run_bench
+
+    run_bench(quick=a.quick, workers=a.workers)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="serumrnn", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sp = sub.add_parser("spec", help="the effect specification")
+    ssub = sp.add_subparsers(dest="spec_cmd", required=True)
+    ex = ssub.add_parser("export", help="write the spec as JSON for the Max for Live device")
+    ex.add_argument("--out", default=str(SPEC_JSON))
+    ex.add_argument("--check", action="store_true", help="fail if the file is out of sync")
+    ex.set_defaults(func=_cmd_spec_export)
+
+    sub.add_parser("presets", help="list preset groups and presets").set_defaults(func=_cmd_presets)
+
+    d = sub.add_parser("demo", help="render the 12 presets through random effect chains")
+    d.add_argument("--out", default=str(ROOT / "out" / "demo"))
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=_cmd_demo)
+
+    dp = sub.add_parser("data", help="training data")
+    dsub = dp.add_subparsers(dest="data_cmd", required=True)
+    g = dsub.add_parser("generate", help="render and featurize shards (resumable)")
+    g.add_argument("--group", required=True, help="basic | advanced | modulating (or full id)")
+    g.add_argument("--per-combo", type=int, default=None,
+                   help="unique clips per preset per effect subset (default 64)")
+    g.add_argument("--paper-scale", action="store_true",
+                   help="the paper's 4,000 clips per combination per preset")
+    g.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--chunk", type=int, default=32, help="clips per shard")
+    g.add_argument("--note", type=int, default=None, help="MIDI note (default 48)")
+    g.add_argument("--profile", default=None,
+                   help="render on a plugin profile (name or JSON path) instead of the open rack")
+    g.add_argument("--out", default=None, help="output folder (default data/<group>)")
+    g.add_argument("--limit", type=int, default=None, help="stop after this many shards")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=_cmd_data_generate)
+    i = dsub.add_parser("info", help="summarize a data folder")
+    i.add_argument("dir")
+    i.set_defaults(func=_cmd_data_info)
+
+    b = sub.add_parser("bench", help="print speed figures for this machine")
+    b.add_argument("--quick", action="store_true", help="fewer repetitions")
+    b.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    b.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"serumrnn: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
