@@ -61,6 +61,11 @@ class DataConfig:
     spec_version: str = spec.SPEC_VERSION
     format_version: int = FORMAT_VERSION
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "group", P.resolve_group(self.group))  # aliases -> id
+        if self.per_combo < 1 or self.chunk < 1:
+            raise ValueError("per_combo and chunk must be at least 1")
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["presets"] = list(P.group_presets(self.group))

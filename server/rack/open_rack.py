@@ -54,14 +54,12 @@ class _Stage:
     so each stage gets its own engine and a chain costs only the effects it uses.
     """
 
-    def __init__(self, name: str, settings: RenderSettings, *, voices: int = 0):
+    def __init__(self, name: str, settings: RenderSettings, *, synth: bool = False):
         daw = _daw()
         self.name = name
         self.engine = daw.RenderEngine(settings.sample_rate, settings.block_size)
         self.proc = self.engine.make_faust_processor(name)
         self.proc.compile_flags = ["-single"]
-        if voices:
-            self.proc.num_voices = voices
         self.proc.set_dsp_string(faust_source(name))
         try:
             self.proc.compile()
@@ -71,12 +69,9 @@ class _Stage:
         self.address = {p["name"].rsplit("/", 1)[-1]: p["name"] for p in params}
         self.defaults = {p["name"].rsplit("/", 1)[-1]: p["value"] for p in params}
         self._last: dict[str, float] = {}
-        if voices:
+        if synth:
             self.player = None
             self.engine.load_graph([(self.proc, [])])
-            # DawDreamer quirk: a polyphonic Faust processor ignores slider values set
-            # before its first render, so render once (silently) before any preset.
-            self.engine.render(0.01)
         else:
             self.player = self.engine.make_playback_processor(
                 "player", np.zeros((1, settings.n_samples), np.float32))
@@ -104,7 +99,7 @@ class OpenRack:
 
     def __init__(self, settings: RenderSettings = RenderSettings()):
         self.settings = settings
-        self._synth = _Stage("synth", settings, voices=1)
+        self._synth = _Stage("synth", settings, synth=True)
         self._fx = {name: _Stage(name, settings) for name in spec.EFFECT_NAMES}
         self._dry: dict[tuple[str, int], np.ndarray] = {}
         for name, stage in self._fx.items():  # fixed knobs never change: set them once
@@ -127,8 +122,14 @@ class OpenRack:
             synth = self._synth
             for k in synth.address:
                 synth.set(k, values.get(k, synth.defaults[k]))
-            synth.proc.clear_midi()
-            synth.proc.add_midi_note(note, self.settings.velocity, 0.0, self.settings.note_s)
+            # The synth runs as one monophonic voice driven by its freq/gain/gate sliders
+            # (a gate automation curve is the note), which renders faster than
+            # DawDreamer's polyphonic MIDI wrapper and gives the same sound.
+            synth.set("freq", 440.0 * 2.0 ** ((note - 69) / 12))
+            synth.set("gain", self.settings.velocity / 127)
+            gate = np.zeros(self.settings.n_samples)
+            gate[: int(round(self.settings.note_s * self.settings.sample_rate))] = 1.0
+            synth.proc.set_automation(synth.address["gate"], gate)
             audio = synth.run(None, self.settings.render_s, self.settings.n_samples)
             peak = float(np.max(np.abs(audio)))
             if not np.isfinite(peak) or peak <= 0:

@@ -1,0 +1,146 @@
+"""Data generation: complete, deterministic, unique, and resumable after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server import features as F
+from server import spec
+from server.sampling import knob_key, n_unique, unique_chains
+from training import datagen
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = dict(group="basic", per_combo=2, seed=7, chunk=2)
+
+
+def tiny_cfg(**kw):
+    return datagen.DataConfig(**{**TINY, **kw})
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "basic"
+    res = datagen.generate(tiny_cfg(), out, workers=1, progress=False)
+    return out, res
+
+
+def test_plan_covers_every_preset_and_subset():
+    tasks = datagen.plan(tiny_cfg())
+    presets = {t.preset for t in tasks}
+    assert presets == {"sine", "triangle", "saw", "square"}
+    assert {t.subset for t in tasks} == set(spec.subsets())
+    # the empty subset has one possible clip per preset; every other has per_combo
+    assert sum(t.stop - t.start for t in tasks) == 4 * (1 + 31 * 2)
+    assert len({t.filename for t in tasks}) == len(tasks)
+
+
+def test_unique_settings_drawn_from_table1():
+    chains = unique_chains(spec.EFFECT_NAMES, 300, 1, 2, 3)
+    keys = [knob_key(c) for _, c in chains]
+    assert len(set(keys)) == 300
+    for _, c in chains:
+        assert sorted(c.order) == sorted(spec.EFFECT_NAMES)
+        g = c[c.order.index("eq")].knobs["gain"]
+        assert not 0.40 < g < 0.60
+        assert 0.30 <= c[c.order.index("distortion")].knobs["drive"] <= 1.0
+    orders = {c.order for _, c in chains}
+    assert len(orders) > 50  # the order is randomized
+    assert unique_chains(["distortion"], 10_000, 0)[-1][1] is not None
+    assert len(unique_chains(["distortion"], 10_000, 0)) == n_unique(["distortion"]) == 12 * 71
+
+
+def test_records_hold_features_knobs_order_preset_seed(tiny_set, rack):
+    out, res = tiny_set
+    assert res["clips_written"] == res["clips_total"] == 252
+    data = datagen.load_dataset(out)
+    n = len(data["seed"])
+    assert n == 252
+    assert data["mel"].shape == (n, F.N_MELS, F.N_FRAMES) and data["mel"].dtype == np.float16
+    assert data["mfcc"].shape == (n, F.N_MFCC, F.N_FRAMES)
+    assert data["knobs"].shape == (n, len(datagen.KNOB_COLUMNS))
+    assert set(np.unique(data["preset"])) == {"sine", "triangle", "saw", "square"}
+    # a record re-renders from its knobs and order alone
+    i = int(np.argmax((data["order"] >= 0).sum(axis=1)))
+    chain = datagen.decode_chain(data["knobs"][i], data["order"][i])
+    assert len(chain) == 5
+    mel, _ = F.features(rack.render(chain, str(data["preset"][i])))
+    np.testing.assert_allclose(mel, data["mel"][i].astype(np.float32), atol=2e-3)
+    # knobs of effects not in the record are NaN, the others are on the grid
+    row = data["knobs"][i]
+    assert np.isfinite(row).all()
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["render"]["note"] == 48 and meta["spec_version"] == spec.SPEC_VERSION
+
+
+def test_same_seed_same_data(tiny_set, tmp_path):
+    out, _ = tiny_set
+    again = tmp_path / "again"
+    cfg = tiny_cfg()
+    tasks = datagen.plan(cfg)[:6]
+    datagen.generate(cfg, again, workers=1, progress=False, limit=6)
+    for t in tasks:
+        with np.load(out / "shards" / t.filename) as a, np.load(again / "shards" / t.filename) as b:
+            for k in a.files:
+                np.testing.assert_array_equal(a[k], b[k])
+    other = datagen.generate(tiny_cfg(seed=8), tmp_path / "other", workers=1, progress=False, limit=6)
+    assert other["shards_written"] == 6
+    with np.load(out / "shards" / tasks[5].filename) as a, \
+            np.load(tmp_path / "other" / "shards" / tasks[5].filename) as b:
+        assert not np.array_equal(a["knobs"], b["knobs"])
+
+
+def test_rerun_with_other_settings_is_refused(tiny_set):
+    out, _ = tiny_set
+    with pytest.raises(ValueError, match="other settings.*per_combo"):
+        datagen.generate(tiny_cfg(per_combo=3), out, workers=1, progress=False)
+
+
+def test_kill_then_resume_completes_without_corrupt_or_duplicate_shards(tiny_set, tmp_path):
+    ref, _ = tiny_set
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "training.cli", "data", "generate", "--group", "basic",
+           "--per-combo", "2", "--seed", "7", "--chunk", "2", "--workers", "2", "--quiet",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = list((out / "shards").glob("*.npz")) if (out / "shards").exists() else []
+        if len(done) >= 10:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole pool, mid-write if it is writing
+    proc.wait()
+    shards = out / "shards"
+    first = {p.name for p in shards.glob("*.npz")}
+    total = len(datagen.plan(tiny_cfg()))
+    assert 10 <= len(first) < total, "kill the run while it is part-way"
+    # a torn write from an older, non-atomic writer must be detected and redone
+    victim = sorted(first)[0]
+    (shards / victim).write_bytes((shards / victim).read_bytes()[:100])
+    (shards / ".leftover.npz.123.tmp").write_bytes(b"partial")
+    res = datagen.generate(tiny_cfg(), out, workers=1, progress=False)
+    assert res["shards_written"] == total - len(first) + 1
+    names = sorted(p.name for p in shards.iterdir())
+    assert names == sorted(t.filename for t in datagen.plan(tiny_cfg()))  # no tmp, no extra
+    for name in names:
+        with np.load(shards / name) as a, np.load(ref / "shards" / name) as b:
+            np.testing.assert_array_equal(a["mel"], b["mel"])
+            np.testing.assert_array_equal(a["seed"], b["seed"])
+    again = datagen.generate(tiny_cfg(), out, workers=1, progress=False)
+    assert again["shards_written"] == 0
+
+
+def test_unknown_group_is_a_clear_cli_error(tmp_path, capsys):
+    from training.cli import main
+
+    assert main(["data", "generate", "--group", "pads", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset group 'pads'" in err and "basic_shapes" in err
