@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import tracemalloc
 
 import numpy as np
@@ -220,15 +221,34 @@ def test_permission_denied_via_open(tmp_path, monkeypatch):
     expect_error(path, "permission")
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores file modes")
-def test_permission_denied_real(tmp_path):
-    path = tmp_path / "locked.wav"
-    sf.write(path, sine(SR, 1.0), SR)
-    path.chmod(0)
+def test_permission_denied_real():
+    """A real mode-0 file. Root ignores file modes, so as root the load runs in a child
+    process that drops to the 'nobody' user after its imports."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="serumrnn-perm-")
     try:
-        expect_error(path, "permission")
+        os.chmod(d, 0o755)
+        path = Path(d) / "locked.wav"
+        sf.write(path, sine(SR, 1.0), SR)
+        path.chmod(0)
+        if os.geteuid() != 0:
+            expect_error(path, "permission")
+            return
+        code = ("import os, sys; from server.audio_io import load_clip, AudioInputError\n"
+                "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+                "try:\n    load_clip(sys.argv[1])\nexcept AudioInputError as e:\n"
+                "    print(e.code); print(e)\n")
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=root,
+                             capture_output=True, text=True, timeout=60)
+        assert out.stdout.splitlines()[:1] == ["permission"], out.stdout + out.stderr
+        assert str(path) in out.stdout
     finally:
-        path.chmod(0o644)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # --- paths --------------------------------------------------------------------

@@ -7,5 +7,7 @@ The API in four nouns: ``FX`` (an effect and its knobs), ``Chain`` (effects in o
 from server.rack.chain import FX, Chain
 from server.rack.render import DEFAULT_NOTE, RenderError, Renderer, RenderSettings
 from server.rack.open_rack import OpenRack
+from server.rack.plugins import PluginLoadError, PluginRack, ProfileError, load_profile
 
-__all__ = ["FX", "Chain", "DEFAULT_NOTE", "RenderError", "Renderer", "RenderSettings", "OpenRack"]
+__all__ = ["FX", "Chain", "DEFAULT_NOTE", "RenderError", "Renderer", "RenderSettings", "OpenRack",
+           "PluginRack", "load_profile", "ProfileError", "PluginLoadError"]
