@@ -172,3 +172,10 @@ def test_chain_api_errors():
     sv = fx.serum_values()
     assert sv["Dist Enable"] == 1.0 and sv["Dist_Drv"] == 0.72 and sv["Dist_Mode"] == 0.0
     assert Chain.from_json(Chain([fx]).to_json()) == Chain([fx])
+
+
+def test_distortion_stays_finite_on_very_loud_input(rack):
+    loud = (np.sin(np.arange(SR) * 2 * np.pi * 130 / SR) * 200).astype(np.float32)
+    for mode in range(12):
+        out = rack.process(loud, [FX("distortion", mode=mode, drive=1.0)])
+        assert np.isfinite(out).all(), spec.DISTORTION_MODES[mode]

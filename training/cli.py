@@ -79,6 +79,22 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(a: argparse.Namespace) -> int:
+    from training import recipes
+    from training.train import train_group
+
+    recipe = recipes.get("paper" if a.paper_scale else a.recipe, width=a.width,
+                         max_epochs=a.epochs, per_combo=a.per_combo, seed=a.seed)
+    only = tuple(a.models.split(",")) if a.models else None
+    best, info = train_group(a.group, recipe, data_root=Path(a.data), runs_root=Path(a.runs), only=only,
+                       workers=a.workers, strategy=a.strategy, verbose=0 if a.quiet else 2)
+    if not a.no_export:
+        from training.export import export_group
+
+        print(export_group(a.group, recipe, best, Path(a.models_dir), data_size=info))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="serumrnn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -118,6 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
     i = dsub.add_parser("info", help="summarize a data folder")
     i.add_argument("dir")
     i.set_defaults(func=_cmd_data_info)
+
+    t = sub.add_parser("train", help="train every model of a preset group (resumable)")
+    t.add_argument("--group", required=True)
+    t.add_argument("--recipe", default="cpu", help="cpu (default, minutes per model) | paper | tiny")
+    t.add_argument("--paper-scale", action="store_true", help="the paper's recipe (GPU advised)")
+    t.add_argument("--models", default=None, help="comma-separated subset, e.g. param_eq,selector")
+    t.add_argument("--width", type=float, default=None, help="override the recipe's network width")
+    t.add_argument("--epochs", type=int, default=None, help="override the recipe's max epochs")
+    t.add_argument("--per-combo", type=int, default=None, help="override the data scale")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    t.add_argument("--strategy", default=None, help="tf.distribute: mirrored | multiworker")
+    t.add_argument("--data", default=str(ROOT / "data"))
+    t.add_argument("--runs", default=str(ROOT / "runs"))
+    t.add_argument("--models-dir", default=str(ROOT / "models"))
+    t.add_argument("--no-export", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
 
     b = sub.add_parser("bench", help="print speed figures for this machine")
     b.add_argument("--quick", action="store_true", help="fewer repetitions")

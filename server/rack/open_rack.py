@@ -156,4 +156,6 @@ class OpenRack:
             for knob, value in fx.knobs.items():
                 stage.set(knob, faust_value(fx.name, knob, value))
             audio = stage.run(audio, seconds, len(audio))
+            if not np.isfinite(audio).all():
+                raise RenderError(f"{fx.describe()} produced non-finite samples")
         return audio

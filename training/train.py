@@ -1,0 +1,345 @@
+"""Training every model of a group: resumable, logged, one tf.data pipeline per model.
+
+``serumrnn train --group G`` runs, in order: data generation (resumes), derived renders
+(parameter-model inputs and selector prefixes, cached), then the five parameter models,
+the selector, its NI baseline and SerumCNN. Each model checkpoints after every epoch
+(``runs/<group>/<model>/``: ``last.keras``, ``best.keras``, ``state.json``, ``log.csv``);
+a rerun after a kill continues from the last finished epoch, early-stopping state included.
+Finished models are copied to ``models/<group>/`` with a manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from server import spec
+from training import pairs as PR
+from training.recipes import Recipe
+
+MODEL_NAMES = tuple(f"param_{e}" for e in spec.EFFECT_NAMES) + ("selector", "selector_ni", "serum_cnn")
+
+
+# --------------------------------------------------------------------------- batches
+@dataclass
+class Source:
+    """Numpy views a batch function gathers from."""
+
+    ds: PR.Dataset
+    dry: dict
+
+
+def _pair(a_mel, a_mfcc, b_mel, b_mfcc):
+    mel = np.stack([a_mel, b_mel], axis=-1).astype(np.float32)
+    mfcc = np.stack([a_mfcc, b_mfcc], axis=-1).astype(np.float32)
+    return mel, mfcc
+
+
+class ParamData:
+    """Batches for one effect's parameter model."""
+
+    def __init__(self, src: Source, effect_name: str, pairs: dict[str, np.ndarray]):
+        self.src, self.p = src, pairs
+        self.eff = spec.effect(effect_name)
+
+    def indices(self, split: int) -> np.ndarray:
+        return np.flatnonzero(self.p["split"] == split)
+
+    def inputs(self, idx: np.ndarray):
+        p, arr = self.p, self.src.ds.arrays
+        a_mel = p["input_mel"][p["pair_input"][idx]]
+        a_mfcc = p["input_mfcc"][p["pair_input"][idx]]
+        t = p["pair_target"][idx]
+        b_mel = np.where((t >= 0)[:, None, None], arr["mel"][np.maximum(t, 0)],
+                         p["extra_mel"][np.maximum(-1 - t, 0)] if len(p["extra_mel"]) else 0)
+        b_mfcc = np.where((t >= 0)[:, None, None], arr["mfcc"][np.maximum(t, 0)],
+                          p["extra_mfcc"][np.maximum(-1 - t, 0)] if len(p["extra_mfcc"]) else 0)
+        mel, mfcc = _pair(a_mel, a_mfcc, b_mel, b_mfcc)
+        return {"mel": mel, "mfcc": mfcc}
+
+    def targets(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        lab = self.p["labels"][idx]
+        out = {}
+        cont = [j for j, k in enumerate(self.eff.knobs) if not k.categorical]
+        for j, k in enumerate(self.eff.knobs):
+            if k.categorical:
+                out[k.name] = lab[:, j].astype(np.int32)
+        if cont:
+            out["continuous"] = lab[:, cont]
+        return out
+
+
+class SelectorData:
+    """Batches of step sequences for the selector (or its NI baseline)."""
+
+    def __init__(self, src: Source, prefixes: dict[str, np.ndarray], *, ni: bool = False):
+        from training.architectures import MAX_STEPS
+
+        self.src, self.ni, self.max_steps = src, ni, MAX_STEPS
+        self.ex = PR.selector_examples(src.ds)
+        self.prefix = prefixes
+        self.row = {(int(r), int(k)): i for i, (r, k) in
+                    enumerate(zip(prefixes["record"], prefixes["length"]))}
+
+    def indices(self, split: int) -> np.ndarray:
+        return np.flatnonzero(self.ex["split"] == split)
+
+    def step_features(self, rec: int, j: int):
+        """Features of the sound after the record's first j effects."""
+        if j == 0 or self.ni:
+            return self.src.dry[str(self.src.ds.arrays["preset"][rec])]
+        i = self.row[(rec, j)]
+        return self.prefix["mel"][i], self.prefix["mfcc"][i]
+
+    def inputs(self, idx: np.ndarray):
+        from training.architectures import MEL_SHAPE, MFCC_SHAPE, N_TOKENS
+
+        n, S = len(idx), self.max_steps
+        mel = np.zeros((n, S, *MEL_SHAPE), np.float32)
+        mfcc = np.zeros((n, S, *MFCC_SHAPE), np.float32)
+        applied = np.zeros((n, S, N_TOKENS), np.float32)
+        present = np.zeros((n, S, 1), np.float32)
+        arr = self.src.ds.arrays
+        for b, e in enumerate(idx):
+            rec, k = int(self.ex["record"][e]), int(self.ex["k"][e])
+            chain = self.src.ds.chains[rec]
+            for j in range(k + 1):
+                cm, cc = self.step_features(rec, j)
+                mel[b, j] = np.stack([cm, arr["mel"][rec]], axis=-1)
+                mfcc[b, j] = np.stack([cc, arr["mfcc"][rec]], axis=-1)
+                tok = "initial" if j == 0 else chain.order[j - 1]
+                applied[b, j, spec.STEP_TOKENS.index(tok)] = 1.0
+                present[b, j] = 1.0
+        return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": applied, "step_present": present}
+
+    def targets(self, idx: np.ndarray):
+        return self.ex["label"][idx].astype(np.int32)
+
+
+class CNNData:
+    """(dry, target) -> the set of effects, for SerumCNN."""
+
+    def __init__(self, src: Source):
+        self.src = src
+        self.records = np.array([i for i, c in enumerate(src.ds.chains) if len(c) > 0], np.int64)
+        self.split = src.ds.split[self.records]
+        self.y = PR.multi_hot([src.ds.chains[i] for i in self.records])
+
+    def indices(self, split: int) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    def inputs(self, idx: np.ndarray):
+        arr = self.src.ds.arrays
+        recs = self.records[idx]
+        dm = np.stack([self.src.dry[str(arr["preset"][r])][0] for r in recs])
+        dc = np.stack([self.src.dry[str(arr["preset"][r])][1] for r in recs])
+        mel, mfcc = _pair(dm, dc, arr["mel"][recs], arr["mfcc"][recs])
+        return {"mel": mel, "mfcc": mfcc}
+
+    def targets(self, idx: np.ndarray):
+        return self.y[idx]
+
+
+def tf_dataset(data, idx: np.ndarray, batch: int, *, shuffle: bool, seed: int,
+               cap: int | None = None):
+    """A tf.data pipeline: shuffled index batches gathered from the shards' arrays."""
+    import tensorflow as tf
+
+    probe_x = data.inputs(idx[:1])
+    probe_y = data.targets(idx[:1])
+
+    def spec_of(v):
+        return tf.TensorSpec((None, *np.asarray(v).shape[1:]), tf.as_dtype(np.asarray(v).dtype))
+
+    sig = ({k: spec_of(v) for k, v in probe_x.items()},
+           {k: spec_of(v) for k, v in probe_y.items()} if isinstance(probe_y, dict) else spec_of(probe_y))
+    epoch = [0]
+
+    def gen() -> Iterator:
+        order = idx.copy()
+        if shuffle:
+            np.random.default_rng(seed + epoch[0]).shuffle(order)
+            epoch[0] += 1
+            if cap:
+                order = order[:cap]
+        for s in range(0, len(order), batch):
+            b = np.sort(order[s:s + batch])
+            yield data.inputs(b), data.targets(b)
+
+    return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
+
+
+# --------------------------------------------------------------------------- resumable fit
+def _atomic_model_save(model, path: Path) -> None:
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _resume_callback(run: Path, patience: int, monitor: str = "val_loss"):
+    import keras
+
+    class Resume(keras.callbacks.Callback):
+        """Checkpoint every epoch, keep the best, and early-stop with state on disk."""
+
+        def __init__(self):
+            super().__init__()
+            self.state = json.loads((run / "state.json").read_text()) if (run / "state.json").exists() \
+                else {"epoch": -1, "best": None, "best_epoch": -1, "wait": 0, "done": False}
+
+        def on_epoch_end(self, epoch, logs=None):
+            v = float(logs[monitor])
+            st = self.state
+            if st["best"] is None or v < st["best"]:
+                st.update(best=v, best_epoch=epoch, wait=0)
+                _atomic_model_save(self.model, run / "best.keras")
+            else:
+                st["wait"] += 1
+            st["epoch"] = epoch
+            if st["wait"] >= patience:
+                st["done"] = True
+                self.model.stop_training = True
+            _atomic_model_save(self.model, run / "last.keras")
+            tmp = run / "state.json.tmp"
+            tmp.write_text(json.dumps(st, indent=2))
+            os.replace(tmp, run / "state.json")
+
+    return Resume()
+
+
+def fit(name: str, build: Callable, compile_kw: dict, data, recipe: Recipe, run: Path,
+        *, batch: int, strategy=None, verbose: int = 2) -> Path:
+    """Train (or resume) one model; returns the path of its best checkpoint."""
+    import keras
+
+    run.mkdir(parents=True, exist_ok=True)
+    cb = _resume_callback(run, recipe.patience)
+    st = cb.state
+    if st["done"] or st["epoch"] + 1 >= recipe.max_epochs:
+        print(f"[{name}] already trained (best epoch {st['best_epoch'] + 1}, "
+              f"val_loss {st['best']:.4f})", file=sys.stderr)
+        return run / "best.keras"
+    train_idx, val_idx = data.indices(0), data.indices(1)
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise ValueError(f"{name}: no training or validation examples; generate more data")
+    keras.utils.set_random_seed(recipe.seed)
+    scope = strategy.scope() if strategy is not None else _null()
+    with scope:
+        if st["epoch"] >= 0 and (run / "last.keras").exists():
+            model = keras.models.load_model(run / "last.keras")
+            print(f"[{name}] resuming after epoch {st['epoch'] + 1}", file=sys.stderr)
+        else:
+            model = build()
+            model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), **compile_kw)
+    tr = tf_dataset(data, train_idx, batch, shuffle=True, seed=recipe.seed + 1000 * (st["epoch"] + 1),
+                    cap=recipe.examples_per_epoch)
+    va = tf_dataset(data, val_idx, batch, shuffle=False, seed=0)
+    print(f"[{name}] {len(train_idx)} train / {len(val_idx)} val examples, "
+          f"{model.count_params():,} parameters", file=sys.stderr)
+    t0 = time.time()
+    model.fit(tr, validation_data=va, epochs=recipe.max_epochs, initial_epoch=st["epoch"] + 1,
+              callbacks=[cb, keras.callbacks.CSVLogger(str(run / "log.csv"), append=True)],
+              verbose=verbose)
+    cb.state["seconds"] = cb.state.get("seconds", 0) + time.time() - t0
+    (run / "state.json").write_text(json.dumps(cb.state, indent=2))
+    return run / "best.keras"
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def compile_kwargs(name: str) -> dict:
+    """Losses as in the paper: cross-entropy for categorical heads, MSE for continuous."""
+    import keras
+
+    if name.startswith("param_"):
+        eff = spec.effect(name[len("param_"):])
+        loss, metrics = {}, {}
+        for k in eff.categorical:
+            loss[k.name] = "sparse_categorical_crossentropy"
+            metrics[k.name] = ["accuracy"]
+        if eff.continuous:
+            loss["continuous"] = "mse"
+            metrics["continuous"] = ["mae"]
+        return {"loss": loss, "metrics": metrics}  # equal loss weights
+    if name == "serum_cnn":
+        return {"loss": "binary_crossentropy",
+                "metrics": [keras.metrics.BinaryAccuracy(name="bin_acc")]}
+    return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+
+def builder(name: str, width: float) -> Callable:
+    from training import architectures as A
+
+    if name.startswith("param_"):
+        return lambda: A.parameter_model(name[len("param_"):], width)
+    if name == "serum_cnn":
+        return lambda: A.serum_cnn(width)
+    return lambda: A.effect_selector(width, name=name)
+
+
+def get_strategy(name: str | None):
+    """``tf.distribute`` for bigger runs: 'mirrored' (all local GPUs) or 'multiworker'."""
+    if not name or name == "default":
+        return None
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; use default, mirrored or multiworker")
+
+
+# --------------------------------------------------------------------------- a whole group
+def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
+                only: tuple[str, ...] | None = None, workers: int = 2,
+                strategy: str | None = None, verbose: int = 2) -> tuple[dict[str, Path], dict]:
+    """Generate (or resume) data, build derived renders, train every model of a group."""
+    from server.rack import presets as P
+    from training import datagen
+
+    group = P.resolve_group(group)
+    names = only or MODEL_NAMES
+    unknown = set(names) - set(MODEL_NAMES)
+    if unknown:
+        raise KeyError(f"unknown model(s) {sorted(unknown)}; models: {', '.join(MODEL_NAMES)}")
+    cfg = datagen.DataConfig(group=group, per_combo=recipe.per_combo, seed=recipe.seed)
+    data_dir = data_root / f"{group}-{recipe.per_combo}-s{recipe.seed}"
+    print(f"[{group}] data: {data_dir}", file=sys.stderr)
+    datagen.generate(cfg, data_dir, workers=workers, progress=verbose > 0)
+    ds = PR.Dataset.load(data_dir)
+    src = Source(ds, PR.dry_features(ds))
+    strat = get_strategy(strategy)
+    best: dict[str, Path] = {}
+    info: dict = {"dir": str(data_dir), "clips": len(ds), "per_combo": recipe.per_combo,
+                  "seed": recipe.seed, "examples": {}}
+    for i, name in enumerate(names):
+        print(f"[{group}] model {i + 1}/{len(names)}: {name}", file=sys.stderr)
+        if name.startswith("param_"):
+            eff = name[len("param_"):]
+            data = ParamData(src, eff, PR.param_pairs(ds, eff, variants=recipe.variants,
+                                                      workers=workers, seed=recipe.seed))
+            batch = recipe.param_batch
+        elif name == "serum_cnn":
+            data, batch = CNNData(src), recipe.param_batch
+        else:
+            data = SelectorData(src, PR.prefix_features(ds, workers=workers),
+                                ni=name == "selector_ni")
+            batch = recipe.selector_batch
+        info["examples"][name] = {s: int(len(data.indices(i))) for i, s in enumerate(PR.SPLITS)}
+        best[name] = fit(name, builder(name, recipe.width), compile_kwargs(name), data, recipe,
+                         runs_root / group / name, batch=batch, strategy=strat, verbose=verbose)
+    return best, info
