@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
-for g in ${GROUPS:-basic advanced modulating}; do
+for g in ${TRAIN_GROUPS:-basic advanced modulating}; do
   .venv/bin/serumrnn train --group "$g" --recipe "${RECIPE:-cpu}" "$@" >> "runs/train-$g.log" 2>&1 \
     || { echo "training $g failed; see runs/train-$g.log" >&2; exit 1; }
 done

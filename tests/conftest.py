@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from server import native  # noqa: F401  (DawDreamer before TensorFlow)
+
 
 @pytest.fixture(scope="session")
 def rack():

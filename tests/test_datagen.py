@@ -144,3 +144,15 @@ def test_unknown_group_is_a_clear_cli_error(tmp_path, capsys):
     assert main(["data", "generate", "--group", "pads", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "unknown preset group 'pads'" in err and "basic_shapes" in err
+
+
+def test_generation_on_real_plugins_through_a_profile(tmp_path):
+    cfg = datagen.config_from_args("basic", 1, 3, renderer="debian_test", presets="saw,init")
+    res = datagen.generate(cfg, tmp_path / "zyn", workers=1, progress=False, limit=3)
+    assert res["shards_written"] == 3
+    meta = json.loads((tmp_path / "zyn" / "dataset.json").read_text())
+    assert meta["renderer"] == "debian_test" and meta["presets"] == ["saw", "init"]
+    for p in sorted((tmp_path / "zyn" / "shards").glob("*.npz"))[:3]:
+        with np.load(p) as z:
+            assert np.isfinite(z["mel"].astype(np.float32)).all()
+            assert z["mel"].astype(np.float32).max() > -0.5  # not silence

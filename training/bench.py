@@ -107,6 +107,40 @@ def bench_datagen(workers: int, per_combo: int) -> dict[str, float]:
     return {"datagen_clips_per_s": rate}
 
 
+def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
+    """Load time of each shipped group and one-call inference time of each model."""
+    from server.models import DEFAULT_MODELS_DIR, ModelError, load_group
+    from server.rack import presets as P
+
+    root = models_dir or DEFAULT_MODELS_DIR
+    out: dict[str, float] = {}
+    print("models (load once, then one call = one step's inference, batch of 1):")
+    for group in P.GROUPS:
+        t = time.perf_counter()
+        try:
+            gm = load_group(group, root)
+        except ModelError as e:
+            print(f"  {group}: not available ({e.code}: {e})")
+            continue
+        load_s = time.perf_counter() - t
+        print(f"  {group}: load + verify {len(gm.models)} models {load_s:.2f} s")
+        out[f"{group}_load_s"] = load_s
+        x = {"mel": np.zeros((1, F.N_MELS, F.N_FRAMES, 2), np.float32),
+             "mfcc": np.zeros((1, F.N_MFCC, F.N_FRAMES, 2), np.float32)}
+        seq = {"mel_seq": np.zeros((1, 5, F.N_MELS, F.N_FRAMES, 2), np.float32),
+               "mfcc_seq": np.zeros((1, 5, F.N_MFCC, F.N_FRAMES, 2), np.float32),
+               "applied_seq": np.zeros((1, 5, 6), np.float32),
+               "step_present": np.zeros((1, 5, 1), np.float32)}
+        seq["applied_seq"][0, 0, 5] = seq["step_present"][0, 0, 0] = 1
+        for name in gm.models:
+            inp = seq if name.startswith("selector") else x
+            gm.predict(name, inp)  # trace once
+            ms = _times(lambda: gm.predict(name, inp), reps)
+            print(_row(f"    {name}", ms))
+            out[f"{group}_{name}_p50_ms"] = float(np.median(ms))
+    return out
+
+
 def run_bench(*, quick: bool = False, workers: int = 2) -> dict[str, float]:
     import os
 
@@ -115,4 +149,5 @@ def run_bench(*, quick: bool = False, workers: int = 2) -> dict[str, float]:
     out.update(bench_render(20 if quick else 60))
     out.update(bench_features(64, 3 if quick else 10))
     out.update(bench_datagen(workers, 16 if quick else 48))
+    out.update(bench_models(10 if quick else 50))
     return out

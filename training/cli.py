@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
 SPEC_JSON = ROOT / "m4l_device" / "serumrnn_spec.json"
 
 
@@ -58,7 +59,8 @@ def _cmd_data_generate(a: argparse.Namespace) -> int:
     from training import datagen
 
     cfg = datagen.config_from_args(a.group, a.per_combo, a.seed, paper_scale=a.paper_scale,
-                                   renderer=a.profile or "open_rack", chunk=a.chunk, note=a.note)
+                                   renderer=a.profile or "open_rack", chunk=a.chunk, note=a.note,
+                                   presets=a.presets)
     out = Path(a.out) if a.out else ROOT / "data" / cfg.group
     res = datagen.generate(cfg, out, workers=a.workers, progress=not a.quiet, limit=a.limit)
     print(json.dumps({"out": str(out), **res}, indent=2))
@@ -95,6 +97,14 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval_models(a: argparse.Namespace) -> int:
+    from training.evaluate_models import RESULTS, evaluate_group
+
+    evaluate_group(a.group, models_dir=Path(a.models) if a.models else None, pairs=a.pairs,
+                   per_length=a.per_length, out_dir=Path(a.out) if a.out else RESULTS)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="serumrnn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -127,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--note", type=int, default=None, help="MIDI note (default 48)")
     g.add_argument("--profile", default=None,
                    help="render on a plugin profile (name or JSON path) instead of the open rack")
+    g.add_argument("--presets", default=None,
+                   help="comma-separated presets to render instead of the group's (for a profile)")
     g.add_argument("--out", default=None, help="output folder (default data/<group>)")
     g.add_argument("--limit", type=int, default=None, help="stop after this many shards")
     g.add_argument("--quiet", action="store_true")
@@ -152,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-export", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
+
+    em = sub.add_parser("eval-models", help="Tables 2 and 3 for a group into docs/results/")
+    em.add_argument("--group", required=True)
+    em.add_argument("--pairs", type=int, default=1000, help="test pairs per parameter model")
+    em.add_argument("--per-length", type=int, default=200, help="test chains per length 1-5")
+    em.add_argument("--models", default=None, help="models folder (default models/)")
+    em.add_argument("--out", default=None, help="results folder (default docs/results/)")
+    em.set_defaults(func=_cmd_eval_models)
 
     b = sub.add_parser("bench", help="print speed figures for this machine")
     b.add_argument("--quick", action="store_true", help="fewer repetitions")

@@ -53,6 +53,7 @@ class DataConfig:
     seed: int = 0
     chunk: int = DEFAULT_CHUNK
     renderer: str = "open_rack"  # or a plugin profile name / path
+    presets: tuple[str, ...] | None = None  # default: the group's open-rack presets
     render: dict[str, Any] = field(default_factory=lambda: RenderSettings().to_json())
     features: dict[str, Any] = field(default_factory=lambda: {
         "sample_rate": F.SAMPLE_RATE, "n_fft": F.N_FFT, "hop": F.HOP, "n_mels": F.N_MELS,
@@ -63,12 +64,18 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "group", P.resolve_group(self.group))  # aliases -> id
+        if self.presets is not None:
+            object.__setattr__(self, "presets", tuple(self.presets))
+
+    def preset_names(self) -> tuple[str, ...]:
+        """The presets to render: the group's, or a profile's own (``--presets``)."""
+        return self.presets or P.group_presets(self.group)
         if self.per_combo < 1 or self.chunk < 1:
             raise ValueError("per_combo and chunk must be at least 1")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        d["presets"] = list(P.group_presets(self.group))
+        d["presets"] = list(self.preset_names())
         d["knob_columns"] = list(KNOB_COLUMNS)
         d["effects"] = list(spec.EFFECT_NAMES)
         return d
@@ -95,7 +102,7 @@ def plan(cfg: DataConfig) -> list[Task]:
     from server.sampling import n_unique
 
     tasks = []
-    for pi, preset in enumerate(P.group_presets(cfg.group)):
+    for pi, preset in enumerate(cfg.preset_names()):
         for subset in spec.subsets():
             n = min(cfg.per_combo, n_unique(subset))
             for c, start in enumerate(range(0, n, cfg.chunk)):
@@ -252,7 +259,7 @@ def load_dataset(out: Path) -> dict[str, np.ndarray]:
     """Concatenate every shard of a data set (in plan order) into one dict of arrays."""
     out = Path(out)
     cfg = json.loads((out / "dataset.json").read_text())
-    dc = DataConfig(**{k: cfg[k] for k in DataConfig.__dataclass_fields__})
+    dc = DataConfig(**{k: cfg[k] for k in DataConfig.__dataclass_fields__ if k in cfg})
     parts: dict[str, list] = {}
     for t in plan(dc):
         path = out / "shards" / t.filename
@@ -281,17 +288,18 @@ def decode_chain(knobs_row: np.ndarray, order_row: np.ndarray):
 
 def config_from_args(group: str, per_combo: int | None, seed: int, *, paper_scale: bool = False,
                      renderer: str = "open_rack", chunk: int = DEFAULT_CHUNK,
-                     note: int | None = None) -> DataConfig:
+                     note: int | None = None, presets: str | None = None) -> DataConfig:
     n = PAPER_PER_COMBO if paper_scale else (per_combo or DEFAULT_PER_COMBO)
     rs = RenderSettings() if note is None else RenderSettings(note=note)
+    names = tuple(p for p in presets.split(",") if p) if presets else None
     return DataConfig(group=P.resolve_group(group), per_combo=n, seed=seed, chunk=chunk,
-                      renderer=renderer, render=rs.to_json())
+                      renderer=renderer, render=rs.to_json(), presets=names)
 
 
 def summarize(out: Path) -> dict[str, Any]:
     out = Path(out)
     cfg = json.loads((out / "dataset.json").read_text())
-    dc = DataConfig(**{k: cfg[k] for k in DataConfig.__dataclass_fields__})
+    dc = DataConfig(**{k: cfg[k] for k in DataConfig.__dataclass_fields__ if k in cfg})
     tasks = plan(dc)
     ok = sum(shard_ok(out / "shards" / t.filename) for t in tasks)
     return {"group": dc.group, "per_combo": dc.per_combo, "shards": len(tasks), "complete": ok,

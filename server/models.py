@@ -1,0 +1,162 @@
+"""Loading the shipped models safely, and turning their outputs into knob values.
+
+A group's folder (``models/<group>/``) holds one ``.keras`` file per model and a
+``manifest.json``. Before any file is trusted, the loader checks the manifest against
+this code (spec version, feature settings, render note) and each file's sha256. Any
+problem is a ``ModelError`` with a stable ``code`` and a message naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from server import native  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
+from server import features as F
+from server import spec
+from server.rack.chain import FX
+from server.rack.render import RenderSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS_DIR = ROOT / "models"
+PARAM_MODELS = tuple(f"param_{e}" for e in spec.EFFECT_NAMES)
+ALL_MODELS = PARAM_MODELS + ("selector", "selector_ni", "serum_cnn")
+
+
+class ModelError(RuntimeError):
+    """A model folder or file that cannot be used. ``code`` is stable for clients:
+    missing_group, missing_manifest, bad_manifest, incompatible, missing_file,
+    checksum, corrupt, nan_output."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _expected_features() -> dict[str, Any]:
+    return {"sample_rate": F.SAMPLE_RATE, "n_fft": F.N_FFT, "hop": F.HOP, "n_mels": F.N_MELS,
+            "fmin": F.FMIN, "fmax": F.FMAX, "top_db": F.TOP_DB, "n_mfcc": F.N_MFCC,
+            "n_frames": F.N_FRAMES}
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest, checked for compatibility with this code."""
+    if not folder.is_dir():
+        raise ModelError("missing_group", f"no models at {folder}: train them with "
+                         f"`serumrnn train --group {folder.name}` or pass --models DIR")
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise ModelError("missing_manifest", f"{path} is missing")
+    try:
+        m = json.loads(path.read_text())
+        files = m["files"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelError("bad_manifest", f"{path} is not a valid manifest: {e}") from None
+    if m.get("spec_version") != spec.SPEC_VERSION:
+        raise ModelError("incompatible", f"{path}: models were trained for spec "
+                         f"{m.get('spec_version')!r}, this code has {spec.SPEC_VERSION!r}")
+    if m.get("features") != _expected_features():
+        raise ModelError("incompatible", f"{path}: feature settings differ from server/features.py")
+    if not isinstance(files, dict):
+        raise ModelError("bad_manifest", f"{path}: 'files' must be an object")
+    return m
+
+
+@dataclass
+class GroupModels:
+    """One preset group's models, loaded once and ready for inference."""
+
+    group: str
+    folder: Path
+    manifest: dict[str, Any]
+    models: dict[str, Any] = field(default_factory=dict)
+    _fns: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def render_settings(self) -> RenderSettings:
+        return RenderSettings(**self.manifest.get("render", {}))
+
+    def has(self, name: str) -> bool:
+        return name in self.models
+
+    def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any:
+        """Inference through a compiled function per model: no retracing per call."""
+        if name not in self._fns:
+            import tensorflow as tf
+
+            model = self.models[name]
+            self._fns[name] = tf.function(lambda x, m=model: m(x, training=False),
+                                          reduce_retracing=True)
+        out = self._fns[name]({k: np.asarray(v, np.float32) for k, v in inputs.items()})
+        if isinstance(out, dict):
+            return {k: v.numpy() for k, v in out.items()}
+        return out.numpy()
+
+
+def load_group(group: str, models_dir: Path | str | None = None, *,
+               which: tuple[str, ...] = ALL_MODELS, verify: bool = True) -> GroupModels:
+    """Load and verify a group's models. ``which`` picks a subset (missing ones are errors)."""
+    from server.rack import presets as P
+
+    gid = P.resolve_group(group)
+    folder = Path(models_dir or DEFAULT_MODELS_DIR) / gid
+    manifest = read_manifest(folder)
+    out = GroupModels(gid, folder, manifest)
+    import keras
+
+    for name in which:
+        entry = manifest["files"].get(name)
+        if entry is None:
+            raise ModelError("missing_file", f"{folder / 'manifest.json'} lists no model {name!r}")
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise ModelError("missing_file", f"{path} is missing")
+        if verify and _sha256(path) != entry["sha256"]:
+            raise ModelError("checksum", f"{path} does not match its sha256 in the manifest "
+                             "(corrupt or replaced); re-export or re-download the models")
+        try:
+            out.models[name] = keras.models.load_model(path, compile=False)
+        except Exception as e:  # keras raises many kinds on a damaged file
+            raise ModelError("corrupt", f"{path} cannot be loaded: {type(e).__name__}: {e}") from None
+    return out
+
+
+def pair_inputs(current: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray]
+                ) -> dict[str, np.ndarray]:
+    """Stack (mel, mfcc) of the current and target sounds as the models' 2 channels."""
+    mel = np.stack([current[0], target[0]], axis=-1)[None].astype(np.float32)
+    mfcc = np.stack([current[1], target[1]], axis=-1)[None].astype(np.float32)
+    return {"mel": mel, "mfcc": mfcc}
+
+
+def knobs_from_outputs(effect_name: str, outputs: Mapping[str, np.ndarray], row: int = 0) -> FX:
+    """A parameter model's outputs as an ``FX``: argmax for a categorical knob, and a
+    continuous knob clipped into its sampled range (the paper's Table 1)."""
+    eff = spec.effect(effect_name)
+    values: dict[str, float] = {}
+    for key, arr in outputs.items():
+        if not np.isfinite(np.asarray(arr)[row]).all():
+            raise ModelError("nan_output", f"the {effect_name} model produced non-finite {key!r}")
+    cont = np.asarray(outputs["continuous"])[row] if eff.continuous else None
+    ci = 0
+    for k in eff.knobs:
+        if k.categorical:
+            values[k.name] = float(int(np.argmax(np.asarray(outputs[k.name])[row])))
+        else:
+            lo, hi = min(r[0] for r in k.ranges), max(r[1] for r in k.ranges)
+            values[k.name] = float(np.clip(cont[ci], lo, hi))
+            ci += 1
+    return FX(effect_name, values)

@@ -1,0 +1,150 @@
+"""The paper's architectures, the training pipeline on tiny data, and the safe loader."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")  # installed by the project's set-up (the ml extra)
+
+from server import spec
+from server.models import ModelError, knobs_from_outputs, load_group
+from training import architectures as A
+from training import pairs as PR
+from training import recipes
+from training.export import export_group
+from training.train import MODEL_NAMES, train_group
+
+
+def test_parameter_models_follow_the_paper():
+    m = A.parameter_model("distortion")
+    assert set(m.output_names) == {"mode", "continuous"} or set(m.output) == {"mode", "continuous"}
+    convs = [l for l in m.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [c.filters for c in convs if c.name.startswith("mel")] == [64, 128, 128]
+    assert [c.kernel_size for c in convs] == [(3, 3)] * 6
+    pools = {l.name: l.pool_size for l in m.layers if isinstance(l, keras.layers.MaxPooling2D)}
+    assert pools["mel_pool1"] == (4, 4) and pools["mfcc_pool1"] == (2, 4)
+    assert [l.units for l in m.layers if l.name in ("fc1", "fc2")] == [128, 128]
+    assert any(isinstance(l, keras.layers.BatchNormalization) for l in m.layers)
+    x = {"mel": np.zeros((2, *A.MEL_SHAPE), np.float32), "mfcc": np.zeros((2, *A.MFCC_SHAPE), np.float32)}
+    y = m(x)
+    assert y["mode"].shape == (2, 12) and y["continuous"].shape == (2, 1)
+    np.testing.assert_allclose(np.sum(y["mode"], axis=1), 1.0, rtol=1e-5)
+    for e in ("compressor", "eq", "phaser", "reverb"):
+        out = A.parameter_model(e, 0.125)(x)
+        assert list(out) == ["continuous"] and out["continuous"].shape == (2, 3)
+
+
+def test_selector_ignores_padded_steps_and_cnn_baseline_is_multilabel():
+    sel = A.effect_selector(0.125)
+    rng = np.random.default_rng(0)
+    x = {"mel_seq": rng.normal(size=(1, 5, *A.MEL_SHAPE)).astype(np.float32),
+         "mfcc_seq": rng.normal(size=(1, 5, *A.MFCC_SHAPE)).astype(np.float32),
+         "applied_seq": np.zeros((1, 5, 6), np.float32), "step_present": np.zeros((1, 5, 1), np.float32)}
+    x["applied_seq"][0, 0, 5] = x["applied_seq"][0, 1, 2] = 1
+    x["step_present"][0, :2] = 1
+    p1 = np.asarray(sel(x, training=False))
+    x2 = {k: v.copy() for k, v in x.items()}
+    x2["mel_seq"][0, 2:] = 99.0  # garbage in the padding
+    p2 = np.asarray(sel(x2, training=False))
+    np.testing.assert_allclose(p1, p2, atol=1e-6)
+    assert p1.shape == (1, 5) and abs(p1.sum() - 1) < 1e-5
+    x3 = {k: v.copy() for k, v in x.items()}
+    x3["mel_seq"][0, 1] += 1.0  # a real step does matter
+    assert np.abs(np.asarray(sel(x3, training=False)) - p1).max() > 1e-6
+    cnn = A.serum_cnn(0.125)
+    out = np.asarray(cnn({"mel": np.zeros((1, *A.MEL_SHAPE)), "mfcc": np.zeros((1, *A.MFCC_SHAPE))}))
+    assert out.shape == (1, 5) and ((out > 0) & (out < 1)).all()
+
+
+def test_knobs_from_outputs_clips_to_table1_and_takes_argmax():
+    fx = knobs_from_outputs("distortion", {"mode": np.eye(12)[[7]], "continuous": np.array([[0.05]])})
+    assert fx.knobs == {"mode": 7.0, "drive": 0.30}
+    fx = knobs_from_outputs("eq", {"continuous": np.array([[1.3, -0.2, 0.5]])})
+    assert fx.knobs == {"freq": 0.95, "q": 0.0, "gain": 0.5}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    recipe = recipes.get("tiny", max_epochs=1)
+    best, info = train_group("basic", recipe, data_root=root / "data", runs_root=root / "runs",
+                             workers=1, verbose=0)
+    manifest = export_group("basic", recipe, best, root / "models", data_size=info)
+    return root, recipe, best, info, manifest
+
+
+def test_pairs_differ_by_exactly_the_modelled_effect(tiny_run, rack):
+    from server import features as F
+
+    root = tiny_run[0]
+    ds = PR.Dataset.load(next((root / "data").iterdir()))
+    p = PR.param_pairs(ds, "reverb", variants=1, workers=1)
+    n_targets = sum("reverb" in c.order for c in ds.chains)
+    assert len(p["labels"]) == 2 * n_targets  # one input, the record and one variant as targets
+    k = int(np.flatnonzero(p["pair_target"] >= 0)[3])
+    rec = int(p["pair_target"][k])
+    chain = ds.chains[rec]
+    inp = rack.render(chain.without("reverb"), str(ds.arrays["preset"][rec]))
+    np.testing.assert_allclose(F.features(inp)[0], p["input_mel"][p["pair_input"][k]], atol=2e-3)
+    fx = chain[chain.order.index("reverb")]
+    assert list(p["labels"][k]) == pytest.approx([fx.knobs[n] for n in ("mix", "low_cut", "high_cut")])
+    splits = set(PR.split_of(ds.arrays["seed"]).tolist())
+    assert splits == {0, 1, 2}
+
+
+def test_training_resumes_from_its_checkpoint(tiny_run):
+    root, recipe, best, info, _ = tiny_run
+    run = root / "runs" / "basic_shapes" / "param_eq"
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 0
+    rows = (run / "log.csv").read_text().strip().splitlines()
+    assert len(rows) == 2  # header + one epoch
+    # a rerun with a larger budget continues at epoch 2 instead of starting over
+    more = recipes.get("tiny", max_epochs=2)
+    train_group("basic", more, data_root=root / "data", runs_root=root / "runs",
+                only=("param_eq",), workers=1, verbose=0)
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 1
+    rows = (run / "log.csv").read_text().strip().splitlines()
+    assert len(rows) == 3 and rows[1].split(",")[0] == "0" and rows[2].split(",")[0] == "1"
+
+
+def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):
+    root, _, best, _, manifest = tiny_run
+    m = json.loads(manifest.read_text())
+    assert set(m["files"]) == set(MODEL_NAMES)
+    assert m["render_note"] == 48 and m["spec_version"] == spec.SPEC_VERSION
+    assert m["data"]["clips"] == 252 and m["seed"] == 0
+    gm = load_group("basic", root / "models")
+    assert set(gm.models) == set(MODEL_NAMES)
+    models = tmp_path / "models"
+    shutil.copytree(root / "models", models)
+    folder = models / "basic_shapes"
+    with pytest.raises(ModelError, match="no models at") as e:
+        load_group("advanced", models)
+    assert e.value.code == "missing_group"
+    f = folder / "param_eq.keras"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="param_eq.keras does not match its sha256") as e:
+        load_group("basic", models, which=("param_eq",))
+    assert e.value.code == "checksum"
+    with pytest.raises(ModelError) as e:
+        load_group("basic", models, which=("param_eq",), verify=False)
+    assert e.value.code == "corrupt"
+    (folder / "param_reverb.keras").unlink()
+    with pytest.raises(ModelError, match="param_reverb.keras is missing"):
+        load_group("basic", models, which=("param_reverb",))
+    man = json.loads((folder / "manifest.json").read_text())
+    man["spec_version"] = "0.1"
+    (folder / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ModelError, match="trained for spec '0.1'") as e:
+        load_group("basic", models, which=("selector",))
+    assert e.value.code == "incompatible"
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError) as e:
+        load_group("basic", models, which=("selector",))
+    assert e.value.code == "bad_manifest"
