@@ -98,8 +98,11 @@ class GroupModels:
             import tensorflow as tf
 
             model = self.models[name]
+            # One signature with a free batch axis: traced once, whatever the batch size.
+            sig = {t.name.split(":")[0]: tf.TensorSpec((None, *t.shape[1:]), tf.float32)
+                   for t in model.inputs}
             self._fns[name] = tf.function(lambda x, m=model: m(x, training=False),
-                                          reduce_retracing=True)
+                                          input_signature=[sig])
         out = self._fns[name]({k: np.asarray(v, np.float32) for k, v in inputs.items()})
         if isinstance(out, dict):
             return {k: v.numpy() for k, v in out.items()}
