@@ -43,6 +43,7 @@ CODES = (
     "too_short",
     "non_finite",
     "silent",
+    "noise_only",
     "io_error",
 )
 

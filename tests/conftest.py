@@ -24,3 +24,25 @@ def crest(audio: np.ndarray, frame: int = 441) -> float:
     f = audio[: len(audio) // frame * frame].reshape(-1, frame)
     rms = np.sqrt((f ** 2).mean(axis=1))
     return float(rms.max() / rms.mean())
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """Tiny data, every model of the basic group trained for one epoch, exported."""
+    from training import recipes
+    from training.export import export_group
+    from training.train import train_group
+
+    root = tmp_path_factory.mktemp("train")
+    recipe = recipes.get("tiny", max_epochs=1)
+    best, info = train_group("basic", recipe, data_root=root / "data", runs_root=root / "runs",
+                             workers=1, verbose=0)
+    manifest = export_group("basic", recipe, best, root / "models", data_size=info)
+    return root, recipe, best, info, manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_run):
+    from server.models import load_group
+
+    return load_group("basic", tiny_run[0] / "models")

@@ -65,16 +65,6 @@ def test_knobs_from_outputs_clips_to_table1_and_takes_argmax():
     assert fx.knobs == {"freq": 0.95, "q": 0.0, "gain": 0.5}
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    recipe = recipes.get("tiny", max_epochs=1)
-    best, info = train_group("basic", recipe, data_root=root / "data", runs_root=root / "runs",
-                             workers=1, verbose=0)
-    manifest = export_group("basic", recipe, best, root / "models", data_size=info)
-    return root, recipe, best, info, manifest
-
-
 def test_pairs_differ_by_exactly_the_modelled_effect(tiny_run, rack):
     from server import features as F
 

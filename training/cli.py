@@ -105,6 +105,17 @@ def _cmd_eval_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_learning_curve(a: argparse.Namespace) -> int:
+    from training import recipes
+    from training.evaluate_models import RESULTS
+    from training.learning_curve import learning_curve
+
+    recipe = recipes.get(a.recipe, max_epochs=a.epochs)
+    print(learning_curve(a.group, a.effect, recipe, data_root=Path(a.data),
+                         runs_root=Path(a.runs), out_dir=RESULTS, pairs=a.pairs, workers=a.workers))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="serumrnn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -172,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--models", default=None, help="models folder (default models/)")
     em.add_argument("--out", default=None, help="results folder (default docs/results/)")
     em.set_defaults(func=_cmd_eval_models)
+
+    lc = sub.add_parser("learning-curve", help="one parameter model on growing data fractions")
+    lc.add_argument("--group", required=True)
+    lc.add_argument("--effect", required=True, choices=["compressor", "distortion", "eq", "phaser", "reverb"])
+    lc.add_argument("--recipe", default="cpu")
+    lc.add_argument("--epochs", type=int, default=12)
+    lc.add_argument("--pairs", type=int, default=200)
+    lc.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    lc.add_argument("--data", default=str(ROOT / "data"))
+    lc.add_argument("--runs", default=str(ROOT / "runs"))
+    lc.set_defaults(func=_cmd_learning_curve)
 
     b = sub.add_parser("bench", help="print speed figures for this machine")
     b.add_argument("--quick", action="store_true", help="fewer repetitions")

@@ -58,6 +58,8 @@ def _training_keys(models: GroupModels) -> set:
 
 
 def _training_labels(models: GroupModels, effect: str) -> np.ndarray | None:
+    if not models.manifest:
+        return None
     d = _data_dir(models)
     if d is None:
         return None
@@ -86,67 +88,69 @@ def _mean_metrics(a_audio, b_audio) -> dict[str, np.ndarray]:
 
 def table2(models: GroupModels, rack: OpenRack, n_pairs: int, train_keys: set,
            batch: int = 50) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for ei, effect in enumerate(spec.EFFECT_NAMES):
-        eff = spec.effect(effect)
-        name = f"param_{effect}"
-        ins, tgts, outs, truth, pred = [], [], [], [], []
-        i = 0
-        while len(truth) < n_pairs:
-            rng = np.random.default_rng(record_seed(TEST_STREAM, ei, i))
-            i += 1
-            preset, chain = _draw(models.group, rng, effect, None)
-            if (preset, knob_key(chain)) in train_keys:
-                continue
-            pos = chain.order.index(effect)
-            tgt = rack.render(chain, preset)
-            inp = rack.render(chain.without(effect), preset)
-            ins.append(inp)
-            tgts.append(tgt)
-            truth.append((preset, chain, pos))
-        for s in range(0, n_pairs, batch):
-            a = np.stack(ins[s:s + batch])
-            b = np.stack(tgts[s:s + batch])
-            am, ac = F.features(a)
-            bm, bc = F.features(b)
-            x = {"mel": np.stack([am, bm], -1), "mfcc": np.stack([ac, bc], -1)}
-            y = models.predict(name, x)
-            for r in range(len(a)):
-                fx = knobs_from_outputs(effect, y, r)
-                preset, chain, pos = truth[s + r]
-                new = Chain(list(chain[:pos]) + [fx] + list(chain[pos + 1:]))
-                outs.append(rack.render(new, preset))
-                pred.append(fx)
-        A, B, O = np.stack(ins), np.stack(tgts), np.stack(outs)
-        din = {k: float(np.mean(v)) for k, v in _mean_metrics(A, B).items()}
-        dout = {k: float(np.mean(v)) for k, v in _mean_metrics(O, B).items()}
-        d, pct = M.delta(din, dout)
-        # knob-level error against the training mean (or majority mode)
-        true_knobs = np.array([[c[p].knobs[k.name] for k in eff.knobs] for _, c, p in truth])
-        pred_knobs = np.array([[fx.knobs[k.name] for k in eff.knobs] for fx in pred])
-        labels = _training_labels(models, effect)
-        knob_rows = {}
-        for j, k in enumerate(eff.knobs):
-            if k.categorical:
-                base_cls = int(np.bincount(labels[:, j].astype(int), minlength=len(k.choices)).argmax()) \
-                    if labels is not None else 0
-                knob_rows[k.name] = {
-                    "accuracy": float(np.mean(pred_knobs[:, j] == true_knobs[:, j])),
-                    "baseline_accuracy": float(np.mean(true_knobs[:, j] == base_cls)),
-                    "baseline": "most frequent training mode"}
-            else:
-                mean = float(labels[:, j].mean()) if labels is not None else float(np.mean(k.grid()))
-                knob_rows[k.name] = {
-                    "mae": float(np.mean(np.abs(pred_knobs[:, j] - true_knobs[:, j]))),
-                    "baseline_mae": float(np.mean(np.abs(mean - true_knobs[:, j]))),
-                    "baseline": "training mean" if labels is not None else "grid mean"}
-        out[effect] = {"pairs": n_pairs, "input": din, "output": dout,
-                       "delta": {k: float(v) for k, v in d.items()},
-                       "delta_pct": {k: float(v) for k, v in pct.items()},
-                       "knobs": knob_rows, "paper_mel_mse_pct": PAPER_MEL_MSE_PCT[effect]}
-        print(f"[{models.group}] {effect}: Mel-MSE {din['mse']:.2f} -> {dout['mse']:.2f} "
-              f"({pct['mse']:+.1f} %, paper {PAPER_MEL_MSE_PCT[effect]:+.1f} %)", file=sys.stderr)
-    return out
+    return {e: table2_effect(models, rack, e, n_pairs, train_keys, batch)
+            for e in spec.EFFECT_NAMES}
+
+
+def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int,
+                  train_keys: set, batch: int = 50) -> dict[str, Any]:
+    """One parameter model on ``n_pairs`` held-out pairs (the same pairs every run)."""
+    ei = spec.EFFECT_NAMES.index(effect)
+    eff = spec.effect(effect)
+    name = f"param_{effect}"
+    ins, tgts, outs, truth, pred = [], [], [], [], []
+    i = 0
+    while len(truth) < n_pairs:
+        rng = np.random.default_rng(record_seed(TEST_STREAM, ei, i))
+        i += 1
+        preset, chain = _draw(models.group, rng, effect, None)
+        if (preset, knob_key(chain)) in train_keys:
+            continue
+        pos = chain.order.index(effect)
+        ins.append(rack.render(chain.without(effect), preset))
+        tgts.append(rack.render(chain, preset))
+        truth.append((preset, chain, pos))
+    for s in range(0, n_pairs, batch):
+        a = np.stack(ins[s:s + batch])
+        b = np.stack(tgts[s:s + batch])
+        am, ac = F.features(a)
+        bm, bc = F.features(b)
+        y = models.predict(name, {"mel": np.stack([am, bm], -1), "mfcc": np.stack([ac, bc], -1)})
+        for r in range(len(a)):
+            fx = knobs_from_outputs(effect, y, r)
+            preset, chain, pos = truth[s + r]
+            new = Chain(list(chain[:pos]) + [fx] + list(chain[pos + 1:]))
+            outs.append(rack.render(new, preset))
+            pred.append(fx)
+    A, B, O = np.stack(ins), np.stack(tgts), np.stack(outs)
+    din = {k: float(np.mean(v)) for k, v in _mean_metrics(A, B).items()}
+    dout = {k: float(np.mean(v)) for k, v in _mean_metrics(O, B).items()}
+    d, pct = M.delta(din, dout)
+    # knob-level error against the training mean (or the most frequent mode)
+    true_knobs = np.array([[c[p].knobs[k.name] for k in eff.knobs] for _, c, p in truth])
+    pred_knobs = np.array([[fx.knobs[k.name] for k in eff.knobs] for fx in pred])
+    labels = _training_labels(models, effect)
+    knob_rows = {}
+    for j, k in enumerate(eff.knobs):
+        if k.categorical:
+            base_cls = int(np.bincount(labels[:, j].astype(int), minlength=len(k.choices)).argmax()) \
+                if labels is not None else 0
+            knob_rows[k.name] = {
+                "accuracy": float(np.mean(pred_knobs[:, j] == true_knobs[:, j])),
+                "baseline_accuracy": float(np.mean(true_knobs[:, j] == base_cls)),
+                "baseline": "most frequent training mode"}
+        else:
+            mean = float(labels[:, j].mean()) if labels is not None else float(np.mean(k.grid()))
+            knob_rows[k.name] = {
+                "mae": float(np.mean(np.abs(pred_knobs[:, j] - true_knobs[:, j]))),
+                "baseline_mae": float(np.mean(np.abs(mean - true_knobs[:, j]))),
+                "baseline": "training mean" if labels is not None else "grid mean"}
+    print(f"[{models.group}] {effect}: Mel-MSE {din['mse']:.2f} -> {dout['mse']:.2f} "
+          f"({pct['mse']:+.1f} %, paper {PAPER_MEL_MSE_PCT[effect]:+.1f} %)", file=sys.stderr)
+    return {"pairs": n_pairs, "input": din, "output": dout,
+            "delta": {k: float(v) for k, v in d.items()},
+            "delta_pct": {k: float(v) for k, v in pct.items()},
+            "knobs": knob_rows, "paper_mel_mse_pct": PAPER_MEL_MSE_PCT[effect]}
 
 
 def _sequence_inputs(steps, target, applied, ni=False):
