@@ -38,7 +38,7 @@ class ModelError(RuntimeError):
         self.code = code
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -46,7 +46,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _expected_features() -> dict[str, Any]:
+def feature_settings() -> dict[str, Any]:
+    """The feature facts a model depends on (checked against each manifest)."""
     return {"sample_rate": F.SAMPLE_RATE, "n_fft": F.N_FFT, "hop": F.HOP, "n_mels": F.N_MELS,
             "fmin": F.FMIN, "fmax": F.FMAX, "top_db": F.TOP_DB, "n_mfcc": F.N_MFCC,
             "n_frames": F.N_FRAMES}
@@ -68,7 +69,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if m.get("spec_version") != spec.SPEC_VERSION:
         raise ModelError("incompatible", f"{path}: models were trained for spec "
                          f"{m.get('spec_version')!r}, this code has {spec.SPEC_VERSION!r}")
-    if m.get("features") != _expected_features():
+    if m.get("features") != feature_settings():
         raise ModelError("incompatible", f"{path}: feature settings differ from server/features.py")
     if not isinstance(files, dict):
         raise ModelError("bad_manifest", f"{path}: 'files' must be an object")
@@ -127,7 +128,7 @@ def load_group(group: str, models_dir: Path | str | None = None, *,
         path = folder / entry["file"]
         if not path.is_file():
             raise ModelError("missing_file", f"{path} is missing")
-        if verify and _sha256(path) != entry["sha256"]:
+        if verify and sha256(path) != entry["sha256"]:
             raise ModelError("checksum", f"{path} does not match its sha256 in the manifest "
                              "(corrupt or replaced); re-export or re-download the models")
         try:

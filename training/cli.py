@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
 SPEC_JSON = ROOT / "m4l_device" / "serumrnn_spec.json"
+#: Modules that add their own subcommands (each defines ``add_parser(subparsers)``).
+COMMAND_MODULES = ("training.match", "training.evaluate_system", "server.osc_cli")
 
 
 def _cmd_spec_export(a: argparse.Namespace) -> int:
@@ -194,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("--data", default=str(ROOT / "data"))
     lc.add_argument("--runs", default=str(ROOT / "runs"))
     lc.set_defaults(func=_cmd_learning_curve)
+
+    # Commands that live in their own modules register themselves (add_parser(sub)).
+    import importlib
+    import importlib.util
+
+    for mod in COMMAND_MODULES:
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod).add_parser(sub)
 
     b = sub.add_parser("bench", help="print speed figures for this machine")
     b.add_argument("--quick", action="store_true", help="fewer repetitions")

@@ -28,6 +28,7 @@ import numpy as np
 from server import features as F
 from server import metrics as M
 from server import spec
+from server.assistant import selector_inputs
 from server.models import GroupModels, knobs_from_outputs, load_group
 from server.rack import OpenRack
 from server.rack import presets as P
@@ -153,24 +154,6 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
             "knobs": knob_rows, "paper_mel_mse_pct": PAPER_MEL_MSE_PCT[effect]}
 
 
-def _sequence_inputs(steps, target, applied, ni=False):
-    """Selector inputs for one example: steps = [(mel, mfcc)] so far, padded to 5."""
-    from training.architectures import MAX_STEPS, N_TOKENS
-
-    mel = np.zeros((1, MAX_STEPS, F.N_MELS, F.N_FRAMES, 2), np.float32)
-    mfcc = np.zeros((1, MAX_STEPS, F.N_MFCC, F.N_FRAMES, 2), np.float32)
-    app = np.zeros((1, MAX_STEPS, N_TOKENS), np.float32)
-    pres = np.zeros((1, MAX_STEPS, 1), np.float32)
-    for j, (sm, sc) in enumerate(steps):
-        if ni:
-            sm, sc = steps[0]
-        mel[0, j, ..., 0], mel[0, j, ..., 1] = sm, target[0]
-        mfcc[0, j, ..., 0], mfcc[0, j, ..., 1] = sc, target[1]
-        app[0, j, spec.STEP_TOKENS.index(applied[j])] = 1
-        pres[0, j] = 1
-    return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": app, "step_present": pres}
-
-
 def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set) -> dict[str, Any]:
     hits = {s: {k: [] for k in range(5)} for s in ("selector", "selector_ni")}
     hits_masked = {s: {k: [] for k in range(5)} for s in ("selector", "selector_ni")}
@@ -194,8 +177,8 @@ def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set
             for k in range(n):
                 applied = ["initial"] + list(chain.order[:k])
                 for sel in ("selector", "selector_ni"):
-                    probs = models.predict(sel, _sequence_inputs(feats[:k + 1], target, applied,
-                                                                  ni=sel == "selector_ni"))[0]
+                    steps = feats[:1] * (k + 1) if sel == "selector_ni" else feats[:k + 1]
+                    probs = models.predict(sel, selector_inputs(steps, target, applied))[0]
                     truth = spec.EFFECT_NAMES.index(chain.order[k])
                     hits[sel][k].append(int(np.argmax(probs)) == truth)
                     masked = probs.copy()

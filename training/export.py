@@ -7,33 +7,18 @@ trained on, the data size, the seed, and (after ``serumrnn evaluate``) the test 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import time
 from pathlib import Path
 
-from server import features as F
 from server import spec
+from server.models import feature_settings, sha256
 from server.rack.render import RenderSettings
 from training.recipes import Recipe
 
 MANIFEST_VERSION = 1
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def feature_settings() -> dict:
-    return {"sample_rate": F.SAMPLE_RATE, "n_fft": F.N_FFT, "hop": F.HOP, "n_mels": F.N_MELS,
-            "fmin": F.FMIN, "fmax": F.FMAX, "top_db": F.TOP_DB, "n_mfcc": F.N_MFCC,
-            "n_frames": F.N_FRAMES}
 
 
 def export_group(group: str, recipe: Recipe, best: dict[str, Path], models_root: Path,

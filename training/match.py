@@ -1,0 +1,196 @@
+"""``serumrnn match``: the assistant for producers, from the command line.
+
+Given the sound a producer has (an audio file, or an open-rack preset as
+``preset:<name>``) and the sound they want, it runs the step loop on the open rack and
+writes a report folder they can follow in Serum (see :mod:`training.report`). Kept light
+at import time: ``serumrnn --help`` imports this module to register the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from server.assistant import Result
+    from server.models import GroupModels
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "out" / "match"
+PRESET_PREFIX = "preset:"
+#: Further than this from the models' note, a sound is transposed to it first.
+MAX_DETUNE_SEMITONES = 0.5
+DEFAULT_GROUP = "basic"
+RENDER_NOTE_TEXT = ("Sounds rendered on the open rack (Faust effects with Serum's knob names), "
+                    "so Serum itself will sound similar, not identical.")
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Where the current sound comes from: an open-rack preset or an audio file."""
+
+    preset: str | None = None
+    path: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "InputSpec":
+        if text.startswith(PRESET_PREFIX):
+            return cls(preset=text[len(PRESET_PREFIX):])
+        return cls(path=text)
+
+    @property
+    def label(self) -> str:
+        return f"preset {self.preset}" if self.preset else Path(self.path or "").name
+
+
+def note_name(midi: float) -> str:
+    """The project's note names (C3 = MIDI 48, the models' note, as in the README).
+
+    Live itself labels MIDI 60 as C3, one octave lower than these names; the MIDI
+    number printed next to a name removes any doubt.
+    """
+    n = int(round(midi))
+    return f"{NOTE_NAMES[n % 12]}{n // 12 - 1}"
+
+
+def to_model_note(audio: np.ndarray, name: str, what: str, note: int,
+                  sample_rate: int = 44100) -> tuple[np.ndarray, str | None]:
+    """Check a sound is a played note and move it to the models' note; say what was done.
+
+    The models only know one note, so a sound at another pitch would be compared with
+    the wrong harmonics.
+    """
+    from server.pitch import check_target, detect_pitch, transpose
+
+    check_target(audio, name, sample_rate)
+    pitch = detect_pitch(audio, sample_rate)
+    if pitch.midi is None:
+        return audio, f"{what} {name}: no clear pitch found, used as it is"
+    shift = pitch.semitones_to(note)
+    if abs(shift) <= MAX_DETUNE_SEMITONES:
+        return audio, None
+    moved = transpose(audio, shift, sample_rate)
+    return moved, (f"{what} transposed by {shift:+.1f} semitones from {note_name(pitch.midi)} "
+                   f"(MIDI {pitch.midi:.1f}) to {note_name(note)} (MIDI {note})")
+
+
+def models_meta(models: "GroupModels") -> dict[str, Any]:
+    """What identifies the models in a report: a content id, when and how they were made."""
+    m = models.manifest
+    digest = hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:12]
+    return {"group": models.group, "models_dir": str(models.folder), "models_id": digest,
+            "models_created": m.get("created"), "models_recipe": (m.get("recipe") or {}).get("name"),
+            "spec_version": m.get("spec_version"), "render_note": models.render_settings.note}
+
+
+def _group_for(spec: InputSpec, group: str | None) -> str:
+    from server.rack import presets as P
+
+    if group:
+        return P.resolve_group(group)
+    return P.group_of(spec.preset) if spec.preset else P.resolve_group(DEFAULT_GROUP)
+
+
+def match(input_spec: str | InputSpec, target_path: str | Path, group: str | None = None,
+          out: str | Path | None = None, models_dir: str | Path | None = None,
+          tolerance: int = 1, *, models: "GroupModels | None" = None) -> tuple["Result", Path]:
+    """Run the step loop from the input to the target and write the report folder.
+
+    Returns the result (with notes on any transposition) and the path of ``index.html``.
+    ``models``: already loaded models (skips loading ``group`` from ``models_dir``).
+    Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
+    """
+    from server.assistant import Session
+    from server.audio_io import load_clip
+    from server.models import PARAM_MODELS, load_group
+    from server.pitch import check_target
+    from server.rack import OpenRack
+    from server.rack import presets as P
+    from training.report import write_report
+
+    spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
+    if spec.preset is not None:
+        P.preset(spec.preset)  # an unknown preset fails before anything slow
+    # Files first: a wrong path should not wait for the models to load.
+    target = load_clip(target_path)
+    check_target(target, str(target_path))
+    source = load_clip(spec.path) if spec.path is not None else None
+    if models is None:
+        models = load_group(_group_for(spec, group), models_dir, which=PARAM_MODELS + ("selector",))
+    note, notes = models.render_settings.note, []
+    target, said = to_model_note(target, str(target_path), "target", note)
+    notes += [said] if said else []
+    if source is not None:
+        source, said = to_model_note(source, str(spec.path), "input", note)
+        notes += [said] if said else []
+    rack = OpenRack(models.render_settings)
+    session = Session(models, target, renderer=rack, preset=spec.preset, input_audio=source,
+                      tolerance=tolerance)
+    result = session.run()
+    result.notes.extend(notes)
+    meta = {**models_meta(models), "input": spec.label, "target": Path(target_path).name,
+            "tolerance": tolerance, "render": RENDER_NOTE_TEXT}
+    out_dir = Path(out) if out is not None else DEFAULT_OUT
+    page = write_report(result, [s[2] for s in session.states], target, out_dir, meta,
+                        sample_rate=rack.settings.sample_rate)
+    return result, page
+
+
+# -- command line -------------------------------------------------------------------------
+def _input_from_args(a: argparse.Namespace) -> str:
+    if a.preset and a.input:
+        raise ValueError("give the input either as INPUT or as --preset, not both")
+    if a.preset:
+        return PRESET_PREFIX + a.preset
+    if not a.input:
+        raise ValueError("no input sound: give INPUT (a file or preset:<name>) or --preset")
+    return a.input
+
+
+def _cmd_match(a: argparse.Namespace) -> int:
+    from server.audio_io import AudioInputError
+    from server.models import ModelError
+    from training.report import format_steps
+
+    try:
+        spec = _input_from_args(a)
+        result, page = match(spec, a.target, a.group, a.out, a.models, a.tolerance)
+    except (AudioInputError, ModelError) as e:
+        print(f"serumrnn: error: {e}", file=sys.stderr)
+        return 2
+    header = f"SerumRNN: {InputSpec.parse(spec).label} -> {Path(a.target).name}"
+    print(format_steps(result, header=header))
+    print(f"report: {page}")
+    return 0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``serumrnn match`` (called by ``training.cli``)."""
+    m = subparsers.add_parser(
+        "match", help="step-by-step effect settings from your sound to a target, as a report",
+        description="Suggest, one step at a time, which Serum effect to turn on and how to set "
+                    "its knobs to get from INPUT to TARGET; writes an HTML report with audio.")
+    m.add_argument("input", nargs="?", metavar="INPUT",
+                   help="your sound: an audio file, or preset:<name> for an open-rack preset")
+    m.add_argument("target", metavar="TARGET", help="the sound you want (an audio file)")
+    m.add_argument("--preset", default=None, metavar="P",
+                   help="start from open-rack preset P (same as INPUT preset:P)")
+    m.add_argument("--group", default=None, metavar="G",
+                   help="basic | advanced | modulating (default: the preset's group, else basic)")
+    m.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
+                   help="report folder (default out/match)")
+    m.add_argument("--models", default=None, metavar="DIR", help="models folder (default models/)")
+    m.add_argument("--tolerance", type=int, default=1, metavar="N",
+                   help="stop after more than N steps that move away from the target (default 1)")
+    m.set_defaults(func=_cmd_match)
+    return m
