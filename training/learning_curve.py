@@ -96,6 +96,11 @@ def plot(rows, group: str, effect: str, path: Path) -> Path:
     ax[1].plot(n, [r["best_val_loss"] for r in rows], "o-")
     ax[1].set(xscale="log", xlabel="training pairs", ylabel="best validation loss",
               title="validation loss")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    for a in ax:  # plain numbers on the log axis, no overlapping minor labels
+        a.xaxis.set_major_formatter(ScalarFormatter())
+        a.xaxis.set_minor_formatter(NullFormatter())
     fig.suptitle(f"{group}: learning curve, {effect} parameter model", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
