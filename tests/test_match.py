@@ -10,9 +10,10 @@ import pytest
 from server.audio_io import load_clip, write_wav
 from server.rack import FX, Chain
 from training.cli import main
-from training.match import match, note_name
+from training.match import match, note_name, to_model_note
 
-TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
+TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8),
+                FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,8 @@ def test_html_says_what_steps_json_says(preset_report):
                       f"{s['before']['mse']:.4g}", f"{s['after']['mssmae']:.4g}"]:
             assert html.escape(piece) in text, piece
         for k in s["knobs"] + s["fixed"]:
-            assert html.escape(k["serum_name"]) in text and html.escape(k["text"]) in text
+            assert html.escape(k["serum_name"]) in text
+            assert f"<td>{html.escape(k['text'].strip())}</td>" in text
             assert f"{k['value']:.3f}" in text
         verdict = "closer to the target" if s["improved"] else "further from the target"
         assert verdict in text.split(f'id="step{s["step"]}"')[1].split("</section>")[0]
@@ -110,3 +112,10 @@ def test_cli_errors_are_clear(case, wavs, tmp_path, capsys):
 
 def test_note_names_follow_live():
     assert [note_name(m) for m in (48, 55, 60.4, 36)] == ["C3", "G3", "C4", "C2"]
+
+
+def test_a_sub_oscillator_is_not_mistaken_for_a_lower_octave(rack):
+    """power_fifths_lead at C3 has a sub an octave down: pYIN hears C2; it must stay as is."""
+    dry = rack.dry("power_fifths_lead")
+    audio, note = to_model_note(dry, "lead.wav", "target", 48)
+    assert audio is dry and "octaves below C3" in note

@@ -77,9 +77,21 @@ def to_model_note(audio: np.ndarray, name: str, what: str, note: int,
     shift = pitch.semitones_to(note)
     if abs(shift) <= MAX_DETUNE_SEMITONES:
         return audio, None
+    if _sub_octave(shift):
+        return audio, (f"{what} {name}: lowest pitch {note_name(pitch.midi)} (MIDI "
+                       f"{pitch.midi:.1f}) is whole octaves below {note_name(note)} (MIDI {note}); "
+                       "used as it is, since a sub oscillator reads this way (if the note is "
+                       f"played in another octave, play it at {note_name(note)})")
     moved = transpose(audio, shift, sample_rate)
     return moved, (f"{what} transposed by {shift:+.1f} semitones from {note_name(pitch.midi)} "
                    f"(MIDI {pitch.midi:.1f}) to {note_name(note)} (MIDI {note})")
+
+
+def _sub_octave(shift: float) -> bool:
+    """A pitch whole octaves *below* the note: a sub oscillator (as in several presets
+    played at the models' note) reads the same as a lower octave, so it is not moved."""
+    octaves = round(shift / 12)
+    return octaves > 0 and abs(shift - 12 * octaves) <= MAX_DETUNE_SEMITONES
 
 
 def models_meta(models: "GroupModels") -> dict[str, Any]:
@@ -87,7 +99,8 @@ def models_meta(models: "GroupModels") -> dict[str, Any]:
     m = models.manifest
     digest = hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:12]
     return {"group": models.group, "models_dir": str(models.folder), "models_id": digest,
-            "models_created": m.get("created"), "models_recipe": (m.get("recipe") or {}).get("name"),
+            "models_created": m.get("created"),
+            "models_recipe": (m.get("recipe") or {}).get("name"),
             "spec_version": m.get("spec_version"), "render_note": models.render_settings.note}
 
 

@@ -64,7 +64,7 @@ def _rollback_text(result: Result) -> str:
 
 
 def _knob_line(k: KnobSetting) -> str:
-    return f"{k.serum_name} = {k.value:.3f} ({k.text})"
+    return f"{k.serum_name} = {k.value:.3f} ({k.text.strip()})"
 
 
 def format_steps(result: Result, *, header: str = "") -> str:
@@ -129,13 +129,14 @@ def _e(x: Any) -> str:
 
 
 def _audio(name: str) -> str:
-    return f'<audio controls preload="none" src="{_e(name)}"></audio> <a href="{_e(name)}">{_e(name)}</a>'
+    n = _e(name)
+    return f'<audio controls preload="none" src="{n}"></audio> <a href="{n}">{n}</a>'
 
 
 def _knob_rows(knobs: Sequence[KnobSetting]) -> str:
     return "".join(
         f"<tr><td>{_e(k.label)}</td><td><code>{_e(k.serum_name)}</code></td>"
-        f"<td>{k.serum_index}</td><td>{k.value:.3f}</td><td>{_e(k.text)}</td></tr>"
+        f"<td>{k.serum_index}</td><td>{k.value:.3f}</td><td>{_e(k.text.strip())}</td></tr>"
         for k in knobs)
 
 
@@ -175,6 +176,10 @@ def _step_html(s: StepReport, wav: str, best: bool) -> str:
 </section>"""
 
 
+def _step_link(step: int) -> str:
+    return f' <a href="#step{step}">Go to step {step}</a>' if step else ""
+
+
 def render_html(result: Result, meta: Mapping[str, Any], wavs: Sequence[str]) -> str:
     """The report page: inline CSS, files referenced relatively, nothing fetched."""
     notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
@@ -194,7 +199,7 @@ created {_e(meta.get('models_created', ''))}; rendered at MIDI note
 <p>Input: {_audio(wavs[0])}<br>Target: {_audio(TARGET_WAV)}</p>
 <p>Distance at the start: {_e(_fmt_dist(result.initial))}.
 After all steps: {_e(_fmt_dist(result.final))}.</p>
-<p><b>{_e(_rollback_text(result))}</b>{f' <a href="#step{best}">Go to step {best}</a>' if best else ''}</p>
+<p><b>{_e(_rollback_text(result))}</b>{_step_link(best)}</p>
 <p><img src="{MEL_PNG}" alt="Mel spectrograms: input, each step, target"></p>
 <p class="muted">A step is judged by {dict(SHOWN_METRICS)[STOP_METRIC]} (lower is closer); the loop
 stops after too many steps that move away from the target.</p>

@@ -9,7 +9,7 @@ import numpy as np
 
 from server.rack.chain import FX, Chain
 
-#: MIDI note the shipped models are trained on: 48 (C3 in Live's naming), as in the
+#: MIDI note the shipped models are trained on: 48 (C3; Live calls it C2), as in the
 #: paper's research code. The paper's text says "C4"; change it here, not elsewhere.
 DEFAULT_NOTE = 48
 
