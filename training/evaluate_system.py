@@ -700,7 +700,8 @@ def markdown(res: dict[str, Any]) -> str:
          "iterative system stops at the step that makes one bad step more than it tolerates, and "
          "that step is kept: the paper applies the effect, sees the distance grow and terminates, "
          "so the sound after the mistake is the output (`Session` does the same). Tables 4–6 use "
-         f"tolerance {res['tolerance']}, the paper's choice. The Oracle ends with the true chain; "
+         f"tolerance {res['tolerance']}, the paper's choice. The Oracle ends with the true chain "
+         "(the paper exempts it from the rule; its t=4 column below is that reading); "
          "SerumCNN 1S has one render and nothing to stop. Each trajectory was computed once to "
          "its end and every tolerance read off it.", "",
          f"## Table 4: mean error Δ against the target (tolerance {res['tolerance']})", "", head, sep]

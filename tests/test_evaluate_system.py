@@ -1,0 +1,171 @@
+"""The whole-system evaluation on tiny models: six systems, the stopping rule, the report."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from training import evaluate_system as ES
+
+PAIRS = 10  # 2 per chain length
+
+
+@pytest.fixture(scope="module")
+def run(tiny_run, rack, tmp_path_factory):
+    out = tmp_path_factory.mktemp("system")
+    ev = ES.evaluate_system("basic", models_dir=tiny_run[0] / "models", pairs=PAIRS, out_dir=out,
+                            renderer=rack, chunk=6, quiet=True)
+    return ev, out / "basic_shapes"
+
+
+class CountingRack:
+    """Passes renders through to the rack, counting ``process`` calls."""
+
+    def __init__(self, rack):
+        self.rack, self.calls = rack, 0
+
+    def process(self, audio, chain):
+        self.calls += 1
+        return self.rack.process(audio, chain)
+
+
+def test_every_system_has_finite_deltas(run):
+    ev, _ = run
+    res = ev.result
+    assert list(res["systems"]) == list(ES.SYSTEMS)
+    for s, r in res["systems"].items():
+        assert set(r["table"]["delta"]) == {"mse", "mae", "lsd", "mfccd", "pcc", "mssmae"}
+        assert all(np.isfinite(v) for v in r["table"]["delta"].values()), s
+        assert len(ev.trajectories[s]) == PAIRS
+
+
+def test_pairs_are_held_out_and_balanced(run, tiny_models):
+    from training.evaluate_models import _training_keys
+    from server.sampling import knob_key
+
+    ev, _ = run
+    assert [len(t) for t in ev.truths] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    pairs = ES.draw_test_pairs("basic_shapes", PAIRS, _training_keys(tiny_models))
+    keys = _training_keys(tiny_models)
+    assert keys and not any((p, knob_key(c)) in keys for p, c in pairs)
+    with pytest.raises(ValueError, match="multiple of 5"):
+        ES.draw_test_pairs("basic_shapes", 12, keys)
+
+
+def test_oracle_follows_the_true_chain(run):
+    ev, _ = run
+    for traj, truth in zip(ev.trajectories["oracle"], ev.truths):
+        assert traj.effects == truth and traj.steps == len(truth)
+        assert [fx["effect"] for fx in traj.chain] == list(truth)
+    assert ev.result["checks"]["oracle_follows_truth"] == 1.0
+
+
+def test_no_system_repeats_an_effect(run):
+    ev, _ = run
+    for s, trajs in ev.trajectories.items():
+        for t in trajs:
+            assert len(set(t.effects)) == len(t.effects) <= ES.MAX_STEPS, (s, t.effects)
+        assert ev.result["systems"][s]["repeats"] == 0
+    for s in ("serumrnn", "serumrnn_ni", "serumcnn", "random"):  # no early stop: all five
+        assert all(t.steps == ES.MAX_STEPS for t in ev.trajectories[s])
+
+
+def test_stop_index_reads_the_rule():
+    path = [10.0, 8.0, 9.0, 7.0, 11.0, 12.0]   # bad steps: 2, 4, 5
+    assert [ES.stop_index(path, t) for t in range(5)] == [2, 4, 5, 5, 5]
+    assert ES.stop_index(path, 0, keep_bad=False) == 1
+    assert ES.stop_index([3.0, 2.0, 1.0], 0) == 2          # never bad: the whole trajectory
+    assert ES.stop_index([3.0, 3.0], 0) == 1               # no change counts as bad (Session)
+
+
+def test_tolerances_are_consistent(run):
+    ev, _ = run
+    for s, trajs in ev.trajectories.items():
+        per_t = np.stack([ES.stops(trajs, t) for t in ES.TOLERANCES])
+        assert (np.diff(per_t, axis=0) >= 0).all(), s               # more tolerance, more steps
+        assert (per_t[-1] == [t.steps for t in trajs]).all(), s      # tolerance 4 = the end
+        end = np.nanmean([t.dist[-1] - t.dist[0] for t in trajs], axis=0)
+        got = ev.result["systems"][s]["by_tolerance"]["4"]["delta"]
+        assert np.allclose([got[m] for m in ("mse", "mae", "lsd", "mfccd", "pcc", "mssmae")], end)
+    # Table 4 is tolerance 1
+    for s in ES.SYSTEMS:
+        r = ev.result["systems"][s]
+        assert r["table"]["delta"] == r["by_tolerance"]["1"]["delta"]
+
+
+def test_one_shot_renders_once(run, tiny_models, rack):
+    ev, _ = run
+    assert ev.result["checks"]["one_shot_renders"] == [1]
+    assert all(t.dist.shape == (2, 6) for t in ev.trajectories["serumcnn_1s"])
+    pairs = ES.draw_test_pairs("basic_shapes", 5, set())
+    cases = ES.make_cases([p for p, _ in pairs], [rack.dry(p) for p, _ in pairs],
+                          [rack.render(c, p) for p, c in pairs], [c.order for _, c in pairs], range(5))
+    counting = CountingRack(rack)
+    trajs = ES.run_one_shot(cases, tiny_models, counting)
+    assert counting.calls == len(cases)
+    assert all(t.renders == 1 and len(t.chain) == len(t.effects) >= 1 for t in trajs)
+
+
+def test_one_shot_effects_threshold_and_order():
+    assert ES.one_shot_effects(np.array([0.2, 0.9, 0.6, 0.1, 0.7])) == ("distortion", "reverb", "eq")
+    assert ES.one_shot_effects(np.array([0.2, 0.1, 0.4, 0.1, 0.3])) == ("eq",)
+
+
+def test_ni_inputs_see_only_the_first_sound(tiny_models, rack):
+    chain = ES.draw_test_pairs("basic_shapes", 5, set())[-1][1]
+    case = ES.make_cases(["saw"], [rack.dry("saw")], [rack.render(chain, "saw")],
+                         [chain.order], [0])[0]
+    ES.expand([case], {(0, ("eq",))}, tiny_models, rack)
+    hist = [case.nodes[()], case.nodes[("eq",)]]
+    rnn = ES.selector_batch([hist], [case.target], [("eq",)])
+    ni = ES.selector_batch([hist], [case.target], [("eq",)], ni=True)
+    assert np.array_equal(ni["mel_seq"][0, 1, ..., 0], hist[0].mel)
+    assert np.array_equal(rnn["mel_seq"][0, 1, ..., 0], hist[1].mel)
+    assert np.array_equal(ni["applied_seq"], rnn["applied_seq"])
+    assert rnn["applied_seq"][0, 1].argmax() == 2 and rnn["step_present"][0, :, 0].tolist() == [1, 1, 0, 0, 0]
+
+
+def test_out_of_domain_sox_targets(run):
+    assert shutil.which("sox"), "sox is missing: scripts/setup-system.sh installs it"
+    ood = run[0].result["ood"]["targets"]
+    assert list(ood) == list(ES.OOD_TARGETS)
+    for name, r in ood.items():
+        assert all(np.isfinite(v) for v in r["delta"].values()), name
+        assert len(set(r["effects"])) == len(r["effects"]) <= ES.MAX_STEPS
+
+
+def test_report_files(run):
+    ev, folder = run
+    for f in ("system.md", "system.json", "figure4_tolerance.png", "figure1_progression.png"):
+        assert (folder / f).stat().st_size > 0, f
+    data = json.loads((folder / "system.json").read_text())
+    assert data["pairs"] == PAIRS and len(data["goals"]) == 5
+    md = (folder / "system.md").read_text()
+    for text in ("Table 4", "Table 5", "Table 6", "Figure 4", "Goals", "Out of domain",
+                 *ES.SYSTEMS.values()):
+        assert text in md, text
+
+
+def test_cli_registers_eval():
+    from training.cli import build_parser
+
+    a = build_parser().parse_args(["eval", "--group", "basic", "--pairs", "10", "--no-ood"])
+    assert a.func is ES._cmd_eval and a.pairs == 10 and a.no_ood
+
+
+def test_shared_step_renders_equal_whole_chain_renders(run, tiny_models, rack):
+    """Sounds are built one effect at a time and shared: re-rendering a trajectory's whole
+    chain from the input must give the distances the evaluation recorded."""
+    from server import metrics as M
+    from server.rack import Chain
+    from training.evaluate_models import _training_keys
+
+    ev, _ = run
+    pairs = ES.draw_test_pairs("basic_shapes", PAIRS, _training_keys(tiny_models))
+    for s in ("serumrnn", "random"):
+        for (preset, chain), traj in list(zip(pairs, ev.trajectories[s]))[::3]:
+            out = rack.process(rack.dry(preset), Chain.from_json(traj.chain))
+            d = M.distances(out, rack.render(chain, preset))
+            assert d["mse"] == pytest.approx(traj.dist[-1][0], rel=1e-4, abs=1e-6)
+            assert d["mssmae"] == pytest.approx(traj.dist[-1][5], rel=1e-4, abs=1e-6)
