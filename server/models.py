@@ -98,6 +98,9 @@ class GroupModels:
         if name not in self._fns:
             import tensorflow as tf
 
+            # Each model traces once; TF's "retracing" warning counts the first traces of
+            # several different functions, which is expected here, so keep it quiet.
+            tf.get_logger().setLevel("ERROR")
             model = self.models[name]
             # One signature with a free batch axis: traced once, whatever the batch size.
             sig = {t.name.split(":")[0]: tf.TensorSpec((None, *t.shape[1:]), tf.float32)

@@ -48,13 +48,19 @@ def _cmd_presets(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(a: argparse.Namespace) -> int:
-    from training.demo import render_demo
+EXAMPLES = ROOT / "examples"
 
-    paths = render_demo(Path(a.out), seed=a.seed)
-    for p in paths:
-        print(p)
-    return 0
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    """The main job: ``match`` on the shipped example pair with the shipped models."""
+    if a.presets:
+        from training.demo import render_demo
+
+        for p in render_demo(Path(a.out), seed=a.seed):
+            print(p)
+        return 0
+    return main(["match", str(EXAMPLES / "input-saw.wav"), str(EXAMPLES / "target-saw.wav"),
+                 "--group", "basic", "--out", str(a.out)])
 
 
 def _cmd_data_generate(a: argparse.Namespace) -> int:
@@ -131,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list preset groups and presets").set_defaults(func=_cmd_presets)
 
-    d = sub.add_parser("demo", help="render the 12 presets through random effect chains")
+    d = sub.add_parser("demo", help="match the shipped example pair (input -> target) step by step")
+    d.add_argument("--presets", action="store_true",
+                   help="instead, render the 12 presets through random effect chains")
     d.add_argument("--out", default=str(ROOT / "out" / "demo"))
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_cmd_demo)
