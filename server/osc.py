@@ -1,0 +1,404 @@
+"""The OSC protocol of the SerumRNN server as pure functions (no sockets).
+
+``docs/protocol.md`` is the reference the Max for Live device implements; this module is
+its code: the request signatures, decoding a datagram into messages, building the reply
+messages, and packing them into datagrams that never exceed :data:`MAX_DATAGRAM` bytes.
+Encoding goes through python-osc's builders. Decoding is our own small reader because
+python-osc raises on a string that is not UTF-8 and silently drops a malformed datagram,
+while the server must answer both with an error that carries the request id.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+if TYPE_CHECKING:  # the step report comes from server.assistant (heavy: TensorFlow)
+    from server.assistant import StepReport
+
+PREFIX = "/serumrnn"
+PROTOCOL_VERSION = "1"
+#: Largest datagram the server sends: under the IPv6 minimum MTU (1280 bytes) less the IP
+#: and UDP headers, so a reply is never fragmented on any network.
+MAX_DATAGRAM = 1200
+#: The request id of messages the server sends on its own (ready, MIDI-triggered steps)
+#: and of errors for a request whose id could not be read.
+NO_REQUEST = -1
+_BUNDLE_TAG = b"#bundle\x00"
+_MAX_BUNDLE_DEPTH = 4
+
+#: Error codes the protocol adds to those of ``AudioInputError`` and ``ModelError``.
+PROTOCOL_ERRORS: dict[str, str] = {
+    "bad_packet": "the datagram is not a readable OSC message or bundle",
+    "unknown_address": "no request has this address",
+    "bad_args": "missing arguments or arguments of the wrong type",
+    "unknown_session": "no open session has this id (ended, expired or never made)",
+    "unknown_group": "not a preset group name",
+    "unknown_preset": "not a preset of the open rack",
+    "bad_profile": "the plugin profile cannot be found or read",
+    "render_error": "the open rack could not render a preset input",
+    "relative_path": "a file path must be absolute",
+    "no_target": "a step before a target was set",
+    "no_current": "a step without the path of the captured sound (and no preset input)",
+    "session_done": "the stopping rule fired or all five effects are on",
+    "nothing_to_undo": "undo with no step taken",
+    "busy": "the server has too many requests queued; retry shortly",
+    "internal": "a fault in the server (logged); the server keeps running",
+}
+
+
+# -- messages and decoding ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Message:
+    """One decoded OSC message: its address, its arguments and their type tags."""
+
+    address: str
+    args: tuple[Any, ...] = ()
+    types: str = ""
+
+
+class DecodeError(ValueError):
+    """A datagram that is not OSC. ``address`` and ``partial_args`` hold what was read before
+    the fault, so an error reply can still carry the request id."""
+
+    def __init__(self, reason: str, address: str | None = None, args: Sequence[Any] = ()):
+        super().__init__(reason)
+        self.address, self.partial_args = address, tuple(args)
+
+
+def _read_string(data: bytes, pos: int) -> tuple[str, int]:
+    end = data.find(b"\x00", pos)
+    if end < 0:
+        raise DecodeError(f"string at byte {pos} has no terminating zero")
+    # surrogateescape keeps a non-UTF-8 path's bytes: os.fsencode gives them back exactly.
+    text = data[pos:end].decode("utf-8", "surrogateescape")
+    return text, (end + 4) & ~3
+
+
+def _read(fmt: str, data: bytes, pos: int) -> tuple[Any, int]:
+    size = struct.calcsize(fmt)
+    if pos + size > len(data):
+        raise DecodeError(f"argument at byte {pos} runs past the end of the datagram")
+    return struct.unpack_from(fmt, data, pos)[0], pos + size
+
+
+def _decode_message(data: bytes) -> Message:
+    if not data.startswith(b"/"):
+        raise DecodeError("an OSC message starts with an address beginning with '/'")
+    address, pos = _read_string(data, 0)
+    if pos >= len(data):
+        return Message(address)
+    if data[pos:pos + 1] != b",":
+        raise DecodeError("the type tag string must start with ','", address)
+    tags, pos = _read_string(data, pos)
+    args: list[Any] = []
+    for t in tags[1:]:
+        try:
+            if t == "i":
+                v, pos = _read(">i", data, pos)
+            elif t == "h":
+                v, pos = _read(">q", data, pos)
+            elif t == "f":
+                v, pos = _read(">f", data, pos)
+            elif t == "d":
+                v, pos = _read(">d", data, pos)
+            elif t in "sS":
+                v, pos = _read_string(data, pos)
+            elif t == "b":
+                n, pos = _read(">i", data, pos)
+                if n < 0 or pos + n > len(data):
+                    raise DecodeError(f"blob of {n} bytes runs past the end of the datagram")
+                v, pos = data[pos:pos + n], (pos + n + 3) & ~3
+            elif t in "TFNI":
+                v = {"T": True, "F": False, "N": None, "I": math.inf}[t]
+            else:
+                raise DecodeError(f"unsupported OSC type tag {t!r}")
+        except DecodeError as e:
+            raise DecodeError(str(e), address, args) from None
+        args.append(v)
+    return Message(address, tuple(args), tags[1:])
+
+
+def _decode(data: bytes, depth: int) -> list[Message]:
+    if not data.startswith(_BUNDLE_TAG):
+        return [_decode_message(data)]
+    if depth >= _MAX_BUNDLE_DEPTH:
+        raise DecodeError(f"bundles nested deeper than {_MAX_BUNDLE_DEPTH}")
+    pos, out = 16, []
+    if len(data) < pos:
+        raise DecodeError("bundle shorter than its header")
+    while pos < len(data):
+        n, pos = _read(">i", data, pos)
+        if n <= 0 or pos + n > len(data):
+            raise DecodeError(f"bundle element of {n} bytes does not fit the datagram")
+        out.extend(_decode(data[pos:pos + n], depth + 1))
+        pos += n
+    return out
+
+
+def decode(data: bytes) -> list[Message]:
+    """The messages of a datagram (a bundle's in order); :class:`DecodeError` if not OSC."""
+    if not data:
+        raise DecodeError("empty datagram")
+    return _decode(bytes(data), 0)
+
+
+# -- encoding and packing -------------------------------------------------------------
+
+def printable(text: str) -> str:
+    """Text that encodes as UTF-8 without NULs: undecodable path bytes shown as \\xNN."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\0")
+
+
+def _tag(value: Any) -> str:
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, int):
+        return "i" if -2**31 <= value < 2**31 else "h"
+    if isinstance(value, float):
+        return "f"
+    if isinstance(value, str):
+        return "s"
+    if isinstance(value, (bytes, bytearray)):
+        return "b"
+    raise TypeError(f"cannot send {type(value).__name__} over OSC")
+
+
+def encode(address: str, args: Sequence[Any] = ()) -> bytes:
+    """One OSC message (python-osc's builder): ints as i, floats as f (32 bit), text as s."""
+    b = OscMessageBuilder(address)
+    for a in args:
+        if isinstance(a, str):
+            a = printable(a)
+        elif hasattr(a, "dtype"):  # numpy scalars from the models
+            a = a.item()
+        b.add_arg(a, _tag(a))
+    return b.build().dgram
+
+
+def encode_fitting(address: str, args: Sequence[Any], limit: int = MAX_DATAGRAM) -> bytes:
+    """Like :func:`encode`, shortening the longest text argument until it fits ``limit``."""
+    args = list(args)
+    data = encode(address, args)
+    while len(data) > limit:
+        texts = [i for i, a in enumerate(args) if isinstance(a, str) and len(a) > 3]
+        if not texts:
+            raise ValueError(f"{address}: {len(data)} bytes do not fit {limit} without text")
+        i = max(texts, key=lambda j: len(args[j].encode("utf-8", "surrogateescape")))
+        keep = min(len(args[i]) - 2, max(1, len(args[i]) - (len(data) - limit) - 4))
+        args[i] = args[i][:keep] + "…"
+        data = encode(address, args)
+    return data
+
+
+def pack(messages: Iterable[bytes], limit: int = MAX_DATAGRAM, *, bundles: bool = True
+         ) -> list[bytes]:
+    """Datagrams for a reply: messages gathered into bundles of at most ``limit`` bytes
+    (a lone message goes bare), or one message per datagram when ``bundles`` is off."""
+    msgs = list(messages)
+    for m in msgs:
+        if len(m) > limit:
+            raise ValueError(f"a {len(m)}-byte message exceeds the {limit}-byte datagram limit")
+    if not bundles:
+        return msgs
+    groups: list[list[bytes]] = []
+    size = 0
+    for m in msgs:
+        if not groups or size + 4 + len(m) > limit:
+            groups.append([])
+            size = 16  # "#bundle\0" and the time tag
+        groups[-1].append(m)
+        size += 4 + len(m)
+    out = []
+    for g in groups:
+        if len(g) == 1:
+            out.append(g[0])
+            continue
+        bb = OscBundleBuilder(IMMEDIATELY)
+        for m in g:
+            bb.add_content(OscMessage(m))
+        out.append(bb.build().dgram)
+    return out
+
+
+# -- requests -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    tag: str            # "i" or "s"
+    optional: bool = False
+    repeat: bool = False
+
+
+def _sig(text: str) -> tuple[Param, ...]:
+    """'request_id:i path:s?' -> params; '?' optional, '*' zero or more."""
+    out = []
+    for part in text.split():
+        name, tag = part.split(":")
+        out.append(Param(name, tag.rstrip("?*"), tag.endswith("?"), tag.endswith("*")))
+    return tuple(out)
+
+
+#: Request name -> (address, signature). Every request starts with its request id.
+REQUESTS: dict[str, tuple[str, tuple[Param, ...]]] = {
+    "ping": (f"{PREFIX}/ping", _sig("request_id:i reply_port:i?")),
+    "status": (f"{PREFIX}/status", _sig("request_id:i reply_port:i?")),
+    "new": (f"{PREFIX}/new", _sig("request_id:i group:s options:s* reply_port:i?")),
+    "target": (f"{PREFIX}/target", _sig("request_id:i session:s path:s")),
+    "step": (f"{PREFIX}/step", _sig("request_id:i session:s path:s?")),
+    "undo": (f"{PREFIX}/undo", _sig("request_id:i session:s")),
+    "reset": (f"{PREFIX}/reset", _sig("request_id:i session:s")),
+    "end": (f"{PREFIX}/end", _sig("request_id:i session:s")),
+}
+BY_ADDRESS = {addr: name for name, (addr, _) in REQUESTS.items()}
+#: Requests that change a session: a retried id is answered from the reply cache.
+MUTATING = frozenset({"new", "target", "step", "undo", "reset", "end"})
+
+
+class ProtocolError(Exception):
+    """A request the server answers with ``/serumrnn/error``: ``code`` is stable."""
+
+    def __init__(self, code: str, message: str, request_id: int = NO_REQUEST):
+        super().__init__(message)
+        self.code, self.request_id = code, request_id
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    address: str
+    request_id: int
+    args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session(self) -> str:
+        return self.args.get("session", "")
+
+
+def signature_text(name: str) -> str:
+    """'/serumrnn/step request_id:i session:s [path:s]' for error messages and docs."""
+    addr, params = REQUESTS[name]
+    parts = []
+    for p in params:
+        t = f"{p.name}:{p.tag}"
+        parts.append(f"[{t} ...]" if p.repeat else f"[{t}]" if p.optional else t)
+    return " ".join([addr, *parts])
+
+
+def _matches(tag: str, types: str, i: int) -> bool:
+    have = types[i] if i < len(types) else ""
+    return have in ("i", "h") if tag == "i" else have in ("s", "S")
+
+
+def request_id_of(msg: Message) -> int:
+    """The request id if the first argument is one, else :data:`NO_REQUEST`."""
+    if msg.args and msg.types[:1] in ("i", "h") and not isinstance(msg.args[0], bool):
+        return int(msg.args[0])
+    return NO_REQUEST
+
+
+def parse_request(msg: Message) -> Request:
+    """A checked request, or :class:`ProtocolError` (unknown_address / bad_args)."""
+    rid = request_id_of(msg)
+    name = BY_ADDRESS.get(msg.address)
+    if name is None:
+        raise ProtocolError("unknown_address", f"unknown address {printable(msg.address)!r}; "
+                            f"requests: {', '.join(a for a, _ in REQUESTS.values())}", rid)
+    _, params = REQUESTS[name]
+    values: dict[str, Any] = {}
+    i = 0
+    for p in params:
+        if p.repeat:
+            got = []
+            while i < len(msg.args) and _matches(p.tag, msg.types, i):
+                got.append(msg.args[i])
+                i += 1
+            values[p.name] = tuple(got)
+        elif i < len(msg.args) and _matches(p.tag, msg.types, i):
+            values[p.name] = int(msg.args[i]) if p.tag == "i" else msg.args[i]
+            i += 1
+        elif not p.optional:
+            got = "nothing" if i >= len(msg.args) else f"type {msg.types[i]!r}"
+            raise ProtocolError("bad_args", f"{p.name} ({p.tag}) expected as argument {i + 1}, "
+                                f"got {got}; usage: {signature_text(name)}", rid)
+    if i < len(msg.args):
+        raise ProtocolError("bad_args", f"{len(msg.args) - i} unexpected argument(s) from "
+                            f"argument {i + 1} (types {msg.types[i:]!r}); usage: "
+                            f"{signature_text(name)}", rid)
+    return Request(name, msg.address, values.pop("request_id"), values)
+
+
+# -- replies --------------------------------------------------------------------------
+
+Reply = list[tuple[str, tuple[Any, ...]]]  # (address, args) in sending order
+
+
+def is_final(address: str) -> bool:
+    """Whether a reply message completes its request: all do, except the parts of a step
+    reply before ``/serumrnn/step/end``."""
+    return not address.startswith(f"{PREFIX}/step/") or address == f"{PREFIX}/step/end"
+
+
+def error_reply(request_id: int, code: str, message: str, address: str = "",
+                session: str = "") -> Reply:
+    return [(f"{PREFIX}/error", (request_id, code, message, address, session))]
+
+
+def step_reply(request_id: int, session: str, report: "StepReport | None", *, step: int,
+               done: bool, reason: str, best_step: int,
+               judged: "StepReport | None" = None, stop_metric: str = "mse") -> Reply:
+    """The messages of a step reply (see docs/protocol.md, "step"): the effect, each knob
+    and fixed knob as (Serum name, 0..1 value, text), the distances, then ``end``.
+
+    ``report`` is None when the capture showed the previous step made the sound worse and
+    the stopping rule fired before a new effect was chosen. ``judged`` is the previous step
+    when this request's capture is what judged it.
+    """
+    out: Reply = []
+    head = (request_id, session)
+    if judged is not None and judged.after is not None:
+        out.append((f"{PREFIX}/step/judged", head + (
+            judged.step, int(bool(judged.improved)), float(judged.before[stop_metric]),
+            float(judged.after[stop_metric]))))
+    if report is not None:
+        en = report.enable
+        out.append((f"{PREFIX}/step/effect", head + (
+            report.step, report.effect, report.label, en.serum_name, float(en.value),
+            float(report.confidence))))
+        for k in report.knobs:
+            out.append((f"{PREFIX}/step/knob", head + (k.serum_name, float(k.value), k.text,
+                                                      k.label)))
+        for k in report.fixed:
+            out.append((f"{PREFIX}/step/fixed", head + (k.serum_name, float(k.value), k.text)))
+        for metric, before in report.before.items():
+            after = None if report.after is None else report.after.get(metric)
+            out.append((f"{PREFIX}/step/distance", head + (
+                metric, float(before), float(after) if after is not None else 0.0,
+                int(after is not None))))
+    out.append((f"{PREFIX}/step/end", head + (
+        step, report.effect if report is not None else "", int(done), reason, best_step,
+        report.instruction if report is not None else "", len(out) + 1)))
+    return out
+
+
+def to_datagrams(reply: Reply, limit: int = MAX_DATAGRAM, *, bundles: bool = True
+                 ) -> list[bytes]:
+    """Encode and pack a reply; every datagram fits ``limit`` bytes."""
+    per_message = limit - 20 if bundles else limit  # room for a bundle's header
+    return pack((encode_fitting(a, args, per_message) for a, args in reply), limit,
+                bundles=bundles)

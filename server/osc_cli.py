@@ -1,0 +1,273 @@
+"""``serumrnn serve``: the OSC server for the Max for Live device; and a small blocking
+client that the tests and ``bench_osc`` use to drive it like the device does.
+
+Imports stay light at module level: ``serumrnn --help`` imports this module to register
+the command, and TensorFlow loads only when a server starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from server import osc
+
+log = logging.getLogger("serumrnn.osc")
+
+
+# -- the command ----------------------------------------------------------------------
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from server.osc_server import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REPLY_PORT,
+                                   DEFAULT_WORKERS)
+    from server.midi import DEFAULT_TRIGGER
+
+    s = sub.add_parser("serve", help="run the OSC server for the Max for Live device",
+                       description="Serve the step loop over OSC/UDP (docs/protocol.md).")
+    s.add_argument("--host", default=DEFAULT_HOST,
+                   help="address to listen on (default loopback; any other is reachable "
+                        "from the network and is logged as a warning)")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help="UDP port to listen on (default %(default)s)")
+    s.add_argument("--reply-port", type=int, default=DEFAULT_REPLY_PORT,
+                   help="the device's udpreceive port, at the sender's address (default "
+                        "%(default)s; 0: the port a request came from); ping and new may name "
+                        "another")
+    s.add_argument("--models", default=None, help="models folder (default models/)")
+    s.add_argument("--groups", default=None,
+                   help="comma-separated groups to load (default: every group in --models)")
+    s.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help="requests handled at once (default %(default)s)")
+    s.add_argument("--tolerance", type=int, default=1,
+                   help="bad steps allowed before the stopping rule fires (default %(default)s)")
+    s.add_argument("--no-bundles", action="store_true",
+                   help="send each reply message in its own datagram instead of bundles")
+    s.add_argument("--midi-in", default=None, metavar="PORT",
+                   help="MIDI input whose trigger runs the next step of the latest session")
+    s.add_argument("--midi-trigger", default=DEFAULT_TRIGGER,
+                   help="note:N or cc:N, optionally @CHANNEL (default %(default)s)")
+    s.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")
+    s.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(a: argparse.Namespace) -> int:
+    logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    from server.midi import Trigger, open_listener
+    from server.osc_server import OscServer, load_models, tune_malloc, warm_up
+
+    trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
+    tune_malloc()
+    t0 = time.perf_counter()
+    models = load_models(a.models, a.groups.split(",") if a.groups else None)
+    for m in models.values():
+        warm_up(m)
+    log.info("models loaded and warmed up in %.1f s: %s", time.perf_counter() - t0,
+             ", ".join(models))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda n, f: stop.set())
+    server = OscServer(models, a.host, a.port, a.reply_port, workers=a.workers,
+                       bundles=not a.no_bundles, tolerance=a.tolerance).start()
+    midi_port = None
+    try:
+        if trigger is not None:
+            midi_port = open_listener(a.midi_in, trigger, server.trigger_step)
+            log.info("MIDI: %s on %r runs the next step of the latest session", trigger,
+                     a.midi_in)
+        while not stop.wait(0.5):
+            pass
+        log.info("signal received: shutting down")
+    finally:
+        if midi_port is not None:
+            midi_port.close()
+        server.stop()
+    return 0
+
+
+# -- a client (tests, bench, debugging) -----------------------------------------------
+
+class OscClient:
+    """Talks to the server the way the device does, one request at a time.
+
+    It sends from its own socket and asks for replies at that socket's port (reply port
+    0 in ``ping`` and ``new``), so many clients can share one machine.
+    """
+
+    def __init__(self, server: tuple[str, int], timeout: float = 10.0):
+        self.server, self.timeout = server, timeout
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._ids = itertools.count(1)
+        self.stray: list[osc.Message] = []   # messages that answered no pending request
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "OscClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendto(data, self.server)
+
+    def send(self, address: str, *args: Any) -> None:
+        self.send_raw(osc.encode(address, args))
+
+    def receive(self, timeout: float | None = None) -> list[osc.Message]:
+        """The messages of the next datagram; [] on timeout."""
+        self.sock.settimeout(self.timeout if timeout is None else timeout)
+        try:
+            data, _ = self.sock.recvfrom(65535)
+        except socket.timeout:
+            return []
+        return osc.decode(data)
+
+    def collect(self, rid: int, timeout: float | None = None) -> list[osc.Message]:
+        """Every message of request ``rid``'s reply, up to its final message ([] if lost)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        got: list[osc.Message] = []
+        while (left := deadline - time.monotonic()) > 0:
+            for m in self.receive(left):
+                if osc.request_id_of(m) != rid:
+                    self.stray.append(m)
+                    continue
+                got.append(m)
+                if osc.is_final(m.address):
+                    return got
+        return got
+
+    def request(self, name: str, *args: Any, rid: int | None = None,
+                timeout: float | None = None) -> list[osc.Message]:
+        """Send request ``name`` (a key of ``osc.REQUESTS``) and wait for its reply."""
+        rid = self.next_id() if rid is None else rid
+        self.send(osc.REQUESTS[name][0], rid, *args)
+        return self.collect(rid, timeout)
+
+
+def _note_audio(seconds: float = 1.0, sr: int = 44100, drive: float = 1.0):
+    """A saw at the models' note (MIDI 48), optionally driven into a soft clip."""
+    import numpy as np
+
+    t = np.arange(int(sr * seconds)) / sr
+    saw = 2.0 * ((130.8128 * t) % 1.0) - 1.0
+    return (0.5 * np.tanh(drive * saw) / np.tanh(drive)).astype(np.float32)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
+              models: dict[str, Any] | None = None, group: str | None = None,
+              workers: int | None = None, malloc: bool = True) -> dict[str, Any]:
+    """Step round trips over loopback: ``clients`` sessions stepping in parallel for
+    ``seconds``, each from its own socket with the device's captured flow (the capture is
+    a file path). Checks each reply arrived and belonged to its own request and session.
+
+    ``malloc`` tunes this process's allocator as ``serve`` does (``tune_malloc``), for
+    figures that match the server's; it lasts for the rest of the process.
+
+    Returns clients, steps, p50_ms, p95_ms, steps_per_s, lost, wrong, errors.
+    """
+    import tempfile
+
+    from server.audio_io import write_wav
+    from server.osc_server import OscServer, load_models, tune_malloc, warm_up
+
+    if malloc:
+        tune_malloc()
+    if models is None:
+        models = load_models(models_dir)
+        for m in models.values():
+            warm_up(m)
+    group = group or next(iter(models))
+    tmp = tempfile.TemporaryDirectory(prefix="serumrnn-bench-")
+    target, capture = Path(tmp.name) / "target.wav", Path(tmp.name) / "capture.wav"
+    write_wav(target, _note_audio(drive=6.0))
+    write_wav(capture, _note_audio())
+    lock = threading.Lock()
+    rtts: list[float] = []
+    tally = {"lost": 0, "wrong": 0, "errors": 0, "steps": 0}
+    server = OscServer(models, "127.0.0.1", 0, 0, **({"workers": workers} if workers else {}))
+    server.start()
+    ready = threading.Barrier(clients)
+    window = [0.0, 0.0]  # when stepping began and ended (targets are set before)
+
+    def client() -> None:
+        with OscClient(server.address, timeout=60.0) as c:
+            new = c.request("new", group, 0)
+            if not new or new[-1].address != f"{osc.PREFIX}/new/reply":
+                with lock:
+                    tally["lost" if not new else "errors"] += 1
+                return
+            sid = new[-1].args[1]
+            c.request("target", sid, str(target))
+            try:
+                ready.wait(timeout=120)  # every client steps in the same window
+            except threading.BrokenBarrierError:
+                pass
+            with lock:
+                window[0] = window[0] or time.monotonic()
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                t0 = time.perf_counter()
+                rid = c.next_id()
+                reply = c.request("step", sid, str(capture), rid=rid)
+                dt = (time.perf_counter() - t0) * 1e3
+                with lock:
+                    if not reply:
+                        tally["lost"] += 1
+                        continue
+                    if any(m.args[:2] != (rid, sid) and m.address != f"{osc.PREFIX}/error"
+                           for m in reply) or c.stray:
+                        tally["wrong"] += 1 + len(c.stray)
+                        c.stray.clear()
+                    last = reply[-1]
+                    if last.address == f"{osc.PREFIX}/error":
+                        tally["errors"] += last.args[1] != "session_done"
+                    else:
+                        tally["steps"] += 1
+                        rtts.append(dt)
+                if last.address == f"{osc.PREFIX}/error" or last.args[4]:  # done: start over
+                    c.request("reset", sid)
+            with lock:
+                window[1] = max(window[1], time.monotonic())
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(seconds + 120)
+    finally:
+        server.stop()
+        tmp.cleanup()
+    span = window[1] - window[0]
+    return {"clients": clients, "seconds": seconds, **tally,
+            "p50_ms": _percentile(rtts, 50), "p95_ms": _percentile(rtts, 95),
+            "steps_per_s": tally["steps"] / span if span > 0 else 0.0}
+
+
+def format_bench(result: dict[str, Any]) -> str:
+    """One line for ``serumrnn bench``."""
+    r = result
+    return (f"OSC step round trip, {r['clients']:>2} client(s): p50 {r['p50_ms']:.1f} ms, "
+            f"p95 {r['p95_ms']:.1f} ms ({r['steps']} steps, {r['steps_per_s']:.1f}/s; "
+            f"lost {r['lost']}, misrouted {r['wrong']}, errors {r['errors']})")
