@@ -81,21 +81,32 @@ def _dist(a: tuple[np.ndarray, np.ndarray, np.ndarray], b) -> dict[str, float]:
     return {k: float(v) for k, v in d.items()}
 
 
+def selector_batch(histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+                   targets: Sequence[tuple[np.ndarray, np.ndarray]],
+                   applied: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    """Selector inputs for many examples, padded to 5 steps: step j of example r pairs the
+    sound ``histories[r][j]`` (mel, mfcc) with ``targets[r]``, with the one-hot of
+    ``applied[r][j]`` ("initial" for the first step). Training, evaluation and the step
+    loop all build the selector's input here."""
+    b = len(histories)
+    mel = np.zeros((b, MAX_STEPS, F.N_MELS, F.N_FRAMES, 2), np.float32)
+    mfcc = np.zeros((b, MAX_STEPS, F.N_MFCC, F.N_FRAMES, 2), np.float32)
+    app = np.zeros((b, MAX_STEPS, len(spec.STEP_TOKENS)), np.float32)
+    present = np.zeros((b, MAX_STEPS, 1), np.float32)
+    for r, (states, target, tokens) in enumerate(zip(histories, targets, applied)):
+        for j, (sm, sc) in enumerate(states):
+            mel[r, j, ..., 0], mel[r, j, ..., 1] = sm, target[0]
+            mfcc[r, j, ..., 0], mfcc[r, j, ..., 1] = sc, target[1]
+            app[r, j, spec.STEP_TOKENS.index(tokens[j])] = 1.0
+            present[r, j] = 1.0
+    return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": app, "step_present": present}
+
+
 def selector_inputs(states: Sequence[tuple[np.ndarray, np.ndarray]],
                     target: tuple[np.ndarray, np.ndarray], applied: Sequence[str]
                     ) -> dict[str, np.ndarray]:
     """One selector example: the sounds so far (each paired with the target), padded to 5."""
-    n = len(states)
-    mel = np.zeros((1, MAX_STEPS, F.N_MELS, F.N_FRAMES, 2), np.float32)
-    mfcc = np.zeros((1, MAX_STEPS, F.N_MFCC, F.N_FRAMES, 2), np.float32)
-    app = np.zeros((1, MAX_STEPS, len(spec.STEP_TOKENS)), np.float32)
-    present = np.zeros((1, MAX_STEPS, 1), np.float32)
-    for j in range(n):
-        mel[0, j, ..., 0], mel[0, j, ..., 1] = states[j][0], target[0]
-        mfcc[0, j, ..., 0], mfcc[0, j, ..., 1] = states[j][1], target[1]
-        app[0, j, spec.STEP_TOKENS.index(applied[j])] = 1.0
-        present[0, j] = 1.0
-    return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": app, "step_present": present}
+    return selector_batch([states], [target], [applied])
 
 
 class Session:
@@ -141,6 +152,14 @@ class Session:
     def distance(self, which: int = -1) -> dict[str, float]:
         return _dist(self.states[which], self.target)
 
+    def _last_distance(self) -> dict[str, float]:
+        """Distance of the newest state, computed once per state (judging a captured step
+        and starting the next one both need it)."""
+        state = self.states[-1]
+        if getattr(self, "_cached", (None,))[0] is not state:
+            self._cached = (state, self.distance())
+        return self._cached[1]
+
     # -- one step --------------------------------------------------------------------
     def step(self, current: np.ndarray | None = None) -> StepReport:
         """Choose and set the next effect. ``current``: the sound as it is now (captured)."""
@@ -156,7 +175,7 @@ class Session:
         if len(self.states) != len(self.chain) + 1:
             raise RuntimeError("no current sound: give a renderer and preset/input, or pass "
                                "the captured sound")
-        before = self.distance()
+        before = self._last_distance()
         applied = ["initial"] + list(self.chain.order)
         probs = np.asarray(self.models.predict(
             self.selector, selector_inputs([s[:2] for s in self.states], self.target[:2],
@@ -190,7 +209,7 @@ class Session:
         """With captured sound, the previous step is judged when its result arrives."""
         if self.steps and self.steps[-1].after is None and len(self.states) == len(self.chain) + 1:
             last = self.steps[-1]
-            last.after = self.distance()
+            last.after = self._last_distance()
             last.improved = last.after[STOP_METRIC] < last.before[STOP_METRIC]
             if not last.improved:
                 self.bad_steps += 1

@@ -230,7 +230,7 @@ def generate(cfg: DataConfig, out: Path, *, workers: int = 2, progress: bool = T
     if limit is not None:
         todo = todo[:limit]
     total_clips = sum(t.stop - t.start for t in tasks)
-    done_clips = total_clips - sum(t.stop - t.start for t in todo if True)
+    done_clips = total_clips - sum(t.stop - t.start for t in todo)
     t0 = time.perf_counter()
     clips = 0
     bar = tqdm(total=total_clips, initial=done_clips, unit="clip", disable=not progress,

@@ -205,27 +205,16 @@ def pick_unused(probs: np.ndarray, used: Sequence[str]) -> str:
 
 def selector_batch(histories: Sequence[Sequence[Node]], targets: Sequence[Target],
                    paths: Sequence[tuple[str, ...]], ni: bool = False) -> dict[str, np.ndarray]:
-    """Selector inputs for many cases: each step's sound next to the target, padded to 5.
+    """Selector inputs for many cases (``server.assistant.selector_batch``).
 
     ``ni``: every step sees the first sound (the NI baseline); the one-hots of the applied
     effects are the same either way.
     """
-    from server import features as F
-    from server import spec
+    from server.assistant import selector_batch as batch
 
-    b = len(histories)
-    mel = np.zeros((b, MAX_STEPS, F.N_MELS, F.N_FRAMES, 2), np.float32)
-    mfcc = np.zeros((b, MAX_STEPS, F.N_MFCC, F.N_FRAMES, 2), np.float32)
-    app = np.zeros((b, MAX_STEPS, len(spec.STEP_TOKENS)), np.float32)
-    present = np.zeros((b, MAX_STEPS, 1), np.float32)
-    for r, (hist, tgt, path) in enumerate(zip(histories, targets, paths)):
-        for j, node in enumerate(hist):
-            seen = hist[0] if ni else node
-            mel[r, j, ..., 0], mel[r, j, ..., 1] = seen.mel, tgt.mel
-            mfcc[r, j, ..., 0], mfcc[r, j, ..., 1] = seen.mfcc, tgt.mfcc
-            app[r, j, spec.STEP_TOKENS.index((("initial",) + path)[j])] = 1.0
-            present[r, j] = 1.0
-    return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": app, "step_present": present}
+    hist = [[((h[0] if ni else n).mel, (h[0] if ni else n).mfcc) for n in h] for h in histories]
+    return batch(hist, [(t.mel, t.mfcc) for t in targets],
+                 [("initial",) + tuple(p) for p in paths])
 
 
 def pair_batch(nodes: Sequence[Node], targets: Sequence[Target]) -> dict[str, np.ndarray]:

@@ -80,9 +80,7 @@ class SelectorData:
     """Batches of step sequences for the selector (or its NI baseline)."""
 
     def __init__(self, src: Source, prefixes: dict[str, np.ndarray], *, ni: bool = False):
-        from training.architectures import MAX_STEPS
-
-        self.src, self.ni, self.max_steps = src, ni, MAX_STEPS
+        self.src, self.ni = src, ni
         self.ex = PR.selector_examples(src.ds)
         self.prefix = prefixes
         self.row = {(int(r), int(k)): i for i, (r, k) in
@@ -99,25 +97,16 @@ class SelectorData:
         return self.prefix["mel"][i], self.prefix["mfcc"][i]
 
     def inputs(self, idx: np.ndarray):
-        from training.architectures import MEL_SHAPE, MFCC_SHAPE, N_TOKENS
+        from server.assistant import selector_batch
 
-        n, S = len(idx), self.max_steps
-        mel = np.zeros((n, S, *MEL_SHAPE), np.float32)
-        mfcc = np.zeros((n, S, *MFCC_SHAPE), np.float32)
-        applied = np.zeros((n, S, N_TOKENS), np.float32)
-        present = np.zeros((n, S, 1), np.float32)
         arr = self.src.ds.arrays
-        for b, e in enumerate(idx):
+        hist, targets, applied = [], [], []
+        for e in idx:
             rec, k = int(self.ex["record"][e]), int(self.ex["k"][e])
-            chain = self.src.ds.chains[rec]
-            for j in range(k + 1):
-                cm, cc = self.step_features(rec, j)
-                mel[b, j] = np.stack([cm, arr["mel"][rec]], axis=-1)
-                mfcc[b, j] = np.stack([cc, arr["mfcc"][rec]], axis=-1)
-                tok = "initial" if j == 0 else chain.order[j - 1]
-                applied[b, j, spec.STEP_TOKENS.index(tok)] = 1.0
-                present[b, j] = 1.0
-        return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": applied, "step_present": present}
+            hist.append([self.step_features(rec, j) for j in range(k + 1)])
+            targets.append((arr["mel"][rec], arr["mfcc"][rec]))
+            applied.append(("initial",) + self.src.ds.chains[rec].order[:k])
+        return selector_batch(hist, targets, applied)
 
     def targets(self, idx: np.ndarray):
         return self.ex["label"][idx].astype(np.int32)
