@@ -38,8 +38,6 @@ DEFAULT_REPLY_PORT = 9871
 #: Requests handled at once. More than the cores only adds contention: on 2 busy cores,
 #: 20 clients got 48 steps/s with 2 workers and 32 with 4.
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
-#: The models' note is matched within this many semitones; further, the target is moved.
-MAX_DETUNE_SEMITONES = 0.5
 #: How long a reply is kept for a retried request id.
 REPLY_TTL_S = 120.0
 OPEN_RACK_NAMES = ("", "open", "open_rack")
@@ -600,23 +598,17 @@ class OscServer:
 
     def _on_target(self, req: Request, sess: OscSession) -> Reply:
         from server.audio_io import load_clip
-        from server.pitch import check_target, detect_pitch, transpose
+        from server.pitch import to_model_note
 
         path = self._check_path(req.args["path"], req.request_id)
-        audio = load_clip(path)
-        check_target(audio, path)
-        note = sess.models.render_settings.note
-        pitch = detect_pitch(audio)
-        shift = pitch.semitones_to(note)
-        if pitch.midi is not None and abs(shift) > MAX_DETUNE_SEMITONES:
-            audio, text = transpose(audio, shift), f"transposed by {shift:+.1f} semitones"
-        else:
-            shift, text = 0.0, "no clear pitch: used as it is" if pitch.midi is None else ""
+        moved = to_model_note(load_clip(path), Path(path).name, "target",
+                              sess.models.render_settings.note)
         with sess.lock:
-            sess.target_audio = audio
+            sess.target_audio = moved.audio
             sess.assistant = self._assistant(sess)
-        midi = -1.0 if pitch.midi is None else float(pitch.midi)
-        return [(f"{PREFIX}/target/reply", (req.request_id, sess.id, midi, float(shift), text))]
+        midi = -1.0 if moved.midi is None else float(moved.midi)
+        return [(f"{PREFIX}/target/reply",
+                 (req.request_id, sess.id, midi, float(moved.shift), moved.message or ""))]
 
     def _on_step(self, req: Request, sess: OscSession) -> Reply:
         from server.audio_io import load_clip

@@ -14,6 +14,19 @@ from server.audio_io import AudioInputError
 MIN_ACTIVE_S = 0.2
 #: Spectral flatness above this (0..1) with no detected pitch is "noise only".
 NOISE_FLATNESS = 0.3
+#: The models' note is matched within this many semitones; further, the sound is moved.
+MAX_DETUNE_SEMITONES = 0.5
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def note_name(midi: float) -> str:
+    """The project's note names (C3 = MIDI 48, the models' note, as in the README).
+
+    Live itself labels MIDI 60 as C3, one octave lower than these names; the MIDI
+    number printed next to a name removes any doubt.
+    """
+    n = int(round(midi))
+    return f"{NOTE_NAMES[n % 12]}{n // 12 - 1}"
 
 
 @dataclass(frozen=True)
@@ -69,3 +82,46 @@ def transpose(audio: np.ndarray, semitones: float, sr: int = 44100) -> np.ndarra
         return np.asarray(audio, np.float32)
     y = librosa.effects.pitch_shift(np.asarray(audio, np.float32), sr=sr, n_steps=float(semitones))
     return y.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NoteMatch:
+    """A sound moved (or not) to the models' note, and what was done, in words."""
+
+    audio: np.ndarray
+    message: str | None       # None when nothing needed saying
+    midi: float | None        # the detected pitch, None when unpitched
+    shift: float              # semitones actually applied (0 when left as it is)
+
+
+def to_model_note(audio: np.ndarray, name: str, what: str, note: int,
+                  sample_rate: int = 44100) -> NoteMatch:
+    """Check a sound is a played note and move it to the models' note; say what was done.
+
+    The models only know one note, so a sound at another pitch would be compared with
+    the wrong harmonics. ``match`` and the OSC server's ``/target`` both use this.
+    """
+    check_target(audio, name, sample_rate)
+    pitch = detect_pitch(audio, sample_rate)
+    if pitch.midi is None:
+        return NoteMatch(audio, f"{what} {name}: no clear pitch found, used as it is", None, 0.0)
+    shift = pitch.semitones_to(note)
+    if abs(shift) <= MAX_DETUNE_SEMITONES:
+        return NoteMatch(audio, None, pitch.midi, 0.0)
+    if _sub_octave(shift):
+        return NoteMatch(audio, (
+            f"{what} {name}: lowest pitch {note_name(pitch.midi)} (MIDI {pitch.midi:.1f}) is "
+            f"whole octaves below {note_name(note)} (MIDI {note}); used as it is, since a sub "
+            "oscillator reads this way (if the note is played in another octave, play it at "
+            f"{note_name(note)})"), pitch.midi, 0.0)
+    moved = transpose(audio, shift, sample_rate)
+    return NoteMatch(moved, (f"{what} transposed by {shift:+.1f} semitones from "
+                             f"{note_name(pitch.midi)} (MIDI {pitch.midi:.1f}) to "
+                             f"{note_name(note)} (MIDI {note})"), pitch.midi, shift)
+
+
+def _sub_octave(shift: float) -> bool:
+    """A pitch whole octaves *below* the note: a sub oscillator (as in several presets
+    played at the models' note) reads the same as a lower octave, so it is not moved."""
+    octaves = round(shift / 12)
+    return octaves > 0 and abs(shift - 12 * octaves) <= MAX_DETUNE_SEMITONES

@@ -10,7 +10,8 @@ import pytest
 from server.audio_io import load_clip, write_wav
 from server.rack import FX, Chain
 from training.cli import main
-from training.match import match, note_name, to_model_note
+from server.pitch import note_name, to_model_note
+from training.match import match
 
 TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8),
                 FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
@@ -117,5 +118,5 @@ def test_note_names_follow_live():
 def test_a_sub_oscillator_is_not_mistaken_for_a_lower_octave(rack):
     """power_fifths_lead at C3 has a sub an octave down: pYIN hears C2; it must stay as is."""
     dry = rack.dry("power_fifths_lead")
-    audio, note = to_model_note(dry, "lead.wav", "target", 48)
-    assert audio is dry and "octaves below C3" in note
+    moved = to_model_note(dry, "lead.wav", "target", 48)
+    assert moved.audio is dry and moved.shift == 0.0 and "octaves below C3" in moved.message

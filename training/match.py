@@ -25,12 +25,9 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "out" / "match"
 PRESET_PREFIX = "preset:"
-#: Further than this from the models' note, a sound is transposed to it first.
-MAX_DETUNE_SEMITONES = 0.5
 DEFAULT_GROUP = "basic"
 RENDER_NOTE_TEXT = ("Sounds rendered on the open rack (Faust effects with Serum's knob names), "
                     "so Serum itself will sound similar, not identical.")
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 @dataclass(frozen=True)
@@ -49,49 +46,6 @@ class InputSpec:
     @property
     def label(self) -> str:
         return f"preset {self.preset}" if self.preset else Path(self.path or "").name
-
-
-def note_name(midi: float) -> str:
-    """The project's note names (C3 = MIDI 48, the models' note, as in the README).
-
-    Live itself labels MIDI 60 as C3, one octave lower than these names; the MIDI
-    number printed next to a name removes any doubt.
-    """
-    n = int(round(midi))
-    return f"{NOTE_NAMES[n % 12]}{n // 12 - 1}"
-
-
-def to_model_note(audio: np.ndarray, name: str, what: str, note: int,
-                  sample_rate: int = 44100) -> tuple[np.ndarray, str | None]:
-    """Check a sound is a played note and move it to the models' note; say what was done.
-
-    The models only know one note, so a sound at another pitch would be compared with
-    the wrong harmonics.
-    """
-    from server.pitch import check_target, detect_pitch, transpose
-
-    check_target(audio, name, sample_rate)
-    pitch = detect_pitch(audio, sample_rate)
-    if pitch.midi is None:
-        return audio, f"{what} {name}: no clear pitch found, used as it is"
-    shift = pitch.semitones_to(note)
-    if abs(shift) <= MAX_DETUNE_SEMITONES:
-        return audio, None
-    if _sub_octave(shift):
-        return audio, (f"{what} {name}: lowest pitch {note_name(pitch.midi)} (MIDI "
-                       f"{pitch.midi:.1f}) is whole octaves below {note_name(note)} (MIDI {note}); "
-                       "used as it is, since a sub oscillator reads this way (if the note is "
-                       f"played in another octave, play it at {note_name(note)})")
-    moved = transpose(audio, shift, sample_rate)
-    return moved, (f"{what} transposed by {shift:+.1f} semitones from {note_name(pitch.midi)} "
-                   f"(MIDI {pitch.midi:.1f}) to {note_name(note)} (MIDI {note})")
-
-
-def _sub_octave(shift: float) -> bool:
-    """A pitch whole octaves *below* the note: a sub oscillator (as in several presets
-    played at the models' note) reads the same as a lower octave, so it is not moved."""
-    octaves = round(shift / 12)
-    return octaves > 0 and abs(shift - 12 * octaves) <= MAX_DETUNE_SEMITONES
 
 
 def models_meta(models: "GroupModels") -> dict[str, Any]:
@@ -124,7 +78,7 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     from server.assistant import Session
     from server.audio_io import load_clip
     from server.models import PARAM_MODELS, load_group
-    from server.pitch import check_target
+    from server.pitch import check_target, to_model_note
     from server.rack import OpenRack
     from server.rack import presets as P
     from training.report import write_report
@@ -141,11 +95,11 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     if models is None:
         models = load_group(_group_for(spec, group), models_dir, which=PARAM_MODELS + ("selector",))
     note, notes = models.render_settings.note, []
-    target, said = to_model_note(target, str(target_path), "target", note)
-    notes += [said] if said else []
+    moved = to_model_note(target, str(target_path), "target", note)
+    target, notes = moved.audio, [moved.message] if moved.message else []
     if source is not None:
-        source, said = to_model_note(source, str(spec.path), "input", note)
-        notes += [said] if said else []
+        moved = to_model_note(source, str(spec.path), "input", note)
+        source, notes = moved.audio, notes + ([moved.message] if moved.message else [])
     rack = OpenRack(models.render_settings)
     session = Session(models, target, renderer=rack, preset=spec.preset, input_audio=source,
                       tolerance=tolerance)
