@@ -1,0 +1,519 @@
+// The device's state machine: session, target, capture -> step -> apply -> capture again,
+// undo, reset, done, and the server's health. Pure: everything it does to the world goes
+// through injected ports, so node tests drive it with a fake clock, a fake Live set and a
+// real or scripted server.
+//
+// ports: send(list)            a request for udpsend: [address, args...]
+//        show(field, text)     a display line: status | serum | instruction | confidence | detail
+//        record()              capture one note now; call captured(path) once the WAV is written
+//        after(ms, fn) -> h    run fn later (Max: Task);  cancel(h)
+//        now()                 milliseconds (only seeds request ids)
+//        adapter               a LiveAdapter (or null: no Live)
+//        replyPort             where udpreceive listens (9871)
+// deps:  protocol (osc_protocol.js), text (ui_text.js): passed in because Max's require
+//        and node's resolve file names differently.
+//
+// ES5 only: Max's js object runs an old JavaScript.
+
+var PING_EVERY_MS = 10000;      // while the server answers
+var PING_RETRY_MS = 3000;       // while it does not
+
+function DeviceFlow(ports, deps) {
+  this.ports = ports;
+  this.P = deps.protocol;
+  this.T = deps.text;
+  this.ids = new this.P.IdCounter(ports.now ? ports.now() : 0);
+  this.assembler = new this.P.StepAssembler();
+  this.queue = [];
+  this.inflight = null;
+  this.pingTimer = null;
+  this.server = "unknown";        // unknown | up | down
+  this.groups = [];
+  this.group = "basic";
+  this.session = null;
+  this.sessionGroup = null;
+  this.targetPath = null;
+  this.targetSet = false;
+  this.capturePath = null;
+  this.captureFresh = false;      // a capture of the sound as it is now, not yet sent
+  this.armed = false;             // the next note played is captured
+  this.capturing = false;
+  this.pendingNext = false;       // Next was pressed before a capture existed
+  this.applied = 0;               // steps of this session now applied on Serum
+  this.done = false;
+  this.serum = null;              // the adapter's last find()
+  this.closed = false;
+}
+
+DeviceFlow.prototype.show = function (field, text) {
+  this.ports.show(field, text || "");
+};
+
+// -- life cycle -------------------------------------------------------------------------
+
+DeviceFlow.prototype.start = function () {
+  this.checkSerum();
+  this.show("instruction", "Drop a target sound, then press Next");
+  this.pingNow();
+};
+
+// Device removed or Live closing: end the session, stop timers.
+DeviceFlow.prototype.close = function () {
+  if (this.session) this.ports.send(this.P.end(this.ids.take(), this.session));
+  this.session = null;
+  this.closed = true;
+  if (this.pingTimer) this.ports.cancel(this.pingTimer);
+  if (this.inflight && this.inflight.timer) this.ports.cancel(this.inflight.timer);
+  this.pingTimer = null;
+  this.inflight = null;
+  this.queue = [];
+};
+
+DeviceFlow.prototype.checkSerum = function () {
+  var found = this.ports.adapter ? this.ports.adapter.find() : { found: false, missing: [] };
+  this.serum = found;
+  this.show("serum", found.found ? this.T.configure(found.name, found.missing) : this.T.noSerum());
+  return found;
+};
+
+// -- requests: one at a time, retried with the same id ----------------------------------
+
+// build(id) -> the request list, or null to drop it (what it needed is gone).
+DeviceFlow.prototype.request = function (name, build, handlers) {
+  this.queue.push({ name: name, build: build, h: handlers || {} });
+  this.pump();
+};
+
+DeviceFlow.prototype.pump = function () {
+  while (!this.inflight && this.queue.length && !this.closed) {
+    var r = this.queue.shift();
+    var id = this.ids.take();
+    var list = r.build(id);
+    if (!list) continue;
+    this.inflight = { id: id, name: r.name, list: list, tries: 0, h: r.h };
+    this.transmit();
+  }
+};
+
+DeviceFlow.prototype.transmit = function () {
+  var f = this.inflight, self = this;
+  f.tries++;
+  this.ports.send(f.list);
+  f.timer = this.ports.after(this.P.TIMEOUT_MS[f.name] || 2000, function () {
+    self.timedOut(f);
+  });
+};
+
+DeviceFlow.prototype.timedOut = function (f) {
+  if (this.inflight !== f) return;
+  f.timer = null;
+  if (f.tries < this.P.MAX_TRIES) {
+    this.transmit();
+    return;
+  }
+  this.inflight = null;
+  var dropped = [f].concat(this.queue);
+  this.queue = [];
+  for (var i = 0; i < dropped.length; i++) {
+    if (dropped[i].h.lost) dropped[i].h.lost.call(this);
+  }
+  this.serverDown();
+};
+
+DeviceFlow.prototype.finish = function () {
+  var f = this.inflight;
+  if (f && f.timer) this.ports.cancel(f.timer);
+  this.inflight = null;
+  return f;
+};
+
+// -- the server's health ----------------------------------------------------------------
+
+DeviceFlow.prototype.pingNow = function () {
+  if (this.closed) return;
+  if (this.pingTimer) this.ports.cancel(this.pingTimer);
+  this.pingTimer = null;
+  var busy = this.inflight ? [this.inflight] : [];
+  var all = busy.concat(this.queue);
+  for (var i = 0; i < all.length; i++) if (all[i].name === "ping") return;
+  var self = this;
+  this.request("ping", function (id) { return self.P.ping(id, self.ports.replyPort); }, {
+    reply: function (msg) {
+      this.serverUp(msg.groups);
+      this.schedulePing(PING_EVERY_MS);
+    }
+  });
+};
+
+DeviceFlow.prototype.schedulePing = function (ms) {
+  var self = this;
+  if (this.closed) return;
+  if (this.pingTimer) this.ports.cancel(this.pingTimer);
+  this.pingTimer = this.ports.after(ms, function () {
+    self.pingTimer = null;
+    self.pingNow();
+  });
+};
+
+DeviceFlow.prototype.serverUp = function (groups) {
+  var wasDown = this.server !== "up";
+  this.server = "up";
+  this.groups = groups || [];
+  this.show("status", this.T.serverReady(this.groups));
+  if (wasDown && this.targetPath && !this.targetSet) this.ensureSession();
+};
+
+DeviceFlow.prototype.serverDown = function () {
+  this.server = "down";
+  this.show("status", this.T.serverDown());
+  this.schedulePing(PING_RETRY_MS);
+};
+
+// The server forgot our session (restart): the next request makes a new one.
+DeviceFlow.prototype.forgetSession = function () {
+  this.session = null;
+  this.sessionGroup = null;
+  this.targetSet = false;
+  this.applied = 0;
+  this.done = false;
+};
+
+// -- sessions and targets ---------------------------------------------------------------
+
+// Queue what the next request needs: a session for the chosen group, and the target.
+DeviceFlow.prototype.ensureSession = function () {
+  var self = this;
+  if (!this.session || this.sessionGroup !== this.group) {
+    var group = this.group;
+    this.forgetSession();
+    this.request("new", function (id) {
+      return self.P.newSession(id, group, [], self.ports.replyPort);
+    }, {
+      reply: function (msg) {
+        this.session = msg.session;
+        this.sessionGroup = group;
+        this.applied = 0;
+        this.done = false;
+      },
+      error: function (msg) {
+        this.queue = [];   // what waited for the session cannot run
+        this.show("detail", this.T.error(msg.code, msg.message, "new"));
+      }
+    });
+  }
+  if (this.targetPath && !this.targetSet && !this.queued("target")) {
+    this.request("target", function (id) {
+      return self.session && self.targetPath ? self.P.target(id, self.session, self.targetPath)
+                                             : null;
+    }, {
+      reply: function (msg) {
+        this.targetSet = true;
+        this.applied = 0;
+        this.done = false;
+        this.show("detail", "Target set" + (msg.note ? ": " + msg.note : "") +
+                  (this.captureFresh ? ". Press Next" : ". Play a note, then press Next"));
+      },
+      error: function (msg) {
+        this.targetPath = null;
+        this.queue = [];
+        this.show("detail", this.T.error(msg.code, msg.message, "target"));
+      }
+    });
+  }
+};
+
+DeviceFlow.prototype.queued = function (name) {
+  if (this.inflight && this.inflight.name === name) return true;
+  for (var i = 0; i < this.queue.length; i++) if (this.queue[i].name === name) return true;
+  return false;
+};
+
+DeviceFlow.prototype.setGroup = function (group) {
+  group = String(group);
+  if (!group || group === this.group) return;
+  this.group = group;
+  if (this.session) {
+    var old = this.session, self = this;
+    this.request("end", function (id) { return self.P.end(id, old); });
+  }
+  this.forgetSession();
+  if (this.targetPath) this.ensureSession();
+};
+
+DeviceFlow.prototype.dropTarget = function (path) {
+  var p = this.P.nativePath(path);
+  if (!this.P.isAbsolute(p)) {
+    this.show("detail", this.T.error("relative_path", p + " is not an absolute path", "target"));
+    return;
+  }
+  this.targetPath = p;
+  this.targetSet = false;
+  if (this.ports.adapter) this.ports.adapter.clearHistory();
+  this.show("instruction", "");
+  this.show("confidence", "");
+  this.ensureSession();
+};
+
+// -- capture ----------------------------------------------------------------------------
+
+DeviceFlow.prototype.capture = function () {
+  this.arm("Play a note: SerumRNN records the next one");
+};
+
+DeviceFlow.prototype.arm = function (prompt) {
+  this.armed = true;
+  this.captureFresh = false;
+  this.show("detail", prompt);
+};
+
+// A note started (the patcher's onset detector). Recording starts only when armed.
+DeviceFlow.prototype.onset = function () {
+  if (!this.armed || this.capturing) return;
+  this.armed = false;
+  this.capturing = true;
+  this.show("detail", "Capturing...");
+  this.ports.record();
+};
+
+DeviceFlow.prototype.captured = function (path) {
+  this.capturing = false;
+  this.capturePath = this.P.nativePath(path);
+  this.captureFresh = true;
+  if (this.pendingNext) {
+    this.pendingNext = false;
+    this.next();
+  } else {
+    this.show("detail", "Captured: press Next");
+  }
+};
+
+DeviceFlow.prototype.captureFailed = function (why) {
+  this.capturing = false;
+  this.show("detail", "Capture failed: " + why);
+};
+
+// -- next step --------------------------------------------------------------------------
+
+DeviceFlow.prototype.next = function () {
+  if (this.queued("step")) return;
+  if (this.server === "down") {
+    this.show("detail", this.T.serverDown());
+    this.pingNow();
+    return;
+  }
+  if (!this.checkSerum().found) {
+    this.show("detail", this.T.noSerum());
+    return;
+  }
+  if (!this.targetPath) {
+    this.show("detail", this.T.error("no_target", ""));
+    return;
+  }
+  if (this.done) {
+    this.show("detail", this.T.error("session_done", ""));
+    return;
+  }
+  if (!this.captureFresh) {
+    this.pendingNext = true;
+    this.arm(this.applied ? "Play a note so SerumRNN hears the new sound"
+                          : "Play a note so SerumRNN hears the current sound");
+    return;
+  }
+  this.sendStep(false);
+};
+
+DeviceFlow.prototype.sendStep = function (isRetry) {
+  var self = this, path = this.capturePath;
+  this.ensureSession();
+  this.captureFresh = false;
+  this.show("detail", "Asking the server...");
+  this.request("step", function (id) {
+    return self.session ? self.P.step(id, self.session, path) : null;
+  }, {
+    error: function (msg) { this.stepError(msg, path, isRetry); },
+    lost: function () { this.captureFresh = true; }
+  });
+};
+
+DeviceFlow.prototype.stepError = function (msg, path, isRetry) {
+  var code = msg.code;
+  this.show("detail", this.T.error(code, msg.message, "step"));
+  if (code === "session_done") {
+    this.done = true;
+    return;
+  }
+  if (this.T.isFileError(code)) {   // the capture itself: record again
+    this.arm(this.T.error(code, msg.message, "step"));
+    return;
+  }
+  this.captureFresh = true;   // the capture is still good
+  if (!isRetry && (code === "unknown_session" || code === "no_target")) {
+    if (code === "unknown_session") this.forgetSession();
+    else this.targetSet = false;
+    this.capturePath = path;
+    this.sendStep(true);
+  }
+};
+
+DeviceFlow.prototype.onStepReply = function (reply) {
+  var adapter = this.ports.adapter;
+  var end = reply.end;
+  // The server takes back a step that the next capture showed made things worse: Serum
+  // follows, so it holds as many steps as the server's chain before this one is added.
+  var before = end.step - (reply.effect ? 1 : 0);
+  while (this.applied > before && this.applied > 0) {
+    if (adapter) adapter.undo();
+    this.applied--;
+  }
+  var judgedText = this.T.judged(reply.judged);
+  if (reply.effect) {
+    var values = this.P.stepValues(reply);
+    var result = adapter ? adapter.apply(values, reply.effect.label) : { missing: values };
+    this.applied = end.step;
+    this.show("instruction", this.T.stepTitle(end.step, "") + ". " + this.T.instruction(reply));
+    this.show("confidence", this.T.confidence(reply.effect.confidence) +
+              (judgedText ? ". " + judgedText : ""));
+    if (result.missing.length) this.show("serum", this.T.setByHand(result.missing));
+  } else {
+    this.show("confidence", judgedText);
+  }
+  this.done = !!end.done;
+  if (this.done) {
+    this.show("detail", this.T.done(end, this.applied));
+  } else {
+    this.arm("Play a note so SerumRNN hears the new sound, then press Next");
+  }
+};
+
+// -- undo and reset ---------------------------------------------------------------------
+
+// Serum is restored at once from the adapter's memory (also with the server down); the
+// server is told so its chain matches.
+DeviceFlow.prototype.undo = function () {
+  var adapter = this.ports.adapter;
+  var local = adapter ? adapter.undo() : null;
+  if (!local && !(this.session && this.applied > 0)) {
+    this.show("detail", this.T.error("nothing_to_undo", ""));
+    return;
+  }
+  this.show("detail", "Took back " + (local && local.label ? local.label : "the last step"));
+  this.done = false;
+  if (this.session && this.applied > 0) {
+    var sid = this.session, self = this;
+    this.applied--;
+    this.request("undo", function (id) {
+      return self.session === sid ? self.P.undo(id, sid) : null;
+    }, {
+      reply: function (msg) { this.applied = msg.steps; },
+      error: function (msg) {
+        if (msg.code === "unknown_session") this.forgetSession();
+      }
+    });
+  }
+  this.show("instruction", "");
+  this.show("confidence", "");
+  this.arm("Play a note so SerumRNN hears the sound, then press Next");
+};
+
+DeviceFlow.prototype.reset = function () {
+  var n = this.ports.adapter ? this.ports.adapter.resetAll() : 0;
+  this.done = false;
+  if (this.session) {
+    var sid = this.session, self = this;
+    this.applied = 0;
+    this.request("reset", function (id) {
+      return self.session === sid ? self.P.reset(id, sid) : null;
+    }, {
+      error: function (msg) {
+        if (msg.code === "unknown_session") this.forgetSession();
+      }
+    });
+  }
+  this.show("instruction", "");
+  this.show("confidence", "");
+  this.show("detail", n ? "Serum is back to the sound before step 1" : "Nothing to reset");
+  this.arm("Back to the start: play a note, then press Next");
+};
+
+// -- replies ----------------------------------------------------------------------------
+
+// One message from udpreceive: its address and its arguments.
+DeviceFlow.prototype.receive = function (address, args) {
+  var msg = this.P.parseMessage(address, args);
+  if (!msg || this.closed) return;
+  if (msg.kind === "malformed") return;   // not ours to act on; the request will retry
+  if (msg.kind === "ready") {
+    if (this.session) this.forgetSession();   // a new server knows no session
+    this.serverUp(msg.groups);
+    return;
+  }
+  if (msg.kind === "stopped") {
+    this.forgetSession();
+    this.server = "down";
+    this.show("status", this.T.serverStopped());
+    this.schedulePing(PING_RETRY_MS);
+    return;
+  }
+  if (!this.P.isFinal(msg) || msg.kind === "end") {
+    this.stepPart(msg);
+    return;
+  }
+  var f = this.inflight;
+  if (!f || msg.requestId !== f.id) return;   // a late copy of an answered request
+  this.finish();
+  if (this.server !== "up" && msg.kind !== "error") this.serverUp(this.groups);
+  if (msg.kind === "error") {
+    if (f.h.error) f.h.error.call(this, msg);
+    else this.show("detail", this.T.error(msg.code, msg.message, f.name));
+  } else if (f.h.reply) {
+    f.h.reply.call(this, msg);
+  }
+  this.pump();
+};
+
+DeviceFlow.prototype.stepPart = function (msg) {
+  var reply = this.assembler.add(msg);
+  if (!reply) return;
+  var f = this.inflight;
+  var mine = f && f.name === "step" && msg.requestId === f.id;
+  var fromMidi = msg.requestId === this.P.NO_REQUEST && msg.session === this.session &&
+    !this.queued("step");
+  if (!mine && !fromMidi) {
+    this.assembler.forget(msg.requestId);
+    return;
+  }
+  if (!reply.complete) {
+    // A datagram went missing: ask again with the same id; the server replays its cache.
+    if (mine && f.tries < this.P.MAX_TRIES) {
+      if (f.timer) this.ports.cancel(f.timer);
+      this.transmit();
+      return;
+    }
+    this.assembler.forget(msg.requestId);
+    if (mine) {
+      this.finish();
+      this.captureFresh = true;
+      this.show("detail", this.T.incomplete());
+      this.pump();
+    }
+    return;
+  }
+  this.assembler.forget(msg.requestId);
+  if (mine) this.finish();
+  if (this.server !== "up") this.serverUp(this.groups);
+  this.onStepReply(reply);
+  if (mine) this.pump();
+};
+
+DeviceFlow.prototype.state = function () {
+  return {
+    server: this.server, group: this.group, session: this.session,
+    targetPath: this.targetPath, targetSet: this.targetSet, capturePath: this.capturePath,
+    captureFresh: this.captureFresh, armed: this.armed, capturing: this.capturing,
+    applied: this.applied, done: this.done, queue: this.queue.length,
+    inflight: this.inflight ? this.inflight.name : null
+  };
+};
+
+var api = { DeviceFlow: DeviceFlow, PING_EVERY_MS: PING_EVERY_MS, PING_RETRY_MS: PING_RETRY_MS };
+if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

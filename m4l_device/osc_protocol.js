@@ -1,0 +1,248 @@
+// The SerumRNN OSC protocol (docs/protocol.md) as plain lists, the form Max's udpsend
+// takes and udpreceive gives: [address, arg, arg, ...]. No Max or Live globals, so node
+// runs the same file in the tests.
+//
+// ES5 only: Max's js object runs an old JavaScript (no let/const, arrows, classes).
+
+var PREFIX = "/serumrnn";
+var PROTOCOL_VERSION = "1";
+// The request id of messages the server sends on its own (ready, MIDI-triggered steps).
+var NO_REQUEST = -1;
+// How long to wait for a reply before resending the same request id (protocol: "say 2 s").
+var TIMEOUT_MS = { ping: 1500, status: 1500, "new": 2000, target: 4000, step: 4000,
+                   undo: 2000, reset: 2000, end: 2000 };
+// Sends of one request before the server counts as unreachable.
+var MAX_TRIES = 3;
+
+var ADDRESSES = {
+  ping: PREFIX + "/ping", status: PREFIX + "/status", "new": PREFIX + "/new",
+  target: PREFIX + "/target", step: PREFIX + "/step", undo: PREFIX + "/undo",
+  reset: PREFIX + "/reset", end: PREFIX + "/end"
+};
+
+// -- requests ---------------------------------------------------------------------------
+
+// Request ids must not repeat within a session for two minutes, also across a reload of
+// the device (udpsend may get the same port back), so the counter starts from the clock.
+function IdCounter(nowMs) {
+  this.next = Math.floor(nowMs / 1000) % 1000000 * 1000 + 1;
+}
+IdCounter.prototype.take = function () {
+  var id = this.next;
+  this.next = id >= 2147483000 ? 1 : id + 1;  // stays an OSC int32
+  return id;
+};
+
+function isInt(x) {
+  return typeof x === "number" && isFinite(x) && Math.floor(x) === x;
+}
+
+// Every request is [address, request_id, ...]; only ints and strings are sent, so the
+// request list says its own OSC types (an integral number is an int).
+function ping(id, replyPort) { return [ADDRESSES.ping, id, replyPort]; }
+function status(id, replyPort) { return [ADDRESSES.status, id, replyPort]; }
+function newSession(id, group, options, replyPort) {
+  return [ADDRESSES["new"], id, String(group)].concat(options || [], [replyPort]);
+}
+function target(id, session, path) { return [ADDRESSES.target, id, session, path]; }
+function step(id, session, path) {
+  return path ? [ADDRESSES.step, id, session, path] : [ADDRESSES.step, id, session];
+}
+function undo(id, session) { return [ADDRESSES.undo, id, session]; }
+function reset(id, session) { return [ADDRESSES.reset, id, session]; }
+function end(id, session) { return [ADDRESSES.end, id, session]; }
+
+function requestName(list) {
+  for (var k in ADDRESSES) {
+    if (ADDRESSES.hasOwnProperty(k) && ADDRESSES[k] === list[0]) return k;
+  }
+  return null;
+}
+
+// -- replies ----------------------------------------------------------------------------
+
+// address -> [kind, field names after the request id, types]. "s" text, "f" number,
+// "i" integer, "b" 0/1 flag; "*" collects the rest as text.
+var REPLIES = {};
+REPLIES[PREFIX + "/pong"] = ["pong", ["protocol", "groups", "sessions"], "ssi"];
+REPLIES[PREFIX + "/status/reply"] = ["status", ["protocol", "groups", "sessions", "requests",
+                                                "errors", "uptime"], "ssiiif"];
+REPLIES[PREFIX + "/new/reply"] = ["new", ["session", "group", "profile", "input"], "ssss"];
+REPLIES[PREFIX + "/target/reply"] = ["target", ["session", "detectedMidi", "shift", "note"],
+                                     "sffs"];
+REPLIES[PREFIX + "/step/judged"] = ["judged", ["session", "step", "improved", "before", "after"],
+                                    "sibff"];
+REPLIES[PREFIX + "/step/effect"] = ["effect", ["session", "step", "effect", "label", "enable",
+                                               "value", "confidence"], "sisssff"];
+REPLIES[PREFIX + "/step/knob"] = ["knob", ["session", "name", "value", "text", "label"],
+                                  "ssfss"];
+REPLIES[PREFIX + "/step/fixed"] = ["fixed", ["session", "name", "value", "text"], "ssfs"];
+REPLIES[PREFIX + "/step/distance"] = ["distance", ["session", "metric", "before", "after",
+                                                   "afterKnown"], "ssffb"];
+REPLIES[PREFIX + "/step/end"] = ["end", ["session", "step", "effect", "done", "reason",
+                                         "bestStep", "instruction", "messages"], "sisbsisi"];
+REPLIES[PREFIX + "/undo/reply"] = ["undo", ["session", "steps", "effect", "enable", "value"],
+                                   "sissf"];
+REPLIES[PREFIX + "/reset/reply"] = ["reset", ["session", "enables"], "s*"];
+REPLIES[PREFIX + "/end/reply"] = ["ended", ["session"], "s"];
+REPLIES[PREFIX + "/error"] = ["error", ["code", "message", "address", "session"], "ssss"];
+
+function coerce(value, type) {
+  if (type === "s") return value === undefined || value === null ? "" : String(value);
+  var n = Number(value);
+  if (typeof value === "string" && value === "") n = NaN;
+  if (!isFinite(n)) return undefined;
+  if (type === "i") return isInt(n) ? n : undefined;
+  if (type === "b") return n === 0 || n === 1 ? n === 1 : undefined;
+  return n;
+}
+
+// One reply message as an object: {kind, requestId, ...fields}, or {kind: "malformed",
+// reason} when its arguments do not fit the protocol, or null for an address that is not
+// a reply (the device ignores it). `args` are what udpreceive hands over after the address.
+function parseMessage(address, args) {
+  args = args || [];
+  if (address === PREFIX + "/ready") {
+    return { kind: "ready", requestId: NO_REQUEST, protocol: String(args[0]),
+             groups: splitGroups(args[1]), port: Number(args[2]) };
+  }
+  if (address === PREFIX + "/stopped") return { kind: "stopped", requestId: NO_REQUEST };
+  var spec = REPLIES[address];
+  if (!spec) return null;
+  var rid = coerce(args[0], "i");
+  if (rid === undefined) return { kind: "malformed", address: address, reason: "no request id" };
+  var out = { kind: spec[0], requestId: rid, address: address };
+  var names = spec[1], types = spec[2];
+  for (var i = 0; i < names.length; i++) {
+    var t = types.charAt(i);
+    if (t === "*") {
+      var rest = [];
+      for (var j = i + 1; j < args.length; j++) rest.push(String(args[j]));
+      out[names[i]] = rest;
+      return out;
+    }
+    if (i + 1 >= args.length) {
+      return { kind: "malformed", address: address, requestId: rid,
+               reason: "missing " + names[i] };
+    }
+    var v = coerce(args[i + 1], t);
+    if (v === undefined) {
+      return { kind: "malformed", address: address, requestId: rid,
+               reason: names[i] + " is not " + ({ i: "an integer", f: "a number", b: "0 or 1" })[t] };
+    }
+    out[names[i]] = v;
+  }
+  if (out.kind === "pong" || out.kind === "status") out.groups = splitGroups(out.groups);
+  return out;
+}
+
+function splitGroups(text) {
+  var s = text === undefined || text === null ? "" : String(text);
+  return s ? s.split(",") : [];
+}
+
+// Whether a message completes its request: all do except the parts of a step reply
+// before /serumrnn/step/end (the same rule as server.osc.is_final).
+function isFinal(msg) {
+  var k = msg.kind;
+  return !(k === "judged" || k === "effect" || k === "knob" || k === "fixed" || k === "distance");
+}
+
+// -- step replies -----------------------------------------------------------------------
+
+// Gathers the messages of step replies by request id. A reply may come in several
+// datagrams and one may be lost; /step/end says how many messages there were, so a short
+// reply is known to be incomplete (the device then resends the same id and the server
+// replays its cached reply). Parts are keyed (knob by name, distance by metric), so a
+// replayed copy replaces rather than doubles them.
+function StepAssembler() {
+  this.pending = {};
+}
+StepAssembler.prototype.add = function (msg) {
+  var key = String(msg.requestId);
+  var r = this.pending[key];
+  if (!r) {
+    r = this.pending[key] = { judged: null, effect: null, knobs: {}, knobOrder: [],
+                              fixed: {}, fixedOrder: [], distances: {}, distanceOrder: [] };
+  }
+  if (msg.kind === "judged") r.judged = msg;
+  else if (msg.kind === "effect") r.effect = msg;
+  else if (msg.kind === "knob") keep(r.knobs, r.knobOrder, msg.name, msg);
+  else if (msg.kind === "fixed") keep(r.fixed, r.fixedOrder, msg.name, msg);
+  else if (msg.kind === "distance") keep(r.distances, r.distanceOrder, msg.metric, msg);
+  else if (msg.kind === "end") {
+    var reply = {
+      requestId: msg.requestId, session: msg.session, judged: r.judged, effect: r.effect,
+      knobs: values(r.knobs, r.knobOrder), fixed: values(r.fixed, r.fixedOrder),
+      distances: values(r.distances, r.distanceOrder), end: msg
+    };
+    reply.received = 1 + (reply.judged ? 1 : 0) + (reply.effect ? 1 : 0) + reply.knobs.length +
+      reply.fixed.length + reply.distances.length;
+    reply.complete = reply.received === msg.messages;
+    return reply;
+  }
+  return null;
+};
+StepAssembler.prototype.forget = function (requestId) {
+  delete this.pending[String(requestId)];
+};
+
+function keep(map, order, key, msg) {
+  if (!map.hasOwnProperty(key)) order.push(key);
+  map[key] = msg;
+}
+function values(map, order) {
+  var out = [];
+  for (var i = 0; i < order.length; i++) out.push(map[order[i]]);
+  return out;
+}
+
+// The Serum values a step sets, in order: the enable switch, the knobs the model chose,
+// then the fixed knobs. [{name, value, text, label, role}]
+function stepValues(reply) {
+  var out = [];
+  if (!reply.effect) return out;
+  out.push({ name: reply.effect.enable, value: reply.effect.value, text: "On",
+             label: reply.effect.label, role: "enable" });
+  var i;
+  for (i = 0; i < reply.knobs.length; i++) {
+    var k = reply.knobs[i];
+    out.push({ name: k.name, value: k.value, text: k.text, label: k.label, role: "knob" });
+  }
+  for (i = 0; i < reply.fixed.length; i++) {
+    var f = reply.fixed[i];
+    out.push({ name: f.name, value: f.value, text: f.text, label: f.name, role: "fixed" });
+  }
+  return out;
+}
+
+// -- paths ------------------------------------------------------------------------------
+
+// The server needs absolute native paths. Max hands out its own style on macOS
+// ("Macintosh HD:/Users/me/a.wav"); the patcher converts with [conformpath slash boot],
+// and this is the fallback for a path that still has a volume name: the boot volume
+// maps to "/", so only that case is right, which is why conformpath comes first.
+function nativePath(path) {
+  var p = String(path);
+  if (/^[A-Za-z]:[\/\\]/.test(p)) return p.replace(/\\/g, "/");  // Windows drive
+  var m = /^[^\/:]+:(\/.*)$/.exec(p);
+  if (m) return m[1];
+  return p;
+}
+
+function isAbsolute(path) {
+  var p = String(path);
+  return p.charAt(0) === "/" || /^[A-Za-z]:[\/\\]/.test(p);
+}
+
+var api = {
+  PREFIX: PREFIX, PROTOCOL_VERSION: PROTOCOL_VERSION, NO_REQUEST: NO_REQUEST,
+  TIMEOUT_MS: TIMEOUT_MS, MAX_TRIES: MAX_TRIES, ADDRESSES: ADDRESSES, REPLIES: REPLIES,
+  IdCounter: IdCounter, isInt: isInt,
+  ping: ping, status: status, newSession: newSession, target: target, step: step,
+  undo: undo, reset: reset, end: end, requestName: requestName,
+  parseMessage: parseMessage, isFinal: isFinal, StepAssembler: StepAssembler,
+  stepValues: stepValues, nativePath: nativePath, isAbsolute: isAbsolute
+};
+// CommonJS in node and in Max's require(); a plain global when loaded another way.
+if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

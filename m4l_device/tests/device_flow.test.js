@@ -1,0 +1,290 @@
+// The device's state machine with a fake Live set, a scripted server and a manual clock:
+// the whole loop, retries with the same id, a dead server, and error display.
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const { makeFlow, playNote, ScriptedServer, P } = require("./helpers.js");
+
+const SERUM = "live_set tracks 0 devices 0";
+
+function started(opts) {
+  const t = makeFlow(opts);
+  t.flow.start();
+  t.clock.advance(10);
+  return t;
+}
+
+// Play a note (captured), press Next, let the reply arrive.
+function stepOnce(t) {
+  playNote(t);
+  t.flow.next();
+  t.clock.advance(20);
+}
+
+function names(t) {
+  return t.server.requests.map((r) => r[0].slice(P.length + 1));
+}
+
+test("start: finds Serum, pings, shows the server as ready", () => {
+  const t = started();
+  assert.equal(t.shown.status, "Server ready (basic_shapes)");
+  assert.match(t.shown.serum, /Serum found/);
+  assert.deepEqual(t.sent[0].slice(0, 1), [P + "/ping"]);
+  assert.equal(t.sent[0][2], 9871, "ping names the udpreceive port");
+  assert.deepEqual(t.live.console, []);
+});
+
+test("a full session: target, capture, step applied on Serum, capture again, next step judged", () => {
+  const t = started();
+  t.flow.setGroup("basic");
+  t.flow.dropTarget("Macintosh HD:/Users/me/want.wav");
+  t.clock.advance(20);
+  assert.deepEqual(names(t).slice(1), ["new", "target"]);
+  assert.equal(t.server.requests[2][3], "/Users/me/want.wav", "the path the server gets is native");
+  assert.match(t.shown.detail, /^Target set/);
+
+  t.flow.next();                       // no capture yet: arm and wait for a note
+  assert.equal(t.flow.state().armed, true);
+  assert.match(t.shown.detail, /Play a note/);
+  assert.equal(names(t).includes("step"), false);
+  playNote(t);                         // capture, then the pending Next goes out
+  t.clock.advance(20);
+  const step1 = t.server.requests.find((r) => r[0] === P + "/step");
+  assert.equal(step1[3], "/tmp/serumrnn-capture-1.wav");
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.live.value(SERUM, "Dist_Drv"), 0.6);
+  assert.equal(t.live.value(SERUM, "Dist_Wet"), 1);
+  assert.equal(t.shown.instruction, "Step 1. Turn on Distortion: test");
+  assert.equal(t.shown.confidence, "Confidence 41 %");
+  assert.equal(t.flow.state().armed, true, "after a step the next note is captured");
+
+  playNote(t);                         // the producer plays: the new sound is captured
+  assert.equal(t.flow.state().captureFresh, true);
+  t.flow.next();
+  t.clock.advance(20);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+  assert.match(t.shown.instruction, /^Step 2\. Turn on Hall Reverb/);
+  assert.match(t.shown.confidence, /Step 1 brought the sound closer/);
+  assert.equal(t.flow.state().applied, 2);
+  assert.deepEqual(t.live.console, []);
+});
+
+test("undo restores Serum's values at once and tells the server; reset goes back to the start", () => {
+  const t = started();
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  t.flow.capture();
+  playNote(t);
+  t.flow.next();
+  t.clock.advance(20);
+  playNote(t);
+  t.flow.next();
+  t.clock.advance(20);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+
+  t.flow.undo();
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 0, "restored before any reply");
+  assert.equal(t.live.value(SERUM, "Verb Wet"), 0);
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  t.clock.advance(20);
+  assert.equal(names(t).filter((n) => n === "undo").length, 1);
+  assert.equal(t.flow.state().applied, 1);
+  assert.match(t.shown.detail, /Play a note/);
+
+  t.flow.reset();
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 0);
+  assert.equal(t.live.value(SERUM, "Dist_Drv"), 0);
+  t.clock.advance(20);
+  assert.equal(names(t).filter((n) => n === "reset").length, 1);
+  assert.equal(t.flow.state().applied, 0);
+  t.flow.undo();
+  assert.equal(t.shown.detail, "Nothing to undo");
+});
+
+test("the stopping rule: the server took back the worse step, so Serum does too", () => {
+  const t = started({ plan: ["distortion", "reverb", { worse: true }] });
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  t.flow.capture();
+  for (let i = 0; i < 2; i++) stepOnce(t);
+  assert.equal(t.flow.state().applied, 2);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+  stepOnce(t);
+  assert.equal(t.flow.state().done, true);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 0, "the worse step is taken back");
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.flow.state().applied, 1);
+  assert.equal(t.shown.detail, "Done: further steps made the sound worse. Best after step 1.");
+  assert.match(t.shown.confidence, /^Step 2 moved the sound away/);
+  const before = t.server.requests.length;
+  t.flow.next();
+  assert.equal(t.server.requests.length, before, "no step after done");
+  assert.match(t.shown.detail, /press Undo or Reset/);
+});
+
+test("a lost reply is retried with the same request id, and the step runs once", () => {
+  let dropped = 0;
+  const t = started({ lose: (m) => m[0] === P + "/step/fixed" && dropped++ < 1 });
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  t.flow.capture();
+  playNote(t);
+  t.flow.next();
+  t.clock.advance(20);
+  const steps = t.server.requests.filter((r) => r[0] === P + "/step");
+  assert.equal(steps.length, 2, "sent again after the short reply");
+  assert.equal(steps[0][1], steps[1][1], "with the same id");
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.flow.state().applied, 1);
+  const sessions = Object.values(t.server.sessions);
+  assert.equal(sessions[0].chain.length, 1, "the server ran the step once");
+});
+
+test("no reply at all: resent after the timeout with the same id, then 'server not running'", () => {
+  const t = started();
+  t.server.down = true;
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(1);
+  assert.equal(t.sent[t.sent.length - 1][0], P + "/new");
+  t.clock.advance(2000 * 3 + 10);
+  const news = t.sent.filter((r) => r[0] === P + "/new");
+  assert.equal(news.length, 3);
+  assert.ok(news.every((r) => r[1] === news[0][1]));
+  assert.equal(t.shown.status, "Server not running: open a terminal and run `serumrnn serve`");
+  t.flow.next();
+  assert.match(t.shown.detail, /Server not running/);
+  // the server comes up: the next ping finds it and the target is sent again
+  t.server.down = false;
+  t.clock.advance(5000);
+  assert.equal(t.shown.status, "Server ready (basic_shapes)");
+  assert.equal(t.flow.state().targetSet, true);
+});
+
+test("a server restart (unknown_session) starts a new session and sends the step again", () => {
+  const t = started();
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  t.flow.capture();
+  playNote(t);
+  t.server.sessions = {};              // the server forgot everything
+  t.flow.next();
+  t.clock.advance(50);
+  assert.deepEqual(names(t).slice(-4), ["step", "new", "target", "step"]);
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.flow.state().applied, 1);
+});
+
+test("the server's ready message after a restart makes the device forget its session", () => {
+  const t = started();
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  const sid = t.flow.state().session;
+  assert.ok(sid);
+  t.flow.receive(P + "/ready", ["1", "basic_shapes", 9870]);
+  assert.equal(t.flow.state().session, null);
+  t.flow.receive(P + "/stopped", []);
+  assert.equal(t.shown.status, "Server stopped: run `serumrnn serve` again");
+});
+
+test("errors are shown for the producer: a bad target, a silent capture, a missing group", () => {
+  const t = started();
+  t.flow.dropTarget("/Users/me/bad.wav");
+  t.clock.advance(20);
+  assert.equal(t.shown.detail, "Target sound: /Users/me/bad.wav is not an audio file");
+  assert.equal(t.flow.state().targetPath, null);
+  t.flow.next();
+  assert.equal(t.shown.detail, "Drop a target sound first");
+
+  t.flow.dropTarget("samples/relative.wav");
+  assert.match(t.shown.detail, /^Target sound: samples\/relative.wav is not an absolute path/);
+
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  t.flow.capture();
+  playNote(t);
+  const sid = t.flow.state().session;
+  t.server.answer = function (name, rid) {
+    return name === "step" ? [[P + "/error", rid, "silent", "capture.wav is silent", P + "/step", sid]]
+                           : ScriptedServer.prototype.answer.apply(this, arguments);
+  };
+  t.flow.next();
+  t.clock.advance(20);
+  assert.match(t.shown.detail, /^The capture had no sound/);
+  assert.equal(t.flow.state().armed, true, "armed to record again");
+
+  t.server.answer = function (name, rid) {
+    return [[P + "/error", rid, "missing_group", "no models loaded for advanced_shapes", P + "/new", ""]];
+  };
+  t.flow.setGroup("advanced");
+  t.clock.advance(20);
+  assert.match(t.shown.detail, /no models for this group/);
+});
+
+test("no Serum on the track: Next explains and sends nothing", () => {
+  const t = started({ set: "noSerum" });
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  const before = t.server.requests.length;
+  t.flow.next();
+  assert.equal(t.shown.detail, "No Serum on this track: put SerumRNN right after Serum");
+  assert.equal(t.shown.serum, "No Serum on this track: put SerumRNN right after Serum");
+  assert.equal(t.server.requests.length, before);
+  assert.deepEqual(t.live.console, []);
+});
+
+test("knobs not configured: the step sets the others and lists what to set by hand", () => {
+  const t = started({ set: "partial", plan: ["eq"] });
+  assert.match(t.shown.serum, /^Click Configure on Serum.*EQ: EQ Enable, EQ FrqH, EQ VolH/);
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  t.flow.capture();
+  playNote(t);
+  t.flow.next();
+  t.clock.advance(20);
+  assert.equal(t.live.value(SERUM, "EQ Q H"), 0.6);
+  assert.match(t.shown.serum, /^Not configured, set by hand: EQ Enable = On, EQ FrqH = 50 %, EQ VolH = 70 %/);
+  assert.deepEqual(t.live.console, []);
+});
+
+test("a step the server ran from MIDI (request id -1) is applied too", () => {
+  const t = started();
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  const sid = t.flow.state().session;
+  const { stepReply } = require("./helpers.js");
+  for (const m of stepReply(-1, sid, 1, "phaser")) t.flow.receive(m[0], m.slice(1));
+  assert.equal(t.live.value(SERUM, "Phs Enable"), 1);
+  for (const m of stepReply(-1, "s99999999", 1, "eq")) t.flow.receive(m[0], m.slice(1));
+  assert.equal(t.live.value(SERUM, "EQ Enable"), 0, "another session's step is ignored");
+});
+
+test("changing the group ends the old session and starts one for the new group", () => {
+  const t = started();
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  const old = t.flow.state().session;
+  t.flow.setGroup("advanced");
+  t.clock.advance(50);
+  assert.deepEqual(names(t).slice(-3), ["end", "new", "target"]);
+  assert.equal(t.server.requests[t.server.requests.length - 3][2], old);
+  assert.equal(t.server.requests[t.server.requests.length - 2][2], "advanced");
+  assert.notEqual(t.flow.state().session, old);
+});
+
+test("close ends the session and stops every timer", () => {
+  const t = started();
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+  t.flow.close();
+  assert.equal(t.sent[t.sent.length - 1][0], P + "/end");
+  const n = t.sent.length;
+  t.clock.advance(60000);
+  assert.equal(t.sent.length, n, "no more pings");
+});
+
+test("pings repeat while the server is up", () => {
+  const t = started();
+  t.clock.advance(35000);
+  assert.equal(t.sent.filter((r) => r[0] === P + "/ping").length, 4);
+});

@@ -1,0 +1,163 @@
+// The protocol module: request lists, reply parsing, step-reply reassembly, paths; and the
+// node-only wire codec the end-to-end test uses.
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const P = require("../osc_protocol.js");
+const wire = require("./osc_wire.js");
+const { stepReply } = require("./helpers.js");
+
+const A = P.PREFIX;
+
+test("requests are [address, id, ...] lists with the protocol's argument order", () => {
+  assert.deepEqual(P.ping(7, 9871), [A + "/ping", 7, 9871]);
+  assert.deepEqual(P.status(8, 9871), [A + "/status", 8, 9871]);
+  assert.deepEqual(P.newSession(9, "basic", [], 9871), [A + "/new", 9, "basic", 9871]);
+  assert.deepEqual(P.newSession(9, "advanced", ["serum"], 9871),
+                   [A + "/new", 9, "advanced", "serum", 9871]);
+  assert.deepEqual(P.target(10, "s1234abcd", "/Users/me/want.wav"),
+                   [A + "/target", 10, "s1234abcd", "/Users/me/want.wav"]);
+  assert.deepEqual(P.step(11, "s1", "/tmp/c.wav"), [A + "/step", 11, "s1", "/tmp/c.wav"]);
+  assert.deepEqual(P.step(11, "s1"), [A + "/step", 11, "s1"]);
+  assert.deepEqual(P.undo(12, "s1"), [A + "/undo", 12, "s1"]);
+  assert.deepEqual(P.reset(13, "s1"), [A + "/reset", 13, "s1"]);
+  assert.deepEqual(P.end(14, "s1"), [A + "/end", 14, "s1"]);
+  assert.equal(P.requestName(P.undo(1, "s")), "undo");
+});
+
+test("request lists encode as the OSC types the server checks (ids and ports are ints)", () => {
+  const [m] = wire.decode(wire.encode(P.newSession(123, "basic", [], 9871)));
+  assert.deepEqual(m, [A + "/new", 123, "basic", 9871]);
+  const raw = wire.encode(P.target(5, "s1", "/tmp/a b.wav"));
+  assert.ok(raw.includes(Buffer.from(",iss\0")), "type tags i s s");
+  assert.equal(raw.length % 4, 0);
+});
+
+test("request ids count up from the clock, stay int32 and differ across reloads", () => {
+  const a = new P.IdCounter(1700000000000), b = new P.IdCounter(1700000005000);
+  const x = a.take(), y = a.take();
+  assert.equal(y, x + 1);
+  assert.ok(P.isInt(x) && x > 0 && x < 2147483647);
+  assert.notEqual(b.take(), x);
+  const c = new P.IdCounter(0);
+  c.next = 2147483000;
+  c.take();
+  assert.equal(c.take(), 1);
+});
+
+test("every reply of docs/protocol.md parses into named fields", () => {
+  assert.deepEqual(P.parseMessage(A + "/pong", [1, "1", "basic_shapes,advanced_shapes", 2]),
+                   { kind: "pong", requestId: 1, address: A + "/pong", protocol: "1",
+                     groups: ["basic_shapes", "advanced_shapes"], sessions: 2 });
+  const st = P.parseMessage(A + "/status/reply", [2, "1", "basic_shapes", 1, 40, 3, 12.5]);
+  assert.equal(st.kind, "status");
+  assert.equal(st.uptime, 12.5);
+  const nw = P.parseMessage(A + "/new/reply", [3, "s3fa09c1e", "basic_shapes", "open", ""]);
+  assert.equal(nw.session, "s3fa09c1e");
+  assert.equal(nw.input, "");
+  const tg = P.parseMessage(A + "/target/reply", [4, "s1", 53.0, -5.0, "transposed by -5.0 semitones"]);
+  assert.equal(tg.shift, -5);
+  assert.equal(tg.note, "transposed by -5.0 semitones");
+  const un = P.parseMessage(A + "/undo/reply", [6, "s1", 1, "eq", "EQ Enable", 0.0]);
+  assert.deepEqual([un.kind, un.steps, un.effect, un.enable, un.value], ["undo", 1, "eq", "EQ Enable", 0]);
+  const rs = P.parseMessage(A + "/reset/reply", [7, "s1", "Dist Enable", "Rev Enable"]);
+  assert.deepEqual(rs.enables, ["Dist Enable", "Rev Enable"]);
+  assert.deepEqual(P.parseMessage(A + "/reset/reply", [7, "s1"]).enables, []);
+  assert.equal(P.parseMessage(A + "/end/reply", [8, "s1"]).kind, "ended");
+  const er = P.parseMessage(A + "/error", [9, "missing", "/x/want.wav does not exist", A + "/target", "s1"]);
+  assert.deepEqual([er.kind, er.requestId, er.code, er.address], ["error", 9, "missing", A + "/target"]);
+  const rd = P.parseMessage(A + "/ready", ["1", "basic_shapes", 9870]);
+  assert.deepEqual([rd.kind, rd.requestId, rd.groups, rd.port], ["ready", -1, ["basic_shapes"], 9870]);
+  assert.equal(P.parseMessage(A + "/stopped", []).kind, "stopped");
+  assert.equal(P.parseMessage("/other/thing", [1]), null);
+});
+
+test("replies whose arguments do not fit are marked malformed, not thrown", () => {
+  assert.equal(P.parseMessage(A + "/pong", []).kind, "malformed");
+  assert.equal(P.parseMessage(A + "/pong", ["x", "1", "b", 0]).kind, "malformed");
+  const m = P.parseMessage(A + "/step/end", [5, "s1", 1, "eq", 7, "", 0, "", 3]);
+  assert.equal(m.kind, "malformed");
+  assert.match(m.reason, /done is not 0 or 1/);
+  assert.equal(P.parseMessage(A + "/target/reply", [4, "s1", 48.0]).reason, "missing shift");
+  assert.equal(P.parseMessage(A + "/step/knob", [4, "s1", "Dist_Drv", "loud", "72 %", "Drive"]).kind,
+               "malformed");
+});
+
+test("a step reply is reassembled from its messages; /step/end's count tells it is whole", () => {
+  const msgs = stepReply(12, "s1", 1, "distortion", { confidence: 0.41 });
+  const asm = new P.StepAssembler();
+  let reply = null;
+  for (const l of msgs) reply = asm.add(P.parseMessage(l[0], l.slice(1))) || reply;
+  assert.ok(reply.complete);
+  assert.equal(reply.received, msgs.length);
+  assert.equal(reply.effect.effect, "distortion");
+  assert.equal(reply.effect.confidence, 0.41);
+  assert.deepEqual(reply.knobs.map((k) => k.name), ["Dist_Mode", "Dist_Drv"]);
+  assert.equal(reply.fixed.length, 5);
+  assert.deepEqual(reply.distances.map((d) => d.metric), ["mse", "mae", "lsd", "mfccd", "pcc", "mssmae"]);
+  const values = P.stepValues(reply);
+  assert.deepEqual(values.slice(0, 3).map((v) => [v.name, v.role]),
+                   [["Dist Enable", "enable"], ["Dist_Mode", "knob"], ["Dist_Drv", "knob"]]);
+  assert.equal(values.length, 1 + 2 + 5);
+});
+
+test("a lost datagram makes the reply incomplete; a replayed copy completes it without doubles", () => {
+  const msgs = stepReply(13, "s1", 2, "reverb", { judged: [1, 1, 0.5, 0.4] });
+  const asm = new P.StepAssembler();
+  const parse = (l) => P.parseMessage(l[0], l.slice(1));
+  let reply = null;
+  for (const l of msgs) if (l[0] !== A + "/step/fixed") reply = asm.add(parse(l)) || reply;
+  assert.equal(reply.complete, false);
+  assert.ok(reply.received < msgs.length);
+  for (const l of msgs) reply = asm.add(parse(l)) || reply;   // the server's cached replay
+  assert.equal(reply.complete, true);
+  assert.equal(reply.received, msgs.length);
+  assert.equal(reply.judged.step, 1);
+  assert.equal(reply.judged.improved, true);
+});
+
+test("replies to different request ids are kept apart", () => {
+  const asm = new P.StepAssembler();
+  const a = stepReply(20, "s1", 1, "eq"), b = stepReply(21, "s2", 1, "phaser");
+  let ra = null, rb = null;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i]) ra = asm.add(P.parseMessage(a[i][0], a[i].slice(1))) || ra;
+    if (b[i]) rb = asm.add(P.parseMessage(b[i][0], b[i].slice(1))) || rb;
+  }
+  assert.equal(ra.effect.effect, "eq");
+  assert.equal(rb.effect.effect, "phaser");
+  assert.ok(ra.complete && rb.complete);
+});
+
+test("the worse-and-done reply has no effect and is complete with judged and end only", () => {
+  const msgs = stepReply(30, "s1", 1, null, { judged: [2, 0, 0.4, 0.6], done: true,
+                                             reason: "worse", best: 1, step: 1 });
+  const asm = new P.StepAssembler();
+  let reply = null;
+  for (const l of msgs) reply = asm.add(P.parseMessage(l[0], l.slice(1))) || reply;
+  assert.ok(reply.complete);
+  assert.equal(reply.effect, null);
+  assert.deepEqual(P.stepValues(reply), []);
+  assert.equal(reply.end.done, true);
+  assert.equal(reply.end.reason, "worse");
+});
+
+test("bundles decode into the same lists as single messages (what udpreceive hands over)", () => {
+  const msgs = stepReply(40, "s1", 1, "eq");
+  const got = wire.decode(wire.bundle(msgs));
+  assert.equal(got.length, msgs.length);
+  assert.equal(got[0][0], A + "/step/effect");
+  assert.equal(got[got.length - 1][0], A + "/step/end");
+  assert.ok(Math.abs(got[0][8] - 0.41) < 1e-6);   // float32 on the wire
+  assert.equal(got[got.length - 1][9], msgs.length);
+});
+
+test("Max paths become the native absolute paths the server needs", () => {
+  assert.equal(P.nativePath("Macintosh HD:/Users/me/want.wav"), "/Users/me/want.wav");
+  assert.equal(P.nativePath("/Users/me/want.wav"), "/Users/me/want.wav");
+  assert.equal(P.nativePath("C:/Users/me/want.wav"), "C:/Users/me/want.wav");
+  assert.equal(P.nativePath("C:\\Users\\me\\want.wav"), "C:/Users/me/want.wav");
+  assert.ok(P.isAbsolute("/tmp/a.wav") && P.isAbsolute("D:/a.wav"));
+  assert.ok(!P.isAbsolute("want.wav") && !P.isAbsolute("samples/want.wav"));
+});

@@ -1,0 +1,58 @@
+// What the producer reads: instructions, confidence, done, and every error code.
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const T = require("../ui_text.js");
+
+test("the instruction is the server's sentence, or built from the knobs", () => {
+  const reply = { effect: { label: "Distortion" },
+                  knobs: [{ label: "Mode", text: "Tube" }, { label: "Drive", text: "72 %" }],
+                  end: { instruction: "" } };
+  assert.equal(T.instruction(reply), "Turn on Distortion: Mode Tube, Drive 72 %");
+  reply.end.instruction = "Turn on Distortion: Mode Tube, Drive 72 %";
+  assert.equal(T.instruction(reply), reply.end.instruction);
+  assert.equal(T.instruction({ effect: null }), "");
+});
+
+test("confidence and judged steps read as percentages and distances", () => {
+  assert.equal(T.confidence(0.41), "Confidence 41 %");
+  assert.equal(T.confidence(1), "Confidence 100 %");
+  assert.equal(T.confidence(undefined), "");
+  assert.equal(T.judged({ step: 1, improved: true, before: 0.0651, after: 0.0412 }),
+               "Step 1 brought the sound closer (distance 0.065 \u2192 0.041)");
+  assert.match(T.judged({ step: 2, improved: false, before: 0.04, after: 0.05 }),
+               /^Step 2 moved the sound away/);
+  assert.equal(T.judged(null), "");
+});
+
+test("done says why and how many undos lead back to the best step", () => {
+  assert.equal(T.done({ done: true, reason: "worse", bestStep: 1 }, 2),
+               "Done: further steps made the sound worse. Best after step 1: press Undo once.");
+  assert.equal(T.done({ done: true, reason: "all_effects", bestStep: 3 }, 5),
+               "Done: all five effects are on. Best after step 3: press Undo 2 times.");
+  assert.match(T.done({ done: true, reason: "worse", bestStep: 0 }, 1), /press Reset/);
+  assert.equal(T.done({ done: false }, 1), "");
+});
+
+test("server status lines name the command to run", () => {
+  assert.equal(T.serverReady(["basic_shapes"]), "Server ready (basic_shapes)");
+  assert.equal(T.serverDown(), "Server not running: open a terminal and run `serumrnn serve`");
+  assert.match(T.serverStopped(), /serumrnn serve/);
+});
+
+test("file errors say which file; protocol errors say what to do", () => {
+  assert.equal(T.error("missing", "/x/want.wav does not exist", "target"),
+               "Target sound: /x/want.wav does not exist");
+  assert.equal(T.error("noise_only", "want.wav is noise", "target"), "Target sound: want.wav is noise");
+  assert.match(T.error("silent", "capture.wav is silent", "step"), /^The capture had no sound/);
+  assert.equal(T.error("corrupt", "capture.wav is truncated", "step"),
+               "Captured sound: capture.wav is truncated");
+  assert.equal(T.error("no_target", ""), "Drop a target sound first");
+  assert.match(T.error("session_done", "x"), /press Undo or Reset/);
+  assert.equal(T.error("nothing_to_undo", ""), "Nothing to undo");
+  assert.match(T.error("missing_group", "no models for advanced_shapes"), /no models for this group/);
+  assert.match(T.error("busy", ""), /busy/);
+  assert.equal(T.error("weird_code", "text"), "weird_code: text");
+  assert.ok(T.isFileError("silent") && T.isFileError("relative_path") && !T.isFileError("busy"));
+});

@@ -1,0 +1,149 @@
+// Every sentence the device shows a producer, in one place, so wording changes here only.
+// Pure functions of plain values: no Max or Live globals (node tests run this file).
+//
+// ES5 only: Max's js object runs an old JavaScript.
+
+var SERVE_COMMAND = "serumrnn serve";
+
+function percent(x) {
+  return Math.round(Number(x) * 100) + " %";
+}
+
+function confidence(c) {
+  if (c === null || c === undefined || !isFinite(Number(c))) return "";
+  return "Confidence " + percent(c);
+}
+
+// "Turn on Distortion: Mode Tube, Drive 72 %" from the step reply's parts; the server
+// sends the same sentence in /step/end, which wins when present.
+function instruction(reply) {
+  if (!reply || !reply.effect) return "";
+  if (reply.end && reply.end.instruction) return reply.end.instruction;
+  var parts = [];
+  for (var i = 0; i < reply.knobs.length; i++) {
+    parts.push(reply.knobs[i].label + " " + reply.knobs[i].text);
+  }
+  return "Turn on " + reply.effect.label + (parts.length ? ": " + parts.join(", ") : "");
+}
+
+function stepTitle(step, effectLabel) {
+  return "Step " + step + (effectLabel ? ": " + effectLabel : "");
+}
+
+function fixed3(x) {
+  return (Math.round(Number(x) * 1000) / 1000).toString();
+}
+
+// What the capture sent with this step said about the previous step.
+function judged(j) {
+  if (!j) return "";
+  var d = " (distance " + fixed3(j.before) + " \u2192 " + fixed3(j.after) + ")";
+  return j.improved ? "Step " + j.step + " brought the sound closer" + d
+                    : "Step " + j.step + " moved the sound away" + d;
+}
+
+// The stopping rule fired: say why and how to get back to the best step.
+function done(end, appliedSteps) {
+  if (!end || !end.done) return "";
+  var why = end.reason === "all_effects" ? "Done: all five effects are on."
+                                         : "Done: further steps made the sound worse.";
+  var back = appliedSteps - end.bestStep;
+  if (end.bestStep === 0) {
+    return why + " The sound was closest before any step: press Reset.";
+  }
+  if (back > 0) {
+    return why + " Best after step " + end.bestStep + ": press Undo " +
+      (back === 1 ? "once." : back + " times.");
+  }
+  return why + " Best after step " + end.bestStep + ".";
+}
+
+function serverReady(groups) {
+  return "Server ready" + (groups && groups.length ? " (" + groups.join(", ") + ")" : "");
+}
+
+function serverDown() {
+  return "Server not running: open a terminal and run `" + SERVE_COMMAND + "`";
+}
+
+function serverStopped() {
+  return "Server stopped: run `" + SERVE_COMMAND + "` again";
+}
+
+function noSerum() {
+  return "No Serum on this track: put SerumRNN right after Serum";
+}
+
+function serumFound(name) {
+  return (name || "Serum") + " found: every knob SerumRNN sets is configured";
+}
+
+// missing: [{effect, label, names: [...]}] grouped by effect.
+function configure(name, missing) {
+  if (!missing || !missing.length) return serumFound(name);
+  var groups = [];
+  for (var i = 0; i < missing.length; i++) {
+    groups.push(missing[i].label + ": " + missing[i].names.join(", "));
+  }
+  return "Click Configure on " + (name || "Serum") + ", then touch these knobs in Serum. " +
+    groups.join("; ");
+}
+
+// Knobs a step needed that Live does not expose: the producer sets them by hand.
+function setByHand(values) {
+  if (!values || !values.length) return "";
+  var parts = [];
+  for (var i = 0; i < values.length; i++) {
+    parts.push(values[i].name + " = " + values[i].text);
+  }
+  return "Not configured, set by hand: " + parts.join(", ");
+}
+
+// Error replies, by the protocol's stable codes. `request` is the request's name
+// (target / step / ...), so a file error says which file it was about.
+var FILE_CODES = {
+  missing: 1, is_directory: 1, permission: 1, empty: 1, too_large: 1, not_audio: 1,
+  corrupt: 1, too_short: 1, non_finite: 1, silent: 1, noise_only: 1, io_error: 1,
+  relative_path: 1
+};
+
+function isFileError(code) {
+  return FILE_CODES.hasOwnProperty(code);
+}
+
+function error(code, message, request) {
+  var msg = message ? String(message) : "";
+  if (FILE_CODES[code]) {
+    if (request === "target") return "Target sound: " + msg;
+    if (request === "step") {
+      if (code === "silent" || code === "too_short") {
+        return "The capture had no sound: play a note (or loop a clip) after pressing Capture";
+      }
+      return "Captured sound: " + msg;
+    }
+  }
+  switch (code) {
+    case "no_target": return "Drop a target sound first";
+    case "session_done": return "This session is done: press Undo or Reset to go on";
+    case "nothing_to_undo": return "Nothing to undo";
+    case "unknown_group": return "Unknown preset group: " + msg;
+    case "missing_group": return "The server has no models for this group: " + msg;
+    case "busy": return "The server is busy: try again in a moment";
+    case "unknown_session": return "The server restarted: starting a new session";
+    case "internal": return "Server error (see its log): " + msg;
+    default: return (code ? code + ": " : "") + msg;
+  }
+}
+
+function incomplete() {
+  return "Part of the server's reply was lost: press Next again";
+}
+
+var api = {
+  SERVE_COMMAND: SERVE_COMMAND, percent: percent, confidence: confidence,
+  instruction: instruction, stepTitle: stepTitle, judged: judged, done: done,
+  serverReady: serverReady, serverDown: serverDown, serverStopped: serverStopped,
+  noSerum: noSerum, serumFound: serumFound, configure: configure, setByHand: setByHand,
+  error: error, isFileError: isFileError, incomplete: incomplete
+};
+if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }
