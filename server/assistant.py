@@ -76,9 +76,16 @@ def instruction(fx: FX) -> str:
     return f"Turn on {fx.describe()}"
 
 
-def _dist(a: tuple[np.ndarray, np.ndarray, np.ndarray], b) -> dict[str, float]:
-    d = M.distances_from_features(a[0], b[0], a_mfcc=a[1], b_mfcc=b[1], a_audio=a[2], b_audio=b[2])
-    return {k: float(v) for k, v in d.items()}
+#: One sound as the loop keeps it: (Mel, MFCC, audio, multi-scale spectra). The spectra
+#: are computed once per sound, so the target's are not redone at every step (they are
+#: half of MSSMAE's cost: 7.6 of 17 ms on this CPU).
+Sound = tuple
+
+
+def _dist(a: Sound, b: Sound) -> dict[str, float]:
+    d = M.distances_from_features(a[0], b[0], a_mfcc=a[1], b_mfcc=b[1])
+    d["mssmae"] = M.mssmae_from_spectra(a[3], b[3])
+    return {k: float(np.squeeze(v)) for k, v in d.items()}
 
 
 def selector_batch(histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
@@ -128,7 +135,7 @@ class Session:
         self.target_audio = check_signal(np.asarray(target, np.float32), "target")
         self.target = self._feats(self.target_audio)
         self.chain = Chain()
-        self.states: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.states: list[Sound] = []
         self.steps: list[StepReport] = []
         self.bad_steps = 0
         if renderer is not None and (preset is not None or input_audio is not None):
@@ -136,9 +143,9 @@ class Session:
 
     # -- sound of a chain -------------------------------------------------------------
     @staticmethod
-    def _feats(audio: np.ndarray):
+    def _feats(audio: np.ndarray) -> Sound:
         mel, mfcc = F.features(audio)
-        return mel, mfcc, np.asarray(audio, np.float32)
+        return mel, mfcc, np.asarray(audio, np.float32), M.multiscale_spectra(audio)
 
     def _render(self, chain: Chain) -> np.ndarray:
         if self.input_audio is not None:

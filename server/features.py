@@ -45,6 +45,10 @@ CLIP_SAMPLES = SAMPLE_RATE  # 1 s clips
 N_FRAMES = 1 + CLIP_SAMPLES // HOP  # 87 with center=True
 
 _CHUNK = 64  # clips per FFT call: bounds the framed copy to ~45 MB
+#: Up to this many clips, the Mel GEMM runs on one BLAS thread. OpenBLAS's thread team
+#: spin-waits for busy cores: with the other core busy (a server worker, training), a
+#: one-clip Mel projection took 32 ms on 2 threads and 0.4 ms on one (``serumrnn bench``).
+SINGLE_THREAD_CLIPS = 8
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,10 +128,21 @@ def power_to_db_scaled(mel_power: np.ndarray) -> np.ndarray:
     return db / np.float32(TOP_DB)
 
 
+@functools.lru_cache(maxsize=None)
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def _mel_db_chunk(x: np.ndarray) -> np.ndarray:
     power = _power(stft(peak_normalize(x)))  # (B, T, F)
     b, t, f = power.shape
-    mel = power.reshape(b * t, f) @ mel_basis().T  # (B*T, M): one GEMM
+    if b <= SINGLE_THREAD_CLIPS:
+        with _blas().limit(limits=1, user_api="blas"):
+            mel = power.reshape(b * t, f) @ mel_basis().T
+    else:
+        mel = power.reshape(b * t, f) @ mel_basis().T  # (B*T, M): one GEMM
     mel = mel.reshape(b, t, N_MELS).transpose(0, 2, 1)  # (B, M, T)
     return power_to_db_scaled(mel).astype(np.float32, copy=False)
 

@@ -2,10 +2,15 @@
 
 Goals (issue 2): render <= 10 ms per 1 s clip with synth and all five effects;
 features <= 3 ms per clip; data generation >= 100 clips/s with all workers.
+Goals (issue 4): one step without the render <= 20 ms p50 (paper: ~300 ms per step with
+the render), one full step on the open rack <= 30 ms p50, and the time to the first step.
+Goal (issue 5): OSC step round trip <= 40 ms p50 for one client.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -141,6 +146,163 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     return out
 
 
+def _step_models(models_dir: Path | None):
+    """The step loop's models of the first group found (selector + five parameter models),
+    loaded and warmed up as ``serve`` does, or None."""
+    from server.models import ModelError
+    from server.osc_server import load_models, warm_up
+
+    try:
+        loaded = load_models(models_dir)
+    except ModelError as e:
+        print(f"  no models: {e}")
+        return None
+    group, gm = next(iter(loaded.items()))
+    warm_up(gm)
+    return group, gm
+
+
+def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
+    """One step of the loop, without and with the open-rack render, against a naive
+    baseline in the same run: librosa features per clip and Keras ``model.predict``."""
+    from server.assistant import Session, selector_inputs
+    from server.models import knobs_from_outputs
+    from server.rack import presets as P
+
+    print("one step of the loop (models loaded once and traced; batch of 1):")
+    found = _step_models(models_dir)
+    if found is None:
+        return {}
+    group, gm = found
+    rack = OpenRack(gm.render_settings)
+    rng = np.random.default_rng(4)
+    presets = P.GROUPS[group]
+    cases = [(presets[k % len(presets)], rack.render(sample_chain(spec.EFFECT_NAMES, rng),
+                                                     presets[k % len(presets)]))
+             for k in range(reps)]
+    dry = {p: rack.dry(p) for p in presets}
+    k = iter(range(10 ** 9))
+
+    def core(feats=F.features, call=gm.predict):
+        """features x2, selector, one parameter model: what a step costs without audio."""
+        preset, target = cases[next(k) % reps]
+        cur, tgt = feats(dry[preset]), feats(target)
+        probs = np.asarray(call("selector", selector_inputs([cur], tgt, ["initial"])))[0]
+        effect = spec.EFFECT_NAMES[int(np.argmax(probs))]
+        x = {"mel": np.stack([cur[0], tgt[0]], -1)[None], "mfcc": np.stack([cur[1], tgt[1]], -1)[None]}
+        return knobs_from_outputs(effect, call(f"param_{effect}", x))
+
+    def naive_call(name, x):
+        return gm.models[name].predict(x, verbose=0)
+
+    def naive_feats(audio):
+        mel, mfcc = F.naive_features(audio[None])
+        return mel[0], mfcc[0]
+
+    def captured():
+        """What the server does per step in Live: a new session on the target (target
+        features), then one step on the captured sound (features, six metrics, models)."""
+        preset, target = cases[next(k) % reps]
+        Session(gm, target).step(current=dry[preset])
+
+    full: list[float] = []
+
+    def full_steps():
+        """Every step of one session on the open rack: render, features, metrics, models."""
+        preset, target = cases[next(k) % reps]
+        s = Session(gm, target, renderer=rack, preset=preset)
+        while not s.done:
+            t = time.perf_counter()
+            s.step()
+            full.append((time.perf_counter() - t) * 1e3)
+
+    core(), naive_call("selector", selector_inputs([F.features(dry[presets[0]])],
+                                                   F.features(cases[0][1]), ["initial"]))
+    c = _times(core, reps)
+    n = _times(lambda: core(naive_feats, naive_call), max(3, reps // 4))
+    cap = _times(captured, reps)
+    for _ in range(max(2, reps // 3)):
+        full_steps()
+    f = np.array(full)
+    print(f"  models: {group} ({gm.folder})")
+    print(_row("without render: features x2 + selector + param", c, "goal <= 20 ms p50"))
+    print(_row("  baseline: librosa per clip + keras predict", n))
+    print(_row("captured step (server in Live; + 6 metrics)", cap))
+    print(_row(f"full step with open-rack render ({len(f)} steps)", f, "goal <= 30 ms p50"))
+    print(f"  ratio: baseline / fast path = {np.median(n) / np.median(c):.1f}x")
+    return {"step_core_p50_ms": float(np.median(c)), "step_core_p95_ms": float(np.percentile(c, 95)),
+            "step_naive_p50_ms": float(np.median(n)), "step_captured_p50_ms": float(np.median(cap)),
+            "step_full_p50_ms": float(np.median(f)), "step_full_p95_ms": float(np.percentile(f, 95))}
+
+
+#: Run in a fresh interpreter: what a producer waits for after ``serumrnn serve`` or
+#: ``match`` starts, up to the first step's answer.
+_FIRST_STEP = r"""
+import time, sys, json
+t0 = time.perf_counter()
+from server import native  # DawDreamer before TensorFlow
+from server.osc_server import load_models, warm_up
+from server.assistant import Session
+from server.rack import FX, OpenRack
+from server.rack import presets as P
+t1 = time.perf_counter()
+group, gm = next(iter(load_models(sys.argv[1] or None).items()))
+t2 = time.perf_counter()
+warm_up(gm)
+t3 = time.perf_counter()
+rack = OpenRack(gm.render_settings)
+preset = P.GROUPS[group][0]
+target = rack.render([FX("distortion", mode=2, drive=0.8)], preset)
+s = Session(gm, target, renderer=rack, preset=preset)
+t4 = time.perf_counter()
+s.step()
+t5 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "load": t2 - t1, "warm_up": t3 - t2, "rack": t4 - t3,
+                  "step": t5 - t4}))
+"""
+
+
+def bench_first_step(models_dir: Path | None = None) -> dict[str, float]:
+    """Wall time from a fresh process to the first step's answer, with its breakdown."""
+    import json
+    import os
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _FIRST_STEP, str(models_dir or "")],
+                         capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parent.parent)
+    wall = time.perf_counter() - t
+    if out.returncode != 0:
+        print(f"time to first step: failed ({out.stderr.strip().splitlines()[-1:]})")
+        return {}
+    parts = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"time to the first step from a fresh process: {wall:.1f} s  (" +
+          ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()) + ")")
+    return {"first_step_s": wall, **{f"first_step_{k}_s": v for k, v in parts.items()}}
+
+
+def bench_osc_clients(seconds: float, models_dir: Path | None = None) -> dict[str, float]:
+    """Step round trips over loopback UDP with 1 and 20 clients (the device's flow)."""
+    from server.osc_cli import bench_osc, format_bench
+    from server.osc_server import load_models, warm_up
+
+    print("OSC server on loopback (captured flow, as the device sends it):")
+    try:
+        models = load_models(models_dir)
+    except Exception as e:  # noqa: BLE001 - a missing model is reported, not raised
+        print(f"  no models: {e}")
+        return {}
+    for m in models.values():
+        warm_up(m)
+    out: dict[str, float] = {}
+    for n in (1, 20):
+        r = bench_osc(None, n, seconds, models=models)
+        print("  " + format_bench(r) + ("   goal <= 40 ms p50" if n == 1 else ""))
+        out[f"osc_{n}_p50_ms"], out[f"osc_{n}_p95_ms"] = r["p50_ms"], r["p95_ms"]
+    return out
+
+
 def run_bench(*, quick: bool = False, workers: int = 2) -> dict[str, float]:
     import os
 
@@ -150,4 +312,7 @@ def run_bench(*, quick: bool = False, workers: int = 2) -> dict[str, float]:
     out.update(bench_features(64, 3 if quick else 10))
     out.update(bench_datagen(workers, 16 if quick else 48))
     out.update(bench_models(10 if quick else 50))
+    out.update(bench_step(12 if quick else 60))
+    out.update(bench_first_step())
+    out.update(bench_osc_clients(5.0 if quick else 15.0))
     return out

@@ -1,0 +1,25 @@
+"""The speed figures' code runs and measures what it says (the figures themselves come
+from ``serumrnn bench``, not from tests)."""
+
+from __future__ import annotations
+
+import math
+
+from training.bench import bench_first_step, bench_step
+
+
+def test_bench_step_reports_each_figure(tiny_run, capsys):
+    out = bench_step(3, tiny_run[0] / "models")
+    keys = {"step_core_p50_ms", "step_core_p95_ms", "step_naive_p50_ms",
+            "step_captured_p50_ms", "step_full_p50_ms", "step_full_p95_ms"}
+    assert keys <= set(out) and all(math.isfinite(out[k]) and out[k] > 0 for k in keys)
+    assert out["step_core_p95_ms"] >= out["step_core_p50_ms"]
+    text = capsys.readouterr().out
+    assert "goal <= 20 ms p50" in text and "goal <= 30 ms p50" in text
+
+
+def test_time_to_first_step_is_measured_in_a_fresh_process(tiny_run, capsys):
+    out = bench_first_step(tiny_run[0] / "models")
+    parts = [out[f"first_step_{k}_s"] for k in ("import", "load", "warm_up", "rack", "step")]
+    assert all(p > 0 for p in parts) and out["first_step_s"] >= sum(parts)
+    assert "time to the first step" in capsys.readouterr().out
