@@ -3,6 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := m4l_device/node_modules/.installed
 
 .PHONY: setup system demo test bench spec data clean
 
@@ -16,7 +17,12 @@ $(STAMP): pyproject.toml
 system:
 	./scripts/setup-system.sh
 
-setup: system $(STAMP)
+# The device's JavaScript test dependencies (acorn), pinned by package-lock.json.
+$(NODE_STAMP): m4l_device/package.json m4l_device/package-lock.json
+	cd m4l_device && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+setup: system $(STAMP) $(NODE_STAMP)
 
 demo: setup
 	$(BIN)/serumrnn demo --out out/demo

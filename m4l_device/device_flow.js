@@ -515,5 +515,22 @@ DeviceFlow.prototype.state = function () {
   };
 };
 
-var api = { DeviceFlow: DeviceFlow, PING_EVERY_MS: PING_EVERY_MS, PING_RETRY_MS: PING_RETRY_MS };
+// -- where captures go ------------------------------------------------------------------
+
+// The capture WAV: one file per device instance, overwritten by each capture, in the
+// system's temp folder, as an absolute native path the server can open. `os` is Max's
+// max.os ("macintosh" | "windows"); `devicePath` is where the device file sits (Max
+// style), used on Windows to find the user's folder; `tag` tells instances apart.
+function captureFile(os, devicePath, tag) {
+  var name = "serumrnn-capture-" + tag + ".wav";
+  if (os !== "windows") return "/tmp/" + name;
+  var p = String(devicePath || "").replace(/\\/g, "/");
+  var m = /^([A-Za-z]:\/Users\/[^\/]+)\//.exec(p);
+  if (m) return m[1] + "/AppData/Local/Temp/" + name;
+  var dir = p.replace(/\/[^\/]*$/, "");
+  return (dir || "C:/Users/Public") + "/" + name;
+}
+
+var api = { DeviceFlow: DeviceFlow, PING_EVERY_MS: PING_EVERY_MS, PING_RETRY_MS: PING_RETRY_MS,
+            captureFile: captureFile };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

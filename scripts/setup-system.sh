@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the project needs: the Linux VST plugins that prove the real-plugin
-# path, SoX and liblo tools for out-of-domain fixtures and OSC tests, and libsndfile.
+# path, SoX and liblo tools for out-of-domain fixtures and OSC tests, libsndfile, and
+# node with npm for the Max for Live device's JavaScript tests (only when no node >= 18).
 # Idempotent: does nothing when everything is present. Needs root (or sudo).
 set -euo pipefail
 PKGS=(zynaddsubfx-vst lsp-plugins-vst dragonfly-reverb-vst sox liblo-tools libsndfile1)
@@ -8,6 +9,9 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 18 ]; then missing+=(nodejs); fi
+if ! command -v npm >/dev/null; then missing+=(npm); fi
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -1,0 +1,332 @@
+"""The Max for Live device: its JavaScript against the real OSC server (end to end over
+UDP on loopback, with a fake Live set), the patcher against Ableton's production
+guidelines, the committed .amxd against a fresh build, and the panel picture.
+
+The device's unit tests are node's (``node --test tests/`` in ``m4l_device/``); the first
+test here runs them, so ``make test`` (pytest) covers the JavaScript too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server import audio_io, spec
+from training import device
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVICE_DIR = ROOT / "m4l_device"
+E2E_SCRIPT = DEVICE_DIR / "tests" / "e2e_session.js"
+PARAM_UI = {"live.text", "live.button", "live.menu", "live.drop", "live.dial", "live.numbox",
+            "live.toggle", "live.tab", "live.slider"}
+#: Objects whose first argument is a name shared across Max (so local ones need ``---``).
+NAMED = {"buffer~", "record~", "play~", "groove~", "poke~", "peek~", "index~", "wave~",
+         "send", "s", "receive", "r", "send~", "receive~", "value", "v", "coll", "table",
+         "dict", "pv", "polybuffer~"}
+
+
+def patcher() -> dict:
+    return json.loads(device.PATCHER.read_text())
+
+
+def boxes(p: dict | None = None) -> list[dict]:
+    return [b["box"] for b in (p or patcher())["patcher"]["boxes"]]
+
+
+def node() -> str:
+    exe = shutil.which("node")
+    if exe is None:
+        pytest.fail("node is not installed: run scripts/setup-system.sh (make test does)")
+    return exe
+
+
+# -- the JavaScript unit tests (node's test runner) -------------------------------------
+
+def test_device_javascript_unit_tests_pass():
+    """node --test over m4l_device/tests/: fake Live set, protocol, UI text, flow, ES5."""
+    proc = subprocess.run([node(), "--test", "tests/"], cwd=DEVICE_DIR, capture_output=True,
+                          text=True, timeout=300)
+    counts = dict(re.findall(r"^# (tests|pass|fail) (\d+)$", proc.stdout, re.M))
+    print(f"node --test: {counts}")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert int(counts.get("fail", -1)) == 0 and int(counts.get("tests", 0)) >= 40, counts
+
+
+# -- end to end: the device's JavaScript and the real server ---------------------------
+
+@pytest.fixture(scope="module")
+def server(tiny_run, rack):
+    from server.osc_server import OscServer, load_models, warm_up
+
+    models = load_models(tiny_run[0] / "models")
+    for m in models.values():
+        warm_up(m)
+    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack).start()
+    yield srv
+    srv.stop()
+
+
+def values_to_chain(values: dict[str, float]) -> list:
+    """The open-rack chain for a fake Serum's knob values: each effect whose enable is on,
+    with its knobs (a mode by the nearest of its Serum values), in Serum's effect order."""
+    from server.rack import FX
+
+    chain = []
+    for eff in spec.EFFECTS:
+        if values.get(eff.enable.serum_name, 0.0) < 0.5:
+            continue
+        knobs = {}
+        for k in eff.knobs:
+            v = values[k.serum_name]
+            if k.categorical:
+                slots = [k.to_serum(i) for i in range(len(k.choices))]
+                knobs[k.name] = int(np.argmin([abs(s - v) for s in slots]))
+            else:
+                knobs[k.name] = v
+        chain.append(FX(eff.name, **knobs))
+    return chain
+
+
+def run_device_session(server, rack, tmp: Path, target: Path) -> dict:
+    """Run e2e_session.js; answer its capture requests by rendering the fake Serum's
+    knobs on the open rack (the sound the device would record); return its result."""
+    proc = subprocess.Popen([node(), str(E2E_SCRIPT), "--port", str(server.address[1]),
+                             "--target", str(target), "--group", "basic"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=DEVICE_DIR)
+    capture = tmp / "capture.wav"
+    chains = []
+    try:
+        for line in proc.stdout:
+            msg = json.loads(line)
+            if "capture" in msg:
+                chain = values_to_chain(msg["values"])
+                chains.append([fx.name for fx in chain])
+                audio_io.write_wav(capture, rack.render(chain, "saw"))
+                proc.stdin.write(json.dumps({"capture": msg["capture"],
+                                             "path": str(capture)}) + "\n")
+                proc.stdin.flush()
+            elif "result" in msg:
+                proc.wait(30)
+                return {**msg["result"], "chains": chains}
+            elif "error" in msg:
+                pytest.fail("device script failed: " + msg["error"])
+        pytest.fail("device script ended without a result: " + proc.stderr.read())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    raise AssertionError("unreachable")
+
+
+def test_device_session_against_the_real_server(server, rack, tmp_path):
+    """new, target, capture, steps applied on the fake Serum until done, undo, reset, end."""
+    from server.rack import FX
+
+    target = tmp_path / "target.wav"
+    audio_io.write_wav(target, rack.render([FX("distortion", mode=2, drive=0.8),
+                                            FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)],
+                                           "saw"))
+    r = run_device_session(server, rack, tmp_path, target)
+
+    assert r["status"] == "Server ready (basic_shapes)"
+    assert r["serumShown"] == "Serum found: every knob SerumRNN sets is configured"
+    assert r["targetShown"].startswith("Target set")
+    assert r["console"] == [], "nothing reached Max's console"
+    sent = [s[0].rsplit("/", 1)[1] for s in r["sent"]]
+    assert sent[:3] == ["ping", "new", "target"]
+    assert sent[-3:] == ["undo", "reset", "end"]
+    # request ids and reply ports go as OSC ints (the server refuses anything else)
+    assert all(s[1] == "number" for s in r["sent"])
+    assert len(set(r["sentIds"])) == len(r["sentIds"])
+    assert f"/serumrnn/new/reply" in r["received"] and "/serumrnn/end/reply" in r["received"]
+
+    steps = r["steps"]
+    assert steps and all(s["complete"] for s in steps)
+    applied = [s for s in steps if s["effect"]]
+    assert applied, "at least one effect was applied"
+    for i, s in enumerate(steps):
+        if s["effect"]:
+            eff = spec.effect(s["effect"])
+            names = [n for n, _ in s["values"]]
+            assert names[0] == eff.enable.serum_name
+            assert set(names) == ({eff.enable.serum_name} | {k.serum_name for k in eff.knobs}
+                                  | {f.serum_name for f in eff.fixed})
+            for name, value in s["values"]:   # the fake Serum holds what the server said
+                assert s["serumAfter"][name] == pytest.approx(value, abs=1e-6), name
+            assert s["instruction"].startswith(f"Step {s['step']}. Turn on {eff.label}")
+            assert re.match(r"Confidence \d+ %", s["confidence"])
+        if i > 0:   # captured flow: each capture judged the step before it
+            assert s["judged"] is not None and s["judged"]["step"] == steps[i - 1]["step"]
+    # the captures were the fake Serum's sound: the first dry, then with each step on
+    assert r["chains"][0] == []
+    assert len(r["chains"]) == r["captures"] >= len(steps)
+    assert set(r["chains"][len(applied) - 1]) <= {s["effect"] for s in applied}
+
+    last = steps[-1]
+    assert last["done"] is True and last["reason"] in ("worse", "all_effects")
+    assert r["afterDone"]["state"]["done"] is True
+    on = [e.name for e in spec.EFFECTS if r["afterDone"]["serum"][e.enable.serum_name] == 1.0]
+    assert len(on) == r["afterDone"]["state"]["applied"] == last["step"]
+    if last["reason"] == "worse":   # the server took back the worse step; so did Serum
+        assert not last["effect"] and last["serumAfter"] != last["serumBefore"]
+    assert r["nextAfterDone"]["sent"] == 0 and "Undo or Reset" in r["nextAfterDone"]["detail"]
+
+    # undo restores the last applied step's knobs at once; reset restores everything
+    applied_now = r["afterDone"]["state"]["applied"]
+    assert r["afterUndo"]["state"]["applied"] == applied_now - 1
+    assert sum(r["undoLocal"][e.enable.serum_name] for e in spec.EFFECTS) == applied_now - 1
+    assert r["afterReset"]["serum"] == r["serumStart"]
+    assert r["afterReset"]["state"]["applied"] == 0
+
+
+# -- the patcher against the production guidelines ------------------------------------
+
+def test_live_ui_objects_are_parameters_automated_and_stored():
+    seen = set()
+    ui = [b for b in boxes() if b["maxclass"] in PARAM_UI]
+    assert {b["maxclass"] for b in ui} >= {"live.text", "live.menu", "live.drop"}
+    for b in ui:
+        assert b.get("parameter_enable") == 1, b["id"]
+        v = b["saved_attribute_attributes"]["valueof"]
+        assert v["parameter_longname"] and v["parameter_shortname"], b["id"]
+        assert v["parameter_longname"] not in seen, "long names are unique"
+        seen.add(v["parameter_longname"])
+        assert not v["parameter_longname"].startswith(b["maxclass"]), "a meaningful name"
+        # 0 = Automated and Stored. A file (type 4, live.drop) cannot be automated: Live
+        # stores it with the set (1 = Stored Only). Nothing is Hidden (2).
+        expected = 1 if v["parameter_type"] == 4 else 0
+        assert v["parameter_invisible"] == expected, b["id"]
+        assert b.get("presentation") == 1, f"{b['id']} is on the device's face"
+        assert b.get("annotation"), f"{b['id']} has info text for Live's Info View"
+    nxt = next(b for b in ui if b.get("varname") == "Next")
+    assert nxt["maxclass"] in ("live.text", "live.button")
+    assert nxt["saved_attribute_attributes"]["valueof"]["parameter_invisible"] == 0
+    assert nxt.get("mode", 0) == 0, "a button (MIDI-mappable), not a toggle"
+    assert {b.get("varname") for b in ui} >= {"Next", "Capture", "Undo", "Reset", "Group",
+                                              "Target"}
+
+
+def _all_strings(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for v in node.values():
+            yield from _all_strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _all_strings(v)
+
+
+def test_names_are_local_and_paths_are_not_absolute():
+    named = 0
+    for b in boxes():
+        if b["maxclass"] != "newobj":
+            continue
+        words = b["text"].split()
+        if words[0] in NAMED:
+            named += 1
+            assert words[1].startswith("---"), f"{b['text']!r}: a device-local name starts with ---"
+    assert named >= 2
+    absolute = re.compile(r"(^|\s)(/[^\s/]+/|[A-Za-z]:[\\/]|~/)")
+    for s in _all_strings(patcher()):
+        assert not absolute.search(s), f"absolute path in the patcher: {s!r}"
+
+
+def test_js_files_ship_beside_the_patcher():
+    js = [b["text"].split()[1] for b in boxes() if b["maxclass"] == "newobj"
+          and b["text"].startswith("js ")]
+    assert js == ["serumrnn_device.js"]
+    for name in js:
+        glue = DEVICE_DIR / name
+        assert glue.is_file()
+        for req in re.findall(r'require\("([^"]+)"\)', glue.read_text()):
+            assert (DEVICE_DIR / f"{req}.js").is_file(), req
+    assert (DEVICE_DIR / "serumrnn_spec.json").read_text() == spec.export_json()
+
+
+def test_group_menu_offers_the_server_groups():
+    from server.rack import presets
+
+    menu = next(b for b in boxes() if b["maxclass"] == "live.menu")
+    items = menu["saved_attribute_attributes"]["valueof"]["parameter_enum"]
+    assert [presets.resolve_group(i) for i in items] == list(presets.GROUPS)
+
+
+def test_patcher_wiring_is_consistent():
+    """Every cord joins existing boxes at existing inlets and outlets; the OSC ports match
+    the server's defaults; the capture holds one mono second; the displays the flow
+    writes to exist; every presentation box fits Live's device view."""
+    from server.osc_server import DEFAULT_PORT, DEFAULT_REPLY_PORT
+
+    p = patcher()
+    by_id = {b["id"]: b for b in boxes(p)}
+    for line in p["patcher"]["lines"]:
+        (src, so), (dst, di) = line["patchline"]["source"], line["patchline"]["destination"]
+        assert so < by_id[src]["numoutlets"] and di < by_id[dst]["numinlets"], line
+    texts = [b.get("text", "") for b in boxes(p) if b["maxclass"] == "newobj"]
+    assert f"udpsend 127.0.0.1 {DEFAULT_PORT}" in texts
+    assert f"udpreceive {DEFAULT_REPLY_PORT}" in texts
+    assert f"REPLY_PORT = {DEFAULT_REPLY_PORT};" in (DEVICE_DIR / "serumrnn_device.js").read_text()
+    assert "buffer~ ---capture 1000 1" in texts and "record~ ---capture 1" in texts
+    assert {"plugin~", "plugout~", "live.thisdevice"} <= set(texts)
+    route = next(t for t in texts if t.startswith("route status"))
+    shown = set(re.findall(r'show\("(\w+)"', (DEVICE_DIR / "device_flow.js").read_text()))
+    assert shown and shown <= set(route.split()[1:])
+    width = p["patcher"]["devicewidth"]
+    for b in boxes(p):
+        if b.get("presentation"):
+            x, y, w, h = b["presentation_rect"]
+            assert x >= 0 and y >= 0 and x + w <= width and y + h <= device.DEVICE_HEIGHT, b["id"]
+
+
+# -- build products -------------------------------------------------------------------
+
+def test_committed_amxd_is_a_fresh_build_of_the_patcher():
+    fresh = device.build_amxd(device.PATCHER.read_bytes())
+    assert device.AMXD.read_bytes() == fresh, "run `serumrnn device build` and commit"
+    assert device.build_amxd(device.PATCHER.read_bytes()) == fresh, "deterministic"
+    chunks = device.read_amxd(fresh)
+    assert [t for t, _ in chunks] == ["ampf", "meta", "ptch"]
+    assert chunks[0][1] == b"aaaa", "an audio effect"
+    ptch = chunks[2][1]
+    assert ptch.endswith(b"\x00") and json.loads(ptch[:-1]) == patcher()
+    with pytest.raises(ValueError):
+        device.read_amxd(fresh[:-3])
+    with pytest.raises(ValueError):
+        device.build_amxd(b"{ not json")
+
+
+def test_device_build_check_command(tmp_path):
+    from training.cli import main
+
+    assert main(["device", "build", "--check"]) == 0
+    stale = tmp_path / "old.amxd"
+    stale.write_bytes(device.AMXD.read_bytes()[:-1])
+    assert main(["device", "build", "--check", "--out", str(stale)]) == 1
+
+
+def test_panel_is_drawn_from_the_presentation_layout(tmp_path):
+    from PIL import Image
+
+    p = patcher()
+    out = tmp_path / "panel.png"
+    items = device.draw_panel(p, out)
+    shown = [b for b in boxes(p) if b.get("presentation")]
+    assert [(i.maxclass, list(i.rect)) for i in items] == [
+        (b["maxclass"], b["presentation_rect"]) for b in shown]
+    labels = {i.name: i.label for i in items}
+    assert labels["Next"] == "Next" and labels["Group"] == "basic"
+    assert labels["Target"] == "Drop target sound"
+    size = (int(p["patcher"]["devicewidth"] * 2), device.DEVICE_HEIGHT * 2)
+    assert Image.open(out).size == size
+    assert Image.open(device.PANEL_PNG).size == size, "run `serumrnn device panel` and commit"
+    # the picture is not blank: the Next button's colour is where the patcher puts it
+    x, y, w, h = next(i.rect for i in items if i.name == "Next")
+    px = Image.open(out).convert("RGB").getpixel((int((x + w / 2) * 2), int((y + 3) * 2)))
+    assert px == tuple(int(device.ACCENT[k:k + 2], 16) for k in (1, 3, 5))
