@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
 SPEC_JSON = ROOT / "m4l_device" / "serumrnn_spec.json"
 #: Modules that add their own subcommands (each defines ``add_parser(subparsers)``).
-COMMAND_MODULES = ("training.match", "training.evaluate_system", "server.osc_cli", "training.device")
+COMMAND_MODULES = ("training.match", "training.evaluate_system", "server.osc_cli", "training.device",
+                   "training.summary")
 
 
 def _cmd_spec_export(a: argparse.Namespace) -> int:
