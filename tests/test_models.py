@@ -138,3 +138,20 @@ def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):
     with pytest.raises(ModelError) as e:
         load_group("basic", models, which=("selector",))
     assert e.value.code == "bad_manifest"
+
+
+def test_selector_learning_curve_scores_each_run_on_held_out_sequences(tiny_run, tmp_path):
+    """learning-curve --effect selector: one run per fraction, each scored on the same
+    held-out sequences, with the PNG and JSON written."""
+    from training.learning_curve import learning_curve
+
+    root, recipe = tiny_run[0], tiny_run[1]
+    png = learning_curve("basic", "selector", recipe, data_root=root / "data",
+                         runs_root=tmp_path / "runs", out_dir=tmp_path / "results",
+                         fractions=(0.5, 1.0), workers=1)
+    rows = json.loads(png.with_suffix(".json").read_text())["rows"]
+    assert png.is_file() and [r["fraction"] for r in rows] == [0.5, 1.0]
+    assert rows[0]["train_pairs"] < rows[1]["train_pairs"]
+    for r in rows:
+        assert r["test_sequences"] > 0
+        assert 0.0 <= r["exact"] <= r["in_target"] <= 1.0   # the exact effect is in the target

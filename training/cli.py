@@ -195,9 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--out", default=None, help="results folder (default docs/results/)")
     em.set_defaults(func=_cmd_eval_models)
 
-    lc = sub.add_parser("learning-curve", help="one parameter model on growing data fractions")
+    lc = sub.add_parser("learning-curve", help="one parameter model (or the selector) on growing data fractions")
     lc.add_argument("--group", required=True)
-    lc.add_argument("--effect", required=True, choices=["compressor", "distortion", "eq", "phaser", "reverb"])
+    lc.add_argument("--effect", required=True,
+                    choices=["compressor", "distortion", "eq", "phaser", "reverb", "selector"])
     lc.add_argument("--recipe", default="cpu")
     lc.add_argument("--epochs", type=int, default=12)
     lc.add_argument("--pairs", type=int, default=200)

@@ -4,6 +4,8 @@
 growing fractions of its training pairs (same recipe, same epoch budget), scores each on
 the same held-out pairs (Mel-MSE Δ% as in Table 2, and validation loss) and draws
 ``docs/results/<group>/learning_curve_<effect>.png`` with a JSON beside it.
+``--effect selector`` does the same for the effect selector, scored by its accuracy on
+the held-out sequences (exact next effect, and "the chosen effect is in the target").
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from server.rack import OpenRack
 from server.rack import presets as P
 from training import pairs as PR
 from training.recipes import Recipe
-from training.train import ParamData, Source, builder, compile_kwargs, fit
+from training.train import ParamData, SelectorData, Source, builder, compile_kwargs, fit
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 
@@ -42,8 +44,26 @@ class _Subset:
         return self.data.targets(idx)
 
 
+def selector_accuracy(model, data: SelectorData, batch: int = 256) -> dict[str, float]:
+    """Accuracy on the held-out sequences: the argmax is the recorded next effect (exact),
+    or is one of the target's effects not applied yet (in the target)."""
+    idx = data.indices(2)
+    exact = in_target = 0
+    for s in range(0, len(idx), batch):
+        b = idx[s:s + batch]
+        pred = np.argmax(model.predict(data.inputs(b), verbose=0), axis=-1)
+        exact += int(np.sum(pred == data.targets(b)))
+        for e, p in zip(b, pred):
+            rec, k = int(data.ex["record"][e]), int(data.ex["k"][e])
+            in_target += spec.EFFECT_NAMES[int(p)] in data.src.ds.chains[rec].order[k:]
+    return {"exact": exact / max(1, len(idx)), "in_target": in_target / max(1, len(idx)),
+            "test_sequences": int(len(idx))}
+
+
 def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
                    out_dir: Path, pairs: int = 200, fractions=FRACTIONS, workers: int = 2) -> Path:
+    """Train ``effect``'s parameter model (or the selector, ``effect="selector"``) on growing
+    fractions of its training data and score each run on the same held-out data."""
     import keras
 
     from training.evaluate_models import table2_effect
@@ -52,23 +72,32 @@ def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, 
     data_dir = data_root / f"{group}-{recipe.per_combo}-s{recipe.seed}"
     ds = PR.Dataset.load(data_dir)
     src = Source(ds, PR.dry_features(ds))
-    full = ParamData(src, effect, PR.param_pairs(ds, effect, variants=recipe.variants,
-                                                 workers=workers, seed=recipe.seed))
+    selector = effect == "selector"
+    name = "selector" if selector else f"param_{effect}"
+    if selector:
+        full = SelectorData(src, PR.prefix_features(ds, workers=workers))
+    else:
+        full = ParamData(src, effect, PR.param_pairs(ds, effect, variants=recipe.variants,
+                                                     workers=workers, seed=recipe.seed))
     rack = OpenRack()
     rows = []
     for frac in fractions:
         data = _Subset(full, frac)
         run = runs_root / group / "learning_curve" / f"{effect}-{frac:g}"
-        best = fit(f"param_{effect}@{frac:g}", builder(f"param_{effect}", recipe.width),
-                   compile_kwargs(f"param_{effect}"), data, recipe, run,
-                   batch=recipe.param_batch, verbose=0)
-        gm = GroupModels(group, run, {}, {f"param_{effect}": keras.models.load_model(best, compile=False)})
-        res = table2_effect(gm, rack, effect, pairs, set())
+        best = fit(f"{name}@{frac:g}", builder(name, recipe.width), compile_kwargs(name), data,
+                   recipe, run, batch=recipe.selector_batch if selector else recipe.param_batch,
+                   verbose=0)
+        model = keras.models.load_model(best, compile=False)
         state = json.loads((run / "state.json").read_text())
-        rows.append({"fraction": frac, "train_pairs": int(len(data.train)),
-                     "best_val_loss": state["best"], "epochs": state["epoch"] + 1,
-                     "mel_mse_delta_pct": res["delta_pct"]["mse"],
-                     "mssmae_delta_pct": res["delta_pct"]["mssmae"]})
+        row = {"fraction": frac, "train_pairs": int(len(data.train)),
+               "best_val_loss": state["best"], "epochs": state["epoch"] + 1}
+        if selector:
+            row.update(selector_accuracy(model, full))
+        else:
+            res = table2_effect(GroupModels(group, run, {}, {name: model}), rack, effect, pairs, set())
+            row.update(mel_mse_delta_pct=res["delta_pct"]["mse"],
+                       mssmae_delta_pct=res["delta_pct"]["mssmae"])
+        rows.append(row)
         print(f"[{group}] {effect} @ {frac:g}: {rows[-1]}")
     out_dir = out_dir / group
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,23 +114,34 @@ def plot(rows, group: str, effect: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     n = [r["train_pairs"] for r in rows]
+    unit = "training sequences" if effect == "selector" else "training pairs"
     fig, ax = plt.subplots(1, 2, figsize=(8, 3))
-    ax[0].plot(n, [r["mel_mse_delta_pct"] for r in rows], "o-", label="ours")
-    from training.evaluate_models import PAPER_MEL_MSE_PCT
+    if effect == "selector":
+        from training.summary import SELECTOR_GOAL
 
-    ax[0].axhline(PAPER_MEL_MSE_PCT[effect], color="gray", ls="--", label="paper")
-    ax[0].set(xscale="log", xlabel="training pairs", ylabel="Mel-MSE Δ% (lower is better)",
-              title=f"{spec.effect(effect).label}: held-out Δ%")
+        ax[0].plot(n, [r["exact"] for r in rows], "o-", label="exact next effect")
+        ax[0].plot(n, [r["in_target"] for r in rows], "s-", label="chosen effect in the target")
+        ax[0].axhline(SELECTOR_GOAL, color="gray", ls="--", label="goal")
+        ax[0].set(xscale="log", xlabel=unit, ylabel="held-out accuracy",
+                  title="Effect selector: held-out accuracy")
+    else:
+        from training.evaluate_models import PAPER_MEL_MSE_PCT
+
+        ax[0].plot(n, [r["mel_mse_delta_pct"] for r in rows], "o-", label="ours")
+        ax[0].axhline(PAPER_MEL_MSE_PCT[effect], color="gray", ls="--", label="paper")
+        ax[0].set(xscale="log", xlabel=unit, ylabel="Mel-MSE Δ% (lower is better)",
+                  title=f"{spec.effect(effect).label}: held-out Δ%")
     ax[0].legend(fontsize=7)
     ax[1].plot(n, [r["best_val_loss"] for r in rows], "o-")
-    ax[1].set(xscale="log", xlabel="training pairs", ylabel="best validation loss",
+    ax[1].set(xscale="log", xlabel=unit, ylabel="best validation loss",
               title="validation loss")
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     for a in ax:  # plain numbers on the log axis, no overlapping minor labels
         a.xaxis.set_major_formatter(ScalarFormatter())
         a.xaxis.set_minor_formatter(NullFormatter())
-    fig.suptitle(f"{group}: learning curve, {effect} parameter model", fontsize=9)
+    what = "effect selector" if effect == "selector" else f"{effect} parameter model"
+    fig.suptitle(f"{group}: learning curve, {what}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
