@@ -15,6 +15,12 @@ function started(opts) {
   return t;
 }
 
+// Drop the usual target and let the session and target requests go out.
+function withTarget(t) {
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.clock.advance(20);
+}
+
 // Play a note (captured), press Next, let the reply arrive.
 function stepOnce(t) {
   playNote(t);
@@ -72,15 +78,10 @@ test("a full session: target, capture, step applied on Serum, capture again, nex
 
 test("undo restores Serum's values at once and tells the server; reset goes back to the start", () => {
   const t = started();
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   t.flow.capture();
-  playNote(t);
-  t.flow.next();
-  t.clock.advance(20);
-  playNote(t);
-  t.flow.next();
-  t.clock.advance(20);
+  stepOnce(t);
+  stepOnce(t);
   assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
 
   t.flow.undo();
@@ -104,8 +105,7 @@ test("undo restores Serum's values at once and tells the server; reset goes back
 
 test("the stopping rule: the server took back the worse step, so Serum does too", () => {
   const t = started({ plan: ["distortion", "reverb", { worse: true }] });
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   t.flow.capture();
   for (let i = 0; i < 2; i++) stepOnce(t);
   assert.equal(t.flow.state().applied, 2);
@@ -126,12 +126,9 @@ test("the stopping rule: the server took back the worse step, so Serum does too"
 test("a lost reply is retried with the same request id, and the step runs once", () => {
   let dropped = 0;
   const t = started({ lose: (m) => m[0] === P + "/step/fixed" && dropped++ < 1 });
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   t.flow.capture();
-  playNote(t);
-  t.flow.next();
-  t.clock.advance(20);
+  stepOnce(t);
   const steps = t.server.requests.filter((r) => r[0] === P + "/step");
   assert.equal(steps.length, 2, "sent again after the short reply");
   assert.equal(steps[0][1], steps[1][1], "with the same id");
@@ -163,8 +160,7 @@ test("no reply at all: resent after the timeout with the same id, then 'server n
 
 test("a server restart (unknown_session) starts a new session and sends the step again", () => {
   const t = started();
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   t.flow.capture();
   playNote(t);
   t.server.sessions = {};              // the server forgot everything
@@ -177,8 +173,7 @@ test("a server restart (unknown_session) starts a new session and sends the step
 
 test("the server's ready message after a restart makes the device forget its session", () => {
   const t = started();
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   const sid = t.flow.state().session;
   assert.ok(sid);
   t.flow.receive(P + "/ready", ["1", "basic_shapes", 9870]);
@@ -199,8 +194,7 @@ test("errors are shown for the producer: a bad target, a silent capture, a missi
   t.flow.dropTarget("samples/relative.wav");
   assert.match(t.shown.detail, /^Target sound: samples\/relative.wav is not an absolute path/);
 
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   t.flow.capture();
   playNote(t);
   const sid = t.flow.state().session;
@@ -223,8 +217,7 @@ test("errors are shown for the producer: a bad target, a silent capture, a missi
 
 test("no Serum on the track: Next explains and sends nothing", () => {
   const t = started({ set: "noSerum" });
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   const before = t.server.requests.length;
   t.flow.next();
   assert.equal(t.shown.detail, "No Serum on this track: put SerumRNN right after Serum");
@@ -236,12 +229,9 @@ test("no Serum on the track: Next explains and sends nothing", () => {
 test("knobs not configured: the step sets the others and lists what to set by hand", () => {
   const t = started({ set: "partial", plan: ["eq"] });
   assert.match(t.shown.serum, /^Click Configure on Serum.*EQ: EQ Enable, EQ FrqH, EQ VolH/);
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   t.flow.capture();
-  playNote(t);
-  t.flow.next();
-  t.clock.advance(20);
+  stepOnce(t);
   assert.equal(t.live.value(SERUM, "EQ Q H"), 0.6);
   assert.match(t.shown.serum, /^Not configured, set by hand: EQ Enable = On, EQ FrqH = 50 %, EQ VolH = 70 %/);
   assert.deepEqual(t.live.console, []);
@@ -249,8 +239,7 @@ test("knobs not configured: the step sets the others and lists what to set by ha
 
 test("a step the server ran from MIDI (request id -1) is applied too", () => {
   const t = started();
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   const sid = t.flow.state().session;
   const { stepReply } = require("./helpers.js");
   for (const m of stepReply(-1, sid, 1, "phaser")) t.flow.receive(m[0], m.slice(1));
@@ -261,8 +250,7 @@ test("a step the server ran from MIDI (request id -1) is applied too", () => {
 
 test("changing the group ends the old session and starts one for the new group", () => {
   const t = started();
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   const old = t.flow.state().session;
   t.flow.setGroup("advanced");
   t.clock.advance(50);
@@ -274,8 +262,7 @@ test("changing the group ends the old session and starts one for the new group",
 
 test("close ends the session and stops every timer", () => {
   const t = started();
-  t.flow.dropTarget("/Users/me/want.wav");
-  t.clock.advance(20);
+  withTarget(t);
   t.flow.close();
   assert.equal(t.sent[t.sent.length - 1][0], P + "/end");
   const n = t.sent.length;
