@@ -79,7 +79,7 @@ def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, 
     else:
         full = ParamData(src, effect, PR.param_pairs(ds, effect, variants=recipe.variants,
                                                      workers=workers, seed=recipe.seed))
-    rack = OpenRack()
+    rack = None if selector else OpenRack()   # only Table 2 scoring renders
     rows = []
     for frac in fractions:
         data = _Subset(full, frac)

@@ -65,46 +65,32 @@ def summarize(results: Path = RESULTS) -> str:
         goal = f"≥ {SELECTOR_GOAL} every step" if key == "serumrnn" else ""
         out.append(f"| {label} | " + " | ".join(cells) + f" | {goal} |")
     if any(system.values()):
+        first = next(s for s in system.values() if s)
+
+        def row(label: str, cell, goal: str | None = "", missing: str = "") -> str:
+            """One table row: ``cell(system_json)`` per group, ``missing`` where not evaluated."""
+            cells = [missing if system[g] is None else cell(system[g]) for g in groups]
+            return f"| {label} | " + " | ".join(cells) + ("" if goal is None else f" | {goal}") + " |"
+
+        def delta(t: dict) -> str:
+            return f"{_num(t['delta']['mse'])} ({_pct(t['delta_pct']['mse'])})"
+
         out += ["", "## Whole system: Δ Mel-MSE (Δ%) on 1,000 held-out pairs, tolerance 1 (Table 4)",
                 "", head, rule]
         for key in SYSTEMS:
-            cells = []
-            for g in groups:
-                s = system[g]
-                if s is None:
-                    cells.append("not evaluated")
-                    continue
-                t = s["systems"][key]["table"]
-                cells.append(f"{_num(t['delta']['mse'])} ({_pct(t['delta_pct']['mse'])})")
-            label = next(s for s in system.values() if s)["systems"][key]["label"]
-            goal = f"≤ {_pct(SYSTEM_GOAL_PCT)}" if key == "serumrnn" else ""
-            out.append(f"| {label} | " + " | ".join(cells) + f" | {goal} |")
-        cells = []
-        for g in groups:
-            s = system[g]
-            t = None if s is None else s["systems"]["serumrnn"]["table_rollback"]
-            cells.append("" if t is None else
-                         f"{_num(t['delta']['mse'])} ({_pct(t['delta_pct']['mse'])})")
-        out.append("| SerumRNN, rolled back to its best step | " + " | ".join(cells) + " | |")
+            out.append(row(first["systems"][key]["label"], lambda s: delta(s["systems"][key]["table"]),
+                           f"≤ {_pct(SYSTEM_GOAL_PCT)}" if key == "serumrnn" else "",
+                           missing="not evaluated"))
+        out.append(row("SerumRNN, rolled back to its best step",
+                       lambda s: delta(s["systems"]["serumrnn"]["table_rollback"])))
         out += ["", "## Goals of the system evaluation", "",
                 "| goal | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
-        goals = [x["goal"] for x in next(s for s in system.values() if s)["goals"]]
-        for i, goal in enumerate(goals):
-            cells = []
-            for g in groups:
-                s = system[g]
-                cells.append("" if s is None else
-                             ("met" if s["goals"][i]["met"] else "missed") + f": {s['goals'][i]['value']}")
-            out.append(f"| {goal} | " + " | ".join(cells) + " |")
-        cells = []
-        for g in groups:
-            s = system[g]
-            if s is None:
-                cells.append("")
-                continue
-            t = s["ood"]["targets"]
-            cells.append(f"{sum('mse' in v['improved'] for v in t.values())} of {len(t)}")
-        out.append("| out of domain (SoX targets): Mel-MSE falls | " + " | ".join(cells) + " |")
+        for i, goal in enumerate(x["goal"] for x in first["goals"]):
+            out.append(row(goal, lambda s: ("met" if s["goals"][i]["met"] else "missed")
+                           + f": {s['goals'][i]['value']}", goal=None))
+        out.append(row("out of domain (SoX targets): Mel-MSE falls",
+                       lambda s: f"{sum('mse' in v['improved'] for v in s['ood']['targets'].values())}"
+                                 f" of {len(s['ood']['targets'])}", goal=None))
     return "\n".join(out) + "\n"
 
 
