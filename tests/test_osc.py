@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from server import audio_io, osc, spec
+from server import audio_io, osc, safe_open, spec
 from server.osc_cli import OscClient, bench_osc, format_bench
 
 SR = 44100
@@ -396,7 +396,7 @@ def deny_unreadable(monkeypatch):
             raise PermissionError(13, "Permission denied", path)
         return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(audio_io, "open", guarded, raising=False)
+    monkeypatch.setattr(safe_open, "open", guarded, raising=False)
 
 
 SURVIVED = {"bad_audio": 0, "malformed_osc": 0}
