@@ -12,6 +12,7 @@ the reference.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -273,6 +274,14 @@ def _limit_blas(threads: int | None) -> Any:
     return threadpool_limits(threads, user_api="blas")
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_loopback_ip(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
 def _is_unspecified(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_unspecified
@@ -340,6 +349,12 @@ class OscServer:
     already bound (``bind_udp``), else ``start`` binds (host, port). ``profile_dirs``:
     folders besides the shipped one that ``new`` may take profiles from. ``start`` returns
     at once; ``stop`` ends within about :data:`STOP_WAIT_S` seconds whatever is running.
+
+    ``size_rule``: whose error replies are never longer than their request (see
+    :func:`osc.fit_error`). ``"remote"`` (the default): senders off loopback, the only ones
+    a forged source address could turn the server into a reflector against; a local
+    client gets whole messages. ``"all"``: every sender (the attack campaign and the tests
+    measure the rule this way, from loopback).
     """
 
     def __init__(self, models: dict[str, Any], host: str = DEFAULT_HOST,
@@ -351,9 +366,12 @@ class OscServer:
                  idle_s: float | None = None, max_pending: int = MAX_PENDING,
                  tolerance: int = 1, blas_threads: int | None = 1, rack: Any = None,
                  sock: socket.socket | None = None,
-                 profile_dirs: tuple[str | os.PathLike, ...] = ()):
+                 profile_dirs: tuple[str | os.PathLike, ...] = (), size_rule: str = "remote"):
         if not models:
             raise ValueError("the server needs the models of at least one group")
+        if size_rule not in ("remote", "all"):
+            raise ValueError(f"size_rule is 'remote' or 'all', not {size_rule!r}")
+        self.size_rule = size_rule
         self.models, self.host, self.port, self.reply_port = models, host, port, reply_port
         self.bundles, self.limit, self.tolerance = bundles, datagram_limit, tolerance
         self.max_pending = max_pending
@@ -458,7 +476,7 @@ class OscServer:
         if busy:
             self._answer_error(NO_REQUEST, _Failure("busy", "too many requests queued; "
                                                     "retry shortly"), "", "",
-                               self._asker(sender), len(data))
+                               self._asker(sender), self._budget(len(data), sender))
             return
         try:
             self._workers.submit(self._handle_datagram, data, sender)
@@ -479,7 +497,8 @@ class OscServer:
                 rid = first if type(first) is int else NO_REQUEST
                 self._answer_error(rid, _Failure("bad_packet", f"not an OSC datagram "
                                                  f"({len(data)} bytes): {e}"),
-                                   e.address or "", "", self._asker(sender), len(data))
+                                   e.address or "", "", self._asker(sender),
+                                   self._budget(len(data), sender))
                 return
             run, rest = messages[:osc.MAX_MESSAGES], messages[osc.MAX_MESSAGES:]
             for m in run:
@@ -490,16 +509,24 @@ class OscServer:
                     _Failure("too_many_messages", f"{len(rest)} of the datagram's "
                              f"{len(messages)} messages were not run: at most "
                              f"{osc.MAX_MESSAGES} per datagram"),
-                    "", "", self._asker(sender), sum(m.size for m in rest))
+                    "", "", self._asker(sender),
+                    self._budget(sum(m.size for m in rest), sender))
         except Exception:  # never let a worker die silently
             log.exception("unexpected fault handling a datagram from %s", sender)
         finally:
             self._done_pending(len(data))
 
+    def _budget(self, size: int, sender: tuple[str, int]) -> int | None:
+        """The most bytes an error reply to a ``size``-byte request from ``sender`` may
+        take (None: no limit but the datagram's)."""
+        if not size or (self.size_rule == "remote" and _is_loopback_ip(sender[0])):
+            return None
+        return size
+
     def handle_message(self, msg: osc.Message, sender: tuple[str, int]) -> None:
         """Answer one message: from the cache for a retried id, else by running it."""
         t0 = time.perf_counter()
-        budget = msg.size or None  # None: made by the server itself (MIDI)
+        budget = self._budget(msg.size, sender)  # msg.size 0: made by the server (MIDI)
         with self._lock:
             self.counts["requests"] += 1
         try:

@@ -23,6 +23,7 @@ Bounds, so no client can push out another's state or grow the server without lim
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -33,6 +34,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from server.osc import ProtocolError
+
+log = logging.getLogger("serumrnn.osc")
 
 #: How long a reply is kept for a retried request id.
 REPLY_TTL_S = 120.0
@@ -203,10 +206,7 @@ class Sessions:
     def _close(self, sess: OscSession, why: str) -> None:
         self._open.pop(sess.id, None)
         self.closed_idle += 1
-        import logging
-
-        logging.getLogger("serumrnn.osc").info("session %s closed: idle, %s", short_id(sess.id),
-                                               why)
+        log.info("session %s closed: idle, %s", short_id(sess.id), why)
 
     def add(self, sess: OscSession, rid: int) -> None:
         """Open ``sess`` (its ``owner`` set), closing idle sessions at a cap, or refuse."""
@@ -269,14 +269,15 @@ class Sessions:
         :meth:`_Replies.claim`."""
         now = time.monotonic()
         with self.lock:
-            return self._replies(scope, now).claim(rid, now)
+            return self._replies(scope, now, rid).claim(rid, now)
 
     def store(self, scope: OscSession | _Replies | tuple[str, int], rid: int, value: Any) -> None:
         now = time.monotonic()
         with self.lock:
-            self._replies(scope, now).store(rid, value, now)
+            self._replies(scope, now, rid).store(rid, value, now)
 
-    def _replies(self, scope: OscSession | _Replies | tuple[str, int], now: float) -> _Replies:
+    def _replies(self, scope: OscSession | _Replies | tuple[str, int], now: float,
+                 rid: int) -> _Replies:
         if isinstance(scope, OscSession):
             return scope.replies
         if isinstance(scope, _Replies):
@@ -288,7 +289,7 @@ class Sessions:
                     del self._new_replies[k]
             if len(self._new_replies) >= self.max_senders:
                 raise ProtocolError("busy", f"{self.max_senders} senders made sessions in the "
-                                    f"last {REPLY_TTL_S:.0f} s; retry shortly")
+                                    f"last {REPLY_TTL_S:.0f} s; retry shortly", rid)
             r = self._new_replies[scope] = _Replies(self.per_sender_replies)
         self._new_replies.move_to_end(scope)
         return r
