@@ -14,7 +14,7 @@ handling does not support.
 Memory is bounded whatever the header claims: the sample rate must lie in
 :data:`MIN_RATE`..:data:`MAX_RATE`, only the clip's head is read, in blocks of at most
 :data:`READ_BLOCK_BYTES`, and every temporary is float32. The worst case of one load is
-about 8 MB (:func:`worst_case_bytes`).
+about 9 MB (:func:`worst_case_bytes`).
 """
 
 from __future__ import annotations
@@ -140,10 +140,11 @@ def _open_checked(path: str, max_bytes: int) -> tuple[BinaryIO, int]:
 
 
 def worst_case_bytes(sample_rate: int = SAMPLE_RATE, duration_s: float = DURATION_S) -> int:
-    """The most memory one :func:`load_clip` allocates for samples: one read block, the
-    mono head at the highest rate, and the resampled clip (float32 throughout)."""
+    """An upper bound of the memory one :func:`load_clip` allocates for samples (float32
+    throughout): one read block, and up to three copies of the mono head at the highest
+    rate (the head, and the signal checks' temporaries), and the resampled clip twice."""
     head = int(math.ceil((duration_s + _RESAMPLE_MARGIN_S) * MAX_RATE))
-    return READ_BLOCK_BYTES + 2 * 4 * head + 2 * 4 * int(round(sample_rate * duration_s))
+    return READ_BLOCK_BYTES + 3 * 4 * head + 2 * 4 * int(round(sample_rate * duration_s))
 
 
 class _VirtualFile:
@@ -307,8 +308,10 @@ def _read_mono(snd: sf.SoundFile, frames: int, path: str) -> np.ndarray:
             raise AudioInputError("corrupt", path, f"audio data is damaged ({e})") from None
         if len(x) == 0:
             break
-        out[got:got + len(x)] = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)
-        got += len(x)
+        n = len(x)
+        out[got:got + n] = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)
+        got += n
+        del x  # else the last block stays alive while the next one is read
     return out[:got]
 
 
