@@ -58,6 +58,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--session-memory", type=float, default=DEFAULT_SESSION_MEMORY_MB,
                    metavar="MB", help="memory the sessions' sounds may hold in all (default "
                                       "%(default).0f MB, at most 32 MB per session)")
+    s.add_argument("--size-rule", choices=("remote", "all"), default="remote",
+                   help="whose error replies are never longer than their request: senders "
+                        "off loopback (default; only they could be forged) or all (to measure "
+                        "the rule from this machine)")
     s.add_argument("--tolerance", type=int, default=1,
                    help="bad steps allowed before the stopping rule fires (default %(default)s)")
     s.add_argument("--no-bundles", action="store_true",
@@ -94,6 +98,11 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         return 2
     from server.osc_server import SafeLogFilter
 
+    for d in a.profiles:
+        if not Path(d).is_dir():
+            print(f"serumrnn serve: error: --profiles {d} is not a folder", file=sys.stderr)
+            return 2
+
     logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     for h in logging.getLogger().handlers:
@@ -127,7 +136,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
                        bundles=not a.no_bundles, tolerance=a.tolerance, sock=sock,
                        profile_dirs=tuple(a.profiles), max_sessions=a.max_sessions,
                        sessions_per_client=a.sessions_per_client,
-                       session_memory_mb=a.session_memory).start()
+                       session_memory_mb=a.session_memory, size_rule=a.size_rule).start()
     midi_port = None
     try:
         if trigger is not None:

@@ -274,6 +274,14 @@ def _limit_blas(threads: int | None) -> Any:
     return threadpool_limits(threads, user_api="blas")
 
 
+def _peek_request_id(data: bytes) -> int:
+    """The request id of a datagram's first message, so a ``busy`` reply can name it."""
+    try:
+        return osc.request_id_of(osc.decode(data[:osc.MAX_DATAGRAM * 4])[0])
+    except Exception:
+        return NO_REQUEST
+
+
 @functools.lru_cache(maxsize=1024)
 def _is_loopback_ip(ip: str) -> bool:
     try:
@@ -474,9 +482,9 @@ class OscServer:
                 self._pending += 1
                 self._pending_bytes += len(data)
         if busy:
-            self._answer_error(NO_REQUEST, _Failure("busy", "too many requests queued; "
-                                                    "retry shortly"), "", "",
-                               self._asker(sender), self._budget(len(data), sender))
+            self._answer_error(_peek_request_id(data), _Failure(
+                "busy", "too many requests queued; retry shortly"), "", "",
+                self._asker(sender), self._budget(len(data), sender))
             return
         try:
             self._workers.submit(self._handle_datagram, data, sender)
