@@ -309,13 +309,20 @@ def needs_answer(data: bytes) -> bool:
 
 # -- the campaign -------------------------------------------------------------------------
 
-def legit_client(address, target: str, stop: threading.Event, tally: dict, lock) -> None:
+def legit_client(address, target: str, ready: threading.Barrier, stop: threading.Event,
+                 tally: dict, lock) -> None:
     """A producer stepping a preset session until ``stop``: every step must be answered
     (within 60 s) and carry its own request id."""
     with OscClient(address, timeout=60) as c:
         new = c.request("new", "basic", "preset:saw", 0)
-        sid = new[0].args[1]
-        c.request("target", sid, target)
+        sid = new[0].args[1] if new and new[0].address == f"{P}/new/reply" else None
+        if sid is not None:
+            c.request("target", sid, target)
+        ready.wait(120)
+        if sid is None:
+            with lock:
+                tally["errors"] += 1
+            return
         while not stop.is_set():
             rid = c.next_id()
             reply = c.request("step", sid, rid=rid)
@@ -325,6 +332,8 @@ def legit_client(address, target: str, stop: threading.Event, tally: dict, lock)
                 elif any(m.args[:1] != (rid,) for m in reply) or c.stray:
                     tally["misrouted"] += 1
                     c.stray.clear()
+                elif reply[-1].address == f"{P}/error":
+                    tally["errors"] += reply[-1].args[1] != "session_done"
                 else:
                     tally["steps"] += 1
             if not reply or reply[-1].address == f"{P}/error" or reply[-1].args[4]:
@@ -406,12 +415,14 @@ def main() -> int:
 
             # 2. fuzz, with legitimate clients stepping meanwhile
             stop, lock = threading.Event(), threading.Lock()
-            tally = {"steps": 0, "lost": 0, "misrouted": 0}
+            tally = {"steps": 0, "lost": 0, "misrouted": 0, "errors": 0}
+            ready = threading.Barrier(a.clients + 1)
             clients = [threading.Thread(target=legit_client, args=(
-                srv.address, str(target), stop, tally, lock), daemon=True)
+                srv.address, str(target), ready, stop, tally, lock), daemon=True)
                 for _ in range(a.clients)]
             for t in clients:
                 t.start()
+            ready.wait(300)  # their sessions exist before the fuzz starts
             threading.Timer(a.client_seconds, stop.set).start()
             answered = short = lost = over_bytes = slow = 0
             slowest, fuzz_peak, fuzz_in, fuzz_err_out = 0.0, 0, 0, 0
@@ -455,7 +466,7 @@ def main() -> int:
                   f"sessions included: {fuzz_peak / 2**20:.1f} MB")
             print(f"  legitimate clients in the first {a.client_seconds:.0f} s: {a.clients}, "
                   f"{tally['steps']} steps, lost {tally['lost']}, misrouted "
-                  f"{tally['misrouted']}")
+                  f"{tally['misrouted']}, errors {tally['errors']}")
 
             # 3. amplification bundle and log injection
             tiny = b"/serumrnn/x\x00"
@@ -483,8 +494,9 @@ def main() -> int:
               f"session ids {secrets_in_log_ids}")
         print(f"\nSIGTERM with 4 steps in flight: exit code {rc} after {stop_s:.2f} s")
         print(f"server deaths: {deaths + (rc not in (0,))}; hangs: {hangs}")
-        return 0 if not (deaths or hangs or lost or leaked or over or over_bytes or internal
-                         or rc or stop_s > 5) else 1
+        bad = (deaths or hangs or lost or leaked or over or over_bytes or internal or rc
+               or stop_s > 5 or tally["lost"] or tally["misrouted"] or tally["errors"])
+        return 1 if bad else 0
     finally:
         for s in keep:
             s.close()

@@ -154,10 +154,10 @@ if not any(isinstance(f, SafeLogFilter) for f in log.filters):
 def bind_udp(host: str, port: int) -> socket.socket:
     """A UDP socket bound to (host, port), before anything slow starts: a port in use is
     one clear ``OSError`` at once rather than after the models load."""
-    infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
+    sock = socket.socket(family, kind, proto)
     try:
-        sock.bind(infos[0][4])
+        sock.bind(address)
     except BaseException:
         sock.close()
         raise
@@ -554,10 +554,10 @@ class OscServer:
         elif "session" in req.args:
             sess = self.sessions.owned(req.session, sender[0])
             if sess is None:
-                ended = self.sessions.ended(req.session, sender[0]) if req.name == "end" else None
-                hit = None if ended is None else ended.items.get(req.request_id)
-                if hit is not None and isinstance(hit[1], tuple):
-                    self._replay(req, hit[1], t0)
+                hit = (self.sessions.replay_ended(req.session, sender[0], req.request_id)
+                       if req.name == "end" else None)
+                if hit is not None:
+                    self._replay(req, hit, t0)
                     return
                 self._answer_error(req.request_id, self._unknown_session(req), req.address,
                                    "", self._asker(sender), budget, t0)

@@ -257,11 +257,15 @@ class Sessions:
                                    or now - next(iter(self._ended.values()))[2] >= REPLY_TTL_S):
                 self._ended.popitem(last=False)
 
-    def ended(self, sid: str, ip: str) -> _Replies | None:
-        """The reply cache of a session ``ip`` ended lately (answers a retried ``end``)."""
+    def replay_ended(self, sid: str, ip: str, rid: int) -> Any:
+        """The kept reply to request ``rid`` of a session ``ip`` ended lately (a retried
+        ``end``), or None."""
         with self.lock:
             hit = self._ended.get(sid)
-            return hit[1] if hit is not None and hit[0] == ip else None
+            if hit is None or hit[0] != ip:
+                return None
+            entry = hit[1].items.get(rid)
+            return entry[1] if entry is not None and isinstance(entry[1], tuple) else None
 
     # -- retried requests ---------------------------------------------------------------
     def claim(self, scope: OscSession | _Replies | tuple[str, int], rid: int) -> Any:
