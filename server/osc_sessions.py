@@ -289,7 +289,9 @@ class Sessions:
         r = self._new_replies.get(scope)
         if r is None:
             if len(self._new_replies) >= self.max_senders:
-                for k in [k for k, v in self._new_replies.items() if (v.expire(now), len(v))[1] == 0]:
+                for v in self._new_replies.values():
+                    v.expire(now)
+                for k in [k for k, v in self._new_replies.items() if not len(v)]:
                     del self._new_replies[k]
             if len(self._new_replies) >= self.max_senders:
                 raise ProtocolError("busy", f"{self.max_senders} senders made sessions in the "

@@ -73,7 +73,8 @@ def models(tiny_run):
 def server(models, rack):
     from server.osc_server import OscServer
 
-    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack).start()
+    # every test here makes sessions from 127.0.0.1 and few end them: no per-client cap
+    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack, sessions_per_client=10_000).start()
     yield srv
     srv.stop()
 
@@ -313,8 +314,12 @@ def test_replies_go_to_the_sessions_reply_port(server, sounds):
         assert listen.collect(3, 30)[-1].address == f"{P}/step/end"
         send.send(f"{P}/step", 5, sid, 3.5)  # malformed, but it names the session
         assert listen.collect(5, 10)[0].args[1] == "bad_args"
-        send.send(f"{P}/step", 4, "s00000000")  # no session: back to the sender (port 0)
-        assert listen.receive(0.5) == [] and send.collect(4, 10)[0].args[1] == "unknown_session"
+        send.send(f"{P}/step", 4, "s00000000")  # no session: to the port this socket named
+        assert listen.collect(4, 10)[0].args[1] == "unknown_session" and send.receive(0.5) == []
+        with OscClient(server.address, timeout=5) as other:  # a socket that named none:
+            other.send(f"{P}/step", 6, "s00000000")         # back to itself, not to listen
+            assert other.collect(6, 10)[0].args[1] == "unknown_session"
+        assert listen.receive(0.5) == []
 
 
 # -- bad audio: a clear error each, and the server keeps running ----------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -289,7 +288,8 @@ def _stepping_session(c: OscClient, files: Path) -> str:
 
 
 def test_a_stranger_cannot_step_or_end_a_session(server, files):
-    with OscClient(server.address, timeout=60) as owner, OscClient(server.address, timeout=60) as listener:
+    with OscClient(server.address, timeout=60) as owner, \
+            OscClient(server.address, timeout=60) as listener:
         sid = _stepping_session(owner, files)
         stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         stranger.bind(("127.0.0.2", 0))  # another address on this machine
