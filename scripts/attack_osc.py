@@ -350,6 +350,8 @@ def main() -> int:
     ap.add_argument("--client-seconds", type=float, default=30.0,
                     help="how long they step, from the start of the fuzz")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sessions", type=int, default=16,
+                    help="sessions stepped to the end to measure their memory")
     a = ap.parse_args()
     r = random.Random(a.seed)
     tmp = Path(tempfile.mkdtemp(prefix="serumrnn-attack-"))
@@ -414,6 +416,26 @@ def main() -> int:
                   f"file bytes in replies: {leaked}")
             print(f"  peak memory above baseline, one request: {worst[0] / 2**20:.1f} MB "
                   f"({worst[1]}); a legitimate target or step: {legit_peak / 2**20:.1f} MB")
+
+            # sessions' memory: N sessions with a target, stepped until done
+            rss0 = srv.rss()[0]
+            sids, steps = [], 0
+            for _ in range(a.sessions):
+                s2 = c.request("new", "basic", "preset:saw", 0)[0].args[1]
+                c.request("target", s2, str(target))
+                sids.append(s2)
+                for _ in range(5):
+                    reply = c.request("step", s2)
+                    steps += reply[-1].address == f"{P}/step/end"
+                    if reply[-1].address != f"{P}/step/end" or reply[-1].args[4]:
+                        break
+            grown = srv.rss()[0] - rss0
+            print(f"\nsessions' memory: {a.sessions} sessions with a target and {steps} steps "
+                  f"in all: RSS +{grown / 2**20:.0f} MB, {grown / a.sessions / 2**20:.1f} MB "
+                  f"per session, {grown / (a.sessions + steps + a.sessions) / 2**20:.1f} MB per "
+                  "stored sound (target, input, one per step)")
+            for s2 in sids:
+                c.request("end", s2)
 
             # 2. fuzz, with legitimate clients stepping meanwhile
             stop, lock = threading.Event(), threading.Lock()

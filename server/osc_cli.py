@@ -164,10 +164,10 @@ class OscClient:
     0 in ``ping`` and ``new``), so many clients can share one machine.
     """
 
-    def __init__(self, server: tuple[str, int], timeout: float = 10.0):
+    def __init__(self, server: tuple[str, int], timeout: float = 10.0, host: str = "127.0.0.1"):
         self.server, self.timeout = server, timeout
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))  # another loopback address (127.0.0.2) is another client
         self.port = self.sock.getsockname()[1]
         self._ids = itertools.count(1)
         self.stray: list[osc.Message] = []   # messages that answered no pending request
