@@ -477,7 +477,7 @@ def main() -> int:
                     else:
                         short += 1
             took = time.monotonic() - t0
-            fuzz_peak = srv.rss()[1] - before
+            fuzz_peak = max(0, srv.rss()[1] - before)
             stop.set()
             for t in clients:
                 t.join(120)
