@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -58,6 +60,80 @@ def models_meta(models: "GroupModels") -> dict[str, Any]:
             "spec_version": m.get("spec_version"), "render_note": models.render_settings.note}
 
 
+class OutDirError(ValueError):
+    """``--out`` names a folder the report may not be written into."""
+
+
+#: Files of ours a report folder may hold besides those its steps.json lists (names the
+#: report writer uses, and its temporary files).
+_OURS = re.compile(r"(step\d+-[A-Za-z0-9_]+\.wav|target\.wav|mel_progression\.png|index\.html"
+                   r"|steps\.json|\.tmp-[^/]*\.wav|\.[^/]+\.tmp)")
+
+
+def _listed_names(files: Any) -> Iterable[str]:
+    """Every file name in a report's ``files`` entry (strings, nested lists and dicts)."""
+    if isinstance(files, str):
+        yield files
+    elif isinstance(files, (list, tuple)):
+        for f in files:
+            yield from _listed_names(f)
+    elif isinstance(files, dict):
+        for f in files.values():
+            yield from _listed_names(f)
+
+
+def check_out_dir(out: str | Path, inputs: Sequence[str | Path | None] = ()) -> list[Path]:
+    """Check that a report may be written into ``out``; return the files of an earlier
+    report there, to remove before writing (so no stale step WAV survives).
+
+    ``out`` may be missing, empty, or a report of ours (its ``steps.json`` lists its files)
+    holding nothing else. A folder with anything else in it is refused, as is one that
+    holds an input file: the report must never overwrite the user's files. Nothing is
+    changed here, so a later failure leaves the folder as it was.
+    """
+    out = Path(out)
+    if not out.exists():
+        if out.is_symlink():
+            raise OutDirError(f"--out {out} is a broken symbolic link")
+        return []
+    if not out.is_dir():
+        raise OutDirError(f"--out {out} is a file, not a folder: choose a folder for the report")
+    entries = sorted(os.scandir(out), key=lambda e: e.name)
+    if not entries:
+        return []
+    try:
+        doc = json.loads((out / "steps.json").read_text(encoding="utf-8"))
+        listed = set(_listed_names(doc.get("files"))) if isinstance(doc, dict) else set()
+    except (OSError, ValueError):
+        doc, listed = None, set()
+    if not isinstance(doc, dict) or "files" not in doc:
+        raise OutDirError(f"--out {out} is not empty and holds no earlier report of ours "
+                          f"(e.g. {entries[0].name!r}); choose an empty or new folder")
+    foreign = [e.name for e in entries if not (e.is_file(follow_symlinks=False) and (
+        e.name in listed or _OURS.fullmatch(e.name)))]
+    if foreign:
+        raise OutDirError(f"--out {out} holds an earlier report and other files "
+                          f"({', '.join(repr(n) for n in foreign[:3])}); choose an empty or "
+                          "new folder so they are not overwritten")
+    for inp in inputs:
+        if inp is None:
+            continue
+        for e in entries:
+            try:
+                same = os.path.samefile(e.path, inp)
+            except OSError:
+                same = False
+            if same:
+                raise OutDirError(f"--out {out} holds an input file ({e.name}); the report "
+                                  "would overwrite it: choose another folder")
+    return [Path(e.path) for e in entries]
+
+
+def _remove(files: Sequence[Path]) -> None:
+    for f in files:
+        f.unlink(missing_ok=True)
+
+
 def _group_for(spec: InputSpec, group: str | None) -> str:
     from server.rack import presets as P
 
@@ -92,6 +168,8 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     target = load_clip(target_path)
     check_target(target, str(target_path))
     source = load_clip(spec.path) if spec.path is not None else None
+    out_dir = Path(out) if out is not None else DEFAULT_OUT
+    check_out_dir(out_dir, [target_path, spec.path])  # a wrong --out fails before the models load
     if models is None:
         models = load_group(_group_for(spec, group), models_dir, which=PARAM_MODELS + ("selector",))
     note, notes = models.render_settings.note, []
@@ -107,7 +185,7 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     result.notes.extend(notes)
     meta = {**models_meta(models), "input": spec.label, "target": Path(target_path).name,
             "tolerance": tolerance, "render": RENDER_NOTE_TEXT}
-    out_dir = Path(out) if out is not None else DEFAULT_OUT
+    _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
     page = write_report(result, [s[2] for s in session.states], target, out_dir, meta,
                         sample_rate=rack.settings.sample_rate)
     return result, page
@@ -155,7 +233,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--group", default=None, metavar="G",
                    help="basic | advanced | modulating (default: the preset's group, else basic)")
     m.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
-                   help="report folder (default out/match)")
+                   help="report folder (default out/match): new, empty, or an earlier report "
+                        "(whose files are replaced); any other folder is refused")
     m.add_argument("--models", default=None, metavar="DIR", help="models folder (default models/)")
     m.add_argument("--tolerance", type=int, default=1, metavar="N",
                    help="stop after more than N steps that move away from the target (default 1)")
