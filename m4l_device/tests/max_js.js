@@ -15,14 +15,15 @@ const { msg, items } = require("./patcher_sim.js");
 
 const DEVICE = path.resolve(__dirname, "..");
 
-function maxRequire(dir, cache) {
+function maxRequire(dir, cache, modules) {
   return function require(name) {
+    if (modules && Object.prototype.hasOwnProperty.call(modules, name)) return modules[name];
     const file = path.join(dir, name.endsWith(".js") ? name : name + ".js");
     if (cache.has(file)) return cache.get(file);
     if (!fs.existsSync(file)) throw new Error("js: can't find " + name + " in the search path");
     const exports = {};
     cache.set(file, exports);
-    const ctx = vm.createContext({ exports, require: maxRequire(dir, cache), Math, JSON, Date,
+    const ctx = vm.createContext({ exports, require: maxRequire(dir, cache, modules), Math, JSON, Date,
                                    String, Number, Array, Object, Error, isFinite, parseInt,
                                    parseFloat, RegExp });
     vm.runInContext(fs.readFileSync(file, "utf8"), ctx, { filename: file });
@@ -31,7 +32,9 @@ function maxRequire(dir, cache) {
 }
 
 // opts: LiveAPI (a fake's constructor), os ("macintosh" | "windows"), filepath (the
-// device's own path, Max style), random (for Math.random).
+// device's own path, Max style), random (for Math.random), modules (name -> exports, in
+// place of a file), delay(msg) -> ms (Max runs js in the low-priority queue: a message
+// may reach it late).
 function jsHost(box, sim, opts) {
   const o = opts || {};
   const file = path.join(DEVICE, box.args[0]);
@@ -100,13 +103,21 @@ function jsHost(box, sim, opts) {
     messagename: "",
     patcher: { filepath: o.filepath || "Macintosh HD:/Users/me/Music/Ableton/User Library/SerumRNN.amxd" },
   };
-  g.require = maxRequire(DEVICE, new Map());
+  g.require = maxRequire(DEVICE, new Map(), o.modules);
   const ctx = vm.createContext(g);
   vm.runInContext(fs.readFileSync(file, "utf8"), ctx, { filename: file });
 
-  return {
+  const host = {
     ctx, console, tasks,
     receive(m) {
+      const ms = o.delay ? o.delay(m) : 0;
+      if (ms > 0) {
+        sim.after(ms, () => host.dispatch(m));
+        return;
+      }
+      host.dispatch(m);
+    },
+    dispatch(m) {
       const fn = (name) => typeof ctx[name] === "function" ? ctx[name] : null;
       if (m.sel === "bang") {
         if (fn("bang")) return ctx.bang();
@@ -128,6 +139,7 @@ function jsHost(box, sim, opts) {
       console.push("js: no function " + items(m)[0]);
     },
   };
+  return host;
 }
 
 module.exports = { jsHost, maxRequire, DEVICE };
