@@ -304,15 +304,20 @@ LiveAdapter.prototype.writeRaw = function (name, raw) {
   if (!api) return false;
   var m = this.meta(api);
   var v = Math.min(m.max, Math.max(m.min, Number(raw)));
-  api.set("value", v);
+  if (Math.abs(Number(api.get("value")[0]) - v) > 1e-9) api.set("value", v);
   return true;
 };
 
-LiveAdapter.prototype.write = function (name, normalized) {
+// Set one parameter from a Serum-normalized value. A knob already there is left alone:
+// every set is an entry in Live's undo history, so only real changes are made.
+LiveAdapter.prototype.write = function (name, normalized, currentRaw) {
   var path = this.paramPath(name);
   var api = path ? this.at(path) : null;
   if (!api) return false;
-  api.set("value", toLive(this.meta(api), normalized));
+  var v = toLive(this.meta(api), normalized);
+  if (currentRaw === undefined || currentRaw === null || Math.abs(v - currentRaw) > 1e-9) {
+    api.set("value", v);
+  }
   return true;
 };
 
@@ -324,7 +329,7 @@ LiveAdapter.prototype.apply = function (values, label) {
   try {
     for (var i = 0; i < values.length; i++) {
       var old = this.readRaw(values[i].name);
-      if (old === null || !this.write(values[i].name, values[i].value)) {
+      if (old === null || !this.write(values[i].name, values[i].value, old)) {
         var p = this.byName[values[i].name];
         if (p && !p.required && Math.abs(Number(values[i].value) - p.value) < 1e-9) {
           leftAtDefault.push(values[i].name);

@@ -207,6 +207,20 @@ test("parameters with their own range and quantized ones (Serum as an Audio Unit
   assert.deepEqual(live.console, [], "every value was in range and on a step");
 });
 
+test("knobs already at their value are not set again (each set is an entry in Live's undo)", () => {
+  const { live, adapter } = adapterFor(SETS.configured());
+  adapter.find();
+  live.param(DEV0, "Dist_Wet").value = 1;             // already what the step asks for
+  adapter.apply([{ name: "Dist Enable", value: 1 }, { name: "Dist_Wet", value: 1 }], "a");
+  assert.deepEqual(live.sets.map((x) => x[2]), [1], "only Dist Enable changed");
+  adapter.apply([{ name: "Dist Enable", value: 1 }, { name: "Dist_Wet", value: 1 }], "again");
+  assert.equal(live.sets.length, 1, "nothing to change, nothing set");
+  adapter.undo();
+  adapter.undo();
+  assert.equal(live.value(DEV0, "Dist Enable"), 0);
+  assert.equal(live.sets.length, 2, "undo changes only what the step changed");
+});
+
 test("resetAll undoes every step, newest first, back to the values before step 1", () => {
   const { live, adapter } = adapterFor(SETS.configured());
   adapter.find();
