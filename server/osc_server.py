@@ -831,7 +831,10 @@ class OscServer:
                 raise ProtocolError("bad_args", f"session {short_id(sess.id)} renders preset "
                                     f"{sess.preset}: send the step without a path",
                                     req.request_id)
-            current = load_clip(self._check_path(path, req.request_id))
+            from server.pitch import capture_to_model_note  # at the models' note, as match does
+
+            current = capture_to_model_note(load_clip(self._check_path(path, req.request_id)),
+                                            Path(path).name, sess.models.render_settings.note).audio
         with sess.lock:
             a = sess.assistant
             if a is None:
