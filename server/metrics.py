@@ -103,15 +103,30 @@ def multiscale_spectra(audio: np.ndarray, *, normalize: bool = True,
     return tuple(np.abs(F.stft(x, n, n // 4)) for n in fft_sizes)
 
 
+def log_spectra(specs: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The log terms of MSSMAE, ``log(S + 1e-10)`` per scale: compute them once per sound
+    that is compared many times (a target, the current sound of a search)."""
+    return tuple(np.log(s + MSS_LOG_EPS) for s in specs)
+
+
+def mssmae_from_logs(a_specs: Sequence[np.ndarray], a_logs: Sequence[np.ndarray],
+                     b_specs: Sequence[np.ndarray], b_logs: Sequence[np.ndarray],
+                     *, alpha: float = MSS_ALPHA) -> Value:
+    """MSSMAE from spectra and their :func:`log_spectra` (the same value as
+    :func:`mssmae_from_spectra`, without recomputing the logs)."""
+    total = 0.0
+    for sa, la, sb, lb in zip(a_specs, a_logs, b_specs, b_logs, strict=True):
+        lin = np.mean(np.abs(sa - sb), axis=(-2, -1))
+        log = np.mean(np.abs(la - lb), axis=(-2, -1))
+        total = total + lin + alpha * log
+    return _out(SCALE * total / len(a_specs))
+
+
 def mssmae_from_spectra(a_specs: Sequence[np.ndarray], b_specs: Sequence[np.ndarray],
                         *, alpha: float = MSS_ALPHA) -> Value:
     """MSSMAE from :func:`multiscale_spectra` outputs (per clip, batched)."""
-    total = 0.0
-    for sa, sb in zip(a_specs, b_specs, strict=True):
-        lin = np.mean(np.abs(sa - sb), axis=(-2, -1))
-        log = np.mean(np.abs(np.log(sa + MSS_LOG_EPS) - np.log(sb + MSS_LOG_EPS)), axis=(-2, -1))
-        total = total + lin + alpha * log
-    return _out(SCALE * total / len(a_specs))
+    return mssmae_from_logs(a_specs, log_spectra(a_specs), b_specs, log_spectra(b_specs),
+                            alpha=alpha)
 
 
 def mssmae(a_audio: np.ndarray, b_audio: np.ndarray, *, normalize: bool = True,
