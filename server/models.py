@@ -66,7 +66,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         files = m["files"]
     except (ValueError, KeyError, TypeError) as e:
         raise ModelError("bad_manifest", f"{path} is not a valid manifest: {e}") from None
-    if m.get("spec_version") != spec.SPEC_VERSION:
+    if m.get("spec_version") != spec.SPEC_VERSION \
+            and m.get("spec_version") not in spec.COMPATIBLE_MODEL_SPECS:
         raise ModelError("incompatible", f"{path}: models were trained for spec "
                          f"{m.get('spec_version')!r}, this code has {spec.SPEC_VERSION!r}")
     if m.get("features") != feature_settings():

@@ -16,7 +16,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-SPEC_VERSION = "1.0"
+#: 2.0: effects are processed in the FX-rack order (``SERUM_RACK_ORDER``), whatever order
+#: they were switched on in; 1.0 processed them in the order they were switched on.
+SPEC_VERSION = "2.0"
+
+#: Model folders whose manifest names one of these older versions still load (same knobs,
+#: ranges and outputs), with the reason shown; data folders of an older version are refused.
+COMPATIBLE_MODEL_SPECS: dict[str, str] = {
+    "1.0": "trained on spec 1.0 data (effects processed in the order they were switched "
+           "on, not Serum's rack order); retrain with `serumrnn train` for rack-order models",
+}
 
 #: Table 1 was sampled on a 0.01 grid ("granularity 100") in the research code.
 GRID_STEPS = 100
@@ -265,6 +274,28 @@ EFFECTS: tuple[Effect, ...] = (
 EFFECT_NAMES: tuple[str, ...] = tuple(e.name for e in EFFECTS)
 _BY_NAME = {e.name: e for e in EFFECTS}
 
+#: Serum's FX rack, top to bottom, for our five effects: the order Serum processes them in
+#: whatever order the producer switched them on (the research code's ``FIXED_EFFECT_SEQ``).
+#: A producer who reordered the rack passes another order (``--rack-order``).
+SERUM_RACK_ORDER: tuple[str, ...] = ("distortion", "phaser", "compressor", "reverb", "eq")
+
+
+def rack_order(names: Iterable[str] | str | None = None) -> tuple[str, ...]:
+    """A processing order checked against the spec: every effect exactly once.
+
+    Accepts a sequence or a comma-separated string (the CLI and OSC form); ``None`` is
+    Serum's default."""
+    if names is None:
+        return SERUM_RACK_ORDER
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    order = tuple(names)
+    if sorted(order) != sorted(EFFECT_NAMES):
+        raise ValueError(f"a rack order names every effect exactly once ({', '.join(EFFECT_NAMES)}); "
+                         f"got {', '.join(order) or 'nothing'}")
+    return order
+
+
 #: The selector's 6-dim "effect applied" vector: the five effects, then "initial".
 STEP_TOKENS: tuple[str, ...] = EFFECT_NAMES + ("initial",)
 
@@ -321,6 +352,7 @@ def to_json() -> dict[str, Any]:
     return {
         "spec_version": SPEC_VERSION,
         "grid_steps": GRID_STEPS,
+        "rack_order": list(SERUM_RACK_ORDER),
         "effects": [e.to_json() for e in EFFECTS],
         "step_tokens": list(STEP_TOKENS),
         "distortion_modes": list(DISTORTION_MODES),

@@ -132,12 +132,33 @@ def test_phaser_settings_change_the_spectrum(rack):
         assert np.mean(np.abs(spectrum(**other) - base)) > 0.05, other
 
 
-def test_effect_order_is_an_argument_of_the_render(rack):
+def test_two_orderings_of_the_same_effects_render_identically(rack):
+    """The open rack processes in rack order whatever order the effects were switched on."""
     d = FX("distortion", mode="HardClip", drive=0.8)
     e = FX("eq", freq=0.8, q=0.6, gain=0.0)
-    a = rack.render([d, e], "saw")
-    b = rack.render([e, d], "saw")
-    assert np.sqrt(np.mean((a - b) ** 2)) > 0.01
+    v = FX("reverb", mix=0.6, low_cut=0.2, high_cut=0.7)
+    a = rack.render([v, e, d], "saw")
+    np.testing.assert_array_equal(a, rack.render([d, v, e], "saw"))
+    np.testing.assert_array_equal(a, rack.process(rack.dry("saw"), [e, d, v]))
+    assert Chain([v, e, d]).same_effects(Chain([d, v, e]))
+
+
+def test_rack_order_is_a_render_setting(rack):
+    """Serum's order by default (distortion before reverb); another order sounds different,
+    and it is the order, not the list, that decides."""
+    assert rack.settings.rack_order == spec.SERUM_RACK_ORDER
+    assert spec.SERUM_RACK_ORDER == ("distortion", "phaser", "compressor", "reverb", "eq")
+    d = FX("distortion", mode="HardClip", drive=0.9)
+    v = FX("reverb", mix=0.7, low_cut=0.1, high_cut=0.9)
+    serum = rack.render([v, d], "saw")
+    by_hand = rack.process(rack.process(rack.dry("saw"), [d]), [v])  # distortion, then reverb
+    np.testing.assert_allclose(serum, by_hand, atol=1e-6)
+    flipped = OpenRack(RenderSettings(rack_order=("reverb", "phaser", "compressor", "distortion", "eq")))
+    other = flipped.render([d, v], "saw")
+    assert np.sqrt(np.mean((serum - other) ** 2)) > 0.01
+    with pytest.raises(ValueError, match="exactly once"):
+        RenderSettings(rack_order=("eq", "eq", "reverb", "phaser", "distortion"))
+    assert spec.rack_order("eq, reverb,compressor,phaser,distortion")[0] == "eq"
 
 
 def test_renders_are_deterministic_and_stateless(rack):

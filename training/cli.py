@@ -69,7 +69,7 @@ def _cmd_data_generate(a: argparse.Namespace) -> int:
 
     cfg = datagen.config_from_args(a.group, a.per_combo, a.seed, paper_scale=a.paper_scale,
                                    renderer=a.profile or "open_rack", chunk=a.chunk, note=a.note,
-                                   presets=a.presets)
+                                   presets=a.presets, rack_order=a.rack_order)
     out = Path(a.out) if a.out else ROOT / "data" / cfg.group
     res = datagen.generate(cfg, out, workers=a.workers, progress=not a.quiet, limit=a.limit)
     print(json.dumps({"out": str(out), **res}, indent=2))
@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--chunk", type=int, default=32, help="clips per shard")
     g.add_argument("--note", type=int, default=None, help="MIDI note (default 48)")
+    g.add_argument("--rack-order", default=None,
+                   help="processing order of the effects, comma-separated (default: Serum's "
+                        "FX rack, distortion,phaser,compressor,reverb,eq)")
     g.add_argument("--profile", default=None,
                    help="render on a plugin profile (name or JSON path) instead of the open rack")
     g.add_argument("--presets", default=None,

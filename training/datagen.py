@@ -1,8 +1,12 @@
 """Resumable, deterministic data generation (paper section 2.1).
 
 For each preset of a group and each of the 32 effect subsets, ``per_combo`` unique knob
-settings are drawn from Table 1 with a random effect order, rendered, turned into
-features and written as shards.
+settings are drawn from Table 1, rendered, turned into features and written as shards.
+
+Two orders are recorded per clip, as in the paper's research code: the *processing*
+order (``process_order``: the rack order, Serum's FX rack by default, the same for every
+clip of a folder) and the *turn-on* order (``order``: a random permutation drawn per
+record, the order in which the selector's sequences add the effects).
 
 Layout of an output folder::
 
@@ -43,7 +47,8 @@ DEFAULT_CHUNK = 32
 
 #: Columns of a shard's ``knobs`` matrix: every sampled knob of every effect.
 KNOB_COLUMNS: tuple[str, ...] = tuple(f"{e.name}.{k.name}" for e in spec.EFFECTS for k in e.knobs)
-FORMAT_VERSION = 1
+#: 2: clips rendered in rack order, ``process_order`` recorded beside the turn-on ``order``.
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,12 @@ class DataConfig:
         object.__setattr__(self, "group", P.resolve_group(self.group))  # aliases -> id
         if self.presets is not None:
             object.__setattr__(self, "presets", tuple(self.presets))
+        if self.per_combo < 1 or self.chunk < 1:
+            raise ValueError("per_combo and chunk must be at least 1")
 
     def preset_names(self) -> tuple[str, ...]:
         """The presets to render: the group's, or a profile's own (``--presets``)."""
         return self.presets or P.group_presets(self.group)
-        if self.per_combo < 1 or self.chunk < 1:
-            raise ValueError("per_combo and chunk must be at least 1")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -130,9 +135,12 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
     mel, mfcc = F.features(audio)
     knobs = np.full((len(settings), len(KNOB_COLUMNS)), np.nan, np.float32)
     order = np.full((len(settings), len(spec.EFFECT_NAMES)), -1, np.int8)
+    process = np.full_like(order, -1)
     for i, (_, chain) in enumerate(settings):
         for j, fx in enumerate(chain):
             order[i, j] = spec.EFFECT_NAMES.index(fx.name)
+        for j, fx in enumerate(chain.in_rack_order(renderer.settings.rack_order)):
+            process[i, j] = spec.EFFECT_NAMES.index(fx.name)
             for k, v in fx.knobs.items():
                 knobs[i, KNOB_COLUMNS.index(f"{fx.name}.{k}")] = v
     return {
@@ -140,6 +148,7 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
         "mfcc": mfcc.astype(np.float16),
         "knobs": knobs,
         "order": order,
+        "process_order": process,
         "seed": np.array([s for s, _ in settings], np.int64),
         "preset": np.array([task.preset] * len(settings)),
         "subset": np.full(len(settings), spec.subset_id(task.subset), np.int8),
@@ -161,11 +170,22 @@ def shard_ok(path: Path) -> bool:
     """True when a shard exists and every array in it reads back."""
     try:
         with np.load(path) as z:
-            for k in ("mel", "mfcc", "knobs", "order", "seed"):
+            for k in ("mel", "mfcc", "knobs", "order", "process_order", "seed"):
                 z[k]
         return True
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return False
+
+
+def check_semantics(out: Path, meta: dict[str, Any]) -> None:
+    """Refuse a data folder made before rack-order rendering (or by a newer format)."""
+    fmt, ver = meta.get("format_version"), meta.get("spec_version")
+    if fmt != FORMAT_VERSION or ver != spec.SPEC_VERSION:
+        raise ValueError(
+            f"{out} was made by data format {fmt} / spec {ver}; this code reads format "
+            f"{FORMAT_VERSION} / spec {spec.SPEC_VERSION}. Format 1 / spec 1.0 processed effects "
+            "in the order they were switched on, not in Serum's rack order, so its clips and "
+            "sequences are not valid now: delete the folder or use another --out, and generate again")
 
 
 def _check_config(out: Path, cfg: DataConfig) -> None:
@@ -173,6 +193,7 @@ def _check_config(out: Path, cfg: DataConfig) -> None:
     want = cfg.to_json()
     if meta.exists():
         have = json.loads(meta.read_text())
+        check_semantics(out, have)
         if have != want:
             diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
             raise ValueError(f"{out} holds a data set made with other settings ({', '.join(diff)}); "
@@ -259,6 +280,7 @@ def load_dataset(out: Path) -> dict[str, np.ndarray]:
     """Concatenate every shard of a data set (in plan order) into one dict of arrays."""
     out = Path(out)
     cfg = json.loads((out / "dataset.json").read_text())
+    check_semantics(out, cfg)
     dc = DataConfig(**{k: cfg[k] for k in DataConfig.__dataclass_fields__ if k in cfg})
     parts: dict[str, list] = {}
     for t in plan(dc):
@@ -288,9 +310,12 @@ def decode_chain(knobs_row: np.ndarray, order_row: np.ndarray):
 
 def config_from_args(group: str, per_combo: int | None, seed: int, *, paper_scale: bool = False,
                      renderer: str = "open_rack", chunk: int = DEFAULT_CHUNK,
-                     note: int | None = None, presets: str | None = None) -> DataConfig:
+                     note: int | None = None, presets: str | None = None,
+                     rack_order: str | None = None) -> DataConfig:
     n = PAPER_PER_COMBO if paper_scale else (per_combo or DEFAULT_PER_COMBO)
-    rs = RenderSettings() if note is None else RenderSettings(note=note)
+    rs = RenderSettings(rack_order=spec.rack_order(rack_order))
+    if note is not None:
+        rs = RenderSettings(note=note, rack_order=rs.rack_order)
     names = tuple(p for p in presets.split(",") if p) if presets else None
     return DataConfig(group=P.resolve_group(group), per_combo=n, seed=seed, chunk=chunk,
                       renderer=renderer, render=rs.to_json(), presets=names)

@@ -9,10 +9,15 @@ with ``variants > 0`` each input is also paired with that many extra targets tha
 only in ``e``'s knobs (new draws from Table 1), the Cartesian-product idea of the paper
 (one input, several targets) at a cost of one render per extra target.
 
-**Selector sequences.** A record with chain ``C = (e1, .., en)`` (n >= 1) gives n
-examples. Example k (0-based) has k + 1 steps; step j holds the features of the prefix
-``C[:j]`` (the dry preset for j = 0) next to the target, and the one-hot of the effect
-applied at step j ("initial" for j = 0). Its label is ``C[k]``, the next effect.
+**Selector sequences.** A record's chain ``C = (e1, .., en)`` (n >= 1) lists its effects
+in the record's random turn-on order (every sound is still *processed* in rack order). It
+gives n examples. Example k (0-based) has k + 1 steps; step j holds the features of the
+prefix ``C[:j]`` (the dry preset for j = 0) next to the target, and the one-hot of the
+effect applied at step j ("initial" for j = 0). Its soft label spreads 1/(n - k) over the
+effects still missing, ``C[k:]``: in rack order the turn-on order is arbitrary, so no
+single "next" effect exists. The paper's examples are those with one effect left
+(k = n - 1, ``last``), whose soft label is the one-hot of ``C[n-1]`` (``label``): they are
+what Table 3 measures.
 The NI baseline sees the same examples with every step's spectra replaced by step 0's.
 SerumCNN sees (dry, target) and the set of effects as a 5-dim multi-hot.
 
@@ -196,16 +201,32 @@ def prefix_features(ds: Dataset, *, workers: int = 2) -> dict[str, np.ndarray]:
     return out
 
 
+def missing_distribution(missing: Iterable[str]) -> np.ndarray:
+    """The selector's soft target: equal weight on every effect still missing."""
+    names = list(missing)
+    out = np.zeros(len(spec.EFFECT_NAMES), np.float32)
+    for n in names:
+        out[spec.EFFECT_NAMES.index(n)] = 1.0 / len(names)
+    return out
+
+
 def selector_examples(ds: Dataset) -> dict[str, np.ndarray]:
-    """(record, k, label) per example: the record's first k effects are applied already."""
-    rec, ks, labels = [], [], []
+    """Per example: the record, k (its first k effects are on), the hard label ``C[k]``,
+    the soft label over ``C[k:]``, whether one effect is left (the paper's examples) and
+    the number of effects in the target."""
+    rec, ks, labels, soft, n_fx = [], [], [], [], []
     for i, c in enumerate(ds.chains):
         for k in range(len(c)):
             rec.append(i)
             ks.append(k)
             labels.append(spec.EFFECT_NAMES.index(c.order[k]))
+            soft.append(missing_distribution(c.order[k:]))
+            n_fx.append(len(c))
     rec_a = np.array(rec, np.int32)
-    return {"record": rec_a, "k": np.array(ks, np.int8), "label": np.array(labels, np.int8),
+    k_a, n_a = np.array(ks, np.int8), np.array(n_fx, np.int8)
+    return {"record": rec_a, "k": k_a, "label": np.array(labels, np.int8),
+            "soft": np.array(soft, np.float32).reshape(-1, len(spec.EFFECT_NAMES)),
+            "last": k_a == n_a - 1, "n_effects": n_a,
             "split": ds.split[rec_a] if len(rec_a) else np.zeros(0, np.int8)}
 
 

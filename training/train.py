@@ -109,7 +109,8 @@ class SelectorData:
         return selector_batch(hist, targets, applied)
 
     def targets(self, idx: np.ndarray):
-        return self.ex["label"][idx].astype(np.int32)
+        """Soft labels over the missing effects (see ``training.pairs``)."""
+        return self.ex["soft"][idx]
 
 
 class CNNData:
@@ -222,7 +223,8 @@ def fit(name: str, build: Callable, compile_kw: dict, data, recipe: Recipe, run:
     scope = strategy.scope() if strategy is not None else _null()
     with scope:
         if st["epoch"] >= 0 and (run / "last.keras").exists():
-            model = keras.models.load_model(run / "last.keras")
+            model = keras.models.load_model(
+                run / "last.keras", custom_objects={"in_target_accuracy": in_target_accuracy})
             print(f"[{name}] resuming after epoch {st['epoch'] + 1}", file=sys.stderr)
         else:
             model = build()
@@ -266,7 +268,19 @@ def compile_kwargs(name: str) -> dict:
     if name == "serum_cnn":
         return {"loss": "binary_crossentropy",
                 "metrics": [keras.metrics.BinaryAccuracy(name="bin_acc")]}
-    return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+    # The selector: cross-entropy against the soft label over the missing effects; its
+    # accuracy is "the top effect is one of those still missing".
+    return {"loss": "categorical_crossentropy",
+            "metrics": [keras.metrics.MeanMetricWrapper(in_target_accuracy, name="in_target")]}
+
+
+def in_target_accuracy(y_true, y_pred):
+    """1 where the most probable effect has weight in the soft label (is still missing)."""
+    import keras
+
+    top = keras.ops.argmax(y_pred, axis=-1)
+    hit = keras.ops.take_along_axis(y_true, keras.ops.expand_dims(top, -1), axis=-1)
+    return keras.ops.cast(keras.ops.squeeze(hit, -1) > 0, "float32")
 
 
 def builder(name: str, width: float) -> Callable:

@@ -52,7 +52,11 @@ class FX:
 
 
 class Chain(Sequence[FX]):
-    """Effects in the order they process the sound; each effect at most once."""
+    """The effects that are on, with their knobs, listed in the order they were switched on.
+
+    The list order is the producer's step sequence, not the processing order: a renderer
+    always processes a chain in its rack order (:meth:`in_rack_order`), as Serum's FX rack
+    does, so two chains holding the same effects and knobs sound the same."""
 
     def __init__(self, effects: Iterable[FX] = ()):
         self._fx = tuple(effects)
@@ -87,6 +91,15 @@ class Chain(Sequence[FX]):
 
     def prefix(self, n: int) -> "Chain":
         return Chain(self._fx[:n])
+
+    def in_rack_order(self, rack_order: Sequence[str]) -> "Chain":
+        """The same effects in processing order (``rack_order`` lists every effect)."""
+        rank = {n: i for i, n in enumerate(rack_order)}
+        return Chain(sorted(self._fx, key=lambda f: rank[f.name]))
+
+    def same_effects(self, other: "Chain") -> bool:
+        """Same effects with the same knobs, whatever the turn-on order (same sound)."""
+        return sorted(self._fx, key=lambda f: f.name) == sorted(other, key=lambda f: f.name)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [f.to_json() for f in self._fx]

@@ -1,7 +1,9 @@
 """The open rack: a Faust synth and Serum-like effects run by DawDreamer.
 
 The dry synth is deterministic for a (preset, note), so it is rendered once and cached;
-each render then plays it back through the effects in the chain's order.
+each render then plays it back through the chain's effects in rack order
+(``RenderSettings.rack_order``, Serum's FX rack by default), whatever order they were
+switched on in.
 """
 
 from __future__ import annotations
@@ -139,14 +141,15 @@ class OpenRack:
 
     def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None,
                *, note: int | None = None) -> np.ndarray:
-        """Mono float32 audio of ``preset`` through ``chain``, in the chain's order."""
+        """Mono float32 audio of ``preset`` through ``chain``, processed in rack order."""
         if preset is None:
             raise ValueError(f"the open rack needs a preset; presets: {', '.join(P.PRESETS)}")
         return self.process(self.dry(preset, note=note), chain)
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
-        """Run any mono clip through the effects (for captured or user audio)."""
+        """Run any mono clip through the effects in rack order (captured or user audio)."""
         chain = chain if isinstance(chain, Chain) else Chain(chain)
+        chain = chain.in_rack_order(self.settings.rack_order)
         audio = np.asarray(audio, np.float32)
         if len(chain) == 0:
             return audio.copy()

@@ -8,9 +8,12 @@ So one ``FX``/``Chain`` renders on the open rack, on Serum, or on free Debian pl
 
 Rendering rules (see ``PluginRack``):
 
-* Effects hosted by separate plugins run in the chain's order, after the synth.
+* Effects hosted by separate plugins run after the synth in rack order
+  (``RenderSettings.rack_order``, Serum's FX rack by default), whatever order the chain
+  lists them in, so a profile of separate plugins sounds like Serum's rack.
 * Effects hosted inside the synth run in the synth's own order (Serum: its FX rack order,
-  stored in the preset); the chain's order cannot change that. Every render sets every
+  stored in the preset); pass the same order as ``rack_order`` so the open rack's
+  simulation agrees with it. Every render sets every
   synth-hosted effect's enable parameter, off for those not in the chain, so nothing an
   earlier render switched on leaks into the next one.
 * Each plugin sits in a DawDreamer engine of its own: an engine runs every processor it
@@ -804,7 +807,7 @@ class PluginRack:
     >>> audio = rack.render([FX("distortion", mode="Tube", drive=0.7)])
 
     Every plugin of the profile loads once, here (so a bad path or parameter name fails
-    now, not mid-dataset). Separate effect plugins run in the chain's order after the synth;
+    now, not mid-dataset). Separate effect plugins run in rack order after the synth;
     effects inside the synth run in the synth's own order (see the module docstring).
     ``plugin_path`` overrides the synth's path (Serum: else ``$SERUMRNN_SERUM_PATH``).
     ``quiet`` hides what plugins print while loading; ``strict_names=False`` lets a
@@ -934,7 +937,7 @@ class PluginRack:
 
     def _effects(self, audio: np.ndarray, chain: Sequence[FX]) -> np.ndarray:
         n = audio.shape[1]
-        for fx in chain:
+        for fx in Chain(chain).in_rack_order(self.settings.rack_order):
             st = self._fx[fx.name]
             st.prepare()
             self._apply(st, self.profile.effects[fx.name].settings(fx))
@@ -963,7 +966,7 @@ class PluginRack:
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
         """Run any clip (mono, or channels x samples) through effects that are separate
-        plugins, in the chain's order. Returns mono float32 of the same length."""
+        plugins, in rack order. Returns mono float32 of the same length."""
         chain = chain if isinstance(chain, Chain) else Chain(chain)
         self._check(chain)
         inside = [fx.name for fx in chain if self.profile.effects[fx.name].in_synth]

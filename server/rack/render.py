@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from server import spec
 from server.rack.chain import FX, Chain
 
 #: MIDI note the shipped models are trained on: 48 (C3; Live calls it C2), as in the
@@ -16,7 +17,8 @@ DEFAULT_NOTE = 48
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """The paper's render facts: 44.1 kHz, mono, 1.0 s note, 1.0 s render, velocity 127."""
+    """The paper's render facts: 44.1 kHz, mono, 1.0 s note, 1.0 s render, velocity 127,
+    and the order the rack processes effects in (Serum's FX rack by default)."""
 
     sample_rate: int = 44100
     note: int = DEFAULT_NOTE
@@ -24,13 +26,19 @@ class RenderSettings:
     note_s: float = 1.0
     render_s: float = 1.0
     block_size: int = 512
+    rack_order: tuple[str, ...] = field(default=spec.SERUM_RACK_ORDER)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rack_order", spec.rack_order(self.rack_order))
 
     @property
     def n_samples(self) -> int:
         return int(round(self.sample_rate * self.render_s))
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["rack_order"] = list(self.rack_order)
+        return d
 
 
 class Renderer(Protocol):
