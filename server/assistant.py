@@ -282,15 +282,25 @@ class Session:
             return self.renderer.render(chain, self.preset)
         return self.renderer.process(self._sim_base, chain)
 
-    def _sims_of(self, chains: Sequence[Chain]) -> list[Sound]:
-        """Simulated sounds of several chains, judged (cached per chain, features batched)."""
+    def _sims_of(self, chains: Sequence[Chain], *, exact: bool = False) -> list[Sound]:
+        """Simulated sounds of several chains, judged (cached per chain, features batched).
+        ``exact=False``: the search's fast estimate (see ``judge.Sound``)."""
         keys = [_chain_key(c) for c in chains]
         todo = [i for i, k in enumerate(keys) if k not in self._sims]
         if todo:
-            made = J.measure([self._render(chains[i]) for i in todo], self.target)
+            made = J.measure([self._render(chains[i]) for i in todo], self.target, exact=exact)
             for i, s in zip(todo, made):
                 self._sims[keys[i]] = s
+        if exact:
+            for k in keys:
+                self._sims[k] = J.exactly(self._sims[k], self.target)
         return [self._sims[k] for k in keys]
+
+    def _exact(self, cand: Candidate) -> Candidate:
+        """The candidate with its exact distance and score (what is offered and reported)."""
+        s = self._sims_of([self.chain.then(cand.fx)], exact=True)[0]
+        return Candidate(cand.effect, cand.probability, cand.fx, s, s.dist,
+                         self.judge.score(s.dist), cand.refine, cand.outputs)
 
     def _prune_sims(self) -> None:
         """Forget simulated sounds that are not on the current chain's path."""
@@ -393,23 +403,28 @@ class Session:
                 for e, fx, s, y in zip(effects, fxs, sounds, ys)]
 
     def _refine(self, cand: Candidate) -> Candidate:
-        """A short CMA-ES polish of the candidate's knobs; kept only when it scores better."""
+        """A short CMA-ES polish of an (exact) candidate's knobs on the fast estimate; the
+        polished knobs are kept only when their exact score is better too."""
         from server.refine import refine
 
         def scores(fxs: Sequence[FX]) -> list[float]:
             sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
             return [self.judge.score(s.dist) for s in sounds]
 
-        r = refine(cand.fx, scores, cand.score, budget=self.refine_budget,
+        fast = self._sims_of([self.chain.then(cand.fx)])[0]  # exact already; same scale
+        r = refine(cand.fx, scores, self.judge.score(fast.dist), budget=self.refine_budget,
                    seed=self.seed + len(self.steps), mode_probs=cand.mode_probs)
-        info = {"renders": r.renders, "score_model": cand.score, "score_refined": r.score,
-                "kept": r.kept}
-        if not r.kept:
-            cand.refine = info
-            return cand
-        s = self._sims_of([self.chain.then(r.fx)])[0]
-        return Candidate(cand.effect, cand.probability, r.fx, s, s.dist, self.judge.score(s.dist),
-                         info)
+        info = {"renders": r.renders, "score_model": cand.score, "score_refined": cand.score,
+                "kept": False}
+        if r.kept:
+            polished = self._exact(Candidate(cand.effect, cand.probability, r.fx, fast,
+                                             fast.dist, r.score, None, cand.outputs))
+            if polished.score < cand.score:
+                info.update(score_refined=polished.score, kept=True)
+                polished.refine = info
+                return polished
+        cand.refine = info
+        return cand
 
     def _verified_step(self) -> StepReport | None:
         before = self.distance()
@@ -431,7 +446,7 @@ class Session:
             applied)))[0]
         ranked = sorted(left, key=lambda e: -probs[spec.EFFECT_NAMES.index(e)])
         self._prune_sims()
-        cur = self._sims_of([self.chain])[0].dist  # the simulated current sound
+        cur = self._sims_of([self.chain], exact=True)[0].dist  # the simulated current sound
         tried: list[Candidate] = []
         best = None
         for group in (ranked[:self.k], ranked[self.k:]):
@@ -439,7 +454,8 @@ class Session:
                 continue
             cands = self._candidates(group, probs)
             tried += cands
-            top = min(cands, key=lambda c: c.score)
+            top = self._exact(min(cands, key=lambda c: c.score))
+            tried = [top if c.effect == top.effect else c for c in tried]
             if self.loop == "refine" and self.refine_budget > 0:
                 top = self._refine(top)
                 tried = [top if c.effect == top.effect else c for c in tried]

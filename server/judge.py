@@ -71,46 +71,69 @@ TRAINING_P99: dict[str, dict[str, float]] = {
 class Sound:
     """A 1 s clip with what the models read and, once judged, its distance to the target.
 
-    A target keeps its multi-scale spectra and their logs (every sound is compared with
-    it); a judged sound drops them (8 MB per clip) once its distance is known.
+    A target keeps its multi-scale spectra and their logs, in float64 and float32 (every
+    sound is compared with it); a judged sound keeps only its six metrics (``dist``).
+    ``exact`` is False for a search's fast estimate (MSSMAE from float32 spectra, within
+    1 %); what a step reports and every final decision use exact values.
     """
 
     audio: np.ndarray                   # (44100,) float32
     mel: np.ndarray                     # (128, 87) scaled dB Mel
     mfcc: np.ndarray                    # (30, 87)
-    specs: tuple[np.ndarray, ...] = ()  # multi-scale magnitude spectra, one per FFT size
+    specs: tuple[np.ndarray, ...] = ()  # float64 multi-scale magnitude spectra (targets)
     logs: tuple[np.ndarray, ...] = ()   # their log terms (MSSMAE)
+    specs32: tuple[np.ndarray, ...] = ()  # the same in float32 (targets, for searches)
+    logs32: tuple[np.ndarray, ...] = ()
     dist: dict[str, float] | None = None  # the six metrics against the target
+    exact: bool = True
 
 
-def measure(audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = None
-            ) -> list[Sound]:
-    """Sounds of many clips (features batched). With ``target``: judged against it (the six
-    metrics in ``dist``, spectra dropped); without: kept whole, to serve as a target."""
+def _spectra(a: np.ndarray, dtype: type) -> list[tuple[tuple, tuple]]:
+    """Per clip: (spectra, logs) at every MSSMAE scale."""
+    per_scale = M.multiscale_spectra(a, dtype=dtype)
+    out = []
+    for r in range(len(a)):
+        specs = tuple(s[r] for s in per_scale)
+        out.append((specs, M.log_spectra(specs)))
+    return out
+
+
+def measure(audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = None,
+            *, exact: bool = True) -> list[Sound]:
+    """Sounds of many clips (features and spectra batched). With ``target``: judged against
+    it (``dist``; ``exact=False`` for a search's fast estimate); without: kept whole, to
+    serve as a target."""
     a = np.asarray(audios, np.float32)
     if a.ndim == 1:
         a = a[None]
     mel, mfcc = F.features(a)
-    d = None
-    if target is not None:
-        d = M.distances_from_features(mel, target.mel[None], a_mfcc=mfcc,
-                                      b_mfcc=target.mfcc[None])
+    if target is None:
+        s64, s32 = _spectra(a, np.float64), _spectra(a, np.float32)
+        return [Sound(a[r], mel[r], mfcc[r], *s64[r], *s32[r]) for r in range(len(a))]
+    d = M.distances_from_features(mel, target.mel[None], a_mfcc=mfcc, b_mfcc=target.mfcc[None])
+    spectra = _spectra(a, np.float64 if exact else np.float32)
+    ref = (target.specs, target.logs) if exact else (target.specs32, target.logs32)
     out = []
-    for r in range(len(a)):
-        specs = tuple(s[0] for s in M.multiscale_spectra(a[r]))
-        logs = M.log_spectra(specs)
-        if target is None:
-            out.append(Sound(a[r], mel[r], mfcc[r], specs, logs))
-            continue
+    for r, (specs, logs) in enumerate(spectra):
         row = {k: float(np.asarray(v).reshape(-1)[r]) for k, v in d.items()}
-        row["mssmae"] = float(M.mssmae_from_logs(specs, logs, target.specs, target.logs))
-        out.append(Sound(a[r], mel[r], mfcc[r], dist=row))
+        row["mssmae"] = float(M.mssmae_from_logs(specs, logs, *ref))
+        out.append(Sound(a[r], mel[r], mfcc[r], dist=row, exact=exact))
     return out
 
 
 def judged(audio: np.ndarray, target: Sound) -> Sound:
-    """One clip judged against the target."""
+    """One clip judged exactly against the target."""
     return measure([audio], target)[0]
+
+
+def exactly(sound: Sound, target: Sound) -> Sound:
+    """A fast estimate made exact (only MSSMAE changes: the five Mel metrics are exact)."""
+    if sound.exact:
+        return sound
+    specs, logs = _spectra(sound.audio[None], np.float64)[0]
+    d = dict(sound.dist)
+    d["mssmae"] = float(M.mssmae_from_logs(specs, logs, target.specs, target.logs))
+    return Sound(sound.audio, sound.mel, sound.mfcc, dist=d, exact=True)
 
 
 # -- the paper's rule ------------------------------------------------------------------
