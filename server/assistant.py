@@ -264,7 +264,9 @@ class Session:
 
     # -- sounds ------------------------------------------------------------------------
     def _start(self, sound: Sound) -> None:
+        """The input is known: the judge's start, the simulation of the empty chain."""
         self.states = [sound]
+        self._sims = {_chain_key(Chain()): sound}
         self.judge = Judge(self.distance(0), decision=self.decision, margin=self.margin)
         warn = J.out_of_domain(self.judge.start, getattr(self.models, "group", None))
         self.warnings = [warn] if warn else []
