@@ -166,8 +166,8 @@ def describe(fx: FX) -> tuple[KnobSetting, list[KnobSetting], list[KnobSetting]]
     en = KnobSetting("enable", "On", eff.enable.serum_name, eff.enable.serum_index, 1.0, "On")
     knobs = [KnobSetting(k.name, k.label, k.serum_name, k.serum_index,
                          k.to_serum(fx.knobs[k.name]), k.text(fx.knobs[k.name])) for k in eff.knobs]
-    fixed = [KnobSetting(f.name, f.name, f.serum_name, f.serum_index, f.value,
-                         f.display.text(f.value)) for f in eff.fixed]
+    fixed = [KnobSetting(f.name, f.label or f.name, f.serum_name, f.serum_index, f.value,
+                         f.text()) for f in eff.fixed]
     return en, knobs, fixed
 
 
@@ -373,7 +373,8 @@ class Session:
         closer = self.judge.closer(after, last.before)
         last.after, last.improved = after, closer
         eff = spec.effect(last.effect)
-        off = KnobSetting("enable", "Off", eff.enable.serum_name, eff.enable.serum_index, 0.0, "Off")
+        off = KnobSetting("enable", "Off", eff.enable.serum_name, eff.enable.serum_index, 0.0,
+                          "Off")
         if closer:
             self.states.append(sound)
             if self.judge.reached(after):

@@ -33,9 +33,10 @@ import numpy as np
 from server import features as F
 from server import metrics as M
 
-#: The candidate decision distances ``serumrnn judge-evidence`` compares (all normalized
-#: by the start, so the input scores 1): Mel-MSE alone, MSSMAE alone, their mean.
-DECISIONS = ("mel", "mss", "sum")
+#: The candidate decision rules ``serumrnn verified-eval`` compares (distances normalized
+#: by the start, so the input scores 1): Mel-MSE alone, MSSMAE alone, their mean, and
+#: their mean with a veto on any step that raises either of the two ("sum_guard").
+DECISIONS = ("mel", "mss", "sum", "sum_guard")
 #: The one in use (see the module docstring and README "The judge").
 DECISION = "sum"
 #: "Closer" means the decision distance falls by at least this much (a fraction of the
@@ -207,7 +208,11 @@ class Judge:
         return float(0.5 * (mel + mss))
 
     def closer(self, new: Mapping[str, float], current: Mapping[str, float]) -> bool:
-        """Whether ``new`` beats ``current`` by the margin."""
+        """Whether ``new`` beats ``current`` by the margin (and, for ``sum_guard``, raises
+        neither Mel-MSE nor MSSMAE)."""
+        if self.decision == "sum_guard" and (new["mse"] > current["mse"]
+                                             or new["mssmae"] > current["mssmae"]):
+            return False
         return self.score(new) <= self.score(current) - self.margin
 
     def improvement(self, new: Mapping[str, float], current: Mapping[str, float]) -> float:

@@ -79,7 +79,8 @@ def refine(fx: FX, scores: Scorer, start_score: float, *, budget: int = 24,
     left = budget - used
     if knobs and left >= 2:
         lo, width = spans[:, 0], spans[:, 1] - spans[:, 0]
-        x0 = np.clip((np.array([best_fx.knobs[k.name] for k in knobs]) - lo) / width, 1e-3, 1 - 1e-3)
+        start = np.array([best_fx.knobs[k.name] for k in knobs])
+        x0 = np.clip((start - lo) / width, 1e-3, 1 - 1e-3)
         opts = {"bounds": [0.0, 1.0], "popsize": POPSIZE.get(len(knobs), 6),
                 "seed": int(seed) + 1, "verbose": -9,
                 # pycma caps the step at a third of the bounds by default; its capping code

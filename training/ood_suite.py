@@ -184,6 +184,7 @@ def run_target(models, renderer, preset: str, target: np.ndarray, *, loop: str =
             "end": {m: end[m] for m in ("mse", "mssmae")},
             "start_all": start, "end_all": end,
             "steps": [st.effect for st in res.steps], "renders": res.renders,
+            "chain": res.best_chain if loop != "paper" else s.chain.to_json(),
             "stop": (res.stop or {}).get("reason", ""), "warnings": list(res.notes),
             "closer_both": bool(end["mse"] < start["mse"] and end["mssmae"] < start["mssmae"]),
             "worse_any": bool(end["mse"] > start["mse"] or end["mssmae"] > start["mssmae"]),
