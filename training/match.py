@@ -68,14 +68,17 @@ def _group_for(spec: InputSpec, group: str | None) -> str:
 
 def match(input_spec: str | InputSpec, target_path: str | Path, group: str | None = None,
           out: str | Path | None = None, models_dir: str | Path | None = None,
-          tolerance: int = 1, *, models: "GroupModels | None" = None) -> tuple["Result", Path]:
+          tolerance: int = 1, *, models: "GroupModels | None" = None, loop: str = "verified",
+          k: int = 3, refine_budget: int = 24) -> tuple["Result", Path]:
     """Run the step loop from the input to the target and write the report folder.
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.
     ``models``: already loaded models (skips loading ``group`` from ``models_dir``).
+    ``loop``: ``verified`` (default), ``refine`` or ``paper`` (see ``server.assistant``);
+    ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
-    from server.assistant import Session
+    from server.assistant import LOOPS, Session, usage_notes
     from server.audio_io import load_clip
     from server.models import PARAM_MODELS, load_group
     from server.pitch import check_target, to_model_note
@@ -86,6 +89,10 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
+    if loop not in LOOPS:
+        raise ValueError(f"--loop must be one of {', '.join(LOOPS)}, got {loop!r}")
+    if not 1 <= k <= 5:
+        raise ValueError(f"--k must be 1..5, got {k}")
     if spec.preset is not None:
         P.preset(spec.preset)  # an unknown preset fails before anything slow
     # Files first: a wrong path should not wait for the models to load.
@@ -102,13 +109,14 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
         source, notes = moved.audio, notes + ([moved.message] if moved.message else [])
     rack = OpenRack(models.render_settings)
     session = Session(models, target, renderer=rack, preset=spec.preset, input_audio=source,
-                      tolerance=tolerance)
+                      tolerance=tolerance, loop=loop, k=k, refine_budget=refine_budget)
     result = session.run()
     result.notes.extend(notes)
     meta = {**models_meta(models), "input": spec.label, "target": Path(target_path).name,
-            "tolerance": tolerance, "render": RENDER_NOTE_TEXT}
+            "tolerance": tolerance, "loop": loop, "k": k, "refine_budget": refine_budget,
+            "render": RENDER_NOTE_TEXT, "usage": usage_notes(models.render_settings.note)}
     out_dir = Path(out) if out is not None else DEFAULT_OUT
-    page = write_report(result, [s[2] for s in session.states], target, out_dir, meta,
+    page = write_report(result, [s.audio for s in session.states], target, out_dir, meta,
                         sample_rate=rack.settings.sample_rate)
     return result, page
 
@@ -131,7 +139,8 @@ def _cmd_match(a: argparse.Namespace) -> int:
 
     try:
         spec = _input_from_args(a)
-        result, page = match(spec, a.target, a.group, a.out, a.models, a.tolerance)
+        result, page = match(spec, a.target, a.group, a.out, a.models, a.tolerance,
+                             loop=a.loop, k=a.k, refine_budget=a.refine_budget)
     except (AudioInputError, ModelError) as e:
         print(f"serumrnn: error: {e}", file=sys.stderr)
         return 2
@@ -157,7 +166,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
                    help="report folder (default out/match)")
     m.add_argument("--models", default=None, metavar="DIR", help="models folder (default models/)")
+    m.add_argument("--loop", default="verified", choices=("verified", "refine", "paper"),
+                   help="verified: each step is rendered first and offered only when it brings "
+                        "the sound closer (default); refine: the same, with each step's knobs "
+                        "polished by listening; paper: the paper's loop, unchanged")
+    m.add_argument("--k", type=int, default=3, metavar="K",
+                   help="effects tried per step, most likely first (1-5, default 3)")
+    m.add_argument("--refine-budget", type=int, default=24, metavar="N",
+                   help="renders the refinement may spend per step (--loop refine; default 24)")
     m.add_argument("--tolerance", type=int, default=1, metavar="N",
-                   help="stop after more than N steps that move away from the target (default 1)")
+                   help="--loop paper: stop after more than N steps that move away from the "
+                        "target (default 1)")
     m.set_defaults(func=_cmd_match)
     return m
