@@ -350,6 +350,9 @@ class Session:
             return Turn(None, self._paper_step(current), None)
         # A take-back puts its effect in ``rejected``: the search below offers the next one.
         judged = None if current is None else self._capture(current)
+        if not self.states:
+            raise RuntimeError("no current sound: give a preset or an input clip, or pass "
+                               "the captured sound")
         if self.stop is None:
             report = self._verified_step()
             if report is not None and judged is not None and judged.take_back:

@@ -28,7 +28,7 @@ once) and warns when a target lies far outside what the models were trained on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -76,8 +76,8 @@ class Sound:
 
     A target keeps its multi-scale spectra and their logs, in float64 and float32 (every
     sound is compared with it); a judged sound keeps only its six metrics (``dist``).
-    ``exact`` is False for a search's fast estimate (MSSMAE from float32 spectra, within
-    1 %); what a step reports and every final decision use exact values.
+    ``exact`` is False for a search's fast estimate (MSSMAE from float32 spectra with half
+    the frames, within 1 %); what a step reports and every final decision use exact values.
     """
 
     audio: np.ndarray                   # (44100,) float32
@@ -85,15 +85,20 @@ class Sound:
     mfcc: np.ndarray                    # (30, 87)
     specs: tuple[np.ndarray, ...] = ()  # float64 multi-scale magnitude spectra (targets)
     logs: tuple[np.ndarray, ...] = ()   # their log terms (MSSMAE)
-    specs32: tuple[np.ndarray, ...] = ()  # the same in float32 (targets, for searches)
+    specs32: tuple[np.ndarray, ...] = ()  # the fast estimate's spectra (targets, searches)
     logs32: tuple[np.ndarray, ...] = ()
     dist: dict[str, float] | None = None  # the six metrics against the target
     exact: bool = True
 
 
-def _spectra(a: np.ndarray, dtype: type) -> list[tuple[tuple, tuple]]:
+#: The fast estimate's spectra: float32, half the frames (see metrics.multiscale_spectra).
+FAST = {"dtype": np.float32, "overlap": 2}
+EXACT = {"dtype": np.float64, "overlap": 4}
+
+
+def _spectra(a: np.ndarray, how: Mapping[str, Any]) -> list[tuple[tuple, tuple]]:
     """Per clip: (spectra, logs) at every MSSMAE scale."""
-    per_scale = M.multiscale_spectra(a, dtype=dtype)
+    per_scale = M.multiscale_spectra(a, **how)
     out = []
     for r in range(len(a)):
         specs = tuple(s[r] for s in per_scale)
@@ -113,10 +118,10 @@ def measure(audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = No
         a = a[None]
     mel, mfcc = F.features(a)
     if target is None:
-        s64, s32 = _spectra(a, np.float64), _spectra(a, np.float32)
+        s64, s32 = _spectra(a, EXACT), _spectra(a, FAST)
         return [Sound(a[r], mel[r], mfcc[r], *s64[r], *s32[r]) for r in range(len(a))]
     d = M.distances_from_features(mel, target.mel[None], a_mfcc=mfcc, b_mfcc=target.mfcc[None])
-    spectra = _spectra(a, np.float64 if exact else np.float32)
+    spectra = _spectra(a, EXACT if exact else FAST)
     ref = (target.specs, target.logs) if exact else (target.specs32, target.logs32)
     out = []
     for r, (specs, logs) in enumerate(spectra):
@@ -135,7 +140,7 @@ def exactly(sound: Sound, target: Sound) -> Sound:
     """A fast estimate made exact (only MSSMAE changes: the five Mel metrics are exact)."""
     if sound.exact:
         return sound
-    specs, logs = _spectra(sound.audio[None], np.float64)[0]
+    specs, logs = _spectra(sound.audio[None], EXACT)[0]
     d = dict(sound.dist)
     d["mssmae"] = float(M.mssmae_from_logs(specs, logs, target.specs, target.logs))
     return Sound(sound.audio, sound.mel, sound.mfcc, dist=d, exact=True)

@@ -184,3 +184,10 @@ def test_a_session_without_renderer_is_refused_outside_paper_mode(target):
         Session(models, target)
     with pytest.raises(ValueError, match="unknown loop"):
         Session(models, target, loop="greedy")
+
+
+def test_a_captured_session_needs_its_first_capture(rack, target):
+    s = Session(StubModels(["eq"], {**GOOD, **BAD}), target, renderer=rack)
+    with pytest.raises(RuntimeError, match="no current sound"):
+        s.step()
+    assert s.step(current=rack.dry("saw")) is not None
