@@ -353,6 +353,9 @@ class Session:
         if not self.states:
             raise RuntimeError("no current sound: give a preset or an input clip, or pass "
                                "the captured sound")
+        if len(self.states) != len(self.chain) + 1:
+            raise RuntimeError(f"step {len(self.chain)} is not judged yet: pass the capture "
+                               "of the sound with it applied")
         if self.stop is None:
             report = self._verified_step()
             if report is not None and judged is not None and judged.take_back:

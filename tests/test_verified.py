@@ -89,6 +89,8 @@ def test_bad_capture_triggers_take_back_and_the_next_candidate(rack, target):
     s = Session(models, target, renderer=rack)          # Live: no preset, sounds are captured
     turn = s.advance(current=rack.dry("saw"))           # the first capture is the input
     assert turn.judged is None and turn.report.effect == "distortion"
+    with pytest.raises(RuntimeError, match="not judged yet"):
+        s.step()                                         # no capture of the applied step
     assert turn.report.after is None and turn.report.expected is not None
     # Serum's real sound after the step: much worse than before (as if mis-set)
     worse = rack.render([FX("eq", **BAD["eq"]), FX("phaser", **BAD["phaser"])], "saw")
