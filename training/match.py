@@ -111,10 +111,11 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     session = Session(models, target, renderer=rack, preset=spec.preset, input_audio=source,
                       tolerance=tolerance, loop=loop, k=k, refine_budget=refine_budget)
     result = session.run()
+    result.notes[:0] = usage_notes(models.render_settings.note)
     result.notes.extend(notes)
     meta = {**models_meta(models), "input": spec.label, "target": Path(target_path).name,
             "tolerance": tolerance, "loop": loop, "k": k, "refine_budget": refine_budget,
-            "render": RENDER_NOTE_TEXT, "usage": usage_notes(models.render_settings.note)}
+            "render": RENDER_NOTE_TEXT}
     out_dir = Path(out) if out is not None else DEFAULT_OUT
     page = write_report(result, [s.audio for s in session.states], target, out_dir, meta,
                         sample_rate=rack.settings.sample_rate)

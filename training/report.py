@@ -121,7 +121,7 @@ def format_steps(result: Result, *, header: str = "") -> str:
         lines.append(f"   turn on: {s.enable.serum_name} = 1")
         lines += [f"   set:     {_knob_line(k)}" for k in s.knobs]
         if s.fixed:
-            lines.append("   fixed:   " + ", ".join(f"{f.label} {f.text.strip()}"
+            lines.append("   fixed:   " + ", ".join(f"{f.label}: {f.text.strip()}"
                                                     for f in s.fixed))
         lines.append(f"   after:   {_fmt_dist(s.after)}  ({_verdict(s)})")
     if result.stop:
@@ -290,7 +290,7 @@ for {_e(s.label)}: {s.selector_probability:.0%}.{_e(refine)}</span></p>
 def render_html(result: Result, meta: Mapping[str, Any], wavs: Sequence[str],
                 best_wav: str = BEST_WAV) -> str:
     """The report page: inline CSS and JavaScript, files referenced relatively."""
-    notes = "".join(f"<li>{_e(n)}</li>" for n in [*meta.get("usage", []), *result.notes])
+    notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
     steps = "".join(_step_html(s, w, s.step == result.best_step)
                     for s, w in zip(result.steps, wavs[1:]))
     taken = "".join(f"<li>{_e(v['text'])}</li>" for v in result.taken_back)
@@ -298,6 +298,8 @@ def render_html(result: Result, meta: Mapping[str, Any], wavs: Sequence[str],
                       for t, w in zip(step_titles(result), wavs))
     players += f"<tr><td><b>now (best state)</b></td><td>{_audio(best_wav)}</td></tr>"
     players += f"<tr><td><b>target</b></td><td>{_audio(TARGET_WAV)}</td></tr>"
+    todo = "".join(f'<li><a href="#step{s.step}">{_e(s.instruction)}</a></li>'
+                   for s in result.steps[:result.best_step])
     score = "" if result.closeness is None else f'<p class="score">{result.closeness:.0%}</p>'
     loop = {"verified": "verified steps (each step is rendered and kept only when it brings "
             "the sound closer)", "refine": "verified steps with knob refinement (the knobs of "
@@ -313,8 +315,9 @@ def render_html(result: Result, meta: Mapping[str, Any], wavs: Sequence[str],
 created {_e(meta.get('models_created', ''))}; {_e(loop)}. {_e(meta.get('render', ''))}</p>
 {f'<ul class="card warn">{notes}</ul>' if notes else ''}
 <section class="card result">
-<h2>Result: {_e(stop_text(result) or rollback_text(result))}</h2>
+<h2>{_e(stop_text(result) or rollback_text(result))}</h2>
 {score}<p>{_e(closeness_text(result))}</p>
+{f'<p><b>What to do in Serum:</b></p><ol>{todo}</ol>' if todo else ''}
 <p><b>{_e(rollback_text(result))}</b></p>
 <p><button class="ab" id="ab" type="button">A/B: switch between now and target</button>
 <span id="ab-label" class="muted"></span></p>
