@@ -109,8 +109,9 @@ def _spectra(a: np.ndarray, how: Mapping[str, Any]) -> list[tuple[tuple, tuple]]
 def measure(audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = None,
             *, exact: bool = True) -> list[Sound]:
     """Sounds of many clips (features and spectra batched). With ``target``: judged against
-    it (``dist``; ``exact=False`` for a search's fast estimate); without: kept whole, to
-    serve as a target."""
+    it (``dist``); without: kept whole, to serve as a target. ``exact=False`` is a search's
+    fast estimate: only the two distances the judge scores (Mel-MSE exact, MSSMAE from the
+    fast spectra); :func:`exactly` completes it."""
     if len(audios) == 0:
         return []
     a = np.asarray(audios, np.float32)
@@ -120,7 +121,11 @@ def measure(audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = No
     if target is None:
         s64, s32 = _spectra(a, EXACT), _spectra(a, FAST)
         return [Sound(a[r], mel[r], mfcc[r], *s64[r], *s32[r]) for r in range(len(a))]
-    d = M.distances_from_features(mel, target.mel[None], a_mfcc=mfcc, b_mfcc=target.mfcc[None])
+    if exact:
+        d = M.distances_from_features(mel, target.mel[None], a_mfcc=mfcc,
+                                      b_mfcc=target.mfcc[None])
+    else:
+        d = {"mse": M.mse(mel, target.mel[None])}
     spectra = _spectra(a, EXACT if exact else FAST)
     ref = (target.specs, target.logs) if exact else (target.specs32, target.logs32)
     out = []
@@ -137,11 +142,12 @@ def judged(audio: np.ndarray, target: Sound) -> Sound:
 
 
 def exactly(sound: Sound, target: Sound) -> Sound:
-    """A fast estimate made exact (only MSSMAE changes: the five Mel metrics are exact)."""
+    """A fast estimate made exact: the six metrics, MSSMAE from the exact spectra."""
     if sound.exact:
         return sound
+    d = M.distances_from_features(sound.mel, target.mel, a_mfcc=sound.mfcc, b_mfcc=target.mfcc)
     specs, logs = _spectra(sound.audio[None], EXACT)[0]
-    d = dict(sound.dist)
+    d = {k: float(v) for k, v in d.items()}
     d["mssmae"] = float(M.mssmae_from_logs(specs, logs, target.specs, target.logs))
     return Sound(sound.audio, sound.mel, sound.mfcc, dist=d, exact=True)
 
