@@ -411,29 +411,42 @@ class Session:
                           self.judge.score(s.dist), outputs=y)
                 for e, fx, s, y in zip(effects, fxs, sounds, ys)]
 
-    def _refine(self, cand: Candidate) -> Candidate:
-        """A short CMA-ES polish of an (exact) candidate's knobs on the fast estimate; the
-        polished knobs are kept only when their exact score is better too."""
+    def _refine(self, cand: Candidate, cur: dict[str, float]) -> Candidate:
+        """A short CMA-ES polish of an (exact) candidate's knobs towards the judge's rule
+        (its ``objective`` against the current sound), searched on the fast estimate; the
+        polished knobs are kept only when their exact objective is better too."""
         from server.refine import refine
 
         def scores(fxs: Sequence[FX]) -> list[float]:
             sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
-            return [self.judge.score(s.dist) for s in sounds]
+            return [self.judge.objective(s.dist, cur) for s in sounds]
 
-        fast = self._sims_of([self.chain.then(cand.fx)])[0]  # exact already; same scale
-        r = refine(cand.fx, scores, self.judge.score(fast.dist), budget=self.refine_budget,
+        start = scores([cand.fx])[0]   # the exact candidate, scored like the tries
+        r = refine(cand.fx, scores, start, budget=self.refine_budget,
                    seed=self.seed + len(self.steps), mode_probs=cand.mode_probs)
+        before = self.judge.objective(cand.dist, cur)
         info = {"renders": r.renders, "score_model": cand.score, "score_refined": cand.score,
-                "kept": False}
+                "objective_model": before, "objective_refined": before, "kept": False}
         if r.kept:
-            polished = self._exact(Candidate(cand.effect, cand.probability, r.fx, fast,
-                                             fast.dist, r.score, None, cand.outputs))
-            if polished.score < cand.score:
-                info.update(score_refined=polished.score, kept=True)
+            polished = self._exact(Candidate(cand.effect, cand.probability, r.fx, cand.sound,
+                                             cand.dist, r.score, None, cand.outputs))
+            after = self.judge.objective(polished.dist, cur)
+            if after < before:
+                info.update(score_refined=polished.score, objective_refined=after, kept=True)
                 polished.refine = info
                 return polished
         cand.refine = info
         return cand
+
+    def _choose(self, cands: Sequence[Candidate], cur: dict[str, float]) -> Candidate | None:
+        """The closest candidate the judge accepts, checked on its exact distance (the
+        search's estimate only orders them)."""
+        for c in sorted(cands, key=lambda c: c.score):
+            if self.judge.closer(c.dist, cur):
+                exact = self._exact(c)
+                if self.judge.closer(exact.dist, cur):
+                    return exact
+        return None
 
     def _verified_step(self) -> StepReport | None:
         before = self.distance()
@@ -463,17 +476,20 @@ class Session:
                 continue
             cands = self._candidates(group, probs)
             tried += cands
-            top = self._exact(min(cands, key=lambda c: c.score))
-            tried = [top if c.effect == top.effect else c for c in tried]
+            best = self._choose(cands, cur)
             if self.loop == "refine" and self.refine_budget > 0:
-                top = self._refine(top)
-                tried = [top if c.effect == top.effect else c for c in tried]
-            if best is None or top.score < best.score:
-                best = top
-            if self.judge.closer(best.dist, cur):
+                # polish the accepted candidate, or try to rescue the closest one
+                base = best or self._exact(min(cands, key=lambda c: self.judge.objective(
+                    c.dist, cur)))
+                polished = self._refine(base, cur)
+                if self.judge.closer(polished.dist, cur):
+                    best = polished
+                tried = [polished if c.effect == polished.effect else c for c in tried]
+            if best is not None:
                 break
+        tried = [best if best is not None and c.effect == best.effect else c for c in tried]
         cand_json = [c.to_json(self.judge.closer(c.dist, cur)) for c in tried]
-        if best is None or not self.judge.closer(best.dist, cur):
+        if best is None:
             self.stop = J.stop("no_closer", len(self.steps))
             return None
         return self._apply(best, probs, before, cur, cand_json, self.renders - renders0)

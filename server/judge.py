@@ -48,6 +48,8 @@ MARGIN = 0.01
 #: are below these: about 0.5 dB RMS over the Mel bins, and MSSMAE below what a 0.5 dB
 #: change of a high EQ band gives on a saw (the gain-only target scores 0.08, float noise).
 REACHED = {"mse": 0.004, "mssmae": 4.0}
+#: Added to a search's objective for a setting the veto refuses (see ``Judge.objective``).
+VETO_PENALTY = 10.0
 #: The paper's stopping metric (its loop watches Mel-MSE only).
 STOP_METRIC = "mse"
 STOP_REASONS = {
@@ -229,6 +231,14 @@ class Judge:
                                              or new["mssmae"] > current["mssmae"]):
             return False
         return self.score(new) <= self.score(current) - self.margin
+
+    def objective(self, new: Mapping[str, float], current: Mapping[str, float]) -> float:
+        """What a search minimizes: the decision distance, plus a penalty of 10 (ten times
+        the start) when the veto of ``sum_guard`` applies, so any setting the rule may
+        accept ranks before every setting it must refuse."""
+        vetoed = self.decision == "sum_guard" and (new["mse"] > current["mse"]
+                                                   or new["mssmae"] > current["mssmae"])
+        return self.score(new) + (VETO_PENALTY if vetoed else 0.0)
 
     def improvement(self, new: Mapping[str, float], current: Mapping[str, float]) -> float:
         """The share of the current distance that ``new`` removes (0.4 = 40 % closer);

@@ -211,7 +211,8 @@ def summarize_suite(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "worse_any": sum(r["worse_any"] for r in rows),
             "closer_both": sum(r["closer_both"] for r in made),
             "closer_both_share": (sum(r["closer_both"] for r in made) / len(made)) if made else 0.0,
-            "trivial_steps": {r["target"]: len(r["steps"]) for r in trivial},
+            "trivial_steps": {k: [len(r["steps"]) for r in trivial if r["kind"] == k]
+                              for k in ("identical", "gain")},
             "mean_renders": float(np.mean([r["renders"] for r in rows])),
             "mean_steps": float(np.mean([len(r["steps"]) for r in rows]))}
 

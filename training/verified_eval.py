@@ -255,14 +255,16 @@ def markdown(res: dict[str, Any]) -> str:
           f"directly with DawDreamer, plus an identical and a gain-only target; settings drawn "
           f"per seed (seeds {', '.join(map(str, ood['seeds']))}).", "",
           "| loop | targets | end worse (either metric) | made targets closer on both | "
-          "identical / gain-only steps | renders per target |", "|---|---|---|---|---|---|"]
+          "steps: identical / gain-only (per seed) | renders per target |",
+          "|---|---|---|---|---|---|"]
     for loop, v in ood["loops"].items():
         s = v["summary"]
         L.append(f"| {loop} | {s['targets']} | {s['worse_any']} | {s['closer_both']} of "
                  f"{s['made']} ({100 * s['closer_both_share']:.0f} %) | "
-                 + ", ".join(f"{n}" for n in s["trivial_steps"].values()) + f" | "
+                 + " / ".join(", ".join(map(str, v)) for v in s["trivial_steps"].values())
+                 + " | "
                  f"{s['mean_renders']:.1f} |")
-    L += ["", "Per target (first loop, seed by seed): start → end Mel-MSE / MSSMAE, effects.", "",
+    L += ["", "Per target, every loop and seed: start → end Mel-MSE / MSSMAE, effects applied.", "",
           "| seed | target | loop | Mel-MSE | MSSMAE | steps | stop |", "|---|---|---|---|---|---|---|"]
     for loop, v in ood["loops"].items():
         for r in v["rows"]:
