@@ -123,18 +123,20 @@ def measure(audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = No
     if target is None:
         s64, s32 = _spectra(a, EXACT), _spectra(a, FAST)
         return [Sound(a[r], mel[r], mfcc[r], *s64[r], *s32[r]) for r in range(len(a))]
-    if exact:
-        d = M.distances_from_features(mel, target.mel[None], a_mfcc=mfcc,
-                                      b_mfcc=target.mfcc[None])
-    else:
-        d = {"mse": M.mse(mel, target.mel[None])}
-    spectra = _spectra(a, EXACT if exact else FAST)
-    ref = (target.specs, target.logs) if exact else (target.specs32, target.logs32)
+    if not exact:   # the search's estimate, batched: Mel-MSE and MSSMAE only
+        mse = np.atleast_1d(M.mse(mel, target.mel[None]))
+        per_scale = M.multiscale_spectra(a, **FAST)
+        mss = np.atleast_1d(M.mssmae_from_logs(per_scale, M.log_spectra(per_scale),
+                                               [s[None] for s in target.specs32],
+                                               [s[None] for s in target.logs32]))
+        return [Sound(a[r], mel[r], mfcc[r], dist={"mse": float(mse[r]), "mssmae": float(mss[r])},
+                      exact=False) for r in range(len(a))]
+    d = M.distances_from_features(mel, target.mel[None], a_mfcc=mfcc, b_mfcc=target.mfcc[None])
     out = []
-    for r, (specs, logs) in enumerate(spectra):
+    for r, (specs, logs) in enumerate(_spectra(a, EXACT)):
         row = {k: float(np.asarray(v).reshape(-1)[r]) for k, v in d.items()}
-        row["mssmae"] = float(M.mssmae_from_logs(specs, logs, *ref))
-        out.append(Sound(a[r], mel[r], mfcc[r], dist=row, exact=exact))
+        row["mssmae"] = float(M.mssmae_from_logs(specs, logs, target.specs, target.logs))
+        out.append(Sound(a[r], mel[r], mfcc[r], dist=row, exact=True))
     return out
 
 
