@@ -478,11 +478,15 @@ class Session:
             tried += cands
             best = self._choose(cands, cur)
             if self.loop == "refine" and self.refine_budget > 0:
-                # polish the accepted candidate, or try to rescue the closest one
-                base = best or self._exact(min(cands, key=lambda c: self.judge.objective(
-                    c.dist, cur)))
+                # Polish the closest candidate, accepted or not: the veto may refuse the
+                # model's knobs of the strongest effect where polished ones pass. Keep the
+                # polish when the judge accepts it and it beats what was accepted.
+                strongest = min(cands, key=lambda c: c.score)
+                base = (best if best is not None and best.effect == strongest.effect
+                        else self._exact(strongest))
                 polished = self._refine(base, cur)
-                if self.judge.closer(polished.dist, cur):
+                if self.judge.closer(polished.dist, cur) and (
+                        best is None or polished.score < best.score):
                     best = polished
                 tried = [polished if c.effect == polished.effect else c for c in tried]
             if best is not None:
