@@ -78,8 +78,9 @@ class Sound:
 
     A target keeps its multi-scale spectra and their logs, in float64 and float32 (every
     sound is compared with it); a judged sound keeps only its six metrics (``dist``).
-    ``exact`` is False for a search's fast estimate (MSSMAE from float32 spectra with half
-    the frames, within 1 %); what a step reports and every final decision use exact values.
+    ``exact`` is False for a search's fast estimate (MSSMAE from float32 spectra with a
+    quarter of the frames, within about 2 %); what a step reports and every final decision
+    use exact values.
     """
 
     audio: np.ndarray                   # (44100,) float32
@@ -93,8 +94,9 @@ class Sound:
     exact: bool = True
 
 
-#: The fast estimate's spectra: float32, half the frames (see metrics.multiscale_spectra).
-FAST = {"dtype": np.float32, "overlap": 2}
+#: The fast estimate's spectra: float32, hop n (a quarter of the frames; see
+#: metrics.multiscale_spectra).
+FAST = {"dtype": np.float32, "overlap": 1}
 EXACT = {"dtype": np.float64, "overlap": 4}
 
 
