@@ -69,6 +69,8 @@ class Display:
         v = self.value(x)
         if self.unit == "Hz" and v >= 1000:
             return f"{v / 1000:.1f} kHz"
+        if self.unit.startswith(":"):
+            return f"{v:.{self.digits}f}{self.unit}"   # a ratio: "9.5:1"
         return f"{v:.{self.digits}f} {self.unit}".replace(" %", " %")
 
     def to_json(self) -> dict[str, Any]:
@@ -143,6 +145,18 @@ class Fixed:
     serum_index: int
     value: float
     display: Display = PERCENT
+    #: What Serum's panel calls it, for people (``name`` is the code's).
+    label: str = ""
+    #: For a switch or menu: the word for each value it is set to (a bare "0" says nothing).
+    words: tuple[tuple[float, str], ...] = ()
+
+    def text(self, value: float | None = None) -> str:
+        """The value as a producer reads it: a word for a switch, else in its unit."""
+        v = self.value if value is None else value
+        for at, word in self.words:
+            if abs(at - v) < 1e-9:
+                return word
+        return self.display.text(v)
 
     @property
     def serum_default(self) -> float | None:
@@ -230,13 +244,17 @@ EFFECTS: tuple[Effect, ...] = (
             Knob("high", "CompMB H", 272, "High band"),
         ),
         fixed=(
-            Fixed("multiband", "CmpMBnd", 140, 1.0, Display("", 0, 1)),
-            Fixed("threshold", "Cmp_Thr", 135, 0.5, Display("dB", -48.0, 0.0, digits=1)),
-            Fixed("ratio", "Cmp_Rat", 136, 0.75, Display(":1", 1.0, 20.0, "log", 1)),
-            Fixed("attack", "Cmp_Att", 137, 0.3, Display("ms", 0.1, 50.0, "log", 1)),
-            Fixed("release", "Cmp_Rel", 138, 0.3, Display("ms", 10.0, 1000.0, "log")),
-            Fixed("gain", "CmpGain", 139, 0.0, Display("dB", 0.0, 30.0, digits=1)),
-            Fixed("wet", "Comp_wet", 269, 1.0),
+            Fixed("multiband", "CmpMBnd", 140, 1.0, Display("", 0, 1), label="Multiband",
+                  words=((1.0, "On"),)),
+            Fixed("threshold", "Cmp_Thr", 135, 0.5, Display("dB", -48.0, 0.0, digits=1),
+                  label="Threshold"),
+            Fixed("ratio", "Cmp_Rat", 136, 0.75, Display(":1", 1.0, 20.0, "log", 1), label="Ratio"),
+            Fixed("attack", "Cmp_Att", 137, 0.3, Display("ms", 0.1, 50.0, "log", 1),
+                  label="Attack"),
+            Fixed("release", "Cmp_Rel", 138, 0.3, Display("ms", 10.0, 1000.0, "log"),
+                  label="Release"),
+            Fixed("gain", "CmpGain", 139, 0.0, Display("dB", 0.0, 30.0, digits=1), label="Gain"),
+            Fixed("wet", "Comp_wet", 269, 1.0, label="Mix"),
         ),
     ),
     Effect(
@@ -246,11 +264,13 @@ EFFECTS: tuple[Effect, ...] = (
             Knob("drive", "Dist_Drv", 97, "Drive", ranges=((0.30, 1.00),)),
         ),
         fixed=(
-            Fixed("wet", "Dist_Wet", 96, 1.0),
-            Fixed("filter_mode", "Dist_L/B/H", 98, 0.0, Display("", 0, 1)),
-            Fixed("filter_freq", "Dist_Freq", 100, 0.5, HZ_FULL),
-            Fixed("filter_bw", "Dist_BW", 101, 0.5),
-            Fixed("prepost", "Dist_PrePost", 102, 0.0, Display("", 0, 1)),
+            Fixed("wet", "Dist_Wet", 96, 1.0, label="Mix"),
+            Fixed("filter_mode", "Dist_L/B/H", 98, 0.0, Display("", 0, 1),
+                  label="Filter type (L/B/H)", words=((0.0, "L (low-pass)"),)),
+            Fixed("filter_freq", "Dist_Freq", 100, 0.5, HZ_FULL, label="Filter frequency"),
+            Fixed("filter_bw", "Dist_BW", 101, 0.5, label="Filter bandwidth"),
+            Fixed("prepost", "Dist_PrePost", 102, 0.0, Display("", 0, 1),
+                  label="Filter (Off/Pre/Post)", words=((0.0, "Off"),)),
         ),
     ),
     Effect(
@@ -262,11 +282,14 @@ EFFECTS: tuple[Effect, ...] = (
                  display=DB_24),
         ),
         fixed=(
-            Fixed("type_high", "EQ TypH", 95, 0.0, Display("", 0, 1)),
-            Fixed("freq_low", "EQ FrqL", 88, 0.333, HZ_FULL),
-            Fixed("q_low", "EQ Q L", 90, 0.6, Display("Q", 0.5, 12.0, "log", 2)),
-            Fixed("gain_low", "EQ VolL", 92, 0.5, DB_24),
-            Fixed("type_low", "EQ TypL", 94, 0.0, Display("", 0, 1)),
+            Fixed("type_high", "EQ TypH", 95, 0.0, Display("", 0, 1), label="High band type",
+                  words=((0.0, "the first type"),)),
+            Fixed("freq_low", "EQ FrqL", 88, 0.333, HZ_FULL, label="Low band frequency"),
+            Fixed("q_low", "EQ Q L", 90, 0.6, Display("Q", 0.5, 12.0, "log", 2),
+                  label="Low band Q"),
+            Fixed("gain_low", "EQ VolL", 92, 0.5, DB_24, label="Low band gain"),
+            Fixed("type_low", "EQ TypL", 94, 0.0, Display("", 0, 1), label="Low band type",
+                  words=((0.0, "the first type"),)),
         ),
     ),
     Effect(
@@ -277,10 +300,11 @@ EFFECTS: tuple[Effect, ...] = (
             Knob("feedback", "Phs_Feed", 114, "Feedback"),
         ),
         fixed=(
-            Fixed("wet", "Phs_Wet", 109, 1.0),
-            Fixed("bpm_sync", "Phs_BPM_Sync", 110, 0.0, Display("", 0, 1)),
-            Fixed("rate", "Phs_Rate", 111, 0.25, Display("Hz", 0.05, 20.0, "log", 2)),
-            Fixed("stereo", "Phs_Stereo", 115, 0.5),
+            Fixed("wet", "Phs_Wet", 109, 1.0, label="Mix"),
+            Fixed("bpm_sync", "Phs_BPM_Sync", 110, 0.0, Display("", 0, 1), label="BPM sync",
+                  words=((0.0, "Off"),)),
+            Fixed("rate", "Phs_Rate", 111, 0.25, Display("Hz", 0.05, 20.0, "log", 2), label="Rate"),
+            Fixed("stereo", "Phs_Stereo", 115, 0.5, label="Stereo"),
         ),
     ),
     Effect(
@@ -292,10 +316,10 @@ EFFECTS: tuple[Effect, ...] = (
                  display=Display("Hz", 500.0, 20000.0, "log")),
         ),
         fixed=(
-            Fixed("size", "VerbSize", 82, 0.35),
-            Fixed("decay", "Decay", 83, 0.35, Display("s", 0.5, 12.0, "log", 1)),
-            Fixed("spin_rate", "Spin Rate", 85, 0.25),
-            Fixed("spin_depth", "Spin Depth", 87, 0.2),
+            Fixed("size", "VerbSize", 82, 0.35, label="Size"),
+            Fixed("decay", "Decay", 83, 0.35, Display("s", 0.5, 12.0, "log", 1), label="Decay"),
+            Fixed("spin_rate", "Spin Rate", 85, 0.25, label="Spin rate"),
+            Fixed("spin_depth", "Spin Depth", 87, 0.2, label="Spin depth"),
         ),
     ),
 )

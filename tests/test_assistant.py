@@ -19,9 +19,9 @@ def target(rack):
 
 
 def test_run_applies_each_effect_at_most_once_and_reports_serum_names(tiny_models, rack, target):
-    s = Session(tiny_models, target, renderer=rack, preset="saw", tolerance=10)
+    s = Session(tiny_models, target, renderer=rack, preset="saw", tolerance=10, loop="paper")
     res = s.run()
-    assert len(res.steps) == 5  # tolerance 10: runs until every effect is used
+    assert len(res.steps) == 5  # the paper's loop, tolerance 10: runs until every effect is used
     effects = [st.effect for st in res.steps]
     assert sorted(effects) == sorted(spec.EFFECT_NAMES)
     for st in res.steps:
@@ -41,24 +41,33 @@ def test_run_applies_each_effect_at_most_once_and_reports_serum_names(tiny_model
     assert res.best_step == int(np.argmin(dists))
 
 
-def test_stopping_rule_counts_bad_steps(tiny_models, rack, target):
-    s = Session(tiny_models, target, renderer=rack, preset="saw", tolerance=0)
+def test_stopping_rule_counts_bad_steps(rack, target):
+    """The paper's rule on scripted models: two harmful effects ranked first; tolerance 1
+    keeps the first bad step, stops at the second and keeps it too."""
+    from stub_models import StubModels
+
+    models = StubModels(["eq", "phaser", "distortion", "reverb", "compressor"],
+                        {"eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
+                         "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
+                         "distortion": {"mode": 2, "drive": 0.8},
+                         "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
+                         "compressor": {"low": 0.5, "mid": 0.5, "high": 0.5}})
+    s = Session(models, target, renderer=rack, preset="saw", tolerance=1, loop="paper")
     res = s.run()
-    bad = [st for st in res.steps if not st.improved]
-    assert len(res.steps) == 5 or len(bad) == 1
-    if bad:
-        assert res.steps[-1] is bad[0]  # stopped right at the first bad step
+    assert [st.effect for st in res.steps] == ["eq", "phaser"]
+    assert [st.improved for st in res.steps] == [False, False] and s.bad_steps == 2
+    assert s.stop_reason == "worse" and res.best_step == 0
 
 
 def test_undo_and_captured_flow(tiny_models, rack, target):
-    s = Session(tiny_models, target, renderer=rack, preset="saw", tolerance=10)
+    s = Session(tiny_models, target, renderer=rack, preset="saw", tolerance=10, loop="paper")
     s.step()
     s.step()
     first = s.steps[0].effect
     s.undo()
     assert s.chain.order == (first,) and len(s.states) == 2
     # in Live the sound is captured: the step is judged when the next capture arrives
-    live = Session(tiny_models, target)
+    live = Session(tiny_models, target, loop="paper")
     rep = live.step(current=rack.dry("saw"))
     assert rep.after is None and rep.improved is None
     live.step(current=rack.render(live.chain, "saw"))

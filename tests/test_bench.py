@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from training.bench import bench_first_step, bench_step
+from training.bench import bench_first_step, bench_step, bench_verified
 
 
 def test_bench_step_reports_each_figure(tiny_run, capsys):
@@ -23,3 +23,12 @@ def test_time_to_first_step_is_measured_in_a_fresh_process(tiny_run, capsys):
     parts = [out[f"first_step_{k}_s"] for k in ("import", "load", "warm_up", "rack", "step")]
     assert all(p > 0 for p in parts) and out["first_step_s"] >= sum(parts)
     assert "time to the first step" in capsys.readouterr().out
+
+
+def test_bench_verified_reports_both_loops(tiny_run, capsys):
+    out = bench_verified(2, tiny_run[0] / "models")
+    keys = {"verified_step_p50_ms", "verified_step_p95_ms", "refine_step_p50_ms",
+            "refine_step_p95_ms"}
+    assert keys <= set(out) and all(math.isfinite(out[k]) and out[k] > 0 for k in keys)
+    text = capsys.readouterr().out
+    assert "goal <= 40 ms p50" in text and "goal <= 150 ms p50" in text

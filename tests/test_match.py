@@ -34,7 +34,7 @@ def wavs(rack, tmp_path_factory):
 def preset_report(tiny_models, wavs, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     result, page = match("preset:saw", wavs / "target.wav", "basic", out, tolerance=10,
-                         models=tiny_models)
+                         models=tiny_models, loop="paper")  # the paper's loop: all 5 steps
     return result, page, json.loads((out / "steps.json").read_text())
 
 
@@ -70,8 +70,8 @@ def test_html_says_what_steps_json_says(preset_report):
         verdict = "closer to the target" if s["improved"] else "further from the target"
         assert verdict in text.split(f'id="step{s["step"]}"')[1].split("</section>")[0]
     best = doc["best_step"]
-    if best:
-        assert f'class="step best" id="step{best}"' in text
+    if best:  # the paper's loop marks the step to roll back to
+        assert f'class="card result" id="step{best}"' in text
     # self-contained: every referenced file is in the folder, nothing is fetched
     refs = re.findall(r'(?:src|href)="([^"#][^"]*)"', text)
     assert refs and all((page.parent / r).is_file() for r in refs)
@@ -120,3 +120,74 @@ def test_a_sub_oscillator_is_not_mistaken_for_a_lower_octave(rack):
     dry = rack.dry("power_fifths_lead")
     moved = to_model_note(dry, "lead.wav", "target", 48)
     assert moved.audio is dry and moved.shift == 0.0 and "octaves below C3" in moved.message
+
+
+# -- the verified report, on scripted models ------------------------------------------
+
+@pytest.fixture(scope="module")
+def verified_report(wavs, tmp_path_factory):
+    """Stub models that answer the target's own knobs, ranked behind a harmful EQ."""
+    from stub_models import StubModels
+
+    models = StubModels(["eq", "distortion", "reverb", "phaser", "compressor"],
+                        {"eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
+                         "distortion": {"mode": 2, "drive": 0.8},
+                         "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
+                         "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
+                         "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0}})
+    out = tmp_path_factory.mktemp("verified")
+    result, page = match("preset:saw", wavs / "target.wav", "basic", out, models=models, k=2)
+    return result, page, json.loads((out / "steps.json").read_text())
+
+
+def test_verified_report_shows_the_result_first_in_serums_words(verified_report, rack):
+    from server import spec
+
+    result, page, doc = verified_report
+    out, text = page.parent, page.read_text()
+    assert doc["loop"] == "verified" and doc["stop"]["reason"] == "reached"
+    assert [s["effect"] for s in doc["steps"]] == ["distortion", "reverb"]
+    assert doc["best_step"] == 2 and doc["closeness"] > 0.99
+    # the A/B pair plays the best state and the target
+    assert np.allclose(load_clip(out / doc["files"]["best"]), rack.render(TARGET_CHAIN, "saw"),
+                       atol=1e-6)
+    assert f'id="ab-now" controls preload="auto" src="{doc["files"]["best"]}"' in text
+    assert f'id="ab-target" controls preload="auto" src="{doc["files"]["target"]}"' in text
+    assert "Closeness 100%" in text and "Done: the target is reached." in text
+    assert "Only the first 1 second of each sound is used." in text
+    assert "C2 in Live (MIDI 48)" in text
+    for name in (doc["files"]["mel_png"], doc["files"]["difference_png"]):
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+    # fixed knobs: the panel's words, never the code's names or a bare number
+    for s in doc["steps"]:
+        assert f"expected {s['confidence']:.0%} closer" in text
+        assert f"{s['selector_probability']:.0%}" in text
+        for f in spec.effect(s["effect"]).fixed:
+            assert f">{f.name}<" not in text
+            assert f"<td>{html.escape(f.label)}</td>" in text
+    set_to = re.findall(r"</code> #\d+</td><td>([^<]*)</td>", text)
+    assert len(set_to) == sum(len(s["knobs"]) + len(s["fixed"]) for s in doc["steps"])
+    assert all(re.search(r"[A-Za-z%]", t) for t in set_to), set_to  # a unit or a word
+
+
+def test_the_report_in_a_real_browser(verified_report, tmp_path):
+    """Headless Chromium (Debian's) runs the page: its A/B script labels the player, and
+    the screenshot is a picture, not a blank page."""
+    import shutil
+    import subprocess
+
+    _, page, _ = verified_report
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is missing: scripts/setup-system.sh installs it"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout
+    assert '<span id="ab-label" class="muted">now playing: NOW</span>' in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *flags, "--hide-scrollbars", "--window-size=1100,1800",
+                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    from PIL import Image
+
+    img = np.asarray(Image.open(shot).convert("L"), np.float32)
+    assert img.shape == (1800, 1100) and img.std() > 20

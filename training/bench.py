@@ -5,6 +5,8 @@ features <= 3 ms per clip; data generation >= 100 clips/s with all workers.
 Goals (issue 4): one step without the render <= 20 ms p50 (paper: ~300 ms per step with
 the render), one full step on the open rack <= 30 ms p50, and the time to the first step.
 Goal (issue 5): OSC step round trip <= 40 ms p50 for one client.
+Goals (issue 11): a verified step with k = 3 <= 40 ms p50; verified + refine with 24
+renders per step <= 150 ms p50 (the paper took about 300 ms per step).
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ def bench_render(n: int) -> dict[str, float]:
 
     def warm():
         k = next(i)
+        rack._prefixes.clear()  # every effect renders (no partial render reused)
         rack.render(chains[k % n], presets[k % len(presets)])
 
     def cold():
         k = next(i)
         rack._dry.clear()  # force the synth to render too
+        rack._prefixes.clear()
         rack.render(chains[k % n], presets[k % len(presets)])
 
     def synth_only():
@@ -203,14 +207,14 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         """What the server does per step in Live: a new session on the target (target
         features), then one step on the captured sound (features, six metrics, models)."""
         preset, target = cases[next(k) % reps]
-        Session(gm, target).step(current=dry[preset])
+        Session(gm, target, loop="paper").step(current=dry[preset])
 
     full: list[float] = []
 
     def full_steps():
         """Every step of one session on the open rack: render, features, metrics, models."""
         preset, target = cases[next(k) % reps]
-        s = Session(gm, target, renderer=rack, preset=preset)
+        s = Session(gm, target, renderer=rack, preset=preset, loop="paper")
         while not s.done:
             t = time.perf_counter()
             s.step()
@@ -233,6 +237,56 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     return {"step_core_p50_ms": float(np.median(c)), "step_core_p95_ms": float(np.percentile(c, 95)),
             "step_naive_p50_ms": float(np.median(n)), "step_captured_p50_ms": float(np.median(cap)),
             "step_full_p50_ms": float(np.median(f)), "step_full_p95_ms": float(np.percentile(f, 95))}
+
+
+def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float]:
+    """A verified step (k = 3) and a verified + refine step (24 renders), per ``step()``
+    call of whole sessions on the open rack, targets of 1-5 random effects."""
+    from server.assistant import Session
+    from server.rack import presets as P
+
+    print("verified steps (open rack; every step() call of whole sessions):")
+    found = _step_models(models_dir)
+    if found is None:
+        return {}
+    group, gm = found
+    rack = OpenRack(gm.render_settings)
+    rng = np.random.default_rng(11)
+    presets = P.GROUPS[group]
+    cases = []
+    for r in range(reps):
+        names = [spec.EFFECT_NAMES[j] for j in sorted(rng.choice(5, 1 + r % 5, replace=False))]
+        p = presets[r % len(presets)]
+        cases.append((p, rack.render(sample_chain(names, rng), p)))
+    out: dict[str, float] = {}
+    for loop, goal in (("verified", "goal <= 40 ms p50"), ("refine", "goal <= 150 ms p50")):
+        calls, cpu, offers, renders = [], [], [], []
+        for i, (p, target) in enumerate(cases[:1] + cases):  # the first one only warms up
+            s = Session(gm, target, renderer=rack, preset=p, loop=loop, k=3, refine_budget=24)
+            while not s.done:
+                t, tc = time.perf_counter(), time.process_time()
+                rep = s.step()
+                ms = (time.perf_counter() - t) * 1e3
+                if i == 0:
+                    continue
+                calls.append(ms)
+                cpu.append((time.process_time() - tc) * 1e3)
+                if rep is not None:
+                    offers.append(ms)
+                    renders.append(rep.renders)
+        c, o = np.array(calls), np.array(offers)
+        label = "verified step, k = 3" if loop == "verified" else "verified + refine, 24 renders"
+        print(_row(f"{label} (every call, {len(c)})", c, goal))
+        # CPU time of this process per call: what the step costs whatever else runs
+        print(_row("  the same, CPU time of this process", np.array(cpu)))
+        out[f"{loop}_step_p50_ms"] = float(np.median(c))
+        out[f"{loop}_step_p95_ms"] = float(np.percentile(c, 95))
+        out[f"{loop}_step_cpu_p50_ms"] = float(np.median(cpu))
+        if len(o):  # weak models may never find a step worth offering
+            print(_row(f"  calls that offer a step ({len(o)}; {np.mean(renders):.1f} renders "
+                       "each)", o))
+            out[f"{loop}_offer_p50_ms"] = float(np.median(o))
+    return out
 
 
 #: Run in a fresh interpreter: what a producer waits for after ``serumrnn serve`` or
@@ -313,6 +367,7 @@ def run_bench(*, quick: bool = False, workers: int = 2) -> dict[str, float]:
     out.update(bench_datagen(workers, 16 if quick else 48))
     out.update(bench_models(10 if quick else 50))
     out.update(bench_step(12 if quick else 60))
+    out.update(bench_verified(10 if quick else 40))
     out.update(bench_first_step())
     out.update(bench_osc_clients(5.0 if quick else 15.0))
     return out

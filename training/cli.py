@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 SPEC_JSON = ROOT / "m4l_device" / "serumrnn_spec.json"
 #: Modules that add their own subcommands (each defines ``add_parser(subparsers)``).
 COMMAND_MODULES = ("training.match", "training.evaluate_system", "server.osc_cli", "training.device",
-                   "training.summary")
+                   "training.summary", "training.verified_eval", "training.chain_search")
 
 
 def _cmd_spec_export(a: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -144,14 +144,19 @@ def _group_for(spec: InputSpec, group: str | None) -> str:
 
 def match(input_spec: str | InputSpec, target_path: str | Path, group: str | None = None,
           out: str | Path | None = None, models_dir: str | Path | None = None,
-          tolerance: int = 1, *, models: "GroupModels | None" = None) -> tuple["Result", Path]:
+          tolerance: int = 1, *, models: "GroupModels | None" = None, loop: str = "verified",
+          k: int = 3, refine_budget: int = 24,
+          rack_order: str | Sequence[str] | None = None) -> tuple["Result", Path]:
     """Run the step loop from the input to the target and write the report folder.
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.
     ``models``: already loaded models (skips loading ``group`` from ``models_dir``).
+    ``loop``: ``verified`` (default), ``refine`` or ``paper`` (see ``server.assistant``);
+    ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
-    from server.assistant import Session
+    from server import spec as spec_mod
+    from server.assistant import LOOPS, Session, usage_notes
     from server.audio_io import load_clip
     from server.models import PARAM_MODELS, load_group
     from server.pitch import check_target, to_model_note
@@ -162,6 +167,10 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
+    if loop not in LOOPS:
+        raise ValueError(f"--loop must be one of {', '.join(LOOPS)}, got {loop!r}")
+    if not 1 <= k <= 5:
+        raise ValueError(f"--k must be 1..5, got {k}")
     if spec.preset is not None:
         P.preset(spec.preset)  # an unknown preset fails before anything slow
     # Files first: a wrong path should not wait for the models to load.
@@ -178,15 +187,20 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     if source is not None:
         moved = to_model_note(source, str(spec.path), "input", note)
         source, notes = moved.audio, notes + ([moved.message] if moved.message else [])
-    rack = OpenRack(models.render_settings)
+    settings = models.render_settings
+    if rack_order is not None:  # a producer's own FX-rack order (README, "The renderer API")
+        settings = replace(settings, rack_order=spec_mod.rack_order(rack_order))
+    rack = OpenRack(settings)
     session = Session(models, target, renderer=rack, preset=spec.preset, input_audio=source,
-                      tolerance=tolerance)
+                      tolerance=tolerance, loop=loop, k=k, refine_budget=refine_budget)
     result = session.run()
+    result.notes[:0] = usage_notes(models.render_settings.note)
     result.notes.extend(notes)
     meta = {**models_meta(models), "input": spec.label, "target": Path(target_path).name,
-            "tolerance": tolerance, "render": RENDER_NOTE_TEXT}
+            "tolerance": tolerance, "loop": loop, "k": k, "refine_budget": refine_budget,
+            "rack_order": list(rack.settings.rack_order), "render": RENDER_NOTE_TEXT}
     _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
-    page = write_report(result, [s[2] for s in session.states], target, out_dir, meta,
+    page = write_report(result, [s.audio for s in session.states], target, out_dir, meta,
                         sample_rate=rack.settings.sample_rate)
     return result, page
 
@@ -209,7 +223,9 @@ def _cmd_match(a: argparse.Namespace) -> int:
 
     try:
         spec = _input_from_args(a)
-        result, page = match(spec, a.target, a.group, a.out, a.models, a.tolerance)
+        result, page = match(spec, a.target, a.group, a.out, a.models, a.tolerance,
+                             loop=a.loop, k=a.k, refine_budget=a.refine_budget,
+                             rack_order=a.rack_order)
     except (AudioInputError, ModelError) as e:
         print(f"serumrnn: error: {e}", file=sys.stderr)
         return 2
@@ -236,7 +252,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="report folder (default out/match): new, empty, or an earlier report "
                         "(whose files are replaced); any other folder is refused")
     m.add_argument("--models", default=None, metavar="DIR", help="models folder (default models/)")
+    m.add_argument("--loop", default="verified", choices=("verified", "refine", "paper"),
+                   help="verified: each step is rendered first and offered only when it brings "
+                        "the sound closer (default); refine: the same, with each step's knobs "
+                        "polished by listening; paper: the paper's loop, unchanged")
+    m.add_argument("--k", type=int, default=3, metavar="K",
+                   help="effects tried per step, most likely first (1-5, default 3)")
+    m.add_argument("--refine-budget", type=int, default=24, metavar="N",
+                   help="renders the refinement may spend per step (--loop refine; default 24)")
     m.add_argument("--tolerance", type=int, default=1, metavar="N",
-                   help="stop after more than N steps that move away from the target (default 1)")
+                   help="--loop paper: stop after more than N steps that move away from the "
+                        "target (default 1)")
+    m.add_argument("--rack-order", default=None, metavar="FX,FX,...",
+                   help="the order your Serum FX rack processes the effects in, comma-separated "
+                        "(default Serum's: distortion,phaser,compressor,reverb,eq)")
     m.set_defaults(func=_cmd_match)
     return m

@@ -9,6 +9,8 @@ switched on in.
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
@@ -104,6 +106,7 @@ class OpenRack:
         self._synth = _Stage("synth", settings, synth=True)
         self._fx = {name: _Stage(name, settings) for name in spec.EFFECT_NAMES}
         self._dry: dict[tuple[str, int], np.ndarray] = {}
+        self._prefixes = PrefixCache()
         for name, stage in self._fx.items():  # fixed knobs never change: set them once
             for f in spec.effect(name).fixed:
                 if f.name in stage.address:
@@ -144,21 +147,73 @@ class OpenRack:
         """Mono float32 audio of ``preset`` through ``chain``, processed in rack order."""
         if preset is None:
             raise ValueError(f"the open rack needs a preset; presets: {', '.join(P.PRESETS)}")
-        return self.process(self.dry(preset, note=note), chain)
+        note = self.settings.note if note is None else int(note)
+        return self._process(self.dry(preset, note=note), chain, ("preset", preset, note))
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
         """Run any mono clip through the effects in rack order (captured or user audio)."""
+        audio = np.asarray(audio, np.float32)
+        return self._process(audio, chain, ("clip", hashlib.sha1(memoryview(
+            np.ascontiguousarray(audio))).digest()))
+
+    def _process(self, audio: np.ndarray, chain: Chain | Sequence[FX], source: tuple
+                 ) -> np.ndarray:
+        """Effects in rack order, starting from the longest cached prefix of the same
+        source (see :class:`PrefixCache`)."""
         chain = chain if isinstance(chain, Chain) else Chain(chain)
         chain = chain.in_rack_order(self.settings.rack_order)
         audio = np.asarray(audio, np.float32)
         if len(chain) == 0:
             return audio.copy()
+        keys = [(source, PrefixCache.key(chain.prefix(n))) for n in range(1, len(chain) + 1)]
+        start = 0
+        for n in range(len(chain), 0, -1):
+            hit = self._prefixes.get(keys[n - 1])
+            if hit is not None:
+                audio, start = hit, n
+                break
         seconds = len(audio) / self.settings.sample_rate
-        for fx in chain:
+        for i in range(start, len(chain)):
+            fx = chain[i]
             stage = self._fx[fx.name]
             for knob, value in fx.knobs.items():
                 stage.set(knob, faust_value(fx.name, knob, value))
             audio = stage.run(audio, seconds, len(audio))
             if not np.isfinite(audio).all():
                 raise RenderError(f"{fx.describe()} produced non-finite samples")
+            self._prefixes.put(keys[i], audio)
+        return audio.copy()
+
+
+class PrefixCache:
+    """Recent partial renders: (source, effects so far in rack order) -> audio.
+
+    Each effect is its own engine and a render plays a clip through them one after the
+    other, so the sound after the first n effects of a chain is the same for every chain
+    that starts with them in rack order. A search that tries several effects or knob
+    settings on one chain then renders only from the changed effect on: the effects
+    before it in the rack come from here. Bounded, least recently used first out.
+    """
+
+    def __init__(self, size: int = 48):
+        self.size = size
+        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    @staticmethod
+    def key(chain: Chain) -> tuple:
+        return tuple((f.name, tuple(sorted(f.knobs.items()))) for f in chain)
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        audio = self._items.get(key)
+        if audio is not None:
+            self._items.move_to_end(key)
         return audio
+
+    def put(self, key: tuple, audio: np.ndarray) -> None:
+        self._items[key] = audio  # never handed out: render() returns copies
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()

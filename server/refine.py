@@ -1,0 +1,109 @@
+"""Knob refinement: a short CMA-ES that polishes one effect's knobs by listening.
+
+The parameter models give a good first guess; rendering costs a few milliseconds, so a
+handful of renders around that guess can find knobs the judge scores better. The search
+starts at the model's knobs with a small step size, spends at most ``budget`` renders,
+and its result is used only when it scores strictly better than the model's knobs, so a
+refinement never returns a worse sound.
+
+The distortion's mode is a category, so CMA-ES does not move it: the next most probable
+modes of the distortion model (``mode_probs``) are tried first at the model's drive, and
+CMA-ES then polishes the drive of the best one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from server import spec
+from server.rack.chain import FX
+
+#: Step size, as a fraction of each knob's range: small, because the model is close.
+SIGMA = 0.1
+#: Other distortion modes tried before the search (most probable first).
+MODE_TRIES = 2
+#: CMA-ES population per generation, so a 24-render budget gives about four generations.
+POPSIZE = {1: 4, 2: 5, 3: 6}
+
+#: Scores a batch of effect settings (the judge's decision distance of the chain with the
+#: effect at each setting; lower is better).
+Scorer = Callable[[Sequence[FX]], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Refined:
+    fx: FX                  # the refined effect, or the model's when nothing scored better
+    score: float
+    start_score: float
+    renders: int
+    kept: bool              # the refinement scored strictly better than the model's knobs
+
+
+def knob_span(knob: spec.Knob) -> tuple[float, float]:
+    """The interval a knob is searched in: the hull of its Table 1 ranges (where the
+    parameter models clip their outputs too)."""
+    return min(r[0] for r in knob.ranges), max(r[1] for r in knob.ranges)
+
+
+def _with(fx: FX, **values: float) -> FX:
+    return FX(fx.name, {**fx.knobs, **values})
+
+
+def refine(fx: FX, scores: Scorer, start_score: float, *, budget: int = 24,
+           sigma: float = SIGMA, seed: int = 0, mode_probs: np.ndarray | None = None) -> Refined:
+    """Polish ``fx``'s knobs with at most ``budget`` calls' worth of settings to ``scores``.
+
+    ``start_score``: the score of ``fx`` itself (already known, not re-rendered).
+    """
+    import cma
+
+    best_fx, best = fx, float(start_score)
+    used = 0
+    eff = fx.effect
+    cat = eff.categorical
+    if cat and mode_probs is not None and budget > 0:
+        name = cat[0].name
+        order = [int(m) for m in np.argsort(-np.asarray(mode_probs), kind="stable")]
+        alts = [m for m in order if m != int(fx.knobs[name])][:min(MODE_TRIES, budget)]
+        tries = [_with(fx, **{name: float(m)}) for m in alts]
+        for f, s in zip(tries, scores(tries)):
+            if s < best:
+                best_fx, best = f, float(s)
+        used += len(tries)
+    knobs = eff.continuous
+    spans = np.array([knob_span(k) for k in knobs])
+    left = budget - used
+    if knobs and left >= 2:
+        lo, width = spans[:, 0], spans[:, 1] - spans[:, 0]
+        start = np.array([best_fx.knobs[k.name] for k in knobs])
+        x0 = np.clip((start - lo) / width, 1e-3, 1 - 1e-3)
+        opts = {"bounds": [0.0, 1.0], "popsize": POPSIZE.get(len(knobs), 6),
+                "seed": int(seed) + 1, "verbose": -9,
+                # pycma caps the step at a third of the bounds by default; its capping code
+                # can fail on small problems (4.x), and a 0.1 step never reaches the cap.
+                "maxstd": np.inf}
+        base = best_fx
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pycma warns about 1-D problems; they are fine here
+            es = cma.CMAEvolutionStrategy(list(x0), sigma, opts)
+            while left > 0:
+                xs = es.ask()[:left]
+                tries = [_with(base, **{k.name: float(np.clip(lo[i] + width[i] * x[i],
+                                                               spans[i, 0], spans[i, 1]))
+                                        for i, k in enumerate(knobs)}) for x in xs]
+                got = [float(s) for s in scores(tries)]
+                used += len(tries)
+                left -= len(tries)
+                for f, s in zip(tries, got):
+                    if s < best:
+                        best_fx, best = f, s
+                if len(xs) < es.popsize:
+                    break
+                es.tell(xs, got)
+    kept = best < start_score
+    return Refined(best_fx if kept else fx, best if kept else float(start_score),
+                   float(start_score), used, kept)
