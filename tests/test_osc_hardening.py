@@ -658,11 +658,13 @@ def test_fuzz_decoder_raises_only_decode_errors(data):
 _ADDRESSES = [a for a, _ in osc.REQUESTS.values()] + [f"{P}/nope", "/x", "/"]
 _PATHS = ["/etc/passwd", "/dev/zero", "/proc/self/mem", "/", "relative.wav", "", "/tmp",
           "/nonexistent/x.wav", "/dev/null", "/proc/self/environ"]
+# allow_subnormal=False: a library loaded earlier in the suite (DawDreamer, TensorFlow) may
+# turn on flush-to-zero for the process, and hypothesis then refuses subnormal floats.
 _ARG = st.one_of(
     st.sampled_from([0, -1, 1, 70000, 2**31 - 1, -2**31, 2**40]),
     st.sampled_from(_PATHS + ["basic", "advanced", "open", "serum", "preset:saw",
                               "preset:nope", NO_SUCH_SESSION, "../../x.json"]),
-    st.text(max_size=40), st.floats(allow_nan=True, width=32), st.booleans(),
+    st.text(max_size=40), st.floats(allow_nan=True, width=32, allow_subnormal=False), st.booleans(),
     st.binary(max_size=24), st.none())
 
 
