@@ -20,7 +20,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 if TYPE_CHECKING:  # the step report comes from server.assistant (heavy: TensorFlow)
-    from server.assistant import StepReport
+    from server.assistant import StepReport, Verdict
 
 PREFIX = "/serumrnn"
 PROTOCOL_VERSION = "1"
@@ -434,7 +434,7 @@ def min_error_bytes(code: str, request_id: int = 0) -> int:
 
 def step_reply(request_id: int, session: str, report: "StepReport | None", *, step: int,
                done: bool, reason: str, best_step: int,
-               judged: "StepReport | None" = None, stop_metric: str = "mse") -> Reply:
+               judged: "StepReport | Verdict | None" = None, stop_metric: str = "mse") -> Reply:
     """The messages of a step reply (see docs/protocol.md, "step"): the effect, each knob
     and fixed knob as (Serum name, 0..1 value, text), the distances, then ``end``.
 
@@ -448,6 +448,9 @@ def step_reply(request_id: int, session: str, report: "StepReport | None", *, st
         out.append((f"{PREFIX}/step/judged", head + (
             judged.step, int(bool(judged.improved)), float(judged.before[stop_metric]),
             float(judged.after[stop_metric]))))
+        if getattr(judged, "take_back", False):  # the verified loops' Verdict
+            out.append((f"{PREFIX}/step/takeback", head + (
+                judged.step, judged.effect, judged.enable.serum_name, 0.0, judged.text)))
     if report is not None:
         en = report.enable
         out.append((f"{PREFIX}/step/effect", head + (

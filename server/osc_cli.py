@@ -62,8 +62,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="whose error replies are never longer than their request: senders "
                         "off loopback (default; only they could be forged) or all (to measure "
                         "the rule from this machine)")
+    s.add_argument("--loop", choices=("verified", "refine", "paper"), default="verified",
+                   help="verified: a step is simulated on the open rack and offered only when it "
+                        "brings the sound closer, and a capture that shows otherwise is taken "
+                        "back (default); refine: the same with knobs polished by listening; "
+                        "paper: the paper's loop")
+    s.add_argument("--k", type=int, default=3, choices=range(1, 6), metavar="K",
+                   help="effects simulated per step, most likely first (1-5, default 3)")
+    s.add_argument("--refine-budget", type=int, default=24, metavar="N",
+                   help="renders the refinement may spend per step (--loop refine; default 24)")
+    s.add_argument("--rack-order", default=None, metavar="FX,FX,...",
+                   help="the order your Serum FX rack processes the effects in, comma-separated "
+                        "(default Serum's: distortion,phaser,compressor,reverb,eq)")
     s.add_argument("--tolerance", type=int, default=1,
-                   help="bad steps allowed before the stopping rule fires (default %(default)s)")
+                   help="--loop paper: bad steps allowed before the stopping rule fires "
+                        "(default %(default)s)")
     s.add_argument("--no-bundles", action="store_true",
                    help="send each reply message in its own datagram instead of bundles")
     s.add_argument("--midi-in", default=None, metavar="PORT",
@@ -85,7 +98,14 @@ def _force_exit(code: int, why: str) -> None:
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
+    from server import spec
     from server.osc_server import bind_udp
+
+    try:
+        rack_order = None if a.rack_order is None else spec.rack_order(a.rack_order)
+    except ValueError as e:
+        print(f"serumrnn serve: error: --rack-order: {e}", file=sys.stderr)
+        return 2
 
     # Bind before anything slow: a port in use is one line and exit code 2 at once.
     try:
@@ -134,6 +154,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         signal.signal(sig, on_signal)
     server = OscServer(models, a.host, a.port, a.reply_port, workers=a.workers,
                        bundles=not a.no_bundles, tolerance=a.tolerance, sock=sock,
+                       loop=a.loop, k=a.k, refine_budget=a.refine_budget,
+                       rack_order=rack_order,
                        profile_dirs=tuple(a.profiles), max_sessions=a.max_sessions,
                        sessions_per_client=a.sessions_per_client,
                        session_memory_mb=a.session_memory, size_rule=a.size_rule).start()

@@ -297,18 +297,6 @@ def _is_unspecified(host: str) -> bool:
         return host == ""
 
 
-def best_step(a: Any) -> int:
-    """The step to roll back to (0 = the input), as ``Session.result`` says, without
-    recomputing the initial distance: it is the first step's "before"."""
-    from server.assistant import STOP_METRIC
-
-    if not a.steps:
-        return 0
-    d = [a.steps[0].before[STOP_METRIC]] + [
-        s.after[STOP_METRIC] if s.after else np.inf for s in a.steps]
-    return int(np.argmin(d))
-
-
 @dataclass
 class _Failure:
     """An error to answer: its code, its message, and a shorter message without the
@@ -373,6 +361,8 @@ class OscServer:
                  session_memory_mb: float = DEFAULT_SESSION_MEMORY_MB,
                  idle_s: float | None = None, max_pending: int = MAX_PENDING,
                  tolerance: int = 1, blas_threads: int | None = 1, rack: Any = None,
+                 loop: str = "verified", k: int = 3, refine_budget: int = 24,
+                 rack_order: tuple[str, ...] | None = None,
                  sock: socket.socket | None = None,
                  profile_dirs: tuple[str | os.PathLike, ...] = (), size_rule: str = "remote"):
         if not models:
@@ -382,6 +372,12 @@ class OscServer:
         self.size_rule = size_rule
         self.models, self.host, self.port, self.reply_port = models, host, port, reply_port
         self.bundles, self.limit, self.tolerance = bundles, datagram_limit, tolerance
+        from server.assistant import LOOPS
+
+        if loop not in LOOPS:
+            raise ValueError(f"loop is one of {', '.join(LOOPS)}, not {loop!r}")
+        self.loop, self.k, self.refine_budget = loop, k, refine_budget
+        self.rack_order = rack_order
         self.max_pending = max_pending
         self.sessions = Sessions(max_total=max_sessions, per_client=sessions_per_client,
                                  memory_bytes=int(session_memory_mb * 2**20),
@@ -428,7 +424,11 @@ class OscServer:
 
             # Made here, on the caller's thread: DawDreamer hangs rendering on an engine made
             # on a different thread from an earlier one, so never make one in a worker.
-            self._rack = _LockedRenderer(OpenRack())
+            from server.rack.render import RenderSettings
+
+            settings = RenderSettings() if self.rack_order is None else \
+                RenderSettings(rack_order=self.rack_order)
+            self._rack = _LockedRenderer(OpenRack(settings))
         sock = self._sock or bind_udp(self.host, self.port)
         self._blas_limits = _limit_blas(self.blas_threads)
         self._workers = _Workers(self._workers_n, "osc-worker")
@@ -799,11 +799,12 @@ class OscServer:
         """A fresh step loop towards the session's target (the chain starts empty)."""
         from server.assistant import Session
 
-        renderer = None if sess.preset is None else self._rack
-        # The paper's loop until the take-back replies are wired (issue 11): its replies
-        # are the ones docs/protocol.md and the device know.
+        # The verified loops simulate candidates on the open rack (in rack order) from the
+        # first capture, the producer's dry sound; the paper's loop renders only presets.
+        renderer = self._rack if self.loop != "paper" or sess.preset is not None else None
         return Session(sess.models, sess.target_audio, renderer=renderer, preset=sess.preset,
-                       tolerance=self.tolerance, loop="paper")
+                       tolerance=self.tolerance, loop=self.loop, k=self.k,
+                       refine_budget=self.refine_budget)
 
     def _on_target(self, req: Request, sess: OscSession) -> Reply:
         from server.audio_io import load_clip
@@ -850,31 +851,29 @@ class OscServer:
             self.sessions.make_room(sess, SOUND_BYTES, req.request_id)
             if path is not None:
                 sess.last_path = path
-            prev = a.steps[-1] if a.steps else None
-            unjudged = prev is not None and prev.after is None
-            report = a.step(current=current)
-            judged = prev if unjudged and prev.after is not None else None
-            if judged is not None and a.bad_steps > a.tolerance:
-                a.undo()  # the capture showed the last step made it worse: stop here
-                report = None
+            if a.loop == "paper":
+                prev = a.steps[-1] if a.steps else None
+                unjudged = prev is not None and prev.after is None
+                report = a.step(current=current)
+                judged: Any = prev if unjudged and prev.after is not None else None
+                if judged is not None and a.bad_steps > a.tolerance:
+                    a.undo()  # the capture showed the last step made it worse: stop here
+                    report = None
+            else:
+                # The judge decides: a capture that shows the applied step made the sound
+                # worse comes back as a take-back, and the next candidate is offered.
+                turn = a.advance(current=current)
+                judged, report = turn.judged, turn.report
             sess.measure()
-            done, reason = self._done(a)
             return osc.step_reply(req.request_id, sess.id, report, step=len(a.chain),
-                                  done=done, reason=reason, best_step=best_step(a),
+                                  done=a.done, reason=a.stop_reason, best_step=a.best_step,
                                   judged=judged)
 
-    @staticmethod
-    def _done(a: Any) -> tuple[bool, str]:
-        if not a.done:
-            return False, ""
-        return True, "worse" if a.bad_steps > a.tolerance else "all_effects"
-
     def _done_text(self, a: Any) -> str:
-        _, reason = self._done(a)
-        why = ("all five effects are on" if reason == "all_effects" else
-               f"{a.bad_steps} steps made the sound worse (the stopping rule)")
-        return (f"the session is done: {why}; the best result is after step "
-                f"{best_step(a)}. Undo or reset to go on")
+        from server.judge import STOP_REASONS
+
+        return (f"the session is done: {STOP_REASONS[a.stop_reason]}; the best result is "
+                f"after step {a.best_step}. Undo or reset to go on")
 
     def _on_undo(self, req: Request, sess: OscSession) -> Reply:
         with sess.lock:

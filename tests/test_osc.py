@@ -73,8 +73,11 @@ def models(tiny_run):
 def server(models, rack):
     from server.osc_server import OscServer
 
-    # every test here makes sessions from 127.0.0.1 and few end them: no per-client cap
-    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack, sessions_per_client=10_000).start()
+    # every test here makes sessions from 127.0.0.1 and few end them: no per-client cap.
+    # The paper's loop on tiny trained models: the protocol's mechanics (the verified loop's
+    # replies are scripted in tests/test_osc_verified.py).
+    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack, sessions_per_client=10_000,
+                    loop="paper").start()
     yield srv
     srv.stop()
 
