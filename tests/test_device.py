@@ -67,7 +67,9 @@ def server(tiny_run, rack):
     models = load_models(tiny_run[0] / "models")
     for m in models.values():
         warm_up(m)
-    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack).start()
+    # The device speaks the paper loop's step replies (judged, effect, knobs, end with
+    # `worse`); the verified loops' `takeback` and stop reasons are the next device issue.
+    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack, loop="paper").start()
     yield srv
     srv.stop()
 
