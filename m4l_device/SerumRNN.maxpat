@@ -134,12 +134,12 @@
                     "numinlets": 1,
                     "numoutlets": 0,
                     "patching_rect": [
-                        200.0,
-                        40.0,
-                        480.0,
-                        20.0
+                        240.0,
+                        10.0,
+                        300.0,
+                        60.0
                     ],
-                    "text": "Capture: one second of the mono copy into ---capture, written as a WAV by the js."
+                    "text": "Capture: record~ loops through a 4 s ring all the time; sah~ holds the ring position of the note's first sample (the gate below, in the signal path); the js then copies 1 s from there into ---capture and writes the WAV."
                 }
             },
             {
@@ -149,15 +149,15 @@
                     "numinlets": 3,
                     "numoutlets": 1,
                     "patching_rect": [
-                        200.0,
-                        250.0,
-                        130.0,
+                        240.0,
+                        150.0,
+                        150.0,
                         22.0
                     ],
                     "outlettype": [
                         "signal"
                     ],
-                    "text": "record~ ---capture 1"
+                    "text": "record~ ---ring 1 @loop 1"
                 }
             },
             {
@@ -167,8 +167,8 @@
                     "numinlets": 1,
                     "numoutlets": 2,
                     "patching_rect": [
-                        380.0,
-                        250.0,
+                        420.0,
+                        400.0,
                         160.0,
                         22.0
                     ],
@@ -186,12 +186,12 @@
                     "numinlets": 1,
                     "numoutlets": 0,
                     "patching_rect": [
-                        200.0,
-                        70.0,
-                        480.0,
-                        20.0
+                        240.0,
+                        80.0,
+                        300.0,
+                        47.0
                     ],
-                    "text": "Onsets: a note starting (level rising past -50 dB) may start a capture."
+                    "text": "Onsets: level rising past -50 dB, while the js has armed the gate (sig~), latches sah~ and tells the js."
                 }
             },
             {
@@ -256,7 +256,7 @@
                     "numoutlets": 2,
                     "patching_rect": [
                         120.0,
-                        240.0,
+                        330.0,
                         45.0,
                         22.0
                     ],
@@ -275,7 +275,7 @@
                     "numoutlets": 1,
                     "patching_rect": [
                         120.0,
-                        280.0,
+                        360.0,
                         45.0,
                         22.0
                     ],
@@ -333,11 +333,11 @@
                     "numoutlets": 0,
                     "patching_rect": [
                         560.0,
-                        70.0,
-                        400.0,
-                        20.0
+                        60.0,
+                        420.0,
+                        33.0
                     ],
-                    "text": "Controls (Automated and Stored, so Next can be MIDI-mapped)."
+                    "text": "Controls. Next is Automated and Stored so it can be MIDI-mapped; Capture, Undo, Reset are Hidden (no Live undo entries). [route bang 1]: a click sends bang, a mapped pad sends 1."
                 }
             },
             {
@@ -391,19 +391,20 @@
                 "box": {
                     "id": "obj-19",
                     "maxclass": "newobj",
-                    "numinlets": 2,
-                    "numoutlets": 2,
+                    "numinlets": 1,
+                    "numoutlets": 3,
                     "patching_rect": [
                         560.0,
                         130.0,
-                        40.0,
+                        70.0,
                         22.0
                     ],
                     "outlettype": [
-                        "bang",
+                        "",
+                        "",
                         ""
                     ],
-                    "text": "sel 1"
+                    "text": "route bang 1"
                 }
             },
             {
@@ -450,7 +451,7 @@
                             "parameter_longname": "Capture",
                             "parameter_shortname": "Capture",
                             "parameter_type": 2,
-                            "parameter_invisible": 0,
+                            "parameter_invisible": 2,
                             "parameter_annotation_name": "Capture",
                             "parameter_info": "Records the next note you play: the sound SerumRNN compares with the target.",
                             "parameter_enum": [
@@ -475,19 +476,20 @@
                 "box": {
                     "id": "obj-22",
                     "maxclass": "newobj",
-                    "numinlets": 2,
-                    "numoutlets": 2,
+                    "numinlets": 1,
+                    "numoutlets": 3,
                     "patching_rect": [
                         630.0,
                         130.0,
-                        40.0,
+                        70.0,
                         22.0
                     ],
                     "outlettype": [
-                        "bang",
+                        "",
+                        "",
                         ""
                     ],
-                    "text": "sel 1"
+                    "text": "route bang 1"
                 }
             },
             {
@@ -534,7 +536,7 @@
                             "parameter_longname": "Undo step",
                             "parameter_shortname": "Undo",
                             "parameter_type": 2,
-                            "parameter_invisible": 0,
+                            "parameter_invisible": 2,
                             "parameter_annotation_name": "Undo step",
                             "parameter_info": "Puts Serum's knobs back as they were before the last step.",
                             "parameter_enum": [
@@ -559,19 +561,20 @@
                 "box": {
                     "id": "obj-25",
                     "maxclass": "newobj",
-                    "numinlets": 2,
-                    "numoutlets": 2,
+                    "numinlets": 1,
+                    "numoutlets": 3,
                     "patching_rect": [
                         700.0,
                         130.0,
-                        40.0,
+                        70.0,
                         22.0
                     ],
                     "outlettype": [
-                        "bang",
+                        "",
+                        "",
                         ""
                     ],
-                    "text": "sel 1"
+                    "text": "route bang 1"
                 }
             },
             {
@@ -618,7 +621,7 @@
                             "parameter_longname": "Reset steps",
                             "parameter_shortname": "Reset",
                             "parameter_type": 2,
-                            "parameter_invisible": 0,
+                            "parameter_invisible": 2,
                             "parameter_annotation_name": "Reset steps",
                             "parameter_info": "Puts Serum's knobs back as they were before the first step.",
                             "parameter_enum": [
@@ -643,19 +646,20 @@
                 "box": {
                     "id": "obj-28",
                     "maxclass": "newobj",
-                    "numinlets": 2,
-                    "numoutlets": 2,
+                    "numinlets": 1,
+                    "numoutlets": 3,
                     "patching_rect": [
                         770.0,
                         130.0,
-                        40.0,
+                        70.0,
                         22.0
                     ],
                     "outlettype": [
-                        "bang",
+                        "",
+                        "",
                         ""
                     ],
-                    "text": "sel 1"
+                    "text": "route bang 1"
                 }
             },
             {
@@ -700,7 +704,7 @@
                             "parameter_longname": "Preset group",
                             "parameter_shortname": "Group",
                             "parameter_type": 2,
-                            "parameter_invisible": 0,
+                            "parameter_invisible": 1,
                             "parameter_annotation_name": "Preset group",
                             "parameter_info": "The models to use: Basic Shapes, Advanced Shapes or Advanced Modulating Shapes (the group closest to your Serum preset).",
                             "parameter_enum": [
@@ -787,25 +791,6 @@
             },
             {
                 "box": {
-                    "id": "obj-33",
-                    "maxclass": "newobj",
-                    "numinlets": 1,
-                    "numoutlets": 2,
-                    "patching_rect": [
-                        680.0,
-                        250.0,
-                        140.0,
-                        22.0
-                    ],
-                    "outlettype": [
-                        "",
-                        "int"
-                    ],
-                    "text": "conformpath slash boot"
-                }
-            },
-            {
-                "box": {
                     "id": "obj-34",
                     "maxclass": "newobj",
                     "numinlets": 2,
@@ -830,11 +815,11 @@
                     "numoutlets": 0,
                     "patching_rect": [
                         560.0,
-                        320.0,
-                        400.0,
-                        20.0
+                        310.0,
+                        420.0,
+                        33.0
                     ],
-                    "text": "OSC to serumrnn serve (docs/protocol.md): requests out, replies in."
+                    "text": "OSC to serumrnn serve (docs/protocol.md): requests out; replies in on this instance's own port, which the js picks and names in each request."
                 }
             },
             {
@@ -867,63 +852,7 @@
                     "outlettype": [
                         ""
                     ],
-                    "text": "udpreceive 9871"
-                }
-            },
-            {
-                "box": {
-                    "id": "obj-38",
-                    "maxclass": "newobj",
-                    "numinlets": 2,
-                    "numoutlets": 3,
-                    "patching_rect": [
-                        380.0,
-                        470.0,
-                        110.0,
-                        22.0
-                    ],
-                    "outlettype": [
-                        "",
-                        "",
-                        ""
-                    ],
-                    "text": "route start write"
-                }
-            },
-            {
-                "box": {
-                    "id": "obj-39",
-                    "maxclass": "message",
-                    "numinlets": 2,
-                    "numoutlets": 1,
-                    "patching_rect": [
-                        380.0,
-                        500.0,
-                        30.0,
-                        22.0
-                    ],
-                    "outlettype": [
-                        ""
-                    ],
-                    "text": "1"
-                }
-            },
-            {
-                "box": {
-                    "id": "obj-40",
-                    "maxclass": "newobj",
-                    "numinlets": 2,
-                    "numoutlets": 1,
-                    "patching_rect": [
-                        430.0,
-                        500.0,
-                        110.0,
-                        22.0
-                    ],
-                    "outlettype": [
-                        ""
-                    ],
-                    "text": "prepend writewave"
+                    "text": "udpreceive 0"
                 }
             },
             {
@@ -1183,6 +1112,340 @@
                         20.0
                     ]
                 }
+            },
+            {
+                "box": {
+                    "id": "obj-53",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [
+                        420.0,
+                        370.0,
+                        140.0,
+                        22.0
+                    ],
+                    "text": "buffer~ ---ring 4000 1",
+                    "outlettype": [
+                        "float",
+                        "bang"
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-54",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        120.0,
+                        240.0,
+                        55.0,
+                        22.0
+                    ],
+                    "text": "change~",
+                    "outlettype": [
+                        "signal"
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-55",
+                    "maxclass": "newobj",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        120.0,
+                        270.0,
+                        40.0,
+                        22.0
+                    ],
+                    "text": ">~ 0",
+                    "outlettype": [
+                        "signal"
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-56",
+                    "maxclass": "newobj",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        120.0,
+                        300.0,
+                        40.0,
+                        22.0
+                    ],
+                    "text": "*~",
+                    "outlettype": [
+                        "signal"
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-57",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        180.0,
+                        270.0,
+                        40.0,
+                        22.0
+                    ],
+                    "text": "sig~",
+                    "outlettype": [
+                        "signal"
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-58",
+                    "maxclass": "newobj",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        240.0,
+                        300.0,
+                        60.0,
+                        22.0
+                    ],
+                    "text": "sah~ 0.5",
+                    "outlettype": [
+                        "signal"
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-59",
+                    "maxclass": "newobj",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        240.0,
+                        330.0,
+                        65.0,
+                        22.0
+                    ],
+                    "text": "snapshot~",
+                    "outlettype": [
+                        "float"
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-60",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        240.0,
+                        360.0,
+                        100.0,
+                        22.0
+                    ],
+                    "text": "prepend onsetat",
+                    "outlettype": [
+                        ""
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-61",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 8,
+                    "patching_rect": [
+                        240.0,
+                        470.0,
+                        230.0,
+                        22.0
+                    ],
+                    "text": "route port arm snap ring cap rec home",
+                    "outlettype": [
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        ""
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-62",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        240.0,
+                        500.0,
+                        80.0,
+                        22.0
+                    ],
+                    "text": "prepend port",
+                    "outlettype": [
+                        ""
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-63",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        420.0,
+                        340.0,
+                        85.0,
+                        22.0
+                    ],
+                    "text": "prepend name",
+                    "outlettype": [
+                        ""
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-64",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        520.0,
+                        370.0,
+                        85.0,
+                        22.0
+                    ],
+                    "text": "prepend name",
+                    "outlettype": [
+                        ""
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-65",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [
+                        330.0,
+                        500.0,
+                        40.0,
+                        22.0
+                    ],
+                    "text": "t b l",
+                    "outlettype": [
+                        "bang",
+                        ""
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-66",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        350.0,
+                        530.0,
+                        75.0,
+                        22.0
+                    ],
+                    "text": "prepend set",
+                    "outlettype": [
+                        ""
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-67",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [
+                        ""
+                    ],
+                    "patching_rect": [
+                        330.0,
+                        530.0,
+                        20.0,
+                        22.0
+                    ],
+                    "text": "1"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-68",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [
+                        ""
+                    ],
+                    "patching_rect": [
+                        400.0,
+                        560.0,
+                        35.0,
+                        22.0
+                    ],
+                    "text": "~:/"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-69",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [
+                        400.0,
+                        590.0,
+                        150.0,
+                        22.0
+                    ],
+                    "text": "conformpath max absolute",
+                    "outlettype": [
+                        "",
+                        "int"
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-70",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        400.0,
+                        620.0,
+                        85.0,
+                        22.0
+                    ],
+                    "text": "prepend home",
+                    "outlettype": [
+                        ""
+                    ]
+                }
             }
         ],
         "lines": [
@@ -1290,42 +1553,6 @@
                     ],
                     "destination": [
                         "obj-12",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-12",
-                        0
-                    ],
-                    "destination": [
-                        "obj-13",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-13",
-                        0
-                    ],
-                    "destination": [
-                        "obj-14",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-14",
-                        0
-                    ],
-                    "destination": [
-                        "obj-15",
                         0
                     ]
                 }
@@ -1513,30 +1740,6 @@
             {
                 "patchline": {
                     "source": [
-                        "obj-32",
-                        0
-                    ],
-                    "destination": [
-                        "obj-33",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-33",
-                        0
-                    ],
-                    "destination": [
-                        "obj-34",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
                         "obj-34",
                         0
                     ],
@@ -1566,66 +1769,6 @@
                     ],
                     "destination": [
                         "obj-15",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-15",
-                        2
-                    ],
-                    "destination": [
-                        "obj-38",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-38",
-                        0
-                    ],
-                    "destination": [
-                        "obj-39",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-39",
-                        0
-                    ],
-                    "destination": [
-                        "obj-7",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-38",
-                        1
-                    ],
-                    "destination": [
-                        "obj-40",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
-                        "obj-40",
-                        0
-                    ],
-                    "destination": [
-                        "obj-8",
                         0
                     ]
                 }
@@ -1758,6 +1901,426 @@
                     ],
                     "destination": [
                         "obj-51",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-19",
+                        1
+                    ],
+                    "destination": [
+                        "obj-20",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-22",
+                        1
+                    ],
+                    "destination": [
+                        "obj-23",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-25",
+                        1
+                    ],
+                    "destination": [
+                        "obj-26",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-28",
+                        1
+                    ],
+                    "destination": [
+                        "obj-29",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-32",
+                        0
+                    ],
+                    "destination": [
+                        "obj-34",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-12",
+                        0
+                    ],
+                    "destination": [
+                        "obj-54",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-54",
+                        0
+                    ],
+                    "destination": [
+                        "obj-55",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-55",
+                        0
+                    ],
+                    "destination": [
+                        "obj-56",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-57",
+                        0
+                    ],
+                    "destination": [
+                        "obj-56",
+                        1
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-56",
+                        0
+                    ],
+                    "destination": [
+                        "obj-58",
+                        1
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-7",
+                        0
+                    ],
+                    "destination": [
+                        "obj-58",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-56",
+                        0
+                    ],
+                    "destination": [
+                        "obj-13",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-13",
+                        0
+                    ],
+                    "destination": [
+                        "obj-14",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-14",
+                        0
+                    ],
+                    "destination": [
+                        "obj-15",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-58",
+                        0
+                    ],
+                    "destination": [
+                        "obj-59",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-59",
+                        0
+                    ],
+                    "destination": [
+                        "obj-60",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-60",
+                        0
+                    ],
+                    "destination": [
+                        "obj-15",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-15",
+                        2
+                    ],
+                    "destination": [
+                        "obj-61",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        0
+                    ],
+                    "destination": [
+                        "obj-62",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-62",
+                        0
+                    ],
+                    "destination": [
+                        "obj-37",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        1
+                    ],
+                    "destination": [
+                        "obj-57",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        2
+                    ],
+                    "destination": [
+                        "obj-59",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        3
+                    ],
+                    "destination": [
+                        "obj-63",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-63",
+                        0
+                    ],
+                    "destination": [
+                        "obj-53",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        4
+                    ],
+                    "destination": [
+                        "obj-64",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-64",
+                        0
+                    ],
+                    "destination": [
+                        "obj-8",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        5
+                    ],
+                    "destination": [
+                        "obj-65",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-65",
+                        1
+                    ],
+                    "destination": [
+                        "obj-66",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-66",
+                        0
+                    ],
+                    "destination": [
+                        "obj-7",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-65",
+                        0
+                    ],
+                    "destination": [
+                        "obj-67",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-67",
+                        0
+                    ],
+                    "destination": [
+                        "obj-7",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        6
+                    ],
+                    "destination": [
+                        "obj-68",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-68",
+                        0
+                    ],
+                    "destination": [
+                        "obj-69",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-69",
+                        0
+                    ],
+                    "destination": [
+                        "obj-70",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-70",
+                        0
+                    ],
+                    "destination": [
+                        "obj-15",
                         0
                     ]
                 }

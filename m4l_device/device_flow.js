@@ -5,29 +5,45 @@
 //
 // ports: send(list)            a request for udpsend: [address, args...]
 //        show(field, text)     a display line: status | serum | instruction | confidence | detail
-//        record()              capture one note now; call captured(path) once the WAV is written
+//        record()              a note started: capture it; call captured(path) once the WAV is written
+//        arm(on)               open or close the patcher's onset gate (optional)
 //        after(ms, fn) -> h    run fn later (Max: Task);  cancel(h)
-//        now()                 milliseconds (only seeds request ids)
+//        random()              0..1 (Math.random): request ids and the reply port
+//        listen(port)          make udpreceive listen on `port` (Max: "port N")
+//        replyPort             a fixed reply port instead (tests, e2e); then listen is unused
 //        adapter               a LiveAdapter (or null: no Live)
-//        replyPort             where udpreceive listens (9871)
+//        modelNote             the MIDI note the models know (48)
+//        os                    Max's max.os ("macintosh" | "windows"), for dropped paths
 // deps:  protocol (osc_protocol.js), text (ui_text.js): passed in because Max's require
 //        and node's resolve file names differently.
+//
+// Messages from the server are dispatched by kind (ON_MESSAGE below for those the server
+// sends on its own; request handlers for replies; StepAssembler for step replies), so a
+// new reply message is one entry in osc_protocol.js's REPLIES and one handler here.
 //
 // ES5 only: Max's js object runs an old JavaScript.
 
 var PING_EVERY_MS = 10000;      // while the server answers
 var PING_RETRY_MS = 3000;       // while it does not
 
+var PARAMS_SETTLE_MS = 50;       // the parameter list changes in bursts while configuring
+
 function DeviceFlow(ports, deps) {
   this.ports = ports;
   this.P = deps.protocol;
   this.T = deps.text;
-  this.ids = new this.P.IdCounter(ports.now ? ports.now() : 0);
+  this.random = ports.random || Math.random;
+  this.ids = new this.P.IdCounter(this.P.randomIdStart(this.random));
   this.assembler = new this.P.StepAssembler();
   this.queue = [];
   this.inflight = null;
   this.pingTimer = null;
+  this.paramsTimer = null;
   this.server = "unknown";        // unknown | up | down
+  this.replyPort = ports.replyPort || 0;
+  this.heard = false;             // anything arrived on replyPort since we listen there
+  this.bootVolume = "";           // macOS: the boot volume's name, for dropped paths
+  this.modelNote = ports.modelNote || 48;
   this.groups = [];
   this.group = "basic";
   this.session = null;
@@ -52,28 +68,70 @@ DeviceFlow.prototype.show = function (field, text) {
 // -- life cycle -------------------------------------------------------------------------
 
 DeviceFlow.prototype.start = function () {
+  if (!this.ports.replyPort) this.listenOn(this.P.pickReplyPort(this.random));
   this.checkSerum();
   this.show("instruction", "Drop a target sound, then press Next");
   this.pingNow();
 };
 
-// Device removed or Live closing: end the session, stop timers.
+// Listen for replies on `port` (udpreceive's "port N"). Replies to a session go to the
+// port it was made with, so a session made before is forgotten.
+DeviceFlow.prototype.listenOn = function (port) {
+  this.replyPort = port;
+  this.heard = false;
+  if (this.ports.listen) this.ports.listen(port);
+};
+
+// Device removed or Live closing: end the session, stop timers and observers.
 DeviceFlow.prototype.close = function () {
   if (this.session) this.ports.send(this.P.end(this.ids.take(), this.session));
   this.session = null;
   this.closed = true;
   if (this.pingTimer) this.ports.cancel(this.pingTimer);
+  if (this.paramsTimer) this.ports.cancel(this.paramsTimer);
   if (this.inflight && this.inflight.timer) this.ports.cancel(this.inflight.timer);
+  if (this.ports.adapter) this.ports.adapter.unwatch();
   this.pingTimer = null;
+  this.paramsTimer = null;
   this.inflight = null;
   this.queue = [];
 };
 
+// Find Serum again and show what to configure; watch its parameter list, so the line
+// updates as the producer configures knobs.
 DeviceFlow.prototype.checkSerum = function () {
-  var found = this.ports.adapter ? this.ports.adapter.find() : { found: false, missing: [] };
+  var adapter = this.ports.adapter;
+  var found = adapter ? adapter.find() : { found: false, missing: [], leaveAtDefault: [] };
   this.serum = found;
-  this.show("serum", found.found ? this.T.configure(found.name, found.missing) : this.T.noSerum());
+  this.show("serum", found.found ? this.T.configure(found.name, found.missing, found.leaveAtDefault)
+                                 : this.T.noSerum());
+  if (adapter) {
+    var self = this;
+    adapter.watch(function () { self.parametersChanged(); });
+  }
   return found;
+};
+
+// Live's notification that the plugin's parameters changed. Nothing may change the Live
+// set inside a notification, so the work runs a moment later (and once per burst).
+DeviceFlow.prototype.parametersChanged = function () {
+  if (this.closed) return;
+  var self = this;
+  if (this.paramsTimer) this.ports.cancel(this.paramsTimer);
+  this.paramsTimer = this.ports.after(PARAMS_SETTLE_MS, function () {
+    self.paramsTimer = null;
+    if (!self.closed) self.checkSerum();
+  });
+};
+
+// The home folder in Max's style ("Macintosh HD:/Users/me/"): its volume is the boot
+// volume, which dropped macOS paths are converted against.
+DeviceFlow.prototype.setHome = function (maxPath) {
+  this.bootVolume = this.P.volumeOf(maxPath);
+};
+
+DeviceFlow.prototype.prompt = function (why) {
+  return this.T.playPrompt(this.modelNote, why);
 };
 
 // -- requests: one at a time, retried with the same id ----------------------------------
@@ -137,7 +195,7 @@ DeviceFlow.prototype.pingNow = function () {
   var all = busy.concat(this.queue);
   for (var i = 0; i < all.length; i++) if (all[i].name === "ping") return;
   var self = this;
-  this.request("ping", function (id) { return self.P.ping(id, self.ports.replyPort); }, {
+  this.request("ping", function (id) { return self.P.ping(id, self.replyPort); }, {
     reply: function (msg) {
       this.serverUp(msg.groups);
       this.schedulePing(PING_EVERY_MS);
@@ -166,6 +224,12 @@ DeviceFlow.prototype.serverUp = function (groups) {
 DeviceFlow.prototype.serverDown = function () {
   this.server = "down";
   this.show("status", this.T.serverDown());
+  // Nothing ever arrived on this port: it may be taken by another program, so listen on
+  // another one (a session made for the old port is forgotten).
+  if (!this.heard && !this.ports.replyPort) {
+    this.forgetSession();
+    this.listenOn(this.P.pickReplyPort(this.random, this.replyPort));
+  }
   this.schedulePing(PING_RETRY_MS);
 };
 
@@ -187,7 +251,7 @@ DeviceFlow.prototype.ensureSession = function () {
     var group = this.group;
     this.forgetSession();
     this.request("new", function (id) {
-      return self.P.newSession(id, group, [], self.ports.replyPort);
+      return self.P.newSession(id, group, [], self.replyPort);
     }, {
       reply: function (msg) {
         this.session = msg.session;
@@ -210,13 +274,15 @@ DeviceFlow.prototype.ensureSession = function () {
         this.targetSet = true;
         this.applied = 0;
         this.done = false;
-        this.show("detail", "Target set" + (msg.note ? ": " + msg.note : "") +
-                  (this.captureFresh ? ". Press Next" : ". Play a note, then press Next"));
+        this.show("detail", "Target set" + (msg.note ? ": " + msg.note : "") + ". " +
+                  (this.captureFresh ? "Press Next" : this.prompt("then press Next")));
       },
       error: function (msg) {
+        var gone = msg.code === "missing" ? this.targetPath : null;
         this.targetPath = null;
         this.queue = [];
-        this.show("detail", this.T.error(msg.code, msg.message, "target"));
+        this.show("detail", gone ? this.T.targetGone(gone)
+                                 : this.T.error(msg.code, msg.message, "target"));
       }
     });
   }
@@ -241,7 +307,7 @@ DeviceFlow.prototype.setGroup = function (group) {
 };
 
 DeviceFlow.prototype.dropTarget = function (path) {
-  var p = this.P.nativePath(path);
+  var p = this.P.nativePath(path, this.bootVolume, this.ports.os);
   if (!this.P.isAbsolute(p)) {
     this.show("detail", this.T.error("relative_path", p + " is not an absolute path", "target"));
     return;
@@ -257,27 +323,31 @@ DeviceFlow.prototype.dropTarget = function (path) {
 // -- capture ----------------------------------------------------------------------------
 
 DeviceFlow.prototype.capture = function () {
-  this.arm("Play a note: SerumRNN records the next one");
+  this.arm(this.prompt("SerumRNN records the next one"));
 };
 
+// The next note played is captured. The patcher's onset gate follows `armed` in the
+// signal path (ports.arm), so the capture starts at the note's first sample.
 DeviceFlow.prototype.arm = function (prompt) {
   this.armed = true;
   this.captureFresh = false;
+  if (this.ports.arm) this.ports.arm(true);
   this.show("detail", prompt);
 };
 
-// A note started (the patcher's onset detector). Recording starts only when armed.
+// A note started (the patcher's onset detector, gated by `armed`).
 DeviceFlow.prototype.onset = function () {
   if (!this.armed || this.capturing) return;
   this.armed = false;
   this.capturing = true;
+  if (this.ports.arm) this.ports.arm(false);
   this.show("detail", "Capturing...");
   this.ports.record();
 };
 
 DeviceFlow.prototype.captured = function (path) {
   this.capturing = false;
-  this.capturePath = this.P.nativePath(path);
+  this.capturePath = this.P.nativePath(path, this.bootVolume, this.ports.os);
   this.captureFresh = true;
   if (this.pendingNext) {
     this.pendingNext = false;
@@ -315,8 +385,8 @@ DeviceFlow.prototype.next = function () {
   }
   if (!this.captureFresh) {
     this.pendingNext = true;
-    this.arm(this.applied ? "Play a note so SerumRNN hears the new sound"
-                          : "Play a note so SerumRNN hears the current sound");
+    this.arm(this.prompt(this.applied ? "so SerumRNN hears the new sound"
+                                      : "so SerumRNN hears the current sound"));
     return;
   }
   this.sendStep(false);
@@ -381,7 +451,7 @@ DeviceFlow.prototype.onStepReply = function (reply) {
   if (this.done) {
     this.show("detail", this.T.done(end, this.applied));
   } else {
-    this.arm("Play a note so SerumRNN hears the new sound, then press Next");
+    this.arm(this.prompt("so SerumRNN hears the new sound, then press Next"));
   }
 };
 
@@ -412,7 +482,7 @@ DeviceFlow.prototype.undo = function () {
   }
   this.show("instruction", "");
   this.show("confidence", "");
-  this.arm("Play a note so SerumRNN hears the sound, then press Next");
+  this.arm(this.prompt("so SerumRNN hears the sound, then press Next"));
 };
 
 DeviceFlow.prototype.reset = function () {
@@ -432,26 +502,22 @@ DeviceFlow.prototype.reset = function () {
   this.show("instruction", "");
   this.show("confidence", "");
   this.show("detail", n ? "Serum is back to the sound before step 1" : "Nothing to reset");
-  this.arm("Back to the start: play a note, then press Next");
+  this.arm("Back to the start. " + this.prompt("then press Next"));
 };
 
 // -- replies ----------------------------------------------------------------------------
+
+// Messages the server sends on its own (request id -1), by kind -> handler name.
+var ON_MESSAGE = { ready: "onReady", stopped: "onStopped" };
 
 // One message from udpreceive: its address and its arguments.
 DeviceFlow.prototype.receive = function (address, args) {
   var msg = this.P.parseMessage(address, args);
   if (!msg || this.closed) return;
+  this.heard = true;
   if (msg.kind === "malformed") return;   // not ours to act on; the request will retry
-  if (msg.kind === "ready") {
-    if (this.session) this.forgetSession();   // a new server knows no session
-    this.serverUp(msg.groups);
-    return;
-  }
-  if (msg.kind === "stopped") {
-    this.forgetSession();
-    this.server = "down";
-    this.show("status", this.T.serverStopped());
-    this.schedulePing(PING_RETRY_MS);
+  if (ON_MESSAGE.hasOwnProperty(msg.kind)) {
+    this[ON_MESSAGE[msg.kind]](msg);
     return;
   }
   if (!this.P.isFinal(msg) || msg.kind === "end") {
@@ -469,6 +535,18 @@ DeviceFlow.prototype.receive = function (address, args) {
     f.h.reply.call(this, msg);
   }
   this.pump();
+};
+
+DeviceFlow.prototype.onReady = function (msg) {
+  if (this.session) this.forgetSession();   // a new server knows no session
+  this.serverUp(msg.groups);
+};
+
+DeviceFlow.prototype.onStopped = function () {
+  this.forgetSession();
+  this.server = "down";
+  this.show("status", this.T.serverStopped());
+  this.schedulePing(PING_RETRY_MS);
 };
 
 DeviceFlow.prototype.stepPart = function (msg) {
@@ -510,6 +588,7 @@ DeviceFlow.prototype.state = function () {
     server: this.server, group: this.group, session: this.session,
     targetPath: this.targetPath, targetSet: this.targetSet, capturePath: this.capturePath,
     captureFresh: this.captureFresh, armed: this.armed, capturing: this.capturing,
+    replyPort: this.replyPort,
     applied: this.applied, done: this.done, queue: this.queue.length,
     inflight: this.inflight ? this.inflight.name : null
   };
@@ -532,5 +611,5 @@ function captureFile(os, devicePath, tag) {
 }
 
 var api = { DeviceFlow: DeviceFlow, PING_EVERY_MS: PING_EVERY_MS, PING_RETRY_MS: PING_RETRY_MS,
-            captureFile: captureFile };
+            PARAMS_SETTLE_MS: PARAMS_SETTLE_MS, ON_MESSAGE: ON_MESSAGE, captureFile: captureFile };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -1,27 +1,56 @@
 // The one module that touches Live's object model (LiveAPI): find Serum on this device's
-// track, read and set its parameters by Serum's names, remember values for undo, and say
-// which of the spec's knobs Live does not expose yet ("Configure").
+// track, read and set its parameters by Serum's names, remember values for undo, watch
+// the plugin's parameter list, and say which of the spec's knobs Live does not expose yet
+// ("Configure").
 //
-// The LiveAPI constructor is injected, so node tests hand in a fake Live set. Nothing here
-// throws: Max prints an uncaught error to its console, and a producer should see a status
-// line instead. ES5 only: Max's js object runs an old JavaScript.
+// The LiveAPI constructor is injected, so node tests hand in a fake Live set
+// (tests/fake_live.js) that is as strict as Live. Nothing here throws: Max prints an
+// uncaught error to its console, and a producer should see a status line instead.
+// ES5 only: Max's js object runs an old JavaScript.
+//
+// Facts this relies on (Cycling '74, "The LiveAPI Object" and the Live Object Model):
+// get() returns an array; a name with spaces may come back in double quotes (published
+// devices strip them, e.g. zsteinkamp/m4l-Knobbler4 utils.dequote); id 0 means nothing is
+// there; DeviceParameter has min, max, is_quantized and value_items, and a plugin's
+// value is set in [min, max] (not always 0..1: an Audio Unit may report its own range);
+// nothing may change the Live set from inside a notification (live.observer reference).
 
-// Every Serum parameter the device may set, from the spec JSON (serumrnn_spec.json):
-// [{name, effect, label, role}] with role "enable", "knob" or "fixed".
+// Every Serum parameter the device may set, from the spec (serumrnn_spec.js):
+// [{name, effect, label, role, value, atDefault, required}] with role "enable", "knob" or
+// "fixed". A fixed knob whose paper value is Serum's own default is not required: the
+// device leaves it alone when Live does not expose it, and the producer need not
+// configure it (they leave it at Serum's default).
 function specParams(spec) {
   var out = [];
   var effects = (spec && spec.effects) || [];
   for (var i = 0; i < effects.length; i++) {
     var e = effects[i], j;
-    out.push({ name: e.enable.serum_name, effect: e.name, label: e.label, role: "enable" });
+    out.push({ name: e.enable.serum_name, effect: e.name, label: e.label, role: "enable",
+               value: e.enable.value, atDefault: false, required: true });
     for (j = 0; j < e.knobs.length; j++) {
-      out.push({ name: e.knobs[j].serum_name, effect: e.name, label: e.label, role: "knob" });
+      out.push({ name: e.knobs[j].serum_name, effect: e.name, label: e.label, role: "knob",
+                 value: null, atDefault: false, required: true });
     }
     for (j = 0; j < (e.fixed || []).length; j++) {
-      out.push({ name: e.fixed[j].serum_name, effect: e.name, label: e.label, role: "fixed" });
+      var f = e.fixed[j];
+      out.push({ name: f.serum_name, effect: e.name, label: e.label, role: "fixed",
+                 value: f.value, atDefault: !!f.at_default, required: !f.at_default });
     }
   }
   return out;
+}
+
+// Why an empty spec is an error: with no parameters the Configure line would say
+// "every knob is configured" while nothing is. Returns "" for a usable spec.
+function specProblem(spec) {
+  if (!spec || !spec.effects || !spec.effects.length) return "the spec lists no effects";
+  for (var i = 0; i < spec.effects.length; i++) {
+    var e = spec.effects[i];
+    if (!e.enable || !e.enable.serum_name || !e.knobs || !e.knobs.length) {
+      return "effect " + (e.name || i) + " has no enable switch or no knobs";
+    }
+  }
+  return "";
 }
 
 // Live shows a plugin's parameter names as the plugin reports them; match exactly first,
@@ -30,35 +59,48 @@ function looseName(name) {
   return String(name).toLowerCase().replace(/[\s_]+/g, "");
 }
 
+// A symbol as Max hands it over: quoted when it has spaces.
+function dequote(value) {
+  return String(value === undefined || value === null ? "" : value).replace(/^"(.*)"$/, "$1");
+}
+
 // "Serum", "Serum 2", "Serum (lead)"; not this device ("SerumRNN") or another copy of it.
 function isSerumName(name) {
-  var s = String(name || "");
+  var s = dequote(name);
   return /serum/i.test(s) && !/serumrnn/i.test(s);
 }
 
-function unquote(path) {
-  return String(path).replace(/^"|"$/g, "");
+// "PluginDevice" (VST) and "AuPluginDevice" (Audio Unit) are Live's plugin classes.
+function isPluginClass(cls) {
+  return /PluginDevice$/.test(dequote(cls));
 }
 
 // "live_set tracks 2 devices 1" -> {container: "live_set tracks 2", index: 1}; the
 // container may be a rack chain ("... devices 0 chains 0") or another kind of track.
 function splitDevicePath(path) {
-  var m = /^(.*) devices (\d+)$/.exec(unquote(path));
+  var m = /^(.*) devices (\d+)$/.exec(dequote(path));
   return m ? { container: m[1], index: Number(m[2]) } : null;
 }
 
 function trackOf(path) {
-  var m = /^(live_set (?:tracks|return_tracks) \d+|live_set master_track)/.exec(unquote(path));
+  var m = /^(live_set (?:tracks|return_tracks) \d+|live_set master_track)/.exec(dequote(path));
   return m ? m[1] : null;
 }
+
+// How deep the search goes into racks (a rack in a rack in a rack).
+var MAX_RACK_DEPTH = 3;
 
 function LiveAdapter(LiveAPI, spec, options) {
   this.LiveAPI = LiveAPI;
   this.params = specParams(spec);
+  this.byName = {};
+  for (var i = 0; i < this.params.length; i++) this.byName[this.params[i].name] = this.params[i];
   this.log = (options && options.log) || function () {};
-  this.serum = null;      // {path, name, index: {serum name -> parameter path}, loose: {...}}
-  this.history = [];      // [{label, values: [{name, value}]}], newest last
+  this.serum = null;      // {path, name, id, index: {serum name -> parameter path}, loose: {...}}
+  this.history = [];      // [{label, values: [{name, raw}]}], newest last
   this.cursor = null;
+  this.watcher = null;    // a LiveAPI observing the plugin's parameter list
+  this.watchedId = null;
 }
 
 // A LiveAPI object at `path`, or null when Live has nothing there (id 0).
@@ -75,70 +117,110 @@ LiveAdapter.prototype.first = function (path, prop) {
   return v && v.length ? v[0] : null;
 };
 
+LiveAdapter.prototype.text = function (path, prop) {
+  var v = this.first(path, prop);
+  return v === null ? "" : dequote(v);
+};
+
 LiveAdapter.prototype.count = function (path, child) {
   var api = this.at(path);
   return api ? Number(api.getcount(child)) || 0 : 0;
 };
 
-// Where this device sits: the device before it if that is a plugin (or named like Serum),
-// else the first device on the track whose name contains "Serum".
+// Every device in `container` and, inside racks, in their chains: [{path, depth}], in
+// Live's order.
+LiveAdapter.prototype.devicesIn = function (container, depth, out) {
+  var n = this.count(container, "devices");
+  for (var i = 0; i < n; i++) {
+    var path = container + " devices " + i;
+    out.push(path);
+    if (depth < MAX_RACK_DEPTH && Number(this.first(path, "can_have_chains")) === 1) {
+      var chains = this.count(path, "chains");
+      for (var c = 0; c < chains; c++) this.devicesIn(path + " chains " + c, depth + 1, out);
+    }
+  }
+  return out;
+};
+
+// Whether the device at `path` exposes at least one of the spec's Serum names.
+LiveAdapter.prototype.exposesSerumName = function (path) {
+  var n = this.count(path, "parameters");
+  for (var i = 0; i < n; i++) {
+    var name = this.text(path + " parameters " + i, "name");
+    if (this.byName[name]) return true;
+    for (var k in this.byName) {
+      if (this.byName.hasOwnProperty(k) && looseName(k) === looseName(name)) return true;
+    }
+  }
+  return false;
+};
+
+// Where Serum is: first a device named like Serum (its name or its class's name), the
+// nearest one before this device, then any on the track (racks included); else the
+// plugin just before this device, but only when it exposes a Serum parameter name from
+// the spec (so Serum -> OTT -> SerumRNN never takes OTT for Serum, and a renamed Serum
+// is still found by its parameters).
 LiveAdapter.prototype.locate = function () {
   var me = this.at("this_device");
   if (!me) return null;
-  var here = splitDevicePath(me.unquotedpath || me.path);
+  var mine = dequote(me.unquotedpath || me.path);
+  var here = splitDevicePath(mine);
   if (!here) return null;
-  if (here.index > 0) {
-    var prev = here.container + " devices " + (here.index - 1);
-    var cls = String(this.first(prev, "class_name") || "");
-    var prevName = this.first(prev, "name");
-    if (/PluginDevice$/.test(cls) || isSerumName(prevName) ||
-        isSerumName(this.first(prev, "class_display_name"))) {
-      return { path: prev, name: String(prevName) };
+  var order = [], seen = {}, i;
+  for (i = here.index - 1; i >= 0; i--) order.push(here.container + " devices " + i);
+  var track = trackOf(here.container) || here.container;
+  var all = this.devicesIn(track, 0, []);
+  if (track !== here.container) all = all.concat(this.devicesIn(here.container, 0, []));
+  for (i = 0; i < all.length; i++) order.push(all[i]);
+  for (i = 0; i < order.length; i++) {
+    var path = order[i];
+    if (seen[path] || path === mine || path.indexOf(mine + " ") === 0) continue;
+    seen[path] = true;
+    var name = this.text(path, "name");
+    if (isSerumName(name) || isSerumName(this.text(path, "class_display_name"))) {
+      return { path: path, name: name };
     }
   }
-  var places = [here.container];
-  var track = trackOf(here.container);
-  if (track && track !== here.container) places.push(track);
-  for (var p = 0; p < places.length; p++) {
-    var n = this.count(places[p], "devices");
-    for (var i = 0; i < n; i++) {
-      var path = places[p] + " devices " + i;
-      if (path === here.container + " devices " + here.index) continue;   // this device
-      var name = this.first(path, "name");
-      if (isSerumName(name) || isSerumName(this.first(path, "class_display_name"))) {
-        return { path: path, name: String(name) };
-      }
+  if (here.index > 0) {
+    var prev = here.container + " devices " + (here.index - 1);
+    if (isPluginClass(this.text(prev, "class_name")) && this.exposesSerumName(prev)) {
+      return { path: prev, name: this.text(prev, "name") };
     }
   }
   return null;
 };
 
 // Find Serum and index its exposed parameters. Returns {found, name, missing (grouped by
-// effect), missingNames, error}. Call it again after the producer configures more knobs.
+// effect, required knobs only), missingNames, leaveAtDefault (fixed knobs not exposed
+// whose value is Serum's default), error}. Called again whenever the parameter list
+// changes (the producer configured more knobs).
 LiveAdapter.prototype.find = function () {
   try {
     var where = this.locate();
     if (!where) {
       this.serum = null;
-      return { found: false, missing: [], missingNames: [] };
+      return { found: false, missing: [], missingNames: [], leaveAtDefault: [] };
     }
     var index = {}, loose = {};
     var n = this.count(where.path, "parameters");
     for (var i = 0; i < n; i++) {
       var ppath = where.path + " parameters " + i;
-      var pname = this.first(ppath, "name");
-      if (pname === null) continue;
-      index[String(pname)] = ppath;
+      var api = this.at(ppath);
+      if (!api) continue;
+      var pname = dequote(api.get("name")[0]);
+      index[pname] = ppath;
       loose[looseName(pname)] = ppath;
     }
-    this.serum = { path: where.path, name: where.name, index: index, loose: loose };
+    var dev = this.at(where.path);
+    this.serum = { path: where.path, name: where.name, id: dev ? Number(dev.id) : 0,
+                   index: index, loose: loose };
     var missing = this.missing();
     return { found: true, name: where.name, missing: missing.grouped,
-             missingNames: missing.names };
+             missingNames: missing.names, leaveAtDefault: missing.atDefault };
   } catch (e) {
     this.serum = null;
     this.log("Live API: " + e);
-    return { found: false, missing: [], missingNames: [], error: String(e) };
+    return { found: false, missing: [], missingNames: [], leaveAtDefault: [], error: String(e) };
   }
 };
 
@@ -147,13 +229,18 @@ LiveAdapter.prototype.paramPath = function (name) {
   return this.serum.index[name] || this.serum.loose[looseName(name)] || null;
 };
 
-// The spec's parameters Live does not expose on the found Serum, in spec order, also
-// grouped by effect for the Configure message.
+// The spec's required parameters Live does not expose on the found Serum, in spec order,
+// also grouped by effect for the Configure message; and the not-required ones (at
+// Serum's default) that are not exposed either.
 LiveAdapter.prototype.missing = function () {
-  var names = [], grouped = [], byEffect = {};
+  var names = [], grouped = [], byEffect = {}, atDefault = [];
   for (var i = 0; i < this.params.length; i++) {
     var p = this.params[i];
     if (this.paramPath(p.name)) continue;
+    if (!p.required) {
+      atDefault.push(p.name);
+      continue;
+    }
     names.push(p.name);
     if (!byEffect[p.effect]) {
       byEffect[p.effect] = { effect: p.effect, label: p.label, names: [] };
@@ -161,10 +248,32 @@ LiveAdapter.prototype.missing = function () {
     }
     byEffect[p.effect].names.push(p.name);
   }
-  return { names: names, grouped: grouped };
+  return { names: names, grouped: grouped, atDefault: atDefault };
 };
 
-LiveAdapter.prototype.read = function (name) {
+// What Live says about a parameter: its range and, when quantized, how many steps.
+LiveAdapter.prototype.meta = function (api) {
+  var lo = Number(api.get("min")[0]), hi = Number(api.get("max")[0]);
+  if (!isFinite(lo)) lo = 0;
+  if (!isFinite(hi)) hi = 1;
+  var quantized = Number(api.get("is_quantized")[0]) === 1;
+  var steps = 0;
+  if (quantized) {
+    var items = api.get("value_items") || [];
+    steps = items.length || Math.round(hi - lo) + 1;
+  }
+  return { min: lo, max: hi, quantized: quantized, steps: steps };
+};
+
+// Serum-normalized 0..1 (what the server sends) -> the value Live takes for this parameter.
+function toLive(meta, normalized) {
+  var v = Math.min(1, Math.max(0, Number(normalized)));
+  if (meta.quantized && meta.steps > 1) return meta.min + Math.round(v * (meta.steps - 1));
+  return meta.min + v * (meta.max - meta.min);
+}
+
+// Live's value as it is (for undo), or null when Live does not expose the parameter.
+LiveAdapter.prototype.readRaw = function (name) {
   try {
     var path = this.paramPath(name);
     if (!path) return null;
@@ -176,38 +285,67 @@ LiveAdapter.prototype.read = function (name) {
   }
 };
 
-// Set one parameter inside its range; false when Live has no such parameter.
-LiveAdapter.prototype.write = function (name, value) {
+// The parameter's value as Serum-normalized 0..1 (tests and the e2e session read Serum
+// through this), or null.
+LiveAdapter.prototype.read = function (name) {
+  var raw = this.readRaw(name);
+  if (raw === null) return null;
+  var api = this.at(this.paramPath(name));
+  var m = this.meta(api);
+  if (m.quantized && m.steps > 1) return (raw - m.min) / (m.steps - 1);
+  return m.max > m.min ? (raw - m.min) / (m.max - m.min) : 0;
+};
+
+// Set one parameter to a raw Live value, clamped to its range; false when Live has no
+// such parameter.
+LiveAdapter.prototype.writeRaw = function (name, raw) {
   var path = this.paramPath(name);
   var api = path ? this.at(path) : null;
   if (!api) return false;
-  var lo = Number(api.get("min")[0]), hi = Number(api.get("max")[0]);
-  var v = Number(value);
-  if (isFinite(lo) && v < lo) v = lo;
-  if (isFinite(hi) && v > hi) v = hi;
-  api.set("value", v);
+  var m = this.meta(api);
+  var v = Math.min(m.max, Math.max(m.min, Number(raw)));
+  if (Math.abs(Number(api.get("value")[0]) - v) > 1e-9) api.set("value", v);
   return true;
 };
 
-// Apply a step's values ([{name, value, ...}]); the values from before are remembered
-// for undo. Returns {set: [names], missing: [values Live does not expose]}.
+// Set one parameter from a Serum-normalized value. A knob already there is left alone:
+// every set is an entry in Live's undo history, so only real changes are made.
+LiveAdapter.prototype.write = function (name, normalized, currentRaw) {
+  var path = this.paramPath(name);
+  var api = path ? this.at(path) : null;
+  if (!api) return false;
+  var v = toLive(this.meta(api), normalized);
+  if (currentRaw === undefined || currentRaw === null || Math.abs(v - currentRaw) > 1e-9) {
+    api.set("value", v);
+  }
+  return true;
+};
+
+// Apply a step's values ([{name, value, ...}], Serum-normalized); Live's values from
+// before are remembered for undo. Returns {set: [names], missing: [values the producer
+// must set by hand], leftAtDefault: [names not exposed whose value is Serum's default]}.
 LiveAdapter.prototype.apply = function (values, label) {
-  var set = [], missing = [], before = [];
+  var set = [], missing = [], before = [], leftAtDefault = [];
   try {
     for (var i = 0; i < values.length; i++) {
-      var old = this.read(values[i].name);
-      if (old === null || !this.write(values[i].name, values[i].value)) {
-        missing.push(values[i]);
+      var old = this.readRaw(values[i].name);
+      if (old === null || !this.write(values[i].name, values[i].value, old)) {
+        var p = this.byName[values[i].name];
+        if (p && !p.required && Math.abs(Number(values[i].value) - p.value) < 1e-9) {
+          leftAtDefault.push(values[i].name);
+        } else {
+          missing.push(values[i]);
+        }
         continue;
       }
-      before.push({ name: values[i].name, value: old });
+      before.push({ name: values[i].name, raw: old });
       set.push(values[i].name);
     }
   } catch (e) {
     this.log("Live API apply: " + e);
   }
   this.history.push({ label: label || "", values: before });
-  return { set: set, missing: missing };
+  return { set: set, missing: missing, leftAtDefault: leftAtDefault };
 };
 
 // Put back the values from before the newest applied step; null when there is none.
@@ -217,7 +355,7 @@ LiveAdapter.prototype.undo = function () {
   var restored = 0;
   try {
     for (var i = entry.values.length - 1; i >= 0; i--) {
-      if (this.write(entry.values[i].name, entry.values[i].value)) restored++;
+      if (this.writeRaw(entry.values[i].name, entry.values[i].raw)) restored++;
     }
   } catch (e) {
     this.log("Live API undo: " + e);
@@ -240,8 +378,50 @@ LiveAdapter.prototype.clearHistory = function () {
   this.history = [];
 };
 
+// Watch the found Serum's parameter list: `onChange()` runs when the producer configures
+// a knob (or Serum's list changes otherwise). It runs inside Live's notification, where
+// nothing may change the Live set, so the caller defers real work (device_flow.js does).
+// Call again after find(): a different Serum is watched instead. Returns whether a
+// plugin is being watched.
+LiveAdapter.prototype.watch = function (onChange) {
+  try {
+    var id = this.serum ? this.serum.id : 0;
+    if (id === this.watchedId) return !!id;
+    if (!this.watcher) {
+      // Published devices observe the same way (Knobbler4: a LiveAPI with a callback,
+      // `property = "parameters"`, `id =` to move it, `property = ""` to stop).
+      this.watcher = new this.LiveAPI(function (args) {
+        if (args && dequote(args[0]) === "parameters") onChange();
+      }, "id " + (id || 0));
+    } else {
+      this.watcher.property = "";
+      this.watcher.id = id || 0;
+    }
+    this.watchedId = id;
+    if (id) this.watcher.property = "parameters";
+    return !!id;
+  } catch (e) {
+    this.log("Live API watch: " + e);
+    return false;
+  }
+};
+
+// The device is going away: stop observing.
+LiveAdapter.prototype.unwatch = function () {
+  try {
+    if (this.watcher) {
+      this.watcher.property = "";
+      this.watcher.id = 0;
+    }
+  } catch (e) {
+    this.log("Live API unwatch: " + e);
+  }
+  this.watchedId = null;
+};
+
 var api = {
-  LiveAdapter: LiveAdapter, specParams: specParams, splitDevicePath: splitDevicePath,
-  looseName: looseName
+  LiveAdapter: LiveAdapter, specParams: specParams, specProblem: specProblem,
+  splitDevicePath: splitDevicePath, looseName: looseName, dequote: dequote, toLive: toLive,
+  isSerumName: isSerumName
 };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -23,15 +23,33 @@ var ADDRESSES = {
 // -- requests ---------------------------------------------------------------------------
 
 // Request ids must not repeat within a session for two minutes, also across a reload of
-// the device (udpsend may get the same port back), so the counter starts from the clock.
-function IdCounter(nowMs) {
-  this.next = Math.floor(nowMs / 1000) % 1000000 * 1000 + 1;
+// the device, and two devices (two Serum tracks) must not hand out the same ids, so each
+// counter starts at a random point (the server answers a repeated id from its cache).
+var ID_SPAN = 1000000000;
+function randomIdStart(random) {
+  return 1 + Math.floor(random() * ID_SPAN);
+}
+function IdCounter(start) {
+  this.next = Math.max(1, Math.floor(Number(start) || 1));
 }
 IdCounter.prototype.take = function () {
   var id = this.next;
   this.next = id >= 2147483000 ? 1 : id + 1;  // stays an OSC int32
   return id;
 };
+
+// Each device listens on its own UDP port (udpreceive's "port N"; Cycling '74's udpreceive
+// reference) and names it in ping and new, so two instances never share one. Ports are
+// drawn from a block next to the server's (9870) so a firewall rule can allow them.
+var REPLY_PORT_FIRST = 9872;
+var REPLY_PORT_COUNT = 1000;
+function pickReplyPort(random, avoid) {
+  for (var i = 0; i < 8; i++) {
+    var port = REPLY_PORT_FIRST + Math.floor(random() * REPLY_PORT_COUNT);
+    if (port !== avoid) return port;
+  }
+  return avoid === REPLY_PORT_FIRST ? REPLY_PORT_FIRST + 1 : REPLY_PORT_FIRST;
+}
 
 function isInt(x) {
   return typeof x === "number" && isFinite(x) && Math.floor(x) === x;
@@ -218,16 +236,34 @@ function stepValues(reply) {
 
 // -- paths ------------------------------------------------------------------------------
 
-// The server needs absolute native paths. Max hands out its own style on macOS
-// ("Macintosh HD:/Users/me/a.wav"); the patcher converts with [conformpath slash boot],
-// and this is the fallback for a path that still has a volume name: the boot volume
-// maps to "/", so only that case is right, which is why conformpath comes first.
-function nativePath(path) {
+// The server needs absolute native paths; live.drop and Max hand out Max's style (the
+// "conformpath" reference): "Macintosh HD:/Users/me/a.wav" on macOS, "C:/Users/me/a.wav"
+// on Windows. On macOS the boot volume's files live at "/..." and every other volume's
+// at "/Volumes/<name>/..."; `bootVolume` is the boot volume's name (from the home folder,
+// see serumrnn_device.js); when it is not known, "/Volumes/<name>" is used, which also
+// reaches the boot volume (macOS lists it there as a link to "/"). A path that is
+// already native comes back as it is (Windows backslashes become slashes). `os` is Max's
+// max.os ("macintosh" | "windows"); without it a drive letter means Windows.
+function nativePath(path, bootVolume, os) {
   var p = String(path);
-  if (/^[A-Za-z]:[\/\\]/.test(p)) return p.replace(/\\/g, "/");  // Windows drive
-  var m = /^[^\/:]+:(\/.*)$/.exec(p);
-  if (m) return m[1];
+  var windows = os === "windows" || (os !== "macintosh" && /^[A-Za-z]:[\/\\]/.test(p));
+  if (windows) {
+    if (/^[A-Za-z]:[\/\\]/.test(p)) return p.charAt(0).toUpperCase() + p.slice(1).replace(/\\/g, "/");
+    return p.replace(/\\/g, "/");             // UNC (//server/share/...) or already odd
+  }
+  var m = /^([^\/:]+):(\/.*)$/.exec(p);
+  if (m) {
+    if (bootVolume && m[1] === bootVolume) return m[2];
+    return "/Volumes/" + m[1] + m[2];
+  }
   return p;
+}
+
+// The volume name of a Max-style macOS path ("Macintosh HD:/Users/me" -> "Macintosh HD"),
+// or "" for anything else.
+function volumeOf(maxPath) {
+  var m = /^([^\/:]+):\//.exec(String(maxPath));
+  return m ? m[1] : "";
 }
 
 function isAbsolute(path) {
@@ -238,7 +274,9 @@ function isAbsolute(path) {
 var api = {
   PREFIX: PREFIX, PROTOCOL_VERSION: PROTOCOL_VERSION, NO_REQUEST: NO_REQUEST,
   TIMEOUT_MS: TIMEOUT_MS, MAX_TRIES: MAX_TRIES, ADDRESSES: ADDRESSES, REPLIES: REPLIES,
-  IdCounter: IdCounter, isInt: isInt,
+  IdCounter: IdCounter, randomIdStart: randomIdStart, ID_SPAN: ID_SPAN, isInt: isInt,
+  REPLY_PORT_FIRST: REPLY_PORT_FIRST, REPLY_PORT_COUNT: REPLY_PORT_COUNT,
+  pickReplyPort: pickReplyPort, volumeOf: volumeOf,
   ping: ping, status: status, newSession: newSession, target: target, step: step,
   undo: undo, reset: reset, end: end, requestName: requestName,
   parseMessage: parseMessage, isFinal: isFinal, StepAssembler: StepAssembler,

@@ -1,11 +1,14 @@
 // The Max side of the SerumRNN device: the js object's inlet and outlets, LiveAPI, Task,
-// Dict and the recorder, wired to the pure modules beside this file. What to do, and
+// Buffer and the recorder, wired to the pure modules beside this file. What to do, and
 // when, is decided in device_flow.js; this file only translates.
 //
 // Inlet messages: init (from live.thisdevice), next, capture, undo, reset, onset,
-//   group <name>, target <path>, and every /serumrnn/... message from udpreceive.
-// Outlets: 0 requests for udpsend; 1 display lines "<field> <text>"; 2 recorder
-//   commands "start" and "write <path>".
+//   onsetat <phase>, home <path>, group <name>, target <path>, and every /serumrnn/...
+//   message from udpreceive.
+// Outlets: 0 requests for udpsend; 1 display lines "<field> <text>"; 2 device control,
+//   routed in the patcher: "port N" (udpreceive), "arm 0|1" (the onset gate), "snap"
+//   (read the held onset position), "ring <name>" / "cap <name>" (buffer~ names),
+//   "rec <name>" (record~'s buffer, then start), "home" (ask for the home folder).
 //
 // ES5 only: Max's js object runs an old JavaScript.
 
@@ -15,77 +18,118 @@ outlets = 3;
 setinletassist(0, "buttons, menu, drop, onsets, udpreceive");
 setoutletassist(0, "to udpsend");
 setoutletassist(1, "display lines: status serum instruction confidence detail");
-setoutletassist(2, "recorder: start, write <path>");
+setoutletassist(2, "device control: port, arm, snap, ring, cap, rec, home");
 
 var protocol = require("osc_protocol");
 var text = require("ui_text");
 var liveAdapter = require("live_adapter");
 var deviceFlow = require("device_flow");
+var recorder = require("capture");
+// The effect spec as a module (written by `serumrnn device build` from serumrnn_spec.json),
+// so it travels like the other modules and freezing takes it in.
+var specModule = require("serumrnn_spec");
 
 var OUT_OSC = 0;
 var OUT_DISPLAY = 1;
-var OUT_RECORDER = 2;
-var REPLY_PORT = 9871;          // the patcher's [udpreceive 9871]
-var RECORD_MS = 1000;           // one note: the models hear one second
-var WRITE_AFTER_MS = 1080;      // record~ has filled ---capture by then
+var OUT_CONTROL = 2;
 var WRITTEN_AFTER_MS = 200;     // writewave has closed the file by then
 
 var flow = null;
 var early = [];                 // messages that arrive before live.thisdevice says go
-var captureTag = Math.floor(Math.random() * 0xffffff).toString(16);
+var tasks = [];                 // every pending Task, cancelled when the device goes away
+var tag = Math.floor(Math.random() * 0xffffff).toString(16);
+// Buffer names unique to this instance (the patcher's ---names are replaced by a number
+// Max chooses, which the js cannot know, so the js names the buffers itself).
+var RING = "serumrnn-" + tag + "-ring";
+var CAP = "serumrnn-" + tag + "-cap";
+var pendingCapture = null;      // the capture path waiting for the onset position
 
 function after(ms, fn) {
-  var task = new Task(function () { fn(); }, this);
+  var task = new Task(function () {
+    tasks = remove(tasks, task);
+    fn();
+  }, this);
+  tasks.push(task);
   task.schedule(ms);
   return task;
 }
 
 function cancel(task) {
-  if (task) task.cancel();
+  if (!task) return;
+  task.cancel();
+  tasks = remove(tasks, task);
 }
 
-function loadSpec() {
-  try {
-    var d = new Dict();
-    d.import_json("serumrnn_spec.json");
-    return JSON.parse(d.stringify());
-  } catch (e) {
-    post("SerumRNN: cannot read serumrnn_spec.json beside the device: " + e + "\n");
-    return { effects: [] };
-  }
+function remove(list, item) {
+  var out = [];
+  for (var i = 0; i < list.length; i++) if (list[i] !== item) out.push(list[i]);
+  return out;
+}
+
+function show(field, value) {
+  outlet(OUT_DISPLAY, field, value);
 }
 
 function capturePath() {
-  return deviceFlow.captureFile(max.os, this.patcher ? this.patcher.filepath : "", captureTag);
+  return deviceFlow.captureFile(max.os, this.patcher ? this.patcher.filepath : "", tag);
 }
 
+// A note started: once its second is in the ring, read where it began (snap ->
+// snapshot~ -> "onsetat <phase>"), copy it and write the WAV.
 function record() {
-  var path = capturePath();
-  outlet(OUT_RECORDER, "start");
-  after(WRITE_AFTER_MS, function () {
-    outlet(OUT_RECORDER, "write", path);
-    after(WRITTEN_AFTER_MS, function () {
-      if (flow) flow.captured(path);
-    });
+  pendingCapture = capturePath();
+  after(recorder.COPY_AFTER_MS, function () { outlet(OUT_CONTROL, "snap"); });
+}
+
+function onsetat(phase) {
+  var path = pendingCapture;
+  pendingCapture = null;
+  if (!path || !flow) return;
+  try {
+    var ring = new Buffer(RING);
+    var cap = new Buffer(CAP);
+    recorder.copyCapture(ring, cap, phase);
+    cap.send("writewave", path);
+  } catch (e) {
+    flow.captureFailed(String(e));
+    return;
+  }
+  after(WRITTEN_AFTER_MS, function () {
+    if (flow) flow.captured(path);
   });
 }
 
 function init() {
   if (flow) return;
-  var spec = loadSpec();
+  var spec = specModule.spec;
+  var problem = liveAdapter.specProblem(spec);
+  if (problem) {
+    post("SerumRNN: " + problem + "\n");
+    show("status", text.specBroken(problem));
+    show("serum", "");
+    return;
+  }
+  outlet(OUT_CONTROL, "ring", RING);
+  outlet(OUT_CONTROL, "cap", CAP);
+  outlet(OUT_CONTROL, "rec", RING);
+  outlet(OUT_CONTROL, "arm", 0);
   var adapter = new liveAdapter.LiveAdapter(LiveAPI, spec, {
     log: function (m) { post("SerumRNN: " + m + "\n"); }
   });
   flow = new deviceFlow.DeviceFlow({
     send: function (list) { outlet(OUT_OSC, list); },
-    show: function (field, value) { outlet(OUT_DISPLAY, field, value); },
+    show: show,
     record: record,
+    arm: function (on) { outlet(OUT_CONTROL, "arm", on ? 1 : 0); },
     after: after,
     cancel: cancel,
-    now: function () { return new Date().getTime(); },
+    random: Math.random,
+    listen: function (port) { outlet(OUT_CONTROL, "port", port); },
     adapter: adapter,
-    replyPort: REPLY_PORT
+    modelNote: specModule.model_note,
+    os: max.os
   }, { protocol: protocol, text: text });
+  outlet(OUT_CONTROL, "home");
   flow.start();
   var queued = early;
   early = [];
@@ -102,6 +146,7 @@ function dispatch(name, args) {
   else if (name === "undo") flow.undo();
   else if (name === "reset") flow.reset();
   else if (name === "onset") flow.onset();
+  else if (name === "home") flow.setHome(args.join(" "));
   else if (name === "group") flow.setGroup(args.join(" "));
   else if (name === "target") flow.dropTarget(args.join(" "));
 }
@@ -112,6 +157,7 @@ function capture() { dispatch("capture", []); }
 function undo() { dispatch("undo", []); }
 function reset() { dispatch("reset", []); }
 function onset() { dispatch("onset", []); }
+function home() { dispatch("home", arrayfromargs(arguments)); }
 function group() { dispatch("group", arrayfromargs(arguments)); }
 function target() { dispatch("target", arrayfromargs(arguments)); }
 
@@ -125,7 +171,11 @@ function anything() {
   post("SerumRNN: unknown message " + messagename + "\n");
 }
 
-// The device is removed or the Live set closes: end the session.
+// The device is removed or the Live set closes: end the session, cancel every Task.
 function notifydeleted() {
   if (flow) flow.close();
+  for (var i = 0; i < tasks.length; i++) tasks[i].cancel();
+  tasks = [];
+  pendingCapture = null;
+  flow = null;
 }

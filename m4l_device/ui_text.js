@@ -71,22 +71,60 @@ function serverStopped() {
 }
 
 function noSerum() {
-  return "No Serum on this track: put SerumRNN right after Serum";
+  return "No Serum on this track: put SerumRNN after Serum on Serum's track";
 }
 
-function serumFound(name) {
-  return (name || "Serum") + " found: every knob SerumRNN sets is configured";
+// Note names as Live shows them: MIDI 60 is C3, so the models' note 48 is C2 (Live names
+// notes an octave lower than scientific pitch, where 48 is C3; see README).
+var NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+function liveNoteName(midi) {
+  var n = Math.round(Number(midi));
+  return NOTE_NAMES[((n % 12) + 12) % 12] + (Math.floor(n / 12) - 2);
 }
 
-// missing: [{effect, label, names: [...]}] grouped by effect.
-function configure(name, missing) {
-  if (!missing || !missing.length) return serumFound(name);
-  var groups = [];
+// "C2 in Live, MIDI 48": the note the models know, to play when SerumRNN listens.
+function noteToPlay(midi) {
+  return liveNoteName(midi) + " in Live, MIDI " + Math.round(Number(midi));
+}
+
+function playPrompt(midi, why) {
+  return "Play a note (" + noteToPlay(midi) + ") " + why;
+}
+
+function atDefaultNote(count) {
+  return count ? " Leave the other " + count + " fixed knobs at Serum's default." : "";
+}
+
+function serumFound(name, leaveAtDefault) {
+  var n = leaveAtDefault ? leaveAtDefault.length : 0;
+  return (name || "Serum") + " found: every knob SerumRNN sets is configured" +
+    (n ? "; leave the other " + n + " fixed knobs at Serum's default" : "");
+}
+
+// missing: [{effect, label, names: [...]}] grouped by effect (required knobs only);
+// leaveAtDefault: names of fixed knobs Live does not expose whose value is Serum's own.
+function configure(name, missing, leaveAtDefault) {
+  if (!missing || !missing.length) return serumFound(name, leaveAtDefault);
+  var groups = [], count = 0;
   for (var i = 0; i < missing.length; i++) {
     groups.push(missing[i].label + ": " + missing[i].names.join(", "));
+    count += missing[i].names.length;
   }
-  return "Click Configure on " + (name || "Serum") + ", then touch these knobs in Serum. " +
-    groups.join("; ");
+  return "Click Configure on " + (name || "Serum") + ", then touch these " + count +
+    " knobs in Serum. " + groups.join("; ") + "." +
+    atDefaultNote(leaveAtDefault ? leaveAtDefault.length : 0);
+}
+
+// The dropped target is gone (Live hands out temporary copies of some samples, deleted
+// a minute after use; or the file moved since the set was saved).
+function targetGone(path) {
+  var file = String(path || "").replace(/^.*[\/\\]/, "");
+  return "The target sound " + (file || "") + " is no longer there: drop it again" +
+    " (from your own folder, not a temporary copy)";
+}
+
+function specBroken(why) {
+  return "SerumRNN is damaged: " + why + ". Reinstall the device";
 }
 
 // Knobs a step needed that Live does not expose: the producer sets them by hand.
@@ -144,6 +182,8 @@ var api = {
   instruction: instruction, stepTitle: stepTitle, judged: judged, done: done,
   serverReady: serverReady, serverDown: serverDown, serverStopped: serverStopped,
   noSerum: noSerum, serumFound: serumFound, configure: configure, setByHand: setByHand,
+  liveNoteName: liveNoteName, noteToPlay: noteToPlay, playPrompt: playPrompt,
+  targetGone: targetGone, specBroken: specBroken,
   error: error, isFileError: isFileError, incomplete: incomplete
 };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -6,9 +6,15 @@ wrong is reported as one exception type, :class:`AudioInputError`, whose
 ``code`` is a stable short string the UI can switch on and whose message names
 the file, so a person can tell *which* file is wrong and *why*.
 
-Files are opened with Python's own ``open`` and handed to soundfile as file
-objects. That way ``bytes`` paths and non-UTF-8 names (``os.fsdecode`` with
-surrogateescape) work, which soundfile's own path handling does not support.
+Files are opened by :func:`server.safe_open.open_regular` (regular files only, never a
+blocking open) and handed to soundfile as file objects. That way ``bytes`` paths and
+non-UTF-8 names (``os.fsdecode`` with surrogateescape) work, which soundfile's own path
+handling does not support.
+
+Memory is bounded whatever the header claims: the sample rate must lie in
+:data:`MIN_RATE`..:data:`MAX_RATE`, only the clip's head is read, in blocks of at most
+:data:`READ_BLOCK_BYTES`, and every temporary is float32. The worst case of one load is
+about 9 MB (:func:`worst_case_bytes`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import BinaryIO, Union
 import numpy as np
 import soundfile as sf
 
+from server.safe_open import FileRefused, open_regular
+
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 SAMPLE_RATE = 44100
@@ -30,6 +38,13 @@ DURATION_S = 1.0
 MAX_BYTES = 2 * 1024**3  # 2 GiB: beyond this a "sound" is surely a mistake
 MAX_SECONDS = 3600.0  # longer than an hour is not plausibly one sound
 SILENCE_PEAK = 1e-5  # -100 dBFS: below this nothing audible survives features
+#: Sample rates a header may claim. Beyond 384 kHz no real recorder writes; a header that
+#: claims 2**31 - 1 Hz would otherwise size the read by it (5 GB for one request).
+MIN_RATE, MAX_RATE = 1000, 384_000
+#: The largest block read at once (all channels, float32) before mixing to mono.
+READ_BLOCK_BYTES = 4 << 20
+#: Extra seconds read beyond the clip, so the resampler's filter sees real signal at the cut.
+_RESAMPLE_MARGIN_S = 0.01
 
 # Every value AudioInputError.code can take.
 CODES = (
@@ -45,6 +60,9 @@ CODES = (
     "silent",
     "noise_only",
     "io_error",
+    "not_regular",
+    "bad_path",
+    "bad_rate",
 )
 
 # File starts that mean "this claims to be audio"; a failure to decode one of
@@ -65,6 +83,7 @@ class AudioInputError(ValueError):
             raise ValueError(f"unknown AudioInputError code {code!r}")
         self.code = code
         self.path = path
+        self.reason = message  # the message without the path, for replies short of room
         super().__init__(f"{_printable(path)}: {message}")
 
 
@@ -108,38 +127,24 @@ def _dbfs(peak: float) -> str:
     return "-inf" if peak <= 0 else f"{20 * math.log10(peak):.1f}"
 
 
-def _stat_file(path: str, max_bytes: int) -> int:
-    """Check existence/type/size before opening; return the size in bytes."""
+def _open_checked(path: str, max_bytes: int) -> tuple[BinaryIO, int]:
+    """Open a regular, non-empty file of at most ``max_bytes``; return (file, size)."""
     try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise AudioInputError("missing", path, "file does not exist") from None
-    except PermissionError:
-        raise AudioInputError("permission", path, "permission denied") from None
-    except OSError as e:
-        raise AudioInputError("io_error", path, f"cannot access file ({e.strerror})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise AudioInputError("is_directory", path, "is a directory, not an audio file")
-    if st.st_size == 0 and stat.S_ISREG(st.st_mode):
+        f, size = open_regular(path, max_bytes)
+    except FileRefused as e:
+        raise AudioInputError(e.code, path, e.reason) from None
+    if size == 0:
+        f.close()
         raise AudioInputError("empty", path, "file is empty (0 bytes)")
-    if st.st_size > max_bytes:
-        raise AudioInputError(
-            "too_large", path,
-            f"file is {st.st_size / 1024**2:.0f} MiB, over the {max_bytes / 1024**2:.0f} MiB limit")
-    return st.st_size
+    return f, size
 
 
-def _open_binary(path: str) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except PermissionError:
-        raise AudioInputError("permission", path, "permission denied (cannot read file)") from None
-    except IsADirectoryError:
-        raise AudioInputError("is_directory", path, "is a directory, not an audio file") from None
-    except FileNotFoundError:
-        raise AudioInputError("missing", path, "file does not exist") from None
-    except OSError as e:
-        raise AudioInputError("io_error", path, f"cannot open file ({e.strerror})") from None
+def worst_case_bytes(sample_rate: int = SAMPLE_RATE, duration_s: float = DURATION_S) -> int:
+    """An upper bound of the memory one :func:`load_clip` allocates for samples (float32
+    throughout): one read block, and up to three copies of the mono head at the highest
+    rate (the head, and the signal checks' temporaries), and the resampled clip twice."""
+    head = int(math.ceil((duration_s + _RESAMPLE_MARGIN_S) * MAX_RATE))
+    return READ_BLOCK_BYTES + 3 * 4 * head + 2 * 4 * int(round(sample_rate * duration_s))
 
 
 class _VirtualFile:
@@ -216,11 +221,6 @@ def _classify_open_failure(f: BinaryIO, path: str, err: Exception) -> AudioInput
         f"is not a readable audio file ({reason}); use WAV, AIFF, FLAC or OGG")
 
 
-def _to_mono(x: np.ndarray) -> np.ndarray:
-    """Average channels: keeps level for correlated channels, no clipping risk."""
-    return x if x.ndim == 1 else x.mean(axis=1, dtype=np.float32)
-
-
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Band-limited resampling: soxr (librosa's default engine) when present."""
     if sr_in == sr_out:
@@ -265,8 +265,8 @@ def load_clip(
     if sample_rate <= 0 or not duration_s > 0:
         raise ValueError(f"sample_rate and duration_s must be positive, got {sample_rate}, {duration_s}")
     n_out = int(round(sample_rate * duration_s))
-    size = _stat_file(p, max_bytes)
-    with _open_binary(p) as f:
+    f, size = _open_checked(p, max_bytes)
+    with f:
         _check_riff_truncation(f, p, size)
         try:
             snd = sf.SoundFile(_VirtualFile(f))
@@ -274,6 +274,10 @@ def load_clip(
             raise _classify_open_failure(f, p, e) from None
         with snd:
             sr_in = int(snd.samplerate)
+            if not MIN_RATE <= sr_in <= MAX_RATE:
+                raise AudioInputError(
+                    "bad_rate", p, f"header claims a sample rate of {sr_in} Hz, outside "
+                    f"{MIN_RATE} Hz to {MAX_RATE // 1000} kHz (damaged or not a real recording)")
             frames = int(snd.frames)
             if frames <= 0:
                 raise AudioInputError("too_short", p, "contains no audio frames")
@@ -281,18 +285,34 @@ def load_clip(
                 raise AudioInputError(
                     "too_large", p,
                     f"is {frames / sr_in:.0f} s long, over the {max_seconds:.0f} s limit")
-            # A few ms beyond the clip so the resampler's filter sees real
-            # signal at the cut, not an artificial edge.
-            need = int(math.ceil(duration_s * sr_in)) + int(math.ceil(0.01 * sr_in))
-            try:
-                head = snd.read(min(need, frames), dtype="float32", always_2d=False)
-            except (sf.LibsndfileError, RuntimeError) as e:
-                raise AudioInputError("corrupt", p, f"audio data is damaged ({e})") from None
-    mono = _to_mono(head)
+            need = int(math.ceil(duration_s * sr_in)) + int(math.ceil(_RESAMPLE_MARGIN_S * sr_in))
+            mono = _read_mono(snd, min(need, frames), p)
     if mono.size == 0:
         raise AudioInputError("too_short", p, "contains no audio frames")
     check_signal(mono[: int(math.ceil(duration_s * sr_in))], p)
     return _fit_length(resample(mono, sr_in, sample_rate), n_out)
+
+
+def _read_mono(snd: sf.SoundFile, frames: int, path: str) -> np.ndarray:
+    """The first ``frames`` frames mixed to mono, read in blocks of at most
+    :data:`READ_BLOCK_BYTES`, so the channel count claimed by a header cannot size an
+    allocation."""
+    channels = max(1, int(snd.channels))
+    block = max(1, READ_BLOCK_BYTES // (4 * channels))
+    out = np.empty(frames, np.float32)
+    got = 0
+    while got < frames:
+        try:
+            x = snd.read(min(block, frames - got), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioInputError("corrupt", path, f"audio data is damaged ({e})") from None
+        if len(x) == 0:
+            break
+        n = len(x)
+        out[got:got + n] = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)
+        got += n
+        del x  # else the last block stays alive while the next one is read
+    return out[:got]
 
 
 def write_wav(path: PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE,

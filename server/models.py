@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -148,6 +148,20 @@ def pair_inputs(current: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray
     mel = np.stack([current[0], target[0]], axis=-1)[None].astype(np.float32)
     mfcc = np.stack([current[1], target[1]], axis=-1)[None].astype(np.float32)
     return {"mel": mel, "mfcc": mfcc}
+
+
+def most_probable_unused(probs: np.ndarray, used: Sequence[str]) -> str:
+    """The effect a selector ranks first among those not switched on yet (no repeats)."""
+    masked = np.asarray(probs, np.float64).copy()
+    for e in used:
+        masked[spec.EFFECT_NAMES.index(e)] = -np.inf
+    return spec.EFFECT_NAMES[int(np.argmax(masked))]
+
+
+def rank_unused(probs: np.ndarray, used: Sequence[str]) -> list[str]:
+    """Unused effects, most probable first (what a verified step tries in turn)."""
+    order = np.argsort(-np.asarray(probs, np.float64), kind="stable")
+    return [spec.EFFECT_NAMES[i] for i in order if spec.EFFECT_NAMES[i] not in used]
 
 
 def knobs_from_outputs(effect_name: str, outputs: Mapping[str, np.ndarray], row: int = 0) -> FX:

@@ -20,7 +20,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 if TYPE_CHECKING:  # the step report comes from server.assistant (heavy: TensorFlow)
-    from server.assistant import StepReport
+    from server.assistant import StepReport, Verdict
 
 PREFIX = "/serumrnn"
 PROTOCOL_VERSION = "1"
@@ -30,6 +30,10 @@ MAX_DATAGRAM = 1200
 #: The request id of messages the server sends on its own (ready, MIDI-triggered steps)
 #: and of errors for a request whose id could not be read.
 NO_REQUEST = -1
+#: Messages of one datagram (a bundle's) that the server runs; the rest get one error.
+#: The device sends one message per datagram; the cap keeps a 64 kB bundle of tiny
+#: messages from turning into thousands of replies.
+MAX_MESSAGES = 16
 _BUNDLE_TAG = b"#bundle\x00"
 _MAX_BUNDLE_DEPTH = 4
 
@@ -49,6 +53,9 @@ PROTOCOL_ERRORS: dict[str, str] = {
     "session_done": "the stopping rule fired or all five effects are on",
     "nothing_to_undo": "undo with no step taken",
     "busy": "the server has too many requests queued; retry shortly",
+    "too_many_messages": "a datagram held more messages than the server runs from one",
+    "too_many_sessions": "this address, or the server as a whole, has as many open sessions "
+                         "as it may keep (none idle enough to close)",
     "internal": "a fault in the server (logged); the server keeps running",
 }
 
@@ -57,11 +64,16 @@ PROTOCOL_ERRORS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Message:
-    """One decoded OSC message: its address, its arguments and their type tags."""
+    """One decoded OSC message: its address, its arguments and their type tags.
+
+    ``size`` is the message's length in bytes in the datagram it came in (0 when built by
+    hand): an error reply to it may not be longer (no amplification).
+    """
 
     address: str
     args: tuple[Any, ...] = ()
     types: str = ""
+    size: int = field(default=0, compare=False)
 
 
 class DecodeError(ValueError):
@@ -94,7 +106,7 @@ def _decode_message(data: bytes) -> Message:
         raise DecodeError("an OSC message starts with an address beginning with '/'")
     address, pos = _read_string(data, 0)
     if pos >= len(data):
-        return Message(address)
+        return Message(address, size=len(data))
     if data[pos:pos + 1] != b",":
         raise DecodeError("the type tag string must start with ','", address)
     tags, pos = _read_string(data, pos)
@@ -123,7 +135,7 @@ def _decode_message(data: bytes) -> Message:
         except DecodeError as e:
             raise DecodeError(str(e), address, args) from None
         args.append(v)
-    return Message(address, tuple(args), tags[1:])
+    return Message(address, tuple(args), tags[1:], len(data))
 
 
 def _decode(data: bytes, depth: int) -> list[Message]:
@@ -162,6 +174,27 @@ def printable(text: str) -> str:
         except UnicodeEncodeError:
             text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text.replace("\x00", "\\0")
+
+
+def _escape_char(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+
+
+def _is_control(c: str) -> bool:
+    n = ord(c)
+    return (n < 0x20 or 0x7F <= n < 0xA0 or n in (0x2028, 0x2029)
+            or 0x202A <= n <= 0x202E or 0x2066 <= n <= 0x2069)
+
+
+def loggable(text: Any) -> str:
+    """``text`` safe for one log line: control characters (newlines, terminal escapes,
+    Unicode line separators and direction overrides) shown as \\xNN or \\uNNNN, and
+    undecodable path bytes as \\xNN, so a client cannot forge or hide log lines."""
+    t = printable(str(text))
+    if not any(_is_control(c) for c in t):
+        return t
+    return "".join(_escape_char(c) if _is_control(c) else c for c in t)
 
 
 def _tag(value: Any) -> str:
@@ -359,9 +392,49 @@ def error_reply(request_id: int, code: str, message: str, address: str = "",
     return [(f"{PREFIX}/error", (request_id, code, message, address, session))]
 
 
+def fit_error(request_id: int, code: str, message: str, address: str = "", session: str = "",
+              *, budget: int, limit: int = MAX_DATAGRAM, short_message: str | None = None
+              ) -> bytes | None:
+    """One ``/serumrnn/error`` datagram of at most ``budget`` bytes (the size of the request
+    it answers), or None when not even the bare error fits.
+
+    A reply never outgrows its request, so the server cannot amplify a flood of small
+    requests (or reflect one at a forged sender). To fit, the echoed ``address`` and
+    ``session`` go first (the request id already names the request), then the message
+    becomes ``short_message`` (e.g. without the path the client sent), then it is cut
+    with "…".
+    """
+    cap = min(budget, limit)
+    addr = f"{PREFIX}/error"
+    tries = [(message, address, session), (message, "", session), (message, "", "")]
+    if short_message is not None:
+        tries.append((short_message, "", ""))
+    for m, a, s in tries:
+        data = encode(addr, (request_id, code, m, a, s))
+        if len(data) <= cap:
+            return data
+    text = printable(tries[-1][0])
+    lo, hi, best = 0, len(text), None  # the longest cut of the message that fits
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        cut = text[:mid] + "…" if mid else ""
+        data = encode(addr, (request_id, code, cut, "", ""))
+        if len(data) <= cap:
+            best, lo = data, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+def min_error_bytes(code: str, request_id: int = 0) -> int:
+    """The size of the barest error reply with ``code``: requests shorter than this that
+    fail get no reply (see :func:`fit_error`)."""
+    return len(encode(f"{PREFIX}/error", (request_id, code, "", "", "")))
+
+
 def step_reply(request_id: int, session: str, report: "StepReport | None", *, step: int,
                done: bool, reason: str, best_step: int,
-               judged: "StepReport | None" = None, stop_metric: str = "mse") -> Reply:
+               judged: "StepReport | Verdict | None" = None, stop_metric: str = "mse") -> Reply:
     """The messages of a step reply (see docs/protocol.md, "step"): the effect, each knob
     and fixed knob as (Serum name, 0..1 value, text), the distances, then ``end``.
 
@@ -375,6 +448,9 @@ def step_reply(request_id: int, session: str, report: "StepReport | None", *, st
         out.append((f"{PREFIX}/step/judged", head + (
             judged.step, int(bool(judged.improved)), float(judged.before[stop_metric]),
             float(judged.after[stop_metric]))))
+        if getattr(judged, "take_back", False):  # the verified loops' Verdict
+            out.append((f"{PREFIX}/step/takeback", head + (
+                judged.step, judged.effect, judged.enable.serum_name, 0.0, judged.text)))
     if report is not None:
         en = report.enable
         out.append((f"{PREFIX}/step/effect", head + (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import os
 import signal
 import socket
 import sys
@@ -27,14 +28,15 @@ log = logging.getLogger("serumrnn.osc")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from server.osc_server import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REPLY_PORT,
-                                   DEFAULT_WORKERS)
+                                   DEFAULT_SESSION_MEMORY_MB, DEFAULT_WORKERS)
     from server.midi import DEFAULT_TRIGGER
 
     s = sub.add_parser("serve", help="run the OSC server for the Max for Live device",
                        description="Serve the step loop over OSC/UDP (docs/protocol.md).")
     s.add_argument("--host", default=DEFAULT_HOST,
-                   help="address to listen on (default loopback; any other is reachable "
-                        "from the network and is logged as a warning)")
+                   help="address to listen on (default loopback). Any other lets everyone "
+                        "on the network drive the server and make it read files: keep "
+                        "loopback unless the device runs on another computer")
     s.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help="UDP port to listen on (default %(default)s)")
     s.add_argument("--reply-port", type=int, default=DEFAULT_REPLY_PORT,
@@ -46,8 +48,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated groups to load (default: every group in --models)")
     s.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                    help="requests handled at once (default %(default)s)")
+    s.add_argument("--profiles", action="append", default=[], metavar="DIR",
+                   help="a folder of plugin profiles that new may name, besides the shipped "
+                        "ones (repeatable); no other profile file is read")
+    s.add_argument("--max-sessions", type=int, default=256,
+                   help="open sessions in all (default %(default)s)")
+    s.add_argument("--sessions-per-client", type=int, default=32,
+                   help="open sessions per client address (default %(default)s)")
+    s.add_argument("--session-memory", type=float, default=DEFAULT_SESSION_MEMORY_MB,
+                   metavar="MB", help="memory the sessions' sounds may hold in all (default "
+                                      "%(default).0f MB, at most 32 MB per session)")
+    s.add_argument("--size-rule", choices=("remote", "all"), default="remote",
+                   help="whose error replies are never longer than their request: senders "
+                        "off loopback (default; only they could be forged) or all (to measure "
+                        "the rule from this machine)")
+    s.add_argument("--loop", choices=("verified", "refine", "paper"), default="verified",
+                   help="verified: a step is simulated on the open rack and offered only when it "
+                        "brings the sound closer, and a capture that shows otherwise is taken "
+                        "back (default); refine: the same with knobs polished by listening; "
+                        "paper: the paper's loop")
+    s.add_argument("--k", type=int, default=3, choices=range(1, 6), metavar="K",
+                   help="effects simulated per step, most likely first (1-5, default 3)")
+    s.add_argument("--refine-budget", type=int, default=24, metavar="N",
+                   help="renders the refinement may spend per step (--loop refine; default 24)")
+    s.add_argument("--rack-order", default=None, metavar="FX,FX,...",
+                   help="the order your Serum FX rack processes the effects in, comma-separated "
+                        "(default Serum's: distortion,phaser,compressor,reverb,eq)")
     s.add_argument("--tolerance", type=int, default=1,
-                   help="bad steps allowed before the stopping rule fires (default %(default)s)")
+                   help="--loop paper: bad steps allowed before the stopping rule fires "
+                        "(default %(default)s)")
     s.add_argument("--no-bundles", action="store_true",
                    help="send each reply message in its own datagram instead of bundles")
     s.add_argument("--midi-in", default=None, metavar="PORT",
@@ -58,9 +87,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_cmd_serve)
 
 
+#: Seconds from the stop signal to the process's end, whatever is still running.
+SHUTDOWN_LIMIT_S = 4.5
+
+
+def _force_exit(code: int, why: str) -> None:
+    log.warning("%s: exiting now", why)
+    logging.shutdown()
+    os._exit(code)
+
+
 def _cmd_serve(a: argparse.Namespace) -> int:
+    from server import spec
+    from server.osc_server import bind_udp
+
+    try:
+        rack_order = None if a.rack_order is None else spec.rack_order(a.rack_order)
+    except ValueError as e:
+        print(f"serumrnn serve: error: --rack-order: {e}", file=sys.stderr)
+        return 2
+
+    # Bind before anything slow: a port in use is one line and exit code 2 at once.
+    try:
+        sock = bind_udp(a.host, a.port)
+    except OSError as e:
+        hint = ("; is another serumrnn serve running? Stop it or pick another --port"
+                if getattr(e, "errno", None) in (98, 48, 10048) else "")
+        print(f"serumrnn serve: error: cannot listen on {a.host}:{a.port} (UDP): "
+              f"{e.strerror or e}{hint}", file=sys.stderr)
+        return 2
+    from server.osc_server import SafeLogFilter
+
+    for d in a.profiles:
+        if not Path(d).is_dir():
+            print(f"serumrnn serve: error: --profiles {d} is not a folder", file=sys.stderr)
+            return 2
+
     logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
+    for h in logging.getLogger().handlers:
+        h.addFilter(SafeLogFilter())
     from server.midi import Trigger, open_listener
     from server.osc_server import OscServer, load_models, tune_malloc, warm_up
 
@@ -73,10 +139,26 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     log.info("models loaded and warmed up in %.1f s: %s", time.perf_counter() - t0,
              ", ".join(models))
     stop = threading.Event()
+
+    def on_signal(n, f) -> None:
+        if stop.is_set():
+            _force_exit(1, "second signal")
+        stop.set()
+        # Whatever hangs from here on (a stuck request, a plugin), the process ends.
+        t = threading.Timer(SHUTDOWN_LIMIT_S, _force_exit, (0, "shutdown took over "
+                                                            f"{SHUTDOWN_LIMIT_S} s"))
+        t.daemon = True
+        t.start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda n, f: stop.set())
+        signal.signal(sig, on_signal)
     server = OscServer(models, a.host, a.port, a.reply_port, workers=a.workers,
-                       bundles=not a.no_bundles, tolerance=a.tolerance).start()
+                       bundles=not a.no_bundles, tolerance=a.tolerance, sock=sock,
+                       loop=a.loop, k=a.k, refine_budget=a.refine_budget,
+                       rack_order=rack_order,
+                       profile_dirs=tuple(a.profiles), max_sessions=a.max_sessions,
+                       sessions_per_client=a.sessions_per_client,
+                       session_memory_mb=a.session_memory, size_rule=a.size_rule).start()
     midi_port = None
     try:
         if trigger is not None:
@@ -89,7 +171,9 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     finally:
         if midi_port is not None:
             midi_port.close()
-        server.stop()
+        clean = server.stop()
+    if not clean:  # a request is stuck in a system call: do not wait for it at exit
+        _force_exit(0, "a request was still running")
     return 0
 
 
@@ -102,10 +186,10 @@ class OscClient:
     0 in ``ping`` and ``new``), so many clients can share one machine.
     """
 
-    def __init__(self, server: tuple[str, int], timeout: float = 10.0):
+    def __init__(self, server: tuple[str, int], timeout: float = 10.0, host: str = "127.0.0.1"):
         self.server, self.timeout = server, timeout
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))  # another loopback address (127.0.0.2) is another client
         self.port = self.sock.getsockname()[1]
         self._ids = itertools.count(1)
         self.stray: list[osc.Message] = []   # messages that answered no pending request

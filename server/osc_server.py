@@ -1,25 +1,28 @@
 """The OSC server: the step loop for the Max for Live device, over UDP.
 
-One receive thread (python-osc's UDP server) hands every datagram to a small worker pool,
-so a slow step never blocks a ping. Sessions are keyed by an id the server makes; each
-has a lock, so one session's requests run one at a time while different sessions step in
-parallel. Every request is answered, and every failure is an ``/serumrnn/error`` reply
-with a stable code: no input can stop the server. The wire format lives in
-:mod:`server.osc`; ``docs/protocol.md`` is the reference.
+One receive thread (python-osc's UDP server) hands every datagram to a small pool of
+daemon worker threads, so a slow step never blocks a ping and a stuck one never blocks
+shutdown. Sessions (:mod:`server.osc_sessions`) belong to the address that made them and
+are named by a secret id; each has a lock, so one session's requests run one at a time
+while different sessions step in parallel. Every failure is an ``/serumrnn/error`` reply
+with a stable code, never longer than its request: no input can stop the server or turn
+it into an amplifier. The wire format lives in :mod:`server.osc`; ``docs/protocol.md`` is
+the reference.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
-import secrets
+import queue
 import socket
 import threading
 import time
+import traceback
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +32,8 @@ from pythonosc.osc_server import OSCUDPServer
 
 from server import osc
 from server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
+from server.osc_sessions import (REPLY_TTL_S, SOUND_BYTES, OscSession, Sessions,
+                                 new_session_id, short_id)
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -38,10 +43,18 @@ DEFAULT_REPLY_PORT = 9871
 #: Requests handled at once. More than the cores only adds contention: on 2 busy cores,
 #: 20 clients got 48 steps/s with 2 workers and 32 with 4.
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
-#: How long a reply is kept for a retried request id.
-REPLY_TTL_S = 120.0
+#: The memory the sessions' sounds may hold in all (serve --session-memory).
+DEFAULT_SESSION_MEMORY_MB = 1024
+#: How long ``stop`` waits for the requests under way before giving up on them.
+STOP_WAIT_S = 3.0
+#: Datagrams and bytes waiting for a worker before new ones are refused as ``busy``.
+MAX_PENDING, MAX_PENDING_BYTES = 512, 8 << 20
+#: Reply ports remembered per sender socket (from ping, status and new).
+MAX_ROUTES = 4096
 OPEN_RACK_NAMES = ("", "open", "open_rack")
 PRESET_PREFIX = "preset:"
+__all__ = ["OscServer", "OscSession", "REPLY_TTL_S", "load_models", "warm_up", "tune_malloc",
+           "bind_udp", "SafeLogFilter"]
 
 
 # -- models ---------------------------------------------------------------------------
@@ -104,57 +117,121 @@ def warm_up(models: Any) -> None:
     detect_pitch(tone)
 
 
-# -- reply cache ----------------------------------------------------------------------
+# -- logging ---------------------------------------------------------------------------
 
-class ReplyCache:
-    """Replies by (scope, request id) for a while, so a retried request (UDP drops
-    packets) gets the same reply without being run twice."""
-
-    IN_FLIGHT = object()
-
-    def __init__(self, ttl_s: float = REPLY_TTL_S, capacity: int = 8192):
-        self.ttl_s, self.capacity = ttl_s, capacity
-        self._items: OrderedDict[tuple, tuple[float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def claim(self, key: tuple) -> Any:
-        """None if the caller should run the request (it is now in flight), else the
-        cached datagrams, or :attr:`IN_FLIGHT` when the first copy is still running."""
-        now = time.monotonic()
-        with self._lock:
-            while self._items:
-                k, (t, _) = next(iter(self._items.items()))
-                if now - t < self.ttl_s and len(self._items) <= self.capacity:
-                    break
-                self._items.popitem(last=False)
-            hit = self._items.get(key)
-            if hit is not None:
-                return hit[1]
-            self._items[key] = (now, self.IN_FLIGHT)
-            return None
-
-    def store(self, key: tuple, datagrams: list[bytes]) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic(), datagrams)
+def safe_traceback(e: BaseException) -> str:
+    """A traceback whose exception messages are :func:`osc.loggable` (they may quote a
+    client's text); the frames are the server's own code."""
+    parts, seen = [], 0
+    while e is not None and seen < 5:
+        parts.insert(0, "".join(traceback.format_tb(e.__traceback__))
+                     + f"{type(e).__qualname__}: {osc.loggable(e)}")
+        e, seen = e.__cause__ or (None if e.__suppress_context__ else e.__context__), seen + 1
+    return "Traceback (most recent call last):\n" + "\n".join(parts)
 
 
-# -- sessions -------------------------------------------------------------------------
+class SafeLogFilter(logging.Filter):
+    """Escapes control characters in every text argument and exception of a log record,
+    so newlines or terminal codes a client sends cannot forge or hide log lines."""
 
-@dataclass
-class OscSession:
-    """A device's session: its group's models, where replies go, and the step loop."""
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(osc.loggable(a) if isinstance(a, (str, bytes, tuple))
+                                else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = osc.loggable(record.msg)
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = safe_traceback(record.exc_info[1])
+        return True
 
-    id: str
-    group: str
-    models: Any
-    reply_to: tuple[str, int]
-    profile: Any = None                 # server.rack.plugins.Profile, None = open rack
-    preset: str | None = None           # demo input rendered by the server
-    assistant: Any = None               # server.assistant.Session once a target is set
-    target_audio: np.ndarray | None = None
-    last_path: str | None = None        # the latest capture (a MIDI step re-reads it)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    last_used: float = field(default_factory=time.monotonic)
+
+if not any(isinstance(f, SafeLogFilter) for f in log.filters):
+    log.addFilter(SafeLogFilter())
+
+
+# -- transport and workers --------------------------------------------------------------
+
+def bind_udp(host: str, port: int) -> socket.socket:
+    """A UDP socket bound to (host, port), before anything slow starts: a port in use is
+    one clear ``OSError`` at once rather than after the models load."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Transport(OSCUDPServer):
+    """python-osc's UDP server on an already bound socket, passing every datagram, OSC or
+    not, to the app: a garbage datagram deserves an error reply rather than silence."""
+
+    max_packet_size = 65535
+
+    def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, tuple], None]):
+        self._on_datagram = on_datagram
+        super().__init__(sock.getsockname()[:2], Dispatcher(), bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        except OSError:  # pragma: no cover - some systems cap the buffer
+            pass
+
+    def verify_request(self, request, client_address) -> bool:
+        return True
+
+    def process_request(self, request, client_address) -> None:
+        self._on_datagram(request[0], client_address)
+
+
+class _Workers:
+    """A fixed set of daemon threads taking jobs from a queue.
+
+    Unlike ``ThreadPoolExecutor`` (whose threads the interpreter joins at exit), a worker
+    stuck in a system call can neither keep the process alive nor stall :meth:`stop`
+    past its deadline.
+    """
+
+    def __init__(self, n: int, name: str):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+                         for i in range(max(1, n))]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._stopping:
+            raise RuntimeError("the workers are stopping")
+        self._jobs.put((fn, args))
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if self._stopping:
+                continue  # queued before stop: dropped
+            fn, args = job
+            try:
+                fn(*args)
+            except BaseException:  # a job's own handler logs; this is the last net
+                log.exception("a worker job failed")
+
+    def stop(self, timeout: float) -> list[str]:
+        """Drop queued jobs, wait up to ``timeout`` s for running ones; return the names
+        of workers still busy (they are daemons: the process may exit without them)."""
+        self._stopping = True
+        for _ in self._threads:
+            self._jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return [t.name for t in self._threads if t.is_alive()]
 
 
 class _LockedRenderer:
@@ -172,27 +249,6 @@ class _LockedRenderer:
             return self.rack.process(audio, chain)
 
 
-class _Transport(OSCUDPServer):
-    """python-osc's UDP server, passing every datagram, OSC or not, to the app: a garbage
-    datagram deserves an error reply rather than silence."""
-
-    max_packet_size = 65535
-
-    def __init__(self, address: tuple[str, int], on_datagram: Callable[[bytes, tuple], None]):
-        self._on_datagram = on_datagram
-        super().__init__(address, Dispatcher())
-        try:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        except OSError:  # pragma: no cover - some systems cap the buffer
-            pass
-
-    def verify_request(self, request, client_address) -> bool:
-        return True
-
-    def process_request(self, request, client_address) -> None:
-        self._on_datagram(request[0], client_address)
-
-
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only listens on this machine (resolving a name if needed)."""
     try:
@@ -203,11 +259,6 @@ def is_loopback(host: str) -> bool:
         except socket.gaierror:
             return False
         return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
-def _new_session_id() -> str:
-    """'s' and 8 hex digits: a leading letter keeps Max from reading the id as a number."""
-    return "s" + secrets.token_hex(4)
 
 
 def _limit_blas(threads: int | None) -> Any:
@@ -223,6 +274,22 @@ def _limit_blas(threads: int | None) -> Any:
     return threadpool_limits(threads, user_api="blas")
 
 
+def _peek_request_id(data: bytes) -> int:
+    """The request id of a datagram's first message, so a ``busy`` reply can name it."""
+    try:
+        return osc.request_id_of(osc.decode(data[:osc.MAX_DATAGRAM * 4])[0])
+    except Exception:
+        return NO_REQUEST
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_loopback_ip(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
 def _is_unspecified(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_unspecified
@@ -230,64 +297,102 @@ def _is_unspecified(host: str) -> bool:
         return host == ""
 
 
-def best_step(a: Any) -> int:
-    """The step to roll back to (0 = the input), as ``Session.result`` says, without
-    recomputing the initial distance: it is the first step's "before"."""
-    from server.assistant import STOP_METRIC
+@dataclass
+class _Failure:
+    """An error to answer: its code, its message, and a shorter message without the
+    client's own path (used when the full one would outgrow the request)."""
 
-    if not a.steps:
-        return 0
-    d = [a.steps[0].before[STOP_METRIC]] + [
-        s.after[STOP_METRIC] if s.after else np.inf for s in a.steps]
-    return int(np.argmin(d))
+    code: str
+    text: str
+    short: str | None = None
 
 
-def _code_of(e: BaseException) -> str | None:
-    """The stable code of an error the server knows how to explain."""
+def _failure(e: BaseException) -> _Failure | None:
+    """The error reply for an exception the server knows how to explain, else None."""
     from server.audio_io import AudioInputError
     from server.models import ModelError
     from server.rack.plugins import ProfileError
     from server.rack.render import RenderError
 
     if isinstance(e, ProtocolError):
-        return e.code
-    if isinstance(e, (AudioInputError, ModelError)):
-        return e.code
+        return _Failure(e.code, str(e))
+    if isinstance(e, AudioInputError):
+        return _Failure(e.code, str(e), e.reason)
+    if isinstance(e, ModelError):
+        return _Failure(e.code, str(e))
     if isinstance(e, ProfileError):
-        return "bad_profile"
+        return _Failure("bad_profile", str(e))
     if isinstance(e, RenderError):
-        return "render_error"
+        return _Failure("render_error", str(e))
     return None
+
+
+@dataclass
+class _Outcome:
+    """What running a request gave: a reply, or a failure; where it goes; for the log."""
+
+    reply: Reply | None
+    failure: _Failure | None
+    dest: tuple[str, int]
+    sid: str
 
 
 class OscServer:
     """The SerumRNN OSC server. ``models``: group id -> loaded ``GroupModels``.
 
     ``reply_port`` is where replies go by default (the device's ``udpreceive`` port, at the
-    sender's IP); 0 means "to the port the request came from". ``start`` binds and returns
-    at once; ``stop`` ends cleanly.
+    sender's IP); 0 means "to the port the request came from". ``sock``: a UDP socket
+    already bound (``bind_udp``), else ``start`` binds (host, port). ``profile_dirs``:
+    folders besides the shipped one that ``new`` may take profiles from. ``start`` returns
+    at once; ``stop`` ends within about :data:`STOP_WAIT_S` seconds whatever is running.
+
+    ``size_rule``: whose error replies are never longer than their request (see
+    :func:`osc.fit_error`). ``"remote"`` (the default): senders off loopback, the only ones
+    a forged source address could turn the server into a reflector against; a local
+    client gets whole messages. ``"all"``: every sender (the attack campaign and the tests
+    measure the rule this way, from loopback).
     """
 
     def __init__(self, models: dict[str, Any], host: str = DEFAULT_HOST,
                  port: int = DEFAULT_PORT, reply_port: int = DEFAULT_REPLY_PORT, *,
                  workers: int = DEFAULT_WORKERS, bundles: bool = True,
                  datagram_limit: int = osc.MAX_DATAGRAM,
-                 max_sessions: int = 256, max_pending: int = 512, tolerance: int = 1,
-                 blas_threads: int | None = 1, rack: Any = None):
+                 max_sessions: int = 256, sessions_per_client: int = 32,
+                 session_memory_mb: float = DEFAULT_SESSION_MEMORY_MB,
+                 idle_s: float | None = None, max_pending: int = MAX_PENDING,
+                 tolerance: int = 1, blas_threads: int | None = 1, rack: Any = None,
+                 loop: str = "verified", k: int = 3, refine_budget: int = 24,
+                 rack_order: tuple[str, ...] | None = None,
+                 sock: socket.socket | None = None,
+                 profile_dirs: tuple[str | os.PathLike, ...] = (), size_rule: str = "remote"):
         if not models:
             raise ValueError("the server needs the models of at least one group")
+        if size_rule not in ("remote", "all"):
+            raise ValueError(f"size_rule is 'remote' or 'all', not {size_rule!r}")
+        self.size_rule = size_rule
         self.models, self.host, self.port, self.reply_port = models, host, port, reply_port
         self.bundles, self.limit, self.tolerance = bundles, datagram_limit, tolerance
-        self.max_sessions, self.max_pending = max_sessions, max_pending
-        self.sessions: OrderedDict[str, OscSession] = OrderedDict()
-        self.cache = ReplyCache()
-        self.counts = {"requests": 0, "errors": 0}
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osc-worker")
-        self._lock = threading.Lock()          # sessions, counters, pending
-        self._pending = 0
+        from server.assistant import LOOPS
+
+        if loop not in LOOPS:
+            raise ValueError(f"loop is one of {', '.join(LOOPS)}, not {loop!r}")
+        self.loop, self.k, self.refine_budget = loop, k, refine_budget
+        self.rack_order = rack_order
+        self.max_pending = max_pending
+        self.sessions = Sessions(max_total=max_sessions, per_client=sessions_per_client,
+                                 memory_bytes=int(session_memory_mb * 2**20),
+                                 **({"idle_s": idle_s} if idle_s is not None else {}))
+        self.profile_dirs = tuple(Path(d) for d in profile_dirs)
+        self.counts = {"requests": 0, "errors": 0, "unanswered": 0}
+        self._workers_n = workers
+        self._workers: _Workers | None = None
+        self._lock = threading.Lock()          # counters, pending, routes
+        self._pending = self._pending_bytes = 0
+        self._routes: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._rack = None if rack is None else _LockedRenderer(rack)
         self.blas_threads = blas_threads
         self._blas_limits: Any = None
+        self._sock = sock
         self._transport: _Transport | None = None
         self._thread: threading.Thread | None = None
         self.started = time.monotonic()
@@ -306,16 +411,28 @@ class OscServer:
 
     def start(self) -> "OscServer":
         if not is_loopback(self.host):
-            log.warning("listening on %s, not loopback: anyone who can reach this address "
-                        "can make the server read audio files on this machine", self.host)
+            log.warning("listening on %s, not loopback: anyone on the network who can reach "
+                        "this address can drive the server (open sessions, make it read "
+                        "audio files on this machine, use its CPU). Keep the default "
+                        "127.0.0.1 unless the device runs on another computer, and then let "
+                        "only that computer through a firewall", self.host)
+        for d in self.profile_dirs:
+            if not d.is_dir():
+                raise ValueError(f"profile folder {d} is not a folder")
         if self._rack is None:
             from server.rack import OpenRack
 
             # Made here, on the caller's thread: DawDreamer hangs rendering on an engine made
             # on a different thread from an earlier one, so never make one in a worker.
-            self._rack = _LockedRenderer(OpenRack())
+            from server.rack.render import RenderSettings
+
+            settings = RenderSettings() if self.rack_order is None else \
+                RenderSettings(rack_order=self.rack_order)
+            self._rack = _LockedRenderer(OpenRack(settings))
+        sock = self._sock or bind_udp(self.host, self.port)
         self._blas_limits = _limit_blas(self.blas_threads)
-        self._transport = _Transport((self.host, self.port), self._receive)
+        self._workers = _Workers(self._workers_n, "osc-worker")
+        self._transport = _Transport(sock, self._receive)
         self._thread = threading.Thread(target=self._transport.serve_forever,
                                         kwargs={"poll_interval": 0.1}, name="osc-receive",
                                         daemon=True)
@@ -329,21 +446,26 @@ class OscServer:
                        (ready_host, self.reply_port))
         return self
 
-    def stop(self) -> None:
-        """Stop receiving, finish the requests under way, tell the devices, close."""
+    def stop(self, wait_s: float = STOP_WAIT_S) -> bool:
+        """Stop receiving, give the requests under way ``wait_s`` seconds, tell the
+        devices, close. False when a request was still running (it is abandoned: the
+        workers are daemon threads)."""
         if self._transport is None:
-            return
+            return True
+        t0 = time.monotonic()
         self._transport.shutdown()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        with self._lock:
-            dests = {s.reply_to for s in self.sessions.values()}
-        for d in dests:
+        stuck = self._workers.stop(max(0.0, wait_s - (time.monotonic() - t0)))
+        if stuck:
+            log.warning("stopping with %d request(s) still running (%s): not waiting for "
+                        "them", len(stuck), ", ".join(stuck))
+        for d in {s.reply_to for s in self.sessions}:
             self._send([(f"{PREFIX}/stopped", ())], d)
         self._transport.server_close()
         self._transport = None
         if self._blas_limits is not None:
             self._blas_limits.restore_original_limits()
-        log.info("stopped")
+        log.info("stopped in %.1f s", time.monotonic() - t0)
+        return not stuck
 
     def __enter__(self) -> "OscServer":
         return self.start()
@@ -354,18 +476,25 @@ class OscServer:
     # -- receiving --------------------------------------------------------------------
     def _receive(self, data: bytes, sender: tuple[str, int]) -> None:
         with self._lock:
-            busy = self._pending >= self.max_pending
+            busy = (self._pending >= self.max_pending
+                    or self._pending_bytes + len(data) > MAX_PENDING_BYTES)
             if not busy:
                 self._pending += 1
+                self._pending_bytes += len(data)
         if busy:
-            self._send(osc.error_reply(NO_REQUEST, "busy", "too many requests queued; retry "
-                                       "shortly"), (sender[0], self.reply_port or sender[1]))
+            self._answer_error(_peek_request_id(data), _Failure(
+                "busy", "too many requests queued; retry shortly"), "", "",
+                self._asker(sender), self._budget(len(data), sender))
             return
         try:
-            self._pool.submit(self._handle_datagram, data, sender)
-        except RuntimeError:  # the pool is shutting down
-            with self._lock:
-                self._pending -= 1
+            self._workers.submit(self._handle_datagram, data, sender)
+        except RuntimeError:  # stopping
+            self._done_pending(len(data))
+
+    def _done_pending(self, n: int) -> None:
+        with self._lock:
+            self._pending -= 1
+            self._pending_bytes -= n
 
     def _handle_datagram(self, data: bytes, sender: tuple[str, int]) -> None:
         try:
@@ -374,65 +503,124 @@ class OscServer:
             except osc.DecodeError as e:
                 first = e.partial_args[0] if e.partial_args else None
                 rid = first if type(first) is int else NO_REQUEST
-                self._answer_error(rid, "bad_packet",
-                                   f"not an OSC datagram ({len(data)} bytes): {e}",
-                                   e.address or "", "", self._default_dest(sender))
+                self._answer_error(rid, _Failure("bad_packet", f"not an OSC datagram "
+                                                 f"({len(data)} bytes): {e}"),
+                                   e.address or "", "", self._asker(sender),
+                                   self._budget(len(data), sender))
                 return
-            for m in messages:
+            run, rest = messages[:osc.MAX_MESSAGES], messages[osc.MAX_MESSAGES:]
+            for m in run:
                 self.handle_message(m, sender)
+            if rest:  # one error for all the rest, no longer than they are
+                self._answer_error(
+                    osc.request_id_of(rest[0]),
+                    _Failure("too_many_messages", f"{len(rest)} of the datagram's "
+                             f"{len(messages)} messages were not run: at most "
+                             f"{osc.MAX_MESSAGES} per datagram"),
+                    "", "", self._asker(sender),
+                    self._budget(sum(m.size for m in rest), sender))
         except Exception:  # never let a worker die silently
             log.exception("unexpected fault handling a datagram from %s", sender)
         finally:
-            with self._lock:
-                self._pending -= 1
+            self._done_pending(len(data))
+
+    def _budget(self, size: int, sender: tuple[str, int]) -> int | None:
+        """The most bytes an error reply to a ``size``-byte request from ``sender`` may
+        take (None: no limit but the datagram's)."""
+        if not size or (self.size_rule == "remote" and _is_loopback_ip(sender[0])):
+            return None
+        return size
 
     def handle_message(self, msg: osc.Message, sender: tuple[str, int]) -> None:
         """Answer one message: from the cache for a retried id, else by running it."""
         t0 = time.perf_counter()
+        budget = self._budget(msg.size, sender)  # msg.size 0: made by the server (MIDI)
         with self._lock:
             self.counts["requests"] += 1
         try:
             req = osc.parse_request(msg)
         except ProtocolError as e:
-            sess = self._named_session(msg)
-            self._answer_error(e.request_id, e.code, str(e), msg.address,
+            sess = self._named_session(msg, sender[0])
+            self._answer_error(e.request_id, _Failure(e.code, str(e)), msg.address,
                                sess.id if sess else "",
-                               sess.reply_to if sess else self._default_dest(sender), t0)
+                               sess.reply_to if sess else self._asker(sender), budget, t0)
             return
-        key = None
-        if req.name in osc.MUTATING:
-            key = (("session", req.session) if req.name != "new" else ("sender", *sender),
-                   req.request_id)
-            cached = self.cache.claim(key)
-            if cached is ReplyCache.IN_FLIGHT:
+        port = req.args.get("reply_port")
+        if port is not None and 0 <= port <= 65535:
+            self._learn_route(sender, port)
+        sess, scope = None, None
+        if req.name == "new":
+            scope = (sender[0], sender[1])
+        elif "session" in req.args:
+            sess = self.sessions.owned(req.session, sender[0])
+            if sess is None:
+                hit = (self.sessions.replay_ended(req.session, sender[0], req.request_id)
+                       if req.name == "end" else None)
+                if hit is not None:
+                    self._replay(req, hit, t0)
+                    return
+                self._answer_error(req.request_id, self._unknown_session(req), req.address,
+                                   "", self._asker(sender), budget, t0)
+                return
+            if req.name in osc.MUTATING:
+                scope = sess
+        if scope is not None:
+            try:
+                cached = self.sessions.claim(scope, req.request_id)
+            except ProtocolError as e:
+                self._answer_error(req.request_id, _Failure(e.code, str(e)), req.address,
+                                   req.session, self._asker(sender), budget, t0)
+                return
+            if cached is not None and not isinstance(cached, tuple):  # still running
                 log.info("%s rid=%d session=%s duplicate while running: ignored %.1f ms",
-                         req.name, req.request_id, req.session or "-",
+                         req.name, req.request_id, short_id(req.session) or "-",
                          (time.perf_counter() - t0) * 1e3)
                 return
             if cached is not None:
-                dest, datagrams = cached
-                self._send_datagrams(datagrams, dest)
-                log.info("%s rid=%d session=%s replayed from cache %.1f ms", req.name,
-                         req.request_id, req.session or "-", (time.perf_counter() - t0) * 1e3)
+                self._replay(req, cached, t0)
                 return
-        dest = self._default_dest(sender)
+        out = self._run(req, sender, sess)
+        datagrams = self._encode(req, out, budget)
+        if scope is not None:  # kept before sending: a retry may follow the reply at once
+            self.sessions.store(scope, req.request_id, (out.dest, datagrams))
+        self._send_datagrams(datagrams, out.dest)
+        what = "ok" if out.failure is None else f"error {out.failure.code}"
+        if not datagrams:
+            what += " (no reply: the request is shorter than its error)"
+        log.info("%s rid=%d session=%s %s %.1f ms", req.name, req.request_id,
+                 short_id(out.sid) or "-", what, (time.perf_counter() - t0) * 1e3)
+
+    def _replay(self, req: Request, cached: tuple, t0: float) -> None:
+        dest, datagrams = cached
+        self._send_datagrams(datagrams, dest)
+        log.info("%s rid=%d session=%s replayed from cache %.1f ms", req.name, req.request_id,
+                 short_id(req.session) or "-", (time.perf_counter() - t0) * 1e3)
+
+    def _unknown_session(self, req: Request) -> _Failure:
+        return _Failure("unknown_session", f"no session {osc.printable(req.session)!r} of "
+                        "yours (ended, closed, from an earlier server run, or made from "
+                        f"another address); start one with {PREFIX}/new", "no such session")
+
+    def _encode(self, req: Request, out: _Outcome, budget: int | None) -> list[bytes]:
         try:
-            reply, dest, sid, outcome = self._run(req, sender)
-            datagrams = osc.to_datagrams(reply, self.limit, bundles=self.bundles)
+            if out.failure is None:
+                return osc.to_datagrams(out.reply, self.limit, bundles=self.bundles)
+            f = out.failure
+            d = osc.fit_error(req.request_id, f.code, f.text, req.address, out.sid,
+                              budget=budget or self.limit, limit=self.limit, short_message=f.short)
+            if d is None:
+                with self._lock:
+                    self.counts["unanswered"] += 1
+            return [] if d is None else [d]
         except Exception:  # a fault while encoding: still answer, and log it
             log.exception("%s rid=%d: cannot encode the reply", req.name, req.request_id)
-            sid, outcome = req.session, "error internal"
-            datagrams = osc.to_datagrams(osc.error_reply(
-                req.request_id, "internal", "internal error while encoding the reply; the "
-                "server logged it and keeps running", req.address, req.session), self.limit)
-        if key is not None:  # cached before sending: a retry may follow the reply at once
-            self.cache.store(key, (dest, datagrams))
-        self._send_datagrams(datagrams, dest)
-        log.info("%s rid=%d session=%s %s %.1f ms", req.name, req.request_id, sid or "-",
-                 outcome, (time.perf_counter() - t0) * 1e3)
+            d = osc.fit_error(req.request_id, "internal", "internal error while encoding the "
+                              "reply; the server logged it and keeps running", req.address,
+                              out.sid, budget=budget or self.limit, limit=self.limit)
+            return [] if d is None else [d]
 
-    def _run(self, req: Request, sender: tuple[str, int]) -> tuple[Reply, tuple, str, str]:
-        """(reply, destination, session id, outcome for the log) of a parsed request."""
+    def _run(self, req: Request, sender: tuple[str, int], sess: OscSession | None) -> _Outcome:
+        """Run a parsed request (``sess``: the caller's own session it names)."""
         port = req.args.get("reply_port")
         valid_port = port is None or 0 <= port <= 65535
         dest = self._default_dest(sender, port if valid_port else None)
@@ -443,48 +631,72 @@ class OscServer:
                                     "(0-65535; 0 = the port the request came from)",
                                     req.request_id)
             if req.name == "new":
-                reply, sess = self._on_new(req, sender)
-                sid, dest = sess.id, sess.reply_to
-            elif "session" in req.args:
-                sess = self._session(sid, req.request_id)
+                reply, made = self._on_new(req, sender)
+                sid, dest = made.id, made.reply_to
+            elif sess is not None:
                 dest = sess.reply_to
                 reply = getattr(self, f"_on_{req.name}")(req, sess)
             else:
                 reply = getattr(self, f"_on_{req.name}")(req)
-            return reply, dest, sid, "ok"
+            return _Outcome(reply, None, dest, sid)
         except Exception as e:
-            code = _code_of(e)
-            if code is None:
+            failure = _failure(e)
+            if failure is None:
                 log.exception("%s rid=%d session=%s: internal fault", req.name,
-                              req.request_id, sid or "-")
-                code, text = "internal", (f"internal error ({type(e).__name__}); the server "
-                                          "logged it and keeps running")
-            else:
-                text = str(e)
+                              req.request_id, short_id(sid) or "-")
+                failure = _Failure("internal", f"internal error ({type(e).__name__}); the "
+                                   "server logged it and keeps running")
+            if req.name == "new" or sess is None:
+                dest = self._asker(sender, port if valid_port else None)
             with self._lock:
                 self.counts["errors"] += 1
-            return (osc.error_reply(req.request_id, code, text, req.address, sid), dest, sid,
-                    f"error {code}")
+            return _Outcome(None, failure, dest, sid)
 
-    def _named_session(self, msg: osc.Message) -> OscSession | None:
-        """The open session a malformed message names (its second argument), if any: its
-        error then goes to that session's reply port, where the device listens."""
+    def _named_session(self, msg: osc.Message, ip: str) -> OscSession | None:
+        """The caller's own open session a malformed message names (its second argument),
+        if any: its error then goes to that session's reply port, where the device listens."""
         if len(msg.args) > 1 and isinstance(msg.args[1], str):
-            with self._lock:
-                return self.sessions.get(msg.args[1])
+            return self.sessions.owned(msg.args[1], ip, touch=False)
         return None
 
-    def _answer_error(self, rid: int, code: str, text: str, address: str, sid: str,
-                      dest: tuple[str, int], t0: float | None = None) -> None:
+    def _answer_error(self, rid: int, f: _Failure, address: str, sid: str,
+                      dest: tuple[str, int], budget: int | None, t0: float | None = None) -> None:
         with self._lock:
             self.counts["errors"] += 1
-        self._send(osc.error_reply(rid, code, text, address, sid), dest)
+        d = osc.fit_error(rid, f.code, f.text, address, sid, budget=budget or self.limit,
+                          limit=self.limit, short_message=f.short)
+        if d is None:
+            with self._lock:
+                self.counts["unanswered"] += 1
+        else:
+            self._send_datagrams([d], dest)
         took = f" {(time.perf_counter() - t0) * 1e3:.1f} ms" if t0 else ""
-        log.info("%s rid=%d session=%s error %s%s", osc.printable(address) or "<garbage>", rid,
-                 sid or "-", code, took)
+        log.info("%s rid=%d session=%s error %s%s%s", address or "<garbage>", rid,
+                 short_id(sid) or "-", f.code, took,
+                 "" if d else " (no reply: the request is shorter than its error)")
+
+    # -- where replies go -----------------------------------------------------------
+    def _learn_route(self, sender: tuple[str, int], port: int) -> None:
+        """Remember the reply port a sender socket named (0: its own port)."""
+        with self._lock:
+            self._routes[sender] = port
+            self._routes.move_to_end(sender)
+            while len(self._routes) > MAX_ROUTES:
+                self._routes.popitem(last=False)
+
+    def _asker(self, sender: tuple[str, int], reply_port: int | None = None) -> tuple[str, int]:
+        """Where an error goes when no session of the sender's is involved: the port this
+        request, or an earlier ping/status/new from the same socket, named; else back to
+        the socket it came from. Never to anyone else's port."""
+        if reply_port is None:
+            with self._lock:
+                reply_port = self._routes.get(sender)
+        return sender[0], reply_port or sender[1]
 
     def _default_dest(self, sender: tuple[str, int], reply_port: int | None = None
                       ) -> tuple[str, int]:
+        """Where a successful ping/status/new reply goes: the named port, else the
+        server's reply port (the device's), at the sender's address."""
         port = self.reply_port if reply_port is None else reply_port
         return sender[0], port or sender[1]
 
@@ -504,20 +716,8 @@ class OscServer:
                 log.warning("cannot send to %s:%d: %s", dest[0], dest[1], e)
 
     # -- sessions ---------------------------------------------------------------------
-    def _session(self, sid: str, rid: int) -> OscSession:
-        with self._lock:
-            sess = self.sessions.get(sid)
-            if sess is None:
-                raise ProtocolError("unknown_session", f"no session {osc.printable(sid)!r} "
-                                    "(ended, expired or from an earlier server run); start "
-                                    f"one with {PREFIX}/new", rid)
-            self.sessions.move_to_end(sid)
-            sess.last_used = time.monotonic()
-            return sess
-
     def most_recent_session(self) -> str | None:
-        with self._lock:
-            return next(reversed(self.sessions), None)
+        return self.sessions.most_recent()
 
     # -- handlers: each returns the reply or raises -----------------------------------
     def _on_ping(self, req: Request) -> Reply:
@@ -526,10 +726,10 @@ class OscServer:
 
     def _on_status(self, req: Request) -> Reply:
         with self._lock:
-            n, c = len(self.sessions), dict(self.counts)
+            c = dict(self.counts)
         return [(f"{PREFIX}/status/reply", (
-            req.request_id, osc.PROTOCOL_VERSION, self.groups, n, c["requests"], c["errors"],
-            float(time.monotonic() - self.started)))]
+            req.request_id, osc.PROTOCOL_VERSION, self.groups, len(self.sessions),
+            c["requests"], c["errors"], float(time.monotonic() - self.started)))]
 
     def _on_new(self, req: Request, sender: tuple[str, int]) -> tuple[Reply, OscSession]:
         from server.rack import presets as P
@@ -556,29 +756,36 @@ class OscServer:
             if preset not in P.PRESETS:
                 raise ProtocolError("unknown_preset", f"unknown preset {preset!r}; presets: "
                                     f"{', '.join(P.PRESETS)}", req.request_id)
-        sess = OscSession(_new_session_id(), group, self.models[group],
+        sess = OscSession(new_session_id(), group, self.models[group],
                           self._default_dest(sender, req.args.get("reply_port")), profile,
-                          preset)
-        with self._lock:
-            while sess.id in self.sessions:
-                sess.id = _new_session_id()
-            self.sessions[sess.id] = sess
-            while len(self.sessions) > self.max_sessions:
-                old, _ = self.sessions.popitem(last=False)
-                log.info("session %s closed: the least recently used of %d", old,
-                         self.max_sessions)
+                          preset, owner=sender[0])
+        self.sessions.add(sess, req.request_id)
         return [(f"{PREFIX}/new/reply", (req.request_id, sess.id, group,
                                          "open" if profile is None else profile.name,
                                          f"{PRESET_PREFIX}{preset}" if preset else ""))], sess
 
-    @staticmethod
-    def _load_profile(name: str, rid: int) -> Any:
-        from server.rack.plugins import load_profile
+    def _load_profile(self, name: str, rid: int) -> Any:
+        """A profile from the shipped folder or a ``--profiles`` folder. Its faults are
+        described by key path only, never by the file's contents (the full message goes
+        to the log)."""
+        from server.rack.plugins import (ProfileError, find_profile, load_profile,
+                                         redacted_key_path)
 
         if (os.sep in name or name.endswith(".json")) and not os.path.isabs(name):
             raise ProtocolError("relative_path", f"profile path {osc.printable(name)!r} must "
                                 "be absolute", rid)
-        return load_profile(name)
+        try:
+            return load_profile(find_profile(name, self.profile_dirs))
+        except ProfileError as e:
+            if e.key_path is None:
+                raise
+            log.info("profile %s refused: %s", name, e)
+            raise ProtocolError("bad_profile", f"profile {osc.printable(name)!r} is not valid "
+                                f"at {redacted_key_path(e.key_path)} (the server's log says "
+                                "why)", rid) from None
+        except (OSError, RecursionError, UnicodeError) as e:
+            raise ProtocolError("bad_profile", f"profile {osc.printable(name)!r} cannot be "
+                                f"read ({type(e).__name__})", rid) from None
 
     @staticmethod
     def _check_path(path: str, rid: int) -> str:
@@ -592,11 +799,12 @@ class OscServer:
         """A fresh step loop towards the session's target (the chain starts empty)."""
         from server.assistant import Session
 
-        renderer = None if sess.preset is None else self._rack
-        # The paper's loop until the take-back replies are wired (issue 11): its replies
-        # are the ones docs/protocol.md and the device know.
+        # The verified loops simulate candidates on the open rack (in rack order) from the
+        # first capture, the producer's dry sound; the paper's loop renders only presets.
+        renderer = self._rack if self.loop != "paper" or sess.preset is not None else None
         return Session(sess.models, sess.target_audio, renderer=renderer, preset=sess.preset,
-                       tolerance=self.tolerance, loop="paper")
+                       tolerance=self.tolerance, loop=self.loop, k=self.k,
+                       refine_budget=self.refine_budget)
 
     def _on_target(self, req: Request, sess: OscSession) -> Reply:
         from server.audio_io import load_clip
@@ -605,9 +813,13 @@ class OscServer:
         path = self._check_path(req.args["path"], req.request_id)
         moved = to_model_note(load_clip(path), Path(path).name, "target",
                               sess.models.render_settings.note)
+        # the target, its features and (preset input) the first state
+        self.sessions.make_room(sess, 3 * SOUND_BYTES, req.request_id)
         with sess.lock:
+            sess.assistant = None
             sess.target_audio = moved.audio
             sess.assistant = self._assistant(sess)
+            sess.measure()
         midi = -1.0 if moved.midi is None else float(moved.midi)
         return [(f"{PREFIX}/target/reply",
                  (req.request_id, sess.id, midi, float(moved.shift), moved.message or ""))]
@@ -619,46 +831,49 @@ class OscServer:
         current = None
         if path is not None:
             if sess.preset is not None:
-                raise ProtocolError("bad_args", f"session {sess.id} renders preset "
+                raise ProtocolError("bad_args", f"session {short_id(sess.id)} renders preset "
                                     f"{sess.preset}: send the step without a path",
                                     req.request_id)
-            current = load_clip(self._check_path(path, req.request_id))
+            from server.pitch import capture_to_model_note  # at the models' note, as match does
+
+            current = capture_to_model_note(load_clip(self._check_path(path, req.request_id)),
+                                            Path(path).name, sess.models.render_settings.note).audio
         with sess.lock:
             a = sess.assistant
             if a is None:
-                raise ProtocolError("no_target", f"session {sess.id} has no target yet: send "
+                raise ProtocolError("no_target", "the session has no target yet: send "
                                     f"{PREFIX}/target first", req.request_id)
             if a.done:
                 raise ProtocolError("session_done", self._done_text(a), req.request_id)
             if current is None and sess.preset is None:
                 raise ProtocolError("no_current", "give the path of the captured current sound "
                                     "(the session has no preset input)", req.request_id)
+            self.sessions.make_room(sess, SOUND_BYTES, req.request_id)
             if path is not None:
                 sess.last_path = path
-            prev = a.steps[-1] if a.steps else None
-            unjudged = prev is not None and prev.after is None
-            report = a.step(current=current)
-            judged = prev if unjudged and prev.after is not None else None
-            if judged is not None and a.bad_steps > a.tolerance:
-                a.undo()  # the capture showed the last step made it worse: stop here
-                report = None
-            done, reason = self._done(a)
+            if a.loop == "paper":
+                prev = a.steps[-1] if a.steps else None
+                unjudged = prev is not None and prev.after is None
+                report = a.step(current=current)
+                judged: Any = prev if unjudged and prev.after is not None else None
+                if judged is not None and a.bad_steps > a.tolerance:
+                    a.undo()  # the capture showed the last step made it worse: stop here
+                    report = None
+            else:
+                # The judge decides: a capture that shows the applied step made the sound
+                # worse comes back as a take-back, and the next candidate is offered.
+                turn = a.advance(current=current)
+                judged, report = turn.judged, turn.report
+            sess.measure()
             return osc.step_reply(req.request_id, sess.id, report, step=len(a.chain),
-                                  done=done, reason=reason, best_step=best_step(a),
+                                  done=a.done, reason=a.stop_reason, best_step=a.best_step,
                                   judged=judged)
 
-    @staticmethod
-    def _done(a: Any) -> tuple[bool, str]:
-        if not a.done:
-            return False, ""
-        return True, "worse" if a.bad_steps > a.tolerance else "all_effects"
-
     def _done_text(self, a: Any) -> str:
-        _, reason = self._done(a)
-        why = ("all five effects are on" if reason == "all_effects" else
-               f"{a.bad_steps} steps made the sound worse (the stopping rule)")
-        return (f"the session is done: {why}; the best result is after step "
-                f"{best_step(a)}. Undo or reset to go on")
+        from server.judge import STOP_REASONS
+
+        return (f"the session is done: {STOP_REASONS[a.stop_reason]}; the best result is "
+                f"after step {a.best_step}. Undo or reset to go on")
 
     def _on_undo(self, req: Request, sess: OscSession) -> Reply:
         with sess.lock:
@@ -667,6 +882,7 @@ class OscServer:
                 raise ProtocolError("nothing_to_undo", "no step to undo", req.request_id)
             last = a.steps[-1]
             a.undo()
+            sess.measure()
             return [(f"{PREFIX}/undo/reply", (req.request_id, sess.id, len(a.chain), last.effect,
                                               last.enable.serum_name, 0.0))]
 
@@ -677,12 +893,12 @@ class OscServer:
             off = [] if sess.assistant is None else list(sess.assistant.chain.order)
             if sess.target_audio is not None:
                 sess.assistant = self._assistant(sess)
+            sess.measure()
         names = tuple(spec.effect(e).enable.serum_name for e in off)
         return [(f"{PREFIX}/reset/reply", (req.request_id, sess.id, *names))]
 
     def _on_end(self, req: Request, sess: OscSession) -> Reply:
-        with self._lock:
-            self.sessions.pop(sess.id, None)
+        self.sessions.end(sess.id)
         return [(f"{PREFIX}/end/reply", (req.request_id, sess.id))]
 
     # -- steps the server starts (MIDI) -----------------------------------------------
@@ -693,30 +909,29 @@ class OscServer:
         if sid is None:
             log.info("MIDI step: no session yet")
             return False
-        with self._lock:
-            sess = self.sessions.get(sid)
-        if sess is None:
+        sess = self.sessions.get(sid)
+        if sess is None or self._workers is None:
             return False
         args: tuple = (NO_REQUEST, sid) + ((sess.last_path,) if sess.last_path else ())
         msg = osc.Message(osc.REQUESTS["step"][0], args, "is" + "s" * (len(args) - 2))
         with self._lock:
             self._pending += 1
         try:
-            self._pool.submit(self._handle_trigger, msg, sess.reply_to)
+            self._workers.submit(self._handle_trigger, msg, sess)
         except RuntimeError:
-            with self._lock:
-                self._pending -= 1
+            self._done_pending(0)
             return False
         return True
 
-    def _handle_trigger(self, msg: osc.Message, dest: tuple[str, int]) -> None:
+    def _handle_trigger(self, msg: osc.Message, sess: OscSession) -> None:
         try:
             req = osc.parse_request(msg)
-            reply, dest, sid, outcome = self._run(req, dest)
-            self._send(reply, dest)
-            log.info("step (MIDI) session=%s %s", sid, outcome)
+            out = self._run(req, sess.reply_to, sess)
+            for d in self._encode(req, out, None):
+                self._send_datagrams([d], out.dest)
+            log.info("step (MIDI) session=%s %s", short_id(sess.id),
+                     "ok" if out.failure is None else f"error {out.failure.code}")
         except Exception:
             log.exception("MIDI step failed")
         finally:
-            with self._lock:
-                self._pending -= 1
+            self._done_pending(0)

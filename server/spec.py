@@ -158,9 +158,22 @@ class Fixed:
                 return word
         return self.display.text(v)
 
+    @property
+    def serum_default(self) -> float | None:
+        """Serum's own value for this knob (``SERUM_DEFAULTS``), None when not recorded."""
+        return SERUM_DEFAULTS.get(self.serum_name)
+
+    @property
+    def at_default(self) -> bool:
+        """Serum's default already is the value the paper sets: the Max for Live device
+        need not set it, so the producer need not configure it (they leave it alone)."""
+        d = self.serum_default
+        return d is not None and abs(d - self.value) < 1e-9
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "serum_name": self.serum_name,
                 "serum_index": self.serum_index, "value": self.value,
+                "serum_default": self.serum_default, "at_default": self.at_default,
                 "display": self.display.to_json()}
 
 
@@ -197,6 +210,22 @@ class Effect:
         return {"name": self.name, "label": self.label, "enable": self.enable.to_json(),
                 "knobs": [k.to_json() for k in self.knobs],
                 "fixed": [f.to_json() for f in self.fixed]}
+
+
+#: Serum's own (initial) value of each switch and fixed knob, as the research code's effect
+#: configs record it (``data/configs/effects/*.yaml`` in christhetree/serum_rnn: their
+#: ``default`` blocks mark only the enable switches as changed from Serum's value). Every
+#: fixed knob but ``CmpMBnd`` is set by the paper to exactly this value.
+SERUM_DEFAULTS: dict[str, float] = {
+    "Comp Enable": 0.0, "CmpMBnd": 0.0, "Cmp_Thr": 0.5, "Cmp_Rat": 0.75, "Cmp_Att": 0.3,
+    "Cmp_Rel": 0.3, "CmpGain": 0.0, "Comp_wet": 1.0,
+    "Dist Enable": 0.0, "Dist_Wet": 1.0, "Dist_L/B/H": 0.0, "Dist_Freq": 0.5, "Dist_BW": 0.5,
+    "Dist_PrePost": 0.0,
+    "EQ Enable": 0.0, "EQ TypH": 0.0, "EQ FrqL": 0.333, "EQ Q L": 0.6, "EQ VolL": 0.5,
+    "EQ TypL": 0.0,
+    "Phs Enable": 0.0, "Phs_Wet": 1.0, "Phs_BPM_Sync": 0.0, "Phs_Rate": 0.25, "Phs_Stereo": 0.5,
+    "Rev Enable": 0.0, "VerbSize": 0.35, "Decay": 0.35, "Spin Rate": 0.25, "Spin Depth": 0.2,
+}
 
 
 def _on(serum_name: str, index: int) -> Fixed:

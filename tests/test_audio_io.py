@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from server import audio_io
+from server import audio_io, safe_open
 from server.audio_io import AudioInputError, check_signal, load_clip, write_wav
 
 SR = 44100
@@ -217,7 +217,7 @@ def test_permission_denied_via_open(tmp_path, monkeypatch):
     def deny(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(audio_io, "open", deny, raising=False)
+    monkeypatch.setattr(safe_open, "open", deny, raising=False)
     expect_error(path, "permission")
 
 

@@ -156,3 +156,51 @@ def test_generation_on_real_plugins_through_a_profile(tmp_path):
         with np.load(p) as z:
             assert np.isfinite(z["mel"].astype(np.float32)).all()
             assert z["mel"].astype(np.float32).max() > -0.5  # not silence
+
+
+def test_records_carry_the_processing_order_and_the_turn_on_order(tiny_set):
+    """Processing order is the rack order for every clip; the turn-on order is drawn per
+    record (the research code's shuffle) and holds the same effects."""
+    out, _ = tiny_set
+    data = datagen.load_dataset(out)
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["render"]["rack_order"] == list(spec.SERUM_RACK_ORDER)
+    rank = {spec.EFFECT_NAMES.index(n): i for i, n in enumerate(spec.SERUM_RACK_ORDER)}
+    turn_on_differs = 0
+    for turn_on, process in zip(data["order"], data["process_order"]):
+        on = [int(x) for x in turn_on if x >= 0]
+        proc = [int(x) for x in process if x >= 0]
+        assert sorted(on) == sorted(proc)
+        assert proc == sorted(proc, key=rank.__getitem__)
+        turn_on_differs += on != proc
+    assert turn_on_differs > 50  # the turn-on order is random, not the rack's
+
+
+def test_a_data_folder_made_before_rack_order_is_refused(tiny_set, tmp_path):
+    out, _ = tiny_set
+    old = tmp_path / "old"
+    old.mkdir()
+    meta = json.loads((out / "dataset.json").read_text())
+    meta.update(spec_version="1.0", format_version=1)
+    del meta["render"]["rack_order"]
+    (old / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="not in Serum's rack order"):
+        datagen.load_dataset(old)
+    with pytest.raises(ValueError, match="delete the folder or use another --out"):
+        datagen.generate(tiny_cfg(), old, workers=1, progress=False)
+
+
+def test_soft_selector_labels_spread_over_the_missing_effects(tiny_set):
+    from training import pairs as PR
+
+    ds = PR.Dataset.load(tiny_set[0])
+    ex = PR.selector_examples(ds)
+    np.testing.assert_allclose(ex["soft"].sum(axis=1), 1.0, rtol=1e-6)
+    for e in range(len(ex["record"])):
+        chain = ds.chains[int(ex["record"][e])]
+        k = int(ex["k"][e])
+        missing = {spec.EFFECT_NAMES.index(n) for n in chain.order[k:]}
+        assert set(np.flatnonzero(ex["soft"][e])) == missing
+        assert bool(ex["last"][e]) == (k == len(chain) - 1)
+        if ex["last"][e]:  # the paper's example: the one effect left is the label
+            assert int(np.argmax(ex["soft"][e])) == int(ex["label"][e])

@@ -173,8 +173,10 @@ def test_device_session_against_the_real_server(server, rack, tmp_path):
     assert r["afterDone"]["state"]["done"] is True
     on = [e.name for e in spec.EFFECTS if r["afterDone"]["serum"][e.enable.serum_name] == 1.0]
     assert len(on) == r["afterDone"]["state"]["applied"] == last["step"]
-    if last["reason"] == "worse":   # the server took back the worse step; so did Serum
-        assert not last["effect"] and last["serumAfter"] != last["serumBefore"]
+    if last["reason"] == "worse":   # no new effect; Serum follows the server's chain
+        held = lambda v: sum(v[e.enable.serum_name] for e in spec.EFFECTS)  # noqa: E731
+        assert not last["effect"] and held(last["serumAfter"]) == last["step"]
+        assert (last["serumAfter"] != last["serumBefore"]) == (held(last["serumBefore"]) > last["step"])
     assert r["nextAfterDone"]["sent"] == 0 and "Undo or Reset" in r["nextAfterDone"]["detail"]
 
     # undo restores the last applied step's knobs at once; reset restores everything
@@ -185,12 +187,70 @@ def test_device_session_against_the_real_server(server, rack, tmp_path):
     assert r["afterReset"]["state"]["applied"] == 0
 
 
+# -- captures at the models' note ------------------------------------------------------
+
+def test_capture_to_model_note_uses_matchs_rule():
+    """A capture at the note is returned as it is (fast check); at another note it is moved
+    by to_model_note, with match's wording; a sub octave below is left alone."""
+    from server import pitch
+    from server.rack import OpenRack
+
+    rack = OpenRack()
+    at = rack.dry("saw")
+    same = pitch.capture_to_model_note(at, "c.wav", 48)
+    assert same.shift == 0.0 and same.message is None and np.array_equal(same.audio, at)
+    moved = pitch.capture_to_model_note(rack.dry("saw", note=50), "c.wav", 48)
+    assert moved.shift == pytest.approx(-2.0, abs=0.1)
+    assert moved.message.startswith("capture transposed by -2.0 semitones")
+    sub = pitch.capture_to_model_note(rack.dry("saw", note=36), "c.wav", 48)
+    assert sub.shift == 0.0
+
+
+def test_server_hears_a_capture_at_another_note_at_the_models_note(server, rack, tmp_path,
+                                                                    monkeypatch):
+    """The step's distance of the capture to the target: a capture played two semitones
+    high measures like one played at the note once moved, unlike the same capture unmoved."""
+    from server import pitch
+    from server.osc_cli import OscClient
+    from server.rack import FX
+
+    target = tmp_path / "target.wav"
+    audio_io.write_wav(target, rack.render([FX("distortion", mode=2, drive=0.8)], "saw"))
+
+    def distances(audio) -> dict[str, float]:
+        capture = tmp_path / "capture.wav"
+        audio_io.write_wav(capture, audio)
+        with OscClient(server.address, timeout=120.0) as c:
+            sid = c.request("new", "basic", 0)[0].args[1]
+            c.request("target", sid, str(target))
+            msgs = c.request("step", sid, str(capture))
+            c.request("end", sid)
+        return {m.args[2]: m.args[3] for m in msgs if m.address == "/serumrnn/step/distance"}
+
+    at_note = distances(rack.dry("saw"))
+    high = rack.dry("saw", note=50)
+    moved = distances(high)
+    monkeypatch.setattr(pitch, "capture_to_model_note",
+                        lambda audio, *a, **k: pitch.NoteMatch(audio, None, None, 0.0))
+    unmoved = distances(high)
+    assert set(at_note) == {"mse", "mae", "lsd", "mfccd", "pcc", "mssmae"}
+    for metric in ("mse", "lsd", "pcc", "mssmae"):   # (MFCC distance barely moves either way)
+        assert abs(moved[metric] - at_note[metric]) < 0.5 * abs(unmoved[metric] - at_note[metric]), \
+            (metric, at_note[metric], moved[metric], unmoved[metric])
+
+
 # -- the patcher against the production guidelines ------------------------------------
 
-def test_live_ui_objects_are_parameters_automated_and_stored():
+def test_live_ui_objects_are_parameters_with_the_right_visibility():
+    """Next is Automated and Stored so it can be MIDI-mapped (guidelines: Hidden parameters
+    cannot be mapped); Capture, Undo and Reset are Hidden, the guidelines' choice for
+    button-mode live.text (no Live undo entries, no automation lanes); the group menu and
+    the drop zone are Stored Only (saved with the set, not automatable)."""
     seen = set()
     ui = [b for b in boxes() if b["maxclass"] in PARAM_UI]
     assert {b["maxclass"] for b in ui} >= {"live.text", "live.menu", "live.drop"}
+    expected = {"Next": 0, "Capture": 2, "Undo": 2, "Reset": 2, "Group": 1, "Target": 1}
+    assert {b.get("varname") for b in ui} == set(expected)
     for b in ui:
         assert b.get("parameter_enable") == 1, b["id"]
         v = b["saved_attribute_attributes"]["valueof"]
@@ -198,18 +258,26 @@ def test_live_ui_objects_are_parameters_automated_and_stored():
         assert v["parameter_longname"] not in seen, "long names are unique"
         seen.add(v["parameter_longname"])
         assert not v["parameter_longname"].startswith(b["maxclass"]), "a meaningful name"
-        # 0 = Automated and Stored. A file (type 4, live.drop) cannot be automated: Live
-        # stores it with the set (1 = Stored Only). Nothing is Hidden (2).
-        expected = 1 if v["parameter_type"] == 4 else 0
-        assert v["parameter_invisible"] == expected, b["id"]
+        assert v["parameter_invisible"] == expected[b["varname"]], b["varname"]
         assert b.get("presentation") == 1, f"{b['id']} is on the device's face"
         assert b.get("annotation"), f"{b['id']} has info text for Live's Info View"
-    nxt = next(b for b in ui if b.get("varname") == "Next")
-    assert nxt["maxclass"] in ("live.text", "live.button")
-    assert nxt["saved_attribute_attributes"]["valueof"]["parameter_invisible"] == 0
-    assert nxt.get("mode", 0) == 0, "a button (MIDI-mappable), not a toggle"
-    assert {b.get("varname") for b in ui} >= {"Next", "Capture", "Undo", "Reset", "Group",
-                                              "Target"}
+        if b["maxclass"] == "live.text":
+            assert b.get("mode", 0) == 0, "a button, not a toggle"
+
+
+def test_buttons_pass_a_click_and_a_mapped_press():
+    """live.text in button mode sends bang on a click (Max reference, live.text) and a
+    mapped pad sets the value 1: each button goes through [route bang 1], never [sel 1]."""
+    p = patcher()
+    by_id = {b["id"]: b for b in boxes(p)}
+    for name in ("Next", "Capture", "Undo", "Reset"):
+        button = next(b for b in boxes(p) if b.get("varname") == name)
+        outs = [l["patchline"]["destination"][0] for l in p["patcher"]["lines"]
+                if l["patchline"]["source"] == [button["id"], 0]]
+        assert [by_id[o]["text"] for o in outs] == ["route bang 1"], name
+        used = sorted(l["patchline"]["source"][1] for l in p["patcher"]["lines"]
+                      if l["patchline"]["source"][0] == outs[0])
+        assert used == [0, 1], f"{name}: bang and 1 both lead on, 0 does not"
 
 
 def _all_strings(node):
@@ -242,12 +310,42 @@ def test_js_files_ship_beside_the_patcher():
     js = [b["text"].split()[1] for b in boxes() if b["maxclass"] == "newobj"
           and b["text"].startswith("js ")]
     assert js == ["serumrnn_device.js"]
+    required = set()
     for name in js:
         glue = DEVICE_DIR / name
         assert glue.is_file()
         for req in re.findall(r'require\("([^"]+)"\)', glue.read_text()):
             assert (DEVICE_DIR / f"{req}.js").is_file(), req
+            required.add(req)
+    assert "serumrnn_spec" in required, "the spec is a module, not a Dict read at run time"
+    assert "Dict" not in (DEVICE_DIR / "serumrnn_device.js").read_text()
     assert (DEVICE_DIR / "serumrnn_spec.json").read_text() == spec.export_json()
+    assert device.SPEC_MODULE.read_text() == device.spec_module(spec.export_json(), 48), \
+        "run `serumrnn device build`"
+
+
+def test_spec_module_is_the_spec_and_refuses_an_empty_one():
+    text = device.spec_module(spec.export_json(), 48)
+    body = text.split("exports.spec = ", 1)[1].rsplit(";\nexports.model_note", 1)[0]
+    assert json.loads(body) == json.loads(spec.export_json())
+    assert text.rstrip().endswith("exports.model_note = 48;")
+    assert text.isascii()
+    with pytest.raises(ValueError, match="no effects"):
+        device.spec_module(json.dumps({"effects": []}), 48)
+
+
+def test_fixed_knobs_at_serums_default_need_no_configure():
+    """44 Serum parameters may be set; the producer configures 20 (5 switches, 14 knobs
+    and CmpMBnd), the other 24 fixed knobs are the paper's value at Serum's default."""
+    every = [(e.enable, "enable") for e in spec.EFFECTS] + [
+        (k, "knob") for e in spec.EFFECTS for k in e.knobs] + [
+        (f, "fixed") for e in spec.EFFECTS for f in e.fixed]
+    assert len(every) == 44
+    to_configure = [x for x, role in every if role != "fixed" or not x.at_default]
+    assert len(to_configure) == 20
+    assert [f.serum_name for e in spec.EFFECTS for f in e.fixed if not f.at_default] == ["CmpMBnd"]
+    assert all(f.serum_default is not None for e in spec.EFFECTS for f in e.fixed)
+    assert all(not e.enable.at_default for e in spec.EFFECTS), "Serum starts with effects off"
 
 
 def test_group_menu_offers_the_server_groups():
@@ -259,9 +357,10 @@ def test_group_menu_offers_the_server_groups():
 
 
 def test_patcher_wiring_is_consistent():
-    """Every cord joins existing boxes at existing inlets and outlets; the OSC ports match
-    the server's defaults; the capture holds one mono second; the displays the flow
-    writes to exist; every presentation box fits Live's device view."""
+    """Every cord joins existing boxes at existing inlets and outlets; udpsend goes to the
+    server's default port; udpreceive starts on no fixed port (the js picks one per
+    instance, away from the server's); the recorder rings and holds the onset in the signal
+    path; the displays the flow writes to exist; every presentation box fits Live's view."""
     from server.osc_server import DEFAULT_PORT, DEFAULT_REPLY_PORT
 
     p = patcher()
@@ -271,13 +370,21 @@ def test_patcher_wiring_is_consistent():
         assert so < by_id[src]["numoutlets"] and di < by_id[dst]["numinlets"], line
     texts = [b.get("text", "") for b in boxes(p) if b["maxclass"] == "newobj"]
     assert f"udpsend 127.0.0.1 {DEFAULT_PORT}" in texts
-    assert f"udpreceive {DEFAULT_REPLY_PORT}" in texts
-    assert f"REPLY_PORT = {DEFAULT_REPLY_PORT};" in (DEVICE_DIR / "serumrnn_device.js").read_text()
-    assert "buffer~ ---capture 1000 1" in texts and "record~ ---capture 1" in texts
+    assert "udpreceive 0" in texts
+    proto = (DEVICE_DIR / "osc_protocol.js").read_text()
+    first = int(re.search(r"REPLY_PORT_FIRST = (\d+);", proto).group(1))
+    count = int(re.search(r"REPLY_PORT_COUNT = (\d+);", proto).group(1))
+    assert not first <= DEFAULT_PORT < first + count and not first <= DEFAULT_REPLY_PORT < first + count
+    assert {"buffer~ ---ring 4000 1", "buffer~ ---capture 1000 1", "record~ ---ring 1 @loop 1",
+            "sah~ 0.5", "snapshot~", "sig~", "change~"} <= set(texts)
     assert {"plugin~", "plugout~", "live.thisdevice"} <= set(texts)
     route = next(t for t in texts if t.startswith("route status"))
     shown = set(re.findall(r'show\("(\w+)"', (DEVICE_DIR / "device_flow.js").read_text()))
     assert shown and shown <= set(route.split()[1:])
+    control = next(t for t in texts if t.startswith("route port"))
+    glue = (DEVICE_DIR / "serumrnn_device.js").read_text()
+    sent = set(re.findall(r'outlet\(OUT_CONTROL, "(\w+)"', glue))
+    assert sent == set(control.split()[1:]), "every control message has its outlet"
     width = p["patcher"]["devicewidth"]
     for b in boxes(p):
         if b.get("presentation"):
@@ -309,6 +416,13 @@ def test_device_build_check_command(tmp_path):
     stale = tmp_path / "old.amxd"
     stale.write_bytes(device.AMXD.read_bytes()[:-1])
     assert main(["device", "build", "--check", "--out", str(stale)]) == 1
+    old_spec = tmp_path / "old_spec.js"
+    old_spec.write_text(device.SPEC_MODULE.read_text().replace('"2.0"', '"1.0"'))
+    assert main(["device", "build", "--check", "--spec-module", str(old_spec)]) == 1
+    out, mod = tmp_path / "new.amxd", tmp_path / "new_spec.js"
+    assert main(["device", "build", "--out", str(out), "--spec-module", str(mod)]) == 0
+    assert out.read_bytes() == device.AMXD.read_bytes()
+    assert mod.read_text() == device.SPEC_MODULE.read_text()
 
 
 def test_panel_is_drawn_from_the_presentation_layout(tmp_path):

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+from server import spec
 from training import evaluate_system as ES
 
 PAIRS = 10  # 2 per chain length
@@ -53,12 +54,48 @@ def test_pairs_are_held_out_and_balanced(run, tiny_models):
         ES.draw_test_pairs("basic_shapes", 12, keys)
 
 
-def test_oracle_follows_the_true_chain(run):
+def test_oracle_applies_the_targets_effects_first_then_the_rest(run):
+    """The research code's random Oracle: the target's effects in their turn-on order, then
+    every other effect, in an order drawn per pair (not always the same)."""
     ev, _ = run
+    rests = set()
     for traj, truth in zip(ev.trajectories["oracle"], ev.truths):
-        assert traj.effects == truth and traj.steps == len(truth)
-        assert [fx["effect"] for fx in traj.chain] == list(truth)
+        assert traj.effects[:len(truth)] == tuple(truth)
+        assert sorted(traj.effects) == sorted(spec.EFFECT_NAMES) and traj.steps == ES.MAX_STEPS
+        rests.add(traj.effects[len(truth):])
+    assert len(rests) > 2
     assert ev.result["checks"]["oracle_follows_truth"] == 1.0
+
+
+def test_research_code_rule_per_metric_on_hand_made_paths():
+    """until_worse_n: each metric on its own path; with tolerance 1 the value before the
+    second step that makes it worse; PCC is worse when it falls; a tie is not bad."""
+    mse = [10.0, 8.0, 9.0, 7.0, 11.0, 12.0]     # worse at steps 2 and 4 -> before step 4: index 3
+    assert ES.research_end(mse, 1) == 3
+    assert ES.research_end(mse, 0) == 1
+    assert ES.research_end(mse, 2) == 4
+    assert ES.research_end([5.0, 5.0, 5.0, 4.0], 0) == 3   # ties are not bad
+    pcc = [50.0, 60.0, 55.0, 70.0, 65.0, 80.0]  # falls at steps 2 and 4 -> index 3
+    assert ES.research_end(pcc, 1, higher_is_better=True) == 3
+    assert ES.research_end(pcc, 1) == 2          # read the wrong way round: rises at 1 and 3
+    # a trajectory whose metrics end at different steps
+    dist = np.zeros((6, 6))
+    dist[:, 0] = mse                                            # mse ends at index 3
+    dist[:, 4] = pcc                                            # pcc ends at index 3
+    dist[:, 5] = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0]                 # mssmae never worse: the end
+    t = ES.Trajectory(("a",) * 5, dist, 5, [])
+    r = ES.summarize_research([t], 1)
+    assert r["final"]["mse"] == 7.0 and r["final"]["pcc"] == 70.0 and r["final"]["mssmae"] == 4.0
+    assert r["delta"]["mse"] == -3.0 and r["delta"]["pcc"] == 20.0
+    assert r["mean_steps"]["mse"] == 3 and r["mean_steps"]["mssmae"] == 5
+
+
+def test_both_scorings_are_reported(run):
+    ev, folder = run
+    for s, r in ev.result["systems"].items():
+        assert set(r["table_research"]["delta"]) == set(r["table"]["delta"])
+    md = (folder / "system.md").read_text()
+    assert "research code's rule" in md and "product rule" in md
 
 
 def test_no_system_repeats_an_effect(run):
@@ -67,7 +104,7 @@ def test_no_system_repeats_an_effect(run):
         for t in trajs:
             assert len(set(t.effects)) == len(t.effects) <= ES.MAX_STEPS, (s, t.effects)
         assert ev.result["systems"][s]["repeats"] == 0
-    for s in ("serumrnn", "serumrnn_ni", "serumcnn", "random"):  # no early stop: all five
+    for s in ("serumrnn", "serumrnn_ni", "serumcnn", "random", "oracle"):  # all five
         assert all(t.steps == ES.MAX_STEPS for t in ev.trajectories[s])
 
 
@@ -140,7 +177,7 @@ def test_report_files(run):
     for f in ("system.md", "system.json", "figure4_tolerance.png", "figure1_progression.png"):
         assert (folder / f).stat().st_size > 0, f
     data = json.loads((folder / "system.json").read_text())
-    assert data["pairs"] == PAIRS and len(data["goals"]) == 5
+    assert data["pairs"] == PAIRS and len(data["goals"]) == 8
     md = (folder / "system.md").read_text()
     for text in ("Table 4", "Table 5", "Table 6", "Figure 4", "Goals", "Out of domain",
                  *ES.SYSTEMS.values()):

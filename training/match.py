@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -58,6 +60,80 @@ def models_meta(models: "GroupModels") -> dict[str, Any]:
             "spec_version": m.get("spec_version"), "render_note": models.render_settings.note}
 
 
+class OutDirError(ValueError):
+    """``--out`` names a folder the report may not be written into."""
+
+
+#: Files of ours a report folder may hold besides those its steps.json lists (names the
+#: report writer uses, and its temporary files).
+_OURS = re.compile(r"(step\d+-[A-Za-z0-9_]+\.wav|target\.wav|mel_progression\.png|index\.html"
+                   r"|steps\.json|\.tmp-[^/]*\.wav|\.[^/]+\.tmp)")
+
+
+def _listed_names(files: Any) -> Iterable[str]:
+    """Every file name in a report's ``files`` entry (strings, nested lists and dicts)."""
+    if isinstance(files, str):
+        yield files
+    elif isinstance(files, (list, tuple)):
+        for f in files:
+            yield from _listed_names(f)
+    elif isinstance(files, dict):
+        for f in files.values():
+            yield from _listed_names(f)
+
+
+def check_out_dir(out: str | Path, inputs: Sequence[str | Path | None] = ()) -> list[Path]:
+    """Check that a report may be written into ``out``; return the files of an earlier
+    report there, to remove before writing (so no stale step WAV survives).
+
+    ``out`` may be missing, empty, or a report of ours (its ``steps.json`` lists its files)
+    holding nothing else. A folder with anything else in it is refused, as is one that
+    holds an input file: the report must never overwrite the user's files. Nothing is
+    changed here, so a later failure leaves the folder as it was.
+    """
+    out = Path(out)
+    if not out.exists():
+        if out.is_symlink():
+            raise OutDirError(f"--out {out} is a broken symbolic link")
+        return []
+    if not out.is_dir():
+        raise OutDirError(f"--out {out} is a file, not a folder: choose a folder for the report")
+    entries = sorted(os.scandir(out), key=lambda e: e.name)
+    if not entries:
+        return []
+    try:
+        doc = json.loads((out / "steps.json").read_text(encoding="utf-8"))
+        listed = set(_listed_names(doc.get("files"))) if isinstance(doc, dict) else set()
+    except (OSError, ValueError):
+        doc, listed = None, set()
+    if not isinstance(doc, dict) or "files" not in doc:
+        raise OutDirError(f"--out {out} is not empty and holds no earlier report of ours "
+                          f"(e.g. {entries[0].name!r}); choose an empty or new folder")
+    foreign = [e.name for e in entries if not (e.is_file(follow_symlinks=False) and (
+        e.name in listed or _OURS.fullmatch(e.name)))]
+    if foreign:
+        raise OutDirError(f"--out {out} holds an earlier report and other files "
+                          f"({', '.join(repr(n) for n in foreign[:3])}); choose an empty or "
+                          "new folder so they are not overwritten")
+    for inp in inputs:
+        if inp is None:
+            continue
+        for e in entries:
+            try:
+                same = os.path.samefile(e.path, inp)
+            except OSError:
+                same = False
+            if same:
+                raise OutDirError(f"--out {out} holds an input file ({e.name}); the report "
+                                  "would overwrite it: choose another folder")
+    return [Path(e.path) for e in entries]
+
+
+def _remove(files: Sequence[Path]) -> None:
+    for f in files:
+        f.unlink(missing_ok=True)
+
+
 def _group_for(spec: InputSpec, group: str | None) -> str:
     from server.rack import presets as P
 
@@ -69,7 +145,8 @@ def _group_for(spec: InputSpec, group: str | None) -> str:
 def match(input_spec: str | InputSpec, target_path: str | Path, group: str | None = None,
           out: str | Path | None = None, models_dir: str | Path | None = None,
           tolerance: int = 1, *, models: "GroupModels | None" = None, loop: str = "verified",
-          k: int = 3, refine_budget: int = 24) -> tuple["Result", Path]:
+          k: int = 3, refine_budget: int = 24,
+          rack_order: str | Sequence[str] | None = None) -> tuple["Result", Path]:
     """Run the step loop from the input to the target and write the report folder.
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.
@@ -78,6 +155,7 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
+    from server import spec as spec_mod
     from server.assistant import LOOPS, Session, usage_notes
     from server.audio_io import load_clip
     from server.models import PARAM_MODELS, load_group
@@ -99,6 +177,8 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     target = load_clip(target_path)
     check_target(target, str(target_path))
     source = load_clip(spec.path) if spec.path is not None else None
+    out_dir = Path(out) if out is not None else DEFAULT_OUT
+    check_out_dir(out_dir, [target_path, spec.path])  # a wrong --out fails before the models load
     if models is None:
         models = load_group(_group_for(spec, group), models_dir, which=PARAM_MODELS + ("selector",))
     note, notes = models.render_settings.note, []
@@ -107,7 +187,10 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     if source is not None:
         moved = to_model_note(source, str(spec.path), "input", note)
         source, notes = moved.audio, notes + ([moved.message] if moved.message else [])
-    rack = OpenRack(models.render_settings)
+    settings = models.render_settings
+    if rack_order is not None:  # a producer's own FX-rack order (README, "The renderer API")
+        settings = replace(settings, rack_order=spec_mod.rack_order(rack_order))
+    rack = OpenRack(settings)
     session = Session(models, target, renderer=rack, preset=spec.preset, input_audio=source,
                       tolerance=tolerance, loop=loop, k=k, refine_budget=refine_budget)
     result = session.run()
@@ -115,8 +198,8 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     result.notes.extend(notes)
     meta = {**models_meta(models), "input": spec.label, "target": Path(target_path).name,
             "tolerance": tolerance, "loop": loop, "k": k, "refine_budget": refine_budget,
-            "render": RENDER_NOTE_TEXT}
-    out_dir = Path(out) if out is not None else DEFAULT_OUT
+            "rack_order": list(rack.settings.rack_order), "render": RENDER_NOTE_TEXT}
+    _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
     page = write_report(result, [s.audio for s in session.states], target, out_dir, meta,
                         sample_rate=rack.settings.sample_rate)
     return result, page
@@ -141,7 +224,8 @@ def _cmd_match(a: argparse.Namespace) -> int:
     try:
         spec = _input_from_args(a)
         result, page = match(spec, a.target, a.group, a.out, a.models, a.tolerance,
-                             loop=a.loop, k=a.k, refine_budget=a.refine_budget)
+                             loop=a.loop, k=a.k, refine_budget=a.refine_budget,
+                             rack_order=a.rack_order)
     except (AudioInputError, ModelError) as e:
         print(f"serumrnn: error: {e}", file=sys.stderr)
         return 2
@@ -165,7 +249,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--group", default=None, metavar="G",
                    help="basic | advanced | modulating (default: the preset's group, else basic)")
     m.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
-                   help="report folder (default out/match)")
+                   help="report folder (default out/match): new, empty, or an earlier report "
+                        "(whose files are replaced); any other folder is refused")
     m.add_argument("--models", default=None, metavar="DIR", help="models folder (default models/)")
     m.add_argument("--loop", default="verified", choices=("verified", "refine", "paper"),
                    help="verified: each step is rendered first and offered only when it brings "
@@ -178,5 +263,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--tolerance", type=int, default=1, metavar="N",
                    help="--loop paper: stop after more than N steps that move away from the "
                         "target (default 1)")
+    m.add_argument("--rack-order", default=None, metavar="FX,FX,...",
+                   help="the order your Serum FX rack processes the effects in, comma-separated "
+                        "(default Serum's: distortion,phaser,compressor,reverb,eq)")
     m.set_defaults(func=_cmd_match)
     return m

@@ -44,6 +44,7 @@ test("start: finds Serum, pings, shows the server as ready", () => {
 test("a full session: target, capture, step applied on Serum, capture again, next step judged", () => {
   const t = started();
   t.flow.setGroup("basic");
+  t.flow.setHome("Macintosh HD:/Users/me/");      // the boot volume, from conformpath
   t.flow.dropTarget("Macintosh HD:/Users/me/want.wav");
   t.clock.advance(20);
   assert.deepEqual(names(t).slice(1), ["new", "target"]);
@@ -220,22 +221,121 @@ test("no Serum on the track: Next explains and sends nothing", () => {
   withTarget(t);
   const before = t.server.requests.length;
   t.flow.next();
-  assert.equal(t.shown.detail, "No Serum on this track: put SerumRNN right after Serum");
-  assert.equal(t.shown.serum, "No Serum on this track: put SerumRNN right after Serum");
+  assert.equal(t.shown.detail, "No Serum on this track: put SerumRNN after Serum on Serum's track");
+  assert.equal(t.shown.serum, t.shown.detail);
   assert.equal(t.server.requests.length, before);
   assert.deepEqual(t.live.console, []);
 });
 
 test("knobs not configured: the step sets the others and lists what to set by hand", () => {
   const t = started({ set: "partial", plan: ["eq"] });
-  assert.match(t.shown.serum, /^Click Configure on Serum.*EQ: EQ Enable, EQ FrqH, EQ VolH/);
+  assert.match(t.shown.serum, /^Click Configure on Serum, then touch these 5 knobs in Serum\. EQ: EQ Enable, EQ FrqH, EQ VolH; Hall Reverb: Rev Enable, VerbHiCt\./);
+  assert.match(t.shown.serum, /Leave the other 24 fixed knobs at Serum's default\.$/);
   withTarget(t);
   t.flow.capture();
   stepOnce(t);
   assert.equal(t.live.value(SERUM, "EQ Q H"), 0.6);
-  assert.match(t.shown.serum, /^Not configured, set by hand: EQ Enable = On, EQ FrqH = 50 %, EQ VolH = 70 %/);
+  assert.equal(t.shown.serum, "Not configured, set by hand: EQ Enable = On, EQ FrqH = 50 %, EQ VolH = 70 %");
   assert.deepEqual(t.live.console, []);
 });
+
+test("only what is needed: fixed knobs at Serum's default are neither asked for nor set", () => {
+  const t = started({ set: "required", plan: ["reverb", "compressor"] });
+  assert.equal(t.shown.serum, "Serum found: every knob SerumRNN sets is configured; leave the other 24 fixed knobs at Serum's default");
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  stepOnce(t);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+  assert.equal(t.live.value(SERUM, "CmpMBnd"), 1, "the one fixed knob not at Serum's default is set");
+  assert.equal(t.live.param(SERUM, "VerbSize"), undefined, "not exposed, and not needed");
+  assert.match(t.shown.serum, /^Serum found/, "nothing to set by hand");
+  assert.deepEqual(t.live.console, []);
+});
+
+test("configuring knobs in Serum updates the Configure line at once, outside Live's notification", () => {
+  const t = started({ set: "unconfigured" });
+  assert.match(t.shown.serum, /then touch these 20 knobs in Serum/);
+  t.live.configure(SERUM, ["Comp Enable", "CompMB L", "CompMB M", "CompMB H", "CmpMBnd"]);
+  assert.match(t.shown.serum, /these 20 knobs/, "not inside the notification");
+  t.clock.advance(100);
+  assert.match(t.shown.serum, /then touch these 15 knobs in Serum\. Distortion:/);
+  const { REQUIRED_NAMES } = require("./fake_live.js");
+  t.live.configure(SERUM, REQUIRED_NAMES.slice(0, 10));
+  t.live.configure(SERUM, REQUIRED_NAMES);
+  t.clock.advance(100);
+  assert.match(t.shown.serum, /^Serum found: every knob SerumRNN sets is configured/);
+  assert.deepEqual(t.live.console, [], "nothing was set from inside a notification");
+  t.flow.close();
+  const n = t.history.length;
+  t.live.configure(SERUM, ["Decay"]);
+  t.clock.advance(100);
+  assert.equal(t.history.length, n, "no updates after the device is removed");
+});
+
+test("the panel says which note to play, in Live's naming (MIDI 48 is C2 in Live)", () => {
+  const t = started();
+  withTarget(t);
+  assert.match(t.shown.detail, /^Target set\. Play a note \(C2 in Live, MIDI 48\) then press Next$/);
+  t.flow.capture();
+  assert.equal(t.shown.detail, "Play a note (C2 in Live, MIDI 48) SerumRNN records the next one");
+  assert.deepEqual(t.gate, [true], "the onset gate is armed in the patcher");
+  playNote(t);
+  assert.deepEqual(t.gate, [true, false], "and closed once the note started");
+});
+
+test("a target that is gone (a temporary copy, or moved) is asked for again", () => {
+  const t = started();
+  t.flow.dropTarget("/private/var/folders/xy/T/gone-decoded.wav");
+  t.clock.advance(20);
+  assert.equal(t.shown.detail, "The target sound gone-decoded.wav is no longer there: drop it again (from your own folder, not a temporary copy)");
+  assert.equal(t.flow.state().targetPath, null);
+  t.flow.next();
+  assert.equal(t.shown.detail, "Drop a target sound first");
+});
+
+test("each device listens on its own port and draws its own request ids", () => {
+  const a = started({ replyPort: null, random: require("./helpers.js").seeded(7) });
+  const b = started({ replyPort: null, random: require("./helpers.js").seeded(8) });
+  assert.equal(a.listened.length, 1);
+  assert.notEqual(a.listened[0], b.listened[0]);
+  assert.equal(a.sent[0][2], a.listened[0], "ping names the port the device listens on");
+  assert.notEqual(a.sent[0][1], b.sent[0][1], "different request ids");
+  withTarget(a);
+  const newReq = a.server.requests.find((r) => r[0] === P + "/new");
+  assert.equal(newReq[newReq.length - 1], a.listened[0], "the session's replies come to this port");
+  // b ignores a reply meant for a's request
+  const before = b.flow.state();
+  b.flow.receive(P + "/new/reply", [newReq[1], "s9", "basic_shapes", "open", ""]);
+  assert.deepEqual(b.flow.state(), before);
+});
+
+test("nothing ever arrives on the reply port: the device listens on another one", () => {
+  const t = started({ replyPort: null });
+  const first = t.listened[0];
+  t.server.down = true;
+  t.clock.advance(10000 + 1500 * 3 + 10);   // the next ping, sent three times, unanswered
+  assert.equal(t.shown.status, "Server not running: open a terminal and run `serumrnn serve`");
+  // it had heard on `first` (the first pong): a server that stops does not move the port
+  assert.deepEqual(t.listened, [first]);
+
+  const u = makeFlowQuiet();
+  u.flow.start();
+  u.clock.advance(1500 * 3 + 10);           // never a reply on the first port
+  assert.equal(u.listened.length, 2, "moved to another port");
+  assert.notEqual(u.listened[1], u.listened[0]);
+  u.server.down = false;
+  u.clock.advance(3010);
+  const ping = u.sent[u.sent.length - 1];
+  assert.equal(ping[2], u.listened[1], "the next ping names the new port");
+  assert.equal(u.shown.status, "Server ready (basic_shapes)");
+});
+
+function makeFlowQuiet() {
+  const t = makeFlow({ replyPort: null });
+  t.server.down = true;
+  return t;
+}
 
 test("a step the server ran from MIDI (request id -1) is applied too", () => {
   const t = started();

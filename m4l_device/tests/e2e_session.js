@@ -78,7 +78,7 @@ async function main() {
     },
     after: (ms, fn) => setTimeout(fn, ms),
     cancel: (h) => clearTimeout(h),
-    now: () => Date.now(),
+    random: Math.random,
     adapter,
     replyPort,
   }, { protocol, text });

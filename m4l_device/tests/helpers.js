@@ -104,6 +104,9 @@ class ScriptedServer {
       if (String(a[1]).indexOf("bad") >= 0) {
         return this.error(rid, "not_audio", a[1] + " is not an audio file", P + "/target", sid);
       }
+      if (String(a[1]).indexOf("gone") >= 0) {
+        return this.error(rid, "missing", a[1] + " does not exist", P + "/target", sid);
+      }
       s.target = a[1];
       s.chain = [];
       s.planAt = 0;
@@ -160,6 +163,8 @@ function makeFlow(opts) {
   const adapter = live ? new LiveAdapter(live.LiveAPI, spec, { log: (m) => logs.push(m) })
                        : null;
   let captures = 0;
+  const gate = [];
+  const listened = [];
   const ports = {
     send(list) {
       sent.push(list);
@@ -173,15 +178,28 @@ function makeFlow(opts) {
       captures++;
       clock.after(1100, () => flow.captured("/tmp/serumrnn-capture-" + captures + ".wav"));
     },
+    arm(on) { gate.push(on); },
     after: (ms, fn) => clock.after(ms, fn),
     cancel: (h) => clock.cancel(h),
-    now: () => 1700000000000,
+    random: o.random || seeded(1),
+    listen(port) { listened.push(port); },
     adapter,
-    replyPort: 9871,
+    replyPort: o.replyPort === undefined ? 9871 : o.replyPort,
+    modelNote: 48,
+    os: o.os || "macintosh",
   };
   const flow = new DeviceFlow(ports, { protocol, text });
-  return { flow, clock, live, server, shown, history, sent, logs, adapter,
+  return { flow, clock, live, server, shown, history, sent, logs, adapter, gate, listened,
            captures: () => captures };
+}
+
+// A reproducible Math.random for the flow (request ids, reply ports).
+function seeded(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 4294967296;
+  };
 }
 
 // Play a note: the onset the patcher's detector sends, then the recording's 1.1 s.
@@ -190,4 +208,4 @@ function playNote(t) {
   t.clock.advance(1200);
 }
 
-module.exports = { Clock, ScriptedServer, makeFlow, playNote, stepReply, effectSpec, P, spec };
+module.exports = { Clock, ScriptedServer, makeFlow, playNote, stepReply, effectSpec, seeded, P, spec };

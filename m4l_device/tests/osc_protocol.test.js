@@ -34,16 +34,30 @@ test("request lists encode as the OSC types the server checks (ids and ports are
   assert.equal(raw.length % 4, 0);
 });
 
-test("request ids count up from the clock, stay int32 and differ across reloads", () => {
-  const a = new P.IdCounter(1700000000000), b = new P.IdCounter(1700000005000);
+test("request ids start at a random point, count up and stay int32", () => {
+  const a = new P.IdCounter(P.randomIdStart(() => 0.25));
+  const b = new P.IdCounter(P.randomIdStart(() => 0.75));
   const x = a.take(), y = a.take();
   assert.equal(y, x + 1);
   assert.ok(P.isInt(x) && x > 0 && x < 2147483647);
-  assert.notEqual(b.take(), x);
-  const c = new P.IdCounter(0);
-  c.next = 2147483000;
+  assert.equal(x, 1 + 0.25 * P.ID_SPAN);
+  assert.notEqual(b.take(), x, "two instances draw different ids");
+  assert.equal(new P.IdCounter(P.randomIdStart(() => 0)).take(), 1);
+  const c = new P.IdCounter(2147483000);
   c.take();
   assert.equal(c.take(), 1);
+});
+
+test("each instance's reply port comes from the block after the server's, never the one it leaves", () => {
+  const seen = new Set();
+  for (let i = 0; i < 200; i++) {
+    const port = P.pickReplyPort(() => i / 200);
+    assert.ok(port >= P.REPLY_PORT_FIRST && port < P.REPLY_PORT_FIRST + P.REPLY_PORT_COUNT, String(port));
+    seen.add(port);
+  }
+  assert.equal(seen.size, 200);
+  assert.ok(P.REPLY_PORT_FIRST > 9871, "not the server's port (9870) nor its default reply port");
+  assert.notEqual(P.pickReplyPort(() => 0.5, P.REPLY_PORT_FIRST + 500), P.REPLY_PORT_FIRST + 500);
 });
 
 test("every reply of docs/protocol.md parses into named fields", () => {
@@ -153,11 +167,35 @@ test("bundles decode into the same lists as single messages (what udpreceive han
   assert.equal(got[got.length - 1][9], msgs.length);
 });
 
-test("Max paths become the native absolute paths the server needs", () => {
-  assert.equal(P.nativePath("Macintosh HD:/Users/me/want.wav"), "/Users/me/want.wav");
-  assert.equal(P.nativePath("/Users/me/want.wav"), "/Users/me/want.wav");
-  assert.equal(P.nativePath("C:/Users/me/want.wav"), "C:/Users/me/want.wav");
-  assert.equal(P.nativePath("C:\\Users\\me\\want.wav"), "C:/Users/me/want.wav");
+// Path fixtures: what live.drop hands out (Max style, conformpath's reference) on each
+// system, and the native path the server must get.
+const MAC = [
+  ["Macintosh HD:/Users/me/want.wav", "/Users/me/want.wav"],                 // boot volume
+  ["Macintosh HD:/Users/me/Music/a b (1).aif", "/Users/me/Music/a b (1).aif"],
+  ["Samples:/Kits/t.wav", "/Volumes/Samples/Kits/t.wav"],                   // another drive
+  ["My Drive:/Sounds/lead.wav", "/Volumes/My Drive/Sounds/lead.wav"],
+  ["X:/one.wav", "/Volumes/X/one.wav"],                                     // a one-letter volume
+  ["/Users/me/already.wav", "/Users/me/already.wav"],                       // already native
+];
+const WIN = [
+  ["C:/Users/me/want.wav", "C:/Users/me/want.wav"],
+  ["D:/Kits/t.wav", "D:/Kits/t.wav"],                                       // the drive survives
+  ["e:/Samples/x.wav", "E:/Samples/x.wav"],
+  ["C:\\Users\\me\\want.wav", "C:/Users/me/want.wav"],
+  ["//nas/share/t.wav", "//nas/share/t.wav"],
+];
+
+test("dropped paths on macOS: the boot volume maps to /, any other volume to /Volumes/<name>", () => {
+  for (const [max, native] of MAC) assert.equal(P.nativePath(max, "Macintosh HD", "macintosh"), native, max);
+  // the boot volume not known yet: /Volumes/<name> (macOS lists the boot volume there too)
+  assert.equal(P.nativePath("Macintosh HD:/Users/me/a.wav", "", "macintosh"), "/Volumes/Macintosh HD/Users/me/a.wav");
+  assert.equal(P.volumeOf("Macintosh HD:/Users/me/"), "Macintosh HD");
+  assert.equal(P.volumeOf("/Users/me"), "");
+});
+
+test("dropped paths on Windows keep their drive letter", () => {
+  for (const [max, native] of WIN) assert.equal(P.nativePath(max, "", "windows"), native, max);
+  assert.equal(P.nativePath("D:/Kits/t.wav"), "D:/Kits/t.wav", "a drive letter means Windows");
   assert.ok(P.isAbsolute("/tmp/a.wav") && P.isAbsolute("D:/a.wav"));
   assert.ok(!P.isAbsolute("want.wav") && !P.isAbsolute("samples/want.wav"));
 });

@@ -1,0 +1,283 @@
+// The committed patcher, run in the simulator (patcher_sim.js) with what each object
+// really sends: buttons, the menu, the drop zone, udpreceive's port, the recorder and
+// the display, with the real serumrnn_device.js inside (max_js.js), a fake Live set and a
+// scripted server.
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const path = require("node:path");
+const { PatcherSim, items } = require("./patcher_sim.js");
+const { jsHost } = require("./max_js.js");
+const { FakeLiveSet, SETS } = require("./fake_live.js");
+const { ScriptedServer, seeded, P } = require("./helpers.js");
+const protocol = require("../osc_protocol.js");
+const capture = require("../capture.js");
+
+const PATCHER = path.resolve(__dirname, "..", "SerumRNN.maxpat");
+
+// The patcher with a js box that only records what reaches it.
+function wiring(opts) {
+  const got = [];
+  const sim = new PatcherSim(PATCHER, Object.assign({
+    js: () => ({ receive: (m) => got.push(items(m).join(" ")) }),
+  }, opts));
+  return { sim, got };
+}
+
+test("every button reaches the js once per click (live.text sends bang in button mode)", () => {
+  const { sim, got } = wiring();
+  for (const [name, word] of [["Next", "next"], ["Capture", "capture"], ["Undo", "undo"], ["Reset", "reset"]]) {
+    got.length = 0;
+    sim.click(name);
+    assert.deepEqual(got, [word], name);
+  }
+});
+
+test("a MIDI-mapped or automated button (value 1, then 0) reaches the js once per press", () => {
+  const { sim, got } = wiring();
+  for (const [name, word] of [["Next", "next"], ["Capture", "capture"], ["Undo", "undo"], ["Reset", "reset"]]) {
+    got.length = 0;
+    sim.automate(name);
+    assert.deepEqual(got, [word], name);
+  }
+});
+
+test("the old [sel 1] wiring ignored a click: the simulator tells the two apart", () => {
+  const { PatcherSim: Sim } = require("./patcher_sim.js");
+  const json = JSON.parse(require("node:fs").readFileSync(PATCHER, "utf8"));
+  const route = json.patcher.boxes.find((b) => b.box.text === "route bang 1");
+  route.box.text = "sel 1";                  // as committed before: its reject outlet unused
+  json.patcher.lines = json.patcher.lines.filter((l) =>
+    !(l.patchline.source[0] === route.box.id && l.patchline.source[1] === 1));
+  const got = [];
+  const sim = new Sim(json, { js: () => ({ receive: (m) => got.push(items(m).join(" ")) }) });
+  sim.click("Next");
+  assert.deepEqual(got, [], "sel 1 drops the bang");
+  sim.automate("Next");
+  assert.deepEqual(got, ["next"], "and passes only the 1");
+});
+
+test("the menu sends the group's name; a dropped file reaches the js as the Max path itself", () => {
+  const { sim, got } = wiring();
+  sim.menu("Group", 1);
+  assert.deepEqual(got, ["group advanced"]);
+  got.length = 0;
+  sim.drop("Target", "Samples:/Kits/t.wav");
+  assert.deepEqual(got, ["target Samples:/Kits/t.wav"], "no conformpath dropping the volume");
+});
+
+test("the buttons: Next can be MIDI-mapped; Capture, Undo and Reset add no Live undo entries", () => {
+  const { sim } = wiring();
+  const vis = (n) => sim.box(n).saved_attribute_attributes.valueof.parameter_invisible;
+  assert.equal(vis("Next"), 0, "Automated and Stored: MIDI-mappable");
+  for (const n of ["Capture", "Undo", "Reset"]) assert.equal(vis(n), 2, n + " is Hidden");
+  assert.equal(vis("Group"), 1, "Stored Only: saved with the set, no automation lane");
+  assert.equal(vis("Target"), 1);
+});
+
+// -- the whole device: patcher + serumrnn_device.js + fake Live + scripted server ---------
+
+// One device in a Live set. `net` carries datagrams between devices and the server.
+function device(net, opts) {
+  const o = opts || {};
+  const live = new FakeLiveSet(SETS[o.set || "required"]());
+  let host = null;
+  const sim = new PatcherSim(PATCHER, {
+    js: (box, s) => (host = jsHost(box, s, { LiveAPI: live.LiveAPI, os: o.os || "macintosh",
+                                              random: o.random || seeded(o.seed || 3),
+                                              modules: o.modules, delay: o.delay })),
+    conformpath: (args, p) => (p === "~:/" ? "Macintosh HD:/Users/me/" : p),
+  });
+  const d = { sim, live, host: () => host, sentUpTo: 0 };
+  if (net) net.devices.push(d);
+  return d;
+}
+
+// The server side: requests from every device's udpsend go to one scripted server, its
+// replies to the port the request (ping, new) or the session named.
+function network(plan) {
+  const net = { server: new ScriptedServer(plan), devices: [], ports: {}, lost: [] };
+  net.pump = () => {
+    for (const d of net.devices) {
+      while (d.sentUpTo < d.sim.sent.length) {
+        const list = d.sim.sent[d.sentUpTo++];
+        const name = String(list[0]).slice(P.length + 1);
+        const replies = net.server.handle(list);
+        let port = name === "ping" || name === "new" ? list[list.length - 1] : net.ports[list[2]];
+        for (const r of replies) {
+          if (r[0] === P + "/new/reply") net.ports[r[2]] = port;
+          const target = net.devices.find((x) => x.sim.listening().includes(port));
+          if (target) target.sim.after(2, () => target.sim.udp(port, r));
+          else net.lost.push([port, r[0]]);
+        }
+      }
+    }
+  };
+  net.run = (ms) => {
+    for (let t = 0; t < ms; t += 10) {
+      net.pump();
+      for (const d of net.devices) d.sim.silence(10);
+    }
+    net.pump();
+  };
+  return net;
+}
+
+test("loading the device: buffers named, ring recording, home folder asked, its own reply port", () => {
+  const net = network();
+  const d = device(net);
+  d.sim.load();
+  const ring = d.sim.find("buffer~", "---ring")[0];
+  const cap = d.sim.find("buffer~", "---capture")[0];
+  assert.match(ring.state.name, /^serumrnn-[0-9a-f]+-ring$/);
+  assert.match(cap.state.name, /^serumrnn-[0-9a-f]+-cap$/);
+  const rec = d.sim.find("record~")[0];
+  assert.equal(rec.state.buffer, ring.state.name);
+  assert.equal(rec.state.on, true);
+  assert.equal(rec.attrs.loop, 1);
+  const port = d.sim.listening()[0];
+  assert.ok(port >= protocol.REPLY_PORT_FIRST &&
+            port < protocol.REPLY_PORT_FIRST + protocol.REPLY_PORT_COUNT, String(port));
+  net.run(50);
+  assert.equal(d.sim.sent[0][0], P + "/ping");
+  assert.equal(d.sim.sent[0][2], port);
+  assert.equal(d.sim.text("status"), "Server ready (basic_shapes)");
+  assert.match(d.sim.text("serum"), /^Serum found: every knob SerumRNN sets is configured; leave the other 24/);
+  assert.deepEqual(d.host().console, []);
+  assert.deepEqual(d.live.console, []);
+});
+
+test("two instances (a duplicated Serum track) listen on different ports and get only their replies", () => {
+  const net = network();
+  const a = device(net, { seed: 11 });
+  const b = device(net, { seed: 12 });
+  a.sim.load();
+  b.sim.load();
+  assert.notEqual(a.sim.listening()[0], b.sim.listening()[0]);
+  net.run(50);
+  a.sim.drop("Target", "Macintosh HD:/Users/me/want.wav");
+  b.sim.drop("Target", "Samples:/Kits/other.wav");
+  net.run(50);
+  const targets = net.server.requests.filter((r) => r[0] === P + "/target").map((r) => r[3]);
+  assert.deepEqual(targets.sort(), ["/Users/me/want.wav", "/Volumes/Samples/Kits/other.wav"]);
+  assert.match(a.sim.text("detail"), /^Target set/);
+  assert.match(b.sim.text("detail"), /^Target set/);
+  const sessions = Object.keys(net.server.sessions);
+  assert.equal(sessions.length, 2);
+  assert.deepEqual(net.lost, [], "every reply reached a device");
+  const ids = a.sim.sent.map((l) => l[1]).concat(b.sim.sent.map((l) => l[1]));
+  assert.equal(new Set(ids).size, ids.length, "no request id used twice across both devices");
+});
+
+// A note whose first sample is already above the onset threshold (-50 dB), as a synth's
+// note is within a sample or two of its start; the capture begins at that sample.
+function tone(ms, sr, f) {
+  const n = Math.round(ms * sr / 1000);
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = 0.5 * Math.cos(2 * Math.PI * f * i / sr) + 0.2 * ((i * f / sr) % 1);
+  return out;
+}
+
+// Play a note `gapMs` after arming; the js gets its messages `jsDelayMs` late.
+function captureWith(gapMs, jsDelayMs) {
+  const d = device(null, { delay: (m) => (m.sel === "onset" || m.sel === "onsetat" ? jsDelayMs : 0) });
+  d.sim.load();
+  d.sim.silence(100);
+  d.sim.click("Capture");
+  d.sim.silence(gapMs);
+  const note = tone(1600, d.sim.sr, 130.81);
+  d.sim.play(note);
+  d.sim.silence(600);
+  return { d, note };
+}
+
+test("a capture starts at the note's first sample, however late the js hears of it", () => {
+  for (const [gap, delay] of [[0, 0], [137, 0], [137, 45], [411, 180]]) {
+    const { d, note } = captureWith(gap, delay);
+    assert.equal(d.sim.written.length, 1, `gap ${gap} delay ${delay}`);
+    const [name, file, samples] = d.sim.written[0];
+    assert.match(name, /-cap$/);
+    assert.match(file, /^\/tmp\/serumrnn-capture-[0-9a-f]+\.wav$/);
+    assert.equal(samples.length, d.sim.sr * capture.CAPTURE_MS / 1000);
+    const mono = note.map((x) => x);     // plugin~ L+R, times 0.5: the same signal
+    for (const i of [0, 1, 2, 100, 44099]) {
+      assert.ok(Math.abs(samples[i] - Math.fround(mono[i])) < 1e-6, `sample ${i}, gap ${gap}, delay ${delay}`);
+    }
+    assert.match(d.sim.text("detail"), /^Captured: press Next$/);
+  }
+});
+
+test("notes played while not armed are not captured; arming mid-note waits for the next note", () => {
+  const d = device(null);
+  d.sim.load();
+  d.sim.play(tone(500, d.sim.sr, 220));
+  d.sim.silence(1500);
+  assert.equal(d.sim.written.length, 0, "not armed");
+  d.sim.play(tone(300, d.sim.sr, 220));       // a note is sounding...
+  d.sim.click("Capture");                     // ...when Capture is pressed
+  d.sim.play(tone(300, d.sim.sr, 220));
+  d.sim.silence(1500);
+  assert.equal(d.sim.written.length, 0, "the note already sounding is not taken mid-way");
+  const note = tone(1200, d.sim.sr, 261.63);
+  d.sim.play(note);
+  d.sim.silence(600);
+  assert.equal(d.sim.written.length, 1);
+  assert.ok(Math.abs(d.sim.written[0][2][0] - Math.fround(note[0])) < 1e-6);
+});
+
+test("the whole loop in the patcher: drop, Next records the note, the step lands on Serum", () => {
+  const net = network(["distortion"]);
+  const d = device(net, { set: "configured" });
+  d.sim.load();
+  net.run(50);
+  d.sim.drop("Target", "Macintosh HD:/Users/me/want.wav");
+  net.run(50);
+  d.sim.click("Next");
+  assert.match(d.sim.text("detail"), /^Play a note \(C2 in Live, MIDI 48\)/);
+  net.run(20);
+  d.sim.play(tone(1300, d.sim.sr, 130.81));
+  for (let i = 0; i < 40 && !d.live.value("live_set tracks 0 devices 0", "Dist Enable"); i++) net.run(50);
+  const step = net.server.requests.find((r) => r[0] === P + "/step");
+  assert.match(step[3], /^\/tmp\/serumrnn-capture-/);
+  assert.equal(d.live.value("live_set tracks 0 devices 0", "Dist Enable"), 1);
+  assert.match(d.sim.text("instruction"), /^Step 1\. Turn on Distortion/);
+  assert.deepEqual(d.live.console, []);
+  assert.deepEqual(d.host().console, []);
+});
+
+test("removing the device ends the session and cancels every Task it scheduled", () => {
+  const net = network();
+  const d = device(net);
+  d.sim.load();
+  net.run(50);
+  d.sim.drop("Target", "Macintosh HD:/Users/me/want.wav");
+  net.run(50);
+  d.sim.click("Capture");
+  d.sim.play(tone(300, d.sim.sr, 200));       // a capture is under way
+  d.host().ctx.notifydeleted();
+  assert.equal(d.sim.sent[d.sim.sent.length - 1][0], P + "/end");
+  assert.ok(d.host().tasks.every((t) => t.handle === null), "no Task left scheduled");
+  const n = d.sim.sent.length;
+  net.run(15000);
+  assert.equal(d.sim.sent.length, n, "no pings, no capture, nothing after removal");
+  assert.equal(d.sim.written.length, 0);
+});
+
+test("an empty spec is an error on the panel, not 'every knob is configured'", () => {
+  const d = device(null, { modules: { serumrnn_spec: { spec: { effects: [] }, model_note: 48 } } });
+  d.sim.load();
+  assert.equal(d.sim.text("status"), "SerumRNN is damaged: the spec lists no effects. Reinstall the device");
+  assert.equal(d.sim.text("serum"), "");
+  assert.deepEqual(d.sim.sent, [], "no session without a spec");
+});
+
+test("Windows: a dropped file keeps its drive letter", () => {
+  const net = network();
+  const d = device(net, { os: "windows" });
+  d.sim.load();
+  net.run(50);
+  d.sim.drop("Target", "D:/Kits/t.wav");
+  net.run(50);
+  assert.equal(net.server.requests.find((r) => r[0] === P + "/target")[3], "D:/Kits/t.wav");
+});
