@@ -40,3 +40,18 @@ def test_the_fixture_covers_what_the_device_must_handle():
                for m in ms if m[0] == f"{P}/step/effect"]
     assert effects and all(0.0 < m[8] <= 1.0 for m in effects)
     assert data["pong"][2] == osc.PROTOCOL_VERSION
+
+
+def test_every_audio_error_code_re_arms_the_capture_on_the_device():
+    """Each audio-file error the server can send for a capture makes the device record
+    again (ui_text.js FILE_CODES), and the protocol's own errors it may meet have words."""
+    import re
+
+    from server.audio_io import CODES
+
+    text = (FIXTURE.parents[2] / "ui_text.js").read_text()
+    block = re.search(r"var FILE_CODES = \{(.*?)\};", text, re.S).group(1)
+    file_codes = set(re.findall(r"(\w+): 1", block))
+    assert set(CODES) <= file_codes, sorted(set(CODES) - file_codes)
+    for code in ("too_many_sessions", "too_many_messages", "busy", "session_done"):
+        assert f'case "{code}"' in text, code
