@@ -63,6 +63,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from server import judge as J
 from server.models import most_probable_unused
 
 SYSTEMS: dict[str, str] = {"oracle": "Oracle", "serumrnn": "SerumRNN", "serumrnn_ni": "SerumRNN NI",
@@ -374,31 +375,10 @@ def run_one_shot(cases: Sequence[Case], models, renderer) -> list[Trajectory]:
 
 # -- the stopping rule ---------------------------------------------------------------
 
-def stop_index(path: Sequence[float], tolerance: int, keep_bad: bool = True) -> int:
-    """Steps a system keeps under the rule: it stops at the step that makes the
-    (tolerance+1)-th bad step (a step that does not lower ``path``) and keeps it, as the
-    paper's loop and ``Session`` do; ``keep_bad=False`` reads it as a rollback instead."""
-    bad = 0
-    for j in range(1, len(path)):
-        if not path[j] < path[j - 1]:
-            bad += 1
-            if bad > tolerance:
-                return j if keep_bad else j - 1
-    return len(path) - 1
-
-
-def research_end(path: Sequence[float], tolerance: int, higher_is_better: bool = False) -> int:
-    """The research code's ``until_worse_n`` on one metric's path: the index of the value
-    before the (tolerance+1)-th step that makes the metric worse (strictly: a tie is not
-    bad), or the last index when there are not that many bad steps."""
-    bad = 0
-    for j in range(1, len(path)):
-        worse = path[j] < path[j - 1] if higher_is_better else path[j] > path[j - 1]
-        if worse:
-            bad += 1
-            if bad > tolerance:
-                return j - 1
-    return len(path) - 1
+# The paper's stopping rule and the research code's scoring rule live with the judge
+# (server/judge.py), the one home of every stopping and judging rule.
+stop_index = J.paper_stop_index
+research_end = J.research_end
 
 
 def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str, Any]:
