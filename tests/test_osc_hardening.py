@@ -108,6 +108,9 @@ def profile_dirs(tmp_path_factory) -> tuple[Path, Path]:
 
 def make_server(**kw) -> OscServer:
     kw.setdefault("rack", StubRack())
+    # The paper's loop steps whatever it hears, so every request here runs its full path
+    # (the verified loop would stop at once on these stub sounds).
+    kw.setdefault("loop", "paper")
     return OscServer(kw.pop("models", None) or stub_models(), "127.0.0.1", 0,
                      kw.pop("reply_port", 0), **kw).start()
 
@@ -392,6 +395,8 @@ def test_session_memory_is_bounded_by_the_budget(files):
         with OscClient(srv.address, timeout=60) as c:
             first = _stepping_session(c, files)
             assert c.request("step", first, str(files / "target.wav"))[-1].args[2] == 1
+            # a budget just short of another target's three sounds, whatever the loop keeps
+            srv.sessions.memory_bytes = srv.sessions.total_bytes() + 3 * SOUND_BYTES - 1
             other = new_session(c)
             error_of(c.request("target", other, str(files / "target.wav")),
                      "too_many_sessions")
@@ -623,7 +628,7 @@ from server.osc_cli import OscClient
 from server.osc_server import OscServer
 from test_osc_hardening import StubRack
 srv = OscServer({"basic_shapes": StubModels(threading.Event())}, "127.0.0.1", 0, 0,
-                rack=StubRack(), workers=1).start()
+                rack=StubRack(), workers=1, loop="paper").start()
 with OscClient(srv.address, timeout=60) as c:
     sid = c.request("new", "basic", 0)[0].args[1]
     c.request("target", sid, sys.argv[1], timeout=30)
