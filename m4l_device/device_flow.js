@@ -39,7 +39,7 @@ function DeviceFlow(ports, deps) {
   this.inflight = null;
   this.pingTimer = null;
   this.paramsTimer = null;
-  this.server = "unknown";        // unknown | up | down
+  this.server = "unknown";        // unknown | up | down | mismatch (protocol version)
   this.replyPort = ports.replyPort || 0;
   this.heard = false;             // anything arrived on replyPort since we listen there
   this.bootVolume = "";           // macOS: the boot volume's name, for dropped paths
@@ -197,7 +197,7 @@ DeviceFlow.prototype.pingNow = function () {
   var self = this;
   this.request("ping", function (id) { return self.P.ping(id, self.replyPort); }, {
     reply: function (msg) {
-      this.serverUp(msg.groups);
+      if (this.versionOk(msg.protocol)) this.serverUp(msg.groups);
       this.schedulePing(PING_EVERY_MS);
     }
   });
@@ -211,6 +211,15 @@ DeviceFlow.prototype.schedulePing = function (ms) {
     self.pingTimer = null;
     self.pingNow();
   });
+};
+
+// A server of another protocol version would misread requests or be misread: say so and
+// send nothing but pings until it matches.
+DeviceFlow.prototype.versionOk = function (protocol) {
+  if (String(protocol) === this.P.PROTOCOL_VERSION) return true;
+  this.server = "mismatch";
+  this.show("status", this.T.versionMismatch(protocol, this.P.PROTOCOL_VERSION));
+  return false;
 };
 
 DeviceFlow.prototype.serverUp = function (groups) {
@@ -371,6 +380,11 @@ DeviceFlow.prototype.next = function () {
     this.pingNow();
     return;
   }
+  if (this.server === "mismatch") {
+    this.show("detail", "Update SerumRNN: the device and the server differ");
+    this.pingNow();
+    return;
+  }
   if (!this.checkSerum().found) {
     this.show("detail", this.T.noSerum());
     return;
@@ -428,25 +442,38 @@ DeviceFlow.prototype.stepError = function (msg, path, isRetry) {
 DeviceFlow.prototype.onStepReply = function (reply) {
   var adapter = this.ports.adapter;
   var end = reply.end;
-  // The server takes back a step that the next capture showed made things worse: Serum
-  // follows, so it holds as many steps as the server's chain before this one is added.
+  var notes = [], byHand = [];
+  // Verified loops: the capture showed the applied step made the sound worse. Serum's
+  // switch goes off at once, before the next candidate in this reply is applied.
+  var back = reply.takeback;
+  if (back) {
+    var taken = adapter ? adapter.takeBack(back.enable, back.value) : { switched: false };
+    if (this.applied > 0) this.applied--;
+    notes.push(back.text);
+    if (!taken.switched) byHand.push({ name: back.enable, text: "Off" });
+  }
+  // Serum holds as many steps as the server's chain before this reply's new one.
   var before = end.step - (reply.effect ? 1 : 0);
   while (this.applied > before && this.applied > 0) {
     if (adapter) adapter.undo();
     this.applied--;
   }
-  var judgedText = this.T.judged(reply.judged);
+  if (!back) notes.push(this.T.judged(reply.judged));
   if (reply.effect) {
     var values = this.P.stepValues(reply);
     var result = adapter ? adapter.apply(values, reply.effect.label) : { missing: values };
     this.applied = end.step;
+    // The verified loops keep only judged steps, so the best step is the one just offered;
+    // the paper's loop's best step is an earlier one (its new step is not judged yet).
+    this.verified = end.bestStep === end.step;
     this.show("instruction", this.T.stepTitle(end.step, "") + ". " + this.T.instruction(reply));
-    this.show("confidence", this.T.confidence(reply.effect.confidence) +
-              (judgedText ? ". " + judgedText : ""));
-    if (result.missing.length) this.show("serum", this.T.setByHand(result.missing));
+    notes.push(this.T.confidence(reply.effect.confidence, this.verified));
+    byHand = byHand.concat(result.missing);
   } else {
-    this.show("confidence", judgedText);
+    this.show("instruction", "");
   }
+  if (byHand.length) this.show("serum", this.T.setByHand(byHand));
+  this.show("confidence", sentences(notes));
   this.done = !!end.done;
   if (this.done) {
     this.show("detail", this.T.done(end, this.applied));
@@ -454,6 +481,16 @@ DeviceFlow.prototype.onStepReply = function (reply) {
     this.arm(this.prompt("so SerumRNN hears the new sound, then press Next"));
   }
 };
+
+// Display notes as one line of sentences ("A. B."), empty ones left out.
+function sentences(notes) {
+  var out = [];
+  for (var i = 0; i < notes.length; i++) {
+    var n = String(notes[i] || "").replace(/\.\s*$/, "");
+    if (n) out.push(n + ".");
+  }
+  return out.join(" ");
+}
 
 // -- undo and reset ---------------------------------------------------------------------
 
@@ -527,7 +564,11 @@ DeviceFlow.prototype.receive = function (address, args) {
   var f = this.inflight;
   if (!f || msg.requestId !== f.id) return;   // a late copy of an answered request
   this.finish();
-  if (this.server !== "up" && msg.kind !== "error") this.serverUp(this.groups);
+  // any answer shows the server is up (a pong first has its version checked)
+  if (this.server !== "up" && this.server !== "mismatch" && msg.kind !== "error" &&
+      msg.kind !== "pong") {
+    this.serverUp(this.groups);
+  }
   if (msg.kind === "error") {
     if (f.h.error) f.h.error.call(this, msg);
     else this.show("detail", this.T.error(msg.code, msg.message, f.name));
@@ -539,7 +580,7 @@ DeviceFlow.prototype.receive = function (address, args) {
 
 DeviceFlow.prototype.onReady = function (msg) {
   if (this.session) this.forgetSession();   // a new server knows no session
-  this.serverUp(msg.groups);
+  if (this.versionOk(msg.protocol)) this.serverUp(msg.groups);
 };
 
 DeviceFlow.prototype.onStopped = function () {
@@ -578,7 +619,7 @@ DeviceFlow.prototype.stepPart = function (msg) {
   }
   this.assembler.forget(msg.requestId);
   if (mine) this.finish();
-  if (this.server !== "up") this.serverUp(this.groups);
+  if (this.server !== "up" && this.server !== "mismatch") this.serverUp(this.groups);
   this.onStepReply(reply);
   if (mine) this.pump();
 };

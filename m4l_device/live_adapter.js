@@ -53,6 +53,10 @@ function specProblem(spec) {
   return "";
 }
 
+// Values come over OSC as float32 (0.333 arrives as 0.33300000429...): a spec value and a
+// sent one are the same within float32's precision on 0..1.
+var SAME_VALUE = 1e-6;
+
 // Live shows a plugin's parameter names as the plugin reports them; match exactly first,
 // then ignoring case, spaces and underscores (hosts differ in how they trim names).
 function looseName(name) {
@@ -331,7 +335,7 @@ LiveAdapter.prototype.apply = function (values, label) {
       var old = this.readRaw(values[i].name);
       if (old === null || !this.write(values[i].name, values[i].value, old)) {
         var p = this.byName[values[i].name];
-        if (p && !p.required && Math.abs(Number(values[i].value) - p.value) < 1e-9) {
+        if (p && !p.required && Math.abs(Number(values[i].value) - p.value) < SAME_VALUE) {
           leftAtDefault.push(values[i].name);
         } else {
           missing.push(values[i]);
@@ -361,6 +365,34 @@ LiveAdapter.prototype.undo = function () {
     this.log("Live API undo: " + e);
   }
   return { label: entry.label, restored: restored };
+};
+
+// The server takes back a step (verified loops: its capture showed the sound got worse):
+// switch `enable` to `value` (Serum-normalized, 0) first, at once; then, when the newest
+// remembered step is that effect's, put its knobs back too and forget it. Returns
+// {switched: whether Live took the switch (false: not configured, set by hand), restored}.
+LiveAdapter.prototype.takeBack = function (enable, value) {
+  var switched = false, restored = 0;
+  try {
+    var old = this.readRaw(enable);
+    switched = old !== null && this.write(enable, value, old);
+    var top = this.history.length ? this.history[this.history.length - 1] : null;
+    var mine = false;
+    for (var i = 0; top && i < top.values.length; i++) {
+      if (top.values[i].name === enable) mine = true;
+    }
+    if (mine) {
+      this.history.pop();
+      for (var j = top.values.length - 1; j >= 0; j--) {
+        if (top.values[j].name !== enable && this.writeRaw(top.values[j].name, top.values[j].raw)) {
+          restored++;
+        }
+      }
+    }
+  } catch (e) {
+    this.log("Live API take back: " + e);
+  }
+  return { switched: switched, restored: restored };
 };
 
 // Undo every remembered step: Serum as it was before the first one. Returns how many.

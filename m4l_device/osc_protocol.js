@@ -5,7 +5,7 @@
 // ES5 only: Max's js object runs an old JavaScript (no let/const, arrows, classes).
 
 var PREFIX = "/serumrnn";
-var PROTOCOL_VERSION = "1";
+var PROTOCOL_VERSION = "2";   // server.osc.PROTOCOL_VERSION; compared at ping
 // The request id of messages the server sends on its own (ready, MIDI-triggered steps).
 var NO_REQUEST = -1;
 // How long to wait for a reply before resending the same request id (protocol: "say 2 s").
@@ -90,6 +90,9 @@ REPLIES[PREFIX + "/target/reply"] = ["target", ["session", "detectedMidi", "shif
                                      "sffs"];
 REPLIES[PREFIX + "/step/judged"] = ["judged", ["session", "step", "improved", "before", "after"],
                                     "sibff"];
+// verified loops: the judged step made the sound worse; switch `enable` to `value` now
+REPLIES[PREFIX + "/step/takeback"] = ["takeback", ["session", "step", "effect", "enable", "value",
+                                                   "text"], "sissfs"];
 REPLIES[PREFIX + "/step/effect"] = ["effect", ["session", "step", "effect", "label", "enable",
                                                "value", "confidence"], "sisssff"];
 REPLIES[PREFIX + "/step/knob"] = ["knob", ["session", "name", "value", "text", "label"],
@@ -163,7 +166,8 @@ function splitGroups(text) {
 // before /serumrnn/step/end (the same rule as server.osc.is_final).
 function isFinal(msg) {
   var k = msg.kind;
-  return !(k === "judged" || k === "effect" || k === "knob" || k === "fixed" || k === "distance");
+  return !(k === "judged" || k === "takeback" || k === "effect" || k === "knob" ||
+           k === "fixed" || k === "distance");
 }
 
 // -- step replies -----------------------------------------------------------------------
@@ -180,22 +184,25 @@ StepAssembler.prototype.add = function (msg) {
   var key = String(msg.requestId);
   var r = this.pending[key];
   if (!r) {
-    r = this.pending[key] = { judged: null, effect: null, knobs: {}, knobOrder: [],
-                              fixed: {}, fixedOrder: [], distances: {}, distanceOrder: [] };
+    r = this.pending[key] = { judged: null, takeback: null, effect: null, knobs: {},
+                              knobOrder: [], fixed: {}, fixedOrder: [], distances: {},
+                              distanceOrder: [] };
   }
   if (msg.kind === "judged") r.judged = msg;
+  else if (msg.kind === "takeback") r.takeback = msg;
   else if (msg.kind === "effect") r.effect = msg;
   else if (msg.kind === "knob") keep(r.knobs, r.knobOrder, msg.name, msg);
   else if (msg.kind === "fixed") keep(r.fixed, r.fixedOrder, msg.name, msg);
   else if (msg.kind === "distance") keep(r.distances, r.distanceOrder, msg.metric, msg);
   else if (msg.kind === "end") {
     var reply = {
-      requestId: msg.requestId, session: msg.session, judged: r.judged, effect: r.effect,
+      requestId: msg.requestId, session: msg.session, judged: r.judged, takeback: r.takeback,
+      effect: r.effect,
       knobs: values(r.knobs, r.knobOrder), fixed: values(r.fixed, r.fixedOrder),
       distances: values(r.distances, r.distanceOrder), end: msg
     };
-    reply.received = 1 + (reply.judged ? 1 : 0) + (reply.effect ? 1 : 0) + reply.knobs.length +
-      reply.fixed.length + reply.distances.length;
+    reply.received = 1 + (reply.judged ? 1 : 0) + (reply.takeback ? 1 : 0) +
+      (reply.effect ? 1 : 0) + reply.knobs.length + reply.fixed.length + reply.distances.length;
     reply.complete = reply.received === msg.messages;
     return reply;
   }

@@ -9,9 +9,13 @@ function percent(x) {
   return Math.round(Number(x) * 100) + " %";
 }
 
-function confidence(c) {
+// A step's `confidence`: in the verified loops (the server's default) the share of the
+// current difference to the target that the step removed on the server's simulated render;
+// in the paper's loop the selector's probability.
+function confidence(c, verified) {
   if (c === null || c === undefined || !isFinite(Number(c))) return "";
-  return "Confidence " + percent(c);
+  return verified ? "Expected to remove " + percent(c) + " of the difference"
+                  : "Selector " + percent(c) + " sure";
 }
 
 // "Turn on Distortion: Mode Tube, Drive 72 %" from the step reply's parts; the server
@@ -42,20 +46,27 @@ function judged(j) {
                     : "Step " + j.step + " moved the sound away" + d;
 }
 
-// The stopping rule fired: say why and how to get back to the best step.
+// Why a session is done, by the server's stop reason (docs/protocol.md, step/end).
+var DONE_REASONS = {
+  already_matches: "Done: the sound already matches the target, no step needed.",
+  reached: "Done: the sound now matches the target.",
+  no_closer: "Done: no remaining effect brings it closer.",
+  all_effects: "Done: all five effects are on.",
+  worse: "Done: further steps made the sound worse."
+};
+
+// The session is done: say why and, in the paper's loop (which keeps unjudged steps), how
+// to get back to the best step. In the verified loops the best step is the current one.
 function done(end, appliedSteps) {
   if (!end || !end.done) return "";
-  var why = end.reason === "all_effects" ? "Done: all five effects are on."
-                                         : "Done: further steps made the sound worse.";
+  var why = DONE_REASONS.hasOwnProperty(end.reason) ? DONE_REASONS[end.reason]
+                                                    : "Done (" + end.reason + ").";
+  if (end.reason === "already_matches") return why;
   var back = appliedSteps - end.bestStep;
-  if (end.bestStep === 0) {
-    return why + " The sound was closest before any step: press Reset.";
-  }
-  if (back > 0) {
-    return why + " Best after step " + end.bestStep + ": press Undo " +
-      (back === 1 ? "once." : back + " times.");
-  }
-  return why + " Best after step " + end.bestStep + ".";
+  if (back <= 0) return why;             // the sound now is the best one: nothing to undo
+  if (end.bestStep === 0) return why + " The sound was closest before any step: press Reset.";
+  return why + " Best after step " + end.bestStep + ": press Undo " +
+    (back === 1 ? "once." : back + " times.");
 }
 
 function serverReady(groups) {
@@ -64,6 +75,12 @@ function serverReady(groups) {
 
 function serverDown() {
   return "Server not running: open a terminal and run `" + SERVE_COMMAND + "`";
+}
+
+// The server speaks another protocol version than this device: nothing is sent to it.
+function versionMismatch(server, device) {
+  return "Server speaks protocol " + server + ", this device " + device +
+    ": update the device and the server to the same SerumRNN release";
 }
 
 function serverStopped() {
@@ -142,7 +159,7 @@ function setByHand(values) {
 var FILE_CODES = {
   missing: 1, is_directory: 1, permission: 1, empty: 1, too_large: 1, not_audio: 1,
   corrupt: 1, too_short: 1, non_finite: 1, silent: 1, noise_only: 1, io_error: 1,
-  relative_path: 1
+  not_regular: 1, bad_path: 1, bad_rate: 1, relative_path: 1
 };
 
 function isFileError(code) {
@@ -167,6 +184,9 @@ function error(code, message, request) {
     case "unknown_group": return "Unknown preset group: " + msg;
     case "missing_group": return "The server has no models for this group: " + msg;
     case "busy": return "The server is busy: try again in a moment";
+    case "too_many_sessions":
+      return "The server has too many open sessions: close another SerumRNN or restart the server";
+    case "too_many_messages": return "The server got too many messages at once: press Next again";
     case "unknown_session": return "The server restarted: starting a new session";
     case "internal": return "Server error (see its log): " + msg;
     default: return (code ? code + ": " : "") + msg;
@@ -180,6 +200,7 @@ function incomplete() {
 var api = {
   SERVE_COMMAND: SERVE_COMMAND, percent: percent, confidence: confidence,
   instruction: instruction, stepTitle: stepTitle, judged: judged, done: done,
+  DONE_REASONS: DONE_REASONS, versionMismatch: versionMismatch,
   serverReady: serverReady, serverDown: serverDown, serverStopped: serverStopped,
   noSerum: noSerum, serumFound: serumFound, configure: configure, setByHand: setByHand,
   liveNoteName: liveNoteName, noteToPlay: noteToPlay, playPrompt: playPrompt,

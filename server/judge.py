@@ -178,6 +178,20 @@ def paper_stop_index(path: Sequence[float], tolerance: int, keep_bad: bool = Tru
     return len(path) - 1
 
 
+def research_end(path: Sequence[float], tolerance: int, higher_is_better: bool = False) -> int:
+    """The research code's ``until_worse_n`` on one metric's path: the index of the value
+    before the (tolerance+1)-th step that makes the metric worse (strictly: a tie is not
+    bad), or the last index when there are not that many bad steps."""
+    bad = 0
+    for j in range(1, len(path)):
+        worse = path[j] < path[j - 1] if higher_is_better else path[j] > path[j - 1]
+        if worse:
+            bad += 1
+            if bad > tolerance:
+                return j - 1
+    return len(path) - 1
+
+
 # -- the judge -------------------------------------------------------------------------
 
 @dataclass(frozen=True)

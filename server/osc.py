@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the step report comes from server.assistant (heavy: TensorF
     from server.assistant import StepReport, Verdict
 
 PREFIX = "/serumrnn"
-PROTOCOL_VERSION = "1"
+PROTOCOL_VERSION = "2"
 #: Largest datagram the server sends: under the IPv6 minimum MTU (1280 bytes) less the IP
 #: and UDP headers, so a reply is never fragmented on any network.
 MAX_DATAGRAM = 1200

@@ -60,14 +60,41 @@ def test_device_javascript_unit_tests_pass():
 
 # -- end to end: the device's JavaScript and the real server ---------------------------
 
-@pytest.fixture(scope="module")
-def server(tiny_run, rack):
+def _tiny_server(tiny_run, rack, loop: str):
     from server.osc_server import OscServer, load_models, warm_up
 
     models = load_models(tiny_run[0] / "models")
     for m in models.values():
         warm_up(m)
-    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack).start()
+    return OscServer(models, "127.0.0.1", 0, 0, rack=rack, loop=loop).start()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run, rack):
+    """The real tiny models, the paper's loop (`serve --loop paper`)."""
+    srv = _tiny_server(tiny_run, rack, "paper")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def verified_server(tiny_run, rack):
+    """The real tiny models, the default loop (`serve`, verified)."""
+    srv = _tiny_server(tiny_run, rack, "verified")
+    assert srv.loop == "verified"
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def stub_server(rack):
+    """The default loop with scripted stub models, so a take-back happens every run."""
+    from device_fixtures import EFFECTS, KNOBS
+    from server.osc_server import OscServer
+    from stub_models import StubModels
+
+    srv = OscServer({"basic_shapes": StubModels(EFFECTS, KNOBS)}, "127.0.0.1", 0, 0,
+                    rack=rack).start()
     yield srv
     srv.stop()
 
@@ -93,9 +120,10 @@ def values_to_chain(values: dict[str, float]) -> list:
     return chain
 
 
-def run_device_session(server, rack, tmp: Path, target: Path) -> dict:
+def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None = None) -> dict:
     """Run e2e_session.js; answer its capture requests by rendering the fake Serum's
-    knobs on the open rack (the sound the device would record); return its result."""
+    knobs on the open rack (the sound the device would record); return its result.
+    Capture number ``bad_at`` (1-based) is a wrongly set Serum instead (EQ and phaser)."""
     proc = subprocess.Popen([node(), str(E2E_SCRIPT), "--port", str(server.address[1]),
                              "--target", str(target), "--group", "basic"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -108,6 +136,11 @@ def run_device_session(server, rack, tmp: Path, target: Path) -> dict:
             if "capture" in msg:
                 chain = values_to_chain(msg["values"])
                 chains.append([fx.name for fx in chain])
+                if msg["capture"] == bad_at:
+                    from device_fixtures import KNOBS
+                    from server.rack import FX
+
+                    chain = [FX("eq", **KNOBS["eq"]), FX("phaser", **KNOBS["phaser"])]
                 audio_io.write_wav(capture, rack.render(chain, "saw"))
                 proc.stdin.write(json.dumps({"capture": msg["capture"],
                                              "path": str(capture)}) + "\n")
@@ -124,16 +157,23 @@ def run_device_session(server, rack, tmp: Path, target: Path) -> dict:
     raise AssertionError("unreachable")
 
 
-def test_device_session_against_the_real_server(server, rack, tmp_path):
-    """new, target, capture, steps applied on the fake Serum until done, undo, reset, end."""
+def _target(rack, tmp: Path) -> Path:
     from server.rack import FX
 
-    target = tmp_path / "target.wav"
+    target = tmp / "target.wav"
     audio_io.write_wav(target, rack.render([FX("distortion", mode=2, drive=0.8),
                                             FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)],
                                            "saw"))
-    r = run_device_session(server, rack, tmp_path, target)
+    return target
 
+
+def _on(serum: dict[str, float]) -> list[str]:
+    return [e.name for e in spec.EFFECTS if serum[e.enable.serum_name] == 1.0]
+
+
+def check_session(r: dict, confidence: str) -> list[dict]:
+    """What holds for every device session, whatever the models chose: the requests, the
+    values on the fake Serum, the panel's lines, done, undo, reset. Returns the steps."""
     assert r["status"] == "Server ready (basic_shapes)"
     assert r["serumShown"] == "Serum found: every knob SerumRNN sets is configured"
     assert r["targetShown"].startswith("Target set")
@@ -144,12 +184,10 @@ def test_device_session_against_the_real_server(server, rack, tmp_path):
     # request ids and reply ports go as OSC ints (the server refuses anything else)
     assert all(s[1] == "number" for s in r["sent"])
     assert len(set(r["sentIds"])) == len(r["sentIds"])
-    assert f"/serumrnn/new/reply" in r["received"] and "/serumrnn/end/reply" in r["received"]
+    assert "/serumrnn/new/reply" in r["received"] and "/serumrnn/end/reply" in r["received"]
 
     steps = r["steps"]
     assert steps and all(s["complete"] for s in steps)
-    applied = [s for s in steps if s["effect"]]
-    assert applied, "at least one effect was applied"
     for i, s in enumerate(steps):
         if s["effect"]:
             eff = spec.effect(s["effect"])
@@ -160,31 +198,75 @@ def test_device_session_against_the_real_server(server, rack, tmp_path):
             for name, value in s["values"]:   # the fake Serum holds what the server said
                 assert s["serumAfter"][name] == pytest.approx(value, abs=1e-6), name
             assert s["instruction"].startswith(f"Step {s['step']}. Turn on {eff.label}")
-            assert re.match(r"Confidence \d+ %", s["confidence"])
+            assert re.search(confidence, s["confidence"]), s["confidence"]
         if i > 0:   # captured flow: each capture judged the step before it
             assert s["judged"] is not None and s["judged"]["step"] == steps[i - 1]["step"]
+        # Serum holds what the server's chain holds after every reply
+        assert len(_on(s["serumAfter"])) == s["step"]
     # the captures were the fake Serum's sound: the first dry, then with each step on
     assert r["chains"][0] == []
-    assert len(r["chains"]) == r["captures"] >= len(steps)
-    assert set(r["chains"][len(applied) - 1]) <= {s["effect"] for s in applied}
+    assert len(r["chains"]) == r["captures"] == len(steps)
 
     last = steps[-1]
-    assert last["done"] is True and last["reason"] in ("worse", "all_effects")
+    assert last["done"] is True and not last["effect"]
     assert r["afterDone"]["state"]["done"] is True
-    on = [e.name for e in spec.EFFECTS if r["afterDone"]["serum"][e.enable.serum_name] == 1.0]
-    assert len(on) == r["afterDone"]["state"]["applied"] == last["step"]
-    if last["reason"] == "worse":   # no new effect; Serum follows the server's chain
-        held = lambda v: sum(v[e.enable.serum_name] for e in spec.EFFECTS)  # noqa: E731
-        assert not last["effect"] and held(last["serumAfter"]) == last["step"]
-        assert (last["serumAfter"] != last["serumBefore"]) == (held(last["serumBefore"]) > last["step"])
+    assert len(_on(r["afterDone"]["serum"])) == r["afterDone"]["state"]["applied"] == last["step"]
+    assert r["afterDone"]["detail"].startswith("Done: ")
     assert r["nextAfterDone"]["sent"] == 0 and "Undo or Reset" in r["nextAfterDone"]["detail"]
 
     # undo restores the last applied step's knobs at once; reset restores everything
     applied_now = r["afterDone"]["state"]["applied"]
-    assert r["afterUndo"]["state"]["applied"] == applied_now - 1
-    assert sum(r["undoLocal"][e.enable.serum_name] for e in spec.EFFECTS) == applied_now - 1
+    assert r["afterUndo"]["state"]["applied"] == max(applied_now - 1, 0)
+    assert len(_on(r["undoLocal"])) == max(applied_now - 1, 0)
     assert r["afterReset"]["serum"] == r["serumStart"]
     assert r["afterReset"]["state"]["applied"] == 0
+    return steps
+
+
+def test_device_session_against_the_real_server_paper_loop(server, rack, tmp_path):
+    """`serve --loop paper`: new, target, capture, steps applied on the fake Serum until
+    done (worse or all effects), undo, reset, end."""
+    r = run_device_session(server, rack, tmp_path, _target(rack, tmp_path))
+    steps = check_session(r, r"^(Step \d+ .*\. )?Selector \d+ % sure\.$")
+    assert steps[-1]["reason"] in ("worse", "all_effects")
+    assert steps[0]["effect"], "the paper's loop always applies a first step"
+    assert all(s["takeback"] is None for s in steps)
+
+
+def test_device_session_against_the_real_server_verified_loop(verified_server, rack, tmp_path):
+    """`serve` (the verified loop) with the real tiny models: whatever they choose, a kept
+    step is never a worse one, the best step is the current one, and the panel reads the
+    expected improvement."""
+    r = run_device_session(verified_server, rack, tmp_path, _target(rack, tmp_path))
+    steps = check_session(r, r"Expected to remove \d+ % of the difference\.$")
+    assert steps[-1]["reason"] in ("reached", "no_closer", "all_effects")
+    assert all(s["bestStep"] == s["step"] for s in steps)
+    for s in steps:   # a take-back comes exactly with a judged step that did not improve
+        assert (s["takeback"] is not None) == (s["judged"] is not None and not s["judged"]["improved"])
+
+
+def test_device_takes_back_a_worse_step_at_once_against_the_real_server(stub_server, rack,
+                                                                         tmp_path):
+    """Scripted stub models, the default loop: step 1 is Distortion; the producer's next
+    capture is worse (Serum set wrongly), so the server takes it back and the device
+    switches Distortion off before it applies the next candidate, Hall Reverb; the capture
+    with reverb is closer, and no remaining effect brings it closer still."""
+    r = run_device_session(stub_server, rack, tmp_path, _target(rack, tmp_path), bad_at=2)
+    steps = check_session(r, r"Expected to remove \d+ % of the difference\.$")
+    assert [(s["effect"], s["step"], s["reason"]) for s in steps] == [
+        ("distortion", 1, ""), ("reverb", 1, ""), ("", 1, "no_closer")]
+    back = steps[1]["takeback"]
+    assert back == {"step": 1, "effect": "distortion", "enable": "Dist Enable", "value": 0.0,
+                    "text": back["text"]}
+    assert "turn Distortion off" in back["text"]
+    assert steps[1]["serumBefore"]["Dist Enable"] == 1.0
+    assert steps[1]["serumAfter"]["Dist Enable"] == 0.0
+    assert steps[1]["serumAfter"]["Dist_Drv"] == steps[0]["serumBefore"]["Dist_Drv"]
+    assert _on(steps[1]["serumAfter"]) == ["reverb"]
+    assert steps[1]["confidence"].startswith(back["text"])
+    assert steps[2]["judged"] == {"step": 1, "improved": True}
+    assert r["afterDone"]["detail"] == "Done: no remaining effect brings it closer."
+    assert r["chains"] == [[], ["distortion"], ["reverb"]]
 
 
 # -- captures at the models' note ------------------------------------------------------

@@ -10,13 +10,14 @@ from server import spec
 from training import evaluate_system as ES
 
 PAIRS = 10  # 2 per chain length
+VERIFIED_PAIRS = 3
 
 
 @pytest.fixture(scope="module")
 def run(tiny_run, rack, tmp_path_factory):
     out = tmp_path_factory.mktemp("system")
     ev = ES.evaluate_system("basic", models_dir=tiny_run[0] / "models", pairs=PAIRS, out_dir=out,
-                            renderer=rack, chunk=6, quiet=True)
+                            renderer=rack, chunk=6, quiet=True, verified_pairs=VERIFIED_PAIRS)
     return ev, out / "basic_shapes"
 
 
@@ -177,7 +178,7 @@ def test_report_files(run):
     for f in ("system.md", "system.json", "figure4_tolerance.png", "figure1_progression.png"):
         assert (folder / f).stat().st_size > 0, f
     data = json.loads((folder / "system.json").read_text())
-    assert data["pairs"] == PAIRS and len(data["goals"]) == 8
+    assert data["pairs"] == PAIRS and len(data["goals"]) == 8 + len(ES.VERIFIED)
     md = (folder / "system.md").read_text()
     for text in ("Table 4", "Table 5", "Table 6", "Figure 4", "Goals", "Out of domain",
                  *ES.SYSTEMS.values()):
@@ -206,3 +207,19 @@ def test_shared_step_renders_equal_whole_chain_renders(run, tiny_models, rack):
             d = M.distances(out, rack.render(chain, preset))
             assert d["mse"] == pytest.approx(traj.dist[-1][0], rel=1e-4, abs=1e-6)
             assert d["mssmae"] == pytest.approx(traj.dist[-1][5], rel=1e-4, abs=1e-6)
+
+
+def test_verified_rows_never_end_worse_and_are_scored_both_ways(run):
+    """Our loops keep only steps their render says are closer (on the judge's distance,
+    which vetoes a rise of Mel-MSE or MSSMAE), so no pair ends worse on either."""
+    ev, folder = run
+    idx = ES.verified_subset(PAIRS, VERIFIED_PAIRS)
+    assert idx == [0, 4, 9]
+    for key, (label, _) in ES.VERIFIED.items():
+        v = ev.result["verified"][key]
+        assert v["pairs"] == VERIFIED_PAIRS and v["ended_worse"]["mse"] == 0
+        assert v["ended_worse"]["mssmae"] == 0
+        for t in ev.verified[key]:
+            assert (np.diff(t.dist[:, 0]) <= 0).all() and (np.diff(t.dist[:, 5]) <= 0).all()
+        assert set(v["table_research"]["delta"]) == set(v["product"]["delta"])
+        assert label in (folder / "system.md").read_text()

@@ -11,13 +11,10 @@ from server.osc_cli import OscClient
 from server.rack import FX
 from stub_models import StubModels
 from test_osc import check_step, new_session, only, set_target
+from test_verified import BAD, GOOD
 
 P = osc.PREFIX
-GOOD = {"distortion": {"mode": 2, "drive": 0.8},
-        "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7}}
-BAD = {"eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
-       "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
-       "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0}}
+
 
 
 @pytest.fixture(scope="module")

@@ -63,11 +63,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from server import judge as J
 from server.models import most_probable_unused
 
 SYSTEMS: dict[str, str] = {"oracle": "Oracle", "serumrnn": "SerumRNN", "serumrnn_ni": "SerumRNN NI",
                            "serumcnn": "SerumCNN", "random": "Random", "serumcnn_1s": "SerumCNN 1S"}
 ITERATIVE = ("serumrnn", "serumrnn_ni", "serumcnn", "oracle", "random")
+#: Our own loops (server.assistant), extra rows beside the paper's systems: each step is
+#: rendered before it is offered and kept only when the judge says it is closer.
+VERIFIED: dict[str, tuple[str, str]] = {"serumrnn_verified": ("SerumRNN verified", "verified"),
+                                        "serumrnn_refine": ("SerumRNN verified + refine", "refine")}
+#: Pairs the verified rows run on by default: every pair's loop is a whole Session, and
+#: refine spends about 100 renders a pair, so they take a spread subset of the test pairs.
+VERIFIED_PAIRS = 100
 MAX_STEPS = 5
 TOLERANCES = (0, 1, 2, 3, 4)
 TABLE_TOLERANCE = 1
@@ -367,31 +375,10 @@ def run_one_shot(cases: Sequence[Case], models, renderer) -> list[Trajectory]:
 
 # -- the stopping rule ---------------------------------------------------------------
 
-def stop_index(path: Sequence[float], tolerance: int, keep_bad: bool = True) -> int:
-    """Steps a system keeps under the rule: it stops at the step that makes the
-    (tolerance+1)-th bad step (a step that does not lower ``path``) and keeps it, as the
-    paper's loop and ``Session`` do; ``keep_bad=False`` reads it as a rollback instead."""
-    bad = 0
-    for j in range(1, len(path)):
-        if not path[j] < path[j - 1]:
-            bad += 1
-            if bad > tolerance:
-                return j if keep_bad else j - 1
-    return len(path) - 1
-
-
-def research_end(path: Sequence[float], tolerance: int, higher_is_better: bool = False) -> int:
-    """The research code's ``until_worse_n`` on one metric's path: the index of the value
-    before the (tolerance+1)-th step that makes the metric worse (strictly: a tie is not
-    bad), or the last index when there are not that many bad steps."""
-    bad = 0
-    for j in range(1, len(path)):
-        worse = path[j] < path[j - 1] if higher_is_better else path[j] > path[j - 1]
-        if worse:
-            bad += 1
-            if bad > tolerance:
-                return j - 1
-    return len(path) - 1
+# The paper's stopping rule and the research code's scoring rule live with the judge
+# (server/judge.py), the one home of every stopping and judging rule.
+stop_index = J.paper_stop_index
+research_end = J.research_end
 
 
 def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str, Any]:
@@ -569,6 +556,7 @@ class Evaluation:
     trajectories: dict[str, list[Trajectory]]
     truths: list[tuple[str, ...]]
     example: dict[str, Any] | None
+    verified: dict[str, list[Trajectory]] = field(default_factory=dict)  # our loops' rows
 
 
 def _example_index(truths: Sequence[tuple[str, ...]]) -> int:
@@ -611,6 +599,62 @@ def run_pairs(models, renderer, pairs: Sequence[tuple[str, Any]], chunk: int = 2
     return Evaluation({"renders": {"done": renders, "systems_need": needed}}, trajs, truths, example)
 
 
+def verified_subset(n_pairs: int, n: int) -> list[int]:
+    """Indices of ``n`` test pairs spread evenly over the chain lengths (pairs come
+    ordered by length, pairs/5 of each)."""
+    if n >= n_pairs:
+        return list(range(n_pairs))
+    return sorted({int(i) for i in np.linspace(0, n_pairs - 1, n)})
+
+
+def run_verified(models, renderer, pairs: Sequence[tuple[str, Any]], loop: str,
+                 log: Callable[[str], None] | None = None) -> list[Trajectory]:
+    """One of our loops on each pair (input = the preset dry): the distances after each
+    kept step, as a trajectory the research code's rule can read. The product's result is
+    the last state (a verified loop keeps only steps that bring the sound closer)."""
+    from server.assistant import Session
+
+    M = _metrics()
+    out, t0 = [], time.time()
+    for i, (preset, chain) in enumerate(pairs):
+        s = Session(models, renderer.render(chain, preset), renderer=renderer, preset=preset,
+                    loop=loop)
+        res = s.run()
+        path = [res.initial] + [st.after for st in res.steps]
+        dist = np.array([[d[m] for m in M.METRICS] for d in path], np.float64)
+        out.append(Trajectory(tuple(st.effect for st in res.steps), dist, s.renders,
+                              s.chain.to_json()))
+        if log and (i + 1) % 20 == 0:
+            log(f"{loop}: {i + 1}/{len(pairs)} pairs, {time.time() - t0:.0f} s")
+    return out
+
+
+def verified_summary(trajs: Sequence[Trajectory], paper: Sequence[Trajectory]) -> dict[str, Any]:
+    """A verified loop scored both ways, beside SerumRNN (the paper's loop) on the same
+    pairs: the research code's rule, and the product's own result (its last, best state)."""
+    n = max(t.steps for t in trajs) if trajs else 0
+    return {"pairs": len(trajs),
+            "table_research": summarize_research(trajs, TABLE_TOLERANCE),
+            "product": summarize(trajs, n + 1),   # tolerance above any step count: the end
+            "serumrnn_same_pairs": summarize_research(paper, TABLE_TOLERANCE),
+            "renders_per_pair": float(np.mean([t.renders for t in trajs])),
+            "steps_per_pair": float(np.mean([t.steps for t in trajs])),
+            "ended_worse": {m: int(sum(t.dist[-1, k] > t.dist[0, k] if m != "pcc" else
+                                       t.dist[-1, k] < t.dist[0, k] for t in trajs))
+                            for k, m in enumerate(_metrics().METRICS)}}
+
+
+def verified_goals(ver: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 11's goals for our loops' own result (never asserted here)."""
+    out = []
+    for v in ver.values():
+        pct = v["product"]["delta_pct"]
+        out.append({"goal": f"{v['label']}, its result: Δ% Mel-MSE ≤ −85 % and MSSMAE ≤ −55 %",
+                    "value": f"{pct['mse']:+.1f} % / {pct['mssmae']:+.1f} %",
+                    "met": bool(pct["mse"] <= -85.0 and pct["mssmae"] <= -55.0)})
+    return out
+
+
 def build_result(group: str, ev: Evaluation) -> dict[str, Any]:
     lengths = [len(t) for t in ev.truths]
     res = {"group": group, "pairs": len(ev.truths), "per_length": len(ev.truths) // MAX_STEPS,
@@ -629,7 +673,8 @@ def build_result(group: str, ev: Evaluation) -> dict[str, Any]:
 
 def evaluate_system(group: str, *, models_dir: Path | None = None, pairs: int = 1000,
                     out_dir: Path | None = None, ood: bool = True, chunk: int = 25,
-                    renderer=None, quiet: bool = False) -> Evaluation:
+                    renderer=None, quiet: bool = False,
+                    verified_pairs: int = VERIFIED_PAIRS) -> Evaluation:
     """The whole evaluation of one group; writes the report unless ``out_dir`` is None."""
     from server.models import load_group
     from server.rack import OpenRack
@@ -647,6 +692,16 @@ def evaluate_system(group: str, *, models_dir: Path | None = None, pairs: int = 
     log(f"{len(test)} held-out pairs drawn; six systems, up to {MAX_STEPS} steps each")
     ev = run_pairs(models, renderer, test, chunk, log)
     res = build_result(models.group, ev)
+    if verified_pairs > 0:
+        idx = verified_subset(len(test), verified_pairs)
+        paper = [ev.trajectories["serumrnn"][i] for i in idx]
+        res["verified"] = {}
+        for key, (label, loop) in VERIFIED.items():
+            trajs = run_verified(models, renderer, [test[i] for i in idx], loop, log)
+            ev.verified[key] = trajs
+            res["verified"][key] = {"label": label, **verified_summary(trajs, paper)}
+        res["goals"] += verified_goals(res["verified"])
+        log(f"verified rows: {len(idx)} pairs")
     if ood:
         with tempfile.TemporaryDirectory() as tmp:
             res["ood"] = evaluate_ood(models, renderer, Path(tmp))
@@ -758,11 +813,29 @@ def markdown(res: dict[str, Any]) -> str:
          f"## Table 4: mean error Δ against the target, research code's rule (tolerance "
          f"{res['tolerance']})", "", head, sep]
     L += [f"| {sy[s]['label']} | {_row(sy[s]['table_research']['delta'])} |" for s in SYSTEMS]
+    ver = res.get("verified", {})
+    L += [f"| {v['label']} ({v['pairs']} pairs) | {_row(v['table_research']['delta'])} |"
+          for v in ver.values()]
     L += ["", "Δ% by the same rule: " + ", ".join(
         f"{sy[s]['label']} Mel-MSE {sy[s]['table_research']['delta_pct']['mse']:+.1f} %, "
         f"MSSMAE {sy[s]['table_research']['delta_pct']['mssmae']:+.1f} %" for s in SYSTEMS) + ".",
           "", f"## Table 4, product rule (tolerance {res['tolerance']}, bad step kept)", "", head, sep]
     L += [f"| {sy[s]['label']} | {_row(sy[s]['table']['delta'])} |" for s in SYSTEMS]
+    L += [f"| {v['label']}, its result ({v['pairs']} pairs) | {_row(v['product']['delta'])} |"
+          for v in ver.values()]
+    if ver:
+        v0 = next(iter(ver.values()))
+        L += ["", f"The verified rows run our own loops (`server.assistant`, `--loop verified` and "
+              f"`refine`) on {v0['pairs']} of the test pairs spread over the chain lengths; on "
+              "those pairs SerumRNN (the paper's loop) scores, by the research code's rule, "
+              f"Mel-MSE Δ% {v0['serumrnn_same_pairs']['delta_pct']['mse']:+.1f} and MSSMAE Δ% "
+              f"{v0['serumrnn_same_pairs']['delta_pct']['mssmae']:+.1f}. Verified loops: " + "; ".join(
+                  f"{v['label']} Mel-MSE Δ% {v['product']['delta_pct']['mse']:+.1f} and MSSMAE "
+                  f"Δ% {v['product']['delta_pct']['mssmae']:+.1f} (its result), "
+                  f"{v['renders_per_pair']:.0f} renders and {v['steps_per_pair']:.1f} steps per "
+                  f"pair, {v['ended_worse']['mse']} pairs ended with a higher Mel-MSE and "
+                  f"{v['ended_worse']['mssmae']} with a higher MSSMAE than the input"
+                  for v in ver.values()) + "."]
     if "paper_serumrnn_delta" in res:
         L.append(f"| *paper's SerumRNN (Serum)* | {_row(res['paper_serumrnn_delta'])} |")
         L += ["", "The paper's row is context: it was measured on Serum, this on the open rack, and "
@@ -833,7 +906,8 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     from training.evaluate_models import RESULTS
 
     evaluate_system(a.group, models_dir=Path(a.models) if a.models else None, pairs=a.pairs,
-                    out_dir=Path(a.out) if a.out else RESULTS, ood=not a.no_ood, chunk=a.chunk)
+                    out_dir=Path(a.out) if a.out else RESULTS, ood=not a.no_ood, chunk=a.chunk,
+                    verified_pairs=a.verified_pairs)
     return 0
 
 
@@ -848,4 +922,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default=None, help="results folder (default docs/results/)")
     p.add_argument("--chunk", type=int, default=25, help="pairs processed together (memory)")
     p.add_argument("--no-ood", action="store_true", help="skip the SoX out-of-domain targets")
+    p.add_argument("--verified-pairs", type=int, default=VERIFIED_PAIRS,
+                   help="test pairs for the verified and verified + refine rows (0: skip; "
+                        "default %(default)s)")
     p.set_defaults(func=_cmd_eval)

@@ -4,7 +4,8 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { makeFlow, playNote, ScriptedServer, P } = require("./helpers.js");
+const { makeFlow, playNote, ScriptedServer, P, fixtureReply, fixtureMessages } =
+  require("./helpers.js");
 
 const SERUM = "live_set tracks 0 devices 0";
 
@@ -26,6 +27,24 @@ function stepOnce(t) {
   playNote(t);
   t.flow.next();
   t.clock.advance(20);
+}
+
+// What the recorded reply set: {Serum name: value} of its knob (or fixed) messages.
+function knobValues(scenario, i, address) {
+  const out = {};
+  for (const m of fixtureMessages(scenario, i, address)) out[m[3]] = m[4];
+  return out;
+}
+
+function expected(scenario, i) {
+  const [effect] = fixtureMessages(scenario, i, "/step/effect");
+  return "Expected to remove " + Math.round(effect[8] * 100) + " % of the difference";
+}
+
+// The Serum parameter names of every value set on the fake Live, in order.
+function setNames(t) {
+  const params = t.live.device(SERUM).parameters;
+  return t.live.sets.map(([path, , value]) => [params[Number(path.split(" ").pop())].name, value]);
 }
 
 function names(t) {
@@ -60,10 +79,10 @@ test("a full session: target, capture, step applied on Serum, capture again, nex
   const step1 = t.server.requests.find((r) => r[0] === P + "/step");
   assert.equal(step1[3], "/tmp/serumrnn-capture-1.wav");
   assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
-  assert.equal(t.live.value(SERUM, "Dist_Drv"), 0.6);
+  assert.equal(t.live.value(SERUM, "Dist_Drv"), knobValues("verified_steps", 0, "/step/knob").Dist_Drv);
   assert.equal(t.live.value(SERUM, "Dist_Wet"), 1);
-  assert.equal(t.shown.instruction, "Step 1. Turn on Distortion: test");
-  assert.equal(t.shown.confidence, "Confidence 41 %");
+  assert.equal(t.shown.instruction, "Step 1. Turn on Distortion: Mode HardClip, Drive 80 %");
+  assert.equal(t.shown.confidence, expected("verified_steps", 0) + ".");
   assert.equal(t.flow.state().armed, true, "after a step the next note is captured");
 
   playNote(t);                         // the producer plays: the new sound is captured
@@ -72,8 +91,17 @@ test("a full session: target, capture, step applied on Serum, capture again, nex
   t.clock.advance(20);
   assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
   assert.match(t.shown.instruction, /^Step 2\. Turn on Hall Reverb/);
-  assert.match(t.shown.confidence, /Step 1 brought the sound closer/);
+  assert.equal(t.shown.confidence, "Step 1 brought the sound closer (distance 1.027 \u2192 0.032). " +
+               expected("verified_steps", 1) + ".");
   assert.equal(t.flow.state().applied, 2);
+
+  playNote(t);                         // the target is reached: done, nothing to roll back
+  t.flow.next();
+  t.clock.advance(20);
+  assert.equal(t.flow.state().done, true);
+  assert.equal(t.shown.detail, "Done: the sound now matches the target.");
+  assert.equal(t.flow.state().applied, 2);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1, "the best state is the current one");
   assert.deepEqual(t.live.console, []);
 });
 
@@ -104,24 +132,107 @@ test("undo restores Serum's values at once and tells the server; reset goes back
   assert.equal(t.shown.detail, "Nothing to undo");
 });
 
-test("the stopping rule: the server took back the worse step, so Serum does too", () => {
-  const t = started({ plan: ["distortion", "reverb", { worse: true }] });
+test("a take-back: Serum's switch goes off at once, before the next candidate is applied", () => {
+  const t = started({ plan: "verified_takeback" });
   withTarget(t);
   t.flow.capture();
-  for (let i = 0; i < 2; i++) stepOnce(t);
-  assert.equal(t.flow.state().applied, 2);
+  stepOnce(t);
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  const drive = knobValues("verified_takeback", 0, "/step/knob").Dist_Drv;
+  assert.equal(t.live.value(SERUM, "Dist_Drv"), drive);
+  const setsBefore = t.live.sets.length;
+
+  stepOnce(t);                         // the capture was worse: take it back, offer reverb
+  const [back] = fixtureMessages("verified_takeback", 1, "/step/takeback");
+  const order = setNames(t).slice(setsBefore);
+  assert.deepEqual(order[0], ["Dist Enable", 0], "the take-back is the first thing set");
+  const reverb = Object.keys(knobValues("verified_takeback", 1, "/step/knob"));
+  const firstReverb = order.findIndex(([n]) => n === "Rev Enable" || reverb.includes(n));
+  assert.ok(firstReverb > 0, "the next effect's values come after the take-back");
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 0);
+  assert.equal(t.live.value(SERUM, "Dist_Drv"), 0, "its knobs are back as they were");
   assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+  assert.equal(t.flow.state().applied, 1, "the taken-back step no longer counts");
+  assert.equal(t.shown.instruction, "Step 1. Turn on Hall Reverb: Mix 50 %, Low cut 50 Hz, High cut 6.6 kHz");
+  assert.equal(t.shown.confidence, back[7] + " " + expected("verified_takeback", 1) + ".");
+  assert.match(t.shown.confidence, /^Step 1 did not bring Serum's sound closer: turn Distortion off again/);
+  assert.equal(t.flow.state().done, false);
+
+  stepOnce(t);                         // reverb helped; nothing else does: done
+  assert.equal(t.flow.state().done, true);
+  assert.equal(t.shown.detail, "Done: no remaining effect brings it closer.");
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+  assert.equal(t.flow.state().applied, 1);
+  t.flow.undo();                      // Undo takes back reverb (the take-back is not undone twice)
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 0);
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 0);
+  assert.deepEqual(t.live.console, []);
+});
+
+test("a take-back of a switch Live does not expose is asked for by hand", () => {
+  const t = started({ set: "unconfigured", plan: "verified_takeback" });
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  assert.match(t.shown.serum, /^Not configured, set by hand: Dist Enable = On, /);
+  stepOnce(t);
+  assert.match(t.shown.serum, /^Not configured, set by hand: Dist Enable = Off, Rev Enable = On, /);
+  assert.match(t.shown.confidence, /turn Distortion off again \(Dist Enable = 0\)/);
+  assert.deepEqual(t.live.sets, [], "Live exposes none of them");
+});
+
+test("a target the sound already matches: done at once, no step", () => {
+  const t = started({ plan: "already_matches" });
+  withTarget(t);
+  t.flow.capture();
   stepOnce(t);
   assert.equal(t.flow.state().done, true);
-  assert.equal(t.live.value(SERUM, "Rev Enable"), 0, "the worse step is taken back");
-  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
-  assert.equal(t.flow.state().applied, 1);
-  assert.equal(t.shown.detail, "Done: further steps made the sound worse. Best after step 1.");
+  assert.equal(t.flow.state().applied, 0);
+  assert.equal(t.shown.detail, "Done: the sound already matches the target, no step needed.");
+  assert.equal(t.shown.instruction, "");
+  assert.deepEqual(t.live.sets, [], "nothing set on Serum");
+  const before = t.server.requests.length;
+  t.flow.next();
+  assert.equal(t.server.requests.length, before, "no step after done");
+});
+
+test("the paper's loop: done as worse keeps the unjudged step; the panel says how to go back", () => {
+  const t = started({ plan: "paper_worse" });
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  assert.match(t.shown.confidence, /^Selector \d+ % sure\.$/, "the paper's confidence is the selector's");
+  stepOnce(t);
+  assert.equal(t.flow.state().applied, 2);
+  stepOnce(t);
+  assert.equal(t.flow.state().done, true);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1, "the server keeps step 2; so does Serum");
+  assert.equal(t.flow.state().applied, 2);
+  assert.equal(t.shown.detail, "Done: further steps made the sound worse. The sound was closest " +
+               "before any step: press Reset.");
   assert.match(t.shown.confidence, /^Step 2 moved the sound away/);
   const before = t.server.requests.length;
   t.flow.next();
   assert.equal(t.server.requests.length, before, "no step after done");
   assert.match(t.shown.detail, /press Undo or Reset/);
+});
+
+test("a server of another protocol version: the panel says to update, Next sends no step", () => {
+  const t = makeFlow();
+  t.server.protocol = "1";
+  t.flow.start();
+  t.clock.advance(10);
+  assert.equal(t.shown.status, "Server speaks protocol 1, this device 2: update the device and " +
+               "the server to the same SerumRNN release");
+  withTarget(t);
+  t.flow.capture();
+  playNote(t);
+  t.flow.next();
+  assert.equal(t.server.requests.some((r) => r[0] === P + "/step"), false);
+  assert.match(t.shown.detail, /^Update SerumRNN/);
+  t.server.protocol = "2";
+  t.clock.advance(10100);
+  assert.equal(t.shown.status, "Server ready (basic_shapes)");
 });
 
 test("a lost reply is retried with the same request id, and the step runs once", () => {
@@ -228,19 +339,19 @@ test("no Serum on the track: Next explains and sends nothing", () => {
 });
 
 test("knobs not configured: the step sets the others and lists what to set by hand", () => {
-  const t = started({ set: "partial", plan: ["eq"] });
+  const t = started({ set: "partial", plan: "eq_first" });
   assert.match(t.shown.serum, /^Click Configure on Serum, then touch these 5 knobs in Serum\. EQ: EQ Enable, EQ FrqH, EQ VolH; Hall Reverb: Rev Enable, VerbHiCt\./);
   assert.match(t.shown.serum, /Leave the other 24 fixed knobs at Serum's default\.$/);
   withTarget(t);
   t.flow.capture();
   stepOnce(t);
-  assert.equal(t.live.value(SERUM, "EQ Q H"), 0.6);
-  assert.equal(t.shown.serum, "Not configured, set by hand: EQ Enable = On, EQ FrqH = 50 %, EQ VolH = 70 %");
+  assert.equal(t.live.value(SERUM, "EQ Q H"), knobValues("eq_first", 0, "/step/knob")["EQ Q H"]);
+  assert.equal(t.shown.serum, "Not configured, set by hand: EQ Enable = On, EQ FrqH = 632 Hz, EQ VolH = 24.0 dB");
   assert.deepEqual(t.live.console, []);
 });
 
 test("only what is needed: fixed knobs at Serum's default are neither asked for nor set", () => {
-  const t = started({ set: "required", plan: ["reverb", "compressor"] });
+  const t = started({ set: "required", plan: "reverb_compressor" });
   assert.equal(t.shown.serum, "Serum found: every knob SerumRNN sets is configured; leave the other 24 fixed knobs at Serum's default");
   withTarget(t);
   t.flow.capture();
@@ -341,10 +452,9 @@ test("a step the server ran from MIDI (request id -1) is applied too", () => {
   const t = started();
   withTarget(t);
   const sid = t.flow.state().session;
-  const { stepReply } = require("./helpers.js");
-  for (const m of stepReply(-1, sid, 1, "phaser")) t.flow.receive(m[0], m.slice(1));
+  for (const m of fixtureReply("phaser_first", 0, -1, sid)) t.flow.receive(m[0], m.slice(1));
   assert.equal(t.live.value(SERUM, "Phs Enable"), 1);
-  for (const m of stepReply(-1, "s99999999", 1, "eq")) t.flow.receive(m[0], m.slice(1));
+  for (const m of fixtureReply("eq_first", 0, -1, "s99999999")) t.flow.receive(m[0], m.slice(1));
   assert.equal(t.live.value(SERUM, "EQ Enable"), 0, "another session's step is ignored");
 });
 

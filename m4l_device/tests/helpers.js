@@ -38,42 +38,42 @@ function effectSpec(name) {
   return spec.effects.find((e) => e.name === name);
 }
 
-// The messages of one step reply for `effect` (a spec effect name) or none (done, worse).
-function stepReply(rid, sid, n, effect, opts) {
-  const o = opts || {};
-  const out = [];
-  if (o.judged) out.push([P + "/step/judged", rid, sid, ...o.judged]);
-  if (effect) {
-    const e = effectSpec(effect);
-    out.push([P + "/step/effect", rid, sid, n, e.name, e.label, e.enable.serum_name, 1.0,
-              o.confidence === undefined ? 0.41 : o.confidence]);
-    e.knobs.forEach((k, i) => {
-      const v = k.choices ? k.serum_values[0] : 0.5 + i * 0.1;
-      const t = k.choices ? k.choices[0] : Math.round(v * 100) + " %";
-      out.push([P + "/step/knob", rid, sid, k.serum_name, v, t, k.label]);
-    });
-    e.fixed.forEach((f) => out.push([P + "/step/fixed", rid, sid, f.serum_name, f.value, "x"]));
-    ["mse", "mae", "lsd", "mfccd", "pcc", "mssmae"].forEach((m) =>
-      out.push([P + "/step/distance", rid, sid, m, 0.5, 0.0, 0]));
-  }
-  const instruction = effect ? "Turn on " + effectSpec(effect).label + ": test" : "";
-  out.push([P + "/step/end", rid, sid, o.step === undefined ? n : o.step, effect || "",
-            o.done ? 1 : 0, o.reason || "", o.best === undefined ? 0 : o.best, instruction,
-            out.length + 1]);
-  return out;
+// Step replies recorded from the real server (tests/device_fixtures.py writes them; the
+// pytest test_device_fixtures.py keeps them in sync): no step reply here is written by hand.
+const FIXTURE = require("./fixtures/step_replies.json");
+
+function scenario(name) {
+  const s = FIXTURE.scenarios[name];
+  if (!s) throw new Error("no fixture scenario " + name);
+  return s;
 }
 
-// A server that answers like serumrnn serve from a plan of effects, one per step.
-// `plan` entries: an effect name, or {worse: true} (the capture judged the last step bad
-// and the stopping rule fired). Set `down` to stop answering.
+// The i-th recorded step reply of a scenario, as this request's messages: [address, ...args]
+// with the request id and the session id put in.
+function fixtureReply(name, i, rid, sid) {
+  const reply = scenario(name).replies[i];
+  if (!reply) return null;
+  return reply.map((m) => [m[0], rid, ...m.slice(2).map((a) => (a === FIXTURE.session ? sid : a))]);
+}
+
+// The recorded messages of a scenario's i-th reply with one address.
+function fixtureMessages(name, i, address) {
+  return scenario(name).replies[i].filter((m) => m[0] === P + address);
+}
+
+// A server that answers new/target/undo/reset/end as docs/protocol.md says and replays a
+// fixture scenario's step replies in order (one per step request). Set `down` to stop
+// answering; `protocol` to answer pings as another protocol version.
 class ScriptedServer {
   constructor(plan) {
-    this.plan = plan || ["distortion", "reverb", "eq"];
+    this.plan = plan || "verified_steps";
+    scenario(this.plan);
     this.requests = [];
     this.sessions = {};
     this.down = false;
     this.nextSession = 1;
     this.groups = "basic_shapes";
+    this.protocol = FIXTURE.pong[2];
     this.cache = {};
   }
   handle(list) {
@@ -91,10 +91,10 @@ class ScriptedServer {
     return [[P + "/error", rid, code, message, addr, sid || ""]];
   }
   answer(name, rid, a) {
-    if (name === "ping") return [[P + "/pong", rid, "1", this.groups, 0]];
+    if (name === "ping") return [[FIXTURE.pong[0], rid, this.protocol, this.groups, 0]];
     if (name === "new") {
       const sid = "s0000000" + this.nextSession++;
-      this.sessions[sid] = { group: a[0], target: null, chain: [], planAt: 0, done: false };
+      this.sessions[sid] = { group: a[0], target: null, chain: [], at: 0, done: false };
       return [[P + "/new/reply", rid, sid, "basic_shapes", "open", ""]];
     }
     const sid = a[0];
@@ -109,25 +109,20 @@ class ScriptedServer {
       }
       s.target = a[1];
       s.chain = [];
-      s.planAt = 0;
+      s.at = 0;
       return [[P + "/target/reply", rid, sid, 48.0, 0.0, ""]];
     }
     if (name === "step") {
       if (!s.target) return this.error(rid, "no_target", "no target", P + "/step", sid);
       if (s.done) return this.error(rid, "session_done", "done", P + "/step", sid);
-      const item = this.plan[s.planAt++];
-      const judged = s.chain.length ? { judged: [s.chain.length, 1, 0.5, 0.4] } : {};
-      if (item && item.worse) {
-        s.chain.pop();
-        s.done = true;
-        return stepReply(rid, sid, s.chain.length, null, {
-          judged: [s.chain.length + 1, 0, 0.4, 0.6], done: true, reason: "worse",
-          best: s.chain.length, step: s.chain.length });
+      const out = fixtureReply(this.plan, s.at++, rid, sid);
+      if (!out) return this.error(rid, "internal", "fixture " + this.plan + " has no more steps");
+      for (const m of out) {
+        if (m[0] === P + "/step/takeback") s.chain.splice(s.chain.lastIndexOf(m[4]), 1);
+        if (m[0] === P + "/step/effect") s.chain.push(m[4]);
+        if (m[0] === P + "/step/end") s.done = m[5] === 1;
       }
-      s.chain.push(item);
-      const done = s.chain.length === 5;
-      return stepReply(rid, sid, s.chain.length, item, Object.assign(judged, {
-        done, reason: done ? "all_effects" : "", best: s.chain.length }));
+      return out;
     }
     if (name === "undo") {
       if (!s.chain.length) return this.error(rid, "nothing_to_undo", "no step", P + "/undo", sid);
@@ -208,4 +203,5 @@ function playNote(t) {
   t.clock.advance(1200);
 }
 
-module.exports = { Clock, ScriptedServer, makeFlow, playNote, stepReply, effectSpec, seeded, P, spec };
+module.exports = { Clock, ScriptedServer, makeFlow, playNote, fixtureReply, fixtureMessages,
+                   FIXTURE, effectSpec, seeded, P, spec };

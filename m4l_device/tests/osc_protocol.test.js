@@ -6,7 +6,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const P = require("../osc_protocol.js");
 const wire = require("./osc_wire.js");
-const { stepReply } = require("./helpers.js");
+const { fixtureReply, FIXTURE } = require("./helpers.js");
 
 const A = P.PREFIX;
 
@@ -98,15 +98,21 @@ test("replies whose arguments do not fit are marked malformed, not thrown", () =
                "malformed");
 });
 
-test("a step reply is reassembled from its messages; /step/end's count tells it is whole", () => {
-  const msgs = stepReply(12, "s1", 1, "distortion", { confidence: 0.41 });
+// Step replies recorded from the real server (fixtures/step_replies.json).
+function assemble(msgs) {
   const asm = new P.StepAssembler();
   let reply = null;
   for (const l of msgs) reply = asm.add(P.parseMessage(l[0], l.slice(1))) || reply;
+  return reply;
+}
+
+test("a step reply is reassembled from its messages; /step/end's count tells it is whole", () => {
+  const msgs = fixtureReply("verified_steps", 0, 12, "s1");
+  const reply = assemble(msgs);
   assert.ok(reply.complete);
   assert.equal(reply.received, msgs.length);
   assert.equal(reply.effect.effect, "distortion");
-  assert.equal(reply.effect.confidence, 0.41);
+  assert.equal(reply.effect.confidence, msgs[0][8]);
   assert.deepEqual(reply.knobs.map((k) => k.name), ["Dist_Mode", "Dist_Drv"]);
   assert.equal(reply.fixed.length, 5);
   assert.deepEqual(reply.distances.map((d) => d.metric), ["mse", "mae", "lsd", "mfccd", "pcc", "mssmae"]);
@@ -117,7 +123,7 @@ test("a step reply is reassembled from its messages; /step/end's count tells it 
 });
 
 test("a lost datagram makes the reply incomplete; a replayed copy completes it without doubles", () => {
-  const msgs = stepReply(13, "s1", 2, "reverb", { judged: [1, 1, 0.5, 0.4] });
+  const msgs = fixtureReply("verified_steps", 1, 13, "s1");
   const asm = new P.StepAssembler();
   const parse = (l) => P.parseMessage(l[0], l.slice(1));
   let reply = null;
@@ -131,9 +137,25 @@ test("a lost datagram makes the reply incomplete; a replayed copy completes it w
   assert.equal(reply.judged.improved, true);
 });
 
+test("a take-back reply: judged, takeback, then the next candidate, complete", () => {
+  const msgs = fixtureReply("verified_takeback", 1, 14, "s1");
+  assert.deepEqual(msgs.slice(0, 3).map((m) => m[0]),
+                   [A + "/step/judged", A + "/step/takeback", A + "/step/effect"]);
+  const reply = assemble(msgs);
+  assert.ok(reply.complete);
+  assert.equal(reply.received, msgs.length);
+  assert.equal(reply.judged.improved, false);
+  assert.deepEqual([reply.takeback.step, reply.takeback.effect, reply.takeback.enable,
+                    reply.takeback.value], [1, "distortion", "Dist Enable", 0]);
+  assert.match(reply.takeback.text, /turn Distortion off/);
+  assert.equal(reply.effect.effect, "reverb");
+  assert.equal(reply.end.step, 1, "the next candidate is offered as the same step");
+  assert.equal(P.isFinal(P.parseMessage(msgs[1][0], msgs[1].slice(1))), false);
+});
+
 test("replies to different request ids are kept apart", () => {
   const asm = new P.StepAssembler();
-  const a = stepReply(20, "s1", 1, "eq"), b = stepReply(21, "s2", 1, "phaser");
+  const a = fixtureReply("eq_first", 0, 20, "s1"), b = fixtureReply("phaser_first", 0, 21, "s2");
   let ra = null, rb = null;
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
     if (a[i]) ra = asm.add(P.parseMessage(a[i][0], a[i].slice(1))) || ra;
@@ -144,27 +166,34 @@ test("replies to different request ids are kept apart", () => {
   assert.ok(ra.complete && rb.complete);
 });
 
-test("the worse-and-done reply has no effect and is complete with judged and end only", () => {
-  const msgs = stepReply(30, "s1", 1, null, { judged: [2, 0, 0.4, 0.6], done: true,
-                                             reason: "worse", best: 1, step: 1 });
-  const asm = new P.StepAssembler();
-  let reply = null;
-  for (const l of msgs) reply = asm.add(P.parseMessage(l[0], l.slice(1))) || reply;
-  assert.ok(reply.complete);
-  assert.equal(reply.effect, null);
-  assert.deepEqual(P.stepValues(reply), []);
-  assert.equal(reply.end.done, true);
-  assert.equal(reply.end.reason, "worse");
+test("a done reply has no effect and is complete with judged and end only", () => {
+  for (const [name, i, reason] of [["paper_worse", 2, "worse"], ["verified_steps", 2, "reached"],
+                                   ["verified_takeback", 2, "no_closer"]]) {
+    const reply = assemble(fixtureReply(name, i, 30, "s1"));
+    assert.ok(reply.complete, name);
+    assert.equal(reply.effect, null);
+    assert.deepEqual(P.stepValues(reply), []);
+    assert.equal(reply.end.done, true);
+    assert.equal(reply.end.reason, reason);
+  }
+  const none = assemble(fixtureReply("already_matches", 0, 31, "s1"));
+  assert.equal(none.received, 1);
+  assert.ok(none.complete && none.end.done && none.end.reason === "already_matches");
 });
 
 test("bundles decode into the same lists as single messages (what udpreceive hands over)", () => {
-  const msgs = stepReply(40, "s1", 1, "eq");
+  const msgs = fixtureReply("eq_first", 0, 40, "s1");
   const got = wire.decode(wire.bundle(msgs));
   assert.equal(got.length, msgs.length);
   assert.equal(got[0][0], A + "/step/effect");
   assert.equal(got[got.length - 1][0], A + "/step/end");
-  assert.ok(Math.abs(got[0][8] - 0.41) < 1e-6);   // float32 on the wire
+  assert.ok(Math.abs(got[0][8] - msgs[0][8]) < 1e-6);   // float32 on the wire
   assert.equal(got[got.length - 1][9], msgs.length);
+});
+
+test("the device speaks the protocol version of the server the fixtures came from", () => {
+  assert.equal(P.PROTOCOL_VERSION, FIXTURE.protocol);
+  assert.equal(P.PROTOCOL_VERSION, "2");
 });
 
 // Path fixtures: what live.drop hands out (Max style, conformpath's reference) on each

@@ -227,7 +227,7 @@ test("notes played while not armed are not captured; arming mid-note waits for t
 });
 
 test("the whole loop in the patcher: drop, Next records the note, the step lands on Serum", () => {
-  const net = network(["distortion"]);
+  const net = network("verified_steps");
   const d = device(net, { set: "configured" });
   d.sim.load();
   net.run(50);

@@ -16,9 +16,10 @@ test("the instruction is the server's sentence, or built from the knobs", () => 
 });
 
 test("confidence and judged steps read as percentages and distances", () => {
-  assert.equal(T.confidence(0.41), "Confidence 41 %");
-  assert.equal(T.confidence(1), "Confidence 100 %");
-  assert.equal(T.confidence(undefined), "");
+  assert.equal(T.confidence(0.43, true), "Expected to remove 43 % of the difference");
+  assert.equal(T.confidence(1, true), "Expected to remove 100 % of the difference");
+  assert.equal(T.confidence(0.41, false), "Selector 41 % sure");
+  assert.equal(T.confidence(undefined, true), "");
   assert.equal(T.judged({ step: 1, improved: true, before: 0.0651, after: 0.0412 }),
                "Step 1 brought the sound closer (distance 0.065 \u2192 0.041)");
   assert.match(T.judged({ step: 2, improved: false, before: 0.04, after: 0.05 }),
@@ -32,6 +33,16 @@ test("done says why and how many undos lead back to the best step", () => {
   assert.equal(T.done({ done: true, reason: "all_effects", bestStep: 3 }, 5),
                "Done: all five effects are on. Best after step 3: press Undo 2 times.");
   assert.match(T.done({ done: true, reason: "worse", bestStep: 0 }, 1), /press Reset/);
+  // the verified loops: the best step is the current one, nothing to roll back
+  assert.equal(T.done({ done: true, reason: "already_matches", bestStep: 0 }, 0),
+               "Done: the sound already matches the target, no step needed.");
+  assert.equal(T.done({ done: true, reason: "reached", bestStep: 2 }, 2),
+               "Done: the sound now matches the target.");
+  assert.equal(T.done({ done: true, reason: "no_closer", bestStep: 1 }, 1),
+               "Done: no remaining effect brings it closer.");
+  for (const reason of ["already_matches", "reached", "no_closer", "all_effects", "worse"]) {
+    assert.equal(T.done({ done: true, reason, bestStep: 1 }, 1), T.DONE_REASONS[reason]);
+  }
   assert.equal(T.done({ done: false }, 1), "");
 });
 
@@ -53,6 +64,16 @@ test("file errors say which file; protocol errors say what to do", () => {
   assert.equal(T.error("nothing_to_undo", ""), "Nothing to undo");
   assert.match(T.error("missing_group", "no models for advanced_shapes"), /no models for this group/);
   assert.match(T.error("busy", ""), /busy/);
+  for (const code of ["not_regular", "bad_path", "bad_rate"]) {
+    assert.equal(T.isFileError(code), true, code + " re-arms the capture");
+    assert.equal(T.error(code, "capture.wav: " + code, "step"), "Captured sound: capture.wav: " + code);
+  }
+  assert.equal(T.error("too_many_sessions", "x"),
+               "The server has too many open sessions: close another SerumRNN or restart the server");
+  assert.equal(T.error("too_many_messages", "x"),
+               "The server got too many messages at once: press Next again");
+  assert.equal(T.versionMismatch("1", "2"), "Server speaks protocol 1, this device 2: update " +
+               "the device and the server to the same SerumRNN release");
   assert.equal(T.error("weird_code", "text"), "weird_code: text");
   assert.ok(T.isFileError("silent") && T.isFileError("relative_path") && !T.isFileError("busy"));
 });
