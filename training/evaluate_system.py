@@ -823,6 +823,10 @@ def markdown(res: dict[str, Any]) -> str:
     L += [f"| {sy[s]['label']} | {_row(sy[s]['table']['delta'])} |" for s in SYSTEMS]
     L += [f"| {v['label']}, its result ({v['pairs']} pairs) | {_row(v['product']['delta'])} |"
           for v in ver.values()]
+    if "paper_serumrnn_delta" in res:
+        L.append(f"| *paper's SerumRNN (Serum)* | {_row(res['paper_serumrnn_delta'])} |")
+        L += ["", "The paper's row is context: it was measured on Serum, this on the open rack, and "
+              "its MSSMAE came from the research code's summed definition (README)."]
     if ver:
         v0 = next(iter(ver.values()))
         L += ["", f"The verified rows run our own loops (`server.assistant`, `--loop verified` and "
@@ -836,10 +840,6 @@ def markdown(res: dict[str, Any]) -> str:
                   f"pair, {v['ended_worse']['mse']} pairs ended with a higher Mel-MSE and "
                   f"{v['ended_worse']['mssmae']} with a higher MSSMAE than the input"
                   for v in ver.values()) + "."]
-    if "paper_serumrnn_delta" in res:
-        L.append(f"| *paper's SerumRNN (Serum)* | {_row(res['paper_serumrnn_delta'])} |")
-        L += ["", "The paper's row is context: it was measured on Serum, this on the open rack, and "
-              "its MSSMAE came from the research code's summed definition (README)."]
     L += ["", "Mean steps kept: " + ", ".join(f"{sy[s]['label']} {sy[s]['table']['mean_steps']:.2f}"
                                               for s in SYSTEMS) + ".", "",
           "## Table 5: SerumRNN", ""] + _table5("SerumRNN", sy["serumrnn"]["table"])
