@@ -484,8 +484,10 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- test pairs and the out-of-domain targets ---------------------------------------
 
-def draw_test_pairs(group: str, pairs: int, train_keys: set) -> list[tuple[str, Any]]:
-    """(preset, chain) held out: pairs / 5 per chain length 1-5, in order of length."""
+def draw_test_pairs(group: str, pairs: int, train_keys: set, stream: int = PAIR_STREAM
+                    ) -> list[tuple[str, Any]]:
+    """(preset, chain) held out: pairs / 5 per chain length 1-5, in order of length;
+    ``stream`` picks another sub-stream of the test seeds (e.g. development pairs)."""
     from server.sampling import knob_key, record_seed
     from training.evaluate_models import TEST_STREAM, _draw
 
@@ -495,7 +497,7 @@ def draw_test_pairs(group: str, pairs: int, train_keys: set) -> list[tuple[str, 
     for n in range(1, MAX_STEPS + 1):
         made, i = 0, 0
         while made < pairs // 5:
-            rng = np.random.default_rng(record_seed(TEST_STREAM, PAIR_STREAM + n, i))
+            rng = np.random.default_rng(record_seed(TEST_STREAM, stream + n, i))
             i += 1
             preset, chain = _draw(group, rng, None, n)
             key = (preset, knob_key(chain))

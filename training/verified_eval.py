@@ -45,27 +45,10 @@ def draw_pairs(group: str, pairs: int, *, stream: int | None = None,
                train_keys: set | None = None) -> list[tuple[str, Any]]:
     """(preset, chain) pairs, pairs/5 per chain length, as ``draw_test_pairs`` draws them;
     ``stream`` picks another sub-stream (default: the test pairs' own)."""
-    from server.sampling import knob_key, record_seed
-    from training.evaluate_models import TEST_STREAM, _draw
-    from training.evaluate_system import MAX_STEPS, PAIR_STREAM, draw_test_pairs
+    from training.evaluate_system import PAIR_STREAM, draw_test_pairs
 
-    if stream is None or stream == PAIR_STREAM:
-        return draw_test_pairs(group, pairs, set(train_keys or ()))
-    if pairs < 5 or pairs % 5:
-        raise ValueError(f"pairs must be a positive multiple of 5, got {pairs}")
-    out, seen = [], set(train_keys or ())
-    for n in range(1, MAX_STEPS + 1):
-        made, i = 0, 0
-        while made < pairs // 5:
-            rng = np.random.default_rng(record_seed(TEST_STREAM, stream + n, i))
-            i += 1
-            preset, chain = _draw(group, rng, None, n)
-            if (preset, knob_key(chain)) in seen:
-                continue
-            seen.add((preset, knob_key(chain)))
-            out.append((preset, chain))
-            made += 1
-    return out
+    return draw_test_pairs(group, pairs, set(train_keys or ()),
+                           PAIR_STREAM if stream is None else stream)
 
 
 def run_pairs(models, renderer, pairs: Sequence[tuple[str, Any]], *, loop: str = "verified",
