@@ -37,7 +37,7 @@ from server import judge as J
 from server import spec
 from server.audio_io import check_signal
 from server.judge import STOP_METRIC, Judge, Sound, Stop  # noqa: F401  (STOP_METRIC re-exported)
-from server.models import GroupModels, knobs_from_outputs
+from server.models import GroupModels, knobs_from_outputs, most_probable_unused, rank_unused
 from server.rack.chain import FX, Chain
 
 MAX_STEPS = len(spec.EFFECT_NAMES)
@@ -335,6 +335,13 @@ class Session:
             return len(self.steps)
         return self.result().best_step
 
+    def _selector_probs(self) -> np.ndarray:
+        """The selector's probabilities for the next effect, from every sound so far."""
+        applied = ["initial"] + list(self.chain.order)
+        return np.asarray(self.models.predict(self.selector, selector_inputs(
+            [(s.mel, s.mfcc) for s in self.states], (self.target.mel, self.target.mfcc),
+            applied)))[0]
+
     # -- one step ----------------------------------------------------------------------
     def step(self, current: np.ndarray | None = None) -> StepReport | None:
         """The next step (None when the verified loop is done: see ``self.stop``).
@@ -462,11 +469,8 @@ class Session:
             self.stop = J.stop("no_closer", len(self.steps))
             return None
         renders0 = self.renders
-        applied = ["initial"] + list(self.chain.order)
-        probs = np.asarray(self.models.predict(self.selector, selector_inputs(
-            [(s.mel, s.mfcc) for s in self.states], (self.target.mel, self.target.mfcc),
-            applied)))[0]
-        ranked = sorted(left, key=lambda e: -probs[spec.EFFECT_NAMES.index(e)])
+        probs = self._selector_probs()
+        ranked = rank_unused(probs, list(self.chain.order) + sorted(self.rejected))
         self._prune_sims()
         cur = self._sims_of([self.chain], exact=True)[0].dist  # the simulated current sound
         tried: list[Candidate] = []
@@ -542,14 +546,8 @@ class Session:
             raise RuntimeError("no current sound: give a renderer and preset/input, or pass "
                                "the captured sound")
         before = self.distance()
-        applied = ["initial"] + list(self.chain.order)
-        probs = np.asarray(self.models.predict(self.selector, selector_inputs(
-            [(s.mel, s.mfcc) for s in self.states], (self.target.mel, self.target.mfcc),
-            applied)))[0]
-        masked = probs.copy()
-        for e in self.chain.order:
-            masked[spec.EFFECT_NAMES.index(e)] = -1.0
-        effect = spec.EFFECT_NAMES[int(np.argmax(masked))]
+        probs = self._selector_probs()
+        effect = most_probable_unused(probs, self.chain.order)
         fx = knobs_from_outputs(effect, self.models.predict(f"param_{effect}",
                                                             _pair(self.states[-1], self.target)))
         self.chain = self.chain.then(fx)
