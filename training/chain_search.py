@@ -181,17 +181,10 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def _cmd(a) -> int:
-    import json
-    from pathlib import Path
-
-    from training.evaluate_models import RESULTS
+    from training.verified_eval import write_results
 
     res = compare(a.group, pairs=a.pairs, budgets=[int(x) for x in a.budgets.split(",")])
-    out = (Path(a.out) if a.out else RESULTS) / res["group"]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "anchor.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / "anchor.md").write_text(markdown(res))
-    print(f"wrote {out / 'anchor.md'}")
+    print(f"wrote {write_results(res, 'anchor', markdown(res), a.out)}")
     return 0
 
 

@@ -278,18 +278,24 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(L) + "\n"
 
 
-def _cmd(a: argparse.Namespace) -> int:
+def write_results(res: dict[str, Any], name: str, text: str, out: str | None) -> Path:
+    """``<name>.json`` and ``<name>.md`` in the group's results folder (default
+    docs/results/<group>/); returns the markdown's path."""
     from training.evaluate_models import RESULTS
 
+    folder = (Path(out) if out else RESULTS) / res["group"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (folder / f"{name}.md").write_text(text)
+    return folder / f"{name}.md"
+
+
+def _cmd(a: argparse.Namespace) -> int:
     res = evaluate(a.group, pairs=a.pairs, loops=[x for x in a.loops.split(",") if x],
                    k=a.k, refine_budget=a.refine_budget,
                    ood_seeds=[int(x) for x in a.ood_seeds.split(",") if x],
                    evidence=not a.no_evidence, models_dir=Path(a.models) if a.models else None)
-    out = (Path(a.out) if a.out else RESULTS) / res["group"]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "verified.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / "verified.md").write_text(markdown(res))
-    print(f"wrote {out / 'verified.md'}")
+    print(f"wrote {write_results(res, 'verified', markdown(res), a.out)}")
     return 0
 
 
