@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from server import osc  # noqa: E402
-from server.osc_cli import OscClient  # noqa: E402
+from serumrnn.server import osc  # noqa: E402
+from serumrnn.server.osc_cli import OscClient  # noqa: E402
 
 P = osc.PREFIX
 SR = 44100
@@ -185,7 +185,7 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "training.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "serumrnn.server.cli", "serve", "--port", str(self.port),
              "--reply-port", "0", "--models", models, "--workers", "1", "--size-rule", "all",
              *extra], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         self.address = ("127.0.0.1", self.port)

@@ -32,13 +32,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from server import features as F
-from server import judge as J
-from server import spec
-from server.audio_io import check_signal
-from server.judge import STOP_METRIC, Judge, Sound, Stop  # noqa: F401  (STOP_METRIC re-exported)
-from server.models import GroupModels, knobs_from_outputs, most_probable_unused, rank_unused
-from server.rack.chain import FX, Chain
+from serumrnn.server import features as F
+from serumrnn.server import judge as J
+from serumrnn.server import spec
+from serumrnn.server.audio_io import check_signal
+from serumrnn.server.judge import STOP_METRIC, Judge, Sound, Stop  # noqa: F401  (STOP_METRIC re-exported)
+from serumrnn.server.models import GroupModels, knobs_from_outputs, most_probable_unused, rank_unused
+from serumrnn.server.rack.chain import FX, Chain
 
 MAX_STEPS = len(spec.EFFECT_NAMES)
 LOOPS = ("verified", "refine", "paper")
@@ -422,7 +422,7 @@ class Session:
         """A short CMA-ES polish of an (exact) candidate's knobs towards the judge's rule
         (its ``objective`` against the current sound), searched on the fast estimate; the
         polished knobs are kept only when their exact objective is better too."""
-        from server.refine import refine
+        from serumrnn.server.refine import refine
 
         def scores(fxs: Sequence[FX]) -> list[float]:
             sounds = self._sims_of([self.chain.then(fx) for fx in fxs])

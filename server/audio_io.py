@@ -29,7 +29,7 @@ from typing import BinaryIO, Union
 import numpy as np
 import soundfile as sf
 
-from server.safe_open import FileRefused, open_regular
+from serumrnn.server.safe_open import FileRefused, open_regular
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 

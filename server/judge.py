@@ -32,8 +32,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from server import features as F
-from server import metrics as M
+from serumrnn.server import features as F
+from serumrnn.server import metrics as M
 
 #: The candidate decision rules ``serumrnn verified-eval`` compares (distances normalized
 #: by the start, so the input scores 1): Mel-MSE alone, MSSMAE alone, their mean, and

@@ -16,11 +16,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from server import native  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
-from server import features as F
-from server import spec
-from server.rack.chain import FX
-from server.rack.render import RenderSettings
+from serumrnn.server import native  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
+from serumrnn.server import features as F
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX
+from serumrnn.server.rack.render import RenderSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = ROOT / "models"
@@ -117,7 +117,7 @@ class GroupModels:
 def load_group(group: str, models_dir: Path | str | None = None, *,
                which: tuple[str, ...] = ALL_MODELS, verify: bool = True) -> GroupModels:
     """Load and verify a group's models. ``which`` picks a subset (missing ones are errors)."""
-    from server.rack import presets as P
+    from serumrnn.server.rack import presets as P
 
     gid = P.resolve_group(group)
     folder = Path(models_dir or DEFAULT_MODELS_DIR) / gid

@@ -20,7 +20,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 if TYPE_CHECKING:  # the step report comes from server.assistant (heavy: TensorFlow)
-    from server.assistant import StepReport, Verdict
+    from serumrnn.server.assistant import StepReport, Verdict
 
 PREFIX = "/serumrnn"
 PROTOCOL_VERSION = "2"

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server import osc
+from serumrnn.server import osc
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -27,9 +27,9 @@ log = logging.getLogger("serumrnn.osc")
 # -- the command ----------------------------------------------------------------------
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from server.osc_server import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REPLY_PORT,
+    from serumrnn.server.osc_server import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REPLY_PORT,
                                    DEFAULT_SESSION_MEMORY_MB, DEFAULT_WORKERS)
-    from server.midi import DEFAULT_TRIGGER
+    from serumrnn.server.midi import DEFAULT_TRIGGER
 
     s = sub.add_parser("serve", help="run the OSC server for the Max for Live device",
                        description="Serve the step loop over OSC/UDP (docs/protocol.md).")
@@ -98,8 +98,8 @@ def _force_exit(code: int, why: str) -> None:
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
-    from server import spec
-    from server.osc_server import bind_udp
+    from serumrnn.server import spec
+    from serumrnn.server.osc_server import bind_udp
 
     try:
         rack_order = None if a.rack_order is None else spec.rack_order(a.rack_order)
@@ -116,7 +116,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         print(f"serumrnn serve: error: cannot listen on {a.host}:{a.port} (UDP): "
               f"{e.strerror or e}{hint}", file=sys.stderr)
         return 2
-    from server.osc_server import SafeLogFilter
+    from serumrnn.server.osc_server import SafeLogFilter
 
     for d in a.profiles:
         if not Path(d).is_dir():
@@ -127,8 +127,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(message)s")
     for h in logging.getLogger().handlers:
         h.addFilter(SafeLogFilter())
-    from server.midi import Trigger, open_listener
-    from server.osc_server import OscServer, load_models, tune_malloc, warm_up
+    from serumrnn.server.midi import Trigger, open_listener
+    from serumrnn.server.osc_server import OscServer, load_models, tune_malloc, warm_up
 
     trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
     tune_malloc()
@@ -272,8 +272,8 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
     """
     import tempfile
 
-    from server.audio_io import write_wav
-    from server.osc_server import OscServer, load_models, tune_malloc, warm_up
+    from serumrnn.server.audio_io import write_wav
+    from serumrnn.server.osc_server import OscServer, load_models, tune_malloc, warm_up
 
     if malloc:
         tune_malloc()

@@ -30,9 +30,9 @@ import numpy as np
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import OSCUDPServer
 
-from server import osc
-from server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
-from server.osc_sessions import (REPLY_TTL_S, SOUND_BYTES, OscSession, Sessions,
+from serumrnn.server import osc
+from serumrnn.server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
+from serumrnn.server.osc_sessions import (REPLY_TTL_S, SOUND_BYTES, OscSession, Sessions,
                                  new_session_id, short_id)
 
 log = logging.getLogger("serumrnn.osc")
@@ -83,8 +83,8 @@ def load_models(models_dir: Path | str | None = None, groups: list[str] | None =
     Only the models the step loop uses are loaded (the selector and the five parameter
     models). A folder with no group at all is a ``ModelError`` (missing_group).
     """
-    from server.models import DEFAULT_MODELS_DIR, PARAM_MODELS, ModelError, load_group
-    from server.rack import presets as P
+    from serumrnn.server.models import DEFAULT_MODELS_DIR, PARAM_MODELS, ModelError, load_group
+    from serumrnn.server.rack import presets as P
 
     root = Path(models_dir or DEFAULT_MODELS_DIR)
     wanted = [P.resolve_group(g) for g in groups] if groups else [
@@ -98,9 +98,9 @@ def load_models(models_dir: Path | str | None = None, groups: list[str] | None =
 def warm_up(models: Any) -> None:
     """Trace each model and touch features, metrics and pitch once, so the first real
     step is as fast as the rest (the first call of each costs up to seconds)."""
-    from server import features as F
-    from server.assistant import Session
-    from server.pitch import detect_pitch
+    from serumrnn.server import features as F
+    from serumrnn.server.assistant import Session
+    from serumrnn.server.pitch import detect_pitch
 
     tf_log = logging.getLogger("tensorflow")
     level = tf_log.level
@@ -309,10 +309,10 @@ class _Failure:
 
 def _failure(e: BaseException) -> _Failure | None:
     """The error reply for an exception the server knows how to explain, else None."""
-    from server.audio_io import AudioInputError
-    from server.models import ModelError
-    from server.rack.plugins import ProfileError
-    from server.rack.render import RenderError
+    from serumrnn.server.audio_io import AudioInputError
+    from serumrnn.server.models import ModelError
+    from serumrnn.server.rack.plugins import ProfileError
+    from serumrnn.server.rack.render import RenderError
 
     if isinstance(e, ProtocolError):
         return _Failure(e.code, str(e))
@@ -372,7 +372,7 @@ class OscServer:
         self.size_rule = size_rule
         self.models, self.host, self.port, self.reply_port = models, host, port, reply_port
         self.bundles, self.limit, self.tolerance = bundles, datagram_limit, tolerance
-        from server.assistant import LOOPS
+        from serumrnn.server.assistant import LOOPS
 
         if loop not in LOOPS:
             raise ValueError(f"loop is one of {', '.join(LOOPS)}, not {loop!r}")
@@ -420,11 +420,11 @@ class OscServer:
             if not d.is_dir():
                 raise ValueError(f"profile folder {d} is not a folder")
         if self._rack is None:
-            from server.rack import OpenRack
+            from serumrnn.server.rack import OpenRack
 
             # Made here, on the caller's thread: DawDreamer hangs rendering on an engine made
             # on a different thread from an earlier one, so never make one in a worker.
-            from server.rack.render import RenderSettings
+            from serumrnn.server.rack.render import RenderSettings
 
             settings = RenderSettings() if self.rack_order is None else \
                 RenderSettings(rack_order=self.rack_order)
@@ -732,7 +732,7 @@ class OscServer:
             c["requests"], c["errors"], float(time.monotonic() - self.started)))]
 
     def _on_new(self, req: Request, sender: tuple[str, int]) -> tuple[Reply, OscSession]:
-        from server.rack import presets as P
+        from serumrnn.server.rack import presets as P
 
         try:
             group = P.resolve_group(req.args["group"])
@@ -768,7 +768,7 @@ class OscServer:
         """A profile from the shipped folder or a ``--profiles`` folder. Its faults are
         described by key path only, never by the file's contents (the full message goes
         to the log)."""
-        from server.rack.plugins import (ProfileError, find_profile, load_profile,
+        from serumrnn.server.rack.plugins import (ProfileError, find_profile, load_profile,
                                          redacted_key_path)
 
         if (os.sep in name or name.endswith(".json")) and not os.path.isabs(name):
@@ -797,7 +797,7 @@ class OscServer:
 
     def _assistant(self, sess: OscSession) -> Any:
         """A fresh step loop towards the session's target (the chain starts empty)."""
-        from server.assistant import Session
+        from serumrnn.server.assistant import Session
 
         # The verified loops simulate candidates on the open rack (in rack order) from the
         # first capture, the producer's dry sound; the paper's loop renders only presets.
@@ -807,8 +807,8 @@ class OscServer:
                        refine_budget=self.refine_budget)
 
     def _on_target(self, req: Request, sess: OscSession) -> Reply:
-        from server.audio_io import load_clip
-        from server.pitch import to_model_note
+        from serumrnn.server.audio_io import load_clip
+        from serumrnn.server.pitch import to_model_note
 
         path = self._check_path(req.args["path"], req.request_id)
         moved = to_model_note(load_clip(path), Path(path).name, "target",
@@ -825,7 +825,7 @@ class OscServer:
                  (req.request_id, sess.id, midi, float(moved.shift), moved.message or ""))]
 
     def _on_step(self, req: Request, sess: OscSession) -> Reply:
-        from server.audio_io import load_clip
+        from serumrnn.server.audio_io import load_clip
 
         path = req.args.get("path") or None
         current = None
@@ -834,7 +834,7 @@ class OscServer:
                 raise ProtocolError("bad_args", f"session {short_id(sess.id)} renders preset "
                                     f"{sess.preset}: send the step without a path",
                                     req.request_id)
-            from server.pitch import capture_to_model_note  # at the models' note, as match does
+            from serumrnn.server.pitch import capture_to_model_note  # at the models' note, as match does
 
             current = capture_to_model_note(load_clip(self._check_path(path, req.request_id)),
                                             Path(path).name, sess.models.render_settings.note).audio
@@ -870,7 +870,7 @@ class OscServer:
                                   judged=judged)
 
     def _done_text(self, a: Any) -> str:
-        from server.judge import STOP_REASONS
+        from serumrnn.server.judge import STOP_REASONS
 
         return (f"the session is done: {STOP_REASONS[a.stop_reason]}; the best result is "
                 f"after step {a.best_step}. Undo or reset to go on")
@@ -887,7 +887,7 @@ class OscServer:
                                               last.enable.serum_name, 0.0))]
 
     def _on_reset(self, req: Request, sess: OscSession) -> Reply:
-        from server import spec
+        from serumrnn.server import spec
 
         with sess.lock:
             off = [] if sess.assistant is None else list(sess.assistant.chain.order)

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from server.osc import ProtocolError
+from serumrnn.server.osc import ProtocolError
 
 log = logging.getLogger("serumrnn.osc")
 

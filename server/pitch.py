@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from server.audio_io import AudioInputError
+from serumrnn.server.audio_io import AudioInputError
 
 #: A note needs at least this much sound above the noise floor to be matched.
 MIN_ACTIVE_S = 0.2

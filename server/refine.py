@@ -19,8 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from server import spec
-from server.rack.chain import FX
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX
 
 #: Step size, as a fraction of each knob's range: small, because the model is close.
 SIGMA = 0.1

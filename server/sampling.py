@@ -11,8 +11,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from server import spec
-from server.rack.chain import FX, Chain
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX, Chain
 
 
 def record_seed(*key: int) -> int:

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from server import native  # noqa: F401  (DawDreamer before TensorFlow)
+from serumrnn.server import native  # noqa: F401  (DawDreamer before TensorFlow)
 
 
 @pytest.fixture(scope="session")
 def rack():
-    from server.rack import OpenRack
+    from serumrnn.server.rack import OpenRack
 
     return OpenRack()
 
@@ -29,9 +29,9 @@ def crest(audio: np.ndarray, frame: int = 441) -> float:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """Tiny data, every model of the basic group trained for one epoch, exported."""
-    from training import recipes
-    from training.export import export_group
-    from training.train import train_group
+    from serumrnn.training import recipes
+    from serumrnn.training.export import export_group
+    from serumrnn.training.train import train_group
 
     root = tmp_path_factory.mktemp("train")
     recipe = recipes.get("tiny", max_epochs=1)
@@ -43,6 +43,6 @@ def tiny_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_models(tiny_run):
-    from server.models import load_group
+    from serumrnn.server.models import load_group
 
     return load_group("basic", tiny_run[0] / "models")

@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":  # run as a script: the worktree's packages and the test helpers
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from server import native  # noqa: F401,E402  (DawDreamer before TensorFlow)
-from server import audio_io, osc  # noqa: E402
-from server.rack import FX  # noqa: E402
+from serumrnn.server import native  # noqa: F401,E402  (DawDreamer before TensorFlow)
+from serumrnn.server import audio_io, osc  # noqa: E402
+from serumrnn.server.rack import FX  # noqa: E402
 
 FIXTURE = ROOT / "m4l_device" / "tests" / "fixtures" / "step_replies.json"
 #: Stands for the session id (random per run) in the recorded messages.
@@ -144,8 +144,8 @@ SCENARIOS: dict[str, Scenario] = {
 
 def record(rack: Any) -> dict[str, Any]:
     """Run every scenario against real servers; the fixture's content."""
-    from server.osc_cli import OscClient
-    from server.osc_server import OscServer
+    from serumrnn.server.osc_cli import OscClient
+    from serumrnn.server.osc_server import OscServer
     from stub_models import StubModels
 
     stub = StubModels(EFFECTS, KNOBS)
@@ -189,7 +189,7 @@ def same(a: Any, b: Any, rel: float = 1e-3, abs_: float = 1e-5) -> bool:
 
 
 def main() -> int:
-    from server.rack import OpenRack
+    from serumrnn.server.rack import OpenRack
 
     data = record(OpenRack())
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)

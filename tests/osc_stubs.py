@@ -9,8 +9,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from server import spec
-from server.rack.render import RenderSettings
+from serumrnn.server import spec
+from serumrnn.server.rack.render import RenderSettings
 
 GROUP = "basic_shapes"
 

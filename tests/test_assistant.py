@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from server import spec
-from server.assistant import STOP_METRIC, Session, selector_inputs
-from server.audio_io import AudioInputError
-from server.pitch import check_target, detect_pitch, transpose
-from server.rack import FX
+from serumrnn.server import spec
+from serumrnn.server.assistant import STOP_METRIC, Session, selector_inputs
+from serumrnn.server.audio_io import AudioInputError
+from serumrnn.server.pitch import check_target, detect_pitch, transpose
+from serumrnn.server.rack import FX
 
 SR = 44100
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from server import audio_io, safe_open
-from server.audio_io import AudioInputError, check_signal, load_clip, write_wav
+from serumrnn.server import audio_io, safe_open
+from serumrnn.server.audio_io import AudioInputError, check_signal, load_clip, write_wav
 
 SR = 44100
 

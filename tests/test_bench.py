@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from training.bench import bench_first_step, bench_step, bench_verified
+from serumrnn.server.bench import bench_first_step, bench_step, bench_verified
 
 
 def test_bench_step_reports_each_figure(tiny_run, capsys):

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server import features as F
-from server import spec
-from server.sampling import knob_key, n_unique, unique_chains
-from training import datagen
+from serumrnn.server import features as F
+from serumrnn.server import spec
+from serumrnn.server.sampling import knob_key, n_unique, unique_chains
+from serumrnn.training import datagen
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(group="basic", per_combo=2, seed=7, chunk=2)
@@ -105,7 +105,7 @@ def test_rerun_with_other_settings_is_refused(tiny_set):
 def test_kill_then_resume_completes_without_corrupt_or_duplicate_shards(tiny_set, tmp_path):
     ref, _ = tiny_set
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "training.cli", "data", "generate", "--group", "basic",
+    cmd = [sys.executable, "-m", "serumrnn.server.cli", "data", "generate", "--group", "basic",
            "--per-combo", "2", "--seed", "7", "--chunk", "2", "--workers", "2", "--quiet",
            "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True,
@@ -139,7 +139,7 @@ def test_kill_then_resume_completes_without_corrupt_or_duplicate_shards(tiny_set
 
 
 def test_unknown_group_is_a_clear_cli_error(tmp_path, capsys):
-    from training.cli import main
+    from serumrnn.server.cli import main
 
     assert main(["data", "generate", "--group", "pads", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
@@ -191,7 +191,7 @@ def test_a_data_folder_made_before_rack_order_is_refused(tiny_set, tmp_path):
 
 
 def test_soft_selector_labels_spread_over_the_missing_effects(tiny_set):
-    from training import pairs as PR
+    from serumrnn.training import pairs as PR
 
     ds = PR.Dataset.load(tiny_set[0])
     ex = PR.selector_examples(ds)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server import audio_io, spec
-from training import device
+from serumrnn.server import audio_io, spec
+from serumrnn.device import build as device
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_DIR = ROOT / "m4l_device"
@@ -61,7 +61,7 @@ def test_device_javascript_unit_tests_pass():
 # -- end to end: the device's JavaScript and the real server ---------------------------
 
 def _tiny_server(tiny_run, rack, loop: str):
-    from server.osc_server import OscServer, load_models, warm_up
+    from serumrnn.server.osc_server import OscServer, load_models, warm_up
 
     models = load_models(tiny_run[0] / "models")
     for m in models.values():
@@ -90,7 +90,7 @@ def verified_server(tiny_run, rack):
 def stub_server(rack):
     """The default loop with scripted stub models, so a take-back happens every run."""
     from device_fixtures import EFFECTS, KNOBS
-    from server.osc_server import OscServer
+    from serumrnn.server.osc_server import OscServer
     from stub_models import StubModels
 
     srv = OscServer({"basic_shapes": StubModels(EFFECTS, KNOBS)}, "127.0.0.1", 0, 0,
@@ -102,7 +102,7 @@ def stub_server(rack):
 def values_to_chain(values: dict[str, float]) -> list:
     """The open-rack chain for a fake Serum's knob values: each effect whose enable is on,
     with its knobs (a mode by the nearest of its Serum values), in Serum's effect order."""
-    from server.rack import FX
+    from serumrnn.server.rack import FX
 
     chain = []
     for eff in spec.EFFECTS:
@@ -138,7 +138,7 @@ def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None
                 chains.append([fx.name for fx in chain])
                 if msg["capture"] == bad_at:
                     from device_fixtures import KNOBS
-                    from server.rack import FX
+                    from serumrnn.server.rack import FX
 
                     chain = [FX("eq", **KNOBS["eq"]), FX("phaser", **KNOBS["phaser"])]
                 audio_io.write_wav(capture, rack.render(chain, "saw"))
@@ -158,7 +158,7 @@ def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None
 
 
 def _target(rack, tmp: Path) -> Path:
-    from server.rack import FX
+    from serumrnn.server.rack import FX
 
     target = tmp / "target.wav"
     audio_io.write_wav(target, rack.render([FX("distortion", mode=2, drive=0.8),
@@ -274,8 +274,8 @@ def test_device_takes_back_a_worse_step_at_once_against_the_real_server(stub_ser
 def test_capture_to_model_note_uses_matchs_rule():
     """A capture at the note is returned as it is (fast check); at another note it is moved
     by to_model_note, with match's wording; a sub octave below is left alone."""
-    from server import pitch
-    from server.rack import OpenRack
+    from serumrnn.server import pitch
+    from serumrnn.server.rack import OpenRack
 
     rack = OpenRack()
     at = rack.dry("saw")
@@ -292,9 +292,9 @@ def test_server_hears_a_capture_at_another_note_at_the_models_note(server, rack,
                                                                     monkeypatch):
     """The step's distance of the capture to the target: a capture played two semitones
     high measures like one played at the note once moved, unlike the same capture unmoved."""
-    from server import pitch
-    from server.osc_cli import OscClient
-    from server.rack import FX
+    from serumrnn.server import pitch
+    from serumrnn.server.osc_cli import OscClient
+    from serumrnn.server.rack import FX
 
     target = tmp_path / "target.wav"
     audio_io.write_wav(target, rack.render([FX("distortion", mode=2, drive=0.8)], "saw"))
@@ -431,7 +431,7 @@ def test_fixed_knobs_at_serums_default_need_no_configure():
 
 
 def test_group_menu_offers_the_server_groups():
-    from server.rack import presets
+    from serumrnn.server.rack import presets
 
     menu = next(b for b in boxes() if b["maxclass"] == "live.menu")
     items = menu["saved_attribute_attributes"]["valueof"]["parameter_enum"]
@@ -443,7 +443,7 @@ def test_patcher_wiring_is_consistent():
     server's default port; udpreceive starts on no fixed port (the js picks one per
     instance, away from the server's); the recorder rings and holds the onset in the signal
     path; the displays the flow writes to exist; every presentation box fits Live's view."""
-    from server.osc_server import DEFAULT_PORT, DEFAULT_REPLY_PORT
+    from serumrnn.server.osc_server import DEFAULT_PORT, DEFAULT_REPLY_PORT
 
     p = patcher()
     by_id = {b["id"]: b for b in boxes(p)}
@@ -492,7 +492,7 @@ def test_committed_amxd_is_a_fresh_build_of_the_patcher():
 
 
 def test_device_build_check_command(tmp_path):
-    from training.cli import main
+    from serumrnn.server.cli import main
 
     assert main(["device", "build", "--check"]) == 0
     stale = tmp_path / "old.amxd"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from device_fixtures import FIXTURE, SCENARIOS, record, same
-from server import osc
+from serumrnn.server import osc
 
 
 def test_committed_step_replies_match_the_real_server(rack):
@@ -47,7 +47,7 @@ def test_every_audio_error_code_re_arms_the_capture_on_the_device():
     again (ui_text.js FILE_CODES), and the protocol's own errors it may meet have words."""
     import re
 
-    from server.audio_io import CODES
+    from serumrnn.server.audio_io import CODES
 
     text = (FIXTURE.parents[2] / "ui_text.js").read_text()
     block = re.search(r"var FILE_CODES = \{(.*?)\};", text, re.S).group(1)

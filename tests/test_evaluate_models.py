@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from server import spec
-from training import evaluate_models as EM
+from serumrnn.server import spec
+from serumrnn.training import evaluate_models as EM
 
 
 def test_table3_scores_the_paper_examples_and_every_prefix(tiny_models, rack):
@@ -31,7 +31,7 @@ def _fake_t2():
 
 
 def test_most_probable_unused_never_repeats():
-    from server.models import most_probable_unused, rank_unused
+    from serumrnn.server.models import most_probable_unused, rank_unused
 
     p = np.array([0.5, 0.3, 0.1, 0.06, 0.04])
     assert most_probable_unused(p, []) == spec.EFFECT_NAMES[0]

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from server import spec
-from training import evaluate_system as ES
+from serumrnn.server import spec
+from serumrnn.training import evaluate_system as ES
 
 PAIRS = 10  # 2 per chain length
 VERIFIED_PAIRS = 3
@@ -43,8 +43,8 @@ def test_every_system_has_finite_deltas(run):
 
 
 def test_pairs_are_held_out_and_balanced(run, tiny_models):
-    from training.evaluate_models import _training_keys
-    from server.sampling import knob_key
+    from serumrnn.training.evaluate_models import _training_keys
+    from serumrnn.server.sampling import knob_key
 
     ev, _ = run
     assert [len(t) for t in ev.truths] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
@@ -186,7 +186,7 @@ def test_report_files(run):
 
 
 def test_cli_registers_eval():
-    from training.cli import build_parser
+    from serumrnn.server.cli import build_parser
 
     a = build_parser().parse_args(["eval", "--group", "basic", "--pairs", "10", "--no-ood"])
     assert a.func is ES._cmd_eval and a.pairs == 10 and a.no_ood
@@ -195,9 +195,9 @@ def test_cli_registers_eval():
 def test_shared_step_renders_equal_whole_chain_renders(run, tiny_models, rack):
     """Sounds are built one effect at a time and shared: re-rendering a trajectory's whole
     chain from the input must give the distances the evaluation recorded."""
-    from server import metrics as M
-    from server.rack import Chain
-    from training.evaluate_models import _training_keys
+    from serumrnn.server import metrics as M
+    from serumrnn.server.rack import Chain
+    from serumrnn.training.evaluate_models import _training_keys
 
     ev, _ = run
     pairs = ES.draw_test_pairs("basic_shapes", PAIRS, _training_keys(tiny_models))

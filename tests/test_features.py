@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from server import features as F
+from serumrnn.server import features as F
 
 SR = F.SAMPLE_RATE
 T = np.arange(SR) / SR

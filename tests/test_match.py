@@ -7,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from server.audio_io import load_clip, write_wav
-from server.rack import FX, Chain
-from training.cli import main
-from server.pitch import note_name, to_model_note
-from training.match import match
+from serumrnn.server.audio_io import load_clip, write_wav
+from serumrnn.server.rack import FX, Chain
+from serumrnn.server.cli import main
+from serumrnn.server.pitch import note_name, to_model_note
+from serumrnn.server.match import match
 
 TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8),
                 FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
@@ -53,7 +53,7 @@ def test_report_folder_holds_steps_audio_and_figure(preset_report, rack):
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     meta = doc["meta"]
     assert meta["group"] == "basic_shapes" and meta["render_note"] == 48
-    from server.assistant import usage_notes
+    from serumrnn.server.assistant import usage_notes
 
     assert meta["models_id"] and meta["models_created"] and doc["notes"] == usage_notes(48)
 
@@ -143,7 +143,7 @@ def verified_report(wavs, tmp_path_factory):
 
 
 def test_verified_report_shows_the_result_first_in_serums_words(verified_report, rack):
-    from server import spec
+    from serumrnn.server import spec
 
     result, page, doc = verified_report
     out, text = page.parent, page.read_text()

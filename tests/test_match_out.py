@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from training.cli import main
-from training.match import OutDirError, _remove, check_out_dir
+from serumrnn.server.cli import main
+from serumrnn.server.match import OutDirError, _remove, check_out_dir
 
 
 def _report(d, steps=("step0-input.wav", "step1-eq.wav", "step2-reverb.wav")):

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from server import features as F
-from server import metrics as M
+from serumrnn.server import features as F
+from serumrnn.server import metrics as M
 
 SR = F.SAMPLE_RATE
 T = np.arange(SR) / SR

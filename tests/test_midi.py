@@ -3,7 +3,7 @@
 import mido
 import pytest
 
-from server.midi import MidiError, Trigger, TriggerMatcher, open_listener
+from serumrnn.server.midi import MidiError, Trigger, TriggerMatcher, open_listener
 
 
 def note_on(note: int, velocity: int = 100, channel: int = 0) -> mido.Message:

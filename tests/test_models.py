@@ -8,13 +8,13 @@ import pytest
 
 keras = pytest.importorskip("keras")  # installed by the project's set-up (the ml extra)
 
-from server import spec
-from server.models import ModelError, knobs_from_outputs, load_group
-from training import architectures as A
-from training import pairs as PR
-from training import recipes
-from training.export import export_group
-from training.train import MODEL_NAMES, train_group
+from serumrnn.server import spec
+from serumrnn.server.models import ModelError, knobs_from_outputs, load_group
+from serumrnn.training import architectures as A
+from serumrnn.training import pairs as PR
+from serumrnn.training import recipes
+from serumrnn.training.export import export_group
+from serumrnn.training.train import MODEL_NAMES, train_group
 
 
 def test_parameter_models_follow_the_paper():
@@ -66,7 +66,7 @@ def test_knobs_from_outputs_clips_to_table1_and_takes_argmax():
 
 
 def test_pairs_differ_by_exactly_the_modelled_effect(tiny_run, rack):
-    from server import features as F
+    from serumrnn.server import features as F
 
     root = tiny_run[0]
     ds = PR.Dataset.load(next((root / "data").iterdir()))
@@ -143,7 +143,7 @@ def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):
 def test_selector_learning_curve_scores_each_run_on_held_out_sequences(tiny_run, tmp_path):
     """learning-curve --effect selector: one run per fraction, each scored on the same
     held-out sequences, with the PNG and JSON written."""
-    from training.learning_curve import learning_curve
+    from serumrnn.training.learning_curve import learning_curve
 
     root, recipe = tiny_run[0], tiny_run[1]
     png = learning_curve("basic", "selector", recipe, data_root=root / "data",

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from server import metrics as M
-from server import spec
-from server.rack import FX
+from serumrnn.server import metrics as M
+from serumrnn.server import spec
+from serumrnn.server.rack import FX
 from stub_models import StubModels
-from training.chain_search import DIM, decode, search_chain
-from training.ood_suite import build_suite, run_suite, summarize_suite
+from serumrnn.training.chain_search import DIM, decode, search_chain
+from serumrnn.training.ood_suite import build_suite, run_suite, summarize_suite
 
 KNOBS = {"eq": {"freq": 0.7, "q": 0.4, "gain": 0.3},
          "distortion": {"mode": 0, "drive": 0.5},

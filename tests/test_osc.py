@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from server import audio_io, osc, safe_open, spec
-from server.osc_cli import OscClient, bench_osc, format_bench
+from serumrnn.server import audio_io, osc, safe_open, spec
+from serumrnn.server.osc_cli import OscClient, bench_osc, format_bench
 
 SR = 44100
 P = osc.PREFIX
@@ -61,7 +61,7 @@ def free_udp_port() -> int:
 
 @pytest.fixture(scope="module")
 def models(tiny_run):
-    from server.osc_server import load_models, warm_up
+    from serumrnn.server.osc_server import load_models, warm_up
 
     loaded = load_models(tiny_run[0] / "models")
     for m in loaded.values():
@@ -71,7 +71,7 @@ def models(tiny_run):
 
 @pytest.fixture(scope="module")
 def server(models, rack):
-    from server.osc_server import OscServer
+    from serumrnn.server.osc_server import OscServer
 
     # every test here makes sessions from 127.0.0.1 and few end them: no per-client cap.
     # The paper's loop on tiny trained models: the protocol's mechanics (the verified loop's
@@ -91,7 +91,7 @@ def client(server):
 @pytest.fixture(scope="module")
 def sounds(rack, tmp_path_factory):
     """A target (saw through distortion and reverb) and the dry saw, as files."""
-    from server.rack import FX
+    from serumrnn.server.rack import FX
 
     d = tmp_path_factory.mktemp("osc_audio")
     target = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2,
@@ -178,7 +178,7 @@ def test_long_text_is_shortened_to_fit_a_datagram():
 
 
 def test_docs_describe_every_request_and_error_code():
-    from server.audio_io import CODES
+    from serumrnn.server.audio_io import CODES
 
     doc = (ROOT / "docs" / "protocol.md").read_text()
     for name in osc.REQUESTS:
@@ -190,7 +190,7 @@ def test_docs_describe_every_request_and_error_code():
 # -- sessions over UDP ----------------------------------------------------------------
 
 def test_ping_status_and_ready(models, server, client, rack):
-    from server.osc_server import OscServer
+    from serumrnn.server.osc_server import OscServer
 
     pong = only(client.request("ping"), f"{P}/pong")
     assert pong.args[1:3] == (osc.PROTOCOL_VERSION, "basic_shapes")
@@ -228,7 +228,7 @@ def check_step(msgs: list[osc.Message], rid: int, sid: str) -> dict:
 
 def test_captured_session_flow_like_the_device(client, rack, sounds, tmp_path):
     """Each step names a fresh capture of the sound with every step so far applied."""
-    from server.rack import FX
+    from serumrnn.server.rack import FX
 
     sid = new_session(client)
     assert re.fullmatch(r"s[0-9a-f]{32}", sid)
@@ -636,7 +636,7 @@ def test_serve_command_warns_off_loopback_and_stops_on_sigterm(tiny_run):
         listen.bind(("127.0.0.1", reply))
         listen.settimeout(240)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "training.cli", "serve", "--host", "0.0.0.0", "--port",
+            [sys.executable, "-m", "serumrnn.server.cli", "serve", "--host", "0.0.0.0", "--port",
              str(port), "--reply-port", str(reply), "--models", str(tiny_run[0] / "models")],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:

@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osc_stubs import StubModels, stub_models
-from server import audio_io, osc
-from server.osc_cli import OscClient
-from server.osc_server import OscServer
-from server.osc_sessions import MAX_SOUNDS, SOUND_BYTES, array_bytes
-from server.rack.render import RenderSettings
+from serumrnn.server import audio_io, osc
+from serumrnn.server.osc_cli import OscClient
+from serumrnn.server.osc_server import OscServer
+from serumrnn.server.osc_sessions import MAX_SOUNDS, SOUND_BYTES, array_bytes
+from serumrnn.server.rack.render import RenderSettings
 
 P = osc.PREFIX
 SR = 44100
@@ -89,7 +89,7 @@ def files(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def profile_dirs(tmp_path_factory) -> tuple[Path, Path]:
     """(a folder the server may read profiles from, a folder outside it)."""
-    from server.rack.plugins import PROFILE_DIR
+    from serumrnn.server.rack.plugins import PROFILE_DIR
 
     allowed, outside = tmp_path_factory.mktemp("profiles"), tmp_path_factory.mktemp("private")
     raw = json.loads((PROFILE_DIR / "debian_test.json").read_text())
@@ -589,7 +589,7 @@ def test_serve_on_a_used_port_fails_at_once_with_one_line(tmp_path):
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "training.cli", "serve", "--port", str(port),
+            [sys.executable, "-m", "serumrnn.server.cli", "serve", "--port", str(port),
              "--models", str(tmp_path / "no_models_here")],
             cwd=ROOT, capture_output=True, text=True, timeout=120)
     err = proc.stderr.strip().splitlines()
@@ -624,8 +624,8 @@ import sys, time
 sys.path.insert(0, "tests")
 import threading
 from osc_stubs import StubModels
-from server.osc_cli import OscClient
-from server.osc_server import OscServer
+from serumrnn.server.osc_cli import OscClient
+from serumrnn.server.osc_server import OscServer
 from test_osc_hardening import StubRack
 srv = OscServer({"basic_shapes": StubModels(threading.Event())}, "127.0.0.1", 0, 0,
                 rack=StubRack(), workers=1, loop="paper").start()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from server import audio_io, osc
-from server.osc_cli import OscClient
-from server.rack import FX
+from serumrnn.server import audio_io, osc
+from serumrnn.server.osc_cli import OscClient
+from serumrnn.server.rack import FX
 from stub_models import StubModels
 from test_osc import check_step, new_session, only, set_target
 from test_verified import BAD, GOOD
@@ -19,7 +19,7 @@ P = osc.PREFIX
 
 @pytest.fixture(scope="module")
 def client(rack):
-    from server.osc_server import OscServer
+    from serumrnn.server.osc_server import OscServer
 
     models = {"basic_shapes": StubModels(["distortion", "reverb", "eq", "phaser", "compressor"],
                                          {**GOOD, **BAD})}

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from conftest import band_energy, crest
-from server import spec
-from server.rack import FX, Chain, PluginLoadError, PluginRack, ProfileError, RenderError, \
+from serumrnn.server import spec
+from serumrnn.server.rack import FX, Chain, PluginLoadError, PluginRack, ProfileError, RenderError, \
     RenderSettings, load_profile
-from server.rack import plugins as PL
+from serumrnn.server.rack import plugins as PL
 
 SR = 44100
 F0 = 440 * 2 ** ((48 - 69) / 12)
@@ -167,8 +167,8 @@ def test_reverb_mix_raises_the_tail_and_cuts_shape_it(tail_rack):
 def test_separate_plugins_follow_the_rack_order_not_the_list(rack):
     """Separate effect plugins run in rack order (Serum's by default) whatever order the
     chain lists them in; another rack order is another sound."""
-    from server.rack.plugins import PluginRack
-    from server.rack.render import RenderSettings
+    from serumrnn.server.rack.plugins import PluginRack
+    from serumrnn.server.rack.render import RenderSettings
 
     dist = FX("distortion", mode="Tube", drive=0.9)
     verb = FX("reverb", mix=0.6, low_cut=0.2, high_cut=0.8)

@@ -99,7 +99,7 @@ def test_editable_install_with_no_deps_serves_with_no_system_program(tmp_path):
     """``pip install --no-deps -e .`` into a fresh venv; the dependencies come from this
     test run's environment (as pip would have installed them), PATH holds only the
     venv's bin: ``serumrnn serve`` loads the shipped models and answers a ping."""
-    from server.osc_cli import OscClient
+    from serumrnn.server.osc_cli import OscClient
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import band_energy, crest
-from server import spec
-from server.rack import FX, Chain, OpenRack, RenderSettings
-from server.rack import presets as P
+from serumrnn.server import spec
+from serumrnn.server.rack import FX, Chain, OpenRack, RenderSettings
+from serumrnn.server.rack import presets as P
 
 SR = 44100
 

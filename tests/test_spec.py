@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from server import spec
-from training.cli import SPEC_JSON, main
+from serumrnn.server import spec
+from serumrnn.server.cli import SPEC_JSON, main
 
 
 def test_five_effects_with_serum_names_and_indices():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from training import summary
+from serumrnn.training import summary
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 

@@ -4,10 +4,10 @@ path here runs the same way every time, whatever a trained model would predict."
 import numpy as np
 import pytest
 
-from server import judge as J
-from server.assistant import Session, live_note_name, usage_notes
-from server.rack import FX, Chain
-from server.refine import refine
+from serumrnn.server import judge as J
+from serumrnn.server.assistant import Session, live_note_name, usage_notes
+from serumrnn.server.rack import FX, Chain
+from serumrnn.server.refine import refine
 from stub_models import StubModels
 
 TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8),
@@ -144,7 +144,7 @@ def test_refine_loop_keeps_polish_only_when_exactly_better(rack, target):
 
 
 def test_prefix_cache_gives_the_same_audio(rack):
-    from server.rack import OpenRack
+    from serumrnn.server.rack import OpenRack
 
     fresh = OpenRack()
     chains = [Chain([FX("distortion", mode=3, drive=0.6), FX("eq", freq=0.7, q=0.3, gain=0.8)]),

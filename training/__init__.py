@@ -1,3 +1,3 @@
 """Data generation, training, evaluation and benchmarks. Imports ``server``, never the reverse."""
 
-from server import native  # noqa: F401  (DawDreamer before TensorFlow, see server/native.py)
+from serumrnn.server import native  # noqa: F401  (DawDreamer before TensorFlow, see server/native.py)

@@ -13,8 +13,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from server import features as F
-from server import spec
+from serumrnn.server import features as F
+from serumrnn.server import spec
 
 # -- effect-parameter model (3.1) -----------------------------------------------------------
 CONV_FILTERS = (64, 128, 128)   # three conv layers per branch

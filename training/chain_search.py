@@ -23,9 +23,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from server import spec
-from server.rack.chain import FX, Chain
-from server.refine import knob_span
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.refine import knob_span
 
 BUDGETS = (50, 200, 800, 3200)
 SIGMA0 = 0.3
@@ -62,7 +62,7 @@ def search_chain(renderer, preset: str, target: np.ndarray, *,
     renders; the best chain found after each budget, measured exactly."""
     import cma
 
-    from server import judge as J
+    from serumrnn.server import judge as J
 
     budgets = sorted(set(int(b) for b in budgets))
     tsound = J.measure([target])[0]
@@ -142,9 +142,9 @@ def compare(group: str, *, pairs: int = 10, budgets: Sequence[int] = BUDGETS,
     import sys
     import time
 
-    from server.models import PARAM_MODELS, load_group
-    from server.rack import OpenRack
-    from training.verified_eval import draw_pairs, run_pairs, summarize
+    from serumrnn.server.models import PARAM_MODELS, load_group
+    from serumrnn.server.rack import OpenRack
+    from serumrnn.training.verified_eval import draw_pairs, run_pairs, summarize
 
     t0 = time.time()
     models = load_group(group, models_dir, which=PARAM_MODELS + ("selector",))
@@ -181,7 +181,7 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def _cmd(a) -> int:
-    from training.verified_eval import write_results
+    from serumrnn.training.verified_eval import write_results
 
     res = compare(a.group, pairs=a.pairs, budgets=[int(x) for x in a.budgets.split(",")])
     print(f"wrote {write_results(res, 'anchor', markdown(res), a.out)}")

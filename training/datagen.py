@@ -32,11 +32,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from server import features as F
-from server import spec
-from server.rack import presets as P
-from server.rack.render import RenderSettings
-from server.sampling import unique_chains
+from serumrnn.server import features as F
+from serumrnn.server import spec
+from serumrnn.server.rack import presets as P
+from serumrnn.server.rack.render import RenderSettings
+from serumrnn.server.sampling import unique_chains
 
 #: Default scale: fits this 2-core machine in minutes (4 presets x 32 subsets x 64 = 8,192
 #: clips per group, about 1.5 min at 100 clips/s and 230 MB of float16 features).
@@ -104,7 +104,7 @@ class Task:
 
 def plan(cfg: DataConfig) -> list[Task]:
     """Every shard the config asks for, in a stable order."""
-    from server.sampling import n_unique
+    from serumrnn.server.sampling import n_unique
 
     tasks = []
     for pi, preset in enumerate(cfg.preset_names()):
@@ -122,7 +122,7 @@ def _combo_settings(seed: int, preset_index: int, subset: tuple[str, ...], n: in
 
 
 def _settings(cfg: DataConfig, task: Task):
-    from server.sampling import n_unique
+    from serumrnn.server.sampling import n_unique
 
     n = min(cfg.per_combo, n_unique(task.subset))
     return _combo_settings(cfg.seed, task.preset_index, task.subset, n)[task.start:task.stop]
@@ -211,10 +211,10 @@ _RENDERER = None
 
 def make_renderer(name: str, settings: RenderSettings):
     if name == "open_rack":
-        from server.rack.open_rack import OpenRack
+        from serumrnn.server.rack.open_rack import OpenRack
 
         return OpenRack(settings)
-    from server.rack.plugins import PluginRack
+    from serumrnn.server.rack.plugins import PluginRack
 
     return PluginRack(name, settings=settings)
 
@@ -295,7 +295,7 @@ def load_dataset(out: Path) -> dict[str, np.ndarray]:
 
 def decode_chain(knobs_row: np.ndarray, order_row: np.ndarray):
     """A record's ``Chain`` back from its knob row and order row."""
-    from server.rack.chain import FX, Chain
+    from serumrnn.server.rack.chain import FX, Chain
 
     fxs = []
     for idx in order_row:
@@ -323,6 +323,9 @@ def config_from_args(group: str, per_combo: int | None, seed: int, *, paper_scal
 
 def summarize(out: Path) -> dict[str, Any]:
     out = Path(out)
+    if not (out / "dataset.json").is_file():
+        raise FileNotFoundError(f"{out} is not a data folder (it has no dataset.json); "
+                                "make one with `serumrnn data generate --group G --out FOLDER`")
     cfg = json.loads((out / "dataset.json").read_text())
     dc = DataConfig(**{k: cfg[k] for k in DataConfig.__dataclass_fields__ if k in cfg})
     tasks = plan(dc)
@@ -331,5 +334,22 @@ def summarize(out: Path) -> dict[str, Any]:
             "clips": sum(t.stop - t.start for t in tasks)}
 
 
+def bench_datagen(workers: int, per_combo: int) -> dict[str, float]:
+    """``serumrnn bench``'s data-generation figure: a throw-away folder, end to end."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = DataConfig(group="advanced_modulating_shapes", per_combo=per_combo, seed=123,
+                         chunk=per_combo)
+        t = time.perf_counter()
+        res = generate(cfg, Path(tmp) / "d", workers=workers, progress=False)
+        wall = time.perf_counter() - t
+    rate = res["clips_written"] / wall
+    print(f"data generation, {res['clips_written']} clips (render + features + shard write), "
+          f"{workers} workers:")
+    print(f"  {rate:8.1f} clips/s end to end, worker start-up included ({wall:.1f} s)   goal >= 100")
+    return {"datagen_clips_per_s": rate}
+
+
 __all__: Sequence[str] = ["DataConfig", "generate", "load_dataset", "plan", "decode_chain",
-                          "KNOB_COLUMNS", "config_from_args", "summarize"]
+                          "KNOB_COLUMNS", "config_from_args", "summarize", "bench_datagen"]

@@ -26,19 +26,19 @@ from typing import Any
 
 import numpy as np
 
-from server import features as F
-from server import metrics as M
-from server import spec
-from server.assistant import selector_inputs
-from server.models import GroupModels, knobs_from_outputs, load_group, most_probable_unused, pair_inputs
-from server.rack import OpenRack
-from server.rack import presets as P
-from server.rack.chain import Chain
-from server.sampling import knob_key, record_seed, sample_chain
+from serumrnn.server import features as F
+from serumrnn.server import metrics as M
+from serumrnn.server import spec
+from serumrnn.server.assistant import selector_inputs
+from serumrnn.server.models import GroupModels, knobs_from_outputs, load_group, most_probable_unused, pair_inputs
+from serumrnn.server.rack import OpenRack
+from serumrnn.server.rack import presets as P
+from serumrnn.server.rack.chain import Chain
+from serumrnn.server.sampling import knob_key, record_seed, sample_chain
 
 TEST_STREAM = 0x5E57  # seeds of held-out test draws; training uses the data set's seed
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "docs" / "results"
+RESULTS = Path("docs") / "results"  # default output, relative to the current folder
 PAPER_MEL_MSE_PCT = {"compressor": -56.06, "distortion": -82.66, "eq": -45.92,
                      "phaser": -10.15, "reverb": -62.60}
 
@@ -50,7 +50,7 @@ def _data_dir(models: GroupModels) -> Path | None:
 
 def _training_keys(models: GroupModels) -> set:
     """(preset, knobs) of every training record, to keep test draws out of it."""
-    from training.pairs import Dataset
+    from serumrnn.training.pairs import Dataset
 
     d = _data_dir(models)
     if d is None or not (d / "dataset.json").exists():
@@ -263,7 +263,7 @@ def markdown(group: str, res: dict[str, Any]) -> str:
 
 def evaluate_group(group: str, *, models_dir: Path | None = None, pairs: int = 1000,
                    per_length: int = 200, out_dir: Path = RESULTS) -> dict[str, Any]:
-    from training.export import add_test_metrics
+    from serumrnn.training.export import add_test_metrics
 
     models = load_group(group, models_dir)
     rack = OpenRack(models.render_settings)

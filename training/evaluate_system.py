@@ -63,8 +63,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from server import judge as J
-from server.models import most_probable_unused
+from serumrnn.server import judge as J
+from serumrnn.server.models import most_probable_unused
 
 SYSTEMS: dict[str, str] = {"oracle": "Oracle", "serumrnn": "SerumRNN", "serumrnn_ni": "SerumRNN NI",
                            "serumcnn": "SerumCNN", "random": "Random", "serumcnn_1s": "SerumCNN 1S"}
@@ -153,7 +153,7 @@ class Trajectory:
 
 
 def _metrics():
-    from server import metrics as M
+    from serumrnn.server import metrics as M
 
     return M
 
@@ -173,7 +173,7 @@ def _distances(mel: np.ndarray, mfcc: np.ndarray, audio: np.ndarray,
 def make_nodes(audios: Sequence[np.ndarray], chains: Sequence[Any],
                targets: Sequence[Target]) -> list[Node]:
     """Features and distances of many sounds, batched."""
-    from server import features as F
+    from serumrnn.server import features as F
 
     out: list[Node] = []
     for s in range(0, len(audios), FEATURE_BATCH):
@@ -186,7 +186,7 @@ def make_nodes(audios: Sequence[np.ndarray], chains: Sequence[Any],
 
 
 def make_targets(audios: Sequence[np.ndarray]) -> list[Target]:
-    from server import features as F
+    from serumrnn.server import features as F
 
     M = _metrics()
     out: list[Target] = []
@@ -201,9 +201,9 @@ def make_targets(audios: Sequence[np.ndarray]) -> list[Target]:
 def make_cases(names: Sequence[str], inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
                truths: Sequence[tuple[str, ...]], indices: Sequence[int]) -> list[Case]:
     """Cases with their input node ready (targets and inputs featurized in batches)."""
-    from server.rack.chain import Chain
-    from server.sampling import record_seed
-    from training.evaluate_models import TEST_STREAM
+    from serumrnn.server.rack.chain import Chain
+    from serumrnn.server.sampling import record_seed
+    from serumrnn.training.evaluate_models import TEST_STREAM
 
     tg = make_targets(targets)
     nodes = make_nodes(inputs, [Chain()] * len(inputs), tg)
@@ -221,7 +221,7 @@ def selector_batch(histories: Sequence[Sequence[Node]], targets: Sequence[Target
     ``ni``: every step sees the first sound (the NI baseline); the one-hots of the applied
     effects are the same either way.
     """
-    from server.assistant import selector_batch as batch
+    from serumrnn.server.assistant import selector_batch as batch
 
     hist = [[((h[0] if ni else n).mel, (h[0] if ni else n).mfcc) for n in h] for h in histories]
     return batch(hist, [(t.mel, t.mfcc) for t in targets],
@@ -257,9 +257,9 @@ def _cnn_policy(cases, paths, rows, models):
 def oracle_order(case: Case) -> tuple[str, ...]:
     """The research code's random Oracle: the target's effects in their (random) turn-on
     order, then every other effect in an order drawn from the pair's own seed."""
-    from server import spec
-    from server.sampling import record_seed
-    from training.evaluate_models import TEST_STREAM
+    from serumrnn.server import spec
+    from serumrnn.server.sampling import record_seed
+    from serumrnn.training.evaluate_models import TEST_STREAM
 
     rest = [e for e in spec.EFFECT_NAMES if e not in case.truth]
     rng = np.random.default_rng(record_seed(TEST_STREAM, ORACLE_STREAM, case.index))
@@ -271,7 +271,7 @@ def _oracle_policy(cases, paths, rows, models):
 
 
 def _random_policy(cases, paths, rows, models):
-    from server import spec
+    from serumrnn.server import spec
 
     out = []
     for i in rows:
@@ -296,8 +296,8 @@ def expand(cases: Sequence[Case], requests: set[tuple[int, tuple[str, ...]]], mo
     the new sound is the input run through the parent's chain plus that effect, in rack
     order (so the new effect may process before earlier ones). Returns the renders done.
     """
-    from server.models import knobs_from_outputs
-    from server.rack.chain import Chain
+    from serumrnn.server.models import knobs_from_outputs
+    from serumrnn.server.rack.chain import Chain
 
     by_effect: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
     for i, path in sorted(requests):
@@ -348,7 +348,7 @@ def run_iterative(cases: Sequence[Case], systems: Sequence[str], models, rendere
 
 def one_shot_effects(probs: np.ndarray) -> tuple[str, ...]:
     """SerumCNN 1S's chain: effects with p > 0.5 (at least the top one), most probable first."""
-    from server import spec
+    from serumrnn.server import spec
 
     order = np.argsort(-np.asarray(probs), kind="stable")
     chosen = [int(k) for k in order if probs[k] > 0.5] or [int(order[0])]
@@ -357,8 +357,8 @@ def one_shot_effects(probs: np.ndarray) -> tuple[str, ...]:
 
 def run_one_shot(cases: Sequence[Case], models, renderer) -> list[Trajectory]:
     """SerumCNN 1S: one effect prediction, all knobs from (input, target), one render."""
-    from server.models import knobs_from_outputs
-    from server.rack.chain import Chain
+    from serumrnn.server.models import knobs_from_outputs
+    from serumrnn.server.rack.chain import Chain
 
     inputs, targets = [c.input for c in cases], [c.target for c in cases]
     sets = [one_shot_effects(p) for p in np.asarray(models.predict("serum_cnn", pair_batch(inputs, targets)))]
@@ -397,7 +397,7 @@ def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str,
 
 
 def stops(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True) -> np.ndarray:
-    from server.assistant import STOP_METRIC
+    from serumrnn.server.assistant import STOP_METRIC
 
     k = _metrics().METRICS.index(STOP_METRIC)
     return np.array([stop_index(t.dist[:, k], tolerance, keep_bad) for t in trajs], int)
@@ -488,8 +488,8 @@ def draw_test_pairs(group: str, pairs: int, train_keys: set, stream: int = PAIR_
                     ) -> list[tuple[str, Any]]:
     """(preset, chain) held out: pairs / 5 per chain length 1-5, in order of length;
     ``stream`` picks another sub-stream of the test seeds (e.g. development pairs)."""
-    from server.sampling import knob_key, record_seed
-    from training.evaluate_models import TEST_STREAM, _draw
+    from serumrnn.server.sampling import knob_key, record_seed
+    from serumrnn.training.evaluate_models import TEST_STREAM, _draw
 
     if pairs < 5 or pairs % 5:
         raise ValueError(f"--pairs must be a positive multiple of 5 (pairs/5 per length 1-5), got {pairs}")
@@ -511,7 +511,7 @@ def draw_test_pairs(group: str, pairs: int, train_keys: set, stream: int = PAIR_
 
 def sox_sounds(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The SoX sawtooth (MIDI 48) and each ``OOD_TARGETS`` effect applied to it by SoX."""
-    from server.audio_io import load_clip
+    from serumrnn.server.audio_io import load_clip
 
     sox = shutil.which("sox")
     if sox is None:
@@ -614,7 +614,7 @@ def run_verified(models, renderer, pairs: Sequence[tuple[str, Any]], loop: str,
     """One of our loops on each pair (input = the preset dry): the distances after each
     kept step, as a trajectory the research code's rule can read. The product's result is
     the last state (a verified loop keeps only steps that bring the sound closer)."""
-    from server.assistant import Session
+    from serumrnn.server.assistant import Session
 
     M = _metrics()
     out, t0 = [], time.time()
@@ -678,9 +678,9 @@ def evaluate_system(group: str, *, models_dir: Path | None = None, pairs: int = 
                     renderer=None, quiet: bool = False,
                     verified_pairs: int = VERIFIED_PAIRS) -> Evaluation:
     """The whole evaluation of one group; writes the report unless ``out_dir`` is None."""
-    from server.models import load_group
-    from server.rack import OpenRack
-    from training.evaluate_models import _training_keys
+    from serumrnn.server.models import load_group
+    from serumrnn.server.rack import OpenRack
+    from serumrnn.training.evaluate_models import _training_keys
 
     t0 = time.time()
     models = load_group(group, models_dir)
@@ -750,8 +750,8 @@ def plot_tolerance(res: dict[str, Any], path: Path) -> Path:
 
 def plot_progression(ex: dict[str, Any], stop: int, path: Path) -> Path:
     """Figure 1: dB Mel spectrograms of the input, each SerumRNN step kept, and the target."""
-    from server import features as F
-    from server import spec
+    from serumrnn.server import features as F
+    from serumrnn.server import spec
 
     plt = _pyplot()
     mels = ex["mels"][:stop + 1] + [ex["mels"][-1]]
@@ -905,7 +905,7 @@ def write_report(ev: Evaluation, folder: Path) -> list[Path]:
 # -- the command ---------------------------------------------------------------------
 
 def _cmd_eval(a: argparse.Namespace) -> int:
-    from training.evaluate_models import RESULTS
+    from serumrnn.training.evaluate_models import RESULTS
 
     evaluate_system(a.group, models_dir=Path(a.models) if a.models else None, pairs=a.pairs,
                     out_dir=Path(a.out) if a.out else RESULTS, ood=not a.no_ood, chunk=a.chunk,

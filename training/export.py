@@ -13,17 +13,17 @@ import shutil
 import time
 from pathlib import Path
 
-from server import spec
-from server.models import feature_settings, sha256
-from server.rack.render import RenderSettings
-from training.recipes import Recipe
+from serumrnn.server import spec
+from serumrnn.server.models import feature_settings, sha256
+from serumrnn.server.rack.render import RenderSettings
+from serumrnn.training.recipes import Recipe
 
 MANIFEST_VERSION = 1
 
 
 def export_group(group: str, recipe: Recipe, best: dict[str, Path], models_root: Path,
                  *, data_size: dict | None = None) -> Path:
-    from server.rack import presets as P
+    from serumrnn.server.rack import presets as P
 
     group = P.resolve_group(group)
     out = models_root / group

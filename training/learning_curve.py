@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from server import spec
-from server.models import GroupModels
-from server.rack import OpenRack
-from server.rack import presets as P
-from training import pairs as PR
-from training.recipes import Recipe
-from training.train import ParamData, SelectorData, Source, builder, compile_kwargs, fit
+from serumrnn.server import spec
+from serumrnn.server.models import GroupModels
+from serumrnn.server.rack import OpenRack
+from serumrnn.server.rack import presets as P
+from serumrnn.training import pairs as PR
+from serumrnn.training.recipes import Recipe
+from serumrnn.training.train import ParamData, SelectorData, Source, builder, compile_kwargs, fit
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 
@@ -66,7 +66,7 @@ def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, 
     fractions of its training data and score each run on the same held-out data."""
     import keras
 
-    from training.evaluate_models import table2_effect
+    from serumrnn.training.evaluate_models import table2_effect
 
     group = P.resolve_group(group)
     data_dir = data_root / f"{group}-{recipe.per_combo}-s{recipe.seed}"
@@ -117,7 +117,7 @@ def plot(rows, group: str, effect: str, path: Path) -> Path:
     unit = "training sequences" if effect == "selector" else "training pairs"
     fig, ax = plt.subplots(1, 2, figsize=(8, 3))
     if effect == "selector":
-        from training.summary import SELECTOR_GOAL
+        from serumrnn.training.summary import SELECTOR_GOAL
 
         ax[0].plot(n, [r["exact"] for r in rows], "o-", label="exact next effect")
         ax[0].plot(n, [r["in_target"] for r in rows], "s-", label="chosen effect in the target")
@@ -125,7 +125,7 @@ def plot(rows, group: str, effect: str, path: Path) -> Path:
         ax[0].set(xscale="log", xlabel=unit, ylabel="held-out accuracy",
                   title="Effect selector: held-out accuracy")
     else:
-        from training.evaluate_models import PAPER_MEL_MSE_PCT
+        from serumrnn.training.evaluate_models import PAPER_MEL_MSE_PCT
 
         ax[0].plot(n, [r["mel_mse_delta_pct"] for r in rows], "o-", label="ours")
         ax[0].axhline(PAPER_MEL_MSE_PCT[effect], color="gray", ls="--", label="paper")

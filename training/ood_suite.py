@@ -79,7 +79,7 @@ SOX_EFFECTS: dict[str, Callable[[np.random.Generator], list[str]]] = {
 
 def sox_target(dry: np.ndarray, args: Sequence[str], folder: Path) -> np.ndarray:
     """The dry sound through SoX's effects (no dither), as a 1 s clip."""
-    from server.audio_io import load_clip, write_wav
+    from serumrnn.server.audio_io import load_clip, write_wav
 
     sox = shutil.which("sox")
     if sox is None:
@@ -120,8 +120,8 @@ PLUGINS: dict[str, tuple[Path, Callable[[np.random.Generator], dict[str, float]]
 
 def plugin_target(dry: np.ndarray, path: Path, params: dict[str, float]) -> np.ndarray:
     """The dry sound through one plugin, hosted directly with DawDreamer (mono sum)."""
-    from server.rack.plugins import PluginSpec, _Stage
-    from server.rack.render import RenderSettings
+    from serumrnn.server.rack.plugins import PluginSpec, _Stage
+    from serumrnn.server.rack.render import RenderSettings
 
     stage = _Stage("ood", str(path), PluginSpec("ood", str(path), None, "none", 5.0, 0.0),
                    RenderSettings(), instrument=False)
@@ -138,7 +138,7 @@ def _staged(audio: np.ndarray) -> np.ndarray:
 
 def build_suite(rack, preset: str = "saw", seed: int = 0, *, plugins: bool = True) -> Suite:
     """The targets for one preset and seed (settings differ per seed)."""
-    from server.sampling import record_seed
+    from serumrnn.server.sampling import record_seed
 
     dry = rack.dry(preset)
     targets: list[OODTarget] = [OODTarget("identical", "identical", {}, dry.copy())]
@@ -171,8 +171,8 @@ def run_target(models, renderer, preset: str, target: np.ndarray, *, loop: str =
 
     The end is what the loop hands the producer: the best state for the verified loops,
     the paper's final output (its bad last step kept) for ``paper``."""
-    from server import judge as J
-    from server.assistant import Session
+    from serumrnn.server import judge as J
+    from serumrnn.server.assistant import Session
 
     kw = {} if decision is None else {"decision": decision}
     s = Session(models, target, renderer=renderer, preset=preset, loop=loop, k=k,
@@ -240,10 +240,10 @@ def start_percentiles(rack, group: str, n: int = 500, q: float = 99.0, seed: int
     """The ``q``-th percentile of start Mel-MSE and MSSMAE over training-like pairs (a
     preset of the group dry against it through 1-5 random effects, Table 1 knobs), drawn
     from a seed stream of their own: the reference of ``server.judge.TRAINING_P99``."""
-    from server import metrics as M
-    from server.rack import presets as P
-    from server.sampling import record_seed, sample_chain
-    from server import spec
+    from serumrnn.server import metrics as M
+    from serumrnn.server.rack import presets as P
+    from serumrnn.server.sampling import record_seed, sample_chain
+    from serumrnn.server import spec
 
     presets = P.group_presets(group)
     mse, mss = [], []

@@ -38,11 +38,11 @@ from typing import Iterable
 
 import numpy as np
 
-from server import features as F
-from server import spec
-from server.rack.chain import FX, Chain
-from server.sampling import record_seed, sample_fx
-from training import datagen
+from serumrnn.server import features as F
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.sampling import record_seed, sample_fx
+from serumrnn.training import datagen
 
 TEST_SPLIT = 0.05
 VAL_SPLIT = 0.10
@@ -86,7 +86,7 @@ class Dataset:
 
 
 def _renderer(render: dict):
-    from server.rack.render import RenderSettings
+    from serumrnn.server.rack.render import RenderSettings
 
     return datagen.make_renderer("open_rack", RenderSettings(**render))
 

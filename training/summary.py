@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from server import spec
-from server.rack import presets as P
-from training.evaluate_models import PAPER_MEL_MSE_PCT, RESULTS
+from serumrnn.server import spec
+from serumrnn.server.rack import presets as P
+from serumrnn.training.evaluate_models import PAPER_MEL_MSE_PCT, RESULTS
 
 SELECTOR_GOAL = 0.95
 SYSTEM_GOAL_PCT = -75.0

@@ -20,9 +20,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from server import spec
-from training import pairs as PR
-from training.recipes import Recipe
+from serumrnn.server import spec
+from serumrnn.training import pairs as PR
+from serumrnn.training.recipes import Recipe
 
 MODEL_NAMES = tuple(f"param_{e}" for e in spec.EFFECT_NAMES) + ("selector", "selector_ni", "serum_cnn")
 
@@ -97,7 +97,7 @@ class SelectorData:
         return self.prefix["mel"][i], self.prefix["mfcc"][i]
 
     def inputs(self, idx: np.ndarray):
-        from server.assistant import selector_batch
+        from serumrnn.server.assistant import selector_batch
 
         arr = self.src.ds.arrays
         hist, targets, applied = [], [], []
@@ -284,7 +284,7 @@ def in_target_accuracy(y_true, y_pred):
 
 
 def builder(name: str, width: float) -> Callable:
-    from training import architectures as A
+    from serumrnn.training import architectures as A
 
     if name.startswith("param_"):
         return lambda: A.parameter_model(name[len("param_"):], width)
@@ -311,8 +311,8 @@ def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
                 only: tuple[str, ...] | None = None, workers: int = 2,
                 strategy: str | None = None, verbose: int = 2) -> tuple[dict[str, Path], dict]:
     """Generate (or resume) data, build derived renders, train every model of a group."""
-    from server.rack import presets as P
-    from training import datagen
+    from serumrnn.server.rack import presets as P
+    from serumrnn.training import datagen
 
     group = P.resolve_group(group)
     names = only or MODEL_NAMES

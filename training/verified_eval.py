@@ -45,7 +45,7 @@ def draw_pairs(group: str, pairs: int, *, stream: int | None = None,
                train_keys: set | None = None) -> list[tuple[str, Any]]:
     """(preset, chain) pairs, pairs/5 per chain length, as ``draw_test_pairs`` draws them;
     ``stream`` picks another sub-stream (default: the test pairs' own)."""
-    from training.evaluate_system import PAIR_STREAM, draw_test_pairs
+    from serumrnn.training.evaluate_system import PAIR_STREAM, draw_test_pairs
 
     return draw_test_pairs(group, pairs, set(train_keys or ()),
                            PAIR_STREAM if stream is None else stream)
@@ -56,7 +56,7 @@ def run_pairs(models, renderer, pairs: Sequence[tuple[str, Any]], *, loop: str =
               log=None) -> list[dict[str, Any]]:
     """One loop on every (preset, chain) pair: the input is the preset dry, the target the
     preset through the chain. One row per pair (see ``ood_suite.run_target``)."""
-    from training.ood_suite import run_target
+    from serumrnn.training.ood_suite import run_target
 
     rows, t0 = [], time.time()
     for i, (preset, chain) in enumerate(pairs):
@@ -92,7 +92,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _majority(a: dict[str, float], b: dict[str, float]) -> int:
     """+1 when most of the six metrics (4 of 6) call ``a`` closer, -1 for ``b``, 0 else."""
-    from server import metrics as M
+    from serumrnn.server import metrics as M
 
     votes = 0
     for m in M.METRICS:
@@ -106,10 +106,10 @@ def _majority(a: dict[str, float], b: dict[str, float]) -> int:
 def _state_candidates(models, renderer, preset: str, chain, target_sound) -> list[dict]:
     """Exact six metrics of the sound of ``chain`` and of it plus each unused effect with
     its parameter model's knobs."""
-    from server import judge as J
-    from server import spec
-    from server.assistant import _pair
-    from server.models import knobs_from_outputs
+    from serumrnn.server import judge as J
+    from serumrnn.server import spec
+    from serumrnn.server.assistant import _pair
+    from serumrnn.server.models import knobs_from_outputs
 
     cur = J.judged(renderer.render(chain, preset), target_sound)
     x = _pair(cur, target_sound)
@@ -126,7 +126,7 @@ def agreement(models, renderer, runs: Sequence[tuple[str, Any, np.ndarray]]) -> 
     ``runs``: (preset, the chain a verified run applied, target audio); the states are that
     chain's prefixes, each distance normalized by the run's start.
     """
-    from server import judge as J
+    from serumrnn.server import judge as J
 
     hits = {d: 0 for d in J.DECISIONS}
     split_hits = {d: 0 for d in J.DECISIONS}   # where Mel-MSE and MSSMAE disagree
@@ -157,9 +157,9 @@ def judge_evidence(models, renderer, pairs: Sequence[tuple[str, Any]], *, k: int
                    ood_seed: int = EVIDENCE_OOD_SEED, log=None) -> dict[str, Any]:
     """The decision distances compared on development pairs and an OOD suite: each one's
     agreement with the metrics, and the outcome of the verified loop run with it."""
-    from server import judge as J
-    from server.rack.chain import Chain
-    from training.ood_suite import SUITE_PRESET, build_suite, run_suite, summarize_suite
+    from serumrnn.server import judge as J
+    from serumrnn.server.rack.chain import Chain
+    from serumrnn.training.ood_suite import SUITE_PRESET, build_suite, run_suite, summarize_suite
 
     out: dict[str, Any] = {"pairs": len(pairs), "ood_seed": ood_seed, "outcome": {}}
     suite = build_suite(renderer, SUITE_PRESET.get(models.group, "saw"), ood_seed)
@@ -183,9 +183,9 @@ def evaluate(group: str, *, pairs: int = 50, loops: Sequence[str] = LOOPS_DEFAUL
              k: int = 3, refine_budget: int = 24, ood_seeds: Sequence[int] = (0, 1, 2),
              evidence: bool = True, models_dir: Path | None = None,
              quiet: bool = False) -> dict[str, Any]:
-    from server.models import PARAM_MODELS, load_group
-    from server.rack import OpenRack
-    from training.ood_suite import evaluate_ood_suite
+    from serumrnn.server.models import PARAM_MODELS, load_group
+    from serumrnn.server.rack import OpenRack
+    from serumrnn.training.ood_suite import evaluate_ood_suite
 
     t0 = time.time()
     models = load_group(group, models_dir, which=PARAM_MODELS + ("selector",))
@@ -281,7 +281,7 @@ def markdown(res: dict[str, Any]) -> str:
 def write_results(res: dict[str, Any], name: str, text: str, out: str | None) -> Path:
     """``<name>.json`` and ``<name>.md`` in the group's results folder (default
     docs/results/<group>/); returns the markdown's path."""
-    from training.evaluate_models import RESULTS
+    from serumrnn.training.evaluate_models import RESULTS
 
     folder = (Path(out) if out else RESULTS) / res["group"]
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,10 @@ The API in four nouns: ``FX`` (an effect and its knobs), ``Chain`` (effects in o
 ``OpenRack`` / ``PluginRack`` (renderers with one ``render(chain, preset)`` call).
 """
 
-from server.rack.chain import FX, Chain
-from server.rack.render import DEFAULT_NOTE, RenderError, Renderer, RenderSettings
-from server.rack.open_rack import OpenRack
-from server.rack.plugins import PluginLoadError, PluginRack, ProfileError, load_profile
+from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.render import DEFAULT_NOTE, RenderError, Renderer, RenderSettings
+from serumrnn.server.rack.open_rack import OpenRack
+from serumrnn.server.rack.plugins import PluginLoadError, PluginRack, ProfileError, load_profile
 
 __all__ = ["FX", "Chain", "DEFAULT_NOTE", "RenderError", "Renderer", "RenderSettings", "OpenRack",
            "PluginRack", "load_profile", "ProfileError", "PluginLoadError"]

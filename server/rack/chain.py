@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from server import spec
+from serumrnn.server import spec
 
 
 @dataclass(frozen=True)

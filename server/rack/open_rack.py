@@ -16,10 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
-from server import spec
-from server.rack import presets as P
-from server.rack.chain import FX, Chain
-from server.rack.render import RenderError, RenderSettings
+from serumrnn.server import spec
+from serumrnn.server.rack import presets as P
+from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.render import RenderError, RenderSettings
 
 FAUST_DIR = Path(__file__).with_name("faust")
 

@@ -72,9 +72,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from server import spec
-from server.rack.chain import FX, Chain
-from server.rack.render import RenderError, RenderSettings
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.render import RenderError, RenderSettings
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
@@ -504,7 +504,7 @@ def redacted_key_path(key_path: str) -> str:
 def _read_profile_json(path: Path, shown: str) -> Any:
     """A profile file's JSON: a regular file of at most :data:`PROFILE_MAX_BYTES`, UTF-8,
     not nested past the parser's depth. Errors never quote the file's bytes."""
-    from server.safe_open import FileRefused, open_regular
+    from serumrnn.server.safe_open import FileRefused, open_regular
 
     try:
         f, _ = open_regular(str(path), PROFILE_MAX_BYTES)

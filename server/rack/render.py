@@ -7,8 +7,8 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from server import spec
-from server.rack.chain import FX, Chain
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX, Chain
 
 #: MIDI note the shipped models are trained on: 48 (C3; Live calls it C2), as in the
 #: paper's research code. The paper's text says "C4"; change it here, not elsewhere.

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from server.assistant import Result
-    from server.models import GroupModels
+    from serumrnn.server.assistant import Result
+    from serumrnn.server.models import GroupModels
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "out" / "match"
+DEFAULT_OUT = Path("out") / "match"  # relative to the current folder, as --help says
 PRESET_PREFIX = "preset:"
 DEFAULT_GROUP = "basic"
 RENDER_NOTE_TEXT = ("Sounds rendered on the open rack (Faust effects with Serum's knob names), "
@@ -135,7 +134,7 @@ def _remove(files: Sequence[Path]) -> None:
 
 
 def _group_for(spec: InputSpec, group: str | None) -> str:
-    from server.rack import presets as P
+    from serumrnn.server.rack import presets as P
 
     if group:
         return P.resolve_group(group)
@@ -155,14 +154,14 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
-    from server import spec as spec_mod
-    from server.assistant import LOOPS, Session, usage_notes
-    from server.audio_io import load_clip
-    from server.models import PARAM_MODELS, load_group
-    from server.pitch import check_target, to_model_note
-    from server.rack import OpenRack
-    from server.rack import presets as P
-    from training.report import write_report
+    from serumrnn.server import spec as spec_mod
+    from serumrnn.server.assistant import LOOPS, Session, usage_notes
+    from serumrnn.server.audio_io import load_clip
+    from serumrnn.server.models import PARAM_MODELS, load_group
+    from serumrnn.server.pitch import check_target, to_model_note
+    from serumrnn.server.rack import OpenRack
+    from serumrnn.server.rack import presets as P
+    from serumrnn.server.report import write_report
 
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
@@ -217,9 +216,9 @@ def _input_from_args(a: argparse.Namespace) -> str:
 
 
 def _cmd_match(a: argparse.Namespace) -> int:
-    from server.audio_io import AudioInputError
-    from server.models import ModelError
-    from training.report import format_steps
+    from serumrnn.server.audio_io import AudioInputError
+    from serumrnn.server.models import ModelError
+    from serumrnn.server.report import format_steps
 
     try:
         spec = _input_from_args(a)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from server import features as F
-from server import spec
-from server.audio_io import write_wav
-from server.rack import OpenRack
-from server.rack import presets as P
-from server.sampling import sample_chain
+from serumrnn.server import features as F
+from serumrnn.server import spec
+from serumrnn.server.audio_io import write_wav
+from serumrnn.server.rack import OpenRack
+from serumrnn.server.rack import presets as P
+from serumrnn.server.sampling import sample_chain
 
 
 def render_demo(out: Path, *, seed: int = 0) -> list[Path]:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-DEVICE_DIR = ROOT / "m4l_device"
+DEVICE_DIR = Path(__file__).resolve().parent.parent
+ROOT = DEVICE_DIR.parent
 PATCHER = DEVICE_DIR / "SerumRNN.maxpat"
 AMXD = DEVICE_DIR / "SerumRNN.amxd"
 PANEL_PNG = ROOT / "docs" / "device-panel.png"
@@ -88,7 +88,7 @@ def spec_module(spec_json: str, model_note: int) -> str:
 
 def default_model_note() -> int:
     """The MIDI note the shipped models were rendered at (``RenderSettings``' default)."""
-    from server.rack.render import DEFAULT_NOTE
+    from serumrnn.server.rack.render import DEFAULT_NOTE
 
     return int(DEFAULT_NOTE)
 

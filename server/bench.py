@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from server import features as F
-from server import spec
-from server.rack import OpenRack
-from server.sampling import sample_chain
+from serumrnn.server import features as F
+from serumrnn.server import spec
+from serumrnn.server.rack import OpenRack
+from serumrnn.server.sampling import sample_chain
 
 
 def _times(fn: Callable[[], object], n: int) -> np.ndarray:
@@ -100,26 +99,10 @@ def bench_features(batch: int, reps: int) -> dict[str, float]:
             "naive_over_fast": float(r_naive)}
 
 
-def bench_datagen(workers: int, per_combo: int) -> dict[str, float]:
-    from training import datagen
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = datagen.DataConfig(group="advanced_modulating_shapes", per_combo=per_combo, seed=123,
-                                 chunk=per_combo)
-        t = time.perf_counter()
-        res = datagen.generate(cfg, Path(tmp) / "d", workers=workers, progress=False)
-        wall = time.perf_counter() - t
-    rate = res["clips_written"] / wall
-    print(f"data generation, {res['clips_written']} clips (render + features + shard write), "
-          f"{workers} workers:")
-    print(f"  {rate:8.1f} clips/s end to end, worker start-up included ({wall:.1f} s)   goal >= 100")
-    return {"datagen_clips_per_s": rate}
-
-
 def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """Load time of each shipped group and one-call inference time of each model."""
-    from server.models import DEFAULT_MODELS_DIR, ModelError, load_group
-    from server.rack import presets as P
+    from serumrnn.server.models import DEFAULT_MODELS_DIR, ModelError, load_group
+    from serumrnn.server.rack import presets as P
 
     root = models_dir or DEFAULT_MODELS_DIR
     out: dict[str, float] = {}
@@ -153,8 +136,8 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
 def _step_models(models_dir: Path | None):
     """The step loop's models of the first group found (selector + five parameter models),
     loaded and warmed up as ``serve`` does, or None."""
-    from server.models import ModelError
-    from server.osc_server import load_models, warm_up
+    from serumrnn.server.models import ModelError
+    from serumrnn.server.osc_server import load_models, warm_up
 
     try:
         loaded = load_models(models_dir)
@@ -169,9 +152,9 @@ def _step_models(models_dir: Path | None):
 def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """One step of the loop, without and with the open-rack render, against a naive
     baseline in the same run: librosa features per clip and Keras ``model.predict``."""
-    from server.assistant import Session, selector_inputs
-    from server.models import knobs_from_outputs
-    from server.rack import presets as P
+    from serumrnn.server.assistant import Session, selector_inputs
+    from serumrnn.server.models import knobs_from_outputs
+    from serumrnn.server.rack import presets as P
 
     print("one step of the loop (models loaded once and traced; batch of 1):")
     found = _step_models(models_dir)
@@ -242,8 +225,8 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
 def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """A verified step (k = 3) and a verified + refine step (24 renders), per ``step()``
     call of whole sessions on the open rack, targets of 1-5 random effects."""
-    from server.assistant import Session
-    from server.rack import presets as P
+    from serumrnn.server.assistant import Session
+    from serumrnn.server.rack import presets as P
 
     print("verified steps (open rack; every step() call of whole sessions):")
     found = _step_models(models_dir)
@@ -294,11 +277,11 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
 _FIRST_STEP = r"""
 import time, sys, json
 t0 = time.perf_counter()
-from server import native  # DawDreamer before TensorFlow
-from server.osc_server import load_models, warm_up
-from server.assistant import Session
-from server.rack import FX, OpenRack
-from server.rack import presets as P
+from serumrnn.server import native  # DawDreamer before TensorFlow
+from serumrnn.server.osc_server import load_models, warm_up
+from serumrnn.server.assistant import Session
+from serumrnn.server.rack import FX, OpenRack
+from serumrnn.server.rack import presets as P
 t1 = time.perf_counter()
 group, gm = next(iter(load_models(sys.argv[1] or None).items()))
 t2 = time.perf_counter()
@@ -338,8 +321,8 @@ def bench_first_step(models_dir: Path | None = None) -> dict[str, float]:
 
 def bench_osc_clients(seconds: float, models_dir: Path | None = None) -> dict[str, float]:
     """Step round trips over loopback UDP with 1 and 20 clients (the device's flow)."""
-    from server.osc_cli import bench_osc, format_bench
-    from server.osc_server import load_models, warm_up
+    from serumrnn.server.osc_cli import bench_osc, format_bench
+    from serumrnn.server.osc_server import load_models, warm_up
 
     print("OSC server on loopback (captured flow, as the device sends it):")
     try:
@@ -357,14 +340,18 @@ def bench_osc_clients(seconds: float, models_dir: Path | None = None) -> dict[st
     return out
 
 
-def run_bench(*, quick: bool = False, workers: int = 2) -> dict[str, float]:
+def run_bench(*, quick: bool = False, workers: int = 2,
+              extra: Callable[[], dict[str, float]] | None = None) -> dict[str, float]:
+    """Every runtime figure; ``extra`` adds a section from outside the runtime (the
+    training package's data-generation figure), printed after the features."""
     import os
 
     print(f"serumrnn bench on {os.cpu_count()} CPU cores" + (" (quick)" if quick else ""))
     out: dict[str, float] = {}
     out.update(bench_render(20 if quick else 60))
     out.update(bench_features(64, 3 if quick else 10))
-    out.update(bench_datagen(workers, 16 if quick else 48))
+    if extra is not None:
+        out.update(extra())
     out.update(bench_models(10 if quick else 50))
     out.update(bench_step(12 if quick else 60))
     out.update(bench_verified(10 if quick else 40))

@@ -24,9 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from server import features as F
-from server.assistant import KnobSetting, Result, StepReport
-from server.audio_io import write_wav
+from serumrnn.server import features as F
+from serumrnn.server.assistant import KnobSetting, Result, StepReport
+from serumrnn.server.audio_io import write_wav
 
 #: The two distances a producer sees: the paper's headline one and its most robust one.
 SHOWN_METRICS = (("mse", "Mel-MSE"), ("mssmae", "MSSMAE"))

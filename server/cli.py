@@ -1,0 +1,129 @@
+"""The ``serumrnn`` command line: the entry point, and the commands of the runtime.
+
+The outermost edge of the project. Each command module registers its own sub-commands
+with ``add_parser(subparsers)``; this file lists those modules by name in
+:data:`COMMAND_MODULES` and a missing one is an error, never a silently absent command.
+That list is the one place the runtime names training code, and it does so only to
+build the parser (see ``tests/test_layout.py``). Heavy imports happen inside each
+command, so ``serumrnn --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from serumrnn.server import quiet
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_JSON = ROOT / "m4l_device" / "serumrnn_spec.json"
+EXAMPLES = ROOT / "examples"
+#: Modules that add their own sub-commands (each defines ``add_parser(subparsers)``).
+COMMAND_MODULES = (
+    "serumrnn.server.match",
+    "serumrnn.server.osc_cli",
+    "serumrnn.device.build",
+    "serumrnn.training.commands",
+    "serumrnn.training.evaluate_system",
+    "serumrnn.training.verified_eval",
+    "serumrnn.training.chain_search",
+    "serumrnn.training.summary",
+)
+
+
+def _cmd_spec_export(a: argparse.Namespace) -> int:
+    from serumrnn.server import spec
+
+    text = spec.export_json()
+    out = Path(a.out)
+    if a.check:
+        have = out.read_text() if out.exists() else None
+        if have != text:
+            print(f"{out} is out of sync with server/spec.py: run `serumrnn spec export`",
+                  file=sys.stderr)
+            return 1
+        print(f"{out} is in sync (spec {spec.SPEC_VERSION})")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out} (spec {spec.SPEC_VERSION}, {len(spec.EFFECTS)} effects)")
+    return 0
+
+
+def _cmd_presets(a: argparse.Namespace) -> int:
+    from serumrnn.server.rack import presets as P
+
+    for g, names in P.GROUPS.items():
+        aliases = [k for k, v in P.GROUP_ALIASES.items() if v == g]
+        print(f"{g} ({', '.join(aliases)}): {', '.join(names)}")
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    """The main job: ``match`` on the shipped example pair with the shipped models."""
+    if a.presets:
+        from serumrnn.server.demo import render_demo
+
+        for p in render_demo(Path(a.out), seed=a.seed):
+            print(p)
+        return 0
+    return main(["match", str(EXAMPLES / "input-saw.wav"), str(EXAMPLES / "target-saw.wav"),
+                 "--group", "basic", "--out", str(a.out)])
+
+
+def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("spec", help="the effect specification")
+    ssub = sp.add_subparsers(dest="spec_cmd", required=True)
+    ex = ssub.add_parser("export", help="write the spec as JSON for the Max for Live device")
+    ex.add_argument("--out", default=str(SPEC_JSON), help=f"where to write it (default {SPEC_JSON})")
+    ex.add_argument("--check", action="store_true", help="fail if the file is out of sync")
+    ex.set_defaults(func=_cmd_spec_export)
+
+    sub.add_parser("presets", help="list preset groups and presets").set_defaults(func=_cmd_presets)
+
+    d = sub.add_parser("demo", help="match the shipped example pair (input -> target) step by step")
+    d.add_argument("--presets", action="store_true",
+                   help="instead, render the 12 presets through random effect chains")
+    d.add_argument("--out", default=str(Path("out") / "demo"),
+                   help="report folder, relative to the current folder (default out/demo)")
+    d.add_argument("--seed", type=int, default=0,
+                   help="random effect chains' seed, with --presets (default 0)")
+    d.set_defaults(func=_cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="serumrnn",
+        description="SerumRNN: step-by-step effect programming for Xfer Serum, on an open "
+                    "Faust rack by default. `serumrnn <command> --help` shows a command's options.")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="<command>")
+    _add_runtime_commands(sub)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:  # a broken install: say which part is missing
+            raise SystemExit(f"serumrnn: the command module {name} cannot be imported ({e}); "
+                             "reinstall with `make setup`") from e
+        module.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet.tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"serumrnn: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
