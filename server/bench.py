@@ -137,7 +137,7 @@ def _step_models(models_dir: Path | None):
     """The step loop's models of the first group found (selector + five parameter models),
     loaded and warmed up as ``serve`` does, or None."""
     from serumrnn.server.models import ModelError
-    from serumrnn.server.osc_server import load_models, warm_up
+    from serumrnn.server.startup import load_models, warm_up
 
     try:
         loaded = load_models(models_dir)
@@ -278,7 +278,7 @@ _FIRST_STEP = r"""
 import time, sys, json
 t0 = time.perf_counter()
 from serumrnn.server import native  # DawDreamer before TensorFlow
-from serumrnn.server.osc_server import load_models, warm_up
+from serumrnn.server.startup import load_models, warm_up
 from serumrnn.server.assistant import Session
 from serumrnn.server.rack import FX, OpenRack
 from serumrnn.server.rack import presets as P
@@ -322,7 +322,7 @@ def bench_first_step(models_dir: Path | None = None) -> dict[str, float]:
 def bench_osc_clients(seconds: float, models_dir: Path | None = None) -> dict[str, float]:
     """Step round trips over loopback UDP with 1 and 20 clients (the device's flow)."""
     from serumrnn.server.osc_cli import bench_osc, format_bench
-    from serumrnn.server.osc_server import load_models, warm_up
+    from serumrnn.server.startup import load_models, warm_up
 
     print("OSC server on loopback (captured flow, as the device sends it):")
     try:

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from serumrnn.server import native  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
+from serumrnn.server.quiet import import_tensorflow
 from serumrnn.server import features as F
 from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX
@@ -97,7 +98,7 @@ class GroupModels:
     def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any:
         """Inference through a compiled function per model: no retracing per call."""
         if name not in self._fns:
-            import tensorflow as tf
+            tf = import_tensorflow()
 
             # Each model traces once; TF's "retracing" warning counts the first traces of
             # several different functions, which is expected here, so keep it quiet.
@@ -123,6 +124,7 @@ def load_group(group: str, models_dir: Path | str | None = None, *,
     folder = Path(models_dir or DEFAULT_MODELS_DIR) / gid
     manifest = read_manifest(folder)
     out = GroupModels(gid, folder, manifest)
+    import_tensorflow()
     import keras
 
     for name in which:

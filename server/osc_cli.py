@@ -128,10 +128,12 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     for h in logging.getLogger().handlers:
         h.addFilter(SafeLogFilter())
     from serumrnn.server.midi import Trigger, open_listener
-    from serumrnn.server.osc_server import OscServer, load_models, tune_malloc, warm_up
+    from serumrnn.server.osc_server import OscServer
+    from serumrnn.server import native
+    from serumrnn.server.startup import load_models, warm_up
 
     trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
-    tune_malloc()
+    native.tune_allocator()
     t0 = time.perf_counter()
     models = load_models(a.models, a.groups.split(",") if a.groups else None)
     for m in models.values():
@@ -265,7 +267,7 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
     ``seconds``, each from its own socket with the device's captured flow (the capture is
     a file path). Checks each reply arrived and belonged to its own request and session.
 
-    ``malloc`` tunes this process's allocator as ``serve`` does (``tune_malloc``), for
+    ``malloc`` tunes this process's allocator as ``serve`` does (``native.tune_allocator``), for
     figures that match the server's; it lasts for the rest of the process.
 
     Returns clients, steps, p50_ms, p95_ms, steps_per_s, lost, wrong, errors.
@@ -273,10 +275,12 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
     import tempfile
 
     from serumrnn.server.audio_io import write_wav
-    from serumrnn.server.osc_server import OscServer, load_models, tune_malloc, warm_up
+    from serumrnn.server.osc_server import OscServer
+    from serumrnn.server import native
+    from serumrnn.server.startup import load_models, warm_up
 
     if malloc:
-        tune_malloc()
+        native.tune_allocator()
     if models is None:
         models = load_models(models_dir)
         for m in models.values():

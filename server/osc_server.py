@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import OSCUDPServer
 
 from serumrnn.server import osc
+from serumrnn.server.startup import limit_blas
 from serumrnn.server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
 from serumrnn.server.osc_sessions import (REPLY_TTL_S, SOUND_BYTES, OscSession, Sessions,
                                  new_session_id, short_id)
@@ -53,68 +53,7 @@ MAX_PENDING, MAX_PENDING_BYTES = 512, 8 << 20
 MAX_ROUTES = 4096
 OPEN_RACK_NAMES = ("", "open", "open_rack")
 PRESET_PREFIX = "preset:"
-__all__ = ["OscServer", "OscSession", "REPLY_TTL_S", "load_models", "warm_up", "tune_malloc",
-           "bind_udp", "SafeLogFilter"]
-
-
-# -- models ---------------------------------------------------------------------------
-
-def tune_malloc(threshold: int = 32 << 20) -> bool:
-    """Keep per-request temporaries (arrays under ``threshold`` bytes) on the heap.
-
-    glibc may otherwise hand each one a fresh mmap, so a step pays page faults for every
-    array it makes: measured in a process that had trained models, a step took 3x longer
-    (176 page faults per 700 kB array; none after this). glibc only; False elsewhere.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(-3, int(threshold)))  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False
-
-
-def load_models(models_dir: Path | str | None = None, groups: list[str] | None = None
-                ) -> dict[str, Any]:
-    """Every group found in ``models_dir`` (or just ``groups``), loaded and verified once.
-
-    Only the models the step loop uses are loaded (the selector and the five parameter
-    models). A folder with no group at all is a ``ModelError`` (missing_group).
-    """
-    from serumrnn.server.models import DEFAULT_MODELS_DIR, PARAM_MODELS, ModelError, load_group
-    from serumrnn.server.rack import presets as P
-
-    root = Path(models_dir or DEFAULT_MODELS_DIR)
-    wanted = [P.resolve_group(g) for g in groups] if groups else [
-        g for g in P.GROUPS if (root / g / "manifest.json").is_file()]
-    if not wanted:
-        raise ModelError("missing_group", f"no trained models in {root}: train a group with "
-                         "`serumrnn train --group basic` or pass --models DIR")
-    return {g: load_group(g, root, which=("selector",) + PARAM_MODELS) for g in wanted}
-
-
-def warm_up(models: Any) -> None:
-    """Trace each model and touch features, metrics and pitch once, so the first real
-    step is as fast as the rest (the first call of each costs up to seconds)."""
-    from serumrnn.server import features as F
-    from serumrnn.server.assistant import Session
-    from serumrnn.server.pitch import detect_pitch
-
-    tf_log = logging.getLogger("tensorflow")
-    level = tf_log.level
-    tf_log.setLevel(logging.ERROR)  # tracing every model in a row reads as "retracing"
-    try:
-        for name, model in models.models.items():
-            models.predict(name, {t.name.split(":")[0]: np.zeros((1, *t.shape[1:]), np.float32)
-                                  for t in model.inputs})
-    finally:
-        tf_log.setLevel(level)
-    t = np.arange(F.SAMPLE_RATE) / F.SAMPLE_RATE
-    tone = (0.5 * np.sin(2 * np.pi * 130.81 * t)).astype(np.float32)
-    Session(models, tone, loop="paper").step(current=np.sign(tone) * np.float32(0.3))
-    detect_pitch(tone)
+__all__ = ["OscServer", "OscSession", "REPLY_TTL_S", "bind_udp", "SafeLogFilter"]
 
 
 # -- logging ---------------------------------------------------------------------------
@@ -261,19 +200,6 @@ def is_loopback(host: str) -> bool:
         return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
-def _limit_blas(threads: int | None) -> Any:
-    """Cap BLAS threads while serving. Requests already run in parallel on the worker
-    pool; a multi-threaded GEMM per request only oversubscribes the cores (measured on 2
-    busy cores: a feature pass takes 33 ms with 2 BLAS threads and 1 ms with one)."""
-    if threads is None:
-        return None
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn, a librosa dependency
-        return None
-    return threadpool_limits(threads, user_api="blas")
-
-
 def _peek_request_id(data: bytes) -> int:
     """The request id of a datagram's first message, so a ``busy`` reply can name it."""
     try:
@@ -311,7 +237,7 @@ def _failure(e: BaseException) -> _Failure | None:
     """The error reply for an exception the server knows how to explain, else None."""
     from serumrnn.server.audio_io import AudioInputError
     from serumrnn.server.models import ModelError
-    from serumrnn.server.rack.plugins import ProfileError
+    from serumrnn.server.rack.profile import ProfileError
     from serumrnn.server.rack.render import RenderError
 
     if isinstance(e, ProtocolError):
@@ -430,7 +356,7 @@ class OscServer:
                 RenderSettings(rack_order=self.rack_order)
             self._rack = _LockedRenderer(OpenRack(settings))
         sock = self._sock or bind_udp(self.host, self.port)
-        self._blas_limits = _limit_blas(self.blas_threads)
+        self._blas_limits = limit_blas(self.blas_threads)
         self._workers = _Workers(self._workers_n, "osc-worker")
         self._transport = _Transport(sock, self._receive)
         self._thread = threading.Thread(target=self._transport.serve_forever,
@@ -768,7 +694,7 @@ class OscServer:
         """A profile from the shipped folder or a ``--profiles`` folder. Its faults are
         described by key path only, never by the file's contents (the full message goes
         to the log)."""
-        from serumrnn.server.rack.plugins import (ProfileError, find_profile, load_profile,
+        from serumrnn.server.rack.profile import (ProfileError, find_profile, load_profile,
                                          redacted_key_path)
 
         if (os.sep in name or name.endswith(".json")) and not os.path.isabs(name):

@@ -1,16 +1,47 @@
-"""Keep TensorFlow's start-up chatter off the terminal, before it is first imported.
+"""Keep TensorFlow's start-up chatter off the terminal.
 
-TensorFlow's C++ runtime logs (oneDNN notices, CPU feature lines, absl's "before
-InitializeLog" banner) go straight to stderr ahead of a command's own output. The level
-is read once, when TensorFlow loads, so this must run before any import of it. A user
-who wants the logs sets ``TF_CPP_MIN_LOG_LEVEL`` themselves; we never override theirs.
+TensorFlow's C++ runtime writes to stderr ahead of a command's own output: the oneDNN
+notice, CPU feature lines and absl's "before InitializeLog" banner. The last two ignore
+``TF_CPP_MIN_LOG_LEVEL`` (TensorFlow 2.18+ logs them through absl while it loads), so the
+import itself runs with the process's stderr sent to a temporary file, which is shown only
+if the import fails. Every TensorFlow import in the project goes through
+:func:`import_tensorflow`; a user who wants the logs sets ``TF_CPP_MIN_LOG_LEVEL`` and
+``SERUMRNN_TF_LOGS=1``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+from types import ModuleType
 
 
 def tensorflow() -> None:
-    """Only fatal TensorFlow C++ logs, unless the user chose a level."""
+    """Only fatal TensorFlow C++ logs after start-up, unless the user chose a level."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def import_tensorflow() -> ModuleType:
+    """``import tensorflow`` (and Keras) with the start-up banner kept off stderr."""
+    if "tensorflow" in sys.modules or os.environ.get("SERUMRNN_TF_LOGS") == "1":
+        import tensorflow as tf
+
+        return tf
+    tensorflow()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            import keras  # noqa: F401  (loads TensorFlow too)
+            import tensorflow as tf
+        except BaseException:
+            os.dup2(saved, 2)
+            tmp.seek(0)
+            sys.stderr.write(tmp.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tf

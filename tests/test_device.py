@@ -61,7 +61,8 @@ def test_device_javascript_unit_tests_pass():
 # -- end to end: the device's JavaScript and the real server ---------------------------
 
 def _tiny_server(tiny_run, rack, loop: str):
-    from serumrnn.server.osc_server import OscServer, load_models, warm_up
+    from serumrnn.server.osc_server import OscServer
+    from serumrnn.server.startup import load_models, warm_up
 
     models = load_models(tiny_run[0] / "models")
     for m in models.values():

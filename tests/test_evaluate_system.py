@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from serumrnn.server import spec
+from serumrnn.server import judge as J
 from serumrnn.training import evaluate_system as ES
+from serumrnn.training import system_ood as SO
+from serumrnn.training import system_scores as SC
+from serumrnn.training import systems as SY
 
 PAIRS = 10  # 2 per chain length
 VERIFIED_PAIRS = 3
@@ -35,7 +39,7 @@ class CountingRack:
 def test_every_system_has_finite_deltas(run):
     ev, _ = run
     res = ev.result
-    assert list(res["systems"]) == list(ES.SYSTEMS)
+    assert list(res["systems"]) == list(SY.SYSTEMS)
     for s, r in res["systems"].items():
         assert set(r["table"]["delta"]) == {"mse", "mae", "lsd", "mfccd", "pcc", "mssmae"}
         assert all(np.isfinite(v) for v in r["table"]["delta"].values()), s
@@ -62,7 +66,7 @@ def test_oracle_applies_the_targets_effects_first_then_the_rest(run):
     rests = set()
     for traj, truth in zip(ev.trajectories["oracle"], ev.truths):
         assert traj.effects[:len(truth)] == tuple(truth)
-        assert sorted(traj.effects) == sorted(spec.EFFECT_NAMES) and traj.steps == ES.MAX_STEPS
+        assert sorted(traj.effects) == sorted(spec.EFFECT_NAMES) and traj.steps == SY.MAX_STEPS
         rests.add(traj.effects[len(truth):])
     assert len(rests) > 2
     assert ev.result["checks"]["oracle_follows_truth"] == 1.0
@@ -72,20 +76,20 @@ def test_research_code_rule_per_metric_on_hand_made_paths():
     """until_worse_n: each metric on its own path; with tolerance 1 the value before the
     second step that makes it worse; PCC is worse when it falls; a tie is not bad."""
     mse = [10.0, 8.0, 9.0, 7.0, 11.0, 12.0]     # worse at steps 2 and 4 -> before step 4: index 3
-    assert ES.research_end(mse, 1) == 3
-    assert ES.research_end(mse, 0) == 1
-    assert ES.research_end(mse, 2) == 4
-    assert ES.research_end([5.0, 5.0, 5.0, 4.0], 0) == 3   # ties are not bad
+    assert J.research_end(mse, 1) == 3
+    assert J.research_end(mse, 0) == 1
+    assert J.research_end(mse, 2) == 4
+    assert J.research_end([5.0, 5.0, 5.0, 4.0], 0) == 3   # ties are not bad
     pcc = [50.0, 60.0, 55.0, 70.0, 65.0, 80.0]  # falls at steps 2 and 4 -> index 3
-    assert ES.research_end(pcc, 1, higher_is_better=True) == 3
-    assert ES.research_end(pcc, 1) == 2          # read the wrong way round: rises at 1 and 3
+    assert J.research_end(pcc, 1, higher_is_better=True) == 3
+    assert J.research_end(pcc, 1) == 2          # read the wrong way round: rises at 1 and 3
     # a trajectory whose metrics end at different steps
     dist = np.zeros((6, 6))
     dist[:, 0] = mse                                            # mse ends at index 3
     dist[:, 4] = pcc                                            # pcc ends at index 3
     dist[:, 5] = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0]                 # mssmae never worse: the end
-    t = ES.Trajectory(("a",) * 5, dist, 5, [])
-    r = ES.summarize_research([t], 1)
+    t = SY.Trajectory(("a",) * 5, dist, 5, [])
+    r = SC.summarize_research([t], 1)
     assert r["final"]["mse"] == 7.0 and r["final"]["pcc"] == 70.0 and r["final"]["mssmae"] == 4.0
     assert r["delta"]["mse"] == -3.0 and r["delta"]["pcc"] == 20.0
     assert r["mean_steps"]["mse"] == 3 and r["mean_steps"]["mssmae"] == 5
@@ -103,31 +107,31 @@ def test_no_system_repeats_an_effect(run):
     ev, _ = run
     for s, trajs in ev.trajectories.items():
         for t in trajs:
-            assert len(set(t.effects)) == len(t.effects) <= ES.MAX_STEPS, (s, t.effects)
+            assert len(set(t.effects)) == len(t.effects) <= SY.MAX_STEPS, (s, t.effects)
         assert ev.result["systems"][s]["repeats"] == 0
     for s in ("serumrnn", "serumrnn_ni", "serumcnn", "random", "oracle"):  # all five
-        assert all(t.steps == ES.MAX_STEPS for t in ev.trajectories[s])
+        assert all(t.steps == SY.MAX_STEPS for t in ev.trajectories[s])
 
 
 def test_stop_index_reads_the_rule():
     path = [10.0, 8.0, 9.0, 7.0, 11.0, 12.0]   # bad steps: 2, 4, 5
-    assert [ES.stop_index(path, t) for t in range(5)] == [2, 4, 5, 5, 5]
-    assert ES.stop_index(path, 0, keep_bad=False) == 1
-    assert ES.stop_index([3.0, 2.0, 1.0], 0) == 2          # never bad: the whole trajectory
-    assert ES.stop_index([3.0, 3.0], 0) == 1               # no change counts as bad (Session)
+    assert [J.paper_stop_index(path, t) for t in range(5)] == [2, 4, 5, 5, 5]
+    assert J.paper_stop_index(path, 0, keep_bad=False) == 1
+    assert J.paper_stop_index([3.0, 2.0, 1.0], 0) == 2          # never bad: the whole trajectory
+    assert J.paper_stop_index([3.0, 3.0], 0) == 1               # no change counts as bad (Session)
 
 
 def test_tolerances_are_consistent(run):
     ev, _ = run
     for s, trajs in ev.trajectories.items():
-        per_t = np.stack([ES.stops(trajs, t) for t in ES.TOLERANCES])
+        per_t = np.stack([SC.stops(trajs, t) for t in SC.TOLERANCES])
         assert (np.diff(per_t, axis=0) >= 0).all(), s               # more tolerance, more steps
         assert (per_t[-1] == [t.steps for t in trajs]).all(), s      # tolerance 4 = the end
         end = np.nanmean([t.dist[-1] - t.dist[0] for t in trajs], axis=0)
         got = ev.result["systems"][s]["by_tolerance"]["4"]["delta"]
         assert np.allclose([got[m] for m in ("mse", "mae", "lsd", "mfccd", "pcc", "mssmae")], end)
     # Table 4 is tolerance 1
-    for s in ES.SYSTEMS:
+    for s in SY.SYSTEMS:
         r = ev.result["systems"][s]
         assert r["table"]["delta"] == r["by_tolerance"]["1"]["delta"]
 
@@ -137,27 +141,27 @@ def test_one_shot_renders_once(run, tiny_models, rack):
     assert ev.result["checks"]["one_shot_renders"] == [1]
     assert all(t.dist.shape == (2, 6) for t in ev.trajectories["serumcnn_1s"])
     pairs = ES.draw_test_pairs("basic_shapes", 5, set())
-    cases = ES.make_cases([p for p, _ in pairs], [rack.dry(p) for p, _ in pairs],
+    cases = SY.make_cases([p for p, _ in pairs], [rack.dry(p) for p, _ in pairs],
                           [rack.render(c, p) for p, c in pairs], [c.order for _, c in pairs], range(5))
     counting = CountingRack(rack)
-    trajs = ES.run_one_shot(cases, tiny_models, counting)
+    trajs = SY.run_one_shot(cases, tiny_models, counting)
     assert counting.calls == len(cases)
     assert all(t.renders == 1 and len(t.chain) == len(t.effects) >= 1 for t in trajs)
 
 
 def test_one_shot_effects_threshold_and_order():
-    assert ES.one_shot_effects(np.array([0.2, 0.9, 0.6, 0.1, 0.7])) == ("distortion", "reverb", "eq")
-    assert ES.one_shot_effects(np.array([0.2, 0.1, 0.4, 0.1, 0.3])) == ("eq",)
+    assert SY.one_shot_effects(np.array([0.2, 0.9, 0.6, 0.1, 0.7])) == ("distortion", "reverb", "eq")
+    assert SY.one_shot_effects(np.array([0.2, 0.1, 0.4, 0.1, 0.3])) == ("eq",)
 
 
 def test_ni_inputs_see_only_the_first_sound(tiny_models, rack):
     chain = ES.draw_test_pairs("basic_shapes", 5, set())[-1][1]
-    case = ES.make_cases(["saw"], [rack.dry("saw")], [rack.render(chain, "saw")],
+    case = SY.make_cases(["saw"], [rack.dry("saw")], [rack.render(chain, "saw")],
                          [chain.order], [0])[0]
-    ES.expand([case], {(0, ("eq",))}, tiny_models, rack)
+    SY.expand([case], {(0, ("eq",))}, tiny_models, rack)
     hist = [case.nodes[()], case.nodes[("eq",)]]
-    rnn = ES.selector_batch([hist], [case.target], [("eq",)])
-    ni = ES.selector_batch([hist], [case.target], [("eq",)], ni=True)
+    rnn = SY.selector_batch([hist], [case.target], [("eq",)])
+    ni = SY.selector_batch([hist], [case.target], [("eq",)], ni=True)
     assert np.array_equal(ni["mel_seq"][0, 1, ..., 0], hist[0].mel)
     assert np.array_equal(rnn["mel_seq"][0, 1, ..., 0], hist[1].mel)
     assert np.array_equal(ni["applied_seq"], rnn["applied_seq"])
@@ -167,10 +171,10 @@ def test_ni_inputs_see_only_the_first_sound(tiny_models, rack):
 def test_out_of_domain_sox_targets(run):
     assert shutil.which("sox"), "sox is missing: scripts/setup-system.sh installs it"
     ood = run[0].result["ood"]["targets"]
-    assert list(ood) == list(ES.OOD_TARGETS)
+    assert list(ood) == list(SO.OOD_TARGETS)
     for name, r in ood.items():
         assert all(np.isfinite(v) for v in r["delta"].values()), name
-        assert len(set(r["effects"])) == len(r["effects"]) <= ES.MAX_STEPS
+        assert len(set(r["effects"])) == len(r["effects"]) <= SY.MAX_STEPS
 
 
 def test_report_files(run):
@@ -181,7 +185,7 @@ def test_report_files(run):
     assert data["pairs"] == PAIRS and len(data["goals"]) == 8 + len(ES.VERIFIED)
     md = (folder / "system.md").read_text()
     for text in ("Table 4", "Table 5", "Table 6", "Figure 4", "Goals", "Out of domain",
-                 *ES.SYSTEMS.values()):
+                 *SY.SYSTEMS.values()):
         assert text in md, text
 
 

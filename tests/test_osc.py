@@ -61,7 +61,7 @@ def free_udp_port() -> int:
 
 @pytest.fixture(scope="module")
 def models(tiny_run):
-    from serumrnn.server.osc_server import load_models, warm_up
+    from serumrnn.server.startup import load_models, warm_up
 
     loaded = load_models(tiny_run[0] / "models")
     for m in loaded.values():

@@ -89,7 +89,7 @@ def files(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def profile_dirs(tmp_path_factory) -> tuple[Path, Path]:
     """(a folder the server may read profiles from, a folder outside it)."""
-    from serumrnn.server.rack.plugins import PROFILE_DIR
+    from serumrnn.server.rack.profile import PROFILE_DIR
 
     allowed, outside = tmp_path_factory.mktemp("profiles"), tmp_path_factory.mktemp("private")
     raw = json.loads((PROFILE_DIR / "debian_test.json").read_text())

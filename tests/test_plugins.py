@@ -19,6 +19,7 @@ from serumrnn.server import spec
 from serumrnn.server.rack import FX, Chain, PluginLoadError, PluginRack, ProfileError, RenderError, \
     RenderSettings, load_profile
 from serumrnn.server.rack import plugins as PL
+from serumrnn.server.rack import profile as PF
 
 SR = 44100
 F0 = 440 * 2 ** ((48 - 69) / 12)
@@ -36,7 +37,7 @@ def tail_rack() -> PluginRack:
 
 
 def debian_raw() -> dict:
-    return json.loads((PL.PROFILE_DIR / "debian_test.json").read_text())
+    return json.loads((PF.PROFILE_DIR / "debian_test.json").read_text())
 
 
 def harmonic_ratio(audio: np.ndarray) -> float:
@@ -342,9 +343,9 @@ def test_effects_inside_the_synth_are_switched_per_render():
 
 
 def test_serum_json_is_the_spec_written_out():
-    shipped = (PL.PROFILE_DIR / "serum.json").read_text()
-    assert json.loads(shipped) == PL.serum_profile()
-    assert shipped == PL.serum_profile_json()
+    shipped = (PF.PROFILE_DIR / "serum.json").read_text()
+    assert json.loads(shipped) == PF.serum_profile()
+    assert shipped == PF.serum_profile_json()
     p = load_profile("serum")
     assert set(p.in_synth) == set(spec.EFFECT_NAMES)
     examples = [FX("compressor", low=0.1, mid=0.5, high=0.9),
@@ -361,11 +362,11 @@ def test_serum_json_is_the_spec_written_out():
 
 
 def test_serum_needs_a_path(monkeypatch):
-    monkeypatch.delenv(PL.SERUM_PATH_ENV, raising=False)
+    monkeypatch.delenv(PF.SERUM_PATH_ENV, raising=False)
     with pytest.raises(PluginLoadError, match=r"no path for synth: pass plugin_path=\.\.\. or "
                                               r"set \$SERUMRNN_SERUM_PATH"):
         PluginRack("serum")
-    monkeypatch.setenv(PL.SERUM_PATH_ENV, "/opt/nowhere/Serum.so")
+    monkeypatch.setenv(PF.SERUM_PATH_ENV, "/opt/nowhere/Serum.so")
     with pytest.raises(PluginLoadError, match="plugin not found: /opt/nowhere/Serum.so"):
         PluginRack("serum")
     with pytest.raises(PluginLoadError, match="plugin not found: /elsewhere/Serum_x64.so"):

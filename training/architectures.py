@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import keras
-from keras import layers
+from serumrnn.server.quiet import import_tensorflow
+
+import_tensorflow()  # before Keras, so its start-up banner stays off the terminal
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
 
 from serumrnn.server import features as F
 from serumrnn.server import spec

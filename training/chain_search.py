@@ -191,8 +191,9 @@ def _cmd(a) -> int:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("chain-search", help="the whole-chain CMA-ES anchor against the "
                               "verified loops, per render budget")
-    p.add_argument("--group", required=True)
+    p.add_argument("--group", required=True, help="preset group: basic | advanced | modulating (or its full id)")
     p.add_argument("--pairs", type=int, default=10, help="held-out pairs (multiple of 5)")
-    p.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
-    p.add_argument("--out", default=None, help="results folder (default docs/results/)")
+    p.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
+                   help="comma-separated render budgets of the CMA-ES anchor (default %(default)s)")
+    p.add_argument("--out", default=None, help="results folder, relative to the current folder (default docs/results)")
     p.set_defaults(func=_cmd)

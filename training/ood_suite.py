@@ -120,10 +120,11 @@ PLUGINS: dict[str, tuple[Path, Callable[[np.random.Generator], dict[str, float]]
 
 def plugin_target(dry: np.ndarray, path: Path, params: dict[str, float]) -> np.ndarray:
     """The dry sound through one plugin, hosted directly with DawDreamer (mono sum)."""
-    from serumrnn.server.rack.plugins import PluginSpec, _Stage
+    from serumrnn.server.rack.plugins import PluginStage
+    from serumrnn.server.rack.profile import PluginSpec
     from serumrnn.server.rack.render import RenderSettings
 
-    stage = _Stage("ood", str(path), PluginSpec("ood", str(path), None, "none", 5.0, 0.0),
+    stage = PluginStage("ood", str(path), PluginSpec("ood", str(path), None, "none", 5.0, 0.0),
                    RenderSettings(), instrument=False)
     for name, value in params.items():
         stage.set(stage.param_names.index(name), value)

@@ -40,7 +40,7 @@ import numpy as np
 
 from serumrnn.server import features as F
 from serumrnn.server import spec
-from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.chain import Chain
 from serumrnn.server.sampling import record_seed, sample_fx
 from serumrnn.training import datagen
 

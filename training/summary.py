@@ -109,5 +109,6 @@ def _cmd_results(a: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("results", help="docs/results/summary.md: every group against the goals")
-    r.add_argument("--results", default=str(RESULTS))
+    r.add_argument("--results", default=str(RESULTS),
+                   help="the results folder to read and write summary.md in (default docs/results)")
     r.set_defaults(func=_cmd_results)

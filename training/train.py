@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.quiet import import_tensorflow
 from serumrnn.training import pairs as PR
 from serumrnn.training.recipes import Recipe
 
@@ -140,7 +141,7 @@ class CNNData:
 def tf_dataset(data, idx: np.ndarray, batch: int, *, shuffle: bool, seed: int,
                cap: int | None = None):
     """A tf.data pipeline: shuffled index batches gathered from the shards' arrays."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     probe_x = data.inputs(idx[:1])
     probe_y = data.targets(idx[:1])
@@ -297,7 +298,7 @@ def get_strategy(name: str | None):
     """``tf.distribute`` for bigger runs: 'mirrored' (all local GPUs) or 'multiworker'."""
     if not name or name == "default":
         return None
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()

@@ -302,13 +302,18 @@ def _cmd(a: argparse.Namespace) -> int:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("verified-eval", help="the verified loops on held-out pairs and "
                               "the out-of-domain suite, with the decision-distance evidence")
-    p.add_argument("--group", required=True)
+    p.add_argument("--group", required=True, help="preset group: basic | advanced | modulating (or its full id)")
     p.add_argument("--pairs", type=int, default=50, help="held-out pairs (multiple of 5)")
-    p.add_argument("--loops", default=",".join(LOOPS_DEFAULT))
-    p.add_argument("--k", type=int, default=3)
-    p.add_argument("--refine-budget", type=int, default=24)
-    p.add_argument("--ood-seeds", default="0,1,2")
-    p.add_argument("--no-evidence", action="store_true")
-    p.add_argument("--models", default=None)
-    p.add_argument("--out", default=None, help="results folder (default docs/results/)")
+    p.add_argument("--loops", default=",".join(LOOPS_DEFAULT),
+                   help="comma-separated loops to measure: verified, refine, paper (default %(default)s)")
+    p.add_argument("--k", type=int, default=3,
+                   help="candidate effects rendered per verified step (default 3)")
+    p.add_argument("--refine-budget", type=int, default=24,
+                   help="renders the CMA-ES refinement may spend per step (default 24)")
+    p.add_argument("--ood-seeds", default="0,1,2",
+                   help="comma-separated seeds of the out-of-domain suite's settings (default 0,1,2)")
+    p.add_argument("--no-evidence", action="store_true",
+                   help="skip the decision-distance evidence (development pairs)")
+    p.add_argument("--models", default=None, help="models folder (default: the shipped models/)")
+    p.add_argument("--out", default=None, help="results folder, relative to the current folder (default docs/results)")
     p.set_defaults(func=_cmd)

@@ -42,12 +42,24 @@ class RenderSettings:
 
 
 class Renderer(Protocol):
-    """Anything that turns (preset, chain) into mono audio: the open rack or a real plugin."""
+    """Anything that turns (preset, chain) into mono audio: the open rack or a real plugin.
+
+    The step loop needs all three calls: ``render`` for a preset through a chain, ``dry``
+    for the preset alone (the input sound, cached), and ``process`` for audio that no
+    preset made (a capture from Live, a producer's file) through a chain, in rack order.
+    """
 
     settings: RenderSettings
 
+    @property
+    def presets(self) -> tuple[str, ...]: ...
+
     def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None,
                *, note: int | None = None) -> np.ndarray: ...
+
+    def dry(self, preset: str, *, note: int | None = None) -> np.ndarray: ...
+
+    def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray: ...
 
 
 class RenderError(RuntimeError):
