@@ -40,42 +40,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the hostile WAV builders the hardening tests use
 
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from serumrnn.server import osc  # noqa: E402
 from serumrnn.server.osc_cli import OscClient  # noqa: E402
+from hostile_wav import SR, saw, sparse_wav, wav_header  # noqa: E402
 
 P = osc.PREFIX
-SR = 44100
 SECRET = "SECRET-c0ffee-4b1d"  # planted in every file; must never appear in a reply
 HANG_S = 5.0  # a pong later than this after a request counts as slow
 LATE_S = 60.0  # and never coming within this, as a hang
 #: A datagram with a message at least this long has room for any error reply.
 ROOM = 64
-
-
-def saw(seconds: float = 1.0, midi: float = 48) -> np.ndarray:
-    hz = 440.0 * 2 ** ((midi - 69) / 12)
-    t = np.arange(int(SR * seconds)) / SR
-    return (0.4 * (2.0 * ((hz * t) % 1.0) - 1.0)).astype(np.float32)
-
-
-def wav_header(rate: int, data_bytes: int, channels: int = 1, bits: int = 16) -> bytes:
-    block = channels * bits // 8
-    fmt = struct.pack("<HHIIHH", 1, channels, rate & 0xFFFFFFFF, (rate * block) & 0xFFFFFFFF,
-                      block, bits)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack(
-        "<I", data_bytes & 0xFFFFFFFF)
-    return b"RIFF" + struct.pack("<I", (len(body) + data_bytes) & 0xFFFFFFFF) + body
-
-
-def sparse(path: Path, size: int, rate: int, channels: int = 1) -> Path:
-    with open(path, "wb") as f:
-        f.write(wav_header(rate, size - 44, channels))
-        f.truncate(size)
-    return path
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -108,10 +87,10 @@ def bad_files(d: Path, keep: list) -> dict[str, tuple[str, str]]:
     write(d / "empty.wav", b"")
     write(d / "random.wav", os.urandom(8192) + SECRET.encode())
     (d / "dir.wav").mkdir()
-    sparse(d / "rate_max_int.wav", 256 << 20, 2**31 - 1)
-    sparse(d / "rate_7hz.wav", 1 << 20, 7)
-    sparse(d / "wide_384k_64ch.wav", 256 << 20, 384_000, 64)
-    sparse(d / "sparse_3gib.wav", 3 << 30, SR)
+    sparse_wav(d / "rate_max_int.wav", 256 << 20, 2**31 - 1)
+    sparse_wav(d / "rate_7hz.wav", 1 << 20, 7)
+    sparse_wav(d / "wide_384k_64ch.wav", 256 << 20, 384_000, 64)
+    sparse_wav(d / "sparse_3gib.wav", 3 << 30, SR)
     write(d / "claims_4gib.wav", wav_header(SR, 0xFFFFFFF0) + bytes(4096))
     write(d / "zero_data.wav", wav_header(SR, 0))
     prof = d / "profiles"

@@ -19,12 +19,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hostile_wav import SR, saw, sparse_wav, wav_header
 from osc_stubs import StubModels, stub_models
 from serumrnn.server import audio_io, osc
 from serumrnn.server.osc_cli import OscClient
@@ -33,8 +33,6 @@ from serumrnn.server.osc_sessions import MAX_SOUNDS, SOUND_BYTES, array_bytes
 from serumrnn.server.rack.render import RenderSettings
 
 P = osc.PREFIX
-SR = 44100
-NOTE_HZ = 440.0 * 2 ** ((48 - 69) / 12)
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "SECRET-7f3a9c"  # planted in files the server must never quote
 NO_SUCH_SESSION = "s" + "0" * 32
@@ -49,28 +47,6 @@ class StubRack:
         raise AssertionError("the stub rack does not render")
 
     process = render
-
-
-def saw(seconds: float = 1.0) -> np.ndarray:
-    t = np.arange(int(SR * seconds)) / SR
-    return (0.4 * (2.0 * ((NOTE_HZ * t) % 1.0) - 1.0)).astype(np.float32)
-
-
-def wav_header(rate: int, data_bytes: int, channels: int = 1, bits: int = 16) -> bytes:
-    """A PCM WAV header claiming whatever a test wants (the data need not follow)."""
-    block = channels * bits // 8
-    fmt = struct.pack("<HHIIHH", 1, channels, rate & 0xFFFFFFFF,
-                      (rate * block) & 0xFFFFFFFF, block, bits)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack(
-        "<I", data_bytes & 0xFFFFFFFF)
-    return b"RIFF" + struct.pack("<I", (len(body) + data_bytes) & 0xFFFFFFFF) + body
-
-
-def sparse_wav(path: Path, size: int, rate: int, channels: int = 1) -> Path:
-    with open(path, "wb") as f:
-        f.write(wav_header(rate, size - 44, channels))
-        f.truncate(size)
-    return path
 
 
 def reply_text(msgs: list[osc.Message]) -> str:

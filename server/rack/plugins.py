@@ -135,6 +135,15 @@ def _match(want: str, have: str) -> bool:
 class PluginStage:
     """One plugin in a DawDreamer engine of its own, with a player in front for effects."""
 
+    # DawDreamer's objects (untyped) and what _load reads from them; set by every _load.
+    engine: Any
+    proc: Any
+    player: Any
+    n_params: int
+    n_in: int
+    latency: int
+    cold: bool
+
     def __init__(self, label: str, path: str, plugin: PluginSpec, settings: RenderSettings,
                  *, instrument: bool, quiet: bool = True):
         self.label = label
@@ -155,13 +164,12 @@ class PluginStage:
         t = time.perf_counter()
         s = self.settings
         engine = daw.RenderEngine(s.sample_rate, s.block_size)
+        err: Exception | None = None
         with _quiet(self.quiet) as log:
             try:
                 proc = engine.make_plugin_processor(self.label, self.path)
             except Exception as e:  # DawDreamer raises RuntimeError("Unable to load plugin.")
                 err = e
-            else:
-                err = None
         if err is not None:
             said = log[0].decode(errors="replace").strip().splitlines()[-1:] if log else []
             raise PluginLoadError(f"DawDreamer could not load the plugin {self.path} "
