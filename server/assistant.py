@@ -37,7 +37,8 @@ from serumrnn.server import judge as J
 from serumrnn.server import spec
 from serumrnn.server.audio_io import check_signal
 from serumrnn.server.judge import STOP_METRIC, Judge, Sound, Stop  # noqa: F401  (STOP_METRIC re-exported)
-from serumrnn.server.models import GroupModels, knobs_from_outputs, most_probable_unused, rank_unused
+from serumrnn.server.models import (GroupModels, knobs_from_outputs, most_probable_unused, pair_inputs,
+                                    rank_unused)
 from serumrnn.server.rack.chain import FX, Chain
 
 MAX_STEPS = len(spec.EFFECT_NAMES)
@@ -204,11 +205,6 @@ def selector_inputs(states: Sequence[tuple[np.ndarray, np.ndarray]],
     return selector_batch([states], [target], [applied])
 
 
-def _pair(cur: Sound, tgt: Sound) -> dict[str, np.ndarray]:
-    return {"mel": np.stack([cur.mel, tgt.mel], -1)[None],
-            "mfcc": np.stack([cur.mfcc, tgt.mfcc], -1)[None]}
-
-
 def _chain_key(chain: Chain) -> tuple:
     return tuple((f.name, tuple(sorted(f.knobs.items()))) for f in chain)
 
@@ -339,8 +335,7 @@ class Session:
         """The selector's probabilities for the next effect, from every sound so far."""
         applied = ["initial"] + list(self.chain.order)
         return np.asarray(self.models.predict(self.selector, selector_inputs(
-            [(s.mel, s.mfcc) for s in self.states], (self.target.mel, self.target.mfcc),
-            applied)))[0]
+            [s.features for s in self.states], self.target.features, applied)))[0]
 
     # -- one step ----------------------------------------------------------------------
     def step(self, current: np.ndarray | None = None) -> StepReport | None:
@@ -410,7 +405,7 @@ class Session:
     def _candidates(self, effects: Sequence[str], probs: np.ndarray) -> list[Candidate]:
         """Each effect with knobs from its model on (current, target), rendered from the
         input through the whole chain and judged."""
-        x = _pair(self.states[-1], self.target)
+        x = pair_inputs(self.states[-1].features, self.target.features)
         ys = [self.models.predict(f"param_{e}", x) for e in effects]
         fxs = [knobs_from_outputs(e, y) for e, y in zip(effects, ys)]
         sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
@@ -548,8 +543,8 @@ class Session:
         before = self.distance()
         probs = self._selector_probs()
         effect = most_probable_unused(probs, self.chain.order)
-        fx = knobs_from_outputs(effect, self.models.predict(f"param_{effect}",
-                                                            _pair(self.states[-1], self.target)))
+        fx = knobs_from_outputs(effect, self.models.predict(
+            f"param_{effect}", pair_inputs(self.states[-1].features, self.target.features)))
         self.chain = self.chain.then(fx)
         after, improved = None, None
         if self.renderer is not None and self._rendered_flow:

@@ -93,6 +93,11 @@ class Sound:
     dist: dict[str, float] | None = None  # the six metrics against the target
     exact: bool = True
 
+    @property
+    def features(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mel, mfcc): what the models read of this sound."""
+        return self.mel, self.mfcc
+
 
 #: The fast estimate's spectra: float32, hop n (a quarter of the frames; see
 #: metrics.multiscale_spectra).

@@ -142,12 +142,25 @@ def load_group(group: str, models_dir: Path | str | None = None, *,
     return out
 
 
+def pair_batch(current_mel, current_mfcc, target_mel, target_mfcc) -> dict[str, np.ndarray]:
+    """The paper's parameter-model input (SerumCNN's too): the current and the target
+    sound's features stacked as two channels, current in channel 0, target in channel 1.
+
+    Every argument is a batch, (B, N_MELS, N_FRAMES) for Mel and (B, N_MFCC, N_FRAMES) for
+    MFCC (an array or a sequence of per-clip arrays); the result is float32
+    ``{"mel": (B, N_MELS, N_FRAMES, 2), "mfcc": (B, N_MFCC, N_FRAMES, 2)}``. Training,
+    evaluation and the step loop all build this input here: the trained models depend on
+    the channel order."""
+    mel = np.stack([current_mel, target_mel], axis=-1).astype(np.float32, copy=False)
+    mfcc = np.stack([current_mfcc, target_mfcc], axis=-1).astype(np.float32, copy=False)
+    return {"mel": mel, "mfcc": mfcc}
+
+
 def pair_inputs(current: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray]
                 ) -> dict[str, np.ndarray]:
-    """Stack (mel, mfcc) of the current and target sounds as the models' 2 channels."""
-    mel = np.stack([current[0], target[0]], axis=-1)[None].astype(np.float32)
-    mfcc = np.stack([current[1], target[1]], axis=-1)[None].astype(np.float32)
-    return {"mel": mel, "mfcc": mfcc}
+    """One (mel, mfcc) pair of the current and target sounds as a batch of one
+    (:func:`pair_batch`)."""
+    return pair_batch([current[0]], [current[1]], [target[0]], [target[1]])
 
 
 def most_probable_unused(probs: np.ndarray, used: Sequence[str]) -> str:

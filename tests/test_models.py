@@ -9,11 +9,10 @@ import pytest
 keras = pytest.importorskip("keras")  # installed by the project's set-up (the ml extra)
 
 from serumrnn.server import spec
-from serumrnn.server.models import ModelError, knobs_from_outputs, load_group
+from serumrnn.server.models import ModelError, knobs_from_outputs, load_group, pair_batch, pair_inputs
 from serumrnn.training import architectures as A
 from serumrnn.training import pairs as PR
 from serumrnn.training import recipes
-from serumrnn.training.export import export_group
 from serumrnn.training.train import MODEL_NAMES, train_group
 
 
@@ -56,6 +55,25 @@ def test_selector_ignores_padded_steps_and_cnn_baseline_is_multilabel():
     cnn = A.serum_cnn(0.125)
     out = np.asarray(cnn({"mel": np.zeros((1, *A.MEL_SHAPE)), "mfcc": np.zeros((1, *A.MFCC_SHAPE))}))
     assert out.shape == (1, 5) and ((out > 0) & (out < 1)).all()
+
+
+def test_pair_builder_puts_current_in_channel_0_and_target_in_channel_1():
+    """The one builder of the parameter models' input: shapes the networks take, float32,
+    current first; a batch keeps its row order."""
+    def sound(v: float, dtype=np.float16):
+        return (np.full(A.MEL_SHAPE[:2], v, dtype), np.full(A.MFCC_SHAPE[:2], v + 0.5, dtype))
+
+    x = pair_inputs(sound(1.0), sound(2.0))
+    assert x["mel"].shape == (1, *A.MEL_SHAPE) and x["mfcc"].shape == (1, *A.MFCC_SHAPE)
+    assert x["mel"].dtype == np.float32 and x["mfcc"].dtype == np.float32
+    assert (x["mel"][..., 0] == 1.0).all() and (x["mel"][..., 1] == 2.0).all()
+    assert (x["mfcc"][..., 0] == 1.5).all() and (x["mfcc"][..., 1] == 2.5).all()
+    cur, tgt = [sound(1.0), sound(3.0)], [sound(2.0), sound(4.0)]
+    b = pair_batch([c[0] for c in cur], [c[1] for c in cur], np.stack([t[0] for t in tgt]),
+                   np.stack([t[1] for t in tgt]))
+    assert b["mel"].shape == (2, *A.MEL_SHAPE) and b["mfcc"].shape == (2, *A.MFCC_SHAPE)
+    assert b["mel"][1, 0, 0].tolist() == [3.0, 4.0] and b["mfcc"][0, 0, 0].tolist() == [1.5, 2.5]
+    np.testing.assert_array_equal(b["mel"][:1], x["mel"])
 
 
 def test_knobs_from_outputs_clips_to_table1_and_takes_argmax():

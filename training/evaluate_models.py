@@ -30,7 +30,8 @@ from serumrnn.server import features as F
 from serumrnn.server import metrics as M
 from serumrnn.server import spec
 from serumrnn.server.assistant import selector_inputs
-from serumrnn.server.models import GroupModels, knobs_from_outputs, load_group, most_probable_unused, pair_inputs
+from serumrnn.server.models import (GroupModels, knobs_from_outputs, load_group, most_probable_unused,
+                                    pair_batch, pair_inputs)
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
 from serumrnn.server.rack.chain import Chain
@@ -117,7 +118,7 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
         b = np.stack(tgts[s:s + batch])
         am, ac = F.features(a)
         bm, bc = F.features(b)
-        y = models.predict(name, {"mel": np.stack([am, bm], -1), "mfcc": np.stack([ac, bc], -1)})
+        y = models.predict(name, pair_batch(am, ac, bm, bc))
         for r in range(len(a)):
             fx = knobs_from_outputs(effect, y, r)
             preset, chain, pos = truth[s + r]

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.models import pair_batch
 from serumrnn.training import pairs as PR
 from serumrnn.training.recipes import Recipe
 
@@ -34,12 +35,6 @@ class Source:
 
     ds: PR.Dataset
     dry: dict
-
-
-def _pair(a_mel, a_mfcc, b_mel, b_mfcc):
-    mel = np.stack([a_mel, b_mel], axis=-1).astype(np.float32)
-    mfcc = np.stack([a_mfcc, b_mfcc], axis=-1).astype(np.float32)
-    return mel, mfcc
 
 
 class ParamData:
@@ -61,8 +56,7 @@ class ParamData:
                          p["extra_mel"][np.maximum(-1 - t, 0)] if len(p["extra_mel"]) else 0)
         b_mfcc = np.where((t >= 0)[:, None, None], arr["mfcc"][np.maximum(t, 0)],
                           p["extra_mfcc"][np.maximum(-1 - t, 0)] if len(p["extra_mfcc"]) else 0)
-        mel, mfcc = _pair(a_mel, a_mfcc, b_mel, b_mfcc)
-        return {"mel": mel, "mfcc": mfcc}
+        return pair_batch(a_mel, a_mfcc, b_mel, b_mfcc)
 
     def targets(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         lab = self.p["labels"][idx]
@@ -130,8 +124,7 @@ class CNNData:
         recs = self.records[idx]
         dm = np.stack([self.src.dry[str(arr["preset"][r])][0] for r in recs])
         dc = np.stack([self.src.dry[str(arr["preset"][r])][1] for r in recs])
-        mel, mfcc = _pair(dm, dc, arr["mel"][recs], arr["mfcc"][recs])
-        return {"mel": mel, "mfcc": mfcc}
+        return pair_batch(dm, dc, arr["mel"][recs], arr["mfcc"][recs])
 
     def targets(self, idx: np.ndarray):
         return self.y[idx]

@@ -108,11 +108,10 @@ def _state_candidates(models, renderer, preset: str, chain, target_sound) -> lis
     its parameter model's knobs."""
     from serumrnn.server import judge as J
     from serumrnn.server import spec
-    from serumrnn.server.assistant import _pair
-    from serumrnn.server.models import knobs_from_outputs
+    from serumrnn.server.models import knobs_from_outputs, pair_inputs
 
     cur = J.judged(renderer.render(chain, preset), target_sound)
-    x = _pair(cur, target_sound)
+    x = pair_inputs(cur.features, target_sound.features)
     unused = [e for e in spec.EFFECT_NAMES if e not in chain.order]
     fxs = [knobs_from_outputs(e, models.predict(f"param_{e}", x)) for e in unused]
     sounds = J.measure([renderer.render(chain.then(fx), preset) for fx in fxs], target_sound)
