@@ -38,7 +38,7 @@ from serumrnn.server import spec
 from serumrnn.server.audio_io import check_signal
 from serumrnn.server.judge import STOP_METRIC, Judge, Sound, Stop  # noqa: F401  (STOP_METRIC re-exported)
 from serumrnn.server.models import (GroupModels, knobs_from_outputs, most_probable_unused, pair_inputs,
-                                    rank_unused)
+                                    param_model_name, rank_unused)
 from serumrnn.server.rack.chain import FX, Chain
 
 MAX_STEPS = len(spec.EFFECT_NAMES)
@@ -406,7 +406,7 @@ class Session:
         """Each effect with knobs from its model on (current, target), rendered from the
         input through the whole chain and judged."""
         x = pair_inputs(self.states[-1].features, self.target.features)
-        ys = [self.models.predict(f"param_{e}", x) for e in effects]
+        ys = [self.models.predict(param_model_name(e), x) for e in effects]
         fxs = [knobs_from_outputs(e, y) for e, y in zip(effects, ys)]
         sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
         return [Candidate(e, float(probs[spec.EFFECT_NAMES.index(e)]), fx, s, s.dist,
@@ -544,7 +544,7 @@ class Session:
         probs = self._selector_probs()
         effect = most_probable_unused(probs, self.chain.order)
         fx = knobs_from_outputs(effect, self.models.predict(
-            f"param_{effect}", pair_inputs(self.states[-1].features, self.target.features)))
+            param_model_name(effect), pair_inputs(self.states[-1].features, self.target.features)))
         self.chain = self.chain.then(fx)
         after, improved = None, None
         if self.renderer is not None and self._rendered_flow:

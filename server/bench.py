@@ -153,7 +153,7 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """One step of the loop, without and with the open-rack render, against a naive
     baseline in the same run: librosa features per clip and Keras ``model.predict``."""
     from serumrnn.server.assistant import Session, selector_inputs
-    from serumrnn.server.models import knobs_from_outputs, pair_inputs
+    from serumrnn.server.models import knobs_from_outputs, pair_inputs, param_model_name
     from serumrnn.server.rack import presets as P
 
     print("one step of the loop (models loaded once and traced; batch of 1):")
@@ -176,7 +176,7 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         cur, tgt = feats(dry[preset]), feats(target)
         probs = np.asarray(call("selector", selector_inputs([cur], tgt, ["initial"])))[0]
         effect = spec.EFFECT_NAMES[int(np.argmax(probs))]
-        return knobs_from_outputs(effect, call(f"param_{effect}", pair_inputs(cur, tgt)))
+        return knobs_from_outputs(effect, call(param_model_name(effect), pair_inputs(cur, tgt)))
 
     def naive_call(name, x):
         return gm.models[name].predict(x, verbose=0)

@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import numpy as np
-
 if TYPE_CHECKING:
     from serumrnn.server.assistant import Result
     from serumrnn.server.models import GroupModels
@@ -157,7 +155,7 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     from serumrnn.server import spec as spec_mod
     from serumrnn.server.assistant import LOOPS, Session, usage_notes
     from serumrnn.server.audio_io import load_clip
-    from serumrnn.server.models import PARAM_MODELS, load_group
+    from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
     from serumrnn.server.rack import OpenRack
     from serumrnn.server.rack import presets as P
@@ -179,7 +177,7 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     out_dir = Path(out) if out is not None else DEFAULT_OUT
     check_out_dir(out_dir, [target_path, spec.path])  # a wrong --out fails before the models load
     if models is None:
-        models = load_group(_group_for(spec, group), models_dir, which=PARAM_MODELS + ("selector",))
+        models = load_group(_group_for(spec, group), models_dir, which=STEP_MODELS)
     note, notes = models.render_settings.note, []
     moved = to_model_note(target, str(target_path), "target", note)
     target, notes = moved.audio, [moved.message] if moved.message else []

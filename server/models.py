@@ -24,8 +24,29 @@ from serumrnn.server.rack.render import RenderSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = ROOT / "models"
-PARAM_MODELS = tuple(f"param_{e}" for e in spec.EFFECT_NAMES)
-ALL_MODELS = PARAM_MODELS + ("selector", "selector_ni", "serum_cnn")
+#: A parameter model is named for its effect: this prefix, then the effect's name.
+PARAM_PREFIX = "param_"
+
+
+def param_model_name(effect: str) -> str:
+    """The name of ``effect``'s parameter model (its file, manifest entry and Keras name)."""
+    return PARAM_PREFIX + spec.effect(effect).name
+
+
+def effect_of_model(name: str) -> str | None:
+    """The effect a parameter model predicts the knobs of; None for any other model.
+    A parameter-model name whose effect the spec lacks is a ``KeyError``."""
+    if not name.startswith(PARAM_PREFIX):
+        return None
+    return spec.effect(name[len(PARAM_PREFIX):]).name
+
+
+#: One parameter model per effect, in spec order.
+PARAM_MODELS: tuple[str, ...] = tuple(param_model_name(e) for e in spec.EFFECT_NAMES)
+#: What the step loop loads: the selector and every parameter model.
+STEP_MODELS: tuple[str, ...] = ("selector",) + PARAM_MODELS
+#: Every model of a group: the step loop's, the selector's NI baseline and SerumCNN.
+ALL_MODELS: tuple[str, ...] = PARAM_MODELS + ("selector", "selector_ni", "serum_cnn")
 
 
 class ModelError(RuntimeError):
@@ -90,9 +111,6 @@ class GroupModels:
     @property
     def render_settings(self) -> RenderSettings:
         return RenderSettings(**self.manifest.get("render", {}))
-
-    def has(self, name: str) -> bool:
-        return name in self.models
 
     def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any:
         """Inference through a compiled function per model: no retracing per call."""

@@ -9,11 +9,13 @@ import pytest
 keras = pytest.importorskip("keras")  # installed by the project's set-up (the ml extra)
 
 from serumrnn.server import spec
-from serumrnn.server.models import ModelError, knobs_from_outputs, load_group, pair_batch, pair_inputs
+from serumrnn.server.models import (ALL_MODELS, PARAM_MODELS, STEP_MODELS, ModelError, effect_of_model,
+                                    knobs_from_outputs, load_group, pair_batch, pair_inputs,
+                                    param_model_name)
 from serumrnn.training import architectures as A
 from serumrnn.training import pairs as PR
 from serumrnn.training import recipes
-from serumrnn.training.train import MODEL_NAMES, train_group
+from serumrnn.training.train import train_group
 
 
 def test_parameter_models_follow_the_paper():
@@ -55,6 +57,20 @@ def test_selector_ignores_padded_steps_and_cnn_baseline_is_multilabel():
     cnn = A.serum_cnn(0.125)
     out = np.asarray(cnn({"mel": np.zeros((1, *A.MEL_SHAPE)), "mfcc": np.zeros((1, *A.MFCC_SHAPE))}))
     assert out.shape == (1, 5) and ((out > 0) & (out < 1)).all()
+
+
+def test_model_names_have_one_home_built_from_the_spec():
+    assert PARAM_MODELS == tuple("param_" + e for e in spec.EFFECT_NAMES)
+    for e in spec.EFFECT_NAMES:
+        assert effect_of_model(param_model_name(e)) == e
+        assert A.parameter_model(e, 0.0625).name == param_model_name(e)
+    for other in ("selector", "selector_ni", "serum_cnn"):
+        assert effect_of_model(other) is None and other in ALL_MODELS
+    assert set(STEP_MODELS) == {"selector", *PARAM_MODELS} and set(STEP_MODELS) < set(ALL_MODELS)
+    with pytest.raises(KeyError, match="unknown effect 'chorus'"):
+        effect_of_model("param_chorus")
+    with pytest.raises(KeyError, match="unknown effect 'chorus'"):
+        param_model_name("chorus")
 
 
 def test_pair_builder_puts_current_in_channel_0_and_target_in_channel_1():
@@ -122,11 +138,11 @@ def test_training_resumes_from_its_checkpoint(tiny_run):
 def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):
     root, _, best, _, manifest = tiny_run
     m = json.loads(manifest.read_text())
-    assert set(m["files"]) == set(MODEL_NAMES)
+    assert set(m["files"]) == set(ALL_MODELS)
     assert m["render_note"] == 48 and m["spec_version"] == spec.SPEC_VERSION
     assert m["data"]["clips"] == 252 and m["seed"] == 0
     gm = load_group("basic", root / "models")
-    assert set(gm.models) == set(MODEL_NAMES)
+    assert set(gm.models) == set(ALL_MODELS)
     models = tmp_path / "models"
     shutil.copytree(root / "models", models)
     folder = models / "basic_shapes"

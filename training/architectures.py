@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from serumrnn.server import native  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
 import keras
 from keras import layers
 
 from serumrnn.server import features as F
 from serumrnn.server import spec
+from serumrnn.server.models import param_model_name
 
 # -- effect-parameter model (3.1) -----------------------------------------------------------
 CONV_FILTERS = (64, 128, 128)   # three conv layers per branch
@@ -79,7 +81,7 @@ def parameter_model(effect_name: str, width: float = 1.0) -> keras.Model:
     if eff.continuous:
         outputs["continuous"] = layers.Dense(len(eff.continuous), activation="linear",
                                              name="continuous")(x)
-    return keras.Model([mel, mfcc], outputs, name=f"param_{effect_name}")
+    return keras.Model([mel, mfcc], outputs, name=param_model_name(effect_name))
 
 
 def serum_cnn(width: float = 1.0) -> keras.Model:

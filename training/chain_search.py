@@ -142,12 +142,12 @@ def compare(group: str, *, pairs: int = 10, budgets: Sequence[int] = BUDGETS,
     import sys
     import time
 
-    from serumrnn.server.models import PARAM_MODELS, load_group
+    from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.rack import OpenRack
     from serumrnn.training.verified_eval import draw_pairs, run_pairs, summarize
 
     t0 = time.time()
-    models = load_group(group, models_dir, which=PARAM_MODELS + ("selector",))
+    models = load_group(group, models_dir, which=STEP_MODELS)
     rack = OpenRack(models.render_settings)
 
     def log(msg: str) -> None:

@@ -31,7 +31,7 @@ from serumrnn.server import metrics as M
 from serumrnn.server import spec
 from serumrnn.server.assistant import selector_inputs
 from serumrnn.server.models import (GroupModels, knobs_from_outputs, load_group, most_probable_unused,
-                                    pair_batch, pair_inputs)
+                                    pair_batch, pair_inputs, param_model_name)
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
 from serumrnn.server.rack.chain import Chain
@@ -100,7 +100,7 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
     """One parameter model on ``n_pairs`` held-out pairs (the same pairs every run)."""
     ei = spec.EFFECT_NAMES.index(effect)
     eff = spec.effect(effect)
-    name = f"param_{effect}"
+    name = param_model_name(effect)
     ins, tgts, outs, truth, pred = [], [], [], [], []
     i = 0
     while len(truth) < n_pairs:

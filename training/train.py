@@ -21,12 +21,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from serumrnn.server import spec
-from serumrnn.server.models import pair_batch
+from serumrnn.server.models import ALL_MODELS, effect_of_model, pair_batch
 from serumrnn.training import pairs as PR
 from serumrnn.training.recipes import Recipe
-
-MODEL_NAMES = tuple(f"param_{e}" for e in spec.EFFECT_NAMES) + ("selector", "selector_ni", "serum_cnn")
-
 
 # --------------------------------------------------------------------------- batches
 @dataclass
@@ -248,8 +245,9 @@ def compile_kwargs(name: str) -> dict:
     """Losses as in the paper: cross-entropy for categorical heads, MSE for continuous."""
     import keras
 
-    if name.startswith("param_"):
-        eff = spec.effect(name[len("param_"):])
+    effect = effect_of_model(name)
+    if effect is not None:
+        eff = spec.effect(effect)
         loss, metrics = {}, {}
         for k in eff.categorical:
             loss[k.name] = "sparse_categorical_crossentropy"
@@ -279,8 +277,9 @@ def in_target_accuracy(y_true, y_pred):
 def builder(name: str, width: float) -> Callable:
     from serumrnn.training import architectures as A
 
-    if name.startswith("param_"):
-        return lambda: A.parameter_model(name[len("param_"):], width)
+    effect = effect_of_model(name)
+    if effect is not None:
+        return lambda: A.parameter_model(effect, width)
     if name == "serum_cnn":
         return lambda: A.serum_cnn(width)
     return lambda: A.effect_selector(width, name=name)
@@ -308,10 +307,10 @@ def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
     from serumrnn.training import datagen
 
     group = P.resolve_group(group)
-    names = only or MODEL_NAMES
-    unknown = set(names) - set(MODEL_NAMES)
+    names = only or ALL_MODELS
+    unknown = set(names) - set(ALL_MODELS)
     if unknown:
-        raise KeyError(f"unknown model(s) {sorted(unknown)}; models: {', '.join(MODEL_NAMES)}")
+        raise KeyError(f"unknown model(s) {sorted(unknown)}; models: {', '.join(ALL_MODELS)}")
     cfg = datagen.DataConfig(group=group, per_combo=recipe.per_combo, seed=recipe.seed)
     data_dir = data_root / f"{group}-{recipe.per_combo}-s{recipe.seed}"
     print(f"[{group}] data: {data_dir}", file=sys.stderr)
@@ -327,8 +326,8 @@ def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
                   "seed": recipe.seed, "examples": {}}
     for i, name in enumerate(names):
         print(f"[{group}] model {i + 1}/{len(names)}: {name}", file=sys.stderr)
-        if name.startswith("param_"):
-            eff = name[len("param_"):]
+        eff = effect_of_model(name)
+        if eff is not None:
             data = ParamData(src, eff, PR.param_pairs(ds, eff, variants=recipe.variants,
                                                       workers=workers, seed=recipe.seed))
             batch = recipe.param_batch

@@ -108,12 +108,12 @@ def _state_candidates(models, renderer, preset: str, chain, target_sound) -> lis
     its parameter model's knobs."""
     from serumrnn.server import judge as J
     from serumrnn.server import spec
-    from serumrnn.server.models import knobs_from_outputs, pair_inputs
+    from serumrnn.server.models import knobs_from_outputs, pair_inputs, param_model_name
 
     cur = J.judged(renderer.render(chain, preset), target_sound)
     x = pair_inputs(cur.features, target_sound.features)
     unused = [e for e in spec.EFFECT_NAMES if e not in chain.order]
-    fxs = [knobs_from_outputs(e, models.predict(f"param_{e}", x)) for e in unused]
+    fxs = [knobs_from_outputs(e, models.predict(param_model_name(e), x)) for e in unused]
     sounds = J.measure([renderer.render(chain.then(fx), preset) for fx in fxs], target_sound)
     return [cur.dist] + [s.dist for s in sounds]
 
@@ -182,12 +182,12 @@ def evaluate(group: str, *, pairs: int = 50, loops: Sequence[str] = LOOPS_DEFAUL
              k: int = 3, refine_budget: int = 24, ood_seeds: Sequence[int] = (0, 1, 2),
              evidence: bool = True, models_dir: Path | None = None,
              quiet: bool = False) -> dict[str, Any]:
-    from serumrnn.server.models import PARAM_MODELS, load_group
+    from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.rack import OpenRack
     from serumrnn.training.ood_suite import evaluate_ood_suite
 
     t0 = time.time()
-    models = load_group(group, models_dir, which=PARAM_MODELS + ("selector",))
+    models = load_group(group, models_dir, which=STEP_MODELS)
     rack = OpenRack(models.render_settings)
 
     def log(msg: str) -> None:
