@@ -166,8 +166,8 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
     if loop not in LOOPS:
         raise ValueError(f"--loop must be one of {', '.join(LOOPS)}, got {loop!r}")
-    if not 1 <= k <= 5:
-        raise ValueError(f"--k must be 1..5, got {k}")
+    if not 1 <= k <= spec_mod.MAX_STEPS:
+        raise ValueError(f"--k must be 1..{spec_mod.MAX_STEPS} (the number of effects), got {k}")
     if spec.preset is not None:
         P.preset(spec.preset)  # an unknown preset fails before anything slow
     # Files first: a wrong path should not wait for the models to load.
@@ -234,6 +234,8 @@ def _cmd_match(a: argparse.Namespace) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``serumrnn match`` (called by ``training.cli``)."""
+    from serumrnn.server import spec as spec_mod
+
     m = subparsers.add_parser(
         "match", help="step-by-step effect settings from your sound to a target, as a report",
         description="Suggest, one step at a time, which Serum effect to turn on and how to set "
@@ -254,7 +256,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "the sound closer (default); refine: the same, with each step's knobs "
                         "polished by listening; paper: the paper's loop, unchanged")
     m.add_argument("--k", type=int, default=3, metavar="K",
-                   help="effects tried per step, most likely first (1-5, default 3)")
+                   help="effects tried per step, most likely first "
+                        f"(1-{spec_mod.MAX_STEPS}, default 3)")
     m.add_argument("--refine-budget", type=int, default=24, metavar="N",
                    help="renders the refinement may spend per step (--loop refine; default 24)")
     m.add_argument("--tolerance", type=int, default=1, metavar="N",

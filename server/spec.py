@@ -326,8 +326,11 @@ EFFECTS: tuple[Effect, ...] = (
 
 EFFECT_NAMES: tuple[str, ...] = tuple(e.name for e in EFFECTS)
 _BY_NAME = {e.name: e for e in EFFECTS}
+#: The most steps a session takes: each effect is switched on at most once. The selector's
+#: sequences are padded to this length, and "all effects are on" stops every loop.
+MAX_STEPS = len(EFFECTS)
 
-#: Serum's FX rack, top to bottom, for our five effects: the order Serum processes them in
+#: Serum's FX rack, top to bottom, for the spec's effects: the order Serum processes them in
 #: whatever order the producer switched them on (the research code's ``FIXED_EFFECT_SEQ``).
 #: A producer who reordered the rack passes another order (``--rack-order``).
 SERUM_RACK_ORDER: tuple[str, ...] = ("distortion", "phaser", "compressor", "reverb", "eq")
@@ -349,7 +352,8 @@ def rack_order(names: Iterable[str] | str | None = None) -> tuple[str, ...]:
     return order
 
 
-#: The selector's 6-dim "effect applied" vector: the five effects, then "initial".
+#: The selector's "effect applied" one-hot (one more than the effects): every effect, then
+#: "initial" (the first step, nothing applied yet).
 STEP_TOKENS: tuple[str, ...] = EFFECT_NAMES + ("initial",)
 
 
@@ -362,7 +366,7 @@ def effect(name: str) -> Effect:
 
 
 def subsets() -> tuple[tuple[str, ...], ...]:
-    """The 32 effect combinations (0 to 5 effects), in a stable order."""
+    """Every effect combination (2 ** effects of them, from none to all), in a stable order."""
     out = []
     for mask in range(2 ** len(EFFECT_NAMES)):
         out.append(tuple(n for i, n in enumerate(EFFECT_NAMES) if mask >> i & 1))

@@ -1,7 +1,7 @@
 """Training every model of a group: resumable, logged, one tf.data pipeline per model.
 
 ``serumrnn train --group G`` runs, in order: data generation (resumes), derived renders
-(parameter-model inputs and selector prefixes, cached), then the five parameter models,
+(parameter-model inputs and selector prefixes, cached), then one parameter model per effect,
 the selector, its NI baseline and SerumCNN. Each model checkpoints after every epoch
 (``runs/<group>/<model>/``: ``last.keras``, ``best.keras``, ``state.json``, ``log.csv``);
 a rerun after a kill continues from the last finished epoch, early-stopping state included.
