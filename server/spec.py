@@ -71,7 +71,7 @@ class Display:
             return f"{v / 1000:.1f} kHz"
         if self.unit.startswith(":"):
             return f"{v:.{self.digits}f}{self.unit}"   # a ratio: "9.5:1"
-        return f"{v:.{self.digits}f} {self.unit}".replace(" %", " %")
+        return f"{v:.{self.digits}f} {self.unit}"
 
     def to_json(self) -> dict[str, Any]:
         return {"unit": self.unit, "lo": self.lo, "hi": self.hi, "curve": self.curve,
@@ -191,12 +191,6 @@ class Effect:
                 return k
         raise KeyError(f"effect {self.name!r} has no knob {name!r}; "
                        f"knobs: {', '.join(k.name for k in self.knobs)}")
-
-    def fixed_value(self, name: str) -> float:
-        for f in self.fixed:
-            if f.name == name:
-                return f.value
-        raise KeyError(f"effect {self.name!r} has no fixed knob {name!r}")
 
     @property
     def continuous(self) -> tuple[Knob, ...]:

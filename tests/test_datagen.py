@@ -204,3 +204,27 @@ def test_soft_selector_labels_spread_over_the_missing_effects(tiny_set):
         assert bool(ex["last"][e]) == (k == len(chain) - 1)
         if ex["last"][e]:  # the paper's example: the one effect left is the label
             assert int(np.argmax(ex["soft"][e])) == int(ex["label"][e])
+
+
+def test_parameter_pairs_are_cached_per_seed(tiny_set, tmp_path, monkeypatch):
+    """The extra targets are drawn from the seed, so a cached set made with one seed is
+    never handed out for another."""
+    from serumrnn.training import pairs as PR
+
+    def silent(jobs, render, workers):  # the renders are not what this is about
+        return (np.zeros((len(jobs), F.N_MELS, F.N_FRAMES), np.float16),
+                np.zeros((len(jobs), F.N_MFCC, F.N_FRAMES), np.float16))
+
+    monkeypatch.setattr(PR, "_render_features", silent)
+    ds = PR.Dataset.load(tiny_set[0])
+    ds = PR.Dataset(tmp_path, ds.arrays, ds.chains, ds.group, ds.render)  # cache here
+    extra = slice(sum("eq" in c.order for c in ds.chains), None)  # rows of the variants
+    a = PR.param_pairs(ds, "eq", variants=1, workers=1, seed=0)
+    b = PR.param_pairs(ds, "eq", variants=1, workers=1, seed=1)
+    assert len(a["labels"][extra]) > 0
+    assert not np.array_equal(a["labels"][extra], b["labels"][extra])
+    np.testing.assert_array_equal(a["labels"][:extra.start], b["labels"][:extra.start])
+    again = PR.param_pairs(ds, "eq", variants=1, workers=1, seed=0)  # from the cache
+    np.testing.assert_array_equal(again["labels"], a["labels"])
+    assert PR.param_pairs_path(tmp_path, "eq", 1, 0).is_file()
+    assert PR.param_pairs_path(tmp_path, "eq", 1, 1).is_file()

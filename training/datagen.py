@@ -1,6 +1,6 @@
 """Resumable, deterministic data generation (paper section 2.1).
 
-For each preset of a group and each of the 32 effect subsets, ``per_combo`` unique knob
+For each preset of a group and each effect subset (``spec.subsets()``), ``per_combo`` unique knob
 settings are drawn from Table 1, rendered, turned into features and written as shards.
 
 Two orders are recorded per clip, as in the paper's research code: the *processing*
@@ -206,7 +206,7 @@ def _check_config(out: Path, cfg: DataConfig) -> None:
 
 
 # -- worker processes: one renderer each, made once ---------------------------------
-_RENDERER = None
+_RENDERER = None  # this process's renderer: set by init_worker, read by worker_renderer
 
 
 def make_renderer(name: str, settings: RenderSettings):
@@ -219,16 +219,24 @@ def make_renderer(name: str, settings: RenderSettings):
     return PluginRack(name, settings=settings)
 
 
-def _init_worker(name: str, render: dict) -> None:
+def init_worker(name: str, render: dict) -> None:
+    """Make this process's renderer once (a pool's initializer, or before rendering here)."""
     global _RENDERER
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _RENDERER = make_renderer(name, RenderSettings(**render))
 
 
+def worker_renderer():
+    """The renderer :func:`init_worker` made in this process."""
+    if _RENDERER is None:
+        raise RuntimeError("no renderer in this process: call datagen.init_worker first")
+    return _RENDERER
+
+
 def _run_task(args: tuple[DataConfig, Task, str]) -> tuple[str, int]:
     cfg, task, shard_dir = args
     path = Path(shard_dir) / task.filename
-    write_shard(path, shard_arrays(cfg, task, _RENDERER))
+    write_shard(path, shard_arrays(cfg, task, worker_renderer()))
     return task.filename, task.stop - task.start
 
 
@@ -258,14 +266,14 @@ def generate(cfg: DataConfig, out: Path, *, workers: int = 2, progress: bool = T
                desc=f"{cfg.group}", file=sys.stderr)
     jobs = [(cfg, t, str(shard_dir)) for t in todo]
     if workers <= 1:
-        _init_worker(cfg.renderer, cfg.render)
+        init_worker(cfg.renderer, cfg.render)
         results: Iterator = map(_run_task, jobs)
         for _, n in results:
             clips += n
             bar.update(n)
     else:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.renderer, cfg.render)) as pool:
+        with ctx.Pool(workers, initializer=init_worker, initargs=(cfg.renderer, cfg.render)) as pool:
             for _, n in pool.imap_unordered(_run_task, jobs):
                 clips += n
                 bar.update(n)
