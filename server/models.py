@@ -2,7 +2,7 @@
 
 A group's folder (``models/<group>/``) holds one ``.keras`` file per model and a
 ``manifest.json``. Before any file is trusted, the loader checks the manifest against
-this code (spec version, feature settings, render note) and each file's sha256. Any
+this code (the spec's fingerprint, feature settings, render note) and each file's sha256. Any
 problem is a ``ModelError`` with a stable ``code`` and a message naming the file.
 """
 
@@ -87,10 +87,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         files = m["files"]
     except (ValueError, KeyError, TypeError) as e:
         raise ModelError("bad_manifest", f"{path} is not a valid manifest: {e}") from None
-    if m.get("spec_version") != spec.SPEC_VERSION \
-            and m.get("spec_version") not in spec.COMPATIBLE_MODEL_SPECS:
-        raise ModelError("incompatible", f"{path}: models were trained for spec "
-                         f"{m.get('spec_version')!r}, this code has {spec.SPEC_VERSION!r}")
+    problem = spec.fingerprint_problem(m)
+    if problem:
+        raise ModelError("incompatible", f"{path}: the models were {problem}. Retrain them "
+                         f"(`serumrnn train --group {folder.name}`) or use models made for "
+                         "this spec")
     if m.get("features") != feature_settings():
         raise ModelError("incompatible", f"{path}: feature settings differ from server/features.py")
     if not isinstance(files, dict):

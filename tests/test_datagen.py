@@ -228,3 +228,33 @@ def test_parameter_pairs_are_cached_per_seed(tiny_set, tmp_path, monkeypatch):
     np.testing.assert_array_equal(again["labels"], a["labels"])
     assert PR.param_pairs_path(tmp_path, "eq", 1, 0).is_file()
     assert PR.param_pairs_path(tmp_path, "eq", 1, 1).is_file()
+
+
+def test_a_data_folder_of_another_spec_content_is_refused(tiny_set, tmp_path, monkeypatch):
+    """Folders record the spec's fingerprint. One written before that (label only) loads
+    and resumes while its label stands for this content; after a knob-range edit both are
+    refused, naming both specs."""
+    import shutil
+
+    from spec_copies import replace_knob, use_effects
+
+    out, _ = tiny_set
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["spec_fingerprint"] == spec.fingerprint()
+    legacy = tmp_path / "legacy"
+    shutil.copytree(out, legacy)
+    del meta["spec_fingerprint"]
+    (legacy / "dataset.json").write_text(json.dumps(meta))
+    n = len(datagen.load_dataset(out)["seed"])
+    assert len(datagen.load_dataset(legacy)["seed"]) == n
+    assert datagen.generate(tiny_cfg(), legacy, workers=1, progress=False)["shards_written"] == 0
+    old = spec.fingerprint()
+    with monkeypatch.context() as m:
+        use_effects(m, replace_knob("distortion", "drive", ranges=((0.2, 1.0),)))
+        new = spec.fingerprint()
+        for folder in (out, legacy):
+            with pytest.raises(ValueError, match=f"made for spec '2.0' .fingerprint {old[:12]}.*"
+                                                 f"fingerprint {new[:12]}"):
+                datagen.load_dataset(folder)
+            with pytest.raises(ValueError, match="delete the folder or use another --out"):
+                datagen.generate(tiny_cfg(), folder, workers=1, progress=False)

@@ -140,6 +140,7 @@ def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):
     m = json.loads(manifest.read_text())
     assert set(m["files"]) == set(ALL_MODELS)
     assert m["render_note"] == 48 and m["spec_version"] == spec.SPEC_VERSION
+    assert m["spec_fingerprint"] == spec.fingerprint()
     assert m["data"]["clips"] == 252 and m["seed"] == 0
     gm = load_group("basic", root / "models")
     assert set(gm.models) == set(ALL_MODELS)
@@ -163,9 +164,9 @@ def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):
     with pytest.raises(ModelError, match="param_reverb.keras is missing"):
         load_group("basic", models, which=("param_reverb",))
     man = json.loads((folder / "manifest.json").read_text())
-    man["spec_version"] = "0.1"
+    man.update(spec_version="0.1", spec_fingerprint="0" * 64)
     (folder / "manifest.json").write_text(json.dumps(man))
-    with pytest.raises(ModelError, match="trained for spec '0.1'") as e:
+    with pytest.raises(ModelError, match="made for spec '0.1' .fingerprint 000000000000.") as e:
         load_group("basic", models, which=("selector",))
     assert e.value.code == "incompatible"
     (folder / "manifest.json").write_text("{not json")

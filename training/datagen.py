@@ -64,7 +64,9 @@ class DataConfig:
         "sample_rate": F.SAMPLE_RATE, "n_fft": F.N_FFT, "hop": F.HOP, "n_mels": F.N_MELS,
         "fmin": F.FMIN, "fmax": F.FMAX, "top_db": F.TOP_DB, "n_mfcc": F.N_MFCC,
         "dtype": "float16"})
-    spec_version: str = spec.SPEC_VERSION
+    spec_version: str = field(default_factory=lambda: spec.SPEC_VERSION)
+    #: What the loader checks: the spec content the clips were made with.
+    spec_fingerprint: str = field(default_factory=lambda: spec.fingerprint())
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -178,14 +180,27 @@ def shard_ok(path: Path) -> bool:
 
 
 def check_semantics(out: Path, meta: dict[str, Any]) -> None:
-    """Refuse a data folder made before rack-order rendering (or by a newer format)."""
+    """Refuse a data folder made before rack-order rendering (or by a newer format), or
+    with another spec content (its fingerprint, see ``spec.fingerprint``)."""
     fmt, ver = meta.get("format_version"), meta.get("spec_version")
-    if fmt != FORMAT_VERSION or ver != spec.SPEC_VERSION:
+    if fmt != FORMAT_VERSION:
         raise ValueError(
             f"{out} was made by data format {fmt} / spec {ver}; this code reads format "
             f"{FORMAT_VERSION} / spec {spec.SPEC_VERSION}. Format 1 / spec 1.0 processed effects "
             "in the order they were switched on, not in Serum's rack order, so its clips and "
             "sequences are not valid now: delete the folder or use another --out, and generate again")
+    problem = spec.fingerprint_problem(meta)
+    if problem:
+        raise ValueError(f"{out} was {problem}, so its clips and labels mean something else "
+                         "now: delete the folder or use another --out, and generate again")
+
+
+def recorded_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """A data folder's ``dataset.json`` as this code writes it: one written before
+    fingerprints were recorded gets the fingerprint its spec label stands for."""
+    if "spec_fingerprint" in meta:
+        return meta
+    return {**meta, "spec_fingerprint": spec.recorded_fingerprint(meta)}
 
 
 def _check_config(out: Path, cfg: DataConfig) -> None:
@@ -194,6 +209,7 @@ def _check_config(out: Path, cfg: DataConfig) -> None:
     if meta.exists():
         have = json.loads(meta.read_text())
         check_semantics(out, have)
+        have = recorded_config(have)
         if have != want:
             diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
             raise ValueError(f"{out} holds a data set made with other settings ({', '.join(diff)}); "
