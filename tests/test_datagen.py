@@ -64,7 +64,7 @@ def test_records_hold_features_knobs_order_preset_seed(tiny_set, rack):
     assert n == 252
     assert data["mel"].shape == (n, F.N_MELS, F.N_FRAMES) and data["mel"].dtype == np.float16
     assert data["mfcc"].shape == (n, F.N_MFCC, F.N_FRAMES)
-    assert data["knobs"].shape == (n, len(datagen.KNOB_COLUMNS))
+    assert data["knobs"].shape == (n, len(datagen.knob_columns()))
     assert set(np.unique(data["preset"])) == {"sine", "triangle", "saw", "square"}
     # a record re-renders from its knobs and order alone
     i = int(np.argmax((data["order"] >= 0).sum(axis=1)))

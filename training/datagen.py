@@ -45,8 +45,18 @@ DEFAULT_PER_COMBO = 64
 PAPER_PER_COMBO = 4000
 DEFAULT_CHUNK = 32
 
-#: Columns of a shard's ``knobs`` matrix: every sampled knob of every effect.
-KNOB_COLUMNS: tuple[str, ...] = tuple(f"{e.name}.{k.name}" for e in spec.EFFECTS for k in e.knobs)
+
+def knob_columns() -> tuple[str, ...]:
+    """Columns of a shard's ``knobs`` matrix: every sampled knob of every effect, as
+    ``effect.knob`` in spec order."""
+    return tuple(f"{e.name}.{k.name}" for e in spec.EFFECTS for k in e.knobs)
+
+
+def _small_int(largest: int):
+    """int8 (every shard so far) while it holds ``largest``, else int32."""
+    return np.int8 if largest <= np.iinfo(np.int8).max else np.int32
+
+
 #: 2: clips rendered in rack order, ``process_order`` recorded beside the turn-on ``order``.
 FORMAT_VERSION = 2
 
@@ -83,7 +93,7 @@ class DataConfig:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["presets"] = list(self.preset_names())
-        d["knob_columns"] = list(KNOB_COLUMNS)
+        d["knob_columns"] = list(knob_columns())
         d["effects"] = list(spec.EFFECT_NAMES)
         return d
 
@@ -135,8 +145,9 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
     settings = _settings(cfg, task)
     audio = np.stack([renderer.render(chain, task.preset) for _, chain in settings])
     mel, mfcc = F.features(audio)
-    knobs = np.full((len(settings), len(KNOB_COLUMNS)), np.nan, np.float32)
-    order = np.full((len(settings), len(spec.EFFECT_NAMES)), -1, np.int8)
+    columns = knob_columns()
+    knobs = np.full((len(settings), len(columns)), np.nan, np.float32)
+    order = np.full((len(settings), len(spec.EFFECT_NAMES)), -1, _small_int(len(spec.EFFECT_NAMES)))
     process = np.full_like(order, -1)
     for i, (_, chain) in enumerate(settings):
         for j, fx in enumerate(chain):
@@ -144,7 +155,7 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
         for j, fx in enumerate(chain.in_rack_order(renderer.settings.rack_order)):
             process[i, j] = spec.EFFECT_NAMES.index(fx.name)
             for k, v in fx.knobs.items():
-                knobs[i, KNOB_COLUMNS.index(f"{fx.name}.{k}")] = v
+                knobs[i, columns.index(f"{fx.name}.{k}")] = v
     return {
         "mel": mel.astype(np.float16),
         "mfcc": mfcc.astype(np.float16),
@@ -153,7 +164,8 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
         "process_order": process,
         "seed": np.array([s for s, _ in settings], np.int64),
         "preset": np.array([task.preset] * len(settings)),
-        "subset": np.full(len(settings), spec.subset_id(task.subset), np.int8),
+        "subset": np.full(len(settings), spec.subset_id(task.subset),
+                          _small_int(2 ** len(spec.EFFECT_NAMES) - 1)),
         "index": np.arange(task.start, task.stop, dtype=np.int32),
     }
 
@@ -321,12 +333,13 @@ def decode_chain(knobs_row: np.ndarray, order_row: np.ndarray):
     """A record's ``Chain`` back from its knob row and order row."""
     from serumrnn.server.rack.chain import FX, Chain
 
+    columns = knob_columns()
     fxs = []
     for idx in order_row:
         if idx < 0:
             break
         name = spec.EFFECT_NAMES[int(idx)]
-        vals = {k.name: float(knobs_row[KNOB_COLUMNS.index(f"{name}.{k.name}")])
+        vals = {k.name: float(knobs_row[columns.index(f"{name}.{k.name}")])
                 for k in spec.effect(name).knobs}
         fxs.append(FX(name, vals))
     return Chain(fxs)
@@ -376,4 +389,4 @@ def bench_datagen(workers: int, per_combo: int) -> dict[str, float]:
 
 
 __all__: Sequence[str] = ["DataConfig", "generate", "load_dataset", "plan", "decode_chain",
-                          "KNOB_COLUMNS", "config_from_args", "summarize", "bench_datagen"]
+                          "knob_columns", "config_from_args", "summarize", "bench_datagen"]
