@@ -13,6 +13,8 @@
 //        replyPort             a fixed reply port instead (tests, e2e); then listen is unused
 //        adapter               a LiveAdapter (or null: no Live)
 //        modelNote             the MIDI note the models know (48)
+//        effectCount           how many effects the spec has (serumrnn_spec.js), for "all N
+//                              effects are on"
 //        os                    Max's max.os ("macintosh" | "windows"), for dropped paths
 // deps:  protocol (osc_protocol.js), text (ui_text.js): passed in because Max's require
 //        and node's resolve file names differently.
@@ -44,6 +46,7 @@ function DeviceFlow(ports, deps) {
   this.heard = false;             // anything arrived on replyPort since we listen there
   this.bootVolume = "";           // macOS: the boot volume's name, for dropped paths
   this.modelNote = ports.modelNote || 48;
+  this.effectCount = ports.effectCount;
   this.groups = [];
   this.group = "basic";
   this.session = null;
@@ -476,7 +479,7 @@ DeviceFlow.prototype.onStepReply = function (reply) {
   this.show("confidence", sentences(notes));
   this.done = !!end.done;
   if (this.done) {
-    this.show("detail", this.T.done(end, this.applied));
+    this.show("detail", this.T.done(end, this.applied, this.effectCount));
   } else {
     this.arm(this.prompt("so SerumRNN hears the new sound, then press Next"));
   }

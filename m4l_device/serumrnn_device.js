@@ -127,6 +127,7 @@ function init() {
     listen: function (port) { outlet(OUT_CONTROL, "port", port); },
     adapter: adapter,
     modelNote: specModule.model_note,
+    effectCount: spec.effects.length,
     os: max.os
   }, { protocol: protocol, text: text });
   outlet(OUT_CONTROL, "home");

@@ -2,6 +2,7 @@
 // The effect spec (server/spec.py) for the device's js, loaded with require().
 exports.spec = {
  "spec_version": "2.0",
+ "spec_fingerprint": "195e6799fd498e9e51816f84eac8cae317d57ececa09efa79796b7d20499c0c0",
  "grid_steps": 100,
  "rack_order": [
   "distortion",

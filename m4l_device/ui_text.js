@@ -47,20 +47,26 @@ function judged(j) {
 }
 
 // Why a session is done, by the server's stop reason (docs/protocol.md, step/end).
+// "{effects}" is the number of effects in the spec (serumrnn_spec.js), filled in by doneReason.
 var DONE_REASONS = {
   already_matches: "Done: the sound already matches the target, no step needed.",
   reached: "Done: the sound now matches the target.",
   no_closer: "Done: no remaining effect brings it closer.",
-  all_effects: "Done: all five effects are on.",
+  all_effects: "Done: all {effects} effects are on.",
   worse: "Done: further steps made the sound worse."
 };
 
+function doneReason(reason, effectCount) {
+  if (!DONE_REASONS.hasOwnProperty(reason)) return "Done (" + reason + ").";
+  return DONE_REASONS[reason].replace("{effects}", String(effectCount));
+}
+
 // The session is done: say why and, in the paper's loop (which keeps unjudged steps), how
 // to get back to the best step. In the verified loops the best step is the current one.
-function done(end, appliedSteps) {
+// effectCount: the number of effects in the spec.
+function done(end, appliedSteps, effectCount) {
   if (!end || !end.done) return "";
-  var why = DONE_REASONS.hasOwnProperty(end.reason) ? DONE_REASONS[end.reason]
-                                                    : "Done (" + end.reason + ").";
+  var why = doneReason(end.reason, effectCount);
   if (end.reason === "already_matches") return why;
   var back = appliedSteps - end.bestStep;
   if (back <= 0) return why;             // the sound now is the best one: nothing to undo
@@ -200,7 +206,7 @@ function incomplete() {
 var api = {
   SERVE_COMMAND: SERVE_COMMAND, percent: percent, confidence: confidence,
   instruction: instruction, stepTitle: stepTitle, judged: judged, done: done,
-  DONE_REASONS: DONE_REASONS, versionMismatch: versionMismatch,
+  DONE_REASONS: DONE_REASONS, doneReason: doneReason, versionMismatch: versionMismatch,
   serverReady: serverReady, serverDown: serverDown, serverStopped: serverStopped,
   noSerum: noSerum, serumFound: serumFound, configure: configure, setByHand: setByHand,
   liveNoteName: liveNoteName, noteToPlay: noteToPlay, playPrompt: playPrompt,

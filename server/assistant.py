@@ -3,7 +3,7 @@
 Three loops share this module (``Session(loop=...)``):
 
 * ``"verified"`` (default): the selector ranks the effects not used yet; the top ``k``
-  (default 3, at most 5) each get knobs from their parameter model; each candidate is
+  (default 3, at most every effect) each get knobs from their parameter model; each candidate is
   rendered from the input through the whole chain (the renderer processes in Serum's rack
   order); the judge (:mod:`server.judge`) picks the closest, and it is offered only when it
   beats the current sound by the judge's margin. When none of the top ``k`` does, the
@@ -15,8 +15,8 @@ Three loops share this module (``Session(loop=...)``):
   better.
 * ``"paper"``: the paper's loop exactly (section 4.4): the most probable unused effect is
   applied blindly; a step that does not lower the Mel-MSE is bad, and the loop stops
-  once more than ``tolerance`` bad steps have happened (the bad step is kept), or after
-  all five effects.
+  once more than ``tolerance`` bad steps have happened (the bad step is kept), or once
+  every effect is on.
 
 **In Live** (captured flow) the device sends what Serum really plays. The first capture
 is the producer's dry sound; candidates are simulated from it through the open rack as a
@@ -37,13 +37,12 @@ from serumrnn.server import judge as J
 from serumrnn.server import spec
 from serumrnn.server.audio_io import check_signal
 from serumrnn.server.judge import STOP_METRIC, Judge, Sound, Stop  # noqa: F401  (STOP_METRIC re-exported)
-from serumrnn.server.models import GroupModels, knobs_from_outputs, most_probable_unused, rank_unused
+from serumrnn.server.models import (GroupModels, knobs_from_outputs, most_probable_unused, pair_inputs,
+                                    param_model_name, rank_unused)
 from serumrnn.server.rack.chain import FX, Chain
 
-MAX_STEPS = len(spec.EFFECT_NAMES)
 LOOPS = ("verified", "refine", "paper")
 DEFAULT_K = 3
-MAX_K = MAX_STEPS
 #: Renders the refinement may spend per step (``loop="refine"``).
 REFINE_BUDGET = 24
 #: Only this much of any sound is used: the models were trained on 1 s clips.
@@ -179,15 +178,16 @@ def instruction(fx: FX) -> str:
 def selector_batch(histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
                    targets: Sequence[tuple[np.ndarray, np.ndarray]],
                    applied: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
-    """Selector inputs for many examples, padded to 5 steps: step j of example r pairs the
+    """Selector inputs for many examples, padded to ``spec.MAX_STEPS`` steps: step j of example r pairs the
     sound ``histories[r][j]`` (mel, mfcc) with ``targets[r]``, with the one-hot of
     ``applied[r][j]`` ("initial" for the first step). Training, evaluation and the step
     loop all build the selector's input here."""
     b = len(histories)
-    mel = np.zeros((b, MAX_STEPS, F.N_MELS, F.N_FRAMES, 2), np.float32)
-    mfcc = np.zeros((b, MAX_STEPS, F.N_MFCC, F.N_FRAMES, 2), np.float32)
-    app = np.zeros((b, MAX_STEPS, len(spec.STEP_TOKENS)), np.float32)
-    present = np.zeros((b, MAX_STEPS, 1), np.float32)
+    n = spec.MAX_STEPS
+    mel = np.zeros((b, n, F.N_MELS, F.N_FRAMES, 2), np.float32)
+    mfcc = np.zeros((b, n, F.N_MFCC, F.N_FRAMES, 2), np.float32)
+    app = np.zeros((b, n, len(spec.STEP_TOKENS)), np.float32)
+    present = np.zeros((b, n, 1), np.float32)
     for r, (states, target, tokens) in enumerate(zip(histories, targets, applied)):
         for j, (sm, sc) in enumerate(states):
             mel[r, j, ..., 0], mel[r, j, ..., 1] = sm, target[0]
@@ -200,13 +200,8 @@ def selector_batch(histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
 def selector_inputs(states: Sequence[tuple[np.ndarray, np.ndarray]],
                     target: tuple[np.ndarray, np.ndarray], applied: Sequence[str]
                     ) -> dict[str, np.ndarray]:
-    """One selector example: the sounds so far (each paired with the target), padded to 5."""
+    """One selector example: the sounds so far (each paired with the target), padded."""
     return selector_batch([states], [target], [applied])
-
-
-def _pair(cur: Sound, tgt: Sound) -> dict[str, np.ndarray]:
-    return {"mel": np.stack([cur.mel, tgt.mel], -1)[None],
-            "mfcc": np.stack([cur.mfcc, tgt.mfcc], -1)[None]}
 
 
 def _chain_key(chain: Chain) -> tuple:
@@ -230,8 +225,8 @@ class Session:
                  decision: str = J.DECISION, margin: float = J.MARGIN, seed: int = 0):
         if loop not in LOOPS:
             raise ValueError(f"unknown loop {loop!r}; loops: {', '.join(LOOPS)}")
-        if not 1 <= k <= MAX_K:
-            raise ValueError(f"k must be 1..{MAX_K}, got {k}")
+        if not 1 <= k <= spec.MAX_STEPS:
+            raise ValueError(f"k must be 1..{spec.MAX_STEPS} (the number of effects), got {k}")
         if refine_budget < 0:
             raise ValueError(f"refine_budget must be 0 or more, got {refine_budget}")
         if loop != "paper" and renderer is None:
@@ -315,7 +310,7 @@ class Session:
     @property
     def done(self) -> bool:
         if self.loop == "paper":
-            return len(self.chain) >= MAX_STEPS or self.bad_steps > self.tolerance
+            return len(self.chain) >= spec.MAX_STEPS or self.bad_steps > self.tolerance
         return self.stop is not None
 
     @property
@@ -339,8 +334,7 @@ class Session:
         """The selector's probabilities for the next effect, from every sound so far."""
         applied = ["initial"] + list(self.chain.order)
         return np.asarray(self.models.predict(self.selector, selector_inputs(
-            [(s.mel, s.mfcc) for s in self.states], (self.target.mel, self.target.mfcc),
-            applied)))[0]
+            [s.features for s in self.states], self.target.features, applied)))[0]
 
     # -- one step ----------------------------------------------------------------------
     def step(self, current: np.ndarray | None = None) -> StepReport | None:
@@ -392,7 +386,7 @@ class Session:
             self.states.append(sound)
             if self.judge.reached(after):
                 self.stop = J.stop("reached", len(self.steps))
-            elif len(self.chain) >= MAX_STEPS:
+            elif len(self.chain) >= spec.MAX_STEPS:
                 self.stop = J.stop("all_effects", len(self.steps))
             text = f"Step {last.step} brought the sound closer."
         else:
@@ -410,8 +404,8 @@ class Session:
     def _candidates(self, effects: Sequence[str], probs: np.ndarray) -> list[Candidate]:
         """Each effect with knobs from its model on (current, target), rendered from the
         input through the whole chain and judged."""
-        x = _pair(self.states[-1], self.target)
-        ys = [self.models.predict(f"param_{e}", x) for e in effects]
+        x = pair_inputs(self.states[-1].features, self.target.features)
+        ys = [self.models.predict(param_model_name(e), x) for e in effects]
         fxs = [knobs_from_outputs(e, y) for e, y in zip(effects, ys)]
         sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
         return [Candidate(e, float(probs[spec.EFFECT_NAMES.index(e)]), fx, s, s.dist,
@@ -525,7 +519,7 @@ class Session:
         if not captured:
             if self.judge.reached(best.dist):
                 self.stop = J.stop("reached", len(self.steps))
-            elif len(self.chain) >= MAX_STEPS:
+            elif len(self.chain) >= spec.MAX_STEPS:
                 self.stop = J.stop("all_effects", len(self.steps))
         return report
 
@@ -548,8 +542,8 @@ class Session:
         before = self.distance()
         probs = self._selector_probs()
         effect = most_probable_unused(probs, self.chain.order)
-        fx = knobs_from_outputs(effect, self.models.predict(f"param_{effect}",
-                                                            _pair(self.states[-1], self.target)))
+        fx = knobs_from_outputs(effect, self.models.predict(
+            param_model_name(effect), pair_inputs(self.states[-1].features, self.target.features)))
         self.chain = self.chain.then(fx)
         after, improved = None, None
         if self.renderer is not None and self._rendered_flow:

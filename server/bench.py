@@ -1,6 +1,6 @@
 """``serumrnn bench``: speed figures on this machine, with baselines measured in the same run.
 
-Goals (issue 2): render <= 10 ms per 1 s clip with synth and all five effects;
+Goals (issue 2): render <= 10 ms per 1 s clip with synth and every effect;
 features <= 3 ms per clip; data generation >= 100 clips/s with all workers.
 Goals (issue 4): one step without the render <= 20 ms p50 (paper: ~300 ms per step with
 the render), one full step on the open rack <= 30 ms p50, and the time to the first step.
@@ -22,7 +22,7 @@ import numpy as np
 from serumrnn.server import features as F
 from serumrnn.server import spec
 from serumrnn.server.rack import OpenRack
-from serumrnn.server.sampling import sample_chain
+from serumrnn.server.sampling import random_effects, sample_chain
 
 
 def _times(fn: Callable[[], object], n: int) -> np.ndarray:
@@ -68,8 +68,9 @@ def bench_render(n: int) -> dict[str, float]:
         per_fx[name] = _times(lambda: rack.render(fx_chains[next(i) % n], "saw"), n)
     w, c, s = _times(warm, n), _times(cold, n), _times(synth_only, n)
     print("render, one 1 s clip at 44.1 kHz (open rack, DawDreamer + Faust):")
-    print(_row("synth + all five effects (synth rendered)", c, "goal <= 10 ms"))
-    print(_row("all five effects on the cached dry synth", w, "(what data generation pays)"))
+    every = f"all {len(spec.EFFECT_NAMES)} effects"
+    print(_row(f"synth + {every} (synth rendered)", c, "goal <= 10 ms"))
+    print(_row(f"{every} on the cached dry synth", w, "(what data generation pays)"))
     print(_row("synth alone", s))
     for name, ms in per_fx.items():
         print(_row(f"  {name} alone (cached synth)", ms))
@@ -101,7 +102,8 @@ def bench_features(batch: int, reps: int) -> dict[str, float]:
 
 def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """Load time of each shipped group and one-call inference time of each model."""
-    from serumrnn.server.models import DEFAULT_MODELS_DIR, ModelError, load_group
+    from serumrnn.server.assistant import selector_inputs
+    from serumrnn.server.models import DEFAULT_MODELS_DIR, ModelError, load_group, pair_inputs
     from serumrnn.server.rack import presets as P
 
     root = models_dir or DEFAULT_MODELS_DIR
@@ -117,13 +119,10 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         load_s = time.perf_counter() - t
         print(f"  {group}: load + verify {len(gm.models)} models {load_s:.2f} s")
         out[f"{group}_load_s"] = load_s
-        x = {"mel": np.zeros((1, F.N_MELS, F.N_FRAMES, 2), np.float32),
-             "mfcc": np.zeros((1, F.N_MFCC, F.N_FRAMES, 2), np.float32)}
-        seq = {"mel_seq": np.zeros((1, 5, F.N_MELS, F.N_FRAMES, 2), np.float32),
-               "mfcc_seq": np.zeros((1, 5, F.N_MFCC, F.N_FRAMES, 2), np.float32),
-               "applied_seq": np.zeros((1, 5, 6), np.float32),
-               "step_present": np.zeros((1, 5, 1), np.float32)}
-        seq["applied_seq"][0, 0, 5] = seq["step_present"][0, 0, 0] = 1
+        silent = (np.zeros((F.N_MELS, F.N_FRAMES), np.float32),
+                  np.zeros((F.N_MFCC, F.N_FRAMES), np.float32))
+        x = pair_inputs(silent, silent)
+        seq = selector_inputs([silent], silent, ["initial"])
         for name in gm.models:
             inp = seq if name.startswith("selector") else x
             gm.predict(name, inp)  # trace once
@@ -134,7 +133,7 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
 
 
 def _step_models(models_dir: Path | None):
-    """The step loop's models of the first group found (selector + five parameter models),
+    """The step loop's models of the first group found (selector + parameter models),
     loaded and warmed up as ``serve`` does, or None."""
     from serumrnn.server.models import ModelError
     from serumrnn.server.startup import load_models, warm_up
@@ -153,7 +152,7 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """One step of the loop, without and with the open-rack render, against a naive
     baseline in the same run: librosa features per clip and Keras ``model.predict``."""
     from serumrnn.server.assistant import Session, selector_inputs
-    from serumrnn.server.models import knobs_from_outputs
+    from serumrnn.server.models import knobs_from_outputs, pair_inputs, param_model_name
     from serumrnn.server.rack import presets as P
 
     print("one step of the loop (models loaded once and traced; batch of 1):")
@@ -176,8 +175,7 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         cur, tgt = feats(dry[preset]), feats(target)
         probs = np.asarray(call("selector", selector_inputs([cur], tgt, ["initial"])))[0]
         effect = spec.EFFECT_NAMES[int(np.argmax(probs))]
-        x = {"mel": np.stack([cur[0], tgt[0]], -1)[None], "mfcc": np.stack([cur[1], tgt[1]], -1)[None]}
-        return knobs_from_outputs(effect, call(f"param_{effect}", x))
+        return knobs_from_outputs(effect, call(param_model_name(effect), pair_inputs(cur, tgt)))
 
     def naive_call(name, x):
         return gm.models[name].predict(x, verbose=0)
@@ -224,7 +222,7 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
 
 def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """A verified step (k = 3) and a verified + refine step (24 renders), per ``step()``
-    call of whole sessions on the open rack, targets of 1-5 random effects."""
+    call of whole sessions on the open rack, targets of 1 to every effect, at random."""
     from serumrnn.server.assistant import Session
     from serumrnn.server.rack import presets as P
 
@@ -238,7 +236,7 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
     presets = P.GROUPS[group]
     cases = []
     for r in range(reps):
-        names = [spec.EFFECT_NAMES[j] for j in sorted(rng.choice(5, 1 + r % 5, replace=False))]
+        names = random_effects(rng, 1 + r % len(spec.EFFECT_NAMES))
         p = presets[r % len(presets)]
         cases.append((p, rack.render(sample_chain(names, rng), p)))
     out: dict[str, float] = {}

@@ -44,11 +44,13 @@ def _cmd_spec_export(a: argparse.Namespace) -> int:
             print(f"{out} is out of sync with server/spec.py: run `serumrnn spec export`",
                   file=sys.stderr)
             return 1
-        print(f"{out} is in sync (spec {spec.SPEC_VERSION})")
+        print(f"{out} is in sync (spec {spec.SPEC_VERSION}, fingerprint "
+              f"{spec.fingerprint()[:spec.FINGERPRINT_SHOWN]})")
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    print(f"wrote {out} (spec {spec.SPEC_VERSION}, {len(spec.EFFECTS)} effects)")
+    print(f"wrote {out} (spec {spec.SPEC_VERSION}, fingerprint "
+          f"{spec.fingerprint()[:spec.FINGERPRINT_SHOWN]}, {len(spec.EFFECTS)} effects)")
     return 0
 
 

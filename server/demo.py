@@ -16,7 +16,7 @@ from serumrnn.server import spec
 from serumrnn.server.audio_io import write_wav
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
-from serumrnn.server.sampling import sample_chain
+from serumrnn.server.sampling import random_effects, sample_chain
 
 
 def render_demo(out: Path, *, seed: int = 0) -> list[Path]:
@@ -27,7 +27,7 @@ def render_demo(out: Path, *, seed: int = 0) -> list[Path]:
     for group, names in P.GROUPS.items():
         for name in names:
             k = int(rng.integers(1, len(spec.EFFECT_NAMES) + 1))
-            subset = [spec.EFFECT_NAMES[i] for i in sorted(rng.choice(5, k, replace=False))]
+            subset = random_effects(rng, k)
             chain = sample_chain(subset, rng)
             dry, wet = rack.dry(name), rack.render(chain, name)
             for tag, audio in (("dry", dry), ("fx", wet)):

@@ -16,8 +16,8 @@ four things, and nothing else decides them:
 * **the best state**: the judged sound with the lowest decision distance (a step that is
   not closer is never kept, so in the verified loop the best state is the current one);
 * **the stop decision** with its reason (:data:`STOP_REASONS`): the target is reached
-  (or the input already matches it), no remaining effect brings the sound closer, or all
-  five effects are on. The paper's own rule (a bad step is one that does not lower the
+  (or the input already matches it), no remaining effect brings the sound closer, or every
+  effect is on. The paper's own rule (a bad step is one that does not lower the
   Mel-MSE; stop after ``tolerance`` of them) is :func:`paper_bad_step` /
   :func:`paper_stop_index`, kept for ``--loop paper``.
 
@@ -34,6 +34,7 @@ import numpy as np
 
 from serumrnn.server import features as F
 from serumrnn.server import metrics as M
+from serumrnn.server import spec
 
 #: The candidate decision rules ``serumrnn verified-eval`` compares (distances normalized
 #: by the start, so the input scores 1): Mel-MSE alone, MSSMAE alone, their mean, and
@@ -56,7 +57,7 @@ STOP_REASONS = {
     "already_matches": "the input already matches the target",
     "reached": "the target is reached",
     "no_closer": "no remaining effect brings the sound closer",
-    "all_effects": "all five effects are on",
+    "all_effects": f"all {len(spec.EFFECTS)} effects are on",
     "worse": "too many steps made the sound worse (the paper's stopping rule)",
 }
 #: 99th percentile of the start distances of training-like pairs (a group's preset dry
@@ -92,6 +93,11 @@ class Sound:
     logs32: tuple[np.ndarray, ...] = ()
     dist: dict[str, float] | None = None  # the six metrics against the target
     exact: bool = True
+
+    @property
+    def features(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mel, mfcc): what the models read of this sound."""
+        return self.mel, self.mfcc
 
 
 #: The fast estimate's spectra: float32, hop n (a quarter of the frames; see

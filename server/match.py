@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-
 if TYPE_CHECKING:
     from serumrnn.server.assistant import Result
     from serumrnn.server.models import GroupModels
@@ -156,7 +155,7 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     from serumrnn.server import spec as spec_mod
     from serumrnn.server.assistant import LOOPS, Session, usage_notes
     from serumrnn.server.audio_io import load_clip
-    from serumrnn.server.models import PARAM_MODELS, load_group
+    from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
     from serumrnn.server.rack import OpenRack
     from serumrnn.server.rack import presets as P
@@ -167,8 +166,8 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
     if loop not in LOOPS:
         raise ValueError(f"--loop must be one of {', '.join(LOOPS)}, got {loop!r}")
-    if not 1 <= k <= 5:
-        raise ValueError(f"--k must be 1..5, got {k}")
+    if not 1 <= k <= spec_mod.MAX_STEPS:
+        raise ValueError(f"--k must be 1..{spec_mod.MAX_STEPS} (the number of effects), got {k}")
     if spec.preset is not None:
         P.preset(spec.preset)  # an unknown preset fails before anything slow
     # Files first: a wrong path should not wait for the models to load.
@@ -178,7 +177,7 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     out_dir = Path(out) if out is not None else DEFAULT_OUT
     check_out_dir(out_dir, [target_path, spec.path])  # a wrong --out fails before the models load
     if models is None:
-        models = load_group(_group_for(spec, group), models_dir, which=PARAM_MODELS + ("selector",))
+        models = load_group(_group_for(spec, group), models_dir, which=STEP_MODELS)
     note, notes = models.render_settings.note, []
     moved = to_model_note(target, str(target_path), "target", note)
     target, notes = moved.audio, [moved.message] if moved.message else []
@@ -235,6 +234,8 @@ def _cmd_match(a: argparse.Namespace) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``serumrnn match`` (called by ``training.cli``)."""
+    from serumrnn.server import spec as spec_mod
+
     m = subparsers.add_parser(
         "match", help="step-by-step effect settings from your sound to a target, as a report",
         description="Suggest, one step at a time, which Serum effect to turn on and how to set "
@@ -255,7 +256,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "the sound closer (default); refine: the same, with each step's knobs "
                         "polished by listening; paper: the paper's loop, unchanged")
     m.add_argument("--k", type=int, default=3, metavar="K",
-                   help="effects tried per step, most likely first (1-5, default 3)")
+                   help="effects tried per step, most likely first "
+                        f"(1-{spec_mod.MAX_STEPS}, default 3)")
     m.add_argument("--refine-budget", type=int, default=24, metavar="N",
                    help="renders the refinement may spend per step (--loop refine; default 24)")
     m.add_argument("--tolerance", type=int, default=1, metavar="N",

@@ -2,7 +2,7 @@
 
 A group's folder (``models/<group>/``) holds one ``.keras`` file per model and a
 ``manifest.json``. Before any file is trusted, the loader checks the manifest against
-this code (spec version, feature settings, render note) and each file's sha256. Any
+this code (the spec's fingerprint, feature settings, render note) and each file's sha256. Any
 problem is a ``ModelError`` with a stable ``code`` and a message naming the file.
 """
 
@@ -25,8 +25,29 @@ from serumrnn.server.rack.render import RenderSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = ROOT / "models"
-PARAM_MODELS = tuple(f"param_{e}" for e in spec.EFFECT_NAMES)
-ALL_MODELS = PARAM_MODELS + ("selector", "selector_ni", "serum_cnn")
+#: A parameter model is named for its effect: this prefix, then the effect's name.
+PARAM_PREFIX = "param_"
+
+
+def param_model_name(effect: str) -> str:
+    """The name of ``effect``'s parameter model (its file, manifest entry and Keras name)."""
+    return PARAM_PREFIX + spec.effect(effect).name
+
+
+def effect_of_model(name: str) -> str | None:
+    """The effect a parameter model predicts the knobs of; None for any other model.
+    A parameter-model name whose effect the spec lacks is a ``KeyError``."""
+    if not name.startswith(PARAM_PREFIX):
+        return None
+    return spec.effect(name[len(PARAM_PREFIX):]).name
+
+
+#: One parameter model per effect, in spec order.
+PARAM_MODELS: tuple[str, ...] = tuple(param_model_name(e) for e in spec.EFFECT_NAMES)
+#: What the step loop loads: the selector and every parameter model.
+STEP_MODELS: tuple[str, ...] = ("selector",) + PARAM_MODELS
+#: Every model of a group: the step loop's, the selector's NI baseline and SerumCNN.
+ALL_MODELS: tuple[str, ...] = PARAM_MODELS + ("selector", "selector_ni", "serum_cnn")
 
 
 class ModelError(RuntimeError):
@@ -67,10 +88,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         files = m["files"]
     except (ValueError, KeyError, TypeError) as e:
         raise ModelError("bad_manifest", f"{path} is not a valid manifest: {e}") from None
-    if m.get("spec_version") != spec.SPEC_VERSION \
-            and m.get("spec_version") not in spec.COMPATIBLE_MODEL_SPECS:
-        raise ModelError("incompatible", f"{path}: models were trained for spec "
-                         f"{m.get('spec_version')!r}, this code has {spec.SPEC_VERSION!r}")
+    problem = spec.fingerprint_problem(m)
+    if problem:
+        raise ModelError("incompatible", f"{path}: the models were {problem}. Retrain them "
+                         f"(`serumrnn train --group {folder.name}`) or use models made for "
+                         "this spec")
     if m.get("features") != feature_settings():
         raise ModelError("incompatible", f"{path}: feature settings differ from server/features.py")
     if not isinstance(files, dict):
@@ -91,9 +113,6 @@ class GroupModels:
     @property
     def render_settings(self) -> RenderSettings:
         return RenderSettings(**self.manifest.get("render", {}))
-
-    def has(self, name: str) -> bool:
-        return name in self.models
 
     def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any:
         """Inference through a compiled function per model: no retracing per call."""
@@ -144,12 +163,25 @@ def load_group(group: str, models_dir: Path | str | None = None, *,
     return out
 
 
+def pair_batch(current_mel, current_mfcc, target_mel, target_mfcc) -> dict[str, np.ndarray]:
+    """The paper's parameter-model input (SerumCNN's too): the current and the target
+    sound's features stacked as two channels, current in channel 0, target in channel 1.
+
+    Every argument is a batch, (B, N_MELS, N_FRAMES) for Mel and (B, N_MFCC, N_FRAMES) for
+    MFCC (an array or a sequence of per-clip arrays); the result is float32
+    ``{"mel": (B, N_MELS, N_FRAMES, 2), "mfcc": (B, N_MFCC, N_FRAMES, 2)}``. Training,
+    evaluation and the step loop all build this input here: the trained models depend on
+    the channel order."""
+    mel = np.stack([current_mel, target_mel], axis=-1).astype(np.float32, copy=False)
+    mfcc = np.stack([current_mfcc, target_mfcc], axis=-1).astype(np.float32, copy=False)
+    return {"mel": mel, "mfcc": mfcc}
+
+
 def pair_inputs(current: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray]
                 ) -> dict[str, np.ndarray]:
-    """Stack (mel, mfcc) of the current and target sounds as the models' 2 channels."""
-    mel = np.stack([current[0], target[0]], axis=-1)[None].astype(np.float32)
-    mfcc = np.stack([current[1], target[1]], axis=-1)[None].astype(np.float32)
-    return {"mel": mel, "mfcc": mfcc}
+    """One (mel, mfcc) pair of the current and target sounds as a batch of one
+    (:func:`pair_batch`)."""
+    return pair_batch([current[0]], [current[1]], [target[0]], [target[1]])
 
 
 def most_probable_unused(probs: np.ndarray, used: Sequence[str]) -> str:

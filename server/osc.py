@@ -19,6 +19,8 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from serumrnn.server import spec
+
 if TYPE_CHECKING:  # the step report comes from server.assistant (heavy: TensorFlow)
     from serumrnn.server.assistant import StepReport, Verdict
 
@@ -50,7 +52,7 @@ PROTOCOL_ERRORS: dict[str, str] = {
     "relative_path": "a file path must be absolute",
     "no_target": "a step before a target was set",
     "no_current": "a step without the path of the captured sound (and no preset input)",
-    "session_done": "the stopping rule fired or all five effects are on",
+    "session_done": f"the stopping rule fired or all {len(spec.EFFECTS)} effects are on",
     "nothing_to_undo": "undo with no step taken",
     "busy": "the server has too many requests queued; retry shortly",
     "too_many_messages": "a datagram held more messages than the server runs from one",

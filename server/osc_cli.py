@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serumrnn.server import osc
+from serumrnn.server import osc, spec
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -67,8 +67,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "brings the sound closer, and a capture that shows otherwise is taken "
                         "back (default); refine: the same with knobs polished by listening; "
                         "paper: the paper's loop")
-    s.add_argument("--k", type=int, default=3, choices=range(1, 6), metavar="K",
-                   help="effects simulated per step, most likely first (1-5, default 3)")
+    s.add_argument("--k", type=int, default=3, choices=range(1, spec.MAX_STEPS + 1), metavar="K",
+                   help="effects simulated per step, most likely first "
+                        f"(1-{spec.MAX_STEPS}, default 3)")
     s.add_argument("--refine-budget", type=int, default=24, metavar="N",
                    help="renders the refinement may spend per step (--loop refine; default 24)")
     s.add_argument("--rack-order", default=None, metavar="FX,FX,...",
@@ -98,7 +99,6 @@ def _force_exit(code: int, why: str) -> None:
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
-    from serumrnn.server import spec
     from serumrnn.server.osc_server import bind_udp
 
     try:

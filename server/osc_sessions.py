@@ -12,7 +12,7 @@ Bounds, so no client can push out another's state or grow the server without lim
 * sessions: at most ``per_client`` per address and ``max_total`` in all; at the cap, an
   *idle* session (unused for ``idle_s``) is closed to make room, never an active one,
   else the new one is refused (``too_many_sessions``);
-* memory: the sounds sessions keep (about 4.5 MB each, up to seven per session) are
+* memory: the sounds sessions keep (about 4.5 MB each, up to ``MAX_SOUNDS`` per session) are
   counted; a request that would pass ``memory_bytes`` closes idle sessions, else is
   refused the same way;
 * retried requests: each session keeps its own last replies (``per_session`` of them);
@@ -33,6 +33,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from serumrnn.server import spec
 from serumrnn.server.osc import ProtocolError
 
 log = logging.getLogger("serumrnn.osc")
@@ -42,8 +43,9 @@ REPLY_TTL_S = 120.0
 #: Upper bound of one stored sound: the dB Mel, MFCC, samples and multi-scale spectra of a
 #: one-second clip (4.52 MB measured, ``tests/test_osc_hardening.py`` checks the bound).
 SOUND_BYTES = 5 << 20
-#: Sounds a session keeps at most: the target and the states before and after 5 steps.
-MAX_SOUNDS = 7
+#: Sounds a session keeps at most: the target, and the states before and after the most
+#: steps a session takes (one per effect).
+MAX_SOUNDS = spec.MAX_STEPS + 2
 #: A session unused for this long may be closed to make room for another.
 IDLE_S = 600.0
 

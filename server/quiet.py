@@ -24,6 +24,8 @@ def tensorflow() -> None:
 
 def import_tensorflow() -> ModuleType:
     """``import tensorflow`` (and Keras) with the start-up banner kept off stderr."""
+    from serumrnn.server import native  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
+
     if "tensorflow" in sys.modules or os.environ.get("SERUMRNN_TF_LOGS") == "1":
         import tensorflow as tf
 

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from serumrnn.server import features as F
+from serumrnn.server import spec
 from serumrnn.server.assistant import KnobSetting, Result, StepReport
 from serumrnn.server.audio_io import write_wav
 
@@ -89,7 +90,7 @@ def stop_text(result: Result) -> str:
     return {"already_matches": "Your sound already matches the target.",
             "reached": "Done: the target is reached.",
             "no_closer": "Done: no remaining effect brings the sound closer.",
-            "all_effects": "Done: all five effects are on.",
+            "all_effects": f"Done: all {len(spec.EFFECTS)} effects are on.",
             "worse": "Stopped: too many steps made the sound worse (the paper's rule)."}.get(
         result.stop["reason"], result.stop.get("text", ""))
 

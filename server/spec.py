@@ -11,21 +11,31 @@ paper's research code (see ``shared/reference/serum-parameters.md``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+#: The spec's human label. What data folders and model manifests are checked against is
+#: the content itself (:func:`fingerprint`); the label only names it for people.
 #: 2.0: effects are processed in the FX-rack order (``SERUM_RACK_ORDER``), whatever order
 #: they were switched on in; 1.0 processed them in the order they were switched on.
 SPEC_VERSION = "2.0"
 
-#: Model folders whose manifest names one of these older versions still load (same knobs,
-#: ranges and outputs), with the reason shown; data folders of an older version are refused.
-COMPATIBLE_MODEL_SPECS: dict[str, str] = {
-    "1.0": "trained on spec 1.0 data (effects processed in the order they were switched "
-           "on, not Serum's rack order); retrain with `serumrnn train` for rack-order models",
+#: The fingerprint each label stood for, for data folders and model manifests written
+#: before fingerprints were recorded (they carry only ``spec_version``): such a record is
+#: accepted only while its label's fingerprint is this code's, so a knob-range edit refuses
+#: them too. History: never change an entry.
+#: "1.0" had the effects, knobs, ranges and outputs of "2.0"; only its data processed the
+#: effects in turn-on order (data format 1, refused by ``training.datagen`` for that
+#: reason), so its shipped models keep loading until they are retrained.
+KNOWN_SPEC_FINGERPRINTS: dict[str, str] = {
+    "2.0": "195e6799fd498e9e51816f84eac8cae317d57ececa09efa79796b7d20499c0c0",
+    "1.0": "195e6799fd498e9e51816f84eac8cae317d57ececa09efa79796b7d20499c0c0",
 }
+#: Hex digits of a fingerprint shown in messages.
+FINGERPRINT_SHOWN = 12
 
 #: Table 1 was sampled on a 0.01 grid ("granularity 100") in the research code.
 GRID_STEPS = 100
@@ -71,7 +81,7 @@ class Display:
             return f"{v / 1000:.1f} kHz"
         if self.unit.startswith(":"):
             return f"{v:.{self.digits}f}{self.unit}"   # a ratio: "9.5:1"
-        return f"{v:.{self.digits}f} {self.unit}".replace(" %", " %")
+        return f"{v:.{self.digits}f} {self.unit}"
 
     def to_json(self) -> dict[str, Any]:
         return {"unit": self.unit, "lo": self.lo, "hi": self.hi, "curve": self.curve,
@@ -191,12 +201,6 @@ class Effect:
                 return k
         raise KeyError(f"effect {self.name!r} has no knob {name!r}; "
                        f"knobs: {', '.join(k.name for k in self.knobs)}")
-
-    def fixed_value(self, name: str) -> float:
-        for f in self.fixed:
-            if f.name == name:
-                return f.value
-        raise KeyError(f"effect {self.name!r} has no fixed knob {name!r}")
 
     @property
     def continuous(self) -> tuple[Knob, ...]:
@@ -326,8 +330,11 @@ EFFECTS: tuple[Effect, ...] = (
 
 EFFECT_NAMES: tuple[str, ...] = tuple(e.name for e in EFFECTS)
 _BY_NAME = {e.name: e for e in EFFECTS}
+#: The most steps a session takes: each effect is switched on at most once. The selector's
+#: sequences are padded to this length, and "all effects are on" stops every loop.
+MAX_STEPS = len(EFFECTS)
 
-#: Serum's FX rack, top to bottom, for our five effects: the order Serum processes them in
+#: Serum's FX rack, top to bottom, for the spec's effects: the order Serum processes them in
 #: whatever order the producer switched them on (the research code's ``FIXED_EFFECT_SEQ``).
 #: A producer who reordered the rack passes another order (``--rack-order``).
 SERUM_RACK_ORDER: tuple[str, ...] = ("distortion", "phaser", "compressor", "reverb", "eq")
@@ -349,7 +356,8 @@ def rack_order(names: Iterable[str] | str | None = None) -> tuple[str, ...]:
     return order
 
 
-#: The selector's 6-dim "effect applied" vector: the five effects, then "initial".
+#: The selector's "effect applied" one-hot (one more than the effects): every effect, then
+#: "initial" (the first step, nothing applied yet).
 STEP_TOKENS: tuple[str, ...] = EFFECT_NAMES + ("initial",)
 
 
@@ -362,7 +370,7 @@ def effect(name: str) -> Effect:
 
 
 def subsets() -> tuple[tuple[str, ...], ...]:
-    """The 32 effect combinations (0 to 5 effects), in a stable order."""
+    """Every effect combination (2 ** effects of them, from none to all), in a stable order."""
     out = []
     for mask in range(2 ** len(EFFECT_NAMES)):
         out.append(tuple(n for i, n in enumerate(EFFECT_NAMES) if mask >> i & 1))
@@ -400,10 +408,74 @@ def validate_knobs(effect_name: str, knobs: Mapping[str, float]) -> dict[str, fl
     return out
 
 
+# -- what a model or a data set means: the spec's fingerprint ---------------------------
+
+def meaning() -> dict[str, Any]:
+    """Everything in the spec that changes what a data set or a trained model means: the
+    effects and their order, each knob's Serum name and index, sampled ranges (the grid),
+    categorical values and the Serum values they send, the fixed knobs' values, the display
+    curves the open rack renders through, and the rack order. Labels and wording are left
+    out: changing them changes no sound and no model output."""
+    def display(d: Display) -> dict[str, Any]:
+        return {"unit": d.unit, "lo": float(d.lo), "hi": float(d.hi), "curve": d.curve}
+
+    def fixed(f: Fixed) -> dict[str, Any]:
+        return {"name": f.name, "serum_name": f.serum_name, "serum_index": f.serum_index,
+                "value": float(f.value), "display": display(f.display)}
+
+    def knob(k: Knob) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": k.name, "serum_name": k.serum_name,
+                             "serum_index": k.serum_index}
+        if k.categorical:
+            d["choices"] = list(k.choices)
+            d["serum_values"] = [k.to_serum(i) for i in range(len(k.choices))]
+        else:
+            d["ranges"] = [[float(lo), float(hi)] for lo, hi in k.ranges]
+            d["display"] = display(k.display)
+        return d
+
+    return {"grid_steps": GRID_STEPS, "rack_order": list(SERUM_RACK_ORDER),
+            "effects": [{"name": e.name, "enable": fixed(e.enable),
+                         "knobs": [knob(k) for k in e.knobs],
+                         "fixed": [fixed(f) for f in e.fixed]} for e in EFFECTS]}
+
+
+def fingerprint() -> str:
+    """sha256 of :func:`meaning` as canonical JSON: what data folders and model manifests
+    record, and what their loaders compare with this code's spec."""
+    text = json.dumps(meaning(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def recorded_fingerprint(record: Mapping[str, Any]) -> str | None:
+    """The spec fingerprint a data folder's ``dataset.json`` or a model manifest was made
+    with: its ``spec_fingerprint``; for one written before fingerprints were recorded, the
+    fingerprint its ``spec_version`` label stands for (``KNOWN_SPEC_FINGERPRINTS``); None
+    when neither is known."""
+    fp = record.get("spec_fingerprint")
+    if fp:
+        return str(fp)
+    return KNOWN_SPEC_FINGERPRINTS.get(str(record.get("spec_version")))
+
+
+def fingerprint_problem(record: Mapping[str, Any]) -> str | None:
+    """None when ``record`` (a ``dataset.json`` or a manifest) was made with this spec's
+    content; else why not, naming both specs (label and fingerprint)."""
+    have, now = recorded_fingerprint(record), fingerprint()
+    if have == now:
+        return None
+    label = record.get("spec_version")
+    made = (f"spec {label!r} (fingerprint {have[:FINGERPRINT_SHOWN]})" if have else
+            f"spec {label!r} (no fingerprint recorded, and a label this code does not know)")
+    return (f"made for {made}, but this code has spec {SPEC_VERSION!r} (fingerprint "
+            f"{now[:FINGERPRINT_SHOWN]}): knobs, ranges or effects differ")
+
+
 def to_json() -> dict[str, Any]:
     """The whole spec as plain JSON (what the Max for Live device reads)."""
     return {
         "spec_version": SPEC_VERSION,
+        "spec_fingerprint": fingerprint(),
         "grid_steps": GRID_STEPS,
         "rack_order": list(SERUM_RACK_ORDER),
         "effects": [e.to_json() for e in EFFECTS],

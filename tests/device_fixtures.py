@@ -26,7 +26,7 @@ if __name__ == "__main__":  # run as a script: the worktree's packages and the t
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from serumrnn.server import native  # noqa: F401,E402  (DawDreamer before TensorFlow)
-from serumrnn.server import audio_io, osc  # noqa: E402
+from serumrnn.server import audio_io, osc, spec  # noqa: E402
 from serumrnn.server.rack import FX  # noqa: E402
 
 FIXTURE = ROOT / "m4l_device" / "tests" / "fixtures" / "step_replies.json"
@@ -41,7 +41,8 @@ KNOBS = {"distortion": {"mode": 2, "drive": 0.8},
          "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
          "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0}}
 EFFECTS = ["distortion", "reverb", "eq", "phaser", "compressor"]
-MAX_STEPS = 6
+#: Requests a scenario may take: one step per effect, and one more for a take-back.
+MAX_REQUESTS = spec.MAX_STEPS + 1
 
 
 def _fx(name: str) -> FX:
@@ -87,7 +88,7 @@ def _plain(m: osc.Message, sid: str) -> list[Any]:
 def _follow(rec: Recorder, sid: str, chain: list[str], *, bad_at: int | None = None) -> None:
     """Step until done, the capture following what the device applied; at step ``bad_at``
     (1-based request number) the capture is a wrongly set Serum instead."""
-    for n in range(1, MAX_STEPS + 1):
+    for n in range(1, MAX_REQUESTS + 1):
         capture = ["eq", "phaser"] if n == bad_at else chain
         msgs = rec.step(sid, capture)
         by = {m.address: m for m in msgs}
@@ -97,7 +98,7 @@ def _follow(rec: Recorder, sid: str, chain: list[str], *, bad_at: int | None = N
             chain.append(by[f"{P}/step/effect"].args[3])
         if by[f"{P}/step/end"].args[4] == 1:
             return
-    raise AssertionError(f"scenario {rec.name}: not done after {MAX_STEPS} steps")
+    raise AssertionError(f"scenario {rec.name}: not done after {MAX_REQUESTS} requests")
 
 
 # -- the scenarios: name -> (loop, selector ranking, target chain, how to drive) --------
@@ -114,7 +115,7 @@ def _follow_all(rec: Recorder, sid: str) -> None:
 def _paper_worse(rec: Recorder, sid: str) -> None:
     """The paper's loop: two captures worse than the sound before them stop it."""
     chain: list[str] = []
-    for n in range(1, MAX_STEPS + 1):
+    for n in range(1, MAX_REQUESTS + 1):
         msgs = rec.step(sid, chain if n == 1 else ["eq", "phaser"])
         end = msgs[-1]
         if end.args[4] == 1:

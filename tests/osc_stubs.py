@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.models import effect_of_model
 from serumrnn.server.rack.render import RenderSettings
 
 GROUP = "basic_shapes"
@@ -35,9 +36,6 @@ class StubModels:
     def render_settings(self) -> RenderSettings:
         return RenderSettings()
 
-    def has(self, name: str) -> bool:
-        return name == "selector" or name.startswith("param_")
-
     def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any:
         with self._lock:
             self.calls[name] = self.calls.get(name, 0) + 1
@@ -46,7 +44,7 @@ class StubModels:
         if name == "selector":
             n = len(spec.EFFECT_NAMES)
             return np.linspace(0.9, 0.1, n, dtype=np.float32)[None]
-        eff = spec.effect(name[len("param_"):])
+        eff = spec.effect(effect_of_model(name))
         out: dict[str, np.ndarray] = {}
         n_cont = sum(not k.categorical for k in eff.knobs)
         if n_cont:

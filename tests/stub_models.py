@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.models import effect_of_model
 from serumrnn.server.rack.render import RenderSettings
 
 
@@ -33,9 +34,6 @@ class StubModels:
     def render_settings(self) -> RenderSettings:
         return RenderSettings()
 
-    def has(self, name: str) -> bool:
-        return True
-
     def predict(self, name: str, inputs: Mapping[str, np.ndarray]):
         self.calls.append(name)
         rows = len(next(iter(inputs.values())))
@@ -43,7 +41,7 @@ class StubModels:
             p = np.array([2.0 ** -(self.ranking.index(e) if e in self.ranking else 9)
                           for e in spec.EFFECT_NAMES])
             return np.tile(p / p.sum(), (rows, 1)).astype(np.float32)
-        effect = name.removeprefix("param_")
+        effect = effect_of_model(name)
         eff = spec.effect(effect)
         values = self.knobs[effect]
         out = {"continuous": np.tile([values[k.name] for k in eff.continuous], (rows, 1))

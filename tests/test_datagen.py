@@ -64,7 +64,7 @@ def test_records_hold_features_knobs_order_preset_seed(tiny_set, rack):
     assert n == 252
     assert data["mel"].shape == (n, F.N_MELS, F.N_FRAMES) and data["mel"].dtype == np.float16
     assert data["mfcc"].shape == (n, F.N_MFCC, F.N_FRAMES)
-    assert data["knobs"].shape == (n, len(datagen.KNOB_COLUMNS))
+    assert data["knobs"].shape == (n, len(datagen.knob_columns()))
     assert set(np.unique(data["preset"])) == {"sine", "triangle", "saw", "square"}
     # a record re-renders from its knobs and order alone
     i = int(np.argmax((data["order"] >= 0).sum(axis=1)))
@@ -204,3 +204,57 @@ def test_soft_selector_labels_spread_over_the_missing_effects(tiny_set):
         assert bool(ex["last"][e]) == (k == len(chain) - 1)
         if ex["last"][e]:  # the paper's example: the one effect left is the label
             assert int(np.argmax(ex["soft"][e])) == int(ex["label"][e])
+
+
+def test_parameter_pairs_are_cached_per_seed(tiny_set, tmp_path, monkeypatch):
+    """The extra targets are drawn from the seed, so a cached set made with one seed is
+    never handed out for another."""
+    from serumrnn.training import pairs as PR
+
+    def silent(jobs, render, workers):  # the renders are not what this is about
+        return (np.zeros((len(jobs), F.N_MELS, F.N_FRAMES), np.float16),
+                np.zeros((len(jobs), F.N_MFCC, F.N_FRAMES), np.float16))
+
+    monkeypatch.setattr(PR, "_render_features", silent)
+    ds = PR.Dataset.load(tiny_set[0])
+    ds = PR.Dataset(tmp_path, ds.arrays, ds.chains, ds.group, ds.render)  # cache here
+    extra = slice(sum("eq" in c.order for c in ds.chains), None)  # rows of the variants
+    a = PR.param_pairs(ds, "eq", variants=1, workers=1, seed=0)
+    b = PR.param_pairs(ds, "eq", variants=1, workers=1, seed=1)
+    assert len(a["labels"][extra]) > 0
+    assert not np.array_equal(a["labels"][extra], b["labels"][extra])
+    np.testing.assert_array_equal(a["labels"][:extra.start], b["labels"][:extra.start])
+    again = PR.param_pairs(ds, "eq", variants=1, workers=1, seed=0)  # from the cache
+    np.testing.assert_array_equal(again["labels"], a["labels"])
+    assert PR.param_pairs_path(tmp_path, "eq", 1, 0).is_file()
+    assert PR.param_pairs_path(tmp_path, "eq", 1, 1).is_file()
+
+
+def test_a_data_folder_of_another_spec_content_is_refused(tiny_set, tmp_path, monkeypatch):
+    """Folders record the spec's fingerprint. One written before that (label only) loads
+    and resumes while its label stands for this content; after a knob-range edit both are
+    refused, naming both specs."""
+    import shutil
+
+    from spec_copies import replace_knob, use_effects
+
+    out, _ = tiny_set
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["spec_fingerprint"] == spec.fingerprint()
+    legacy = tmp_path / "legacy"
+    shutil.copytree(out, legacy)
+    del meta["spec_fingerprint"]
+    (legacy / "dataset.json").write_text(json.dumps(meta))
+    n = len(datagen.load_dataset(out)["seed"])
+    assert len(datagen.load_dataset(legacy)["seed"]) == n
+    assert datagen.generate(tiny_cfg(), legacy, workers=1, progress=False)["shards_written"] == 0
+    old = spec.fingerprint()
+    with monkeypatch.context() as m:
+        use_effects(m, replace_knob("distortion", "drive", ranges=((0.2, 1.0),)))
+        new = spec.fingerprint()
+        for folder in (out, legacy):
+            with pytest.raises(ValueError, match=f"made for spec '2.0' .fingerprint {old[:12]}.*"
+                                                 f"fingerprint {new[:12]}"):
+                datagen.load_dataset(folder)
+            with pytest.raises(ValueError, match="delete the folder or use another --out"):
+                datagen.generate(tiny_cfg(), folder, workers=1, progress=False)

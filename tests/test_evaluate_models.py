@@ -8,7 +8,7 @@ from serumrnn.training import evaluate_models as EM
 
 def test_table3_scores_the_paper_examples_and_every_prefix(tiny_models, rack):
     per = 3
-    t3 = EM.table3(tiny_models, rack, per, EM._training_keys(tiny_models))
+    t3 = EM.table3(tiny_models, rack, per, EM.training_keys(tiny_models))
     for key in ("serumrnn", "serumrnn_ni", "serumrnn_unused_only"):
         # one example per target: the one with a single effect left
         assert t3[key]["n"] == {str(n): per for n in range(1, 6)}, key

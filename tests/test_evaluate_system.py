@@ -47,13 +47,13 @@ def test_every_system_has_finite_deltas(run):
 
 
 def test_pairs_are_held_out_and_balanced(run, tiny_models):
-    from serumrnn.training.evaluate_models import _training_keys
+    from serumrnn.training.evaluate_models import training_keys
     from serumrnn.server.sampling import knob_key
 
     ev, _ = run
     assert [len(t) for t in ev.truths] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
-    pairs = ES.draw_test_pairs("basic_shapes", PAIRS, _training_keys(tiny_models))
-    keys = _training_keys(tiny_models)
+    pairs = ES.draw_test_pairs("basic_shapes", PAIRS, training_keys(tiny_models))
+    keys = training_keys(tiny_models)
     assert keys and not any((p, knob_key(c)) in keys for p, c in pairs)
     with pytest.raises(ValueError, match="multiple of 5"):
         ES.draw_test_pairs("basic_shapes", 12, keys)
@@ -201,10 +201,10 @@ def test_shared_step_renders_equal_whole_chain_renders(run, tiny_models, rack):
     chain from the input must give the distances the evaluation recorded."""
     from serumrnn.server import metrics as M
     from serumrnn.server.rack import Chain
-    from serumrnn.training.evaluate_models import _training_keys
+    from serumrnn.training.evaluate_models import training_keys
 
     ev, _ = run
-    pairs = ES.draw_test_pairs("basic_shapes", PAIRS, _training_keys(tiny_models))
+    pairs = ES.draw_test_pairs("basic_shapes", PAIRS, training_keys(tiny_models))
     for s in ("serumrnn", "random"):
         for (preset, chain), traj in list(zip(pairs, ev.trajectories[s]))[::3]:
             out = rack.process(rack.dry(preset), Chain.from_json(traj.chain))

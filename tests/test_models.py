@@ -9,12 +9,13 @@ import pytest
 keras = pytest.importorskip("keras")  # installed by the project's set-up (the ml extra)
 
 from serumrnn.server import spec
-from serumrnn.server.models import ModelError, knobs_from_outputs, load_group
+from serumrnn.server.models import (ALL_MODELS, PARAM_MODELS, STEP_MODELS, ModelError, effect_of_model,
+                                    knobs_from_outputs, load_group, pair_batch, pair_inputs,
+                                    param_model_name)
 from serumrnn.training import architectures as A
 from serumrnn.training import pairs as PR
 from serumrnn.training import recipes
-from serumrnn.training.export import export_group
-from serumrnn.training.train import MODEL_NAMES, train_group
+from serumrnn.training.train import train_group
 
 
 def test_parameter_models_follow_the_paper():
@@ -56,6 +57,39 @@ def test_selector_ignores_padded_steps_and_cnn_baseline_is_multilabel():
     cnn = A.serum_cnn(0.125)
     out = np.asarray(cnn({"mel": np.zeros((1, *A.MEL_SHAPE)), "mfcc": np.zeros((1, *A.MFCC_SHAPE))}))
     assert out.shape == (1, 5) and ((out > 0) & (out < 1)).all()
+
+
+def test_model_names_have_one_home_built_from_the_spec():
+    assert PARAM_MODELS == tuple("param_" + e for e in spec.EFFECT_NAMES)
+    for e in spec.EFFECT_NAMES:
+        assert effect_of_model(param_model_name(e)) == e
+        assert A.parameter_model(e, 0.0625).name == param_model_name(e)
+    for other in ("selector", "selector_ni", "serum_cnn"):
+        assert effect_of_model(other) is None and other in ALL_MODELS
+    assert set(STEP_MODELS) == {"selector", *PARAM_MODELS} and set(STEP_MODELS) < set(ALL_MODELS)
+    with pytest.raises(KeyError, match="unknown effect 'chorus'"):
+        effect_of_model("param_chorus")
+    with pytest.raises(KeyError, match="unknown effect 'chorus'"):
+        param_model_name("chorus")
+
+
+def test_pair_builder_puts_current_in_channel_0_and_target_in_channel_1():
+    """The one builder of the parameter models' input: shapes the networks take, float32,
+    current first; a batch keeps its row order."""
+    def sound(v: float, dtype=np.float16):
+        return (np.full(A.MEL_SHAPE[:2], v, dtype), np.full(A.MFCC_SHAPE[:2], v + 0.5, dtype))
+
+    x = pair_inputs(sound(1.0), sound(2.0))
+    assert x["mel"].shape == (1, *A.MEL_SHAPE) and x["mfcc"].shape == (1, *A.MFCC_SHAPE)
+    assert x["mel"].dtype == np.float32 and x["mfcc"].dtype == np.float32
+    assert (x["mel"][..., 0] == 1.0).all() and (x["mel"][..., 1] == 2.0).all()
+    assert (x["mfcc"][..., 0] == 1.5).all() and (x["mfcc"][..., 1] == 2.5).all()
+    cur, tgt = [sound(1.0), sound(3.0)], [sound(2.0), sound(4.0)]
+    b = pair_batch([c[0] for c in cur], [c[1] for c in cur], np.stack([t[0] for t in tgt]),
+                   np.stack([t[1] for t in tgt]))
+    assert b["mel"].shape == (2, *A.MEL_SHAPE) and b["mfcc"].shape == (2, *A.MFCC_SHAPE)
+    assert b["mel"][1, 0, 0].tolist() == [3.0, 4.0] and b["mfcc"][0, 0, 0].tolist() == [1.5, 2.5]
+    np.testing.assert_array_equal(b["mel"][:1], x["mel"])
 
 
 def test_knobs_from_outputs_clips_to_table1_and_takes_argmax():
@@ -104,11 +138,12 @@ def test_training_resumes_from_its_checkpoint(tiny_run):
 def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):
     root, _, best, _, manifest = tiny_run
     m = json.loads(manifest.read_text())
-    assert set(m["files"]) == set(MODEL_NAMES)
+    assert set(m["files"]) == set(ALL_MODELS)
     assert m["render_note"] == 48 and m["spec_version"] == spec.SPEC_VERSION
+    assert m["spec_fingerprint"] == spec.fingerprint()
     assert m["data"]["clips"] == 252 and m["seed"] == 0
     gm = load_group("basic", root / "models")
-    assert set(gm.models) == set(MODEL_NAMES)
+    assert set(gm.models) == set(ALL_MODELS)
     models = tmp_path / "models"
     shutil.copytree(root / "models", models)
     folder = models / "basic_shapes"
@@ -129,9 +164,9 @@ def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):
     with pytest.raises(ModelError, match="param_reverb.keras is missing"):
         load_group("basic", models, which=("param_reverb",))
     man = json.loads((folder / "manifest.json").read_text())
-    man["spec_version"] = "0.1"
+    man.update(spec_version="0.1", spec_fingerprint="0" * 64)
     (folder / "manifest.json").write_text(json.dumps(man))
-    with pytest.raises(ModelError, match="trained for spec '0.1'") as e:
+    with pytest.raises(ModelError, match="made for spec '0.1' .fingerprint 000000000000.") as e:
         load_group("basic", models, which=("selector",))
     assert e.value.code == "incompatible"
     (folder / "manifest.json").write_text("{not json")

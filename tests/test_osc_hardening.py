@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from hostile_wav import SR, saw, sparse_wav, wav_header
 from osc_stubs import StubModels, stub_models
-from serumrnn.server import audio_io, osc
+from serumrnn.server import audio_io, osc, spec
 from serumrnn.server.osc_cli import OscClient
 from serumrnn.server.osc_server import OscServer
 from serumrnn.server.osc_sessions import MAX_SOUNDS, SOUND_BYTES, array_bytes
@@ -344,19 +344,20 @@ def test_only_idle_sessions_are_closed_to_make_room(files):
         srv.stop()
 
 
-def test_a_session_holds_at_most_seven_bounded_sounds(files):
+def test_a_session_holds_at_most_max_sounds_bounded_sounds(files):
     srv = make_server(tolerance=10)  # every step stands, however the capture sounds
     try:
         with OscClient(srv.address, timeout=60) as c:
             sid = _stepping_session(c, files)
-            for n in range(1, 7):
+            for n in range(1, spec.MAX_STEPS + 2):
                 c.request("step", sid, str(files / "target.wav"))
         sess = srv.sessions.get(sid)
         a = sess.assistant
         sounds = [a.target, *a.states]
-        # the target and the captures before each of 5 steps (a preset session also
-        # renders the sound after the last: MAX_SOUNDS)
-        assert len(a.chain) == 5 and len(sounds) == 6 and MAX_SOUNDS == 7
+        # the target and the captures before each step, one step per effect (a preset
+        # session also renders the sound after the last: MAX_SOUNDS)
+        n = spec.MAX_STEPS
+        assert len(a.chain) == n and len(sounds) == n + 1 and MAX_SOUNDS == n + 2
         assert all(array_bytes(s) <= SOUND_BYTES for s in sounds)
         assert sess.nbytes == sess.measure() <= MAX_SOUNDS * SOUND_BYTES
     finally:

@@ -1,6 +1,8 @@
 import json
+from pathlib import Path
 
 import pytest
+from spec_copies import replace_knob, use_effects
 
 from serumrnn.server import spec
 from serumrnn.server.cli import SPEC_JSON, main
@@ -78,3 +80,89 @@ def test_spec_check_command_fails_when_out_of_sync(tmp_path, capsys):
     out.write_text(out.read_text().replace("Dist_Drv", "Dist_Drive"))
     assert main(["spec", "export", "--out", str(out), "--check"]) == 1
     assert "out of sync" in capsys.readouterr().err
+
+
+# -- the spec's fingerprint: what data and models are checked against -------------------
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+SHIPPED = sorted(p.name for p in MODELS.iterdir() if (p / "manifest.json").is_file())
+
+
+def test_the_fingerprint_follows_what_changes_a_model_not_its_wording(monkeypatch):
+    fp = spec.fingerprint()
+    assert len(fp) == 64 and int(fp, 16) and spec.fingerprint() == fp
+    with monkeypatch.context() as m:
+        use_effects(m, replace_knob("eq", "gain", label="Top gain"))
+        assert spec.effect("eq").knob("gain").label == "Top gain"
+        assert spec.fingerprint() == fp  # a label is wording: same models, same data
+    changes = [("a knob range", replace_knob("eq", "gain", ranges=((0.0, 0.45), (0.55, 1.0))), None),
+               ("a Serum index", replace_knob("phaser", "depth", serum_index=199), None),
+               ("a display curve", replace_knob("reverb", "low_cut", display=spec.PERCENT), None),
+               ("the rack order", spec.EFFECTS, tuple(reversed(spec.SERUM_RACK_ORDER)))]
+    seen = {fp}
+    for what, effects, rack in changes:
+        with monkeypatch.context() as m:
+            use_effects(m, effects, rack)
+            assert spec.fingerprint() not in seen, what
+            seen.add(spec.fingerprint())
+    assert spec.fingerprint() == fp  # the copies are gone
+
+
+def test_labels_without_a_fingerprint_stand_for_the_content_they_had():
+    assert spec.KNOWN_SPEC_FINGERPRINTS[spec.SPEC_VERSION] == spec.fingerprint()
+    assert spec.recorded_fingerprint({"spec_version": "2.0"}) == spec.fingerprint()
+    assert spec.recorded_fingerprint({"spec_version": "0.1"}) is None
+    assert spec.recorded_fingerprint({"spec_version": "2.0", "spec_fingerprint": "ab"}) == "ab"
+    assert "label this code does not know" in spec.fingerprint_problem({"spec_version": "0.1"})
+
+
+@pytest.mark.parametrize("group", SHIPPED)
+def test_the_shipped_models_were_made_with_this_spec(group):
+    """Spec 2.0 (basic) and spec 1.0 (advanced, modulating, same knobs and outputs) load
+    without a recorded fingerprint: their labels stand for today's content."""
+    from serumrnn.server.models import ALL_MODELS, read_manifest
+
+    m = read_manifest(MODELS / group)
+    assert spec.fingerprint_problem(m) is None
+    assert set(m["files"]) == set(ALL_MODELS)
+
+
+def test_models_of_another_spec_content_are_refused_naming_both(tmp_path, monkeypatch):
+    from serumrnn.server.models import ModelError, read_manifest
+
+    assert SHIPPED, "no shipped models to copy"
+    shipped = json.loads((MODELS / SHIPPED[0] / "manifest.json").read_text())
+    folder = tmp_path / SHIPPED[0]
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(shipped))
+    assert read_manifest(folder)["files"] == shipped["files"]
+    old = spec.fingerprint()
+    with monkeypatch.context() as m:
+        use_effects(m, replace_knob("distortion", "drive", ranges=((0.2, 1.0),)))
+        new = spec.fingerprint()
+        with pytest.raises(ModelError, match=f"made for spec .* {old[:12]}.* {new[:12]}") as e:
+            read_manifest(folder)
+        assert e.value.code == "incompatible"
+        # a manifest that records the new content's fingerprint is this spec's, whatever its label
+        (folder / "manifest.json").write_text(json.dumps({**shipped, "spec_fingerprint": new}))
+        assert read_manifest(folder)
+    with pytest.raises(ModelError, match=f"{new[:12]}.* {old[:12]}"):
+        read_manifest(folder)  # ... and is refused by today's
+
+
+def test_export_lists_no_models_of_another_spec_beside_new_ones(tmp_path):
+    """A partial retrain merges into the group's manifest only when the manifest is of this
+    spec's content; otherwise the old entries would pass for this spec's models."""
+    from serumrnn.training import recipes
+    from serumrnn.training.export import export_group
+
+    folder = tmp_path / "basic_shapes"
+    folder.mkdir()
+    entry = {"file": "param_eq.keras", "sha256": "0" * 64, "bytes": 1}
+    for recorded, kept in (({"spec_version": "2.0"}, True),
+                           ({"spec_version": "2.0", "spec_fingerprint": "0" * 64}, False)):
+        (folder / "manifest.json").write_text(json.dumps({**recorded, "files": {"param_eq": entry}}))
+        path = export_group("basic", recipes.get("tiny"), {}, tmp_path)
+        m = json.loads(path.read_text())
+        assert m["spec_fingerprint"] == spec.fingerprint()
+        assert m["files"] == ({"param_eq": entry} if kept else {})

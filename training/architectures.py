@@ -19,6 +19,7 @@ from keras import layers  # noqa: E402
 
 from serumrnn.server import features as F
 from serumrnn.server import spec
+from serumrnn.server.models import param_model_name
 
 # -- effect-parameter model (3.1) -----------------------------------------------------------
 CONV_FILTERS = (64, 128, 128)   # three conv layers per branch
@@ -33,8 +34,6 @@ ACTIVATION = "elu"
 SELECTOR_FILTER_SCALE = 0.5     # "half as many filters" in the time-distributed CNNs
 SELECTOR_CNN_OUT = 128          # the one FC output of each time-distributed CNN
 LSTM_UNITS = 128                # bi-directional LSTM
-MAX_STEPS = len(spec.EFFECT_NAMES)  # a sequence holds at most 5 steps (inputs before each effect)
-N_TOKENS = len(spec.STEP_TOKENS)    # 5 effects + "initial"
 
 MEL_SHAPE = (F.N_MELS, F.N_FRAMES, 2)    # channels: input, target
 MFCC_SHAPE = (F.N_MFCC, F.N_FRAMES, 2)
@@ -83,11 +82,11 @@ def parameter_model(effect_name: str, width: float = 1.0) -> keras.Model:
     if eff.continuous:
         outputs["continuous"] = layers.Dense(len(eff.continuous), activation="linear",
                                              name="continuous")(x)
-    return keras.Model([mel, mfcc], outputs, name=f"param_{effect_name}")
+    return keras.Model([mel, mfcc], outputs, name=param_model_name(effect_name))
 
 
 def serum_cnn(width: float = 1.0) -> keras.Model:
-    """Baseline: predicts every effect at once (5-dim sigmoid, binary cross-entropy)."""
+    """Baseline: predicts every effect at once (one sigmoid per effect, binary cross-entropy)."""
     mel, mfcc = spectral_inputs()
     x = cnn_trunk(mel, mfcc, width)
     out = layers.Dense(len(spec.EFFECT_NAMES), activation="sigmoid", name="effects")(x)
@@ -107,14 +106,17 @@ def _step_encoder(width: float, name: str, shape: Sequence[int], pool) -> keras.
 
 def effect_selector(width: float = 1.0, name: str = "selector") -> keras.Model:
     """Bi-LSTM over the steps so far: (Mel, MFCC) of (current, target) per step plus the
-    6-dim one-hot of the effect applied at that step; outputs the next effect (5-way).
+    one-hot of the effect applied at that step (``spec.STEP_TOKENS``); outputs the next
+    effect (a softmax over the effects).
 
-    Sequences are padded to MAX_STEPS at the end and masked, so one model handles 1..5 steps.
+    Sequences (the inputs before each effect) are padded to ``spec.MAX_STEPS`` at the end and
+    masked, so one model handles 1 to ``spec.MAX_STEPS`` steps.
     """
-    mel = keras.Input((MAX_STEPS, *MEL_SHAPE), name="mel_seq")
-    mfcc = keras.Input((MAX_STEPS, *MFCC_SHAPE), name="mfcc_seq")
-    applied = keras.Input((MAX_STEPS, N_TOKENS), name="applied_seq")
-    present = keras.Input((MAX_STEPS, 1), name="step_present")  # 1 for real steps, 0 for padding
+    steps = spec.MAX_STEPS
+    mel = keras.Input((steps, *MEL_SHAPE), name="mel_seq")
+    mfcc = keras.Input((steps, *MFCC_SHAPE), name="mfcc_seq")
+    applied = keras.Input((steps, len(spec.STEP_TOKENS)), name="applied_seq")
+    present = keras.Input((steps, 1), name="step_present")  # 1 for real steps, 0 for padding
     m = layers.TimeDistributed(_step_encoder(width, "mel", MEL_SHAPE, MEL_POOL), name="td_mel")(mel)
     c = layers.TimeDistributed(_step_encoder(width, "mfcc", MFCC_SHAPE, MFCC_POOL),
                                name="td_mfcc")(mfcc)

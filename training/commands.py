@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from serumrnn.server.spec import EFFECT_NAMES, SERUM_RACK_ORDER
+from serumrnn.server.spec import EFFECT_NAMES, MAX_STEPS, SERUM_RACK_ORDER
 
 WORKERS = os.cpu_count() or 1
 
@@ -151,7 +151,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     em = sub.add_parser("eval-models", help="Tables 2 and 3 for a group into docs/results/")
     _group(em)
     em.add_argument("--pairs", type=int, default=1000, help="test pairs per parameter model (default 1000)")
-    em.add_argument("--per-length", type=int, default=200, help="test chains per length 1-5 (default 200)")
+    em.add_argument("--per-length", type=int, default=200, help=f"test chains per length 1-{MAX_STEPS} (default 200)")
     em.add_argument("--models", default=None, help="models folder (default: the shipped models/)")
     em.add_argument("--out", default=None,
                     help="results folder, relative to the current folder (default docs/results)")

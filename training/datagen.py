@@ -1,6 +1,6 @@
 """Resumable, deterministic data generation (paper section 2.1).
 
-For each preset of a group and each of the 32 effect subsets, ``per_combo`` unique knob
+For each preset of a group and each effect subset (``spec.subsets()``), ``per_combo`` unique knob
 settings are drawn from Table 1, rendered, turned into features and written as shards.
 
 Two orders are recorded per clip, as in the paper's research code: the *processing*
@@ -45,8 +45,18 @@ DEFAULT_PER_COMBO = 64
 PAPER_PER_COMBO = 4000
 DEFAULT_CHUNK = 32
 
-#: Columns of a shard's ``knobs`` matrix: every sampled knob of every effect.
-KNOB_COLUMNS: tuple[str, ...] = tuple(f"{e.name}.{k.name}" for e in spec.EFFECTS for k in e.knobs)
+
+def knob_columns() -> tuple[str, ...]:
+    """Columns of a shard's ``knobs`` matrix: every sampled knob of every effect, as
+    ``effect.knob`` in spec order."""
+    return tuple(f"{e.name}.{k.name}" for e in spec.EFFECTS for k in e.knobs)
+
+
+def _small_int(largest: int):
+    """int8 (every shard so far) while it holds ``largest``, else int32."""
+    return np.int8 if largest <= np.iinfo(np.int8).max else np.int32
+
+
 #: 2: clips rendered in rack order, ``process_order`` recorded beside the turn-on ``order``.
 FORMAT_VERSION = 2
 
@@ -64,7 +74,9 @@ class DataConfig:
         "sample_rate": F.SAMPLE_RATE, "n_fft": F.N_FFT, "hop": F.HOP, "n_mels": F.N_MELS,
         "fmin": F.FMIN, "fmax": F.FMAX, "top_db": F.TOP_DB, "n_mfcc": F.N_MFCC,
         "dtype": "float16"})
-    spec_version: str = spec.SPEC_VERSION
+    spec_version: str = field(default_factory=lambda: spec.SPEC_VERSION)
+    #: What the loader checks: the spec content the clips were made with.
+    spec_fingerprint: str = field(default_factory=lambda: spec.fingerprint())
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -81,7 +93,7 @@ class DataConfig:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["presets"] = list(self.preset_names())
-        d["knob_columns"] = list(KNOB_COLUMNS)
+        d["knob_columns"] = list(knob_columns())
         d["effects"] = list(spec.EFFECT_NAMES)
         return d
 
@@ -133,8 +145,9 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
     settings = _settings(cfg, task)
     audio = np.stack([renderer.render(chain, task.preset) for _, chain in settings])
     mel, mfcc = F.features(audio)
-    knobs = np.full((len(settings), len(KNOB_COLUMNS)), np.nan, np.float32)
-    order = np.full((len(settings), len(spec.EFFECT_NAMES)), -1, np.int8)
+    columns = knob_columns()
+    knobs = np.full((len(settings), len(columns)), np.nan, np.float32)
+    order = np.full((len(settings), len(spec.EFFECT_NAMES)), -1, _small_int(len(spec.EFFECT_NAMES)))
     process = np.full_like(order, -1)
     for i, (_, chain) in enumerate(settings):
         for j, fx in enumerate(chain):
@@ -142,7 +155,7 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
         for j, fx in enumerate(chain.in_rack_order(renderer.settings.rack_order)):
             process[i, j] = spec.EFFECT_NAMES.index(fx.name)
             for k, v in fx.knobs.items():
-                knobs[i, KNOB_COLUMNS.index(f"{fx.name}.{k}")] = v
+                knobs[i, columns.index(f"{fx.name}.{k}")] = v
     return {
         "mel": mel.astype(np.float16),
         "mfcc": mfcc.astype(np.float16),
@@ -151,7 +164,8 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
         "process_order": process,
         "seed": np.array([s for s, _ in settings], np.int64),
         "preset": np.array([task.preset] * len(settings)),
-        "subset": np.full(len(settings), spec.subset_id(task.subset), np.int8),
+        "subset": np.full(len(settings), spec.subset_id(task.subset),
+                          _small_int(2 ** len(spec.EFFECT_NAMES) - 1)),
         "index": np.arange(task.start, task.stop, dtype=np.int32),
     }
 
@@ -178,14 +192,27 @@ def shard_ok(path: Path) -> bool:
 
 
 def check_semantics(out: Path, meta: dict[str, Any]) -> None:
-    """Refuse a data folder made before rack-order rendering (or by a newer format)."""
+    """Refuse a data folder made before rack-order rendering (or by a newer format), or
+    with another spec content (its fingerprint, see ``spec.fingerprint``)."""
     fmt, ver = meta.get("format_version"), meta.get("spec_version")
-    if fmt != FORMAT_VERSION or ver != spec.SPEC_VERSION:
+    if fmt != FORMAT_VERSION:
         raise ValueError(
             f"{out} was made by data format {fmt} / spec {ver}; this code reads format "
             f"{FORMAT_VERSION} / spec {spec.SPEC_VERSION}. Format 1 / spec 1.0 processed effects "
             "in the order they were switched on, not in Serum's rack order, so its clips and "
             "sequences are not valid now: delete the folder or use another --out, and generate again")
+    problem = spec.fingerprint_problem(meta)
+    if problem:
+        raise ValueError(f"{out} was {problem}, so its clips and labels mean something else "
+                         "now: delete the folder or use another --out, and generate again")
+
+
+def recorded_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """A data folder's ``dataset.json`` as this code writes it: one written before
+    fingerprints were recorded gets the fingerprint its spec label stands for."""
+    if "spec_fingerprint" in meta:
+        return meta
+    return {**meta, "spec_fingerprint": spec.recorded_fingerprint(meta)}
 
 
 def _check_config(out: Path, cfg: DataConfig) -> None:
@@ -194,6 +221,7 @@ def _check_config(out: Path, cfg: DataConfig) -> None:
     if meta.exists():
         have = json.loads(meta.read_text())
         check_semantics(out, have)
+        have = recorded_config(have)
         if have != want:
             diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
             raise ValueError(f"{out} holds a data set made with other settings ({', '.join(diff)}); "
@@ -206,7 +234,7 @@ def _check_config(out: Path, cfg: DataConfig) -> None:
 
 
 # -- worker processes: one renderer each, made once ---------------------------------
-_RENDERER = None
+_RENDERER = None  # this process's renderer: set by init_worker, read by worker_renderer
 
 
 def make_renderer(name: str, settings: RenderSettings):
@@ -219,16 +247,24 @@ def make_renderer(name: str, settings: RenderSettings):
     return PluginRack(name, settings=settings)
 
 
-def _init_worker(name: str, render: dict) -> None:
+def init_worker(name: str, render: dict) -> None:
+    """Make this process's renderer once (a pool's initializer, or before rendering here)."""
     global _RENDERER
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _RENDERER = make_renderer(name, RenderSettings(**render))
 
 
+def worker_renderer():
+    """The renderer :func:`init_worker` made in this process."""
+    if _RENDERER is None:
+        raise RuntimeError("no renderer in this process: call datagen.init_worker first")
+    return _RENDERER
+
+
 def _run_task(args: tuple[DataConfig, Task, str]) -> tuple[str, int]:
     cfg, task, shard_dir = args
     path = Path(shard_dir) / task.filename
-    write_shard(path, shard_arrays(cfg, task, _RENDERER))
+    write_shard(path, shard_arrays(cfg, task, worker_renderer()))
     return task.filename, task.stop - task.start
 
 
@@ -258,14 +294,14 @@ def generate(cfg: DataConfig, out: Path, *, workers: int = 2, progress: bool = T
                desc=f"{cfg.group}", file=sys.stderr)
     jobs = [(cfg, t, str(shard_dir)) for t in todo]
     if workers <= 1:
-        _init_worker(cfg.renderer, cfg.render)
+        init_worker(cfg.renderer, cfg.render)
         results: Iterator = map(_run_task, jobs)
         for _, n in results:
             clips += n
             bar.update(n)
     else:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.renderer, cfg.render)) as pool:
+        with ctx.Pool(workers, initializer=init_worker, initargs=(cfg.renderer, cfg.render)) as pool:
             for _, n in pool.imap_unordered(_run_task, jobs):
                 clips += n
                 bar.update(n)
@@ -297,12 +333,13 @@ def decode_chain(knobs_row: np.ndarray, order_row: np.ndarray):
     """A record's ``Chain`` back from its knob row and order row."""
     from serumrnn.server.rack.chain import FX, Chain
 
+    columns = knob_columns()
     fxs = []
     for idx in order_row:
         if idx < 0:
             break
         name = spec.EFFECT_NAMES[int(idx)]
-        vals = {k.name: float(knobs_row[KNOB_COLUMNS.index(f"{name}.{k.name}")])
+        vals = {k.name: float(knobs_row[columns.index(f"{name}.{k.name}")])
                 for k in spec.effect(name).knobs}
         fxs.append(FX(name, vals))
     return Chain(fxs)
@@ -352,4 +389,4 @@ def bench_datagen(workers: int, per_combo: int) -> dict[str, float]:
 
 
 __all__: Sequence[str] = ["DataConfig", "generate", "load_dataset", "plan", "decode_chain",
-                          "KNOB_COLUMNS", "config_from_args", "summarize", "bench_datagen"]
+                          "knob_columns", "config_from_args", "summarize", "bench_datagen"]

@@ -12,8 +12,8 @@ never uses, and any draw whose (preset, knobs) equals a training record is skipp
   MAE per knob against predicting the training mean, and distortion mode accuracy against
   predicting the most frequent training mode.
 * **Table 3**, selector accuracy as the paper measured it: 200 fresh targets per number
-  of effects 1-5, each with a random turn-on order; SerumRNN and NI on the example with
-  one effect left (argmax over all five effects, and over unused ones), SerumCNN on the
+  of effects (1 to all of them), each with a random turn-on order; SerumRNN and NI on the example with
+  one effect left (argmax over every effect, and over unused ones), SerumCNN on the
   exact set; beside them, the in-target accuracy over every prefix.
 """
 
@@ -30,11 +30,12 @@ from serumrnn.server import features as F
 from serumrnn.server import metrics as M
 from serumrnn.server import spec
 from serumrnn.server.assistant import selector_inputs
-from serumrnn.server.models import GroupModels, knobs_from_outputs, load_group, most_probable_unused, pair_inputs
+from serumrnn.server.models import (GroupModels, knobs_from_outputs, load_group, most_probable_unused,
+                                    pair_batch, pair_inputs, param_model_name)
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
 from serumrnn.server.rack.chain import Chain
-from serumrnn.server.sampling import knob_key, record_seed, sample_chain
+from serumrnn.server.sampling import knob_key, random_effects, record_seed, sample_chain
 
 TEST_STREAM = 0x5E57  # seeds of held-out test draws; training uses the data set's seed
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +49,9 @@ def _data_dir(models: GroupModels) -> Path | None:
     return (ROOT / d) if d else None
 
 
-def _training_keys(models: GroupModels) -> set:
-    """(preset, knobs) of every training record, to keep test draws out of it."""
+def training_keys(models: GroupModels) -> set:
+    """(preset, knobs) of every record of the models' training data (``knob_key``), so
+    held-out test draws can skip them; empty when the data folder is not here."""
     from serumrnn.training.pairs import Dataset
 
     d = _data_dir(models)
@@ -72,15 +74,24 @@ def _training_labels(models: GroupModels, effect: str) -> np.ndarray | None:
         return z["labels"][z["split"] == 0]
 
 
-def _draw(group: str, rng: np.random.Generator, must: str | None, n_effects: int | None):
+def draw_chain(group: str, rng: np.random.Generator, must: str | None, n_effects: int | None
+               ) -> tuple[str, Chain]:
+    """A preset of ``group`` and a random chain (Table 1 knobs, random turn-on order):
+    ``n_effects`` effects drawn at random, or, with ``n_effects=None``, ``must`` and each
+    other effect with probability 1/2. Every held-out test draw is made here."""
     presets = P.group_presets(group)
     preset = presets[int(rng.integers(len(presets)))]
     if n_effects is None:
         others = [e for e in spec.EFFECT_NAMES if e != must and rng.random() < 0.5]
         names = sorted(set(others) | {must}, key=spec.EFFECT_NAMES.index)
     else:
-        names = [spec.EFFECT_NAMES[i] for i in sorted(rng.choice(5, n_effects, replace=False))]
+        names = random_effects(rng, n_effects)
     return preset, sample_chain(names, rng)
+
+
+#: The old private names, still imported by ``training/evaluate_system.py``: remove them once
+#: it uses ``draw_chain`` and ``training_keys``.
+_draw, _training_keys = draw_chain, training_keys
 
 
 def _mean_metrics(a_audio, b_audio) -> dict[str, np.ndarray]:
@@ -99,13 +110,13 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
     """One parameter model on ``n_pairs`` held-out pairs (the same pairs every run)."""
     ei = spec.EFFECT_NAMES.index(effect)
     eff = spec.effect(effect)
-    name = f"param_{effect}"
+    name = param_model_name(effect)
     ins, tgts, outs, truth, pred = [], [], [], [], []
     i = 0
     while len(truth) < n_pairs:
         rng = np.random.default_rng(record_seed(TEST_STREAM, ei, i))
         i += 1
-        preset, chain = _draw(models.group, rng, effect, None)
+        preset, chain = draw_chain(models.group, rng, effect, None)
         if (preset, knob_key(chain)) in train_keys:
             continue
         pos = chain.order.index(effect)
@@ -117,7 +128,7 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
         b = np.stack(tgts[s:s + batch])
         am, ac = F.features(a)
         bm, bc = F.features(b)
-        y = models.predict(name, {"mel": np.stack([am, bm], -1), "mfcc": np.stack([ac, bc], -1)})
+        y = models.predict(name, pair_batch(am, ac, bm, bc))
         for r in range(len(a)):
             fx = knobs_from_outputs(effect, y, r)
             preset, chain, pos = truth[s + r]
@@ -158,7 +169,7 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
 def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set) -> dict[str, Any]:
     """Table 3 as the paper measured it, plus the in-target accuracy over every prefix.
 
-    For each number of effects n = 1..5, ``per_length`` fresh targets with a random
+    For each number of effects n = 1..``spec.MAX_STEPS``, ``per_length`` fresh targets with a random
     turn-on order. The paper's example is the sequence with one effect left (the sounds
     after 0..n-1 effects, each beside the target); its label is the n-th effect. SerumRNN
     and NI are scored on it by argmax over all effects (and over the unused ones);
@@ -166,16 +177,17 @@ def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set
     every prefix k < n: is the most probable unused effect one of those still missing?
     """
     sels = ("selector", "selector_ni")
-    last = {s: {n: [] for n in range(1, 6)} for s in sels}
-    last_masked = {s: {n: [] for n in range(1, 6)} for s in sels}
-    in_target = {s: {n: [] for n in range(1, 6)} for s in sels}
-    cnn = {n: [] for n in range(1, 6)}
-    for n in range(1, 6):
+    lengths = range(1, spec.MAX_STEPS + 1)
+    last = {s: {n: [] for n in lengths} for s in sels}
+    last_masked = {s: {n: [] for n in lengths} for s in sels}
+    in_target = {s: {n: [] for n in lengths} for s in sels}
+    cnn = {n: [] for n in lengths}
+    for n in lengths:
         made, i = 0, 0
         while made < per_length:
             rng = np.random.default_rng(record_seed(TEST_STREAM, 100 + n, i))
             i += 1
-            preset, chain = _draw(models.group, rng, None, n)
+            preset, chain = draw_chain(models.group, rng, None, n)
             if (preset, knob_key(chain)) in train_keys:
                 continue
             made += 1
@@ -240,21 +252,23 @@ def markdown(group: str, res: dict[str, Any]) -> str:
                 lines.append(f"| {e} | {k} (MAE) | {v['mae']:.3f} | {v['baseline_mae']:.3f} | "
                              f"{v['baseline']} |")
     t3 = res["table3"]
+    lengths = list(t3["serumcnn"]["per_effects"])  # "1" .. the most effects in a target
     lines += ["", "## Table 3: effect selection accuracy, as the paper measured it", "",
               "Columns: the number of effects in the target. SerumRNN and NI rows are scored on "
               "the paper's examples (every effect but one applied; the label is the one left); "
               "the \"every prefix\" rows score each earlier step too, counting a hit when the "
               "most probable unused effect is one still missing (turn-on order is arbitrary).", "",
-              "| model | 1 | 2 | 3 | 4 | 5 | all |", "|---|---|---|---|---|---|---|"]
+              "| model | " + " | ".join(lengths) + " | all |",
+              "|---|" + "---|" * (len(lengths) + 1)]
     for key, label in (("serumrnn", "SerumRNN"), ("serumrnn_unused_only", "SerumRNN (unused effects only)"),
                        ("serumrnn_ni", "SerumRNN NI"), ("serumrnn_ni_unused_only", "SerumRNN NI (unused only)"),
                        ("serumrnn_in_target", "SerumRNN, every prefix: in the target"),
                        ("serumrnn_ni_in_target", "SerumRNN NI, every prefix: in the target")):
         row = t3[key]["per_step"]
-        lines.append(f"| {label} | " + " | ".join(f"{row.get(str(s), float('nan')):.3f}" for s in range(1, 6))
+        lines.append(f"| {label} | " + " | ".join(f"{row.get(s, float('nan')):.3f}" for s in lengths)
                      + f" | {t3[key]['all']:.3f} |")
     row = t3["serumcnn"]["per_effects"]
-    lines.append("| SerumCNN (by number of effects) | " + " | ".join(f"{row[str(s)]:.3f}" for s in range(1, 6))
+    lines.append("| SerumCNN (by number of effects) | " + " | ".join(f"{row[s]:.3f}" for s in lengths)
                  + f" | {t3['serumcnn']['all']:.3f} |")
     lines += ["", "Goal: SerumRNN ≥ 0.985 overall and ≥ 0.97 for every number of effects "
               "(paper: 0.974-1.000)."]
@@ -267,7 +281,7 @@ def evaluate_group(group: str, *, models_dir: Path | None = None, pairs: int = 1
 
     models = load_group(group, models_dir)
     rack = OpenRack(models.render_settings)
-    keys = _training_keys(models)
+    keys = training_keys(models)
     res = {"group": models.group, "table2": table2(models, rack, pairs, keys),
            "table3": table3(models, rack, per_length, keys)}
     d = out_dir / models.group

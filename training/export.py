@@ -1,7 +1,7 @@
 """Copy a group's best checkpoints into ``models/<group>/`` and write its manifest.
 
 The manifest is what the server's loader checks before trusting a file: each file's
-sha256, the spec version, the feature settings and the render note the models were
+sha256, the spec's label and fingerprint, the feature settings and the render note the models were
 trained on, the data size, the seed, and (after ``serumrnn evaluate``) the test metrics.
 """
 
@@ -30,6 +30,8 @@ def export_group(group: str, recipe: Recipe, best: dict[str, Path], models_root:
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if old and spec.fingerprint_problem(old):
+        old = {}  # models of another spec: none of them is listed beside the new ones
     files = dict(old.get("files", {}))
     training = dict(old.get("training", {}))
     for name, src in best.items():
@@ -48,6 +50,7 @@ def export_group(group: str, recipe: Recipe, best: dict[str, Path], models_root:
         "group": group,
         "presets": list(P.group_presets(group)),
         "spec_version": spec.SPEC_VERSION,
+        "spec_fingerprint": spec.fingerprint(),
         "features": feature_settings(),
         "render": RenderSettings().to_json(),
         "render_note": RenderSettings().note,

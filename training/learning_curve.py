@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from serumrnn.server import spec
-from serumrnn.server.models import GroupModels
+from serumrnn.server.models import GroupModels, param_model_name
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
 from serumrnn.training import pairs as PR
@@ -73,7 +73,7 @@ def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, 
     ds = PR.Dataset.load(data_dir)
     src = Source(ds, PR.dry_features(ds))
     selector = effect == "selector"
-    name = "selector" if selector else f"param_{effect}"
+    name = "selector" if selector else param_model_name(effect)
     if selector:
         full = SelectorData(src, PR.prefix_features(ds, workers=workers))
     else:

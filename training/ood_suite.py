@@ -239,20 +239,19 @@ def evaluate_ood_suite(models, renderer, *, loops: Sequence[str] = ("verified",)
 def start_percentiles(rack, group: str, n: int = 500, q: float = 99.0, seed: int = 0
                       ) -> dict[str, float]:
     """The ``q``-th percentile of start Mel-MSE and MSSMAE over training-like pairs (a
-    preset of the group dry against it through 1-5 random effects, Table 1 knobs), drawn
+    preset of the group dry against it through 1 to every effect at random, Table 1 knobs), drawn
     from a seed stream of their own: the reference of ``server.judge.TRAINING_P99``."""
     from serumrnn.server import metrics as M
     from serumrnn.server.rack import presets as P
-    from serumrnn.server.sampling import record_seed, sample_chain
     from serumrnn.server import spec
+    from serumrnn.server.sampling import random_effects, record_seed, sample_chain
 
     presets = P.group_presets(group)
     mse, mss = [], []
     for i in range(n):
         rng = np.random.default_rng(record_seed(SEED_STREAM, 0x99, seed, i))
         preset = presets[int(rng.integers(len(presets)))]
-        names = [spec.EFFECT_NAMES[j] for j in
-                 sorted(rng.choice(5, int(rng.integers(1, 6)), replace=False))]
+        names = random_effects(rng, int(rng.integers(1, len(spec.EFFECT_NAMES) + 1)))
         d = M.distances(rack.dry(preset), rack.render(sample_chain(names, rng), preset))
         mse.append(d["mse"])
         mss.append(d["mssmae"])

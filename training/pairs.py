@@ -19,7 +19,7 @@ single "next" effect exists. The paper's examples are those with one effect left
 (k = n - 1, ``last``), whose soft label is the one-hot of ``C[n-1]`` (``label``): they are
 what Table 3 measures.
 The NI baseline sees the same examples with every step's spectra replaced by step 0's.
-SerumCNN sees (dry, target) and the set of effects as a 5-dim multi-hot.
+SerumCNN sees (dry, target) and the set of effects as a multi-hot over the spec's effects.
 
 **Splits.** Records are split, not pairs, so no target leaks across splits: a record goes
 to test, validation or train by a hash of its seed (0.05 / 0.10 / 0.85, the paper's).
@@ -108,16 +108,17 @@ def _render_features(jobs: list[tuple[str, Chain]], render: dict, workers: int
         import multiprocessing as mp
 
         parts = np.array_split(np.arange(len(jobs)), workers * 4)
-        with mp.get_context("spawn").Pool(workers, initializer=datagen._init_worker,
+        with mp.get_context("spawn").Pool(workers, initializer=datagen.init_worker,
                                           initargs=("open_rack", render)) as pool:
             res = pool.map(_render_part, [[jobs[i] for i in p] for p in parts])
         return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
-    datagen._init_worker("open_rack", render)
+    datagen.init_worker("open_rack", render)
     return _render_part(jobs)
 
 
 def _render_part(jobs):
-    audio = np.stack([datagen._RENDERER.render(c, p) for p, c in jobs])
+    renderer = datagen.worker_renderer()
+    audio = np.stack([renderer.render(c, p) for p, c in jobs])
     mel, mfcc = F.features(audio)
     return mel.astype(np.float16), mfcc.astype(np.float16)
 
@@ -131,17 +132,25 @@ def dry_features(ds: Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def param_pairs_path(root: Path, effect_name: str, variants: int, seed: int) -> Path:
+    """Where :func:`param_pairs` caches its result. The extra targets are drawn from
+    ``seed``, so it is part of the name whenever there are any."""
+    tail = f"-s{seed}" if variants else ""
+    return Path(root) / "derived" / f"pairs-{effect_name}-v{variants}{tail}.npz"
+
+
 def param_pairs(ds: Dataset, effect_name: str, *, variants: int = 0, workers: int = 2,
                 seed: int = 0) -> dict[str, np.ndarray]:
-    """Input features, target index and labels for one effect (cached in derived/)."""
-    path = ds.root / "derived" / f"pairs-{effect_name}-v{variants}.npz"
+    """Input features, target index and labels for one effect (cached in derived/).
+    ``variants`` extra targets per input are drawn from ``seed``."""
+    path = param_pairs_path(ds.root, effect_name, variants, seed)
     if path.exists():
         with np.load(path) as z:
             return {k: z[k] for k in z.files}
     path.parent.mkdir(exist_ok=True)
     eff = spec.effect(effect_name)
     targets = [i for i, c in enumerate(ds.chains) if effect_name in c.order]
-    jobs, target_idx, labels, extra_mel, extra_mfcc = [], [], [], [], []
+    jobs, labels = [], []
     for i in targets:
         jobs.append((str(ds.arrays["preset"][i]), ds.chains[i].without(effect_name)))
     in_mel, in_mfcc = _render_features(jobs, ds.render, workers)

@@ -1,7 +1,7 @@
 """Training every model of a group: resumable, logged, one tf.data pipeline per model.
 
 ``serumrnn train --group G`` runs, in order: data generation (resumes), derived renders
-(parameter-model inputs and selector prefixes, cached), then the five parameter models,
+(parameter-model inputs and selector prefixes, cached), then one parameter model per effect,
 the selector, its NI baseline and SerumCNN. Each model checkpoints after every epoch
 (``runs/<group>/<model>/``: ``last.keras``, ``best.keras``, ``state.json``, ``log.csv``);
 a rerun after a kill continues from the last finished epoch, early-stopping state included.
@@ -22,11 +22,9 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.quiet import import_tensorflow
+from serumrnn.server.models import ALL_MODELS, effect_of_model, pair_batch
 from serumrnn.training import pairs as PR
 from serumrnn.training.recipes import Recipe
-
-MODEL_NAMES = tuple(f"param_{e}" for e in spec.EFFECT_NAMES) + ("selector", "selector_ni", "serum_cnn")
-
 
 # --------------------------------------------------------------------------- batches
 @dataclass
@@ -35,12 +33,6 @@ class Source:
 
     ds: PR.Dataset
     dry: dict
-
-
-def _pair(a_mel, a_mfcc, b_mel, b_mfcc):
-    mel = np.stack([a_mel, b_mel], axis=-1).astype(np.float32)
-    mfcc = np.stack([a_mfcc, b_mfcc], axis=-1).astype(np.float32)
-    return mel, mfcc
 
 
 class ParamData:
@@ -62,8 +54,7 @@ class ParamData:
                          p["extra_mel"][np.maximum(-1 - t, 0)] if len(p["extra_mel"]) else 0)
         b_mfcc = np.where((t >= 0)[:, None, None], arr["mfcc"][np.maximum(t, 0)],
                           p["extra_mfcc"][np.maximum(-1 - t, 0)] if len(p["extra_mfcc"]) else 0)
-        mel, mfcc = _pair(a_mel, a_mfcc, b_mel, b_mfcc)
-        return {"mel": mel, "mfcc": mfcc}
+        return pair_batch(a_mel, a_mfcc, b_mel, b_mfcc)
 
     def targets(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         lab = self.p["labels"][idx]
@@ -131,8 +122,7 @@ class CNNData:
         recs = self.records[idx]
         dm = np.stack([self.src.dry[str(arr["preset"][r])][0] for r in recs])
         dc = np.stack([self.src.dry[str(arr["preset"][r])][1] for r in recs])
-        mel, mfcc = _pair(dm, dc, arr["mel"][recs], arr["mfcc"][recs])
-        return {"mel": mel, "mfcc": mfcc}
+        return pair_batch(dm, dc, arr["mel"][recs], arr["mfcc"][recs])
 
     def targets(self, idx: np.ndarray):
         return self.y[idx]
@@ -256,8 +246,9 @@ def compile_kwargs(name: str) -> dict:
     """Losses as in the paper: cross-entropy for categorical heads, MSE for continuous."""
     import keras
 
-    if name.startswith("param_"):
-        eff = spec.effect(name[len("param_"):])
+    effect = effect_of_model(name)
+    if effect is not None:
+        eff = spec.effect(effect)
         loss, metrics = {}, {}
         for k in eff.categorical:
             loss[k.name] = "sparse_categorical_crossentropy"
@@ -287,8 +278,9 @@ def in_target_accuracy(y_true, y_pred):
 def builder(name: str, width: float) -> Callable:
     from serumrnn.training import architectures as A
 
-    if name.startswith("param_"):
-        return lambda: A.parameter_model(name[len("param_"):], width)
+    effect = effect_of_model(name)
+    if effect is not None:
+        return lambda: A.parameter_model(effect, width)
     if name == "serum_cnn":
         return lambda: A.serum_cnn(width)
     return lambda: A.effect_selector(width, name=name)
@@ -316,10 +308,10 @@ def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
     from serumrnn.training import datagen
 
     group = P.resolve_group(group)
-    names = only or MODEL_NAMES
-    unknown = set(names) - set(MODEL_NAMES)
+    names = only or ALL_MODELS
+    unknown = set(names) - set(ALL_MODELS)
     if unknown:
-        raise KeyError(f"unknown model(s) {sorted(unknown)}; models: {', '.join(MODEL_NAMES)}")
+        raise KeyError(f"unknown model(s) {sorted(unknown)}; models: {', '.join(ALL_MODELS)}")
     cfg = datagen.DataConfig(group=group, per_combo=recipe.per_combo, seed=recipe.seed)
     data_dir = data_root / f"{group}-{recipe.per_combo}-s{recipe.seed}"
     print(f"[{group}] data: {data_dir}", file=sys.stderr)
@@ -335,8 +327,8 @@ def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
                   "seed": recipe.seed, "examples": {}}
     for i, name in enumerate(names):
         print(f"[{group}] model {i + 1}/{len(names)}: {name}", file=sys.stderr)
-        if name.startswith("param_"):
-            eff = name[len("param_"):]
+        eff = effect_of_model(name)
+        if eff is not None:
             data = ParamData(src, eff, PR.param_pairs(ds, eff, variants=recipe.variants,
                                                       workers=workers, seed=recipe.seed))
             batch = recipe.param_batch

@@ -81,6 +81,7 @@ async function main() {
     random: Math.random,
     adapter,
     replyPort,
+    effectCount: spec.effects.length,
   }, { protocol, text });
 
   listener.on("message", (buf) => {

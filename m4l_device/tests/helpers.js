@@ -181,6 +181,7 @@ function makeFlow(opts) {
     adapter,
     replyPort: o.replyPort === undefined ? 9871 : o.replyPort,
     modelNote: 48,
+    effectCount: spec.effects.length,
     os: o.os || "macintosh",
   };
   const flow = new DeviceFlow(ports, { protocol, text });

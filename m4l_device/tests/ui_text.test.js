@@ -30,8 +30,11 @@ test("confidence and judged steps read as percentages and distances", () => {
 test("done says why and how many undos lead back to the best step", () => {
   assert.equal(T.done({ done: true, reason: "worse", bestStep: 1 }, 2),
                "Done: further steps made the sound worse. Best after step 1: press Undo once.");
-  assert.equal(T.done({ done: true, reason: "all_effects", bestStep: 3 }, 5),
-               "Done: all five effects are on. Best after step 3: press Undo 2 times.");
+  assert.equal(T.done({ done: true, reason: "all_effects", bestStep: 3 }, 5, 5),
+               "Done: all 5 effects are on. Best after step 3: press Undo 2 times.");
+  // the count is the spec's: a spec with six effects says six
+  assert.equal(T.done({ done: true, reason: "all_effects", bestStep: 6 }, 6, 6),
+               "Done: all 6 effects are on.");
   assert.match(T.done({ done: true, reason: "worse", bestStep: 0 }, 1), /press Reset/);
   // the verified loops: the best step is the current one, nothing to roll back
   assert.equal(T.done({ done: true, reason: "already_matches", bestStep: 0 }, 0),
@@ -41,7 +44,8 @@ test("done says why and how many undos lead back to the best step", () => {
   assert.equal(T.done({ done: true, reason: "no_closer", bestStep: 1 }, 1),
                "Done: no remaining effect brings it closer.");
   for (const reason of ["already_matches", "reached", "no_closer", "all_effects", "worse"]) {
-    assert.equal(T.done({ done: true, reason, bestStep: 1 }, 1), T.DONE_REASONS[reason]);
+    assert.equal(T.done({ done: true, reason, bestStep: 1 }, 1, 5), T.doneReason(reason, 5));
+    assert.doesNotMatch(T.doneReason(reason, 5), /\{|undefined/);
   }
   assert.equal(T.done({ done: false }, 1), "");
 });

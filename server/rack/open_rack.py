@@ -101,8 +101,8 @@ class OpenRack:
     >>> audio = rack.render([FX("distortion", mode="Tube", drive=0.7)], preset="saw")
     """
 
-    def __init__(self, settings: RenderSettings = RenderSettings()):
-        self.settings = settings
+    def __init__(self, settings: RenderSettings | None = None):
+        self.settings = settings = settings or RenderSettings()
         self._synth = _Stage("synth", settings, synth=True)
         self._fx = {name: _Stage(name, settings) for name in spec.EFFECT_NAMES}
         self._dry: dict[tuple[str, int], np.ndarray] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -26,7 +26,8 @@ class RenderSettings:
     note_s: float = 1.0
     render_s: float = 1.0
     block_size: int = 512
-    rack_order: tuple[str, ...] = field(default=spec.SERUM_RACK_ORDER)
+    #: None is the spec's ``SERUM_RACK_ORDER``, read when the settings are made.
+    rack_order: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rack_order", spec.rack_order(self.rack_order))
