@@ -236,7 +236,7 @@ b.addEventListener('play',function(){if(on!==b){a.pause();on=b;show();}});show()
 """
 
 
-def _e(x: Any) -> str:
+def _e(x: object) -> str:
     return html.escape(str(x))
 
 
