@@ -205,7 +205,7 @@ class OscClient:
     def __enter__(self) -> "OscClient":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def next_id(self) -> int:

@@ -426,7 +426,7 @@ class OscServer:
     def __enter__(self) -> "OscServer":
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- receiving --------------------------------------------------------------------
