@@ -19,17 +19,21 @@ about 9 MB (:func:`worst_case_bytes`).
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import stat
 import struct
 import tempfile
-from typing import BinaryIO, Union
+from typing import TYPE_CHECKING, BinaryIO, Union
 
 import numpy as np
 import soundfile as sf
 
 from serumrnn.server.safe_open import FileRefused, open_regular
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -127,7 +131,7 @@ def _dbfs(peak: float) -> str:
     return "-inf" if peak <= 0 else f"{20 * math.log10(peak):.1f}"
 
 
-def _open_checked(path: str, max_bytes: int) -> tuple[BinaryIO, int]:
+def _open_checked(path: str, max_bytes: int) -> tuple[io.BufferedReader, int]:
     """Open a regular, non-empty file of at most ``max_bytes``; return (file, size)."""
     try:
         f, size = open_regular(path, max_bytes)
@@ -156,7 +160,7 @@ class _VirtualFile:
     libsndfile then reports as a normal open error.
     """
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: io.BufferedReader) -> None:
         self._f = f
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -168,7 +172,7 @@ class _VirtualFile:
     def tell(self) -> int:
         return self._f.tell()
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         return self._f.readinto(buffer)
 
 

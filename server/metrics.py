@@ -36,7 +36,7 @@ MSS_LOG_EPS = 1e-10
 Value = Union[float, np.ndarray]
 
 
-def _out(x: np.ndarray) -> Value:
+def _out(x: np.ndarray | float) -> Value:
     """0-d results as plain floats, batches as float64 arrays."""
     x = np.asarray(x, dtype=np.float64)
     return float(x) if x.ndim == 0 else x

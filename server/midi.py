@@ -67,6 +67,7 @@ class TriggerMatcher:
         self.trigger = trigger
         self._cc_down = False
 
+    # ``msg`` is a mido.Message: mido is untyped.
     def _channel_ok(self, msg: Any) -> bool:
         want = self.trigger.channel
         return want is None or getattr(msg, "channel", None) == want - 1
@@ -86,9 +87,10 @@ class TriggerMatcher:
         return pressed
 
 
-def open_listener(port_name: str, trigger: Trigger, on_step: Callable[[], Any]) -> Any:
+def open_listener(port_name: str, trigger: Trigger, on_step: Callable[[], object]) -> Any:
     """Open a MIDI input port that calls ``on_step`` for each trigger; returns the port
-    (close it to stop). A missing backend or unknown port is a :class:`MidiError`."""
+    (an untyped mido port: close it to stop). A missing backend or unknown port is a
+    :class:`MidiError`."""
     import mido
 
     matcher = TriggerMatcher(trigger)

@@ -17,9 +17,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from serumrnn.server import osc, spec
+
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -202,7 +205,7 @@ class OscClient:
     def __enter__(self) -> "OscClient":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def next_id(self) -> int:
@@ -260,9 +263,24 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+class OscBench(TypedDict):
+    """What :func:`bench_osc` measured (``lost``, ``wrong``, ``errors``: replies missing,
+    misrouted, or errors other than ``session_done``)."""
+
+    clients: int
+    seconds: float
+    lost: int
+    wrong: int
+    errors: int
+    steps: int
+    p50_ms: float
+    p95_ms: float
+    steps_per_s: float
+
+
 def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
-              models: dict[str, Any] | None = None, group: str | None = None,
-              workers: int | None = None, malloc: bool = True) -> dict[str, Any]:
+              models: dict[str, GroupModels] | None = None, group: str | None = None,
+              workers: int | None = None, malloc: bool = True) -> OscBench:
     """Step round trips over loopback: ``clients`` sessions stepping in parallel for
     ``seconds``, each from its own socket with the device's captured flow (the capture is
     a file path). Checks each reply arrived and belonged to its own request and session.
@@ -275,7 +293,7 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
     import tempfile
 
     from serumrnn.server.audio_io import write_wav
-    from serumrnn.server.osc_server import OscServer
+    from serumrnn.server.osc_server import DEFAULT_WORKERS, OscServer
     from serumrnn.server import native
     from serumrnn.server.startup import load_models, warm_up
 
@@ -293,7 +311,7 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
     lock = threading.Lock()
     rtts: list[float] = []
     tally = {"lost": 0, "wrong": 0, "errors": 0, "steps": 0}
-    server = OscServer(models, "127.0.0.1", 0, 0, **({"workers": workers} if workers else {}))
+    server = OscServer(models, "127.0.0.1", 0, 0, workers=workers or DEFAULT_WORKERS)
     server.start()
     ready = threading.Barrier(clients)
     window = [0.0, 0.0]  # when stepping began and ended (targets are set before)
@@ -348,12 +366,13 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
         server.stop()
         tmp.cleanup()
     span = window[1] - window[0]
-    return {"clients": clients, "seconds": seconds, **tally,
+    return {"clients": clients, "seconds": seconds, "lost": tally["lost"],
+            "wrong": tally["wrong"], "errors": tally["errors"], "steps": tally["steps"],
             "p50_ms": _percentile(rtts, 50), "p95_ms": _percentile(rtts, 95),
             "steps_per_s": tally["steps"] / span if span > 0 else 0.0}
 
 
-def format_bench(result: dict[str, Any]) -> str:
+def format_bench(result: OscBench) -> str:
     """One line for ``serumrnn bench``."""
     r = result
     return (f"OSC step round trip, {r['clients']:>2} client(s): p50 {r['p50_ms']:.1f} ms, "

@@ -22,18 +22,28 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable, TypeVarTuple
 
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import OSCUDPServer
 
 from serumrnn.server import osc
-from serumrnn.server.startup import limit_blas
+from serumrnn.server.startup import BlasLimits, limit_blas
 from serumrnn.server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
-from serumrnn.server.osc_sessions import (REPLY_TTL_S, SOUND_BYTES, OscSession, Sessions,
-                                 new_session_id, short_id)
+from serumrnn.server.osc_sessions import (IDLE_S, REPLY_TTL_S, RUNNING, SOUND_BYTES, CachedReply,
+                                 OscSession, Sessions, new_session_id, short_id)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from serumrnn.server.assistant import Session, StepReport, Verdict
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack.chain import FX, Chain
+    from serumrnn.server.rack.profile import Profile
+    from serumrnn.server.rack.render import Renderer
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -61,11 +71,14 @@ __all__ = ["OscServer", "OscSession", "REPLY_TTL_S", "bind_udp", "SafeLogFilter"
 def safe_traceback(e: BaseException) -> str:
     """A traceback whose exception messages are :func:`osc.loggable` (they may quote a
     client's text); the frames are the server's own code."""
-    parts, seen = [], 0
-    while e is not None and seen < 5:
-        parts.insert(0, "".join(traceback.format_tb(e.__traceback__))
-                     + f"{type(e).__qualname__}: {osc.loggable(e)}")
-        e, seen = e.__cause__ or (None if e.__suppress_context__ else e.__context__), seen + 1
+    parts: list[str] = []
+    cur: BaseException | None = e
+    seen = 0
+    while cur is not None and seen < 5:
+        parts.insert(0, "".join(traceback.format_tb(cur.__traceback__))
+                     + f"{type(cur).__qualname__}: {osc.loggable(cur)}")
+        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
+        seen += 1
     return "Traceback (most recent call last):\n" + "\n".join(parts)
 
 
@@ -109,12 +122,14 @@ class _Transport(OSCUDPServer):
 
     max_packet_size = 65535
 
-    def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, tuple], None]):
+    def __init__(self, sock: socket.socket,
+                 on_datagram: Callable[[bytes, tuple[str, int]], None]):
         self._on_datagram = on_datagram
         super().__init__(sock.getsockname()[:2], Dispatcher(), bind_and_activate=False)
         self.socket.close()
         self.socket = sock
         self.server_address = sock.getsockname()
+        self.bound: tuple[str, int] = sock.getsockname()[:2]  # an IP socket's (host, port)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         except OSError:  # pragma: no cover - some systems cap the buffer
@@ -127,6 +142,9 @@ class _Transport(OSCUDPServer):
         self._on_datagram(request[0], client_address)
 
 
+_Ts = TypeVarTuple("_Ts")
+
+
 class _Workers:
     """A fixed set of daemon threads taking jobs from a queue.
 
@@ -136,14 +154,15 @@ class _Workers:
     """
 
     def __init__(self, n: int, name: str):
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[object, ...]] | None] = \
+            queue.SimpleQueue()
         self._stopping = False
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
                          for i in range(max(1, n))]
         for t in self._threads:
             t.start()
 
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+    def submit(self, fn: Callable[[*_Ts], None], *args: *_Ts) -> None:
         if self._stopping:
             raise RuntimeError("the workers are stopping")
         self._jobs.put((fn, args))
@@ -174,16 +193,26 @@ class _Workers:
 
 
 class _LockedRenderer:
-    """A shared renderer (one DawDreamer engine set) used by one thread at a time."""
+    """A shared renderer (one DawDreamer engine set) used by one thread at a time; a
+    ``Renderer`` itself."""
 
-    def __init__(self, rack: Any):
+    def __init__(self, rack: Renderer):
         self.rack, self.settings, self._lock = rack, rack.settings, threading.Lock()
 
-    def render(self, chain=(), preset=None, *, note=None):
+    @property
+    def presets(self) -> tuple[str, ...]:
+        return self.rack.presets
+
+    def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *,
+               note: int | None = None) -> np.ndarray:
         with self._lock:
             return self.rack.render(chain, preset, note=note)
 
-    def process(self, audio, chain):
+    def dry(self, preset: str, *, note: int | None = None) -> np.ndarray:
+        with self._lock:
+            return self.rack.dry(preset, note=note)
+
+    def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
         with self._lock:
             return self.rack.process(audio, chain)
 
@@ -279,14 +308,14 @@ class OscServer:
     measure the rule this way, from loopback).
     """
 
-    def __init__(self, models: dict[str, Any], host: str = DEFAULT_HOST,
+    def __init__(self, models: dict[str, GroupModels], host: str = DEFAULT_HOST,
                  port: int = DEFAULT_PORT, reply_port: int = DEFAULT_REPLY_PORT, *,
                  workers: int = DEFAULT_WORKERS, bundles: bool = True,
                  datagram_limit: int = osc.MAX_DATAGRAM,
                  max_sessions: int = 256, sessions_per_client: int = 32,
                  session_memory_mb: float = DEFAULT_SESSION_MEMORY_MB,
                  idle_s: float | None = None, max_pending: int = MAX_PENDING,
-                 tolerance: int = 1, blas_threads: int | None = 1, rack: Any = None,
+                 tolerance: int = 1, blas_threads: int | None = 1, rack: Renderer | None = None,
                  loop: str = "verified", k: int = 3, refine_budget: int = 24,
                  rack_order: tuple[str, ...] | None = None,
                  sock: socket.socket | None = None,
@@ -307,7 +336,7 @@ class OscServer:
         self.max_pending = max_pending
         self.sessions = Sessions(max_total=max_sessions, per_client=sessions_per_client,
                                  memory_bytes=int(session_memory_mb * 2**20),
-                                 **({"idle_s": idle_s} if idle_s is not None else {}))
+                                 idle_s=IDLE_S if idle_s is None else idle_s)
         self.profile_dirs = tuple(Path(d) for d in profile_dirs)
         self.counts = {"requests": 0, "errors": 0, "unanswered": 0}
         self._workers_n = workers
@@ -317,7 +346,7 @@ class OscServer:
         self._routes: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._rack = None if rack is None else _LockedRenderer(rack)
         self.blas_threads = blas_threads
-        self._blas_limits: Any = None
+        self._blas_limits: BlasLimits | None = None
         self._sock = sock
         self._transport: _Transport | None = None
         self._thread: threading.Thread | None = None
@@ -329,7 +358,7 @@ class OscServer:
         """The bound (host, port): the real port when started with port 0."""
         if self._transport is None:
             return self.host, self.port
-        return self._transport.server_address[:2]
+        return self._transport.bound
 
     @property
     def groups(self) -> str:
@@ -380,7 +409,8 @@ class OscServer:
             return True
         t0 = time.monotonic()
         self._transport.shutdown()
-        stuck = self._workers.stop(max(0.0, wait_s - (time.monotonic() - t0)))
+        stuck = ([] if self._workers is None
+                 else self._workers.stop(max(0.0, wait_s - (time.monotonic() - t0))))
         if stuck:
             log.warning("stopping with %d request(s) still running (%s): not waiting for "
                         "them", len(stuck), ", ".join(stuck))
@@ -396,7 +426,7 @@ class OscServer:
     def __enter__(self) -> "OscServer":
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- receiving --------------------------------------------------------------------
@@ -413,6 +443,8 @@ class OscServer:
                 self._asker(sender), self._budget(len(data), sender))
             return
         try:
+            if self._workers is None:  # not started: the transport starts after the workers
+                raise RuntimeError("the workers are not started")
             self._workers.submit(self._handle_datagram, data, sender)
         except RuntimeError:  # stopping
             self._done_pending(len(data))
@@ -466,15 +498,16 @@ class OscServer:
         try:
             req = osc.parse_request(msg)
         except ProtocolError as e:
-            sess = self._named_session(msg, sender[0])
+            named = self._named_session(msg, sender[0])
             self._answer_error(e.request_id, _Failure(e.code, str(e)), msg.address,
-                               sess.id if sess else "",
-                               sess.reply_to if sess else self._asker(sender), budget, t0)
+                               named.id if named else "",
+                               named.reply_to if named else self._asker(sender), budget, t0)
             return
         port = req.args.get("reply_port")
         if port is not None and 0 <= port <= 65535:
             self._learn_route(sender, port)
-        sess, scope = None, None
+        sess: OscSession | None = None
+        scope: OscSession | tuple[str, int] | None = None
         if req.name == "new":
             scope = (sender[0], sender[1])
         elif "session" in req.args:
@@ -497,7 +530,7 @@ class OscServer:
                 self._answer_error(req.request_id, _Failure(e.code, str(e)), req.address,
                                    req.session, self._asker(sender), budget, t0)
                 return
-            if cached is not None and not isinstance(cached, tuple):  # still running
+            if cached is RUNNING:  # still running
                 log.info("%s rid=%d session=%s duplicate while running: ignored %.1f ms",
                          req.name, req.request_id, short_id(req.session) or "-",
                          (time.perf_counter() - t0) * 1e3)
@@ -516,7 +549,7 @@ class OscServer:
         log.info("%s rid=%d session=%s %s %.1f ms", req.name, req.request_id,
                  short_id(out.sid) or "-", what, (time.perf_counter() - t0) * 1e3)
 
-    def _replay(self, req: Request, cached: tuple, t0: float) -> None:
+    def _replay(self, req: Request, cached: CachedReply, t0: float) -> None:
         dest, datagrams = cached
         self._send_datagrams(datagrams, dest)
         log.info("%s rid=%d session=%s replayed from cache %.1f ms", req.name, req.request_id,
@@ -529,9 +562,9 @@ class OscServer:
 
     def _encode(self, req: Request, out: _Outcome, budget: int | None) -> list[bytes]:
         try:
-            if out.failure is None:
+            if out.reply is not None:
                 return osc.to_datagrams(out.reply, self.limit, bundles=self.bundles)
-            f = out.failure
+            f = out.failure or _Failure("internal", "the request gave neither a reply nor an error")
             d = osc.fit_error(req.request_id, f.code, f.text, req.address, out.sid,
                               budget=budget or self.limit, limit=self.limit, short_message=f.short)
             if d is None:
@@ -690,7 +723,7 @@ class OscServer:
                                          "open" if profile is None else profile.name,
                                          f"{PRESET_PREFIX}{preset}" if preset else ""))], sess
 
-    def _load_profile(self, name: str, rid: int) -> Any:
+    def _load_profile(self, name: str, rid: int) -> Profile:
         """A profile from the shipped folder or a ``--profiles`` folder. Its faults are
         described by key path only, never by the file's contents (the full message goes
         to the log)."""
@@ -721,14 +754,14 @@ class OscServer:
                                 "send the full path (Max: absolutepath)", rid)
         return path
 
-    def _assistant(self, sess: OscSession) -> Any:
-        """A fresh step loop towards the session's target (the chain starts empty)."""
+    def _assistant(self, sess: OscSession, target: np.ndarray) -> Session:
+        """A fresh step loop towards ``target`` (the chain starts empty)."""
         from serumrnn.server.assistant import Session
 
         # The verified loops simulate candidates on the open rack (in rack order) from the
         # first capture, the producer's dry sound; the paper's loop renders only presets.
         renderer = self._rack if self.loop != "paper" or sess.preset is not None else None
-        return Session(sess.models, sess.target_audio, renderer=renderer, preset=sess.preset,
+        return Session(sess.models, target, renderer=renderer, preset=sess.preset,
                        tolerance=self.tolerance, loop=self.loop, k=self.k,
                        refine_budget=self.refine_budget)
 
@@ -744,7 +777,7 @@ class OscServer:
         with sess.lock:
             sess.assistant = None
             sess.target_audio = moved.audio
-            sess.assistant = self._assistant(sess)
+            sess.assistant = self._assistant(sess, moved.audio)
             sess.measure()
         midi = -1.0 if moved.midi is None else float(moved.midi)
         return [(f"{PREFIX}/target/reply",
@@ -781,7 +814,8 @@ class OscServer:
                 prev = a.steps[-1] if a.steps else None
                 unjudged = prev is not None and prev.after is None
                 report = a.step(current=current)
-                judged: Any = prev if unjudged and prev.after is not None else None
+                judged: StepReport | Verdict | None = (
+                    prev if prev is not None and unjudged and prev.after is not None else None)
                 if judged is not None and a.bad_steps > a.tolerance:
                     a.undo()  # the capture showed the last step made it worse: stop here
                     report = None
@@ -795,7 +829,7 @@ class OscServer:
                                   done=a.done, reason=a.stop_reason, best_step=a.best_step,
                                   judged=judged)
 
-    def _done_text(self, a: Any) -> str:
+    def _done_text(self, a: Session) -> str:
         from serumrnn.server.judge import STOP_REASONS
 
         return (f"the session is done: {STOP_REASONS[a.stop_reason]}; the best result is "
@@ -818,7 +852,7 @@ class OscServer:
         with sess.lock:
             off = [] if sess.assistant is None else list(sess.assistant.chain.order)
             if sess.target_audio is not None:
-                sess.assistant = self._assistant(sess)
+                sess.assistant = self._assistant(sess, sess.target_audio)
             sess.measure()
         names = tuple(spec.effect(e).enable.serum_name for e in off)
         return [(f"{PREFIX}/reset/reply", (req.request_id, sess.id, *names))]

@@ -23,18 +23,24 @@ Bounds, so no client can push out another's state or grow the server without lim
 
 from __future__ import annotations
 
+import enum
 import logging
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Final, Iterator
 
 import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.osc import ProtocolError
+
+if TYPE_CHECKING:
+    from serumrnn.server.assistant import Session
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack.profile import Profile
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -49,6 +55,18 @@ MAX_SOUNDS = spec.MAX_STEPS + 2
 #: A session unused for this long may be closed to make room for another.
 IDLE_S = 600.0
 
+#: A reply kept for a retried request: where it went and its datagrams.
+CachedReply = tuple[tuple[str, int], list[bytes]]
+
+
+class Running(enum.Enum):
+    """The mark of a request whose reply is not known yet (a retry of it is ignored)."""
+
+    RUNNING = "running"
+
+
+RUNNING: Final = Running.RUNNING
+
 
 def new_session_id() -> str:
     """'s' and 32 hex digits (128 random bits): the id is the session's secret. The
@@ -61,7 +79,7 @@ def short_id(sid: str) -> str:
     return sid[:9] + ("…" if len(sid) > 9 else "")
 
 
-def array_bytes(obj: Any, depth: int = 0) -> int:
+def array_bytes(obj: object, depth: int = 0) -> int:
     """Bytes of the NumPy arrays in ``obj`` (nested lists, tuples, dicts)."""
     if isinstance(obj, np.ndarray):
         return obj.nbytes
@@ -77,34 +95,32 @@ def array_bytes(obj: Any, depth: int = 0) -> int:
 class _Replies:
     """Replies by request id for :data:`REPLY_TTL_S`, at most ``capacity`` of them."""
 
-    RUNNING = object()
-
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.items: OrderedDict[int, tuple[float, Any]] = OrderedDict()
+        self.items: OrderedDict[int, tuple[float, CachedReply | Running]] = OrderedDict()
 
     def expire(self, now: float) -> None:
         for rid in [r for r, (t, v) in self.items.items()
-                    if now - t >= REPLY_TTL_S and v is not self.RUNNING]:
+                    if now - t >= REPLY_TTL_S and v is not RUNNING]:
             del self.items[rid]
 
-    def claim(self, rid: int, now: float) -> Any:
-        """None: run it (now marked running); :attr:`RUNNING`; the cached reply; or
+    def claim(self, rid: int, now: float) -> CachedReply | Running | None:
+        """None: run it (now marked running); :data:`RUNNING`; the cached reply; or
         raises ``busy`` when every kept entry is still running."""
         self.expire(now)
         hit = self.items.get(rid)
         if hit is not None:
             return hit[1]
         if len(self.items) >= self.capacity:
-            done = next((r for r, (_, v) in self.items.items() if v is not self.RUNNING), None)
+            done = next((r for r, (_, v) in self.items.items() if v is not RUNNING), None)
             if done is None:
                 raise ProtocolError("busy", f"{len(self.items)} requests of this session or "
                                     "sender are still running; retry shortly", rid)
             del self.items[done]
-        self.items[rid] = (now, self.RUNNING)
+        self.items[rid] = (now, RUNNING)
         return None
 
-    def store(self, rid: int, value: Any, now: float) -> None:
+    def store(self, rid: int, value: CachedReply, now: float) -> None:
         self.items[rid] = (now, value)
         self.items.move_to_end(rid)
 
@@ -118,11 +134,11 @@ class OscSession:
 
     id: str
     group: str
-    models: Any
+    models: GroupModels
     reply_to: tuple[str, int]
-    profile: Any = None                 # server.rack.plugins.Profile, None = open rack
+    profile: Profile | None = None      # a plugin's profile, None = open rack
     preset: str | None = None           # demo input rendered by the server
-    assistant: Any = None               # server.assistant.Session once a target is set
+    assistant: Session | None = None    # the step loop, once a target is set
     target_audio: np.ndarray | None = None
     last_path: str | None = None        # the latest capture (a MIDI step re-reads it)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -134,7 +150,7 @@ class OscSession:
     def measure(self) -> int:
         """Count the arrays the session holds now (target, each state's features)."""
         a = self.assistant
-        held = [self.target_audio]
+        held: list[object] = [self.target_audio]
         if a is not None:
             held += [a.target, a.states, getattr(a, "input_audio", None)]
         self.nbytes = array_bytes(held)
@@ -259,7 +275,7 @@ class Sessions:
                                    or now - next(iter(self._ended.values()))[2] >= REPLY_TTL_S):
                 self._ended.popitem(last=False)
 
-    def replay_ended(self, sid: str, ip: str, rid: int) -> Any:
+    def replay_ended(self, sid: str, ip: str, rid: int) -> CachedReply | None:
         """The kept reply to request ``rid`` of a session ``ip`` ended lately (a retried
         ``end``), or None."""
         with self.lock:
@@ -267,17 +283,20 @@ class Sessions:
             if hit is None or hit[0] != ip:
                 return None
             entry = hit[1].items.get(rid)
-            return entry[1] if entry is not None and isinstance(entry[1], tuple) else None
+            value = None if entry is None else entry[1]
+            return value if isinstance(value, tuple) else None
 
     # -- retried requests ---------------------------------------------------------------
-    def claim(self, scope: OscSession | _Replies | tuple[str, int], rid: int) -> Any:
+    def claim(self, scope: OscSession | _Replies | tuple[str, int], rid: int
+              ) -> CachedReply | Running | None:
         """Mark request ``rid`` of a session (or of a sender's ``new``) as running; see
         :meth:`_Replies.claim`."""
         now = time.monotonic()
         with self.lock:
             return self._replies(scope, now, rid).claim(rid, now)
 
-    def store(self, scope: OscSession | _Replies | tuple[str, int], rid: int, value: Any) -> None:
+    def store(self, scope: OscSession | _Replies | tuple[str, int], rid: int,
+              value: CachedReply) -> None:
         now = time.monotonic()
         with self.lock:
             self._replies(scope, now, rid).store(rid, value, now)

@@ -167,6 +167,8 @@ def plot_progression(audios: Sequence[np.ndarray], titles: Sequence[str], path: 
         ax.set_title(title, fontsize=8)
         _mel_axes(ax, m.shape[-1], label_y=i == 0)
         ax.set_xlabel("time (s)", fontsize=6)
+    if im is None:
+        raise ValueError("plot_progression needs at least one sound and its title")
     axes[0][0].set_ylabel("frequency (Hz)", fontsize=7)
     bar = fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01)
     bar.set_label("level (dB)", fontsize=7)
@@ -235,7 +237,7 @@ b.addEventListener('play',function(){if(on!==b){a.pause();on=b;show();}});show()
 """
 
 
-def _e(x: Any) -> str:
+def _e(x: object) -> str:
     return html.escape(str(x))
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import errno
 import functools
+import io
 import os
 import stat
-from typing import BinaryIO
 
 #: FileRefused.code values, with what each means (callers document them further).
 CODES = {
@@ -101,7 +101,7 @@ def _opener(path: str, flags: int) -> int:
     return os.open(path, flags | _OPEN_FLAGS)
 
 
-def open_regular(path: str, max_bytes: int | None = None) -> tuple[BinaryIO, int]:
+def open_regular(path: str, max_bytes: int | None = None) -> tuple[io.BufferedReader, int]:
     """Open ``path`` for binary reading if it is a regular file; return (file, size).
 
     Never blocks on the open. Raises :class:`FileRefused` for anything else.

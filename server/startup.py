@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
+
 
 def load_models(models_dir: Path | str | None = None, groups: list[str] | None = None
-                ) -> dict[str, Any]:
+                ) -> dict[str, GroupModels]:
     """Every group found in ``models_dir`` (or just ``groups``), loaded and verified once.
 
     Only the models the step loop uses are loaded (the selector and the five parameter
@@ -34,7 +37,7 @@ def load_models(models_dir: Path | str | None = None, groups: list[str] | None =
     return {g: load_group(g, root, which=("selector",) + PARAM_MODELS) for g in wanted}
 
 
-def warm_up(models: Any) -> None:
+def warm_up(models: GroupModels) -> None:
     """Trace each model and touch features, metrics and pitch once, so the first real
     step is as fast as the rest (the first call of each costs up to seconds)."""
     from serumrnn.server import features as F
@@ -56,7 +59,13 @@ def warm_up(models: Any) -> None:
     detect_pitch(tone)
 
 
-def limit_blas(threads: int | None) -> Any:
+class BlasLimits(Protocol):
+    """What the server keeps of threadpoolctl's limits: the way back to the old ones."""
+
+    def restore_original_limits(self) -> None: ...
+
+
+def limit_blas(threads: int | None) -> BlasLimits | None:
     """Cap BLAS threads while serving. Requests already run in parallel on the worker
     pool; a multi-threaded GEMM per request only oversubscribes the cores (measured on 2
     busy cores: a feature pass takes 33 ms with 2 BLAS threads and 1 ms with one)."""

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -46,6 +46,11 @@ from serumrnn.training.system_scores import (PAPER_SERUMRNN, TABLE_TOLERANCE, as
                                              summarize, summarize_research, system_summary)
 from serumrnn.training.systems import (ITERATIVE, MAX_STEPS, SYSTEMS, Case, Evaluation, Trajectory,
                                        make_cases, metrics_module, run_iterative, run_one_shot)
+
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack.chain import Chain
+    from serumrnn.server.rack.render import Renderer
 
 #: Our own loops (server.assistant), extra rows beside the paper's systems: each step is
 #: rendered before it is offered and kept only when the judge says it is closer.
@@ -59,8 +64,8 @@ PAIR_STREAM = 300    # record_seed(TEST_STREAM, PAIR_STREAM + n, i): the i-th dr
 
 # -- test pairs -----------------------------------------------------------------------
 
-def draw_test_pairs(group: str, pairs: int, train_keys: set, stream: int = PAIR_STREAM
-                    ) -> list[tuple[str, Any]]:
+def draw_test_pairs(group: str, pairs: int, train_keys: set[tuple[str, tuple]],
+                    stream: int = PAIR_STREAM) -> list[tuple[str, Chain]]:
     """(preset, chain) held out: pairs / 5 per chain length 1-5, in order of length;
     ``stream`` picks another sub-stream of the test seeds (e.g. development pairs)."""
     from serumrnn.server.sampling import knob_key, record_seed
@@ -68,7 +73,8 @@ def draw_test_pairs(group: str, pairs: int, train_keys: set, stream: int = PAIR_
 
     if pairs < 5 or pairs % 5:
         raise ValueError(f"--pairs must be a positive multiple of 5 (pairs/5 per length 1-5), got {pairs}")
-    out, seen = [], set(train_keys)
+    out: list[tuple[str, Chain]] = []
+    seen = set(train_keys)
     for n in range(1, MAX_STEPS + 1):
         made, i = 0, 0
         while made < pairs // 5:
@@ -98,12 +104,13 @@ def _capture_example(case: Case, traj: Trajectory) -> dict[str, Any]:
             "mse": [float(n.dist[0]) for n in nodes]}
 
 
-def run_pairs(models, renderer, pairs: Sequence[tuple[str, Any]], chunk: int = 25,
-              log: Callable[[str], None] | None = None) -> Evaluation:
+def run_pairs(models: GroupModels, renderer: Renderer, pairs: Sequence[tuple[str, Chain]],
+              chunk: int = 25, log: Callable[[str], None] | None = None) -> Evaluation:
     """All six systems on the given (preset, chain) pairs, in chunks of ``chunk`` pairs."""
     trajs: dict[str, list[Trajectory]] = {s: [] for s in SYSTEMS}
     truths = [tuple(c.order) for _, c in pairs]
-    ex_i, example = _example_index(truths), None
+    ex_i = _example_index(truths)
+    example: dict[str, Any] | None = None
     renders, t0 = 0, time.time()
     for s in range(0, len(pairs), chunk):
         part = pairs[s:s + chunk]
@@ -133,8 +140,8 @@ def verified_subset(n_pairs: int, n: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n_pairs - 1, n)})
 
 
-def run_verified(models, renderer, pairs: Sequence[tuple[str, Any]], loop: str,
-                 log: Callable[[str], None] | None = None) -> list[Trajectory]:
+def run_verified(models: GroupModels, renderer: Renderer, pairs: Sequence[tuple[str, Chain]],
+                 loop: str, log: Callable[[str], None] | None = None) -> list[Trajectory]:
     """One of our loops on each pair (input = the preset dry): the distances after each
     kept step, as a trajectory the research code's rule can read. The product's result is
     the last state (a verified loop keeps only steps that bring the sound closer)."""
@@ -146,7 +153,9 @@ def run_verified(models, renderer, pairs: Sequence[tuple[str, Any]], loop: str,
         s = Session(models, renderer.render(chain, preset), renderer=renderer, preset=preset,
                     loop=loop)
         res = s.run()
-        path = [res.initial] + [st.after for st in res.steps]
+        path = [d for d in [res.initial] + [st.after for st in res.steps] if d is not None]
+        if len(path) != len(res.steps) + 1:  # a rendered session measures every state
+            raise RuntimeError(f"the {loop} loop left a state of pair {i} ({preset}) unmeasured")
         dist = np.array([[d[m] for m in M.METRICS] for d in path], np.float64)
         out.append(Trajectory(tuple(st.effect for st in res.steps), dist, s.renders,
                               s.chain.to_json()))
@@ -199,7 +208,7 @@ def build_result(group: str, ev: Evaluation) -> dict[str, Any]:
 
 def evaluate_system(group: str, *, models_dir: Path | None = None, pairs: int = 1000,
                     out_dir: Path | None = None, ood: bool = True, chunk: int = 25,
-                    renderer=None, quiet: bool = False,
+                    renderer: Renderer | None = None, quiet: bool = False,
                     verified_pairs: int = VERIFIED_PAIRS) -> Evaluation:
     """The whole evaluation of one group; writes the report unless ``out_dir`` is None."""
     from serumrnn.server.models import load_group
@@ -251,7 +260,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``serumrnn eval`` (the CLI imports this module only to build its parser)."""
     p = subparsers.add_parser("eval", help="the whole system: Tables 4-6, Figures 1 and 4 "
                               "and the out-of-domain table into docs/results/<group>/")

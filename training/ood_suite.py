@@ -23,9 +23,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack.render import Renderer
 
 #: The input preset per group (the issue's examples start from ``saw``).
 SUITE_PRESET = {"basic_shapes": "saw", "advanced_shapes": "saw_stack",
@@ -137,7 +141,8 @@ def _staged(audio: np.ndarray) -> np.ndarray:
     return (audio * np.float32(TARGET_PEAK / peak)).astype(np.float32) if peak > 0 else audio
 
 
-def build_suite(rack, preset: str = "saw", seed: int = 0, *, plugins: bool = True) -> Suite:
+def build_suite(rack: Renderer, preset: str = "saw", seed: int = 0, *,
+                plugins: bool = True) -> Suite:
     """The targets for one preset and seed (settings differ per seed)."""
     from serumrnn.server.sampling import record_seed
 
@@ -153,11 +158,11 @@ def build_suite(rack, preset: str = "saw", seed: int = 0, *, plugins: bool = Tru
             targets.append(OODTarget(name, "sox", {"args": args},
                                      _staged(sox_target(dry, args, Path(tmp)))))
     if plugins:
-        for i, (name, (path, draw)) in enumerate(PLUGINS.items(), start=100):
+        for i, (name, (path, draw_params)) in enumerate(PLUGINS.items(), start=100):
             if not path.is_file():
                 raise RuntimeError(f"the out-of-domain suite needs {path} "
                                    "(scripts/setup-system.sh installs the Debian plugins)")
-            params = draw(np.random.default_rng(record_seed(SEED_STREAM, seed, i)))
+            params = draw_params(np.random.default_rng(record_seed(SEED_STREAM, seed, i)))
             targets.append(OODTarget(name, "plugin", {"plugin": str(path), "params": params},
                                      _staged(plugin_target(dry, path, params))))
     return Suite(preset, seed, dry, tuple(targets))
@@ -165,8 +170,8 @@ def build_suite(rack, preset: str = "saw", seed: int = 0, *, plugins: bool = Tru
 
 # -- running a loop on it -----------------------------------------------------------
 
-def run_target(models, renderer, preset: str, target: np.ndarray, *, loop: str = "verified",
-               k: int = 3, refine_budget: int = 24, tolerance: int = 1,
+def run_target(models: GroupModels, renderer: Renderer, preset: str, target: np.ndarray, *,
+               loop: str = "verified", k: int = 3, refine_budget: int = 24, tolerance: int = 1,
                decision: str | None = None) -> dict[str, Any]:
     """One loop from the preset to one target: start and end distances, steps, renders.
 
@@ -175,12 +180,14 @@ def run_target(models, renderer, preset: str, target: np.ndarray, *, loop: str =
     from serumrnn.server import judge as J
     from serumrnn.server.assistant import Session
 
-    kw = {} if decision is None else {"decision": decision}
     s = Session(models, target, renderer=renderer, preset=preset, loop=loop, k=k,
-                refine_budget=refine_budget, tolerance=tolerance, **kw)
+                refine_budget=refine_budget, tolerance=tolerance,
+                decision=J.DECISION if decision is None else decision)
     res = s.run()
     end = res.final if loop == "paper" else res.best
     start = res.initial
+    if start is None or end is None:  # a rendered session measures its input at once
+        raise RuntimeError(f"the {loop} loop from {preset} left its start or end unmeasured")
     return {"start": {m: start[m] for m in ("mse", "mssmae")},
             "end": {m: end[m] for m in ("mse", "mssmae")},
             "start_all": start, "end_all": end,
@@ -192,8 +199,9 @@ def run_target(models, renderer, preset: str, target: np.ndarray, *, loop: str =
             "judge_score": J.Judge(start).score(end)}
 
 
-def run_suite(models, renderer, suite: Suite, *, loop: str = "verified", k: int = 3,
-              refine_budget: int = 24, decision: str | None = None) -> list[dict[str, Any]]:
+def run_suite(models: GroupModels, renderer: Renderer, suite: Suite, *, loop: str = "verified",
+              k: int = 3, refine_budget: int = 24, decision: str | None = None
+              ) -> list[dict[str, Any]]:
     """One loop on every target of the suite; one row per target."""
     rows = []
     for t in suite.targets:
@@ -218,7 +226,8 @@ def summarize_suite(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "mean_steps": float(np.mean([len(r["steps"]) for r in rows]))}
 
 
-def evaluate_ood_suite(models, renderer, *, loops: Sequence[str] = ("verified",),
+def evaluate_ood_suite(models: GroupModels, renderer: Renderer, *,
+                       loops: Sequence[str] = ("verified",),
                        seeds: Sequence[int] = (0,), preset: str | None = None,
                        k: int = 3, refine_budget: int = 24) -> dict[str, Any]:
     """Every loop on the suite of every seed (what ``serumrnn eval`` can call)."""
@@ -236,7 +245,7 @@ def evaluate_ood_suite(models, renderer, *, loops: Sequence[str] = ("verified",)
 
 # -- the out-of-domain warning's reference ---------------------------------------------
 
-def start_percentiles(rack, group: str, n: int = 500, q: float = 99.0, seed: int = 0
+def start_percentiles(rack: Renderer, group: str, n: int = 500, q: float = 99.0, seed: int = 0
                       ) -> dict[str, float]:
     """The ``q``-th percentile of start Mel-MSE and MSSMAE over training-like pairs (a
     preset of the group dry against it through 1 to every effect at random, Table 1 knobs), drawn
@@ -247,12 +256,13 @@ def start_percentiles(rack, group: str, n: int = 500, q: float = 99.0, seed: int
     from serumrnn.server.sampling import random_effects, record_seed, sample_chain
 
     presets = P.group_presets(group)
-    mse, mss = [], []
+    mse: list[float] = []
+    mss: list[float] = []
     for i in range(n):
         rng = np.random.default_rng(record_seed(SEED_STREAM, 0x99, seed, i))
         preset = presets[int(rng.integers(len(presets)))]
         names = random_effects(rng, int(rng.integers(1, len(spec.EFFECT_NAMES) + 1)))
         d = M.distances(rack.dry(preset), rack.render(sample_chain(names, rng), preset))
-        mse.append(d["mse"])
-        mss.append(d["mssmae"])
+        mse.append(float(d["mse"]))  # one clip each: plain floats
+        mss.append(float(d["mssmae"]))
     return {"mse": float(np.percentile(mse, q)), "mssmae": float(np.percentile(mss, q))}

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from serumrnn.server import spec
 from serumrnn.server.rack import presets as P
@@ -21,8 +23,12 @@ SYSTEM_GOAL_PCT = -75.0
 SYSTEMS = ("serumrnn", "serumrnn_ni", "serumcnn", "serumcnn_1s", "oracle", "random")
 
 
-def _load(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return _read(path) if path.is_file() else None
 
 
 def _pct(x: float) -> str:
@@ -38,7 +44,7 @@ def summarize(results: Path = RESULTS) -> str:
     groups = [g for g in P.GROUPS if (results / g / "models.json").is_file()]
     if not groups:
         raise FileNotFoundError(f"no results under {results}: run `serumrnn eval-models --group G`")
-    models = {g: _load(results / g / "models.json") for g in groups}
+    models = {g: _read(results / g / "models.json") for g in groups}  # groups that have one
     system = {g: _load(results / g / "system.json") for g in groups}
     head = "| | " + " | ".join(groups) + " | goal |"
     rule = "|---" * (len(groups) + 2) + "|"
@@ -67,9 +73,10 @@ def summarize(results: Path = RESULTS) -> str:
     if any(system.values()):
         first = next(s for s in system.values() if s)
 
-        def row(label: str, cell, goal: str | None = "", missing: str = "") -> str:
+        def row(label: str, cell: Callable[[dict[str, Any]], str], goal: str | None = "",
+                missing: str = "") -> str:
             """One table row: ``cell(system_json)`` per group, ``missing`` where not evaluated."""
-            cells = [missing if system[g] is None else cell(system[g]) for g in groups]
+            cells = [missing if (s := system[g]) is None else cell(s) for g in groups]
             return f"| {label} | " + " | ".join(cells) + ("" if goal is None else f" | {goal}") + " |"
 
         def delta(t: dict) -> str:

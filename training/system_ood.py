@@ -7,12 +7,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from serumrnn.training.system_scores import TABLE_TOLERANCE, as_metric_dict, is_better, stops
 from serumrnn.training.systems import make_cases, metrics_module, run_iterative
+
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack.render import Renderer
 
 #: Out-of-domain targets: SoX's own effects on a SoX sawtooth (arguments after the files).
 OOD_TARGETS: dict[str, tuple[str, ...]] = {
@@ -46,7 +50,7 @@ def sox_sounds(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return load_clip(saw), targets
 
 
-def evaluate_ood(models, renderer, folder: Path) -> dict[str, Any]:
+def evaluate_ood(models: GroupModels, renderer: Renderer, folder: Path) -> dict[str, Any]:
     """SerumRNN from the SoX sawtooth towards SoX-made targets (tolerance 1)."""
     M = metrics_module()
     saw, targets = sox_sounds(folder)

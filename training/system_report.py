@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from serumrnn.server import judge as J
 from serumrnn.training.system_scores import TABLE_TOLERANCE, TOLERANCES
 from serumrnn.training.systems import ITERATIVE, MAX_STEPS, SYSTEMS, Evaluation, metrics_module
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -28,8 +28,8 @@ def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str,
     """Table 4 by the research code's rule: each metric ends on its own path."""
     M = metrics_module()
     init = np.stack([t.dist[0] for t in trajs])
-    ends = np.array([[J.research_end(t.dist[:, k], tolerance, m not in M.LOWER_IS_BETTER)
-                      for k, m in enumerate(M.METRICS)] for t in trajs], int)
+    ends = np.array([[J.research_end(t.dist[:, k].tolist(), tolerance, m not in M.LOWER_IS_BETTER)
+                      for k, m in enumerate(M.METRICS)] for t in trajs], np.int_)
     final = np.stack([[t.dist[e, k] for k, e in enumerate(row)] for t, row in zip(trajs, ends)])
     i_mean, f_mean = np.nanmean(init, 0), np.nanmean(final, 0)
     d, pct = M.delta(as_metric_dict(i_mean), as_metric_dict(f_mean))
@@ -43,7 +43,8 @@ def stops(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True) ->
     from serumrnn.server.assistant import STOP_METRIC
 
     k = metrics_module().METRICS.index(STOP_METRIC)
-    return np.array([J.paper_stop_index(t.dist[:, k], tolerance, keep_bad) for t in trajs], int)
+    return np.array([J.paper_stop_index(t.dist[:, k].tolist(), tolerance, keep_bad)
+                     for t in trajs], np.int_)
 
 
 # -- summaries -----------------------------------------------------------------------
@@ -73,16 +74,16 @@ def summarize(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True
 
 
 def system_summary(trajs: Sequence[Trajectory], lengths: Sequence[int]) -> dict[str, Any]:
-    lengths = np.asarray(lengths)
+    lens = np.asarray(lengths)
     return {"table": summarize(trajs, TABLE_TOLERANCE),
             "table_research": summarize_research(trajs, TABLE_TOLERANCE),
             "table_rollback": summarize(trajs, TABLE_TOLERANCE, keep_bad=False),
             "by_tolerance": {str(t): {k: v for k, v in summarize(trajs, t).items()
                                       if k in ("delta", "delta_pct", "mean_steps")}
                              for t in TOLERANCES},
-            "by_length": {str(n): summarize([t for t, l in zip(trajs, lengths) if l == n],
+            "by_length": {str(n): summarize([t for t, l in zip(trajs, lens) if l == n],
                                             TABLE_TOLERANCE)["delta"]
-                          for n in sorted(set(lengths.tolist()))},
+                          for n in sorted(set(lens.tolist()))},
             "repeats": int(sum(len(set(t.effects)) != len(t.effects) for t in trajs))}
 
 

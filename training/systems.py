@@ -27,11 +27,17 @@ metrics. Pairs run in chunks; each step batches the model calls of every system.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from serumrnn.server.models import most_probable_unused
+
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack.chain import FX, Chain
+    from serumrnn.server.rack.render import Renderer
 
 SYSTEMS: dict[str, str] = {"oracle": "Oracle", "serumrnn": "SerumRNN", "serumrnn_ni": "SerumRNN NI",
                            "serumcnn": "SerumCNN", "random": "Random", "serumcnn_1s": "SerumCNN 1S"}
@@ -55,7 +61,7 @@ class Target:
 @dataclass
 class Node:
     """A sound reached from a case's input by ``chain``; cached with its features."""
-    chain: Any                      # server.rack.chain.Chain
+    chain: Chain
     audio: np.ndarray
     mel: np.ndarray
     mfcc: np.ndarray
@@ -90,7 +96,7 @@ class Trajectory:
         return len(self.dist) - 1
 
 
-def metrics_module():
+def metrics_module() -> ModuleType:
     from serumrnn.server import metrics as M
 
     return M
@@ -108,7 +114,7 @@ def _distances(mel: np.ndarray, mfcc: np.ndarray, audio: np.ndarray,
     return np.stack([np.atleast_1d(np.asarray(d[m], np.float64)) for m in M.METRICS], axis=1)
 
 
-def make_nodes(audios: Sequence[np.ndarray], chains: Sequence[Any],
+def make_nodes(audios: Sequence[np.ndarray], chains: Sequence[Chain],
                targets: Sequence[Target]) -> list[Node]:
     """Features and distances of many sounds, batched."""
     from serumrnn.server import features as F
@@ -173,12 +179,13 @@ def pair_batch(nodes: Sequence[Node], targets: Sequence[Target]) -> dict[str, np
 
 
 #: A policy: (cases, current path per case, rows to decide, models) -> effect or None (stop).
-Policy = Callable[[Sequence[Case], Sequence[tuple[str, ...]], Sequence[int], Any],
-                  list]
+Policy = Callable[[Sequence[Case], Sequence[tuple[str, ...]], Sequence[int], "GroupModels"],
+                  list[str | None]]
 
 
 def _selector_policy(model: str, ni: bool) -> Policy:
-    def choose(cases, paths, rows, models):
+    def choose(cases: Sequence[Case], paths: Sequence[tuple[str, ...]], rows: Sequence[int],
+               models: GroupModels) -> list[str | None]:
         hist = [[cases[i].nodes[paths[i][:j]] for j in range(len(paths[i]) + 1)] for i in rows]
         x = selector_batch(hist, [cases[i].target for i in rows], [paths[i] for i in rows], ni)
         probs = np.asarray(models.predict(model, x))
@@ -186,7 +193,8 @@ def _selector_policy(model: str, ni: bool) -> Policy:
     return choose
 
 
-def _cnn_policy(cases, paths, rows, models):
+def _cnn_policy(cases: Sequence[Case], paths: Sequence[tuple[str, ...]], rows: Sequence[int],
+                models: GroupModels) -> list[str | None]:
     x = pair_batch([cases[i].nodes[paths[i]] for i in rows], [cases[i].target for i in rows])
     probs = np.asarray(models.predict("serum_cnn", x))
     return [most_probable_unused(p, paths[i]) for p, i in zip(probs, rows)]
@@ -204,17 +212,22 @@ def oracle_order(case: Case) -> tuple[str, ...]:
     return tuple(case.truth) + tuple(rest[i] for i in rng.permutation(len(rest)))
 
 
-def _oracle_policy(cases, paths, rows, models):
+def _oracle_policy(cases: Sequence[Case], paths: Sequence[tuple[str, ...]],
+                   rows: Sequence[int], models: GroupModels) -> list[str | None]:
     return [oracle_order(cases[i])[len(paths[i])] for i in rows]
 
 
-def _random_policy(cases, paths, rows, models):
+def _random_policy(cases: Sequence[Case], paths: Sequence[tuple[str, ...]],
+                   rows: Sequence[int], models: GroupModels) -> list[str | None]:
     from serumrnn.server import spec
 
-    out = []
+    out: list[str | None] = []
     for i in rows:
         unused = [e for e in spec.EFFECT_NAMES if e not in paths[i]]
-        out.append(unused[int(cases[i].rng.integers(len(unused)))])
+        rng = cases[i].rng
+        if rng is None:
+            raise ValueError(f"case {cases[i].index} has no random stream (make_cases gives one)")
+        out.append(unused[int(rng.integers(len(unused)))])
     return out
 
 
@@ -226,8 +239,8 @@ POLICIES: dict[str, Policy] = {"serumrnn": _selector_policy("selector", False),
 
 # -- trajectories --------------------------------------------------------------------
 
-def expand(cases: Sequence[Case], requests: set[tuple[int, tuple[str, ...]]], models,
-           renderer) -> int:
+def expand(cases: Sequence[Case], requests: set[tuple[int, tuple[str, ...]]],
+           models: GroupModels, renderer: Renderer) -> int:
     """Make every requested sound (a cached sound plus one effect) not made yet.
 
     Knobs come from the effect's parameter model on (parent, target), batched per effect;
@@ -240,7 +253,7 @@ def expand(cases: Sequence[Case], requests: set[tuple[int, tuple[str, ...]]], mo
     for i, path in sorted(requests):
         if path not in cases[i].nodes:
             by_effect.setdefault(path[-1], []).append((i, path))
-    made: list[tuple[int, tuple[str, ...], Any, np.ndarray]] = []
+    made: list[tuple[int, tuple[str, ...], Chain, np.ndarray]] = []
     for effect, items in by_effect.items():
         parents = [cases[i].nodes[p[:-1]] for i, p in items]
         y = models.predict(f"param_{effect}", pair_batch(parents, [cases[i].target for i, _ in items]))
@@ -259,17 +272,17 @@ def trajectory(case: Case, path: tuple[str, ...]) -> Trajectory:
     return Trajectory(path, np.stack([n.dist for n in nodes]), len(path), nodes[-1].chain.to_json())
 
 
-def run_iterative(cases: Sequence[Case], systems: Sequence[str], models, renderer
-                  ) -> tuple[dict[str, list[Trajectory]], int]:
+def run_iterative(cases: Sequence[Case], systems: Sequence[str], models: GroupModels,
+                  renderer: Renderer) -> tuple[dict[str, list[Trajectory]], int]:
     """Every system's whole trajectory (no early stop) on every case, step by step.
 
     Returns the trajectories and the number of renders actually done (shared ones once).
     """
-    paths = {s: [()] * len(cases) for s in systems}
+    paths: dict[str, list[tuple[str, ...]]] = {s: [()] * len(cases) for s in systems}
     live = {s: list(range(len(cases))) for s in systems}
     renders = 0
     for _ in range(MAX_STEPS):
-        picks = {}
+        picks: dict[str, list[tuple[int, str]]] = {}
         for s in systems:
             if live[s]:
                 chosen = POLICIES[s](cases, paths[s], live[s], models)
@@ -292,14 +305,15 @@ def one_shot_effects(probs: np.ndarray) -> tuple[str, ...]:
     return tuple(spec.EFFECT_NAMES[k] for k in chosen)
 
 
-def run_one_shot(cases: Sequence[Case], models, renderer) -> list[Trajectory]:
+def run_one_shot(cases: Sequence[Case], models: GroupModels, renderer: Renderer
+                 ) -> list[Trajectory]:
     """SerumCNN 1S: one effect prediction, all knobs from (input, target), one render."""
     from serumrnn.server.models import knobs_from_outputs
     from serumrnn.server.rack.chain import Chain
 
     inputs, targets = [c.input for c in cases], [c.target for c in cases]
     sets = [one_shot_effects(p) for p in np.asarray(models.predict("serum_cnn", pair_batch(inputs, targets)))]
-    knobs: dict[tuple[int, str], Any] = {}
+    knobs: dict[tuple[int, str], FX] = {}
     for effect in {e for s in sets for e in s}:
         rows = [i for i, s in enumerate(sets) if effect in s]
         y = models.predict(f"param_{effect}", pair_batch([inputs[i] for i in rows], [targets[i] for i in rows]))

@@ -119,8 +119,8 @@ def presentation_items(patcher: dict[str, Any]) -> list[PanelItem]:
             label = box.get("legend", "")
         else:
             label = box.get("text", "")
-        items.append(PanelItem(cls, tuple(float(v) for v in box["presentation_rect"]), label,
-                               box.get("varname", box["id"])))
+        x, y, w, h = (float(v) for v in box["presentation_rect"])
+        items.append(PanelItem(cls, (x, y, w, h), label, box.get("varname", box["id"])))
     return items
 
 

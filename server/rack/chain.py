@@ -7,7 +7,7 @@ on a real plugin through a profile, or becomes a step reply for the Max for Live
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence, overload
 
 from serumrnn.server import spec
 
@@ -64,7 +64,13 @@ class Chain(Sequence[FX]):
         if len(set(names)) != len(names):
             raise ValueError(f"an effect appears twice in the chain: {names}")
 
-    def __getitem__(self, i):  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> FX: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[FX, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> FX | tuple[FX, ...]:
         return self._fx[i]
 
     def __len__(self) -> int:

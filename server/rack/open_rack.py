@@ -12,7 +12,8 @@ import functools
 import hashlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Sequence
+from types import ModuleType
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,7 +29,7 @@ FAUST_DIR = Path(__file__).with_name("faust")
 DRY_PEAK = 0.5
 
 
-def _daw():
+def _daw() -> ModuleType:
     import dawdreamer  # imported lazily: it is heavy and not needed for JSON work
 
     return dawdreamer
@@ -61,8 +62,9 @@ class _Stage:
     def __init__(self, name: str, settings: RenderSettings, *, synth: bool = False):
         daw = _daw()
         self.name = name
-        self.engine = daw.RenderEngine(settings.sample_rate, settings.block_size)
-        self.proc = self.engine.make_faust_processor(name)
+        # DawDreamer's engine and processors come untyped from its extension module.
+        self.engine: Any = daw.RenderEngine(settings.sample_rate, settings.block_size)
+        self.proc: Any = self.engine.make_faust_processor(name)
         self.proc.compile_flags = ["-single"]
         self.proc.set_dsp_string(faust_source(name))
         try:
@@ -73,8 +75,8 @@ class _Stage:
         self.address = {p["name"].rsplit("/", 1)[-1]: p["name"] for p in params}
         self.defaults = {p["name"].rsplit("/", 1)[-1]: p["value"] for p in params}
         self._last: dict[str, float] = {}
+        self.player: Any | None = None  # the playback processor feeding an effect
         if synth:
-            self.player = None
             self.engine.load_graph([(self.proc, [])])
         else:
             self.player = self.engine.make_playback_processor(
@@ -89,6 +91,8 @@ class _Stage:
 
     def run(self, audio: np.ndarray | None, seconds: float, n: int) -> np.ndarray:
         if audio is not None:
+            if self.player is None:
+                raise ValueError(f"the {self.name} stage is a synth: it takes no input audio")
             self.player.set_data(audio[None, :])
         self.engine.render(seconds)
         return self.engine.get_audio()[0, :n].astype(np.float32)
@@ -153,8 +157,8 @@ class OpenRack:
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
         """Run any mono clip through the effects in rack order (captured or user audio)."""
         audio = np.asarray(audio, np.float32)
-        return self._process(audio, chain, ("clip", hashlib.sha1(memoryview(
-            np.ascontiguousarray(audio))).digest()))
+        return self._process(audio, chain, ("clip", hashlib.sha1(
+            np.ascontiguousarray(audio).data).digest()))
 
     def _process(self, audio: np.ndarray, chain: Chain | Sequence[FX], source: tuple
                  ) -> np.ndarray:

@@ -41,6 +41,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -60,7 +61,7 @@ class PluginLoadError(RenderError):
     """A plugin file is missing, is not a plugin, or DawDreamer cannot load it."""
 
 
-def _daw():
+def _daw() -> ModuleType:
     import dawdreamer  # lazily: heavy, and JSON-only work (profile checks) does not need it
 
     return dawdreamer
