@@ -22,10 +22,10 @@ def load_models(models_dir: Path | str | None = None, groups: list[str] | None =
                 ) -> dict[str, GroupModels]:
     """Every group found in ``models_dir`` (or just ``groups``), loaded and verified once.
 
-    Only the models the step loop uses are loaded (the selector and the five parameter
-    models). A folder with no group at all is a ``ModelError`` (missing_group).
+    Only the models the step loop uses are loaded (the selector and one parameter
+    model per effect). A folder with no group at all is a ``ModelError`` (missing_group).
     """
-    from serumrnn.server.models import DEFAULT_MODELS_DIR, PARAM_MODELS, ModelError, load_group
+    from serumrnn.server.models import DEFAULT_MODELS_DIR, STEP_MODELS, ModelError, load_group
     from serumrnn.server.rack import presets as P
 
     root = Path(models_dir or DEFAULT_MODELS_DIR)
@@ -34,7 +34,7 @@ def load_models(models_dir: Path | str | None = None, groups: list[str] | None =
     if not wanted:
         raise ModelError("missing_group", f"no trained models in {root}: train a group with "
                          "`serumrnn train --group basic` or pass --models DIR")
-    return {g: load_group(g, root, which=("selector",) + PARAM_MODELS) for g in wanted}
+    return {g: load_group(g, root, which=STEP_MODELS) for g in wanted}
 
 
 def warm_up(models: GroupModels) -> None:

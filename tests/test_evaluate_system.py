@@ -66,7 +66,7 @@ def test_oracle_applies_the_targets_effects_first_then_the_rest(run):
     rests = set()
     for traj, truth in zip(ev.trajectories["oracle"], ev.truths):
         assert traj.effects[:len(truth)] == tuple(truth)
-        assert sorted(traj.effects) == sorted(spec.EFFECT_NAMES) and traj.steps == SY.MAX_STEPS
+        assert sorted(traj.effects) == sorted(spec.EFFECT_NAMES) and traj.steps == spec.MAX_STEPS
         rests.add(traj.effects[len(truth):])
     assert len(rests) > 2
     assert ev.result["checks"]["oracle_follows_truth"] == 1.0
@@ -107,10 +107,10 @@ def test_no_system_repeats_an_effect(run):
     ev, _ = run
     for s, trajs in ev.trajectories.items():
         for t in trajs:
-            assert len(set(t.effects)) == len(t.effects) <= SY.MAX_STEPS, (s, t.effects)
+            assert len(set(t.effects)) == len(t.effects) <= spec.MAX_STEPS, (s, t.effects)
         assert ev.result["systems"][s]["repeats"] == 0
     for s in ("serumrnn", "serumrnn_ni", "serumcnn", "random", "oracle"):  # all five
-        assert all(t.steps == SY.MAX_STEPS for t in ev.trajectories[s])
+        assert all(t.steps == spec.MAX_STEPS for t in ev.trajectories[s])
 
 
 def test_stop_index_reads_the_rule():
@@ -174,7 +174,7 @@ def test_out_of_domain_sox_targets(run):
     assert list(ood) == list(SO.OOD_TARGETS)
     for name, r in ood.items():
         assert all(np.isfinite(v) for v in r["delta"].values()), name
-        assert len(set(r["effects"])) == len(r["effects"]) <= SY.MAX_STEPS
+        assert len(set(r["effects"])) == len(r["effects"]) <= spec.MAX_STEPS
 
 
 def test_report_files(run):

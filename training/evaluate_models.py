@@ -91,7 +91,6 @@ def draw_chain(group: str, rng: np.random.Generator, must: str | None, n_effects
 
 #: The old private names, still imported by ``training/evaluate_system.py``: remove them once
 #: it uses ``draw_chain`` and ``training_keys``.
-_draw, _training_keys = draw_chain, training_keys
 
 
 def _mean_metrics(a_audio, b_audio) -> dict[str, np.ndarray]:

@@ -18,11 +18,11 @@ different step (``research_end``). (2) *The product's rule*, below.
 iterative system stops at the step that makes the (t+1)-th bad step, and that step is
 **kept**: the paper's loop applies an effect, sees the distance grow and terminates, so
 the sound after the mistake is its "final output" (as ``Session.result().final``). Each
-trajectory is computed once to the end (five effects, Oracle: the true chain's length),
+trajectory is computed once to the end (every effect, Oracle: the true chain's length),
 and every tolerance 0-4 is read off it; tolerance 4 is the whole trajectory. Tables 4-6
 use tolerance 1, the paper's choice from Figure 4. SerumCNN 1S has no steps to stop.
 
-**Held-out pairs.** ``pairs / 5`` per chain length 1-5: a preset of the group drawn at
+**Held-out pairs.** ``pairs / MAX_STEPS`` per chain length 1 to ``MAX_STEPS`` (the effect count): a preset of the group drawn at
 random, input = the preset dry, target = the preset through a random chain of that many
 effects with knobs from Table 1, drawn from a seed stream no data set uses
 (``TEST_STREAM``, as the model-level evaluation, on its own sub-streams); a draw equal to
@@ -44,7 +44,8 @@ from serumrnn.training.system_ood import evaluate_ood
 from serumrnn.training.system_report import write_report
 from serumrnn.training.system_scores import (PAPER_SERUMRNN, TABLE_TOLERANCE, as_metric_dict, goals,
                                              summarize, summarize_research, system_summary)
-from serumrnn.training.systems import (ITERATIVE, MAX_STEPS, SYSTEMS, Case, Evaluation, Trajectory,
+from serumrnn.server.spec import MAX_STEPS
+from serumrnn.training.systems import (ITERATIVE, SYSTEMS, Case, Evaluation, Trajectory,
                                        make_cases, metrics_module, run_iterative, run_one_shot)
 
 if TYPE_CHECKING:
@@ -66,21 +67,22 @@ PAIR_STREAM = 300    # record_seed(TEST_STREAM, PAIR_STREAM + n, i): the i-th dr
 
 def draw_test_pairs(group: str, pairs: int, train_keys: set[tuple[str, tuple]],
                     stream: int = PAIR_STREAM) -> list[tuple[str, Chain]]:
-    """(preset, chain) held out: pairs / 5 per chain length 1-5, in order of length;
+    """(preset, chain) held out: pairs / MAX_STEPS per chain length, in order of length;
     ``stream`` picks another sub-stream of the test seeds (e.g. development pairs)."""
     from serumrnn.server.sampling import knob_key, record_seed
-    from serumrnn.training.evaluate_models import TEST_STREAM, _draw
+    from serumrnn.training.evaluate_models import TEST_STREAM, draw_chain
 
-    if pairs < 5 or pairs % 5:
-        raise ValueError(f"--pairs must be a positive multiple of 5 (pairs/5 per length 1-5), got {pairs}")
+    if pairs < MAX_STEPS or pairs % MAX_STEPS:
+        raise ValueError(f"--pairs must be a positive multiple of {MAX_STEPS} "
+                         f"(pairs/{MAX_STEPS} per length 1-{MAX_STEPS}), got {pairs}")
     out: list[tuple[str, Chain]] = []
     seen = set(train_keys)
     for n in range(1, MAX_STEPS + 1):
         made, i = 0, 0
-        while made < pairs // 5:
+        while made < pairs // MAX_STEPS:
             rng = np.random.default_rng(record_seed(TEST_STREAM, stream + n, i))
             i += 1
-            preset, chain = _draw(group, rng, None, n)
+            preset, chain = draw_chain(group, rng, None, n)
             key = (preset, knob_key(chain))
             if key in seen:
                 continue
@@ -213,7 +215,7 @@ def evaluate_system(group: str, *, models_dir: Path | None = None, pairs: int = 
     """The whole evaluation of one group; writes the report unless ``out_dir`` is None."""
     from serumrnn.server.models import load_group
     from serumrnn.server.rack import OpenRack
-    from serumrnn.training.evaluate_models import _training_keys
+    from serumrnn.training.evaluate_models import training_keys
 
     t0 = time.time()
     models = load_group(group, models_dir)
@@ -223,7 +225,7 @@ def evaluate_system(group: str, *, models_dir: Path | None = None, pairs: int = 
         if not quiet:
             print(f"[{models.group}] {msg}", file=sys.stderr, flush=True)
 
-    test = draw_test_pairs(models.group, pairs, _training_keys(models))
+    test = draw_test_pairs(models.group, pairs, training_keys(models))
     log(f"{len(test)} held-out pairs drawn; six systems, up to {MAX_STEPS} steps each")
     ev = run_pairs(models, renderer, test, chunk, log)
     res = build_result(models.group, ev)
@@ -265,8 +267,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="the whole system: Tables 4-6, Figures 1 and 4 "
                               "and the out-of-domain table into docs/results/<group>/")
     p.add_argument("--group", required=True, help="basic | advanced | modulating (or full id)")
-    p.add_argument("--pairs", type=int, default=1000, help="held-out pairs, a multiple of 5 "
-                   "(pairs/5 per chain length 1-5; default 1000, the paper's)")
+    p.add_argument("--pairs", type=int, default=1000, help=f"held-out pairs, a multiple of {MAX_STEPS} "
+                   f"(pairs/{MAX_STEPS} per chain length 1-{MAX_STEPS}; default 1000, the paper's)")
     p.add_argument("--models", default=None, help="models folder (default models/)")
     p.add_argument("--out", default=None, help="results folder (default docs/results/)")
     p.add_argument("--chunk", type=int, default=25, help="pairs processed together (memory)")

@@ -11,7 +11,8 @@ import numpy as np
 
 from serumrnn.server import judge as J
 from serumrnn.training.system_scores import TABLE_TOLERANCE, TOLERANCES
-from serumrnn.training.systems import ITERATIVE, MAX_STEPS, SYSTEMS, Evaluation, metrics_module
+from serumrnn.server.spec import MAX_STEPS
+from serumrnn.training.systems import ITERATIVE, SYSTEMS, Evaluation, metrics_module
 
 def _pyplot() -> ModuleType:
     import matplotlib

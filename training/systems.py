@@ -1,6 +1,6 @@
 """The six systems of the paper's section 4.4 and the walk of one trajectory.
 
-Six systems share the group's five parameter models and differ only in how they pick
+Six systems share the group's parameter models (one per effect) and differ only in how they pick
 the next effect:
 
 * **SerumRNN**: the selector on the sounds so far (each next to the target);
@@ -16,7 +16,7 @@ the next effect:
 * **Random**: a uniformly random unused effect.
 
 An effect already applied is never chosen again (the next most probable unused one is),
-so every system stops after five effects at the latest.
+so every system stops once every effect of the spec is on.
 
 **Sharing work.** A sound is determined by the pair and the effects applied so far (the
 models are deterministic), so sounds are cached per pair by that prefix: SerumRNN, NI,
@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from serumrnn.server.models import most_probable_unused
+from serumrnn.server.models import most_probable_unused, param_model_name
+from serumrnn.server.models import pair_batch as models_pair_batch
+from serumrnn.server.spec import MAX_STEPS
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
 SYSTEMS: dict[str, str] = {"oracle": "Oracle", "serumrnn": "SerumRNN", "serumrnn_ni": "SerumRNN NI",
                            "serumcnn": "SerumCNN", "random": "Random", "serumcnn_1s": "SerumCNN 1S"}
 ITERATIVE = ("serumrnn", "serumrnn_ni", "serumcnn", "oracle", "random")
-MAX_STEPS = 5
 ORACLE_STREAM = 500  # record_seed(TEST_STREAM, ORACLE_STREAM, pair): the Oracle's order after the truth
 RANDOM_STREAM = 400  # record_seed(TEST_STREAM, RANDOM_STREAM, pair): the Random baseline's dice
 FEATURE_BATCH = 32   # clips per feature/metric call (bounds the multi-scale STFT memory)
@@ -173,9 +174,9 @@ def selector_batch(histories: Sequence[Sequence[Node]], targets: Sequence[Target
 
 
 def pair_batch(nodes: Sequence[Node], targets: Sequence[Target]) -> dict[str, np.ndarray]:
-    """(sound, target) as the two channels of the CNN models' inputs, for many cases."""
-    return {"mel": np.stack([np.stack([n.mel, t.mel], -1) for n, t in zip(nodes, targets)]),
-            "mfcc": np.stack([np.stack([n.mfcc, t.mfcc], -1) for n, t in zip(nodes, targets)])}
+    """(sound, target) for many cases, through the one builder (``server.models.pair_batch``)."""
+    return models_pair_batch([n.mel for n in nodes], [n.mfcc for n in nodes],
+                             [t.mel for t in targets], [t.mfcc for t in targets])
 
 
 #: A policy: (cases, current path per case, rows to decide, models) -> effect or None (stop).
@@ -256,7 +257,7 @@ def expand(cases: Sequence[Case], requests: set[tuple[int, tuple[str, ...]]],
     made: list[tuple[int, tuple[str, ...], Chain, np.ndarray]] = []
     for effect, items in by_effect.items():
         parents = [cases[i].nodes[p[:-1]] for i, p in items]
-        y = models.predict(f"param_{effect}", pair_batch(parents, [cases[i].target for i, _ in items]))
+        y = models.predict(param_model_name(effect), pair_batch(parents, [cases[i].target for i, _ in items]))
         for r, ((i, path), parent) in enumerate(zip(items, parents)):
             fx = knobs_from_outputs(effect, y, r)
             chain = parent.chain.then(fx)  # processed from the input in rack order, like Serum
@@ -316,7 +317,7 @@ def run_one_shot(cases: Sequence[Case], models: GroupModels, renderer: Renderer
     knobs: dict[tuple[int, str], FX] = {}
     for effect in {e for s in sets for e in s}:
         rows = [i for i, s in enumerate(sets) if effect in s]
-        y = models.predict(f"param_{effect}", pair_batch([inputs[i] for i in rows], [targets[i] for i in rows]))
+        y = models.predict(param_model_name(effect), pair_batch([inputs[i] for i in rows], [targets[i] for i in rows]))
         knobs.update({(i, effect): knobs_from_outputs(effect, y, r) for r, i in enumerate(rows)})
     chains = [Chain(knobs[(i, e)] for e in s) for i, s in enumerate(sets)]
     outs = make_nodes([renderer.process(n.audio, ch) for n, ch in zip(inputs, chains)], chains, targets)

@@ -355,10 +355,11 @@ class PluginRack:
     """
 
     def __init__(self, profile: str | os.PathLike | Mapping[str, Any] | Profile,
-                 settings: RenderSettings = RenderSettings(), *,
+                 settings: RenderSettings | None = None, *,
                  plugin_path: str | os.PathLike | None = None, quiet: bool = True,
                  strict_names: bool = True):
         self.profile = load_profile(profile)
+        settings = RenderSettings() if settings is None else settings  # the spec's rack order now
         self.settings = settings
         p = self.profile
         path = self._plugin_path(p.synth, None if plugin_path is None
