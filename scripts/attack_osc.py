@@ -44,10 +44,10 @@ sys.path.insert(0, str(ROOT / "tests"))  # the hostile WAV builders the hardenin
 
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
+from hostile_wav import SR, saw, sparse_wav, wav_header  # noqa: E402
 
 from serumrnn.server import osc  # noqa: E402
 from serumrnn.server.osc_cli import OscClient  # noqa: E402
-from hostile_wav import SR, saw, sparse_wav, wav_header  # noqa: E402
 
 P = osc.PREFIX
 SECRET = "SECRET-c0ffee-4b1d"  # planted in every file; must never appear in a reply
@@ -212,7 +212,7 @@ def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | No
         c.sock.settimeout(max(0.01, LATE_S - (time.monotonic() - t0)))
         try:
             d = c.sock.recvfrom(65535)[0]
-        except socket.timeout:
+        except TimeoutError:
             return None
         m = osc.decode(d)[0]
         if m.address == f"{P}/pong" and m.args[0] == rid:

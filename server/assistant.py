@@ -27,8 +27,9 @@ says to take it back (the effect's enable parameter to 0) and offers the next ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,14 @@ from serumrnn.server import judge as J
 from serumrnn.server import spec
 from serumrnn.server.audio_io import check_signal
 from serumrnn.server.judge import STOP_METRIC, Judge, Sound, Stop  # noqa: F401  (STOP_METRIC re-exported)
-from serumrnn.server.models import (GroupModels, knobs_from_outputs, most_probable_unused, pair_inputs,
-                                    param_model_name, rank_unused)
+from serumrnn.server.models import (
+    GroupModels,
+    knobs_from_outputs,
+    most_probable_unused,
+    pair_inputs,
+    param_model_name,
+    rank_unused,
+)
 from serumrnn.server.rack.chain import FX, Chain
 
 LOOPS = ("verified", "refine", "paper")
@@ -592,7 +599,7 @@ class Session:
         self.stop = None
         return self.chain
 
-    def run(self) -> "Result":
+    def run(self) -> Result:
         if self.loop == "paper":
             while not self.done:
                 self.step()
@@ -601,7 +608,7 @@ class Session:
                 pass
         return self.result()
 
-    def result(self) -> "Result":
+    def result(self) -> Result:
         initial = self.distance(0) if self.states else None
         best = len(self.steps)
         if self.loop == "paper" and initial is not None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -65,7 +65,7 @@ def bench_render(n: int) -> dict[str, float]:
     per_fx = {}
     for name in spec.EFFECT_NAMES:
         fx_chains = [sample_chain([name], rng) for _ in range(n)]
-        per_fx[name] = _times(lambda: rack.render(fx_chains[next(i) % n], "saw"), n)
+        per_fx[name] = _times(lambda c=fx_chains: rack.render(c[next(i) % n], "saw"), n)
     w, c, s = _times(warm, n), _times(cold, n), _times(synth_only, n)
     print("render, one 1 s clip at 44.1 kHz (open rack, DawDreamer + Faust):")
     every = f"all {len(spec.EFFECT_NAMES)} effects"
@@ -126,7 +126,7 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         for name in gm.models:
             inp = seq if name.startswith("selector") else x
             gm.predict(name, inp)  # trace once
-            ms = _times(lambda: gm.predict(name, inp), reps)
+            ms = _times(lambda gm=gm, name=name, inp=inp: gm.predict(name, inp), reps)
             print(_row(f"    {name}", ms))
             out[f"{group}_{name}_p50_ms"] = float(np.median(ms))
     return out

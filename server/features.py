@@ -51,7 +51,7 @@ _CHUNK = 64  # clips per FFT call: bounds the framed copy to ~45 MB
 SINGLE_THREAD_CLIPS = 8
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hann_window(n_fft: int) -> np.ndarray:
     """Periodic Hann (scipy ``get_window('hann', n, fftbins=True)``), as librosa uses."""
     n = np.arange(n_fft, dtype=np.float64)
@@ -60,7 +60,7 @@ def hann_window(n_fft: int) -> np.ndarray:
     return w
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mel_basis(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
               fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
     """The Slaney-normalised Mel filter bank, built once (librosa is imported lazily)."""
@@ -128,7 +128,7 @@ def power_to_db_scaled(mel_power: np.ndarray) -> np.ndarray:
     return db / np.float32(TOP_DB)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _blas():
     from threadpoolctl import ThreadpoolController
 

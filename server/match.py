@@ -14,9 +14,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from serumrnn.server.assistant import Result
@@ -37,7 +38,7 @@ class InputSpec:
     path: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "InputSpec":
+    def parse(cls, text: str) -> InputSpec:
         if text.startswith(PRESET_PREFIX):
             return cls(preset=text[len(PRESET_PREFIX):])
         return cls(path=text)
@@ -47,7 +48,7 @@ class InputSpec:
         return f"preset {self.preset}" if self.preset else Path(self.path or "").name
 
 
-def models_meta(models: "GroupModels") -> dict[str, Any]:
+def models_meta(models: GroupModels) -> dict[str, Any]:
     """What identifies the models in a report: a content id, when and how they were made."""
     m = models.manifest
     digest = hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:12]
@@ -141,9 +142,9 @@ def _group_for(spec: InputSpec, group: str | None) -> str:
 
 def match(input_spec: str | InputSpec, target_path: str | Path, group: str | None = None,
           out: str | Path | None = None, models_dir: str | Path | None = None,
-          tolerance: int = 1, *, models: "GroupModels | None" = None, loop: str = "verified",
+          tolerance: int = 1, *, models: GroupModels | None = None, loop: str = "verified",
           k: int = 3, refine_budget: int = 24,
-          rack_order: str | Sequence[str] | None = None) -> tuple["Result", Path]:
+          rack_order: str | Sequence[str] | None = None) -> tuple[Result, Path]:
     """Run the step loop from the input to the target and write the report folder.
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.

@@ -19,7 +19,7 @@ Lower is better for all but PCC (:data:`LOWER_IS_BETTER`).
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ MSS_FFT_SIZES = (64, 128, 256, 512, 1024, 2048)
 MSS_ALPHA = 0.1
 MSS_LOG_EPS = 1e-10
 
-Value = Union[float, np.ndarray]
+Value = float | np.ndarray
 
 
 def _out(x: np.ndarray | float) -> Value:
@@ -156,10 +156,10 @@ def distances_from_features(
     a_mel: np.ndarray,
     b_mel: np.ndarray,
     *,
-    a_mfcc: Optional[np.ndarray] = None,
-    b_mfcc: Optional[np.ndarray] = None,
-    a_audio: Optional[np.ndarray] = None,
-    b_audio: Optional[np.ndarray] = None,
+    a_mfcc: np.ndarray | None = None,
+    b_mfcc: np.ndarray | None = None,
+    a_audio: np.ndarray | None = None,
+    b_audio: np.ndarray | None = None,
 ) -> dict[str, Value]:
     """All six metrics from precomputed features (MFCCs derived if not given).
 

@@ -7,8 +7,9 @@ hardware; only :func:`open_listener` touches a real port, through mido's default
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_TRIGGER = "note:36"  # C1: the first pad of most drum-pad controllers
 #: A CC counts as pressed at or above this value (a button sends 127, then 0).
@@ -39,7 +40,7 @@ class Trigger:
             raise MidiError(f"MIDI channel {self.channel} is outside 1-16")
 
     @classmethod
-    def parse(cls, text: str) -> "Trigger":
+    def parse(cls, text: str) -> Trigger:
         """'note:36', 'cc:64', or either with a channel: 'cc:64@2'."""
         body, _, chan = text.strip().partition("@")
         kind, sep, num = body.partition(":")

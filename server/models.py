@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from serumrnn.server import native  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
-from serumrnn.server.quiet import import_tensorflow
 from serumrnn.server import features as F
-from serumrnn.server import spec
+from serumrnn.server import (
+    native,  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
+    spec,
+)
+from serumrnn.server.quiet import import_tensorflow
 from serumrnn.server.rack.chain import FX
 from serumrnn.server.rack.render import RenderSettings
 

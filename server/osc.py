@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
@@ -434,9 +435,9 @@ def min_error_bytes(code: str, request_id: int = 0) -> int:
     return len(encode(f"{PREFIX}/error", (request_id, code, "", "", "")))
 
 
-def step_reply(request_id: int, session: str, report: "StepReport | None", *, step: int,
+def step_reply(request_id: int, session: str, report: StepReport | None, *, step: int,
                done: bool, reason: str, best_step: int,
-               judged: "StepReport | Verdict | None" = None, stop_metric: str = "mse") -> Reply:
+               judged: StepReport | Verdict | None = None, stop_metric: str = "mse") -> Reply:
     """The messages of a step reply (see docs/protocol.md, "step"): the effect, each knob
     and fixed knob as (Serum name, 0..1 value, text), the distances, then ``end``.
 

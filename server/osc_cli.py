@@ -30,9 +30,14 @@ log = logging.getLogger("serumrnn.osc")
 # -- the command ----------------------------------------------------------------------
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from serumrnn.server.osc_server import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REPLY_PORT,
-                                   DEFAULT_SESSION_MEMORY_MB, DEFAULT_WORKERS)
     from serumrnn.server.midi import DEFAULT_TRIGGER
+    from serumrnn.server.osc_server import (
+        DEFAULT_HOST,
+        DEFAULT_PORT,
+        DEFAULT_REPLY_PORT,
+        DEFAULT_SESSION_MEMORY_MB,
+        DEFAULT_WORKERS,
+    )
 
     s = sub.add_parser("serve", help="run the OSC server for the Max for Live device",
                        description="Serve the step loop over OSC/UDP (docs/protocol.md).")
@@ -130,9 +135,9 @@ def _cmd_serve(a: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(message)s")
     for h in logging.getLogger().handlers:
         h.addFilter(SafeLogFilter())
+    from serumrnn.server import native
     from serumrnn.server.midi import Trigger, open_listener
     from serumrnn.server.osc_server import OscServer
-    from serumrnn.server import native
     from serumrnn.server.startup import load_models, warm_up
 
     trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
@@ -202,7 +207,7 @@ class OscClient:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "OscClient":
+    def __enter__(self) -> OscClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -222,7 +227,7 @@ class OscClient:
         self.sock.settimeout(self.timeout if timeout is None else timeout)
         try:
             data, _ = self.sock.recvfrom(65535)
-        except socket.timeout:
+        except TimeoutError:
             return []
         return osc.decode(data)
 
@@ -292,9 +297,9 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
     """
     import tempfile
 
+    from serumrnn.server import native
     from serumrnn.server.audio_io import write_wav
     from serumrnn.server.osc_server import DEFAULT_WORKERS, OscServer
-    from serumrnn.server import native
     from serumrnn.server.startup import load_models, warm_up
 
     if malloc:

@@ -22,19 +22,28 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TypeVarTuple
+from typing import TYPE_CHECKING, TypeVarTuple
 
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import OSCUDPServer
 
 from serumrnn.server import osc
-from serumrnn.server.startup import BlasLimits, limit_blas
 from serumrnn.server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
-from serumrnn.server.osc_sessions import (IDLE_S, REPLY_TTL_S, RUNNING, SOUND_BYTES, CachedReply,
-                                 OscSession, Sessions, new_session_id, short_id)
+from serumrnn.server.osc_sessions import (
+    IDLE_S,
+    REPLY_TTL_S,
+    RUNNING,
+    SOUND_BYTES,
+    CachedReply,
+    OscSession,
+    Sessions,
+    new_session_id,
+    short_id,
+)
+from serumrnn.server.startup import BlasLimits, limit_blas
 
 if TYPE_CHECKING:
     import numpy as np
@@ -364,7 +373,7 @@ class OscServer:
     def groups(self) -> str:
         return ",".join(self.models)
 
-    def start(self) -> "OscServer":
+    def start(self) -> OscServer:
         if not is_loopback(self.host):
             log.warning("listening on %s, not loopback: anyone on the network who can reach "
                         "this address can drive the server (open sessions, make it read "
@@ -423,7 +432,7 @@ class OscServer:
         log.info("stopped in %.1f s", time.monotonic() - t0)
         return not stuck
 
-    def __enter__(self) -> "OscServer":
+    def __enter__(self) -> OscServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -727,8 +736,7 @@ class OscServer:
         """A profile from the shipped folder or a ``--profiles`` folder. Its faults are
         described by key path only, never by the file's contents (the full message goes
         to the log)."""
-        from serumrnn.server.rack.profile import (ProfileError, find_profile, load_profile,
-                                         redacted_key_path)
+        from serumrnn.server.rack.profile import ProfileError, find_profile, load_profile, redacted_key_path
 
         if (os.sep in name or name.endswith(".json")) and not os.path.isabs(name):
             raise ProtocolError("relative_path", f"profile path {osc.printable(name)!r} must "

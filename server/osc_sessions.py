@@ -29,8 +29,9 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Iterator
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 

@@ -14,8 +14,8 @@ CMA-ES then polishes the drive of the best one.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -7,7 +7,7 @@ re-rendered from (preset, seed) alone, and the random baseline draws the same wa
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 #: The spec's human label. What data folders and model manifests are checked against is
 #: the content itself (:func:`fingerprint`); the label only names it for people.

@@ -18,15 +18,20 @@ import json
 import math
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":  # run as a script: the worktree's packages and the test helpers
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from serumrnn.server import native  # noqa: F401,E402  (DawDreamer before TensorFlow)
-from serumrnn.server import audio_io, osc, spec  # noqa: E402
+from serumrnn.server import (  # noqa: E402
+    audio_io,
+    native,  # noqa: F401,E402  (DawDreamer before TensorFlow)
+    osc,
+    spec,
+)
 from serumrnn.server.rack import FX  # noqa: E402
 
 FIXTURE = ROOT / "m4l_device" / "tests" / "fixtures" / "step_replies.json"
@@ -145,9 +150,10 @@ SCENARIOS: dict[str, Scenario] = {
 
 def record(rack: Any) -> dict[str, Any]:
     """Run every scenario against real servers; the fixture's content."""
+    from stub_models import StubModels
+
     from serumrnn.server.osc_cli import OscClient
     from serumrnn.server.osc_server import OscServer
-    from stub_models import StubModels
 
     stub = StubModels(EFFECTS, KNOBS)
     out: dict[str, Any] = {"protocol": osc.PROTOCOL_VERSION, "session": SESSION,

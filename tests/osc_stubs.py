@@ -4,8 +4,9 @@ code path in seconds without TensorFlow, and a test can make a request hang on p
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

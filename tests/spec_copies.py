@@ -7,7 +7,8 @@ should need editing when the spec changes."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from serumrnn.server import spec
 

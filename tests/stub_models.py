@@ -4,8 +4,8 @@ predict, so these answer exactly what the test scripts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from serumrnn.server import audio_io, safe_open
+from serumrnn.server import safe_open
 from serumrnn.server.audio_io import AudioInputError, check_signal, load_clip, write_wav
 
 SR = 44100
@@ -324,7 +324,7 @@ def test_write_wav_failure_keeps_old_file(tmp_path):
     path = tmp_path / "out.wav"
     write_wav(path, sine(SR, 1.0), SR)
     before = path.read_bytes()
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         write_wav(path, sine(SR, 1.0), SR, subtype="NOT_A_SUBTYPE")
     with pytest.raises(ValueError):
         write_wav(path, np.zeros((2, 2, 2)), SR)

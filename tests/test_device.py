@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serumrnn.server import audio_io, spec
 from serumrnn.device import build as device
+from serumrnn.server import audio_io, spec
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_DIR = ROOT / "m4l_device"
@@ -91,8 +91,9 @@ def verified_server(tiny_run, rack):
 def stub_server(rack):
     """The default loop with scripted stub models, so a take-back happens every run."""
     from device_fixtures import EFFECTS, KNOBS
-    from serumrnn.server.osc_server import OscServer
     from stub_models import StubModels
+
+    from serumrnn.server.osc_server import OscServer
 
     srv = OscServer({"basic_shapes": StubModels(EFFECTS, KNOBS)}, "127.0.0.1", 0, 0,
                     rack=rack).start()
@@ -139,6 +140,7 @@ def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None
                 chains.append([fx.name for fx in chain])
                 if msg["capture"] == bad_at:
                     from device_fixtures import KNOBS
+
                     from serumrnn.server.rack import FX
 
                     chain = [FX("eq", **KNOBS["eq"]), FX("phaser", **KNOBS["phaser"])]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from device_fixtures import FIXTURE, SCENARIOS, record, same
+
 from serumrnn.server import osc
 
 

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from serumrnn.server import spec
 from serumrnn.server import judge as J
+from serumrnn.server import spec
 from serumrnn.training import evaluate_system as ES
 from serumrnn.training import system_ood as SO
 from serumrnn.training import system_scores as SC
@@ -47,8 +47,8 @@ def test_every_system_has_finite_deltas(run):
 
 
 def test_pairs_are_held_out_and_balanced(run, tiny_models):
-    from serumrnn.training.evaluate_models import training_keys
     from serumrnn.server.sampling import knob_key
+    from serumrnn.training.evaluate_models import training_keys
 
     ev, _ = run
     assert [len(t) for t in ev.truths] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
@@ -97,7 +97,7 @@ def test_research_code_rule_per_metric_on_hand_made_paths():
 
 def test_both_scorings_are_reported(run):
     ev, folder = run
-    for s, r in ev.result["systems"].items():
+    for r in ev.result["systems"].values():
         assert set(r["table_research"]["delta"]) == set(r["table"]["delta"])
     md = (folder / "system.md").read_text()
     assert "research code's rule" in md and "product rule" in md

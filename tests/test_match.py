@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from serumrnn.server.audio_io import load_clip, write_wav
-from serumrnn.server.rack import FX, Chain
 from serumrnn.server.cli import main
-from serumrnn.server.pitch import note_name, to_model_note
 from serumrnn.server.match import match
+from serumrnn.server.pitch import note_name, to_model_note
+from serumrnn.server.rack import FX, Chain
 
 TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8),
                 FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]

@@ -3,15 +3,23 @@
 import json
 import shutil
 
+import keras  # installed by the project's set-up (the ml extra); a missing one is a failure
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")  # installed by the project's set-up (the ml extra)
-
 from serumrnn.server import spec
-from serumrnn.server.models import (ALL_MODELS, PARAM_MODELS, STEP_MODELS, ModelError, effect_of_model,
-                                    knobs_from_outputs, load_group, pair_batch, pair_inputs,
-                                    param_model_name)
+from serumrnn.server.models import (
+    ALL_MODELS,
+    PARAM_MODELS,
+    STEP_MODELS,
+    ModelError,
+    effect_of_model,
+    knobs_from_outputs,
+    load_group,
+    pair_batch,
+    pair_inputs,
+    param_model_name,
+)
 from serumrnn.training import architectures as A
 from serumrnn.training import pairs as PR
 from serumrnn.training import recipes

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from stub_models import StubModels
 
 from serumrnn.server import metrics as M
 from serumrnn.server import spec
 from serumrnn.server.rack import FX
-from stub_models import StubModels
 from serumrnn.training.chain_search import DIM, decode, search_chain
 from serumrnn.training.ood_suite import build_suite, run_suite, summarize_suite
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from hostile_wav import SR, saw, sparse_wav, wav_header
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from hostile_wav import SR, saw, sparse_wav, wav_header
 from osc_stubs import StubModels, stub_models
+
 from serumrnn.server import audio_io, osc, spec
 from serumrnn.server.osc_cli import OscClient
 from serumrnn.server.osc_server import OscServer
@@ -349,7 +349,7 @@ def test_a_session_holds_at_most_max_sounds_bounded_sounds(files):
     try:
         with OscClient(srv.address, timeout=60) as c:
             sid = _stepping_session(c, files)
-            for n in range(1, spec.MAX_STEPS + 2):
+            for _ in range(1, spec.MAX_STEPS + 2):
                 c.request("step", sid, str(files / "target.wav"))
         sess = srv.sessions.get(sid)
         a = sess.assistant
@@ -470,7 +470,7 @@ def _recv_raw(sock: socket.socket, timeout: float) -> bytes | None:
     sock.settimeout(timeout)
     try:
         return sock.recvfrom(65535)[0]
-    except socket.timeout:
+    except TimeoutError:
         return None
 
 

@@ -5,13 +5,13 @@ reply that offers the next candidate; a target the input already matches takes n
 from __future__ import annotations
 
 import pytest
+from stub_models import StubModels
+from test_osc import check_step, new_session, only, set_target
+from test_verified import BAD, GOOD
 
 from serumrnn.server import audio_io, osc
 from serumrnn.server.osc_cli import OscClient
 from serumrnn.server.rack import FX
-from stub_models import StubModels
-from test_osc import check_step, new_session, only, set_target
-from test_verified import BAD, GOOD
 
 P = osc.PREFIX
 

@@ -8,16 +8,23 @@ installed by the project's set-up script): without them they fail, they do not s
 
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
 import pytest
-
 from conftest import band_energy, crest
+
 from serumrnn.server import spec
-from serumrnn.server.rack import FX, Chain, PluginLoadError, PluginRack, ProfileError, RenderError, \
-    RenderSettings, load_profile
+from serumrnn.server.rack import (
+    FX,
+    Chain,
+    PluginLoadError,
+    PluginRack,
+    ProfileError,
+    RenderError,
+    RenderSettings,
+    load_profile,
+)
 from serumrnn.server.rack import plugins as PL
 from serumrnn.server.rack import profile as PF
 

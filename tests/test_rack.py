@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import band_energy, crest
+
 from serumrnn.server import spec
 from serumrnn.server.rack import FX, Chain, OpenRack, RenderSettings
 from serumrnn.server.rack import presets as P
@@ -176,7 +176,10 @@ def test_note_is_a_setting(rack):
     a = rack.dry("sine", note=48)
     b = rack.dry("sine", note=60)
     f = np.fft.rfftfreq(SR, 1 / SR)
-    peak = lambda x: f[np.argmax(np.abs(np.fft.rfft(x)))]
+
+    def peak(x):
+        return f[np.argmax(np.abs(np.fft.rfft(x)))]
+
     assert peak(a) == pytest.approx(130.8, abs=1.5)
     assert peak(b) == pytest.approx(261.6, abs=1.5)
     with pytest.raises(ValueError, match="outside 0..127"):

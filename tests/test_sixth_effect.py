@@ -15,8 +15,7 @@ from stub_models import StubModels
 
 from serumrnn.server import spec
 from serumrnn.server.assistant import Session
-from serumrnn.server.rack import FX, Chain, OpenRack
-from serumrnn.server.rack import open_rack
+from serumrnn.server.rack import FX, Chain, OpenRack, open_rack
 from serumrnn.training import datagen
 
 #: A one-pole low-pass: the judge compares timbre, not level, so the new effect must

@@ -3,12 +3,12 @@ path here runs the same way every time, whatever a trained model would predict."
 
 import numpy as np
 import pytest
+from stub_models import StubModels
 
 from serumrnn.server import judge as J
 from serumrnn.server.assistant import Session, live_note_name, usage_notes
 from serumrnn.server.rack import FX, Chain
 from serumrnn.server.refine import refine
-from stub_models import StubModels
 
 TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8),
                 FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]

@@ -8,14 +8,14 @@ Only stock Keras layers are used, so the server loads a ``.keras`` file without 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from serumrnn.server.quiet import import_tensorflow
 
 import_tensorflow()  # before Keras, so its start-up banner stays off the terminal
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 from serumrnn.server import features as F
 from serumrnn.server import spec

@@ -18,8 +18,9 @@ not know its budget, so the best after n renders is what a run of budget n would
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -30,8 +30,15 @@ from serumrnn.server import features as F
 from serumrnn.server import metrics as M
 from serumrnn.server import spec
 from serumrnn.server.assistant import selector_inputs
-from serumrnn.server.models import (GroupModels, knobs_from_outputs, load_group, most_probable_unused,
-                                    pair_batch, pair_inputs, param_model_name)
+from serumrnn.server.models import (
+    GroupModels,
+    knobs_from_outputs,
+    load_group,
+    most_probable_unused,
+    pair_batch,
+    pair_inputs,
+    param_model_name,
+)
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
 from serumrnn.server.rack.chain import Chain

@@ -35,18 +35,35 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serumrnn.server.spec import MAX_STEPS
 from serumrnn.training.system_ood import evaluate_ood
 from serumrnn.training.system_report import write_report
-from serumrnn.training.system_scores import (PAPER_SERUMRNN, TABLE_TOLERANCE, as_metric_dict, goals,
-                                             summarize, summarize_research, system_summary)
-from serumrnn.server.spec import MAX_STEPS
-from serumrnn.training.systems import (ITERATIVE, SYSTEMS, Case, Evaluation, Trajectory,
-                                       make_cases, metrics_module, run_iterative, run_one_shot)
+from serumrnn.training.system_scores import (
+    PAPER_SERUMRNN,
+    TABLE_TOLERANCE,
+    as_metric_dict,
+    goals,
+    summarize,
+    summarize_research,
+    system_summary,
+)
+from serumrnn.training.systems import (
+    ITERATIVE,
+    SYSTEMS,
+    Case,
+    Evaluation,
+    Trajectory,
+    make_cases,
+    metrics_module,
+    run_iterative,
+    run_one_shot,
+)
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels

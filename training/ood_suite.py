@@ -21,9 +21,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -251,8 +252,8 @@ def start_percentiles(rack: Renderer, group: str, n: int = 500, q: float = 99.0,
     preset of the group dry against it through 1 to every effect at random, Table 1 knobs), drawn
     from a seed stream of their own: the reference of ``server.judge.TRAINING_P99``."""
     from serumrnn.server import metrics as M
-    from serumrnn.server.rack import presets as P
     from serumrnn.server import spec
+    from serumrnn.server.rack import presets as P
     from serumrnn.server.sampling import random_effects, record_seed, sample_chain
 
     presets = P.group_presets(group)

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class Dataset:
     render: dict
 
     @classmethod
-    def load(cls, root: Path) -> "Dataset":
+    def load(cls, root: Path) -> Dataset:
         root = Path(root)
         arrays = datagen.load_dataset(root)
         meta = json.loads((root / "dataset.json").read_text())

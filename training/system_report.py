@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server import judge as J
-from serumrnn.training.system_scores import TABLE_TOLERANCE, TOLERANCES
 from serumrnn.server.spec import MAX_STEPS
+from serumrnn.training.system_scores import TABLE_TOLERANCE, TOLERANCES
 from serumrnn.training.systems import ITERATIVE, SYSTEMS, Evaluation, metrics_module
+
 
 def _pyplot() -> ModuleType:
     import matplotlib

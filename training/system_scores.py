@@ -4,7 +4,8 @@ the summaries of Tables 4-6 and the goals they are held to (see
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -14,17 +14,18 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from serumrnn.server import spec
-from serumrnn.server.quiet import import_tensorflow
 from serumrnn.server.models import ALL_MODELS, effect_of_model, pair_batch
+from serumrnn.server.quiet import import_tensorflow
 from serumrnn.training import pairs as PR
 from serumrnn.training.recipes import Recipe
+
 
 # --------------------------------------------------------------------------- batches
 @dataclass

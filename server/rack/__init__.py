@@ -5,10 +5,10 @@ The API in four nouns: ``FX`` (an effect and its knobs), ``Chain`` (effects in o
 """
 
 from serumrnn.server.rack.chain import FX, Chain
-from serumrnn.server.rack.render import DEFAULT_NOTE, RenderError, Renderer, RenderSettings
 from serumrnn.server.rack.open_rack import OpenRack
 from serumrnn.server.rack.plugins import PluginLoadError, PluginRack
 from serumrnn.server.rack.profile import ProfileError, load_profile
+from serumrnn.server.rack.render import DEFAULT_NOTE, Renderer, RenderError, RenderSettings
 
 __all__ = ["FX", "Chain", "DEFAULT_NOTE", "RenderError", "Renderer", "RenderSettings", "OpenRack",
            "PluginRack", "load_profile", "ProfileError", "PluginLoadError"]

@@ -6,8 +6,9 @@ on a real plugin through a profile, or becomes a step reply for the Max for Live
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence, overload
+from typing import Any, overload
 
 from serumrnn.server import spec
 
@@ -89,21 +90,21 @@ class Chain(Sequence[FX]):
     def order(self) -> tuple[str, ...]:
         return tuple(f.name for f in self._fx)
 
-    def without(self, name: str) -> "Chain":
+    def without(self, name: str) -> Chain:
         return Chain(f for f in self._fx if f.name != name)
 
-    def then(self, fx: FX) -> "Chain":
+    def then(self, fx: FX) -> Chain:
         return Chain(self._fx + (fx,))
 
-    def prefix(self, n: int) -> "Chain":
+    def prefix(self, n: int) -> Chain:
         return Chain(self._fx[:n])
 
-    def in_rack_order(self, rack_order: Sequence[str]) -> "Chain":
+    def in_rack_order(self, rack_order: Sequence[str]) -> Chain:
         """The same effects in processing order (``rack_order`` lists every effect)."""
         rank = {n: i for i, n in enumerate(rack_order)}
         return Chain(sorted(self._fx, key=lambda f: rank[f.name]))
 
-    def same_effects(self, other: "Chain") -> bool:
+    def same_effects(self, other: Chain) -> bool:
         """Same effects with the same knobs, whatever the turn-on order (same sound)."""
         return sorted(self._fx, key=lambda f: f.name) == sorted(other, key=lambda f: f.name)
 
@@ -111,5 +112,5 @@ class Chain(Sequence[FX]):
         return [f.to_json() for f in self._fx]
 
     @classmethod
-    def from_json(cls, items: Iterable[Mapping[str, Any]]) -> "Chain":
+    def from_json(cls, items: Iterable[Mapping[str, Any]]) -> Chain:
         return cls(FX(d["effect"], d["knobs"]) for d in items)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def _daw() -> ModuleType:
     return dawdreamer
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def faust_source(name: str) -> str:
     return (FAUST_DIR / f"{name}.dsp").read_text()
 
@@ -70,7 +71,7 @@ class _Stage:
         try:
             self.proc.compile()
         except RuntimeError as e:  # pragma: no cover - only on a broken .dsp
-            raise RenderError(f"Faust code {FAUST_DIR / (name + '.dsp')} does not compile: {e}")
+            raise RenderError(f"Faust code {FAUST_DIR / (name + '.dsp')} does not compile: {e}") from e
         params = self.proc.get_parameters_description()
         self.address = {p["name"].rsplit("/", 1)[-1]: p["name"] for p in params}
         self.defaults = {p["name"].rsplit("/", 1)[-1]: p["value"] for p in params}

@@ -39,17 +39,24 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from serumrnn.server.rack.chain import FX, Chain
-from serumrnn.server.rack.profile import (INIT_PRESET, ParamRef, PluginSpec,
-                                          Profile, ProfileError, load_profile,
-                                          resolve_file)
+from serumrnn.server.rack.profile import (
+    INIT_PRESET,
+    ParamRef,
+    PluginSpec,
+    Profile,
+    ProfileError,
+    load_profile,
+    resolve_file,
+)
 from serumrnn.server.rack.render import RenderError, RenderSettings
 
 #: Output below this peak counts as silence when flushing a plugin's tail.
@@ -216,7 +223,7 @@ class PluginStage:
                     raise fail(f"parameter #{ref.index} is {have!r}, not {ref.name!r}; if "
                                f"the index is right, PluginRack(..., strict_names=False)")
                 warnings.warn(f"profile {profile.source}: {ref.where}: parameter "
-                              f"#{ref.index} is {have!r}, not {ref.name!r}; using the index")
+                              f"#{ref.index} is {have!r}, not {ref.name!r}; using the index", stacklevel=2)
             return ref.index
         assert ref.name is not None
         hits = [i for i, n in enumerate(self.param_names)

@@ -7,7 +7,7 @@ the paper used in the same slot (see the README's preset table).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 #: Group id -> preset names, in the paper's order of increasing complexity.
 GROUPS: dict[str, tuple[str, ...]] = {

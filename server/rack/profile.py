@@ -38,10 +38,10 @@ import copy
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
+from typing import Any
 
 from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX
@@ -209,7 +209,7 @@ class _Checker:
     def fail(self, where: str, msg: str) -> ProfileError:
         return ProfileError(f"profile {self.source}: {where}: {msg}", where or "(top level)")
 
-    def keys(self, d: Any, where: str, allowed: set[str], required: set[str] = set()) -> dict:
+    def keys(self, d: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()) -> dict:
         if not isinstance(d, dict):
             raise self.fail(where, f"expected an object, got {type(d).__name__}")
         extra = sorted(set(d) - allowed)
