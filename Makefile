@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := m4l_device/node_modules/.installed
 
-.PHONY: setup system demo test bench spec data clean
+.PHONY: setup system demo test lint bench spec data clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -27,7 +27,12 @@ setup: system $(STAMP) $(NODE_STAMP)
 demo: setup
 	$(BIN)/serumrnn demo --out out/demo
 
-test: setup
+# Lint and types first (seconds), then the suite. Configuration: pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
+
+test: setup lint
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected" >&2; exit 1; fi; exit $$rc
 
 bench: setup

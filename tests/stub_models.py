@@ -1,11 +1,15 @@
 """Scripted stand-ins for a group's trained models: tests that must exercise a code path
-every time (a bad candidate, a take-back) cannot rely on what a trained model happens to
-predict, so these answer exactly what the test scripts."""
+every time (a bad candidate, a take-back, a stuck request) cannot rely on what a trained
+model happens to predict, so these answer exactly what the test scripts, in milliseconds
+and without TensorFlow."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,29 +17,52 @@ from serumrnn.server import spec
 from serumrnn.server.models import effect_of_model
 from serumrnn.server.rack.render import RenderSettings
 
+GROUP = "basic_shapes"
+
+
+def mid_knobs(effect: str) -> dict[str, float]:
+    """Every continuous knob at the middle of its Table 1 span, categorical ones on class 0."""
+    eff = spec.effect(effect)
+    out = {k.name: (min(r[0] for r in k.ranges) + max(r[1] for r in k.ranges)) / 2
+           for k in eff.continuous}
+    out.update({k.name: 0.0 for k in eff.categorical})
+    return out
+
 
 class StubModels:
-    """Looks like ``server.models.GroupModels`` to ``Session``.
+    """Looks like ``server.models.GroupModels`` to ``Session`` and the OSC server.
 
-    ``ranking``: effects from most to least probable for the selector (every call).
-    ``knobs``: per effect, the knob values its parameter model returns (Serum-normalized;
-    the distortion mode as a class index). ``mode_probs``: the distortion model's mode
-    distribution (default: one-hot on the scripted mode).
+    ``ranking``: effects from most to least probable for the selector (every call; default
+    the spec's order). ``knobs``: per effect, the knob values its parameter model returns
+    (Serum-normalized; a categorical knob as a class index; default :func:`mid_knobs`).
+    ``mode_probs``: the distortion model's mode distribution (default: one-hot on the
+    scripted mode). ``gate``: while cleared, every prediction waits on it (a stuck
+    request). ``calls`` counts predictions per model name (thread-safe).
     """
 
-    def __init__(self, ranking: Sequence[str], knobs: Mapping[str, Mapping[str, float]],
-                 mode_probs: Sequence[float] | None = None, group: str = "basic_shapes"):
-        self.ranking, self.knobs = list(ranking), {e: dict(k) for e, k in knobs.items()}
+    def __init__(self, ranking: Sequence[str] | None = None,
+                 knobs: Mapping[str, Mapping[str, float]] | None = None,
+                 mode_probs: Sequence[float] | None = None, group: str = GROUP,
+                 gate: threading.Event | None = None):
+        self.ranking = list(spec.EFFECT_NAMES if ranking is None else ranking)
+        self.knobs = {e: dict(k) for e, k in (knobs or {}).items()}
         self.mode_probs = mode_probs
-        self.group, self.folder, self.manifest = group, Path("stub"), {"created": "stub"}
-        self.calls: list[str] = []
+        self.group, self.folder = group, Path("stub")
+        self.manifest: dict[str, Any] = {"created": "stub", "render": {}}
+        self.models: dict[str, Any] = {}
+        self.gate = gate
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     @property
     def render_settings(self) -> RenderSettings:
         return RenderSettings()
 
-    def predict(self, name: str, inputs: Mapping[str, np.ndarray]):
-        self.calls.append(name)
+    def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any:
+        with self._lock:
+            self.calls[name] += 1
+        if self.gate is not None:
+            self.gate.wait()
         rows = len(next(iter(inputs.values())))
         if name in ("selector", "selector_ni"):
             p = np.array([2.0 ** -(self.ranking.index(e) if e in self.ranking else 9)
@@ -43,7 +70,7 @@ class StubModels:
             return np.tile(p / p.sum(), (rows, 1)).astype(np.float32)
         effect = effect_of_model(name)
         eff = spec.effect(effect)
-        values = self.knobs[effect]
+        values = self.knobs.get(effect) or mid_knobs(effect)
         out = {"continuous": np.tile([values[k.name] for k in eff.continuous], (rows, 1))
                .astype(np.float32)}
         for k in eff.categorical:
@@ -51,3 +78,8 @@ class StubModels:
                      else np.eye(len(k.choices), dtype=np.float32)[int(values[k.name])])
             out[k.name] = np.tile(probs, (rows, 1))
         return out
+
+
+def stub_models(gate: threading.Event | None = None) -> dict[str, StubModels]:
+    """The OSC server's ``models`` argument: one stub group, spec-order ranking, mid knobs."""
+    return {GROUP: StubModels(gate=gate)}

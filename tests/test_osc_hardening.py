@@ -3,7 +3,7 @@ and must stay fixed: special files and hostile headers, profiles outside the all
 folders, a retry cache flushed by another client, sessions driven by strangers, reply
 amplification, log injection, a stuck request at shutdown, a used port. Then
 property-based fuzzing of the decoder and the request handlers, each example followed by
-a ping. Scripted stub models (tests/osc_stubs.py) keep it fast and TensorFlow-free."""
+a ping. Scripted stub models (tests/stub_models.py) keep it fast and TensorFlow-free."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import soundfile as sf
 from hostile_wav import SR, saw, sparse_wav, wav_header
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from osc_stubs import StubModels, stub_models
+from stub_models import StubModels, stub_models
 
 from serumrnn.server import audio_io, osc, spec
 from serumrnn.server.osc_cli import OscClient
@@ -579,7 +579,7 @@ def test_serve_on_a_used_port_fails_at_once_with_one_line(tmp_path):
 
 def test_stop_returns_with_a_request_stuck(files):
     gate = threading.Event()
-    srv = make_server(models={"basic_shapes": StubModels(gate)}, workers=1)
+    srv = make_server(models={"basic_shapes": StubModels(gate=gate)}, workers=1)
     try:
         with OscClient(srv.address, timeout=60) as c:
             sid = new_session(c)
@@ -600,11 +600,11 @@ STUCK_SERVER = """
 import sys, time
 sys.path.insert(0, "tests")
 import threading
-from osc_stubs import StubModels
+from stub_models import StubModels
 from serumrnn.server.osc_cli import OscClient
 from serumrnn.server.osc_server import OscServer
 from test_osc_hardening import StubRack
-srv = OscServer({"basic_shapes": StubModels(threading.Event())}, "127.0.0.1", 0, 0,
+srv = OscServer({"basic_shapes": StubModels(gate=threading.Event())}, "127.0.0.1", 0, 0,
                 rack=StubRack(), workers=1, loop="paper").start()
 with OscClient(srv.address, timeout=60) as c:
     sid = c.request("new", "basic", 0)[0].args[1]
