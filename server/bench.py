@@ -132,10 +132,12 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     return out
 
 
-def _step_models(models_dir: Path | None):
+def _step_setup(models_dir: Path | None, seed: int):
     """The step loop's models of the first group found (selector + parameter models),
-    loaded and warmed up as ``serve`` does, or None."""
+    loaded and warmed up as ``serve`` does, with an open rack, a seeded generator and the
+    group's presets; or None when no models are found."""
     from serumrnn.server.models import ModelError
+    from serumrnn.server.rack import presets as P
     from serumrnn.server.startup import load_models, warm_up
 
     try:
@@ -145,7 +147,7 @@ def _step_models(models_dir: Path | None):
         return None
     group, gm = next(iter(loaded.items()))
     warm_up(gm)
-    return group, gm
+    return gm, OpenRack(gm.render_settings), np.random.default_rng(seed), P.GROUPS[group]
 
 
 def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
@@ -153,16 +155,12 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     baseline in the same run: librosa features per clip and Keras ``model.predict``."""
     from serumrnn.server.assistant import Session, selector_inputs
     from serumrnn.server.models import knobs_from_outputs, pair_inputs, param_model_name
-    from serumrnn.server.rack import presets as P
 
     print("one step of the loop (models loaded once and traced; batch of 1):")
-    found = _step_models(models_dir)
+    found = _step_setup(models_dir, seed=4)
     if found is None:
         return {}
-    group, gm = found
-    rack = OpenRack(gm.render_settings)
-    rng = np.random.default_rng(4)
-    presets = P.GROUPS[group]
+    gm, rack, rng, presets = found
     cases = [(presets[k % len(presets)], rack.render(sample_chain(spec.EFFECT_NAMES, rng),
                                                      presets[k % len(presets)]))
              for k in range(reps)]
@@ -209,7 +207,7 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     for _ in range(max(2, reps // 3)):
         full_steps()
     f = np.array(full)
-    print(f"  models: {group} ({gm.folder})")
+    print(f"  models: {gm.group} ({gm.folder})")
     print(_row("without render: features x2 + selector + param", c, "goal <= 20 ms p50"))
     print(_row("  baseline: librosa per clip + keras predict", n))
     print(_row("captured step (server in Live; + 6 metrics)", cap))
@@ -224,16 +222,12 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
     """A verified step (k = 3) and a verified + refine step (24 renders), per ``step()``
     call of whole sessions on the open rack, targets of 1 to every effect, at random."""
     from serumrnn.server.assistant import Session
-    from serumrnn.server.rack import presets as P
 
     print("verified steps (open rack; every step() call of whole sessions):")
-    found = _step_models(models_dir)
+    found = _step_setup(models_dir, seed=11)
     if found is None:
         return {}
-    group, gm = found
-    rack = OpenRack(gm.render_settings)
-    rng = np.random.default_rng(11)
-    presets = P.GROUPS[group]
+    gm, rack, rng, presets = found
     cases = []
     for r in range(reps):
         names = random_effects(rng, 1 + r % len(spec.EFFECT_NAMES))
