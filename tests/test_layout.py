@@ -158,3 +158,16 @@ def test_data_info_on_a_missing_folder_is_one_clear_line(tmp_path, capsys):
     assert cli.main(["data", "info", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not a data folder" in err[0] and "serumrnn data generate" in err[0]
+
+
+def test_run_summaries_are_readable_lines(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert cli.main(["data", "generate", "--group", "basic", "--per-combo", "1", "--limit", "1",
+                     "--workers", "1", "--quiet", "--out", str(out)]) == 0
+    assert cli.main(["data", "info", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r".*: wrote 1 of \d+ shards \(\d+ of \d+ clips\) in \d+\.\d s, \d+ clips/s",
+                        lines[0])
+    assert re.fullmatch(r".*: basic_shapes, 1 clips per preset and effect subset, 1 of \d+ shards "
+                        r"complete, \d+ clips planned", lines[1])
