@@ -47,6 +47,7 @@ from serumrnn.server.models import (
     rank_unused,
 )
 from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.render import Renderer
 
 LOOPS = ("verified", "refine", "paper")
 DEFAULT_K = 3
@@ -225,7 +226,7 @@ class Session:
     need a ``renderer`` to simulate candidates (the open rack, or a plugin profile).
     """
 
-    def __init__(self, models: GroupModels, target: np.ndarray, *, renderer=None,
+    def __init__(self, models: GroupModels, target: np.ndarray, *, renderer: Renderer | None = None,
                  preset: str | None = None, input_audio: np.ndarray | None = None,
                  tolerance: int = 1, selector: str = "selector", loop: str = "verified",
                  k: int = DEFAULT_K, refine_budget: int = REFINE_BUDGET,
@@ -264,6 +265,21 @@ class Session:
                               else renderer.render(Chain(), preset))
             self._start(J.judged(self._sim_base, self.target))
 
+    @property
+    def _judge(self) -> Judge:
+        """The judge, which exists once the input sound is known (rendered or captured)."""
+        if self.judge is None:
+            raise RuntimeError("no input sound yet: give a preset or an input clip, or pass "
+                               "the captured sound")
+        return self.judge
+
+    @property
+    def _rack(self) -> Renderer:
+        """The renderer, which every rendered flow and verified loop has (see ``__init__``)."""
+        if self.renderer is None:
+            raise RuntimeError("this session has no renderer to render candidates with")
+        return self.renderer
+
     # -- sounds ------------------------------------------------------------------------
     def _start(self, sound: Sound) -> None:
         """The input is known: the judge's start, the simulation of the empty chain."""
@@ -283,8 +299,10 @@ class Session:
         """The simulated sound of ``chain`` from the input (rack order is the renderer's)."""
         self.renders += 1
         if self.preset is not None and self.input_audio is None:
-            return self.renderer.render(chain, self.preset)
-        return self.renderer.process(self._sim_base, chain)
+            return self._rack.render(chain, self.preset)
+        if self._sim_base is None:
+            raise RuntimeError("no input sound to simulate from yet: pass the first capture")
+        return self._rack.process(self._sim_base, chain)
 
     def _sims_of(self, chains: Sequence[Chain], *, exact: bool = False) -> list[Sound]:
         """Simulated sounds of several chains, judged (cached per chain, features batched).
@@ -303,8 +321,8 @@ class Session:
     def _exact(self, cand: Candidate) -> Candidate:
         """The candidate with its exact distance and score (what is offered and reported)."""
         s = self._sims_of([self.chain.then(cand.fx)], exact=True)[0]
-        return Candidate(cand.effect, cand.probability, cand.fx, s, s.dist,
-                         self.judge.score(s.dist), cand.refine, cand.outputs)
+        return Candidate(cand.effect, cand.probability, cand.fx, s, s.distances,
+                         self._judge.score(s.distances), cand.refine, cand.outputs)
 
     def _prune_sims(self) -> None:
         """Forget simulated sounds that are not on the current chain's path."""
@@ -312,7 +330,7 @@ class Session:
         self._sims = {k: v for k, v in self._sims.items() if k in keep}
 
     def distance(self, which: int = -1) -> dict[str, float]:
-        return self.states[which].dist
+        return self.states[which].distances
 
     @property
     def done(self) -> bool:
@@ -323,11 +341,11 @@ class Session:
     @property
     def stop_reason(self) -> str:
         """Why the session is done ("" while it is not): a key of ``judge.STOP_REASONS``."""
-        if not self.done:
-            return ""
         if self.loop == "paper":
+            if not self.done:
+                return ""
             return "worse" if self.bad_steps > self.tolerance else "all_effects"
-        return self.stop.reason
+        return "" if self.stop is None else self.stop.reason  # done means stopped
 
     @property
     def best_step(self) -> int:
@@ -383,15 +401,15 @@ class Session:
             self.states[-1] = sound
             return None
         last = self.steps[-1]
-        after = sound.dist
-        closer = self.judge.closer(after, last.before)
+        after = sound.distances
+        closer = self._judge.closer(after, last.before)
         last.after, last.improved = after, closer
         eff = spec.effect(last.effect)
         off = KnobSetting("enable", "Off", eff.enable.serum_name, eff.enable.serum_index, 0.0,
                           "Off")
         if closer:
             self.states.append(sound)
-            if self.judge.reached(after):
+            if self._judge.reached(after):
                 self.stop = J.stop("reached", len(self.steps))
             elif len(self.chain) >= spec.MAX_STEPS:
                 self.stop = J.stop("all_effects", len(self.steps))
@@ -415,8 +433,8 @@ class Session:
         ys = [self.models.predict(param_model_name(e), x) for e in effects]
         fxs = [knobs_from_outputs(e, y) for e, y in zip(effects, ys)]
         sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
-        return [Candidate(e, float(probs[spec.EFFECT_NAMES.index(e)]), fx, s, s.dist,
-                          self.judge.score(s.dist), outputs=y)
+        return [Candidate(e, float(probs[spec.EFFECT_NAMES.index(e)]), fx, s, s.distances,
+                          self._judge.score(s.distances), outputs=y)
                 for e, fx, s, y in zip(effects, fxs, sounds, ys)]
 
     def _refine(self, cand: Candidate, cur: dict[str, float]) -> Candidate:
@@ -427,18 +445,18 @@ class Session:
 
         def scores(fxs: Sequence[FX]) -> list[float]:
             sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
-            return [self.judge.objective(s.dist, cur) for s in sounds]
+            return [self._judge.objective(s.distances, cur) for s in sounds]
 
         start = scores([cand.fx])[0]   # the exact candidate, scored like the tries
         r = refine(cand.fx, scores, start, budget=self.refine_budget,
                    seed=self.seed + len(self.steps), mode_probs=cand.mode_probs)
-        before = self.judge.objective(cand.dist, cur)
+        before = self._judge.objective(cand.dist, cur)
         info = {"renders": r.renders, "score_model": cand.score, "score_refined": cand.score,
                 "objective_model": before, "objective_refined": before, "kept": False}
         if r.kept:
             polished = self._exact(Candidate(cand.effect, cand.probability, r.fx, cand.sound,
                                              cand.dist, r.score, None, cand.outputs))
-            after = self.judge.objective(polished.dist, cur)
+            after = self._judge.objective(polished.dist, cur)
             if after < before:
                 info.update(score_refined=polished.score, objective_refined=after, kept=True)
                 polished.refine = info
@@ -450,15 +468,15 @@ class Session:
         """The closest candidate the judge accepts, checked on its exact distance (the
         search's estimate only orders them)."""
         for c in sorted(cands, key=lambda c: c.score):
-            if self.judge.closer(c.dist, cur):
+            if self._judge.closer(c.dist, cur):
                 exact = self._exact(c)
-                if self.judge.closer(exact.dist, cur):
+                if self._judge.closer(exact.dist, cur):
                     return exact
         return None
 
     def _verified_step(self) -> StepReport | None:
         before = self.distance()
-        if self.judge.reached(before):
+        if self._judge.reached(before):
             self.stop = J.stop("reached" if self.steps else "already_matches", len(self.steps))
             return None
         unused = [e for e in spec.EFFECT_NAMES if e not in self.chain.order]
@@ -473,9 +491,9 @@ class Session:
         probs = self._selector_probs()
         ranked = rank_unused(probs, list(self.chain.order) + sorted(self.rejected))
         self._prune_sims()
-        cur = self._sims_of([self.chain], exact=True)[0].dist  # the simulated current sound
+        cur = self._sims_of([self.chain], exact=True)[0].distances  # the simulated current sound
         tried: list[Candidate] = []
-        best = None
+        best: Candidate | None = None
         for group in (ranked[:self.k], ranked[self.k:]):
             if not group:
                 continue
@@ -490,14 +508,14 @@ class Session:
                 base = (best if best is not None and best.effect == strongest.effect
                         else self._exact(strongest))
                 polished = self._refine(base, cur)
-                if self.judge.closer(polished.dist, cur) and (
+                if self._judge.closer(polished.dist, cur) and (
                         best is None or polished.score < best.score):
                     best = polished
                 tried = [polished if c.effect == polished.effect else c for c in tried]
             if best is not None:
                 break
         tried = [best if best is not None and c.effect == best.effect else c for c in tried]
-        cand_json = [c.to_json(self.judge.closer(c.dist, cur)) for c in tried]
+        cand_json = [c.to_json(self._judge.closer(c.dist, cur)) for c in tried]
         if best is None:
             self.stop = J.stop("no_closer", len(self.steps))
             return None
@@ -508,7 +526,7 @@ class Session:
                ) -> StepReport:
         self.chain = self.chain.then(best.fx)
         captured = not self._rendered_flow
-        gain = self.judge.improvement(best.dist, cur)
+        gain = self._judge.improvement(best.dist, cur)
         after = None if captured else best.dist
         if not captured:
             self.states.append(best.sound)
@@ -524,7 +542,7 @@ class Session:
             renders=renders)
         self.steps.append(report)
         if not captured:
-            if self.judge.reached(best.dist):
+            if self._judge.reached(best.dist):
                 self.stop = J.stop("reached", len(self.steps))
             elif len(self.chain) >= spec.MAX_STEPS:
                 self.stop = J.stop("all_effects", len(self.steps))
@@ -574,8 +592,8 @@ class Session:
 
     def _paper_render(self, chain: Chain) -> np.ndarray:
         if self.input_audio is not None:
-            return self.renderer.process(self.input_audio, chain)
-        return self.renderer.render(chain, self.preset)
+            return self._rack.process(self.input_audio, chain)
+        return self._rack.render(chain, self.preset)
 
     def _paper_judge_last(self) -> None:
         """With captured sound, the previous step is judged when its result arrives."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from serumrnn.server import features as F
 from serumrnn.server import spec
 from serumrnn.server.rack import OpenRack
+from serumrnn.server.rack.chain import Chain
 from serumrnn.server.sampling import random_effects, sample_chain
 
 
@@ -62,10 +64,12 @@ def bench_render(n: int) -> dict[str, float]:
         rack._dry.clear()
         rack.dry(presets[k % len(presets)])
 
+    def alone(fx_chains: Sequence[Chain]) -> None:
+        rack.render(fx_chains[next(i) % n], "saw")
+
     per_fx = {}
     for name in spec.EFFECT_NAMES:
-        fx_chains = [sample_chain([name], rng) for _ in range(n)]
-        per_fx[name] = _times(lambda c=fx_chains: rack.render(c[next(i) % n], "saw"), n)
+        per_fx[name] = _times(partial(alone, [sample_chain([name], rng) for _ in range(n)]), n)
     w, c, s = _times(warm, n), _times(cold, n), _times(synth_only, n)
     print("render, one 1 s clip at 44.1 kHz (open rack, DawDreamer + Faust):")
     every = f"all {len(spec.EFFECT_NAMES)} effects"
@@ -126,7 +130,7 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         for name in gm.models:
             inp = seq if name.startswith("selector") else x
             gm.predict(name, inp)  # trace once
-            ms = _times(lambda gm=gm, name=name, inp=inp: gm.predict(name, inp), reps)
+            ms = _times(partial(gm.predict, name, inp), reps)
             print(_row(f"    {name}", ms))
             out[f"{group}_{name}_p50_ms"] = float(np.median(ms))
     return out

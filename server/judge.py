@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -100,14 +100,28 @@ class Sound:
         """(mel, mfcc): what the models read of this sound."""
         return self.mel, self.mfcc
 
+    @property
+    def distances(self) -> dict[str, float]:
+        """``dist`` of a judged sound. A target is never judged, so asking it is a bug."""
+        if self.dist is None:
+            raise ValueError("this sound was not judged against a target: it has no distances")
+        return self.dist
+
+
+class SpectraSettings(TypedDict):
+    """How ``metrics.multiscale_spectra`` computes a sound's spectra."""
+
+    dtype: type
+    overlap: int
+
 
 #: The fast estimate's spectra: float32, hop n (a quarter of the frames; see
 #: metrics.multiscale_spectra).
-FAST = {"dtype": np.float32, "overlap": 1}
-EXACT = {"dtype": np.float64, "overlap": 4}
+FAST: SpectraSettings = {"dtype": np.float32, "overlap": 1}
+EXACT: SpectraSettings = {"dtype": np.float64, "overlap": 4}
 
 
-def _spectra(a: np.ndarray, how: Mapping[str, Any]) -> list[tuple[tuple, tuple]]:
+def _spectra(a: np.ndarray, how: SpectraSettings) -> list[tuple[tuple, tuple]]:
     """Per clip: (spectra, logs) at every MSSMAE scale."""
     per_scale = M.multiscale_spectra(a, **how)
     out = []
@@ -158,9 +172,9 @@ def exactly(sound: Sound, target: Sound) -> Sound:
     """A fast estimate made exact: the six metrics, MSSMAE from the exact spectra."""
     if sound.exact:
         return sound
-    d = M.distances_from_features(sound.mel, target.mel, a_mfcc=sound.mfcc, b_mfcc=target.mfcc)
+    raw = M.distances_from_features(sound.mel, target.mel, a_mfcc=sound.mfcc, b_mfcc=target.mfcc)
     specs, logs = _spectra(sound.audio[None], EXACT)[0]
-    d = {k: float(v) for k, v in d.items()}
+    d = {k: float(v) for k, v in raw.items()}
     d["mssmae"] = float(M.mssmae_from_logs(specs, logs, target.specs, target.logs))
     return Sound(sound.audio, sound.mel, sound.mfcc, dist=d, exact=True)
 
@@ -172,7 +186,7 @@ def paper_bad_step(before: Mapping[str, float], after: Mapping[str, float]) -> b
     return not after[STOP_METRIC] < before[STOP_METRIC]
 
 
-def paper_stop_index(path: Sequence[float], tolerance: int, keep_bad: bool = True) -> int:
+def paper_stop_index(path: Sequence[float] | np.ndarray, tolerance: int, keep_bad: bool = True) -> int:
     """Steps the paper's loop keeps on a trajectory of Mel-MSE values (input first): it
     stops at the step that makes the (tolerance+1)-th bad step and keeps it;
     ``keep_bad=False`` reads the stop as a rollback instead."""
@@ -185,7 +199,7 @@ def paper_stop_index(path: Sequence[float], tolerance: int, keep_bad: bool = Tru
     return len(path) - 1
 
 
-def research_end(path: Sequence[float], tolerance: int, higher_is_better: bool = False) -> int:
+def research_end(path: Sequence[float] | np.ndarray, tolerance: int, higher_is_better: bool = False) -> int:
     """The research code's ``until_worse_n`` on one metric's path: the index of the value
     before the (tolerance+1)-th step that makes the metric worse (strictly: a tie is not
     bad), or the last index when there are not that many bad steps."""

@@ -209,7 +209,8 @@ def knobs_from_outputs(effect_name: str, outputs: Mapping[str, np.ndarray], row:
     for key, arr in outputs.items():
         if not np.isfinite(np.asarray(arr)[row]).all():
             raise ModelError("nan_output", f"the {effect_name} model produced non-finite {key!r}")
-    cont = np.asarray(outputs["continuous"])[row] if eff.continuous else None
+    # Read only for continuous knobs, so an effect without them has an empty row.
+    cont = np.asarray(outputs["continuous"])[row] if eff.continuous else np.empty(0)
     ci = 0
     for k in eff.knobs:
         if k.categorical:

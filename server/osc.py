@@ -369,9 +369,9 @@ def parse_request(msg: Message) -> Request:
             values[p.name] = int(msg.args[i]) if p.tag == "i" else msg.args[i]
             i += 1
         elif not p.optional:
-            got = "nothing" if i >= len(msg.args) else f"type {msg.types[i]!r}"
+            found = "nothing" if i >= len(msg.args) else f"type {msg.types[i]!r}"
             raise ProtocolError("bad_args", f"{p.name} ({p.tag}) expected as argument {i + 1}, "
-                                f"got {got}; usage: {signature_text(name)}", rid)
+                                f"got {found}; usage: {signature_text(name)}", rid)
     if i < len(msg.args):
         raise ProtocolError("bad_args", f"{len(msg.args) - i} unexpected argument(s) from "
                             f"argument {i + 1} (types {msg.types[i:]!r}); usage: "
@@ -448,10 +448,13 @@ def step_reply(request_id: int, session: str, report: StepReport | None, *, step
     out: Reply = []
     head = (request_id, session)
     if judged is not None and judged.after is not None:
+        # Loaded already (``judged`` came from it); imported here to keep this module light.
+        from serumrnn.server.assistant import Verdict
+
         out.append((f"{PREFIX}/step/judged", head + (
             judged.step, int(bool(judged.improved)), float(judged.before[stop_metric]),
             float(judged.after[stop_metric]))))
-        if getattr(judged, "take_back", False):  # the verified loops' Verdict
+        if isinstance(judged, Verdict) and judged.take_back:  # the verified loops' take-back
             out.append((f"{PREFIX}/step/takeback", head + (
                 judged.step, judged.effect, judged.enable.serum_name, 0.0, judged.text)))
     if report is not None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.render import Renderer
 from serumrnn.server.refine import knob_span
 
 BUDGETS = (50, 200, 800, 3200)
@@ -37,9 +38,9 @@ DIM = N_SWITCHES + len(CONTINUOUS) + 1   # + the distortion mode
 MODE_KNOB = spec.effect("distortion").categorical[0]
 
 
-def decode(x: Sequence[float]) -> Chain:
+def decode(vector: Sequence[float] | np.ndarray) -> Chain:
     """A search vector as a chain (turn-on order = spec order; the rack orders it)."""
-    x = np.clip(np.asarray(x, np.float64), 0.0, 1.0)
+    x = np.clip(np.asarray(vector, np.float64), 0.0, 1.0)
     values: dict[str, dict[str, float]] = {e: {} for e in spec.EFFECT_NAMES}
     for (effect, knob), v in zip(CONTINUOUS, x[N_SWITCHES:N_SWITCHES + len(CONTINUOUS)]):
         lo, hi = knob_span(knob)
@@ -56,7 +57,7 @@ class SearchResult:
     start: dict[str, float]
 
 
-def search_chain(renderer, preset: str, target: np.ndarray, *,
+def search_chain(renderer: Renderer, preset: str, target: np.ndarray, *,
                  budgets: Sequence[int] = BUDGETS, seed: int = 0, popsize: int | None = None,
                  decision: str | None = None) -> SearchResult:
     """CMA-ES from scratch towards ``target`` from ``preset`` dry, up to max(budgets)
@@ -67,7 +68,7 @@ def search_chain(renderer, preset: str, target: np.ndarray, *,
 
     budgets = sorted(set(int(b) for b in budgets))
     tsound = J.measure([target])[0]
-    start = J.judged(renderer.render(Chain(), preset), tsound).dist
+    start = J.judged(renderer.render(Chain(), preset), tsound).distances
     judge = J.Judge(start, decision=decision or J.DECISION)
     best_chain, best = Chain(), judge.score(start)   # doing nothing is always a candidate
     marks: dict[int, tuple[Chain, float]] = {}
@@ -82,7 +83,7 @@ def search_chain(renderer, preset: str, target: np.ndarray, *,
             xs = es.ask()[:budgets[-1] - used]
             chains = [decode(x) for x in xs]
             sounds = J.measure([renderer.render(c, preset) for c in chains], tsound, exact=False)
-            scores = [judge.score(s.dist) for s in sounds]
+            scores = [judge.score(s.distances) for s in sounds]
             for c, sc in zip(chains, scores):
                 used += 1
                 if sc < best:
@@ -93,10 +94,10 @@ def search_chain(renderer, preset: str, target: np.ndarray, *,
             if len(xs) < es.popsize:
                 break
             es.tell(xs, scores)
-    out = {}
+    out: dict[int, dict[str, Any]] = {}
     for b in budgets:
         chain, _ = marks.get(b, (best_chain, best))
-        d = J.judged(renderer.render(chain, preset), tsound).dist
+        d = J.judged(renderer.render(chain, preset), tsound).distances
         out[b] = {"chain": chain.to_json(), "effects": list(chain.order), "dist": d,
                   "score": judge.score(d)}
     return SearchResult(out, used, start)
@@ -124,7 +125,7 @@ def run_anchor(models, renderer, pairs: Sequence[tuple[str, Any]], *,
 
 def summarize_anchor(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Δ% of the mean per budget, as the verified loops' summaries."""
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     for b in rows[0]["budgets"]:
         out[b] = {}
         for m in ("mse", "mssmae"):

@@ -175,7 +175,9 @@ def write_shard(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write atomically: a reader sees the whole shard or none of it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        # numpy's stub types savez's ``allow_pickle`` as a keyword too, so mypy reads any
+        # unpacked name as possibly that bool.
+        np.savez(f, **arrays)  # type: ignore[arg-type]
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -41,7 +41,7 @@ from serumrnn.server.models import (
 )
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
-from serumrnn.server.rack.chain import Chain
+from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.sampling import knob_key, random_effects, record_seed, sample_chain
 
 TEST_STREAM = 0x5E57  # seeds of held-out test draws; training uses the data set's seed
@@ -89,15 +89,14 @@ def draw_chain(group: str, rng: np.random.Generator, must: str | None, n_effects
     presets = P.group_presets(group)
     preset = presets[int(rng.integers(len(presets)))]
     if n_effects is None:
+        if must is None:
+            raise ValueError("draw_chain needs the effect every chain holds (must) or a "
+                             "number of effects (n_effects)")
         others = [e for e in spec.EFFECT_NAMES if e != must and rng.random() < 0.5]
         names = sorted(set(others) | {must}, key=spec.EFFECT_NAMES.index)
     else:
         names = random_effects(rng, n_effects)
     return preset, sample_chain(names, rng)
-
-
-#: The old private names, still imported by ``training/evaluate_system.py``: remove them once
-#: it uses ``draw_chain`` and ``training_keys``.
 
 
 def _mean_metrics(a_audio, b_audio) -> dict[str, np.ndarray]:
@@ -117,7 +116,11 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
     ei = spec.EFFECT_NAMES.index(effect)
     eff = spec.effect(effect)
     name = param_model_name(effect)
-    ins, tgts, outs, truth, pred = [], [], [], [], []
+    ins: list[np.ndarray] = []
+    tgts: list[np.ndarray] = []
+    outs: list[np.ndarray] = []
+    truth: list[tuple[str, Chain, int]] = []   # preset, target chain, the effect's position
+    pred: list[FX] = []
     i = 0
     while len(truth) < n_pairs:
         rng = np.random.default_rng(record_seed(TEST_STREAM, ei, i))
@@ -184,10 +187,11 @@ def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set
     """
     sels = ("selector", "selector_ni")
     lengths = range(1, spec.MAX_STEPS + 1)
-    last = {s: {n: [] for n in lengths} for s in sels}
-    last_masked = {s: {n: [] for n in lengths} for s in sels}
-    in_target = {s: {n: [] for n in lengths} for s in sels}
-    cnn = {n: [] for n in lengths}
+    # hits per selector and number of effects
+    last: dict[str, dict[int, list[bool]]] = {s: {n: [] for n in lengths} for s in sels}
+    last_masked: dict[str, dict[int, list[bool]]] = {s: {n: [] for n in lengths} for s in sels}
+    in_target: dict[str, dict[int, list[bool]]] = {s: {n: [] for n in lengths} for s in sels}
+    cnn: dict[int, list[bool]] = {n: [] for n in lengths}
     for n in lengths:
         made, i = 0, 0
         while made < per_length:
@@ -288,7 +292,7 @@ def evaluate_group(group: str, *, models_dir: Path | None = None, pairs: int = 1
     models = load_group(group, models_dir)
     rack = OpenRack(models.render_settings)
     keys = training_keys(models)
-    res = {"group": models.group, "table2": table2(models, rack, pairs, keys),
+    res: dict[str, Any] = {"group": models.group, "table2": table2(models, rack, pairs, keys),
            "table3": table3(models, rack, per_length, keys)}
     d = out_dir / models.group
     d.mkdir(parents=True, exist_ok=True)

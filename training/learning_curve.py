@@ -21,7 +21,15 @@ from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
 from serumrnn.training import pairs as PR
 from serumrnn.training.recipes import Recipe
-from serumrnn.training.train import ParamData, SelectorData, Source, builder, compile_kwargs, fit
+from serumrnn.training.train import (
+    Batches,
+    ParamData,
+    SelectorData,
+    Source,
+    builder,
+    compile_kwargs,
+    fit,
+)
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 
@@ -29,7 +37,7 @@ FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 class _Subset:
     """A view of a data source whose training split is a fixed fraction of the original."""
 
-    def __init__(self, data, fraction: float, seed: int = 0):
+    def __init__(self, data: Batches, fraction: float, seed: int = 0):
         self.data, self.fraction = data, fraction
         idx = data.indices(0)
         self.train = np.sort(np.random.default_rng(seed).permutation(idx)[: max(1, int(len(idx) * fraction))])
@@ -37,10 +45,10 @@ class _Subset:
     def indices(self, split: int) -> np.ndarray:
         return self.train if split == 0 else self.data.indices(split)
 
-    def inputs(self, idx):
+    def inputs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         return self.data.inputs(idx)
 
-    def targets(self, idx):
+    def targets(self, idx: np.ndarray) -> dict[str, np.ndarray] | np.ndarray:
         return self.data.targets(idx)
 
 
@@ -74,12 +82,13 @@ def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, 
     src = Source(ds, PR.dry_features(ds))
     selector = effect == "selector"
     name = "selector" if selector else param_model_name(effect)
+    full: SelectorData | ParamData
     if selector:
         full = SelectorData(src, PR.prefix_features(ds, workers=workers))
     else:
         full = ParamData(src, effect, PR.param_pairs(ds, effect, variants=recipe.variants,
                                                      workers=workers, seed=recipe.seed))
-    rack = None if selector else OpenRack()   # only Table 2 scoring renders
+    rack: OpenRack | None = None   # only Table 2 scoring renders: made on its first use
     rows = []
     for frac in fractions:
         data = _Subset(full, frac)
@@ -91,9 +100,11 @@ def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, 
         state = json.loads((run / "state.json").read_text())
         row = {"fraction": frac, "train_pairs": int(len(data.train)),
                "best_val_loss": state["best"], "epochs": state["epoch"] + 1}
-        if selector:
+        if isinstance(full, SelectorData):
             row.update(selector_accuracy(model, full))
         else:
+            if rack is None:
+                rack = OpenRack()
             res = table2_effect(GroupModels(group, run, {}, {name: model}), rack, effect, pairs, set())
             row.update(mel_mse_delta_pct=res["delta_pct"]["mse"],
                        mssmae_delta_pct=res["delta_pct"]["mssmae"])

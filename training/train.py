@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -36,6 +37,17 @@ class Source:
     dry: dict
 
 
+class Batches(Protocol):
+    """What :func:`fit` trains on: example indices per split, and the model's inputs and
+    targets for any of them."""
+
+    def indices(self, split: int) -> np.ndarray: ...
+
+    def inputs(self, idx: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def targets(self, idx: np.ndarray) -> dict[str, np.ndarray] | np.ndarray: ...
+
+
 class ParamData:
     """Batches for one effect's parameter model."""
 
@@ -46,7 +58,7 @@ class ParamData:
     def indices(self, split: int) -> np.ndarray:
         return np.flatnonzero(self.p["split"] == split)
 
-    def inputs(self, idx: np.ndarray):
+    def inputs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         p, arr = self.p, self.src.ds.arrays
         a_mel = p["input_mel"][p["pair_input"][idx]]
         a_mfcc = p["input_mfcc"][p["pair_input"][idx]]
@@ -82,14 +94,14 @@ class SelectorData:
     def indices(self, split: int) -> np.ndarray:
         return np.flatnonzero(self.ex["split"] == split)
 
-    def step_features(self, rec: int, j: int):
+    def step_features(self, rec: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Features of the sound after the record's first j effects."""
         if j == 0 or self.ni:
             return self.src.dry[str(self.src.ds.arrays["preset"][rec])]
         i = self.row[(rec, j)]
         return self.prefix["mel"][i], self.prefix["mfcc"][i]
 
-    def inputs(self, idx: np.ndarray):
+    def inputs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         from serumrnn.server.assistant import selector_batch
 
         arr = self.src.ds.arrays
@@ -101,7 +113,7 @@ class SelectorData:
             applied.append(("initial",) + self.src.ds.chains[rec].order[:k])
         return selector_batch(hist, targets, applied)
 
-    def targets(self, idx: np.ndarray):
+    def targets(self, idx: np.ndarray) -> np.ndarray:
         """Soft labels over the missing effects (see ``training.pairs``)."""
         return self.ex["soft"][idx]
 
@@ -118,18 +130,18 @@ class CNNData:
     def indices(self, split: int) -> np.ndarray:
         return np.flatnonzero(self.split == split)
 
-    def inputs(self, idx: np.ndarray):
+    def inputs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         arr = self.src.ds.arrays
         recs = self.records[idx]
         dm = np.stack([self.src.dry[str(arr["preset"][r])][0] for r in recs])
         dc = np.stack([self.src.dry[str(arr["preset"][r])][1] for r in recs])
         return pair_batch(dm, dc, arr["mel"][recs], arr["mfcc"][recs])
 
-    def targets(self, idx: np.ndarray):
+    def targets(self, idx: np.ndarray) -> np.ndarray:
         return self.y[idx]
 
 
-def tf_dataset(data, idx: np.ndarray, batch: int, *, shuffle: bool, seed: int,
+def tf_dataset(data: Batches, idx: np.ndarray, batch: int, *, shuffle: bool, seed: int,
                cap: int | None = None):
     """A tf.data pipeline: shuffled index batches gathered from the shards' arrays."""
     tf = import_tensorflow()
@@ -196,7 +208,7 @@ def _resume_callback(run: Path, patience: int, monitor: str = "val_loss"):
     return Resume()
 
 
-def fit(name: str, build: Callable, compile_kw: dict, data, recipe: Recipe, run: Path,
+def fit(name: str, build: Callable, compile_kw: dict, data: Batches, recipe: Recipe, run: Path,
         *, batch: int, strategy=None, verbose: int = 2) -> Path:
     """Train (or resume) one model; returns the path of its best checkpoint."""
     import keras
@@ -329,6 +341,7 @@ def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
     for i, name in enumerate(names):
         print(f"[{group}] model {i + 1}/{len(names)}: {name}", file=sys.stderr)
         eff = effect_of_model(name)
+        data: Batches
         if eff is not None:
             data = ParamData(src, eff, PR.param_pairs(ds, eff, variants=recipe.variants,
                                                       workers=workers, seed=recipe.seed))

@@ -28,11 +28,17 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from serumrnn.server import spec
+
+if TYPE_CHECKING:  # annotations only: the functions import these where they run
+    from serumrnn.server.judge import Sound
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack.chain import Chain
+    from serumrnn.server.rack.render import Renderer
 
 #: record_seed(TEST_STREAM, DEV_STREAM + n, i): development pairs for choosing the
 #: decision distance (evaluate_system's test pairs use PAIR_STREAM = 300 + n).
@@ -106,7 +112,8 @@ def _majority(a: dict[str, float], b: dict[str, float]) -> int:
     return 1 if votes >= 2 else -1 if votes <= -2 else 0
 
 
-def _state_candidates(models, renderer, preset: str, chain, target_sound) -> list[dict]:
+def _state_candidates(models: GroupModels, renderer: Renderer, preset: str, chain: Chain,
+                      target_sound: Sound) -> list[dict[str, float]]:
     """Exact six metrics of the sound of ``chain`` and of it plus each unused effect with
     its parameter model's knobs."""
     from serumrnn.server import judge as J
@@ -117,7 +124,7 @@ def _state_candidates(models, renderer, preset: str, chain, target_sound) -> lis
     unused = [e for e in spec.EFFECT_NAMES if e not in chain.order]
     fxs = [knobs_from_outputs(e, models.predict(param_model_name(e), x)) for e in unused]
     sounds = J.measure([renderer.render(chain.then(fx), preset) for fx in fxs], target_sound)
-    return [cur.dist] + [s.dist for s in sounds]
+    return [cur.distances] + [s.distances for s in sounds]
 
 
 def agreement(models, renderer, runs: Sequence[tuple[str, Any, np.ndarray]]) -> dict[str, Any]:

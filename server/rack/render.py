@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,10 +27,12 @@ class RenderSettings:
     note_s: float = 1.0
     render_s: float = 1.0
     block_size: int = 512
-    #: None is the spec's ``SERUM_RACK_ORDER``, read when the settings are made.
-    rack_order: tuple[str, ...] | None = None
+    #: By default the spec's ``SERUM_RACK_ORDER``, read when the settings are made.
+    rack_order: tuple[str, ...] = field(default_factory=spec.rack_order)
 
     def __post_init__(self) -> None:
+        # Checked against the spec; a manifest's list (or None, Serum's order) becomes the
+        # tuple the type promises.
         object.__setattr__(self, "rack_order", spec.rack_order(self.rack_order))
 
     @property
