@@ -171,3 +171,10 @@ def test_run_summaries_are_readable_lines(tmp_path, capsys):
                         lines[0])
     assert re.fullmatch(r".*: basic_shapes, 1 clips per preset and effect subset, 1 of \d+ shards "
                         r"complete, \d+ clips planned", lines[1])
+
+
+def test_verified_eval_logs_summaries_as_readable_lines():
+    from serumrnn.training.verified_eval import readable
+
+    line = readable({"verified": {"mse_pct": -80.61234567, "worse": 0}, "pairs": 50})
+    assert line == "verified (mse_pct -80.6, worse 0), pairs 50"

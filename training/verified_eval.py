@@ -187,6 +187,16 @@ def judge_evidence(models, renderer, pairs: Sequence[tuple[str, Any]], *, k: int
 
 # -- the command ---------------------------------------------------------------------
 
+
+def readable(value: Any) -> str:
+    """A summary as one log line: ``key value`` pairs, numbers to 3 significant digits."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {readable(v)}" if not isinstance(v, dict) else f"{k} ({readable(v)})"
+                         for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
 def evaluate(group: str, *, pairs: int = 50, loops: Sequence[str] = LOOPS_DEFAULT,
              k: int = 3, refine_budget: int = 24, ood_seeds: Sequence[int] = (0, 1, 2),
              evidence: bool = True, models_dir: Path | None = None,
@@ -209,14 +219,14 @@ def evaluate(group: str, *, pairs: int = 50, loops: Sequence[str] = LOOPS_DEFAUL
     for loop in loops:
         rows = run_pairs(models, rack, test, loop=loop, k=k, refine_budget=refine_budget, log=log)
         res["loops"][loop] = {"summary": summarize(rows), "rows": rows}
-        log(f"{loop}: {json.dumps(res['loops'][loop]['summary'])}")
+        log(f"{loop}: {readable(res['loops'][loop]['summary'])}")
     res["ood"] = evaluate_ood_suite(models, rack, loops=loops, seeds=ood_seeds, k=k,
                                     refine_budget=refine_budget)
-    log("out of domain: " + json.dumps({l: v["summary"] for l, v in res["ood"]["loops"].items()}))
+    log("out of domain: " + readable({l: v["summary"] for l, v in res["ood"]["loops"].items()}))
     if evidence:
         dev = draw_pairs(models.group, pairs, stream=DEV_STREAM)
         res["evidence"] = judge_evidence(models, rack, dev, k=k, log=log)
-        log("evidence: " + json.dumps(res["evidence"]["agreement"]))
+        log("evidence: " + readable(res["evidence"]["agreement"]))
     res["runtime_s"] = round(time.time() - t0, 1)
     return res
 
