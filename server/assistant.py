@@ -5,13 +5,13 @@ Three loops share this module (``Session(loop=...)``):
 * ``"verified"`` (default): the selector ranks the effects not used yet; the top ``k``
   (default 3, at most every effect) each get knobs from their parameter model; each candidate is
   rendered from the input through the whole chain (the renderer processes in Serum's rack
-  order); the judge (:mod:`server.judge`) picks the closest, and it is offered only when it
+  order); the judge (:mod:`serumrnn.server.judge`) picks the closest, and it is offered only when it
   beats the current sound by the judge's margin. When none of the top ``k`` does, the
   remaining effects are tried before the loop says it is done, so "no remaining effect
   brings it closer" is literally true. A step the render says is worse is never offered,
   so the current sound is always the best state reached.
 * ``"refine"``: the same, with a short CMA-ES polish of the chosen effect's knobs
-  (:mod:`server.refine`, ``refine_budget`` renders per step), kept only when it scores
+  (:mod:`serumrnn.server.refine`, ``refine_budget`` renders per step), kept only when it scores
   better.
 * ``"paper"``: the paper's loop exactly (section 4.4): the most probable unused effect is
   applied blindly; a step that does not lower the Mel-MSE is bad, and the loop stops

@@ -6,7 +6,7 @@ wrong is reported as one exception type, :class:`AudioInputError`, whose
 ``code`` is a stable short string the UI can switch on and whose message names
 the file, so a person can tell *which* file is wrong and *why*.
 
-Files are opened by :func:`server.safe_open.open_regular` (regular files only, never a
+Files are opened by :func:`serumrnn.server.safe_open.open_regular` (regular files only, never a
 blocking open) and handed to soundfile as file objects. That way ``bytes`` paths and
 non-UTF-8 names (``os.fsdecode`` with surrogateescape) work, which soundfile's own path
 handling does not support.

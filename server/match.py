@@ -2,7 +2,7 @@
 
 Given the sound a producer has (an audio file, or an open-rack preset as
 ``preset:<name>``) and the sound they want, it runs the step loop on the open rack and
-writes a report folder they can follow in Serum (see :mod:`training.report`). Kept light
+writes a report folder they can follow in Serum (see :mod:`serumrnn.training.report`). Kept light
 at import time: ``serumrnn --help`` imports this module to register the command.
 """
 
@@ -149,7 +149,7 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.
     ``models``: already loaded models (skips loading ``group`` from ``models_dir``).
-    ``loop``: ``verified`` (default), ``refine`` or ``paper`` (see ``server.assistant``);
+    ``loop``: ``verified`` (default), ``refine`` or ``paper`` (see ``serumrnn.server.assistant``);
     ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
@@ -234,7 +234,7 @@ def _cmd_match(a: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``serumrnn match`` (called by ``training.cli``)."""
+    """Register ``serumrnn match`` (listed in ``serumrnn.server.cli.COMMAND_MODULES``)."""
     from serumrnn.server import spec as spec_mod
 
     m = subparsers.add_parser(

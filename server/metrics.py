@@ -3,9 +3,9 @@
 Inputs follow the research code (``metrics-notes.md``) so our numbers are
 comparable with the paper's:
 
-* ``mel`` arguments are scaled dB Mel spectrograms from :mod:`server.features`
+* ``mel`` arguments are scaled dB Mel spectrograms from :mod:`serumrnn.server.features`
   (dB / 80, shape (..., 128, T)); ``mfcc`` arguments are (..., 30, T) in dB
-  units, from :func:`server.features.mfcc`.
+  units, from :func:`serumrnn.server.features.mfcc`.
 * MSE, MAE: mean (squared / absolute) difference of the scaled dB Mel, x100.
 * LSD: on dB (scaled x80): RMS over Mel bands per frame, mean over frames.
 * MFCCD: Euclidean distance of the 30 MFCCs per frame, mean over frames.
@@ -75,7 +75,7 @@ def pcc(a_mel: np.ndarray, b_mel: np.ndarray) -> Value:
     """Pearson correlation of the flattened dB Mels, x100 (higher is better).
 
     Undefined (NaN) when either matrix is constant, e.g. digital silence;
-    :func:`server.audio_io.check_signal` keeps such clips out of the system.
+    :func:`serumrnn.server.audio_io.check_signal` keeps such clips out of the system.
     """
     a, b = _pair(a_mel, b_mel)
     a, b = np.broadcast_arrays(a, b)

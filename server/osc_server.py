@@ -2,11 +2,11 @@
 
 One receive thread (python-osc's UDP server) hands every datagram to a small pool of
 daemon worker threads, so a slow step never blocks a ping and a stuck one never blocks
-shutdown. Sessions (:mod:`server.osc_sessions`) belong to the address that made them and
+shutdown. Sessions (:mod:`serumrnn.server.osc_sessions`) belong to the address that made them and
 are named by a secret id; each has a lock, so one session's requests run one at a time
 while different sessions step in parallel. Every failure is an ``/serumrnn/error`` reply
 with a stable code, never longer than its request: no input can stop the server or turn
-it into an amplifier. The wire format lives in :mod:`server.osc`; ``docs/protocol.md`` is
+it into an amplifier. The wire format lives in :mod:`serumrnn.server.osc`; ``docs/protocol.md`` is
 the reference.
 """
 

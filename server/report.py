@@ -12,7 +12,7 @@ The folder is self-contained (open ``index.html`` anywhere, offline):
 * ``steps.json`` for tools.
 
 Nothing here runs models or renders: the functions take a finished
-:class:`~server.assistant.Result` and the audio of each step.
+:class:`~serumrnn.server.assistant.Result` and the audio of each step.
 """
 
 from __future__ import annotations

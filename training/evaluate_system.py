@@ -14,7 +14,7 @@ end value is the value *before* the (n+1)-th bad step, so each metric may end at
 different step (``research_end``). (2) *The product's rule*, below.
 
 **Stopping (the product's rule).** A step is *bad* when it does not lower the Mel-MSE to the target
-(``server.assistant.STOP_METRIC``, the rule ``Session`` uses). With tolerance ``t`` an
+(``serumrnn.server.assistant.STOP_METRIC``, the rule ``Session`` uses). With tolerance ``t`` an
 iterative system stops at the step that makes the (t+1)-th bad step, and that step is
 **kept**: the paper's loop applies an effect, sees the distance grow and terminates, so
 the sound after the mistake is its "final output" (as ``Session.result().final``). Each

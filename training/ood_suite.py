@@ -250,7 +250,7 @@ def start_percentiles(rack: Renderer, group: str, n: int = 500, q: float = 99.0,
                       ) -> dict[str, float]:
     """The ``q``-th percentile of start Mel-MSE and MSSMAE over training-like pairs (a
     preset of the group dry against it through 1 to every effect at random, Table 1 knobs), drawn
-    from a seed stream of their own: the reference of ``server.judge.TRAINING_P99``."""
+    from a seed stream of their own: the reference of ``serumrnn.server.judge.TRAINING_P99``."""
     from serumrnn.server import metrics as M
     from serumrnn.server import spec
     from serumrnn.server.rack import presets as P

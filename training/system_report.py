@@ -128,7 +128,7 @@ def markdown(res: dict[str, Any]) -> str:
           for v in ver.values()]
     if ver:
         v0 = next(iter(ver.values()))
-        L += ["", f"The verified rows run our own loops (`server.assistant`, `--loop verified` and "
+        L += ["", f"The verified rows run our own loops (`serumrnn.server.assistant`, `--loop verified` and "
               f"`refine`) on {v0['pairs']} of the test pairs spread over the chain lengths; on "
               "those pairs SerumRNN (the paper's loop) scores, by the research code's rule, "
               f"Mel-MSE Δ% {v0['serumrnn_same_pairs']['delta_pct']['mse']:+.1f} and MSSMAE Δ% "

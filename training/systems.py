@@ -162,7 +162,7 @@ def make_cases(names: Sequence[str], inputs: Sequence[np.ndarray], targets: Sequ
 
 def selector_batch(histories: Sequence[Sequence[Node]], targets: Sequence[Target],
                    paths: Sequence[tuple[str, ...]], ni: bool = False) -> dict[str, np.ndarray]:
-    """Selector inputs for many cases (``server.assistant.selector_batch``).
+    """Selector inputs for many cases (``serumrnn.server.assistant.selector_batch``).
 
     ``ni``: every step sees the first sound (the NI baseline); the one-hots of the applied
     effects are the same either way.
@@ -175,7 +175,7 @@ def selector_batch(histories: Sequence[Sequence[Node]], targets: Sequence[Target
 
 
 def pair_batch(nodes: Sequence[Node], targets: Sequence[Target]) -> dict[str, np.ndarray]:
-    """(sound, target) for many cases, through the one builder (``server.models.pair_batch``)."""
+    """(sound, target) for many cases, through the one builder (``serumrnn.server.models.pair_batch``)."""
     return models_pair_batch([n.mel for n in nodes], [n.mfcc for n in nodes],
                              [t.mel for t in targets], [t.mfcc for t in targets])
 

@@ -114,7 +114,7 @@ class SelectorData:
         return selector_batch(hist, targets, applied)
 
     def targets(self, idx: np.ndarray) -> np.ndarray:
-        """Soft labels over the missing effects (see ``training.pairs``)."""
+        """Soft labels over the missing effects (see ``serumrnn.training.pairs``)."""
         return self.ex["soft"][idx]
 
 

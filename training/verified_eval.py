@@ -8,7 +8,7 @@ behind the judge's decision distance.
   chain length, 1 to every effect, the same test seed stream): Mel-MSE Δ% and MSSMAE Δ% of what each loop
   hands the producer (the best state; the paper's loop: its final output), renders per
   pair, how many pairs end further away on either metric.
-* **Out of domain** (``training.ood_suite``): per seed, how many targets end worse, how
+* **Out of domain** (``serumrnn.training.ood_suite``): per seed, how many targets end worse, how
   many closer on both metrics, the steps identical and gain-only targets take.
 * **Decision-distance evidence** (``--evidence``), on pairs from a development stream
   the test pairs never use and on an out-of-domain suite of its own seed: (1) pairwise

@@ -27,7 +27,7 @@ Profile format (``profiles/*.json``; relative paths resolve against the file's f
 
 A parameter is ``"param"`` (a name or an index) or ``"index"`` and/or ``"name"`` (both:
 they must agree). Values are the plugin's normalized 0..1. ``"unit"`` converts through the
-spec knob's display unit: spec 0..1 -> Hz/dB/Q (``server.spec``) -> the plugin's 0..1.
+spec knob's display unit: spec 0..1 -> Hz/dB/Q (``serumrnn.server.spec``) -> the plugin's 0..1.
 ``load_profile`` validates a profile against the spec and names the file and key on any
 error; parameter names are checked against the plugin when ``PluginRack`` loads it.
 """
@@ -541,7 +541,7 @@ def find_profile(name: str, folders: Sequence[str | os.PathLike] = ()) -> Path:
 
 
 def serum_profile() -> dict[str, Any]:
-    """The Serum profile, generated from ``server.spec`` (the one source of Serum indices).
+    """The Serum profile, generated from ``serumrnn.server.spec`` (the one source of Serum indices).
 
     ``profiles/serum.json`` is this, written out; a test checks they are equal.
     """
