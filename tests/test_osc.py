@@ -579,10 +579,10 @@ def _wait_line(q: queue.Queue, pattern: str, timeout: float = 30.0) -> str | Non
     return None
 
 
-@pytest.mark.skipif(not (shutil.which("oscsend") and shutil.which("oscdump")),
-                    reason="liblo-tools (oscsend, oscdump) not installed")
 def test_liblo_oscsend_and_oscdump_drive_a_session(server, sounds):
     """An independent OSC implementation: Debian's liblo-tools, as a device would."""
+    missing = [t for t in ("oscsend", "oscdump") if shutil.which(t) is None]
+    assert not missing, f"{missing} not found: scripts/setup-system.sh installs liblo-tools"
     port = free_udp_port()
     dump = subprocess.Popen(["oscdump", "-L", str(port)], stdout=subprocess.PIPE, text=True)
     lines = _reader(dump.stdout)
