@@ -63,7 +63,7 @@ STOP_REASONS = {
 }
 #: 99th percentile of the start distances of training-like pairs (a group's preset dry
 #: against the preset through 1-5 random effects, 500 draws per group from a seed stream
-#: of its own), measured by ``serumrnn.training.ood_suite.start_percentiles``; a target beyond it
+#: of its own), measured by ``start_percentiles`` in training/ood_suite.py; a target beyond it
 #: gets an out-of-domain warning.
 TRAINING_P99: dict[str, dict[str, float]] = {
     "basic_shapes": {"mse": 18.79, "mssmae": 337.3},

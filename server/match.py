@@ -2,7 +2,7 @@
 
 Given the sound a producer has (an audio file, or an open-rack preset as
 ``preset:<name>``) and the sound they want, it runs the step loop on the open rack and
-writes a report folder they can follow in Serum (see :mod:`serumrnn.training.report`). Kept light
+writes a report folder they can follow in Serum (see :mod:`serumrnn.server.report`). Kept light
 at import time: ``serumrnn --help`` imports this module to register the command.
 """
 

@@ -107,7 +107,7 @@ def _force_exit(code: int, why: str) -> None:
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
-    from serumrnn.server.osc_server import bind_udp
+    from serumrnn.server.osc_transport import bind_udp
 
     try:
         rack_order = None if a.rack_order is None else spec.rack_order(a.rack_order)
@@ -124,7 +124,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         print(f"serumrnn serve: error: cannot listen on {a.host}:{a.port} (UDP): "
               f"{e.strerror or e}{hint}", file=sys.stderr)
         return 2
-    from serumrnn.server.osc_server import SafeLogFilter
+    from serumrnn.server.osc_transport import SafeLogFilter
 
     for d in a.profiles:
         if not Path(d).is_dir():

@@ -12,23 +12,15 @@ the reference.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 import os
-import queue
 import socket
 import threading
 import time
-import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVarTuple
-
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import OSCUDPServer
+from typing import TYPE_CHECKING
 
 from serumrnn.server import osc
 from serumrnn.server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
@@ -43,6 +35,16 @@ from serumrnn.server.osc_sessions import (
     new_session_id,
     short_id,
 )
+from serumrnn.server.osc_transport import (
+    LockedRenderer,
+    Transport,
+    Workers,
+    bind_udp,
+    is_loopback,
+    is_loopback_ip,
+    is_unspecified,
+    peek_request_id,
+)
 from serumrnn.server.startup import BlasLimits, limit_blas
 
 if TYPE_CHECKING:
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
 
     from serumrnn.server.assistant import Session, StepReport, Verdict
     from serumrnn.server.models import GroupModels
-    from serumrnn.server.rack.chain import FX, Chain
     from serumrnn.server.rack.profile import Profile
     from serumrnn.server.rack.render import Renderer
 
@@ -72,193 +73,7 @@ MAX_PENDING, MAX_PENDING_BYTES = 512, 8 << 20
 MAX_ROUTES = 4096
 OPEN_RACK_NAMES = ("", "open", "open_rack")
 PRESET_PREFIX = "preset:"
-__all__ = ["OscServer", "OscSession", "REPLY_TTL_S", "bind_udp", "SafeLogFilter"]
-
-
-# -- logging ---------------------------------------------------------------------------
-
-def safe_traceback(e: BaseException) -> str:
-    """A traceback whose exception messages are :func:`osc.loggable` (they may quote a
-    client's text); the frames are the server's own code."""
-    parts: list[str] = []
-    cur: BaseException | None = e
-    seen = 0
-    while cur is not None and seen < 5:
-        parts.insert(0, "".join(traceback.format_tb(cur.__traceback__))
-                     + f"{type(cur).__qualname__}: {osc.loggable(cur)}")
-        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
-        seen += 1
-    return "Traceback (most recent call last):\n" + "\n".join(parts)
-
-
-class SafeLogFilter(logging.Filter):
-    """Escapes control characters in every text argument and exception of a log record,
-    so newlines or terminal codes a client sends cannot forge or hide log lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(osc.loggable(a) if isinstance(a, (str, bytes, tuple))
-                                else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = osc.loggable(record.msg)
-        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
-            record.exc_text = safe_traceback(record.exc_info[1])
-        return True
-
-
-if not any(isinstance(f, SafeLogFilter) for f in log.filters):
-    log.addFilter(SafeLogFilter())
-
-
-# -- transport and workers --------------------------------------------------------------
-
-def bind_udp(host: str, port: int) -> socket.socket:
-    """A UDP socket bound to (host, port), before anything slow starts: a port in use is
-    one clear ``OSError`` at once rather than after the models load."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.bind(address)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-class _Transport(OSCUDPServer):
-    """python-osc's UDP server on an already bound socket, passing every datagram, OSC or
-    not, to the app: a garbage datagram deserves an error reply rather than silence."""
-
-    max_packet_size = 65535
-
-    def __init__(self, sock: socket.socket,
-                 on_datagram: Callable[[bytes, tuple[str, int]], None]):
-        self._on_datagram = on_datagram
-        super().__init__(sock.getsockname()[:2], Dispatcher(), bind_and_activate=False)
-        self.socket.close()
-        self.socket = sock
-        self.server_address = sock.getsockname()
-        self.bound: tuple[str, int] = sock.getsockname()[:2]  # an IP socket's (host, port)
-        try:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        except OSError:  # pragma: no cover - some systems cap the buffer
-            pass
-
-    def verify_request(self, request, client_address) -> bool:
-        return True
-
-    def process_request(self, request, client_address) -> None:
-        self._on_datagram(request[0], client_address)
-
-
-_Ts = TypeVarTuple("_Ts")
-
-
-class _Workers:
-    """A fixed set of daemon threads taking jobs from a queue.
-
-    Unlike ``ThreadPoolExecutor`` (whose threads the interpreter joins at exit), a worker
-    stuck in a system call can neither keep the process alive nor stall :meth:`stop`
-    past its deadline.
-    """
-
-    def __init__(self, n: int, name: str):
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[object, ...]] | None] = \
-            queue.SimpleQueue()
-        self._stopping = False
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
-                         for i in range(max(1, n))]
-        for t in self._threads:
-            t.start()
-
-    def submit(self, fn: Callable[[*_Ts], None], *args: *_Ts) -> None:
-        if self._stopping:
-            raise RuntimeError("the workers are stopping")
-        self._jobs.put((fn, args))
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            if self._stopping:
-                continue  # queued before stop: dropped
-            fn, args = job
-            try:
-                fn(*args)
-            except BaseException:  # a job's own handler logs; this is the last net
-                log.exception("a worker job failed")
-
-    def stop(self, timeout: float) -> list[str]:
-        """Drop queued jobs, wait up to ``timeout`` s for running ones; return the names
-        of workers still busy (they are daemons: the process may exit without them)."""
-        self._stopping = True
-        for _ in self._threads:
-            self._jobs.put(None)
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        return [t.name for t in self._threads if t.is_alive()]
-
-
-class _LockedRenderer:
-    """A shared renderer (one DawDreamer engine set) used by one thread at a time; a
-    ``Renderer`` itself."""
-
-    def __init__(self, rack: Renderer):
-        self.rack, self.settings, self._lock = rack, rack.settings, threading.Lock()
-
-    @property
-    def presets(self) -> tuple[str, ...]:
-        return self.rack.presets
-
-    def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *,
-               note: int | None = None) -> np.ndarray:
-        with self._lock:
-            return self.rack.render(chain, preset, note=note)
-
-    def dry(self, preset: str, *, note: int | None = None) -> np.ndarray:
-        with self._lock:
-            return self.rack.dry(preset, note=note)
-
-    def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
-        with self._lock:
-            return self.rack.process(audio, chain)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine (resolving a name if needed)."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None)
-        except socket.gaierror:
-            return False
-        return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
-def _peek_request_id(data: bytes) -> int:
-    """The request id of a datagram's first message, so a ``busy`` reply can name it."""
-    try:
-        return osc.request_id_of(osc.decode(data[:osc.MAX_DATAGRAM * 4])[0])
-    except Exception:
-        return NO_REQUEST
-
-
-@functools.lru_cache(maxsize=1024)
-def _is_loopback_ip(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_unspecified(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return host == ""
+__all__ = ["OscServer", "OscSession", "REPLY_TTL_S"]
 
 
 @dataclass
@@ -349,15 +164,15 @@ class OscServer:
         self.profile_dirs = tuple(Path(d) for d in profile_dirs)
         self.counts = {"requests": 0, "errors": 0, "unanswered": 0}
         self._workers_n = workers
-        self._workers: _Workers | None = None
+        self._workers: Workers | None = None
         self._lock = threading.Lock()          # counters, pending, routes
         self._pending = self._pending_bytes = 0
         self._routes: OrderedDict[tuple[str, int], int] = OrderedDict()
-        self._rack = None if rack is None else _LockedRenderer(rack)
+        self._rack = None if rack is None else LockedRenderer(rack)
         self.blas_threads = blas_threads
         self._blas_limits: BlasLimits | None = None
         self._sock = sock
-        self._transport: _Transport | None = None
+        self._transport: Transport | None = None
         self._thread: threading.Thread | None = None
         self.started = time.monotonic()
 
@@ -392,11 +207,11 @@ class OscServer:
 
             settings = RenderSettings() if self.rack_order is None else \
                 RenderSettings(rack_order=self.rack_order)
-            self._rack = _LockedRenderer(OpenRack(settings))
+            self._rack = LockedRenderer(OpenRack(settings))
         sock = self._sock or bind_udp(self.host, self.port)
         self._blas_limits = limit_blas(self.blas_threads)
-        self._workers = _Workers(self._workers_n, "osc-worker")
-        self._transport = _Transport(sock, self._receive)
+        self._workers = Workers(self._workers_n, "osc-worker")
+        self._transport = Transport(sock, self._receive)
         self._thread = threading.Thread(target=self._transport.serve_forever,
                                         kwargs={"poll_interval": 0.1}, name="osc-receive",
                                         daemon=True)
@@ -405,7 +220,7 @@ class OscServer:
         log.info("ready: listening on %s:%d (protocol %s, groups %s), replies to port %s",
                  host, port, osc.PROTOCOL_VERSION, self.groups, self.reply_port or "of sender")
         if self.reply_port:
-            ready_host = "127.0.0.1" if _is_unspecified(host) else host
+            ready_host = "127.0.0.1" if is_unspecified(host) else host
             self._send([(f"{PREFIX}/ready", (osc.PROTOCOL_VERSION, self.groups, port))],
                        (ready_host, self.reply_port))
         return self
@@ -447,7 +262,7 @@ class OscServer:
                 self._pending += 1
                 self._pending_bytes += len(data)
         if busy:
-            self._answer_error(_peek_request_id(data), _Failure(
+            self._answer_error(peek_request_id(data), _Failure(
                 "busy", "too many requests queued; retry shortly"), "", "",
                 self._asker(sender), self._budget(len(data), sender))
             return
@@ -494,7 +309,7 @@ class OscServer:
     def _budget(self, size: int, sender: tuple[str, int]) -> int | None:
         """The most bytes an error reply to a ``size``-byte request from ``sender`` may
         take (None: no limit but the datagram's)."""
-        if not size or (self.size_rule == "remote" and _is_loopback_ip(sender[0])):
+        if not size or (self.size_rule == "remote" and is_loopback_ip(sender[0])):
             return None
         return size
 
