@@ -103,6 +103,13 @@ class Knob:
     ranges: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
     display: Display = PERCENT
     choices: tuple[str, ...] = ()  # non-empty for a categorical knob
+    #: A categorical knob's Serum-normalized value per choice (Serum's menus skip slots).
+    serum_values: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.serum_values) != len(self.choices):
+            raise ValueError(f"knob {self.name}: {len(self.choices)} choices but "
+                             f"{len(self.serum_values)} Serum values")
 
     @property
     def categorical(self) -> bool:
@@ -124,8 +131,7 @@ class Knob:
     def to_serum(self, value: float) -> float:
         """The Serum-normalized value to send to the plugin for a model value."""
         if self.categorical:
-            slot = DISTORTION_MODE_SLOTS[int(value)]
-            return slot / (DISTORTION_SLOT_COUNT - 1)
+            return self.serum_values[int(value)]
         return float(value)
 
     def text(self, value: float) -> str:
@@ -265,7 +271,8 @@ EFFECTS: tuple[Effect, ...] = (
     Effect(
         "distortion", "Distortion", _on("Dist Enable", 154),
         knobs=(
-            Knob("mode", "Dist_Mode", 99, "Mode", choices=DISTORTION_MODES),
+            Knob("mode", "Dist_Mode", 99, "Mode", choices=DISTORTION_MODES,
+                 serum_values=tuple(s / (DISTORTION_SLOT_COUNT - 1) for s in DISTORTION_MODE_SLOTS)),
             Knob("drive", "Dist_Drv", 97, "Drive", ranges=((0.30, 1.00),)),
         ),
         fixed=(

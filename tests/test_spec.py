@@ -166,3 +166,16 @@ def test_export_lists_no_models_of_another_spec_beside_new_ones(tmp_path):
         m = json.loads(path.read_text())
         assert m["spec_fingerprint"] == spec.fingerprint()
         assert m["files"] == ({"param_eq": entry} if kept else {})
+
+
+def test_a_categorical_knob_carries_its_own_serum_values():
+    """Serum's distortion menu skips slots; any categorical knob says its own values, so a
+    new categorical knob needs no code beside the spec."""
+    from dataclasses import replace
+
+    mode = spec.effect("distortion").knobs[0]
+    assert [mode.to_serum(i) for i in range(len(mode.choices))] == list(mode.serum_values)
+    menu = replace(mode, name="shape", choices=("a", "b", "c"), serum_values=(0.0, 0.25, 1.0))
+    assert menu.to_serum(1) == 0.25
+    with pytest.raises(ValueError, match="3 choices but 2 Serum values"):
+        replace(mode, choices=("a", "b", "c"), serum_values=(0.0, 1.0))
