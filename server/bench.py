@@ -50,18 +50,17 @@ def bench_render(n: int) -> dict[str, float]:
 
     def warm():
         k = next(i)
-        rack._prefixes.clear()  # every effect renders (no partial render reused)
+        rack.clear_caches(dry=False)  # every effect renders on the cached dry synth
         rack.render(chains[k % n], presets[k % len(presets)])
 
     def cold():
         k = next(i)
-        rack._dry.clear()  # force the synth to render too
-        rack._prefixes.clear()
+        rack.clear_caches()  # the synth renders too
         rack.render(chains[k % n], presets[k % len(presets)])
 
     def synth_only():
         k = next(i)
-        rack._dry.clear()
+        rack.clear_caches()
         rack.dry(presets[k % len(presets)])
 
     def alone(fx_chains: Sequence[Chain]) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from serumrnn.server import quiet
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC_JSON = ROOT / "m4l_device" / "serumrnn_spec.json"
 EXAMPLES = ROOT / "examples"
 #: Modules that add their own sub-commands (each defines ``add_parser(subparsers)``).
 COMMAND_MODULES = (
@@ -76,10 +75,13 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
+    from serumrnn.server import spec
+
     sp = sub.add_parser("spec", help="the effect specification")
     ssub = sp.add_subparsers(dest="spec_cmd", required=True)
     ex = ssub.add_parser("export", help="write the spec as JSON for the Max for Live device")
-    ex.add_argument("--out", default=str(SPEC_JSON), help=f"where to write it (default {SPEC_JSON})")
+    ex.add_argument("--out", default=str(spec.EXPORT_PATH),
+                    help=f"where to write it (default {spec.EXPORT_PATH})")
     ex.add_argument("--check", action="store_true", help="fail if the file is out of sync")
     ex.set_defaults(func=_cmd_spec_export)
 

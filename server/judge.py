@@ -62,7 +62,7 @@ STOP_REASONS = {
     "worse": "too many steps made the sound worse (the paper's stopping rule)",
 }
 #: 99th percentile of the start distances of training-like pairs (a group's preset dry
-#: against the preset through 1-5 random effects, 500 draws per group from a seed stream
+#: against the preset through 1 to every effect, at random, 500 draws per group from a seed stream
 #: of its own), measured by ``start_percentiles`` in training/ood_suite.py; a target beyond it
 #: gets an out-of-domain warning.
 TRAINING_P99: dict[str, dict[str, float]] = {

@@ -19,12 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from serumrnn.server.rack.presets import PRESET_PREFIX
+
 if TYPE_CHECKING:
     from serumrnn.server.assistant import Result
     from serumrnn.server.models import GroupModels
 
 DEFAULT_OUT = Path("out") / "match"  # relative to the current folder, as --help says
-PRESET_PREFIX = "preset:"
 DEFAULT_GROUP = "basic"
 RENDER_NOTE_TEXT = ("Sounds rendered on the open rack (Faust effects with Serum's knob names), "
                     "so Serum itself will sound similar, not identical.")
@@ -236,6 +237,7 @@ def _cmd_match(a: argparse.Namespace) -> int:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``serumrnn match`` (listed in ``serumrnn.server.cli.COMMAND_MODULES``)."""
     from serumrnn.server import spec as spec_mod
+    from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
 
     m = subparsers.add_parser(
         "match", help="step-by-step effect settings from your sound to a target, as a report",
@@ -256,11 +258,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="verified: each step is rendered first and offered only when it brings "
                         "the sound closer (default); refine: the same, with each step's knobs "
                         "polished by listening; paper: the paper's loop, unchanged")
-    m.add_argument("--k", type=int, default=3, metavar="K",
-                   help="effects tried per step, most likely first "
-                        f"(1-{spec_mod.MAX_STEPS}, default 3)")
-    m.add_argument("--refine-budget", type=int, default=24, metavar="N",
-                   help="renders the refinement may spend per step (--loop refine; default 24)")
+    m.add_argument("--k", type=int, default=DEFAULT_K, choices=range(1, spec_mod.MAX_STEPS + 1),
+                   metavar="K", help="effects tried per step, most likely first "
+                                     f"(1-{spec_mod.MAX_STEPS}, default {DEFAULT_K})")
+    m.add_argument("--refine-budget", type=int, default=REFINE_BUDGET, metavar="N",
+                   help="renders the refinement may spend per step (--loop refine; default "
+                        f"{REFINE_BUDGET})")
     m.add_argument("--tolerance", type=int, default=1, metavar="N",
                    help="--loop paper: stop after more than N steps that move away from the "
                         "target (default 1)")

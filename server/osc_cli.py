@@ -30,6 +30,7 @@ log = logging.getLogger("serumrnn.osc")
 # -- the command ----------------------------------------------------------------------
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
     from serumrnn.server.midi import DEFAULT_TRIGGER
     from serumrnn.server.osc_server import (
         DEFAULT_HOST,
@@ -75,11 +76,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "brings the sound closer, and a capture that shows otherwise is taken "
                         "back (default); refine: the same with knobs polished by listening; "
                         "paper: the paper's loop")
-    s.add_argument("--k", type=int, default=3, choices=range(1, spec.MAX_STEPS + 1), metavar="K",
-                   help="effects simulated per step, most likely first "
-                        f"(1-{spec.MAX_STEPS}, default 3)")
-    s.add_argument("--refine-budget", type=int, default=24, metavar="N",
-                   help="renders the refinement may spend per step (--loop refine; default 24)")
+    s.add_argument("--k", type=int, default=DEFAULT_K, choices=range(1, spec.MAX_STEPS + 1),
+                   metavar="K", help="effects simulated per step, most likely first "
+                                     f"(1-{spec.MAX_STEPS}, default {DEFAULT_K})")
+    s.add_argument("--refine-budget", type=int, default=REFINE_BUDGET, metavar="N",
+                   help="renders the refinement may spend per step (--loop refine; default "
+                        f"{REFINE_BUDGET})")
     s.add_argument("--rack-order", default=None, metavar="FX,FX,...",
                    help="the order your Serum FX rack processes the effects in, comma-separated "
                         "(default Serum's: distortion,phaser,compressor,reverb,eq)")

@@ -45,6 +45,7 @@ from serumrnn.server.osc_transport import (
     is_unspecified,
     peek_request_id,
 )
+from serumrnn.server.rack.presets import PRESET_PREFIX
 from serumrnn.server.startup import BlasLimits, limit_blas
 
 if TYPE_CHECKING:
@@ -72,7 +73,6 @@ MAX_PENDING, MAX_PENDING_BYTES = 512, 8 << 20
 #: Reply ports remembered per sender socket (from ping, status and new).
 MAX_ROUTES = 4096
 OPEN_RACK_NAMES = ("", "open", "open_rack")
-PRESET_PREFIX = "preset:"
 __all__ = ["OscServer", "OscSession", "REPLY_TTL_S"]
 
 

@@ -18,7 +18,11 @@ from types import ModuleType
 
 
 def tensorflow() -> None:
-    """Only fatal TensorFlow C++ logs after start-up, unless the user chose a level."""
+    """Only fatal TensorFlow C++ logs, unless the user chose a level.
+
+    Level 3, not 2: TensorFlow logs harmless notices at error level on this CPU ("oneDNN
+    supports DT_BOOL only on platforms with AVX-512. Falling back..."), and a real failure
+    reaches us as a Python exception anyway."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 

@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: The spec's human label. What data folders and model manifests are checked against is
@@ -490,6 +491,10 @@ def to_json() -> dict[str, Any]:
         "step_tokens": list(STEP_TOKENS),
         "distortion_modes": list(DISTORTION_MODES),
     }
+
+
+#: Where ``serumrnn spec export`` writes :func:`export_json` for the device to read.
+EXPORT_PATH = Path(__file__).resolve().parent.parent / "m4l_device" / "serumrnn_spec.json"
 
 
 def export_json() -> str:

@@ -3,7 +3,7 @@
 The node tests' scripted server (``m4l_device/tests/helpers.js``) must speak the real
 server's contract, so it does not write step replies by hand: it replays the ones in
 ``m4l_device/tests/fixtures/step_replies.json``, which this module records by running
-scripted scenarios through a real :class:`server.osc_server.OscServer` (scripted stub
+scripted scenarios through a real :class:`serumrnn.server.osc_server.OscServer` (scripted stub
 models, the open rack, OSC over loopback). ``tests/test_device_fixtures.py`` fails when the
 committed file is out of sync with what the server answers now.
 

@@ -30,7 +30,7 @@ def mid_knobs(effect: str) -> dict[str, float]:
 
 
 class StubModels:
-    """Looks like ``server.models.GroupModels`` to ``Session`` and the OSC server.
+    """Looks like ``serumrnn.server.models.GroupModels`` to ``Session`` and the OSC server.
 
     ``ranking``: effects from most to least probable for the selector (every call; default
     the spec's order). ``knobs``: per effect, the knob values its parameter model returns

@@ -238,7 +238,7 @@ def test_permission_denied_real():
         if os.geteuid() != 0:
             expect_error(path, "permission")
             return
-        code = ("import os, sys; from server.audio_io import load_clip, AudioInputError\n"
+        code = ("import os, sys; from serumrnn.server.audio_io import load_clip, AudioInputError\n"
                 "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
                 "try:\n    load_clip(sys.argv[1])\nexcept AudioInputError as e:\n"
                 "    print(e.code); print(e)\n")

@@ -145,13 +145,14 @@ def test_default_outputs_are_relative_to_the_current_folder():
     p = cli.build_parser()
     for argv, dest, want in [(["demo"], "out", Path("out/demo")),
                              (["train", "--group", "basic"], "runs", Path("runs")),
-                             (["train", "--group", "basic"], "models_dir", Path("models")),
                              (["train", "--group", "basic"], "data", Path("data"))]:
         assert Path(getattr(p.parse_args(argv), dest)) == want
     from serumrnn.server.match import DEFAULT_OUT
     from serumrnn.training.evaluate_models import RESULTS
 
     assert not DEFAULT_OUT.is_absolute() and not RESULTS.is_absolute()
+    # train exports where match, serve and eval read models (not an output folder)
+    assert p.parse_args(["train", "--group", "basic"]).models_dir is None
 
 
 def test_data_info_on_a_missing_folder_is_one_clear_line(tmp_path, capsys):

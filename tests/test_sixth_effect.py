@@ -123,7 +123,26 @@ def test_the_device_spec_json_and_module_carry_the_new_effect(six, tmp_path):
                    "done": "Done: all 6 effects are on."}
 
 
+def test_the_reports_follow_the_effect_count(six):
+    """Table 5's step columns and the results summary's Table 2 rows come from the spec;
+    an effect the paper did not have gets no paper figure instead of an error."""
+    from serumrnn.training import summary, system_report
+
+    per = {str(j): {m: -0.1 for m in ("mse", "mae", "lsd", "mfccd", "pcc", "mssmae")}
+           for j in range(1, 7)}
+    t = {"initial": per["1"], "final": per["1"], "delta": per["1"], "delta_pct": per["1"],
+         "per_step": per, "per_step_n": {str(j): 10 for j in range(1, 7)}}
+    head, rule = system_report._table5("SerumRNN", t)[:2]
+    assert head.endswith("| 1 | 2 | 3 | 4 | 5 | 6 |") and rule.count("|---") == 5 + 6
+    row = {"table2": {e: {"delta_pct": {"mse": -50.0}} for e in spec.EFFECT_NAMES}}
+    lines = summary.table2_rows({"basic_shapes": row}, ["basic_shapes"])
+    assert any(line.startswith("| tone |") and "no paper figure" in line for line in lines)
+
+
 def test_the_copy_is_gone_after_the_test():
-    assert "tone" not in spec.EFFECT_NAMES and spec.MAX_STEPS == len(spec.EFFECTS)
-    assert not (open_rack.FAUST_DIR / "tone.dsp").exists()
+    """use_effects changes the spec only inside its monkeypatch."""
+    with pytest.MonkeyPatch.context() as mp:
+        use_effects(mp, spec.EFFECTS + (TONE,))
+        assert spec.MAX_STEPS == 6
+    assert "tone" not in spec.EFFECT_NAMES and spec.MAX_STEPS == len(spec.EFFECTS) == 5
     assert Chain([]).order == ()

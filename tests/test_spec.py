@@ -5,7 +5,7 @@ import pytest
 from spec_copies import replace_knob, use_effects
 
 from serumrnn.server import spec
-from serumrnn.server.cli import SPEC_JSON, main
+from serumrnn.server.cli import main
 
 
 def test_five_effects_with_serum_names_and_indices():
@@ -67,8 +67,8 @@ def test_validate_knobs_errors():
 
 
 def test_exported_json_is_in_sync_with_spec():
-    assert SPEC_JSON.read_text() == spec.export_json(), "run `serumrnn spec export`"
-    data = json.loads(SPEC_JSON.read_text())
+    assert spec.EXPORT_PATH.read_text() == spec.export_json(), "run `serumrnn spec export`"
+    data = json.loads(spec.EXPORT_PATH.read_text())
     assert data["spec_version"] == spec.SPEC_VERSION
     assert [e["name"] for e in data["effects"]] == list(spec.EFFECT_NAMES)
 

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from serumrnn.server.spec import EFFECT_NAMES, MAX_STEPS, SERUM_RACK_ORDER
+from serumrnn.training.evaluate_models import RESULTS
 
 WORKERS = os.cpu_count() or 1
 
@@ -59,14 +60,16 @@ def _cmd_train(a: argparse.Namespace) -> int:
                              only=only, workers=a.workers, strategy=a.strategy,
                              verbose=0 if a.quiet else 2)
     if not a.no_export:
+        from serumrnn.server.models import DEFAULT_MODELS_DIR
         from serumrnn.training.export import export_group
 
-        print(f"exported {len(best)} models: {export_group(a.group, recipe, best, Path(a.models_dir), data_size=info)}")
+        folder = Path(a.models_dir) if a.models_dir else DEFAULT_MODELS_DIR
+        print(f"exported {len(best)} models: {export_group(a.group, recipe, best, folder, data_size=info)}")
     return 0
 
 
 def _cmd_eval_models(a: argparse.Namespace) -> int:
-    from serumrnn.training.evaluate_models import RESULTS, evaluate_group
+    from serumrnn.training.evaluate_models import evaluate_group
 
     evaluate_group(a.group, models_dir=Path(a.models) if a.models else None, pairs=a.pairs,
                    per_length=a.per_length, out_dir=Path(a.out) if a.out else RESULTS)
@@ -142,8 +145,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", default="data", help="data root, relative to the current folder (default data)")
     t.add_argument("--runs", default="runs",
                    help="checkpoints and logs, relative to the current folder (default runs)")
-    t.add_argument("--models-dir", default="models",
-                   help="where the trained group is exported (default models)")
+    t.add_argument("--models-dir", default=None,
+                   help="where the trained group is exported (default: the project's models/ "
+                        "folder, where match, serve and eval look)")
     t.add_argument("--no-export", action="store_true", help="train (or resume) without exporting")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     t.set_defaults(func=_cmd_train)
@@ -168,7 +172,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _workers(lc, "data-generation processes")
     lc.add_argument("--data", default="data", help="data root (default data)")
     lc.add_argument("--runs", default="runs", help="checkpoints and logs (default runs)")
-    lc.add_argument("--out", default=str(Path("docs") / "results"),
+    lc.add_argument("--out", default=str(RESULTS),
                     help="where the plot goes (default docs/results)")
     lc.set_defaults(func=_cmd_learning_curve)
 

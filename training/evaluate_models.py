@@ -51,6 +51,12 @@ PAPER_MEL_MSE_PCT = {"compressor": -56.06, "distortion": -82.66, "eq": -45.92,
                      "phaser": -10.15, "reverb": -62.60}
 
 
+def _paper(effect: str) -> str:
+    """The paper's Table 2 Mel-MSE Δ% for an effect, or a note for one it did not have."""
+    pct = PAPER_MEL_MSE_PCT.get(effect)
+    return "no paper figure" if pct is None else f"{pct:+.1f} %"
+
+
 def _data_dir(models: GroupModels) -> Path | None:
     d = models.manifest.get("data", {}).get("dir")
     return (ROOT / d) if d else None
@@ -168,11 +174,11 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
                 "baseline_mae": float(np.mean(np.abs(mean - true_knobs[:, j]))),
                 "baseline": "training mean" if labels is not None else "grid mean"}
     print(f"[{models.group}] {effect}: Mel-MSE {din['mse']:.2f} -> {dout['mse']:.2f} "
-          f"({pct['mse']:+.1f} %, paper {PAPER_MEL_MSE_PCT[effect]:+.1f} %)", file=sys.stderr)
+          f"({pct['mse']:+.1f} %, paper {_paper(effect)})", file=sys.stderr)
     return {"pairs": n_pairs, "input": din, "output": dout,
             "delta": {k: float(v) for k, v in d.items()},
             "delta_pct": {k: float(v) for k, v in pct.items()},
-            "knobs": knob_rows, "paper_mel_mse_pct": PAPER_MEL_MSE_PCT[effect]}
+            "knobs": knob_rows, "paper_mel_mse_pct": PAPER_MEL_MSE_PCT.get(effect)}
 
 
 def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set) -> dict[str, Any]:

@@ -5,7 +5,8 @@
 
 The systems are in :mod:`serumrnn.training.systems`, the SoX out-of-domain table in
 :mod:`serumrnn.training.system_ood`, the report in :mod:`serumrnn.training.system_report`;
-this module scores them, draws the held-out pairs and runs the evaluation.
+the scoring in :mod:`serumrnn.training.system_scores`; this module draws the held-out
+pairs and runs the evaluation.
 
 **Scoring, two ways.** (1) *The research code's rule* (``eval_util.py``,
 ``until_worse_n``), which the paper's tables use: applied per metric, on that metric's own
@@ -19,7 +20,8 @@ iterative system stops at the step that makes the (t+1)-th bad step, and that st
 **kept**: the paper's loop applies an effect, sees the distance grow and terminates, so
 the sound after the mistake is its "final output" (as ``Session.result().final``). Each
 trajectory is computed once to the end (every effect, Oracle: the true chain's length),
-and every tolerance 0-4 is read off it; tolerance 4 is the whole trajectory. Tables 4-6
+and every tolerance from 0 to ``MAX_STEPS - 1`` is read off it; the last is the whole
+trajectory. Tables 4-6
 use tolerance 1, the paper's choice from Figure 4. SerumCNN 1S has no steps to stop.
 
 **Held-out pairs.** ``pairs / MAX_STEPS`` per chain length 1 to ``MAX_STEPS`` (the effect count): a preset of the group drawn at
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serumrnn.server import judge as J
 from serumrnn.server.spec import MAX_STEPS
 from serumrnn.training.system_ood import evaluate_ood
 from serumrnn.training.system_report import write_report
@@ -153,7 +156,7 @@ def run_pairs(models: GroupModels, renderer: Renderer, pairs: Sequence[tuple[str
 
 def verified_subset(n_pairs: int, n: int) -> list[int]:
     """Indices of ``n`` test pairs spread evenly over the chain lengths (pairs come
-    ordered by length, pairs/5 of each)."""
+    ordered by length, pairs/MAX_STEPS of each)."""
     if n >= n_pairs:
         return list(range(n_pairs))
     return sorted({int(i) for i in np.linspace(0, n_pairs - 1, n)})
@@ -212,7 +215,7 @@ def verified_goals(ver: dict[str, Any]) -> list[dict[str, Any]]:
 def build_result(group: str, ev: Evaluation) -> dict[str, Any]:
     lengths = [len(t) for t in ev.truths]
     res = {"group": group, "pairs": len(ev.truths), "per_length": len(ev.truths) // MAX_STEPS,
-           "tolerance": TABLE_TOLERANCE, "stop_metric": "mse", "bad_step_kept": True,
+           "tolerance": TABLE_TOLERANCE, "stop_metric": J.STOP_METRIC, "bad_step_kept": True,
            "systems": {s: {"label": SYSTEMS[s], **system_summary(ev.trajectories[s], lengths)}
                        for s in SYSTEMS},
            "checks": {"oracle_follows_truth": float(np.mean(

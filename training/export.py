@@ -2,7 +2,7 @@
 
 The manifest is what the server's loader checks before trusting a file: each file's
 sha256, the spec's label and fingerprint, the feature settings and the render note the models were
-trained on, the data size, the seed, and (after ``serumrnn evaluate``) the test metrics.
+trained on, the data size, the seed, and (after ``serumrnn eval-models``) the test metrics.
 """
 
 from __future__ import annotations

@@ -72,6 +72,9 @@ def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, 
                    out_dir: Path, pairs: int = 200, fractions=FRACTIONS, workers: int = 2) -> Path:
     """Train ``effect``'s parameter model (or the selector, ``effect="selector"``) on growing
     fractions of its training data and score each run on the same held-out data."""
+    from serumrnn.server.quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     from serumrnn.training.evaluate_models import table2_effect
@@ -139,7 +142,8 @@ def plot(rows, group: str, effect: str, path: Path) -> Path:
         from serumrnn.training.evaluate_models import PAPER_MEL_MSE_PCT
 
         ax[0].plot(n, [r["mel_mse_delta_pct"] for r in rows], "o-", label="ours")
-        ax[0].axhline(PAPER_MEL_MSE_PCT[effect], color="gray", ls="--", label="paper")
+        if effect in PAPER_MEL_MSE_PCT:
+            ax[0].axhline(PAPER_MEL_MSE_PCT[effect], color="gray", ls="--", label="paper")
         ax[0].set(xscale="log", xlabel=unit, ylabel="Mel-MSE Δ% (lower is better)",
                   title=f"{spec.effect(effect).label}: held-out Δ%")
     ax[0].legend(fontsize=7)

@@ -6,7 +6,7 @@ the next effect:
 * **SerumRNN**: the selector on the sounds so far (each next to the target);
 * **SerumRNN NI**: the same with every step fed the *input's* spectra (the applied
   effects' one-hots as usual), i.e. no intermediate renders seen;
-* **SerumCNN**: the 5-sigmoid model on (current, target), most probable unused effect;
+* **SerumCNN**: the one-sigmoid-per-effect model on (current, target), most probable unused effect;
 * **SerumCNN 1S**: SerumCNN once on (input, target): every effect with p > 0.5 (at least
   the most probable) in order of probability, all knobs predicted from (input, target),
   one render;

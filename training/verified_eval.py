@@ -325,10 +325,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pairs", type=int, default=50, help=f"held-out pairs (multiple of {spec.MAX_STEPS})")
     p.add_argument("--loops", default=",".join(LOOPS_DEFAULT),
                    help="comma-separated loops to measure: verified, refine, paper (default %(default)s)")
-    p.add_argument("--k", type=int, default=3,
-                   help="candidate effects rendered per verified step (default 3)")
-    p.add_argument("--refine-budget", type=int, default=24,
-                   help="renders the CMA-ES refinement may spend per step (default 24)")
+    from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
+
+    p.add_argument("--k", type=int, default=DEFAULT_K,
+                   help=f"candidate effects rendered per verified step (default {DEFAULT_K})")
+    p.add_argument("--refine-budget", type=int, default=REFINE_BUDGET,
+                   help=f"renders the CMA-ES refinement may spend per step (default {REFINE_BUDGET})")
     p.add_argument("--ood-seeds", default="0,1,2",
                    help="comma-separated seeds of the out-of-domain suite's settings (default 0,1,2)")
     p.add_argument("--no-evidence", action="store_true",

@@ -25,13 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from serumrnn.server.spec import EXPORT_PATH
+
 DEVICE_DIR = Path(__file__).resolve().parent.parent
 ROOT = DEVICE_DIR.parent
 PATCHER = DEVICE_DIR / "SerumRNN.maxpat"
 AMXD = DEVICE_DIR / "SerumRNN.amxd"
 PANEL_PNG = ROOT / "docs" / "device-panel.png"
-SPEC_JSON = DEVICE_DIR / "serumrnn_spec.json"
 SPEC_MODULE = DEVICE_DIR / "serumrnn_spec.js"
+SPEC_JSON = EXPORT_PATH  # written by `serumrnn spec export` (server/spec.py)
 #: The ``ampf`` chunk's device type (as in Ableton's maxdevtools amxd reader).
 DEVICE_TYPES = {"audio_effect": b"aaaa", "instrument": b"iiii", "midi_effect": b"mmmm"}
 #: Live's device height in pixels; the width comes from the patcher's ``devicewidth``.

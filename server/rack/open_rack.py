@@ -117,6 +117,13 @@ class OpenRack:
                 if f.name in stage.address:
                     stage.set(f.name, faust_value(name, f.name, f.value))
 
+    def clear_caches(self, *, dry: bool = True) -> None:
+        """Forget the partial renders and (``dry``) the cached dry synths, so a benchmark
+        measures the work a new chain costs."""
+        if dry:
+            self._dry.clear()
+        self._prefixes.clear()
+
     @property
     def presets(self) -> tuple[str, ...]:
         return tuple(P.PRESETS)
