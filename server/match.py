@@ -234,10 +234,30 @@ def _cmd_match(a: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``serumrnn match`` (listed in ``serumrnn.server.cli.COMMAND_MODULES``)."""
+def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
+    """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
+    candidates, the refinement budget, the paper loop's tolerance and the rack order."""
     from serumrnn.server import spec as spec_mod
     from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
+
+    p.add_argument("--loop", default="verified", choices=("verified", "refine", "paper"),
+                   help=loop_help)
+    p.add_argument("--k", type=int, default=DEFAULT_K, choices=range(1, spec_mod.MAX_STEPS + 1),
+                   metavar="K", help="effects tried per step, most likely first "
+                                     f"(1-{spec_mod.MAX_STEPS}, default {DEFAULT_K})")
+    p.add_argument("--refine-budget", type=int, default=REFINE_BUDGET, metavar="N",
+                   help="renders the refinement may spend per step (--loop refine; default "
+                        f"{REFINE_BUDGET})")
+    p.add_argument("--tolerance", type=int, default=1, metavar="N",
+                   help="--loop paper: stop after more than N steps that move away from the "
+                        "target (default 1)")
+    p.add_argument("--rack-order", default=None, metavar="FX,FX,...",
+                   help="the order your Serum FX rack processes the effects in, comma-separated "
+                        f"(default Serum's: {','.join(spec_mod.SERUM_RACK_ORDER)})")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``serumrnn match`` (listed in ``serumrnn.server.cli.COMMAND_MODULES``)."""
 
     m = subparsers.add_parser(
         "match", help="step-by-step effect settings from your sound to a target, as a report",
@@ -254,21 +274,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="report folder (default out/match): new, empty, or an earlier report "
                         "(whose files are replaced); any other folder is refused")
     m.add_argument("--models", default=None, metavar="DIR", help="models folder (default models/)")
-    m.add_argument("--loop", default="verified", choices=("verified", "refine", "paper"),
-                   help="verified: each step is rendered first and offered only when it brings "
+    add_loop_options(m, "verified: each step is rendered first and offered only when it brings "
                         "the sound closer (default); refine: the same, with each step's knobs "
                         "polished by listening; paper: the paper's loop, unchanged")
-    m.add_argument("--k", type=int, default=DEFAULT_K, choices=range(1, spec_mod.MAX_STEPS + 1),
-                   metavar="K", help="effects tried per step, most likely first "
-                                     f"(1-{spec_mod.MAX_STEPS}, default {DEFAULT_K})")
-    m.add_argument("--refine-budget", type=int, default=REFINE_BUDGET, metavar="N",
-                   help="renders the refinement may spend per step (--loop refine; default "
-                        f"{REFINE_BUDGET})")
-    m.add_argument("--tolerance", type=int, default=1, metavar="N",
-                   help="--loop paper: stop after more than N steps that move away from the "
-                        "target (default 1)")
-    m.add_argument("--rack-order", default=None, metavar="FX,FX,...",
-                   help="the order your Serum FX rack processes the effects in, comma-separated "
-                        "(default Serum's: distortion,phaser,compressor,reverb,eq)")
     m.set_defaults(func=_cmd_match)
     return m

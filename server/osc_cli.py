@@ -30,7 +30,7 @@ log = logging.getLogger("serumrnn.osc")
 # -- the command ----------------------------------------------------------------------
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
+    from serumrnn.server.match import add_loop_options
     from serumrnn.server.midi import DEFAULT_TRIGGER
     from serumrnn.server.osc_server import (
         DEFAULT_HOST,
@@ -71,23 +71,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="whose error replies are never longer than their request: senders "
                         "off loopback (default; only they could be forged) or all (to measure "
                         "the rule from this machine)")
-    s.add_argument("--loop", choices=("verified", "refine", "paper"), default="verified",
-                   help="verified: a step is simulated on the open rack and offered only when it "
-                        "brings the sound closer, and a capture that shows otherwise is taken "
+    add_loop_options(s, "verified: a step is simulated on the open rack and offered only when "
+                        "it brings the sound closer, and a capture that shows otherwise is taken "
                         "back (default); refine: the same with knobs polished by listening; "
                         "paper: the paper's loop")
-    s.add_argument("--k", type=int, default=DEFAULT_K, choices=range(1, spec.MAX_STEPS + 1),
-                   metavar="K", help="effects simulated per step, most likely first "
-                                     f"(1-{spec.MAX_STEPS}, default {DEFAULT_K})")
-    s.add_argument("--refine-budget", type=int, default=REFINE_BUDGET, metavar="N",
-                   help="renders the refinement may spend per step (--loop refine; default "
-                        f"{REFINE_BUDGET})")
-    s.add_argument("--rack-order", default=None, metavar="FX,FX,...",
-                   help="the order your Serum FX rack processes the effects in, comma-separated "
-                        "(default Serum's: distortion,phaser,compressor,reverb,eq)")
-    s.add_argument("--tolerance", type=int, default=1,
-                   help="--loop paper: bad steps allowed before the stopping rule fires "
-                        "(default %(default)s)")
     s.add_argument("--no-bundles", action="store_true",
                    help="send each reply message in its own datagram instead of bundles")
     s.add_argument("--midi-in", default=None, metavar="PORT",
