@@ -374,6 +374,22 @@ def summarize(out: Path) -> dict[str, Any]:
             "clips": sum(t.stop - t.start for t in tasks)}
 
 
+#: A model manifest names its data folder relative to the project, when it lies inside.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def manifest_data_dir(data_dir: Path) -> str:
+    """How a manifest records ``data_dir``: relative to the project when inside it (so a
+    moved checkout still finds its data), absolute otherwise."""
+    full = Path(data_dir).resolve()
+    return os.path.relpath(full, PROJECT_ROOT) if full.is_relative_to(PROJECT_ROOT) else str(full)
+
+
+def data_dir_of_manifest(recorded: str) -> Path:
+    """The folder :func:`manifest_data_dir` recorded (an absolute one stays as it is)."""
+    return PROJECT_ROOT / recorded
+
+
 def bench_datagen(workers: int, per_combo: int) -> dict[str, float]:
     """``serumrnn bench``'s data-generation figure: a throw-away folder, end to end."""
     import tempfile

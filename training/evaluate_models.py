@@ -45,7 +45,6 @@ from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.sampling import knob_key, random_effects, record_seed, sample_chain
 
 TEST_STREAM = 0x5E57  # seeds of held-out test draws; training uses the data set's seed
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path("docs") / "results"  # default output, relative to the current folder
 PAPER_MEL_MSE_PCT = {"compressor": -56.06, "distortion": -82.66, "eq": -45.92,
                      "phaser": -10.15, "reverb": -62.60}
@@ -59,7 +58,9 @@ def _paper(effect: str) -> str:
 
 def _data_dir(models: GroupModels) -> Path | None:
     d = models.manifest.get("data", {}).get("dir")
-    return (ROOT / d) if d else None
+    from serumrnn.training.datagen import data_dir_of_manifest
+
+    return data_dir_of_manifest(d) if d else None
 
 
 def training_keys(models: GroupModels) -> set:

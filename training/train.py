@@ -333,10 +333,7 @@ def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
     src = Source(ds, PR.dry_features(ds))
     strat = get_strategy(strategy)
     best: dict[str, Path] = {}
-    root = Path(__file__).resolve().parent.parent
-    rel = os.path.relpath(data_dir.resolve(), root) if data_dir.resolve().is_relative_to(root) \
-        else str(data_dir.resolve())
-    info: dict = {"dir": rel, "clips": len(ds), "per_combo": recipe.per_combo,
+    info: dict = {"dir": datagen.manifest_data_dir(data_dir), "clips": len(ds), "per_combo": recipe.per_combo,
                   "seed": recipe.seed, "examples": {}}
     for i, name in enumerate(names):
         print(f"[{group}] model {i + 1}/{len(names)}: {name}", file=sys.stderr)
