@@ -33,7 +33,6 @@ PATCHER = DEVICE_DIR / "SerumRNN.maxpat"
 AMXD = DEVICE_DIR / "SerumRNN.amxd"
 PANEL_PNG = ROOT / "docs" / "device-panel.png"
 SPEC_MODULE = DEVICE_DIR / "serumrnn_spec.js"
-SPEC_JSON = EXPORT_PATH  # written by `serumrnn spec export` (server/spec.py)
 #: The ``ampf`` chunk's device type (as in Ableton's maxdevtools amxd reader).
 DEVICE_TYPES = {"audio_effect": b"aaaa", "instrument": b"iiii", "midi_effect": b"mmmm"}
 #: Live's device height in pixels; the width comes from the patcher's ``devicewidth``.
@@ -220,7 +219,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b = dsub.add_parser("build", help="write m4l_device/serumrnn_spec.js and assemble SerumRNN.amxd")
     b.add_argument("--patcher", default=str(PATCHER), help="the device's Max patcher (default %(default)s)")
     b.add_argument("--out", default=str(AMXD), help="the .amxd to write (default %(default)s)")
-    b.add_argument("--spec", default=str(SPEC_JSON), help="the spec JSON (`serumrnn spec export`)")
+    b.add_argument("--spec", default=str(EXPORT_PATH), help="the spec JSON (`serumrnn spec export`)")
     b.add_argument("--spec-module", default=str(SPEC_MODULE),
                    help="the JavaScript spec module to write (default %(default)s)")
     b.add_argument("--check", action="store_true",
