@@ -63,3 +63,17 @@ def test_anchor_search_improves_with_budget_and_never_returns_worse(rack):
     assert r.renders == 48 and set(r.checkpoints) == {12, 48}
     s12, s48 = r.checkpoints[12]["score"], r.checkpoints[48]["score"]
     assert s48 <= s12 <= 1.0 + 1e-9
+
+
+def test_missing_sox_is_one_clear_error_for_both_evaluations(monkeypatch, tmp_path):
+    """Both SoX users go through run_sox, so a machine without SoX gets one message."""
+    import shutil
+
+    from serumrnn.training import ood_suite
+    from serumrnn.training.system_ood import sox_sounds
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match=r"out-of-domain suite needs the `sox` command"):
+        ood_suite.sox_target(np.zeros(44100, np.float32), ["gain", "-3"], tmp_path)
+    with pytest.raises(RuntimeError, match=r"--no-ood\) needs the `sox` command"):
+        sox_sounds(tmp_path)

@@ -82,17 +82,26 @@ SOX_EFFECTS: dict[str, Callable[[np.random.Generator], list[str]]] = {
 }
 
 
+def run_sox(argv: Sequence[str], needed_for: str) -> None:
+    """Run the ``sox`` command with ``argv``; a missing ``sox`` is one clear error.
+
+    The one place the evaluations call SoX; each caller keeps its own flags (``-G``,
+    ``-D``), since the committed tables were measured with them.
+    """
+    sox = shutil.which("sox")
+    if sox is None:
+        raise RuntimeError(f"{needed_for} needs the `sox` command "
+                           "(scripts/setup-system.sh installs it)")
+    subprocess.run([sox, *argv], check=True, capture_output=True)
+
+
 def sox_target(dry: np.ndarray, args: Sequence[str], folder: Path) -> np.ndarray:
     """The dry sound through SoX's effects (no dither), as a 1 s clip."""
     from serumrnn.server.audio_io import load_clip, write_wav
 
-    sox = shutil.which("sox")
-    if sox is None:
-        raise RuntimeError("the out-of-domain suite needs the `sox` command "
-                           "(scripts/setup-system.sh installs it)")
     src, out = folder / "dry.wav", folder / "sox_out.wav"
     write_wav(src, dry)
-    subprocess.run([sox, "-D", str(src), str(out), *args], check=True, capture_output=True)
+    run_sox(["-D", str(src), str(out), *args], "the out-of-domain suite")
     return load_clip(out)
 
 

@@ -4,13 +4,12 @@ loops is :mod:`serumrnn.training.ood_suite`)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serumrnn.training.ood_suite import run_sox
 from serumrnn.training.system_scores import TABLE_TOLERANCE, as_metric_dict, is_better, stops
 from serumrnn.training.systems import make_cases, metrics_module, run_iterative
 
@@ -35,17 +34,13 @@ def sox_sounds(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The SoX sawtooth (MIDI 48) and each ``OOD_TARGETS`` effect applied to it by SoX."""
     from serumrnn.server.audio_io import load_clip
 
-    sox = shutil.which("sox")
-    if sox is None:
-        raise RuntimeError("the out-of-domain evaluation needs the `sox` command "
-                           "(scripts/setup-system.sh installs it); or pass --no-ood")
+    need = "the out-of-domain evaluation (or pass --no-ood)"
     saw = folder / "saw.wav"
-    subprocess.run([sox, "-n", "-r", "44100", "-c", "1", str(saw), *OOD_SAW], check=True,
-                   capture_output=True)
+    run_sox(["-n", "-r", "44100", "-c", "1", str(saw), *OOD_SAW], need)
     targets = {}
     for k, (name, args) in enumerate(OOD_TARGETS.items()):
         out = folder / f"target{k}.wav"
-        subprocess.run([sox, "-G", str(saw), str(out), *args], check=True, capture_output=True)
+        run_sox(["-G", str(saw), str(out), *args], need)
         targets[name] = load_clip(out)
     return load_clip(saw), targets
 
