@@ -6,8 +6,8 @@ shutdown. Sessions (:mod:`serumrnn.server.osc_sessions`) belong to the address t
 are named by a secret id; each has a lock, so one session's requests run one at a time
 while different sessions step in parallel. Every failure is an ``/serumrnn/error`` reply
 with a stable code, never longer than its request: no input can stop the server or turn
-it into an amplifier. The wire format lives in :mod:`serumrnn.server.osc`; ``docs/protocol.md`` is
-the reference.
+it into an amplifier. What each session request does is :mod:`serumrnn.server.osc_steps`;
+the wire format lives in :mod:`serumrnn.server.osc`; ``docs/protocol.md`` is the reference.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ from serumrnn.server.osc_sessions import (
     IDLE_S,
     REPLY_TTL_S,
     RUNNING,
-    SOUND_BYTES,
     CachedReply,
     OscSession,
     Sessions,
-    new_session_id,
     short_id,
 )
+from serumrnn.server.osc_steps import StepHandlers
 from serumrnn.server.osc_transport import (
     LockedRenderer,
     Transport,
@@ -45,15 +44,11 @@ from serumrnn.server.osc_transport import (
     is_unspecified,
     peek_request_id,
 )
-from serumrnn.server.rack.presets import PRESET_PREFIX
 from serumrnn.server.startup import BlasLimits, limit_blas
 
 if TYPE_CHECKING:
-    import numpy as np
 
-    from serumrnn.server.assistant import Session, StepReport, Verdict
     from serumrnn.server.models import GroupModels
-    from serumrnn.server.rack.profile import Profile
     from serumrnn.server.rack.render import Renderer
 
 log = logging.getLogger("serumrnn.osc")
@@ -72,7 +67,6 @@ STOP_WAIT_S = 3.0
 MAX_PENDING, MAX_PENDING_BYTES = 512, 8 << 20
 #: Reply ports remembered per sender socket (from ping, status and new).
 MAX_ROUTES = 4096
-OPEN_RACK_NAMES = ("", "open", "open_rack")
 __all__ = ["OscServer", "OscSession", "REPLY_TTL_S"]
 
 
@@ -150,12 +144,11 @@ class OscServer:
             raise ValueError(f"size_rule is 'remote' or 'all', not {size_rule!r}")
         self.size_rule = size_rule
         self.models, self.host, self.port, self.reply_port = models, host, port, reply_port
-        self.bundles, self.limit, self.tolerance = bundles, datagram_limit, tolerance
+        self.bundles, self.limit = bundles, datagram_limit
         from serumrnn.server.assistant import LOOPS
 
         if loop not in LOOPS:
             raise ValueError(f"loop is one of {', '.join(LOOPS)}, not {loop!r}")
-        self.loop, self.k, self.refine_budget = loop, k, refine_budget
         self.rack_order = rack_order
         self.max_pending = max_pending
         self.sessions = Sessions(max_total=max_sessions, per_client=sessions_per_client,
@@ -168,7 +161,10 @@ class OscServer:
         self._lock = threading.Lock()          # counters, pending, routes
         self._pending = self._pending_bytes = 0
         self._routes: OrderedDict[tuple[str, int], int] = OrderedDict()
-        self._rack = None if rack is None else LockedRenderer(rack)
+        self.steps = StepHandlers(models, self.sessions, loop=loop, k=k,
+                                  refine_budget=refine_budget, tolerance=tolerance,
+                                  rack=None if rack is None else LockedRenderer(rack),
+                                  profile_dirs=self.profile_dirs)
         self.blas_threads = blas_threads
         self._blas_limits: BlasLimits | None = None
         self._sock = sock
@@ -186,7 +182,7 @@ class OscServer:
 
     @property
     def groups(self) -> str:
-        return ",".join(self.models)
+        return self.steps.groups
 
     def start(self) -> OscServer:
         if not is_loopback(self.host):
@@ -198,7 +194,7 @@ class OscServer:
         for d in self.profile_dirs:
             if not d.is_dir():
                 raise ValueError(f"profile folder {d} is not a folder")
-        if self._rack is None:
+        if self.steps.rack is None:
             from serumrnn.server.rack import OpenRack
 
             # Made here, on the caller's thread: DawDreamer hangs rendering on an engine made
@@ -207,7 +203,7 @@ class OscServer:
 
             settings = RenderSettings() if self.rack_order is None else \
                 RenderSettings(rack_order=self.rack_order)
-            self._rack = LockedRenderer(OpenRack(settings))
+            self.steps.rack = LockedRenderer(OpenRack(settings))
         sock = self._sock or bind_udp(self.host, self.port)
         self._blas_limits = limit_blas(self.blas_threads)
         self._workers = Workers(self._workers_n, "osc-worker")
@@ -414,11 +410,12 @@ class OscServer:
                                     "(0-65535; 0 = the port the request came from)",
                                     req.request_id)
             if req.name == "new":
-                reply, made = self._on_new(req, sender)
+                reply, made = self.steps.open_session(
+                    req, self._default_dest(sender, req.args.get("reply_port")), sender[0])
                 sid, dest = made.id, made.reply_to
             elif sess is not None:
                 dest = sess.reply_to
-                reply = getattr(self, f"_on_{req.name}")(req, sess)
+                reply = getattr(self.steps, f"on_{req.name}")(req, sess)
             else:
                 reply = getattr(self, f"_on_{req.name}")(req)
             return _Outcome(reply, None, dest, sid)
@@ -513,176 +510,6 @@ class OscServer:
         return [(f"{PREFIX}/status/reply", (
             req.request_id, osc.PROTOCOL_VERSION, self.groups, len(self.sessions),
             c["requests"], c["errors"], float(time.monotonic() - self.started)))]
-
-    def _on_new(self, req: Request, sender: tuple[str, int]) -> tuple[Reply, OscSession]:
-        from serumrnn.server.rack import presets as P
-
-        try:
-            group = P.resolve_group(req.args["group"])
-        except KeyError as e:
-            raise ProtocolError("unknown_group", e.args[0], req.request_id) from None
-        if group not in self.models:
-            raise ProtocolError("missing_group", f"no models loaded for {group}; this server "
-                                f"has {self.groups} (start it with --models DIR holding "
-                                f"{group}/)", req.request_id)
-        profile, preset = None, None
-        for opt in req.args["options"]:
-            if opt.startswith(PRESET_PREFIX):
-                preset = opt[len(PRESET_PREFIX):]
-            elif opt not in OPEN_RACK_NAMES:
-                profile = self._load_profile(opt, req.request_id)
-        if preset is not None:
-            if profile is not None:
-                raise ProtocolError("bad_args", f"preset:{preset} renders on the open rack; "
-                                    f"with the {profile.name} profile the device sends "
-                                    "captures of the plugin instead", req.request_id)
-            if preset not in P.PRESETS:
-                raise ProtocolError("unknown_preset", f"unknown preset {preset!r}; presets: "
-                                    f"{', '.join(P.PRESETS)}", req.request_id)
-        sess = OscSession(new_session_id(), group, self.models[group],
-                          self._default_dest(sender, req.args.get("reply_port")), profile,
-                          preset, owner=sender[0])
-        self.sessions.add(sess, req.request_id)
-        return [(f"{PREFIX}/new/reply", (req.request_id, sess.id, group,
-                                         "open" if profile is None else profile.name,
-                                         f"{PRESET_PREFIX}{preset}" if preset else ""))], sess
-
-    def _load_profile(self, name: str, rid: int) -> Profile:
-        """A profile from the shipped folder or a ``--profiles`` folder. Its faults are
-        described by key path only, never by the file's contents (the full message goes
-        to the log)."""
-        from serumrnn.server.rack.profile import ProfileError, find_profile, load_profile, redacted_key_path
-
-        if (os.sep in name or name.endswith(".json")) and not os.path.isabs(name):
-            raise ProtocolError("relative_path", f"profile path {osc.printable(name)!r} must "
-                                "be absolute", rid)
-        try:
-            return load_profile(find_profile(name, self.profile_dirs))
-        except ProfileError as e:
-            if e.key_path is None:
-                raise
-            log.info("profile %s refused: %s", name, e)
-            raise ProtocolError("bad_profile", f"profile {osc.printable(name)!r} is not valid "
-                                f"at {redacted_key_path(e.key_path)} (the server's log says "
-                                "why)", rid) from None
-        except (OSError, RecursionError, UnicodeError) as e:
-            raise ProtocolError("bad_profile", f"profile {osc.printable(name)!r} cannot be "
-                                f"read ({type(e).__name__})", rid) from None
-
-    @staticmethod
-    def _check_path(path: str, rid: int) -> str:
-        if not os.path.isabs(path):
-            raise ProtocolError("relative_path", f"{osc.printable(path)!r} is not an absolute "
-                                "path; the server's working folder is not the device's, so "
-                                "send the full path (Max: absolutepath)", rid)
-        return path
-
-    def _assistant(self, sess: OscSession, target: np.ndarray) -> Session:
-        """A fresh step loop towards ``target`` (the chain starts empty)."""
-        from serumrnn.server.assistant import Session
-
-        # The verified loops simulate candidates on the open rack (in rack order) from the
-        # first capture, the producer's dry sound; the paper's loop renders only presets.
-        renderer = self._rack if self.loop != "paper" or sess.preset is not None else None
-        return Session(sess.models, target, renderer=renderer, preset=sess.preset,
-                       tolerance=self.tolerance, loop=self.loop, k=self.k,
-                       refine_budget=self.refine_budget)
-
-    def _on_target(self, req: Request, sess: OscSession) -> Reply:
-        from serumrnn.server.audio_io import load_clip
-        from serumrnn.server.pitch import to_model_note
-
-        path = self._check_path(req.args["path"], req.request_id)
-        moved = to_model_note(load_clip(path), Path(path).name, "target",
-                              sess.models.render_settings.note)
-        # the target, its features and (preset input) the first state
-        self.sessions.make_room(sess, 3 * SOUND_BYTES, req.request_id)
-        with sess.lock:
-            sess.assistant = None
-            sess.target_audio = moved.audio
-            sess.assistant = self._assistant(sess, moved.audio)
-            sess.measure()
-        midi = -1.0 if moved.midi is None else float(moved.midi)
-        return [(f"{PREFIX}/target/reply",
-                 (req.request_id, sess.id, midi, float(moved.shift), moved.message or ""))]
-
-    def _on_step(self, req: Request, sess: OscSession) -> Reply:
-        from serumrnn.server.audio_io import load_clip
-
-        path = req.args.get("path") or None
-        current = None
-        if path is not None:
-            if sess.preset is not None:
-                raise ProtocolError("bad_args", f"session {short_id(sess.id)} renders preset "
-                                    f"{sess.preset}: send the step without a path",
-                                    req.request_id)
-            from serumrnn.server.pitch import capture_to_model_note  # at the models' note, as match does
-
-            current = capture_to_model_note(load_clip(self._check_path(path, req.request_id)),
-                                            Path(path).name, sess.models.render_settings.note).audio
-        with sess.lock:
-            a = sess.assistant
-            if a is None:
-                raise ProtocolError("no_target", "the session has no target yet: send "
-                                    f"{PREFIX}/target first", req.request_id)
-            if a.done:
-                raise ProtocolError("session_done", self._done_text(a), req.request_id)
-            if current is None and sess.preset is None:
-                raise ProtocolError("no_current", "give the path of the captured current sound "
-                                    "(the session has no preset input)", req.request_id)
-            self.sessions.make_room(sess, SOUND_BYTES, req.request_id)
-            if path is not None:
-                sess.last_path = path
-            if a.loop == "paper":
-                prev = a.steps[-1] if a.steps else None
-                unjudged = prev is not None and prev.after is None
-                report = a.step(current=current)
-                judged: StepReport | Verdict | None = (
-                    prev if prev is not None and unjudged and prev.after is not None else None)
-                if judged is not None and a.bad_steps > a.tolerance:
-                    a.undo()  # the capture showed the last step made it worse: stop here
-                    report = None
-            else:
-                # The judge decides: a capture that shows the applied step made the sound
-                # worse comes back as a take-back, and the next candidate is offered.
-                turn = a.advance(current=current)
-                judged, report = turn.judged, turn.report
-            sess.measure()
-            return osc.step_reply(req.request_id, sess.id, report, step=len(a.chain),
-                                  done=a.done, reason=a.stop_reason, best_step=a.best_step,
-                                  judged=judged)
-
-    def _done_text(self, a: Session) -> str:
-        from serumrnn.server.judge import STOP_REASONS
-
-        return (f"the session is done: {STOP_REASONS[a.stop_reason]}; the best result is "
-                f"after step {a.best_step}. Undo or reset to go on")
-
-    def _on_undo(self, req: Request, sess: OscSession) -> Reply:
-        with sess.lock:
-            a = sess.assistant
-            if a is None or not a.steps:
-                raise ProtocolError("nothing_to_undo", "no step to undo", req.request_id)
-            last = a.steps[-1]
-            a.undo()
-            sess.measure()
-            return [(f"{PREFIX}/undo/reply", (req.request_id, sess.id, len(a.chain), last.effect,
-                                              last.enable.serum_name, 0.0))]
-
-    def _on_reset(self, req: Request, sess: OscSession) -> Reply:
-        from serumrnn.server import spec
-
-        with sess.lock:
-            off = [] if sess.assistant is None else list(sess.assistant.chain.order)
-            if sess.target_audio is not None:
-                sess.assistant = self._assistant(sess, sess.target_audio)
-            sess.measure()
-        names = tuple(spec.effect(e).enable.serum_name for e in off)
-        return [(f"{PREFIX}/reset/reply", (req.request_id, sess.id, *names))]
-
-    def _on_end(self, req: Request, sess: OscSession) -> Reply:
-        self.sessions.end(sess.id)
-        return [(f"{PREFIX}/end/reply", (req.request_id, sess.id))]
 
     # -- steps the server starts (MIDI) -----------------------------------------------
     def trigger_step(self, session_id: str | None = None) -> bool:

@@ -82,7 +82,7 @@ def server(tiny_run, rack):
 def verified_server(tiny_run, rack):
     """The real tiny models, the default loop (`serve`, verified)."""
     srv = _tiny_server(tiny_run, rack, "verified")
-    assert srv.loop == "verified"
+    assert srv.steps.loop == "verified"
     yield srv
     srv.stop()
 
