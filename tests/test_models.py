@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import time
 
 import keras  # installed by the project's set-up (the ml extra); a missing one is a failure
 import numpy as np
@@ -141,6 +142,25 @@ def test_training_resumes_from_its_checkpoint(tiny_run):
     assert state["epoch"] == 1
     rows = (run / "log.csv").read_text().strip().splitlines()
     assert len(rows) == 3 and rows[1].split(",")[0] == "0" and rows[2].split(",")[0] == "1"
+
+
+def test_each_finished_epoch_adds_its_time_to_the_state_on_disk(tmp_path):
+    """A run killed mid-fit keeps the time of the epochs it finished (the manifest's
+    per-model seconds would otherwise count only the last, resumed part)."""
+    import keras
+
+    from serumrnn.training.train import _resume_callback
+
+    cb = _resume_callback(tmp_path, patience=3)
+    cb.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    for epoch, loss in enumerate((1.0, 0.5)):
+        cb.on_epoch_begin(epoch)
+        time.sleep(0.05)
+        cb.on_epoch_end(epoch, {"val_loss": loss})
+        on_disk = json.loads((tmp_path / "state.json").read_text())
+        assert on_disk["seconds"] >= 0.05 * (epoch + 1)
+    resumed = _resume_callback(tmp_path, patience=3)   # as after a kill
+    assert resumed.state["seconds"] == on_disk["seconds"] and resumed.state["epoch"] == 1
 
 
 def test_loader_verifies_checksums_and_compatibility(tiny_run, tmp_path):

@@ -181,16 +181,24 @@ def _resume_callback(run: Path, patience: int, monitor: str = "val_loss"):
     import keras
 
     class Resume(keras.callbacks.Callback):
-        """Checkpoint every epoch, keep the best, and early-stop with state on disk."""
+        """Checkpoint every epoch, keep the best, and early-stop with state on disk.
+
+        ``seconds`` adds each finished epoch's time, so a run killed and resumed reports
+        the training it really took (less the unfinished epoch it lost)."""
 
         def __init__(self):
             super().__init__()
             self.state = json.loads((run / "state.json").read_text()) if (run / "state.json").exists() \
                 else {"epoch": -1, "best": None, "best_epoch": -1, "wait": 0, "done": False}
+            self._t0 = time.time()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.time()
 
         def on_epoch_end(self, epoch, logs=None):
             v = float(logs[monitor])
             st = self.state
+            st["seconds"] = st.get("seconds", 0) + time.time() - self._t0
             if st["best"] is None or v < st["best"]:
                 st.update(best=v, best_epoch=epoch, wait=0)
                 _atomic_model_save(self.model, run / "best.keras")
@@ -238,12 +246,9 @@ def fit(name: str, build: Callable, compile_kw: dict, data: Batches, recipe: Rec
     va = tf_dataset(data, val_idx, batch, shuffle=False, seed=0)
     print(f"[{name}] {len(train_idx)} train / {len(val_idx)} val examples, "
           f"{model.count_params():,} parameters", file=sys.stderr)
-    t0 = time.time()
     model.fit(tr, validation_data=va, epochs=recipe.max_epochs, initial_epoch=st["epoch"] + 1,
               callbacks=[cb, keras.callbacks.CSVLogger(str(run / "log.csv"), append=True)],
               verbose=verbose)
-    cb.state["seconds"] = cb.state.get("seconds", 0) + time.time() - t0
-    (run / "state.json").write_text(json.dumps(cb.state, indent=2))
     return run / "best.keras"
 
 
