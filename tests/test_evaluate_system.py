@@ -227,3 +227,18 @@ def test_verified_rows_never_end_worse_and_are_scored_both_ways(run):
             assert (np.diff(t.dist[:, 0]) <= 0).all() and (np.diff(t.dist[:, 5]) <= 0).all()
         assert set(v["table_research"]["delta"]) == set(v["product"]["delta"])
         assert label in (folder / "system.md").read_text()
+
+
+def test_selector_own_path_diagnosis_runs_on_the_shipped_models(capsys):
+    """`scripts/selector_own_path.py` (the README's figures on SerumRNN against NI on their
+    own path) runs both selectors and prints one line per chain length and the totals."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "selector_own_path.py"
+    runpy.run_path(str(script))["main"]("basic", 5)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("basic_shapes: 5 held-out pairs")
+    assert [line.split(" |")[0] for line in lines[1:6]] == [f"{n} effects" for n in range(1, 6)]
+    assert "first 5 right" in lines[5] and "next step ΔMel-MSE none" in lines[5]
+    assert lines[6].startswith("serumrnn, all: Δ -") and lines[7].startswith("serumrnn_ni, all: Δ -")
