@@ -47,7 +47,6 @@ from serumrnn.server.osc_transport import (
 from serumrnn.server.startup import BlasLimits, limit_blas
 
 if TYPE_CHECKING:
-
     from serumrnn.server.models import GroupModels
     from serumrnn.server.rack.render import Renderer
 
