@@ -238,9 +238,9 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
     candidates, the refinement budget, the paper loop's tolerance and the rack order."""
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
+    from serumrnn.server.assistant import DEFAULT_K, LOOPS, REFINE_BUDGET
 
-    p.add_argument("--loop", default="verified", choices=("verified", "refine", "paper"),
+    p.add_argument("--loop", default="verified", choices=LOOPS,
                    help=loop_help)
     p.add_argument("--k", type=int, default=DEFAULT_K, choices=range(1, spec_mod.MAX_STEPS + 1),
                    metavar="K", help="effects tried per step, most likely first "

@@ -131,7 +131,7 @@ def plot(rows, group: str, effect: str, path: Path) -> Path:
     unit = "training sequences" if effect == "selector" else "training pairs"
     fig, ax = plt.subplots(1, 2, figsize=(8, 3))
     if effect == "selector":
-        from serumrnn.training.summary import SELECTOR_GOAL
+        from serumrnn.training.evaluate_models import SELECTOR_GOAL
 
         ax[0].plot(n, [r["exact"] for r in rows], "o-", label="exact next effect")
         ax[0].plot(n, [r["in_target"] for r in rows], "s-", label="chosen effect in the target")

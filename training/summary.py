@@ -17,13 +17,15 @@ from typing import Any
 
 from serumrnn.server import spec
 from serumrnn.server.rack import presets as P
-from serumrnn.training.evaluate_models import PAPER_MEL_MSE_PCT, RESULTS
+from serumrnn.training.evaluate_models import (
+    PAPER_MEL_MSE_PCT,
+    RESULTS,
+    SELECTOR_GOAL,
+    SELECTOR_GOAL_STEP,
+)
+from serumrnn.training.system_scores import PRODUCT_GOAL_PCT
 from serumrnn.training.systems import SYSTEMS
 
-#: Table 3's goals (issue 10): SerumRNN names the one effect left this often overall and
-#: at each number of effects in the target.
-SELECTOR_GOAL, SELECTOR_GOAL_STEP = 0.985, 0.97
-SYSTEM_GOAL_PCT = -75.0
 #: A goal whose threshold is the group's own paper figure; one summary row for all groups.
 _PAPER_FIGURE = re.compile(r" ≤ the paper's ([+-]?\d+\.\d) %$")
 
@@ -114,7 +116,7 @@ def summarize(results: Path = RESULTS) -> str:
                 return delta(s["systems"][key]["table"])
 
             out.append(row(first["systems"][key]["label"], system_delta,
-                           f"≤ {_pct(SYSTEM_GOAL_PCT)}" if key == "serumrnn" else "",
+                           f"≤ {_pct(PRODUCT_GOAL_PCT)}" if key == "serumrnn" else "",
                            missing="not evaluated"))
         out.append(row("SerumRNN, rolled back to its best step",
                        lambda s: delta(s["systems"]["serumrnn"]["table_rollback"])))

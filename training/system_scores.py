@@ -16,9 +16,13 @@ from serumrnn.training.systems import SYSTEMS, Trajectory, metrics_module
 #: Tolerances Figure 4 sweeps; the tables use the paper's choice, 1.
 TOLERANCES = tuple(range(MAX_STEPS))
 TABLE_TOLERANCE = 1
+#: The product rule's goal for SerumRNN's Mel-MSE Δ% (Table 4, tolerance 1).
+PRODUCT_GOAL_PCT = -75.0
 #: The paper's Table 4 SerumRNN Mel-MSE Δ% per group (the research code's rule).
 PAPER_SERUMRNN_MSE_PCT = {"basic_shapes": -77.8, "advanced_shapes": -75.8,
                           "advanced_modulating_shapes": -81.2}
+#: The product rule's goal for SerumRNN's Mel-MSE Δ% (Table 4, tolerance 1).
+PRODUCT_GOAL_PCT = -75.0
 #: The paper's Table 4 SerumRNN row per group, for context (Serum, not the open rack).
 PAPER_SERUMRNN = {
     "basic_shapes": (-4.08, -9.62, -8.35, -94.08, 20.03, -42.32),
@@ -110,8 +114,9 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
                             f"{m.upper()} (Δ)", "value": f"{rr['delta'][m]:+.2f} vs {o:+.2f}",
                     "met": bool(rr["delta"][m] < o)})
     rnn = sy["serumrnn"]["table"]
-    out += [{"goal": "product rule: SerumRNN Δ% Mel-MSE ≤ −75 %", "value": f"{rnn['delta_pct']['mse']:+.1f} %",
-            "met": bool(rnn["delta_pct"]["mse"] <= -75.0)}]
+    out += [{"goal": f"product rule: SerumRNN Δ% Mel-MSE ≤ −{-PRODUCT_GOAL_PCT:.0f} %",
+             "value": f"{rnn['delta_pct']['mse']:+.1f} %",
+             "met": bool(rnn["delta_pct"]["mse"] <= PRODUCT_GOAL_PCT)}]
     for other in ("random", "serumcnn_1s"):
         worse = [m for m in M.METRICS if not is_better(m, rnn["delta"][m], sy[other]["table"]["delta"][m])]
         out.append({"goal": f"SerumRNN beats {SYSTEMS[other]} on every metric (Δ)",
