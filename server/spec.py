@@ -31,7 +31,7 @@ SPEC_VERSION = "2.0"
 #: them too. History: never change an entry.
 #: "1.0" had the effects, knobs, ranges and outputs of "2.0"; only its data processed the
 #: effects in turn-on order (data format 1, refused by training/datagen.py for that
-#: reason), so its shipped models keep loading until they are retrained.
+#: reason); its models (all three groups are retrained on 2.0 now) still load.
 KNOWN_SPEC_FINGERPRINTS: dict[str, str] = {
     "2.0": "195e6799fd498e9e51816f84eac8cae317d57ececa09efa79796b7d20499c0c0",
     "1.0": "195e6799fd498e9e51816f84eac8cae317d57ececa09efa79796b7d20499c0c0",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-#: Group id -> preset names, in the paper's order of increasing complexity.
 #: How a preset is named where a file path could stand (match INPUT, the OSC `new` source).
 PRESET_PREFIX = "preset:"
 
+#: Group id -> preset names, in the paper's order of increasing complexity.
 GROUPS: dict[str, tuple[str, ...]] = {
     "basic_shapes": ("sine", "triangle", "saw", "square"),
     "advanced_shapes": ("power_fifths_lead", "saw_stack", "dirty_stab", "bells"),
