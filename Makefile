@@ -29,6 +29,7 @@ demo: setup
 
 # Lint and types first (seconds), then the suite. Configuration: pyproject.toml.
 lint: $(STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/typecheck.py
 

@@ -78,9 +78,8 @@ def bad_files(d: Path, keep: list) -> dict[str, tuple[str, str]]:
     nan = saw()
     nan[100:110] = np.nan
     sf.write(d / "nan.wav", nan, SR, subtype="FLOAT")
-    sf.write(d / "noise.wav", 0.3 * np.random.default_rng(0).normal(size=SR).astype(np.float32),
-             SR)
-    full = (d / "full.wav")
+    sf.write(d / "noise.wav", 0.3 * np.random.default_rng(0).normal(size=SR).astype(np.float32), SR)
+    full = d / "full.wav"
     sf.write(full, saw(), SR)
     write(d / "truncated.wav", full.read_bytes()[:20000])
     write(d / "header_only.wav", full.read_bytes()[:30])
@@ -109,28 +108,39 @@ def bad_files(d: Path, keep: list) -> dict[str, tuple[str, str]]:
     os.mkfifo(prof / "fifo.json")
     long_name = d / ("n" * 300 + ".wav")
     kinds = {
-        "fifo": ("target", d / "fifo.wav"), "fifo_as_capture": ("step", d / "fifo.wav"),
-        "dev_zero": ("target", "/dev/zero"), "dev_null": ("target", "/dev/null"),
-        "dev_urandom": ("step", "/dev/urandom"), "dev_stdin": ("target", "/dev/stdin"),
+        "fifo": ("target", d / "fifo.wav"),
+        "fifo_as_capture": ("step", d / "fifo.wav"),
+        "dev_zero": ("target", "/dev/zero"),
+        "dev_null": ("target", "/dev/null"),
+        "dev_urandom": ("step", "/dev/urandom"),
+        "dev_stdin": ("target", "/dev/stdin"),
         "proc_self_mem": ("target", "/proc/self/mem"),
         "proc_self_environ": ("target", "/proc/self/environ"),
         "proc_kcore": ("target", "/proc/kcore"),
         "sys_file": ("target", "/sys/kernel/uevent_seqnum"),
-        "unix_socket": ("target", d / "sock.wav"), "symlink_loop": ("target", d / "loop_a.wav"),
+        "unix_socket": ("target", d / "sock.wav"),
+        "symlink_loop": ("target", d / "loop_a.wav"),
         "symlink_to_dev_zero": ("target", d / "zero_link.wav"),
         "dangling_symlink": ("target", d / "dangling.wav"),
-        "name_too_long": ("target", long_name), "path_too_long": ("target", "/" + "/".join(
-            ["abcdefgh"] * 600)),
-        "missing": ("target", d / "nope.wav"), "missing_folder": ("step", d / "no/dir/x.wav"),
-        "file_as_folder": ("target", secret_text / "x.wav"), "directory": ("target", d / "dir.wav"),
-        "relative_path": ("target", "relative/path.wav"), "dot_dot_path": (
-            "target", f"{d}/../{d.name}/../../etc/passwd"),
-        "etc_passwd": ("target", "/etc/passwd"), "etc_shadow": ("target", "/etc/shadow"),
-        "secret_text_as_wav": ("target", secret_text), "random_bytes": ("step", d / "random.wav"),
-        "empty": ("target", d / "empty.wav"), "truncated": ("target", d / "truncated.wav"),
+        "name_too_long": ("target", long_name),
+        "path_too_long": ("target", "/" + "/".join(["abcdefgh"] * 600)),
+        "missing": ("target", d / "nope.wav"),
+        "missing_folder": ("step", d / "no/dir/x.wav"),
+        "file_as_folder": ("target", secret_text / "x.wav"),
+        "directory": ("target", d / "dir.wav"),
+        "relative_path": ("target", "relative/path.wav"),
+        "dot_dot_path": ("target", f"{d}/../{d.name}/../../etc/passwd"),
+        "etc_passwd": ("target", "/etc/passwd"),
+        "etc_shadow": ("target", "/etc/shadow"),
+        "secret_text_as_wav": ("target", secret_text),
+        "random_bytes": ("step", d / "random.wav"),
+        "empty": ("target", d / "empty.wav"),
+        "truncated": ("target", d / "truncated.wav"),
         "header_only": ("target", d / "header_only.wav"),
-        "zero_data_chunk": ("target", d / "zero_data.wav"), "silent": ("target", d / "silent.wav"),
-        "dc_only": ("target", d / "dc.wav"), "nan_samples": ("step", d / "nan.wav"),
+        "zero_data_chunk": ("target", d / "zero_data.wav"),
+        "silent": ("target", d / "silent.wav"),
+        "dc_only": ("target", d / "dc.wav"),
+        "nan_samples": ("step", d / "nan.wav"),
         "noise_target": ("target", d / "noise.wav"),
         "rate_2e31_sparse_256MiB": ("target", d / "rate_max_int.wav"),
         "rate_7_hz": ("target", d / "rate_7hz.wav"),
@@ -146,7 +156,8 @@ def bad_files(d: Path, keep: list) -> dict[str, tuple[str, str]]:
         "profile_secret_keys": ("profile", "leaky_profile"),
         "profile_binary": ("profile", "binary_profile"),
         "profile_huge": ("profile", "huge_profile"),
-        "profile_nested": ("profile", "deep_profile"), "profile_list": ("profile", "list_profile"),
+        "profile_nested": ("profile", "deep_profile"),
+        "profile_list": ("profile", "list_profile"),
         "profile_fifo": ("profile", prof / "fifo.json"),
         "profile_relative": ("profile", "../private/secret.json"),
         "profile_unknown": ("profile", "no_such_profile_anywhere"),
@@ -164,9 +175,27 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "serumrnn.server.cli", "serve", "--port", str(self.port),
-             "--reply-port", "0", "--models", models, "--workers", "1", "--size-rule", "all",
-             *extra], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "serumrnn.server.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--reply-port",
+                "0",
+                "--models",
+                models,
+                "--workers",
+                "1",
+                "--size-rule",
+                "all",
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.address = ("127.0.0.1", self.port)
         with OscClient(self.address, timeout=1) as c:
             for _ in range(600):
@@ -223,11 +252,29 @@ def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | No
 # -- fuzz generation ----------------------------------------------------------------------
 
 ADDRESSES = [a for a, _ in osc.REQUESTS.values()] + [f"{P}/nope", "/x", "/", f"{P}/"]
-STRINGS = ["basic", "advanced", "modulating", "open", "serum", "debian_test", "preset:saw",
-           "preset:nope", "/etc/passwd", "/dev/zero", "/proc/self/mem", "/", "", "../../x",
-           "s" + "0" * 32, "\n\x1b[31mINJECT\x1b[0m", "é" * 30, "/tmp", "x" * 300]
+STRINGS = [
+    "basic",
+    "advanced",
+    "modulating",
+    "open",
+    "serum",
+    "debian_test",
+    "preset:saw",
+    "preset:nope",
+    "/etc/passwd",
+    "/dev/zero",
+    "/proc/self/mem",
+    "/",
+    "",
+    "../../x",
+    "s" + "0" * 32,
+    "\n\x1b[31mINJECT\x1b[0m",
+    "é" * 30,
+    "/tmp",
+    "x" * 300,
+]
 #: Never a usable UDP port after the request id: replies must come back to the fuzzer.
-LATER_INTS = [0, -1, 65536, 70000, 2**31 - 1, -2**31]
+LATER_INTS = [0, -1, 65536, 70000, 2**31 - 1, -(2**31)]
 
 
 def fuzz_message(r: random.Random) -> bytes:
@@ -235,10 +282,13 @@ def fuzz_message(r: random.Random) -> bytes:
     for i in range(r.randint(0, 6)):
         k = r.random()
         if k < 0.35:
-            args.append(r.randint(-10**9, 10**9) if i == 0 else r.choice(LATER_INTS))
+            args.append(r.randint(-(10**9), 10**9) if i == 0 else r.choice(LATER_INTS))
         elif k < 0.7:
-            args.append(r.choice(STRINGS) if r.random() < 0.7 else
-                        "".join(chr(r.randint(1, 0x2FFF)) for _ in range(r.randint(0, 40))))
+            args.append(
+                r.choice(STRINGS)
+                if r.random() < 0.7
+                else "".join(chr(r.randint(1, 0x2FFF)) for _ in range(r.randint(0, 40)))
+            )
         elif k < 0.85:
             args.append(r.uniform(-1e9, 1e9))
         else:
@@ -262,14 +312,15 @@ def fuzz_datagram(r: random.Random) -> bytes:
                 m[r.randrange(len(m))] = r.randrange(256)
         op = r.random()
         if op < 0.3:
-            m = m[:r.randint(1, len(m))]
+            m = m[: r.randint(1, len(m))]
         elif op < 0.5:
             m += r.randbytes(r.randint(1, 20))
         return bytes(m) or b"\x00"
     if k < 0.9:  # bundles, sometimes nested or with lying sizes
         parts = [fuzz_message(r) for _ in range(r.randint(1, 30))]
-        body = b"".join(struct.pack(">i", len(p) if r.random() > 0.05 else r.randint(-5, 9999))
-                        + p for p in parts)
+        body = b"".join(
+            struct.pack(">i", len(p) if r.random() > 0.05 else r.randint(-5, 9999)) + p for p in parts
+        )
         data = b"#bundle\x00" + r.randbytes(8) + body
         if r.random() < 0.2:
             data = b"#bundle\x00" + bytes(8) + struct.pack(">i", len(data)) + data
@@ -284,14 +335,16 @@ def needs_answer(data: bytes) -> bool:
         msgs = osc.decode(data)
     except osc.DecodeError:
         return len(data) >= ROOM
-    run = msgs[:osc.MAX_MESSAGES]
-    return any(m.size >= ROOM for m in run) or sum(m.size for m in msgs[osc.MAX_MESSAGES:]) >= ROOM
+    run = msgs[: osc.MAX_MESSAGES]
+    return any(m.size >= ROOM for m in run) or sum(m.size for m in msgs[osc.MAX_MESSAGES :]) >= ROOM
 
 
 # -- the campaign -------------------------------------------------------------------------
 
-def legit_client(address, target: str, ready: threading.Barrier, stop: threading.Event,
-                 tally: dict, lock) -> None:
+
+def legit_client(
+    address, target: str, ready: threading.Barrier, stop: threading.Event, tally: dict, lock
+) -> None:
     """A producer stepping a preset session until ``stop``: every step must be answered
     (within 60 s) and carry its own request id."""
     with OscClient(address, timeout=60) as c:
@@ -326,11 +379,13 @@ def main() -> int:
     ap.add_argument("--models", default=str(ROOT / "models"))
     ap.add_argument("--datagrams", type=int, default=10_000)
     ap.add_argument("--clients", type=int, default=3, help="legitimate clients during the fuzz")
-    ap.add_argument("--client-seconds", type=float, default=30.0,
-                    help="how long they step, from the start of the fuzz")
+    ap.add_argument(
+        "--client-seconds", type=float, default=30.0, help="how long they step, from the start of the fuzz"
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sessions", type=int, default=16,
-                    help="sessions stepped to the end to measure their memory")
+    ap.add_argument(
+        "--sessions", type=int, default=16, help="sessions stepped to the end to measure their memory"
+    )
     a = ap.parse_args()
     r = random.Random(a.seed)
     tmp = Path(tempfile.mkdtemp(prefix="serumrnn-attack-"))
@@ -341,8 +396,10 @@ def main() -> int:
         sf.write(target, saw(midi=48) * np.linspace(1, 0.6, SR, dtype=np.float32), SR)
         srv = Server(a.models, tmp / "serve.log", "--profiles", str(tmp / "profiles"))
         deaths = hangs = 0
-        print(f"server pid {srv.proc.pid} on {srv.address[1]} (models {a.models}, 1 worker, "
-              "size rule for every sender)")
+        print(
+            f"server pid {srv.proc.pid} on {srv.address[1]} (models {a.models}, 1 worker, "
+            "size rule for every sender)"
+        )
         with OscClient(srv.address, timeout=60) as c:
             # warm up: a legitimate target and step, then the baseline
             sid = c.request("new", "basic", 0)[0].args[1]
@@ -368,11 +425,15 @@ def main() -> int:
                     results[kind] = ("HANG", 0, len(data))
                     continue
                 replies, _ = got
-                leaked += sum(d.count(SECRET.encode()) * len(SECRET) + d.count(b"root:x:0:0")
-                              * 10 for d in replies)
+                leaked += sum(
+                    d.count(SECRET.encode()) * len(SECRET) + d.count(b"root:x:0:0") * 10 for d in replies
+                )
                 msgs = [m for d in replies for m in osc.decode(d)]
-                code = msgs[0].args[1] if msgs and msgs[0].address == f"{P}/error" else (
-                    msgs[0].address if msgs else "no reply")
+                code = (
+                    msgs[0].args[1]
+                    if msgs and msgs[0].address == f"{P}/error"
+                    else (msgs[0].address if msgs else "no reply")
+                )
                 results[kind] = (code, sum(map(len, replies)), len(data))
                 if peak > worst[0]:
                     worst = (peak, kind)
@@ -390,11 +451,15 @@ def main() -> int:
             print(f"\nbad files and paths: {len(results)} kinds")
             for kind, (code, out, inp) in results.items():
                 print(f"  {kind:28s} {code:18s} reply {out:4d} B / request {inp:5d} B")
-            print(f"  specific code for every kind: {'yes' if not internal else internal}; "
-                  f"replies over request size: {len(over)}; hangs: {hangs}; "
-                  f"file bytes in replies: {leaked}")
-            print(f"  peak memory above baseline, one request: {worst[0] / 2**20:.1f} MB "
-                  f"({worst[1]}); a legitimate target or step: {legit_peak / 2**20:.1f} MB")
+            print(
+                f"  specific code for every kind: {'yes' if not internal else internal}; "
+                f"replies over request size: {len(over)}; hangs: {hangs}; "
+                f"file bytes in replies: {leaked}"
+            )
+            print(
+                f"  peak memory above baseline, one request: {worst[0] / 2**20:.1f} MB "
+                f"({worst[1]}); a legitimate target or step: {legit_peak / 2**20:.1f} MB"
+            )
 
             # sessions' memory: N sessions with a target, stepped until done
             rss0 = srv.rss()[0]
@@ -409,10 +474,12 @@ def main() -> int:
                     if reply[-1].address != f"{P}/step/end" or reply[-1].args[4]:
                         break
             grown = srv.rss()[0] - rss0
-            print(f"\nsessions' memory: {a.sessions} sessions with a target and {steps} steps "
-                  f"in all: RSS +{grown / 2**20:.0f} MB, {grown / a.sessions / 2**20:.1f} MB "
-                  f"per session, {grown / (a.sessions + steps + a.sessions) / 2**20:.1f} MB per "
-                  "stored sound (target, input, one per step)")
+            print(
+                f"\nsessions' memory: {a.sessions} sessions with a target and {steps} steps "
+                f"in all: RSS +{grown / 2**20:.0f} MB, {grown / a.sessions / 2**20:.1f} MB "
+                f"per session, {grown / (a.sessions + steps + a.sessions) / 2**20:.1f} MB per "
+                "stored sound (target, input, one per step)"
+            )
             for s2 in sids:
                 c.request("end", s2)
 
@@ -420,9 +487,14 @@ def main() -> int:
             stop, lock = threading.Event(), threading.Lock()
             tally = {"steps": 0, "lost": 0, "misrouted": 0, "errors": 0}
             ready = threading.Barrier(a.clients + 1)
-            clients = [threading.Thread(target=legit_client, args=(
-                srv.address, str(target), ready, stop, tally, lock), daemon=True)
-                for _ in range(a.clients)]
+            clients = [
+                threading.Thread(
+                    target=legit_client,
+                    args=(srv.address, str(target), ready, stop, tally, lock),
+                    daemon=True,
+                )
+                for _ in range(a.clients)
+            ]
             for t in clients:
                 t.start()
             ready.wait(300)  # their sessions exist before the fuzz starts
@@ -460,26 +532,35 @@ def main() -> int:
             stop.set()
             for t in clients:
                 t.join(120)
-            print(f"\nfuzzed datagrams: {a.datagrams} in {took:.0f} s: answered {answered}, "
-                  f"too short to answer (< {ROOM} B, size rule) {short}, lost {lost}; "
-                  f"hangs {hangs}; pongs later than {HANG_S:.0f} s {slow} (slowest "
-                  f"{slowest * 1e3:.0f} ms)")
-            print(f"  error bytes out {fuzz_err_out} for {fuzz_in} bytes in; datagrams whose "
-                  f"errors outgrew them: {over_bytes}; server peak above baseline, legitimate "
-                  f"sessions included: {fuzz_peak / 2**20:.1f} MB")
-            print(f"  legitimate clients in the first {a.client_seconds:.0f} s: {a.clients}, "
-                  f"{tally['steps']} steps, lost {tally['lost']}, misrouted "
-                  f"{tally['misrouted']}, errors {tally['errors']}")
+            print(
+                f"\nfuzzed datagrams: {a.datagrams} in {took:.0f} s: answered {answered}, "
+                f"too short to answer (< {ROOM} B, size rule) {short}, lost {lost}; "
+                f"hangs {hangs}; pongs later than {HANG_S:.0f} s {slow} (slowest "
+                f"{slowest * 1e3:.0f} ms)"
+            )
+            print(
+                f"  error bytes out {fuzz_err_out} for {fuzz_in} bytes in; datagrams whose "
+                f"errors outgrew them: {over_bytes}; server peak above baseline, legitimate "
+                f"sessions included: {fuzz_peak / 2**20:.1f} MB"
+            )
+            print(
+                f"  legitimate clients in the first {a.client_seconds:.0f} s: {a.clients}, "
+                f"{tally['steps']} steps, lost {tally['lost']}, misrouted "
+                f"{tally['misrouted']}, errors {tally['errors']}"
+            )
 
             # 3. amplification bundle and log injection
             tiny = b"/serumrnn/x\x00"
             n = (65507 - 16) // (4 + len(tiny))
-            bundle = b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(tiny)) + tiny
-                                                         for _ in range(n))
+            bundle = (
+                b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(tiny)) + tiny for _ in range(n))
+            )
             got = fence(c, bundle, c.next_id())
             out = got[0] if got else []
-            print(f"\namplification bundle: {n} messages, {len(bundle)} B in -> {len(out)} "
-                  f"datagrams, {sum(map(len, out))} B out")
+            print(
+                f"\namplification bundle: {n} messages, {len(bundle)} B in -> {len(out)} "
+                f"datagrams, {sum(map(len, out))} B out"
+            )
             c.send(f"{P}/x\n2099-01-01 00:00:00 INFO ready: forged\x1b[2J", 1, "y" * 64)
             c.request("target", "s" + "0" * 32 + "\n\x1b]0;pwned\x07", "/a\nb", timeout=5)
             c.request("ping")
@@ -489,16 +570,31 @@ def main() -> int:
                 c.send(f"{P}/step", c.next_id(), sid, str(target))
         rc, stop_s = srv.stop()
         log = srv.log_path.read_text(errors="replace")
-        raw_controls = sum(1 for line in log.splitlines() for ch in line
-                           if ord(ch) < 32 and ch != "\t" or ch == "\x7f")
+        raw_controls = sum(
+            1 for line in log.splitlines() for ch in line if ord(ch) < 32 and ch != "\t" or ch == "\x7f"
+        )
         forged = sum(1 for line in log.splitlines() if line.startswith("2099-01-01"))
         secrets_in_log_ids = len(re.findall(r"s[0-9a-f]{32}", log))
-        print(f"log: raw control characters {raw_controls}, forged lines {forged}, whole "
-              f"session ids {secrets_in_log_ids}")
+        print(
+            f"log: raw control characters {raw_controls}, forged lines {forged}, whole "
+            f"session ids {secrets_in_log_ids}"
+        )
         print(f"\nSIGTERM with 4 steps in flight: exit code {rc} after {stop_s:.2f} s")
         print(f"server deaths: {deaths + (rc not in (0,))}; hangs: {hangs}")
-        bad = (deaths or hangs or lost or leaked or over or over_bytes or internal or rc
-               or stop_s > 5 or tally["lost"] or tally["misrouted"] or tally["errors"])
+        bad = (
+            deaths
+            or hangs
+            or lost
+            or leaked
+            or over
+            or over_bytes
+            or internal
+            or rc
+            or stop_s > 5
+            or tally["lost"]
+            or tally["misrouted"]
+            or tally["errors"]
+        )
         return 1 if bad else 0
     finally:
         for s in keep:

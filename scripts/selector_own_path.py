@@ -34,10 +34,14 @@ def main(group: str = "modulating", n_pairs: int = 250) -> None:
     truths = [tuple(c.order) for _, c in pairs]
     trajs: dict[str, list] = {s: [] for s in SYSTEMS}
     for s in range(0, len(pairs), 25):
-        part = pairs[s:s + 25]
-        cases = make_cases([p for p, _ in part], [rack.dry(p) for p, _ in part],
-                           [rack.render(c, p) for p, c in part], truths[s:s + 25],
-                           range(s, s + len(part)))
+        part = pairs[s : s + 25]
+        cases = make_cases(
+            [p for p, _ in part],
+            [rack.dry(p) for p, _ in part],
+            [rack.render(c, p) for p, c in part],
+            truths[s : s + 25],
+            range(s, s + len(part)),
+        )
         for k, v in run_iterative(cases, SYSTEMS, models, rack)[0].items():
             trajs[k] += v
     lens = np.array([len(t) for t in truths])
@@ -51,9 +55,12 @@ def main(group: str = "modulating", n_pairs: int = 250) -> None:
             right = np.mean([set(t.effects[:n]) == set(truths[i]) for t, i in zip(ts, idx)])
             extra = [t.dist[n + 1, 0] - t.dist[n, 0] for t in ts if t.steps > n]
             ends = np.mean([J.research_end(t.dist[:, 0].tolist(), TABLE_TOLERANCE, False) for t in ts])
-            cells.append(f"{k}: Δ {rr['delta']['mse']:+.3f} ({rr['delta_pct']['mse']:+.1f} %), "
-                         f"first {n} right {right:.2f}, next step ΔMel-MSE "
-                         + (f"{np.mean(extra):+.3f}" if extra else "none") + f", end {ends:.2f}")
+            cells.append(
+                f"{k}: Δ {rr['delta']['mse']:+.3f} ({rr['delta_pct']['mse']:+.1f} %), "
+                f"first {n} right {right:.2f}, next step ΔMel-MSE "
+                + (f"{np.mean(extra):+.3f}" if extra else "none")
+                + f", end {ends:.2f}"
+            )
         print(" | ".join(cells))
     for k in SYSTEMS:
         rr = summarize_research(trajs[k], TABLE_TOLERANCE)

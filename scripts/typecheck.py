@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYOUT = {"server": ROOT / "server", "training": ROOT / "training",
-          "device": ROOT / "m4l_device" / "tooling"}
+LAYOUT = {"server": ROOT / "server", "training": ROOT / "training", "device": ROOT / "m4l_device" / "tooling"}
 
 
 def main() -> int:
@@ -27,9 +26,16 @@ def main() -> int:
         ns.mkdir()
         for name, folder in LAYOUT.items():
             (ns / name).symlink_to(folder, target_is_directory=True)
-        cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-               "--cache-dir", str(ROOT / ".mypy_cache"),
-               *[a for name in LAYOUT for a in ("-p", f"serumrnn.{name}")]]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(ROOT / ".mypy_cache"),
+            *[a for name in LAYOUT for a in ("-p", f"serumrnn.{name}")],
+        ]
         env = dict(os.environ, MYPYPATH=tmp)
         return subprocess.run(cmd, cwd=tmp, env=env).returncode
 

@@ -65,9 +65,11 @@ def live_note_name(midi: int) -> str:
 
 def usage_notes(note: int) -> list[str]:
     """What a producer must know about any sound they give: one second, one note."""
-    return [f"Only the first {CLIP_SECONDS:g} second of each sound is used.",
-            f"The models know one note: play {live_note_name(note)} in Live (MIDI {note}); "
-            "a target at another pitch is transposed to it."]
+    return [
+        f"Only the first {CLIP_SECONDS:g} second of each sound is used.",
+        f"The models know one note: play {live_note_name(note)} in Live (MIDI {note}); "
+        "a target at another pitch is transposed to it.",
+    ]
 
 
 @dataclass
@@ -76,13 +78,13 @@ class KnobSetting:
     label: str
     serum_name: str
     serum_index: int
-    value: float        # Serum-normalized 0..1
-    text: str           # in a musical unit, e.g. "3.2 kHz", "Tube"
+    value: float  # Serum-normalized 0..1
+    text: str  # in a musical unit, e.g. "3.2 kHz", "Tube"
 
 
 @dataclass
 class StepReport:
-    step: int                          # 1-based
+    step: int  # 1-based
     effect: str
     label: str
     enable: KnobSetting
@@ -94,7 +96,7 @@ class StepReport:
     confidence: float
     probabilities: dict[str, float]
     before: dict[str, float]
-    after: dict[str, float] | None     # None until the new sound is known (captured flows)
+    after: dict[str, float] | None  # None until the new sound is known (captured flows)
     improved: bool | None
     instruction: str
     chain: list[dict[str, Any]] = field(default_factory=list)  # effects applied after this step
@@ -108,7 +110,7 @@ class StepReport:
     #: distance, Mel-MSE, MSSMAE, whether it beat the margin.
     candidates: list[dict[str, Any]] = field(default_factory=list)
     refine: dict[str, Any] | None = None  # what the knob refinement did (loop "refine")
-    renders: int = 0                    # renders this step needed
+    renders: int = 0  # renders this step needed
     take_back: dict[str, Any] | None = None  # the step this request took back first (Live)
 
     def to_json(self) -> dict[str, Any]:
@@ -153,7 +155,7 @@ class Candidate:
     dist: dict[str, float]
     score: float
     refine: dict[str, Any] | None = None
-    outputs: Any = None                 # the parameter model's raw outputs
+    outputs: Any = None  # the parameter model's raw outputs
 
     @property
     def mode_probs(self) -> np.ndarray | None:
@@ -162,19 +164,36 @@ class Candidate:
         return np.asarray(y["mode"])[0] if isinstance(y, dict) and "mode" in y else None
 
     def to_json(self, closer: bool) -> dict[str, Any]:
-        return {"effect": self.effect, "probability": self.probability, "score": self.score,
-                "mse": self.dist["mse"], "mssmae": self.dist["mssmae"], "closer": closer,
-                "refined": self.refine is not None and bool(self.refine.get("kept"))}
+        return {
+            "effect": self.effect,
+            "probability": self.probability,
+            "score": self.score,
+            "mse": self.dist["mse"],
+            "mssmae": self.dist["mssmae"],
+            "closer": closer,
+            "refined": self.refine is not None and bool(self.refine.get("kept")),
+        }
 
 
 def describe(fx: FX) -> tuple[KnobSetting, list[KnobSetting], list[KnobSetting]]:
     """Enable, sampled and fixed knobs of an effect as Serum names, values and text."""
     eff = fx.effect
     en = KnobSetting("enable", "On", eff.enable.serum_name, eff.enable.serum_index, 1.0, "On")
-    knobs = [KnobSetting(k.name, k.label, k.serum_name, k.serum_index,
-                         k.to_serum(fx.knobs[k.name]), k.text(fx.knobs[k.name])) for k in eff.knobs]
-    fixed = [KnobSetting(f.name, f.label or f.name, f.serum_name, f.serum_index, f.value,
-                         f.text()) for f in eff.fixed]
+    knobs = [
+        KnobSetting(
+            k.name,
+            k.label,
+            k.serum_name,
+            k.serum_index,
+            k.to_serum(fx.knobs[k.name]),
+            k.text(fx.knobs[k.name]),
+        )
+        for k in eff.knobs
+    ]
+    fixed = [
+        KnobSetting(f.name, f.label or f.name, f.serum_name, f.serum_index, f.value, f.text())
+        for f in eff.fixed
+    ]
     return en, knobs, fixed
 
 
@@ -183,9 +202,11 @@ def instruction(fx: FX) -> str:
     return f"Turn on {fx.describe()}"
 
 
-def selector_batch(histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
-                   targets: Sequence[tuple[np.ndarray, np.ndarray]],
-                   applied: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+def selector_batch(
+    histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+    targets: Sequence[tuple[np.ndarray, np.ndarray]],
+    applied: Sequence[Sequence[str]],
+) -> dict[str, np.ndarray]:
     """Selector inputs for many examples, padded to ``spec.MAX_STEPS`` steps: step j of example r pairs the
     sound ``histories[r][j]`` (mel, mfcc) with ``targets[r]``, with the one-hot of
     ``applied[r][j]`` ("initial" for the first step). Training, evaluation and the step
@@ -205,9 +226,11 @@ def selector_batch(histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
     return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": app, "step_present": present}
 
 
-def selector_inputs(states: Sequence[tuple[np.ndarray, np.ndarray]],
-                    target: tuple[np.ndarray, np.ndarray], applied: Sequence[str]
-                    ) -> dict[str, np.ndarray]:
+def selector_inputs(
+    states: Sequence[tuple[np.ndarray, np.ndarray]],
+    target: tuple[np.ndarray, np.ndarray],
+    applied: Sequence[str],
+) -> dict[str, np.ndarray]:
     """One selector example: the sounds so far (each paired with the target), padded."""
     return selector_batch([states], [target], [applied])
 
@@ -226,11 +249,23 @@ class Session:
     need a ``renderer`` to simulate candidates (the open rack, or a plugin profile).
     """
 
-    def __init__(self, models: GroupModels, target: np.ndarray, *, renderer: Renderer | None = None,
-                 preset: str | None = None, input_audio: np.ndarray | None = None,
-                 tolerance: int = 1, selector: str = "selector", loop: str = "verified",
-                 k: int = DEFAULT_K, refine_budget: int = REFINE_BUDGET,
-                 decision: str = J.DECISION, margin: float = J.MARGIN, seed: int = 0):
+    def __init__(
+        self,
+        models: GroupModels,
+        target: np.ndarray,
+        *,
+        renderer: Renderer | None = None,
+        preset: str | None = None,
+        input_audio: np.ndarray | None = None,
+        tolerance: int = 1,
+        selector: str = "selector",
+        loop: str = "verified",
+        k: int = DEFAULT_K,
+        refine_budget: int = REFINE_BUDGET,
+        decision: str = J.DECISION,
+        margin: float = J.MARGIN,
+        seed: int = 0,
+    ):
         if loop not in LOOPS:
             raise ValueError(f"unknown loop {loop!r}; loops: {', '.join(LOOPS)}")
         if not 1 <= k <= spec.MAX_STEPS:
@@ -238,13 +273,16 @@ class Session:
         if refine_budget < 0:
             raise ValueError(f"refine_budget must be 0 or more, got {refine_budget}")
         if loop != "paper" and renderer is None:
-            raise ValueError(f"the {loop} loop renders candidates before it offers one: pass a "
-                             "renderer (the open rack or a plugin rack), or use loop='paper'")
+            raise ValueError(
+                f"the {loop} loop renders candidates before it offers one: pass a "
+                "renderer (the open rack or a plugin rack), or use loop='paper'"
+            )
         self.models, self.renderer, self.preset = models, renderer, preset
         self.loop, self.k, self.refine_budget, self.seed = loop, k, refine_budget, seed
         self.decision, self.margin = decision, margin
-        self.input_audio = None if input_audio is None else check_signal(
-            np.asarray(input_audio, np.float32), "input")
+        self.input_audio = (
+            None if input_audio is None else check_signal(np.asarray(input_audio, np.float32), "input")
+        )
         self.tolerance, self.selector = tolerance, selector
         self.target_audio = check_signal(np.asarray(target, np.float32), "target")
         self.target = J.measure([self.target_audio])[0]
@@ -261,16 +299,18 @@ class Session:
         self._sim_base: np.ndarray | None = None
         self._sims: dict[tuple, Sound] = {}
         if renderer is not None and self._rendered_flow:
-            self._sim_base = (self.input_audio if self.input_audio is not None
-                              else renderer.render(Chain(), preset))
+            self._sim_base = (
+                self.input_audio if self.input_audio is not None else renderer.render(Chain(), preset)
+            )
             self._start(J.judged(self._sim_base, self.target))
 
     @property
     def _judge(self) -> Judge:
         """The judge, which exists once the input sound is known (rendered or captured)."""
         if self.judge is None:
-            raise RuntimeError("no input sound yet: give a preset or an input clip, or pass "
-                               "the captured sound")
+            raise RuntimeError(
+                "no input sound yet: give a preset or an input clip, or pass the captured sound"
+            )
         return self.judge
 
     @property
@@ -321,8 +361,16 @@ class Session:
     def _exact(self, cand: Candidate) -> Candidate:
         """The candidate with its exact distance and score (what is offered and reported)."""
         s = self._sims_of([self.chain.then(cand.fx)], exact=True)[0]
-        return Candidate(cand.effect, cand.probability, cand.fx, s, s.distances,
-                         self._judge.score(s.distances), cand.refine, cand.outputs)
+        return Candidate(
+            cand.effect,
+            cand.probability,
+            cand.fx,
+            s,
+            s.distances,
+            self._judge.score(s.distances),
+            cand.refine,
+            cand.outputs,
+        )
 
     def _prune_sims(self) -> None:
         """Forget simulated sounds that are not on the current chain's path."""
@@ -358,8 +406,12 @@ class Session:
     def _selector_probs(self) -> np.ndarray:
         """The selector's probabilities for the next effect, from every sound so far."""
         applied = ["initial"] + list(self.chain.order)
-        return np.asarray(self.models.predict(self.selector, selector_inputs(
-            [s.features for s in self.states], self.target.features, applied)))[0]
+        return np.asarray(
+            self.models.predict(
+                self.selector,
+                selector_inputs([s.features for s in self.states], self.target.features, applied),
+            )
+        )[0]
 
     # -- one step ----------------------------------------------------------------------
     def step(self, current: np.ndarray | None = None) -> StepReport | None:
@@ -370,18 +422,19 @@ class Session:
     def advance(self, current: np.ndarray | None = None) -> Turn:
         """Judge the capture (if any), then choose the next step or stop."""
         if self.done:
-            raise RuntimeError("the session is done: " + (
-                self.stop.text if self.stop else J.STOP_REASONS[self.stop_reason]))
+            raise RuntimeError(
+                "the session is done: " + (self.stop.text if self.stop else J.STOP_REASONS[self.stop_reason])
+            )
         if self.loop == "paper":
             return Turn(None, self._paper_step(current), None)
         # A take-back puts its effect in ``rejected``: the search below offers the next one.
         judged = None if current is None else self._capture(current)
         if not self.states:
-            raise RuntimeError("no current sound: give a preset or an input clip, or pass "
-                               "the captured sound")
+            raise RuntimeError("no current sound: give a preset or an input clip, or pass the captured sound")
         if len(self.states) != len(self.chain) + 1:
-            raise RuntimeError(f"step {len(self.chain)} is not judged yet: pass the capture "
-                               "of the sound with it applied")
+            raise RuntimeError(
+                f"step {len(self.chain)} is not judged yet: pass the capture of the sound with it applied"
+            )
         if self.stop is None:
             report = self._verified_step()
             if report is not None and judged is not None and judged.take_back:
@@ -405,8 +458,7 @@ class Session:
         closer = self._judge.closer(after, last.before)
         last.after, last.improved = after, closer
         eff = spec.effect(last.effect)
-        off = KnobSetting("enable", "Off", eff.enable.serum_name, eff.enable.serum_index, 0.0,
-                          "Off")
+        off = KnobSetting("enable", "Off", eff.enable.serum_name, eff.enable.serum_index, 0.0, "Off")
         if closer:
             self.states.append(sound)
             if self._judge.reached(after):
@@ -418,10 +470,13 @@ class Session:
             self.steps.pop()
             self.chain = self.chain.prefix(len(self.chain) - 1)
             self.rejected.add(last.effect)
-            text = (f"Step {last.step} did not bring Serum's sound closer: turn "
-                    f"{eff.label} off again ({eff.enable.serum_name} = 0).")
-        verdict = Verdict(last.step, last.effect, last.label, last.before, after, closer,
-                          not closer, off, text)
+            text = (
+                f"Step {last.step} did not bring Serum's sound closer: turn "
+                f"{eff.label} off again ({eff.enable.serum_name} = 0)."
+            )
+        verdict = Verdict(
+            last.step, last.effect, last.label, last.before, after, closer, not closer, off, text
+        )
         if not closer:
             self.taken_back.append(verdict)
         return verdict
@@ -433,9 +488,18 @@ class Session:
         ys = [self.models.predict(param_model_name(e), x) for e in effects]
         fxs = [knobs_from_outputs(e, y) for e, y in zip(effects, ys)]
         sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
-        return [Candidate(e, float(probs[spec.EFFECT_NAMES.index(e)]), fx, s, s.distances,
-                          self._judge.score(s.distances), outputs=y)
-                for e, fx, s, y in zip(effects, fxs, sounds, ys)]
+        return [
+            Candidate(
+                e,
+                float(probs[spec.EFFECT_NAMES.index(e)]),
+                fx,
+                s,
+                s.distances,
+                self._judge.score(s.distances),
+                outputs=y,
+            )
+            for e, fx, s, y in zip(effects, fxs, sounds, ys)
+        ]
 
     def _refine(self, cand: Candidate, cur: dict[str, float]) -> Candidate:
         """A short CMA-ES polish of an (exact) candidate's knobs towards the judge's rule
@@ -447,15 +511,30 @@ class Session:
             sounds = self._sims_of([self.chain.then(fx) for fx in fxs])
             return [self._judge.objective(s.distances, cur) for s in sounds]
 
-        start = scores([cand.fx])[0]   # the exact candidate, scored like the tries
-        r = refine(cand.fx, scores, start, budget=self.refine_budget,
-                   seed=self.seed + len(self.steps), mode_probs=cand.mode_probs)
+        start = scores([cand.fx])[0]  # the exact candidate, scored like the tries
+        r = refine(
+            cand.fx,
+            scores,
+            start,
+            budget=self.refine_budget,
+            seed=self.seed + len(self.steps),
+            mode_probs=cand.mode_probs,
+        )
         before = self._judge.objective(cand.dist, cur)
-        info = {"renders": r.renders, "score_model": cand.score, "score_refined": cand.score,
-                "objective_model": before, "objective_refined": before, "kept": False}
+        info = {
+            "renders": r.renders,
+            "score_model": cand.score,
+            "score_refined": cand.score,
+            "objective_model": before,
+            "objective_refined": before,
+            "kept": False,
+        }
         if r.kept:
-            polished = self._exact(Candidate(cand.effect, cand.probability, r.fx, cand.sound,
-                                             cand.dist, r.score, None, cand.outputs))
+            polished = self._exact(
+                Candidate(
+                    cand.effect, cand.probability, r.fx, cand.sound, cand.dist, r.score, None, cand.outputs
+                )
+            )
             after = self._judge.objective(polished.dist, cur)
             if after < before:
                 info.update(score_refined=polished.score, objective_refined=after, kept=True)
@@ -494,7 +573,7 @@ class Session:
         cur = self._sims_of([self.chain], exact=True)[0].distances  # the simulated current sound
         tried: list[Candidate] = []
         best: Candidate | None = None
-        for group in (ranked[:self.k], ranked[self.k:]):
+        for group in (ranked[: self.k], ranked[self.k :]):
             if not group:
                 continue
             cands = self._candidates(group, probs)
@@ -505,11 +584,11 @@ class Session:
                 # model's knobs of the strongest effect where polished ones pass. Keep the
                 # polish when the judge accepts it and it beats what was accepted.
                 strongest = min(cands, key=lambda c: c.score)
-                base = (best if best is not None and best.effect == strongest.effect
-                        else self._exact(strongest))
+                base = (
+                    best if best is not None and best.effect == strongest.effect else self._exact(strongest)
+                )
                 polished = self._refine(base, cur)
-                if self._judge.closer(polished.dist, cur) and (
-                        best is None or polished.score < best.score):
+                if self._judge.closer(polished.dist, cur) and (best is None or polished.score < best.score):
                     best = polished
                 tried = [polished if c.effect == polished.effect else c for c in tried]
             if best is not None:
@@ -521,9 +600,15 @@ class Session:
             return None
         return self._apply(best, probs, before, cur, cand_json, self.renders - renders0)
 
-    def _apply(self, best: Candidate, probs: np.ndarray, before: dict[str, float],
-               cur: dict[str, float], cand_json: list[dict[str, Any]], renders: int
-               ) -> StepReport:
+    def _apply(
+        self,
+        best: Candidate,
+        probs: np.ndarray,
+        before: dict[str, float],
+        cur: dict[str, float],
+        cand_json: list[dict[str, Any]],
+        renders: int,
+    ) -> StepReport:
         self.chain = self.chain.then(best.fx)
         captured = not self._rendered_flow
         gain = self._judge.improvement(best.dist, cur)
@@ -532,14 +617,27 @@ class Session:
             self.states.append(best.sound)
         en, knobs, fixed = describe(best.fx)
         report = StepReport(
-            step=len(self.chain), effect=best.effect, label=best.fx.effect.label, enable=en,
-            knobs=knobs, fixed=fixed, confidence=gain,
+            step=len(self.chain),
+            effect=best.effect,
+            label=best.fx.effect.label,
+            enable=en,
+            knobs=knobs,
+            fixed=fixed,
+            confidence=gain,
             probabilities={e: float(p) for e, p in zip(spec.EFFECT_NAMES, probs)},
-            before=before, after=after, improved=None if captured else True,
-            instruction=instruction(best.fx), chain=self.chain.to_json(), loop=self.loop,
-            selector_probability=best.probability, expected=best.dist,
-            expected_improvement=gain, candidates=cand_json, refine=best.refine,
-            renders=renders)
+            before=before,
+            after=after,
+            improved=None if captured else True,
+            instruction=instruction(best.fx),
+            chain=self.chain.to_json(),
+            loop=self.loop,
+            selector_probability=best.probability,
+            expected=best.dist,
+            expected_improvement=gain,
+            candidates=cand_json,
+            refine=best.refine,
+            renders=renders,
+        )
         self.steps.append(report)
         if not captured:
             if self._judge.reached(best.dist):
@@ -552,8 +650,7 @@ class Session:
     def _paper_step(self, current: np.ndarray | None) -> StepReport:
         """The paper's step: the most probable unused effect, applied blindly."""
         if current is not None:
-            sound = J.judged(check_signal(np.asarray(current, np.float32), "current"),
-                             self.target)
+            sound = J.judged(check_signal(np.asarray(current, np.float32), "current"), self.target)
             if not self.states:
                 self._start(sound)
             elif len(self.states) == len(self.chain) + 1:
@@ -562,13 +659,18 @@ class Session:
                 self.states.append(sound)
             self._paper_judge_last()
         if len(self.states) != len(self.chain) + 1:
-            raise RuntimeError("no current sound: give a renderer and preset/input, or pass "
-                               "the captured sound")
+            raise RuntimeError(
+                "no current sound: give a renderer and preset/input, or pass the captured sound"
+            )
         before = self.distance()
         probs = self._selector_probs()
         effect = most_probable_unused(probs, self.chain.order)
-        fx = knobs_from_outputs(effect, self.models.predict(
-            param_model_name(effect), pair_inputs(self.states[-1].features, self.target.features)))
+        fx = knobs_from_outputs(
+            effect,
+            self.models.predict(
+                param_model_name(effect), pair_inputs(self.states[-1].features, self.target.features)
+            ),
+        )
         self.chain = self.chain.then(fx)
         after, improved = None, None
         if self.renderer is not None and self._rendered_flow:
@@ -581,12 +683,23 @@ class Session:
         en, knobs, fixed = describe(fx)
         p = float(probs[spec.EFFECT_NAMES.index(effect)])
         report = StepReport(
-            step=len(self.chain), effect=effect, label=fx.effect.label, enable=en, knobs=knobs,
-            fixed=fixed, confidence=p,
+            step=len(self.chain),
+            effect=effect,
+            label=fx.effect.label,
+            enable=en,
+            knobs=knobs,
+            fixed=fixed,
+            confidence=p,
             probabilities={e: float(q) for e, q in zip(spec.EFFECT_NAMES, probs)},
-            before=before, after=after, improved=improved, instruction=instruction(fx),
-            chain=self.chain.to_json(), loop="paper", selector_probability=p,
-            renders=0 if after is None else 1)
+            before=before,
+            after=after,
+            improved=improved,
+            instruction=instruction(fx),
+            chain=self.chain.to_json(),
+            loop="paper",
+            selector_probability=p,
+            renders=0 if after is None else 1,
+        )
         self.steps.append(report)
         return report
 
@@ -613,7 +726,7 @@ class Session:
         if self.loop == "paper" and last.improved is False:
             self.bad_steps -= 1
         self.chain = self.chain.prefix(len(self.chain) - 1)
-        del self.states[len(self.chain) + 1:]
+        del self.states[len(self.chain) + 1 :]
         self.stop = None
         return self.chain
 
@@ -630,41 +743,63 @@ class Session:
         initial = self.distance(0) if self.states else None
         best = len(self.steps)
         if self.loop == "paper" and initial is not None:
-            d = [initial[STOP_METRIC]] + [s.after[STOP_METRIC] if s.after else np.inf
-                                          for s in self.steps]
+            d = [initial[STOP_METRIC]] + [s.after[STOP_METRIC] if s.after else np.inf for s in self.steps]
             best = int(np.argmin(d))
         final = self.steps[-1].after if self.steps else initial
         best_d = initial if best == 0 else self.steps[best - 1].after
-        closeness = (None if self.judge is None or best_d is None
-                     else self.judge.closeness(best_d))
-        stop = self.stop.to_json() if self.stop else (
-            {"reason": self.stop_reason, "text": J.STOP_REASONS[self.stop_reason],
-             "best_step": best} if self.done else None)
-        return Result(steps=self.steps, initial=initial, best_step=best,
-                      best_chain=self.chain.prefix(best).to_json(), final=final,
-                      notes=list(self.warnings), loop=self.loop, stop=stop,
-                      best=best_d, closeness=closeness, renders=self.renders,
-                      taken_back=[v.to_json() for v in self.taken_back])
+        closeness = None if self.judge is None or best_d is None else self.judge.closeness(best_d)
+        stop = (
+            self.stop.to_json()
+            if self.stop
+            else (
+                {"reason": self.stop_reason, "text": J.STOP_REASONS[self.stop_reason], "best_step": best}
+                if self.done
+                else None
+            )
+        )
+        return Result(
+            steps=self.steps,
+            initial=initial,
+            best_step=best,
+            best_chain=self.chain.prefix(best).to_json(),
+            final=final,
+            notes=list(self.warnings),
+            loop=self.loop,
+            stop=stop,
+            best=best_d,
+            closeness=closeness,
+            renders=self.renders,
+            taken_back=[v.to_json() for v in self.taken_back],
+        )
 
 
 @dataclass
 class Result:
     steps: list[StepReport]
     initial: dict[str, float] | None
-    best_step: int                 # 0 = the input itself; roll back to this many steps
+    best_step: int  # 0 = the input itself; roll back to this many steps
     best_chain: list[dict[str, Any]]
     final: dict[str, float] | None
     notes: list[str] = field(default_factory=list)
     loop: str = "paper"
-    stop: dict[str, Any] | None = None   # reason, text, best_step
+    stop: dict[str, Any] | None = None  # reason, text, best_step
     best: dict[str, float] | None = None  # the six metrics of the best state
-    closeness: float | None = None       # judge.closeness of the best state, 0..1
+    closeness: float | None = None  # judge.closeness of the best state, 0..1
     renders: int = 0
     taken_back: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"steps": [s.to_json() for s in self.steps], "initial": self.initial,
-                "best_step": self.best_step, "best_chain": self.best_chain, "final": self.final,
-                "notes": self.notes, "loop": self.loop, "stop": self.stop, "best": self.best,
-                "closeness": self.closeness, "renders": self.renders,
-                "taken_back": self.taken_back}
+        return {
+            "steps": [s.to_json() for s in self.steps],
+            "initial": self.initial,
+            "best_step": self.best_step,
+            "best_chain": self.best_chain,
+            "final": self.final,
+            "notes": self.notes,
+            "loop": self.loop,
+            "stop": self.stop,
+            "best": self.best,
+            "closeness": self.closeness,
+            "renders": self.renders,
+            "taken_back": self.taken_back,
+        }

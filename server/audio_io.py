@@ -71,8 +71,21 @@ CODES = (
 
 # File starts that mean "this claims to be audio"; a failure to decode one of
 # these is reported as corrupt rather than not-audio.
-_AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3",
-                b"BW64", b".snd", b"caff", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
+_AUDIO_MAGIC = (
+    b"RIFF",
+    b"RIFX",
+    b"RF64",
+    b"FORM",
+    b"fLaC",
+    b"OggS",
+    b"ID3",
+    b"BW64",
+    b".snd",
+    b"caff",
+    b"\xff\xfb",
+    b"\xff\xf3",
+    b"\xff\xf2",
+)
 
 
 class AudioInputError(ValueError):
@@ -117,13 +130,14 @@ def check_signal(audio: np.ndarray, name: str) -> np.ndarray:
         raise AudioInputError("non_finite", name, f"contains {bad} NaN or infinite samples")
     peak = float(np.max(np.abs(x)))
     if peak < SILENCE_PEAK:
-        raise AudioInputError(
-            "silent", name, f"is silent (peak {_dbfs(peak)} dBFS, below -100 dBFS)")
+        raise AudioInputError("silent", name, f"is silent (peak {_dbfs(peak)} dBFS, below -100 dBFS)")
     ac_peak = float(np.max(np.abs(x - np.mean(x, dtype=np.float64))))
     if ac_peak < SILENCE_PEAK:
         raise AudioInputError(
-            "silent", name,
-            f"has no signal: it is a constant DC offset of {float(np.mean(x)):.4g} with no sound")
+            "silent",
+            name,
+            f"has no signal: it is a constant DC offset of {float(np.mean(x)):.4g} with no sound",
+        )
     return audio
 
 
@@ -202,9 +216,10 @@ def _check_riff_truncation(f: BinaryIO, path: str, size: int) -> None:
             if csize not in (0, 0xFFFFFFFF) and csize > available:
                 f.seek(0)
                 raise AudioInputError(
-                    "corrupt", path,
-                    f"is truncated: header declares {csize} bytes of audio but only "
-                    f"{available} are present")
+                    "corrupt",
+                    path,
+                    f"is truncated: header declares {csize} bytes of audio but only {available} are present",
+                )
             break
         pos += 8 + csize + (csize & 1)
     f.seek(0)
@@ -221,8 +236,8 @@ def _classify_open_failure(f: BinaryIO, path: str, err: Exception) -> AudioInput
     if any(magic[: len(m)] == m for m in _AUDIO_MAGIC):
         return AudioInputError("corrupt", path, f"audio file is damaged or truncated ({reason})")
     return AudioInputError(
-        "not_audio", path,
-        f"is not a readable audio file ({reason}); use WAV, AIFF, FLAC or OGG")
+        "not_audio", path, f"is not a readable audio file ({reason}); use WAV, AIFF, FLAC or OGG"
+    )
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -231,10 +246,13 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
         return x.astype(np.float32, copy=False)
     try:
         import soxr
-        return soxr.resample(x.astype(np.float32, copy=False), sr_in, sr_out,
-                             quality="HQ").astype(np.float32, copy=False)
+
+        return soxr.resample(x.astype(np.float32, copy=False), sr_in, sr_out, quality="HQ").astype(
+            np.float32, copy=False
+        )
     except ImportError:
         from scipy.signal import resample_poly
+
         g = math.gcd(int(sr_in), int(sr_out))
         return resample_poly(x, sr_out // g, sr_in // g).astype(np.float32)
 
@@ -280,15 +298,18 @@ def load_clip(
             sr_in = int(snd.samplerate)
             if not MIN_RATE <= sr_in <= MAX_RATE:
                 raise AudioInputError(
-                    "bad_rate", p, f"header claims a sample rate of {sr_in} Hz, outside "
-                    f"{MIN_RATE} Hz to {MAX_RATE // 1000} kHz (damaged or not a real recording)")
+                    "bad_rate",
+                    p,
+                    f"header claims a sample rate of {sr_in} Hz, outside "
+                    f"{MIN_RATE} Hz to {MAX_RATE // 1000} kHz (damaged or not a real recording)",
+                )
             frames = int(snd.frames)
             if frames <= 0:
                 raise AudioInputError("too_short", p, "contains no audio frames")
             if frames / sr_in > max_seconds:
                 raise AudioInputError(
-                    "too_large", p,
-                    f"is {frames / sr_in:.0f} s long, over the {max_seconds:.0f} s limit")
+                    "too_large", p, f"is {frames / sr_in:.0f} s long, over the {max_seconds:.0f} s limit"
+                )
             need = int(math.ceil(duration_s * sr_in)) + int(math.ceil(_RESAMPLE_MARGIN_S * sr_in))
             mono = _read_mono(snd, min(need, frames), p)
     if mono.size == 0:
@@ -313,14 +334,15 @@ def _read_mono(snd: sf.SoundFile, frames: int, path: str) -> np.ndarray:
         if len(x) == 0:
             break
         n = len(x)
-        out[got:got + n] = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)
+        out[got : got + n] = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)
         got += n
         del x  # else the last block stays alive while the next one is read
     return out[:got]
 
 
-def write_wav(path: PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
-              *, subtype: str = "FLOAT") -> None:
+def write_wav(
+    path: PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *, subtype: str = "FLOAT"
+) -> None:
     """Write a WAV atomically: a reader never sees a half-written file.
 
     The data goes to a temporary file in the same directory, is fsynced, then

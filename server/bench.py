@@ -46,7 +46,7 @@ def bench_render(n: int) -> dict[str, float]:
     chains = [sample_chain(spec.EFFECT_NAMES, rng) for _ in range(n)]
     presets = list(rack.presets)
     rack.render(chains[0], presets[0])  # warm-up
-    i = iter(range(10 ** 9))
+    i = iter(range(10**9))
 
     def warm():
         k = next(i)
@@ -83,8 +83,13 @@ def bench_render(n: int) -> dict[str, float]:
 def bench_features(batch: int, reps: int) -> dict[str, float]:
     rack = OpenRack()
     rng = np.random.default_rng(1)
-    audio = np.stack([rack.render(sample_chain(spec.EFFECT_NAMES, rng), p)
-                      for p in rack.presets for _ in range(max(1, batch // 12))])[:batch]
+    audio = np.stack(
+        [
+            rack.render(sample_chain(spec.EFFECT_NAMES, rng), p)
+            for p in rack.presets
+            for _ in range(max(1, batch // 12))
+        ]
+    )[:batch]
     F.features(audio[:2])
     F.naive_features(audio[:1])  # import and warm librosa outside the timings
     fast = _times(lambda: F.features(audio), reps) / len(audio)
@@ -99,8 +104,11 @@ def bench_features(batch: int, reps: int) -> dict[str, float]:
     r_bare = np.median(fast) / np.median(bare)
     r_naive = np.median(naive) / np.median(fast)
     print(f"  ratios: fast / bare STFT = {r_bare:.2f}x   naive librosa / fast = {r_naive:.2f}x faster")
-    return {"features_p50_ms": float(np.median(fast)), "features_vs_stft": float(r_bare),
-            "naive_over_fast": float(r_naive)}
+    return {
+        "features_p50_ms": float(np.median(fast)),
+        "features_vs_stft": float(r_bare),
+        "naive_over_fast": float(r_naive),
+    }
 
 
 def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
@@ -122,8 +130,7 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         load_s = time.perf_counter() - t
         print(f"  {group}: load + verify {len(gm.models)} models {load_s:.2f} s")
         out[f"{group}_load_s"] = load_s
-        silent = (np.zeros((F.N_MELS, F.N_FRAMES), np.float32),
-                  np.zeros((F.N_MFCC, F.N_FRAMES), np.float32))
+        silent = (np.zeros((F.N_MELS, F.N_FRAMES), np.float32), np.zeros((F.N_MFCC, F.N_FRAMES), np.float32))
         x = pair_inputs(silent, silent)
         seq = selector_inputs([silent], silent, ["initial"])
         for name in gm.models:
@@ -164,11 +171,15 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     if found is None:
         return {}
     gm, rack, rng, presets = found
-    cases = [(presets[k % len(presets)], rack.render(sample_chain(spec.EFFECT_NAMES, rng),
-                                                     presets[k % len(presets)]))
-             for k in range(reps)]
+    cases = [
+        (
+            presets[k % len(presets)],
+            rack.render(sample_chain(spec.EFFECT_NAMES, rng), presets[k % len(presets)]),
+        )
+        for k in range(reps)
+    ]
     dry = {p: rack.dry(p) for p in presets}
-    k = iter(range(10 ** 9))
+    k = iter(range(10**9))
 
     def core(feats=F.features, call=gm.predict):
         """features x2, selector, one parameter model: what a step costs without audio."""
@@ -202,8 +213,12 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
             s.step()
             full.append((time.perf_counter() - t) * 1e3)
 
-    core(), naive_call("selector", selector_inputs([F.features(dry[presets[0]])],
-                                                   F.features(cases[0][1]), ["initial"]))
+    (
+        core(),
+        naive_call(
+            "selector", selector_inputs([F.features(dry[presets[0]])], F.features(cases[0][1]), ["initial"])
+        ),
+    )
     c = _times(core, reps)
     n = _times(lambda: core(naive_feats, naive_call), max(3, reps // 4))
     cap = _times(captured, reps)
@@ -216,9 +231,14 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     print(_row("captured step (server in Live; + 6 metrics)", cap))
     print(_row(f"full step with open-rack render ({len(f)} steps)", f, "goal <= 30 ms p50"))
     print(f"  ratio: baseline / fast path = {np.median(n) / np.median(c):.1f}x")
-    return {"step_core_p50_ms": float(np.median(c)), "step_core_p95_ms": float(np.percentile(c, 95)),
-            "step_naive_p50_ms": float(np.median(n)), "step_captured_p50_ms": float(np.median(cap)),
-            "step_full_p50_ms": float(np.median(f)), "step_full_p95_ms": float(np.percentile(f, 95))}
+    return {
+        "step_core_p50_ms": float(np.median(c)),
+        "step_core_p95_ms": float(np.percentile(c, 95)),
+        "step_naive_p50_ms": float(np.median(n)),
+        "step_captured_p50_ms": float(np.median(cap)),
+        "step_full_p50_ms": float(np.median(f)),
+        "step_full_p95_ms": float(np.percentile(f, 95)),
+    }
 
 
 def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float]:
@@ -261,8 +281,7 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
         out[f"{loop}_step_p95_ms"] = float(np.percentile(c, 95))
         out[f"{loop}_step_cpu_p50_ms"] = float(np.median(cpu))
         if len(o):  # weak models may never find a step worth offering
-            print(_row(f"  calls that offer a step ({len(o)}; {np.mean(renders):.1f} renders "
-                       "each)", o))
+            print(_row(f"  calls that offer a step ({len(o)}; {np.mean(renders):.1f} renders each)", o))
             out[f"{loop}_offer_p50_ms"] = float(np.median(o))
     return out
 
@@ -301,16 +320,23 @@ def bench_first_step(models_dir: Path | None = None) -> dict[str, float]:
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _FIRST_STEP, str(models_dir or "")],
-                         capture_output=True, text=True, env=env,
-                         cwd=Path(__file__).resolve().parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_STEP, str(models_dir or "")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     wall = time.perf_counter() - t
     if out.returncode != 0:
         print(f"time to first step: failed ({out.stderr.strip().splitlines()[-1:]})")
         return {}
     parts = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"time to the first step from a fresh process: {wall:.1f} s  (" +
-          ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()) + ")")
+    print(
+        f"time to the first step from a fresh process: {wall:.1f} s  ("
+        + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
+        + ")"
+    )
     return {"first_step_s": wall, **{f"first_step_{k}_s": v for k, v in parts.items()}}
 
 
@@ -335,8 +361,9 @@ def bench_osc_clients(seconds: float, models_dir: Path | None = None) -> dict[st
     return out
 
 
-def run_bench(*, quick: bool = False, workers: int = 2,
-              extra: Callable[[], dict[str, float]] | None = None) -> dict[str, float]:
+def run_bench(
+    *, quick: bool = False, workers: int = 2, extra: Callable[[], dict[str, float]] | None = None
+) -> dict[str, float]:
     """Every runtime figure; ``extra`` adds a section from outside the runtime (the
     training package's data-generation figure), printed after the features."""
     import os

@@ -40,16 +40,19 @@ def _cmd_spec_export(a: argparse.Namespace) -> int:
     if a.check:
         have = out.read_text() if out.exists() else None
         if have != text:
-            print(f"{out} is out of sync with server/spec.py: run `serumrnn spec export`",
-                  file=sys.stderr)
+            print(f"{out} is out of sync with server/spec.py: run `serumrnn spec export`", file=sys.stderr)
             return 1
-        print(f"{out} is in sync (spec {spec.SPEC_VERSION}, fingerprint "
-              f"{spec.fingerprint()[:spec.FINGERPRINT_SHOWN]})")
+        print(
+            f"{out} is in sync (spec {spec.SPEC_VERSION}, fingerprint "
+            f"{spec.fingerprint()[: spec.FINGERPRINT_SHOWN]})"
+        )
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    print(f"wrote {out} (spec {spec.SPEC_VERSION}, fingerprint "
-          f"{spec.fingerprint()[:spec.FINGERPRINT_SHOWN]}, {len(spec.EFFECTS)} effects)")
+    print(
+        f"wrote {out} (spec {spec.SPEC_VERSION}, fingerprint "
+        f"{spec.fingerprint()[: spec.FINGERPRINT_SHOWN]}, {len(spec.EFFECTS)} effects)"
+    )
     return 0
 
 
@@ -70,8 +73,17 @@ def _cmd_demo(a: argparse.Namespace) -> int:
         for p in render_demo(Path(a.out), seed=a.seed):
             print(p)
         return 0
-    return main(["match", str(EXAMPLES / "input-saw.wav"), str(EXAMPLES / "target-saw.wav"),
-                 "--group", "basic", "--out", str(a.out)])
+    return main(
+        [
+            "match",
+            str(EXAMPLES / "input-saw.wav"),
+            str(EXAMPLES / "target-saw.wav"),
+            "--group",
+            "basic",
+            "--out",
+            str(a.out),
+        ]
+    )
 
 
 def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
@@ -80,20 +92,26 @@ def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("spec", help="the effect specification")
     ssub = sp.add_subparsers(dest="spec_cmd", required=True)
     ex = ssub.add_parser("export", help="write the spec as JSON for the Max for Live device")
-    ex.add_argument("--out", default=str(spec.EXPORT_PATH),
-                    help=f"where to write it (default {spec.EXPORT_PATH})")
+    ex.add_argument(
+        "--out", default=str(spec.EXPORT_PATH), help=f"where to write it (default {spec.EXPORT_PATH})"
+    )
     ex.add_argument("--check", action="store_true", help="fail if the file is out of sync")
     ex.set_defaults(func=_cmd_spec_export)
 
     sub.add_parser("presets", help="list preset groups and presets").set_defaults(func=_cmd_presets)
 
     d = sub.add_parser("demo", help="match the shipped example pair (input -> target) step by step")
-    d.add_argument("--presets", action="store_true",
-                   help="instead, render the 12 presets through random effect chains")
-    d.add_argument("--out", default=str(Path("out") / "demo"),
-                   help="report folder, relative to the current folder (default out/demo)")
-    d.add_argument("--seed", type=int, default=0,
-                   help="random effect chains' seed, with --presets (default 0)")
+    d.add_argument(
+        "--presets", action="store_true", help="instead, render the 12 presets through random effect chains"
+    )
+    d.add_argument(
+        "--out",
+        default=str(Path("out") / "demo"),
+        help="report folder, relative to the current folder (default out/demo)",
+    )
+    d.add_argument(
+        "--seed", type=int, default=0, help="random effect chains' seed, with --presets (default 0)"
+    )
     d.set_defaults(func=_cmd_demo)
 
 
@@ -101,15 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="serumrnn",
         description="SerumRNN: step-by-step effect programming for Xfer Serum, on an open "
-                    "Faust rack by default. `serumrnn <command> --help` shows a command's options.")
+        "Faust rack by default. `serumrnn <command> --help` shows a command's options.",
+    )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="<command>")
     _add_runtime_commands(sub)
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ImportError as e:  # a broken install: say which part is missing
-            raise SystemExit(f"serumrnn: the command module {name} cannot be imported ({e}); "
-                             "reinstall with `make setup`") from e
+            raise SystemExit(
+                f"serumrnn: the command module {name} cannot be imported ({e}); reinstall with `make setup`"
+            ) from e
         module.add_parser(sub)
     return p
 

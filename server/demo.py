@@ -34,8 +34,11 @@ def render_demo(out: Path, *, seed: int = 0) -> list[Path]:
                 path = out / f"{name}-{tag}.wav"
                 write_wav(path, audio, rack.settings.sample_rate)
                 written.append(path)
-            chains[name] = {"group": group, "chain": chain.to_json(),
-                            "instructions": [fx.describe() for fx in chain]}
+            chains[name] = {
+                "group": group,
+                "chain": chain.to_json(),
+                "instructions": [fx.describe() for fx in chain],
+            }
             rows.append((name, chain, dry, wet))
     meta = out / "chains.json"
     meta.write_text(json.dumps(chains, indent=2) + "\n")
@@ -56,8 +59,14 @@ def plot_mels(rows, path: Path) -> Path:
     for i, (name, chain, _, _) in enumerate(rows):
         for j, title in enumerate(("dry", " -> ".join(chain.order) or "dry")):
             ax = axes[i, j]
-            ax.imshow(mel[2 * i + j] * F.TOP_DB, origin="lower", aspect="auto",
-                      vmin=-F.TOP_DB, vmax=20, cmap="magma")
+            ax.imshow(
+                mel[2 * i + j] * F.TOP_DB,
+                origin="lower",
+                aspect="auto",
+                vmin=-F.TOP_DB,
+                vmax=20,
+                cmap="magma",
+            )
             ax.set_title(f"{name}: {title}", fontsize=7)
             ax.set_yticks([])
             ax.tick_params(labelsize=6)

@@ -61,13 +61,19 @@ def hann_window(n_fft: int) -> np.ndarray:
 
 
 @functools.cache
-def mel_basis(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
-              fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
+def mel_basis(
+    sample_rate: int = SAMPLE_RATE,
+    n_fft: int = N_FFT,
+    n_mels: int = N_MELS,
+    fmin: float = FMIN,
+    fmax: float = FMAX,
+) -> np.ndarray:
     """The Slaney-normalised Mel filter bank, built once (librosa is imported lazily)."""
     import librosa
 
-    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels,
-                             fmin=fmin, fmax=fmax, dtype=np.float32)
+    fb = librosa.filters.mel(
+        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float32
+    )
     fb.setflags(write=False)
     return fb
 
@@ -152,7 +158,7 @@ def mel_db(audio: np.ndarray) -> np.ndarray:
     x, single = as_batch(audio)
     out = np.empty((len(x), N_MELS, 1 + x.shape[-1] // HOP), dtype=np.float32)
     for i in range(0, len(x), _CHUNK):
-        out[i:i + _CHUNK] = _mel_db_chunk(x[i:i + _CHUNK])
+        out[i : i + _CHUNK] = _mel_db_chunk(x[i : i + _CHUNK])
     return out[0] if single else out
 
 
@@ -194,8 +200,17 @@ def naive_features(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mels, mfccs = [], []
     for clip in peak_normalize(x):
         s = librosa.feature.melspectrogram(
-            y=clip, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS,
-            fmin=FMIN, fmax=FMAX, power=2.0, center=True, pad_mode="reflect")
+            y=clip,
+            sr=SAMPLE_RATE,
+            n_fft=N_FFT,
+            hop_length=HOP,
+            n_mels=N_MELS,
+            fmin=FMIN,
+            fmax=FMAX,
+            power=2.0,
+            center=True,
+            pad_mode="reflect",
+        )
         db = librosa.power_to_db(s, ref=REF, amin=AMIN, top_db=TOP_DB)
         mels.append(db / TOP_DB)
         mfccs.append(librosa.feature.mfcc(S=db, n_mfcc=N_MFCC))

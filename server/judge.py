@@ -74,6 +74,7 @@ TRAINING_P99: dict[str, dict[str, float]] = {
 
 # -- sounds ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Sound:
     """A 1 s clip with what the models read and, once judged, its distance to the target.
@@ -85,11 +86,11 @@ class Sound:
     use exact values.
     """
 
-    audio: np.ndarray                   # (44100,) float32
-    mel: np.ndarray                     # (128, 87) scaled dB Mel
-    mfcc: np.ndarray                    # (30, 87)
+    audio: np.ndarray  # (44100,) float32
+    mel: np.ndarray  # (128, 87) scaled dB Mel
+    mfcc: np.ndarray  # (30, 87)
     specs: tuple[np.ndarray, ...] = ()  # float64 multi-scale magnitude spectra (targets)
-    logs: tuple[np.ndarray, ...] = ()   # their log terms (MSSMAE)
+    logs: tuple[np.ndarray, ...] = ()  # their log terms (MSSMAE)
     specs32: tuple[np.ndarray, ...] = ()  # the fast estimate's spectra (targets, searches)
     logs32: tuple[np.ndarray, ...] = ()
     dist: dict[str, float] | None = None  # the six metrics against the target
@@ -131,8 +132,9 @@ def _spectra(a: np.ndarray, how: SpectraSettings) -> list[tuple[tuple, tuple]]:
     return out
 
 
-def measure(audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = None,
-            *, exact: bool = True) -> list[Sound]:
+def measure(
+    audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = None, *, exact: bool = True
+) -> list[Sound]:
     """Sounds of many clips (features and spectra batched). With ``target``: judged against
     it (``dist``); without: kept whole, to serve as a target. ``exact=False`` is a search's
     fast estimate: only the two distances the judge scores (Mel-MSE exact, MSSMAE from the
@@ -146,14 +148,21 @@ def measure(audios: Sequence[np.ndarray] | np.ndarray, target: Sound | None = No
     if target is None:
         s64, s32 = _spectra(a, EXACT), _spectra(a, FAST)
         return [Sound(a[r], mel[r], mfcc[r], *s64[r], *s32[r]) for r in range(len(a))]
-    if not exact:   # the search's estimate, batched: Mel-MSE and MSSMAE only
+    if not exact:  # the search's estimate, batched: Mel-MSE and MSSMAE only
         mse = np.atleast_1d(M.mse(mel, target.mel[None]))
         per_scale = M.multiscale_spectra(a, **FAST)
-        mss = np.atleast_1d(M.mssmae_from_logs(per_scale, M.log_spectra(per_scale),
-                                               [s[None] for s in target.specs32],
-                                               [s[None] for s in target.logs32]))
-        return [Sound(a[r], mel[r], mfcc[r], dist={"mse": float(mse[r]), "mssmae": float(mss[r])},
-                      exact=False) for r in range(len(a))]
+        mss = np.atleast_1d(
+            M.mssmae_from_logs(
+                per_scale,
+                M.log_spectra(per_scale),
+                [s[None] for s in target.specs32],
+                [s[None] for s in target.logs32],
+            )
+        )
+        return [
+            Sound(a[r], mel[r], mfcc[r], dist={"mse": float(mse[r]), "mssmae": float(mss[r])}, exact=False)
+            for r in range(len(a))
+        ]
     d = M.distances_from_features(mel, target.mel[None], a_mfcc=mfcc, b_mfcc=target.mfcc[None])
     out = []
     for r, (specs, logs) in enumerate(_spectra(a, EXACT)):
@@ -180,6 +189,7 @@ def exactly(sound: Sound, target: Sound) -> Sound:
 
 
 # -- the paper's rule ------------------------------------------------------------------
+
 
 def paper_bad_step(before: Mapping[str, float], after: Mapping[str, float]) -> bool:
     """The paper's bad step: the Mel-MSE to the target did not fall."""
@@ -215,11 +225,12 @@ def research_end(path: Sequence[float] | np.ndarray, tolerance: int, higher_is_b
 
 # -- the judge -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Stop:
     """Why a session ended, in a stable code and in words, and the step to keep."""
 
-    reason: str            # a key of STOP_REASONS
+    reason: str  # a key of STOP_REASONS
     text: str
     best_step: int
 
@@ -243,8 +254,7 @@ class Judge:
     :data:`DECISIONS`; ``margin``: see :data:`MARGIN`.
     """
 
-    def __init__(self, start: Mapping[str, float], *, decision: str = DECISION,
-                 margin: float = MARGIN):
+    def __init__(self, start: Mapping[str, float], *, decision: str = DECISION, margin: float = MARGIN):
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision distance {decision!r}; one of {DECISIONS}")
         if not 0.0 <= margin < 1.0:
@@ -266,8 +276,9 @@ class Judge:
     def closer(self, new: Mapping[str, float], current: Mapping[str, float]) -> bool:
         """Whether ``new`` beats ``current`` by the margin (and, for ``sum_guard``, raises
         neither Mel-MSE nor MSSMAE)."""
-        if self.decision == "sum_guard" and (new["mse"] > current["mse"]
-                                             or new["mssmae"] > current["mssmae"]):
+        if self.decision == "sum_guard" and (
+            new["mse"] > current["mse"] or new["mssmae"] > current["mssmae"]
+        ):
             return False
         return self.score(new) <= self.score(current) - self.margin
 
@@ -275,8 +286,9 @@ class Judge:
         """What a search minimizes: the decision distance, plus a penalty of 10 (ten times
         the start) when the veto of ``sum_guard`` applies, so any setting the rule may
         accept ranks before every setting it must refuse."""
-        vetoed = self.decision == "sum_guard" and (new["mse"] > current["mse"]
-                                                   or new["mssmae"] > current["mssmae"])
+        vetoed = self.decision == "sum_guard" and (
+            new["mse"] > current["mse"] or new["mssmae"] > current["mssmae"]
+        )
         return self.score(new) + (VETO_PENALTY if vetoed else 0.0)
 
     def improvement(self, new: Mapping[str, float], current: Mapping[str, float]) -> float:
@@ -315,5 +327,7 @@ def out_of_domain(start: Mapping[str, float], group: str | None) -> str | None:
         return None
     names = {"mse": "Mel-MSE", "mssmae": "MSSMAE"}
     parts = ", ".join(f"{names[m]} {start[m]:.3g} > {limits[m]:.3g}" for m in over)
-    return (f"The target is further from your sound than 99 % of the sound pairs the models "
-            f"were trained on ({parts}); the suggestions may not get close.")
+    return (
+        f"The target is further from your sound than 99 % of the sound pairs the models "
+        f"were trained on ({parts}); the suggestions may not get close."
+    )

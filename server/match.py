@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT = Path("out") / "match"  # relative to the current folder, as --help says
 DEFAULT_GROUP = "basic"
-RENDER_NOTE_TEXT = ("Sounds rendered on the open rack (Faust effects with Serum's knob names), "
-                    "so Serum itself will sound similar, not identical.")
+RENDER_NOTE_TEXT = (
+    "Sounds rendered on the open rack (Faust effects with Serum's knob names), "
+    "so Serum itself will sound similar, not identical."
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class InputSpec:
     @classmethod
     def parse(cls, text: str) -> InputSpec:
         if text.startswith(PRESET_PREFIX):
-            return cls(preset=text[len(PRESET_PREFIX):])
+            return cls(preset=text[len(PRESET_PREFIX) :])
         return cls(path=text)
 
     @property
@@ -53,10 +55,15 @@ def models_meta(models: GroupModels) -> dict[str, Any]:
     """What identifies the models in a report: a content id, when and how they were made."""
     m = models.manifest
     digest = hashlib.sha256(json.dumps(m, sort_keys=True).encode()).hexdigest()[:12]
-    return {"group": models.group, "models_dir": str(models.folder), "models_id": digest,
-            "models_created": m.get("created"),
-            "models_recipe": (m.get("recipe") or {}).get("name"),
-            "spec_version": m.get("spec_version"), "render_note": models.render_settings.note}
+    return {
+        "group": models.group,
+        "models_dir": str(models.folder),
+        "models_id": digest,
+        "models_created": m.get("created"),
+        "models_recipe": (m.get("recipe") or {}).get("name"),
+        "spec_version": m.get("spec_version"),
+        "render_note": models.render_settings.note,
+    }
 
 
 class OutDirError(ValueError):
@@ -65,8 +72,10 @@ class OutDirError(ValueError):
 
 #: Files of ours a report folder may hold besides those its steps.json lists (names the
 #: report writer uses, and its temporary files).
-_OURS = re.compile(r"(step\d+-[A-Za-z0-9_]+\.wav|target\.wav|mel_progression\.png|index\.html"
-                   r"|steps\.json|\.tmp-[^/]*\.wav|\.[^/]+\.tmp)")
+_OURS = re.compile(
+    r"(step\d+-[A-Za-z0-9_]+\.wav|target\.wav|mel_progression\.png|index\.html"
+    r"|steps\.json|\.tmp-[^/]*\.wav|\.[^/]+\.tmp)"
+)
 
 
 def _listed_names(files: Any) -> Iterable[str]:
@@ -106,14 +115,21 @@ def check_out_dir(out: str | Path, inputs: Sequence[str | Path | None] = ()) -> 
     except (OSError, ValueError):
         doc, listed = None, set()
     if not isinstance(doc, dict) or "files" not in doc:
-        raise OutDirError(f"--out {out} is not empty and holds no earlier report of ours "
-                          f"(e.g. {entries[0].name!r}); choose an empty or new folder")
-    foreign = [e.name for e in entries if not (e.is_file(follow_symlinks=False) and (
-        e.name in listed or _OURS.fullmatch(e.name)))]
+        raise OutDirError(
+            f"--out {out} is not empty and holds no earlier report of ours "
+            f"(e.g. {entries[0].name!r}); choose an empty or new folder"
+        )
+    foreign = [
+        e.name
+        for e in entries
+        if not (e.is_file(follow_symlinks=False) and (e.name in listed or _OURS.fullmatch(e.name)))
+    ]
     if foreign:
-        raise OutDirError(f"--out {out} holds an earlier report and other files "
-                          f"({', '.join(repr(n) for n in foreign[:3])}); choose an empty or "
-                          "new folder so they are not overwritten")
+        raise OutDirError(
+            f"--out {out} holds an earlier report and other files "
+            f"({', '.join(repr(n) for n in foreign[:3])}); choose an empty or "
+            "new folder so they are not overwritten"
+        )
     for inp in inputs:
         if inp is None:
             continue
@@ -123,8 +139,10 @@ def check_out_dir(out: str | Path, inputs: Sequence[str | Path | None] = ()) -> 
             except OSError:
                 same = False
             if same:
-                raise OutDirError(f"--out {out} holds an input file ({e.name}); the report "
-                                  "would overwrite it: choose another folder")
+                raise OutDirError(
+                    f"--out {out} holds an input file ({e.name}); the report "
+                    "would overwrite it: choose another folder"
+                )
     return [Path(e.path) for e in entries]
 
 
@@ -141,11 +159,20 @@ def _group_for(spec: InputSpec, group: str | None) -> str:
     return P.group_of(spec.preset) if spec.preset else P.resolve_group(DEFAULT_GROUP)
 
 
-def match(input_spec: str | InputSpec, target_path: str | Path, group: str | None = None,
-          out: str | Path | None = None, models_dir: str | Path | None = None,
-          tolerance: int = 1, *, models: GroupModels | None = None, loop: str = "verified",
-          k: int = 3, refine_budget: int = 24,
-          rack_order: str | Sequence[str] | None = None) -> tuple[Result, Path]:
+def match(
+    input_spec: str | InputSpec,
+    target_path: str | Path,
+    group: str | None = None,
+    out: str | Path | None = None,
+    models_dir: str | Path | None = None,
+    tolerance: int = 1,
+    *,
+    models: GroupModels | None = None,
+    loop: str = "verified",
+    k: int = 3,
+    refine_budget: int = 24,
+    rack_order: str | Sequence[str] | None = None,
+) -> tuple[Result, Path]:
     """Run the step loop from the input to the target and write the report folder.
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.
@@ -190,17 +217,40 @@ def match(input_spec: str | InputSpec, target_path: str | Path, group: str | Non
     if rack_order is not None:  # a producer's own FX-rack order (README, "The renderer API")
         settings = replace(settings, rack_order=spec_mod.rack_order(rack_order))
     rack = OpenRack(settings)
-    session = Session(models, target, renderer=rack, preset=spec.preset, input_audio=source,
-                      tolerance=tolerance, loop=loop, k=k, refine_budget=refine_budget)
+    session = Session(
+        models,
+        target,
+        renderer=rack,
+        preset=spec.preset,
+        input_audio=source,
+        tolerance=tolerance,
+        loop=loop,
+        k=k,
+        refine_budget=refine_budget,
+    )
     result = session.run()
     result.notes[:0] = usage_notes(models.render_settings.note)
     result.notes.extend(notes)
-    meta = {**models_meta(models), "input": spec.label, "target": Path(target_path).name,
-            "tolerance": tolerance, "loop": loop, "k": k, "refine_budget": refine_budget,
-            "rack_order": list(rack.settings.rack_order), "render": RENDER_NOTE_TEXT}
+    meta = {
+        **models_meta(models),
+        "input": spec.label,
+        "target": Path(target_path).name,
+        "tolerance": tolerance,
+        "loop": loop,
+        "k": k,
+        "refine_budget": refine_budget,
+        "rack_order": list(rack.settings.rack_order),
+        "render": RENDER_NOTE_TEXT,
+    }
     _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
-    page = write_report(result, [s.audio for s in session.states], target, out_dir, meta,
-                        sample_rate=rack.settings.sample_rate)
+    page = write_report(
+        result,
+        [s.audio for s in session.states],
+        target,
+        out_dir,
+        meta,
+        sample_rate=rack.settings.sample_rate,
+    )
     return result, page
 
 
@@ -222,9 +272,18 @@ def _cmd_match(a: argparse.Namespace) -> int:
 
     try:
         spec = _input_from_args(a)
-        result, page = match(spec, a.target, a.group, a.out, a.models, a.tolerance,
-                             loop=a.loop, k=a.k, refine_budget=a.refine_budget,
-                             rack_order=a.rack_order)
+        result, page = match(
+            spec,
+            a.target,
+            a.group,
+            a.out,
+            a.models,
+            a.tolerance,
+            loop=a.loop,
+            k=a.k,
+            refine_budget=a.refine_budget,
+            rack_order=a.rack_order,
+        )
     except (AudioInputError, ModelError) as e:
         print(f"serumrnn: error: {e}", file=sys.stderr)
         return 2
@@ -240,42 +299,76 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     from serumrnn.server import spec as spec_mod
     from serumrnn.server.assistant import DEFAULT_K, LOOPS, REFINE_BUDGET
 
-    p.add_argument("--loop", default="verified", choices=LOOPS,
-                   help=loop_help)
-    p.add_argument("--k", type=int, default=DEFAULT_K, choices=range(1, spec_mod.MAX_STEPS + 1),
-                   metavar="K", help="effects tried per step, most likely first "
-                                     f"(1-{spec_mod.MAX_STEPS}, default {DEFAULT_K})")
-    p.add_argument("--refine-budget", type=int, default=REFINE_BUDGET, metavar="N",
-                   help="renders the refinement may spend per step (--loop refine; default "
-                        f"{REFINE_BUDGET})")
-    p.add_argument("--tolerance", type=int, default=1, metavar="N",
-                   help="--loop paper: stop after more than N steps that move away from the "
-                        "target (default 1)")
-    p.add_argument("--rack-order", default=None, metavar="FX,FX,...",
-                   help="the order your Serum FX rack processes the effects in, comma-separated "
-                        f"(default Serum's: {','.join(spec_mod.SERUM_RACK_ORDER)})")
+    p.add_argument("--loop", default="verified", choices=LOOPS, help=loop_help)
+    p.add_argument(
+        "--k",
+        type=int,
+        default=DEFAULT_K,
+        choices=range(1, spec_mod.MAX_STEPS + 1),
+        metavar="K",
+        help=f"effects tried per step, most likely first (1-{spec_mod.MAX_STEPS}, default {DEFAULT_K})",
+    )
+    p.add_argument(
+        "--refine-budget",
+        type=int,
+        default=REFINE_BUDGET,
+        metavar="N",
+        help=f"renders the refinement may spend per step (--loop refine; default {REFINE_BUDGET})",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--loop paper: stop after more than N steps that move away from the target (default 1)",
+    )
+    p.add_argument(
+        "--rack-order",
+        default=None,
+        metavar="FX,FX,...",
+        help="the order your Serum FX rack processes the effects in, comma-separated "
+        f"(default Serum's: {','.join(spec_mod.SERUM_RACK_ORDER)})",
+    )
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``serumrnn match`` (listed in ``serumrnn.server.cli.COMMAND_MODULES``)."""
 
     m = subparsers.add_parser(
-        "match", help="step-by-step effect settings from your sound to a target, as a report",
+        "match",
+        help="step-by-step effect settings from your sound to a target, as a report",
         description="Suggest, one step at a time, which Serum effect to turn on and how to set "
-                    "its knobs to get from INPUT to TARGET; writes an HTML report with audio.")
-    m.add_argument("input", nargs="?", metavar="INPUT",
-                   help="your sound: an audio file, or preset:<name> for an open-rack preset")
+        "its knobs to get from INPUT to TARGET; writes an HTML report with audio.",
+    )
+    m.add_argument(
+        "input",
+        nargs="?",
+        metavar="INPUT",
+        help="your sound: an audio file, or preset:<name> for an open-rack preset",
+    )
     m.add_argument("target", metavar="TARGET", help="the sound you want (an audio file)")
-    m.add_argument("--preset", default=None, metavar="P",
-                   help="start from open-rack preset P (same as INPUT preset:P)")
-    m.add_argument("--group", default=None, metavar="G",
-                   help="basic | advanced | modulating (default: the preset's group, else basic)")
-    m.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
-                   help="report folder (default out/match): new, empty, or an earlier report "
-                        "(whose files are replaced); any other folder is refused")
+    m.add_argument(
+        "--preset", default=None, metavar="P", help="start from open-rack preset P (same as INPUT preset:P)"
+    )
+    m.add_argument(
+        "--group",
+        default=None,
+        metavar="G",
+        help="basic | advanced | modulating (default: the preset's group, else basic)",
+    )
+    m.add_argument(
+        "--out",
+        default=str(DEFAULT_OUT),
+        metavar="DIR",
+        help="report folder (default out/match): new, empty, or an earlier report "
+        "(whose files are replaced); any other folder is refused",
+    )
     m.add_argument("--models", default=None, metavar="DIR", help="models folder (default models/)")
-    add_loop_options(m, "verified: each step is rendered first and offered only when it brings "
-                        "the sound closer (default); refine: the same, with each step's knobs "
-                        "polished by listening; paper: the paper's loop, unchanged")
+    add_loop_options(
+        m,
+        "verified: each step is rendered first and offered only when it brings "
+        "the sound closer (default); refine: the same, with each step's knobs "
+        "polished by listening; paper: the paper's loop, unchanged",
+    )
     m.set_defaults(func=_cmd_match)
     return m

@@ -89,9 +89,14 @@ def pcc(a_mel: np.ndarray, b_mel: np.ndarray) -> Value:
     return _out(SCALE * np.clip(r, -1.0, 1.0))
 
 
-def multiscale_spectra(audio: np.ndarray, *, normalize: bool = True,
-                       fft_sizes: Sequence[int] = MSS_FFT_SIZES,
-                       dtype: type = np.float64, overlap: int = 4) -> tuple[np.ndarray, ...]:
+def multiscale_spectra(
+    audio: np.ndarray,
+    *,
+    normalize: bool = True,
+    fft_sizes: Sequence[int] = MSS_FFT_SIZES,
+    dtype: type = np.float64,
+    overlap: int = 4,
+) -> tuple[np.ndarray, ...]:
     """Magnitude STFTs (B, T_i, n_i//2+1) at each FFT size, hop n//4 (75 % overlap).
 
     Same STFT conventions as the features (periodic Hann, centred, reflect
@@ -113,9 +118,14 @@ def log_spectra(specs: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
     return tuple(np.log(s + MSS_LOG_EPS) for s in specs)
 
 
-def mssmae_from_logs(a_specs: Sequence[np.ndarray], a_logs: Sequence[np.ndarray],
-                     b_specs: Sequence[np.ndarray], b_logs: Sequence[np.ndarray],
-                     *, alpha: float = MSS_ALPHA) -> Value:
+def mssmae_from_logs(
+    a_specs: Sequence[np.ndarray],
+    a_logs: Sequence[np.ndarray],
+    b_specs: Sequence[np.ndarray],
+    b_logs: Sequence[np.ndarray],
+    *,
+    alpha: float = MSS_ALPHA,
+) -> Value:
     """MSSMAE from spectra and their :func:`log_spectra` (the same value as
     :func:`mssmae_from_spectra`, without recomputing the logs)."""
     total = 0.0
@@ -126,15 +136,16 @@ def mssmae_from_logs(a_specs: Sequence[np.ndarray], a_logs: Sequence[np.ndarray]
     return _out(SCALE * total / len(a_specs))
 
 
-def mssmae_from_spectra(a_specs: Sequence[np.ndarray], b_specs: Sequence[np.ndarray],
-                        *, alpha: float = MSS_ALPHA) -> Value:
+def mssmae_from_spectra(
+    a_specs: Sequence[np.ndarray], b_specs: Sequence[np.ndarray], *, alpha: float = MSS_ALPHA
+) -> Value:
     """MSSMAE from :func:`multiscale_spectra` outputs (per clip, batched)."""
-    return mssmae_from_logs(a_specs, log_spectra(a_specs), b_specs, log_spectra(b_specs),
-                            alpha=alpha)
+    return mssmae_from_logs(a_specs, log_spectra(a_specs), b_specs, log_spectra(b_specs), alpha=alpha)
 
 
-def mssmae(a_audio: np.ndarray, b_audio: np.ndarray, *, normalize: bool = True,
-           alpha: float = MSS_ALPHA) -> Value:
+def mssmae(
+    a_audio: np.ndarray, b_audio: np.ndarray, *, normalize: bool = True, alpha: float = MSS_ALPHA
+) -> Value:
     """Multi-scale spectral MAE, x100, following the *paper's* equation (6).
 
     ``mean over FFT sizes of [MAE(S, S') + alpha * MAE(log(S+1e-10), log(S'+1e-10))]``
@@ -147,8 +158,11 @@ def mssmae(a_audio: np.ndarray, b_audio: np.ndarray, *, normalize: bool = True,
     differs from the target only in level scores 0 on every metric.
     """
     squeeze = np.ndim(a_audio) == 1 and np.ndim(b_audio) == 1
-    out = mssmae_from_spectra(multiscale_spectra(a_audio, normalize=normalize),
-                              multiscale_spectra(b_audio, normalize=normalize), alpha=alpha)
+    out = mssmae_from_spectra(
+        multiscale_spectra(a_audio, normalize=normalize),
+        multiscale_spectra(b_audio, normalize=normalize),
+        alpha=alpha,
+    )
     return float(out[0]) if squeeze and isinstance(out, np.ndarray) else out
 
 
@@ -191,8 +205,9 @@ def distances(a_audio: np.ndarray, b_audio: np.ndarray) -> dict[str, Value]:
     """
     a_mel, a_mfcc = F.features(a_audio)
     b_mel, b_mfcc = F.features(b_audio)
-    return distances_from_features(a_mel, b_mel, a_mfcc=a_mfcc, b_mfcc=b_mfcc,
-                                   a_audio=a_audio, b_audio=b_audio)
+    return distances_from_features(
+        a_mel, b_mel, a_mfcc=a_mfcc, b_mfcc=b_mfcc, a_audio=a_audio, b_audio=b_audio
+    )
 
 
 def delta_value(input_d: Value, output_d: Value) -> tuple[Value, Value]:
@@ -209,8 +224,9 @@ def delta_value(input_d: Value, output_d: Value) -> tuple[Value, Value]:
     return _out(d), _out(pct)
 
 
-def delta(input_d: Mapping[str, Value], output_d: Mapping[str, Value]
-          ) -> tuple[dict[str, Value], dict[str, Value]]:
+def delta(
+    input_d: Mapping[str, Value], output_d: Mapping[str, Value]
+) -> tuple[dict[str, Value], dict[str, Value]]:
     """(Δ, Δ%) dicts for every metric present in both; both measured against the target.
 
     For PCC a positive Δ is an improvement; for the others a negative one

@@ -27,8 +27,8 @@ class Trigger:
     ``channel`` is 1-16 as on a controller's display (mido counts 0-15), None for any.
     """
 
-    kind: str          # "note" or "cc"
-    number: int        # note number or controller number, 0-127
+    kind: str  # "note" or "cc"
+    number: int  # note number or controller number, 0-127
     channel: int | None = None
 
     def __post_init__(self) -> None:
@@ -49,8 +49,10 @@ class Trigger:
                 raise ValueError
             return cls(kind.lower(), int(num), int(chan) if chan else None)
         except ValueError:
-            raise MidiError(f"bad MIDI trigger {text!r}: use note:N or cc:N, optionally "
-                            "@CHANNEL (1-16), e.g. note:36 or cc:64@1") from None
+            raise MidiError(
+                f"bad MIDI trigger {text!r}: use note:N or cc:N, optionally "
+                "@CHANNEL (1-16), e.g. note:36 or cc:64@1"
+            ) from None
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.number}" + (f"@{self.channel}" if self.channel else "")
@@ -103,8 +105,10 @@ def open_listener(port_name: str, trigger: Trigger, on_step: Callable[[], object
     try:
         names = mido.get_input_names()
     except Exception as e:  # ImportError of the backend, or its own errors
-        raise MidiError(f"no MIDI backend ({type(e).__name__}: {e}); install it with "
-                        "`.venv/bin/pip install python-rtmidi`") from None
+        raise MidiError(
+            f"no MIDI backend ({type(e).__name__}: {e}); install it with "
+            "`.venv/bin/pip install python-rtmidi`"
+        ) from None
     if port_name not in names:
         raise MidiError(f"no MIDI input {port_name!r}; inputs: {', '.join(names) or 'none'}")
     try:

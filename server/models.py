@@ -42,7 +42,7 @@ def effect_of_model(name: str) -> str | None:
     A parameter-model name whose effect the spec lacks is a ``KeyError``."""
     if not name.startswith(PARAM_PREFIX):
         return None
-    return spec.effect(name[len(PARAM_PREFIX):]).name
+    return spec.effect(name[len(PARAM_PREFIX) :]).name
 
 
 #: One parameter model per effect, in spec order.
@@ -73,16 +73,27 @@ def sha256(path: Path) -> str:
 
 def feature_settings() -> dict[str, Any]:
     """The feature facts a model depends on (checked against each manifest)."""
-    return {"sample_rate": F.SAMPLE_RATE, "n_fft": F.N_FFT, "hop": F.HOP, "n_mels": F.N_MELS,
-            "fmin": F.FMIN, "fmax": F.FMAX, "top_db": F.TOP_DB, "n_mfcc": F.N_MFCC,
-            "n_frames": F.N_FRAMES}
+    return {
+        "sample_rate": F.SAMPLE_RATE,
+        "n_fft": F.N_FFT,
+        "hop": F.HOP,
+        "n_mels": F.N_MELS,
+        "fmin": F.FMIN,
+        "fmax": F.FMAX,
+        "top_db": F.TOP_DB,
+        "n_mfcc": F.N_MFCC,
+        "n_frames": F.N_FRAMES,
+    }
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The manifest, checked for compatibility with this code."""
     if not folder.is_dir():
-        raise ModelError("missing_group", f"no models at {folder}: train them with "
-                         f"`serumrnn train --group {folder.name}` or pass --models DIR")
+        raise ModelError(
+            "missing_group",
+            f"no models at {folder}: train them with "
+            f"`serumrnn train --group {folder.name}` or pass --models DIR",
+        )
     path = folder / "manifest.json"
     if not path.is_file():
         raise ModelError("missing_manifest", f"{path} is missing")
@@ -93,9 +104,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise ModelError("bad_manifest", f"{path} is not a valid manifest: {e}") from None
     problem = spec.fingerprint_problem(m)
     if problem:
-        raise ModelError("incompatible", f"{path}: the models were {problem}. Retrain them "
-                         f"(`serumrnn train --group {folder.name}`) or use models made for "
-                         "this spec")
+        raise ModelError(
+            "incompatible",
+            f"{path}: the models were {problem}. Retrain them "
+            f"(`serumrnn train --group {folder.name}`) or use models made for "
+            "this spec",
+        )
     if m.get("features") != feature_settings():
         raise ModelError("incompatible", f"{path}: feature settings differ from server/features.py")
     if not isinstance(files, dict):
@@ -127,18 +141,23 @@ class GroupModels:
             tf.get_logger().setLevel("ERROR")
             model = self.models[name]
             # One signature with a free batch axis: traced once, whatever the batch size.
-            sig = {t.name.split(":")[0]: tf.TensorSpec((None, *t.shape[1:]), tf.float32)
-                   for t in model.inputs}
-            self._fns[name] = tf.function(lambda x, m=model: m(x, training=False),
-                                          input_signature=[sig])
+            sig = {
+                t.name.split(":")[0]: tf.TensorSpec((None, *t.shape[1:]), tf.float32) for t in model.inputs
+            }
+            self._fns[name] = tf.function(lambda x, m=model: m(x, training=False), input_signature=[sig])
         out = self._fns[name]({k: np.asarray(v, np.float32) for k, v in inputs.items()})
         if isinstance(out, dict):
             return {k: v.numpy() for k, v in out.items()}
         return out.numpy()
 
 
-def load_group(group: str, models_dir: Path | str | None = None, *,
-               which: tuple[str, ...] = ALL_MODELS, verify: bool = True) -> GroupModels:
+def load_group(
+    group: str,
+    models_dir: Path | str | None = None,
+    *,
+    which: tuple[str, ...] = ALL_MODELS,
+    verify: bool = True,
+) -> GroupModels:
     """Load and verify a group's models. ``which`` picks a subset (missing ones are errors)."""
     from serumrnn.server.rack import presets as P
 
@@ -157,8 +176,11 @@ def load_group(group: str, models_dir: Path | str | None = None, *,
         if not path.is_file():
             raise ModelError("missing_file", f"{path} is missing")
         if verify and sha256(path) != entry["sha256"]:
-            raise ModelError("checksum", f"{path} does not match its sha256 in the manifest "
-                             "(corrupt or replaced); re-export or re-download the models")
+            raise ModelError(
+                "checksum",
+                f"{path} does not match its sha256 in the manifest "
+                "(corrupt or replaced); re-export or re-download the models",
+            )
         try:
             out.models[name] = keras.models.load_model(path, compile=False)
         except Exception as e:  # keras raises many kinds on a damaged file
@@ -180,8 +202,9 @@ def pair_batch(current_mel, current_mfcc, target_mel, target_mfcc) -> dict[str, 
     return {"mel": mel, "mfcc": mfcc}
 
 
-def pair_inputs(current: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray]
-                ) -> dict[str, np.ndarray]:
+def pair_inputs(
+    current: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray]
+) -> dict[str, np.ndarray]:
     """One (mel, mfcc) pair of the current and target sounds as a batch of one
     (:func:`pair_batch`)."""
     return pair_batch([current[0]], [current[1]], [target[0]], [target[1]])

@@ -58,12 +58,13 @@ PROTOCOL_ERRORS: dict[str, str] = {
     "busy": "the server has too many requests queued; retry shortly",
     "too_many_messages": "a datagram held more messages than the server runs from one",
     "too_many_sessions": "this address, or the server as a whole, has as many open sessions "
-                         "as it may keep (none idle enough to close)",
+    "as it may keep (none idle enough to close)",
     "internal": "a fault in the server (logged); the server keeps running",
 }
 
 
 # -- messages and decoding ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Message:
@@ -110,7 +111,7 @@ def _decode_message(data: bytes) -> Message:
     address, pos = _read_string(data, 0)
     if pos >= len(data):
         return Message(address, size=len(data))
-    if data[pos:pos + 1] != b",":
+    if data[pos : pos + 1] != b",":
         raise DecodeError("the type tag string must start with ','", address)
     tags, pos = _read_string(data, pos)
     args: list[Any] = []
@@ -130,7 +131,7 @@ def _decode_message(data: bytes) -> Message:
                 n, pos = _read(">i", data, pos)
                 if n < 0 or pos + n > len(data):
                     raise DecodeError(f"blob of {n} bytes runs past the end of the datagram")
-                v, pos = data[pos:pos + n], (pos + n + 3) & ~3
+                v, pos = data[pos : pos + n], (pos + n + 3) & ~3
             elif t in "TFNI":
                 v = {"T": True, "F": False, "N": None, "I": math.inf}[t]
             else:
@@ -153,7 +154,7 @@ def _decode(data: bytes, depth: int) -> list[Message]:
         n, pos = _read(">i", data, pos)
         if n <= 0 or pos + n > len(data):
             raise DecodeError(f"bundle element of {n} bytes does not fit the datagram")
-        out.extend(_decode(data[pos:pos + n], depth + 1))
+        out.extend(_decode(data[pos : pos + n], depth + 1))
         pos += n
     return out
 
@@ -166,6 +167,7 @@ def decode(data: bytes) -> list[Message]:
 
 
 # -- encoding and packing -------------------------------------------------------------
+
 
 def printable(text: str) -> str:
     """Text that encodes as UTF-8 without NULs: undecodable path bytes shown as \\xNN."""
@@ -186,8 +188,13 @@ def _escape_char(c: str) -> str:
 
 def _is_control(c: str) -> bool:
     n = ord(c)
-    return (n < 0x20 or 0x7F <= n < 0xA0 or n in (0x2028, 0x2029)
-            or 0x202A <= n <= 0x202E or 0x2066 <= n <= 0x2069)
+    return (
+        n < 0x20
+        or 0x7F <= n < 0xA0
+        or n in (0x2028, 0x2029)
+        or 0x202A <= n <= 0x202E
+        or 0x2066 <= n <= 0x2069
+    )
 
 
 def loggable(text: Any) -> str:
@@ -204,7 +211,7 @@ def _tag(value: Any) -> str:
     if isinstance(value, bool):
         return "T" if value else "F"
     if isinstance(value, int):
-        return "i" if -2**31 <= value < 2**31 else "h"
+        return "i" if -(2**31) <= value < 2**31 else "h"
     if isinstance(value, float):
         return "f"
     if isinstance(value, str):
@@ -241,8 +248,7 @@ def encode_fitting(address: str, args: Sequence[Any], limit: int = MAX_DATAGRAM)
     return data
 
 
-def pack(messages: Iterable[bytes], limit: int = MAX_DATAGRAM, *, bundles: bool = True
-         ) -> list[bytes]:
+def pack(messages: Iterable[bytes], limit: int = MAX_DATAGRAM, *, bundles: bool = True) -> list[bytes]:
     """Datagrams for a reply: messages gathered into bundles of at most ``limit`` bytes
     (a lone message goes bare), or one message per datagram when ``bundles`` is off."""
     msgs = list(messages)
@@ -273,10 +279,11 @@ def pack(messages: Iterable[bytes], limit: int = MAX_DATAGRAM, *, bundles: bool 
 
 # -- requests -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Param:
     name: str
-    tag: str            # "i" or "s"
+    tag: str  # "i" or "s"
     optional: bool = False
     repeat: bool = False
 
@@ -353,8 +360,12 @@ def parse_request(msg: Message) -> Request:
     rid = request_id_of(msg)
     name = BY_ADDRESS.get(msg.address)
     if name is None:
-        raise ProtocolError("unknown_address", f"unknown address {printable(msg.address)!r}; "
-                            f"requests: {', '.join(a for a, _ in REQUESTS.values())}", rid)
+        raise ProtocolError(
+            "unknown_address",
+            f"unknown address {printable(msg.address)!r}; "
+            f"requests: {', '.join(a for a, _ in REQUESTS.values())}",
+            rid,
+        )
     _, params = REQUESTS[name]
     values: dict[str, Any] = {}
     i = 0
@@ -370,12 +381,20 @@ def parse_request(msg: Message) -> Request:
             i += 1
         elif not p.optional:
             found = "nothing" if i >= len(msg.args) else f"type {msg.types[i]!r}"
-            raise ProtocolError("bad_args", f"{p.name} ({p.tag}) expected as argument {i + 1}, "
-                                f"got {found}; usage: {signature_text(name)}", rid)
+            raise ProtocolError(
+                "bad_args",
+                f"{p.name} ({p.tag}) expected as argument {i + 1}, "
+                f"got {found}; usage: {signature_text(name)}",
+                rid,
+            )
     if i < len(msg.args):
-        raise ProtocolError("bad_args", f"{len(msg.args) - i} unexpected argument(s) from "
-                            f"argument {i + 1} (types {msg.types[i:]!r}); usage: "
-                            f"{signature_text(name)}", rid)
+        raise ProtocolError(
+            "bad_args",
+            f"{len(msg.args) - i} unexpected argument(s) from "
+            f"argument {i + 1} (types {msg.types[i:]!r}); usage: "
+            f"{signature_text(name)}",
+            rid,
+        )
     return Request(name, msg.address, values.pop("request_id"), values)
 
 
@@ -390,14 +409,21 @@ def is_final(address: str) -> bool:
     return not address.startswith(f"{PREFIX}/step/") or address == f"{PREFIX}/step/end"
 
 
-def error_reply(request_id: int, code: str, message: str, address: str = "",
-                session: str = "") -> Reply:
+def error_reply(request_id: int, code: str, message: str, address: str = "", session: str = "") -> Reply:
     return [(f"{PREFIX}/error", (request_id, code, message, address, session))]
 
 
-def fit_error(request_id: int, code: str, message: str, address: str = "", session: str = "",
-              *, budget: int, limit: int = MAX_DATAGRAM, short_message: str | None = None
-              ) -> bytes | None:
+def fit_error(
+    request_id: int,
+    code: str,
+    message: str,
+    address: str = "",
+    session: str = "",
+    *,
+    budget: int,
+    limit: int = MAX_DATAGRAM,
+    short_message: str | None = None,
+) -> bytes | None:
     """One ``/serumrnn/error`` datagram of at most ``budget`` bytes (the size of the request
     it answers), or None when not even the bare error fits.
 
@@ -435,9 +461,18 @@ def min_error_bytes(code: str, request_id: int = 0) -> int:
     return len(encode(f"{PREFIX}/error", (request_id, code, "", "", "")))
 
 
-def step_reply(request_id: int, session: str, report: StepReport | None, *, step: int,
-               done: bool, reason: str, best_step: int,
-               judged: StepReport | Verdict | None = None, stop_metric: str = "mse") -> Reply:
+def step_reply(
+    request_id: int,
+    session: str,
+    report: StepReport | None,
+    *,
+    step: int,
+    done: bool,
+    reason: str,
+    best_step: int,
+    judged: StepReport | Verdict | None = None,
+    stop_metric: str = "mse",
+) -> Reply:
     """The messages of a step reply (see docs/protocol.md, "step"): the effect, each knob
     and fixed knob as (Serum name, 0..1 value, text), the distances, then ``end``.
 
@@ -451,36 +486,78 @@ def step_reply(request_id: int, session: str, report: StepReport | None, *, step
         # Loaded already (``judged`` came from it); imported here to keep this module light.
         from serumrnn.server.assistant import Verdict
 
-        out.append((f"{PREFIX}/step/judged", head + (
-            judged.step, int(bool(judged.improved)), float(judged.before[stop_metric]),
-            float(judged.after[stop_metric]))))
+        out.append(
+            (
+                f"{PREFIX}/step/judged",
+                head
+                + (
+                    judged.step,
+                    int(bool(judged.improved)),
+                    float(judged.before[stop_metric]),
+                    float(judged.after[stop_metric]),
+                ),
+            )
+        )
         if isinstance(judged, Verdict) and judged.take_back:  # the verified loops' take-back
-            out.append((f"{PREFIX}/step/takeback", head + (
-                judged.step, judged.effect, judged.enable.serum_name, 0.0, judged.text)))
+            out.append(
+                (
+                    f"{PREFIX}/step/takeback",
+                    head + (judged.step, judged.effect, judged.enable.serum_name, 0.0, judged.text),
+                )
+            )
     if report is not None:
         en = report.enable
-        out.append((f"{PREFIX}/step/effect", head + (
-            report.step, report.effect, report.label, en.serum_name, float(en.value),
-            float(report.confidence))))
+        out.append(
+            (
+                f"{PREFIX}/step/effect",
+                head
+                + (
+                    report.step,
+                    report.effect,
+                    report.label,
+                    en.serum_name,
+                    float(en.value),
+                    float(report.confidence),
+                ),
+            )
+        )
         for k in report.knobs:
-            out.append((f"{PREFIX}/step/knob", head + (k.serum_name, float(k.value), k.text,
-                                                      k.label)))
+            out.append((f"{PREFIX}/step/knob", head + (k.serum_name, float(k.value), k.text, k.label)))
         for k in report.fixed:
             out.append((f"{PREFIX}/step/fixed", head + (k.serum_name, float(k.value), k.text)))
         for metric, before in report.before.items():
             after = None if report.after is None else report.after.get(metric)
-            out.append((f"{PREFIX}/step/distance", head + (
-                metric, float(before), float(after) if after is not None else 0.0,
-                int(after is not None))))
-    out.append((f"{PREFIX}/step/end", head + (
-        step, report.effect if report is not None else "", int(done), reason, best_step,
-        report.instruction if report is not None else "", len(out) + 1)))
+            out.append(
+                (
+                    f"{PREFIX}/step/distance",
+                    head
+                    + (
+                        metric,
+                        float(before),
+                        float(after) if after is not None else 0.0,
+                        int(after is not None),
+                    ),
+                )
+            )
+    out.append(
+        (
+            f"{PREFIX}/step/end",
+            head
+            + (
+                step,
+                report.effect if report is not None else "",
+                int(done),
+                reason,
+                best_step,
+                report.instruction if report is not None else "",
+                len(out) + 1,
+            ),
+        )
+    )
     return out
 
 
-def to_datagrams(reply: Reply, limit: int = MAX_DATAGRAM, *, bundles: bool = True
-                 ) -> list[bytes]:
+def to_datagrams(reply: Reply, limit: int = MAX_DATAGRAM, *, bundles: bool = True) -> list[bytes]:
     """Encode and pack a reply; every datagram fits ``limit`` bytes."""
     per_message = limit - 20 if bundles else limit  # room for a bundle's header
-    return pack((encode_fitting(a, args, per_message) for a, args in reply), limit,
-                bundles=bundles)
+    return pack((encode_fitting(a, args, per_message) for a, args in reply), limit, bundles=bundles)

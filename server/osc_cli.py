@@ -29,6 +29,7 @@ log = logging.getLogger("serumrnn.osc")
 
 # -- the command ----------------------------------------------------------------------
 
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from serumrnn.server.match import add_loop_options
     from serumrnn.server.midi import DEFAULT_TRIGGER
@@ -40,47 +41,90 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         DEFAULT_WORKERS,
     )
 
-    s = sub.add_parser("serve", help="run the OSC server for the Max for Live device",
-                       description="Serve the step loop over OSC/UDP (docs/protocol.md).")
-    s.add_argument("--host", default=DEFAULT_HOST,
-                   help="address to listen on (default loopback). Any other lets everyone "
-                        "on the network drive the server and make it read files: keep "
-                        "loopback unless the device runs on another computer")
-    s.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help="UDP port to listen on (default %(default)s)")
-    s.add_argument("--reply-port", type=int, default=DEFAULT_REPLY_PORT,
-                   help="the device's udpreceive port, at the sender's address (default "
-                        "%(default)s; 0: the port a request came from); ping and new may name "
-                        "another")
+    s = sub.add_parser(
+        "serve",
+        help="run the OSC server for the Max for Live device",
+        description="Serve the step loop over OSC/UDP (docs/protocol.md).",
+    )
+    s.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on (default loopback). Any other lets everyone "
+        "on the network drive the server and make it read files: keep "
+        "loopback unless the device runs on another computer",
+    )
+    s.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="UDP port to listen on (default %(default)s)"
+    )
+    s.add_argument(
+        "--reply-port",
+        type=int,
+        default=DEFAULT_REPLY_PORT,
+        help="the device's udpreceive port, at the sender's address (default "
+        "%(default)s; 0: the port a request came from); ping and new may name "
+        "another",
+    )
     s.add_argument("--models", default=None, help="models folder (default models/)")
-    s.add_argument("--groups", default=None,
-                   help="comma-separated groups to load (default: every group in --models)")
-    s.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                   help="requests handled at once (default %(default)s)")
-    s.add_argument("--profiles", action="append", default=[], metavar="DIR",
-                   help="a folder of plugin profiles that new may name, besides the shipped "
-                        "ones (repeatable); no other profile file is read")
-    s.add_argument("--max-sessions", type=int, default=256,
-                   help="open sessions in all (default %(default)s)")
-    s.add_argument("--sessions-per-client", type=int, default=32,
-                   help="open sessions per client address (default %(default)s)")
-    s.add_argument("--session-memory", type=float, default=DEFAULT_SESSION_MEMORY_MB,
-                   metavar="MB", help="memory the sessions' sounds may hold in all (default "
-                                      "%(default).0f MB, at most 32 MB per session)")
-    s.add_argument("--size-rule", choices=("remote", "all"), default="remote",
-                   help="whose error replies are never longer than their request: senders "
-                        "off loopback (default; only they could be forged) or all (to measure "
-                        "the rule from this machine)")
-    add_loop_options(s, "verified: a step is simulated on the open rack and offered only when "
-                        "it brings the sound closer, and a capture that shows otherwise is taken "
-                        "back (default); refine: the same with knobs polished by listening; "
-                        "paper: the paper's loop")
-    s.add_argument("--no-bundles", action="store_true",
-                   help="send each reply message in its own datagram instead of bundles")
-    s.add_argument("--midi-in", default=None, metavar="PORT",
-                   help="MIDI input whose trigger runs the next step of the latest session")
-    s.add_argument("--midi-trigger", default=DEFAULT_TRIGGER,
-                   help="note:N or cc:N, optionally @CHANNEL (default %(default)s)")
+    s.add_argument(
+        "--groups", default=None, help="comma-separated groups to load (default: every group in --models)"
+    )
+    s.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help="requests handled at once (default %(default)s)"
+    )
+    s.add_argument(
+        "--profiles",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of plugin profiles that new may name, besides the shipped "
+        "ones (repeatable); no other profile file is read",
+    )
+    s.add_argument("--max-sessions", type=int, default=256, help="open sessions in all (default %(default)s)")
+    s.add_argument(
+        "--sessions-per-client",
+        type=int,
+        default=32,
+        help="open sessions per client address (default %(default)s)",
+    )
+    s.add_argument(
+        "--session-memory",
+        type=float,
+        default=DEFAULT_SESSION_MEMORY_MB,
+        metavar="MB",
+        help="memory the sessions' sounds may hold in all (default "
+        "%(default).0f MB, at most 32 MB per session)",
+    )
+    s.add_argument(
+        "--size-rule",
+        choices=("remote", "all"),
+        default="remote",
+        help="whose error replies are never longer than their request: senders "
+        "off loopback (default; only they could be forged) or all (to measure "
+        "the rule from this machine)",
+    )
+    add_loop_options(
+        s,
+        "verified: a step is simulated on the open rack and offered only when "
+        "it brings the sound closer, and a capture that shows otherwise is taken "
+        "back (default); refine: the same with knobs polished by listening; "
+        "paper: the paper's loop",
+    )
+    s.add_argument(
+        "--no-bundles",
+        action="store_true",
+        help="send each reply message in its own datagram instead of bundles",
+    )
+    s.add_argument(
+        "--midi-in",
+        default=None,
+        metavar="PORT",
+        help="MIDI input whose trigger runs the next step of the latest session",
+    )
+    s.add_argument(
+        "--midi-trigger",
+        default=DEFAULT_TRIGGER,
+        help="note:N or cc:N, optionally @CHANNEL (default %(default)s)",
+    )
     s.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")
     s.set_defaults(func=_cmd_serve)
 
@@ -108,10 +152,15 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     try:
         sock = bind_udp(a.host, a.port)
     except OSError as e:
-        hint = ("; is another serumrnn serve running? Stop it or pick another --port"
-                if getattr(e, "errno", None) in (98, 48, 10048) else "")
-        print(f"serumrnn serve: error: cannot listen on {a.host}:{a.port} (UDP): "
-              f"{e.strerror or e}{hint}", file=sys.stderr)
+        hint = (
+            "; is another serumrnn serve running? Stop it or pick another --port"
+            if getattr(e, "errno", None) in (98, 48, 10048)
+            else ""
+        )
+        print(
+            f"serumrnn serve: error: cannot listen on {a.host}:{a.port} (UDP): {e.strerror or e}{hint}",
+            file=sys.stderr,
+        )
         return 2
     from serumrnn.server.osc_transport import SafeLogFilter
 
@@ -120,8 +169,9 @@ def _cmd_serve(a: argparse.Namespace) -> int:
             print(f"serumrnn serve: error: --profiles {d} is not a folder", file=sys.stderr)
             return 2
 
-    logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=a.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
     for h in logging.getLogger().handlers:
         h.addFilter(SafeLogFilter())
     from serumrnn.server import native
@@ -135,8 +185,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     models = load_models(a.models, a.groups.split(",") if a.groups else None)
     for m in models.values():
         warm_up(m)
-    log.info("models loaded and warmed up in %.1f s: %s", time.perf_counter() - t0,
-             ", ".join(models))
+    log.info("models loaded and warmed up in %.1f s: %s", time.perf_counter() - t0, ", ".join(models))
     stop = threading.Event()
 
     def on_signal(n, f) -> None:
@@ -144,26 +193,36 @@ def _cmd_serve(a: argparse.Namespace) -> int:
             _force_exit(1, "second signal")
         stop.set()
         # Whatever hangs from here on (a stuck request, a plugin), the process ends.
-        t = threading.Timer(SHUTDOWN_LIMIT_S, _force_exit, (0, "shutdown took over "
-                                                            f"{SHUTDOWN_LIMIT_S} s"))
+        t = threading.Timer(SHUTDOWN_LIMIT_S, _force_exit, (0, f"shutdown took over {SHUTDOWN_LIMIT_S} s"))
         t.daemon = True
         t.start()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    server = OscServer(models, a.host, a.port, a.reply_port, workers=a.workers,
-                       bundles=not a.no_bundles, tolerance=a.tolerance, sock=sock,
-                       loop=a.loop, k=a.k, refine_budget=a.refine_budget,
-                       rack_order=rack_order,
-                       profile_dirs=tuple(a.profiles), max_sessions=a.max_sessions,
-                       sessions_per_client=a.sessions_per_client,
-                       session_memory_mb=a.session_memory, size_rule=a.size_rule).start()
+    server = OscServer(
+        models,
+        a.host,
+        a.port,
+        a.reply_port,
+        workers=a.workers,
+        bundles=not a.no_bundles,
+        tolerance=a.tolerance,
+        sock=sock,
+        loop=a.loop,
+        k=a.k,
+        refine_budget=a.refine_budget,
+        rack_order=rack_order,
+        profile_dirs=tuple(a.profiles),
+        max_sessions=a.max_sessions,
+        sessions_per_client=a.sessions_per_client,
+        session_memory_mb=a.session_memory,
+        size_rule=a.size_rule,
+    ).start()
     midi_port = None
     try:
         if trigger is not None:
             midi_port = open_listener(a.midi_in, trigger, server.trigger_step)
-            log.info("MIDI: %s on %r runs the next step of the latest session", trigger,
-                     a.midi_in)
+            log.info("MIDI: %s on %r runs the next step of the latest session", trigger, a.midi_in)
         while not stop.wait(0.5):
             pass
         log.info("signal received: shutting down")
@@ -178,6 +237,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
 # -- a client (tests, bench, debugging) -----------------------------------------------
 
+
 class OscClient:
     """Talks to the server the way the device does, one request at a time.
 
@@ -191,7 +251,7 @@ class OscClient:
         self.sock.bind((host, 0))  # another loopback address (127.0.0.2) is another client
         self.port = self.sock.getsockname()[1]
         self._ids = itertools.count(1)
-        self.stray: list[osc.Message] = []   # messages that answered no pending request
+        self.stray: list[osc.Message] = []  # messages that answered no pending request
 
     def close(self) -> None:
         self.sock.close()
@@ -234,8 +294,9 @@ class OscClient:
                     return got
         return got
 
-    def request(self, name: str, *args: Any, rid: int | None = None,
-                timeout: float | None = None) -> list[osc.Message]:
+    def request(
+        self, name: str, *args: Any, rid: int | None = None, timeout: float | None = None
+    ) -> list[osc.Message]:
         """Send request ``name`` (a key of ``osc.REQUESTS``) and wait for its reply."""
         rid = self.next_id() if rid is None else rid
         self.send(osc.REQUESTS[name][0], rid, *args)
@@ -272,9 +333,16 @@ class OscBench(TypedDict):
     steps_per_s: float
 
 
-def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
-              models: dict[str, GroupModels] | None = None, group: str | None = None,
-              workers: int | None = None, malloc: bool = True) -> OscBench:
+def bench_osc(
+    models_dir: Path | str | None,
+    clients: int,
+    seconds: float,
+    *,
+    models: dict[str, GroupModels] | None = None,
+    group: str | None = None,
+    workers: int | None = None,
+    malloc: bool = True,
+) -> OscBench:
     """Step round trips over loopback: ``clients`` sessions stepping in parallel for
     ``seconds``, each from its own socket with the device's captured flow (the capture is
     a file path). Checks each reply arrived and belonged to its own request and session.
@@ -335,8 +403,10 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
                     if not reply:
                         tally["lost"] += 1
                         continue
-                    if any(m.args[:2] != (rid, sid) and m.address != f"{osc.PREFIX}/error"
-                           for m in reply) or c.stray:
+                    if (
+                        any(m.args[:2] != (rid, sid) and m.address != f"{osc.PREFIX}/error" for m in reply)
+                        or c.stray
+                    ):
                         tally["wrong"] += 1 + len(c.stray)
                         c.stray.clear()
                     last = reply[-1]
@@ -360,15 +430,24 @@ def bench_osc(models_dir: Path | str | None, clients: int, seconds: float, *,
         server.stop()
         tmp.cleanup()
     span = window[1] - window[0]
-    return {"clients": clients, "seconds": seconds, "lost": tally["lost"],
-            "wrong": tally["wrong"], "errors": tally["errors"], "steps": tally["steps"],
-            "p50_ms": _percentile(rtts, 50), "p95_ms": _percentile(rtts, 95),
-            "steps_per_s": tally["steps"] / span if span > 0 else 0.0}
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "lost": tally["lost"],
+        "wrong": tally["wrong"],
+        "errors": tally["errors"],
+        "steps": tally["steps"],
+        "p50_ms": _percentile(rtts, 50),
+        "p95_ms": _percentile(rtts, 95),
+        "steps_per_s": tally["steps"] / span if span > 0 else 0.0,
+    }
 
 
 def format_bench(result: OscBench) -> str:
     """One line for ``serumrnn bench``."""
     r = result
-    return (f"OSC step round trip, {r['clients']:>2} client(s): p50 {r['p50_ms']:.1f} ms, "
-            f"p95 {r['p95_ms']:.1f} ms ({r['steps']} steps, {r['steps_per_s']:.1f}/s; "
-            f"lost {r['lost']}, misrouted {r['wrong']}, errors {r['errors']})")
+    return (
+        f"OSC step round trip, {r['clients']:>2} client(s): p50 {r['p50_ms']:.1f} ms, "
+        f"p95 {r['p95_ms']:.1f} ms ({r['steps']} steps, {r['steps_per_s']:.1f}/s; "
+        f"lost {r['lost']}, misrouted {r['wrong']}, errors {r['errors']})"
+    )

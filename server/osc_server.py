@@ -125,18 +125,32 @@ class OscServer:
     measure the rule this way, from loopback).
     """
 
-    def __init__(self, models: dict[str, GroupModels], host: str = DEFAULT_HOST,
-                 port: int = DEFAULT_PORT, reply_port: int = DEFAULT_REPLY_PORT, *,
-                 workers: int = DEFAULT_WORKERS, bundles: bool = True,
-                 datagram_limit: int = osc.MAX_DATAGRAM,
-                 max_sessions: int = 256, sessions_per_client: int = 32,
-                 session_memory_mb: float = DEFAULT_SESSION_MEMORY_MB,
-                 idle_s: float | None = None, max_pending: int = MAX_PENDING,
-                 tolerance: int = 1, blas_threads: int | None = 1, rack: Renderer | None = None,
-                 loop: str = "verified", k: int = 3, refine_budget: int = 24,
-                 rack_order: tuple[str, ...] | None = None,
-                 sock: socket.socket | None = None,
-                 profile_dirs: tuple[str | os.PathLike, ...] = (), size_rule: str = "remote"):
+    def __init__(
+        self,
+        models: dict[str, GroupModels],
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        reply_port: int = DEFAULT_REPLY_PORT,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        bundles: bool = True,
+        datagram_limit: int = osc.MAX_DATAGRAM,
+        max_sessions: int = 256,
+        sessions_per_client: int = 32,
+        session_memory_mb: float = DEFAULT_SESSION_MEMORY_MB,
+        idle_s: float | None = None,
+        max_pending: int = MAX_PENDING,
+        tolerance: int = 1,
+        blas_threads: int | None = 1,
+        rack: Renderer | None = None,
+        loop: str = "verified",
+        k: int = 3,
+        refine_budget: int = 24,
+        rack_order: tuple[str, ...] | None = None,
+        sock: socket.socket | None = None,
+        profile_dirs: tuple[str | os.PathLike, ...] = (),
+        size_rule: str = "remote",
+    ):
         if not models:
             raise ValueError("the server needs the models of at least one group")
         if size_rule not in ("remote", "all"):
@@ -150,20 +164,29 @@ class OscServer:
             raise ValueError(f"loop is one of {', '.join(LOOPS)}, not {loop!r}")
         self.rack_order = rack_order
         self.max_pending = max_pending
-        self.sessions = Sessions(max_total=max_sessions, per_client=sessions_per_client,
-                                 memory_bytes=int(session_memory_mb * 2**20),
-                                 idle_s=IDLE_S if idle_s is None else idle_s)
+        self.sessions = Sessions(
+            max_total=max_sessions,
+            per_client=sessions_per_client,
+            memory_bytes=int(session_memory_mb * 2**20),
+            idle_s=IDLE_S if idle_s is None else idle_s,
+        )
         self.profile_dirs = tuple(Path(d) for d in profile_dirs)
         self.counts = {"requests": 0, "errors": 0, "unanswered": 0}
         self._workers_n = workers
         self._workers: Workers | None = None
-        self._lock = threading.Lock()          # counters, pending, routes
+        self._lock = threading.Lock()  # counters, pending, routes
         self._pending = self._pending_bytes = 0
         self._routes: OrderedDict[tuple[str, int], int] = OrderedDict()
-        self.steps = StepHandlers(models, self.sessions, loop=loop, k=k,
-                                  refine_budget=refine_budget, tolerance=tolerance,
-                                  rack=None if rack is None else LockedRenderer(rack),
-                                  profile_dirs=self.profile_dirs)
+        self.steps = StepHandlers(
+            models,
+            self.sessions,
+            loop=loop,
+            k=k,
+            refine_budget=refine_budget,
+            tolerance=tolerance,
+            rack=None if rack is None else LockedRenderer(rack),
+            profile_dirs=self.profile_dirs,
+        )
         self.blas_threads = blas_threads
         self._blas_limits: BlasLimits | None = None
         self._sock = sock
@@ -185,11 +208,14 @@ class OscServer:
 
     def start(self) -> OscServer:
         if not is_loopback(self.host):
-            log.warning("listening on %s, not loopback: anyone on the network who can reach "
-                        "this address can drive the server (open sessions, make it read "
-                        "audio files on this machine, use its CPU). Keep the default "
-                        "127.0.0.1 unless the device runs on another computer, and then let "
-                        "only that computer through a firewall", self.host)
+            log.warning(
+                "listening on %s, not loopback: anyone on the network who can reach "
+                "this address can drive the server (open sessions, make it read "
+                "audio files on this machine, use its CPU). Keep the default "
+                "127.0.0.1 unless the device runs on another computer, and then let "
+                "only that computer through a firewall",
+                self.host,
+            )
         for d in self.profile_dirs:
             if not d.is_dir():
                 raise ValueError(f"profile folder {d} is not a folder")
@@ -200,24 +226,36 @@ class OscServer:
             # on a different thread from an earlier one, so never make one in a worker.
             from serumrnn.server.rack.render import RenderSettings
 
-            settings = RenderSettings() if self.rack_order is None else \
-                RenderSettings(rack_order=self.rack_order)
+            settings = (
+                RenderSettings() if self.rack_order is None else RenderSettings(rack_order=self.rack_order)
+            )
             self.steps.rack = LockedRenderer(OpenRack(settings))
         sock = self._sock or bind_udp(self.host, self.port)
         self._blas_limits = limit_blas(self.blas_threads)
         self._workers = Workers(self._workers_n, "osc-worker")
         self._transport = Transport(sock, self._receive)
-        self._thread = threading.Thread(target=self._transport.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, name="osc-receive",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._transport.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="osc-receive",
+            daemon=True,
+        )
         self._thread.start()
         host, port = self.address
-        log.info("ready: listening on %s:%d (protocol %s, groups %s), replies to port %s",
-                 host, port, osc.PROTOCOL_VERSION, self.groups, self.reply_port or "of sender")
+        log.info(
+            "ready: listening on %s:%d (protocol %s, groups %s), replies to port %s",
+            host,
+            port,
+            osc.PROTOCOL_VERSION,
+            self.groups,
+            self.reply_port or "of sender",
+        )
         if self.reply_port:
             ready_host = "127.0.0.1" if is_unspecified(host) else host
-            self._send([(f"{PREFIX}/ready", (osc.PROTOCOL_VERSION, self.groups, port))],
-                       (ready_host, self.reply_port))
+            self._send(
+                [(f"{PREFIX}/ready", (osc.PROTOCOL_VERSION, self.groups, port))],
+                (ready_host, self.reply_port),
+            )
         return self
 
     def stop(self, wait_s: float = STOP_WAIT_S) -> bool:
@@ -228,11 +266,15 @@ class OscServer:
             return True
         t0 = time.monotonic()
         self._transport.shutdown()
-        stuck = ([] if self._workers is None
-                 else self._workers.stop(max(0.0, wait_s - (time.monotonic() - t0))))
+        stuck = (
+            [] if self._workers is None else self._workers.stop(max(0.0, wait_s - (time.monotonic() - t0)))
+        )
         if stuck:
-            log.warning("stopping with %d request(s) still running (%s): not waiting for "
-                        "them", len(stuck), ", ".join(stuck))
+            log.warning(
+                "stopping with %d request(s) still running (%s): not waiting for them",
+                len(stuck),
+                ", ".join(stuck),
+            )
         for d in {s.reply_to for s in self.sessions}:
             self._send([(f"{PREFIX}/stopped", ())], d)
         self._transport.server_close()
@@ -251,15 +293,19 @@ class OscServer:
     # -- receiving --------------------------------------------------------------------
     def _receive(self, data: bytes, sender: tuple[str, int]) -> None:
         with self._lock:
-            busy = (self._pending >= self.max_pending
-                    or self._pending_bytes + len(data) > MAX_PENDING_BYTES)
+            busy = self._pending >= self.max_pending or self._pending_bytes + len(data) > MAX_PENDING_BYTES
             if not busy:
                 self._pending += 1
                 self._pending_bytes += len(data)
         if busy:
-            self._answer_error(peek_request_id(data), _Failure(
-                "busy", "too many requests queued; retry shortly"), "", "",
-                self._asker(sender), self._budget(len(data), sender))
+            self._answer_error(
+                peek_request_id(data),
+                _Failure("busy", "too many requests queued; retry shortly"),
+                "",
+                "",
+                self._asker(sender),
+                self._budget(len(data), sender),
+            )
             return
         try:
             if self._workers is None:  # not started: the transport starts after the workers
@@ -280,22 +326,32 @@ class OscServer:
             except osc.DecodeError as e:
                 first = e.partial_args[0] if e.partial_args else None
                 rid = first if type(first) is int else NO_REQUEST
-                self._answer_error(rid, _Failure("bad_packet", f"not an OSC datagram "
-                                                 f"({len(data)} bytes): {e}"),
-                                   e.address or "", "", self._asker(sender),
-                                   self._budget(len(data), sender))
+                self._answer_error(
+                    rid,
+                    _Failure("bad_packet", f"not an OSC datagram ({len(data)} bytes): {e}"),
+                    e.address or "",
+                    "",
+                    self._asker(sender),
+                    self._budget(len(data), sender),
+                )
                 return
-            run, rest = messages[:osc.MAX_MESSAGES], messages[osc.MAX_MESSAGES:]
+            run, rest = messages[: osc.MAX_MESSAGES], messages[osc.MAX_MESSAGES :]
             for m in run:
                 self.handle_message(m, sender)
             if rest:  # one error for all the rest, no longer than they are
                 self._answer_error(
                     osc.request_id_of(rest[0]),
-                    _Failure("too_many_messages", f"{len(rest)} of the datagram's "
-                             f"{len(messages)} messages were not run: at most "
-                             f"{osc.MAX_MESSAGES} per datagram"),
-                    "", "", self._asker(sender),
-                    self._budget(sum(m.size for m in rest), sender))
+                    _Failure(
+                        "too_many_messages",
+                        f"{len(rest)} of the datagram's "
+                        f"{len(messages)} messages were not run: at most "
+                        f"{osc.MAX_MESSAGES} per datagram",
+                    ),
+                    "",
+                    "",
+                    self._asker(sender),
+                    self._budget(sum(m.size for m in rest), sender),
+                )
         except Exception:  # never let a worker die silently
             log.exception("unexpected fault handling a datagram from %s", sender)
         finally:
@@ -318,9 +374,15 @@ class OscServer:
             req = osc.parse_request(msg)
         except ProtocolError as e:
             named = self._named_session(msg, sender[0])
-            self._answer_error(e.request_id, _Failure(e.code, str(e)), msg.address,
-                               named.id if named else "",
-                               named.reply_to if named else self._asker(sender), budget, t0)
+            self._answer_error(
+                e.request_id,
+                _Failure(e.code, str(e)),
+                msg.address,
+                named.id if named else "",
+                named.reply_to if named else self._asker(sender),
+                budget,
+                t0,
+            )
             return
         port = req.args.get("reply_port")
         if port is not None and 0 <= port <= 65535:
@@ -332,13 +394,23 @@ class OscServer:
         elif "session" in req.args:
             sess = self.sessions.owned(req.session, sender[0])
             if sess is None:
-                hit = (self.sessions.replay_ended(req.session, sender[0], req.request_id)
-                       if req.name == "end" else None)
+                hit = (
+                    self.sessions.replay_ended(req.session, sender[0], req.request_id)
+                    if req.name == "end"
+                    else None
+                )
                 if hit is not None:
                     self._replay(req, hit, t0)
                     return
-                self._answer_error(req.request_id, self._unknown_session(req), req.address,
-                                   "", self._asker(sender), budget, t0)
+                self._answer_error(
+                    req.request_id,
+                    self._unknown_session(req),
+                    req.address,
+                    "",
+                    self._asker(sender),
+                    budget,
+                    t0,
+                )
                 return
             if req.name in osc.MUTATING:
                 scope = sess
@@ -346,13 +418,24 @@ class OscServer:
             try:
                 cached = self.sessions.claim(scope, req.request_id)
             except ProtocolError as e:
-                self._answer_error(req.request_id, _Failure(e.code, str(e)), req.address,
-                                   req.session, self._asker(sender), budget, t0)
+                self._answer_error(
+                    req.request_id,
+                    _Failure(e.code, str(e)),
+                    req.address,
+                    req.session,
+                    self._asker(sender),
+                    budget,
+                    t0,
+                )
                 return
             if cached is RUNNING:  # still running
-                log.info("%s rid=%d session=%s duplicate while running: ignored %.1f ms",
-                         req.name, req.request_id, short_id(req.session) or "-",
-                         (time.perf_counter() - t0) * 1e3)
+                log.info(
+                    "%s rid=%d session=%s duplicate while running: ignored %.1f ms",
+                    req.name,
+                    req.request_id,
+                    short_id(req.session) or "-",
+                    (time.perf_counter() - t0) * 1e3,
+                )
                 return
             if cached is not None:
                 self._replay(req, cached, t0)
@@ -365,36 +448,65 @@ class OscServer:
         what = "ok" if out.failure is None else f"error {out.failure.code}"
         if not datagrams:
             what += " (no reply: the request is shorter than its error)"
-        log.info("%s rid=%d session=%s %s %.1f ms", req.name, req.request_id,
-                 short_id(out.sid) or "-", what, (time.perf_counter() - t0) * 1e3)
+        log.info(
+            "%s rid=%d session=%s %s %.1f ms",
+            req.name,
+            req.request_id,
+            short_id(out.sid) or "-",
+            what,
+            (time.perf_counter() - t0) * 1e3,
+        )
 
     def _replay(self, req: Request, cached: CachedReply, t0: float) -> None:
         dest, datagrams = cached
         self._send_datagrams(datagrams, dest)
-        log.info("%s rid=%d session=%s replayed from cache %.1f ms", req.name, req.request_id,
-                 short_id(req.session) or "-", (time.perf_counter() - t0) * 1e3)
+        log.info(
+            "%s rid=%d session=%s replayed from cache %.1f ms",
+            req.name,
+            req.request_id,
+            short_id(req.session) or "-",
+            (time.perf_counter() - t0) * 1e3,
+        )
 
     def _unknown_session(self, req: Request) -> _Failure:
-        return _Failure("unknown_session", f"no session {osc.printable(req.session)!r} of "
-                        "yours (ended, closed, from an earlier server run, or made from "
-                        f"another address); start one with {PREFIX}/new", "no such session")
+        return _Failure(
+            "unknown_session",
+            f"no session {osc.printable(req.session)!r} of "
+            "yours (ended, closed, from an earlier server run, or made from "
+            f"another address); start one with {PREFIX}/new",
+            "no such session",
+        )
 
     def _encode(self, req: Request, out: _Outcome, budget: int | None) -> list[bytes]:
         try:
             if out.reply is not None:
                 return osc.to_datagrams(out.reply, self.limit, bundles=self.bundles)
             f = out.failure or _Failure("internal", "the request gave neither a reply nor an error")
-            d = osc.fit_error(req.request_id, f.code, f.text, req.address, out.sid,
-                              budget=budget or self.limit, limit=self.limit, short_message=f.short)
+            d = osc.fit_error(
+                req.request_id,
+                f.code,
+                f.text,
+                req.address,
+                out.sid,
+                budget=budget or self.limit,
+                limit=self.limit,
+                short_message=f.short,
+            )
             if d is None:
                 with self._lock:
                     self.counts["unanswered"] += 1
             return [] if d is None else [d]
         except Exception:  # a fault while encoding: still answer, and log it
             log.exception("%s rid=%d: cannot encode the reply", req.name, req.request_id)
-            d = osc.fit_error(req.request_id, "internal", "internal error while encoding the "
-                              "reply; the server logged it and keeps running", req.address,
-                              out.sid, budget=budget or self.limit, limit=self.limit)
+            d = osc.fit_error(
+                req.request_id,
+                "internal",
+                "internal error while encoding the reply; the server logged it and keeps running",
+                req.address,
+                out.sid,
+                budget=budget or self.limit,
+                limit=self.limit,
+            )
             return [] if d is None else [d]
 
     def _run(self, req: Request, sender: tuple[str, int], sess: OscSession | None) -> _Outcome:
@@ -405,12 +517,15 @@ class OscServer:
         sid = req.session
         try:
             if not valid_port:
-                raise ProtocolError("bad_args", f"reply_port {port} is not a UDP port "
-                                    "(0-65535; 0 = the port the request came from)",
-                                    req.request_id)
+                raise ProtocolError(
+                    "bad_args",
+                    f"reply_port {port} is not a UDP port (0-65535; 0 = the port the request came from)",
+                    req.request_id,
+                )
             if req.name == "new":
                 reply, made = self.steps.open_session(
-                    req, self._default_dest(sender, req.args.get("reply_port")), sender[0])
+                    req, self._default_dest(sender, req.args.get("reply_port")), sender[0]
+                )
                 sid, dest = made.id, made.reply_to
             elif sess is not None:
                 dest = sess.reply_to
@@ -421,10 +536,12 @@ class OscServer:
         except Exception as e:
             failure = _failure(e)
             if failure is None:
-                log.exception("%s rid=%d session=%s: internal fault", req.name,
-                              req.request_id, short_id(sid) or "-")
-                failure = _Failure("internal", f"internal error ({type(e).__name__}); the "
-                                   "server logged it and keeps running")
+                log.exception(
+                    "%s rid=%d session=%s: internal fault", req.name, req.request_id, short_id(sid) or "-"
+                )
+                failure = _Failure(
+                    "internal", f"internal error ({type(e).__name__}); the server logged it and keeps running"
+                )
             if req.name == "new" or sess is None:
                 dest = self._asker(sender, port if valid_port else None)
             with self._lock:
@@ -438,21 +555,43 @@ class OscServer:
             return self.sessions.owned(msg.args[1], ip, touch=False)
         return None
 
-    def _answer_error(self, rid: int, f: _Failure, address: str, sid: str,
-                      dest: tuple[str, int], budget: int | None, t0: float | None = None) -> None:
+    def _answer_error(
+        self,
+        rid: int,
+        f: _Failure,
+        address: str,
+        sid: str,
+        dest: tuple[str, int],
+        budget: int | None,
+        t0: float | None = None,
+    ) -> None:
         with self._lock:
             self.counts["errors"] += 1
-        d = osc.fit_error(rid, f.code, f.text, address, sid, budget=budget or self.limit,
-                          limit=self.limit, short_message=f.short)
+        d = osc.fit_error(
+            rid,
+            f.code,
+            f.text,
+            address,
+            sid,
+            budget=budget or self.limit,
+            limit=self.limit,
+            short_message=f.short,
+        )
         if d is None:
             with self._lock:
                 self.counts["unanswered"] += 1
         else:
             self._send_datagrams([d], dest)
         took = f" {(time.perf_counter() - t0) * 1e3:.1f} ms" if t0 else ""
-        log.info("%s rid=%d session=%s error %s%s%s", address or "<garbage>", rid,
-                 short_id(sid) or "-", f.code, took,
-                 "" if d else " (no reply: the request is shorter than its error)")
+        log.info(
+            "%s rid=%d session=%s error %s%s%s",
+            address or "<garbage>",
+            rid,
+            short_id(sid) or "-",
+            f.code,
+            took,
+            "" if d else " (no reply: the request is shorter than its error)",
+        )
 
     # -- where replies go -----------------------------------------------------------
     def _learn_route(self, sender: tuple[str, int], port: int) -> None:
@@ -472,8 +611,7 @@ class OscServer:
                 reply_port = self._routes.get(sender)
         return sender[0], reply_port or sender[1]
 
-    def _default_dest(self, sender: tuple[str, int], reply_port: int | None = None
-                      ) -> tuple[str, int]:
+    def _default_dest(self, sender: tuple[str, int], reply_port: int | None = None) -> tuple[str, int]:
         """Where a successful ping/status/new reply goes: the named port, else the
         server's reply port (the device's), at the sender's address."""
         port = self.reply_port if reply_port is None else reply_port
@@ -500,15 +638,25 @@ class OscServer:
 
     # -- handlers: each returns the reply or raises -----------------------------------
     def _on_ping(self, req: Request) -> Reply:
-        return [(f"{PREFIX}/pong", (req.request_id, osc.PROTOCOL_VERSION, self.groups,
-                                    len(self.sessions)))]
+        return [(f"{PREFIX}/pong", (req.request_id, osc.PROTOCOL_VERSION, self.groups, len(self.sessions)))]
 
     def _on_status(self, req: Request) -> Reply:
         with self._lock:
             c = dict(self.counts)
-        return [(f"{PREFIX}/status/reply", (
-            req.request_id, osc.PROTOCOL_VERSION, self.groups, len(self.sessions),
-            c["requests"], c["errors"], float(time.monotonic() - self.started)))]
+        return [
+            (
+                f"{PREFIX}/status/reply",
+                (
+                    req.request_id,
+                    osc.PROTOCOL_VERSION,
+                    self.groups,
+                    len(self.sessions),
+                    c["requests"],
+                    c["errors"],
+                    float(time.monotonic() - self.started),
+                ),
+            )
+        ]
 
     # -- steps the server starts (MIDI) -----------------------------------------------
     def trigger_step(self, session_id: str | None = None) -> bool:
@@ -538,8 +686,11 @@ class OscServer:
             out = self._run(req, sess.reply_to, sess)
             for d in self._encode(req, out, None):
                 self._send_datagrams([d], out.dest)
-            log.info("step (MIDI) session=%s %s", short_id(sess.id),
-                     "ok" if out.failure is None else f"error {out.failure.code}")
+            log.info(
+                "step (MIDI) session=%s %s",
+                short_id(sess.id),
+                "ok" if out.failure is None else f"error {out.failure.code}",
+            )
         except Exception:
             log.exception("MIDI step failed")
         finally:

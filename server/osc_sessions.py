@@ -101,8 +101,7 @@ class _Replies:
         self.items: OrderedDict[int, tuple[float, CachedReply | Running]] = OrderedDict()
 
     def expire(self, now: float) -> None:
-        for rid in [r for r, (t, v) in self.items.items()
-                    if now - t >= REPLY_TTL_S and v is not RUNNING]:
+        for rid in [r for r, (t, v) in self.items.items() if now - t >= REPLY_TTL_S and v is not RUNNING]:
             del self.items[rid]
 
     def claim(self, rid: int, now: float) -> CachedReply | Running | None:
@@ -115,8 +114,11 @@ class _Replies:
         if len(self.items) >= self.capacity:
             done = next((r for r, (_, v) in self.items.items() if v is not RUNNING), None)
             if done is None:
-                raise ProtocolError("busy", f"{len(self.items)} requests of this session or "
-                                    "sender are still running; retry shortly", rid)
+                raise ProtocolError(
+                    "busy",
+                    f"{len(self.items)} requests of this session or sender are still running; retry shortly",
+                    rid,
+                )
             del self.items[done]
         self.items[rid] = (now, RUNNING)
         return None
@@ -137,15 +139,15 @@ class OscSession:
     group: str
     models: GroupModels
     reply_to: tuple[str, int]
-    profile: Profile | None = None      # a plugin's profile, None = open rack
-    preset: str | None = None           # demo input rendered by the server
-    assistant: Session | None = None    # the step loop, once a target is set
+    profile: Profile | None = None  # a plugin's profile, None = open rack
+    preset: str | None = None  # demo input rendered by the server
+    assistant: Session | None = None  # the step loop, once a target is set
     target_audio: np.ndarray | None = None
-    last_path: str | None = None        # the latest capture (a MIDI step re-reads it)
+    last_path: str | None = None  # the latest capture (a MIDI step re-reads it)
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = field(default_factory=time.monotonic)
-    owner: str = ""                     # the IP address that made it
-    nbytes: int = 0                     # the sounds it holds, as last measured
+    owner: str = ""  # the IP address that made it
+    nbytes: int = 0  # the sounds it holds, as last measured
     replies: _Replies = field(default_factory=lambda: _Replies(8))
 
     def measure(self) -> int:
@@ -161,15 +163,22 @@ class OscSession:
 class Sessions:
     """The open sessions, their caps and their reply caches; thread-safe."""
 
-    def __init__(self, *, max_total: int = 256, per_client: int = 32,
-                 memory_bytes: int = 1 << 30, idle_s: float = IDLE_S,
-                 per_session_replies: int = 8, per_sender_replies: int = 8,
-                 max_senders: int = 4096):
+    def __init__(
+        self,
+        *,
+        max_total: int = 256,
+        per_client: int = 32,
+        memory_bytes: int = 1 << 30,
+        idle_s: float = IDLE_S,
+        per_session_replies: int = 8,
+        per_sender_replies: int = 8,
+        max_senders: int = 4096,
+    ):
         self.max_total, self.per_client, self.memory_bytes = max_total, per_client, memory_bytes
         self.idle_s = idle_s
         self.per_session_replies, self.per_sender_replies = per_session_replies, per_sender_replies
         self.max_senders = max_senders
-        self._open: OrderedDict[str, OscSession] = OrderedDict()   # least recently used first
+        self._open: OrderedDict[str, OscSession] = OrderedDict()  # least recently used first
         self._new_replies: OrderedDict[tuple[str, int], _Replies] = OrderedDict()
         self._ended: OrderedDict[str, tuple[str, _Replies, float]] = OrderedDict()
         self.lock = threading.RLock()
@@ -236,16 +245,24 @@ class Sessions:
             if sum(s.owner == sess.owner for s in self._open.values()) >= self.per_client:
                 idle = self._idle(now, sess.owner)
                 if idle is None:
-                    raise ProtocolError("too_many_sessions", f"this address has "
-                                        f"{self.per_client} open sessions, none idle for "
-                                        f"{self.idle_s:.0f} s: end one first", rid)
+                    raise ProtocolError(
+                        "too_many_sessions",
+                        f"this address has "
+                        f"{self.per_client} open sessions, none idle for "
+                        f"{self.idle_s:.0f} s: end one first",
+                        rid,
+                    )
                 self._close(idle, f"{sess.owner} has {self.per_client} sessions")
             if len(self._open) >= self.max_total:
                 idle = self._idle(now)
                 if idle is None:
-                    raise ProtocolError("too_many_sessions", f"the server has "
-                                        f"{self.max_total} open sessions, none idle for "
-                                        f"{self.idle_s:.0f} s; retry later", rid)
+                    raise ProtocolError(
+                        "too_many_sessions",
+                        f"the server has "
+                        f"{self.max_total} open sessions, none idle for "
+                        f"{self.idle_s:.0f} s; retry later",
+                        rid,
+                    )
                 self._close(idle, f"the server has {self.max_total} sessions")
             sess.replies = _Replies(self.per_session_replies)
             self._open[sess.id] = sess
@@ -258,10 +275,14 @@ class Sessions:
             while sum(s.nbytes for s in self._open.values()) + grow > self.memory_bytes:
                 idle = self._idle(now, spare=sess.id)
                 if idle is None:
-                    raise ProtocolError("too_many_sessions", f"the server's sessions hold "
-                                        f"{self.memory_bytes / 2**20:.0f} MB of sounds, its "
-                                        "budget (serve --session-memory), and none is idle; "
-                                        "end unused sessions or retry later", rid)
+                    raise ProtocolError(
+                        "too_many_sessions",
+                        f"the server's sessions hold "
+                        f"{self.memory_bytes / 2**20:.0f} MB of sounds, its "
+                        "budget (serve --session-memory), and none is idle; "
+                        "end unused sessions or retry later",
+                        rid,
+                    )
                 self._close(idle, "the memory budget is full")
 
     def end(self, sid: str) -> None:
@@ -272,8 +293,9 @@ class Sessions:
             if sess is None:
                 return
             self._ended[sid] = (sess.owner, sess.replies, now)
-            while self._ended and (len(self._ended) > self.max_total
-                                   or now - next(iter(self._ended.values()))[2] >= REPLY_TTL_S):
+            while self._ended and (
+                len(self._ended) > self.max_total or now - next(iter(self._ended.values()))[2] >= REPLY_TTL_S
+            ):
                 self._ended.popitem(last=False)
 
     def replay_ended(self, sid: str, ip: str, rid: int) -> CachedReply | None:
@@ -288,22 +310,19 @@ class Sessions:
             return value if isinstance(value, tuple) else None
 
     # -- retried requests ---------------------------------------------------------------
-    def claim(self, scope: OscSession | _Replies | tuple[str, int], rid: int
-              ) -> CachedReply | Running | None:
+    def claim(self, scope: OscSession | _Replies | tuple[str, int], rid: int) -> CachedReply | Running | None:
         """Mark request ``rid`` of a session (or of a sender's ``new``) as running; see
         :meth:`_Replies.claim`."""
         now = time.monotonic()
         with self.lock:
             return self._replies(scope, now, rid).claim(rid, now)
 
-    def store(self, scope: OscSession | _Replies | tuple[str, int], rid: int,
-              value: CachedReply) -> None:
+    def store(self, scope: OscSession | _Replies | tuple[str, int], rid: int, value: CachedReply) -> None:
         now = time.monotonic()
         with self.lock:
             self._replies(scope, now, rid).store(rid, value, now)
 
-    def _replies(self, scope: OscSession | _Replies | tuple[str, int], now: float,
-                 rid: int) -> _Replies:
+    def _replies(self, scope: OscSession | _Replies | tuple[str, int], now: float, rid: int) -> _Replies:
         if isinstance(scope, OscSession):
             return scope.replies
         if isinstance(scope, _Replies):
@@ -316,8 +335,12 @@ class Sessions:
                 for k in [k for k, v in self._new_replies.items() if not len(v)]:
                     del self._new_replies[k]
             if len(self._new_replies) >= self.max_senders:
-                raise ProtocolError("busy", f"{self.max_senders} senders made sessions in the "
-                                    f"last {REPLY_TTL_S:.0f} s; retry shortly", rid)
+                raise ProtocolError(
+                    "busy",
+                    f"{self.max_senders} senders made sessions in the "
+                    f"last {REPLY_TTL_S:.0f} s; retry shortly",
+                    rid,
+                )
             r = self._new_replies[scope] = _Replies(self.per_sender_replies)
         self._new_replies.move_to_end(scope)
         return r

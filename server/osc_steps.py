@@ -36,9 +36,13 @@ OPEN_RACK_NAMES = ("", "open", "open_rack")
 def check_path(path: str, rid: int) -> str:
     """``path`` if absolute: the server's working folder is not the device's."""
     if not os.path.isabs(path):
-        raise ProtocolError("relative_path", f"{osc.printable(path)!r} is not an absolute "
-                            "path; the server's working folder is not the device's, so "
-                            "send the full path (Max: absolutepath)", rid)
+        raise ProtocolError(
+            "relative_path",
+            f"{osc.printable(path)!r} is not an absolute "
+            "path; the server's working folder is not the device's, so "
+            "send the full path (Max: absolutepath)",
+            rid,
+        )
     return path
 
 
@@ -46,8 +50,10 @@ def done_text(a: Session) -> str:
     """Why a finished session takes no more steps, and how to go on."""
     from serumrnn.server.judge import STOP_REASONS
 
-    return (f"the session is done: {STOP_REASONS[a.stop_reason]}; the best result is "
-            f"after step {a.best_step}. Undo or reset to go on")
+    return (
+        f"the session is done: {STOP_REASONS[a.stop_reason]}; the best result is "
+        f"after step {a.best_step}. Undo or reset to go on"
+    )
 
 
 class StepHandlers:
@@ -55,9 +61,18 @@ class StepHandlers:
     ``refine_budget``, ``tolerance``) and the open rack the verified loops listen on
     (``rack``: set by the server at start, on its own thread)."""
 
-    def __init__(self, models: dict[str, GroupModels], sessions: Sessions, *, loop: str,
-                 k: int, refine_budget: int, tolerance: int, rack: LockedRenderer | None,
-                 profile_dirs: tuple[Path, ...]):
+    def __init__(
+        self,
+        models: dict[str, GroupModels],
+        sessions: Sessions,
+        *,
+        loop: str,
+        k: int,
+        refine_budget: int,
+        tolerance: int,
+        rack: LockedRenderer | None,
+        profile_dirs: tuple[Path, ...],
+    ):
         self.models, self.sessions = models, sessions
         self.loop, self.k, self.refine_budget, self.tolerance = loop, k, refine_budget, tolerance
         self.rack = rack
@@ -67,8 +82,7 @@ class StepHandlers:
     def groups(self) -> str:
         return ",".join(self.models)
 
-    def open_session(self, req: Request, dest: tuple[str, int], owner: str
-                     ) -> tuple[Reply, OscSession]:
+    def open_session(self, req: Request, dest: tuple[str, int], owner: str) -> tuple[Reply, OscSession]:
         """``new``: a session of a loaded group on the open rack, a profile or a preset."""
         from serumrnn.server.rack import presets as P
 
@@ -77,29 +91,48 @@ class StepHandlers:
         except KeyError as e:
             raise ProtocolError("unknown_group", e.args[0], req.request_id) from None
         if group not in self.models:
-            raise ProtocolError("missing_group", f"no models loaded for {group}; this server "
-                                f"has {self.groups} (start it with --models DIR holding "
-                                f"{group}/)", req.request_id)
+            raise ProtocolError(
+                "missing_group",
+                f"no models loaded for {group}; this server "
+                f"has {self.groups} (start it with --models DIR holding "
+                f"{group}/)",
+                req.request_id,
+            )
         profile, preset = None, None
         for opt in req.args["options"]:
             if opt.startswith(PRESET_PREFIX):
-                preset = opt[len(PRESET_PREFIX):]
+                preset = opt[len(PRESET_PREFIX) :]
             elif opt not in OPEN_RACK_NAMES:
                 profile = self.load_profile(opt, req.request_id)
         if preset is not None:
             if profile is not None:
-                raise ProtocolError("bad_args", f"preset:{preset} renders on the open rack; "
-                                    f"with the {profile.name} profile the device sends "
-                                    "captures of the plugin instead", req.request_id)
+                raise ProtocolError(
+                    "bad_args",
+                    f"preset:{preset} renders on the open rack; "
+                    f"with the {profile.name} profile the device sends "
+                    "captures of the plugin instead",
+                    req.request_id,
+                )
             if preset not in P.PRESETS:
-                raise ProtocolError("unknown_preset", f"unknown preset {preset!r}; presets: "
-                                    f"{', '.join(P.PRESETS)}", req.request_id)
-        sess = OscSession(new_session_id(), group, self.models[group], dest, profile, preset,
-                          owner=owner)
+                raise ProtocolError(
+                    "unknown_preset",
+                    f"unknown preset {preset!r}; presets: {', '.join(P.PRESETS)}",
+                    req.request_id,
+                )
+        sess = OscSession(new_session_id(), group, self.models[group], dest, profile, preset, owner=owner)
         self.sessions.add(sess, req.request_id)
-        return [(f"{PREFIX}/new/reply", (req.request_id, sess.id, group,
-                                         "open" if profile is None else profile.name,
-                                         f"{PRESET_PREFIX}{preset}" if preset else ""))], sess
+        return [
+            (
+                f"{PREFIX}/new/reply",
+                (
+                    req.request_id,
+                    sess.id,
+                    group,
+                    "open" if profile is None else profile.name,
+                    f"{PRESET_PREFIX}{preset}" if preset else "",
+                ),
+            )
+        ], sess
 
     def load_profile(self, name: str, rid: int) -> Profile:
         """A profile from the shipped folder or a ``--profiles`` folder. Its faults are
@@ -108,20 +141,26 @@ class StepHandlers:
         from serumrnn.server.rack.profile import ProfileError, find_profile, load_profile, redacted_key_path
 
         if (os.sep in name or name.endswith(".json")) and not os.path.isabs(name):
-            raise ProtocolError("relative_path", f"profile path {osc.printable(name)!r} must "
-                                "be absolute", rid)
+            raise ProtocolError(
+                "relative_path", f"profile path {osc.printable(name)!r} must be absolute", rid
+            )
         try:
             return load_profile(find_profile(name, self.profile_dirs))
         except ProfileError as e:
             if e.key_path is None:
                 raise
             log.info("profile %s refused: %s", name, e)
-            raise ProtocolError("bad_profile", f"profile {osc.printable(name)!r} is not valid "
-                                f"at {redacted_key_path(e.key_path)} (the server's log says "
-                                "why)", rid) from None
+            raise ProtocolError(
+                "bad_profile",
+                f"profile {osc.printable(name)!r} is not valid "
+                f"at {redacted_key_path(e.key_path)} (the server's log says "
+                "why)",
+                rid,
+            ) from None
         except (OSError, RecursionError, UnicodeError) as e:
-            raise ProtocolError("bad_profile", f"profile {osc.printable(name)!r} cannot be "
-                                f"read ({type(e).__name__})", rid) from None
+            raise ProtocolError(
+                "bad_profile", f"profile {osc.printable(name)!r} cannot be read ({type(e).__name__})", rid
+            ) from None
 
     def assistant(self, sess: OscSession, target: np.ndarray) -> Session:
         """A fresh step loop towards ``target`` (the chain starts empty)."""
@@ -130,17 +169,23 @@ class StepHandlers:
         # The verified loops simulate candidates on the open rack (in rack order) from the
         # first capture, the producer's dry sound; the paper's loop renders only presets.
         renderer = self.rack if self.loop != "paper" or sess.preset is not None else None
-        return Session(sess.models, target, renderer=renderer, preset=sess.preset,
-                       tolerance=self.tolerance, loop=self.loop, k=self.k,
-                       refine_budget=self.refine_budget)
+        return Session(
+            sess.models,
+            target,
+            renderer=renderer,
+            preset=sess.preset,
+            tolerance=self.tolerance,
+            loop=self.loop,
+            k=self.k,
+            refine_budget=self.refine_budget,
+        )
 
     def on_target(self, req: Request, sess: OscSession) -> Reply:
         from serumrnn.server.audio_io import load_clip
         from serumrnn.server.pitch import to_model_note
 
         path = check_path(req.args["path"], req.request_id)
-        moved = to_model_note(load_clip(path), Path(path).name, "target",
-                              sess.models.render_settings.note)
+        moved = to_model_note(load_clip(path), Path(path).name, "target", sess.models.render_settings.note)
         # the target, its features and (preset input) the first state
         self.sessions.make_room(sess, 3 * SOUND_BYTES, req.request_id)
         with sess.lock:
@@ -149,8 +194,12 @@ class StepHandlers:
             sess.assistant = self.assistant(sess, moved.audio)
             sess.measure()
         midi = -1.0 if moved.midi is None else float(moved.midi)
-        return [(f"{PREFIX}/target/reply",
-                 (req.request_id, sess.id, midi, float(moved.shift), moved.message or ""))]
+        return [
+            (
+                f"{PREFIX}/target/reply",
+                (req.request_id, sess.id, midi, float(moved.shift), moved.message or ""),
+            )
+        ]
 
     def on_step(self, req: Request, sess: OscSession) -> Reply:
         from serumrnn.server.audio_io import load_clip
@@ -159,23 +208,30 @@ class StepHandlers:
         current = None
         if path is not None:
             if sess.preset is not None:
-                raise ProtocolError("bad_args", f"session {short_id(sess.id)} renders preset "
-                                    f"{sess.preset}: send the step without a path",
-                                    req.request_id)
+                raise ProtocolError(
+                    "bad_args",
+                    f"session {short_id(sess.id)} renders preset {sess.preset}: send the step without a path",
+                    req.request_id,
+                )
             from serumrnn.server.pitch import capture_to_model_note  # at the models' note, as match does
 
-            current = capture_to_model_note(load_clip(check_path(path, req.request_id)),
-                                            Path(path).name, sess.models.render_settings.note).audio
+            current = capture_to_model_note(
+                load_clip(check_path(path, req.request_id)), Path(path).name, sess.models.render_settings.note
+            ).audio
         with sess.lock:
             a = sess.assistant
             if a is None:
-                raise ProtocolError("no_target", "the session has no target yet: send "
-                                    f"{PREFIX}/target first", req.request_id)
+                raise ProtocolError(
+                    "no_target", f"the session has no target yet: send {PREFIX}/target first", req.request_id
+                )
             if a.done:
                 raise ProtocolError("session_done", done_text(a), req.request_id)
             if current is None and sess.preset is None:
-                raise ProtocolError("no_current", "give the path of the captured current sound "
-                                    "(the session has no preset input)", req.request_id)
+                raise ProtocolError(
+                    "no_current",
+                    "give the path of the captured current sound (the session has no preset input)",
+                    req.request_id,
+                )
             self.sessions.make_room(sess, SOUND_BYTES, req.request_id)
             if path is not None:
                 sess.last_path = path
@@ -184,7 +240,8 @@ class StepHandlers:
                 unjudged = prev is not None and prev.after is None
                 report = a.step(current=current)
                 judged: StepReport | Verdict | None = (
-                    prev if prev is not None and unjudged and prev.after is not None else None)
+                    prev if prev is not None and unjudged and prev.after is not None else None
+                )
                 if judged is not None and a.bad_steps > a.tolerance:
                     a.undo()  # the capture showed the last step made it worse: stop here
                     report = None
@@ -194,9 +251,16 @@ class StepHandlers:
                 turn = a.advance(current=current)
                 judged, report = turn.judged, turn.report
             sess.measure()
-            return osc.step_reply(req.request_id, sess.id, report, step=len(a.chain),
-                                  done=a.done, reason=a.stop_reason, best_step=a.best_step,
-                                  judged=judged)
+            return osc.step_reply(
+                req.request_id,
+                sess.id,
+                report,
+                step=len(a.chain),
+                done=a.done,
+                reason=a.stop_reason,
+                best_step=a.best_step,
+                judged=judged,
+            )
 
     def on_undo(self, req: Request, sess: OscSession) -> Reply:
         with sess.lock:
@@ -206,8 +270,12 @@ class StepHandlers:
             last = a.steps[-1]
             a.undo()
             sess.measure()
-            return [(f"{PREFIX}/undo/reply", (req.request_id, sess.id, len(a.chain), last.effect,
-                                              last.enable.serum_name, 0.0))]
+            return [
+                (
+                    f"{PREFIX}/undo/reply",
+                    (req.request_id, sess.id, len(a.chain), last.effect, last.enable.serum_name, 0.0),
+                )
+            ]
 
     def on_reset(self, req: Request, sess: OscSession) -> Reply:
         from serumrnn.server import spec

@@ -33,6 +33,7 @@ log = logging.getLogger("serumrnn.osc")
 
 # -- logging ---------------------------------------------------------------------------
 
+
 def safe_traceback(e: BaseException) -> str:
     """A traceback whose exception messages are :func:`osc.loggable` (they may quote a
     client's text); the frames are the server's own code."""
@@ -40,8 +41,11 @@ def safe_traceback(e: BaseException) -> str:
     cur: BaseException | None = e
     seen = 0
     while cur is not None and seen < 5:
-        parts.insert(0, "".join(traceback.format_tb(cur.__traceback__))
-                     + f"{type(cur).__qualname__}: {osc.loggable(cur)}")
+        parts.insert(
+            0,
+            "".join(traceback.format_tb(cur.__traceback__))
+            + f"{type(cur).__qualname__}: {osc.loggable(cur)}",
+        )
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
         seen += 1
     return "Traceback (most recent call last):\n" + "\n".join(parts)
@@ -53,8 +57,9 @@ class SafeLogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(osc.loggable(a) if isinstance(a, (str, bytes, tuple))
-                                else a for a in record.args)
+            record.args = tuple(
+                osc.loggable(a) if isinstance(a, (str, bytes, tuple)) else a for a in record.args
+            )
         if isinstance(record.msg, str):
             record.msg = osc.loggable(record.msg)
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
@@ -67,6 +72,7 @@ if not any(isinstance(f, SafeLogFilter) for f in log.filters):
 
 
 # -- transport and workers --------------------------------------------------------------
+
 
 def bind_udp(host: str, port: int) -> socket.socket:
     """A UDP socket bound to (host, port), before anything slow starts: a port in use is
@@ -87,8 +93,7 @@ class Transport(OSCUDPServer):
 
     max_packet_size = 65535
 
-    def __init__(self, sock: socket.socket,
-                 on_datagram: Callable[[bytes, tuple[str, int]], None]):
+    def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, tuple[str, int]], None]):
         self._on_datagram = on_datagram
         super().__init__(sock.getsockname()[:2], Dispatcher(), bind_and_activate=False)
         self.socket.close()
@@ -119,11 +124,13 @@ class Workers:
     """
 
     def __init__(self, n: int, name: str):
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[object, ...]] | None] = \
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[object, ...]] | None] = (
             queue.SimpleQueue()
+        )
         self._stopping = False
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
-                         for i in range(max(1, n))]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(max(1, n))
+        ]
         for t in self._threads:
             t.start()
 
@@ -168,8 +175,9 @@ class LockedRenderer:
     def presets(self) -> tuple[str, ...]:
         return self.rack.presets
 
-    def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *,
-               note: int | None = None) -> np.ndarray:
+    def render(
+        self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *, note: int | None = None
+    ) -> np.ndarray:
         with self._lock:
             return self.rack.render(chain, preset, note=note)
 
@@ -197,7 +205,7 @@ def is_loopback(host: str) -> bool:
 def peek_request_id(data: bytes) -> int:
     """The request id of a datagram's first message, so a ``busy`` reply can name it."""
     try:
-        return osc.request_id_of(osc.decode(data[:osc.MAX_DATAGRAM * 4])[0])
+        return osc.request_id_of(osc.decode(data[: osc.MAX_DATAGRAM * 4])[0])
     except Exception:
         return NO_REQUEST
 

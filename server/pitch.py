@@ -31,9 +31,9 @@ def note_name(midi: float) -> str:
 
 @dataclass(frozen=True)
 class PitchInfo:
-    f0_hz: float | None        # median voiced f0, None when unpitched
+    f0_hz: float | None  # median voiced f0, None when unpitched
     voiced_fraction: float
-    midi: float | None         # fractional MIDI note of f0
+    midi: float | None  # fractional MIDI note of f0
 
     def semitones_to(self, note: int) -> float:
         return 0.0 if self.midi is None else note - self.midi
@@ -44,8 +44,9 @@ def detect_pitch(audio: np.ndarray, sr: int = 44100) -> PitchInfo:
     import librosa
 
     x = np.asarray(audio, np.float32)
-    f0, voiced, _ = librosa.pyin(x, fmin=32.7, fmax=2093.0, sr=sr, frame_length=4096,
-                                 hop_length=512, fill_na=np.nan)
+    f0, voiced, _ = librosa.pyin(
+        x, fmin=32.7, fmax=2093.0, sr=sr, frame_length=4096, hop_length=512, fill_na=np.nan
+    )
     frac = float(np.mean(voiced)) if len(voiced) else 0.0
     good = f0[voiced & np.isfinite(f0)]
     if len(good) == 0:
@@ -62,16 +63,23 @@ def check_target(audio: np.ndarray, name: str, sr: int = 44100) -> None:
     rms = np.sqrt(np.mean(x[: len(x) // frame * frame].reshape(-1, frame) ** 2, axis=1))
     active = np.sum(rms > 10 ** (-50 / 20) * max(rms.max(), 1e-12)) / 100.0
     if active < MIN_ACTIVE_S:
-        raise AudioInputError("too_short", name, f"only {active:.2f} s of sound; a target "
-                              f"needs at least {MIN_ACTIVE_S} s of a held note")
+        raise AudioInputError(
+            "too_short",
+            name,
+            f"only {active:.2f} s of sound; a target needs at least {MIN_ACTIVE_S} s of a held note",
+        )
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) + 1e-12
     flatness = float(np.exp(np.mean(np.log(spec))) / np.mean(spec))
     # pYIN finds a spurious low "pitch" in some noise frames, so ask for a mostly voiced
     # clip (every open-rack preset is voiced in at least two thirds of its frames).
     pitch = detect_pitch(audio, sr) if flatness > NOISE_FLATNESS else None
     if pitch is not None and (pitch.f0_hz is None or pitch.voiced_fraction < 0.5):
-        raise AudioInputError("noise_only", name, f"sounds like noise (spectral flatness "
-                              f"{flatness:.2f}, no steady pitch); a target must be a played note")
+        raise AudioInputError(
+            "noise_only",
+            name,
+            f"sounds like noise (spectral flatness "
+            f"{flatness:.2f}, no steady pitch); a target must be a played note",
+        )
 
 
 def transpose(audio: np.ndarray, semitones: float, sr: int = 44100) -> np.ndarray:
@@ -89,13 +97,12 @@ class NoteMatch:
     """A sound moved (or not) to the models' note, and what was done, in words."""
 
     audio: np.ndarray
-    message: str | None       # None when nothing needed saying
-    midi: float | None        # the detected pitch, None when unpitched
-    shift: float              # semitones actually applied (0 when left as it is)
+    message: str | None  # None when nothing needed saying
+    midi: float | None  # the detected pitch, None when unpitched
+    shift: float  # semitones actually applied (0 when left as it is)
 
 
-def to_model_note(audio: np.ndarray, name: str, what: str, note: int,
-                  sample_rate: int = 44100) -> NoteMatch:
+def to_model_note(audio: np.ndarray, name: str, what: str, note: int, sample_rate: int = 44100) -> NoteMatch:
     """Check a sound is a played note and move it to the models' note; say what was done.
 
     The models only know one note, so a sound at another pitch would be compared with
@@ -109,15 +116,28 @@ def to_model_note(audio: np.ndarray, name: str, what: str, note: int,
     if abs(shift) <= MAX_DETUNE_SEMITONES:
         return NoteMatch(audio, None, pitch.midi, 0.0)
     if _sub_octave(shift):
-        return NoteMatch(audio, (
-            f"{what} {name}: lowest pitch {note_name(pitch.midi)} (MIDI {pitch.midi:.1f}) is "
-            f"whole octaves below {note_name(note)} (MIDI {note}); used as it is, since a sub "
-            "oscillator reads this way (if the note is played in another octave, play it at "
-            f"{note_name(note)})"), pitch.midi, 0.0)
+        return NoteMatch(
+            audio,
+            (
+                f"{what} {name}: lowest pitch {note_name(pitch.midi)} (MIDI {pitch.midi:.1f}) is "
+                f"whole octaves below {note_name(note)} (MIDI {note}); used as it is, since a sub "
+                "oscillator reads this way (if the note is played in another octave, play it at "
+                f"{note_name(note)})"
+            ),
+            pitch.midi,
+            0.0,
+        )
     moved = transpose(audio, shift, sample_rate)
-    return NoteMatch(moved, (f"{what} transposed by {shift:+.1f} semitones from "
-                             f"{note_name(pitch.midi)} (MIDI {pitch.midi:.1f}) to "
-                             f"{note_name(note)} (MIDI {note})"), pitch.midi, shift)
+    return NoteMatch(
+        moved,
+        (
+            f"{what} transposed by {shift:+.1f} semitones from "
+            f"{note_name(pitch.midi)} (MIDI {pitch.midi:.1f}) to "
+            f"{note_name(note)} (MIDI {note})"
+        ),
+        pitch.midi,
+        shift,
+    )
 
 
 def _sub_octave(shift: float) -> bool:
@@ -135,8 +155,7 @@ def _quick_midi(audio: np.ndarray, sample_rate: int) -> float | None:
     import librosa
 
     x = np.asarray(audio, np.float32)
-    f0 = librosa.yin(x, fmin=32.7, fmax=2093.0, sr=sample_rate, frame_length=4096,
-                     hop_length=2048)
+    f0 = librosa.yin(x, fmin=32.7, fmax=2093.0, sr=sample_rate, frame_length=4096, hop_length=2048)
     f0 = f0[np.isfinite(f0)]
     if len(f0) == 0:
         return None
@@ -145,8 +164,7 @@ def _quick_midi(audio: np.ndarray, sample_rate: int) -> float | None:
     return 69 + 12 * math.log2(hz / 440.0) if spread < 0.25 else None
 
 
-def capture_to_model_note(audio: np.ndarray, name: str, note: int,
-                          sample_rate: int = 44100) -> NoteMatch:
+def capture_to_model_note(audio: np.ndarray, name: str, note: int, sample_rate: int = 44100) -> NoteMatch:
     """A capture of the producer's current sound, moved to the models' note by the same
     rule as ``match``'s input (:func:`to_model_note`).
 

@@ -36,11 +36,11 @@ Scorer = Callable[[Sequence[FX]], Sequence[float]]
 
 @dataclass(frozen=True)
 class Refined:
-    fx: FX                  # the refined effect, or the model's when nothing scored better
+    fx: FX  # the refined effect, or the model's when nothing scored better
     score: float
     start_score: float
     renders: int
-    kept: bool              # the refinement scored strictly better than the model's knobs
+    kept: bool  # the refinement scored strictly better than the model's knobs
 
 
 def knob_span(knob: spec.Knob) -> tuple[float, float]:
@@ -53,8 +53,16 @@ def _with(fx: FX, **values: float) -> FX:
     return FX(fx.name, {**fx.knobs, **values})
 
 
-def refine(fx: FX, scores: Scorer, start_score: float, *, budget: int = 24,
-           sigma: float = SIGMA, seed: int = 0, mode_probs: np.ndarray | None = None) -> Refined:
+def refine(
+    fx: FX,
+    scores: Scorer,
+    start_score: float,
+    *,
+    budget: int = 24,
+    sigma: float = SIGMA,
+    seed: int = 0,
+    mode_probs: np.ndarray | None = None,
+) -> Refined:
     """Polish ``fx``'s knobs with at most ``budget`` calls' worth of settings to ``scores``.
 
     ``start_score``: the score of ``fx`` itself (already known, not re-rendered).
@@ -68,7 +76,7 @@ def refine(fx: FX, scores: Scorer, start_score: float, *, budget: int = 24,
     if cat and mode_probs is not None and budget > 0:
         name = cat[0].name
         order = [int(m) for m in np.argsort(-np.asarray(mode_probs), kind="stable")]
-        alts = [m for m in order if m != int(fx.knobs[name])][:min(MODE_TRIES, budget)]
+        alts = [m for m in order if m != int(fx.knobs[name])][: min(MODE_TRIES, budget)]
         tries = [_with(fx, **{name: float(m)}) for m in alts]
         for f, s in zip(tries, scores(tries)):
             if s < best:
@@ -81,20 +89,31 @@ def refine(fx: FX, scores: Scorer, start_score: float, *, budget: int = 24,
         lo, width = spans[:, 0], spans[:, 1] - spans[:, 0]
         start = np.array([best_fx.knobs[k.name] for k in knobs])
         x0 = np.clip((start - lo) / width, 1e-3, 1 - 1e-3)
-        opts = {"bounds": [0.0, 1.0], "popsize": POPSIZE.get(len(knobs), 6),
-                "seed": int(seed) + 1, "verbose": -9,
-                # pycma caps the step at a third of the bounds by default; its capping code
-                # can fail on small problems (4.x), and a 0.1 step never reaches the cap.
-                "maxstd": np.inf}
+        opts = {
+            "bounds": [0.0, 1.0],
+            "popsize": POPSIZE.get(len(knobs), 6),
+            "seed": int(seed) + 1,
+            "verbose": -9,
+            # pycma caps the step at a third of the bounds by default; its capping code
+            # can fail on small problems (4.x), and a 0.1 step never reaches the cap.
+            "maxstd": np.inf,
+        }
         base = best_fx
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pycma warns about 1-D problems; they are fine here
             es = cma.CMAEvolutionStrategy(list(x0), sigma, opts)
             while left > 0:
                 xs = es.ask()[:left]
-                tries = [_with(base, **{k.name: float(np.clip(lo[i] + width[i] * x[i],
-                                                               spans[i, 0], spans[i, 1]))
-                                        for i, k in enumerate(knobs)}) for x in xs]
+                tries = [
+                    _with(
+                        base,
+                        **{
+                            k.name: float(np.clip(lo[i] + width[i] * x[i], spans[i, 0], spans[i, 1]))
+                            for i, k in enumerate(knobs)
+                        },
+                    )
+                    for x in xs
+                ]
                 got = [float(s) for s in scores(tries)]
                 used += len(tries)
                 left -= len(tries)
@@ -105,5 +124,6 @@ def refine(fx: FX, scores: Scorer, start_score: float, *, budget: int = 24,
                     break
                 es.tell(xs, got)
     kept = best < start_score
-    return Refined(best_fx if kept else fx, best if kept else float(start_score),
-                   float(start_score), used, kept)
+    return Refined(
+        best_fx if kept else fx, best if kept else float(start_score), float(start_score), used, kept
+    )

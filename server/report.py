@@ -88,22 +88,25 @@ def rollback_text(result: Result) -> str:
 def stop_text(result: Result) -> str:
     if not result.stop:
         return ""
-    return {"already_matches": "Your sound already matches the target.",
-            "reached": "Done: the target is reached.",
-            "no_closer": "Done: no remaining effect brings the sound closer.",
-            "all_effects": f"Done: all {len(spec.EFFECTS)} effects are on.",
-            "worse": "Stopped: too many steps made the sound worse (the paper's rule)."}.get(
-        result.stop["reason"], result.stop.get("text", ""))
+    return {
+        "already_matches": "Your sound already matches the target.",
+        "reached": "Done: the target is reached.",
+        "no_closer": "Done: no remaining effect brings the sound closer.",
+        "all_effects": f"Done: all {len(spec.EFFECTS)} effects are on.",
+        "worse": "Stopped: too many steps made the sound worse (the paper's rule).",
+    }.get(result.stop["reason"], result.stop.get("text", ""))
 
 
 def closeness_text(result: Result) -> str:
     """The one closeness score, explained."""
     if result.closeness is None:
         return ""
-    return (f"Closeness {result.closeness:.0%}: the sound now removes {result.closeness:.0%} "
-            "of the difference between your sound and the target (the mean of Mel-MSE and "
-            "MSSMAE, each as a share of where you started). 0 % is where you started, "
-            "100 % is the target itself.")
+    return (
+        f"Closeness {result.closeness:.0%}: the sound now removes {result.closeness:.0%} "
+        "of the difference between your sound and the target (the mean of Mel-MSE and "
+        "MSSMAE, each as a share of where you started). 0 % is where you started, "
+        "100 % is the target itself."
+    )
 
 
 def _knob_line(k: KnobSetting) -> str:
@@ -123,8 +126,7 @@ def format_steps(result: Result, *, header: str = "") -> str:
         lines.append(f"   turn on: {s.enable.serum_name} = 1")
         lines += [f"   set:     {_knob_line(k)}" for k in s.knobs]
         if s.fixed:
-            lines.append("   fixed:   " + ", ".join(f"{f.label}: {f.text.strip()}"
-                                                    for f in s.fixed))
+            lines.append("   fixed:   " + ", ".join(f"{f.label}: {f.text.strip()}" for f in s.fixed))
         lines.append(f"   after:   {_fmt_dist(s.after)}  ({_verdict(s)})")
     if result.stop:
         lines.append(stop_text(result))
@@ -163,8 +165,7 @@ def plot_progression(audios: Sequence[np.ndarray], titles: Sequence[str], path: 
     fig, axes = plt.subplots(1, n, figsize=(1.9 * n + 1.0, 2.7), sharey=True, squeeze=False)
     im = None
     for i, (ax, m, title) in enumerate(zip(axes[0], mel, titles)):
-        im = ax.imshow(m * F.TOP_DB, origin="lower", aspect="auto", vmin=-F.TOP_DB, vmax=20,
-                       cmap="magma")
+        im = ax.imshow(m * F.TOP_DB, origin="lower", aspect="auto", vmin=-F.TOP_DB, vmax=20, cmap="magma")
         ax.set_title(title, fontsize=8)
         _mel_axes(ax, m.shape[-1], label_y=i == 0)
         ax.set_xlabel("time (s)", fontsize=6)
@@ -191,8 +192,9 @@ def plot_difference(now: np.ndarray, target: np.ndarray, path: Path, title: str)
     diff = (mel[0] - mel[1]) * F.TOP_DB
     lim = 30.0
     fig, ax = plt.subplots(figsize=(6.2, 2.8))
-    im = ax.imshow(np.clip(diff, -lim, lim), origin="lower", aspect="auto", vmin=-lim, vmax=lim,
-                   cmap="RdBu_r")
+    im = ax.imshow(
+        np.clip(diff, -lim, lim), origin="lower", aspect="auto", vmin=-lim, vmax=lim, cmap="RdBu_r"
+    )
     _mel_axes(ax, diff.shape[-1], label_y=True)
     ax.set_xlabel("time (s)", fontsize=7)
     ax.set_ylabel("frequency (Hz)", fontsize=7)
@@ -249,18 +251,23 @@ def _audio(name: str, element_id: str = "") -> str:
 
 
 def _knob_table(knobs: Sequence[KnobSetting], *, fixed: bool = False) -> str:
-    head = ("<tr><th>on Serum's panel</th><th>Serum parameter (Live)</th><th>set to</th>"
-            "<th>value (0..1)</th></tr>")
+    head = (
+        "<tr><th>on Serum's panel</th><th>Serum parameter (Live)</th><th>set to</th>"
+        "<th>value (0..1)</th></tr>"
+    )
     rows = "".join(
         f"<tr><td>{_e(k.label)}</td><td><code>{_e(k.serum_name)}</code> #{k.serum_index}</td>"
-        f"<td>{_e(k.text.strip())}</td><td>{k.value:.3f}</td></tr>" for k in knobs)
+        f"<td>{_e(k.text.strip())}</td><td>{k.value:.3f}</td></tr>"
+        for k in knobs
+    )
     return f"<table>{head}{rows}</table>"
 
 
 def _dist_table(before: Mapping[str, float] | None, after: Mapping[str, float] | None) -> str:
     rows = "".join(
         f"<tr><td>{label}</td><td>{_num(before, key)}</td><td>{_num(after, key)}</td></tr>"
-        for key, label in SHOWN_METRICS)
+        for key, label in SHOWN_METRICS
+    )
     return f"<table><tr><th>distance to target</th><th>before</th><th>after</th></tr>{rows}</table>"
 
 
@@ -269,16 +276,21 @@ def _num(d: Mapping[str, float] | None, key: str) -> str:
 
 
 def _step_html(s: StepReport, wav: str, best: bool) -> str:
-    verdict = {None: "", True: '<span class="badge good">closer to the target</span>',
-               False: '<span class="badge bad">further from the target</span>'}[s.improved]
+    verdict = {
+        None: "",
+        True: '<span class="badge good">closer to the target</span>',
+        False: '<span class="badge bad">further from the target</span>',
+    }[s.improved]
     best_badge = '<span class="badge good">best step</span>' if best and s.loop == "paper" else ""
     refine = ""
     if s.refine and s.refine.get("kept"):
-        refine = (f" Knobs polished by listening ({s.refine['renders']} renders): "
-                  f"{s.refine['score_model']:.2f} → {s.refine['score_refined']:.2f} of the "
-                  "starting difference.")
+        refine = (
+            f" Knobs polished by listening ({s.refine['renders']} renders): "
+            f"{s.refine['score_model']:.2f} → {s.refine['score_refined']:.2f} of the "
+            "starting difference."
+        )
     return f"""
-<section class="card{' result' if best and s.loop == 'paper' else ''}" id="step{s.step}">
+<section class="card{" result" if best and s.loop == "paper" else ""}" id="step{s.step}">
 <h2>Step {s.step}: {_e(s.instruction)} {verdict}{best_badge}</h2>
 <p>Confidence: {_e(_confidence_text(s))}.<span class="muted"> The selector's own probability
 for {_e(s.label)}: {s.selector_probability:.0%}.{_e(refine)}</span></p>
@@ -291,37 +303,40 @@ for {_e(s.label)}: {s.selector_probability:.0%}.{_e(refine)}</span></p>
 </section>"""
 
 
-def render_html(result: Result, meta: Mapping[str, Any], wavs: Sequence[str],
-                best_wav: str = BEST_WAV) -> str:
+def render_html(
+    result: Result, meta: Mapping[str, Any], wavs: Sequence[str], best_wav: str = BEST_WAV
+) -> str:
     """The report page: inline CSS and JavaScript, files referenced relatively."""
     notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
-    steps = "".join(_step_html(s, w, s.step == result.best_step)
-                    for s, w in zip(result.steps, wavs[1:]))
+    steps = "".join(_step_html(s, w, s.step == result.best_step) for s, w in zip(result.steps, wavs[1:]))
     taken = "".join(f"<li>{_e(v['text'])}</li>" for v in result.taken_back)
-    players = "".join(f"<tr><td>{_e(t)}</td><td>{_audio(w)}</td></tr>"
-                      for t, w in zip(step_titles(result), wavs))
+    players = "".join(
+        f"<tr><td>{_e(t)}</td><td>{_audio(w)}</td></tr>" for t, w in zip(step_titles(result), wavs)
+    )
     players += f"<tr><td><b>now (best state)</b></td><td>{_audio(best_wav)}</td></tr>"
     players += f"<tr><td><b>target</b></td><td>{_audio(TARGET_WAV)}</td></tr>"
-    todo = "".join(f'<li><a href="#step{s.step}">{_e(s.instruction)}</a></li>'
-                   for s in result.steps[:result.best_step])
+    todo = "".join(
+        f'<li><a href="#step{s.step}">{_e(s.instruction)}</a></li>' for s in result.steps[: result.best_step]
+    )
     score = "" if result.closeness is None else f'<p class="score">{result.closeness:.0%}</p>'
-    loop = {"verified": "verified steps (each step is rendered and kept only when it brings "
-            "the sound closer)", "refine": "verified steps with knob refinement (the knobs of "
-            "each step are polished by listening)", "paper": "the paper's loop (the selector's "
-            "choice is applied without listening first)"}.get(result.loop, result.loop)
+    loop = {
+        "verified": "verified steps (each step is rendered and kept only when it brings the sound closer)",
+        "refine": "verified steps with knob refinement (the knobs of each step are polished by listening)",
+        "paper": "the paper's loop (the selector's choice is applied without listening first)",
+    }.get(result.loop, result.loop)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>SerumRNN match: {_e(meta.get('input', ''))} to {_e(meta.get('target', ''))}</title>
+<title>SerumRNN match: {_e(meta.get("input", ""))} to {_e(meta.get("target", ""))}</title>
 <style>{_CSS}</style></head><body>
-<h1>SerumRNN: from {_e(meta.get('input', 'input'))} to {_e(meta.get('target', 'target'))}</h1>
-<p class="muted">Group {_e(meta.get('group', ''))}; models {_e(meta.get('models_id', ''))}
-created {_e(meta.get('models_created', ''))}; {_e(loop)}. {_e(meta.get('render', ''))}</p>
-{f'<ul class="card warn">{notes}</ul>' if notes else ''}
+<h1>SerumRNN: from {_e(meta.get("input", "input"))} to {_e(meta.get("target", "target"))}</h1>
+<p class="muted">Group {_e(meta.get("group", ""))}; models {_e(meta.get("models_id", ""))}
+created {_e(meta.get("models_created", ""))}; {_e(loop)}. {_e(meta.get("render", ""))}</p>
+{f'<ul class="card warn">{notes}</ul>' if notes else ""}
 <section class="card result">
 <h2>{_e(stop_text(result) or rollback_text(result))}</h2>
 {score}<p>{_e(closeness_text(result))}</p>
-{f'<p><b>What to do in Serum:</b></p><ol>{todo}</ol>' if todo else ''}
+{f"<p><b>What to do in Serum:</b></p><ol>{todo}</ol>" if todo else ""}
 <p><b>{_e(rollback_text(result))}</b></p>
 <p><button class="ab" id="ab" type="button">A/B: switch between now and target</button>
 <span id="ab-label" class="muted"></span></p>
@@ -340,7 +355,7 @@ frequency in Hz, time in seconds and level in dB"></p>
 <p><img src="{DIFF_PNG}" alt="The sound now minus the target, in dB, over frequency and time"></p>
 <p class="muted">Red: the sound now is louder there than the target; blue: quieter; white:
 the same.</p></section>
-{f'<section class="card"><h2>Taken back</h2><ul>{taken}</ul></section>' if taken else ''}
+{f'<section class="card"><h2>Taken back</h2><ul>{taken}</ul></section>' if taken else ""}
 {steps}
 <p class="muted">Start: {_e(_fmt_dist(result.initial))}. Now: {_e(_fmt_dist(result.best))}.
 Renders: {result.renders}. Mel-MSE: mean squared difference of the dB Mel spectrograms (×100);
@@ -351,15 +366,23 @@ MSSMAE: multi-scale spectral difference (×100); lower is closer for both.</p>
 
 
 # -- the folder ---------------------------------------------------------------------------
-def write_report(result: Result, audio_by_step: Sequence[np.ndarray], target_audio: np.ndarray,
-                 out_dir: Path, meta: Mapping[str, Any], *, sample_rate: int = 44100) -> Path:
+def write_report(
+    result: Result,
+    audio_by_step: Sequence[np.ndarray],
+    target_audio: np.ndarray,
+    out_dir: Path,
+    meta: Mapping[str, Any],
+    *,
+    sample_rate: int = 44100,
+) -> Path:
     """Write WAVs, the two pictures, ``steps.json`` and ``index.html``; return the page.
 
     ``audio_by_step``: the input sound, then the sound after each step (len(steps) + 1).
     """
     if len(audio_by_step) != len(result.steps) + 1:
-        raise ValueError(f"need {len(result.steps) + 1} sounds (input and one per step), "
-                         f"got {len(audio_by_step)}")
+        raise ValueError(
+            f"need {len(result.steps) + 1} sounds (input and one per step), got {len(audio_by_step)}"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wavs = step_wav_names(result)
@@ -368,12 +391,18 @@ def write_report(result: Result, audio_by_step: Sequence[np.ndarray], target_aud
     now = audio_by_step[result.best_step]
     write_wav(out_dir / BEST_WAV, now, sample_rate)
     write_wav(out_dir / TARGET_WAV, target_audio, sample_rate)
-    plot_progression([*audio_by_step, target_audio], [*step_titles(result), "target"],
-                     out_dir / MEL_PNG)
-    plot_difference(now, target_audio, out_dir / DIFF_PNG,
-                    "What still differs: the sound now minus the target")
-    files = {"steps": wavs, "best": BEST_WAV, "target": TARGET_WAV, "mel_png": MEL_PNG,
-             "difference_png": DIFF_PNG, "html": INDEX_HTML}
+    plot_progression([*audio_by_step, target_audio], [*step_titles(result), "target"], out_dir / MEL_PNG)
+    plot_difference(
+        now, target_audio, out_dir / DIFF_PNG, "What still differs: the sound now minus the target"
+    )
+    files = {
+        "steps": wavs,
+        "best": BEST_WAV,
+        "target": TARGET_WAV,
+        "mel_png": MEL_PNG,
+        "difference_png": DIFF_PNG,
+        "html": INDEX_HTML,
+    }
     doc = {**result.to_json(), "meta": dict(meta), "files": files}
     _write_text(out_dir / STEPS_JSON, json.dumps(doc, indent=2) + "\n")
     return _write_text(out_dir / INDEX_HTML, render_html(result, meta, wavs))

@@ -34,8 +34,13 @@ CODES = {
 #: Pseudo file systems whose "regular" files are kernel state, not user data.
 _PSEUDO_ROOTS = ("/proc", "/sys")
 
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
 
 class FileRefused(Exception):
@@ -62,8 +67,12 @@ def _pseudo_devices() -> frozenset[int]:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -75,11 +84,12 @@ def _check(st: os.stat_result, max_bytes: int | None) -> int:
     if not stat.S_ISREG(st.st_mode):
         raise FileRefused("not_regular", f"is {_kind(st.st_mode)}, not a regular file")
     if st.st_dev in _pseudo_devices():
-        raise FileRefused("not_regular", "is a kernel file (/proc or /sys), not a regular "
-                                         "file on disk")
+        raise FileRefused("not_regular", "is a kernel file (/proc or /sys), not a regular file on disk")
     if max_bytes is not None and st.st_size > max_bytes:
-        raise FileRefused("too_large", f"file is {st.st_size / 1024**2:.0f} MiB, over the "
-                                       f"{max_bytes / 1024**2:.0f} MiB limit")
+        raise FileRefused(
+            "too_large",
+            f"file is {st.st_size / 1024**2:.0f} MiB, over the {max_bytes / 1024**2:.0f} MiB limit",
+        )
     return st.st_size
 
 

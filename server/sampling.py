@@ -39,8 +39,7 @@ def sample_chain(names: Iterable[str], rng: np.random.Generator) -> Chain:
 
 def random_effects(rng: np.random.Generator, k: int) -> list[str]:
     """``k`` distinct effects drawn at random, listed in spec order (one ``rng.choice``)."""
-    return [spec.EFFECT_NAMES[i] for i in sorted(rng.choice(len(spec.EFFECT_NAMES), k,
-                                                            replace=False))]
+    return [spec.EFFECT_NAMES[i] for i in sorted(rng.choice(len(spec.EFFECT_NAMES), k, replace=False))]
 
 
 def chain_from_seed(names: Sequence[str], seed: int) -> Chain:

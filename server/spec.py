@@ -45,8 +45,18 @@ GRID_STEPS = 100
 #: Serum's distortion menu; the research code used Dist_Mode slots 0..10 and 13 of 14.
 #: Which name sits in which slot is not recorded there: verify on a machine with Serum.
 DISTORTION_MODES: tuple[str, ...] = (
-    "Tube", "SoftClip", "HardClip", "Diode 1", "Diode 2", "Lin.Fold",
-    "Sin Fold", "Zero-Square", "Downsample", "X-Shaper", "X-Shaper (Asym)", "Rectify",
+    "Tube",
+    "SoftClip",
+    "HardClip",
+    "Diode 1",
+    "Diode 2",
+    "Lin.Fold",
+    "Sin Fold",
+    "Zero-Square",
+    "Downsample",
+    "X-Shaper",
+    "X-Shaper (Asym)",
+    "Rectify",
 )
 DISTORTION_MODE_SLOTS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13)
 DISTORTION_SLOT_COUNT = 14
@@ -82,12 +92,11 @@ class Display:
         if self.unit == "Hz" and v >= 1000:
             return f"{v / 1000:.1f} kHz"
         if self.unit.startswith(":"):
-            return f"{v:.{self.digits}f}{self.unit}"   # a ratio: "9.5:1"
+            return f"{v:.{self.digits}f}{self.unit}"  # a ratio: "9.5:1"
         return f"{v:.{self.digits}f} {self.unit}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"unit": self.unit, "lo": self.lo, "hi": self.hi, "curve": self.curve,
-                "digits": self.digits}
+        return {"unit": self.unit, "lo": self.lo, "hi": self.hi, "curve": self.curve, "digits": self.digits}
 
 
 PERCENT = Display("%", 0.0, 100.0)
@@ -109,8 +118,9 @@ class Knob:
 
     def __post_init__(self) -> None:
         if len(self.serum_values) != len(self.choices):
-            raise ValueError(f"knob {self.name}: {len(self.choices)} choices but "
-                             f"{len(self.serum_values)} Serum values")
+            raise ValueError(
+                f"knob {self.name}: {len(self.choices)} choices but {len(self.serum_values)} Serum values"
+            )
 
     @property
     def categorical(self) -> bool:
@@ -142,7 +152,9 @@ class Knob:
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "name": self.name, "label": self.label, "serum_name": self.serum_name,
+            "name": self.name,
+            "label": self.label,
+            "serum_name": self.serum_name,
             "serum_index": self.serum_index,
         }
         if self.categorical:
@@ -189,10 +201,15 @@ class Fixed:
         return d is not None and abs(d - self.value) < 1e-9
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "serum_name": self.serum_name,
-                "serum_index": self.serum_index, "value": self.value,
-                "serum_default": self.serum_default, "at_default": self.at_default,
-                "display": self.display.to_json()}
+        return {
+            "name": self.name,
+            "serum_name": self.serum_name,
+            "serum_index": self.serum_index,
+            "value": self.value,
+            "serum_default": self.serum_default,
+            "at_default": self.at_default,
+            "display": self.display.to_json(),
+        }
 
 
 @dataclass(frozen=True)
@@ -207,8 +224,9 @@ class Effect:
         for k in self.knobs:
             if k.name == name:
                 return k
-        raise KeyError(f"effect {self.name!r} has no knob {name!r}; "
-                       f"knobs: {', '.join(k.name for k in self.knobs)}")
+        raise KeyError(
+            f"effect {self.name!r} has no knob {name!r}; knobs: {', '.join(k.name for k in self.knobs)}"
+        )
 
     @property
     def continuous(self) -> tuple[Knob, ...]:
@@ -219,9 +237,13 @@ class Effect:
         return tuple(k for k in self.knobs if k.categorical)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "enable": self.enable.to_json(),
-                "knobs": [k.to_json() for k in self.knobs],
-                "fixed": [f.to_json() for f in self.fixed]}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "enable": self.enable.to_json(),
+            "knobs": [k.to_json() for k in self.knobs],
+            "fixed": [f.to_json() for f in self.fixed],
+        }
 
 
 #: Serum's own (initial) value of each switch and fixed knob, as the research code's effect
@@ -229,14 +251,36 @@ class Effect:
 #: ``default`` blocks mark only the enable switches as changed from Serum's value). Every
 #: fixed knob but ``CmpMBnd`` is set by the paper to exactly this value.
 SERUM_DEFAULTS: dict[str, float] = {
-    "Comp Enable": 0.0, "CmpMBnd": 0.0, "Cmp_Thr": 0.5, "Cmp_Rat": 0.75, "Cmp_Att": 0.3,
-    "Cmp_Rel": 0.3, "CmpGain": 0.0, "Comp_wet": 1.0,
-    "Dist Enable": 0.0, "Dist_Wet": 1.0, "Dist_L/B/H": 0.0, "Dist_Freq": 0.5, "Dist_BW": 0.5,
+    "Comp Enable": 0.0,
+    "CmpMBnd": 0.0,
+    "Cmp_Thr": 0.5,
+    "Cmp_Rat": 0.75,
+    "Cmp_Att": 0.3,
+    "Cmp_Rel": 0.3,
+    "CmpGain": 0.0,
+    "Comp_wet": 1.0,
+    "Dist Enable": 0.0,
+    "Dist_Wet": 1.0,
+    "Dist_L/B/H": 0.0,
+    "Dist_Freq": 0.5,
+    "Dist_BW": 0.5,
     "Dist_PrePost": 0.0,
-    "EQ Enable": 0.0, "EQ TypH": 0.0, "EQ FrqL": 0.333, "EQ Q L": 0.6, "EQ VolL": 0.5,
+    "EQ Enable": 0.0,
+    "EQ TypH": 0.0,
+    "EQ FrqL": 0.333,
+    "EQ Q L": 0.6,
+    "EQ VolL": 0.5,
     "EQ TypL": 0.0,
-    "Phs Enable": 0.0, "Phs_Wet": 1.0, "Phs_BPM_Sync": 0.0, "Phs_Rate": 0.25, "Phs_Stereo": 0.5,
-    "Rev Enable": 0.0, "VerbSize": 0.35, "Decay": 0.35, "Spin Rate": 0.25, "Spin Depth": 0.2,
+    "Phs Enable": 0.0,
+    "Phs_Wet": 1.0,
+    "Phs_BPM_Sync": 0.0,
+    "Phs_Rate": 0.25,
+    "Phs_Stereo": 0.5,
+    "Rev Enable": 0.0,
+    "VerbSize": 0.35,
+    "Decay": 0.35,
+    "Spin Rate": 0.25,
+    "Spin Depth": 0.2,
 }
 
 
@@ -249,64 +293,102 @@ DB_24 = Display("dB", -24.0, 24.0, digits=1)
 
 EFFECTS: tuple[Effect, ...] = (
     Effect(
-        "compressor", "Multiband Compressor", _on("Comp Enable", 159),
+        "compressor",
+        "Multiband Compressor",
+        _on("Comp Enable", 159),
         knobs=(
             Knob("low", "CompMB L", 270, "Low band"),
             Knob("mid", "CompMB M", 271, "Mid band"),
             Knob("high", "CompMB H", 272, "High band"),
         ),
         fixed=(
-            Fixed("multiband", "CmpMBnd", 140, 1.0, Display("", 0, 1), label="Multiband",
-                  words=((1.0, "On"),)),
-            Fixed("threshold", "Cmp_Thr", 135, 0.5, Display("dB", -48.0, 0.0, digits=1),
-                  label="Threshold"),
+            Fixed(
+                "multiband", "CmpMBnd", 140, 1.0, Display("", 0, 1), label="Multiband", words=((1.0, "On"),)
+            ),
+            Fixed("threshold", "Cmp_Thr", 135, 0.5, Display("dB", -48.0, 0.0, digits=1), label="Threshold"),
             Fixed("ratio", "Cmp_Rat", 136, 0.75, Display(":1", 1.0, 20.0, "log", 1), label="Ratio"),
-            Fixed("attack", "Cmp_Att", 137, 0.3, Display("ms", 0.1, 50.0, "log", 1),
-                  label="Attack"),
-            Fixed("release", "Cmp_Rel", 138, 0.3, Display("ms", 10.0, 1000.0, "log"),
-                  label="Release"),
+            Fixed("attack", "Cmp_Att", 137, 0.3, Display("ms", 0.1, 50.0, "log", 1), label="Attack"),
+            Fixed("release", "Cmp_Rel", 138, 0.3, Display("ms", 10.0, 1000.0, "log"), label="Release"),
             Fixed("gain", "CmpGain", 139, 0.0, Display("dB", 0.0, 30.0, digits=1), label="Gain"),
             Fixed("wet", "Comp_wet", 269, 1.0, label="Mix"),
         ),
     ),
     Effect(
-        "distortion", "Distortion", _on("Dist Enable", 154),
+        "distortion",
+        "Distortion",
+        _on("Dist Enable", 154),
         knobs=(
-            Knob("mode", "Dist_Mode", 99, "Mode", choices=DISTORTION_MODES,
-                 serum_values=tuple(s / (DISTORTION_SLOT_COUNT - 1) for s in DISTORTION_MODE_SLOTS)),
+            Knob(
+                "mode",
+                "Dist_Mode",
+                99,
+                "Mode",
+                choices=DISTORTION_MODES,
+                serum_values=tuple(s / (DISTORTION_SLOT_COUNT - 1) for s in DISTORTION_MODE_SLOTS),
+            ),
             Knob("drive", "Dist_Drv", 97, "Drive", ranges=((0.30, 1.00),)),
         ),
         fixed=(
             Fixed("wet", "Dist_Wet", 96, 1.0, label="Mix"),
-            Fixed("filter_mode", "Dist_L/B/H", 98, 0.0, Display("", 0, 1),
-                  label="Filter type (L/B/H)", words=((0.0, "L (low-pass)"),)),
+            Fixed(
+                "filter_mode",
+                "Dist_L/B/H",
+                98,
+                0.0,
+                Display("", 0, 1),
+                label="Filter type (L/B/H)",
+                words=((0.0, "L (low-pass)"),),
+            ),
             Fixed("filter_freq", "Dist_Freq", 100, 0.5, HZ_FULL, label="Filter frequency"),
             Fixed("filter_bw", "Dist_BW", 101, 0.5, label="Filter bandwidth"),
-            Fixed("prepost", "Dist_PrePost", 102, 0.0, Display("", 0, 1),
-                  label="Filter (Off/Pre/Post)", words=((0.0, "Off"),)),
+            Fixed(
+                "prepost",
+                "Dist_PrePost",
+                102,
+                0.0,
+                Display("", 0, 1),
+                label="Filter (Off/Pre/Post)",
+                words=((0.0, "Off"),),
+            ),
         ),
     ),
     Effect(
-        "eq", "EQ", _on("EQ Enable", 161),
+        "eq",
+        "EQ",
+        _on("EQ Enable", 161),
         knobs=(
             Knob("freq", "EQ FrqH", 89, "High freq", ranges=((0.50, 0.95),), display=HZ_FULL),
             Knob("q", "EQ Q H", 91, "High Q", display=Display("Q", 0.5, 12.0, "log", 2)),
-            Knob("gain", "EQ VolH", 93, "High gain", ranges=((0.0, 0.40), (0.60, 1.0)),
-                 display=DB_24),
+            Knob("gain", "EQ VolH", 93, "High gain", ranges=((0.0, 0.40), (0.60, 1.0)), display=DB_24),
         ),
         fixed=(
-            Fixed("type_high", "EQ TypH", 95, 0.0, Display("", 0, 1), label="High band type",
-                  words=((0.0, "the first type"),)),
+            Fixed(
+                "type_high",
+                "EQ TypH",
+                95,
+                0.0,
+                Display("", 0, 1),
+                label="High band type",
+                words=((0.0, "the first type"),),
+            ),
             Fixed("freq_low", "EQ FrqL", 88, 0.333, HZ_FULL, label="Low band frequency"),
-            Fixed("q_low", "EQ Q L", 90, 0.6, Display("Q", 0.5, 12.0, "log", 2),
-                  label="Low band Q"),
+            Fixed("q_low", "EQ Q L", 90, 0.6, Display("Q", 0.5, 12.0, "log", 2), label="Low band Q"),
             Fixed("gain_low", "EQ VolL", 92, 0.5, DB_24, label="Low band gain"),
-            Fixed("type_low", "EQ TypL", 94, 0.0, Display("", 0, 1), label="Low band type",
-                  words=((0.0, "the first type"),)),
+            Fixed(
+                "type_low",
+                "EQ TypL",
+                94,
+                0.0,
+                Display("", 0, 1),
+                label="Low band type",
+                words=((0.0, "the first type"),),
+            ),
         ),
     ),
     Effect(
-        "phaser", "Phaser", _on("Phs Enable", 156),
+        "phaser",
+        "Phaser",
+        _on("Phs Enable", 156),
         knobs=(
             Knob("depth", "Phs_Dpth", 112, "Depth"),
             Knob("freq", "Phs_Frq", 113, "Frequency", display=Display("Hz", 40.0, 8000.0, "log")),
@@ -314,19 +396,27 @@ EFFECTS: tuple[Effect, ...] = (
         ),
         fixed=(
             Fixed("wet", "Phs_Wet", 109, 1.0, label="Mix"),
-            Fixed("bpm_sync", "Phs_BPM_Sync", 110, 0.0, Display("", 0, 1), label="BPM sync",
-                  words=((0.0, "Off"),)),
+            Fixed(
+                "bpm_sync",
+                "Phs_BPM_Sync",
+                110,
+                0.0,
+                Display("", 0, 1),
+                label="BPM sync",
+                words=((0.0, "Off"),),
+            ),
             Fixed("rate", "Phs_Rate", 111, 0.25, Display("Hz", 0.05, 20.0, "log", 2), label="Rate"),
             Fixed("stereo", "Phs_Stereo", 115, 0.5, label="Stereo"),
         ),
     ),
     Effect(
-        "reverb", "Hall Reverb", _on("Rev Enable", 160),
+        "reverb",
+        "Hall Reverb",
+        _on("Rev Enable", 160),
         knobs=(
             Knob("mix", "Verb Wet", 81, "Mix", ranges=((0.30, 0.70),)),
             Knob("low_cut", "VerbLoCt", 84, "Low cut", display=Display("Hz", 20.0, 2000.0, "log")),
-            Knob("high_cut", "VerbHiCt", 86, "High cut",
-                 display=Display("Hz", 500.0, 20000.0, "log")),
+            Knob("high_cut", "VerbHiCt", 86, "High cut", display=Display("Hz", 500.0, 20000.0, "log")),
         ),
         fixed=(
             Fixed("size", "VerbSize", 82, 0.35, label="Size"),
@@ -360,8 +450,10 @@ def rack_order(names: Iterable[str] | str | None = None) -> tuple[str, ...]:
         names = [n.strip() for n in names.split(",") if n.strip()]
     order = tuple(names)
     if sorted(order) != sorted(EFFECT_NAMES):
-        raise ValueError(f"a rack order names every effect exactly once ({', '.join(EFFECT_NAMES)}); "
-                         f"got {', '.join(order) or 'nothing'}")
+        raise ValueError(
+            f"a rack order names every effect exactly once ({', '.join(EFFECT_NAMES)}); "
+            f"got {', '.join(order) or 'nothing'}"
+        )
     return order
 
 
@@ -398,8 +490,10 @@ def validate_knobs(effect_name: str, knobs: Mapping[str, float]) -> dict[str, fl
     out: dict[str, float] = {}
     unknown = set(knobs) - {k.name for k in eff.knobs}
     if unknown:
-        raise KeyError(f"effect {effect_name!r} has no knob(s) {sorted(unknown)}; "
-                       f"knobs: {', '.join(k.name for k in eff.knobs)}")
+        raise KeyError(
+            f"effect {effect_name!r} has no knob(s) {sorted(unknown)}; "
+            f"knobs: {', '.join(k.name for k in eff.knobs)}"
+        )
     for k in eff.knobs:
         if k.name not in knobs:
             raise KeyError(f"effect {effect_name!r}: missing knob {k.name!r}")
@@ -419,22 +513,28 @@ def validate_knobs(effect_name: str, knobs: Mapping[str, float]) -> dict[str, fl
 
 # -- what a model or a data set means: the spec's fingerprint ---------------------------
 
+
 def meaning() -> dict[str, Any]:
     """Everything in the spec that changes what a data set or a trained model means: the
     effects and their order, each knob's Serum name and index, sampled ranges (the grid),
     categorical values and the Serum values they send, the fixed knobs' values, the display
     curves the open rack renders through, and the rack order. Labels and wording are left
     out: changing them changes no sound and no model output."""
+
     def display(d: Display) -> dict[str, Any]:
         return {"unit": d.unit, "lo": float(d.lo), "hi": float(d.hi), "curve": d.curve}
 
     def fixed(f: Fixed) -> dict[str, Any]:
-        return {"name": f.name, "serum_name": f.serum_name, "serum_index": f.serum_index,
-                "value": float(f.value), "display": display(f.display)}
+        return {
+            "name": f.name,
+            "serum_name": f.serum_name,
+            "serum_index": f.serum_index,
+            "value": float(f.value),
+            "display": display(f.display),
+        }
 
     def knob(k: Knob) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": k.name, "serum_name": k.serum_name,
-                             "serum_index": k.serum_index}
+        d: dict[str, Any] = {"name": k.name, "serum_name": k.serum_name, "serum_index": k.serum_index}
         if k.categorical:
             d["choices"] = list(k.choices)
             d["serum_values"] = [k.to_serum(i) for i in range(len(k.choices))]
@@ -443,10 +543,19 @@ def meaning() -> dict[str, Any]:
             d["display"] = display(k.display)
         return d
 
-    return {"grid_steps": GRID_STEPS, "rack_order": list(SERUM_RACK_ORDER),
-            "effects": [{"name": e.name, "enable": fixed(e.enable),
-                         "knobs": [knob(k) for k in e.knobs],
-                         "fixed": [fixed(f) for f in e.fixed]} for e in EFFECTS]}
+    return {
+        "grid_steps": GRID_STEPS,
+        "rack_order": list(SERUM_RACK_ORDER),
+        "effects": [
+            {
+                "name": e.name,
+                "enable": fixed(e.enable),
+                "knobs": [knob(k) for k in e.knobs],
+                "fixed": [fixed(f) for f in e.fixed],
+            }
+            for e in EFFECTS
+        ],
+    }
 
 
 def fingerprint() -> str:
@@ -474,10 +583,15 @@ def fingerprint_problem(record: Mapping[str, Any]) -> str | None:
     if have == now:
         return None
     label = record.get("spec_version")
-    made = (f"spec {label!r} (fingerprint {have[:FINGERPRINT_SHOWN]})" if have else
-            f"spec {label!r} (no fingerprint recorded, and a label this code does not know)")
-    return (f"made for {made}, but this code has spec {SPEC_VERSION!r} (fingerprint "
-            f"{now[:FINGERPRINT_SHOWN]}): knobs, ranges or effects differ")
+    made = (
+        f"spec {label!r} (fingerprint {have[:FINGERPRINT_SHOWN]})"
+        if have
+        else f"spec {label!r} (no fingerprint recorded, and a label this code does not know)"
+    )
+    return (
+        f"made for {made}, but this code has spec {SPEC_VERSION!r} (fingerprint "
+        f"{now[:FINGERPRINT_SHOWN]}): knobs, ranges or effects differ"
+    )
 
 
 def to_json() -> dict[str, Any]:

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
 
 
-def load_models(models_dir: Path | str | None = None, groups: list[str] | None = None
-                ) -> dict[str, GroupModels]:
+def load_models(
+    models_dir: Path | str | None = None, groups: list[str] | None = None
+) -> dict[str, GroupModels]:
     """Every group found in ``models_dir`` (or just ``groups``), loaded and verified once.
 
     Only the models the step loop uses are loaded (the selector and one parameter
@@ -29,11 +30,17 @@ def load_models(models_dir: Path | str | None = None, groups: list[str] | None =
     from serumrnn.server.rack import presets as P
 
     root = Path(models_dir or DEFAULT_MODELS_DIR)
-    wanted = [P.resolve_group(g) for g in groups] if groups else [
-        g for g in P.GROUPS if (root / g / "manifest.json").is_file()]
+    wanted = (
+        [P.resolve_group(g) for g in groups]
+        if groups
+        else [g for g in P.GROUPS if (root / g / "manifest.json").is_file()]
+    )
     if not wanted:
-        raise ModelError("missing_group", f"no trained models in {root}: train a group with "
-                         "`serumrnn train --group basic` or pass --models DIR")
+        raise ModelError(
+            "missing_group",
+            f"no trained models in {root}: train a group with "
+            "`serumrnn train --group basic` or pass --models DIR",
+        )
     return {g: load_group(g, root, which=STEP_MODELS) for g in wanted}
 
 
@@ -49,8 +56,9 @@ def warm_up(models: GroupModels) -> None:
     tf_log.setLevel(logging.ERROR)  # tracing every model in a row reads as "retracing"
     try:
         for name, model in models.models.items():
-            models.predict(name, {t.name.split(":")[0]: np.zeros((1, *t.shape[1:]), np.float32)
-                                  for t in model.inputs})
+            models.predict(
+                name, {t.name.split(":")[0]: np.zeros((1, *t.shape[1:]), np.float32) for t in model.inputs}
+            )
     finally:
         tf_log.setLevel(level)
     t = np.arange(F.SAMPLE_RATE) / F.SAMPLE_RATE

@@ -22,7 +22,7 @@ def crest(audio: np.ndarray, frame: int = 441) -> float:
     """Crest factor of the 10 ms RMS envelope: peak over mean loudness, what a compressor
     flattens (a waveform's own crest also moves with phase, which says little here)."""
     f = audio[: len(audio) // frame * frame].reshape(-1, frame)
-    rms = np.sqrt((f ** 2).mean(axis=1))
+    rms = np.sqrt((f**2).mean(axis=1))
     return float(rms.max() / rms.mean())
 
 
@@ -35,8 +35,9 @@ def tiny_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("train")
     recipe = recipes.get("tiny", max_epochs=1)
-    best, info = train_group("basic", recipe, data_root=root / "data", runs_root=root / "runs",
-                             workers=1, verbose=0)
+    best, info = train_group(
+        "basic", recipe, data_root=root / "data", runs_root=root / "runs", workers=1, verbose=0
+    )
     manifest = export_group("basic", recipe, best, root / "models", data_size=info)
     return root, recipe, best, info, manifest
 

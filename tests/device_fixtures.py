@@ -40,11 +40,13 @@ SESSION = "SESSION"
 P = osc.PREFIX
 #: The stub's knobs for every effect: the "good" ones build targets, the "bad" ones a
 #: capture that Serum was set wrongly (as in tests/test_osc_verified.py).
-KNOBS = {"distortion": {"mode": 2, "drive": 0.8},
-         "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
-         "eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
-         "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
-         "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0}}
+KNOBS = {
+    "distortion": {"mode": 2, "drive": 0.8},
+    "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
+    "eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
+    "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
+    "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0},
+}
 EFFECTS = ["distortion", "reverb", "eq", "phaser", "compressor"]
 #: Requests a scenario may take: one step per effect, and one more for a take-back.
 MAX_REQUESTS = spec.MAX_STEPS + 1
@@ -108,6 +110,7 @@ def _follow(rec: Recorder, sid: str, chain: list[str], *, bad_at: int | None = N
 
 # -- the scenarios: name -> (loop, selector ranking, target chain, how to drive) --------
 
+
 def _takeback(rec: Recorder, sid: str) -> None:
     """The applied step made the sound worse: take-back and the next candidate."""
     _follow(rec, sid, [], bad_at=2)
@@ -131,20 +134,49 @@ def _paper_worse(rec: Recorder, sid: str) -> None:
 
 Scenario = tuple[str, list[str], list[str], Callable[[Recorder, str], None], str]
 SCENARIOS: dict[str, Scenario] = {
-    "verified_steps": ("verified", EFFECTS, ["distortion", "reverb"], _follow_all,
-                       "each capture follows the step: distortion, reverb, then reached"),
-    "verified_takeback": ("verified", EFFECTS, ["distortion", "reverb"], _takeback,
-                          "the second capture is worse: take-back, the next candidate"),
-    "already_matches": ("verified", EFFECTS, [], _follow_all,
-                        "the target is the dry sound: no step"),
-    "eq_first": ("verified", ["eq", "phaser", "distortion", "reverb", "compressor"], ["eq"],
-                 _follow_all, "an EQ step first"),
-    "reverb_compressor": ("verified", ["reverb", "compressor", "eq", "phaser", "distortion"],
-                          ["reverb", "compressor"], _follow_all, "reverb, then compressor"),
-    "phaser_first": ("verified", ["phaser", "eq", "reverb", "distortion", "compressor"],
-                     ["phaser"], _follow_all, "a phaser step first"),
-    "paper_worse": ("paper", EFFECTS, ["distortion", "reverb"], _paper_worse,
-                    "the paper's loop: two worse captures, done with reason worse"),
+    "verified_steps": (
+        "verified",
+        EFFECTS,
+        ["distortion", "reverb"],
+        _follow_all,
+        "each capture follows the step: distortion, reverb, then reached",
+    ),
+    "verified_takeback": (
+        "verified",
+        EFFECTS,
+        ["distortion", "reverb"],
+        _takeback,
+        "the second capture is worse: take-back, the next candidate",
+    ),
+    "already_matches": ("verified", EFFECTS, [], _follow_all, "the target is the dry sound: no step"),
+    "eq_first": (
+        "verified",
+        ["eq", "phaser", "distortion", "reverb", "compressor"],
+        ["eq"],
+        _follow_all,
+        "an EQ step first",
+    ),
+    "reverb_compressor": (
+        "verified",
+        ["reverb", "compressor", "eq", "phaser", "distortion"],
+        ["reverb", "compressor"],
+        _follow_all,
+        "reverb, then compressor",
+    ),
+    "phaser_first": (
+        "verified",
+        ["phaser", "eq", "reverb", "distortion", "compressor"],
+        ["phaser"],
+        _follow_all,
+        "a phaser step first",
+    ),
+    "paper_worse": (
+        "paper",
+        EFFECTS,
+        ["distortion", "reverb"],
+        _paper_worse,
+        "the paper's loop: two worse captures, done with reason worse",
+    ),
 }
 
 
@@ -156,10 +188,16 @@ def record(rack: Any) -> dict[str, Any]:
     from serumrnn.server.osc_server import OscServer
 
     stub = StubModels(EFFECTS, KNOBS)
-    out: dict[str, Any] = {"protocol": osc.PROTOCOL_VERSION, "session": SESSION,
-                           "generator": "tests/device_fixtures.py", "scenarios": {}}
-    servers = {loop: OscServer({"basic_shapes": stub}, "127.0.0.1", 0, 0, rack=rack,
-                               loop=loop).start() for loop in ("verified", "paper")}
+    out: dict[str, Any] = {
+        "protocol": osc.PROTOCOL_VERSION,
+        "session": SESSION,
+        "generator": "tests/device_fixtures.py",
+        "scenarios": {},
+    }
+    servers = {
+        loop: OscServer({"basic_shapes": stub}, "127.0.0.1", 0, 0, rack=rack, loop=loop).start()
+        for loop in ("verified", "paper")
+    }
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for name, (loop, ranking, target, drive, about) in SCENARIOS.items():
@@ -186,8 +224,11 @@ def same(a: Any, b: Any, rel: float = 1e-3, abs_: float = 1e-5) -> bool:
     """Equal, with floats (rendered distances) equal within a tolerance: renders may differ
     in the last bits between machines."""
     if isinstance(a, float) or isinstance(b, float):
-        return (isinstance(a, (int, float)) and isinstance(b, (int, float))
-                and math.isclose(float(a), float(b), rel_tol=rel, abs_tol=abs_))
+        return (
+            isinstance(a, (int, float))
+            and isinstance(b, (int, float))
+            and math.isclose(float(a), float(b), rel_tol=rel, abs_tol=abs_)
+        )
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y, rel, abs_) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):

@@ -22,10 +22,10 @@ def saw(seconds: float = 1.0, midi: float = 48) -> np.ndarray:
 def wav_header(rate: int, data_bytes: int, channels: int = 1, bits: int = 16) -> bytes:
     """A PCM WAV header claiming whatever a test wants (the data need not follow)."""
     block = channels * bits // 8
-    fmt = struct.pack("<HHIIHH", 1, channels, rate & 0xFFFFFFFF,
-                      (rate * block) & 0xFFFFFFFF, block, bits)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack(
-        "<I", data_bytes & 0xFFFFFFFF)
+    fmt = struct.pack("<HHIIHH", 1, channels, rate & 0xFFFFFFFF, (rate * block) & 0xFFFFFFFF, block, bits)
+    body = (
+        b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", data_bytes & 0xFFFFFFFF)
+    )
     return b"RIFF" + struct.pack("<I", (len(body) + data_bytes) & 0xFFFFFFFF) + body
 
 

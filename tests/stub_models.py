@@ -23,8 +23,7 @@ GROUP = "basic_shapes"
 def mid_knobs(effect: str) -> dict[str, float]:
     """Every continuous knob at the middle of its Table 1 span, categorical ones on class 0."""
     eff = spec.effect(effect)
-    out = {k.name: (min(r[0] for r in k.ranges) + max(r[1] for r in k.ranges)) / 2
-           for k in eff.continuous}
+    out = {k.name: (min(r[0] for r in k.ranges) + max(r[1] for r in k.ranges)) / 2 for k in eff.continuous}
     out.update({k.name: 0.0 for k in eff.categorical})
     return out
 
@@ -40,10 +39,14 @@ class StubModels:
     request). ``calls`` counts predictions per model name (thread-safe).
     """
 
-    def __init__(self, ranking: Sequence[str] | None = None,
-                 knobs: Mapping[str, Mapping[str, float]] | None = None,
-                 mode_probs: Sequence[float] | None = None, group: str = GROUP,
-                 gate: threading.Event | None = None):
+    def __init__(
+        self,
+        ranking: Sequence[str] | None = None,
+        knobs: Mapping[str, Mapping[str, float]] | None = None,
+        mode_probs: Sequence[float] | None = None,
+        group: str = GROUP,
+        gate: threading.Event | None = None,
+    ):
         self.ranking = list(spec.EFFECT_NAMES if ranking is None else ranking)
         self.knobs = {e: dict(k) for e, k in (knobs or {}).items()}
         self.mode_probs = mode_probs
@@ -65,17 +68,20 @@ class StubModels:
             self.gate.wait()
         rows = len(next(iter(inputs.values())))
         if name in ("selector", "selector_ni"):
-            p = np.array([2.0 ** -(self.ranking.index(e) if e in self.ranking else 9)
-                          for e in spec.EFFECT_NAMES])
+            p = np.array(
+                [2.0 ** -(self.ranking.index(e) if e in self.ranking else 9) for e in spec.EFFECT_NAMES]
+            )
             return np.tile(p / p.sum(), (rows, 1)).astype(np.float32)
         effect = effect_of_model(name)
         eff = spec.effect(effect)
         values = self.knobs.get(effect) or mid_knobs(effect)
-        out = {"continuous": np.tile([values[k.name] for k in eff.continuous], (rows, 1))
-               .astype(np.float32)}
+        out = {"continuous": np.tile([values[k.name] for k in eff.continuous], (rows, 1)).astype(np.float32)}
         for k in eff.categorical:
-            probs = (np.asarray(self.mode_probs, np.float32) if self.mode_probs is not None
-                     else np.eye(len(k.choices), dtype=np.float32)[int(values[k.name])])
+            probs = (
+                np.asarray(self.mode_probs, np.float32)
+                if self.mode_probs is not None
+                else np.eye(len(k.choices), dtype=np.float32)[int(values[k.name])]
+            )
             out[k.name] = np.tile(probs, (rows, 1))
         return out
 

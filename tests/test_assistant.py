@@ -14,8 +14,9 @@ SR = 44100
 
 @pytest.fixture(scope="module")
 def target(rack):
-    return rack.render([FX("distortion", mode=2, drive=0.8),
-                        FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)], "saw")
+    return rack.render(
+        [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)], "saw"
+    )
 
 
 def test_run_applies_each_effect_at_most_once_and_reports_serum_names(tiny_models, rack, target):
@@ -46,12 +47,16 @@ def test_stopping_rule_counts_bad_steps(rack, target):
     keeps the first bad step, stops at the second and keeps it too."""
     from stub_models import StubModels
 
-    models = StubModels(["eq", "phaser", "distortion", "reverb", "compressor"],
-                        {"eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
-                         "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
-                         "distortion": {"mode": 2, "drive": 0.8},
-                         "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
-                         "compressor": {"low": 0.5, "mid": 0.5, "high": 0.5}})
+    models = StubModels(
+        ["eq", "phaser", "distortion", "reverb", "compressor"],
+        {
+            "eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
+            "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
+            "distortion": {"mode": 2, "drive": 0.8},
+            "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
+            "compressor": {"low": 0.5, "mid": 0.5, "high": 0.5},
+        },
+    )
     s = Session(models, target, renderer=rack, preset="saw", tolerance=1, loop="paper")
     res = s.run()
     assert [st.effect for st in res.steps] == ["eq", "phaser"]

@@ -38,6 +38,7 @@ def expect_error(path, code: str, **kwargs) -> AudioInputError:
 
 # --- formats that must load -------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "name, sr, subtype, fmt",
     [
@@ -76,7 +77,7 @@ def test_short_file_is_zero_padded(tmp_path):
     x = load_clip(path)
     assert x.shape == (SR,)
     assert np.max(np.abs(x[: SR // 4])) > 0.4
-    assert not np.any(x[SR // 4:])
+    assert not np.any(x[SR // 4 :])
 
 
 def test_duration_and_rate_arguments(tmp_path):
@@ -116,6 +117,7 @@ def test_max_seconds_and_max_bytes_limits(tmp_path):
 
 
 # --- every error kind ---------------------------------------------------------
+
 
 def test_missing(tmp_path):
     expect_error(tmp_path / "nope.wav", "missing")
@@ -188,8 +190,9 @@ def test_non_finite_samples(tmp_path, bad):
     expect_error(path, "non_finite")
 
 
-@pytest.mark.parametrize("x", [np.zeros(SR, np.float32), sine(SR, 1.0, amp=5e-6)],
-                         ids=["digital_zero", "minus_106_dBFS"])
+@pytest.mark.parametrize(
+    "x", [np.zeros(SR, np.float32), sine(SR, 1.0, amp=5e-6)], ids=["digital_zero", "minus_106_dBFS"]
+)
 def test_silent(tmp_path, x):
     path = tmp_path / "quiet.wav"
     sf.write(path, x, SR, subtype="FLOAT")
@@ -204,7 +207,7 @@ def test_dc_only_is_no_signal(tmp_path):
 
 def test_silent_head_of_a_longer_file(tmp_path):
     x = np.zeros(3 * SR, np.float32)
-    x[2 * SR:] = sine(SR, 1.0)  # sound starts after the clip we read
+    x[2 * SR :] = sine(SR, 1.0)  # sound starts after the clip we read
     path = tmp_path / "late.wav"
     sf.write(path, x, SR, subtype="FLOAT")
     expect_error(path, "silent")
@@ -238,13 +241,16 @@ def test_permission_denied_real():
         if os.geteuid() != 0:
             expect_error(path, "permission")
             return
-        code = ("import os, sys; from serumrnn.server.audio_io import load_clip, AudioInputError\n"
-                "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
-                "try:\n    load_clip(sys.argv[1])\nexcept AudioInputError as e:\n"
-                "    print(e.code); print(e)\n")
+        code = (
+            "import os, sys; from serumrnn.server.audio_io import load_clip, AudioInputError\n"
+            "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "try:\n    load_clip(sys.argv[1])\nexcept AudioInputError as e:\n"
+            "    print(e.code); print(e)\n"
+        )
         root = Path(__file__).resolve().parent.parent
-        out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=root,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(path)], cwd=root, capture_output=True, text=True, timeout=60
+        )
         assert out.stdout.splitlines()[:1] == ["permission"], out.stdout + out.stderr
         assert str(path) in out.stdout
     finally:
@@ -252,6 +258,7 @@ def test_permission_denied_real():
 
 
 # --- paths --------------------------------------------------------------------
+
 
 def _non_utf8_path(tmp_path) -> bytes:
     raw = os.fsencode(tmp_path) + b"/caf\xe9-\xff.wav"
@@ -281,6 +288,7 @@ def test_error_message_for_non_utf8_path_is_printable(tmp_path):
 
 # --- check_signal ---------------------------------------------------------------
 
+
 def test_check_signal_accepts_and_returns_audio():
     x = sine(SR, 0.1)
     assert check_signal(x, "x") is x
@@ -307,6 +315,7 @@ def test_codes_are_enumerated():
 
 
 # --- write_wav -------------------------------------------------------------------
+
 
 def test_write_wav_roundtrip_and_no_temp_left(tmp_path):
     path = tmp_path / "out.wav"

@@ -10,8 +10,14 @@ from serumrnn.server.bench import bench_first_step, bench_step, bench_verified
 
 def test_bench_step_reports_each_figure(tiny_run, capsys):
     out = bench_step(3, tiny_run[0] / "models")
-    keys = {"step_core_p50_ms", "step_core_p95_ms", "step_naive_p50_ms",
-            "step_captured_p50_ms", "step_full_p50_ms", "step_full_p95_ms"}
+    keys = {
+        "step_core_p50_ms",
+        "step_core_p95_ms",
+        "step_naive_p50_ms",
+        "step_captured_p50_ms",
+        "step_full_p50_ms",
+        "step_full_p95_ms",
+    }
     assert keys <= set(out) and all(math.isfinite(out[k]) and out[k] > 0 for k in keys)
     assert out["step_core_p95_ms"] >= out["step_core_p50_ms"]
     text = capsys.readouterr().out
@@ -27,8 +33,7 @@ def test_time_to_first_step_is_measured_in_a_fresh_process(tiny_run, capsys):
 
 def test_bench_verified_reports_both_loops(tiny_run, capsys):
     out = bench_verified(2, tiny_run[0] / "models")
-    keys = {"verified_step_p50_ms", "verified_step_p95_ms", "refine_step_p50_ms",
-            "refine_step_p95_ms"}
+    keys = {"verified_step_p50_ms", "verified_step_p95_ms", "refine_step_p50_ms", "refine_step_p95_ms"}
     assert keys <= set(out) and all(math.isfinite(out[k]) and out[k] > 0 for k in keys)
     text = capsys.readouterr().out
     assert "goal <= 40 ms p50" in text and "goal <= 150 ms p50" in text

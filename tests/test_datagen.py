@@ -91,8 +91,10 @@ def test_same_seed_same_data(tiny_set, tmp_path):
                 np.testing.assert_array_equal(a[k], b[k])
     other = datagen.generate(tiny_cfg(seed=8), tmp_path / "other", workers=1, progress=False, limit=6)
     assert other["shards_written"] == 6
-    with np.load(out / "shards" / tasks[5].filename) as a, \
-            np.load(tmp_path / "other" / "shards" / tasks[5].filename) as b:
+    with (
+        np.load(out / "shards" / tasks[5].filename) as a,
+        np.load(tmp_path / "other" / "shards" / tasks[5].filename) as b,
+    ):
         assert not np.array_equal(a["knobs"], b["knobs"])
 
 
@@ -105,11 +107,29 @@ def test_rerun_with_other_settings_is_refused(tiny_set):
 def test_kill_then_resume_completes_without_corrupt_or_duplicate_shards(tiny_set, tmp_path):
     ref, _ = tiny_set
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "serumrnn.server.cli", "data", "generate", "--group", "basic",
-           "--per-combo", "2", "--seed", "7", "--chunk", "2", "--workers", "2", "--quiet",
-           "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "serumrnn.server.cli",
+        "data",
+        "generate",
+        "--group",
+        "basic",
+        "--per-combo",
+        "2",
+        "--seed",
+        "7",
+        "--chunk",
+        "2",
+        "--workers",
+        "2",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         done = list((out / "shards").glob("*.npz")) if (out / "shards").exists() else []
@@ -212,8 +232,10 @@ def test_parameter_pairs_are_cached_per_seed(tiny_set, tmp_path, monkeypatch):
     from serumrnn.training import pairs as PR
 
     def silent(jobs, render, workers):  # the renders are not what this is about
-        return (np.zeros((len(jobs), F.N_MELS, F.N_FRAMES), np.float16),
-                np.zeros((len(jobs), F.N_MFCC, F.N_FRAMES), np.float16))
+        return (
+            np.zeros((len(jobs), F.N_MELS, F.N_FRAMES), np.float16),
+            np.zeros((len(jobs), F.N_MFCC, F.N_FRAMES), np.float16),
+        )
 
     monkeypatch.setattr(PR, "_render_features", silent)
     ds = PR.Dataset.load(tiny_set[0])
@@ -223,7 +245,7 @@ def test_parameter_pairs_are_cached_per_seed(tiny_set, tmp_path, monkeypatch):
     b = PR.param_pairs(ds, "eq", variants=1, workers=1, seed=1)
     assert len(a["labels"][extra]) > 0
     assert not np.array_equal(a["labels"][extra], b["labels"][extra])
-    np.testing.assert_array_equal(a["labels"][:extra.start], b["labels"][:extra.start])
+    np.testing.assert_array_equal(a["labels"][: extra.start], b["labels"][: extra.start])
     again = PR.param_pairs(ds, "eq", variants=1, workers=1, seed=0)  # from the cache
     np.testing.assert_array_equal(again["labels"], a["labels"])
     assert PR.param_pairs_path(tmp_path, "eq", 1, 0).is_file()
@@ -253,8 +275,9 @@ def test_a_data_folder_of_another_spec_content_is_refused(tiny_set, tmp_path, mo
         use_effects(m, replace_knob("distortion", "drive", ranges=((0.2, 1.0),)))
         new = spec.fingerprint()
         for folder in (out, legacy):
-            with pytest.raises(ValueError, match=f"made for spec '2.0' .fingerprint {old[:12]}.*"
-                                                 f"fingerprint {new[:12]}"):
+            with pytest.raises(
+                ValueError, match=f"made for spec '2.0' .fingerprint {old[:12]}.*fingerprint {new[:12]}"
+            ):
                 datagen.load_dataset(folder)
             with pytest.raises(ValueError, match="delete the folder or use another --out"):
                 datagen.generate(tiny_cfg(), folder, workers=1, progress=False)

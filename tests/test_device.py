@@ -23,12 +23,41 @@ from serumrnn.server import audio_io, spec
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_DIR = ROOT / "m4l_device"
 E2E_SCRIPT = DEVICE_DIR / "tests" / "e2e_session.js"
-PARAM_UI = {"live.text", "live.button", "live.menu", "live.drop", "live.dial", "live.numbox",
-            "live.toggle", "live.tab", "live.slider"}
+PARAM_UI = {
+    "live.text",
+    "live.button",
+    "live.menu",
+    "live.drop",
+    "live.dial",
+    "live.numbox",
+    "live.toggle",
+    "live.tab",
+    "live.slider",
+}
 #: Objects whose first argument is a name shared across Max (so local ones need ``---``).
-NAMED = {"buffer~", "record~", "play~", "groove~", "poke~", "peek~", "index~", "wave~",
-         "send", "s", "receive", "r", "send~", "receive~", "value", "v", "coll", "table",
-         "dict", "pv", "polybuffer~"}
+NAMED = {
+    "buffer~",
+    "record~",
+    "play~",
+    "groove~",
+    "poke~",
+    "peek~",
+    "index~",
+    "wave~",
+    "send",
+    "s",
+    "receive",
+    "r",
+    "send~",
+    "receive~",
+    "value",
+    "v",
+    "coll",
+    "table",
+    "dict",
+    "pv",
+    "polybuffer~",
+}
 
 
 def patcher() -> dict:
@@ -48,10 +77,12 @@ def node() -> str:
 
 # -- the JavaScript unit tests (node's test runner) -------------------------------------
 
+
 def test_device_javascript_unit_tests_pass():
     """node --test over m4l_device/tests/: fake Live set, protocol, UI text, flow, ES5."""
-    proc = subprocess.run([node(), "--test", "tests/"], cwd=DEVICE_DIR, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [node(), "--test", "tests/"], cwd=DEVICE_DIR, capture_output=True, text=True, timeout=300
+    )
     counts = dict(re.findall(r"^# (tests|pass|fail) (\d+)$", proc.stdout, re.M))
     print(f"node --test: {counts}")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -59,6 +90,7 @@ def test_device_javascript_unit_tests_pass():
 
 
 # -- end to end: the device's JavaScript and the real server ---------------------------
+
 
 def _tiny_server(tiny_run, rack, loop: str):
     from serumrnn.server.osc_server import OscServer
@@ -95,8 +127,7 @@ def stub_server(rack):
 
     from serumrnn.server.osc_server import OscServer
 
-    srv = OscServer({"basic_shapes": StubModels(EFFECTS, KNOBS)}, "127.0.0.1", 0, 0,
-                    rack=rack).start()
+    srv = OscServer({"basic_shapes": StubModels(EFFECTS, KNOBS)}, "127.0.0.1", 0, 0, rack=rack).start()
     yield srv
     srv.stop()
 
@@ -126,10 +157,23 @@ def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None
     """Run e2e_session.js; answer its capture requests by rendering the fake Serum's
     knobs on the open rack (the sound the device would record); return its result.
     Capture number ``bad_at`` (1-based) is a wrongly set Serum instead (EQ and phaser)."""
-    proc = subprocess.Popen([node(), str(E2E_SCRIPT), "--port", str(server.address[1]),
-                             "--target", str(target), "--group", "basic"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=DEVICE_DIR)
+    proc = subprocess.Popen(
+        [
+            node(),
+            str(E2E_SCRIPT),
+            "--port",
+            str(server.address[1]),
+            "--target",
+            str(target),
+            "--group",
+            "basic",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=DEVICE_DIR,
+    )
     capture = tmp / "capture.wav"
     chains = []
     try:
@@ -145,8 +189,7 @@ def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None
 
                     chain = [FX("eq", **KNOBS["eq"]), FX("phaser", **KNOBS["phaser"])]
                 audio_io.write_wav(capture, rack.render(chain, "saw"))
-                proc.stdin.write(json.dumps({"capture": msg["capture"],
-                                             "path": str(capture)}) + "\n")
+                proc.stdin.write(json.dumps({"capture": msg["capture"], "path": str(capture)}) + "\n")
                 proc.stdin.flush()
             elif "result" in msg:
                 proc.wait(30)
@@ -164,9 +207,12 @@ def _target(rack, tmp: Path) -> Path:
     from serumrnn.server.rack import FX
 
     target = tmp / "target.wav"
-    audio_io.write_wav(target, rack.render([FX("distortion", mode=2, drive=0.8),
-                                            FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)],
-                                           "saw"))
+    audio_io.write_wav(
+        target,
+        rack.render(
+            [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)], "saw"
+        ),
+    )
     return target
 
 
@@ -196,13 +242,16 @@ def check_session(r: dict, confidence: str) -> list[dict]:
             eff = spec.effect(s["effect"])
             names = [n for n, _ in s["values"]]
             assert names[0] == eff.enable.serum_name
-            assert set(names) == ({eff.enable.serum_name} | {k.serum_name for k in eff.knobs}
-                                  | {f.serum_name for f in eff.fixed})
-            for name, value in s["values"]:   # the fake Serum holds what the server said
+            assert set(names) == (
+                {eff.enable.serum_name}
+                | {k.serum_name for k in eff.knobs}
+                | {f.serum_name for f in eff.fixed}
+            )
+            for name, value in s["values"]:  # the fake Serum holds what the server said
                 assert s["serumAfter"][name] == pytest.approx(value, abs=1e-6), name
             assert s["instruction"].startswith(f"Step {s['step']}. Turn on {eff.label}")
             assert re.search(confidence, s["confidence"]), s["confidence"]
-        if i > 0:   # captured flow: each capture judged the step before it
+        if i > 0:  # captured flow: each capture judged the step before it
             assert s["judged"] is not None and s["judged"]["step"] == steps[i - 1]["step"]
         # Serum holds what the server's chain holds after every reply
         assert len(_on(s["serumAfter"])) == s["step"]
@@ -244,12 +293,11 @@ def test_device_session_against_the_real_server_verified_loop(verified_server, r
     steps = check_session(r, r"Expected to remove \d+ % of the difference\.$")
     assert steps[-1]["reason"] in ("reached", "no_closer", "all_effects")
     assert all(s["bestStep"] == s["step"] for s in steps)
-    for s in steps:   # a take-back comes exactly with a judged step that did not improve
+    for s in steps:  # a take-back comes exactly with a judged step that did not improve
         assert (s["takeback"] is not None) == (s["judged"] is not None and not s["judged"]["improved"])
 
 
-def test_device_takes_back_a_worse_step_at_once_against_the_real_server(stub_server, rack,
-                                                                         tmp_path):
+def test_device_takes_back_a_worse_step_at_once_against_the_real_server(stub_server, rack, tmp_path):
     """Scripted stub models, the default loop: step 1 is Distortion; the producer's next
     capture is worse (Serum set wrongly), so the server takes it back and the device
     switches Distortion off before it applies the next candidate, Hall Reverb; the capture
@@ -257,10 +305,18 @@ def test_device_takes_back_a_worse_step_at_once_against_the_real_server(stub_ser
     r = run_device_session(stub_server, rack, tmp_path, _target(rack, tmp_path), bad_at=2)
     steps = check_session(r, r"Expected to remove \d+ % of the difference\.$")
     assert [(s["effect"], s["step"], s["reason"]) for s in steps] == [
-        ("distortion", 1, ""), ("reverb", 1, ""), ("", 1, "no_closer")]
+        ("distortion", 1, ""),
+        ("reverb", 1, ""),
+        ("", 1, "no_closer"),
+    ]
     back = steps[1]["takeback"]
-    assert back == {"step": 1, "effect": "distortion", "enable": "Dist Enable", "value": 0.0,
-                    "text": back["text"]}
+    assert back == {
+        "step": 1,
+        "effect": "distortion",
+        "enable": "Dist Enable",
+        "value": 0.0,
+        "text": back["text"],
+    }
     assert "turn Distortion off" in back["text"]
     assert steps[1]["serumBefore"]["Dist Enable"] == 1.0
     assert steps[1]["serumAfter"]["Dist Enable"] == 0.0
@@ -273,6 +329,7 @@ def test_device_takes_back_a_worse_step_at_once_against_the_real_server(stub_ser
 
 
 # -- captures at the models' note ------------------------------------------------------
+
 
 def test_capture_to_model_note_uses_matchs_rule():
     """A capture at the note is returned as it is (fast check); at another note it is moved
@@ -291,8 +348,7 @@ def test_capture_to_model_note_uses_matchs_rule():
     assert sub.shift == 0.0
 
 
-def test_server_hears_a_capture_at_another_note_at_the_models_note(server, rack, tmp_path,
-                                                                    monkeypatch):
+def test_server_hears_a_capture_at_another_note_at_the_models_note(server, rack, tmp_path, monkeypatch):
     """The step's distance of the capture to the target: a capture played two semitones
     high measures like one played at the note once moved, unlike the same capture unmoved."""
     from serumrnn.server import pitch
@@ -315,16 +371,22 @@ def test_server_hears_a_capture_at_another_note_at_the_models_note(server, rack,
     at_note = distances(rack.dry("saw"))
     high = rack.dry("saw", note=50)
     moved = distances(high)
-    monkeypatch.setattr(pitch, "capture_to_model_note",
-                        lambda audio, *a, **k: pitch.NoteMatch(audio, None, None, 0.0))
+    monkeypatch.setattr(
+        pitch, "capture_to_model_note", lambda audio, *a, **k: pitch.NoteMatch(audio, None, None, 0.0)
+    )
     unmoved = distances(high)
     assert set(at_note) == {"mse", "mae", "lsd", "mfccd", "pcc", "mssmae"}
-    for metric in ("mse", "lsd", "pcc", "mssmae"):   # (MFCC distance barely moves either way)
-        assert abs(moved[metric] - at_note[metric]) < 0.5 * abs(unmoved[metric] - at_note[metric]), \
-            (metric, at_note[metric], moved[metric], unmoved[metric])
+    for metric in ("mse", "lsd", "pcc", "mssmae"):  # (MFCC distance barely moves either way)
+        assert abs(moved[metric] - at_note[metric]) < 0.5 * abs(unmoved[metric] - at_note[metric]), (
+            metric,
+            at_note[metric],
+            moved[metric],
+            unmoved[metric],
+        )
 
 
 # -- the patcher against the production guidelines ------------------------------------
+
 
 def test_live_ui_objects_are_parameters_with_the_right_visibility():
     """Next is Automated and Stored so it can be MIDI-mapped (guidelines: Hidden parameters
@@ -357,11 +419,17 @@ def test_buttons_pass_a_click_and_a_mapped_press():
     by_id = {b["id"]: b for b in boxes(p)}
     for name in ("Next", "Capture", "Undo", "Reset"):
         button = next(b for b in boxes(p) if b.get("varname") == name)
-        outs = [l["patchline"]["destination"][0] for l in p["patcher"]["lines"]
-                if l["patchline"]["source"] == [button["id"], 0]]
+        outs = [
+            l["patchline"]["destination"][0]
+            for l in p["patcher"]["lines"]
+            if l["patchline"]["source"] == [button["id"], 0]
+        ]
         assert [by_id[o]["text"] for o in outs] == ["route bang 1"], name
-        used = sorted(l["patchline"]["source"][1] for l in p["patcher"]["lines"]
-                      if l["patchline"]["source"][0] == outs[0])
+        used = sorted(
+            l["patchline"]["source"][1]
+            for l in p["patcher"]["lines"]
+            if l["patchline"]["source"][0] == outs[0]
+        )
         assert used == [0, 1], f"{name}: bang and 1 both lead on, 0 does not"
 
 
@@ -392,8 +460,7 @@ def test_names_are_local_and_paths_are_not_absolute():
 
 
 def test_js_files_ship_beside_the_patcher():
-    js = [b["text"].split()[1] for b in boxes() if b["maxclass"] == "newobj"
-          and b["text"].startswith("js ")]
+    js = [b["text"].split()[1] for b in boxes() if b["maxclass"] == "newobj" and b["text"].startswith("js ")]
     assert js == ["serumrnn_device.js"]
     required = set()
     for name in js:
@@ -405,8 +472,9 @@ def test_js_files_ship_beside_the_patcher():
     assert "serumrnn_spec" in required, "the spec is a module, not a Dict read at run time"
     assert "Dict" not in (DEVICE_DIR / "serumrnn_device.js").read_text()
     assert (DEVICE_DIR / "serumrnn_spec.json").read_text() == spec.export_json()
-    assert device.SPEC_MODULE.read_text() == device.spec_module(spec.export_json(), 48), \
+    assert device.SPEC_MODULE.read_text() == device.spec_module(spec.export_json(), 48), (
         "run `serumrnn device build`"
+    )
 
 
 def test_spec_module_is_the_spec_and_refuses_an_empty_one():
@@ -422,9 +490,11 @@ def test_spec_module_is_the_spec_and_refuses_an_empty_one():
 def test_fixed_knobs_at_serums_default_need_no_configure():
     """44 Serum parameters may be set; the producer configures 20 (5 switches, 14 knobs
     and CmpMBnd), the other 24 fixed knobs are the paper's value at Serum's default."""
-    every = [(e.enable, "enable") for e in spec.EFFECTS] + [
-        (k, "knob") for e in spec.EFFECTS for k in e.knobs] + [
-        (f, "fixed") for e in spec.EFFECTS for f in e.fixed]
+    every = (
+        [(e.enable, "enable") for e in spec.EFFECTS]
+        + [(k, "knob") for e in spec.EFFECTS for k in e.knobs]
+        + [(f, "fixed") for e in spec.EFFECTS for f in e.fixed]
+    )
     assert len(every) == 44
     to_configure = [x for x, role in every if role != "fixed" or not x.at_default]
     assert len(to_configure) == 20
@@ -460,8 +530,15 @@ def test_patcher_wiring_is_consistent():
     first = int(re.search(r"REPLY_PORT_FIRST = (\d+);", proto).group(1))
     count = int(re.search(r"REPLY_PORT_COUNT = (\d+);", proto).group(1))
     assert not first <= DEFAULT_PORT < first + count and not first <= DEFAULT_REPLY_PORT < first + count
-    assert {"buffer~ ---ring 4000 1", "buffer~ ---capture 1000 1", "record~ ---ring 1 @loop 1",
-            "sah~ 0.5", "snapshot~", "sig~", "change~"} <= set(texts)
+    assert {
+        "buffer~ ---ring 4000 1",
+        "buffer~ ---capture 1000 1",
+        "record~ ---ring 1 @loop 1",
+        "sah~ 0.5",
+        "snapshot~",
+        "sig~",
+        "change~",
+    } <= set(texts)
     assert {"plugin~", "plugout~", "live.thisdevice"} <= set(texts)
     route = next(t for t in texts if t.startswith("route status"))
     shown = set(re.findall(r'show\("(\w+)"', (DEVICE_DIR / "device_flow.js").read_text()))
@@ -478,6 +555,7 @@ def test_patcher_wiring_is_consistent():
 
 
 # -- build products -------------------------------------------------------------------
+
 
 def test_committed_amxd_is_a_fresh_build_of_the_patcher():
     fresh = device.build_amxd(device.PATCHER.read_bytes())
@@ -518,7 +596,8 @@ def test_panel_is_drawn_from_the_presentation_layout(tmp_path):
     items = device.draw_panel(p, out)
     shown = [b for b in boxes(p) if b.get("presentation")]
     assert [(i.maxclass, list(i.rect)) for i in items] == [
-        (b["maxclass"], b["presentation_rect"]) for b in shown]
+        (b["maxclass"], b["presentation_rect"]) for b in shown
+    ]
     labels = {i.name: i.label for i in items}
     assert labels["Next"] == "Next" and labels["Group"] == "basic"
     assert labels["Target"] == "Drop target sound"
@@ -528,4 +607,4 @@ def test_panel_is_drawn_from_the_presentation_layout(tmp_path):
     # the picture is not blank: the Next button's colour is where the patcher puts it
     x, y, w, h = next(i.rect for i in items if i.name == "Next")
     px = Image.open(out).convert("RGB").getpixel((int((x + w / 2) * 2), int((y + 3) * 2)))
-    assert px == tuple(int(device.ACCENT[k:k + 2], 16) for k in (1, 3, 5))
+    assert px == tuple(int(device.ACCENT[k : k + 2], 16) for k in (1, 3, 5))

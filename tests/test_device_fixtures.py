@@ -19,8 +19,11 @@ def test_committed_step_replies_match_the_real_server(rack):
     assert list(committed["scenarios"]) == list(SCENARIOS)
     for name in SCENARIOS:
         want, got = committed["scenarios"][name], fresh["scenarios"][name]
-        assert same(want, got), (f"scenario {name} is out of sync with the server: run "
-                                 "`python tests/device_fixtures.py`", want, got)
+        assert same(want, got), (
+            f"scenario {name} is out of sync with the server: run `python tests/device_fixtures.py`",
+            want,
+            got,
+        )
     assert same(committed, fresh)
 
 
@@ -31,14 +34,20 @@ def test_the_fixture_covers_what_the_device_must_handle():
     P = osc.PREFIX
     msgs = {name: [m for r in s["replies"] for m in r] for name, s in data["scenarios"].items()}
     reasons = {name: s["replies"][-1][-1][6] for name, s in data["scenarios"].items()}
-    assert reasons == {"verified_steps": "reached", "verified_takeback": "no_closer",
-                       "already_matches": "already_matches", "eq_first": "reached",
-                       "reverb_compressor": "reached", "phaser_first": "reached",
-                       "paper_worse": "worse"}
+    assert reasons == {
+        "verified_steps": "reached",
+        "verified_takeback": "no_closer",
+        "already_matches": "already_matches",
+        "eq_first": "reached",
+        "reverb_compressor": "reached",
+        "phaser_first": "reached",
+        "paper_worse": "worse",
+    }
     back = [m for m in msgs["verified_takeback"] if m[0] == f"{P}/step/takeback"]
     assert len(back) == 1 and back[0][3:7] == [1, "distortion", "Dist Enable", 0.0]
-    effects = [m for name, ms in msgs.items() if name != "paper_worse"
-               for m in ms if m[0] == f"{P}/step/effect"]
+    effects = [
+        m for name, ms in msgs.items() if name != "paper_worse" for m in ms if m[0] == f"{P}/step/effect"
+    ]
     assert effects and all(0.0 < m[8] <= 1.0 for m in effects)
     assert data["pong"][2] == osc.PROTOCOL_VERSION
 

@@ -19,15 +19,21 @@ def test_table3_scores_the_paper_examples_and_every_prefix(tiny_models, rack):
     # with one effect left and the rest applied, the unused-only choice is that effect:
     # for one-effect targets "unused only" and "in the target" are the same question
     assert t3["serumrnn_unused_only"]["per_step"]["1"] == t3["serumrnn_in_target"]["per_step"]["1"]
-    md = EM.markdown("basic_shapes", {"table2": {e: _fake_t2() for e in spec.EFFECT_NAMES},
-                                      "table3": t3})
+    md = EM.markdown("basic_shapes", {"table2": {e: _fake_t2() for e in spec.EFFECT_NAMES}, "table3": t3})
     assert "as the paper measured it" in md and "every prefix" in md
 
 
 def _fake_t2():
     zero = {m: 0.0 for m in ("mse", "mae", "lsd", "mfccd", "pcc", "mssmae")}
-    return {"pairs": 1, "input": zero, "output": zero, "delta": zero, "delta_pct": zero,
-            "paper_mel_mse_pct": 0.0, "knobs": {}}
+    return {
+        "pairs": 1,
+        "input": zero,
+        "output": zero,
+        "delta": zero,
+        "delta_pct": zero,
+        "paper_mel_mse_pct": 0.0,
+        "knobs": {},
+    }
 
 
 def test_most_probable_unused_never_repeats():

@@ -20,8 +20,16 @@ VERIFIED_PAIRS = 3
 @pytest.fixture(scope="module")
 def run(tiny_run, rack, tmp_path_factory):
     out = tmp_path_factory.mktemp("system")
-    ev = ES.evaluate_system("basic", models_dir=tiny_run[0] / "models", pairs=PAIRS, out_dir=out,
-                            renderer=rack, chunk=6, quiet=True, verified_pairs=VERIFIED_PAIRS)
+    ev = ES.evaluate_system(
+        "basic",
+        models_dir=tiny_run[0] / "models",
+        pairs=PAIRS,
+        out_dir=out,
+        renderer=rack,
+        chunk=6,
+        quiet=True,
+        verified_pairs=VERIFIED_PAIRS,
+    )
     return ev, out / "basic_shapes"
 
 
@@ -65,9 +73,9 @@ def test_oracle_applies_the_targets_effects_first_then_the_rest(run):
     ev, _ = run
     rests = set()
     for traj, truth in zip(ev.trajectories["oracle"], ev.truths):
-        assert traj.effects[:len(truth)] == tuple(truth)
+        assert traj.effects[: len(truth)] == tuple(truth)
         assert sorted(traj.effects) == sorted(spec.EFFECT_NAMES) and traj.steps == spec.MAX_STEPS
-        rests.add(traj.effects[len(truth):])
+        rests.add(traj.effects[len(truth) :])
     assert len(rests) > 2
     assert ev.result["checks"]["oracle_follows_truth"] == 1.0
 
@@ -75,19 +83,19 @@ def test_oracle_applies_the_targets_effects_first_then_the_rest(run):
 def test_research_code_rule_per_metric_on_hand_made_paths():
     """until_worse_n: each metric on its own path; with tolerance 1 the value before the
     second step that makes it worse; PCC is worse when it falls; a tie is not bad."""
-    mse = [10.0, 8.0, 9.0, 7.0, 11.0, 12.0]     # worse at steps 2 and 4 -> before step 4: index 3
+    mse = [10.0, 8.0, 9.0, 7.0, 11.0, 12.0]  # worse at steps 2 and 4 -> before step 4: index 3
     assert J.research_end(mse, 1) == 3
     assert J.research_end(mse, 0) == 1
     assert J.research_end(mse, 2) == 4
-    assert J.research_end([5.0, 5.0, 5.0, 4.0], 0) == 3   # ties are not bad
+    assert J.research_end([5.0, 5.0, 5.0, 4.0], 0) == 3  # ties are not bad
     pcc = [50.0, 60.0, 55.0, 70.0, 65.0, 80.0]  # falls at steps 2 and 4 -> index 3
     assert J.research_end(pcc, 1, higher_is_better=True) == 3
-    assert J.research_end(pcc, 1) == 2          # read the wrong way round: rises at 1 and 3
+    assert J.research_end(pcc, 1) == 2  # read the wrong way round: rises at 1 and 3
     # a trajectory whose metrics end at different steps
     dist = np.zeros((6, 6))
-    dist[:, 0] = mse                                            # mse ends at index 3
-    dist[:, 4] = pcc                                            # pcc ends at index 3
-    dist[:, 5] = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0]                 # mssmae never worse: the end
+    dist[:, 0] = mse  # mse ends at index 3
+    dist[:, 4] = pcc  # pcc ends at index 3
+    dist[:, 5] = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0]  # mssmae never worse: the end
     t = SY.Trajectory(("a",) * 5, dist, 5, [])
     r = SC.summarize_research([t], 1)
     assert r["final"]["mse"] == 7.0 and r["final"]["pcc"] == 70.0 and r["final"]["mssmae"] == 4.0
@@ -114,19 +122,19 @@ def test_no_system_repeats_an_effect(run):
 
 
 def test_stop_index_reads_the_rule():
-    path = [10.0, 8.0, 9.0, 7.0, 11.0, 12.0]   # bad steps: 2, 4, 5
+    path = [10.0, 8.0, 9.0, 7.0, 11.0, 12.0]  # bad steps: 2, 4, 5
     assert [J.paper_stop_index(path, t) for t in range(5)] == [2, 4, 5, 5, 5]
     assert J.paper_stop_index(path, 0, keep_bad=False) == 1
-    assert J.paper_stop_index([3.0, 2.0, 1.0], 0) == 2          # never bad: the whole trajectory
-    assert J.paper_stop_index([3.0, 3.0], 0) == 1               # no change counts as bad (Session)
+    assert J.paper_stop_index([3.0, 2.0, 1.0], 0) == 2  # never bad: the whole trajectory
+    assert J.paper_stop_index([3.0, 3.0], 0) == 1  # no change counts as bad (Session)
 
 
 def test_tolerances_are_consistent(run):
     ev, _ = run
     for s, trajs in ev.trajectories.items():
         per_t = np.stack([SC.stops(trajs, t) for t in SC.TOLERANCES])
-        assert (np.diff(per_t, axis=0) >= 0).all(), s               # more tolerance, more steps
-        assert (per_t[-1] == [t.steps for t in trajs]).all(), s      # tolerance 4 = the end
+        assert (np.diff(per_t, axis=0) >= 0).all(), s  # more tolerance, more steps
+        assert (per_t[-1] == [t.steps for t in trajs]).all(), s  # tolerance 4 = the end
         end = np.nanmean([t.dist[-1] - t.dist[0] for t in trajs], axis=0)
         got = ev.result["systems"][s]["by_tolerance"]["4"]["delta"]
         assert np.allclose([got[m] for m in ("mse", "mae", "lsd", "mfccd", "pcc", "mssmae")], end)
@@ -141,8 +149,13 @@ def test_one_shot_renders_once(run, tiny_models, rack):
     assert ev.result["checks"]["one_shot_renders"] == [1]
     assert all(t.dist.shape == (2, 6) for t in ev.trajectories["serumcnn_1s"])
     pairs = ES.draw_test_pairs("basic_shapes", 5, set())
-    cases = SY.make_cases([p for p, _ in pairs], [rack.dry(p) for p, _ in pairs],
-                          [rack.render(c, p) for p, c in pairs], [c.order for _, c in pairs], range(5))
+    cases = SY.make_cases(
+        [p for p, _ in pairs],
+        [rack.dry(p) for p, _ in pairs],
+        [rack.render(c, p) for p, c in pairs],
+        [c.order for _, c in pairs],
+        range(5),
+    )
     counting = CountingRack(rack)
     trajs = SY.run_one_shot(cases, tiny_models, counting)
     assert counting.calls == len(cases)
@@ -156,8 +169,7 @@ def test_one_shot_effects_threshold_and_order():
 
 def test_ni_inputs_see_only_the_first_sound(tiny_models, rack):
     chain = ES.draw_test_pairs("basic_shapes", 5, set())[-1][1]
-    case = SY.make_cases(["saw"], [rack.dry("saw")], [rack.render(chain, "saw")],
-                         [chain.order], [0])[0]
+    case = SY.make_cases(["saw"], [rack.dry("saw")], [rack.render(chain, "saw")], [chain.order], [0])[0]
     SY.expand([case], {(0, ("eq",))}, tiny_models, rack)
     hist = [case.nodes[()], case.nodes[("eq",)]]
     rnn = SY.selector_batch([hist], [case.target], [("eq",)])
@@ -184,8 +196,7 @@ def test_report_files(run):
     data = json.loads((folder / "system.json").read_text())
     assert data["pairs"] == PAIRS and len(data["goals"]) == 8 + len(ES.VERIFIED)
     md = (folder / "system.md").read_text()
-    for text in ("Table 4", "Table 5", "Table 6", "Figure 4", "Goals", "Out of domain",
-                 *SY.SYSTEMS.values()):
+    for text in ("Table 4", "Table 5", "Table 6", "Figure 4", "Goals", "Out of domain", *SY.SYSTEMS.values()):
         assert text in md, text
 
 

@@ -13,18 +13,19 @@ from serumrnn.server.match import match
 from serumrnn.server.pitch import note_name, to_model_note
 from serumrnn.server.rack import FX, Chain
 
-TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8),
-                FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
+TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
 
 
 @pytest.fixture(scope="module")
 def wavs(rack, tmp_path_factory):
     """A target at the models' note, one at MIDI 55, the dry saw as an input file, noise."""
     d = tmp_path_factory.mktemp("clips")
-    clips = {"target.wav": rack.render(TARGET_CHAIN, "saw"),
-             "target_g3.wav": rack.render(TARGET_CHAIN, "saw", note=55),
-             "input.wav": rack.dry("saw"),
-             "noise.wav": np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3}
+    clips = {
+        "target.wav": rack.render(TARGET_CHAIN, "saw"),
+        "target_g3.wav": rack.render(TARGET_CHAIN, "saw", note=55),
+        "input.wav": rack.dry("saw"),
+        "noise.wav": np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3,
+    }
     for name, audio in clips.items():
         write_wav(d / name, audio)
     return d
@@ -33,8 +34,9 @@ def wavs(rack, tmp_path_factory):
 @pytest.fixture(scope="module")
 def preset_report(tiny_models, wavs, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    result, page = match("preset:saw", wavs / "target.wav", "basic", out, tolerance=10,
-                         models=tiny_models, loop="paper")  # the paper's loop: all 5 steps
+    result, page = match(
+        "preset:saw", wavs / "target.wav", "basic", out, tolerance=10, models=tiny_models, loop="paper"
+    )  # the paper's loop: all 5 steps
     return result, page, json.loads((out / "steps.json").read_text())
 
 
@@ -62,8 +64,13 @@ def test_html_says_what_steps_json_says(preset_report):
     _, page, doc = preset_report
     text = page.read_text()
     for s in doc["steps"]:
-        for piece in [s["instruction"], s["enable"]["serum_name"], f"{s['confidence']:.0%}",
-                      f"{s['before']['mse']:.4g}", f"{s['after']['mssmae']:.4g}"]:
+        for piece in [
+            s["instruction"],
+            s["enable"]["serum_name"],
+            f"{s['confidence']:.0%}",
+            f"{s['before']['mse']:.4g}",
+            f"{s['after']['mssmae']:.4g}",
+        ]:
             assert html.escape(piece) in text, piece
         for k in s["knobs"] + s["fixed"]:
             assert html.escape(k["serum_name"]) in text
@@ -82,8 +89,19 @@ def test_html_says_what_steps_json_says(preset_report):
 
 def test_cli_input_file_and_target_at_another_pitch(tiny_run, wavs, tmp_path, capsys):
     out = tmp_path / "rep"
-    rc = main(["match", str(wavs / "input.wav"), str(wavs / "target_g3.wav"), "--out", str(out),
-               "--models", str(tiny_run[0] / "models"), "--tolerance", "0"])
+    rc = main(
+        [
+            "match",
+            str(wavs / "input.wav"),
+            str(wavs / "target_g3.wav"),
+            "--out",
+            str(out),
+            "--models",
+            str(tiny_run[0] / "models"),
+            "--tolerance",
+            "0",
+        ]
+    )
     printed = capsys.readouterr().out
     assert rc == 0
     doc = json.loads((out / "steps.json").read_text())
@@ -105,8 +123,7 @@ def test_cli_errors_are_clear(case, wavs, tmp_path, capsys):
         target = named = wavs / "noise.wav"
     elif case == "bad_preset":
         inp, named = "preset:kazoo", "kazoo"
-    rc = main(["match", inp, str(target), "--models", str(tmp_path / "empty"),
-               "--out", str(tmp_path / "o")])
+    rc = main(["match", inp, str(target), "--models", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("serumrnn: error:") and "Traceback" not in err
     assert str(named or tmp_path / "empty") in err
@@ -126,17 +143,22 @@ def test_a_sub_oscillator_is_not_mistaken_for_a_lower_octave(rack):
 
 # -- the verified report, on scripted models ------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def verified_report(wavs, tmp_path_factory):
     """Stub models that answer the target's own knobs, ranked behind a harmful EQ."""
     from stub_models import StubModels
 
-    models = StubModels(["eq", "distortion", "reverb", "phaser", "compressor"],
-                        {"eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
-                         "distortion": {"mode": 2, "drive": 0.8},
-                         "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
-                         "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
-                         "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0}})
+    models = StubModels(
+        ["eq", "distortion", "reverb", "phaser", "compressor"],
+        {
+            "eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
+            "distortion": {"mode": 2, "drive": 0.8},
+            "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
+            "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
+            "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0},
+        },
+    )
     out = tmp_path_factory.mktemp("verified")
     result, page = match("preset:saw", wavs / "target.wav", "basic", out, models=models, k=2)
     return result, page, json.loads((out / "steps.json").read_text())
@@ -151,8 +173,7 @@ def test_verified_report_shows_the_result_first_in_serums_words(verified_report,
     assert [s["effect"] for s in doc["steps"]] == ["distortion", "reverb"]
     assert doc["best_step"] == 2 and doc["closeness"] > 0.99
     # the A/B pair plays the best state and the target
-    assert np.allclose(load_clip(out / doc["files"]["best"]), rack.render(TARGET_CHAIN, "saw"),
-                       atol=1e-6)
+    assert np.allclose(load_clip(out / doc["files"]["best"]), rack.render(TARGET_CHAIN, "saw"), atol=1e-6)
     assert f'id="ab-now" controls preload="auto" src="{doc["files"]["best"]}"' in text
     assert f'id="ab-target" controls preload="auto" src="{doc["files"]["target"]}"' in text
     assert "Closeness 100%" in text and "Done: the target is reached." in text
@@ -181,14 +202,31 @@ def test_the_report_in_a_real_browser(verified_report, tmp_path):
     _, page, _ = verified_report
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "chromium is missing: scripts/setup-system.sh installs it"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True,
-                         text=True, timeout=120).stdout
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
     assert '<span id="ab-label" class="muted">now playing: NOW</span>' in dom
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, *flags, "--hide-scrollbars", "--window-size=1100,1800",
-                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            chromium,
+            *flags,
+            "--hide-scrollbars",
+            "--window-size=1100,1800",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     img = np.asarray(Image.open(shot).convert("L"), np.float32)

@@ -18,8 +18,12 @@ def _report(d, steps=("step0-input.wav", "step1-eq.wav", "step2-reverb.wav")):
     d.mkdir(parents=True, exist_ok=True)
     for name in [*steps, "target.wav", "mel_progression.png", "index.html"]:
         (d / name).write_bytes(b"old")
-    files = {"steps": list(steps), "target": "target.wav", "mel_png": "mel_progression.png",
-             "html": "index.html"}
+    files = {
+        "steps": list(steps),
+        "target": "target.wav",
+        "mel_png": "mel_progression.png",
+        "html": "index.html",
+    }
     (d / "steps.json").write_text(json.dumps({"steps": [], "meta": {}, "files": files}))
     return d
 
@@ -41,8 +45,16 @@ def test_earlier_report_is_replaced_without_stale_steps(tmp_path):
     d = _report(tmp_path / "rep")
     stale = check_out_dir(d)
     assert sorted(p.name for p in stale) == sorted(
-        ["step0-input.wav", "step1-eq.wav", "step2-reverb.wav", "target.wav",
-         "mel_progression.png", "index.html", "steps.json"])
+        [
+            "step0-input.wav",
+            "step1-eq.wav",
+            "step2-reverb.wav",
+            "target.wav",
+            "mel_progression.png",
+            "index.html",
+            "steps.json",
+        ]
+    )
     _remove(stale)
     assert list(d.iterdir()) == []  # a two-step report next will not leave step2 behind
 
@@ -92,8 +104,9 @@ def test_cli_refuses_the_users_folder_before_loading_models(tmp_path, capsys):
     target = _saw(d / "target.wav")
     (d / "notes.txt").write_text("keep me")
     before = target.read_bytes()
-    rc = main(["match", "preset:saw", str(target), "--out", str(d),
-               "--models", str(tmp_path / "no_models_here")])
+    rc = main(
+        ["match", "preset:saw", str(target), "--out", str(d), "--models", str(tmp_path / "no_models_here")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "holds no earlier report of ours" in err, err
     assert target.read_bytes() == before and (d / "notes.txt").read_text() == "keep me"

@@ -106,8 +106,10 @@ def test_multiscale_spectra_match_librosa_stft():
 
 def test_mssmae_formula_paper_definition():
     a_specs, b_specs = M.multiscale_spectra(SAW), M.multiscale_spectra(SINE)
-    terms = [np.mean(np.abs(sa - sb)) + 0.1 * np.mean(np.abs(np.log(sa + 1e-10) - np.log(sb + 1e-10)))
-             for sa, sb in zip(a_specs, b_specs)]
+    terms = [
+        np.mean(np.abs(sa - sb)) + 0.1 * np.mean(np.abs(np.log(sa + 1e-10) - np.log(sb + 1e-10)))
+        for sa, sb in zip(a_specs, b_specs)
+    ]
     assert M.mssmae(SAW, SINE) == pytest.approx(100 * np.mean(terms))
     assert M.mssmae(SAW, SINE, alpha=0.0) < M.mssmae(SAW, SINE)
 
@@ -128,8 +130,7 @@ def test_distances_from_features_equals_distances():
     mel_a, mfcc_a = F.features(SAW)
     mel_b, mfcc_b = F.features(SINE)
     direct = M.distances(SAW, SINE)
-    pre = M.distances_from_features(mel_a, mel_b, a_mfcc=mfcc_a, b_mfcc=mfcc_b,
-                                    a_audio=SAW, b_audio=SINE)
+    pre = M.distances_from_features(mel_a, mel_b, a_mfcc=mfcc_a, b_mfcc=mfcc_b, a_audio=SAW, b_audio=SINE)
     derived = M.distances_from_features(mel_a, mel_b, a_audio=SAW, b_audio=SINE)
     for name in M.METRICS:
         assert pre[name] == pytest.approx(direct[name]), name

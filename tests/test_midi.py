@@ -26,18 +26,17 @@ def test_trigger_parsing_and_errors():
 def test_a_note_on_triggers_and_its_note_off_does_not():
     m = TriggerMatcher(Trigger.parse("note:36"))
     assert m.feed(note_on(36))
-    assert not m.feed(note_on(36, velocity=0))   # running-status note-off
+    assert not m.feed(note_on(36, velocity=0))  # running-status note-off
     assert not m.feed(mido.Message("note_off", note=36))
     assert not m.feed(note_on(37))
     assert not m.feed(cc(36, 127))
-    assert not m.feed(mido.Message("clock"))      # messages without a channel
-    assert m.feed(note_on(36, channel=9))         # any channel by default
+    assert not m.feed(mido.Message("clock"))  # messages without a channel
+    assert m.feed(note_on(36, channel=9))  # any channel by default
 
 
 def test_a_cc_triggers_once_per_press():
     m = TriggerMatcher(Trigger.parse("cc:64"))
-    assert [m.feed(cc(64, v)) for v in (0, 127, 127, 90, 0, 127)] == [
-        False, True, False, False, False, True]
+    assert [m.feed(cc(64, v)) for v in (0, 127, 127, 90, 0, 127)] == [False, True, False, False, False, True]
     assert not m.feed(cc(65, 127))
     assert not m.feed(note_on(64))
     knob = TriggerMatcher(Trigger.parse("cc:1"))  # a knob swept up passes 64 once

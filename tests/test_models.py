@@ -49,9 +49,12 @@ def test_parameter_models_follow_the_paper():
 def test_selector_ignores_padded_steps_and_cnn_baseline_is_multilabel():
     sel = A.effect_selector(0.125)
     rng = np.random.default_rng(0)
-    x = {"mel_seq": rng.normal(size=(1, 5, *A.MEL_SHAPE)).astype(np.float32),
-         "mfcc_seq": rng.normal(size=(1, 5, *A.MFCC_SHAPE)).astype(np.float32),
-         "applied_seq": np.zeros((1, 5, 6), np.float32), "step_present": np.zeros((1, 5, 1), np.float32)}
+    x = {
+        "mel_seq": rng.normal(size=(1, 5, *A.MEL_SHAPE)).astype(np.float32),
+        "mfcc_seq": rng.normal(size=(1, 5, *A.MFCC_SHAPE)).astype(np.float32),
+        "applied_seq": np.zeros((1, 5, 6), np.float32),
+        "step_present": np.zeros((1, 5, 1), np.float32),
+    }
     x["applied_seq"][0, 0, 5] = x["applied_seq"][0, 1, 2] = 1
     x["step_present"][0, :2] = 1
     p1 = np.asarray(sel(x, training=False))
@@ -85,6 +88,7 @@ def test_model_names_have_one_home_built_from_the_spec():
 def test_pair_builder_puts_current_in_channel_0_and_target_in_channel_1():
     """The one builder of the parameter models' input: shapes the networks take, float32,
     current first; a batch keeps its row order."""
+
     def sound(v: float, dtype=np.float16):
         return (np.full(A.MEL_SHAPE[:2], v, dtype), np.full(A.MFCC_SHAPE[:2], v + 0.5, dtype))
 
@@ -94,8 +98,9 @@ def test_pair_builder_puts_current_in_channel_0_and_target_in_channel_1():
     assert (x["mel"][..., 0] == 1.0).all() and (x["mel"][..., 1] == 2.0).all()
     assert (x["mfcc"][..., 0] == 1.5).all() and (x["mfcc"][..., 1] == 2.5).all()
     cur, tgt = [sound(1.0), sound(3.0)], [sound(2.0), sound(4.0)]
-    b = pair_batch([c[0] for c in cur], [c[1] for c in cur], np.stack([t[0] for t in tgt]),
-                   np.stack([t[1] for t in tgt]))
+    b = pair_batch(
+        [c[0] for c in cur], [c[1] for c in cur], np.stack([t[0] for t in tgt]), np.stack([t[1] for t in tgt])
+    )
     assert b["mel"].shape == (2, *A.MEL_SHAPE) and b["mfcc"].shape == (2, *A.MFCC_SHAPE)
     assert b["mel"][1, 0, 0].tolist() == [3.0, 4.0] and b["mfcc"][0, 0, 0].tolist() == [1.5, 2.5]
     np.testing.assert_array_equal(b["mel"][:1], x["mel"])
@@ -136,8 +141,15 @@ def test_training_resumes_from_its_checkpoint(tiny_run):
     assert len(rows) == 2  # header + one epoch
     # a rerun with a larger budget continues at epoch 2 instead of starting over
     more = recipes.get("tiny", max_epochs=2)
-    train_group("basic", more, data_root=root / "data", runs_root=root / "runs",
-                only=("param_eq",), workers=1, verbose=0)
+    train_group(
+        "basic",
+        more,
+        data_root=root / "data",
+        runs_root=root / "runs",
+        only=("param_eq",),
+        workers=1,
+        verbose=0,
+    )
     state = json.loads((run / "state.json").read_text())
     assert state["epoch"] == 1
     rows = (run / "log.csv").read_text().strip().splitlines()
@@ -159,7 +171,7 @@ def test_each_finished_epoch_adds_its_time_to_the_state_on_disk(tmp_path):
         cb.on_epoch_end(epoch, {"val_loss": loss})
         on_disk = json.loads((tmp_path / "state.json").read_text())
         assert on_disk["seconds"] >= 0.05 * (epoch + 1)
-    resumed = _resume_callback(tmp_path, patience=3)   # as after a kill
+    resumed = _resume_callback(tmp_path, patience=3)  # as after a kill
     assert resumed.state["seconds"] == on_disk["seconds"] and resumed.state["epoch"] == 1
 
 
@@ -209,12 +221,19 @@ def test_selector_learning_curve_scores_each_run_on_held_out_sequences(tiny_run,
     from serumrnn.training.learning_curve import learning_curve
 
     root, recipe = tiny_run[0], tiny_run[1]
-    png = learning_curve("basic", "selector", recipe, data_root=root / "data",
-                         runs_root=tmp_path / "runs", out_dir=tmp_path / "results",
-                         fractions=(0.5, 1.0), workers=1)
+    png = learning_curve(
+        "basic",
+        "selector",
+        recipe,
+        data_root=root / "data",
+        runs_root=tmp_path / "runs",
+        out_dir=tmp_path / "results",
+        fractions=(0.5, 1.0),
+        workers=1,
+    )
     rows = json.loads(png.with_suffix(".json").read_text())["rows"]
     assert png.is_file() and [r["fraction"] for r in rows] == [0.5, 1.0]
     assert rows[0]["train_pairs"] < rows[1]["train_pairs"]
     for r in rows:
         assert r["test_sequences"] > 0
-        assert 0.0 <= r["exact"] <= r["in_target"] <= 1.0   # the exact effect is in the target
+        assert 0.0 <= r["exact"] <= r["in_target"] <= 1.0  # the exact effect is in the target

@@ -10,11 +10,13 @@ from serumrnn.server.rack import FX
 from serumrnn.training.chain_search import DIM, decode, search_chain
 from serumrnn.training.ood_suite import build_suite, run_suite, summarize_suite
 
-KNOBS = {"eq": {"freq": 0.7, "q": 0.4, "gain": 0.3},
-         "distortion": {"mode": 0, "drive": 0.5},
-         "reverb": {"mix": 0.4, "low_cut": 0.2, "high_cut": 0.6},
-         "phaser": {"depth": 0.5, "freq": 0.5, "feedback": 0.3},
-         "compressor": {"low": 0.5, "mid": 0.5, "high": 0.5}}
+KNOBS = {
+    "eq": {"freq": 0.7, "q": 0.4, "gain": 0.3},
+    "distortion": {"mode": 0, "drive": 0.5},
+    "reverb": {"mix": 0.4, "low_cut": 0.2, "high_cut": 0.6},
+    "phaser": {"depth": 0.5, "freq": 0.5, "feedback": 0.3},
+    "compressor": {"low": 0.5, "mid": 0.5, "high": 0.5},
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +30,15 @@ def test_suite_targets_come_from_other_software_with_settings_per_seed(suites):
     assert len(a.targets) >= 12 and kinds.count("sox") >= 5 and kinds.count("plugin") >= 5
     assert kinds.count("identical") == 1 and kinds.count("gain") == 1
     assert {t.name for t in a.targets if t.kind == "plugin"} >= {
-        "Dragonfly Hall Reverb", "ZynDistortion", "LSP Compressor Mono"}
+        "Dragonfly Hall Reverb",
+        "ZynDistortion",
+        "LSP Compressor Mono",
+    }
     for ta, tb in zip(a.targets, b.targets):
         assert ta.audio.shape == (44100,) and np.isfinite(ta.audio).all()
-        if ta.kind in ("sox", "plugin", "gain"):   # another seed, other settings and sound
+        if ta.kind in ("sox", "plugin", "gain"):  # another seed, other settings and sound
             assert ta.settings != tb.settings and not np.allclose(ta.audio, tb.audio)
-        if ta.kind in ("sox", "plugin"):           # and a real change of the input
+        if ta.kind in ("sox", "plugin"):  # and a real change of the input
             assert M.distances(a.input, ta.audio)["mse"] > 0.01
 
 
@@ -51,7 +56,7 @@ def test_chain_vector_decodes_switches_knobs_and_mode():
     x = np.zeros(DIM)
     assert len(decode(x)) == 0
     x[spec.EFFECT_NAMES.index("distortion")] = 0.9
-    x[-1] = 0.99                              # the last of the 12 modes
+    x[-1] = 0.99  # the last of the 12 modes
     (fx,) = decode(x)
     assert fx.name == "distortion" and fx.knobs["mode"] == 11 and fx.knobs["drive"] == 0.3
     assert [f.name for f in decode(np.ones(DIM))] == list(spec.EFFECT_NAMES)

@@ -39,6 +39,7 @@ def saw(seconds: float = 1.0, sr: int = SR, channels: int = 1) -> np.ndarray:
 
 def raw_osc(address: str, *args: int | str | bytes) -> bytes:
     """An OSC message built by hand, so a test can send a string that is not UTF-8."""
+
     def pad(b: bytes) -> bytes:
         return b + b"\x00" * (4 - len(b) % 4)
 
@@ -59,6 +60,7 @@ def free_udp_port() -> int:
 
 # -- fixtures -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def models(tiny_run):
     from serumrnn.server.startup import load_models, warm_up
@@ -76,8 +78,7 @@ def server(models, rack):
     # every test here makes sessions from 127.0.0.1 and few end them: no per-client cap.
     # The paper's loop on tiny trained models: the protocol's mechanics (the verified loop's
     # replies are scripted in tests/test_osc_verified.py).
-    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack, sessions_per_client=10_000,
-                    loop="paper").start()
+    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack, sessions_per_client=10_000, loop="paper").start()
     yield srv
     srv.stop()
 
@@ -94,8 +95,7 @@ def sounds(rack, tmp_path_factory):
     from serumrnn.server.rack import FX
 
     d = tmp_path_factory.mktemp("osc_audio")
-    target = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2,
-                                                        high_cut=0.7)]
+    target = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
     audio_io.write_wav(d / "target.wav", rack.render(target, "saw"))
     audio_io.write_wav(d / "dry.wav", rack.dry("saw"))
     return d
@@ -124,6 +124,7 @@ def expect_error(reply: list[osc.Message], code: str, rid: int | None = None) ->
 
 # -- protocol functions (no sockets) --------------------------------------------------
 
+
 def test_encode_decode_round_trip_and_bundles():
     m = osc.decode(osc.encode("/x", (7, 0.5, "Dist Enable", -3)))[0]
     assert m == osc.Message("/x", (7, 0.5, "Dist Enable", -3), "ifsi")
@@ -151,12 +152,10 @@ def test_decode_refuses_garbage_and_keeps_the_request_id():
 
 
 def test_parse_request_checks_every_signature():
-    r = osc.parse_request(osc.Message("/serumrnn/new", (3, "basic", "preset:saw", "open", 9871),
-                                      "isssi"))
+    r = osc.parse_request(osc.Message("/serumrnn/new", (3, "basic", "preset:saw", "open", 9871), "isssi"))
     assert r.name == "new" and r.request_id == 3
     assert r.args == {"group": "basic", "options": ("preset:saw", "open"), "reply_port": 9871}
-    assert osc.parse_request(osc.Message("/serumrnn/step", (4, "s1"), "is")).args == {
-        "session": "s1"}
+    assert osc.parse_request(osc.Message("/serumrnn/step", (4, "s1"), "is")).args == {"session": "s1"}
     for msg, code in [
         (osc.Message("/serumrnn/steps", (5,), "i"), "unknown_address"),
         (osc.Message("/serumrnn/step", (5.0, "s1"), "fs"), "bad_args"),
@@ -189,6 +188,7 @@ def test_docs_describe_every_request_and_error_code():
 
 # -- sessions over UDP ----------------------------------------------------------------
 
+
 def test_ping_status_and_ready(models, server, client, rack):
     from serumrnn.server.osc_server import OscServer
 
@@ -208,11 +208,14 @@ def check_step(msgs: list[osc.Message], rid: int, sid: str) -> dict:
     assert all(m.args[:2] == (rid, sid) for m in msgs)
     end = msgs[-1]
     assert end.address == f"{P}/step/end" and end.args[-1] == len(msgs)
-    parts = {"judged": [m for m in msgs if m.address == f"{P}/step/judged"],
-             "effect": [m for m in msgs if m.address == f"{P}/step/effect"],
-             "knobs": [m for m in msgs if m.address == f"{P}/step/knob"],
-             "fixed": [m for m in msgs if m.address == f"{P}/step/fixed"],
-             "distance": [m for m in msgs if m.address == f"{P}/step/distance"], "end": end}
+    parts = {
+        "judged": [m for m in msgs if m.address == f"{P}/step/judged"],
+        "effect": [m for m in msgs if m.address == f"{P}/step/effect"],
+        "knobs": [m for m in msgs if m.address == f"{P}/step/knob"],
+        "fixed": [m for m in msgs if m.address == f"{P}/step/fixed"],
+        "distance": [m for m in msgs if m.address == f"{P}/step/distance"],
+        "end": end,
+    }
     if parts["effect"]:
         (eff,) = parts["effect"]
         e = spec.effect(eff.args[3])
@@ -220,8 +223,7 @@ def check_step(msgs: list[osc.Message], rid: int, sid: str) -> dict:
         assert [k.args[2] for k in parts["knobs"]] == [k.serum_name for k in e.knobs]
         assert all(0 <= k.args[3] <= 1 and k.args[4] for k in parts["knobs"])
         assert {f.args[2] for f in parts["fixed"]} == {f.serum_name for f in e.fixed}
-        assert [d.args[2] for d in parts["distance"]] == ["mse", "mae", "lsd", "mfccd", "pcc",
-                                                          "mssmae"]
+        assert [d.args[2] for d in parts["distance"]] == ["mse", "mae", "lsd", "mfccd", "pcc", "mssmae"]
         assert end.args[3] == eff.args[3] and end.args[7].startswith(f"Turn on {e.label}")
     return parts
 
@@ -248,8 +250,10 @@ def test_captured_session_flow_like_the_device(client, rack, sounds, tmp_path):
             (j,) = parts["judged"]
             assert j.args[2] == n - 1 and j.args[5] == pytest.approx(parts["distance"][0].args[3])
         eff = parts["effect"][0].args[3]
-        knobs = {k.name: (m.args[4] if k.categorical else m.args[3])  # a mode by its name
-                 for k, m in zip(spec.effect(eff).knobs, parts["knobs"])}
+        knobs = {
+            k.name: (m.args[4] if k.categorical else m.args[3])  # a mode by its name
+            for k, m in zip(spec.effect(eff).knobs, parts["knobs"])
+        }
         effects.append(eff)
         chain.append(FX(eff, **knobs))
         audio_io.write_wav(capture, rack.render(chain, "saw"))  # the device applies it
@@ -320,12 +324,13 @@ def test_replies_go_to_the_sessions_reply_port(server, sounds):
         send.send(f"{P}/step", 4, "s00000000")  # no session: to the port this socket named
         assert listen.collect(4, 10)[0].args[1] == "unknown_session" and send.receive(0.5) == []
         with OscClient(server.address, timeout=5) as other:  # a socket that named none:
-            other.send(f"{P}/step", 6, "s00000000")         # back to itself, not to listen
+            other.send(f"{P}/step", 6, "s00000000")  # back to itself, not to listen
             assert other.collect(6, 10)[0].args[1] == "unknown_session"
         assert listen.receive(0.5) == []
 
 
 # -- bad audio: a clear error each, and the server keeps running ----------------------
+
 
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
@@ -376,15 +381,16 @@ BAD_AUDIO = {
     "empty": (lambda d: _write(d / "empty.wav", b""), "empty"),
     "truncated": (_truncated, "corrupt"),
     "not_audio": (lambda d: _write(d / "noise.bin", os.urandom(4096)), "not_audio"),
-    "text_named_wav": (lambda d: _write(d / "notes.wav", b"these are my notes\n" * 50),
-                       "not_audio"),
+    "text_named_wav": (lambda d: _write(d / "notes.wav", b"these are my notes\n" * 50), "not_audio"),
     "zero_length_data_chunk": (_zero_data_chunk, "too_short"),
     "silent": (lambda d: _wav(d / "silent.wav", np.zeros(SR, np.float32)), "silent"),
     "nan_samples": (lambda d: _wav(d / "nan.wav", _with(np.nan), subtype="FLOAT"), "non_finite"),
     "inf_samples": (lambda d: _wav(d / "inf.wav", _with(np.inf), subtype="FLOAT"), "non_finite"),
     "dc_only": (lambda d: _wav(d / "dc.wav", np.full(SR, 0.3, np.float32)), "silent"),
-    "white_noise_as_target": (lambda d: _wav(d / "white.wav", 0.3 * np.random.default_rng(0)
-                                             .normal(size=SR).astype(np.float32)), "noise_only"),
+    "white_noise_as_target": (
+        lambda d: _wav(d / "white.wav", 0.3 * np.random.default_rng(0).normal(size=SR).astype(np.float32)),
+        "noise_only",
+    ),
     "blip_too_short_for_a_note": (lambda d: _wav(d / "blip.wav", _blip()), "too_short"),
     "directory": (lambda d: d, "is_directory"),
     "no_permission": (_locked, "permission"),
@@ -410,16 +416,16 @@ def deny_unreadable(monkeypatch):
 SURVIVED = {"bad_audio": 0, "malformed_osc": 0}
 
 
-@pytest.mark.parametrize("kind", list(BAD_AUDIO),
-                         ids=[f"{i:02d}-{k}" for i, k in enumerate(BAD_AUDIO, 1)])
+@pytest.mark.parametrize("kind", list(BAD_AUDIO), ids=[f"{i:02d}-{k}" for i, k in enumerate(BAD_AUDIO, 1)])
 def test_bad_audio_file_gets_a_clear_error(kind, client, tmp_path, deny_unreadable):
     assert len(BAD_AUDIO) >= 12
     make, code = BAD_AUDIO[kind]
     path = make(tmp_path)
     sid = new_session(client)
     rid = client.next_id()
-    client.send_raw(raw_osc(f"{P}/target", rid, sid, os.fsencode(path) if not isinstance(
-        path, bytes) else path))
+    client.send_raw(
+        raw_osc(f"{P}/target", rid, sid, os.fsencode(path) if not isinstance(path, bytes) else path)
+    )
     text = expect_error(client.collect(rid), code, rid)
     assert os.fsencode(path)[-8:].decode() in text, text  # the message names the file
     SURVIVED["bad_audio"] += 1
@@ -473,6 +479,7 @@ def test_unusual_valid_audio_is_converted_not_refused(kind, client, tmp_path):
 
 # -- malformed OSC: an error reply each ------------------------------------------------
 
+
 def _session_with_target(c: OscClient, sounds: Path, *opts) -> str:
     sid = new_session(c, *opts)
     set_target(c, sid, sounds / "target.wav")
@@ -502,24 +509,26 @@ MALFORMED = {
     "bad_reply_port": (lambda c, s: _send(c, f"{P}/ping", 16, 70000), "bad_args"),
     "unknown_session": (lambda c, s: _send(c, f"{P}/step", 17, "s12345678"), "unknown_session"),
     "unknown_group": (lambda c, s: _send(c, f"{P}/new", 18, "dubstep", 0), "unknown_group"),
-    "unknown_preset": (lambda c, s: _send(c, f"{P}/new", 19, "basic", "preset:kazoo", 0),
-                       "unknown_preset"),
-    "unknown_profile": (lambda c, s: _send(c, f"{P}/new", 20, "basic", "no_such_synth", 0),
-                        "bad_profile"),
-    "preset_with_plugin_profile": (lambda c, s: _send(c, f"{P}/new", 24, "basic", "debian_test",
-                                                      "preset:saw", 0), "bad_args"),
-    "garbage_datagram": (lambda c, s: _send_raw(c, os.urandom(64).replace(b"/", b"x")),
-                         "bad_packet"),
-    "truncated_osc": (lambda c, s: _send_raw(c, osc.encode(f"{P}/target", (21, "s1", "/x.wav"))
-                                             [:-8], 21), "bad_packet"),
+    "unknown_preset": (lambda c, s: _send(c, f"{P}/new", 19, "basic", "preset:kazoo", 0), "unknown_preset"),
+    "unknown_profile": (lambda c, s: _send(c, f"{P}/new", 20, "basic", "no_such_synth", 0), "bad_profile"),
+    "preset_with_plugin_profile": (
+        lambda c, s: _send(c, f"{P}/new", 24, "basic", "debian_test", "preset:saw", 0),
+        "bad_args",
+    ),
+    "garbage_datagram": (lambda c, s: _send_raw(c, os.urandom(64).replace(b"/", b"x")), "bad_packet"),
+    "truncated_osc": (
+        lambda c, s: _send_raw(c, osc.encode(f"{P}/target", (21, "s1", "/x.wav"))[:-8], 21),
+        "bad_packet",
+    ),
     "step_before_target": (lambda c, s: _send(c, f"{P}/step", 22, new_session(c)), "no_target"),
-    "step_without_capture": (lambda c, s: _send(c, f"{P}/step", 23, _session_with_target(c, s)),
-                             "no_current"),
+    "step_without_capture": (
+        lambda c, s: _send(c, f"{P}/step", 23, _session_with_target(c, s)),
+        "no_current",
+    ),
 }
 
 
-@pytest.mark.parametrize("kind", list(MALFORMED),
-                         ids=[f"{i:02d}-{k}" for i, k in enumerate(MALFORMED, 1)])
+@pytest.mark.parametrize("kind", list(MALFORMED), ids=[f"{i:02d}-{k}" for i, k in enumerate(MALFORMED, 1)])
 def test_malformed_osc_gets_an_error_reply(kind, client, sounds):
     assert len(MALFORMED) >= 6
     send, code = MALFORMED[kind]
@@ -531,9 +540,11 @@ def test_malformed_osc_gets_an_error_reply(kind, client, sounds):
 def test_after_all_bad_input_the_server_still_answers_ping(client, server):
     pong = only(client.request("ping"), f"{P}/pong")
     st = only(client.request("status"), f"{P}/status/reply")
-    print(f"\nsurvived {SURVIVED['bad_audio']} kinds of bad audio file and "
-          f"{SURVIVED['malformed_osc']} kinds of malformed OSC; {st.args[5]} error replies "
-          f"of {st.args[4]} requests")
+    print(
+        f"\nsurvived {SURVIVED['bad_audio']} kinds of bad audio file and "
+        f"{SURVIVED['malformed_osc']} kinds of malformed OSC; {st.args[5]} error replies "
+        f"of {st.args[4]} requests"
+    )
     assert pong.args[1] == osc.PROTOCOL_VERSION and st.args[5] >= sum(SURVIVED.values())
 
 
@@ -542,13 +553,13 @@ def test_an_internal_fault_is_an_error_reply(client, server, monkeypatch):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(server, "_on_status", boom)
-    assert "internal error (ZeroDivisionError)" in expect_error(client.request("status"),
-                                                                "internal")
+    assert "internal error (ZeroDivisionError)" in expect_error(client.request("status"), "internal")
     monkeypatch.undo()
     only(client.request("status"), f"{P}/status/reply")
 
 
 # -- MIDI, liblo, load, the command ----------------------------------------------------
+
 
 def test_midi_trigger_steps_the_most_recent_session(server, sounds):
     with OscClient(server.address) as a, OscClient(server.address) as b:
@@ -589,8 +600,9 @@ def test_liblo_oscsend_and_oscdump_drive_a_session(server, sounds):
     host, srv_port = server.address
 
     def send(address: str, types: str, *values) -> None:
-        subprocess.run(["oscsend", host, str(srv_port), address, types, *map(str, values)],
-                       check=True, timeout=10)
+        subprocess.run(
+            ["oscsend", host, str(srv_port), address, types, *map(str, values)], check=True, timeout=10
+        )
 
     try:
         for _ in range(50):  # until oscdump is listening
@@ -601,8 +613,9 @@ def test_liblo_oscsend_and_oscdump_drive_a_session(server, sounds):
             pytest.fail("oscdump never received a pong")
         assert '"basic_shapes"' in line
         send(f"{P}/new", "isssi", 2, "basic", "open", "preset:saw", port)
-        sid = re.search(r'/new/reply issss 2 "(s[0-9a-f]{32})"',
-                        _wait_line(lines, "/new/reply") or "").group(1)
+        sid = re.search(r'/new/reply issss 2 "(s[0-9a-f]{32})"', _wait_line(lines, "/new/reply") or "").group(
+            1
+        )
         send(f"{P}/target", "iss", 3, sid, sounds / "target.wav")
         assert _wait_line(lines, rf'/target/reply isffs 3 "{sid}"')
         send(f"{P}/step", "is", 4, sid)
@@ -636,9 +649,25 @@ def test_serve_command_warns_off_loopback_and_stops_on_sigterm(tiny_run):
         listen.bind(("127.0.0.1", reply))
         listen.settimeout(240)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "serumrnn.server.cli", "serve", "--host", "0.0.0.0", "--port",
-             str(port), "--reply-port", str(reply), "--models", str(tiny_run[0] / "models")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "serumrnn.server.cli",
+                "serve",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                str(port),
+                "--reply-port",
+                str(reply),
+                "--models",
+                str(tiny_run[0] / "models"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             ready = osc.decode(listen.recvfrom(65535)[0])[0]
             assert ready.address == f"{P}/ready" and ready.args[2] == port

@@ -55,6 +55,7 @@ def reply_text(msgs: list[osc.Message]) -> str:
 
 # -- fixtures ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("hardening")
@@ -87,8 +88,9 @@ def make_server(**kw) -> OscServer:
     # The paper's loop steps whatever it hears, so every request here runs its full path
     # (the verified loop would stop at once on these stub sounds).
     kw.setdefault("loop", "paper")
-    return OscServer(kw.pop("models", None) or stub_models(), "127.0.0.1", 0,
-                     kw.pop("reply_port", 0), **kw).start()
+    return OscServer(
+        kw.pop("models", None) or stub_models(), "127.0.0.1", 0, kw.pop("reply_port", 0), **kw
+    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +126,7 @@ def error_of(reply: list[osc.Message], code: str) -> osc.Message:
 
 
 # -- defects 1, 2, 10: files that are not sound files -----------------------------------
+
 
 def _fifo(d: Path) -> Path:
     os.mkfifo(d / "fifo.wav")
@@ -164,8 +167,7 @@ BAD_PATHS = {
     "dev_urandom": (lambda d: Path("/dev/urandom"), "not_regular"),
     "proc_self_mem": (lambda d: Path("/proc/self/mem"), "not_regular"),
     "proc_self_environ": (lambda d: Path("/proc/self/environ"), "not_regular"),
-    "sys_file": (lambda d: Path("/sys/kernel/mm/transparent_hugepage/enabled"),
-                 "not_regular"),
+    "sys_file": (lambda d: Path("/sys/kernel/mm/transparent_hugepage/enabled"), "not_regular"),
     "unix_socket": (_unix_socket, "not_regular"),
     "symlink_to_dev_zero": (lambda d: _link(d, "zero.wav", "/dev/zero"), "not_regular"),
     "symlink_to_fifo": (lambda d: _link(d, "to_fifo.wav", _fifo(d)), "not_regular"),
@@ -173,12 +175,16 @@ BAD_PATHS = {
     "dangling_symlink": (lambda d: _link(d, "gone.wav", d / "nowhere.wav"), "missing"),
     "name_too_long": (lambda d: d / ("a" * 300 + ".wav"), "bad_path"),
     "path_too_long": (lambda d: Path("/" + "/".join(["abcdefgh"] * 600)), "bad_path"),
-    "huge_rate_header": (lambda d: sparse_wav(d / "rate.wav", 256 << 20, 2**31 - 1),
-                         "bad_rate"),
+    "huge_rate_header": (lambda d: sparse_wav(d / "rate.wav", 256 << 20, 2**31 - 1), "bad_rate"),
     "rate_below_1k": (lambda d: sparse_wav(d / "slow.wav", 1 << 20, 7), "bad_rate"),
     "sparse_3_gib_file": (lambda d: sparse_wav(d / "big.wav", 3 << 30, 44100), "too_large"),
-    "header_claims_4_gib": (lambda d: (d / "claims.wav").write_bytes(
-        wav_header(44100, 0xFFFFFFF0) + b"\x00" * 4096) and d / "claims.wav", "corrupt"),
+    "header_claims_4_gib": (
+        lambda d: (
+            (d / "claims.wav").write_bytes(wav_header(44100, 0xFFFFFFF0) + b"\x00" * 4096)
+            and d / "claims.wav"
+        ),
+        "corrupt",
+    ),
     "secret_text_file": (_secret_text, "not_audio"),
     "etc_passwd": (lambda d: Path("/etc/passwd"), "not_audio"),
     "folder": (lambda d: d, "is_directory"),
@@ -239,8 +245,7 @@ PROFILES = {
 
 
 @pytest.mark.parametrize("kind", list(PROFILES))
-def test_profile_from_anywhere_else_is_refused_without_its_contents(kind, client,
-                                                                      profile_dirs):
+def test_profile_from_anywhere_else_is_refused_without_its_contents(kind, client, profile_dirs):
     name, code = PROFILES[kind][0](*profile_dirs), PROFILES[kind][1]
     reply = client.request("new", "basic", name, 0)
     text = error_of(reply, code).args[2]
@@ -251,13 +256,18 @@ def test_profile_from_anywhere_else_is_refused_without_its_contents(kind, client
 
 
 def test_profiles_from_the_named_folder_and_the_shipped_ones_work(client, profile_dirs):
-    for name, shown in (("serum", "serum"), ("debian_test", "debian-test"), ("mine", "mine"),
-                        (str(profile_dirs[0] / "mine.json"), "mine")):
+    for name, shown in (
+        ("serum", "serum"),
+        ("debian_test", "debian-test"),
+        ("mine", "mine"),
+        (str(profile_dirs[0] / "mine.json"), "mine"),
+    ):
         (m,) = client.request("new", "basic", name, 0)
         assert m.address == f"{P}/new/reply" and m.args[3].startswith(shown[:5]), m.args
 
 
 # -- defects 4 and 5: sessions belong to their client ------------------------------------
+
 
 def _stepping_session(c: OscClient, files: Path) -> str:
     sid = new_session(c)
@@ -267,17 +277,19 @@ def _stepping_session(c: OscClient, files: Path) -> str:
 
 
 def test_a_stranger_cannot_step_or_end_a_session(server, files):
-    with OscClient(server.address, timeout=60) as owner, \
-            OscClient(server.address, timeout=60) as listener:
+    with OscClient(server.address, timeout=60) as owner, OscClient(server.address, timeout=60) as listener:
         sid = _stepping_session(owner, files)
         stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         stranger.bind(("127.0.0.2", 0))  # another address on this machine
         stranger.settimeout(5)
         try:
-            for name, args in (("step", (sid, str(files / "target.wav"))), ("end", (sid,)),
-                               ("undo", (sid,)), ("reset", (sid,))):
-                stranger.sendto(osc.encode(osc.REQUESTS[name][0], (900, *args)),
-                                server.address)
+            for name, args in (
+                ("step", (sid, str(files / "target.wav"))),
+                ("end", (sid,)),
+                ("undo", (sid,)),
+                ("reset", (sid,)),
+            ):
+                stranger.sendto(osc.encode(osc.REQUESTS[name][0], (900, *args)), server.address)
                 (m,) = osc.decode(stranger.recvfrom(65535)[0])  # answered to the asker
                 assert m.args[:2] == (900, "unknown_session"), m
         finally:
@@ -338,8 +350,7 @@ def test_only_idle_sessions_are_closed_to_make_room(files):
             d = new_session(c)  # a was idle: closed for d; b untouched
             error_of(c.request("step", a, str(files / "target.wav")), "unknown_session")
             for sid in (b, d):
-                assert c.request("target", sid, str(files / "target.wav"))[0].address == \
-                    f"{P}/target/reply"
+                assert c.request("target", sid, str(files / "target.wav"))[0].address == f"{P}/target/reply"
     finally:
         srv.stop()
 
@@ -375,12 +386,10 @@ def test_session_memory_is_bounded_by_the_budget(files):
             # a budget just short of another target's three sounds, whatever the loop keeps
             srv.sessions.memory_bytes = srv.sessions.total_bytes() + 3 * SOUND_BYTES - 1
             other = new_session(c)
-            error_of(c.request("target", other, str(files / "target.wav")),
-                     "too_many_sessions")
+            error_of(c.request("target", other, str(files / "target.wav")), "too_many_sessions")
             assert srv.sessions.get(first) is not None  # an active session stays
             _make_idle(srv, first)
-            assert c.request("target", other, str(files / "target.wav"))[0].address == \
-                f"{P}/target/reply"
+            assert c.request("target", other, str(files / "target.wav"))[0].address == f"{P}/target/reply"
             assert srv.sessions.get(first) is None
             assert srv.sessions.total_bytes() <= srv.sessions.memory_bytes
     finally:
@@ -411,16 +420,17 @@ def test_a_retried_step_never_runs_twice_under_a_cache_flood(files):
         rid = 0
         while not stop.is_set():
             rid += 1
-            for msg in (osc.encode(f"{P}/step", (rid, NO_SUCH_SESSION, "/x.wav")),
-                        osc.encode(f"{P}/new", (rid, "basic", 0)),
-                        osc.encode(f"{P}/end", (rid, NO_SUCH_SESSION))):
+            for msg in (
+                osc.encode(f"{P}/step", (rid, NO_SUCH_SESSION, "/x.wav")),
+                osc.encode(f"{P}/new", (rid, "basic", 0)),
+                osc.encode(f"{P}/end", (rid, NO_SUCH_SESSION)),
+            ):
                 s.sendto(msg, srv.address)
                 sent[0] += 1
             time.sleep(0.001)
         s.close()
 
-    floods = [threading.Thread(target=flood, args=(ip,), daemon=True)
-              for ip in ("127.0.0.1", "127.0.0.2")]
+    floods = [threading.Thread(target=flood, args=(ip,), daemon=True) for ip in ("127.0.0.1", "127.0.0.2")]
     try:
         with OscClient(srv.address, timeout=60) as c:
             sid = _stepping_session(c, files)
@@ -430,11 +440,9 @@ def test_a_retried_step_never_runs_twice_under_a_cache_flood(files):
             for n in range(1, 6):
                 rid = c.next_id()
                 before = selector.calls.get("selector", 0)
-                first = _request_until_answered(c, "step", sid, str(files / "target.wav"),
-                                                rid=rid)
+                first = _request_until_answered(c, "step", sid, str(files / "target.wav"), rid=rid)
                 time.sleep(0.2)
-                again = _request_until_answered(c, "step", sid, str(files / "target.wav"),
-                                                rid=rid)
+                again = _request_until_answered(c, "step", sid, str(files / "target.wav"), rid=rid)
                 assert first == again and first[-1].args[2] == n, (n, first[-1:], again[-1:])
                 assert selector.calls["selector"] == before + 1  # the step ran once
     finally:
@@ -447,13 +455,15 @@ def test_a_retried_step_never_runs_twice_under_a_cache_flood(files):
 
 # -- defect 6: amplification -------------------------------------------------------------
 
+
 def test_a_bundle_of_thousands_of_messages_gets_few_small_replies():
     srv = make_server(size_rule="all")
     try:
         tiny = b"/serumrnn/x\x00"  # 12 bytes: an unknown address, no arguments
         n = (65507 - 16) // (4 + len(tiny))  # 4,093 in the largest datagram
-        bundle = b"#bundle\x00" + b"\x00" * 8 + b"".join(
-            struct.pack(">i", len(tiny)) + tiny for _ in range(n))
+        bundle = (
+            b"#bundle\x00" + b"\x00" * 8 + b"".join(struct.pack(">i", len(tiny)) + tiny for _ in range(n))
+        )
         with OscClient(srv.address, timeout=60) as c:
             c.send_raw(bundle)
             got = []
@@ -506,10 +516,11 @@ BAD_REQUESTS = {
     "unknown_session": (osc.encode(f"{P}/step", (3, NO_SUCH_SESSION)), "unknown_session"),
     "short_garbage": (b"garbage!" * 3, "bad_packet"),
     "long_garbage": (b"garbage!" * 30, "bad_packet"),
-    "missing_target": (osc.encode(f"{P}/target", (4, NO_SUCH_SESSION, "/nowhere/at/all.wav")),
-                       "unknown_session"),
-    "unknown_group": (osc.encode(f"{P}/new", (5, "no-such-group-of-presets", 0)),
-                      "unknown_group"),
+    "missing_target": (
+        osc.encode(f"{P}/target", (4, NO_SUCH_SESSION, "/nowhere/at/all.wav")),
+        "unknown_session",
+    ),
+    "unknown_group": (osc.encode(f"{P}/new", (5, "no-such-group-of-presets", 0)), "unknown_group"),
     "profile_outside": (osc.encode(f"{P}/new", (6, "basic", "/etc/passwd", 0)), "bad_profile"),
 }
 
@@ -536,8 +547,8 @@ def test_off_loopback_warning_says_anyone_can_drive_the_server(caplog):
 
 # -- defect 7: log injection -------------------------------------------------------------
 
-def test_control_characters_from_a_client_are_escaped_in_the_log(server, client, caplog,
-                                                                 monkeypatch):
+
+def test_control_characters_from_a_client_are_escaped_in_the_log(server, client, caplog, monkeypatch):
     caplog.set_level(logging.INFO, "serumrnn.osc")
     evil = "\n2099-01-01 INFO ready: forged line\x1b[2J\x1b]0;pwned\x07\u2028"
     client.send(f"{P}/explode{evil}", 1, "x" * 64)
@@ -561,21 +572,36 @@ def test_control_characters_from_a_client_are_escaped_in_the_log(server, client,
 
 # -- defect 8: a used port ---------------------------------------------------------------
 
+
 def test_serve_on_a_used_port_fails_at_once_with_one_line(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "serumrnn.server.cli", "serve", "--port", str(port),
-             "--models", str(tmp_path / "no_models_here")],
-            cwd=ROOT, capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "serumrnn.server.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--models",
+                str(tmp_path / "no_models_here"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr
-    assert len(err) == 1 and "cannot listen on 127.0.0.1" in err[0] and \
-        "another serumrnn serve" in err[0], err  # bound before the (missing) models load
+    assert len(err) == 1 and "cannot listen on 127.0.0.1" in err[0] and "another serumrnn serve" in err[0], (
+        err
+    )  # bound before the (missing) models load
 
 
 # -- shutdown with a request stuck -------------------------------------------------------
+
 
 def test_stop_returns_with_a_request_stuck(files):
     gate = threading.Event()
@@ -586,8 +612,7 @@ def test_stop_returns_with_a_request_stuck(files):
             c.send(f"{P}/target", 1, sid, str(files / "target.wav"))
             c.send(f"{P}/step", 2, sid, str(files / "target.wav"))
             deadline = time.monotonic() + 10
-            while srv.models["basic_shapes"].calls.get("selector", 0) == 0 and \
-                    time.monotonic() < deadline:
+            while srv.models["basic_shapes"].calls.get("selector", 0) == 0 and time.monotonic() < deadline:
                 time.sleep(0.02)
             t0 = time.monotonic()
             assert srv.stop(wait_s=1.0) is False  # reports the stuck request
@@ -619,13 +644,19 @@ print("clean" if srv.stop(wait_s=1.0) else "stuck", flush=True)
 def test_the_process_exits_with_a_request_stuck(files):
     """Workers are daemon threads: the interpreter does not wait for a stuck one."""
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", STUCK_SERVER, str(files / "target.wav")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", STUCK_SERVER, str(files / "target.wav")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "stuck", proc.stderr[-2000:]
     assert time.monotonic() - t0 < 60
 
 
 # -- fuzzing -----------------------------------------------------------------------------
+
 
 @settings(max_examples=400, deadline=None, database=None)
 @given(st.binary(max_size=600))
@@ -638,16 +669,32 @@ def test_fuzz_decoder_raises_only_decode_errors(data):
 
 
 _ADDRESSES = [a for a, _ in osc.REQUESTS.values()] + [f"{P}/nope", "/x", "/"]
-_PATHS = ["/etc/passwd", "/dev/zero", "/proc/self/mem", "/", "relative.wav", "", "/tmp",
-          "/nonexistent/x.wav", "/dev/null", "/proc/self/environ"]
+_PATHS = [
+    "/etc/passwd",
+    "/dev/zero",
+    "/proc/self/mem",
+    "/",
+    "relative.wav",
+    "",
+    "/tmp",
+    "/nonexistent/x.wav",
+    "/dev/null",
+    "/proc/self/environ",
+]
 # allow_subnormal=False: a library loaded earlier in the suite (DawDreamer, TensorFlow) may
 # turn on flush-to-zero for the process, and hypothesis then refuses subnormal floats.
 _ARG = st.one_of(
-    st.sampled_from([0, -1, 1, 70000, 2**31 - 1, -2**31, 2**40]),
-    st.sampled_from(_PATHS + ["basic", "advanced", "open", "serum", "preset:saw",
-                              "preset:nope", NO_SUCH_SESSION, "../../x.json"]),
-    st.text(max_size=40), st.floats(allow_nan=True, width=32, allow_subnormal=False), st.booleans(),
-    st.binary(max_size=24), st.none())
+    st.sampled_from([0, -1, 1, 70000, 2**31 - 1, -(2**31), 2**40]),
+    st.sampled_from(
+        _PATHS
+        + ["basic", "advanced", "open", "serum", "preset:saw", "preset:nope", NO_SUCH_SESSION, "../../x.json"]
+    ),
+    st.text(max_size=40),
+    st.floats(allow_nan=True, width=32, allow_subnormal=False),
+    st.booleans(),
+    st.binary(max_size=24),
+    st.none(),
+)
 
 
 def _message(address: str, args: list) -> bytes:
@@ -661,15 +708,19 @@ _MESSAGE = st.builds(_message, st.sampled_from(_ADDRESSES), st.lists(_ARG, max_s
 _DATAGRAM = st.one_of(
     _MESSAGE,
     st.binary(min_size=1, max_size=200),
-    st.lists(_MESSAGE, min_size=1, max_size=20).map(lambda ms: b"#bundle\x00" + b"\x00" * 8
-                                                    + b"".join(struct.pack(">i", len(m)) + m
-                                                               for m in ms)),
-    st.tuples(_MESSAGE, st.integers(1, 40)).map(lambda t: t[0][:-t[1]] or t[0]),  # cut short
+    st.lists(_MESSAGE, min_size=1, max_size=20).map(
+        lambda ms: b"#bundle\x00" + b"\x00" * 8 + b"".join(struct.pack(">i", len(m)) + m for m in ms)
+    ),
+    st.tuples(_MESSAGE, st.integers(1, 40)).map(lambda t: t[0][: -t[1]] or t[0]),  # cut short
 )
 
 
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(_DATAGRAM)
 def test_fuzz_handlers_answer_within_size_and_keep_serving(strict_server, data):
     """Any datagram: the server answers a ping right after it, and no error it sent is

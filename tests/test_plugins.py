@@ -100,13 +100,15 @@ def test_distortion_drive_adds_harmonics_and_modes_differ(rack):
     outs = [rack.render([FX("distortion", mode=i, drive=0.7)]) for i in range(12)]
     for i in range(12):
         for j in range(i + 1, 12):
-            assert np.abs(outs[i] - outs[j]).mean() > 0.01, (spec.DISTORTION_MODES[i],
-                                                             spec.DISTORTION_MODES[j])
+            assert np.abs(outs[i] - outs[j]).mean() > 0.01, (
+                spec.DISTORTION_MODES[i],
+                spec.DISTORTION_MODES[j],
+            )
 
 
 def test_compressor_flattens_level_more_with_more_amount(rack):
     t = np.arange(SR) / SR  # a sine swelling 0.05 -> 0.5 twice a second
-    x = (np.sin(2 * np.pi * 220 * t) * (0.05 + 0.45 * (0.5 - 0.5 * np.cos(4 * np.pi * t))))
+    x = np.sin(2 * np.pi * 220 * t) * (0.05 + 0.45 * (0.5 - 0.5 * np.cos(4 * np.pi * t)))
     x = x.astype(np.float32)
     skip = SR // 20  # the attack transient at the very start is not what we measure
 
@@ -158,17 +160,17 @@ def test_phaser_changes_the_sound_along_its_knobs(rack):
 
 def test_reverb_mix_raises_the_tail_and_cuts_shape_it(tail_rack):
     def tail(a: np.ndarray) -> np.ndarray:
-        return a[int(0.6 * SR):]  # the note ends at 0.5 s
+        return a[int(0.6 * SR) :]  # the note ends at 0.5 s
 
     dry = float((tail(tail_rack.render([])) ** 2).sum())
-    e = [float((tail(tail_rack.render([FX("reverb", mix=m, low_cut=0.2, high_cut=0.8)])) ** 2)
-               .sum()) for m in (0.3, 0.7)]
+    e = [
+        float((tail(tail_rack.render([FX("reverb", mix=m, low_cut=0.2, high_cut=0.8)])) ** 2).sum())
+        for m in (0.3, 0.7)
+    ]
     assert e[0] > 100 * dry and e[1] > 2 * e[0]
-    low = [tail(tail_rack.render([FX("reverb", mix=0.7, low_cut=lc, high_cut=0.8)]))
-           for lc in (0.0, 1.0)]
+    low = [tail(tail_rack.render([FX("reverb", mix=0.7, low_cut=lc, high_cut=0.8)])) for lc in (0.0, 1.0)]
     assert band_energy(low[1], SR, 20, 200) < 0.5 * band_energy(low[0], SR, 20, 200)
-    high = [tail(tail_rack.render([FX("reverb", mix=0.7, low_cut=0.2, high_cut=hc)]))
-            for hc in (0.2, 1.0)]
+    high = [tail(tail_rack.render([FX("reverb", mix=0.7, low_cut=0.2, high_cut=hc)])) for hc in (0.2, 1.0)]
     assert band_energy(high[0], SR, 3000, 20000) < 0.2 * band_energy(high[1], SR, 3000, 20000)
 
 
@@ -181,18 +183,20 @@ def test_separate_plugins_follow_the_rack_order_not_the_list(rack):
     dist = FX("distortion", mode="Tube", drive=0.9)
     verb = FX("reverb", mix=0.6, low_cut=0.2, high_cut=0.8)
     a, b = rack.render([dist, verb]), rack.render(Chain([verb, dist]))
-    assert np.abs(a - b).max() < 1e-3           # the same rack order: the same sound
-    flipped = PluginRack(rack.profile, RenderSettings(
-        rack_order=("reverb", "phaser", "compressor", "distortion", "eq")))
+    assert np.abs(a - b).max() < 1e-3  # the same rack order: the same sound
+    flipped = PluginRack(
+        rack.profile, RenderSettings(rack_order=("reverb", "phaser", "compressor", "distortion", "eq"))
+    )
     assert np.abs(a - flipped.render([dist, verb])).mean() > 0.05
 
 
 def test_renders_do_not_leak_into_each_other(rack):
     """Tails and envelopes from one render must not reach the next (flush / reload)."""
-    chains = [[FX("reverb", mix=0.7, low_cut=0.0, high_cut=1.0)],
-              [FX("compressor", low=0.8, mid=0.8, high=0.8)],
-              [FX("distortion", mode="HardClip", drive=1.0), FX("eq", freq=0.7, q=0.3,
-                                                                    gain=0.9)]]
+    chains = [
+        [FX("reverb", mix=0.7, low_cut=0.0, high_cut=1.0)],
+        [FX("compressor", low=0.8, mid=0.8, high=0.8)],
+        [FX("distortion", mode="HardClip", drive=1.0), FX("eq", freq=0.7, q=0.3, gain=0.9)],
+    ]
     first = [rack.render(c) for c in chains]
     rack.render([FX("distortion", mode="Rectify", drive=1.0)])
     again = [rack.render(c) for c in chains[::-1]][::-1]
@@ -245,8 +249,11 @@ def test_unknown_knob_error_names_file_and_key(tmp_path):
     raw["effects"]["eq"]["knobs"]["bogus"] = {"param": "f_1"}
     f = tmp_path / "mine.json"
     f.write_text(json.dumps(raw))
-    with pytest.raises(ProfileError, match=rf"profile {f}: effects\.eq\.knobs\.bogus: unknown "
-                                           r"knob 'bogus'.*freq, q, gain"):
+    with pytest.raises(
+        ProfileError,
+        match=rf"profile {f}: effects\.eq\.knobs\.bogus: unknown "
+        r"knob 'bogus'.*freq, q, gain",
+    ):
         load_profile(f)
     with pytest.raises(ProfileError, match=rf"profile {f}"):
         PluginRack(f)
@@ -258,9 +265,12 @@ def test_parameter_name_is_checked_against_the_plugin(tmp_path):
     f = tmp_path / "typo.json"
     f.write_text(json.dumps(raw))
     load_profile(f)  # the JSON alone is fine
-    with pytest.raises(ProfileError, match=rf"profile {f}: effects\.distortion\.knobs\.drive: "
-                                           r"parameter 'Drvie' not found; close: 'Drive'.*"
-                                           r"ZynDistortion\.so"):
+    with pytest.raises(
+        ProfileError,
+        match=rf"profile {f}: effects\.distortion\.knobs\.drive: "
+        r"parameter 'Drvie' not found; close: 'Drive'.*"
+        r"ZynDistortion\.so",
+    ):
         PluginRack(f)
     raw["effects"]["distortion"]["knobs"]["drive"] = {"index": 1, "name": "Level"}
     with pytest.raises(ProfileError, match=r"parameter #1 is 'Drive', not 'Level'"):
@@ -273,20 +283,34 @@ BAD = [
     (lambda r: r.update(extra=1), r"extra: unknown key 'extra'"),
     (lambda r: r["effects"].update(chorus=r["effects"]["eq"]), r"effects\.chorus: unknown effect"),
     (lambda r: r["effects"]["eq"]["knobs"].pop("q"), r"effects\.eq\.knobs: knob 'q' is not mapped"),
-    (lambda r: r["effects"]["distortion"]["knobs"]["mode"]["values"].pop(),
-     r"effects\.distortion\.knobs\.mode\.values: need 12 values"),
-    (lambda r: r["effects"]["distortion"]["knobs"].update(mode={"param": "Type"}),
-     r"effects\.distortion\.knobs\.mode\.map: knob 'mode' is a menu of 12 choices"),
-    (lambda r: r["effects"]["eq"]["knobs"]["gain"]["unit"].update(unit="Hz"),
-     r"effects\.eq\.knobs\.gain\.unit\.unit: 'Hz' does not match the spec knob's unit 'dB'"),
-    (lambda r: r["effects"]["reverb"]["fixed"][0].update(value=1.5),
-     r"effects\.reverb\.fixed\[0\]\.value: 1\.5 is not a normalized value"),
-    (lambda r: r["effects"]["reverb"]["knobs"]["mix"][1].update(range=[0.0, 2.0]),
-     r"effects\.reverb\.knobs\.mix\[1\]\.range\[1\]"),
-    (lambda r: r["effects"]["phaser"].update(plugin="synth"),
-     r"effects\.phaser\.enable: an effect inside the synth needs an enable"),
-    (lambda r: r["effects"]["eq"]["plugin"].update(reset="sometimes"),
-     r"effects\.eq\.plugin\.reset: 'sometimes' is not one of"),
+    (
+        lambda r: r["effects"]["distortion"]["knobs"]["mode"]["values"].pop(),
+        r"effects\.distortion\.knobs\.mode\.values: need 12 values",
+    ),
+    (
+        lambda r: r["effects"]["distortion"]["knobs"].update(mode={"param": "Type"}),
+        r"effects\.distortion\.knobs\.mode\.map: knob 'mode' is a menu of 12 choices",
+    ),
+    (
+        lambda r: r["effects"]["eq"]["knobs"]["gain"]["unit"].update(unit="Hz"),
+        r"effects\.eq\.knobs\.gain\.unit\.unit: 'Hz' does not match the spec knob's unit 'dB'",
+    ),
+    (
+        lambda r: r["effects"]["reverb"]["fixed"][0].update(value=1.5),
+        r"effects\.reverb\.fixed\[0\]\.value: 1\.5 is not a normalized value",
+    ),
+    (
+        lambda r: r["effects"]["reverb"]["knobs"]["mix"][1].update(range=[0.0, 2.0]),
+        r"effects\.reverb\.knobs\.mix\[1\]\.range\[1\]",
+    ),
+    (
+        lambda r: r["effects"]["phaser"].update(plugin="synth"),
+        r"effects\.phaser\.enable: an effect inside the synth needs an enable",
+    ),
+    (
+        lambda r: r["effects"]["eq"]["plugin"].update(reset="sometimes"),
+        r"effects\.eq\.plugin\.reset: 'sometimes' is not one of",
+    ),
     (lambda r: r["synth"].update(preset="lead"), r"synth\.preset: 'lead' is not in synth\.presets"),
 ]
 
@@ -317,10 +341,12 @@ def test_effect_missing_from_profile_errors_clearly():
     raw["name"] = "dist_only"
     rack = PluginRack(raw)
     assert rack.render([FX("distortion", mode="Tube", drive=0.5)]).shape == (SR,)
-    with pytest.raises(RenderError, match=r"profile 'dist_only' \(<dict>\) has no mapping for "
-                                          r"effect 'eq'; it maps: distortion"):
-        rack.render([FX("distortion", mode="Tube", drive=0.5), FX("eq", freq=0.6, q=0.5,
-                                                                   gain=0.7)])
+    with pytest.raises(
+        RenderError,
+        match=r"profile 'dist_only' \(<dict>\) has no mapping for "
+        r"effect 'eq'; it maps: distortion",
+    ):
+        rack.render([FX("distortion", mode="Tube", drive=0.5), FX("eq", freq=0.6, q=0.5, gain=0.7)])
 
 
 def test_effects_inside_the_synth_are_switched_per_render():
@@ -328,12 +354,18 @@ def test_effects_inside_the_synth_are_switched_per_render():
     profile = {
         "name": "slots",
         "synth": {"path": "/usr/lib/vst/ZynAddSubFX.so"},
-        "effects": {"reverb": {
-            "plugin": "synth",
-            "enable": {"param": "Slot 1", "on": 1.0, "off": 0.0},
-            "knobs": {"mix": {"param": "Slot 2"}, "low_cut": {"index": 2, "name": "Slot 3"},
-                      "high_cut": {"param": "Slot 4", "map": "lin", "range": [0.2, 0.4]}},
-            "fixed": [{"param": "Slot 5", "value": 0.25}]}},
+        "effects": {
+            "reverb": {
+                "plugin": "synth",
+                "enable": {"param": "Slot 1", "on": 1.0, "off": 0.0},
+                "knobs": {
+                    "mix": {"param": "Slot 2"},
+                    "low_cut": {"index": 2, "name": "Slot 3"},
+                    "high_cut": {"param": "Slot 4", "map": "lin", "range": [0.2, 0.4]},
+                },
+                "fixed": [{"param": "Slot 5", "value": 0.25}],
+            }
+        },
     }
     rack = PluginRack(profile)
     assert not rack.order_follows_chain
@@ -355,11 +387,13 @@ def test_serum_json_is_the_spec_written_out():
     assert shipped == PF.serum_profile_json()
     p = load_profile("serum")
     assert set(p.in_synth) == set(spec.EFFECT_NAMES)
-    examples = [FX("compressor", low=0.1, mid=0.5, high=0.9),
-                FX("distortion", mode="Rectify", drive=0.4),
-                FX("eq", freq=0.6, q=0.3, gain=0.8),
-                FX("phaser", depth=0.2, freq=0.4, feedback=0.6),
-                FX("reverb", mix=0.5, low_cut=0.1, high_cut=0.9)]
+    examples = [
+        FX("compressor", low=0.1, mid=0.5, high=0.9),
+        FX("distortion", mode="Rectify", drive=0.4),
+        FX("eq", freq=0.6, q=0.3, gain=0.8),
+        FX("phaser", depth=0.2, freq=0.4, feedback=0.6),
+        FX("reverb", mix=0.5, low_cut=0.1, high_cut=0.9),
+    ]
     for fx in examples:
         m = p.effect(fx.name)
         by_name = {ref.name: v for ref, v in m.settings(fx)}
@@ -370,8 +404,11 @@ def test_serum_json_is_the_spec_written_out():
 
 def test_serum_needs_a_path(monkeypatch):
     monkeypatch.delenv(PF.SERUM_PATH_ENV, raising=False)
-    with pytest.raises(PluginLoadError, match=r"no path for synth: pass plugin_path=\.\.\. or "
-                                              r"set \$SERUMRNN_SERUM_PATH"):
+    with pytest.raises(
+        PluginLoadError,
+        match=r"no path for synth: pass plugin_path=\.\.\. or "
+        r"set \$SERUMRNN_SERUM_PATH",
+    ):
         PluginRack("serum")
     monkeypatch.setenv(PF.SERUM_PATH_ENV, "/opt/nowhere/Serum.so")
     with pytest.raises(PluginLoadError, match="plugin not found: /opt/nowhere/Serum.so"):

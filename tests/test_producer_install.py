@@ -28,12 +28,28 @@ ROOT = Path(__file__).resolve().parent.parent
 #: system. macOS 12 is the oldest the producer install supports: current scipy wheels for
 #: Apple silicon need it (dawdreamer's need macOS 11).
 PLATFORMS = {
-    "macos-arm64": ("macosx_12_0_arm64", {"sys_platform": "darwin", "platform_system": "Darwin",
-                                          "os_name": "posix", "platform_machine": "arm64"}),
-    "macos-x86_64": ("macosx_12_0_x86_64", {"sys_platform": "darwin", "platform_system": "Darwin",
-                                            "os_name": "posix", "platform_machine": "x86_64"}),
-    "windows": ("win_amd64", {"sys_platform": "win32", "platform_system": "Windows",
-                              "os_name": "nt", "platform_machine": "AMD64"}),
+    "macos-arm64": (
+        "macosx_12_0_arm64",
+        {
+            "sys_platform": "darwin",
+            "platform_system": "Darwin",
+            "os_name": "posix",
+            "platform_machine": "arm64",
+        },
+    ),
+    "macos-x86_64": (
+        "macosx_12_0_x86_64",
+        {
+            "sys_platform": "darwin",
+            "platform_system": "Darwin",
+            "os_name": "posix",
+            "platform_machine": "x86_64",
+        },
+    ),
+    "windows": (
+        "win_amd64",
+        {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},
+    ),
 }
 #: What the test suite and Debian set-up need, none of which a producer installs.
 NOT_FOR_PRODUCERS = {"pytest", "pytest-timeout"}
@@ -70,17 +86,34 @@ def test_every_producer_dependency_is_a_wheel_for(system, tmp_path):
     package index, as ``make test``'s own set-up does)."""
     tag, markers = PLATFORMS[system]
     report = tmp_path / "report.json"
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-           "--only-binary=:all:", "--platform", tag, "--python-version", "3.11",
-           "--implementation", "cp", "--target", str(tmp_path / "t"), "--report", str(report),
-           *[str(r) for r in producer_requirements(markers)]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--quiet",
+        "--ignore-installed",
+        "--only-binary=:all:",
+        "--platform",
+        tag,
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--target",
+        str(tmp_path / "t"),
+        "--report",
+        str(report),
+        *[str(r) for r in producer_requirements(markers)],
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (f"no wheels for {system}: "
-                                  + "\n".join(l for l in proc.stderr.splitlines()
-                                              if "WARNING" not in l)[-3000:])
+    assert proc.returncode == 0, (
+        f"no wheels for {system}: "
+        + "\n".join(l for l in proc.stderr.splitlines() if "WARNING" not in l)[-3000:]
+    )
     installs = json.loads(report.read_text())["install"]
-    files = {i["metadata"]["name"].lower(): i["download_info"]["url"].rsplit("/", 1)[1]
-             for i in installs}
+    files = {i["metadata"]["name"].lower(): i["download_info"]["url"].rsplit("/", 1)[1] for i in installs}
     assert all(f.endswith(".whl") for f in files.values()), files
     assert {"tensorflow", "dawdreamer", "numpy", "librosa"} <= set(files)
     assert tag.split("_")[0] in files["dawdreamer"] and tag.split("_")[0] in files["tensorflow"]
@@ -105,12 +138,30 @@ def test_editable_install_with_no_deps_serves_with_no_system_program(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     py = bindir / "python"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(site, "_producer_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    "--no-build-isolation", "-e", str(ROOT)], check=True, timeout=600,
-                   cwd=tmp_path)
+    subprocess.run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "-e",
+            str(ROOT),
+        ],
+        check=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     env = {"PATH": str(bindir), "HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
     for tool in ("sox", "node", "npm", "apt-get", "dpkg", "oscsend"):
         assert shutil.which(tool, path=env["PATH"]) is None, tool
@@ -119,9 +170,13 @@ def test_editable_install_with_no_deps_serves_with_no_system_program(tmp_path):
     port = _free_udp_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--reply-port", "0",
-                                 "--groups", "basic"], env=env, cwd=tmp_path, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(exe), "serve", "--port", str(port), "--reply-port", "0", "--groups", "basic"],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 240
         while "ready: listening" not in log.read_text():

@@ -83,7 +83,7 @@ def test_reverb_mix_lengthens_the_tail():
     def tail(mix):
         chain = [] if mix is None else [FX("reverb", mix=mix, low_cut=0.0, high_cut=1.0)]
         a = short.render(chain, "saw")
-        return float(np.sum(a[int(0.65 * SR):] ** 2))
+        return float(np.sum(a[int(0.65 * SR) :] ** 2))
 
     dry, lo, hi = tail(None), tail(0.3), tail(0.7)
     assert dry < 1e-6 and lo > 1e-3 and hi > 2 * lo
@@ -94,7 +94,7 @@ def test_reverb_cuts_shape_the_wet_spectrum():
 
     def tail_hf(high_cut):
         a = short.render([FX("reverb", mix=0.7, low_cut=0.0, high_cut=high_cut)], "saw")
-        return band_energy(a[int(0.5 * SR):], SR, 4000, 16000)
+        return band_energy(a[int(0.5 * SR) :], SR, 4000, 16000)
 
     assert tail_hf(0.2) < 0.1 * tail_hf(1.0)
 
@@ -112,8 +112,10 @@ def test_compressor_bands_act_on_their_own_range(rack):
     dry = rack.dry("saw_stack")
     low_only = rack.render([FX("compressor", low=1.0, mid=0.0, high=0.0)], "saw_stack")
     high_only = rack.render([FX("compressor", low=0.0, mid=0.0, high=1.0)], "saw_stack")
+
     def ratio(a):
         return band_energy(a, SR, 4000, 16000) / band_energy(a, SR, 20, 100)
+
     assert ratio(low_only) != pytest.approx(ratio(dry), rel=0.05)
     assert ratio(high_only) != pytest.approx(ratio(low_only), rel=0.05)
 
@@ -127,8 +129,11 @@ def test_phaser_settings_change_the_spectrum(rack):
     dry = np.log(np.abs(np.fft.rfft(rack.dry("saw") * np.hanning(SR)))[:5000] + 1e-6)
     base = spectrum(depth=0.5, freq=0.3, feedback=0.5)
     assert np.mean(np.abs(base - dry)) > 0.1
-    for other in (dict(depth=0.5, freq=0.8, feedback=0.5), dict(depth=0.5, freq=0.3, feedback=1.0),
-                  dict(depth=1.0, freq=0.3, feedback=0.5)):
+    for other in (
+        dict(depth=0.5, freq=0.8, feedback=0.5),
+        dict(depth=0.5, freq=0.3, feedback=1.0),
+        dict(depth=1.0, freq=0.3, feedback=0.5),
+    ):
         assert np.mean(np.abs(spectrum(**other) - base)) > 0.05, other
 
 
@@ -162,8 +167,9 @@ def test_rack_order_is_a_render_setting(rack):
 
 
 def test_renders_are_deterministic_and_stateless(rack):
-    chain = Chain([FX("reverb", mix=0.7, low_cut=0.1, high_cut=0.9),
-                   FX("phaser", depth=0.7, freq=0.4, feedback=0.6)])
+    chain = Chain(
+        [FX("reverb", mix=0.7, low_cut=0.1, high_cut=0.9), FX("phaser", depth=0.7, freq=0.4, feedback=0.6)]
+    )
     a = rack.render(chain, "bells")
     rack.render([FX("distortion", mode=3, drive=1.0)], "saw")  # something loud in between
     b = rack.render(chain, "bells")

@@ -21,21 +21,34 @@ from serumrnn.training import datagen
 #: A one-pole low-pass: the judge compares timbre, not level, so the new effect must
 #: change the spectrum to be worth a step.
 TONE = spec.Effect(
-    "tone", "Tone", spec.Fixed("enable", "Tone Enable", 300, 1.0, spec.Display("", 0, 1)),
-    knobs=(spec.Knob("cutoff", "Tone_Cut", 301, "Cutoff", ranges=((0.25, 0.75),),
-                     display=spec.Display("Hz", 200.0, 20000.0, "log")),))
+    "tone",
+    "Tone",
+    spec.Fixed("enable", "Tone Enable", 300, 1.0, spec.Display("", 0, 1)),
+    knobs=(
+        spec.Knob(
+            "cutoff",
+            "Tone_Cut",
+            301,
+            "Cutoff",
+            ranges=((0.25, 0.75),),
+            display=spec.Display("Hz", 200.0, 20000.0, "log"),
+        ),
+    ),
+)
 TONE_DSP = """declare name "tone";
 import("stdfaust.lib");
 cutoff = hslider("cutoff", 20000, 20, 20000, 0.01);
 process = fi.lowpass(1, cutoff);
 """
 #: Knobs the stub parameter models answer: gentle settings of the five shipped effects.
-KNOBS = {"compressor": {"low": 0.1, "mid": 0.1, "high": 0.1},
-         "distortion": {"mode": 0, "drive": 0.3},
-         "eq": {"freq": 0.7, "q": 0.3, "gain": 0.6},
-         "phaser": {"depth": 0.1, "freq": 0.5, "feedback": 0.1},
-         "reverb": {"mix": 0.3, "low_cut": 0.5, "high_cut": 0.5},
-         "tone": {"cutoff": 0.4}}
+KNOBS = {
+    "compressor": {"low": 0.1, "mid": 0.1, "high": 0.1},
+    "distortion": {"mode": 0, "drive": 0.3},
+    "eq": {"freq": 0.7, "q": 0.3, "gain": 0.6},
+    "phaser": {"depth": 0.1, "freq": 0.5, "feedback": 0.1},
+    "reverb": {"mix": 0.3, "low_cut": 0.5, "high_cut": 0.5},
+    "tone": {"cutoff": 0.4},
+}
 
 
 @pytest.fixture
@@ -67,8 +80,8 @@ def test_data_generation_plans_draws_renders_and_encodes_the_new_effect(six):
     arrays = datagen.shard_arrays(cfg, task, six)
     assert "tone.cutoff" in datagen.knob_columns() and "tone.cutoff" in cfg.to_json()["knob_columns"]
     assert arrays["order"].shape == (1, 6) and arrays["subset"][0] == spec.subset_id(("eq", "tone"))
-    assert sorted(arrays["order"][0][:2]) == [2, 5]                 # eq and tone, turn-on order
-    assert list(arrays["process_order"][0][:2]) == [2, 5]           # rack order: eq, then tone
+    assert sorted(arrays["order"][0][:2]) == [2, 5]  # eq and tone, turn-on order
+    assert list(arrays["process_order"][0][:2]) == [2, 5]  # rack order: eq, then tone
     chain = datagen.decode_chain(arrays["knobs"][0], arrays["order"][0])
     assert sorted(chain.order) == ["eq", "tone"]
     cutoff = chain[chain.order.index("tone")].knobs["cutoff"]
@@ -90,8 +103,9 @@ def test_the_step_loop_chooses_and_counts_the_new_effect(six):
     assert step.enable.serum_name == "Tone Enable" and step.knobs[0].serum_index == 301
     assert set(step.probabilities) == set(spec.EFFECT_NAMES)
     # the paper's loop applies every effect before it stops: six steps now
-    paper = Session(StubModels(ranking, KNOBS), target, renderer=six, preset="saw",
-                    loop="paper", tolerance=10).run()
+    paper = Session(
+        StubModels(ranking, KNOBS), target, renderer=six, preset="saw", loop="paper", tolerance=10
+    ).run()
     assert [st.effect for st in paper.steps] == ranking
     assert paper.stop["reason"] == "all_effects"
 
@@ -115,12 +129,18 @@ def test_the_device_spec_json_and_module_carry_the_new_effect(six, tmp_path):
         "const names = la.specParams(m.spec).map((p) => p.name);"
         "console.log(JSON.stringify({problem: la.specProblem(m.spec), n: m.spec.effects.length,"
         " tone: names.filter((n) => n.startsWith('Tone')),"
-        " done: T.done({done: true, reason: 'all_effects', bestStep: 6}, 6, m.spec.effects.length)}));")
-    out = subprocess.run([node, "-e", script, str(module)], capture_output=True, text=True,
-                         timeout=30, check=True)
+        " done: T.done({done: true, reason: 'all_effects', bestStep: 6}, 6, m.spec.effects.length)}));"
+    )
+    out = subprocess.run(
+        [node, "-e", script, str(module)], capture_output=True, text=True, timeout=30, check=True
+    )
     got = json.loads(out.stdout)
-    assert got == {"problem": "", "n": 6, "tone": ["Tone Enable", "Tone_Cut"],
-                   "done": "Done: all 6 effects are on."}
+    assert got == {
+        "problem": "",
+        "n": 6,
+        "tone": ["Tone Enable", "Tone_Cut"],
+        "done": "Done: all 6 effects are on.",
+    }
 
 
 def test_the_reports_follow_the_effect_count(six):
@@ -128,10 +148,15 @@ def test_the_reports_follow_the_effect_count(six):
     an effect the paper did not have gets no paper figure instead of an error."""
     from serumrnn.training import summary, system_report
 
-    per = {str(j): {m: -0.1 for m in ("mse", "mae", "lsd", "mfccd", "pcc", "mssmae")}
-           for j in range(1, 7)}
-    t = {"initial": per["1"], "final": per["1"], "delta": per["1"], "delta_pct": per["1"],
-         "per_step": per, "per_step_n": {str(j): 10 for j in range(1, 7)}}
+    per = {str(j): {m: -0.1 for m in ("mse", "mae", "lsd", "mfccd", "pcc", "mssmae")} for j in range(1, 7)}
+    t = {
+        "initial": per["1"],
+        "final": per["1"],
+        "delta": per["1"],
+        "delta_pct": per["1"],
+        "per_step": per,
+        "per_step_n": {str(j): 10 for j in range(1, 7)},
+    }
     head, rule = system_report._table5("SerumRNN", t)[:2]
     assert head.endswith("| 1 | 2 | 3 | 4 | 5 | 6 |") and rule.count("|---") == 5 + 6
     row = {"table2": {e: {"delta_pct": {"mse": -50.0}} for e in spec.EFFECT_NAMES}}

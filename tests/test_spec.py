@@ -95,10 +95,12 @@ def test_the_fingerprint_follows_what_changes_a_model_not_its_wording(monkeypatc
         use_effects(m, replace_knob("eq", "gain", label="Top gain"))
         assert spec.effect("eq").knob("gain").label == "Top gain"
         assert spec.fingerprint() == fp  # a label is wording: same models, same data
-    changes = [("a knob range", replace_knob("eq", "gain", ranges=((0.0, 0.45), (0.55, 1.0))), None),
-               ("a Serum index", replace_knob("phaser", "depth", serum_index=199), None),
-               ("a display curve", replace_knob("reverb", "low_cut", display=spec.PERCENT), None),
-               ("the rack order", spec.EFFECTS, tuple(reversed(spec.SERUM_RACK_ORDER)))]
+    changes = [
+        ("a knob range", replace_knob("eq", "gain", ranges=((0.0, 0.45), (0.55, 1.0))), None),
+        ("a Serum index", replace_knob("phaser", "depth", serum_index=199), None),
+        ("a display curve", replace_knob("reverb", "low_cut", display=spec.PERCENT), None),
+        ("the rack order", spec.EFFECTS, tuple(reversed(spec.SERUM_RACK_ORDER))),
+    ]
     seen = {fp}
     for what, effects, rack in changes:
         with monkeypatch.context() as m:
@@ -159,8 +161,10 @@ def test_export_lists_no_models_of_another_spec_beside_new_ones(tmp_path):
     folder = tmp_path / "basic_shapes"
     folder.mkdir()
     entry = {"file": "param_eq.keras", "sha256": "0" * 64, "bytes": 1}
-    for recorded, kept in (({"spec_version": "2.0"}, True),
-                           ({"spec_version": "2.0", "spec_fingerprint": "0" * 64}, False)):
+    for recorded, kept in (
+        ({"spec_version": "2.0"}, True),
+        ({"spec_version": "2.0", "spec_fingerprint": "0" * 64}, False),
+    ):
         (folder / "manifest.json").write_text(json.dumps({**recorded, "files": {"param_eq": entry}}))
         path = export_group("basic", recipes.get("tiny"), {}, tmp_path)
         m = json.loads(path.read_text())

@@ -20,13 +20,13 @@ def test_summary_reads_each_groups_json(tmp_path):
     dst = tmp_path / "basic_shapes"
     dst.mkdir()
     models = json.loads((src / "models.json").read_text())
-    models["table2"]["distortion"]["delta_pct"]["mse"] = -91.234   # a value no run produced
+    models["table2"]["distortion"]["delta_pct"]["mse"] = -91.234  # a value no run produced
     models["table3"]["serumrnn"]["all"] = 0.9876
     (dst / "models.json").write_text(json.dumps(models))
     shutil.copy(src / "system.json", dst / "system.json")
     text = summary.summarize(tmp_path)
     row = next(line for line in text.splitlines() if line.startswith("| distortion |"))
-    assert "−91.2 %" in row and "missed" not in row   # better than the paper's −82.7 %
+    assert "−91.2 %" in row and "missed" not in row  # better than the paper's −82.7 %
     assert "0.988" in text
     system = json.loads((src / "system.json").read_text())
     d = system["systems"]["serumrnn"]["table"]["delta_pct"]["mse"]
@@ -43,9 +43,13 @@ def test_goals_against_each_groups_paper_figure_share_one_row(tmp_path):
     """Each group's research-code goal names its own paper figure; the page shows one row
     with the figure in each group's cell, not one row per figure."""
     assert summary.goal_row("research-code rule: SerumRNN Δ% Mel-MSE ≤ the paper's -75.8 %") == (
-        "research-code rule: SerumRNN Δ% Mel-MSE ≤ the paper's (per group)", "-75.8")
+        "research-code rule: SerumRNN Δ% Mel-MSE ≤ the paper's (per group)",
+        "-75.8",
+    )
     assert summary.goal_row("SerumRNN beats Random on every metric (Δ)") == (
-        "SerumRNN beats Random on every metric (Δ)", None)
+        "SerumRNN beats Random on every metric (Δ)",
+        None,
+    )
     for group, figure in (("basic_shapes", "-77.8"), ("advanced_shapes", "-75.8")):
         dst = tmp_path / group
         dst.mkdir()
@@ -55,8 +59,11 @@ def test_goals_against_each_groups_paper_figure_share_one_row(tmp_path):
             if g["goal"].startswith("research-code rule: SerumRNN Δ% Mel-MSE"):
                 g["goal"] = f"research-code rule: SerumRNN Δ% Mel-MSE ≤ the paper's {figure} %"
         (dst / "system.json").write_text(json.dumps(system))
-    rows = [line for line in summary.summarize(tmp_path).splitlines()
-            if line.startswith("| research-code rule: SerumRNN Δ% Mel-MSE")]
+    rows = [
+        line
+        for line in summary.summarize(tmp_path).splitlines()
+        if line.startswith("| research-code rule: SerumRNN Δ% Mel-MSE")
+    ]
     assert len(rows) == 1
     assert "(paper -77.8 %)" in rows[0] and "(paper -75.8 %)" in rows[0]
     assert "not measured" not in rows[0]

@@ -10,15 +10,15 @@ from serumrnn.server.assistant import Session, live_note_name, usage_notes
 from serumrnn.server.rack import FX, Chain
 from serumrnn.server.refine import refine
 
-TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8),
-                FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
+TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
 #: The target's own knobs: the ideal answers.
-GOOD = {"distortion": {"mode": 2, "drive": 0.8},
-        "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7}}
+GOOD = {"distortion": {"mode": 2, "drive": 0.8}, "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7}}
 #: Knobs that push the saw far from that target.
-BAD = {"eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
-       "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
-       "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0}}
+BAD = {
+    "eq": {"freq": 0.5, "q": 0.0, "gain": 1.0},
+    "phaser": {"depth": 1.0, "freq": 0.05, "feedback": 1.0},
+    "compressor": {"low": 1.0, "mid": 1.0, "high": 1.0},
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_identical_and_gain_only_targets_take_no_step(rack):
     dry = rack.dry("saw")
     models = StubModels(["eq", "phaser", "compressor", "distortion", "reverb"], {**GOOD, **BAD})
     for loop in ("verified", "refine"):
-        for tgt in (dry, dry * np.float32(10 ** (-1 / 20))):   # identical, 1 dB quieter
+        for tgt in (dry, dry * np.float32(10 ** (-1 / 20))):  # identical, 1 dB quieter
             s = Session(models, tgt, renderer=rack, preset="saw", loop=loop)
             res = s.run()
             assert res.steps == [] and res.best_step == 0
@@ -65,14 +65,17 @@ def test_a_verified_step_never_offers_what_its_render_says_is_worse(rack, target
 
 def test_no_candidate_closer_means_done_with_nothing_kept(rack):
     target = rack.render([FX("eq", freq=0.6, q=0.5, gain=0.56)], "saw")  # a gentle EQ
-    knobs = {**BAD, "distortion": {"mode": 11, "drive": 1.0},
-             "reverb": {"mix": 0.7, "low_cut": 0.0, "high_cut": 1.0}}
+    knobs = {
+        **BAD,
+        "distortion": {"mode": 11, "drive": 1.0},
+        "reverb": {"mix": 0.7, "low_cut": 0.0, "high_cut": 1.0},
+    }
     models = StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], knobs)
     s = Session(models, target, renderer=rack, preset="saw", k=3)
     res = s.run()
     assert res.steps == [] and res.stop["reason"] == "no_closer"
     assert res.final == res.initial and res.best_step == 0
-    assert s.renders == 5   # the top three, then the remaining two before giving up
+    assert s.renders == 5  # the top three, then the remaining two before giving up
 
 
 def test_paper_loop_applies_the_selector_blindly(rack, target):
@@ -86,11 +89,11 @@ def test_paper_loop_applies_the_selector_blindly(rack, target):
 
 def test_bad_capture_triggers_take_back_and_the_next_candidate(rack, target):
     models = StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], {**GOOD, **BAD})
-    s = Session(models, target, renderer=rack)          # Live: no preset, sounds are captured
-    turn = s.advance(current=rack.dry("saw"))           # the first capture is the input
+    s = Session(models, target, renderer=rack)  # Live: no preset, sounds are captured
+    turn = s.advance(current=rack.dry("saw"))  # the first capture is the input
     assert turn.judged is None and turn.report.effect == "distortion"
     with pytest.raises(RuntimeError, match="not judged yet"):
-        s.step()                                         # no capture of the applied step
+        s.step()  # no capture of the applied step
     assert turn.report.after is None and turn.report.expected is not None
     # Serum's real sound after the step: much worse than before (as if mis-set)
     worse = rack.render([FX("eq", **BAD["eq"]), FX("phaser", **BAD["phaser"])], "saw")
@@ -118,8 +121,10 @@ def test_refinement_never_returns_a_worse_state():
     goal = np.array([0.42, 0.55, 0.47])
 
     def dist(fxs):
-        return [float(np.sum((np.array([f.knobs[k] for k in ("mix", "low_cut", "high_cut")])
-                              - goal) ** 2)) for f in fxs]
+        return [
+            float(np.sum((np.array([f.knobs[k] for k in ("mix", "low_cut", "high_cut")]) - goal) ** 2))
+            for f in fxs
+        ]
 
     start = dist([fx])[0]
     r = refine(fx, dist, start, budget=24, seed=3)
@@ -128,8 +133,10 @@ def test_refinement_never_returns_a_worse_state():
 
 
 def test_refine_loop_keeps_polish_only_when_exactly_better(rack, target):
-    off = {"distortion": {"mode": 2, "drive": 0.55},
-           "reverb": {"mix": 0.62, "low_cut": 0.35, "high_cut": 0.55}}
+    off = {
+        "distortion": {"mode": 2, "drive": 0.55},
+        "reverb": {"mix": 0.62, "low_cut": 0.35, "high_cut": 0.55},
+    }
     models = StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], {**off, **BAD})
     s = Session(models, target, renderer=rack, preset="saw", loop="refine", refine_budget=12)
     res = s.run()
@@ -137,7 +144,7 @@ def test_refine_loop_keeps_polish_only_when_exactly_better(rack, target):
     for st in res.steps:
         r = st.refine
         assert r is not None and r["renders"] <= 12
-        assert r["objective_refined"] <= r["objective_model"]   # never worse by the rule
+        assert r["objective_refined"] <= r["objective_model"]  # never worse by the rule
         assert score_of(s, st.after) == pytest.approx(r["score_refined"])
     plain = Session(models, target, renderer=rack, preset="saw").run()
     assert s.judge.score(res.best) <= s.judge.score(plain.best)
@@ -147,13 +154,20 @@ def test_prefix_cache_gives_the_same_audio(rack):
     from serumrnn.server.rack import OpenRack
 
     fresh = OpenRack()
-    chains = [Chain([FX("distortion", mode=3, drive=0.6), FX("eq", freq=0.7, q=0.3, gain=0.8)]),
-              Chain([FX("eq", freq=0.7, q=0.3, gain=0.8), FX("distortion", mode=3, drive=0.6),
-                     FX("reverb", mix=0.4, low_cut=0.1, high_cut=0.9)]),
-              Chain([FX("distortion", mode=3, drive=0.6), FX("compressor", low=0.2, mid=0.5, high=0.9)])]
+    chains = [
+        Chain([FX("distortion", mode=3, drive=0.6), FX("eq", freq=0.7, q=0.3, gain=0.8)]),
+        Chain(
+            [
+                FX("eq", freq=0.7, q=0.3, gain=0.8),
+                FX("distortion", mode=3, drive=0.6),
+                FX("reverb", mix=0.4, low_cut=0.1, high_cut=0.9),
+            ]
+        ),
+        Chain([FX("distortion", mode=3, drive=0.6), FX("compressor", low=0.2, mid=0.5, high=0.9)]),
+    ]
     for c in chains:
         rack.render(c, "bells")
-    for c in chains:   # now every prefix is cached in ``rack``, none in ``fresh``
+    for c in chains:  # now every prefix is cached in ``rack``, none in ``fresh``
         fresh._prefixes.clear()
         assert np.array_equal(rack.render(c, "bells"), fresh.render(c, "bells"))
         assert np.array_equal(rack.process(rack.dry("sine"), c), fresh.process(fresh.dry("sine"), c))
@@ -170,9 +184,9 @@ def test_judge_rules():
     assert j.score({"mse": 2.0, "mssmae": 100.0}) == pytest.approx(1.0)
     assert j.score({"mse": 1.0, "mssmae": 20.0}) == pytest.approx(0.35)
     cur = {"mse": 1.0, "mssmae": 50.0}
-    assert j.closer({"mse": 0.9, "mssmae": 50.0}, cur)           # 0.5 -> 0.475
-    assert not j.closer({"mse": 0.99, "mssmae": 50.0}, cur)      # 0.5 -> 0.4975: within margin
-    assert not j.closer({"mse": 0.5, "mssmae": 80.0}, cur)       # 0.5 -> 0.525: further
+    assert j.closer({"mse": 0.9, "mssmae": 50.0}, cur)  # 0.5 -> 0.475
+    assert not j.closer({"mse": 0.99, "mssmae": 50.0}, cur)  # 0.5 -> 0.4975: within margin
+    assert not j.closer({"mse": 0.5, "mssmae": 80.0}, cur)  # 0.5 -> 0.525: further
     assert J.Judge({"mse": 0.0, "mssmae": 0.05}).already_matches
     assert not j.already_matches
     with pytest.raises(ValueError, match="unknown decision"):

@@ -22,20 +22,20 @@ from serumrnn.server import spec
 from serumrnn.server.models import param_model_name
 
 # -- effect-parameter model (3.1) -----------------------------------------------------------
-CONV_FILTERS = (64, 128, 128)   # three conv layers per branch
+CONV_FILTERS = (64, 128, 128)  # three conv layers per branch
 CONV_KERNEL = (3, 3)
-MEL_POOL = (4, 4)               # max-pool after each conv on the Mel branch
-MFCC_POOL = (2, 4)              # ... and on the (shorter) MFCC branch
-FC_UNITS = 128                  # two fully connected layers
+MEL_POOL = (4, 4)  # max-pool after each conv on the Mel branch
+MFCC_POOL = (2, 4)  # ... and on the (shorter) MFCC branch
+FC_UNITS = 128  # two fully connected layers
 DROPOUT = 0.5
 ACTIVATION = "elu"
 
 # -- effect selector (3.2) ------------------------------------------------------------------
-SELECTOR_FILTER_SCALE = 0.5     # "half as many filters" in the time-distributed CNNs
-SELECTOR_CNN_OUT = 128          # the one FC output of each time-distributed CNN
-LSTM_UNITS = 128                # bi-directional LSTM
+SELECTOR_FILTER_SCALE = 0.5  # "half as many filters" in the time-distributed CNNs
+SELECTOR_CNN_OUT = 128  # the one FC output of each time-distributed CNN
+LSTM_UNITS = 128  # bi-directional LSTM
 
-MEL_SHAPE = (F.N_MELS, F.N_FRAMES, 2)    # channels: input, target
+MEL_SHAPE = (F.N_MELS, F.N_FRAMES, 2)  # channels: input, target
 MFCC_SHAPE = (F.N_MFCC, F.N_FRAMES, 2)
 
 
@@ -46,8 +46,9 @@ def _n(x: int, width: float) -> int:
 def conv_branch(x, pool: tuple[int, int], width: float, name: str):
     """Three (conv 3x3, ELU, max-pool) blocks, then flatten: one feature extractor."""
     for i, f in enumerate(CONV_FILTERS):
-        x = layers.Conv2D(_n(f, width), CONV_KERNEL, padding="same", activation=ACTIVATION,
-                          name=f"{name}_conv{i + 1}")(x)
+        x = layers.Conv2D(
+            _n(f, width), CONV_KERNEL, padding="same", activation=ACTIVATION, name=f"{name}_conv{i + 1}"
+        )(x)
         x = layers.MaxPooling2D(pool, padding="same", name=f"{name}_pool{i + 1}")(x)
     return layers.Flatten(name=f"{name}_flat")(x)
 
@@ -80,8 +81,7 @@ def parameter_model(effect_name: str, width: float = 1.0) -> keras.Model:
     for k in eff.categorical:
         outputs[k.name] = layers.Dense(len(k.choices), activation="softmax", name=k.name)(x)
     if eff.continuous:
-        outputs["continuous"] = layers.Dense(len(eff.continuous), activation="linear",
-                                             name="continuous")(x)
+        outputs["continuous"] = layers.Dense(len(eff.continuous), activation="linear", name="continuous")(x)
     return keras.Model([mel, mfcc], outputs, name=param_model_name(effect_name))
 
 
@@ -118,11 +118,10 @@ def effect_selector(width: float = 1.0, name: str = "selector") -> keras.Model:
     applied = keras.Input((steps, len(spec.STEP_TOKENS)), name="applied_seq")
     present = keras.Input((steps, 1), name="step_present")  # 1 for real steps, 0 for padding
     m = layers.TimeDistributed(_step_encoder(width, "mel", MEL_SHAPE, MEL_POOL), name="td_mel")(mel)
-    c = layers.TimeDistributed(_step_encoder(width, "mfcc", MFCC_SHAPE, MFCC_POOL),
-                               name="td_mfcc")(mfcc)
+    c = layers.TimeDistributed(_step_encoder(width, "mfcc", MFCC_SHAPE, MFCC_POOL), name="td_mfcc")(mfcc)
     x = layers.Concatenate(name="concat")([m, c, applied])
     x = layers.Multiply(name="zero_padding")([x, present])  # padded steps become all-zero ...
-    x = layers.Masking(mask_value=0.0, name="mask")(x)      # ... and are skipped by the LSTM
+    x = layers.Masking(mask_value=0.0, name="mask")(x)  # ... and are skipped by the LSTM
     x = layers.Bidirectional(layers.LSTM(_n(LSTM_UNITS, width)), name="bilstm")(x)
     x = layers.Dense(_n(FC_UNITS, width), activation=ACTIVATION, name="fc")(x)
     x = layers.Dropout(DROPOUT, name="dropout")(x)

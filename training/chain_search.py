@@ -34,7 +34,7 @@ SIGMA0 = 0.3
 #: (effect, knob) per continuous coordinate, in spec order.
 CONTINUOUS = tuple((e.name, k) for e in spec.EFFECTS for k in e.continuous)
 N_SWITCHES = len(spec.EFFECT_NAMES)
-DIM = N_SWITCHES + len(CONTINUOUS) + 1   # + the distortion mode
+DIM = N_SWITCHES + len(CONTINUOUS) + 1  # + the distortion mode
 MODE_KNOB = spec.effect("distortion").categorical[0]
 
 
@@ -42,7 +42,7 @@ def decode(vector: Sequence[float] | np.ndarray) -> Chain:
     """A search vector as a chain (turn-on order = spec order; the rack orders it)."""
     x = np.clip(np.asarray(vector, np.float64), 0.0, 1.0)
     values: dict[str, dict[str, float]] = {e: {} for e in spec.EFFECT_NAMES}
-    for (effect, knob), v in zip(CONTINUOUS, x[N_SWITCHES:N_SWITCHES + len(CONTINUOUS)]):
+    for (effect, knob), v in zip(CONTINUOUS, x[N_SWITCHES : N_SWITCHES + len(CONTINUOUS)]):
         lo, hi = knob_span(knob)
         values[effect][knob.name] = float(lo + (hi - lo) * v)
     n_modes = len(MODE_KNOB.choices)
@@ -52,14 +52,21 @@ def decode(vector: Sequence[float] | np.ndarray) -> Chain:
 
 @dataclass
 class SearchResult:
-    checkpoints: dict[int, dict[str, Any]]   # budget -> best chain (JSON), exact metrics, score
+    checkpoints: dict[int, dict[str, Any]]  # budget -> best chain (JSON), exact metrics, score
     renders: int
     start: dict[str, float]
 
 
-def search_chain(renderer: Renderer, preset: str, target: np.ndarray, *,
-                 budgets: Sequence[int] = BUDGETS, seed: int = 0, popsize: int | None = None,
-                 decision: str | None = None) -> SearchResult:
+def search_chain(
+    renderer: Renderer,
+    preset: str,
+    target: np.ndarray,
+    *,
+    budgets: Sequence[int] = BUDGETS,
+    seed: int = 0,
+    popsize: int | None = None,
+    decision: str | None = None,
+) -> SearchResult:
     """CMA-ES from scratch towards ``target`` from ``preset`` dry, up to max(budgets)
     renders; the best chain found after each budget, measured exactly."""
     import cma
@@ -70,7 +77,7 @@ def search_chain(renderer: Renderer, preset: str, target: np.ndarray, *,
     tsound = J.measure([target])[0]
     start = J.judged(renderer.render(Chain(), preset), tsound).distances
     judge = J.Judge(start, decision=decision or J.DECISION)
-    best_chain, best = Chain(), judge.score(start)   # doing nothing is always a candidate
+    best_chain, best = Chain(), judge.score(start)  # doing nothing is always a candidate
     marks: dict[int, tuple[Chain, float]] = {}
     opts = {"bounds": [0.0, 1.0], "seed": int(seed) + 1, "verbose": -9, "maxstd": np.inf}
     if popsize:
@@ -80,7 +87,7 @@ def search_chain(renderer: Renderer, preset: str, target: np.ndarray, *,
         warnings.simplefilter("ignore")
         es = cma.CMAEvolutionStrategy([0.5] * DIM, SIGMA0, opts)
         while used < budgets[-1]:
-            xs = es.ask()[:budgets[-1] - used]
+            xs = es.ask()[: budgets[-1] - used]
             chains = [decode(x) for x in xs]
             sounds = J.measure([renderer.render(c, preset) for c in chains], tsound, exact=False)
             scores = [judge.score(s.distances) for s in sounds]
@@ -98,26 +105,37 @@ def search_chain(renderer: Renderer, preset: str, target: np.ndarray, *,
     for b in budgets:
         chain, _ = marks.get(b, (best_chain, best))
         d = J.judged(renderer.render(chain, preset), tsound).distances
-        out[b] = {"chain": chain.to_json(), "effects": list(chain.order), "dist": d,
-                  "score": judge.score(d)}
+        out[b] = {"chain": chain.to_json(), "effects": list(chain.order), "dist": d, "score": judge.score(d)}
     return SearchResult(out, used, start)
 
 
-def run_anchor(models, renderer, pairs: Sequence[tuple[str, Any]], *,
-               budgets: Sequence[int] = BUDGETS, seed: int = 0, log=None) -> list[dict[str, Any]]:
+def run_anchor(
+    models,
+    renderer,
+    pairs: Sequence[tuple[str, Any]],
+    *,
+    budgets: Sequence[int] = BUDGETS,
+    seed: int = 0,
+    log=None,
+) -> list[dict[str, Any]]:
     """The anchor on (preset, chain) pairs (``models`` is unused: the anchor has none; the
     argument keeps the evaluation's calling convention). One row per pair: start and, per
     budget, the exact Mel-MSE and MSSMAE of the best chain found."""
     rows = []
     for i, (preset, chain) in enumerate(pairs):
-        r = search_chain(renderer, preset, renderer.render(chain, preset), budgets=budgets,
-                         seed=seed + i)
-        rows.append({"preset": preset, "truth": list(chain.order),
-                     "start": {m: r.start[m] for m in ("mse", "mssmae")},
-                     "budgets": {str(b): {"mse": c["dist"]["mse"], "mssmae": c["dist"]["mssmae"],
-                                          "effects": c["effects"]}
-                                 for b, c in r.checkpoints.items()},
-                     "renders": r.renders})
+        r = search_chain(renderer, preset, renderer.render(chain, preset), budgets=budgets, seed=seed + i)
+        rows.append(
+            {
+                "preset": preset,
+                "truth": list(chain.order),
+                "start": {m: r.start[m] for m in ("mse", "mssmae")},
+                "budgets": {
+                    str(b): {"mse": c["dist"]["mse"], "mssmae": c["dist"]["mssmae"], "effects": c["effects"]}
+                    for b, c in r.checkpoints.items()
+                },
+                "renders": r.renders,
+            }
+        )
         if log:
             log(f"anchor: {i + 1}/{len(pairs)} pairs")
     return rows
@@ -137,8 +155,10 @@ def summarize_anchor(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, floa
 
 # -- the command ---------------------------------------------------------------------
 
-def compare(group: str, *, pairs: int = 10, budgets: Sequence[int] = BUDGETS,
-            models_dir=None, quiet: bool = False) -> dict[str, Any]:
+
+def compare(
+    group: str, *, pairs: int = 10, budgets: Sequence[int] = BUDGETS, models_dir=None, quiet: bool = False
+) -> dict[str, Any]:
     """The anchor against the verified and verified + refine loops on the same held-out
     pairs (drawn like the evaluation's, an equal share per chain length)."""
     import sys
@@ -158,26 +178,37 @@ def compare(group: str, *, pairs: int = 10, budgets: Sequence[int] = BUDGETS,
 
     test = draw_pairs(models.group, pairs)
     rows = run_anchor(models, rack, test, budgets=budgets, log=log)
-    loops = {loop: summarize(run_pairs(models, rack, test, loop=loop))
-             for loop in ("verified", "refine")}
-    return {"group": models.group, "pairs": pairs, "budgets": list(budgets),
-            "anchor": summarize_anchor(rows), "anchor_rows": rows, "loops": loops,
-            "runtime_s": round(time.time() - t0, 1)}
+    loops = {loop: summarize(run_pairs(models, rack, test, loop=loop)) for loop in ("verified", "refine")}
+    return {
+        "group": models.group,
+        "pairs": pairs,
+        "budgets": list(budgets),
+        "anchor": summarize_anchor(rows),
+        "anchor_rows": rows,
+        "loops": loops,
+        "runtime_s": round(time.time() - t0, 1),
+    }
 
 
 def markdown(res: dict[str, Any]) -> str:
     g = res["group"]
-    L = [f"# Renders against quality: {g}", "",
-         f"Generated by `serumrnn chain-search --group {g} --pairs {res['pairs']}` in "
-         f"{res['runtime_s']:.0f} s on {res['pairs']} held-out pairs drawn like `serumrnn eval`'s "
-         f"(pairs/{spec.MAX_STEPS} per chain length 1–{spec.MAX_STEPS}, the test seed stream). The "
-         f"anchor is CMA-ES over the whole chain from scratch ({N_SWITCHES} switches, {len(CONTINUOUS)} "
-         "continuous knobs, the distortion mode), scored by the judge's decision distance; "
-         "the best chain after each budget, measured exactly.", "",
-         "| system | renders per pair | Mel-MSE Δ% | MSSMAE Δ% |", "|---|---|---|---|"]
+    L = [
+        f"# Renders against quality: {g}",
+        "",
+        f"Generated by `serumrnn chain-search --group {g} --pairs {res['pairs']}` in "
+        f"{res['runtime_s']:.0f} s on {res['pairs']} held-out pairs drawn like `serumrnn eval`'s "
+        f"(pairs/{spec.MAX_STEPS} per chain length 1–{spec.MAX_STEPS}, the test seed stream). The "
+        f"anchor is CMA-ES over the whole chain from scratch ({N_SWITCHES} switches, {len(CONTINUOUS)} "
+        "continuous knobs, the distortion mode), scored by the judge's decision distance; "
+        "the best chain after each budget, measured exactly.",
+        "",
+        "| system | renders per pair | Mel-MSE Δ% | MSSMAE Δ% |",
+        "|---|---|---|---|",
+    ]
     for loop, s in res["loops"].items():
-        L.append(f"| {loop} | {s['renders_per_pair']:.1f} | {s['mse_pct']:+.1f} % | "
-                 f"{s['mssmae_pct']:+.1f} % |")
+        L.append(
+            f"| {loop} | {s['renders_per_pair']:.1f} | {s['mse_pct']:+.1f} % | {s['mssmae_pct']:+.1f} % |"
+        )
     for b, s in res["anchor"].items():
         L.append(f"| CMA-ES whole chain | {b} | {s['mse_pct']:+.1f} % | {s['mssmae_pct']:+.1f} % |")
     return "\n".join(L) + "\n"
@@ -192,11 +223,19 @@ def _cmd(a) -> int:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("chain-search", help="the whole-chain CMA-ES anchor against the "
-                              "verified loops, per render budget")
-    p.add_argument("--group", required=True, help="preset group: basic | advanced | modulating (or its full id)")
+    p = subparsers.add_parser(
+        "chain-search", help="the whole-chain CMA-ES anchor against the verified loops, per render budget"
+    )
+    p.add_argument(
+        "--group", required=True, help="preset group: basic | advanced | modulating (or its full id)"
+    )
     p.add_argument("--pairs", type=int, default=10, help=f"held-out pairs (multiple of {spec.MAX_STEPS})")
-    p.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
-                   help="comma-separated render budgets of the CMA-ES anchor (default %(default)s)")
-    p.add_argument("--out", default=None, help="results folder, relative to the current folder (default docs/results)")
+    p.add_argument(
+        "--budgets",
+        default=",".join(map(str, BUDGETS)),
+        help="comma-separated render budgets of the CMA-ES anchor (default %(default)s)",
+    )
+    p.add_argument(
+        "--out", default=None, help="results folder, relative to the current folder (default docs/results)"
+    )
     p.set_defaults(func=_cmd)

@@ -71,10 +71,19 @@ class DataConfig:
     renderer: str = "open_rack"  # or a plugin profile name / path
     presets: tuple[str, ...] | None = None  # default: the group's open-rack presets
     render: dict[str, Any] = field(default_factory=lambda: RenderSettings().to_json())
-    features: dict[str, Any] = field(default_factory=lambda: {
-        "sample_rate": F.SAMPLE_RATE, "n_fft": F.N_FFT, "hop": F.HOP, "n_mels": F.N_MELS,
-        "fmin": F.FMIN, "fmax": F.FMAX, "top_db": F.TOP_DB, "n_mfcc": F.N_MFCC,
-        "dtype": "float16"})
+    features: dict[str, Any] = field(
+        default_factory=lambda: {
+            "sample_rate": F.SAMPLE_RATE,
+            "n_fft": F.N_FFT,
+            "hop": F.HOP,
+            "n_mels": F.N_MELS,
+            "fmin": F.FMIN,
+            "fmax": F.FMAX,
+            "top_db": F.TOP_DB,
+            "n_mfcc": F.N_MFCC,
+            "dtype": "float16",
+        }
+    )
     spec_version: str = field(default_factory=lambda: spec.SPEC_VERSION)
     #: What the loader checks: the spec content the clips were made with.
     spec_fingerprint: str = field(default_factory=lambda: spec.fingerprint())
@@ -138,7 +147,7 @@ def _settings(cfg: DataConfig, task: Task):
     from serumrnn.server.sampling import n_unique
 
     n = min(cfg.per_combo, n_unique(task.subset))
-    return _combo_settings(cfg.seed, task.preset_index, task.subset, n)[task.start:task.stop]
+    return _combo_settings(cfg.seed, task.preset_index, task.subset, n)[task.start : task.stop]
 
 
 def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]:
@@ -165,8 +174,9 @@ def shard_arrays(cfg: DataConfig, task: Task, renderer) -> dict[str, np.ndarray]
         "process_order": process,
         "seed": np.array([s for s, _ in settings], np.int64),
         "preset": np.array([task.preset] * len(settings)),
-        "subset": np.full(len(settings), spec.subset_id(task.subset),
-                          _small_int(2 ** len(spec.EFFECT_NAMES) - 1)),
+        "subset": np.full(
+            len(settings), spec.subset_id(task.subset), _small_int(2 ** len(spec.EFFECT_NAMES) - 1)
+        ),
         "index": np.arange(task.start, task.stop, dtype=np.int32),
     }
 
@@ -203,11 +213,14 @@ def check_semantics(out: Path, meta: dict[str, Any]) -> None:
             f"{out} was made by data format {fmt} / spec {ver}; this code reads format "
             f"{FORMAT_VERSION} / spec {spec.SPEC_VERSION}. Format 1 / spec 1.0 processed effects "
             "in the order they were switched on, not in Serum's rack order, so its clips and "
-            "sequences are not valid now: delete the folder or use another --out, and generate again")
+            "sequences are not valid now: delete the folder or use another --out, and generate again"
+        )
     problem = spec.fingerprint_problem(meta)
     if problem:
-        raise ValueError(f"{out} was {problem}, so its clips and labels mean something else "
-                         "now: delete the folder or use another --out, and generate again")
+        raise ValueError(
+            f"{out} was {problem}, so its clips and labels mean something else "
+            "now: delete the folder or use another --out, and generate again"
+        )
 
 
 def recorded_config(meta: dict[str, Any]) -> dict[str, Any]:
@@ -227,8 +240,10 @@ def _check_config(out: Path, cfg: DataConfig) -> None:
         have = recorded_config(have)
         if have != want:
             diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
-            raise ValueError(f"{out} holds a data set made with other settings ({', '.join(diff)}); "
-                             "use another --out or delete it")
+            raise ValueError(
+                f"{out} holds a data set made with other settings ({', '.join(diff)}); "
+                "use another --out or delete it"
+            )
     else:
         out.mkdir(parents=True, exist_ok=True)
         tmp = meta.with_suffix(".tmp")
@@ -271,8 +286,9 @@ def _run_task(args: tuple[DataConfig, Task, str]) -> tuple[str, int]:
     return task.filename, task.stop - task.start
 
 
-def generate(cfg: DataConfig, out: Path, *, workers: int = 2, progress: bool = True,
-             limit: int | None = None) -> dict[str, Any]:
+def generate(
+    cfg: DataConfig, out: Path, *, workers: int = 2, progress: bool = True, limit: int | None = None
+) -> dict[str, Any]:
     """Render every missing shard; returns counts. ``limit`` stops after that many shards."""
     import multiprocessing as mp
 
@@ -293,8 +309,14 @@ def generate(cfg: DataConfig, out: Path, *, workers: int = 2, progress: bool = T
     done_clips = total_clips - sum(t.stop - t.start for t in todo)
     t0 = time.perf_counter()
     clips = 0
-    bar = tqdm(total=total_clips, initial=done_clips, unit="clip", disable=not progress,
-               desc=f"{cfg.group}", file=sys.stderr)
+    bar = tqdm(
+        total=total_clips,
+        initial=done_clips,
+        unit="clip",
+        disable=not progress,
+        desc=f"{cfg.group}",
+        file=sys.stderr,
+    )
     jobs = [(cfg, t, str(shard_dir)) for t in todo]
     if workers <= 1:
         init_worker(cfg.renderer, cfg.render)
@@ -310,9 +332,14 @@ def generate(cfg: DataConfig, out: Path, *, workers: int = 2, progress: bool = T
                 bar.update(n)
     bar.close()
     dt = time.perf_counter() - t0
-    return {"shards_total": len(tasks), "shards_written": len(todo), "clips_written": clips,
-            "clips_total": total_clips, "seconds": dt,
-            "clips_per_s": clips / dt if dt > 0 and clips else 0.0}
+    return {
+        "shards_total": len(tasks),
+        "shards_written": len(todo),
+        "clips_written": clips,
+        "clips_total": total_clips,
+        "seconds": dt,
+        "clips_per_s": clips / dt if dt > 0 and clips else 0.0,
+    }
 
 
 def load_dataset(out: Path) -> dict[str, np.ndarray]:
@@ -342,36 +369,57 @@ def decode_chain(knobs_row: np.ndarray, order_row: np.ndarray):
         if idx < 0:
             break
         name = spec.EFFECT_NAMES[int(idx)]
-        vals = {k.name: float(knobs_row[columns.index(f"{name}.{k.name}")])
-                for k in spec.effect(name).knobs}
+        vals = {k.name: float(knobs_row[columns.index(f"{name}.{k.name}")]) for k in spec.effect(name).knobs}
         fxs.append(FX(name, vals))
     return Chain(fxs)
 
 
-def config_from_args(group: str, per_combo: int | None, seed: int, *, paper_scale: bool = False,
-                     renderer: str = "open_rack", chunk: int = DEFAULT_CHUNK,
-                     note: int | None = None, presets: str | None = None,
-                     rack_order: str | None = None) -> DataConfig:
+def config_from_args(
+    group: str,
+    per_combo: int | None,
+    seed: int,
+    *,
+    paper_scale: bool = False,
+    renderer: str = "open_rack",
+    chunk: int = DEFAULT_CHUNK,
+    note: int | None = None,
+    presets: str | None = None,
+    rack_order: str | None = None,
+) -> DataConfig:
     n = PAPER_PER_COMBO if paper_scale else (per_combo or DEFAULT_PER_COMBO)
     rs = RenderSettings(rack_order=spec.rack_order(rack_order))
     if note is not None:
         rs = RenderSettings(note=note, rack_order=rs.rack_order)
     names = tuple(p for p in presets.split(",") if p) if presets else None
-    return DataConfig(group=P.resolve_group(group), per_combo=n, seed=seed, chunk=chunk,
-                      renderer=renderer, render=rs.to_json(), presets=names)
+    return DataConfig(
+        group=P.resolve_group(group),
+        per_combo=n,
+        seed=seed,
+        chunk=chunk,
+        renderer=renderer,
+        render=rs.to_json(),
+        presets=names,
+    )
 
 
 def summarize(out: Path) -> dict[str, Any]:
     out = Path(out)
     if not (out / "dataset.json").is_file():
-        raise FileNotFoundError(f"{out} is not a data folder (it has no dataset.json); "
-                                "make one with `serumrnn data generate --group G --out FOLDER`")
+        raise FileNotFoundError(
+            f"{out} is not a data folder (it has no dataset.json); "
+            "make one with `serumrnn data generate --group G --out FOLDER`"
+        )
     cfg = json.loads((out / "dataset.json").read_text())
     dc = DataConfig(**{k: cfg[k] for k in DataConfig.__dataclass_fields__ if k in cfg})
     tasks = plan(dc)
     ok = sum(shard_ok(out / "shards" / t.filename) for t in tasks)
-    return {"group": dc.group, "per_combo": dc.per_combo, "shards": len(tasks), "complete": ok,
-            "clips": sum(t.stop - t.start for t in tasks)}
+    return {
+        "group": dc.group,
+        "per_combo": dc.per_combo,
+        "shards": len(tasks),
+        "complete": ok,
+        "clips": sum(t.stop - t.start for t in tasks),
+    }
 
 
 #: A model manifest names its data folder relative to the project, when it lies inside.
@@ -395,17 +443,26 @@ def bench_datagen(workers: int, per_combo: int) -> dict[str, float]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = DataConfig(group="advanced_modulating_shapes", per_combo=per_combo, seed=123,
-                         chunk=per_combo)
+        cfg = DataConfig(group="advanced_modulating_shapes", per_combo=per_combo, seed=123, chunk=per_combo)
         t = time.perf_counter()
         res = generate(cfg, Path(tmp) / "d", workers=workers, progress=False)
         wall = time.perf_counter() - t
     rate = res["clips_written"] / wall
-    print(f"data generation, {res['clips_written']} clips (render + features + shard write), "
-          f"{workers} workers:")
+    print(
+        f"data generation, {res['clips_written']} clips (render + features + shard write), {workers} workers:"
+    )
     print(f"  {rate:8.1f} clips/s end to end, worker start-up included ({wall:.1f} s)   goal >= 100")
     return {"datagen_clips_per_s": rate}
 
 
-__all__: Sequence[str] = ["DataConfig", "generate", "load_dataset", "plan", "decode_chain",
-                          "knob_columns", "config_from_args", "summarize", "bench_datagen"]
+__all__: Sequence[str] = [
+    "DataConfig",
+    "generate",
+    "load_dataset",
+    "plan",
+    "decode_chain",
+    "knob_columns",
+    "config_from_args",
+    "summarize",
+    "bench_datagen",
+]

@@ -49,8 +49,13 @@ RESULTS = Path("docs") / "results"  # default output, relative to the current fo
 #: Table 3's goals: SerumRNN names the one effect left this often overall, and at each
 #: number of effects in the target (the paper reports 0.974-1.000).
 SELECTOR_GOAL, SELECTOR_GOAL_STEP = 0.985, 0.97
-PAPER_MEL_MSE_PCT = {"compressor": -56.06, "distortion": -82.66, "eq": -45.92,
-                     "phaser": -10.15, "reverb": -62.60}
+PAPER_MEL_MSE_PCT = {
+    "compressor": -56.06,
+    "distortion": -82.66,
+    "eq": -45.92,
+    "phaser": -10.15,
+    "reverb": -62.60,
+}
 
 
 def _paper(effect: str) -> str:
@@ -91,8 +96,9 @@ def _training_labels(models: GroupModels, effect: str) -> np.ndarray | None:
         return z["labels"][z["split"] == 0]
 
 
-def draw_chain(group: str, rng: np.random.Generator, must: str | None, n_effects: int | None
-               ) -> tuple[str, Chain]:
+def draw_chain(
+    group: str, rng: np.random.Generator, must: str | None, n_effects: int | None
+) -> tuple[str, Chain]:
     """A preset of ``group`` and a random chain (Table 1 knobs, random turn-on order):
     ``n_effects`` effects drawn at random, or, with ``n_effects=None``, ``must`` and each
     other effect with probability 1/2. Every held-out test draw is made here."""
@@ -100,8 +106,9 @@ def draw_chain(group: str, rng: np.random.Generator, must: str | None, n_effects
     preset = presets[int(rng.integers(len(presets)))]
     if n_effects is None:
         if must is None:
-            raise ValueError("draw_chain needs the effect every chain holds (must) or a "
-                             "number of effects (n_effects)")
+            raise ValueError(
+                "draw_chain needs the effect every chain holds (must) or a number of effects (n_effects)"
+            )
         others = [e for e in spec.EFFECT_NAMES if e != must and rng.random() < 0.5]
         names = sorted(set(others) | {must}, key=spec.EFFECT_NAMES.index)
     else:
@@ -114,14 +121,15 @@ def _mean_metrics(a_audio, b_audio) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, np.float64) for k, v in d.items()}
 
 
-def table2(models: GroupModels, rack: OpenRack, n_pairs: int, train_keys: set,
-           batch: int = 50) -> dict[str, Any]:
-    return {e: table2_effect(models, rack, e, n_pairs, train_keys, batch)
-            for e in spec.EFFECT_NAMES}
+def table2(
+    models: GroupModels, rack: OpenRack, n_pairs: int, train_keys: set, batch: int = 50
+) -> dict[str, Any]:
+    return {e: table2_effect(models, rack, e, n_pairs, train_keys, batch) for e in spec.EFFECT_NAMES}
 
 
-def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int,
-                  train_keys: set, batch: int = 50) -> dict[str, Any]:
+def table2_effect(
+    models: GroupModels, rack: OpenRack, effect: str, n_pairs: int, train_keys: set, batch: int = 50
+) -> dict[str, Any]:
     """One parameter model on ``n_pairs`` held-out pairs (the same pairs every run)."""
     ei = spec.EFFECT_NAMES.index(effect)
     eff = spec.effect(effect)
@@ -129,7 +137,7 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
     ins: list[np.ndarray] = []
     tgts: list[np.ndarray] = []
     outs: list[np.ndarray] = []
-    truth: list[tuple[str, Chain, int]] = []   # preset, target chain, the effect's position
+    truth: list[tuple[str, Chain, int]] = []  # preset, target chain, the effect's position
     pred: list[FX] = []
     i = 0
     while len(truth) < n_pairs:
@@ -143,15 +151,15 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
         tgts.append(rack.render(chain, preset))
         truth.append((preset, chain, pos))
     for s in range(0, n_pairs, batch):
-        a = np.stack(ins[s:s + batch])
-        b = np.stack(tgts[s:s + batch])
+        a = np.stack(ins[s : s + batch])
+        b = np.stack(tgts[s : s + batch])
         am, ac = F.features(a)
         bm, bc = F.features(b)
         y = models.predict(name, pair_batch(am, ac, bm, bc))
         for r in range(len(a)):
             fx = knobs_from_outputs(effect, y, r)
             preset, chain, pos = truth[s + r]
-            new = Chain(list(chain[:pos]) + [fx] + list(chain[pos + 1:]))
+            new = Chain(list(chain[:pos]) + [fx] + list(chain[pos + 1 :]))
             outs.append(rack.render(new, preset))
             pred.append(fx)
     A, B, O = np.stack(ins), np.stack(tgts), np.stack(outs)
@@ -165,24 +173,37 @@ def table2_effect(models: GroupModels, rack: OpenRack, effect: str, n_pairs: int
     knob_rows = {}
     for j, k in enumerate(eff.knobs):
         if k.categorical:
-            base_cls = int(np.bincount(labels[:, j].astype(int), minlength=len(k.choices)).argmax()) \
-                if labels is not None else 0
+            base_cls = (
+                int(np.bincount(labels[:, j].astype(int), minlength=len(k.choices)).argmax())
+                if labels is not None
+                else 0
+            )
             knob_rows[k.name] = {
                 "accuracy": float(np.mean(pred_knobs[:, j] == true_knobs[:, j])),
                 "baseline_accuracy": float(np.mean(true_knobs[:, j] == base_cls)),
-                "baseline": "most frequent training mode"}
+                "baseline": "most frequent training mode",
+            }
         else:
             mean = float(labels[:, j].mean()) if labels is not None else float(np.mean(k.grid()))
             knob_rows[k.name] = {
                 "mae": float(np.mean(np.abs(pred_knobs[:, j] - true_knobs[:, j]))),
                 "baseline_mae": float(np.mean(np.abs(mean - true_knobs[:, j]))),
-                "baseline": "training mean" if labels is not None else "grid mean"}
-    print(f"[{models.group}] {effect}: Mel-MSE {din['mse']:.2f} -> {dout['mse']:.2f} "
-          f"({pct['mse']:+.1f} %, paper {_paper(effect)})", file=sys.stderr)
-    return {"pairs": n_pairs, "input": din, "output": dout,
-            "delta": {k: float(v) for k, v in d.items()},
-            "delta_pct": {k: float(v) for k, v in pct.items()},
-            "knobs": knob_rows, "paper_mel_mse_pct": PAPER_MEL_MSE_PCT.get(effect)}
+                "baseline": "training mean" if labels is not None else "grid mean",
+            }
+    print(
+        f"[{models.group}] {effect}: Mel-MSE {din['mse']:.2f} -> {dout['mse']:.2f} "
+        f"({pct['mse']:+.1f} %, paper {_paper(effect)})",
+        file=sys.stderr,
+    )
+    return {
+        "pairs": n_pairs,
+        "input": din,
+        "output": dout,
+        "delta": {k: float(v) for k, v in d.items()},
+        "delta_pct": {k: float(v) for k, v in pct.items()},
+        "knobs": knob_rows,
+        "paper_mel_mse_pct": PAPER_MEL_MSE_PCT.get(effect),
+    }
 
 
 def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set) -> dict[str, Any]:
@@ -220,7 +241,7 @@ def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set
             for k in range(n):
                 applied = ["initial"] + list(chain.order[:k])
                 for sel in sels:
-                    steps = feats[:1] * (k + 1) if sel == "selector_ni" else feats[:k + 1]
+                    steps = feats[:1] * (k + 1) if sel == "selector_ni" else feats[: k + 1]
                     probs = models.predict(sel, selector_inputs(steps, target, applied))[0]
                     choice = most_probable_unused(probs, chain.order[:k])
                     in_target[sel][n].append(choice in chain.order[k:])
@@ -234,84 +255,142 @@ def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set
         allv = [x for v in h.values() for x in v]
         return {"per_step": per, "all": float(np.mean(allv)), "n": {str(n): len(v) for n, v in h.items()}}
 
-    return {"per_length": per_length,
-            "serumrnn": summarize(last["selector"]),
-            "serumrnn_unused_only": summarize(last_masked["selector"]),
-            "serumrnn_ni": summarize(last["selector_ni"]),
-            "serumrnn_ni_unused_only": summarize(last_masked["selector_ni"]),
-            "serumrnn_in_target": summarize(in_target["selector"]),
-            "serumrnn_ni_in_target": summarize(in_target["selector_ni"]),
-            "serumcnn": {"per_effects": {str(n): float(np.mean(v)) for n, v in cnn.items()},
-                         "all": float(np.mean([x for v in cnn.values() for x in v]))}}
+    return {
+        "per_length": per_length,
+        "serumrnn": summarize(last["selector"]),
+        "serumrnn_unused_only": summarize(last_masked["selector"]),
+        "serumrnn_ni": summarize(last["selector_ni"]),
+        "serumrnn_ni_unused_only": summarize(last_masked["selector_ni"]),
+        "serumrnn_in_target": summarize(in_target["selector"]),
+        "serumrnn_ni_in_target": summarize(in_target["selector_ni"]),
+        "serumcnn": {
+            "per_effects": {str(n): float(np.mean(v)) for n, v in cnn.items()},
+            "all": float(np.mean([x for v in cnn.values() for x in v])),
+        },
+    }
 
 
 def markdown(group: str, res: dict[str, Any]) -> str:
-    lines = [f"# Model evaluation: {group}", "",
-             f"Generated by `serumrnn eval-models --group {group}`; "
-             f"{res['table2'][spec.EFFECT_NAMES[0]]['pairs']} held-out pairs per parameter model, "
-             f"{res['table3']['per_length']} held-out chains per length for the selectors.", "",
-             "## Table 2 style: parameter models (mean error against the target)", "",
-             "| effect | metric | input | output | Δ | Δ% |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Model evaluation: {group}",
+        "",
+        f"Generated by `serumrnn eval-models --group {group}`; "
+        f"{res['table2'][spec.EFFECT_NAMES[0]]['pairs']} held-out pairs per parameter model, "
+        f"{res['table3']['per_length']} held-out chains per length for the selectors.",
+        "",
+        "## Table 2 style: parameter models (mean error against the target)",
+        "",
+        "| effect | metric | input | output | Δ | Δ% |",
+        "|---|---|---|---|---|---|",
+    ]
     for e, r in res["table2"].items():
         for m in M.METRICS:
-            lines.append(f"| {e} | {m.upper()} | {r['input'][m]:.2f} | {r['output'][m]:.2f} | "
-                         f"{r['delta'][m]:+.2f} | {r['delta_pct'][m]:+.2f} |")
-    lines += ["", "Mel-MSE Δ% against the paper's (Adv. Mod. Shapes, Table 2):", "",
-              "| effect | ours | paper | goal met |", "|---|---|---|---|"]
+            lines.append(
+                f"| {e} | {m.upper()} | {r['input'][m]:.2f} | {r['output'][m]:.2f} | "
+                f"{r['delta'][m]:+.2f} | {r['delta_pct'][m]:+.2f} |"
+            )
+    lines += [
+        "",
+        "Mel-MSE Δ% against the paper's (Adv. Mod. Shapes, Table 2):",
+        "",
+        "| effect | ours | paper | goal met |",
+        "|---|---|---|---|",
+    ]
     for e, r in res["table2"].items():
         ours, paper = r["delta_pct"]["mse"], r["paper_mel_mse_pct"]
         lines.append(f"| {e} | {ours:+.1f} % | {paper:+.1f} % | {'yes' if ours <= paper else 'no'} |")
-    lines += ["", "Knob-level error on the same pairs (normalized 0..1 units):", "",
-              "| effect | knob | model | baseline | baseline is |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Knob-level error on the same pairs (normalized 0..1 units):",
+        "",
+        "| effect | knob | model | baseline | baseline is |",
+        "|---|---|---|---|---|",
+    ]
     for e, r in res["table2"].items():
         for k, v in r["knobs"].items():
             if "accuracy" in v:
-                lines.append(f"| {e} | {k} (accuracy) | {v['accuracy']:.3f} | "
-                             f"{v['baseline_accuracy']:.3f} | {v['baseline']} |")
+                lines.append(
+                    f"| {e} | {k} (accuracy) | {v['accuracy']:.3f} | "
+                    f"{v['baseline_accuracy']:.3f} | {v['baseline']} |"
+                )
             else:
-                lines.append(f"| {e} | {k} (MAE) | {v['mae']:.3f} | {v['baseline_mae']:.3f} | "
-                             f"{v['baseline']} |")
+                lines.append(
+                    f"| {e} | {k} (MAE) | {v['mae']:.3f} | {v['baseline_mae']:.3f} | {v['baseline']} |"
+                )
     t3 = res["table3"]
     lengths = list(t3["serumcnn"]["per_effects"])  # "1" .. the most effects in a target
-    lines += ["", "## Table 3: effect selection accuracy, as the paper measured it", "",
-              "Columns: the number of effects in the target. SerumRNN and NI rows are scored on "
-              "the paper's examples (every effect but one applied; the label is the one left); "
-              "the \"every prefix\" rows score each earlier step too, counting a hit when the "
-              "most probable unused effect is one still missing (turn-on order is arbitrary).", "",
-              "| model | " + " | ".join(lengths) + " | all |",
-              "|---|" + "---|" * (len(lengths) + 1)]
-    for key, label in (("serumrnn", "SerumRNN"), ("serumrnn_unused_only", "SerumRNN (unused effects only)"),
-                       ("serumrnn_ni", "SerumRNN NI"), ("serumrnn_ni_unused_only", "SerumRNN NI (unused only)"),
-                       ("serumrnn_in_target", "SerumRNN, every prefix: in the target"),
-                       ("serumrnn_ni_in_target", "SerumRNN NI, every prefix: in the target")):
+    lines += [
+        "",
+        "## Table 3: effect selection accuracy, as the paper measured it",
+        "",
+        "Columns: the number of effects in the target. SerumRNN and NI rows are scored on "
+        "the paper's examples (every effect but one applied; the label is the one left); "
+        'the "every prefix" rows score each earlier step too, counting a hit when the '
+        "most probable unused effect is one still missing (turn-on order is arbitrary).",
+        "",
+        "| model | " + " | ".join(lengths) + " | all |",
+        "|---|" + "---|" * (len(lengths) + 1),
+    ]
+    for key, label in (
+        ("serumrnn", "SerumRNN"),
+        ("serumrnn_unused_only", "SerumRNN (unused effects only)"),
+        ("serumrnn_ni", "SerumRNN NI"),
+        ("serumrnn_ni_unused_only", "SerumRNN NI (unused only)"),
+        ("serumrnn_in_target", "SerumRNN, every prefix: in the target"),
+        ("serumrnn_ni_in_target", "SerumRNN NI, every prefix: in the target"),
+    ):
         row = t3[key]["per_step"]
-        lines.append(f"| {label} | " + " | ".join(f"{row.get(s, float('nan')):.3f}" for s in lengths)
-                     + f" | {t3[key]['all']:.3f} |")
+        lines.append(
+            f"| {label} | "
+            + " | ".join(f"{row.get(s, float('nan')):.3f}" for s in lengths)
+            + f" | {t3[key]['all']:.3f} |"
+        )
     row = t3["serumcnn"]["per_effects"]
-    lines.append("| SerumCNN (by number of effects) | " + " | ".join(f"{row[s]:.3f}" for s in lengths)
-                 + f" | {t3['serumcnn']['all']:.3f} |")
-    lines += ["", f"Goal: SerumRNN ≥ {SELECTOR_GOAL} overall and ≥ {SELECTOR_GOAL_STEP} for every "
-              "number of effects (paper: 0.974-1.000)."]
+    lines.append(
+        "| SerumCNN (by number of effects) | "
+        + " | ".join(f"{row[s]:.3f}" for s in lengths)
+        + f" | {t3['serumcnn']['all']:.3f} |"
+    )
+    lines += [
+        "",
+        f"Goal: SerumRNN ≥ {SELECTOR_GOAL} overall and ≥ {SELECTOR_GOAL_STEP} for every "
+        "number of effects (paper: 0.974-1.000).",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def evaluate_group(group: str, *, models_dir: Path | None = None, pairs: int = 1000,
-                   per_length: int = 200, out_dir: Path = RESULTS) -> dict[str, Any]:
+def evaluate_group(
+    group: str,
+    *,
+    models_dir: Path | None = None,
+    pairs: int = 1000,
+    per_length: int = 200,
+    out_dir: Path = RESULTS,
+) -> dict[str, Any]:
     from serumrnn.training.export import add_test_metrics
 
     models = load_group(group, models_dir)
     rack = OpenRack(models.render_settings)
     keys = training_keys(models)
-    res: dict[str, Any] = {"group": models.group, "table2": table2(models, rack, pairs, keys),
-           "table3": table3(models, rack, per_length, keys)}
+    res: dict[str, Any] = {
+        "group": models.group,
+        "table2": table2(models, rack, pairs, keys),
+        "table3": table3(models, rack, per_length, keys),
+    }
     d = out_dir / models.group
     d.mkdir(parents=True, exist_ok=True)
     (d / "models.json").write_text(json.dumps(res, indent=2) + "\n")
     (d / "models.md").write_text(markdown(models.group, res))
-    add_test_metrics(models.folder.parent, models.group, {
-        "mel_mse_delta_pct": {e: r["delta_pct"]["mse"] for e, r in res["table2"].items()},
-        "selector_accuracy": res["table3"]["serumrnn"]["all"],
-        "selector_ni_accuracy": res["table3"]["serumrnn_ni"]["all"],
-        "serum_cnn_accuracy": res["table3"]["serumcnn"]["all"],
-        "pairs": pairs, "chains_per_length": per_length})
+    add_test_metrics(
+        models.folder.parent,
+        models.group,
+        {
+            "mel_mse_delta_pct": {e: r["delta_pct"]["mse"] for e, r in res["table2"].items()},
+            "selector_accuracy": res["table3"]["serumrnn"]["all"],
+            "selector_ni_accuracy": res["table3"]["serumrnn_ni"]["all"],
+            "serum_cnn_accuracy": res["table3"]["serumcnn"]["all"],
+            "pairs": pairs,
+            "chains_per_length": per_length,
+        },
+    )
     return res

@@ -75,26 +75,32 @@ if TYPE_CHECKING:
 
 #: Our own loops (server.assistant), extra rows beside the paper's systems: each step is
 #: rendered before it is offered and kept only when the judge says it is closer.
-VERIFIED: dict[str, tuple[str, str]] = {"serumrnn_verified": ("SerumRNN verified", "verified"),
-                                        "serumrnn_refine": ("SerumRNN verified + refine", "refine")}
+VERIFIED: dict[str, tuple[str, str]] = {
+    "serumrnn_verified": ("SerumRNN verified", "verified"),
+    "serumrnn_refine": ("SerumRNN verified + refine", "refine"),
+}
 #: Pairs the verified rows run on by default: every pair's loop is a whole Session, and
 #: refine spends about 100 renders a pair, so they take a spread subset of the test pairs.
 VERIFIED_PAIRS = 100
-PAIR_STREAM = 300    # record_seed(TEST_STREAM, PAIR_STREAM + n, i): the i-th draw of n effects
+PAIR_STREAM = 300  # record_seed(TEST_STREAM, PAIR_STREAM + n, i): the i-th draw of n effects
 
 
 # -- test pairs -----------------------------------------------------------------------
 
-def draw_test_pairs(group: str, pairs: int, train_keys: set[tuple[str, tuple]],
-                    stream: int = PAIR_STREAM) -> list[tuple[str, Chain]]:
+
+def draw_test_pairs(
+    group: str, pairs: int, train_keys: set[tuple[str, tuple]], stream: int = PAIR_STREAM
+) -> list[tuple[str, Chain]]:
     """(preset, chain) held out: pairs / MAX_STEPS per chain length, in order of length;
     ``stream`` picks another sub-stream of the test seeds (e.g. development pairs)."""
     from serumrnn.server.sampling import knob_key, record_seed
     from serumrnn.training.evaluate_models import TEST_STREAM, draw_chain
 
     if pairs < MAX_STEPS or pairs % MAX_STEPS:
-        raise ValueError(f"--pairs must be a positive multiple of {MAX_STEPS} "
-                         f"(pairs/{MAX_STEPS} per length 1-{MAX_STEPS}), got {pairs}")
+        raise ValueError(
+            f"--pairs must be a positive multiple of {MAX_STEPS} "
+            f"(pairs/{MAX_STEPS} per length 1-{MAX_STEPS}), got {pairs}"
+        )
     out: list[tuple[str, Chain]] = []
     seen = set(train_keys)
     for n in range(1, MAX_STEPS + 1):
@@ -121,13 +127,22 @@ def _example_index(truths: Sequence[tuple[str, ...]]) -> int:
 
 def _capture_example(case: Case, traj: Trajectory) -> dict[str, Any]:
     nodes = [case.nodes[traj.effects[:j]] for j in range(traj.steps + 1)]
-    return {"preset": case.name, "truth": list(case.truth), "effects": list(traj.effects),
-            "mels": [n.mel for n in nodes] + [case.target.mel],
-            "mse": [float(n.dist[0]) for n in nodes]}
+    return {
+        "preset": case.name,
+        "truth": list(case.truth),
+        "effects": list(traj.effects),
+        "mels": [n.mel for n in nodes] + [case.target.mel],
+        "mse": [float(n.dist[0]) for n in nodes],
+    }
 
 
-def run_pairs(models: GroupModels, renderer: Renderer, pairs: Sequence[tuple[str, Chain]],
-              chunk: int = 25, log: Callable[[str], None] | None = None) -> Evaluation:
+def run_pairs(
+    models: GroupModels,
+    renderer: Renderer,
+    pairs: Sequence[tuple[str, Chain]],
+    chunk: int = 25,
+    log: Callable[[str], None] | None = None,
+) -> Evaluation:
     """All six systems on the given (preset, chain) pairs, in chunks of ``chunk`` pairs."""
     trajs: dict[str, list[Trajectory]] = {s: [] for s in SYSTEMS}
     truths = [tuple(c.order) for _, c in pairs]
@@ -135,12 +150,16 @@ def run_pairs(models: GroupModels, renderer: Renderer, pairs: Sequence[tuple[str
     example: dict[str, Any] | None = None
     renders, t0 = 0, time.time()
     for s in range(0, len(pairs), chunk):
-        part = pairs[s:s + chunk]
-        cases = make_cases([p for p, _ in part], [renderer.dry(p) for p, _ in part],
-                           [renderer.render(c, p) for p, c in part], truths[s:s + chunk],
-                           range(s, s + len(part)))
+        part = pairs[s : s + chunk]
+        cases = make_cases(
+            [p for p, _ in part],
+            [renderer.dry(p) for p, _ in part],
+            [renderer.render(c, p) for p, c in part],
+            truths[s : s + chunk],
+            range(s, s + len(part)),
+        )
         it, n = run_iterative(cases, ITERATIVE, models, renderer)
-        renders += n + len(part)   # the iterative systems' (shared) renders + the one-shot ones
+        renders += n + len(part)  # the iterative systems' (shared) renders + the one-shot ones
         for k, v in it.items():
             trajs[k] += v
         trajs["serumcnn_1s"] += run_one_shot(cases, models, renderer)
@@ -148,8 +167,10 @@ def run_pairs(models: GroupModels, renderer: Renderer, pairs: Sequence[tuple[str
             example = _capture_example(cases[ex_i - s], trajs["serumrnn"][ex_i])
         done, el = s + len(part), time.time() - t0
         if log:
-            log(f"pairs {done}/{len(pairs)} (chain length {len(truths[done - 1])}), "
-                f"{el:.0f} s, {1000 * el / done:.0f} ms/pair, {renders} renders")
+            log(
+                f"pairs {done}/{len(pairs)} (chain length {len(truths[done - 1])}), "
+                f"{el:.0f} s, {1000 * el / done:.0f} ms/pair, {renders} renders"
+            )
     needed = sum(t.renders for v in trajs.values() for t in v)
     return Evaluation({"renders": {"done": renders, "systems_need": needed}}, trajs, truths, example)
 
@@ -162,8 +183,13 @@ def verified_subset(n_pairs: int, n: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n_pairs - 1, n)})
 
 
-def run_verified(models: GroupModels, renderer: Renderer, pairs: Sequence[tuple[str, Chain]],
-                 loop: str, log: Callable[[str], None] | None = None) -> list[Trajectory]:
+def run_verified(
+    models: GroupModels,
+    renderer: Renderer,
+    pairs: Sequence[tuple[str, Chain]],
+    loop: str,
+    log: Callable[[str], None] | None = None,
+) -> list[Trajectory]:
     """One of our loops on each pair (input = the preset dry): the distances after each
     kept step, as a trajectory the research code's rule can read. The product's result is
     the last state (a verified loop keeps only steps that bring the sound closer)."""
@@ -172,15 +198,13 @@ def run_verified(models: GroupModels, renderer: Renderer, pairs: Sequence[tuple[
     M = metrics_module()
     out, t0 = [], time.time()
     for i, (preset, chain) in enumerate(pairs):
-        s = Session(models, renderer.render(chain, preset), renderer=renderer, preset=preset,
-                    loop=loop)
+        s = Session(models, renderer.render(chain, preset), renderer=renderer, preset=preset, loop=loop)
         res = s.run()
         path = [d for d in [res.initial] + [st.after for st in res.steps] if d is not None]
         if len(path) != len(res.steps) + 1:  # a rendered session measures every state
             raise RuntimeError(f"the {loop} loop left a state of pair {i} ({preset}) unmeasured")
         dist = np.array([[d[m] for m in M.METRICS] for d in path], np.float64)
-        out.append(Trajectory(tuple(st.effect for st in res.steps), dist, s.renders,
-                              s.chain.to_json()))
+        out.append(Trajectory(tuple(st.effect for st in res.steps), dist, s.renders, s.chain.to_json()))
         if log and (i + 1) % 20 == 0:
             log(f"{loop}: {i + 1}/{len(pairs)} pairs, {time.time() - t0:.0f} s")
     return out
@@ -190,15 +214,23 @@ def verified_summary(trajs: Sequence[Trajectory], paper: Sequence[Trajectory]) -
     """A verified loop scored both ways, beside SerumRNN (the paper's loop) on the same
     pairs: the research code's rule, and the product's own result (its last, best state)."""
     n = max(t.steps for t in trajs) if trajs else 0
-    return {"pairs": len(trajs),
-            "table_research": summarize_research(trajs, TABLE_TOLERANCE),
-            "product": summarize(trajs, n + 1),   # tolerance above any step count: the end
-            "serumrnn_same_pairs": summarize_research(paper, TABLE_TOLERANCE),
-            "renders_per_pair": float(np.mean([t.renders for t in trajs])),
-            "steps_per_pair": float(np.mean([t.steps for t in trajs])),
-            "ended_worse": {m: int(sum(t.dist[-1, k] > t.dist[0, k] if m != "pcc" else
-                                       t.dist[-1, k] < t.dist[0, k] for t in trajs))
-                            for k, m in enumerate(metrics_module().METRICS)}}
+    return {
+        "pairs": len(trajs),
+        "table_research": summarize_research(trajs, TABLE_TOLERANCE),
+        "product": summarize(trajs, n + 1),  # tolerance above any step count: the end
+        "serumrnn_same_pairs": summarize_research(paper, TABLE_TOLERANCE),
+        "renders_per_pair": float(np.mean([t.renders for t in trajs])),
+        "steps_per_pair": float(np.mean([t.steps for t in trajs])),
+        "ended_worse": {
+            m: int(
+                sum(
+                    t.dist[-1, k] > t.dist[0, k] if m != "pcc" else t.dist[-1, k] < t.dist[0, k]
+                    for t in trajs
+                )
+            )
+            for k, m in enumerate(metrics_module().METRICS)
+        },
+    }
 
 
 def verified_goals(ver: dict[str, Any]) -> list[dict[str, Any]]:
@@ -206,32 +238,54 @@ def verified_goals(ver: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for v in ver.values():
         pct = v["product"]["delta_pct"]
-        out.append({"goal": f"{v['label']}, its result: Δ% Mel-MSE ≤ −85 % and MSSMAE ≤ −55 %",
-                    "value": f"{pct['mse']:+.1f} % / {pct['mssmae']:+.1f} %",
-                    "met": bool(pct["mse"] <= -85.0 and pct["mssmae"] <= -55.0)})
+        out.append(
+            {
+                "goal": f"{v['label']}, its result: Δ% Mel-MSE ≤ −85 % and MSSMAE ≤ −55 %",
+                "value": f"{pct['mse']:+.1f} % / {pct['mssmae']:+.1f} %",
+                "met": bool(pct["mse"] <= -85.0 and pct["mssmae"] <= -55.0),
+            }
+        )
     return out
 
 
 def build_result(group: str, ev: Evaluation) -> dict[str, Any]:
     lengths = [len(t) for t in ev.truths]
-    res = {"group": group, "pairs": len(ev.truths), "per_length": len(ev.truths) // MAX_STEPS,
-           "tolerance": TABLE_TOLERANCE, "stop_metric": J.STOP_METRIC, "bad_step_kept": True,
-           "systems": {s: {"label": SYSTEMS[s], **system_summary(ev.trajectories[s], lengths)}
-                       for s in SYSTEMS},
-           "checks": {"oracle_follows_truth": float(np.mean(
-               [t.effects[:len(tr)] == tuple(tr) for t, tr in zip(ev.trajectories["oracle"], ev.truths)])),
-                      "one_shot_renders": sorted({t.renders for t in ev.trajectories["serumcnn_1s"]})},
-           **ev.result}
+    res = {
+        "group": group,
+        "pairs": len(ev.truths),
+        "per_length": len(ev.truths) // MAX_STEPS,
+        "tolerance": TABLE_TOLERANCE,
+        "stop_metric": J.STOP_METRIC,
+        "bad_step_kept": True,
+        "systems": {s: {"label": SYSTEMS[s], **system_summary(ev.trajectories[s], lengths)} for s in SYSTEMS},
+        "checks": {
+            "oracle_follows_truth": float(
+                np.mean(
+                    [t.effects[: len(tr)] == tuple(tr) for t, tr in zip(ev.trajectories["oracle"], ev.truths)]
+                )
+            ),
+            "one_shot_renders": sorted({t.renders for t in ev.trajectories["serumcnn_1s"]}),
+        },
+        **ev.result,
+    }
     if group in PAPER_SERUMRNN:
         res["paper_serumrnn_delta"] = as_metric_dict(np.array(PAPER_SERUMRNN[group]))
     res["goals"] = goals(res)
     return res
 
 
-def evaluate_system(group: str, *, models_dir: Path | None = None, pairs: int = 1000,
-                    out_dir: Path | None = None, ood: bool = True, chunk: int = 25,
-                    renderer: Renderer | None = None, quiet: bool = False,
-                    verified_pairs: int = VERIFIED_PAIRS) -> Evaluation:
+def evaluate_system(
+    group: str,
+    *,
+    models_dir: Path | None = None,
+    pairs: int = 1000,
+    out_dir: Path | None = None,
+    ood: bool = True,
+    chunk: int = 25,
+    renderer: Renderer | None = None,
+    quiet: bool = False,
+    verified_pairs: int = VERIFIED_PAIRS,
+) -> Evaluation:
     """The whole evaluation of one group; writes the report unless ``out_dir`` is None."""
     from serumrnn.server.models import load_group
     from serumrnn.server.rack import OpenRack
@@ -273,27 +327,45 @@ def evaluate_system(group: str, *, models_dir: Path | None = None, pairs: int = 
 
 # -- the command ---------------------------------------------------------------------
 
+
 def _cmd_eval(a: argparse.Namespace) -> int:
     from serumrnn.training.evaluate_models import RESULTS
 
-    evaluate_system(a.group, models_dir=Path(a.models) if a.models else None, pairs=a.pairs,
-                    out_dir=Path(a.out) if a.out else RESULTS, ood=not a.no_ood, chunk=a.chunk,
-                    verified_pairs=a.verified_pairs)
+    evaluate_system(
+        a.group,
+        models_dir=Path(a.models) if a.models else None,
+        pairs=a.pairs,
+        out_dir=Path(a.out) if a.out else RESULTS,
+        ood=not a.no_ood,
+        chunk=a.chunk,
+        verified_pairs=a.verified_pairs,
+    )
     return 0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``serumrnn eval`` (the CLI imports this module only to build its parser)."""
-    p = subparsers.add_parser("eval", help="the whole system: Tables 4-6, Figures 1 and 4 "
-                              "and the out-of-domain table into docs/results/<group>/")
+    p = subparsers.add_parser(
+        "eval",
+        help="the whole system: Tables 4-6, Figures 1 and 4 "
+        "and the out-of-domain table into docs/results/<group>/",
+    )
     p.add_argument("--group", required=True, help="basic | advanced | modulating (or full id)")
-    p.add_argument("--pairs", type=int, default=1000, help=f"held-out pairs, a multiple of {MAX_STEPS} "
-                   f"(pairs/{MAX_STEPS} per chain length 1-{MAX_STEPS}; default 1000, the paper's)")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=1000,
+        help=f"held-out pairs, a multiple of {MAX_STEPS} "
+        f"(pairs/{MAX_STEPS} per chain length 1-{MAX_STEPS}; default 1000, the paper's)",
+    )
     p.add_argument("--models", default=None, help="models folder (default models/)")
     p.add_argument("--out", default=None, help="results folder (default docs/results/)")
     p.add_argument("--chunk", type=int, default=25, help="pairs processed together (memory)")
     p.add_argument("--no-ood", action="store_true", help="skip the SoX out-of-domain targets")
-    p.add_argument("--verified-pairs", type=int, default=VERIFIED_PAIRS,
-                   help="test pairs for the verified and verified + refine rows (0: skip; "
-                        "default %(default)s)")
+    p.add_argument(
+        "--verified-pairs",
+        type=int,
+        default=VERIFIED_PAIRS,
+        help="test pairs for the verified and verified + refine rows (0: skip; default %(default)s)",
+    )
     p.set_defaults(func=_cmd_eval)

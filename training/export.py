@@ -21,8 +21,9 @@ from serumrnn.training.recipes import Recipe
 MANIFEST_VERSION = 1
 
 
-def export_group(group: str, recipe: Recipe, best: dict[str, Path], models_root: Path,
-                 *, data_size: dict | None = None) -> Path:
+def export_group(
+    group: str, recipe: Recipe, best: dict[str, Path], models_root: Path, *, data_size: dict | None = None
+) -> Path:
     from serumrnn.server.rack import presets as P
 
     group = P.resolve_group(group)
@@ -43,8 +44,12 @@ def export_group(group: str, recipe: Recipe, best: dict[str, Path], models_root:
         state = src.parent / "state.json"
         if state.exists():
             st = json.loads(state.read_text())
-            training[name] = {"best_epoch": st["best_epoch"] + 1, "epochs_run": st["epoch"] + 1,
-                              "best_val_loss": st["best"], "seconds": round(st.get("seconds", 0), 1)}
+            training[name] = {
+                "best_epoch": st["best_epoch"] + 1,
+                "epochs_run": st["epoch"] + 1,
+                "best_val_loss": st["best"],
+                "seconds": round(st.get("seconds", 0), 1),
+            }
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "group": group,

@@ -58,18 +58,31 @@ def selector_accuracy(model, data: SelectorData, batch: int = 256) -> dict[str, 
     idx = data.indices(2)
     exact = in_target = n_last = 0
     for s in range(0, len(idx), batch):
-        b = idx[s:s + batch]
+        b = idx[s : s + batch]
         pred = np.argmax(model.predict(data.inputs(b), verbose=0), axis=-1)
         last = data.ex["last"][b]
         exact += int(np.sum((pred == data.ex["label"][b]) & last))
         n_last += int(np.sum(last))
         in_target += int(np.sum(data.ex["soft"][b][np.arange(len(b)), pred] > 0))
-    return {"exact": exact / max(1, n_last), "in_target": in_target / max(1, len(idx)),
-            "test_sequences": int(len(idx))}
+    return {
+        "exact": exact / max(1, n_last),
+        "in_target": in_target / max(1, len(idx)),
+        "test_sequences": int(len(idx)),
+    }
 
 
-def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
-                   out_dir: Path, pairs: int = 200, fractions=FRACTIONS, workers: int = 2) -> Path:
+def learning_curve(
+    group: str,
+    effect: str,
+    recipe: Recipe,
+    *,
+    data_root: Path,
+    runs_root: Path,
+    out_dir: Path,
+    pairs: int = 200,
+    fractions=FRACTIONS,
+    workers: int = 2,
+) -> Path:
     """Train ``effect``'s parameter model (or the selector, ``effect="selector"``) on growing
     fractions of its training data and score each run on the same held-out data."""
     from serumrnn.server.quiet import import_tensorflow
@@ -89,35 +102,52 @@ def learning_curve(group: str, effect: str, recipe: Recipe, *, data_root: Path, 
     if selector:
         full = SelectorData(src, PR.prefix_features(ds, workers=workers))
     else:
-        full = ParamData(src, effect, PR.param_pairs(ds, effect, variants=recipe.variants,
-                                                     workers=workers, seed=recipe.seed))
-    rack: OpenRack | None = None   # only Table 2 scoring renders: made on its first use
+        full = ParamData(
+            src,
+            effect,
+            PR.param_pairs(ds, effect, variants=recipe.variants, workers=workers, seed=recipe.seed),
+        )
+    rack: OpenRack | None = None  # only Table 2 scoring renders: made on its first use
     rows = []
     for frac in fractions:
         data = _Subset(full, frac)
         run = runs_root / group / "learning_curve" / f"{effect}-{frac:g}"
-        best = fit(f"{name}@{frac:g}", builder(name, recipe.width), compile_kwargs(name), data,
-                   recipe, run, batch=recipe.selector_batch if selector else recipe.param_batch,
-                   verbose=0)
+        best = fit(
+            f"{name}@{frac:g}",
+            builder(name, recipe.width),
+            compile_kwargs(name),
+            data,
+            recipe,
+            run,
+            batch=recipe.selector_batch if selector else recipe.param_batch,
+            verbose=0,
+        )
         model = keras.models.load_model(best, compile=False)
         state = json.loads((run / "state.json").read_text())
-        row = {"fraction": frac, "train_pairs": int(len(data.train)),
-               "best_val_loss": state["best"], "epochs": state["epoch"] + 1}
+        row = {
+            "fraction": frac,
+            "train_pairs": int(len(data.train)),
+            "best_val_loss": state["best"],
+            "epochs": state["epoch"] + 1,
+        }
         if isinstance(full, SelectorData):
             row.update(selector_accuracy(model, full))
         else:
             if rack is None:
                 rack = OpenRack()
             res = table2_effect(GroupModels(group, run, {}, {name: model}), rack, effect, pairs, set())
-            row.update(mel_mse_delta_pct=res["delta_pct"]["mse"],
-                       mssmae_delta_pct=res["delta_pct"]["mssmae"])
+            row.update(mel_mse_delta_pct=res["delta_pct"]["mse"], mssmae_delta_pct=res["delta_pct"]["mssmae"])
         rows.append(row)
         print(f"[{group}] {effect} @ {frac:g}: {rows[-1]}")
     out_dir = out_dir / group
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"learning_curve_{effect}.json").write_text(json.dumps(
-        {"group": group, "effect": effect, "recipe": recipe.to_json(), "test_pairs": pairs,
-         "rows": rows}, indent=2) + "\n")
+    (out_dir / f"learning_curve_{effect}.json").write_text(
+        json.dumps(
+            {"group": group, "effect": effect, "recipe": recipe.to_json(), "test_pairs": pairs, "rows": rows},
+            indent=2,
+        )
+        + "\n"
+    )
     return plot(rows, group, effect, out_dir / f"learning_curve_{effect}.png")
 
 
@@ -136,20 +166,24 @@ def plot(rows, group: str, effect: str, path: Path) -> Path:
         ax[0].plot(n, [r["exact"] for r in rows], "o-", label="exact next effect")
         ax[0].plot(n, [r["in_target"] for r in rows], "s-", label="chosen effect in the target")
         ax[0].axhline(SELECTOR_GOAL, color="gray", ls="--", label="goal")
-        ax[0].set(xscale="log", xlabel=unit, ylabel="held-out accuracy",
-                  title="Effect selector: held-out accuracy")
+        ax[0].set(
+            xscale="log", xlabel=unit, ylabel="held-out accuracy", title="Effect selector: held-out accuracy"
+        )
     else:
         from serumrnn.training.evaluate_models import PAPER_MEL_MSE_PCT
 
         ax[0].plot(n, [r["mel_mse_delta_pct"] for r in rows], "o-", label="ours")
         if effect in PAPER_MEL_MSE_PCT:
             ax[0].axhline(PAPER_MEL_MSE_PCT[effect], color="gray", ls="--", label="paper")
-        ax[0].set(xscale="log", xlabel=unit, ylabel="Mel-MSE Δ% (lower is better)",
-                  title=f"{spec.effect(effect).label}: held-out Δ%")
+        ax[0].set(
+            xscale="log",
+            xlabel=unit,
+            ylabel="Mel-MSE Δ% (lower is better)",
+            title=f"{spec.effect(effect).label}: held-out Δ%",
+        )
     ax[0].legend(fontsize=7)
     ax[1].plot(n, [r["best_val_loss"] for r in rows], "o-")
-    ax[1].set(xscale="log", xlabel=unit, ylabel="best validation loss",
-              title="validation loss")
+    ax[1].set(xscale="log", xlabel=unit, ylabel="best validation loss", title="validation loss")
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     for a in ax:  # plain numbers on the log axis, no overlapping minor labels

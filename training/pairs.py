@@ -52,7 +52,8 @@ SPLITS = ("train", "val", "test")
 def split_of(seeds: np.ndarray) -> np.ndarray:
     """0 train, 1 val, 2 test: a stable function of each record's seed."""
     u = (np.asarray(seeds, np.uint64) * np.uint64(0x9E3779B97F4A7C15) >> np.uint64(11)).astype(
-        np.float64) / float(1 << 53)
+        np.float64
+    ) / float(1 << 53)
     return np.where(u < TEST_SPLIT, 2, np.where(u < TEST_SPLIT + VAL_SPLIT, 1, 0)).astype(np.int8)
 
 
@@ -98,8 +99,9 @@ def _atomic_savez(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def _render_features(jobs: list[tuple[str, Chain]], render: dict, workers: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _render_features(
+    jobs: list[tuple[str, Chain]], render: dict, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Render (preset, chain) jobs, in parallel when asked, and featurize them."""
     if not jobs:
         z = np.zeros((0, F.N_MELS, F.N_FRAMES), np.float16)
@@ -108,8 +110,9 @@ def _render_features(jobs: list[tuple[str, Chain]], render: dict, workers: int
         import multiprocessing as mp
 
         parts = np.array_split(np.arange(len(jobs)), workers * 4)
-        with mp.get_context("spawn").Pool(workers, initializer=datagen.init_worker,
-                                          initargs=("open_rack", render)) as pool:
+        with mp.get_context("spawn").Pool(
+            workers, initializer=datagen.init_worker, initargs=("open_rack", render)
+        ) as pool:
             res = pool.map(_render_part, [[jobs[i] for i in p] for p in parts])
         return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
     datagen.init_worker("open_rack", render)
@@ -139,8 +142,9 @@ def param_pairs_path(root: Path, effect_name: str, variants: int, seed: int) -> 
     return Path(root) / "derived" / f"pairs-{effect_name}-v{variants}{tail}.npz"
 
 
-def param_pairs(ds: Dataset, effect_name: str, *, variants: int = 0, workers: int = 2,
-                seed: int = 0) -> dict[str, np.ndarray]:
+def param_pairs(
+    ds: Dataset, effect_name: str, *, variants: int = 0, workers: int = 2, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Input features, target index and labels for one effect (cached in derived/).
     ``variants`` extra targets per input are drawn from ``seed``."""
     path = param_pairs_path(ds.root, effect_name, variants, seed)
@@ -169,7 +173,7 @@ def param_pairs(ds: Dataset, effect_name: str, *, variants: int = 0, workers: in
             for v in range(variants):
                 rng = np.random.default_rng(record_seed(seed, int(ds.arrays["seed"][i]), v))
                 fx = sample_fx(effect_name, rng)
-                new = Chain(list(chain[:pos]) + [fx] + list(chain[pos + 1:]))
+                new = Chain(list(chain[:pos]) + [fx] + list(chain[pos + 1 :]))
                 vjobs.append((str(ds.arrays["preset"][i]), new))
                 vlabels.append([fx.knobs[k.name] for k in eff.knobs])
                 vinput.append(n)
@@ -178,13 +182,16 @@ def param_pairs(ds: Dataset, effect_name: str, *, variants: int = 0, workers: in
         pair_input += vinput
         target_idx += [-1 - j for j in range(len(vjobs))]  # negative: an extra target
     out = {
-        "input_mel": in_mel, "input_mfcc": in_mfcc,
-        "extra_mel": tgt_mel, "extra_mfcc": tgt_mfcc,
+        "input_mel": in_mel,
+        "input_mfcc": in_mfcc,
+        "extra_mel": tgt_mel,
+        "extra_mfcc": tgt_mfcc,
         "pair_input": np.array(pair_input, np.int32),
         "pair_target": np.array(target_idx, np.int32),
         "labels": np.array(labels, np.float32),
         "split": ds.split[np.array([targets[k] for k in pair_input], np.int64)]
-        if targets else np.zeros(0, np.int8),
+        if targets
+        else np.zeros(0, np.int8),
     }
     _atomic_savez(path, **out)
     return out
@@ -204,8 +211,7 @@ def prefix_features(ds: Dataset, *, workers: int = 2) -> dict[str, np.ndarray]:
             rec.append(i)
             length.append(k)
     mel, mfcc = _render_features(jobs, ds.render, workers)
-    out = {"mel": mel, "mfcc": mfcc, "record": np.array(rec, np.int32),
-           "length": np.array(length, np.int8)}
+    out = {"mel": mel, "mfcc": mfcc, "record": np.array(rec, np.int32), "length": np.array(length, np.int8)}
     _atomic_savez(path, **out)
     return out
 
@@ -233,10 +239,15 @@ def selector_examples(ds: Dataset) -> dict[str, np.ndarray]:
             n_fx.append(len(c))
     rec_a = np.array(rec, np.int32)
     k_a, n_a = np.array(ks, np.int8), np.array(n_fx, np.int8)
-    return {"record": rec_a, "k": k_a, "label": np.array(labels, np.int8),
-            "soft": np.array(soft, np.float32).reshape(-1, len(spec.EFFECT_NAMES)),
-            "last": k_a == n_a - 1, "n_effects": n_a,
-            "split": ds.split[rec_a] if len(rec_a) else np.zeros(0, np.int8)}
+    return {
+        "record": rec_a,
+        "k": k_a,
+        "label": np.array(labels, np.int8),
+        "soft": np.array(soft, np.float32).reshape(-1, len(spec.EFFECT_NAMES)),
+        "last": k_a == n_a - 1,
+        "n_effects": n_a,
+        "split": ds.split[rec_a] if len(rec_a) else np.zeros(0, np.int8),
+    }
 
 
 def multi_hot(chains: Iterable[Chain]) -> np.ndarray:

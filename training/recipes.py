@@ -19,9 +19,9 @@ PAPER_EPOCHS = 100
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    width: float          # 1.0 = the paper's filter and unit counts
-    per_combo: int        # data generation scale (clips per preset per effect subset)
-    variants: int         # extra targets per parameter-model input (Cartesian product)
+    width: float  # 1.0 = the paper's filter and unit counts
+    per_combo: int  # data generation scale (clips per preset per effect subset)
+    variants: int  # extra targets per parameter-model input (Cartesian product)
     max_epochs: int
     patience: int = PATIENCE
     learning_rate: float = LEARNING_RATE
@@ -38,14 +38,21 @@ RECIPES: dict[str, Recipe] = {
     # Trains each model in minutes on 2 CPU cores: a quarter-width network on the default
     # data scale (7,940 clips per group), one extra target per input, at most 25 epochs
     # and 8,000 examples per epoch.
-    "cpu": Recipe("cpu", width=0.25, per_combo=64, variants=1, max_epochs=25,
-                  examples_per_epoch=8000),
+    "cpu": Recipe("cpu", width=0.25, per_combo=64, variants=1, max_epochs=25, examples_per_epoch=8000),
     # The paper: full width, 4,000 clips per combination (about 1.2 M parameter-model
     # pairs with four extra targets per input), 100 epochs. Meant for a GPU machine.
     "paper": Recipe("paper", width=1.0, per_combo=4000, variants=4, max_epochs=PAPER_EPOCHS),
     # For tests: tiny everything.
-    "tiny": Recipe("tiny", width=0.0625, per_combo=2, variants=1, max_epochs=2, patience=1,
-                   param_batch=16, selector_batch=8),
+    "tiny": Recipe(
+        "tiny",
+        width=0.0625,
+        per_combo=2,
+        variants=1,
+        max_epochs=2,
+        patience=1,
+        param_batch=16,
+        selector_batch=8,
+    ),
 }
 
 

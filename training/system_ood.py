@@ -49,18 +49,26 @@ def evaluate_ood(models: GroupModels, renderer: Renderer, folder: Path) -> dict[
     """SerumRNN from the SoX sawtooth towards SoX-made targets (tolerance 1)."""
     M = metrics_module()
     saw, targets = sox_sounds(folder)
-    cases = make_cases(list(targets), [saw] * len(targets), list(targets.values()),
-                       [()] * len(targets), range(len(targets)))
+    cases = make_cases(
+        list(targets), [saw] * len(targets), list(targets.values()), [()] * len(targets), range(len(targets))
+    )
     trajs = run_iterative(cases, ["serumrnn"], models, renderer)[0]["serumrnn"]
     s = stops(trajs, TABLE_TOLERANCE)
     rows = {}
     for name, t, k in zip(targets, trajs, s):
         d, pct = M.delta(as_metric_dict(t.dist[0]), as_metric_dict(t.dist[k]))
-        rows[name] = {"sox_args": list(OOD_TARGETS[name]), "effects": list(t.effects[:k]),
-                      "initial": as_metric_dict(t.dist[0]), "final": as_metric_dict(t.dist[k]),
-                      "delta": {m: float(v) for m, v in d.items()},
-                      "delta_pct": {m: float(v) for m, v in pct.items()},
-                      "improved": [m for m in M.METRICS if is_better(m, t.dist[k][M.METRICS.index(m)],
-                                                                   t.dist[0][M.METRICS.index(m)])],
-                      "trajectory_effects": list(t.effects)}
+        rows[name] = {
+            "sox_args": list(OOD_TARGETS[name]),
+            "effects": list(t.effects[:k]),
+            "initial": as_metric_dict(t.dist[0]),
+            "final": as_metric_dict(t.dist[k]),
+            "delta": {m: float(v) for m, v in d.items()},
+            "delta_pct": {m: float(v) for m, v in pct.items()},
+            "improved": [
+                m
+                for m in M.METRICS
+                if is_better(m, t.dist[k][M.METRICS.index(m)], t.dist[0][M.METRICS.index(m)])
+            ],
+            "trajectory_effects": list(t.effects),
+        }
     return {"input": "sox -n -r 44100 -c 1 saw.wav " + " ".join(OOD_SAW), "targets": rows}

@@ -42,40 +42,49 @@ if TYPE_CHECKING:
     from serumrnn.server.rack.chain import FX, Chain
     from serumrnn.server.rack.render import Renderer
 
-SYSTEMS: dict[str, str] = {"oracle": "Oracle", "serumrnn": "SerumRNN", "serumrnn_ni": "SerumRNN NI",
-                           "serumcnn": "SerumCNN", "random": "Random", "serumcnn_1s": "SerumCNN 1S"}
+SYSTEMS: dict[str, str] = {
+    "oracle": "Oracle",
+    "serumrnn": "SerumRNN",
+    "serumrnn_ni": "SerumRNN NI",
+    "serumcnn": "SerumCNN",
+    "random": "Random",
+    "serumcnn_1s": "SerumCNN 1S",
+}
 ITERATIVE = ("serumrnn", "serumrnn_ni", "serumcnn", "oracle", "random")
 ORACLE_STREAM = 500  # record_seed(TEST_STREAM, ORACLE_STREAM, pair): the Oracle's order after the truth
 RANDOM_STREAM = 400  # record_seed(TEST_STREAM, RANDOM_STREAM, pair): the Random baseline's dice
-FEATURE_BATCH = 32   # clips per feature/metric call (bounds the multi-scale STFT memory)
+FEATURE_BATCH = 32  # clips per feature/metric call (bounds the multi-scale STFT memory)
 
 
 # -- sounds and test cases ------------------------------------------------------------
+
 
 @dataclass
 class Target:
     audio: np.ndarray
     mel: np.ndarray
     mfcc: np.ndarray
-    specs: tuple[np.ndarray, ...]   # multi-scale spectra, computed once per target
+    specs: tuple[np.ndarray, ...]  # multi-scale spectra, computed once per target
 
 
 @dataclass
 class Node:
     """A sound reached from a case's input by ``chain``; cached with its features."""
+
     chain: Chain
     audio: np.ndarray
     mel: np.ndarray
     mfcc: np.ndarray
-    dist: np.ndarray                # (6,) in server.metrics.METRICS order, against the target
+    dist: np.ndarray  # (6,) in server.metrics.METRICS order, against the target
 
 
 @dataclass
 class Case:
     """One test pair: an input, a target and, when known, the chain that made it."""
+
     index: int
-    name: str                       # the preset, or the out-of-domain target
-    truth: tuple[str, ...]          # effects that made the target, in order (() if unknown)
+    name: str  # the preset, or the out-of-domain target
+    truth: tuple[str, ...]  # effects that made the target, in order (() if unknown)
     target: Target
     nodes: dict[tuple[str, ...], Node] = field(default_factory=dict)
     rng: np.random.Generator | None = None
@@ -88,10 +97,11 @@ class Case:
 @dataclass
 class Trajectory:
     """One system on one case: effects in the order applied, the distance after each."""
+
     effects: tuple[str, ...]
-    dist: np.ndarray                # (steps + 1, 6): the input first
-    renders: int                    # renders the system needs (shared ones counted too)
-    chain: list[dict[str, Any]]     # the whole trajectory's chain (JSON)
+    dist: np.ndarray  # (steps + 1, 6): the input first
+    renders: int  # renders the system needs (shared ones counted too)
+    chain: list[dict[str, Any]]  # the whole trajectory's chain (JSON)
 
     @property
     def steps(self) -> int:
@@ -104,30 +114,31 @@ def metrics_module() -> ModuleType:
     return M
 
 
-def _distances(mel: np.ndarray, mfcc: np.ndarray, audio: np.ndarray,
-               targets: Sequence[Target]) -> np.ndarray:
+def _distances(mel: np.ndarray, mfcc: np.ndarray, audio: np.ndarray, targets: Sequence[Target]) -> np.ndarray:
     """(B, 6) distances of a batch of sounds to their own targets."""
     M = metrics_module()
-    d = M.distances_from_features(mel, np.stack([t.mel for t in targets]), a_mfcc=mfcc,
-                                  b_mfcc=np.stack([t.mfcc for t in targets]))
+    d = M.distances_from_features(
+        mel, np.stack([t.mel for t in targets]), a_mfcc=mfcc, b_mfcc=np.stack([t.mfcc for t in targets])
+    )
     specs = M.multiscale_spectra(audio)
-    d["mssmae"] = np.array([M.mssmae_from_spectra([s[r] for s in specs], t.specs)
-                            for r, t in enumerate(targets)])
+    d["mssmae"] = np.array(
+        [M.mssmae_from_spectra([s[r] for s in specs], t.specs) for r, t in enumerate(targets)]
+    )
     return np.stack([np.atleast_1d(np.asarray(d[m], np.float64)) for m in M.METRICS], axis=1)
 
 
-def make_nodes(audios: Sequence[np.ndarray], chains: Sequence[Chain],
-               targets: Sequence[Target]) -> list[Node]:
+def make_nodes(
+    audios: Sequence[np.ndarray], chains: Sequence[Chain], targets: Sequence[Target]
+) -> list[Node]:
     """Features and distances of many sounds, batched."""
     from serumrnn.server import features as F
 
     out: list[Node] = []
     for s in range(0, len(audios), FEATURE_BATCH):
-        a = np.stack(audios[s:s + FEATURE_BATCH]).astype(np.float32)
+        a = np.stack(audios[s : s + FEATURE_BATCH]).astype(np.float32)
         mel, mfcc = F.features(a)
-        d = _distances(mel, mfcc, a, targets[s:s + FEATURE_BATCH])
-        out += [Node(c, a[r], mel[r], mfcc[r], d[r])
-                for r, c in enumerate(chains[s:s + FEATURE_BATCH])]
+        d = _distances(mel, mfcc, a, targets[s : s + FEATURE_BATCH])
+        out += [Node(c, a[r], mel[r], mfcc[r], d[r]) for r, c in enumerate(chains[s : s + FEATURE_BATCH])]
     return out
 
 
@@ -137,15 +148,20 @@ def make_targets(audios: Sequence[np.ndarray]) -> list[Target]:
     M = metrics_module()
     out: list[Target] = []
     for s in range(0, len(audios), FEATURE_BATCH):
-        a = np.stack(audios[s:s + FEATURE_BATCH]).astype(np.float32)
+        a = np.stack(audios[s : s + FEATURE_BATCH]).astype(np.float32)
         mel, mfcc = F.features(a)
         specs = M.multiscale_spectra(a)
         out += [Target(a[r], mel[r], mfcc[r], tuple(x[r] for x in specs)) for r in range(len(a))]
     return out
 
 
-def make_cases(names: Sequence[str], inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
-               truths: Sequence[tuple[str, ...]], indices: Sequence[int]) -> list[Case]:
+def make_cases(
+    names: Sequence[str],
+    inputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    truths: Sequence[tuple[str, ...]],
+    indices: Sequence[int],
+) -> list[Case]:
     """Cases with their input node ready (targets and inputs featurized in batches)."""
     from serumrnn.server.rack.chain import Chain
     from serumrnn.server.sampling import record_seed
@@ -153,15 +169,21 @@ def make_cases(names: Sequence[str], inputs: Sequence[np.ndarray], targets: Sequ
 
     tg = make_targets(targets)
     nodes = make_nodes(inputs, [Chain()] * len(inputs), tg)
-    return [Case(i, n, tuple(t), g, {(): node},
-                 np.random.default_rng(record_seed(TEST_STREAM, RANDOM_STREAM, i)))
-            for i, n, t, g, node in zip(indices, names, truths, tg, nodes)]
+    return [
+        Case(i, n, tuple(t), g, {(): node}, np.random.default_rng(record_seed(TEST_STREAM, RANDOM_STREAM, i)))
+        for i, n, t, g, node in zip(indices, names, truths, tg, nodes)
+    ]
 
 
 # -- choosing the next effect -------------------------------------------------------
 
-def selector_batch(histories: Sequence[Sequence[Node]], targets: Sequence[Target],
-                   paths: Sequence[tuple[str, ...]], ni: bool = False) -> dict[str, np.ndarray]:
+
+def selector_batch(
+    histories: Sequence[Sequence[Node]],
+    targets: Sequence[Target],
+    paths: Sequence[tuple[str, ...]],
+    ni: bool = False,
+) -> dict[str, np.ndarray]:
     """Selector inputs for many cases (``serumrnn.server.assistant.selector_batch``).
 
     ``ni``: every step sees the first sound (the NI baseline); the one-hots of the applied
@@ -170,33 +192,35 @@ def selector_batch(histories: Sequence[Sequence[Node]], targets: Sequence[Target
     from serumrnn.server.assistant import selector_batch as batch
 
     hist = [[((h[0] if ni else n).mel, (h[0] if ni else n).mfcc) for n in h] for h in histories]
-    return batch(hist, [(t.mel, t.mfcc) for t in targets],
-                 [("initial",) + tuple(p) for p in paths])
+    return batch(hist, [(t.mel, t.mfcc) for t in targets], [("initial",) + tuple(p) for p in paths])
 
 
 def pair_batch(nodes: Sequence[Node], targets: Sequence[Target]) -> dict[str, np.ndarray]:
     """(sound, target) for many cases, through the one builder (``serumrnn.server.models.pair_batch``)."""
-    return models_pair_batch([n.mel for n in nodes], [n.mfcc for n in nodes],
-                             [t.mel for t in targets], [t.mfcc for t in targets])
+    return models_pair_batch(
+        [n.mel for n in nodes], [n.mfcc for n in nodes], [t.mel for t in targets], [t.mfcc for t in targets]
+    )
 
 
 #: A policy: (cases, current path per case, rows to decide, models) -> effect or None (stop).
-Policy = Callable[[Sequence[Case], Sequence[tuple[str, ...]], Sequence[int], "GroupModels"],
-                  list[str | None]]
+Policy = Callable[[Sequence[Case], Sequence[tuple[str, ...]], Sequence[int], "GroupModels"], list[str | None]]
 
 
 def _selector_policy(model: str, ni: bool) -> Policy:
-    def choose(cases: Sequence[Case], paths: Sequence[tuple[str, ...]], rows: Sequence[int],
-               models: GroupModels) -> list[str | None]:
+    def choose(
+        cases: Sequence[Case], paths: Sequence[tuple[str, ...]], rows: Sequence[int], models: GroupModels
+    ) -> list[str | None]:
         hist = [[cases[i].nodes[paths[i][:j]] for j in range(len(paths[i]) + 1)] for i in rows]
         x = selector_batch(hist, [cases[i].target for i in rows], [paths[i] for i in rows], ni)
         probs = np.asarray(models.predict(model, x))
         return [most_probable_unused(p, paths[i]) for p, i in zip(probs, rows)]
+
     return choose
 
 
-def _cnn_policy(cases: Sequence[Case], paths: Sequence[tuple[str, ...]], rows: Sequence[int],
-                models: GroupModels) -> list[str | None]:
+def _cnn_policy(
+    cases: Sequence[Case], paths: Sequence[tuple[str, ...]], rows: Sequence[int], models: GroupModels
+) -> list[str | None]:
     x = pair_batch([cases[i].nodes[paths[i]] for i in rows], [cases[i].target for i in rows])
     probs = np.asarray(models.predict("serum_cnn", x))
     return [most_probable_unused(p, paths[i]) for p, i in zip(probs, rows)]
@@ -214,13 +238,15 @@ def oracle_order(case: Case) -> tuple[str, ...]:
     return tuple(case.truth) + tuple(rest[i] for i in rng.permutation(len(rest)))
 
 
-def _oracle_policy(cases: Sequence[Case], paths: Sequence[tuple[str, ...]],
-                   rows: Sequence[int], models: GroupModels) -> list[str | None]:
+def _oracle_policy(
+    cases: Sequence[Case], paths: Sequence[tuple[str, ...]], rows: Sequence[int], models: GroupModels
+) -> list[str | None]:
     return [oracle_order(cases[i])[len(paths[i])] for i in rows]
 
 
-def _random_policy(cases: Sequence[Case], paths: Sequence[tuple[str, ...]],
-                   rows: Sequence[int], models: GroupModels) -> list[str | None]:
+def _random_policy(
+    cases: Sequence[Case], paths: Sequence[tuple[str, ...]], rows: Sequence[int], models: GroupModels
+) -> list[str | None]:
     from serumrnn.server import spec
 
     out: list[str | None] = []
@@ -233,16 +259,21 @@ def _random_policy(cases: Sequence[Case], paths: Sequence[tuple[str, ...]],
     return out
 
 
-POLICIES: dict[str, Policy] = {"serumrnn": _selector_policy("selector", False),
-                               "serumrnn_ni": _selector_policy("selector_ni", True),
-                               "serumcnn": _cnn_policy, "oracle": _oracle_policy,
-                               "random": _random_policy}
+POLICIES: dict[str, Policy] = {
+    "serumrnn": _selector_policy("selector", False),
+    "serumrnn_ni": _selector_policy("selector_ni", True),
+    "serumcnn": _cnn_policy,
+    "oracle": _oracle_policy,
+    "random": _random_policy,
+}
 
 
 # -- trajectories --------------------------------------------------------------------
 
-def expand(cases: Sequence[Case], requests: set[tuple[int, tuple[str, ...]]],
-           models: GroupModels, renderer: Renderer) -> int:
+
+def expand(
+    cases: Sequence[Case], requests: set[tuple[int, tuple[str, ...]]], models: GroupModels, renderer: Renderer
+) -> int:
     """Make every requested sound (a cached sound plus one effect) not made yet.
 
     Knobs come from the effect's parameter model on (parent, target), batched per effect;
@@ -274,8 +305,9 @@ def trajectory(case: Case, path: tuple[str, ...]) -> Trajectory:
     return Trajectory(path, np.stack([n.dist for n in nodes]), len(path), nodes[-1].chain.to_json())
 
 
-def run_iterative(cases: Sequence[Case], systems: Sequence[str], models: GroupModels,
-                  renderer: Renderer) -> tuple[dict[str, list[Trajectory]], int]:
+def run_iterative(
+    cases: Sequence[Case], systems: Sequence[str], models: GroupModels, renderer: Renderer
+) -> tuple[dict[str, list[Trajectory]], int]:
     """Every system's whole trajectory (no early stop) on every case, step by step.
 
     Returns the trajectories and the number of renders actually done (shared ones once).
@@ -289,8 +321,9 @@ def run_iterative(cases: Sequence[Case], systems: Sequence[str], models: GroupMo
             if live[s]:
                 chosen = POLICIES[s](cases, paths[s], live[s], models)
                 picks[s] = [(i, e) for i, e in zip(live[s], chosen) if e is not None]
-        renders += expand(cases, {(i, paths[s][i] + (e,)) for s, pe in picks.items() for i, e in pe},
-                          models, renderer)
+        renders += expand(
+            cases, {(i, paths[s][i] + (e,)) for s, pe in picks.items() for i, e in pe}, models, renderer
+        )
         for s, pe in picks.items():
             for i, e in pe:
                 paths[s][i] = paths[s][i] + (e,)
@@ -307,8 +340,7 @@ def one_shot_effects(probs: np.ndarray) -> tuple[str, ...]:
     return tuple(spec.EFFECT_NAMES[k] for k in chosen)
 
 
-def run_one_shot(cases: Sequence[Case], models: GroupModels, renderer: Renderer
-                 ) -> list[Trajectory]:
+def run_one_shot(cases: Sequence[Case], models: GroupModels, renderer: Renderer) -> list[Trajectory]:
     """SerumCNN 1S: one effect prediction, all knobs from (input, target), one render."""
     from serumrnn.server.models import knobs_from_outputs
     from serumrnn.server.rack.chain import Chain
@@ -318,12 +350,16 @@ def run_one_shot(cases: Sequence[Case], models: GroupModels, renderer: Renderer
     knobs: dict[tuple[int, str], FX] = {}
     for effect in {e for s in sets for e in s}:
         rows = [i for i, s in enumerate(sets) if effect in s]
-        y = models.predict(param_model_name(effect), pair_batch([inputs[i] for i in rows], [targets[i] for i in rows]))
+        y = models.predict(
+            param_model_name(effect), pair_batch([inputs[i] for i in rows], [targets[i] for i in rows])
+        )
         knobs.update({(i, effect): knobs_from_outputs(effect, y, r) for r, i in enumerate(rows)})
     chains = [Chain(knobs[(i, e)] for e in s) for i, s in enumerate(sets)]
     outs = make_nodes([renderer.process(n.audio, ch) for n, ch in zip(inputs, chains)], chains, targets)
-    return [Trajectory(s, np.stack([n.dist, o.dist]), 1, ch.to_json())
-            for s, n, o, ch in zip(sets, inputs, outs, chains)]
+    return [
+        Trajectory(s, np.stack([n.dist, o.dist]), 1, ch.to_json())
+        for s, n, o, ch in zip(sets, inputs, outs, chains)
+    ]
 
 
 # -- the stopping rule ---------------------------------------------------------------
@@ -335,6 +371,7 @@ def run_one_shot(cases: Sequence[Case], models: GroupModels, renderer: Renderer
 @dataclass
 class Evaluation:
     """Everything one run produced, for the report and the tests."""
+
     result: dict[str, Any]
     trajectories: dict[str, list[Trajectory]]
     truths: list[tuple[str, ...]]

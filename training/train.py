@@ -63,10 +63,16 @@ class ParamData:
         a_mel = p["input_mel"][p["pair_input"][idx]]
         a_mfcc = p["input_mfcc"][p["pair_input"][idx]]
         t = p["pair_target"][idx]
-        b_mel = np.where((t >= 0)[:, None, None], arr["mel"][np.maximum(t, 0)],
-                         p["extra_mel"][np.maximum(-1 - t, 0)] if len(p["extra_mel"]) else 0)
-        b_mfcc = np.where((t >= 0)[:, None, None], arr["mfcc"][np.maximum(t, 0)],
-                          p["extra_mfcc"][np.maximum(-1 - t, 0)] if len(p["extra_mfcc"]) else 0)
+        b_mel = np.where(
+            (t >= 0)[:, None, None],
+            arr["mel"][np.maximum(t, 0)],
+            p["extra_mel"][np.maximum(-1 - t, 0)] if len(p["extra_mel"]) else 0,
+        )
+        b_mfcc = np.where(
+            (t >= 0)[:, None, None],
+            arr["mfcc"][np.maximum(t, 0)],
+            p["extra_mfcc"][np.maximum(-1 - t, 0)] if len(p["extra_mfcc"]) else 0,
+        )
         return pair_batch(a_mel, a_mfcc, b_mel, b_mfcc)
 
     def targets(self, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -88,8 +94,9 @@ class SelectorData:
         self.src, self.ni = src, ni
         self.ex = PR.selector_examples(src.ds)
         self.prefix = prefixes
-        self.row = {(int(r), int(k)): i for i, (r, k) in
-                    enumerate(zip(prefixes["record"], prefixes["length"]))}
+        self.row = {
+            (int(r), int(k)): i for i, (r, k) in enumerate(zip(prefixes["record"], prefixes["length"]))
+        }
 
     def indices(self, split: int) -> np.ndarray:
         return np.flatnonzero(self.ex["split"] == split)
@@ -141,8 +148,9 @@ class CNNData:
         return self.y[idx]
 
 
-def tf_dataset(data: Batches, idx: np.ndarray, batch: int, *, shuffle: bool, seed: int,
-               cap: int | None = None):
+def tf_dataset(
+    data: Batches, idx: np.ndarray, batch: int, *, shuffle: bool, seed: int, cap: int | None = None
+):
     """A tf.data pipeline: shuffled index batches gathered from the shards' arrays."""
     tf = import_tensorflow()
 
@@ -152,8 +160,10 @@ def tf_dataset(data: Batches, idx: np.ndarray, batch: int, *, shuffle: bool, see
     def spec_of(v):
         return tf.TensorSpec((None, *np.asarray(v).shape[1:]), tf.as_dtype(np.asarray(v).dtype))
 
-    sig = ({k: spec_of(v) for k, v in probe_x.items()},
-           {k: spec_of(v) for k, v in probe_y.items()} if isinstance(probe_y, dict) else spec_of(probe_y))
+    sig = (
+        {k: spec_of(v) for k, v in probe_x.items()},
+        {k: spec_of(v) for k, v in probe_y.items()} if isinstance(probe_y, dict) else spec_of(probe_y),
+    )
     epoch = [0]
 
     def gen() -> Iterator:
@@ -164,7 +174,7 @@ def tf_dataset(data: Batches, idx: np.ndarray, batch: int, *, shuffle: bool, see
             if cap:
                 order = order[:cap]
         for s in range(0, len(order), batch):
-            b = np.sort(order[s:s + batch])
+            b = np.sort(order[s : s + batch])
             yield data.inputs(b), data.targets(b)
 
     return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
@@ -188,8 +198,11 @@ def _resume_callback(run: Path, patience: int, monitor: str = "val_loss"):
 
         def __init__(self):
             super().__init__()
-            self.state = json.loads((run / "state.json").read_text()) if (run / "state.json").exists() \
+            self.state = (
+                json.loads((run / "state.json").read_text())
+                if (run / "state.json").exists()
                 else {"epoch": -1, "best": None, "best_epoch": -1, "wait": 0, "done": False}
+            )
             self._t0 = time.time()
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -216,8 +229,18 @@ def _resume_callback(run: Path, patience: int, monitor: str = "val_loss"):
     return Resume()
 
 
-def fit(name: str, build: Callable, compile_kw: dict, data: Batches, recipe: Recipe, run: Path,
-        *, batch: int, strategy=None, verbose: int = 2) -> Path:
+def fit(
+    name: str,
+    build: Callable,
+    compile_kw: dict,
+    data: Batches,
+    recipe: Recipe,
+    run: Path,
+    *,
+    batch: int,
+    strategy=None,
+    verbose: int = 2,
+) -> Path:
     """Train (or resume) one model; returns the path of its best checkpoint."""
     import keras
 
@@ -225,8 +248,10 @@ def fit(name: str, build: Callable, compile_kw: dict, data: Batches, recipe: Rec
     cb = _resume_callback(run, recipe.patience)
     st = cb.state
     if st["done"] or st["epoch"] + 1 >= recipe.max_epochs:
-        print(f"[{name}] already trained (best epoch {st['best_epoch'] + 1}, "
-              f"val_loss {st['best']:.4f})", file=sys.stderr)
+        print(
+            f"[{name}] already trained (best epoch {st['best_epoch'] + 1}, val_loss {st['best']:.4f})",
+            file=sys.stderr,
+        )
         return run / "best.keras"
     train_idx, val_idx = data.indices(0), data.indices(1)
     if len(train_idx) == 0 or len(val_idx) == 0:
@@ -236,19 +261,33 @@ def fit(name: str, build: Callable, compile_kw: dict, data: Batches, recipe: Rec
     with scope:
         if st["epoch"] >= 0 and (run / "last.keras").exists():
             model = keras.models.load_model(
-                run / "last.keras", custom_objects={"in_target_accuracy": in_target_accuracy})
+                run / "last.keras", custom_objects={"in_target_accuracy": in_target_accuracy}
+            )
             print(f"[{name}] resuming after epoch {st['epoch'] + 1}", file=sys.stderr)
         else:
             model = build()
             model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), **compile_kw)
-    tr = tf_dataset(data, train_idx, batch, shuffle=True, seed=recipe.seed + 1000 * (st["epoch"] + 1),
-                    cap=recipe.examples_per_epoch)
+    tr = tf_dataset(
+        data,
+        train_idx,
+        batch,
+        shuffle=True,
+        seed=recipe.seed + 1000 * (st["epoch"] + 1),
+        cap=recipe.examples_per_epoch,
+    )
     va = tf_dataset(data, val_idx, batch, shuffle=False, seed=0)
-    print(f"[{name}] {len(train_idx)} train / {len(val_idx)} val examples, "
-          f"{model.count_params():,} parameters", file=sys.stderr)
-    model.fit(tr, validation_data=va, epochs=recipe.max_epochs, initial_epoch=st["epoch"] + 1,
-              callbacks=[cb, keras.callbacks.CSVLogger(str(run / "log.csv"), append=True)],
-              verbose=verbose)
+    print(
+        f"[{name}] {len(train_idx)} train / {len(val_idx)} val examples, {model.count_params():,} parameters",
+        file=sys.stderr,
+    )
+    model.fit(
+        tr,
+        validation_data=va,
+        epochs=recipe.max_epochs,
+        initial_epoch=st["epoch"] + 1,
+        callbacks=[cb, keras.callbacks.CSVLogger(str(run / "log.csv"), append=True)],
+        verbose=verbose,
+    )
     return run / "best.keras"
 
 
@@ -276,12 +315,13 @@ def compile_kwargs(name: str) -> dict:
             metrics["continuous"] = ["mae"]
         return {"loss": loss, "metrics": metrics}  # equal loss weights
     if name == "serum_cnn":
-        return {"loss": "binary_crossentropy",
-                "metrics": [keras.metrics.BinaryAccuracy(name="bin_acc")]}
+        return {"loss": "binary_crossentropy", "metrics": [keras.metrics.BinaryAccuracy(name="bin_acc")]}
     # The selector: cross-entropy against the soft label over the missing effects; its
     # accuracy is "the top effect is one of those still missing".
-    return {"loss": "categorical_crossentropy",
-            "metrics": [keras.metrics.MeanMetricWrapper(in_target_accuracy, name="in_target")]}
+    return {
+        "loss": "categorical_crossentropy",
+        "metrics": [keras.metrics.MeanMetricWrapper(in_target_accuracy, name="in_target")],
+    }
 
 
 def in_target_accuracy(y_true, y_pred):
@@ -318,9 +358,17 @@ def get_strategy(name: str | None):
 
 
 # --------------------------------------------------------------------------- a whole group
-def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
-                only: tuple[str, ...] | None = None, workers: int = 2,
-                strategy: str | None = None, verbose: int = 2) -> tuple[dict[str, Path], dict]:
+def train_group(
+    group: str,
+    recipe: Recipe,
+    *,
+    data_root: Path,
+    runs_root: Path,
+    only: tuple[str, ...] | None = None,
+    workers: int = 2,
+    strategy: str | None = None,
+    verbose: int = 2,
+) -> tuple[dict[str, Path], dict]:
     """Generate (or resume) data, build derived renders, train every model of a group."""
     from serumrnn.server.rack import presets as P
     from serumrnn.training import datagen
@@ -338,23 +386,37 @@ def train_group(group: str, recipe: Recipe, *, data_root: Path, runs_root: Path,
     src = Source(ds, PR.dry_features(ds))
     strat = get_strategy(strategy)
     best: dict[str, Path] = {}
-    info: dict = {"dir": datagen.manifest_data_dir(data_dir), "clips": len(ds), "per_combo": recipe.per_combo,
-                  "seed": recipe.seed, "examples": {}}
+    info: dict = {
+        "dir": datagen.manifest_data_dir(data_dir),
+        "clips": len(ds),
+        "per_combo": recipe.per_combo,
+        "seed": recipe.seed,
+        "examples": {},
+    }
     for i, name in enumerate(names):
         print(f"[{group}] model {i + 1}/{len(names)}: {name}", file=sys.stderr)
         eff = effect_of_model(name)
         data: Batches
         if eff is not None:
-            data = ParamData(src, eff, PR.param_pairs(ds, eff, variants=recipe.variants,
-                                                      workers=workers, seed=recipe.seed))
+            data = ParamData(
+                src, eff, PR.param_pairs(ds, eff, variants=recipe.variants, workers=workers, seed=recipe.seed)
+            )
             batch = recipe.param_batch
         elif name == "serum_cnn":
             data, batch = CNNData(src), recipe.param_batch
         else:
-            data = SelectorData(src, PR.prefix_features(ds, workers=workers),
-                                ni=name == "selector_ni")
+            data = SelectorData(src, PR.prefix_features(ds, workers=workers), ni=name == "selector_ni")
             batch = recipe.selector_batch
         info["examples"][name] = {s: int(len(data.indices(i))) for i, s in enumerate(PR.SPLITS)}
-        best[name] = fit(name, builder(name, recipe.width), compile_kwargs(name), data, recipe,
-                         runs_root / group / name, batch=batch, strategy=strat, verbose=verbose)
+        best[name] = fit(
+            name,
+            builder(name, recipe.width),
+            compile_kwargs(name),
+            data,
+            recipe,
+            runs_root / group / name,
+            batch=batch,
+            strategy=strat,
+            verbose=verbose,
+        )
     return best, info

@@ -50,19 +50,28 @@ METRIC_LABELS = {"mse": "Mel-MSE", "mssmae": "MSSMAE"}
 
 # -- pairs ---------------------------------------------------------------------------
 
-def draw_pairs(group: str, pairs: int, *, stream: int | None = None,
-               train_keys: set | None = None) -> list[tuple[str, Any]]:
+
+def draw_pairs(
+    group: str, pairs: int, *, stream: int | None = None, train_keys: set | None = None
+) -> list[tuple[str, Any]]:
     """(preset, chain) pairs, an equal share per chain length, as ``draw_test_pairs`` draws them;
     ``stream`` picks another sub-stream (default: the test pairs' own)."""
     from serumrnn.training.evaluate_system import PAIR_STREAM, draw_test_pairs
 
-    return draw_test_pairs(group, pairs, set(train_keys or ()),
-                           PAIR_STREAM if stream is None else stream)
+    return draw_test_pairs(group, pairs, set(train_keys or ()), PAIR_STREAM if stream is None else stream)
 
 
-def run_pairs(models, renderer, pairs: Sequence[tuple[str, Any]], *, loop: str = "verified",
-              k: int = 3, refine_budget: int = 24, decision: str | None = None,
-              log=None) -> list[dict[str, Any]]:
+def run_pairs(
+    models,
+    renderer,
+    pairs: Sequence[tuple[str, Any]],
+    *,
+    loop: str = "verified",
+    k: int = 3,
+    refine_budget: int = 24,
+    decision: str | None = None,
+    log=None,
+) -> list[dict[str, Any]]:
     """One loop on every (preset, chain) pair: the input is the preset dry, the target the
     preset through the chain. One row per pair (see ``ood_suite.run_target``)."""
     from serumrnn.training.ood_suite import run_target
@@ -70,8 +79,9 @@ def run_pairs(models, renderer, pairs: Sequence[tuple[str, Any]], *, loop: str =
     rows, t0 = [], time.time()
     for i, (preset, chain) in enumerate(pairs):
         target = renderer.render(chain, preset)
-        row = run_target(models, renderer, preset, target, loop=loop, k=k,
-                         refine_budget=refine_budget, decision=decision)
+        row = run_target(
+            models, renderer, preset, target, loop=loop, k=k, refine_budget=refine_budget, decision=decision
+        )
         rows.append({"preset": preset, "truth": list(chain.order), **row})
         if log and (i + 1) % 10 == 0:
             log(f"{loop}: {i + 1}/{len(pairs)} pairs, {time.time() - t0:.0f} s")
@@ -86,18 +96,19 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         e = np.mean([r["end"][m] for r in rows])
         out[f"{m}_start"], out[f"{m}_end"] = float(s), float(e)
         out[f"{m}_pct"] = float(100 * (e - s) / s)
-        out[f"{m}_median_pair_pct"] = float(np.median(
-            [100 * (r["end"][m] - r["start"][m]) / r["start"][m] for r in rows]))
+        out[f"{m}_median_pair_pct"] = float(
+            np.median([100 * (r["end"][m] - r["start"][m]) / r["start"][m] for r in rows])
+        )
     out["renders_per_pair"] = float(np.mean([r["renders"] for r in rows]))
     out["steps_per_pair"] = float(np.mean([len(r["steps"]) for r in rows]))
     out["worse_any"] = int(sum(r["worse_any"] for r in rows))
     out["closer_both"] = int(sum(r["closer_both"] for r in rows))
-    out["stops"] = {k: int(v) for k, v in zip(*np.unique([r["stop"] for r in rows],
-                                                         return_counts=True))}
+    out["stops"] = {k: int(v) for k, v in zip(*np.unique([r["stop"] for r in rows], return_counts=True))}
     return out
 
 
 # -- decision-distance evidence -----------------------------------------------------
+
 
 def _majority(a: dict[str, float], b: dict[str, float]) -> int:
     """+1 when most of the six metrics (4 of 6) call ``a`` closer, -1 for ``b``, 0 else."""
@@ -112,8 +123,9 @@ def _majority(a: dict[str, float], b: dict[str, float]) -> int:
     return 1 if votes >= 2 else -1 if votes <= -2 else 0
 
 
-def _state_candidates(models: GroupModels, renderer: Renderer, preset: str, chain: Chain,
-                      target_sound: Sound) -> list[dict[str, float]]:
+def _state_candidates(
+    models: GroupModels, renderer: Renderer, preset: str, chain: Chain, target_sound: Sound
+) -> list[dict[str, float]]:
     """Exact six metrics of the sound of ``chain`` and of it plus each unused effect with
     its parameter model's knobs."""
     from serumrnn.server import judge as J
@@ -137,7 +149,7 @@ def agreement(models, renderer, runs: Sequence[tuple[str, Any, np.ndarray]]) -> 
     from serumrnn.server import judge as J
 
     hits = {d: 0 for d in J.DECISIONS}
-    split_hits = {d: 0 for d in J.DECISIONS}   # where Mel-MSE and MSSMAE disagree
+    split_hits = {d: 0 for d in J.DECISIONS}  # where Mel-MSE and MSSMAE disagree
     n = n_split = 0
     for preset, chain, target in runs:
         tsound = J.measure([target])[0]
@@ -156,13 +168,23 @@ def agreement(models, renderer, runs: Sequence[tuple[str, Any, np.ndarray]]) -> 
                     agree = (1 if jd.score(a) < jd.score(b) else -1) == maj
                     hits[d] += agree
                     split_hits[d] += split and agree
-    return {"pairs_compared": n, "pairs_mel_mss_split": n_split,
-            "agreement": {d: hits[d] / max(n, 1) for d in J.DECISIONS},
-            "agreement_when_split": {d: split_hits[d] / max(n_split, 1) for d in J.DECISIONS}}
+    return {
+        "pairs_compared": n,
+        "pairs_mel_mss_split": n_split,
+        "agreement": {d: hits[d] / max(n, 1) for d in J.DECISIONS},
+        "agreement_when_split": {d: split_hits[d] / max(n_split, 1) for d in J.DECISIONS},
+    }
 
 
-def judge_evidence(models, renderer, pairs: Sequence[tuple[str, Any]], *, k: int = 3,
-                   ood_seed: int = EVIDENCE_OOD_SEED, log=None) -> dict[str, Any]:
+def judge_evidence(
+    models,
+    renderer,
+    pairs: Sequence[tuple[str, Any]],
+    *,
+    k: int = 3,
+    ood_seed: int = EVIDENCE_OOD_SEED,
+    log=None,
+) -> dict[str, Any]:
     """The decision distances compared on development pairs and an OOD suite: each one's
     agreement with the metrics, and the outcome of the verified loop run with it."""
     from serumrnn.server import judge as J
@@ -177,8 +199,7 @@ def judge_evidence(models, renderer, pairs: Sequence[tuple[str, Any]], *, k: int
         ood = run_suite(models, renderer, suite, loop="verified", k=k, decision=d)
         out["outcome"][d] = {"pairs": summarize(rows), "ood": summarize_suite(ood)}
         if d == J.DECISION:
-            runs = [(p, Chain.from_json(r["chain"]), renderer.render(c, p))
-                    for (p, c), r in zip(pairs, rows)]
+            runs = [(p, Chain.from_json(r["chain"]), renderer.render(c, p)) for (p, c), r in zip(pairs, rows)]
         if log:
             log(f"evidence: decision {d} done")
     out["agreement"] = agreement(models, renderer, runs)
@@ -191,16 +212,27 @@ def judge_evidence(models, renderer, pairs: Sequence[tuple[str, Any]], *, k: int
 def readable(value: Any) -> str:
     """A summary as one log line: ``key value`` pairs, numbers to 3 significant digits."""
     if isinstance(value, dict):
-        return ", ".join(f"{k} {readable(v)}" if not isinstance(v, dict) else f"{k} ({readable(v)})"
-                         for k, v in value.items())
+        return ", ".join(
+            f"{k} {readable(v)}" if not isinstance(v, dict) else f"{k} ({readable(v)})"
+            for k, v in value.items()
+        )
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
 
-def evaluate(group: str, *, pairs: int = 50, loops: Sequence[str] = LOOPS_DEFAULT,
-             k: int = 3, refine_budget: int = 24, ood_seeds: Sequence[int] = (0, 1, 2),
-             evidence: bool = True, models_dir: Path | None = None,
-             quiet: bool = False) -> dict[str, Any]:
+
+def evaluate(
+    group: str,
+    *,
+    pairs: int = 50,
+    loops: Sequence[str] = LOOPS_DEFAULT,
+    k: int = 3,
+    refine_budget: int = 24,
+    ood_seeds: Sequence[int] = (0, 1, 2),
+    evidence: bool = True,
+    models_dir: Path | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
     from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.rack import OpenRack
     from serumrnn.training.ood_suite import evaluate_ood_suite
@@ -214,14 +246,20 @@ def evaluate(group: str, *, pairs: int = 50, loops: Sequence[str] = LOOPS_DEFAUL
             print(f"[{models.group}] {msg}", file=sys.stderr, flush=True)
 
     test = draw_pairs(models.group, pairs)
-    res: dict[str, Any] = {"group": models.group, "pairs": pairs, "k": k,
-                           "refine_budget": refine_budget, "loops": {}}
+    res: dict[str, Any] = {
+        "group": models.group,
+        "pairs": pairs,
+        "k": k,
+        "refine_budget": refine_budget,
+        "loops": {},
+    }
     for loop in loops:
         rows = run_pairs(models, rack, test, loop=loop, k=k, refine_budget=refine_budget, log=log)
         res["loops"][loop] = {"summary": summarize(rows), "rows": rows}
         log(f"{loop}: {readable(res['loops'][loop]['summary'])}")
-    res["ood"] = evaluate_ood_suite(models, rack, loops=loops, seeds=ood_seeds, k=k,
-                                    refine_budget=refine_budget)
+    res["ood"] = evaluate_ood_suite(
+        models, rack, loops=loops, seeds=ood_seeds, k=k, refine_budget=refine_budget
+    )
     log("out of domain: " + readable({l: v["summary"] for l, v in res["ood"]["loops"].items()}))
     if evidence:
         dev = draw_pairs(models.group, pairs, stream=DEV_STREAM)
@@ -233,67 +271,100 @@ def evaluate(group: str, *, pairs: int = 50, loops: Sequence[str] = LOOPS_DEFAUL
 
 def markdown(res: dict[str, Any]) -> str:
     g = res["group"]
-    L = [f"# Verified loops: {g}", "",
-         f"Generated by `serumrnn verified-eval --group {g} --pairs {res['pairs']}` in "
-         f"{res['runtime_s']:.0f} s (k = {res['k']}, refinement {res['refine_budget']} renders "
-         f"per step). Held-out pairs drawn like `serumrnn eval`'s (pairs/{spec.MAX_STEPS} per chain length "
-         f"1–{spec.MAX_STEPS}, "
-         "the test seed stream). The end is what the loop hands the producer: the best state "
-         "(verified loops) or the paper's final output with its bad last step kept (paper).", "",
-         "## Held-out pairs", "",
-         "| loop | Mel-MSE Δ% | MSSMAE Δ% | median pair Δ% (Mel-MSE / MSSMAE) | renders per pair "
-         "| steps per pair | pairs worse on either | closer on both | stops |",
-         "|---|---|---|---|---|---|---|---|---|"]
+    L = [
+        f"# Verified loops: {g}",
+        "",
+        f"Generated by `serumrnn verified-eval --group {g} --pairs {res['pairs']}` in "
+        f"{res['runtime_s']:.0f} s (k = {res['k']}, refinement {res['refine_budget']} renders "
+        f"per step). Held-out pairs drawn like `serumrnn eval`'s (pairs/{spec.MAX_STEPS} per chain length "
+        f"1–{spec.MAX_STEPS}, "
+        "the test seed stream). The end is what the loop hands the producer: the best state "
+        "(verified loops) or the paper's final output with its bad last step kept (paper).",
+        "",
+        "## Held-out pairs",
+        "",
+        "| loop | Mel-MSE Δ% | MSSMAE Δ% | median pair Δ% (Mel-MSE / MSSMAE) | renders per pair "
+        "| steps per pair | pairs worse on either | closer on both | stops |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for loop, v in res["loops"].items():
         s = v["summary"]
-        L.append(f"| {loop} | {s['mse_pct']:+.1f} % | {s['mssmae_pct']:+.1f} % | "
-                 f"{s['mse_median_pair_pct']:+.1f} / {s['mssmae_median_pair_pct']:+.1f} % | "
-                 f"{s['renders_per_pair']:.1f} | {s['steps_per_pair']:.2f} | {s['worse_any']} | "
-                 f"{s['closer_both']} of {s['pairs']} | "
-                 + ", ".join(f"{k} {n}" for k, n in s["stops"].items()) + " |")
+        L.append(
+            f"| {loop} | {s['mse_pct']:+.1f} % | {s['mssmae_pct']:+.1f} % | "
+            f"{s['mse_median_pair_pct']:+.1f} / {s['mssmae_median_pair_pct']:+.1f} % | "
+            f"{s['renders_per_pair']:.1f} | {s['steps_per_pair']:.2f} | {s['worse_any']} | "
+            f"{s['closer_both']} of {s['pairs']} | "
+            + ", ".join(f"{k} {n}" for k, n in s["stops"].items())
+            + " |"
+        )
     ood = res["ood"]
-    L += ["", "## Out of domain", "",
-          f"Input: preset `{ood['preset']}` dry; targets from SoX and Debian plugins hosted "
-          f"directly with DawDreamer, plus an identical and a gain-only target; settings drawn "
-          f"per seed (seeds {', '.join(map(str, ood['seeds']))}).", "",
-          "| loop | targets | end worse (either metric) | made targets closer on both | "
-          "steps: identical / gain-only (per seed) | renders per target |",
-          "|---|---|---|---|---|---|"]
+    L += [
+        "",
+        "## Out of domain",
+        "",
+        f"Input: preset `{ood['preset']}` dry; targets from SoX and Debian plugins hosted "
+        f"directly with DawDreamer, plus an identical and a gain-only target; settings drawn "
+        f"per seed (seeds {', '.join(map(str, ood['seeds']))}).",
+        "",
+        "| loop | targets | end worse (either metric) | made targets closer on both | "
+        "steps: identical / gain-only (per seed) | renders per target |",
+        "|---|---|---|---|---|---|",
+    ]
     for loop, v in ood["loops"].items():
         s = v["summary"]
-        L.append(f"| {loop} | {s['targets']} | {s['worse_any']} | {s['closer_both']} of "
-                 f"{s['made']} ({100 * s['closer_both_share']:.0f} %) | "
-                 + " / ".join(", ".join(map(str, v)) for v in s["trivial_steps"].values())
-                 + " | "
-                 f"{s['mean_renders']:.1f} |")
-    L += ["", "Per target, every loop and seed: start → end Mel-MSE / MSSMAE, effects applied.", "",
-          "| seed | target | loop | Mel-MSE | MSSMAE | steps | stop |", "|---|---|---|---|---|---|---|"]
+        L.append(
+            f"| {loop} | {s['targets']} | {s['worse_any']} | {s['closer_both']} of "
+            f"{s['made']} ({100 * s['closer_both_share']:.0f} %) | "
+            + " / ".join(", ".join(map(str, v)) for v in s["trivial_steps"].values())
+            + " | "
+            f"{s['mean_renders']:.1f} |"
+        )
+    L += [
+        "",
+        "Per target, every loop and seed: start → end Mel-MSE / MSSMAE, effects applied.",
+        "",
+        "| seed | target | loop | Mel-MSE | MSSMAE | steps | stop |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for loop, v in ood["loops"].items():
         for r in v["rows"]:
-            L.append(f"| {r['seed']} | {r['target']} | {loop} | {r['start']['mse']:.3f} → "
-                     f"{r['end']['mse']:.3f} | {r['start']['mssmae']:.1f} → {r['end']['mssmae']:.1f} | "
-                     f"{' → '.join(r['steps']) or '–'} | {r['stop']} |")
+            L.append(
+                f"| {r['seed']} | {r['target']} | {loop} | {r['start']['mse']:.3f} → "
+                f"{r['end']['mse']:.3f} | {r['start']['mssmae']:.1f} → {r['end']['mssmae']:.1f} | "
+                f"{' → '.join(r['steps']) or '–'} | {r['stop']} |"
+            )
     if "evidence" in res:
         ev = res["evidence"]
-        L += ["", "## Decision distance: the evidence", "",
-              f"Development pairs ({ev['pairs']}, a seed stream the test pairs never use) and an "
-              f"out-of-domain suite of seed {ev['ood_seed']}.", "",
-              f"Agreement with the six metrics' majority over {ev['agreement']['pairs_compared']} "
-              f"pairs of sounds (the current sound and the model-knob candidate of every unused "
-              f"effect, at each state a verified run visited); "
-              f"{ev['agreement']['pairs_mel_mss_split']} of them split Mel-MSE and MSSMAE.", "",
-              "| decision distance | agrees with the majority | when Mel-MSE and MSSMAE disagree "
-              "| pairs: Mel-MSE Δ% | MSSMAE Δ% | worse on either | OOD: worse | OOD: closer on both |",
-              "|---|---|---|---|---|---|---|---|"]
-        names = {"mel": "Mel-MSE / start", "mss": "MSSMAE / start",
-                 "sum": "(Mel-MSE / start + MSSMAE / start) / 2",
-                 "sum_guard": "the mean, vetoing a rise of either"}
+        L += [
+            "",
+            "## Decision distance: the evidence",
+            "",
+            f"Development pairs ({ev['pairs']}, a seed stream the test pairs never use) and an "
+            f"out-of-domain suite of seed {ev['ood_seed']}.",
+            "",
+            f"Agreement with the six metrics' majority over {ev['agreement']['pairs_compared']} "
+            f"pairs of sounds (the current sound and the model-knob candidate of every unused "
+            f"effect, at each state a verified run visited); "
+            f"{ev['agreement']['pairs_mel_mss_split']} of them split Mel-MSE and MSSMAE.",
+            "",
+            "| decision distance | agrees with the majority | when Mel-MSE and MSSMAE disagree "
+            "| pairs: Mel-MSE Δ% | MSSMAE Δ% | worse on either | OOD: worse | OOD: closer on both |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        names = {
+            "mel": "Mel-MSE / start",
+            "mss": "MSSMAE / start",
+            "sum": "(Mel-MSE / start + MSSMAE / start) / 2",
+            "sum_guard": "the mean, vetoing a rise of either",
+        }
         for d, o in ev["outcome"].items():
             p, q = o["pairs"], o["ood"]
-            L.append(f"| {names[d]} | {100 * ev['agreement']['agreement'][d]:.1f} % | "
-                     f"{100 * ev['agreement']['agreement_when_split'][d]:.1f} % | "
-                     f"{p['mse_pct']:+.1f} % | {p['mssmae_pct']:+.1f} % | {p['worse_any']} | "
-                     f"{q['worse_any']} | {q['closer_both']} of {q['made']} |")
+            L.append(
+                f"| {names[d]} | {100 * ev['agreement']['agreement'][d]:.1f} % | "
+                f"{100 * ev['agreement']['agreement_when_split'][d]:.1f} % | "
+                f"{p['mse_pct']:+.1f} % | {p['mssmae_pct']:+.1f} % | {p['worse_any']} | "
+                f"{q['worse_any']} | {q['closer_both']} of {q['made']} |"
+            )
     return "\n".join(L) + "\n"
 
 
@@ -310,31 +381,59 @@ def write_results(res: dict[str, Any], name: str, text: str, out: str | None) ->
 
 
 def _cmd(a: argparse.Namespace) -> int:
-    res = evaluate(a.group, pairs=a.pairs, loops=[x for x in a.loops.split(",") if x],
-                   k=a.k, refine_budget=a.refine_budget,
-                   ood_seeds=[int(x) for x in a.ood_seeds.split(",") if x],
-                   evidence=not a.no_evidence, models_dir=Path(a.models) if a.models else None)
+    res = evaluate(
+        a.group,
+        pairs=a.pairs,
+        loops=[x for x in a.loops.split(",") if x],
+        k=a.k,
+        refine_budget=a.refine_budget,
+        ood_seeds=[int(x) for x in a.ood_seeds.split(",") if x],
+        evidence=not a.no_evidence,
+        models_dir=Path(a.models) if a.models else None,
+    )
     print(f"wrote {write_results(res, 'verified', markdown(res), a.out)}")
     return 0
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("verified-eval", help="the verified loops on held-out pairs and "
-                              "the out-of-domain suite, with the decision-distance evidence")
-    p.add_argument("--group", required=True, help="preset group: basic | advanced | modulating (or its full id)")
+    p = subparsers.add_parser(
+        "verified-eval",
+        help="the verified loops on held-out pairs and "
+        "the out-of-domain suite, with the decision-distance evidence",
+    )
+    p.add_argument(
+        "--group", required=True, help="preset group: basic | advanced | modulating (or its full id)"
+    )
     p.add_argument("--pairs", type=int, default=50, help=f"held-out pairs (multiple of {spec.MAX_STEPS})")
-    p.add_argument("--loops", default=",".join(LOOPS_DEFAULT),
-                   help="comma-separated loops to measure: verified, refine, paper (default %(default)s)")
+    p.add_argument(
+        "--loops",
+        default=",".join(LOOPS_DEFAULT),
+        help="comma-separated loops to measure: verified, refine, paper (default %(default)s)",
+    )
     from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
 
-    p.add_argument("--k", type=int, default=DEFAULT_K,
-                   help=f"candidate effects rendered per verified step (default {DEFAULT_K})")
-    p.add_argument("--refine-budget", type=int, default=REFINE_BUDGET,
-                   help=f"renders the CMA-ES refinement may spend per step (default {REFINE_BUDGET})")
-    p.add_argument("--ood-seeds", default="0,1,2",
-                   help="comma-separated seeds of the out-of-domain suite's settings (default 0,1,2)")
-    p.add_argument("--no-evidence", action="store_true",
-                   help="skip the decision-distance evidence (development pairs)")
+    p.add_argument(
+        "--k",
+        type=int,
+        default=DEFAULT_K,
+        help=f"candidate effects rendered per verified step (default {DEFAULT_K})",
+    )
+    p.add_argument(
+        "--refine-budget",
+        type=int,
+        default=REFINE_BUDGET,
+        help=f"renders the CMA-ES refinement may spend per step (default {REFINE_BUDGET})",
+    )
+    p.add_argument(
+        "--ood-seeds",
+        default="0,1,2",
+        help="comma-separated seeds of the out-of-domain suite's settings (default 0,1,2)",
+    )
+    p.add_argument(
+        "--no-evidence", action="store_true", help="skip the decision-distance evidence (development pairs)"
+    )
     p.add_argument("--models", default=None, help="models folder (default: the shipped models/)")
-    p.add_argument("--out", default=None, help="results folder, relative to the current folder (default docs/results)")
+    p.add_argument(
+        "--out", default=None, help="results folder, relative to the current folder (default docs/results)"
+    )
     p.set_defaults(func=_cmd)

@@ -10,5 +10,16 @@ from serumrnn.server.rack.plugins import PluginLoadError, PluginRack
 from serumrnn.server.rack.profile import ProfileError, load_profile
 from serumrnn.server.rack.render import DEFAULT_NOTE, Renderer, RenderError, RenderSettings
 
-__all__ = ["FX", "Chain", "DEFAULT_NOTE", "RenderError", "Renderer", "RenderSettings", "OpenRack",
-           "PluginRack", "load_profile", "ProfileError", "PluginLoadError"]
+__all__ = [
+    "FX",
+    "Chain",
+    "DEFAULT_NOTE",
+    "RenderError",
+    "Renderer",
+    "RenderSettings",
+    "OpenRack",
+    "PluginRack",
+    "load_profile",
+    "ProfileError",
+    "PluginLoadError",
+]

@@ -81,7 +81,8 @@ class _Stage:
             self.engine.load_graph([(self.proc, [])])
         else:
             self.player = self.engine.make_playback_processor(
-                "player", np.zeros((1, settings.n_samples), np.float32))
+                "player", np.zeros((1, settings.n_samples), np.float32)
+            )
             self.engine.load_graph([(self.player, []), (self.proc, ["player"])])
 
     def set(self, name: str, value: float) -> None:
@@ -154,8 +155,9 @@ class OpenRack:
             self._dry[key] = audio * np.float32(DRY_PEAK / peak)
         return self._dry[key].copy()
 
-    def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None,
-               *, note: int | None = None) -> np.ndarray:
+    def render(
+        self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *, note: int | None = None
+    ) -> np.ndarray:
         """Mono float32 audio of ``preset`` through ``chain``, processed in rack order."""
         if preset is None:
             raise ValueError(f"the open rack needs a preset; presets: {', '.join(P.PRESETS)}")
@@ -165,11 +167,9 @@ class OpenRack:
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
         """Run any mono clip through the effects in rack order (captured or user audio)."""
         audio = np.asarray(audio, np.float32)
-        return self._process(audio, chain, ("clip", hashlib.sha1(
-            np.ascontiguousarray(audio).data).digest()))
+        return self._process(audio, chain, ("clip", hashlib.sha1(np.ascontiguousarray(audio).data).digest()))
 
-    def _process(self, audio: np.ndarray, chain: Chain | Sequence[FX], source: tuple
-                 ) -> np.ndarray:
+    def _process(self, audio: np.ndarray, chain: Chain | Sequence[FX], source: tuple) -> np.ndarray:
         """Effects in rack order, starting from the longest cached prefix of the same
         source (see :class:`PrefixCache`)."""
         chain = chain if isinstance(chain, Chain) else Chain(chain)

@@ -77,8 +77,15 @@ def _daw() -> ModuleType:
 # --------------------------------------------------------------------------- plugin hosting
 
 
-_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
-          b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+_MAGIC = (
+    b"\x7fELF",
+    b"MZ",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+)
 _BUNDLES = (".vst3", ".vst", ".component")
 
 
@@ -93,8 +100,9 @@ def check_plugin_file(path: str) -> None:
         raise PluginLoadError(f"plugin not found: {path}")
     if p.is_dir():
         if p.suffix.lower() not in _BUNDLES:
-            raise PluginLoadError(f"{path} is a directory, not a plugin (bundles end in "
-                                  f"{', '.join(_BUNDLES)})")
+            raise PluginLoadError(
+                f"{path} is a directory, not a plugin (bundles end in {', '.join(_BUNDLES)})"
+            )
         return
     try:
         with open(p, "rb") as f:
@@ -102,8 +110,7 @@ def check_plugin_file(path: str) -> None:
     except OSError as e:
         raise PluginLoadError(f"plugin {path} cannot be read: {e.strerror}") from None
     if not any(head.startswith(m) for m in _MAGIC):
-        raise PluginLoadError(f"{path} is not a plugin: not a shared library (starts with "
-                              f"{head!r})")
+        raise PluginLoadError(f"{path} is not a plugin: not a shared library (starts with {head!r})")
 
 
 @contextmanager
@@ -152,8 +159,16 @@ class PluginStage:
     latency: int
     cold: bool
 
-    def __init__(self, label: str, path: str, plugin: PluginSpec, settings: RenderSettings,
-                 *, instrument: bool, quiet: bool = True):
+    def __init__(
+        self,
+        label: str,
+        path: str,
+        plugin: PluginSpec,
+        settings: RenderSettings,
+        *,
+        instrument: bool,
+        quiet: bool = True,
+    ):
         self.label = label
         self.path = path
         self.plugin = plugin
@@ -180,9 +195,10 @@ class PluginStage:
                 err = e
         if err is not None:
             said = log[0].decode(errors="replace").strip().splitlines()[-1:] if log else []
-            raise PluginLoadError(f"DawDreamer could not load the plugin {self.path} "
-                                  f"({self.plugin.key}): {err}"
-                                  + (f" [{said[0]}]" if said else "")) from None
+            raise PluginLoadError(
+                f"DawDreamer could not load the plugin {self.path} "
+                f"({self.plugin.key}): {err}" + (f" [{said[0]}]" if said else "")
+            ) from None
         self.engine, self.proc = engine, proc
         self.cold = self.plugin.warmup_s > 0
         self.n_params = proc.get_plugin_parameter_size()
@@ -194,10 +210,10 @@ class PluginStage:
             engine.load_graph([(proc, [])])
         else:
             if self.n_in < 1:
-                raise PluginLoadError(f"{self.path} ({self.plugin.key}) has no audio input: "
-                                      f"it cannot be an effect")
-            self.player = engine.make_playback_processor(
-                "player", np.zeros((self.n_in, 1), np.float32))
+                raise PluginLoadError(
+                    f"{self.path} ({self.plugin.key}) has no audio input: it cannot be an effect"
+                )
+            self.player = engine.make_playback_processor("player", np.zeros((self.n_in, 1), np.float32))
             engine.load_graph([(self.player, []), (proc, ["player"])])
         if self.preset_file is not None:
             self._load_preset_file(self.preset_file)
@@ -210,9 +226,12 @@ class PluginStage:
 
         With ``strict=False`` an index whose name differs only warns (an escape hatch for
         a plugin version that renamed a parameter the profile names by index too)."""
+
         def fail(msg: str) -> ProfileError:
-            return ProfileError(f"profile {profile.source}: {ref.where}: {msg} "
-                                f"(plugin {self.path}, {self.n_params} parameters)")
+            return ProfileError(
+                f"profile {profile.source}: {ref.where}: {msg} "
+                f"(plugin {self.path}, {self.n_params} parameters)"
+            )
 
         if ref.index is not None:
             if ref.index >= self.n_params:
@@ -220,24 +239,32 @@ class PluginStage:
             have = self.param_names[ref.index]
             if ref.name is not None and not _match(ref.name, have):
                 if strict:
-                    raise fail(f"parameter #{ref.index} is {have!r}, not {ref.name!r}; if "
-                               f"the index is right, PluginRack(..., strict_names=False)")
-                warnings.warn(f"profile {profile.source}: {ref.where}: parameter "
-                              f"#{ref.index} is {have!r}, not {ref.name!r}; using the index", stacklevel=2)
+                    raise fail(
+                        f"parameter #{ref.index} is {have!r}, not {ref.name!r}; if "
+                        f"the index is right, PluginRack(..., strict_names=False)"
+                    )
+                warnings.warn(
+                    f"profile {profile.source}: {ref.where}: parameter "
+                    f"#{ref.index} is {have!r}, not {ref.name!r}; using the index",
+                    stacklevel=2,
+                )
             return ref.index
         assert ref.name is not None
-        hits = [i for i, n in enumerate(self.param_names)
-                if " ".join(n.split()).casefold() == " ".join(ref.name.split()).casefold()]
+        hits = [
+            i
+            for i, n in enumerate(self.param_names)
+            if " ".join(n.split()).casefold() == " ".join(ref.name.split()).casefold()
+        ]
         if not hits:
             hits = [i for i, n in enumerate(self.param_names) if _match(ref.name, n)]
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            raise fail(f"parameter name {ref.name!r} is ambiguous (indices {hits}); "
-                       f"give 'index'")
+            raise fail(f"parameter name {ref.name!r} is ambiguous (indices {hits}); give 'index'")
         close = difflib.get_close_matches(ref.name, self.param_names, n=3)
-        raise fail(f"parameter {ref.name!r} not found"
-                   + (f"; close: {', '.join(map(repr, close))}" if close else ""))
+        raise fail(
+            f"parameter {ref.name!r} not found" + (f"; close: {', '.join(map(repr, close))}" if close else "")
+        )
 
     def set(self, index: int, value: float) -> None:
         self.proc.set_parameter(int(index), float(value))
@@ -250,8 +277,7 @@ class PluginStage:
     def _load_preset_file(self, path: str) -> None:
         if not Path(path).is_file():
             raise RenderError(f"preset file not found: {path}")
-        loader = (self.proc.load_vst3_preset if path.lower().endswith(".vstpreset")
-                  else self.proc.load_preset)
+        loader = self.proc.load_vst3_preset if path.lower().endswith(".vstpreset") else self.proc.load_preset
         with _quiet(self.quiet):
             ok = loader(path)
         if not ok:
@@ -325,12 +351,11 @@ class PluginStage:
             self.player.set_data(np.ascontiguousarray(x, np.float32))
         self.engine.render((n + lat + 0.5) / sr)
         self.dirty = True
-        out = np.asarray(self.engine.get_audio(), np.float32)[:, lat:lat + n]
+        out = np.asarray(self.engine.get_audio(), np.float32)[:, lat : lat + n]
         if out.shape[1] < n:
             out = np.pad(out, ((0, 0), (0, n - out.shape[1])))
         if not np.isfinite(out).all():
-            raise RenderError(f"the plugin {self.path} ({self.plugin.key}) produced NaN or "
-                              f"infinite samples")
+            raise RenderError(f"the plugin {self.path} ({self.plugin.key}) produced NaN or infinite samples")
         return out
 
 
@@ -343,8 +368,7 @@ def _channels(audio: np.ndarray, n: int) -> np.ndarray:
         return audio.mean(axis=0, keepdims=True)
     if c == 1:
         return np.repeat(audio, n, axis=0)
-    return np.concatenate([audio, np.zeros((n - c, audio.shape[1]), audio.dtype)])[:n] \
-        if c < n else audio[:n]
+    return np.concatenate([audio, np.zeros((n - c, audio.shape[1]), audio.dtype)])[:n] if c < n else audio[:n]
 
 
 class PluginRack:
@@ -361,22 +385,27 @@ class PluginRack:
     parameter given by index and name load when the plugin calls it something else.
     """
 
-    def __init__(self, profile: str | os.PathLike | Mapping[str, Any] | Profile,
-                 settings: RenderSettings | None = None, *,
-                 plugin_path: str | os.PathLike | None = None, quiet: bool = True,
-                 strict_names: bool = True):
+    def __init__(
+        self,
+        profile: str | os.PathLike | Mapping[str, Any] | Profile,
+        settings: RenderSettings | None = None,
+        *,
+        plugin_path: str | os.PathLike | None = None,
+        quiet: bool = True,
+        strict_names: bool = True,
+    ):
         self.profile = load_profile(profile)
         settings = RenderSettings() if settings is None else settings  # the spec's rack order now
         self.settings = settings
         p = self.profile
-        path = self._plugin_path(p.synth, None if plugin_path is None
-                                 else os.fspath(plugin_path))
+        path = self._plugin_path(p.synth, None if plugin_path is None else os.fspath(plugin_path))
         self._synth = PluginStage("synth", path, p.synth, settings, instrument=True, quiet=quiet)
         self._fx: dict[str, PluginStage] = {}
         for name, m in p.effects.items():
             if m.plugin is not None:
-                self._fx[name] = PluginStage(name, self._plugin_path(m.plugin), m.plugin, settings,
-                                        instrument=False, quiet=quiet)
+                self._fx[name] = PluginStage(
+                    name, self._plugin_path(m.plugin), m.plugin, settings, instrument=False, quiet=quiet
+                )
         self._index: dict[ParamRef, int] = {}
         for s in p.synth_fixed:
             self._index[s.ref] = self._synth.resolve(s.ref, p, strict_names)
@@ -396,7 +425,8 @@ class PluginRack:
             return resolve_file(plugin.path, self.profile.base_dir)
         raise PluginLoadError(
             f"profile {self.profile.name!r} ({self.profile.source}) gives no path for "
-            f"{plugin.key}: pass plugin_path=... or set ${plugin.path_env}")
+            f"{plugin.key}: pass plugin_path=... or set ${plugin.path_env}"
+        )
 
     # -- facts
 
@@ -417,17 +447,18 @@ class PluginRack:
 
     def parameter_names(self, effect: str | None = None) -> list[str]:
         """The synth's parameter names, or those of the plugin hosting ``effect``."""
-        stage = self._synth if effect is None or self.profile.effect(effect).in_synth \
-            else self._fx[effect]
+        stage = self._synth if effect is None or self.profile.effect(effect).in_synth else self._fx[effect]
         return list(stage.param_names)
 
     def parameter(self, param: str | int, effect: str | None = None) -> float:
         """A parameter's current normalized value on the synth, or on ``effect``'s plugin
         (what the last render set: for checking a profile by hand)."""
-        stage = self._synth if effect is None or self.profile.effect(effect).in_synth \
-            else self._fx[effect]
-        ref = ParamRef(param if isinstance(param, int) else None,
-                       param if isinstance(param, str) else None, "parameter()")
+        stage = self._synth if effect is None or self.profile.effect(effect).in_synth else self._fx[effect]
+        ref = ParamRef(
+            param if isinstance(param, int) else None,
+            param if isinstance(param, str) else None,
+            "parameter()",
+        )
         return stage.get(stage.resolve(ref, self.profile))
 
     # -- rendering
@@ -441,8 +472,10 @@ class PluginRack:
             return p.presets[name]
         if Path(os.path.expanduser(name)).is_file():
             return str(Path(os.path.expanduser(name)).resolve())
-        raise RenderError(f"unknown preset {name!r} for profile {p.name!r}; presets: "
-                          f"{', '.join(self.presets)} (or a preset file path)")
+        raise RenderError(
+            f"unknown preset {name!r} for profile {p.name!r}; presets: "
+            f"{', '.join(self.presets)} (or a preset file path)"
+        )
 
     def _check(self, chain: Chain) -> None:
         for fx in chain:
@@ -475,8 +508,9 @@ class PluginRack:
         audio = st.run(None, s.n_samples)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if peak <= 0:
-            raise RenderError(f"the synth {st.path} rendered silence at note {note} "
-                              f"(preset {preset_file or INIT_PRESET})")
+            raise RenderError(
+                f"the synth {st.path} rendered silence at note {note} (preset {preset_file or INIT_PRESET})"
+            )
         if p.normalize_peak is not None:
             audio = audio * np.float32(p.normalize_peak / peak)
         if self._use_dry_cache:
@@ -496,8 +530,9 @@ class PluginRack:
         """The synth alone: every effect inside it switched off."""
         return self.render((), preset, note=note)
 
-    def render(self, chain: Chain | Sequence[FX] = (), preset: str | None = None,
-               *, note: int | None = None) -> np.ndarray:
+    def render(
+        self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *, note: int | None = None
+    ) -> np.ndarray:
         """Mono float32 audio (mean of the channels), exactly ``settings.n_samples`` long.
 
         ``preset``: a name from the profile, ``"init"``, or a preset file; None: the
@@ -519,9 +554,11 @@ class PluginRack:
         self._check(chain)
         inside = [fx.name for fx in chain if self.profile.effects[fx.name].in_synth]
         if inside:
-            raise RenderError(f"profile {self.profile.name!r}: {', '.join(inside)} live(s) "
-                              f"inside the synth plugin, so process() cannot run them on "
-                              f"audio; use render()")
+            raise RenderError(
+                f"profile {self.profile.name!r}: {', '.join(inside)} live(s) "
+                f"inside the synth plugin, so process() cannot run them on "
+                f"audio; use render()"
+            )
         x = np.asarray(audio, np.float32)
         if x.ndim == 1:
             x = x[None, :]

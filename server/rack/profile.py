@@ -58,6 +58,7 @@ INIT_PRESET = "init"
 RESET_MODES = ("flush", "reload", "none")
 MAPS = ("identity", "lin", "table", "unit")
 
+
 class ProfileError(RenderError, ValueError):
     """A profile is malformed or does not match the spec or the plugin it names.
 
@@ -194,7 +195,8 @@ class Profile:
         except KeyError:
             raise RenderError(
                 f"profile {self.name!r} ({self.source}) has no mapping for effect {name!r}; "
-                f"it maps: {', '.join(self.effects) or 'no effects'}") from None
+                f"it maps: {', '.join(self.effects) or 'no effects'}"
+            ) from None
 
 
 # --------------------------------------------------------------------------- validation
@@ -209,21 +211,24 @@ class _Checker:
     def fail(self, where: str, msg: str) -> ProfileError:
         return ProfileError(f"profile {self.source}: {where}: {msg}", where or "(top level)")
 
-    def keys(self, d: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()) -> dict:
+    def keys(
+        self, d: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+    ) -> dict:
         if not isinstance(d, dict):
             raise self.fail(where, f"expected an object, got {type(d).__name__}")
         extra = sorted(set(d) - allowed)
         if extra:
-            raise self.fail(f"{where}.{extra[0]}" if where else extra[0],
-                            f"unknown key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
+            raise self.fail(
+                f"{where}.{extra[0]}" if where else extra[0],
+                f"unknown key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}",
+            )
         missing = sorted(required - set(d))
         if missing:
             raise self.fail(where or "(top level)", f"missing key {missing[0]!r}")
         return d
 
     def unit_value(self, v: Any, where: str) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0 \
-                or math.isnan(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0 or math.isnan(v):
             raise self.fail(where, f"{v!r} is not a normalized value in 0..1")
         return float(v)
 
@@ -239,8 +244,7 @@ class _Checker:
             name = p
         elif p is not None:
             raise self.fail(f"{where}.param", f"{p!r} is not a parameter name or index")
-        if index is not None and (isinstance(index, bool) or not isinstance(index, int)
-                                  or index < 0):
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
             raise self.fail(f"{where}.index", f"{index!r} is not a parameter index")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise self.fail(f"{where}.name", f"{name!r} is not a parameter name")
@@ -253,8 +257,7 @@ class _Checker:
         return Setting(self.ref(d, where), self.unit_value(d["value"], f"{where}.value"))
 
     def plugin(self, d: Any, where: str) -> PluginSpec:
-        d = self.keys(d, where, {"path", "path_env", "reset", "flush_max_s", "warmup_s",
-                                 "comment"})
+        d = self.keys(d, where, {"path", "path_env", "reset", "flush_max_s", "warmup_s", "comment"})
         path, env = d.get("path"), d.get("path_env")
         if path is not None and (not isinstance(path, str) or not path):
             raise self.fail(f"{where}.path", f"{path!r} is not a file path")
@@ -274,8 +277,7 @@ class _Checker:
         return PluginSpec(where, path, env, reset, float(fmax), float(warm))
 
     def target(self, d: Any, knob: spec.Knob, where: str) -> Target:
-        d = self.keys(d, where, {"param", "index", "name", "map", "range", "values", "unit",
-                                 "comment"})
+        d = self.keys(d, where, {"param", "index", "name", "map", "range", "values", "unit", "comment"})
         ref = self.ref(d, where)
         kind = d.get("map", "table" if "values" in d else "identity")
         if kind not in MAPS:
@@ -284,86 +286,119 @@ class _Checker:
             if k in d and kind != needs:
                 raise self.fail(f"{where}.{k}", f"{k!r} goes with map {needs!r}, not {kind!r}")
         if knob.categorical != (kind == "table"):
-            raise self.fail(f"{where}.map", (
-                f"knob {knob.name!r} is a menu of {len(knob.choices)} choices: map it with "
-                f"'map': 'table' and one value per choice ({', '.join(knob.choices)})")
-                if knob.categorical else f"'table' is for menus; {knob.name!r} is continuous")
+            raise self.fail(
+                f"{where}.map",
+                (
+                    f"knob {knob.name!r} is a menu of {len(knob.choices)} choices: map it with "
+                    f"'map': 'table' and one value per choice ({', '.join(knob.choices)})"
+                )
+                if knob.categorical
+                else f"'table' is for menus; {knob.name!r} is continuous",
+            )
         if kind == "table":
             vals = d.get("values")
             if not isinstance(vals, list) or len(vals) != len(knob.choices):
-                raise self.fail(f"{where}.values", f"need {len(knob.choices)} values, one per "
-                                f"choice ({', '.join(knob.choices)})")
-            return Target(ref, kind, values=tuple(self.unit_value(v, f"{where}.values[{i}]")
-                                                  for i, v in enumerate(vals)))
+                raise self.fail(
+                    f"{where}.values",
+                    f"need {len(knob.choices)} values, one per choice ({', '.join(knob.choices)})",
+                )
+            return Target(
+                ref,
+                kind,
+                values=tuple(self.unit_value(v, f"{where}.values[{i}]") for i, v in enumerate(vals)),
+            )
         if kind == "lin":
             r = d.get("range")
             if not isinstance(r, list) or len(r) != 2:
                 raise self.fail(f"{where}.range", "need [lo, hi] (normalized plugin values)")
-            return Target(ref, kind, range=(self.unit_value(r[0], f"{where}.range[0]"),
-                                            self.unit_value(r[1], f"{where}.range[1]")))
+            return Target(
+                ref,
+                kind,
+                range=(
+                    self.unit_value(r[0], f"{where}.range[0]"),
+                    self.unit_value(r[1], f"{where}.range[1]"),
+                ),
+            )
         if kind == "unit":
-            u = self.keys(d.get("unit"), f"{where}.unit", {"unit", "lo", "hi", "curve"},
-                          {"unit", "lo", "hi"})
+            u = self.keys(d.get("unit"), f"{where}.unit", {"unit", "lo", "hi", "curve"}, {"unit", "lo", "hi"})
             if u["unit"] != knob.display.unit:
-                raise self.fail(f"{where}.unit.unit", f"{u['unit']!r} does not match the spec "
-                                f"knob's unit {knob.display.unit!r}")
+                raise self.fail(
+                    f"{where}.unit.unit",
+                    f"{u['unit']!r} does not match the spec knob's unit {knob.display.unit!r}",
+                )
             curve = u.get("curve", "lin")
-            ok = all(isinstance(u[k], (int, float)) and not isinstance(u[k], bool)
-                     for k in ("lo", "hi")) and u["lo"] != u["hi"]
+            ok = (
+                all(isinstance(u[k], (int, float)) and not isinstance(u[k], bool) for k in ("lo", "hi"))
+                and u["lo"] != u["hi"]
+            )
             if not ok or curve not in ("lin", "log") or (curve == "log" and min(u["lo"], u["hi"]) <= 0):
-                raise self.fail(f"{where}.unit", "need numeric lo != hi (positive for 'log') "
-                                "and curve 'lin' or 'log'")
-            return Target(ref, kind, unit=spec.Display(u["unit"], float(u["lo"]),
-                                                       float(u["hi"]), curve))
+                raise self.fail(
+                    f"{where}.unit", "need numeric lo != hi (positive for 'log') and curve 'lin' or 'log'"
+                )
+            return Target(ref, kind, unit=spec.Display(u["unit"], float(u["lo"]), float(u["hi"]), curve))
         return Target(ref)
 
     def effect(self, name: str, d: Any, where: str) -> EffectMap:
         try:
             eff = spec.effect(name)
         except KeyError:
-            raise self.fail(where, f"unknown effect {name!r}; spec effects: "
-                            f"{', '.join(spec.EFFECT_NAMES)}") from None
-        d = self.keys(d, where, {"plugin", "enable", "knobs", "fixed", "comment"},
-                      {"plugin", "knobs"})
+            raise self.fail(
+                where, f"unknown effect {name!r}; spec effects: {', '.join(spec.EFFECT_NAMES)}"
+            ) from None
+        d = self.keys(d, where, {"plugin", "enable", "knobs", "fixed", "comment"}, {"plugin", "knobs"})
         host = d["plugin"]
         plugin = None if host == "synth" else self.plugin(host, f"{where}.plugin")
         enable = None
         if d.get("enable") is not None:
-            e = self.keys(d["enable"], f"{where}.enable",
-                          {"param", "index", "name", "on", "off", "comment"}, {"on"})
-            enable = Enable(self.ref(e, f"{where}.enable"),
-                            self.unit_value(e["on"], f"{where}.enable.on"),
-                            None if e.get("off") is None
-                            else self.unit_value(e["off"], f"{where}.enable.off"))
+            e = self.keys(
+                d["enable"], f"{where}.enable", {"param", "index", "name", "on", "off", "comment"}, {"on"}
+            )
+            enable = Enable(
+                self.ref(e, f"{where}.enable"),
+                self.unit_value(e["on"], f"{where}.enable.on"),
+                None if e.get("off") is None else self.unit_value(e["off"], f"{where}.enable.off"),
+            )
         if plugin is None and (enable is None or enable.off is None):
-            raise self.fail(f"{where}.enable", "an effect inside the synth needs an enable "
-                            "parameter with 'on' and 'off' values (it is switched off on "
-                            "every render that does not use it)")
+            raise self.fail(
+                f"{where}.enable",
+                "an effect inside the synth needs an enable "
+                "parameter with 'on' and 'off' values (it is switched off on "
+                "every render that does not use it)",
+            )
         knobs_in = d["knobs"]
         if not isinstance(knobs_in, dict):
             raise self.fail(f"{where}.knobs", "expected an object of knob -> parameter")
         names = [k.name for k in eff.knobs]
         for k in knobs_in:
             if k not in names:
-                raise self.fail(f"{where}.knobs.{k}", f"unknown knob {k!r} for effect "
-                                f"{name!r}; knobs: {', '.join(names)}")
+                raise self.fail(
+                    f"{where}.knobs.{k}", f"unknown knob {k!r} for effect {name!r}; knobs: {', '.join(names)}"
+                )
         knobs: dict[str, tuple[Target, ...]] = {}
         for k in eff.knobs:
             if k.name not in knobs_in:
-                raise self.fail(f"{where}.knobs", f"knob {k.name!r} is not mapped (every spec "
-                                f"knob of a mapped effect needs a parameter)")
+                raise self.fail(
+                    f"{where}.knobs",
+                    f"knob {k.name!r} is not mapped (every spec knob of a mapped effect needs a parameter)",
+                )
             t = knobs_in[k.name]
             ts = t if isinstance(t, list) else [t]
             if not ts:
                 raise self.fail(f"{where}.knobs.{k.name}", "empty list of parameters")
-            knobs[k.name] = tuple(self.target(x, k, f"{where}.knobs.{k.name}"
-                                              + (f"[{i}]" if isinstance(t, list) else ""))
-                                  for i, x in enumerate(ts))
+            knobs[k.name] = tuple(
+                self.target(x, k, f"{where}.knobs.{k.name}" + (f"[{i}]" if isinstance(t, list) else ""))
+                for i, x in enumerate(ts)
+            )
         fixed = d.get("fixed", [])
         if not isinstance(fixed, list):
             raise self.fail(f"{where}.fixed", "expected a list of {param, value}")
-        return EffectMap(name, plugin, enable, knobs,
-                         tuple(self.setting(s, f"{where}.fixed[{i}]") for i, s in enumerate(fixed)))
+        return EffectMap(
+            name,
+            plugin,
+            enable,
+            knobs,
+            tuple(self.setting(s, f"{where}.fixed[{i}]") for i, s in enumerate(fixed)),
+        )
 
 
 def resolve_file(p: str, base: Path | str) -> str:
@@ -372,8 +407,7 @@ def resolve_file(p: str, base: Path | str) -> str:
     return str(q if q.is_absolute() else Path(base) / q)
 
 
-def parse_profile(raw: Mapping[str, Any], source: str = "<dict>",
-                  base: Path | None = None) -> Profile:
+def parse_profile(raw: Mapping[str, Any], source: str = "<dict>", base: Path | None = None) -> Profile:
     """Validate a profile's JSON (already parsed).
 
     Relative paths resolve against ``base``: the profile file's folder, or for a dict the
@@ -383,8 +417,7 @@ def parse_profile(raw: Mapping[str, Any], source: str = "<dict>",
     c = _Checker(source)
     if not isinstance(raw, Mapping):
         raise c.fail("", f"expected an object, got {type(raw).__name__}")
-    d = c.keys(dict(raw), "", {"name", "notes", "synth", "effects", "comment"},
-               {"synth", "effects"})
+    d = c.keys(dict(raw), "", {"name", "notes", "synth", "effects", "comment"}, {"synth", "effects"})
     name = d.get("name") or (Path(source).stem if source != "<dict>" else "unnamed")
     if not isinstance(name, str):
         raise c.fail("name", f"{name!r} is not a string")
@@ -393,24 +426,25 @@ def parse_profile(raw: Mapping[str, Any], source: str = "<dict>",
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise c.fail("notes", "expected a string or a list of strings")
     plugin_keys = ("path", "path_env", "reset", "flush_max_s", "warmup_s")
-    s = c.keys(d["synth"], "synth", {*plugin_keys, "presets", "preset", "normalize_peak",
-                                     "fixed", "comment"})
+    s = c.keys(d["synth"], "synth", {*plugin_keys, "presets", "preset", "normalize_peak", "fixed", "comment"})
     synth = c.plugin({k: v for k, v in s.items() if k in plugin_keys}, "synth")
     presets_in = s.get("presets", {})
     if not isinstance(presets_in, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in presets_in.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in presets_in.items()
+    ):
         raise c.fail("synth.presets", "expected an object of preset name -> file")
     if INIT_PRESET in presets_in:
-        raise c.fail(f"synth.presets.{INIT_PRESET}",
-                     f"{INIT_PRESET!r} is reserved (the plugin's state as loaded)")
+        raise c.fail(
+            f"synth.presets.{INIT_PRESET}", f"{INIT_PRESET!r} is reserved (the plugin's state as loaded)"
+        )
     presets = {k: resolve_file(v, base) for k, v in presets_in.items()}
     default = s.get("preset")
     if default is not None and default not in presets and default != INIT_PRESET:
-        raise c.fail("synth.preset", f"{default!r} is not in synth.presets "
-                     f"({', '.join(presets) or 'none'})")
+        raise c.fail("synth.preset", f"{default!r} is not in synth.presets ({', '.join(presets) or 'none'})")
     peak = s.get("normalize_peak")
-    if peak is not None and (isinstance(peak, bool) or not isinstance(peak, (int, float))
-                             or not 0 < peak <= 1):
+    if peak is not None and (
+        isinstance(peak, bool) or not isinstance(peak, (int, float)) or not 0 < peak <= 1
+    ):
         raise c.fail("synth.normalize_peak", f"{peak!r} is not a peak level in (0, 1]")
     fixed = s.get("fixed", [])
     if not isinstance(fixed, list):
@@ -421,11 +455,23 @@ def parse_profile(raw: Mapping[str, Any], source: str = "<dict>",
         raise c.fail("effects", "expected an object of effect -> mapping")
     effects = {n: c.effect(n, e, f"effects.{n}") for n, e in effects_in.items()}
     if peak is not None and any(e.in_synth for e in effects.values()):
-        raise c.fail("synth.normalize_peak", "the dry synth can only be normalized when no "
-                     "effect lives inside the synth")
-    return Profile(name, source, tuple(notes), synth, presets, default,
-                   None if peak is None else float(peak), synth_fixed, effects, str(base),
-                   copy.deepcopy(dict(raw)))
+        raise c.fail(
+            "synth.normalize_peak",
+            "the dry synth can only be normalized when no effect lives inside the synth",
+        )
+    return Profile(
+        name,
+        source,
+        tuple(notes),
+        synth,
+        presets,
+        default,
+        None if peak is None else float(peak),
+        synth_fixed,
+        effects,
+        str(base),
+        copy.deepcopy(dict(raw)),
+    )
 
 
 def shipped_profiles() -> tuple[str, ...]:
@@ -436,24 +482,55 @@ def shipped_profiles() -> tuple[str, ...]:
 PROFILE_MAX_BYTES = 1 << 20
 
 #: Key-path words that are the schema's or the spec's own, never the file's data.
-_SCHEMA_WORDS = frozenset({
-    "name", "notes", "synth", "effects", "comment", "path", "path_env", "reset",
-    "flush_max_s", "warmup_s", "presets", "preset", "normalize_peak", "fixed", "plugin",
-    "enable", "knobs", "param", "index", "value", "map", "range", "values", "unit", "lo",
-    "hi", "curve", "on", "off", "(top level)"})
+_SCHEMA_WORDS = frozenset(
+    {
+        "name",
+        "notes",
+        "synth",
+        "effects",
+        "comment",
+        "path",
+        "path_env",
+        "reset",
+        "flush_max_s",
+        "warmup_s",
+        "presets",
+        "preset",
+        "normalize_peak",
+        "fixed",
+        "plugin",
+        "enable",
+        "knobs",
+        "param",
+        "index",
+        "value",
+        "map",
+        "range",
+        "values",
+        "unit",
+        "lo",
+        "hi",
+        "curve",
+        "on",
+        "off",
+        "(top level)",
+    }
+)
 
 
 def redacted_key_path(key_path: str) -> str:
     """``key_path`` with every word that is not the schema's or the spec's (an unknown key
     or effect name from the file) shown as ``<key>``: safe to send to a client."""
-    known = _SCHEMA_WORDS | set(spec.EFFECT_NAMES) | {k.name for e in spec.EFFECTS
-                                                       for k in e.knobs}
+    known = _SCHEMA_WORDS | set(spec.EFFECT_NAMES) | {k.name for e in spec.EFFECTS for k in e.knobs}
     out = []
     for part in key_path.split("."):
         word, bracket, rest = part.partition("[")
-        idx = bracket + rest if bracket and all(
-            seg[:-1].isdigit() for seg in (bracket + rest).split("[")[1:]
-            if seg.endswith("]")) else ""
+        idx = (
+            bracket + rest
+            if bracket
+            and all(seg[:-1].isdigit() for seg in (bracket + rest).split("[")[1:] if seg.endswith("]"))
+            else ""
+        )
         out.append((word if word in known else "<key>") + (idx if len(idx) <= 12 else ""))
     return ".".join(out)
 
@@ -477,8 +554,9 @@ def _read_profile_json(path: Path, shown: str) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ProfileError(f"profile {shown}: not UTF-8 text (byte {e.start}); a profile is "
-                           "a JSON file") from None
+        raise ProfileError(
+            f"profile {shown}: not UTF-8 text (byte {e.start}); a profile is a JSON file"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -496,12 +574,13 @@ def load_profile(path_or_name: str | os.PathLike | Mapping[str, Any] | Profile) 
     text = os.fspath(path_or_name)
     path = Path(os.path.expanduser(text))
     shipped = PROFILE_DIR / f"{text}.json"
-    if not path.is_file() and os.sep not in text and not text.endswith(".json") \
-            and shipped.is_file():
+    if not path.is_file() and os.sep not in text and not text.endswith(".json") and shipped.is_file():
         path = shipped
     if not path.exists():
-        raise ProfileError(f"profile {text}: no such file, and no shipped profile of that "
-                           f"name (shipped: {', '.join(shipped_profiles())})")
+        raise ProfileError(
+            f"profile {text}: no such file, and no shipped profile of that "
+            f"name (shipped: {', '.join(shipped_profiles())})"
+        )
     raw = _read_profile_json(path, str(path))
     try:
         return parse_profile(raw, str(path), path.parent)
@@ -525,12 +604,15 @@ def find_profile(name: str, folders: Sequence[str | os.PathLike] = ()) -> Path:
     if os.path.isabs(name):
         if inside(name):
             return Path(os.path.realpath(name))
-        raise ProfileError(f"profile {name}: outside the profile folders; a server reads "
-                           "the shipped profiles and those in folders named by serve "
-                           "--profiles DIR")
+        raise ProfileError(
+            f"profile {name}: outside the profile folders; a server reads "
+            "the shipped profiles and those in folders named by serve "
+            "--profiles DIR"
+        )
     if not name or name.startswith(".") or "/" in name or os.sep in name:
-        raise ProfileError(f"profile {name}: not a profile name (a name, or an absolute path "
-                           "inside a profile folder)")
+        raise ProfileError(
+            f"profile {name}: not a profile name (a name, or an absolute path inside a profile folder)"
+        )
     file = name if name.endswith(".json") else f"{name}.json"
     for r in roots:
         p = os.path.join(r, file)
@@ -556,28 +638,28 @@ def serum_profile() -> dict[str, Any]:
             knobs[k.name] = t
         effects[eff.name] = {
             "plugin": "synth",
-            "enable": {"index": eff.enable.serum_index, "name": eff.enable.serum_name,
-                       "on": eff.enable.value, "off": 0.0},
+            "enable": {
+                "index": eff.enable.serum_index,
+                "name": eff.enable.serum_name,
+                "on": eff.enable.value,
+                "off": 0.0,
+            },
             "knobs": knobs,
-            "fixed": [{"index": f.serum_index, "name": f.serum_name, "value": f.value}
-                      for f in eff.fixed],
+            "fixed": [{"index": f.serum_index, "name": f.serum_name, "value": f.value} for f in eff.fixed],
         }
     return {
         "name": "serum",
         "notes": [
             "Generated by serumrnn.server.rack.profile.serum_profile() from server/spec.py; edit the "
             "spec, not this file.",
-            f"The plugin's path is yours: PluginRack('serum', plugin_path=...) or "
-            f"{SERUM_PATH_ENV}.",
+            f"The plugin's path is yours: PluginRack('serum', plugin_path=...) or {SERUM_PATH_ENV}.",
             "Every effect lives inside Serum, so they run in the FX rack order stored in "
             "the preset, whatever the chain's order; effects not in a chain are switched off "
             "on every render.",
-            "Presets: pass preset='/path/to/preset.fxp' to render(); 'init' is Serum as it "
-            "loads.",
+            "Presets: pass preset='/path/to/preset.fxp' to render(); 'init' is Serum as it loads.",
             "Dist_Mode slot names are not verified on a machine with Serum (see spec.py).",
         ],
-        "synth": {"path": None, "path_env": SERUM_PATH_ENV, "reset": "flush", "presets": {},
-                  "preset": None},
+        "synth": {"path": None, "path_env": SERUM_PATH_ENV, "reset": "flush", "presets": {}, "preset": None},
         "effects": effects,
     }
 
