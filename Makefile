@@ -1,4 +1,5 @@
-# Two entry points (see README): `make demo` and `make test`. Each sets up what it needs.
+# Two entry points (see README): `make demo` (no root: Python packages only) and `make test`
+# (the test plugins, node and Chromium too, through scripts/setup-system.sh). Each sets up what it needs.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,12 +8,25 @@ NODE_STAMP := m4l_device/node_modules/.installed
 
 .PHONY: setup system demo test lint bench spec data clean
 
-$(STAMP): pyproject.toml
-	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[ml,test]'
-	touch $(STAMP)
+# Quiet set-up: setuptools' notice about editable installs is not for the user.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q --disable-pip-version-check
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(VENV)/bin/python:
+	@command -v $(PY) >/dev/null || { echo "need $(PY) (see docs/install.md)"; exit 1; }
+	$(PY) -m venv $(VENV)
+	@$(PIP) --upgrade pip
+
+# The demo's packages only: the project and TensorFlow, no root and no apt.
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "installing the Python packages the demo needs into $(VENV) (first time: a few minutes, mostly TensorFlow) ..."
+	@$(PIP) -e '.[ml]'
+	@touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "installing the Python packages, with the test tools, into $(VENV) ..."
+	@$(PIP) -e '.[ml,test]'
+	@touch $(STAMP) $(DEMO_STAMP)
 
 system:
 	./scripts/setup-system.sh
@@ -24,7 +38,10 @@ $(NODE_STAMP): m4l_device/package.json m4l_device/package-lock.json
 
 setup: system $(STAMP) $(NODE_STAMP)
 
-demo: setup
+# Needs no root: `make demo` prints its first line at once, then sets up .venv the first time.
+demo:
+	@echo "make demo: set up $(VENV) if needed, then match examples/input-saw.wav to examples/target-saw.wav"
+	@$(MAKE) --no-print-directory $(DEMO_STAMP)
 	$(BIN)/serumrnn demo --out out/demo
 
 # Lint and types first (seconds), then the suite. Configuration: pyproject.toml.
