@@ -58,9 +58,10 @@ CLIP_SECONDS = F.CLIP_SAMPLES / F.SAMPLE_RATE
 
 
 def live_note_name(midi: int) -> str:
-    """The note as Ableton Live names it (MIDI 60 = C3, so MIDI 48 = C2)."""
-    names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-    return f"{names[midi % 12]}{midi // 12 - 2}"
+    """The note as Ableton Live names it (one home: :func:`serumrnn.server.pitch.note_name`)."""
+    from serumrnn.server.pitch import note_name
+
+    return note_name(midi)
 
 
 def usage_notes(note: int) -> list[str]:

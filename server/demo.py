@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from serumrnn.server import features as F
-from serumrnn.server import spec
+from serumrnn.server import progress, spec
 from serumrnn.server.audio_io import write_wav
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
@@ -24,25 +24,26 @@ def render_demo(out: Path, *, seed: int = 0) -> list[Path]:
     rng = np.random.default_rng(seed)
     rack = OpenRack()
     rows, written, chains = [], [], {}
-    for group, names in P.GROUPS.items():
-        for name in names:
-            k = int(rng.integers(1, len(spec.EFFECT_NAMES) + 1))
-            subset = random_effects(rng, k)
-            chain = sample_chain(subset, rng)
-            dry, wet = rack.dry(name), rack.render(chain, name)
-            for tag, audio in (("dry", dry), ("fx", wet)):
-                path = out / f"{name}-{tag}.wav"
-                write_wav(path, audio, rack.settings.sample_rate)
-                written.append(path)
-            chains[name] = {
-                "group": group,
-                "chain": chain.to_json(),
-                "instructions": [fx.describe() for fx in chain],
-            }
-            rows.append((name, chain, dry, wet))
+    every = [(g, n) for g, names in P.GROUPS.items() for n in names]
+    for group, name in progress.bar(every, desc="rendering presets"):
+        k = int(rng.integers(1, len(spec.EFFECT_NAMES) + 1))
+        subset = random_effects(rng, k)
+        chain = sample_chain(subset, rng)
+        dry, wet = rack.dry(name), rack.render(chain, name)
+        for tag, audio in (("dry", dry), ("fx", wet)):
+            path = out / f"{name}-{tag}.wav"
+            write_wav(path, audio, rack.settings.sample_rate)
+            written.append(path)
+        chains[name] = {
+            "group": group,
+            "chain": chain.to_json(),
+            "instructions": [fx.describe() for fx in chain],
+        }
+        rows.append((name, chain, dry, wet))
     meta = out / "chains.json"
     meta.write_text(json.dumps(chains, indent=2) + "\n")
     written.append(meta)
+    progress.say("drawing the spectrograms")
     written.append(plot_mels(rows, out / "mel_spectrograms.png"))
     return written
 

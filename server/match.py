@@ -181,6 +181,7 @@ def match(
     ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
+    from serumrnn.server import progress
     from serumrnn.server import spec as spec_mod
     from serumrnn.server.assistant import LOOPS, Session, usage_notes
     from serumrnn.server.audio_io import load_clip
@@ -206,7 +207,8 @@ def match(
     out_dir = Path(out) if out is not None else DEFAULT_OUT
     check_out_dir(out_dir, [target_path, spec.path])  # a wrong --out fails before the models load
     if models is None:
-        models = load_group(_group_for(spec, group), models_dir, which=STEP_MODELS)
+        with progress.stage(f"loading the {_group_for(spec, group)} models"):
+            models = load_group(_group_for(spec, group), models_dir, which=STEP_MODELS)
     note, notes = models.render_settings.note, []
     moved = to_model_note(target, str(target_path), "target", note)
     target, notes = moved.audio, [moved.message] if moved.message else []
@@ -228,6 +230,7 @@ def match(
         k=k,
         refine_budget=refine_budget,
     )
+    _announce_steps(session, spec_mod.MAX_STEPS)
     result = session.run()
     result.notes[:0] = usage_notes(models.render_settings.note)
     result.notes.extend(notes)
@@ -243,6 +246,7 @@ def match(
         "render": RENDER_NOTE_TEXT,
     }
     _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
+    progress.say(f"writing the report to {out_dir}")
     page = write_report(
         result,
         [s.audio for s in session.states],
@@ -252,6 +256,25 @@ def match(
         sample_rate=rack.settings.sample_rate,
     )
     return result, page
+
+
+def _announce_steps(session: Any, most: int) -> None:
+    """Say each step of the loop as it starts and what it chose as it ends (on stderr)."""
+    from serumrnn.server import progress
+
+    inner = session.step
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        n = len(session.steps) + 1
+        progress.step(n, most, "choosing and rendering the next effect")
+        report = inner(*args, **kwargs)
+        if report is None or len(session.steps) < n:
+            progress.say(f"step {n}: none taken, the loop stops")
+        else:
+            progress.say(f"step {n}: {report.label}")
+        return report
+
+    session.step = step
 
 
 # -- command line -------------------------------------------------------------------------

@@ -182,9 +182,13 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
     native.tune_allocator()
     t0 = time.perf_counter()
-    models = load_models(a.models, a.groups.split(",") if a.groups else None)
-    for m in models.values():
-        warm_up(m)
+    from serumrnn.server import progress
+
+    with progress.stage("loading models"):
+        models = load_models(a.models, a.groups.split(",") if a.groups else None)
+    for g, m in models.items():
+        with progress.stage(f"warming up {g}"):
+            warm_up(m)
     log.info("models loaded and warmed up in %.1f s: %s", time.perf_counter() - t0, ", ".join(models))
     stop = threading.Event()
 

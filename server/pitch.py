@@ -20,13 +20,13 @@ NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 def note_name(midi: float) -> str:
-    """The project's note names (C3 = MIDI 48, the models' note, as in the README).
+    """A note's name as Ableton Live shows it: MIDI 60 = C3, so the models' MIDI 48 is C2.
 
-    Live itself labels MIDI 60 as C3, one octave lower than these names; the MIDI
-    number printed next to a name removes any doubt.
+    The one convention for note names everywhere (report, terminal, device, docs); the MIDI
+    number printed next to a name removes any doubt for other hosts (which may call 60 C4).
     """
     n = int(round(midi))
-    return f"{NOTE_NAMES[n % 12]}{n // 12 - 1}"
+    return f"{NOTE_NAMES[n % 12]}{n // 12 - 2}"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ STEPS_JSON = "steps.json"
 INDEX_HTML = "index.html"
 #: Mel-axis tick marks, in Hz.
 HZ_TICKS = (100, 300, 1000, 2000, 5000, 10000)
+#: Pictures are saved sharp enough to open full size and zoom on a phone.
+FIG_DPI = 160
 
 
 # -- names of the files ------------------------------------------------------------------
@@ -175,7 +177,7 @@ def plot_progression(audios: Sequence[np.ndarray], titles: Sequence[str], path: 
     bar = fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01)
     bar.set_label("level (dB)", fontsize=7)
     bar.ax.tick_params(labelsize=6)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -202,7 +204,7 @@ def plot_difference(now: np.ndarray, target: np.ndarray, path: Path, title: str)
     bar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label("now − target (dB)\nred: too loud, blue: too quiet", fontsize=7)
     bar.ax.tick_params(labelsize=6)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -221,8 +223,15 @@ background:#2a8a3a;color:#fff;cursor:pointer}.ab.t{background:#fff;color:#2a8a3a
 .muted{color:#666;font-size:.9em}.warn{background:#fff4d6;border-color:#e0b040}
 table{border-collapse:collapse;margin:.4em 0}td,th{padding:.2em .8em;text-align:left;
 border-bottom:1px solid #eee}th{font-weight:600}code{background:#f0f0f0;padding:0 .25em}
-img{max-width:100%;border:1px solid #ddd;background:#fff}audio{height:2em;vertical-align:middle}
-.players td{padding:.3em .8em}td.on{background:#dff3e2}
+img{max-width:100%;border:1px solid #ddd;background:#fff}audio{height:2em;vertical-align:middle;
+max-width:100%}.players td{padding:.3em .8em}td.on{background:#dff3e2}
+code{overflow-wrap:anywhere}.nw{white-space:nowrap}a.zoom{display:block}
+.fig{overflow-x:auto}
+@media (max-width:640px){body{margin:.5em auto;padding:0 .5em}.card{padding:.6em}
+.score{font-size:2em}table,tbody,tr,td,th{display:block}tr{border-bottom:1px solid #ddd;padding:.3em 0}
+td,th{border:0;padding:.1em 0}tr:first-child th{display:none}tr:first-child:has(th){display:none}
+audio{width:100%}.fig img{min-width:560px;max-width:none}
+td[data-label]::before{content:attr(data-label) ": ";color:#666}}
 """
 
 #: The A/B button: one click swaps what plays between "now" and "target", at the same
@@ -250,6 +259,11 @@ def _audio(name: str, element_id: str = "") -> str:
     return f'<audio controls preload="none"{ident} src="{n}"></audio> <a href="{n}">{n}</a>'
 
 
+def value_html(text: str) -> str:
+    """A value with its unit, escaped, kept on one line ("63 %" never breaks after 63)."""
+    return _e(text.strip()).replace(" ", "\u00a0")
+
+
 def _knob_table(knobs: Sequence[KnobSetting], *, fixed: bool = False) -> str:
     head = (
         "<tr><th>on Serum's panel</th><th>Serum parameter (Live)</th><th>set to</th>"
@@ -257,7 +271,7 @@ def _knob_table(knobs: Sequence[KnobSetting], *, fixed: bool = False) -> str:
     )
     rows = "".join(
         f"<tr><td>{_e(k.label)}</td><td><code>{_e(k.serum_name)}</code> #{k.serum_index}</td>"
-        f"<td>{_e(k.text.strip())}</td><td>{k.value:.3f}</td></tr>"
+        f'<td data-label="set to">{value_html(k.text)}</td><td data-label="0..1">{k.value:.3f}</td></tr>'
         for k in knobs
     )
     return f"<table>{head}{rows}</table>"
@@ -265,7 +279,8 @@ def _knob_table(knobs: Sequence[KnobSetting], *, fixed: bool = False) -> str:
 
 def _dist_table(before: Mapping[str, float] | None, after: Mapping[str, float] | None) -> str:
     rows = "".join(
-        f"<tr><td>{label}</td><td>{_num(before, key)}</td><td>{_num(after, key)}</td></tr>"
+        f'<tr><td>{label}</td><td data-label="before">{_num(before, key)}</td>'
+        f'<td data-label="after">{_num(after, key)}</td></tr>'
         for key, label in SHOWN_METRICS
     )
     return f"<table><tr><th>distance to target</th><th>before</th><th>after</th></tr>{rows}</table>"
@@ -318,7 +333,7 @@ def render_html(
     todo = "".join(
         f'<li><a href="#step{s.step}">{_e(s.instruction)}</a></li>' for s in result.steps[: result.best_step]
     )
-    score = "" if result.closeness is None else f'<p class="score">{result.closeness:.0%}</p>'
+    score = "" if result.closeness is None else f'<p class="score nw">{result.closeness:.0%}</p>'
     loop = {
         "verified": "verified steps (each step is rendered and kept only when it brings the sound closer)",
         "refine": "verified steps with knob refinement (the knobs of each step are polished by listening)",
@@ -341,18 +356,20 @@ created {_e(meta.get("models_created", ""))}; {_e(loop)}. {_e(meta.get("render",
 <p><button class="ab" id="ab" type="button">A/B: switch between now and target</button>
 <span id="ab-label" class="muted"></span></p>
 <table class="players"><tr><td>NOW (your sound with the steps)</td>
-<td><audio id="ab-now" controls preload="auto" src="{_e(best_wav)}"></audio></td></tr>
-<tr><td>TARGET</td><td><audio id="ab-target" controls preload="auto" src="{TARGET_WAV}">
+<td><audio id="ab-now" controls loop preload="auto" src="{_e(best_wav)}"></audio></td></tr>
+<tr><td>TARGET</td><td><audio id="ab-target" controls loop preload="auto" src="{TARGET_WAV}">
 </audio></td></tr></table>
-<p class="muted">One click plays the other sound from the same moment, so you hear what
-still differs.</p>
+<p class="muted">Both loop. One click plays the other sound from the same moment, so you hear
+what still differs.</p>
 </section>
 <section class="card"><h2>Listen</h2><table class="players">{players}</table></section>
 <section class="card"><h2>How the sound changes (Mel spectrogram)</h2>
-<p><img src="{MEL_PNG}" alt="Mel spectrograms of the input, each step and the target, with
-frequency in Hz, time in seconds and level in dB"></p>
+<div class="fig"><a class="zoom" href="{MEL_PNG}"><img src="{MEL_PNG}" alt="Mel spectrograms of
+the input, each step and the target, with frequency in Hz, time in seconds and level in dB"></a></div>
+<p class="muted">Tap or click a picture to open it full size; on a phone, swipe it sideways.</p>
 <h2>What still differs</h2>
-<p><img src="{DIFF_PNG}" alt="The sound now minus the target, in dB, over frequency and time"></p>
+<div class="fig"><a class="zoom" href="{DIFF_PNG}"><img src="{DIFF_PNG}" alt="The sound now minus
+the target, in dB, over frequency and time"></a></div>
 <p class="muted">Red: the sound now is louder there than the target; blue: quieter; white:
 the same.</p></section>
 {f'<section class="card"><h2>Taken back</h2><ul>{taken}</ul></section>' if taken else ""}

@@ -62,6 +62,10 @@ DISTORTION_MODE_SLOTS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13)
 DISTORTION_SLOT_COUNT = 14
 
 
+#: Display units that name the quantity, not a unit: the knob's label already says it.
+NAMED_BY_LABEL = frozenset({"Q"})
+
+
 @dataclass(frozen=True)
 class Display:
     """How a 0..1 knob reads in a musical unit: linear or logarithmic between lo and hi."""
@@ -93,6 +97,8 @@ class Display:
             return f"{v / 1000:.1f} kHz"
         if self.unit.startswith(":"):
             return f"{v:.{self.digits}f}{self.unit}"  # a ratio: "9.5:1"
+        if self.unit in NAMED_BY_LABEL:
+            return f"{v:.{self.digits}f}"  # "High Q 2.70", not "High Q 2.70 Q"
         return f"{v:.{self.digits}f} {self.unit}"
 
     def to_json(self) -> dict[str, Any]:

@@ -102,12 +102,20 @@ def test_cli_input_file_and_target_at_another_pitch(tiny_run, wavs, tmp_path, ca
             "0",
         ]
     )
-    printed = capsys.readouterr().out
+    cap = capsys.readouterr()
+    printed = cap.out
     assert rc == 0
+    # progress, on stderr as each stage starts: models, then the steps, then the report
+    said = cap.err.splitlines()
+    order = [
+        next(i for i, l in enumerate(said) if l.startswith(p))
+        for p in ("loading the basic_shapes models ...", "step 1 of up to 5:", "writing the report to")
+    ]
+    assert order == sorted(order), said
     doc = json.loads((out / "steps.json").read_text())
     note = [n for n in doc["notes"] if n.startswith("target transposed")]
-    assert note == ["target transposed by -7.0 semitones from G3 (MIDI 55.0) to C3 (MIDI 48)"]
-    assert not any(n.startswith("input") for n in doc["notes"])  # the input is at C3 already
+    assert note == ["target transposed by -7.0 semitones from G2 (MIDI 55.0) to C2 (MIDI 48)"]
+    assert not any(n.startswith("input") for n in doc["notes"])  # the input is at C2 already
     assert note[0] in printed and html.escape(note[0]) in (out / "index.html").read_text()
     for s in doc["steps"]:
         assert all(k["serum_name"] in printed for k in s["knobs"])
@@ -125,13 +133,16 @@ def test_cli_errors_are_clear(case, wavs, tmp_path, capsys):
         inp, named = "preset:kazoo", "kazoo"
     rc = main(["match", inp, str(target), "--models", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert rc == 2 and err.startswith("serumrnn: error:") and "Traceback" not in err
-    assert str(named or tmp_path / "empty") in err
+    *stages, last = err.strip().splitlines()
+    assert rc == 2 and last.startswith("serumrnn: error:") and "Traceback" not in err
+    assert all(s.endswith(" ...") for s in stages), stages  # only "loading ... ..." progress before it
+    assert str(named or tmp_path / "empty") in last
     assert not (tmp_path / "o").exists()
 
 
 def test_note_names_follow_live():
-    assert [note_name(m) for m in (48, 55, 60.4, 36)] == ["C3", "G3", "C4", "C2"]
+    # Live's names: MIDI 60 = C3, so the models' note (MIDI 48) is C2
+    assert [note_name(m) for m in (48, 55, 60.4, 36)] == ["C2", "G2", "C3", "C1"]
 
 
 def test_a_sub_oscillator_is_not_mistaken_for_a_lower_octave(rack):
@@ -188,9 +199,11 @@ def test_verified_report_shows_the_result_first_in_serums_words(verified_report,
         for f in spec.effect(s["effect"]).fixed:
             assert f">{f.name}<" not in text
             assert f"<td>{html.escape(f.label)}</td>" in text
-    set_to = re.findall(r"</code> #\d+</td><td>([^<]*)</td>", text)
+    set_to = re.findall(r"<td>([^<]*)</td><td><code>[^<]*</code> #\d+</td><td[^>]*>([^<]*)</td>", text)
     assert len(set_to) == sum(len(s["knobs"]) + len(s["fixed"]) for s in doc["steps"])
-    assert all(re.search(r"[A-Za-z%]", t) for t in set_to), set_to  # a unit or a word
+    # a unit or a word, said once: a Q reads "High Q 2.70", never "2.70 Q"
+    assert all(re.search(r"[A-Za-z%]", t) or label.endswith(" Q") for label, t in set_to), set_to
+    assert not any(t.endswith("Q") for _, t in set_to), set_to
 
 
 def test_the_report_in_a_real_browser(verified_report, tmp_path):

@@ -287,12 +287,14 @@ def evaluate_system(
     verified_pairs: int = VERIFIED_PAIRS,
 ) -> Evaluation:
     """The whole evaluation of one group; writes the report unless ``out_dir`` is None."""
+    from serumrnn.server import progress
     from serumrnn.server.models import load_group
     from serumrnn.server.rack import OpenRack
     from serumrnn.training.evaluate_models import training_keys
 
     t0 = time.time()
-    models = load_group(group, models_dir)
+    with progress.stage(f"[{group}] loading models"):
+        models = load_group(group, models_dir)
     renderer = renderer or OpenRack(models.render_settings)
 
     def log(msg: str) -> None:
@@ -320,6 +322,7 @@ def evaluate_system(
     res["runtime_s"] = round(time.time() - t0, 1)
     ev.result = res
     if out_dir is not None:
+        log("writing the report")
         write_report(ev, Path(out_dir) / models.group)
         log(f"wrote {Path(out_dir) / models.group / 'system.md'} in {res['runtime_s']:.0f} s")
     return ev

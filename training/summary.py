@@ -185,11 +185,19 @@ def _cmd_results(a: argparse.Namespace) -> int:
     text = summarize(results)
     (results / "summary.md").write_text(text)
     print(text)
+    from serumrnn.training.result_figures import write_all
+
+    # the figures, and the tables the docs quote (docs/results.md, README.md next to the folder)
+    for p in write_all(results, docs=(results.parent / "results.md", results.parent.parent / "README.md")):
+        print(f"wrote {p}")
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("results", help="docs/results/summary.md: every group against the goals")
+    r = sub.add_parser(
+        "results",
+        help="docs/results/summary.md, the result figures and the docs' result tables, from the JSON",
+    )
     r.add_argument(
         "--results",
         default=str(RESULTS),
