@@ -1,11 +1,11 @@
 """``serumrnn bench``: speed figures on this machine, with baselines measured in the same run.
 
-Goals (issue 2): render <= 10 ms per 1 s clip with synth and every effect;
+Goals: render <= 10 ms per 1 s clip with synth and every effect;
 features <= 3 ms per clip; data generation >= 100 clips/s with all workers.
-Goals (issue 4): one step without the render <= 20 ms p50 (paper: ~300 ms per step with
+Goals: one step without the render <= 20 ms p50 (paper: ~300 ms per step with
 the render), one full step on the open rack <= 30 ms p50, and the time to the first step.
-Goal (issue 5): OSC step round trip <= 40 ms p50 for one client.
-Goals (issue 11): a verified step with k = 3 <= 40 ms p50; verified + refine with 24
+Goal: OSC step round trip <= 40 ms p50 for one client.
+Goals: a verified step with k = 3 <= 40 ms p50; verified + refine with 24
 renders per step <= 150 ms p50 (the paper took about 300 ms per step).
 """
 

@@ -216,7 +216,7 @@ def match(
         moved = to_model_note(source, str(spec.path), "input", note)
         source, notes = moved.audio, notes + ([moved.message] if moved.message else [])
     settings = models.render_settings
-    if rack_order is not None:  # a producer's own FX-rack order (README, "The renderer API")
+    if rack_order is not None:  # a producer's own FX-rack order (docs/developer-guide.md, "The renderer API")
         settings = replace(settings, rack_order=spec_mod.rack_order(rack_order))
     rack = OpenRack(settings)
     session = Session(

@@ -139,7 +139,7 @@ def format_steps(result: Result, *, header: str = "") -> str:
 
 
 # -- pictures -----------------------------------------------------------------------------
-def _mel_axes(ax, n_frames: int, label_y: bool) -> None:
+def mel_axes(ax, n_frames: int, label_y: bool) -> None:
     """Hz ticks on the Mel axis, seconds on the time axis."""
     import librosa
 
@@ -169,7 +169,7 @@ def plot_progression(audios: Sequence[np.ndarray], titles: Sequence[str], path: 
     for i, (ax, m, title) in enumerate(zip(axes[0], mel, titles)):
         im = ax.imshow(m * F.TOP_DB, origin="lower", aspect="auto", vmin=-F.TOP_DB, vmax=20, cmap="magma")
         ax.set_title(title, fontsize=8)
-        _mel_axes(ax, m.shape[-1], label_y=i == 0)
+        mel_axes(ax, m.shape[-1], label_y=i == 0)
         ax.set_xlabel("time (s)", fontsize=6)
     if im is None:
         raise ValueError("plot_progression needs at least one sound and its title")
@@ -197,7 +197,7 @@ def plot_difference(now: np.ndarray, target: np.ndarray, path: Path, title: str)
     im = ax.imshow(
         np.clip(diff, -lim, lim), origin="lower", aspect="auto", vmin=-lim, vmax=lim, cmap="RdBu_r"
     )
-    _mel_axes(ax, diff.shape[-1], label_y=True)
+    mel_axes(ax, diff.shape[-1], label_y=True)
     ax.set_xlabel("time (s)", fontsize=7)
     ax.set_ylabel("frequency (Hz)", fontsize=7)
     ax.set_title(title, fontsize=8)

@@ -1,5 +1,5 @@
 """The architecture as the tree shows it: import direction, command registration, layout
-table and command table in the README, and help text for every option."""
+table and command table in the developer guide, and help text for every option."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from serumrnn.server import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+GUIDE = (ROOT / "docs" / "developer-guide.md").read_text()
 #: Folder -> installed package (pyproject.toml's package-dir).
 PACKAGES = {
     "server": "serumrnn.server",
@@ -117,8 +117,8 @@ def test_top_level_help_is_plain_text():
     assert "serumrnn <command> --help" in text
 
 
-def test_the_readme_command_table_lists_every_sub_command():
-    table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
+def test_the_guide_s_command_table_lists_every_sub_command():
+    table = GUIDE.split("## Commands", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `serumrnn ([a-z-]+(?: [a-z]+)?)", table, re.M))
     every = {
         path.removeprefix("serumrnn ")
@@ -129,8 +129,8 @@ def test_the_readme_command_table_lists_every_sub_command():
     assert listed - every == set()
 
 
-def test_the_readme_layout_table_matches_the_tree():
-    table = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+def test_the_guide_s_layout_table_matches_the_tree():
+    table = GUIDE.split("## Layout", 1)[1].split("\n## ", 1)[0]
     first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
     named = {path for cell in first_cells for path in re.findall(r"`([^`]+)`", cell)}
     modules = {

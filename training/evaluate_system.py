@@ -234,7 +234,7 @@ def verified_summary(trajs: Sequence[Trajectory], paper: Sequence[Trajectory]) -
 
 
 def verified_goals(ver: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 11's goals for our loops' own result (never asserted here)."""
+    """The goals for our loops' own result (never asserted here)."""
     out = []
     for v in ver.values():
         pct = v["product"]["delta_pct"]
@@ -328,12 +328,46 @@ def evaluate_system(
     return ev
 
 
+def figure1(group: str, *, models_dir: Path | None = None, pairs: int = 1000, out_dir: Path) -> Path:
+    """Figure 1 alone: SerumRNN on the evaluation's example pair (the same draw as ``eval``),
+    without running the whole evaluation."""
+    from serumrnn.server import progress
+    from serumrnn.server.models import load_group
+    from serumrnn.server.rack import OpenRack
+    from serumrnn.training.evaluate_models import training_keys
+    from serumrnn.training.system_report import plot_progression
+
+    with progress.stage(f"[{group}] loading models"):
+        models = load_group(group, models_dir)
+    renderer = OpenRack(models.render_settings)
+    test = draw_test_pairs(models.group, pairs, training_keys(models))
+    truths = [tuple(c.order) for _, c in test]
+    i = _example_index(truths)
+    preset, chain = test[i]
+    cases = make_cases([preset], [renderer.dry(preset)], [renderer.render(chain, preset)], [truths[i]], [i])
+    it, _ = run_iterative(cases, ("serumrnn",), models, renderer)
+    ex = _capture_example(cases[0], it["serumrnn"][0])
+    path = Path(out_dir) / models.group / "figure1_progression.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return plot_progression(ex, J.paper_stop_index(ex["mse"], TABLE_TOLERANCE), path)
+
+
 # -- the command ---------------------------------------------------------------------
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:
     from serumrnn.training.evaluate_models import RESULTS
 
+    if a.figure1_only:
+        print(
+            figure1(
+                a.group,
+                models_dir=Path(a.models) if a.models else None,
+                pairs=a.pairs,
+                out_dir=Path(a.out) if a.out else RESULTS,
+            )
+        )
+        return 0
     evaluate_system(
         a.group,
         models_dir=Path(a.models) if a.models else None,
@@ -370,5 +404,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=VERIFIED_PAIRS,
         help="test pairs for the verified and verified + refine rows (0: skip; default %(default)s)",
+    )
+    p.add_argument(
+        "--figure1-only",
+        action="store_true",
+        help="draw Figure 1 again (SerumRNN on the example pair) without the whole evaluation",
     )
     p.set_defaults(func=_cmd_eval)

@@ -184,14 +184,27 @@ def plot(rows, group: str, effect: str, path: Path) -> Path:
     ax[0].legend(fontsize=7)
     ax[1].plot(n, [r["best_val_loss"] for r in rows], "o-")
     ax[1].set(xscale="log", xlabel=unit, ylabel="best validation loss", title="validation loss")
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import NullFormatter
 
-    for a in ax:  # plain numbers on the log axis, no overlapping minor labels
-        a.xaxis.set_major_formatter(ScalarFormatter())
+    for a in ax:  # a tick at each measured size (a log axis inside one decade has one tick)
+        a.set_xticks(n, [f"{v:,}" for v in n], fontsize=7)
         a.xaxis.set_minor_formatter(NullFormatter())
+        a.grid(True, alpha=0.3)
     what = "effect selector" if effect == "selector" else f"{effect} parameter model"
     fig.suptitle(f"{group}: learning curve, {what}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, metadata={"serumrnn-data": _rows_hash(rows)})
     plt.close(fig)
     return path
+
+
+def _rows_hash(rows: list[dict]) -> str:
+    from serumrnn.training.result_figures import data_hash
+
+    return data_hash(rows)
+
+
+def replot(json_path: Path) -> Path:
+    """Draw a learning curve again from its committed JSON (no training)."""
+    d = json.loads(Path(json_path).read_text())
+    return plot(d["rows"], d["group"], d["effect"], Path(json_path).with_suffix(".png"))

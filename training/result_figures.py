@@ -215,10 +215,14 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:+.1f} %".replace("-", "−")
 
 
+def _pts(x: float | None) -> str:
+    return "–" if x is None else f"{x:+.1f}".replace("-", "−")
+
+
 def table4_markdown(systems: dict[str, Any], research: dict[str, Any] | None) -> str:
     L = [
         "| group | system | Mel-MSE Δ % ours | research code's data | MSSMAE Δ % ours | research code's data "
-        "| Mel-MSE gain over Random, ours | theirs |",
+        "| Mel-MSE gain over Random (points), ours | theirs |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for g, s in systems.items():
@@ -229,7 +233,7 @@ def table4_markdown(systems: dict[str, Any], research: dict[str, Any] | None) ->
             tg = d.get("theirs_gain", {}).get(sy, {}).get("mse")
             L.append(
                 f"| {GROUP_LABELS[g]} | {SYSTEMS[sy]} | {_pct(d['ours'][sy]['mse'])} | {_pct(th.get('mse'))} "
-                f"| {_pct(d['ours'][sy]['mssmae'])} | {_pct(th.get('mssmae'))} | {_pct(og)} | {_pct(tg)} |"
+                f"| {_pct(d['ours'][sy]['mssmae'])} | {_pct(th.get('mssmae'))} | {_pts(og)} | {_pts(tg)} |"
             )
     return "\n".join(L)
 
@@ -269,22 +273,28 @@ def fill(text: str, systems: dict[str, Any], research: dict[str, Any] | None) ->
     return _BLOCK.sub(sub, text)
 
 
-def figures(results: Path = RESULTS) -> dict[Path, Any]:
-    """Every figure this module draws: its path and the data it is drawn from."""
+def figures(results: Path = RESULTS) -> dict[Path, tuple[Any, Callable[[], Path]]]:
+    """Every figure drawn from the JSON: its path, the data it shows, and how to draw it."""
+    from serumrnn.training.learning_curve import replot
+
     systems, research = load(results)
-    out: dict[Path, Any] = {results / g / "table4.png": table4_data(s, research) for g, s in systems.items()}
+    out: dict[Path, tuple[Any, Callable[[], Path]]] = {}
+    for g, s in systems.items():
+        path, d = results / g / "table4.png", table4_data(s, research)
+        out[path] = (d, lambda d=d, path=path: plot_table4(d, path))
     if systems:
-        out[results / "loops.png"] = loops_data(systems, research)
+        path, d = results / "loops.png", loops_data(systems, research)
+        out[path] = (d, lambda d=d, path=path: plot_loops(d, path))
+    for lc in sorted(results.glob("*/learning_curve_*.json")):
+        rows = json.loads(lc.read_text())["rows"]
+        out[lc.with_suffix(".png")] = (rows, lambda lc=lc: replot(lc))
     return out
 
 
 def write_all(results: Path = RESULTS, docs: tuple[Path, ...] = ()) -> list[Path]:
     """Draw every figure and refill the generated blocks of ``docs``; return what was written."""
     systems, research = load(results)
-    written = []
-    for path, data in figures(results).items():
-        draw = plot_loops if path.name == "loops.png" else plot_table4
-        written.append(draw(data, path))
+    written = [draw() for _, draw in figures(results).values()]
     for doc in docs:
         if doc.is_file():
             text = doc.read_text()

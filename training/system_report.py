@@ -7,8 +7,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
-
 from serumrnn.server import judge as J
 from serumrnn.server import spec
 from serumrnn.training.system_scores import TABLE_TOLERANCE, TOLERANCES
@@ -51,29 +49,44 @@ def plot_tolerance(res: dict[str, Any], path: Path) -> Path:
 
 
 def plot_progression(ex: dict[str, Any], stop: int, path: Path) -> Path:
-    """Figure 1: dB Mel spectrograms of the input, each SerumRNN step kept, and the target."""
+    """Figure 1: dB Mel spectrograms of the input, each SerumRNN step the paper's rule keeps,
+    and the target, with Hz, time and dB axes; the title says whether the pair ends closer."""
     from serumrnn.server import features as F
     from serumrnn.server import spec
+    from serumrnn.server.report import FIG_DPI, mel_axes
 
     plt = _pyplot()
     mels = ex["mels"][: stop + 1] + [ex["mels"][-1]]
     titles = (
         [f"input\nMel-MSE {ex['mse'][0]:.2f}"]
         + [
-            f"{j}. {spec.effect(e).label}\nMel-MSE {ex['mse'][j]:.2f}"
+            f"step {j}: + {spec.effect(e).label}\nMel-MSE {ex['mse'][j]:.2f}"
             for j, e in enumerate(ex["effects"][:stop], 1)
         ]
-        + ["target\n" + " → ".join(ex["truth"])]
+        + ["target: " + " + ".join(spec.effect(e).label for e in ex["truth"])]
     )
-    fig, axes = plt.subplots(1, len(mels), figsize=(2.3 * len(mels), 2.6), sharey=True)
-    for ax, mel, title in zip(np.atleast_1d(axes), mels, titles):
-        ax.imshow(mel * F.TOP_DB, origin="lower", aspect="auto", vmin=-F.TOP_DB, vmax=20, cmap="magma")
+    fig, axes = plt.subplots(1, len(mels), figsize=(2.3 * len(mels) + 1, 3.0), sharey=True, squeeze=False)
+    im = None
+    for i, (ax, mel, title) in enumerate(zip(axes[0], mels, titles)):
+        im = ax.imshow(mel * F.TOP_DB, origin="lower", aspect="auto", vmin=-F.TOP_DB, vmax=20, cmap="magma")
         ax.set_title(title, fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"SerumRNN step by step ({ex['preset']})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+        mel_axes(ax, mel.shape[-1], label_y=i == 0)
+        ax.set_xlabel("time (s)", fontsize=7)
+    axes[0][0].set_ylabel("frequency (Hz)", fontsize=7)
+    bar = fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01)
+    bar.set_label("level (dB)", fontsize=7)
+    start, end = ex["mse"][0], ex["mse"][stop]
+    outcome = (
+        f"ends {100 * (start - end) / start:.0f} % closer to the target"
+        if end < start
+        else "ends further from the target than it started (the paper's rule keeps one bad step)"
+    )
+    fig.suptitle(
+        f"Figure 1: SerumRNN step by step on one held-out pair ({ex['preset']}, "
+        f"{len(ex['truth'])} effects); Mel-MSE to the target under each; this pair {outcome}",
+        fontsize=8,
+    )
+    fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
