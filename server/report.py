@@ -226,7 +226,7 @@ border-bottom:1px solid #eee}th{font-weight:600}code{background:#f0f0f0;padding:
 img{max-width:100%;border:1px solid #ddd;background:#fff}audio{height:2em;vertical-align:middle;
 max-width:100%}.players td{padding:.3em .8em}td.on{background:#dff3e2}
 code{overflow-wrap:anywhere}.nw{white-space:nowrap}a.zoom{display:block}
-.fig{overflow-x:auto}
+.fig{overflow-x:auto}ul.card{padding-left:2em}
 @media (max-width:640px){body{margin:.5em auto;padding:0 .5em}.card{padding:.6em}
 .score{font-size:2em}table,tbody,tr,td,th{display:block}tr{border-bottom:1px solid #ddd;padding:.3em 0}
 td,th{border:0;padding:.1em 0}tr:first-child th{display:none}tr:first-child:has(th){display:none}

@@ -275,19 +275,21 @@ def fill(text: str, systems: dict[str, Any], research: dict[str, Any] | None) ->
 
 def figures(results: Path = RESULTS) -> dict[Path, tuple[Any, Callable[[], Path]]]:
     """Every figure drawn from the JSON: its path, the data it shows, and how to draw it."""
+    from functools import partial
+
     from serumrnn.training.learning_curve import replot
 
     systems, research = load(results)
     out: dict[Path, tuple[Any, Callable[[], Path]]] = {}
     for g, s in systems.items():
         path, d = results / g / "table4.png", table4_data(s, research)
-        out[path] = (d, lambda d=d, path=path: plot_table4(d, path))
+        out[path] = (d, partial(plot_table4, d, path))
     if systems:
         path, d = results / "loops.png", loops_data(systems, research)
-        out[path] = (d, lambda d=d, path=path: plot_loops(d, path))
+        out[path] = (d, partial(plot_loops, d, path))
     for lc in sorted(results.glob("*/learning_curve_*.json")):
         rows = json.loads(lc.read_text())["rows"]
-        out[lc.with_suffix(".png")] = (rows, lambda lc=lc: replot(lc))
+        out[lc.with_suffix(".png")] = (rows, partial(replot, lc))
     return out
 
 

@@ -82,9 +82,11 @@ def plot_progression(ex: dict[str, Any], stop: int, path: Path) -> Path:
         else "ends further from the target than it started (the paper's rule keeps one bad step)"
     )
     fig.suptitle(
-        f"Figure 1: SerumRNN step by step on one held-out pair ({ex['preset']}, "
-        f"{len(ex['truth'])} effects); Mel-MSE to the target under each; this pair {outcome}",
+        f"Figure 1: SerumRNN step by step on one held-out pair ({ex['preset']}, {len(ex['truth'])} "
+        f"effects), up to where the paper's rule stops;\nMel-MSE to the target under each picture; "
+        f"this pair {outcome}",
         fontsize=8,
+        y=1.12,
     )
     fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight")
     plt.close(fig)
