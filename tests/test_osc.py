@@ -267,13 +267,14 @@ def test_captured_session_flow_like_the_device(client, rack, sounds, tmp_path):
 
 
 def test_target_at_another_pitch_is_moved_to_the_models_note(client, rack, tmp_path):
-    """The same rule as ``serumrnn match``: a G3 target comes back transposed by -7."""
+    """The same rule as ``serumrnn match``: a G2 (MIDI 55) target comes back transposed by -7."""
     audio_io.write_wav(tmp_path / "g3.wav", rack.dry("saw", note=55))
     sid = new_session(client)
     reply = set_target(client, sid, tmp_path / "g3.wav")
     assert reply.args[2] == pytest.approx(55, abs=0.3)
     assert reply.args[3] == pytest.approx(-7, abs=0.3)
-    assert reply.args[4].startswith("target transposed by -7.0 semitones from G3")
+    # Live's name for MIDI 55, with the detected MIDI number beside it
+    assert reply.args[4].startswith("target transposed by -7.0 semitones from G2 (MIDI 5")
 
 
 def test_preset_session_runs_until_done(client, sounds):
