@@ -11,6 +11,7 @@ command, so ``serumrnn --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from pathlib import Path
@@ -116,6 +117,13 @@ def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole parser, built once per list of command modules (``demo`` runs ``match``
+    through :func:`main`, which would otherwise import and build everything twice)."""
+    return _parser_for(COMMAND_MODULES)
+
+
+@functools.cache
+def _parser_for(modules: tuple[str, ...]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="serumrnn",
         description="SerumRNN: step-by-step effect programming for Xfer Serum, on an open "
@@ -123,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="<command>")
     _add_runtime_commands(sub)
-    for name in COMMAND_MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ImportError as e:  # a broken install: say which part is missing
@@ -134,10 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Commands that take seconds before their first stage: they say so before the parser is
+#: built (which imports numpy and the step loop's settings).
+ANNOUNCED = ("demo", "match", "eval", "calibrate")
+_STARTED: list[list[str]] = []
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet.tensorflow()
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ANNOUNCED and not {"-h", "--help"} & set(argv) and not _STARTED:
+        from serumrnn.server import progress
+
+        progress.say(f"serumrnn {argv[0]}: starting ...")
+    _STARTED.append(argv[:1])  # once per process: `demo` runs `match` through main()
+    parser = build_parser()
     if not argv:  # `serumrnn` alone: the commands, not an error
         parser.print_help()
         return 0
