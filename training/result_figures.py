@@ -83,6 +83,23 @@ def table4_data(system: dict[str, Any], research: dict[str, Any] | None) -> dict
     return out
 
 
+def _label_bars(ax: Any, xs: Any, vals: list[float]) -> None:
+    """Each bar's value, just inside its end (a missing value has no bar and no label)."""
+    import numpy as np
+
+    for xi, v in zip(xs, vals):
+        if not np.isnan(v):
+            ax.annotate(
+                f"{v:.0f}",
+                (xi, v),
+                ha="center",
+                va="top",
+                fontsize=7,
+                xytext=(0, -2),
+                textcoords="offset points",
+            )
+
+
 def _bars(ax: Any, labels: list[str], ours: list[float], theirs: list[float], pairs: int) -> None:
     """Ours beside theirs per system, each bar labelled with its value."""
     import numpy as np
@@ -94,17 +111,7 @@ def _bars(ax: Any, labels: list[str], ours: list[float], theirs: list[float], pa
         (w / 2, theirs, THEIRS_COLOUR, "research code's own data (Serum, 1000 pairs)"),
     ):
         ax.bar(x + off, vals, w, color=colour, label=label)
-        for xi, v in zip(x + off, vals):
-            if not np.isnan(v):
-                ax.annotate(
-                    f"{v:.0f}",
-                    (xi, v),
-                    ha="center",
-                    va="top",
-                    fontsize=7,
-                    xytext=(0, -2),
-                    textcoords="offset points",
-                )
+        _label_bars(ax, x + off, vals)
     ax.set_xticks(x, labels, fontsize=8)
     ax.axhline(0, color="black", lw=0.6)
 
@@ -184,17 +191,7 @@ def plot_loops(d: dict[str, Any], path: Path) -> Path:
         vals = [d[g].get(key, np.nan) for g in groups]
         xs = x + (j - (len(LOOP_BARS) - 1) / 2) * w
         ax.bar(xs, vals, w, color=colour, label=label)
-        for xi, v in zip(xs, vals):
-            if not np.isnan(v):
-                ax.annotate(
-                    f"{v:.0f}",
-                    (xi, v),
-                    ha="center",
-                    va="top",
-                    fontsize=7,
-                    xytext=(0, -2),
-                    textcoords="offset points",
-                )
+        _label_bars(ax, xs, vals)
     ax.set_xticks(x, [GROUP_LABELS[g] for g in groups], fontsize=9)
     ax.set_ylabel("SerumRNN Mel-MSE Δ % (lower is closer)", fontsize=8)
     ax.axhline(0, color="black", lw=0.6)
