@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := m4l_device/node_modules/.installed
 
-.PHONY: setup system demo test lint bench spec data clean
+.PHONY: setup system demo demo-hello test lint bench spec data clean
 
 # Quiet set-up: setuptools' notice about editable installs is not for the user.
 PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q --disable-pip-version-check
@@ -39,9 +39,10 @@ $(NODE_STAMP): m4l_device/package.json m4l_device/package-lock.json
 setup: system $(STAMP) $(NODE_STAMP)
 
 # Needs no root: `make demo` prints its first line at once, then sets up .venv the first time.
-demo:
+demo-hello:
 	@echo "make demo: set up $(VENV) if needed, then match examples/input-saw.wav to examples/target-saw.wav"
-	@$(MAKE) --no-print-directory $(DEMO_STAMP)
+
+demo: demo-hello $(DEMO_STAMP)
 	$(BIN)/serumrnn demo --out out/demo
 
 # Lint and types first (seconds), then the suite. Configuration: pyproject.toml.
