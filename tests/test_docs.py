@@ -140,3 +140,26 @@ def test_no_tracker_numbers_in_the_docs():
     for doc in DOCS:
         hits = re.findall(r"(?i)\bissue[- ]?#?\d+|\bissues? \d+", doc.read_text())
         assert hits == [], f"{doc.name}: {hits}"
+
+
+def test_make_demo_needs_no_root_and_make_test_sets_up_the_system():
+    """`make demo` runs pip only; the Debian packages (plugins, node, Chromium) stay with `make test`."""
+    import subprocess
+
+    def plan(target: str) -> str:
+        r = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    demo, test = plan("demo"), plan("test")
+    assert not re.search(r"sudo|apt-get|setup-system|npm", demo), demo
+    assert "pip install" in demo and "serumrnn demo" in demo
+    assert demo.splitlines()[0].startswith('echo "make demo:')  # the first line, before any set-up
+    assert "setup-system.sh" in test and "npm ci" in test
+    assert "chromium" in (ROOT / "scripts" / "setup-system.sh").read_text()
+
+
+def test_serumrnn_alone_prints_the_commands(capsys):
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: serumrnn") and "match" in out and "demo" in out
