@@ -130,7 +130,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("all", "none"),
         default="all",
         help="after start-up, load every group in the background (all, the default), or "
-        "each only when a session first asks for it (none); pings are answered at once either way",
+        "each only when a session first asks for it (none); pings are answered at once either "
+        "way, and a new for a group still loading gets the error `loading`",
+    )
+    s.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="stop when standard input closes (the device's launcher keeps it open, so a "
+        "Live that is killed leaves no server behind)",
     )
     s.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")
     s.set_defaults(func=_cmd_serve)
@@ -151,12 +158,18 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     from serumrnn.server.startup import EXIT_NO_MODELS, EXIT_USAGE, Progress
 
     progress = Progress()  # machine-readable start-up lines for the device (docs/install.md)
-    progress("starting", version=_version(), protocol=osc.PROTOCOL_VERSION, pid=os.getpid())
+    progress(
+        "starting",
+        version=_version(),
+        protocol=osc.PROTOCOL_VERSION,
+        pid=os.getpid(),
+        text="starting the SerumRNN server",
+    )
     try:
         rack_order = None if a.rack_order is None else spec.rack_order(a.rack_order)
     except ValueError as e:
         print(f"serumrnn serve: error: --rack-order: {e}", file=sys.stderr)
-        progress("error", code="usage", message=f"--rack-order: {e}")
+        progress("error", code="usage", message=f"--rack-order: {e}", text=f"bad option --rack-order: {e}")
         return EXIT_USAGE
 
     # Bind before anything slow: a port in use is one line and exit code 2 at once.
@@ -169,14 +182,22 @@ def _cmd_serve(a: argparse.Namespace) -> int:
             f"serumrnn serve: error: cannot listen on {a.host}:{a.port} (UDP): {e.strerror or e}{hint}",
             file=sys.stderr,
         )
-        progress("error", code="port_in_use" if in_use else "usage", message=f"{e.strerror or e}")
+        progress(
+            "error",
+            code="port_in_use" if in_use else "usage",
+            message=f"{e.strerror or e}",
+            text=f"port {a.port} is in use: choose another port"
+            if in_use
+            else f"cannot listen on {a.host}:{a.port}",
+        )
         return EXIT_USAGE
     from serumrnn.server.osc_transport import SafeLogFilter
 
     for d in a.profiles:
         if not Path(d).is_dir():
             print(f"serumrnn serve: error: --profiles {d} is not a folder", file=sys.stderr)
-            progress("error", code="usage", message=f"--profiles {d} is not a folder")
+            msg = f"--profiles {d} is not a folder"
+            progress("error", code="usage", message=msg, text=msg)
             return EXIT_USAGE
 
     logging.basicConfig(
@@ -207,9 +228,9 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         found = find_groups(models_dir, a.groups.split(",") if a.groups else None)
     except ModelError as e:
         print(f"serumrnn serve: error: {e}", file=sys.stderr)
-        progress("error", code=e.code, message=str(e))
+        progress("error", code=e.code, message=str(e), text="no models found: run the installer again")
         return EXIT_NO_MODELS
-    models = LazyGroups(found, lambda g: load_and_warm(g, models_dir), progress)
+    models = LazyGroups(found, lambda g: load_and_warm(g, models_dir), progress, preload=a.preload == "all")
     settings = RenderSettings() if rack_order is None else RenderSettings(rack_order=rack_order)
     pending_rack = PendingRack(settings)
     stop = threading.Event()
@@ -217,6 +238,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     def on_signal(n, f) -> None:
         if stop.is_set():
             _force_exit(1, "second signal")
+        progress("stopping", reason="signal", text="server stopping")
         stop.set()
         # Whatever hangs from here on (a stuck request, a plugin), the process ends.
         t = threading.Timer(SHUTDOWN_LIMIT_S, _force_exit, (0, f"shutdown took over {SHUTDOWN_LIMIT_S} s"))
@@ -246,7 +268,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         rack=pending_rack,
     ).start()
     host, port = server.address
-    progress("ready", host=host, port=port, groups=list(models))
+    progress("ready", host=host, port=port, groups=list(models), text="server ready")
     midi_port = None
     try:
         # The open rack is made here, on the main thread, as DawDreamer needs; requests
@@ -255,18 +277,20 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
         process_warm = threading.Thread(target=warm_up_process, name="process-warm-up", daemon=True)
         process_warm.start()
-        if a.preload == "all":
-            models.preload()
+        models.start()
         pending_rack.fill(OpenRack(settings))
         if trigger is not None:
             midi_port = open_listener(a.midi_in, trigger, server.trigger_step)
             log.info("MIDI: %s on %r runs the next step of the latest session", trigger, a.midi_in)
+        if a.exit_on_stdin_eof:
+            threading.Thread(target=_stop_at_eof, args=(stop,), name="stdin-watch", daemon=True).start()
         while not stop.wait(0.5):
             pass
-        log.info("signal received: shutting down")
-        progress("stopping", reason="signal")
+        if stdin_closed.is_set():
+            progress("stopping", reason="stdin_closed", text="server stopping")
+        log.info("%s: shutting down", "stdin closed" if stdin_closed.is_set() else "signal received")
     finally:
-        models.stop_preload()
+        models.stop()
         if midi_port is not None:
             midi_port.close()
         clean = server.stop()
@@ -275,6 +299,20 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     if models.busy or process_warm.is_alive():  # a load or a numba compile on another thread
         _force_exit(0, "start-up work was still running")
     return 0
+
+
+stdin_closed = threading.Event()
+
+
+def _stop_at_eof(stop: threading.Event) -> None:
+    """Read standard input to its end, then stop the server like a signal would."""
+    try:
+        while sys.stdin.buffer.read1(65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    stdin_closed.set()
+    stop.set()
 
 
 def _version() -> str:

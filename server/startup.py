@@ -50,7 +50,7 @@ class Progress:
     def __init__(self, stream: IO[str] | None = None, t0: float | None = None):
         self.stream = stream
         self.t0 = time.monotonic() if t0 is None else t0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a signal handler may print while its thread prints
 
     def __call__(self, stage: str, **fields: Any) -> None:
         line = PROGRESS_PREFIX + json.dumps(
@@ -127,17 +127,20 @@ GroupState = Literal["waiting", "loading", "ready", "failed"]
 
 
 class LazyGroups(Mapping[str, "GroupModels"]):
-    """Group id -> models, loaded on first use, each group once.
+    """Group id -> models, each group loaded once by one loader thread, never on a request's.
 
-    Reads as the ``dict`` the server takes: ``in`` and iteration name the groups found (no
-    load), ``[group]`` loads that group the first time (later callers wait for the same
-    load) and raises its ``ModelError`` again on every later use if it failed. One group
-    loads at a time (TensorFlow and the CPU are shared), and a group a request waits for
-    goes before the background preload's next one.
+    Reads as the ``dict`` the server takes: ``in`` and iteration name the groups found
+    (nothing loads). ``[group]`` returns a loaded group at once; for one not loaded yet it
+    puts that group first in the loader's queue and raises ``ModelError("loading")``, which
+    the server sends as an error reply: a request never holds one of the server's few
+    workers for the seconds a load takes, so pings and other sessions keep their answers
+    (two devices asking for two groups on a 2-core machine would otherwise stall both
+    workers). A group that failed raises its ``ModelError`` again, and is not loaded again.
 
     ``load``: group -> models (:func:`load_and_warm` in ``serve``; a stub in the tests).
-    ``progress``: called as ``progress(stage, **fields)`` when a group starts loading, is
-    ready or fails (:class:`Progress` in ``serve``).
+    ``progress``: ``progress(stage, **fields)`` when a group starts loading, is ready or
+    fails (:class:`Progress` in ``serve``). ``preload``: after :meth:`start`, load every
+    group in order (requests still go first); else only the groups asked for.
     """
 
     def __init__(
@@ -145,36 +148,45 @@ class LazyGroups(Mapping[str, "GroupModels"]):
         groups: Sequence[str],
         load: Callable[[str], GroupModels],
         progress: Callable[..., None] | None = None,
+        *,
+        preload: bool = True,
     ):
         self._order = list(dict.fromkeys(groups))
         self._load, self._progress = load, progress or (lambda stage, **f: None)
         self._loaded: dict[str, GroupModels] = {}
         self._failed: dict[str, BaseException] = {}
         self._state: dict[str, GroupState] = {g: "waiting" for g in self._order}
-        self._once = {g: threading.Lock() for g in self._order}
-        self._one_at_a_time = threading.Lock()
-        self._demand = threading.Condition()
-        self._waiting = 0  # requests waiting for a group: the preload lets them go first
-        self._stop = threading.Event()
-        self._preload: threading.Thread | None = None
+        self._since: dict[str, float] = {}
+        self._queue: list[str] = list(self._order) if preload else []
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
         #: Loads started per group (each is 1 at most; the tests check it).
         self.loads: Counter[str] = Counter()
 
     # -- Mapping ----------------------------------------------------------------------
     def __getitem__(self, group: str) -> GroupModels:
+        from serumrnn.server.models import ModelError
+
         if group not in self._state:
             raise KeyError(group)
-        loaded = self._loaded.get(group)
-        if loaded is not None:
-            return loaded
-        with self._demand:
-            self._waiting += 1
-        try:
-            return self._ensure(group)
-        finally:
-            with self._demand:
-                self._waiting -= 1
-                self._demand.notify_all()
+        with self._cv:
+            if group in self._loaded:
+                return self._loaded[group]
+            if group in self._failed:
+                raise self._failed[group]
+            if self._state[group] == "waiting":
+                if group in self._queue:
+                    self._queue.remove(group)
+                self._queue.insert(0, group)
+                self._cv.notify_all()
+            since = time.monotonic() - self._since.get(group, time.monotonic())
+        self.start()
+        raise ModelError(
+            "loading",
+            f"the {group} models are loading ({since:.0f} s so far): ask again when "
+            f"status shows {group}=ready",
+        )
 
     def __contains__(self, group: object) -> bool:
         return group in self._state
@@ -186,67 +198,85 @@ class LazyGroups(Mapping[str, "GroupModels"]):
         return len(self._order)
 
     # -- loading ----------------------------------------------------------------------
-    def _ensure(self, group: str) -> GroupModels:
-        with self._once[group]:
-            if group in self._loaded:
-                return self._loaded[group]
-            if group in self._failed:
-                raise self._failed[group]
-            with self._one_at_a_time:
+    def start(self) -> LazyGroups:
+        """Start the loader thread (once; a daemon). The first request starts it too."""
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="group-loader", daemon=True)
+                self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the loader after the group it is loading (if any)."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+
+    def wait(self, group: str, timeout: float | None = None) -> GroupModels:
+        """The group's models, waiting for its load (for callers that may block)."""
+        from serumrnn.server.models import ModelError
+
+        try:
+            return self[group]
+        except ModelError as e:
+            if e.code != "loading":
+                raise
+        with self._cv:
+            if not self._cv.wait_for(lambda: self._state[group] in ("ready", "failed"), timeout):
+                raise TimeoutError(f"{group} did not load within {timeout} s")
+        return self[group]
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: bool(self._queue) or self._stop)
+                if self._stop:
+                    return
+                group = self._queue.pop(0)
+                if self._state[group] != "waiting":
+                    continue
                 self._state[group] = "loading"
+                self._since[group] = time.monotonic()
                 self.loads[group] += 1
-                self._progress("group_loading", group=group)
-                t0 = time.monotonic()
-                try:
-                    models = self._load(group)
-                except Exception as e:
+            self._progress("group_loading", group=group, text=f"loading the {group} models")
+            t0 = time.monotonic()
+            try:
+                models = self._load(group)
+            except Exception as e:
+                with self._cv:
                     self._failed[group], self._state[group] = e, "failed"
-                    code = getattr(e, "code", type(e).__name__)
-                    self._progress("group_failed", group=group, code=code, message=str(e))
-                    log.error("group %s cannot be loaded: %s", group, e)
-                    raise
+                    self._cv.notify_all()
+                code = getattr(e, "code", type(e).__name__)
+                self._progress(
+                    "group_failed",
+                    group=group,
+                    code=code,
+                    message=str(e),
+                    text=f"{group} cannot be used: {e}",
+                )
+                log.error("group %s cannot be loaded: %s", group, e)
+                continue
+            seconds = time.monotonic() - t0
+            with self._cv:
                 self._loaded[group], self._state[group] = models, "ready"
-                seconds = time.monotonic() - t0
-                self._progress("group_ready", group=group, seconds=round(seconds, 2))
-                log.info("group %s loaded and warmed up in %.1f s", group, seconds)
-                return models
+                self._cv.notify_all()
+            self._progress(
+                "group_ready", group=group, seconds=round(seconds, 2), text=f"{group} ready ({seconds:.1f} s)"
+            )
+            log.info("group %s loaded and warmed up in %.1f s", group, seconds)
 
     def state(self, group: str) -> GroupState:
         return self._state[group]
 
     def states(self) -> str:
         """``group=state`` pairs in load order, for ``status`` (waiting, loading, ready, failed)."""
-        return ",".join(f"{g}={s}" for g, s in self._state.items())
+        with self._cv:
+            return ",".join(f"{g}={s}" for g, s in self._state.items())
 
     @property
     def busy(self) -> bool:
         """Whether a group is loading right now (a shutdown then should not wait for it)."""
         return "loading" in self._state.values()
-
-    def preload(self) -> threading.Thread:
-        """Load every group in the background, in order, yielding to requests that wait
-        for a group. Returns the (daemon) thread; :meth:`stop_preload` ends it after the
-        group it is loading."""
-
-        def run() -> None:
-            for g in self._order:
-                with self._demand:
-                    self._demand.wait_for(lambda: self._waiting == 0 or self._stop.is_set())
-                if self._stop.is_set():
-                    return
-                try:
-                    self._ensure(g)
-                except Exception:  # reported by _ensure; a request for it gets the error
-                    pass
-
-        self._preload = threading.Thread(target=run, name="group-preload", daemon=True)
-        self._preload.start()
-        return self._preload
-
-    def stop_preload(self) -> None:
-        self._stop.set()
-        with self._demand:
-            self._demand.notify_all()
 
 
 def group_states(models: Mapping[str, Any]) -> str:

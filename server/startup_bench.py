@@ -99,6 +99,10 @@ def measure_startup(
             left = lambda: max(0.1, deadline - time.monotonic())  # noqa: E731
             if out.ping_s is not None:
                 new = c.request("new", group, 0, timeout=left())
+                # A group still loading answers `loading`: ask again, as the device does.
+                while new and new[-1].args[1:2] == ("loading",) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    new = c.request("new", group, 0, timeout=left())
                 if new and new[-1].address == f"{osc.PREFIX}/new/reply":
                     sid = new[-1].args[1]
                     c.request("target", sid, str(target), timeout=left())

@@ -130,6 +130,8 @@ def install(source: Path, home: Path, python: Path, system: str | None = None) -
 
     startup.find_groups(home / "models")
     spec = launcher(python, home, source)
+    # The venv's console script too (the device's first proposal read this key).
+    spec["serumrnn"] = str(python.parent / ("serumrnn.exe" if system == "win32" else "serumrnn"))
     spec["groups"] = groups
     _write_atomic(home / LAUNCHER_FILE, json.dumps(spec, indent=2) + "\n")
     return spec
