@@ -24,7 +24,6 @@ supported() { # prints the Python's version and succeeds when it is 3.11, 3.12 o
 find_python() {
 	local c
 	if [ -n "${SERUMRNN_PYTHON:-}" ]; then
-		supported "$SERUMRNN_PYTHON" >/dev/null || fail "SERUMRNN_PYTHON=$SERUMRNN_PYTHON is not Python 3.11, 3.12 or 3.13"
 		printf '%s\n' "$SERUMRNN_PYTHON"
 		return
 	fi
@@ -48,6 +47,9 @@ Darwin) default_home="$HOME/Library/Application Support/SerumRNN" ;;
 esac
 home="${SERUMRNN_HOME:-$default_home}"
 
+if [ -n "${SERUMRNN_PYTHON:-}" ] && ! supported "$SERUMRNN_PYTHON" >/dev/null; then
+	fail "SERUMRNN_PYTHON=$SERUMRNN_PYTHON is not Python 3.11, 3.12 or 3.13"
+fi
 python="$(find_python)" || fail "SerumRNN needs Python 3.11, 3.12 or 3.13, and none was found. Install Python 3.13 from https://www.python.org/downloads/ (macOS: the \"macOS 64-bit universal2 installer\"), then run this installer again."
 say "using Python $(supported "$python") at $python"
 say "installing into $home (about 600 MB; a few minutes on a fast connection)"
@@ -62,7 +64,7 @@ fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" || fail "could not make a Python environment in $venv"
 
 # shellcheck disable=SC2086  # SERUMRNN_PIP_ARGS is a list of words on purpose
-"$venv/bin/python" -m pip install --disable-pip-version-check ${SERUMRNN_PIP_ARGS:-} "$repo[producer]" ||
+"$venv/bin/python" -m pip install --disable-pip-version-check ${SERUMRNN_PIP_ARGS:-} "${repo}[producer]" ||
 	fail "pip could not install SerumRNN (see the lines above; is the computer online?)"
 
 "$venv/bin/python" -m serumrnn.server.user_install --source "$repo" --home "$home" ||
