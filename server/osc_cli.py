@@ -307,7 +307,7 @@ stdin_closed = threading.Event()
 def _stop_at_eof(stop: threading.Event) -> None:
     """Read standard input to its end, then stop the server like a signal would."""
     try:
-        while sys.stdin.buffer.read1(65536):
+        while os.read(sys.stdin.fileno(), 65536):
             pass
     except (OSError, ValueError):
         pass
