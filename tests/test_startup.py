@@ -261,3 +261,36 @@ def test_the_installed_models_are_the_default_when_the_checkout_has_none(tmp_pat
     monkeypatch.setattr(models, "DEFAULT_MODELS_DIR", tmp_path / "no-models")
     assert startup.default_models_dir() == home / "models"
     assert startup.find_groups() == ["basic_shapes"]
+
+
+def test_serve_stops_when_its_stdin_closes_with_exit_on_stdin_eof():
+    """The device keeps the server's stdin open; a Max that dies closes it."""
+    from serumrnn.server.startup_bench import free_udp_port
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "serumrnn.server.cli",
+            "serve",
+            "--port",
+            str(free_udp_port()),
+            "--preload",
+            "none",
+            "--exit-on-stdin-eof",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    for stage in ("starting", "ready"):
+        assert json.loads(proc.stdout.readline()[len(PROGRESS_PREFIX) :])["stage"] == stage
+    proc.stdin.close()
+    proc.wait(60)
+    out, err = proc.stdout.read(), proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 0, err[-2000:]
+    assert [(l["stage"], l["reason"]) for l in _progress_of(out)] == [("stopping", "stdin_closed")]
