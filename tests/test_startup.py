@@ -294,3 +294,15 @@ def test_serve_stops_when_its_stdin_closes_with_exit_on_stdin_eof():
     out, err = proc.stdout.read(), proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 0, err[-2000:]
     assert [(l["stage"], l["reason"]) for l in _progress_of(out)] == [("stopping", "stdin_closed")]
+
+
+def test_serve_imports_no_training_command():
+    """The device starts serve on every Live start: its parser alone is built."""
+    code = (
+        "import sys\nfrom serumrnn.server import cli\ntry:\n    cli.main(['serve', '--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('serumrnn.training', 'serumrnn.device'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--exit-on-stdin-eof" in done.stdout and done.stdout.strip().endswith("[]")
