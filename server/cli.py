@@ -121,7 +121,8 @@ def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
 FAST_COMMANDS = {"serve": "serumrnn.server.osc_cli"}
 
 
-def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, runtime: bool = True) -> argparse.ArgumentParser:
+def build_parser(modules: tuple[str, ...] | None = None, runtime: bool = True) -> argparse.ArgumentParser:
+    """Every command (``modules``: only these command modules, for a fast start)."""
     p = argparse.ArgumentParser(
         prog="serumrnn",
         description="SerumRNN: step-by-step effect programming for Xfer Serum, on an open "
@@ -130,7 +131,7 @@ def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, runtime: bool = Tru
     sub = p.add_subparsers(dest="cmd", required=True, metavar="<command>")
     if runtime:
         _add_runtime_commands(sub)
-    for name in modules:
+    for name in COMMAND_MODULES if modules is None else modules:
         try:
             module = importlib.import_module(name)
         except ImportError as e:  # a broken install: say which part is missing
