@@ -187,10 +187,11 @@ def test_progress_lines_are_one_json_object_each_with_stage_and_time():
 # -- the real command: a child process, as the device starts it ------------------------------
 
 
-def _serve(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env_extra or {})}
+def _serve(*args: str, stdin: int | None = None) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.Popen(
         [sys.executable, "-m", "serumrnn.server.cli", "serve", *args],
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -267,24 +268,8 @@ def test_serve_stops_when_its_stdin_closes_with_exit_on_stdin_eof():
     """The device keeps the server's stdin open; a Max that dies closes it."""
     from serumrnn.server.startup_bench import free_udp_port
 
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "serumrnn.server.cli",
-            "serve",
-            "--port",
-            str(free_udp_port()),
-            "--preload",
-            "none",
-            "--exit-on-stdin-eof",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    proc = _serve(
+        "--port", str(free_udp_port()), "--preload", "none", "--exit-on-stdin-eof", stdin=subprocess.PIPE
     )
     assert proc.stdout is not None and proc.stdin is not None
     for stage in ("starting", "ready"):
