@@ -2,10 +2,11 @@
 # System packages the project needs: the Linux VST plugins that prove the real-plugin
 # path, SoX and liblo tools for out-of-domain fixtures and OSC tests, libsndfile, and
 # node with npm for the Max for Live device's JavaScript tests (only when no node >= 18),
-# and headless Chromium, which renders the match report in a test as a producer sees it.
+# headless Chromium, which renders the match report in a test as a producer sees it, and
+# the shell checker that lints the producer install script (tests/test_user_install.py).
 # Idempotent: does nothing when everything is present. Needs root (or sudo).
 set -euo pipefail
-PKGS=(zynaddsubfx-vst lsp-plugins-vst dragonfly-reverb-vst sox liblo-tools libsndfile1 chromium)
+PKGS=(zynaddsubfx-vst lsp-plugins-vst dragonfly-reverb-vst sox liblo-tools libsndfile1 chromium shellcheck)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

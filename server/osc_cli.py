@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from serumrnn.server import osc, spec
 
@@ -125,6 +125,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_TRIGGER,
         help="note:N or cc:N, optionally @CHANNEL (default %(default)s)",
     )
+    s.add_argument(
+        "--preload",
+        choices=("all", "none"),
+        default="all",
+        help="after start-up, load every group in the background (all, the default), or "
+        "each only when a session first asks for it (none); pings are answered at once either "
+        "way, and a new for a group still loading gets the error `loading`",
+    )
+    s.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="stop when standard input closes (the device's launcher keeps it open, so a "
+        "Live that is killed leaves no server behind)",
+    )
     s.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING")
     s.set_defaults(func=_cmd_serve)
 
@@ -141,33 +155,50 @@ def _force_exit(code: int, why: str) -> None:
 
 def _cmd_serve(a: argparse.Namespace) -> int:
     from serumrnn.server.osc_transport import bind_udp
+    from serumrnn.server.startup import EXIT_NO_MODELS, EXIT_USAGE, Progress
 
+    progress = Progress()  # machine-readable start-up lines for the device (docs/install.md)
+    progress(
+        "starting",
+        version=_version(),
+        protocol=osc.PROTOCOL_VERSION,
+        pid=os.getpid(),
+        text="starting the SerumRNN server",
+    )
     try:
         rack_order = None if a.rack_order is None else spec.rack_order(a.rack_order)
     except ValueError as e:
         print(f"serumrnn serve: error: --rack-order: {e}", file=sys.stderr)
-        return 2
+        progress("error", code="usage", message=f"--rack-order: {e}", text=f"bad option --rack-order: {e}")
+        return EXIT_USAGE
 
     # Bind before anything slow: a port in use is one line and exit code 2 at once.
     try:
         sock = bind_udp(a.host, a.port)
     except OSError as e:
-        hint = (
-            "; is another serumrnn serve running? Stop it or pick another --port"
-            if getattr(e, "errno", None) in (98, 48, 10048)
-            else ""
-        )
+        in_use = getattr(e, "errno", None) in (98, 48, 10048)
+        hint = "; is another serumrnn serve running? Stop it or pick another --port" if in_use else ""
         print(
             f"serumrnn serve: error: cannot listen on {a.host}:{a.port} (UDP): {e.strerror or e}{hint}",
             file=sys.stderr,
         )
-        return 2
+        progress(
+            "error",
+            code="port_in_use" if in_use else "usage",
+            message=f"{e.strerror or e}",
+            text=f"port {a.port} is in use: choose another port"
+            if in_use
+            else f"cannot listen on {a.host}:{a.port}",
+        )
+        return EXIT_USAGE
     from serumrnn.server.osc_transport import SafeLogFilter
 
     for d in a.profiles:
         if not Path(d).is_dir():
             print(f"serumrnn serve: error: --profiles {d} is not a folder", file=sys.stderr)
-            return 2
+            msg = f"--profiles {d} is not a folder"
+            progress("error", code="usage", message=msg, text=msg)
+            return EXIT_USAGE
 
     logging.basicConfig(
         level=a.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -176,25 +207,38 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         h.addFilter(SafeLogFilter())
     from serumrnn.server import native
     from serumrnn.server.midi import Trigger, open_listener
+    from serumrnn.server.models import ModelError
     from serumrnn.server.osc_server import OscServer
-    from serumrnn.server.startup import load_models, warm_up
+    from serumrnn.server.rack.render import RenderSettings
+    from serumrnn.server.startup import (
+        LazyGroups,
+        PendingRack,
+        default_models_dir,
+        find_groups,
+        load_and_warm,
+        warm_up_process,
+    )
 
     trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
     native.tune_allocator()
-    t0 = time.perf_counter()
-    from serumrnn.server import progress
-
-    with progress.stage("loading models"):
-        models = load_models(a.models, a.groups.split(",") if a.groups else None)
-    for g, m in models.items():
-        with progress.stage(f"warming up {g}"):
-            warm_up(m)
-    log.info("models loaded and warmed up in %.1f s: %s", time.perf_counter() - t0, ", ".join(models))
+    # Groups load on first use or in the background (startup.LazyGroups): pings are
+    # answered from the start, and the device shows each group's progress.
+    models_dir = a.models or default_models_dir()
+    try:
+        found = find_groups(models_dir, a.groups.split(",") if a.groups else None)
+    except ModelError as e:
+        print(f"serumrnn serve: error: {e}", file=sys.stderr)
+        progress("error", code=e.code, message=str(e), text="no models found: run the installer again")
+        return EXIT_NO_MODELS
+    models = LazyGroups(found, lambda g: load_and_warm(g, models_dir), progress, preload=a.preload == "all")
+    settings = RenderSettings() if rack_order is None else RenderSettings(rack_order=rack_order)
+    pending_rack = PendingRack(settings)
     stop = threading.Event()
 
     def on_signal(n, f) -> None:
         if stop.is_set():
             _force_exit(1, "second signal")
+        progress("stopping", reason="signal", text="server stopping")
         stop.set()
         # Whatever hangs from here on (a stuck request, a plugin), the process ends.
         t = threading.Timer(SHUTDOWN_LIMIT_S, _force_exit, (0, f"shutdown took over {SHUTDOWN_LIMIT_S} s"))
@@ -204,7 +248,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     server = OscServer(
-        models,
+        cast("dict[str, GroupModels]", models),  # a read-only Mapping: the server only reads it
         a.host,
         a.port,
         a.reply_port,
@@ -221,22 +265,63 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         sessions_per_client=a.sessions_per_client,
         session_memory_mb=a.session_memory,
         size_rule=a.size_rule,
+        rack=pending_rack,
     ).start()
+    host, port = server.address
+    progress("ready", host=host, port=port, groups=list(models), text="server ready")
     midi_port = None
     try:
+        # The open rack is made here, on the main thread, as DawDreamer needs; requests
+        # that render wait for it, pings do not.
+        from serumrnn.server.rack import OpenRack
+
+        process_warm = threading.Thread(target=warm_up_process, name="process-warm-up", daemon=True)
+        process_warm.start()
+        models.start()
+        pending_rack.fill(OpenRack(settings))
         if trigger is not None:
             midi_port = open_listener(a.midi_in, trigger, server.trigger_step)
             log.info("MIDI: %s on %r runs the next step of the latest session", trigger, a.midi_in)
+        if a.exit_on_stdin_eof:
+            threading.Thread(target=_stop_at_eof, args=(stop,), name="stdin-watch", daemon=True).start()
         while not stop.wait(0.5):
             pass
-        log.info("signal received: shutting down")
+        if stdin_closed.is_set():
+            progress("stopping", reason="stdin_closed", text="server stopping")
+        log.info("%s: shutting down", "stdin closed" if stdin_closed.is_set() else "signal received")
     finally:
+        models.stop()
         if midi_port is not None:
             midi_port.close()
         clean = server.stop()
     if not clean:  # a request is stuck in a system call: do not wait for it at exit
         _force_exit(0, "a request was still running")
+    if models.busy or process_warm.is_alive():  # a load or a numba compile on another thread
+        _force_exit(0, "start-up work was still running")
     return 0
+
+
+stdin_closed = threading.Event()
+
+
+def _stop_at_eof(stop: threading.Event) -> None:
+    """Read standard input to its end, then stop the server like a signal would."""
+    try:
+        while os.read(sys.stdin.fileno(), 65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    stdin_closed.set()
+    stop.set()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("serumrnn")
+    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
 
 
 # -- a client (tests, bench, debugging) -----------------------------------------------

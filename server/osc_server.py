@@ -44,7 +44,7 @@ from serumrnn.server.osc_transport import (
     is_unspecified,
     peek_request_id,
 )
-from serumrnn.server.startup import BlasLimits, limit_blas
+from serumrnn.server.startup import BlasLimits, group_states, limit_blas
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
@@ -654,6 +654,7 @@ class OscServer:
                     c["requests"],
                     c["errors"],
                     float(time.monotonic() - self.started),
+                    group_states(self.models),
                 ),
             )
         ]

@@ -80,8 +80,26 @@ def test_producer_extra_brings_the_models_runtime_and_nothing_for_tests():
     assert "tensorflow-cpu" in linux and "tensorflow" not in linux
 
 
+#: The Pythons pyproject's requires-python admits; 3.11 (the project's own) runs by default,
+#: the newer ones with the network tests (each resolution takes minutes).
+PYTHONS = [
+    "3.11",
+    pytest.param("3.12", marks=pytest.mark.network),
+    pytest.param("3.13", marks=pytest.mark.network),
+]
+
+
+def test_requires_python_admits_exactly_the_tested_pythons():
+    from packaging.specifiers import SpecifierSet
+
+    spec = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    tested = ["3.11", "3.12", "3.13"]
+    assert [v for v in ["3.10", *tested, "3.14"] if f"{v}.0" in spec] == tested
+
+
+@pytest.mark.parametrize("python", PYTHONS)
 @pytest.mark.parametrize("system", sorted(PLATFORMS))
-def test_every_producer_dependency_is_a_wheel_for(system, tmp_path):
+def test_every_producer_dependency_is_a_wheel_for(system, python, tmp_path):
     """pip resolves the producer install for that system from wheels only (needs the
     package index, as ``make test``'s own set-up does)."""
     tag, markers = PLATFORMS[system]
@@ -98,7 +116,7 @@ def test_every_producer_dependency_is_a_wheel_for(system, tmp_path):
         "--platform",
         tag,
         "--python-version",
-        "3.11",
+        python,
         "--implementation",
         "cp",
         "--target",
@@ -117,7 +135,8 @@ def test_every_producer_dependency_is_a_wheel_for(system, tmp_path):
     assert all(f.endswith(".whl") for f in files.values()), files
     assert {"tensorflow", "dawdreamer", "numpy", "librosa"} <= set(files)
     assert tag.split("_")[0] in files["dawdreamer"] and tag.split("_")[0] in files["tensorflow"]
-    print(f"{system}: {len(files)} wheels, tensorflow {files['tensorflow']}")
+    assert f"cp{python.replace('.', '')}" in files["dawdreamer"], files["dawdreamer"]
+    print(f"{system}, Python {python}: {len(files)} wheels, tensorflow {files['tensorflow']}")
 
 
 def _free_udp_port() -> int:

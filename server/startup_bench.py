@@ -1,0 +1,168 @@
+"""``serumrnn bench-startup``: how soon a freshly started ``serumrnn serve`` answers a ping,
+and how soon it gives the first step of a group, measured from outside as the device sees
+it (issue 21's goals: a ping within 3 s, a group's first step within 15 s).
+
+It starts the server as a child process (the installed launcher's command line, or this
+Python's ``-m serumrnn.server.cli serve``), pings every 100 ms from the moment it is
+spawned, then opens a session of the group, sets a target and runs one step, and records
+the server's own progress lines on the way. The install test uses :func:`measure_startup`
+too, on the fresh venv's server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from serumrnn.server import osc
+from serumrnn.server.startup import PROGRESS_PREFIX
+
+
+@dataclass
+class StartupTimes:
+    """Seconds from the spawn of ``serve``: its first pong, and the first step's reply
+    (None when it never came); ``stages``: each progress line with its arrival time."""
+
+    ping_s: float | None = None
+    first_step_s: float | None = None
+    group: str = ""
+    step_effect: str = ""
+    stages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    exit_code: int | None = None
+    log_tail: str = ""
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(python: str | None = None) -> list[str]:
+    """``serve`` run by ``python`` (default this one) as a module: no script on PATH needed."""
+    return [python or sys.executable, "-m", "serumrnn.server.cli", "serve"]
+
+
+def measure_startup(
+    command: Sequence[str],
+    group: str = "basic_shapes",
+    *,
+    extra: Sequence[str] = (),
+    timeout_s: float = 300.0,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> StartupTimes:
+    """Start ``command`` (a ``serve`` command line; --port and --reply-port are added),
+    then time the first pong and the first step of ``group``; stops the server after."""
+    from serumrnn.server.audio_io import write_wav
+    from serumrnn.server.osc_cli import OscClient, _note_audio
+
+    port = free_udp_port()
+    argv = [*command, "--port", str(port), "--reply-port", "0", *extra]
+    out = StartupTimes(group=group)
+    log_lines: list[str] = []
+    tmp = tempfile.TemporaryDirectory(prefix="serumrnn-startup-")
+    target, capture = Path(tmp.name) / "target.wav", Path(tmp.name) / "capture.wav"
+    write_wav(target, _note_audio(drive=6.0))
+    write_wav(capture, _note_audio())
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, bufsize=1
+    )
+
+    def read(stream: IO[str]) -> None:  # stdout and stderr apart, as the device reads them
+        for line in stream:
+            if line.startswith(PROGRESS_PREFIX):
+                out.stages.append((time.monotonic() - t0, json.loads(line[len(PROGRESS_PREFIX) :])))
+            log_lines.append(line)
+
+    readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in (proc.stdout, proc.stderr)]
+    for r in readers:
+        r.start()
+    deadline = t0 + timeout_s
+    try:
+        with OscClient(("127.0.0.1", port), timeout=0.1) as c:
+            while out.ping_s is None and time.monotonic() < deadline and proc.poll() is None:
+                pong = c.request("ping", 0)
+                if pong and pong[-1].address == f"{osc.PREFIX}/pong":
+                    out.ping_s = time.monotonic() - t0
+            left = lambda: max(0.1, deadline - time.monotonic())  # noqa: E731
+            if out.ping_s is not None:
+                new = c.request("new", group, 0, timeout=left())
+                # A group still loading answers `loading`: ask again, as the device does.
+                while new and new[-1].args[1:2] == ("loading",) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    new = c.request("new", group, 0, timeout=left())
+                if new and new[-1].address == f"{osc.PREFIX}/new/reply":
+                    sid = new[-1].args[1]
+                    c.request("target", sid, str(target), timeout=left())
+                    step = c.request("step", sid, str(capture), timeout=left())
+                    if step and step[-1].address != f"{osc.PREFIX}/error":
+                        out.first_step_s = time.monotonic() - t0
+                        out.step_effect = str(step[-1].args[3])  # step/end's effect
+                    else:
+                        log_lines.append(f"step: {step}\n")
+                else:
+                    log_lines.append(f"new: {new}\n")
+    finally:
+        proc.terminate()
+        try:
+            out.exit_code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out.exit_code = proc.wait(30)
+        for r in readers:
+            r.join(10)
+        tmp.cleanup()
+    out.log_tail = "".join(log_lines)[-4000:]
+    return out
+
+
+def format_times(t: StartupTimes) -> str:
+    ping = "none" if t.ping_s is None else f"{t.ping_s:.2f} s"
+    step = "none" if t.first_step_s is None else f"{t.first_step_s:.2f} s"
+    return f"ping after start: {ping}; first step of group {t.group}: {step}"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser(
+        "bench-startup",
+        help="time a fresh serve: its first pong and a group's first step",
+        description="Start `serumrnn serve`, then print 'ping after start: X s; first step of group G: Y s'.",
+    )
+    s.add_argument("--group", default="basic_shapes", help="the group whose first step is timed")
+    s.add_argument(
+        "--launcher",
+        default=None,
+        metavar="JSON",
+        help="start the server with an install's launcher.json (default: this Python's serve)",
+    )
+    s.add_argument("--preload", choices=("all", "none"), default="all", help="serve's --preload")
+    s.add_argument("--models", default=None, help="serve's --models")
+    s.add_argument("--stages", action="store_true", help="also print each progress line's arrival time")
+    s.set_defaults(func=_cmd_bench_startup)
+
+
+def _cmd_bench_startup(a: argparse.Namespace) -> int:
+    command = json.loads(Path(a.launcher).read_text())["argv"] if a.launcher else serve_command()
+    extra = ["--preload", a.preload] + (["--models", a.models] if a.models else [])
+    t = measure_startup(command, a.group, extra=extra)
+    if a.stages:
+        for at, st in t.stages:
+            fields = " ".join(f"{k}={v}" for k, v in st.items() if k not in ("stage", "t"))
+            print(f"  {at:6.2f} s  {st['stage']} {fields}")
+    print(format_times(t))
+    if t.ping_s is None or t.first_step_s is None:
+        print(t.log_tail, file=sys.stderr)
+        return 1
+    return 0
