@@ -5,6 +5,8 @@
 // ES5 only: Max's js object runs an old JavaScript (no let/const, arrows, classes).
 
 var PREFIX = "/serumrnn";
+// The server's UDP port unless the panel's Port box says otherwise (server.osc_server.DEFAULT_PORT).
+var SERVER_PORT = 9870;
 var PROTOCOL_VERSION = "2";   // server.osc.PROTOCOL_VERSION; compared at ping
 // The request id of messages the server sends on its own (ready, MIDI-triggered steps).
 var NO_REQUEST = -1;
@@ -282,7 +284,7 @@ var api = {
   PREFIX: PREFIX, PROTOCOL_VERSION: PROTOCOL_VERSION, NO_REQUEST: NO_REQUEST,
   TIMEOUT_MS: TIMEOUT_MS, MAX_TRIES: MAX_TRIES, ADDRESSES: ADDRESSES, REPLIES: REPLIES,
   IdCounter: IdCounter, randomIdStart: randomIdStart, ID_SPAN: ID_SPAN, isInt: isInt,
-  REPLY_PORT_FIRST: REPLY_PORT_FIRST, REPLY_PORT_COUNT: REPLY_PORT_COUNT,
+  SERVER_PORT: SERVER_PORT, REPLY_PORT_FIRST: REPLY_PORT_FIRST, REPLY_PORT_COUNT: REPLY_PORT_COUNT,
   pickReplyPort: pickReplyPort, volumeOf: volumeOf,
   ping: ping, status: status, newSession: newSession, target: target, step: step,
   undo: undo, reset: reset, end: end, requestName: requestName,

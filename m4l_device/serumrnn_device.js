@@ -2,13 +2,15 @@
 // Buffer and the recorder, wired to the pure modules beside this file. What to do, and
 // when, is decided in device_flow.js; this file only translates.
 //
-// Inlet messages: init (from live.thisdevice), next, capture, undo, reset, onset,
-//   onsetat <phase>, home <path>, group <name>, target <path>, and every /serumrnn/...
-//   message from udpreceive.
+// Inlet messages: init (from live.thisdevice), next, done, capture, undo, reset, onset,
+//   onsetat <phase>, home <path>, group <name>, target <path>, serverport <N> (the Port
+//   box), server <state> <text> (from node.script: server_launcher.js), and every
+//   /serumrnn/... message from udpreceive.
 // Outlets: 0 requests for udpsend; 1 display lines "<field> <text>"; 2 device control,
 //   routed in the patcher: "port N" (udpreceive), "arm 0|1" (the onset gate), "snap"
 //   (read the held onset position), "ring <name>" / "cap <name>" (buffer~ names),
-//   "rec <name>" (record~'s buffer, then start), "home" (ask for the home folder).
+//   "rec <name>" (record~'s buffer, then start), "home" (ask for the home folder),
+//   "launch start <N>" / "launch stop" (node.script), "sendport N" (udpsend's port).
 //
 // ES5 only: Max's js object runs an old JavaScript.
 
@@ -17,8 +19,8 @@ inlets = 1;
 outlets = 3;
 setinletassist(0, "buttons, menu, drop, onsets, udpreceive");
 setoutletassist(0, "to udpsend");
-setoutletassist(1, "display lines: status serum instruction confidence detail");
-setoutletassist(2, "device control: port, arm, snap, ring, cap, rec, home");
+setoutletassist(1, "display lines: status serum instruction confidence detail configure");
+setoutletassist(2, "device control: port, arm, snap, ring, cap, rec, home, launch, sendport");
 
 var protocol = require("osc_protocol");
 var text = require("ui_text");
@@ -85,14 +87,20 @@ function onsetat(phase) {
   var path = pendingCapture;
   pendingCapture = null;
   if (!path || !flow) return;
+  var ring = null, cap = null;
   try {
-    var ring = new Buffer(RING);
-    var cap = new Buffer(CAP);
+    ring = new Buffer(RING);
+    cap = new Buffer(CAP);
     recorder.copyCapture(ring, cap, phase);
     cap.send("writewave", path);
   } catch (e) {
     flow.captureFailed(String(e));
     return;
+  } finally {
+    // The js garbage collector does not see a Buffer's native peer: free it now, or every
+    // capture keeps one (Cycling '74, "The Buffer Object": freepeer).
+    if (ring) ring.freepeer();
+    if (cap) cap.freepeer();
   }
   after(WRITTEN_AFTER_MS, function () {
     if (flow) flow.captured(path);
@@ -125,6 +133,11 @@ function init() {
     cancel: cancel,
     random: Math.random,
     listen: function (port) { outlet(OUT_CONTROL, "port", port); },
+    launch: function (what, port) {
+      if (port === undefined) outlet(OUT_CONTROL, "launch", what);
+      else outlet(OUT_CONTROL, "launch", what, port);
+    },
+    serverPort: function (port) { outlet(OUT_CONTROL, "sendport", port); },
     adapter: adapter,
     modelNote: specModule.model_note,
     effectCount: spec.effects.length,
@@ -143,6 +156,9 @@ function dispatch(name, args) {
     return;
   }
   if (name === "next") flow.next();
+  else if (name === "done") flow.doneByHand();
+  else if (name === "serverport") flow.setServerPort(args[0]);
+  else if (name === "server") flow.launcherSays(args[0], args.slice(1).join(" "));
   else if (name === "capture") flow.capture();
   else if (name === "undo") flow.undo();
   else if (name === "reset") flow.reset();
@@ -154,6 +170,9 @@ function dispatch(name, args) {
 
 function bang() { init(); }
 function next() { dispatch("next", []); }
+function done() { dispatch("done", []); }
+function serverport() { dispatch("serverport", arrayfromargs(arguments)); }
+function server() { dispatch("server", arrayfromargs(arguments)); }
 function capture() { dispatch("capture", []); }
 function undo() { dispatch("undo", []); }
 function reset() { dispatch("reset", []); }

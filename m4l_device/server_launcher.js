@@ -4,7 +4,8 @@
 // js object cannot start programs; this script can (child_process).
 //
 // Messages in (from the js object, through node.script's inlet):
-//   start <port>   make sure a server listens on <port>, starting it when none does
+//   start <port>   (the port comes from the device: osc_protocol.js or the panel's Port box)
+//                  make sure a server listens on <port>, starting it when none does
 //   stop           this device instance is going: stop the server when no other instance
 //                  still uses it
 // Messages out (node.script's left outlet, to the js object):
@@ -26,7 +27,6 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
-const DEFAULT_PORT = 9870;
 const WATCH_MS = 1000;          // how often the server's pid and log are looked at
 const MISSING_RECHECK_MS = 5000; // while not installed: look again (the install may finish)
 const RESTARTS = 1;             // restarts after a crash before the panel says so
@@ -140,7 +140,7 @@ class Launcher {
   }
 
   start(port) {
-    const p = Number(port) || DEFAULT_PORT;
+    const p = Number(port);
     if (!(p >= 1024 && p <= 65535)) {
       this.tell("failed", "Server port " + port + " is not between 1024 and 65535");
       return;
@@ -376,4 +376,4 @@ function main() {
 
 if (process.env.MAX_ENV) main();
 
-module.exports = { Launcher, findServer, installInstruction, launcherFile, lastLine, DEFAULT_PORT };
+module.exports = { Launcher, findServer, installInstruction, launcherFile, lastLine };

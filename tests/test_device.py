@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -389,14 +390,14 @@ def test_server_hears_a_capture_at_another_note_at_the_models_note(server, rack,
 
 
 def test_live_ui_objects_are_parameters_with_the_right_visibility():
-    """Next is Automated and Stored so it can be MIDI-mapped (guidelines: Hidden parameters
-    cannot be mapped); Capture, Undo and Reset are Hidden, the guidelines' choice for
-    button-mode live.text (no Live undo entries, no automation lanes); the group menu and
-    the drop zone are Stored Only (saved with the set, not automatable)."""
+    """Next and Done are Automated and Stored so they can be MIDI-mapped (guidelines: Hidden
+    parameters cannot be mapped); Capture, Undo and Reset are Hidden, the guidelines' choice
+    for button-mode live.text (no Live undo entries, no automation lanes); the group menu,
+    the drop zone and the server port are Stored Only (saved with the set, not automatable)."""
     seen = set()
     ui = [b for b in boxes() if b["maxclass"] in PARAM_UI]
-    assert {b["maxclass"] for b in ui} >= {"live.text", "live.menu", "live.drop"}
-    expected = {"Next": 0, "Capture": 2, "Undo": 2, "Reset": 2, "Group": 1, "Target": 1}
+    assert {b["maxclass"] for b in ui} >= {"live.text", "live.menu", "live.drop", "live.numbox"}
+    expected = {"Next": 0, "Done": 0, "Capture": 2, "Undo": 2, "Reset": 2, "Group": 1, "Target": 1, "Port": 1}
     assert {b.get("varname") for b in ui} == set(expected)
     for b in ui:
         assert b.get("parameter_enable") == 1, b["id"]
@@ -412,25 +413,33 @@ def test_live_ui_objects_are_parameters_with_the_right_visibility():
             assert b.get("mode", 0) == 0, "a button, not a toggle"
 
 
-def test_buttons_pass_a_click_and_a_mapped_press():
-    """live.text in button mode sends bang on a click (Max reference, live.text) and a
-    mapped pad sets the value 1: each button goes through [route bang 1], never [sel 1]."""
+def test_mappable_buttons_fire_once_per_press_and_reset_themselves():
+    """live.text in button mode sends bang on a click (Max reference, live.text); Live sets a
+    MIDI-mapped button to 1 (a note toggles it, a CC sets 1 then 0). So Next and Done go
+    through [route bang 0]: bang fires, 0 does nothing, any other value fires after
+    [assign 0] puts the button back (so a toggling note mapping is 0 -> 1 on every press)."""
     p = patcher()
     by_id = {b["id"]: b for b in boxes(p)}
-    for name in ("Next", "Capture", "Undo", "Reset"):
-        button = next(b for b in boxes(p) if b.get("varname") == name)
-        outs = [
-            l["patchline"]["destination"][0]
-            for l in p["patcher"]["lines"]
-            if l["patchline"]["source"] == [button["id"], 0]
+
+    def outs(src: str, outlet: int) -> list[list[Any]]:
+        return [
+            line["patchline"]["destination"]
+            for line in p["patcher"]["lines"]
+            if line["patchline"]["source"] == [src, outlet]
         ]
-        assert [by_id[o]["text"] for o in outs] == ["route bang 1"], name
-        used = sorted(
-            l["patchline"]["source"][1]
-            for l in p["patcher"]["lines"]
-            if l["patchline"]["source"][0] == outs[0]
-        )
-        assert used == [0, 1], f"{name}: bang and 1 both lead on, 0 does not"
+
+    for name in ("Next", "Done"):
+        button = next(b for b in boxes(p) if b.get("varname") == name)
+        [[route, _]] = outs(button["id"], 0)
+        assert by_id[route]["text"] == "route bang 0", name
+        assert outs(route, 1) == [], f"{name}: a 0 (a release, or our own reset) does nothing"
+        [[fire, _]] = outs(route, 0)
+        assert by_id[fire]["text"] == name.lower(), name
+        [[trig, _]] = outs(route, 2)
+        assert by_id[trig]["text"] == "t b b"
+        assert outs(trig, 0) == [[fire, 0]]
+        [[reset, _]] = outs(trig, 1)
+        assert by_id[reset]["text"] == "assign 0" and outs(reset, 0) == [[button["id"], 0]]
 
 
 def _all_strings(node):
@@ -539,7 +548,13 @@ def test_patcher_wiring_is_consistent():
         "sig~",
         "change~",
     } <= set(texts)
-    assert {"plugin~", "plugout~", "live.thisdevice"} <= set(texts)
+    assert {"plugin~", "plugout~", "live.thisdevice", "node.script server_launcher.js @autostart 1"} <= set(
+        texts
+    )
+    port_box = next(b for b in boxes(p) if b.get("varname") == "Port")
+    assert port_box["saved_attribute_attributes"]["valueof"]["parameter_initial"] == [DEFAULT_PORT]
+    server_port = int(re.search(r"SERVER_PORT = (\d+);", proto).group(1))
+    assert server_port == DEFAULT_PORT, "osc_protocol.js names the server's default port"
     route = next(t for t in texts if t.startswith("route status"))
     shown = set(re.findall(r'show\("(\w+)"', (DEVICE_DIR / "device_flow.js").read_text()))
     assert shown and shown <= set(route.split()[1:])

@@ -130,7 +130,8 @@ test("missing knobs are listed by effect and make the Configure message; default
   assert.deepEqual(r.missing.map((g) => g.label), ["EQ", "Hall Reverb"]);
   assert.equal(r.leaveAtDefault.length, 24);
   assert.equal(text.configure(r.name, r.missing, r.leaveAtDefault),
-               "Click Configure on Serum, then touch these 5 knobs in Serum. " +
+               "Configure list: click Configure on Serum, touch these 5 knobs in Serum, then " +
+               "choose Save as Default Configuration in the plugin's menu. " +
                "EQ: EQ Enable, EQ FrqH, EQ VolH; Hall Reverb: Rev Enable, VerbHiCt. " +
                "Leave the other 24 fixed knobs at Serum's default.");
   assert.match(text.configure("Serum", []), /every knob SerumRNN sets is configured/);

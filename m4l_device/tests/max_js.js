@@ -59,10 +59,21 @@ function jsHost(box, sim, opts) {
     this.handle = null;
   };
 
+  const buffers = { made: 0, freed: 0 };
   function Buffer(name) {
     this.name = String(name);
+    this.freed = false;
+    buffers.made++;
   }
+  // "Frees the buffer~ data from the native c peer ... Once called, the buffer~ object is
+  // not available for any other use" (Cycling '74, "The Buffer Object").
+  Buffer.prototype.freepeer = function () {
+    if (this.freed) throw new Error("freepeer twice");
+    this.freed = true;
+    buffers.freed++;
+  };
   Buffer.prototype.state = function () {
+    if (this.freed) throw new Error("Buffer " + this.name + " used after freepeer");
     const b = sim.bufferNamed(this.name);
     if (!b) throw new Error("buffer~ " + this.name + " does not exist");
     return b;
@@ -108,7 +119,7 @@ function jsHost(box, sim, opts) {
   vm.runInContext(fs.readFileSync(file, "utf8"), ctx, { filename: file });
 
   const host = {
-    ctx, console, tasks,
+    ctx, console, tasks, buffers,
     receive(m) {
       const ms = o.delay ? o.delay(m) : 0;
       if (ms > 0) {

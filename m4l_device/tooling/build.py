@@ -126,6 +126,9 @@ def presentation_items(patcher: dict[str, Any]) -> list[PanelItem]:
             label = box["saved_attribute_attributes"]["valueof"]["parameter_enum"][0]
         elif cls == "live.drop":
             label = box.get("legend", "")
+        elif cls == "live.numbox":
+            v = box["saved_attribute_attributes"]["valueof"]
+            label = f"{v['parameter_shortname']} {v['parameter_initial'][0]}"
         else:
             label = box.get("text", "")
         x, y, w, h = (float(v) for v in box["presentation_rect"])
@@ -203,6 +206,9 @@ def draw_panel(patcher: dict[str, Any], out: Path, scale: float = 2.0) -> list[P
         elif it.maxclass == "live.menu":
             ax.add_patch(Rectangle((x, y), w, h, color=FIELD))
             write(x, y, w, it.label + "  \u25be", 10.0, FG, center=True, h=h)
+        elif it.maxclass == "live.numbox":
+            ax.add_patch(Rectangle((x, y), w, h, color=FIELD))
+            write(x, y, w, it.label, 10.0, FG, center=True, h=h)
         elif it.maxclass == "live.drop":
             ax.add_patch(Rectangle((x, y), w, h, fill=False, ec=DIM, ls="--", lw=1.0))
             write(x, y, w, it.label, 10.0, DIM, center=True, h=h)
