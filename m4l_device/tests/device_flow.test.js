@@ -499,3 +499,30 @@ test("pings repeat while the server is up", () => {
   t.clock.advance(35000);
   assert.equal(t.sent.filter((r) => r[0] === P + "/ping").length, 4);
 });
+
+test("Serum 2, nothing assigned: a whole session in instruction mode (steps by Done, undo and reset by hand)", () => {
+  const t = started({ set: "serum2", plan: "verified_steps" });
+  assert.match(t.shown.serum, /^Serum 2 \(Serum 2\) found/);
+  assert.equal(t.shown.configure, "", "no Configure list: Serum 2 cannot expose the knobs");
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  assert.match(t.shown.instruction, /^Step 1, in Serum's FX tab: \w[\w ]*: switch it on, /);
+  assert.equal(t.flow.state().awaitingHand, true);
+  const stepsBefore = names(t).filter((n) => n === "step").length;
+  playNote(t);                                   // a note before Done is not captured
+  assert.equal(names(t).filter((n) => n === "step").length, stepsBefore);
+  doneByHand(t);                                 // Done, then the note: captured and judged
+  assert.equal(names(t).filter((n) => n === "step").length, stepsBefore + 1);
+  assert.match(t.shown.instruction, /^Step 2, in Serum's FX tab: /);
+  assert.match(t.shown.confidence, /^Step 1 /, "the hand-made step 1 was judged");
+  t.flow.undo();
+  assert.match(t.shown.instruction, /^Undo by hand, in Serum's FX tab: \w[\w ]*: switch it off$/);
+  assert.equal(t.flow.state().armed, false, "waits for Done");
+  doneByHand(t);
+  assert.equal(t.flow.state().awaitingHand, false);
+  t.flow.reset();
+  assert.match(t.shown.instruction, /^Reset by hand, in Serum's FX tab: \w[\w ]*: switch it off$/);
+  assert.deepEqual(t.live.sets, [], "Serum 2 exposes nothing to set");
+  assert.deepEqual(t.live.console, []);
+});
