@@ -33,6 +33,7 @@ var PING_EVERY_MS = 10000;      // while the server answers
 var PING_RETRY_MS = 3000;       // while it does not
 
 var PARAMS_SETTLE_MS = 50;       // the parameter list changes in bursts while configuring
+var LOADING_RETRY_MS = 1000;     // a group still loading: ask for the session again then
 
 // Ports the panel's Port box may choose (below 1024 needs root on macOS and Linux).
 var MIN_PORT = 1024;
@@ -74,6 +75,7 @@ function DeviceFlow(ports, deps) {
   this.launcher = { state: "", text: "" };  // what server_launcher.js last said
   this.awaitingHand = false;      // instruction mode: waiting for the producer's Done
   this.handSteps = [];            // per applied step: {enable, byHand}, oldest first
+  this.loadingTimer = null;
 }
 
 DeviceFlow.prototype.show = function (field, text) {
@@ -106,6 +108,8 @@ DeviceFlow.prototype.close = function () {
   this.closed = true;
   if (this.pingTimer) this.ports.cancel(this.pingTimer);
   if (this.paramsTimer) this.ports.cancel(this.paramsTimer);
+  if (this.loadingTimer) this.ports.cancel(this.loadingTimer);
+  this.loadingTimer = null;
   if (this.inflight && this.inflight.timer) this.ports.cancel(this.inflight.timer);
   if (this.ports.adapter) this.ports.adapter.unwatch();
   this.pingTimer = null;
@@ -332,8 +336,10 @@ DeviceFlow.prototype.ensureSession = function () {
         this.done = false;
       },
       error: function (msg) {
+        var hadStep = this.queued("step");
         this.queue = [];   // what waited for the session cannot run
         this.show("detail", this.T.error(msg.code, msg.message, "new"));
+        if (msg.code === "loading") this.retryWhenLoaded(hadStep);
       }
     });
   }
@@ -358,6 +364,21 @@ DeviceFlow.prototype.ensureSession = function () {
       }
     });
   }
+};
+
+// The server answers `new` with "loading" while the group's models load (it never makes
+// a request wait): ask again a moment later with a new request id, and send the step that
+// was waiting, if any.
+DeviceFlow.prototype.retryWhenLoaded = function (hadStep) {
+  var self = this;
+  if (hadStep) this.captureFresh = true;
+  if (this.loadingTimer) this.ports.cancel(this.loadingTimer);
+  this.loadingTimer = this.ports.after(LOADING_RETRY_MS, function () {
+    self.loadingTimer = null;
+    if (self.closed) return;
+    if (hadStep && self.captureFresh) self.sendStep(false);
+    else self.ensureSession();
+  });
 };
 
 DeviceFlow.prototype.queued = function (name) {
@@ -765,5 +786,5 @@ function captureFile(os, devicePath, tag) {
 }
 
 var api = { DeviceFlow: DeviceFlow, PING_EVERY_MS: PING_EVERY_MS, PING_RETRY_MS: PING_RETRY_MS,
-            PARAMS_SETTLE_MS: PARAMS_SETTLE_MS, ON_MESSAGE: ON_MESSAGE, captureFile: captureFile };
+            PARAMS_SETTLE_MS: PARAMS_SETTLE_MS, LOADING_RETRY_MS: LOADING_RETRY_MS, ON_MESSAGE: ON_MESSAGE, captureFile: captureFile };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

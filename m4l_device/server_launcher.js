@@ -14,9 +14,12 @@
 //
 // Several device instances share one server per port. Each instance's Node process keeps
 // a file in <tmp>/serumrnn-<port>/users/ named by its pid; the server's pid is in
-// server.pid there. Whoever goes last stops the server. The server writes its output to
-// server.log in that folder (not to a pipe, so it outlives the instance that started it);
-// every instance shows the log's last line while the server starts.
+// server.pid there. Whoever goes last stops the server. The server is started with
+// --exit-on-stdin-eof on a stdin pipe, so it goes with the instance that started it even
+// when Max is killed; another instance still using the port then starts a new one. The
+// server writes its output to server.log in that folder; every instance shows the log's
+// newest progress line while the server starts (install-contract.md: "serumrnn-progress
+// {json}" lines with a "text" for the panel).
 //
 // Plain Node (no Max) loads this file for tests: main() runs only where Node for Max has
 // set process.env.MAX_ENV.
@@ -32,12 +35,26 @@ const MISSING_RECHECK_MS = 5000; // while not installed: look again (the install
 const RESTARTS = 1;             // restarts after a crash before the panel says so
 const INSTALL_DOC = "docs/install.md";
 
-// What the install writes: {"serumrnn": "<absolute path of the serumrnn executable>"}.
-// Live started from the Dock or the Start menu does not get the shell's PATH, so this file
-// comes first (see /work/signals/device-contract.md and docs/device.md).
-function launcherFile(home) {
-  return path.join(home, ".serumrnn", "launcher.json");
+// Where the install keeps SerumRNN (install-contract.md, written by the install helper):
+// $SERUMRNN_HOME if set, else the per-user application folder of the OS. Its launcher.json
+// is written last by the installer, so its presence means the install finished. Live
+// started from the Dock or the Start menu does not get the shell's PATH, so this comes
+// first; PATH (a developer's `pip install -e .`) second.
+function serumrnnHome(env, platform, home) {
+  if (env.SERUMRNN_HOME) return env.SERUMRNN_HOME;
+  if (platform === "darwin") return path.join(home, "Library", "Application Support", "SerumRNN");
+  if (platform === "win32") {
+    return path.join(env.LOCALAPPDATA || path.join(home, "AppData", "Local"), "SerumRNN");
+  }
+  return path.join(env.XDG_DATA_HOME || path.join(home, ".local", "share"), "SerumRNN");
 }
+
+function launcherFile(env, platform, home) {
+  return path.join(serumrnnHome(env, platform, home), "launcher.json");
+}
+
+// The launcher.json format this device reads; a newer install may need a newer device.
+const LAUNCHER_FORMAT = 1;
 
 function exeName(platform) {
   return platform === "win32" ? "serumrnn.exe" : "serumrnn";
@@ -51,35 +68,68 @@ function isFile(fsApi, p) {
   }
 }
 
-// The serumrnn executable: {path, from: "launcher.json" | "PATH"} or {path: null, why}.
+// How to start the server: {argv: [program, ...args before --port], from} or
+// {argv: null, why, problem: "missing" | "failed"}.
 function findServer(opts) {
   const fsApi = opts.fs || fs;
-  const file = launcherFile(opts.home);
-  let why = "";
+  const env = opts.env || {};
+  const file = launcherFile(env, opts.platform, opts.home);
   if (isFile(fsApi, file)) {
+    let doc;
     try {
-      const p = JSON.parse(fsApi.readFileSync(file, "utf8")).serumrnn;
-      if (typeof p === "string" && path.isAbsolute(p) && isFile(fsApi, p)) {
-        return { path: p, from: file };
-      }
-      why = file + " names " + JSON.stringify(p) + ", which is not there";
+      doc = JSON.parse(fsApi.readFileSync(file, "utf8"));
     } catch (e) {
-      why = file + " is not valid JSON";
+      return { argv: null, problem: "failed", why: file + " is not valid JSON: run the installer again" };
     }
+    if (Number(doc.format) > LAUNCHER_FORMAT) {
+      return { argv: null, problem: "failed",
+               why: "this device is older than the installed server: update the SerumRNN device" };
+    }
+    if (Array.isArray(doc.argv) && doc.argv.length && path.isAbsolute(String(doc.argv[0]))) {
+      return { argv: doc.argv.map(String), from: file };
+    }
+    if (typeof doc.serumrnn === "string" && path.isAbsolute(doc.serumrnn)) {
+      return { argv: [doc.serumrnn, "serve"], from: file };
+    }
+    return { argv: null, problem: "failed", why: file + " names no server: run the installer again" };
   }
   const dirs = String(opts.pathEnv || "").split(opts.platform === "win32" ? ";" : ":");
   for (const dir of dirs) {
     if (!dir) continue;
     const p = path.join(dir, exeName(opts.platform));
-    if (isFile(fsApi, p)) return { path: p, from: "PATH" };
+    if (isFile(fsApi, p)) return { argv: [p, "serve"], from: "PATH" };
   }
-  return { path: null, why: why };
+  return { argv: null, problem: "missing", why: "" };
+}
+
+// What the server's exit code means (install-contract.md, "Exit codes of serumrnn serve"):
+// 2 = a bad option or the port is taken, 3 = no usable models. Those are not crashes: a
+// restart would fail the same way.
+function exitProblem(code, port) {
+  if (code === 2) return "The server could not use port " + port + ": choose another port on the panel";
+  if (code === 3) return "SerumRNN's install is damaged (no usable models): run the installer again";
+  return "";
+}
+
+// A line the server printed: its progress lines are "serumrnn-progress {json}" with a
+// "text" for the panel; other lines are for people (a traceback's last line still says
+// what went wrong).
+const PROGRESS_PREFIX = "serumrnn-progress ";
+
+function panelText(line) {
+  if (line.indexOf(PROGRESS_PREFIX) !== 0) return { text: line, progress: false };
+  try {
+    const doc = JSON.parse(line.slice(PROGRESS_PREFIX.length));
+    return { text: String(doc.text || doc.stage || ""), progress: true };
+  } catch (e) {
+    return { text: "", progress: false };
+  }
 }
 
 // The one instruction the panel gives when no server is installed.
-function installInstruction(why) {
+function installInstruction() {
   return "SerumRNN's server is not installed: follow " + INSTALL_DOC +
-    " (one command), then reload this device" + (why ? " (" + why + ")" : "");
+    " (one command), then reload this device";
 }
 
 function alive(pid) {
@@ -101,10 +151,17 @@ function readPid(file) {
   }
 }
 
-// The last non-empty line of a log's new bytes (progress to show), or "".
+// What to show from a log's new bytes: the newest progress line's text, else the newest
+// other non-empty line, else "".
 function lastLine(text) {
   const lines = String(text).split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l.length);
-  return lines.length ? lines[lines.length - 1] : "";
+  let other = "";
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const t = panelText(lines[i]);
+    if (t.progress && t.text) return t.text;
+    if (!t.progress && !other) other = t.text;
+  }
+  return other;
 }
 
 class Launcher {
@@ -136,6 +193,7 @@ class Launcher {
       pid: path.join(this.dir, "server.pid"),
       log: path.join(this.dir, "server.log"),
       starts: path.join(this.dir, "starts"),
+      problem: path.join(this.dir, "problem"),
     };
   }
 
@@ -159,7 +217,10 @@ class Launcher {
     const ps = this.paths();
     // A crash count left by a session that ended without leaving (Max killed) is forgotten
     // when no instance and no server is running.
-    if (!this.otherUsers().length && !alive(readPid(ps.pid))) this.removeQuietly(ps.starts);
+    if (!this.otherUsers().length && !alive(readPid(ps.pid))) {
+      this.removeQuietly(ps.starts);
+      this.removeQuietly(ps.problem);
+    }
     this.logPos = 0;
     this.check();
     this.schedule();
@@ -181,19 +242,40 @@ class Launcher {
     }
     if (this.child) return;      // ours is starting; its exit handler decides
     if (pid) this.removeQuietly(ps.pid);
-    if (this.state === "failed") return;
+    const problem = this.problem();
+    if (problem) {
+      this.tell("failed", problem);
+      return;
+    }
     this.launch();
+  }
+
+  // A reason every instance gives up on this port's server until the last one leaves (a
+  // second crash, a taken port, a damaged install): starting again would fail the same way.
+  problem() {
+    try {
+      return fs.readFileSync(this.paths().problem, "utf8");
+    } catch (e) {
+      return "";
+    }
+  }
+
+  giveUp(text) {
+    fs.writeFileSync(this.paths().problem, text);
+    this.tell("failed", text);
   }
 
   launch() {
     const ps = this.paths();
-    const found = findServer({ home: this.o.home, platform: this.o.platform, pathEnv: this.o.pathEnv });
-    if (!found.path) {
-      this.tell("missing", installInstruction(found.why));
+    const found = findServer({ home: this.o.home, platform: this.o.platform, pathEnv: this.o.pathEnv,
+                               env: this.o.env });
+    if (!found.argv) {
+      this.tell(found.problem, found.problem === "missing" ? installInstruction() : found.why);
       if (this.timer) this.o.timers.clear(this.timer);
       this.timer = this.o.timers.every(MISSING_RECHECK_MS, () => this.check());
       return;
     }
+    const program = found.argv[0];
     let claim;
     try {
       claim = fs.openSync(ps.pid, "wx");   // only one instance starts the server
@@ -207,7 +289,7 @@ class Launcher {
     const starts = readPid(ps.starts);
     if (starts > RESTARTS) {
       this.removeQuietly(ps.pid);
-      this.tell("failed", "The server stopped again: see " + ps.log + ", then reload this device");
+      this.giveUp("The server stopped again: see " + ps.log + ", then reload this device");
       return;
     }
     fs.writeFileSync(ps.starts, String(starts + 1));
@@ -223,19 +305,22 @@ class Launcher {
       this.tell("failed", "Cannot write the server log " + ps.log + ": " + e.message);
       return;
     }
-    this.tell("starting", "Starting the server (" + found.path + ")");
+    this.tell("starting", "Starting the server (" + program + ")");
     let child;
     try {
-      child = this.o.spawn(found.path, ["serve", "--port", String(this.port)], {
+      // No shell (paths have spaces; Node refuses .cmd without one). stdin stays a pipe we
+      // never write to: with --exit-on-stdin-eof the server goes when this process goes,
+      // however Max ends it, so no server is left behind.
+      child = this.o.spawn(program, found.argv.slice(1).concat(["--port", String(this.port),
+                                                                 "--exit-on-stdin-eof"]), {
         cwd: this.o.home,
-        stdio: ["ignore", log, log],
-        detached: this.o.platform !== "win32",   // outlives this instance when others use it
+        stdio: ["pipe", log, log],
         windowsHide: true,
       });
     } catch (e) {
       fs.closeSync(log);
       this.removeQuietly(ps.pid);
-      this.tell("failed", "Cannot start " + found.path + ": " + e.message);
+      this.tell("failed", "Cannot start " + program + ": " + e.message + ": run the installer again");
       return;
     }
     fs.closeSync(log);
@@ -245,7 +330,7 @@ class Launcher {
       if (this.child !== child) return;
       this.child = null;
       this.removeQuietly(ps.pid);
-      this.tell("failed", "Cannot start " + found.path + ": " + e.message);
+      this.tell("failed", "Cannot start " + program + " (" + e.code + "): run the installer again");
     });
     child.on("exit", (code, signal) => this.exited(child, code, signal));
     if (child.unref) child.unref();
@@ -257,6 +342,11 @@ class Launcher {
     const ps = this.paths();
     if (readPid(ps.pid) === child.pid) this.removeQuietly(ps.pid);
     if (this.stopping) return;
+    const problem = exitProblem(code, this.port);
+    if (problem) {
+      this.giveUp(problem);
+      return;
+    }
     const how = signal ? "signal " + signal : "code " + code;
     if (readPid(ps.starts) <= RESTARTS) {
       this.tell("restarting", "The server stopped (" + how + "): restarting it");
@@ -321,7 +411,12 @@ class Launcher {
     this.timer = null;
     const ps = this.paths();
     this.removeQuietly(ps.me);
-    if (this.otherUsers().length === 0) {
+    const others = this.otherUsers();
+    // The server we started goes with us (its stdin closes); an instance still using it
+    // starts a new one, which is no crash.
+    if (others.length && this.child) this.removeQuietly(ps.starts);
+    if (others.length === 0) {
+      this.removeQuietly(ps.problem);
       const pid = readPid(ps.pid);
       if (pid && pid !== this.o.pid && alive(pid)) {
         try {
@@ -355,6 +450,7 @@ function main() {
     tmp: os.tmpdir(),
     platform: process.platform,
     pathEnv: process.env.PATH || process.env.Path || "",
+    env: process.env,
     pid: process.pid,
     spawn: childProcess.spawn,
     timers: realTimers,
@@ -376,4 +472,5 @@ function main() {
 
 if (process.env.MAX_ENV) main();
 
-module.exports = { Launcher, findServer, installInstruction, launcherFile, lastLine };
+module.exports = { Launcher, findServer, installInstruction, launcherFile, serumrnnHome, lastLine,
+                   exitProblem, LAUNCHER_FORMAT };

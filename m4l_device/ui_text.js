@@ -243,6 +243,7 @@ function error(code, message, request) {
     case "unknown_group": return "Unknown preset group: " + msg;
     case "missing_group": return "The server has no models for this group: " + msg;
     case "busy": return "The server is busy: try again in a moment";
+    case "loading": return "Loading this group's models (the first time takes a few seconds)...";
     case "too_many_sessions":
       return "The server has too many open sessions: close another SerumRNN or restart the server";
     case "too_many_messages": return "The server got too many messages at once: press Next again";

@@ -526,3 +526,22 @@ test("Serum 2, nothing assigned: a whole session in instruction mode (steps by D
   assert.deepEqual(t.live.sets, [], "Serum 2 exposes nothing to set");
   assert.deepEqual(t.live.console, []);
 });
+
+test("a group still loading: `new` is asked again with a new id, and the waiting step goes out", () => {
+  const t = started();
+  t.server.loading = 2;
+  t.flow.capture();
+  playNote(t);                                  // a capture exists
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.flow.next();
+  t.clock.advance(20);
+  assert.match(t.shown.detail, /^Loading this group's models/);
+  t.clock.advance(1000 + 20);
+  assert.match(t.shown.detail, /^Loading this group's models/);
+  t.clock.advance(1000 + 50);
+  const news = t.server.requests.filter((r) => r[0] === P + "/new");
+  assert.equal(news.length, 3);
+  assert.equal(new Set(news.map((r) => r[1])).size, 3, "a new request id each time");
+  assert.equal(names(t).filter((n) => n === "step").length, 1, "the step went out once loaded");
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+});
