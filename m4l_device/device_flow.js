@@ -687,7 +687,7 @@ DeviceFlow.prototype.receive = function (address, args) {
   if (!msg || this.closed) return;
   this.heard = true;
   if (msg.kind === "malformed") return;   // not ours to act on; the request will retry
-  if (ON_MESSAGE.hasOwnProperty(msg.kind)) {
+  if (Object.prototype.hasOwnProperty.call(ON_MESSAGE, msg.kind)) {
     this[ON_MESSAGE[msg.kind]](msg);
     return;
   }
@@ -779,9 +779,9 @@ function captureFile(os, devicePath, tag) {
   var name = "serumrnn-capture-" + tag + ".wav";
   if (os !== "windows") return "/tmp/" + name;
   var p = String(devicePath || "").replace(/\\/g, "/");
-  var m = /^([A-Za-z]:\/Users\/[^\/]+)\//.exec(p);
+  var m = /^([A-Za-z]:\/Users\/[^/]+)\//.exec(p);
   if (m) return m[1] + "/AppData/Local/Temp/" + name;
-  var dir = p.replace(/\/[^\/]*$/, "");
+  var dir = p.replace(/\/[^/]*$/, "");
   return (dir || "C:/Users/Public") + "/" + name;
 }
 

@@ -177,7 +177,7 @@ LiveAdapter.prototype.exposesSerumName = function (path) {
     var name = this.text(path + " parameters " + i, "name");
     if (this.byName[name]) return true;
     for (var k in this.byName) {
-      if (this.byName.hasOwnProperty(k) && looseName(k) === looseName(name)) return true;
+      if (Object.prototype.hasOwnProperty.call(this.byName, k) && looseName(k) === looseName(name)) return true;
     }
   }
   return false;
@@ -386,7 +386,7 @@ LiveAdapter.prototype.apply = function (values, label) {
 LiveAdapter.prototype.inSerumsWords = function (v) {
   var p = this.byName[v.name];
   var out = {};
-  for (var k in v) if (v.hasOwnProperty(k)) out[k] = v[k];
+  for (var k in v) if (Object.prototype.hasOwnProperty.call(v, k)) out[k] = v[k];
   out.effectLabel = p ? p.label : (v.role === "enable" ? v.label : "");
   out.word = p ? p.word : v.label;
   out.role = v.role || (p ? p.role : "knob");

@@ -387,7 +387,7 @@ class Launcher {
   // Other instances still using this port's server (stale files of dead ones removed).
   otherUsers() {
     const ps = this.paths();
-    let names = [];
+    let names;
     try {
       names = fs.readdirSync(ps.users);
     } catch (e) {

@@ -57,7 +57,7 @@ var DONE_REASONS = {
 };
 
 function doneReason(reason, effectCount) {
-  if (!DONE_REASONS.hasOwnProperty(reason)) return "Done (" + reason + ").";
+  if (!Object.prototype.hasOwnProperty.call(DONE_REASONS, reason)) return "Done (" + reason + ").";
   return DONE_REASONS[reason].replace("{effects}", String(effectCount));
 }
 
@@ -128,7 +128,7 @@ function handSettings(values) {
   for (var i = 0; i < (values || []).length; i++) {
     var v = values[i];
     var key = v.effectLabel || "Serum";
-    if (!byEffect.hasOwnProperty(key)) {
+    if (!Object.prototype.hasOwnProperty.call(byEffect, key)) {
       byEffect[key] = [];
       groups.push(key);
     }
@@ -194,7 +194,7 @@ function configure(name, missing, leaveAtDefault) {
 // The dropped target is gone (Live hands out temporary copies of some samples, deleted
 // a minute after use; or the file moved since the set was saved).
 function targetGone(path) {
-  var file = String(path || "").replace(/^.*[\/\\]/, "");
+  var file = String(path || "").replace(/^.*[/\\]/, "");
   return "The target sound " + (file || "") + " is no longer there: drop it again" +
     " (from your own folder, not a temporary copy)";
 }
@@ -222,7 +222,7 @@ var FILE_CODES = {
 };
 
 function isFileError(code) {
-  return FILE_CODES.hasOwnProperty(code);
+  return Object.prototype.hasOwnProperty.call(FILE_CODES, code);
 }
 
 function error(code, message, request) {

@@ -106,6 +106,12 @@ async function untilTrue(pred, what) {
   throw new Error("timed out waiting for " + what);
 }
 
+// The server with this pid ran its own stop (SIGTERM from the launcher, or its stdin
+// closing with the launcher's process: whichever reaches it first).
+function stopped(m, pid) {
+  return events(m).some((e) => e === "term " + pid || e === "eof " + pid);
+}
+
 function startedPids(m) {
   return events(m).filter((e) => e.startsWith("start ")).map((e) => Number(e.split(" ")[1]));
 }
@@ -177,7 +183,7 @@ test("the device starts the installed server, shows its start-up lines, and stop
     assert.match(events(m)[0], /serve --models \S+ --port 9871 --exit-on-stdin-eof$/);
     assert.ok(alive(started[0]));
     await a.kill("SIGTERM");   // node.script goes with the device
-    await untilTrue(() => events(m).includes("term " + started[0]), "the server's SIGTERM");
+    await untilTrue(() => stopped(m, started[0]), "the server's stop");
   } finally {
     await a.kill("SIGKILL");
   }
@@ -210,7 +216,7 @@ test("one crash: the restarted server keeps running", async () => {
     assert.ok(!a.states().includes("failed"));
   } finally {
     await a.kill("SIGTERM");
-    await untilTrue(() => events(m).some((e) => e.startsWith("term ")), "stop");
+    await untilTrue(() => stopped(m, startedPids(m)[1]), "stop");
   }
 });
 
@@ -226,15 +232,14 @@ test("two instances share one server; the last one's going stops it", async () =
     assert.equal(startedPids(m).length, 1, "b uses a's server");
     const first = startedPids(m)[0];
     await a.kill("SIGTERM");   // the instance that started it goes first: its server goes too...
-    await untilTrue(() => events(m).includes("eof " + first) || events(m).includes("term " + first), "first stops");
+    await untilTrue(() => stopped(m, first), "first stops");
     await untilTrue(() => startedPids(m).length === 2, "...and b starts its own");
     const second = startedPids(m)[1];
     await sleep(300);
     assert.ok(alive(second));
     assert.ok(!b.states().includes("failed"), "taking over is no crash");
     await b.kill("SIGTERM");
-    await untilTrue(() => events(m).includes("term " + second) || events(m).includes("eof " + second),
-                    "the last instance stops it");
+    await untilTrue(() => stopped(m, second), "the last instance stops it");
   } finally {
     await a.kill("SIGKILL");
     await b.kill("SIGKILL");
