@@ -20,6 +20,7 @@
 //        launch(words...)      a message for node.script (server_launcher.js): "start <port>",
 //                              "stop" (optional: no launcher in some tests)
 //        serverPort(port)      make udpsend send to `port` (Max: udpsend's "port N")
+//        damaged(why)          the panel's sentence for a damaged device (serumrnn_device.js)
 // deps:  protocol (osc_protocol.js), text (ui_text.js): passed in because Max's require
 //        and node's resolve file names differently.
 //
@@ -34,6 +35,9 @@ var PING_RETRY_MS = 3000;       // while it does not
 
 var PARAMS_SETTLE_MS = 50;       // the parameter list changes in bursts while configuring
 var LOADING_RETRY_MS = 1000;     // a group still loading: ask for the session again then
+// node.script starts its Node process with the device; a launcher silent this long did not
+// start (server_launcher.js missing, or Node for Max unavailable).
+var LAUNCHER_SILENT_MS = 15000;
 
 // Ports the panel's Port box may choose (below 1024 needs root on macOS and Linux).
 var MIN_PORT = 1024;
@@ -76,6 +80,7 @@ function DeviceFlow(ports, deps) {
   this.awaitingHand = false;      // instruction mode: waiting for the producer's Done
   this.handSteps = [];            // per applied step: {enable, byHand}, oldest first
   this.loadingTimer = null;
+  this.launcherTimer = null;
 }
 
 DeviceFlow.prototype.show = function (field, text) {
@@ -87,6 +92,18 @@ DeviceFlow.prototype.show = function (field, text) {
 DeviceFlow.prototype.start = function () {
   if (!this.ports.replyPort) this.listenOn(this.P.pickReplyPort(this.random));
   this.launch("start", this.serverPort);
+  if (this.ports.launch) {
+    var self = this;
+    this.launcherTimer = this.ports.after(LAUNCHER_SILENT_MS, function () {
+      self.launcherTimer = null;
+      if (self.launcher.state || !self.ports.damaged) return;
+      // Kept as the launcher's last words, so the status line keeps saying it while the
+      // server does not answer.
+      self.launcher = { state: "silent",
+                        text: self.ports.damaged("its server launcher (server_launcher.js in node.script) did not start") };
+      if (self.server !== "up" && self.server !== "mismatch") self.show("status", self.launcher.text);
+    });
+  }
   this.checkSerum();
   this.show("instruction", "Drop a target sound, then press Next");
   this.pingNow();
@@ -109,7 +126,9 @@ DeviceFlow.prototype.close = function () {
   if (this.pingTimer) this.ports.cancel(this.pingTimer);
   if (this.paramsTimer) this.ports.cancel(this.paramsTimer);
   if (this.loadingTimer) this.ports.cancel(this.loadingTimer);
+  if (this.launcherTimer) this.ports.cancel(this.launcherTimer);
   this.loadingTimer = null;
+  this.launcherTimer = null;
   if (this.inflight && this.inflight.timer) this.ports.cancel(this.inflight.timer);
   if (this.ports.adapter) this.ports.adapter.unwatch();
   this.pingTimer = null;
@@ -786,5 +805,5 @@ function captureFile(os, devicePath, tag) {
 }
 
 var api = { DeviceFlow: DeviceFlow, PING_EVERY_MS: PING_EVERY_MS, PING_RETRY_MS: PING_RETRY_MS,
-            PARAMS_SETTLE_MS: PARAMS_SETTLE_MS, LOADING_RETRY_MS: LOADING_RETRY_MS, ON_MESSAGE: ON_MESSAGE, captureFile: captureFile };
+            PARAMS_SETTLE_MS: PARAMS_SETTLE_MS, LOADING_RETRY_MS: LOADING_RETRY_MS, LAUNCHER_SILENT_MS: LAUNCHER_SILENT_MS, ON_MESSAGE: ON_MESSAGE, captureFile: captureFile };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -22,14 +22,32 @@ setoutletassist(0, "to udpsend");
 setoutletassist(1, "display lines: status serum instruction confidence detail configure");
 setoutletassist(2, "device control: port, arm, snap, ring, cap, rec, home, launch, sendport");
 
-var protocol = require("osc_protocol");
-var text = require("ui_text");
-var liveAdapter = require("live_adapter");
-var deviceFlow = require("device_flow");
-var recorder = require("capture");
+// Each part of the device, loaded by name. A part that cannot be loaded (a device copied
+// without its files) makes the panel say "damaged: ..." instead of staying on its start-up
+// text (Max prints an uncaught error only to its console).
+var damaged = "";
+function part(name) {
+  try {
+    return require(name);
+  } catch (e) {
+    if (!damaged) damaged = name + ".js is missing or broken (" + e + ")";
+    return null;
+  }
+}
+
+// The one sentence for a damaged device (ui_text.js may be the missing part).
+function damagedLine(why) {
+  return "SerumRNN is damaged: " + why + ". Reinstall the device";
+}
+
+var protocol = part("osc_protocol");
+var text = part("ui_text");
+var liveAdapter = part("live_adapter");
+var deviceFlow = part("device_flow");
+var recorder = part("capture");
 // The effect spec as a module (written by `serumrnn device build` from serumrnn_spec.json),
 // so it travels like the other modules and freezing takes it in.
-var specModule = require("serumrnn_spec");
+var specModule = part("serumrnn_spec");
 
 var OUT_OSC = 0;
 var OUT_DISPLAY = 1;
@@ -109,14 +127,14 @@ function onsetat(phase) {
 
 function init() {
   if (flow) return;
-  var spec = specModule.spec;
-  var problem = liveAdapter.specProblem(spec);
+  var problem = damaged || liveAdapter.specProblem(specModule.spec);
   if (problem) {
     post("SerumRNN: " + problem + "\n");
-    show("status", text.specBroken(problem));
+    show("status", damagedLine(problem));
     show("serum", "");
     return;
   }
+  var spec = specModule.spec;
   outlet(OUT_CONTROL, "ring", RING);
   outlet(OUT_CONTROL, "cap", CAP);
   outlet(OUT_CONTROL, "rec", RING);
@@ -141,7 +159,8 @@ function init() {
     adapter: adapter,
     modelNote: specModule.model_note,
     effectCount: spec.effects.length,
-    os: max.os
+    os: max.os,
+    damaged: damagedLine
   }, { protocol: protocol, text: text });
   outlet(OUT_CONTROL, "home");
   flow.start();

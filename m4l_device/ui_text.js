@@ -199,9 +199,6 @@ function targetGone(path) {
     " (from your own folder, not a temporary copy)";
 }
 
-function specBroken(why) {
-  return "SerumRNN is damaged: " + why + ". Reinstall the device";
-}
 
 // Knobs a step needed that Live does not expose: the producer sets them by hand.
 function setByHand(values) {
@@ -265,7 +262,7 @@ var api = {
   noSerum: noSerum, badPort: badPort, serumSummary: serumSummary,
   handSettings: handSettings, byHandInstruction: byHandInstruction, pressDone: pressDone, serumFound: serumFound, configure: configure, setByHand: setByHand,
   liveNoteName: liveNoteName, noteToPlay: noteToPlay, playPrompt: playPrompt,
-  targetGone: targetGone, specBroken: specBroken,
+  targetGone: targetGone,
   error: error, isFileError: isFileError, incomplete: incomplete
 };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

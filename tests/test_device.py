@@ -475,7 +475,7 @@ def test_js_files_ship_beside_the_patcher():
     for name in js:
         glue = DEVICE_DIR / name
         assert glue.is_file()
-        for req in re.findall(r'require\("([^"]+)"\)', glue.read_text()):
+        for req in re.findall(r'part\("([^"]+)"\)', glue.read_text()):
             assert (DEVICE_DIR / f"{req}.js").is_file(), req
             required.add(req)
     assert "serumrnn_spec" in required, "the spec is a module, not a Dict read at run time"
@@ -598,9 +598,139 @@ def test_device_build_check_command(tmp_path):
     old_spec.write_text(device.SPEC_MODULE.read_text().replace('"2.0"', '"1.0"'))
     assert main(["device", "build", "--check", "--spec-module", str(old_spec)]) == 1
     out, mod = tmp_path / "new.amxd", tmp_path / "new_spec.js"
-    assert main(["device", "build", "--out", str(out), "--spec-module", str(mod)]) == 0
+    assert (
+        main(
+            [
+                "device",
+                "build",
+                "--out",
+                str(out),
+                "--spec-module",
+                str(mod),
+                "--frozen-out",
+                str(tmp_path / "f.amxd"),
+            ]
+        )
+        == 0
+    )
     assert out.read_bytes() == device.AMXD.read_bytes()
     assert mod.read_text() == device.SPEC_MODULE.read_text()
+
+
+# -- the frozen (self-contained) device --------------------------------------------------
+
+FROZEN_READER = DEVICE_DIR / "tests" / "frozen_reader.js"
+FROZEN_RUN = DEVICE_DIR / "tests" / "frozen_device.js"
+REFERENCE_LAYOUT = DEVICE_DIR / "tests" / "fixtures" / "frozen_reference_layout.json"
+
+
+def _node_json(*args: str) -> dict[str, Any]:
+    node = shutil.which("node")
+    assert node, "node is needed for the device tests (scripts/setup-system.sh installs it)"
+    done = subprocess.run([node, *args], capture_output=True, text=True, timeout=300, cwd=DEVICE_DIR)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def frozen_amxd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from serumrnn.server.cli import main
+
+    out = tmp_path_factory.mktemp("frozen")
+    assert (
+        main(
+            [
+                "device",
+                "build",
+                "--out",
+                str(out / "unfrozen.amxd"),
+                "--spec-module",
+                str(out / "spec.js"),
+                "--frozen-out",
+                str(out / "SerumRNN.amxd"),
+            ]
+        )
+        == 0
+    )
+    return out / "SerumRNN.amxd"
+
+
+def test_frozen_device_round_trips_through_both_readers(frozen_amxd):
+    """The writer's own reader and the tests' separate JavaScript reader find the same
+    files, and they are the device's sources (the js bundled, the launcher as it is)."""
+    from serumrnn.device import bundle, frozen
+
+    data = frozen_amxd.read_bytes()
+    chunks = device.read_amxd(data)
+    assert [t for t, _ in chunks] == ["ampf", "meta", "ptch"] and chunks[0][1] == b"aaaa"
+    files = frozen.unpack_ptch(chunks[2][1])
+    assert [f.name for f in files] == ["SerumRNN.amxd", "serumrnn_device.js", "server_launcher.js"]
+    assert files[1].data.decode() == bundle.bundle(device.GLUE.read_text(), DEVICE_DIR)
+    assert files[2].data == device.LAUNCHER.read_bytes()
+    own = json.loads(files[0].data.rstrip(b"\x00"))
+    assert own == frozen.freeze_patcher(patcher(), files[1:])
+    assert {d["name"] for d in own["patcher"]["dependency_cache"]} == {
+        "serumrnn_device.js",
+        "server_launcher.js",
+    }
+    js_layout = _node_json(str(FROZEN_READER), "layout", str(frozen_amxd))
+    assert [(f["name"], f["type"], f["flag"]) for f in js_layout["files"]] == [
+        (f.name, f.kind, f.flag) for f in files
+    ]
+    assert device.build_frozen_amxd(device.PATCHER.read_bytes()) == data, "the same bytes every build"
+    broken = bytearray(chunks[2][1])
+    broken[-3] ^= 0xFF  # the last entry's mdat: harmless; its size field is what must add up
+    frozen.unpack_ptch(bytes(broken))
+    with pytest.raises(ValueError):
+        frozen.unpack_ptch(chunks[2][1][:-5])
+
+
+def _name_field_size(name: str) -> int:
+    """fnam: 8-byte head, the name, a NUL, padded to 4 bytes (as in Ableton's example)."""
+    return 8 + (len(name) + 1 + 3) // 4 * 4
+
+
+def test_frozen_device_is_laid_out_like_abletons_frozen_example(frozen_amxd):
+    """Chunk by chunk against the layout of maxdevtools' FrozenTest.amxd (recorded in
+    tests/fixtures/frozen_reference_layout.json by `node frozen_reader.js layout`)."""
+    ref = json.loads(REFERENCE_LAYOUT.read_text())
+    ours = _node_json(str(FROZEN_READER), "layout", str(frozen_amxd))
+    assert [c[0] for c in ours["chunks"]] == [c[0] for c in ref["chunks"]] == ["ampf", "meta", "ptch"]
+    assert ours["chunks"][1] == ref["chunks"][1], "the same meta chunk"
+    for key in ("ptchHead", "headerSize", "footerFollowsFiles", "contiguous", "deviceLast2"):
+        assert ours[key] == ref[key], key
+    for f in ref["files"] + ours["files"]:
+        assert f["fields"] == ["type", "fnam", "sz32", "of32", "vers", "flag", "mdat"], f["name"]
+        assert f["fieldSizes"] == [12, _name_field_size(f["name"]), 12, 12, 12, 12, 12], f["name"]
+    by_name = {f["name"]: f for f in ref["files"]}
+    own, js_file, node_file = ours["files"]
+    assert (own["type"], own["flag"]) == (ref["files"][0]["type"], ref["files"][0]["flag"])
+    js_ref = by_name["VisibleBang.js"]  # a js object's file in Ableton's example
+    node_ref = by_name["my-maxnode-basic.js"]  # its node.script file
+    assert (js_file["type"], js_file["flag"]) == (js_ref["type"], js_ref["flag"])
+    assert (node_file["type"], node_file["flag"]) == (node_ref["type"], node_ref["flag"])
+
+
+def test_frozen_device_works_after_collect_all_and_save(frozen_amxd):
+    """Only the built file, copied into a new folder: the device loads, finds Serum, and a
+    step lands on Serum (patcher simulator, fake Live, scripted server)."""
+    r = _node_json(str(FROZEN_RUN), str(frozen_amxd))
+    assert r["folder"] == ["SerumRNN.amxd"]
+    assert r["es5"] == {"serumrnn_device.js": True}
+    assert r["afterLoad"]["serum"].startswith("Serum found")
+    assert r["steps"] == 1 and r["distEnable"] == 1
+    assert r["instruction"].startswith("Step 1. Turn on Distortion")
+    assert r["liveConsole"] == [] and r["maxConsole"] == []
+
+
+def test_frozen_device_missing_its_launcher_says_damaged(frozen_amxd):
+    r = _node_json(str(FROZEN_RUN), str(frozen_amxd), "--without", "server_launcher.js", "--server-down")
+    assert r["status"] == (
+        "SerumRNN is damaged: its server launcher (server_launcher.js in node.script) did not start. "
+        "Reinstall the device"
+    )
+    whole = _node_json(str(FROZEN_RUN), str(frozen_amxd), "--server-down")
+    assert whole["status"] == "Server running", "with its launcher the device says what the launcher says"
 
 
 def test_panel_is_drawn_from_the_presentation_layout(tmp_path):

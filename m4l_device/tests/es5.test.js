@@ -36,8 +36,10 @@ function walk(node, visit) {
 function requiresOf(ast) {
   const out = [];
   walk(ast, (n) => {
+    // require("x"), or the glue's part("x") (require with a "damaged" message)
     if (n.type === "CallExpression" && n.callee.type === "Identifier" &&
-        n.callee.name === "require" && n.arguments[0] && n.arguments[0].type === "Literal") {
+        (n.callee.name === "require" || n.callee.name === "part") &&
+        n.arguments[0] && n.arguments[0].type === "Literal") {
       out.push(n.arguments[0].value);
     }
   });

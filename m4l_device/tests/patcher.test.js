@@ -398,6 +398,20 @@ test("an empty spec is an error on the panel, not 'every knob is configured'", (
   assert.deepEqual(d.sim.sent, [], "no session without a spec");
 });
 
+test("a part missing beside the patcher: the panel says damaged, not its start-up text", () => {
+  const fs = require("node:fs");
+  const dir = path.resolve(__dirname, "..");
+  const files = new Map(fs.readdirSync(dir).filter((f) => f.endsWith(".js") && f !== "device_flow.js")
+    .map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]));
+  const live = new FakeLiveSet(SETS.required());
+  const sim = new PatcherSim(PATCHER, {
+    js: (box, s) => jsHost(box, s, { LiveAPI: live.LiveAPI, random: seeded(2), files }),
+  });
+  sim.load();
+  assert.match(sim.text("status"), /^SerumRNN is damaged: device_flow\.js is missing or broken \(.*can't find device_flow.*\)\. Reinstall the device$/);
+  assert.deepEqual(sim.sent, [], "nothing is sent by a damaged device");
+});
+
 test("Windows: a dropped file keeps its drive letter", () => {
   const net = network();
   const d = device(net, { os: "windows" });
