@@ -154,10 +154,15 @@ def values_to_chain(values: dict[str, float]) -> list:
     return chain
 
 
-def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None = None) -> dict:
+def run_device_session(
+    server, rack, tmp: Path, target: Path, bad_at: int | None = None, by_hand_on: str | None = None
+) -> dict:
     """Run e2e_session.js; answer its capture requests by rendering the fake Serum's
     knobs on the open rack (the sound the device would record); return its result.
-    Capture number ``bad_at`` (1-based) is a wrongly set Serum instead (EQ and phaser)."""
+    Capture number ``bad_at`` (1-based) is a wrongly set Serum instead (EQ and phaser).
+    ``by_hand_on``: a fake Live set exposing no knobs (e.g. "serum2"): instruction mode,
+    the script sets each shown setting by hand and presses Done."""
+    extra = ["--set", by_hand_on, "--by-hand"] if by_hand_on else []
     proc = subprocess.Popen(
         [
             node(),
@@ -168,6 +173,7 @@ def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None
             str(target),
             "--group",
             "basic",
+            *extra,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -296,6 +302,34 @@ def test_device_session_against_the_real_server_verified_loop(verified_server, r
     assert all(s["bestStep"] == s["step"] for s in steps)
     for s in steps:  # a take-back comes exactly with a judged step that did not improve
         assert (s["takeback"] is not None) == (s["judged"] is not None and not s["judged"]["improved"])
+
+
+def test_serum2_session_in_instruction_mode_against_the_real_server(stub_server, rack, tmp_path):
+    """Serum 2 exposes none of the knobs: every step is shown in Serum's words, the producer
+    makes it by hand and presses Done, and that capture (rendered from the hand-made
+    values) is judged by the real server; undo and reset are asked for by hand too. The
+    device sets nothing on Live."""
+    r = run_device_session(stub_server, rack, tmp_path, _target(rack, tmp_path), by_hand_on="serum2")
+    assert r["status"] == "Server ready (basic_shapes)"
+    assert r["serumShown"].startswith("Serum 2 (Serum 2) found: it shows its effects to Live only as FX Main")
+    assert r["console"] == [] and r["liveSets"] == 0, "nothing was set on Live"
+    steps = r["steps"]
+    assert steps[-1]["done"] is True
+    effect_steps = [s for s in steps if s["effect"]]
+    assert effect_steps, "the models offered at least one step"
+    for s in effect_steps:
+        label = spec.effect(s["effect"]).label
+        assert s["instruction"].startswith(f"Step {s['step']}, in Serum's FX tab: {label}: switch it on")
+    for i, s in enumerate(steps[1:], 1):  # each hand-made step was captured and judged
+        assert s["judged"] is not None and s["judged"]["step"] == steps[i - 1]["step"]
+    made = [vals for _, vals in r["handMade"]]
+    for s, vals in zip(effect_steps, made, strict=False):
+        assert dict(vals) == pytest.approx(dict(s["values"])), "the producer set what was shown"
+    # the captures were the hand-made sound: dry first, then with each step switched on
+    assert r["chains"][0] == [] and len(r["chains"]) == r["captures"] == len(steps)
+    assert r["afterDone"]["state"]["applied"] == len(_on(r["afterDone"]["serum"]))
+    assert r["resetShown"].startswith("Reset by hand, in Serum's FX tab: ")
+    assert _on(r["afterReset"]["serum"]) == []
 
 
 def test_device_takes_back_a_worse_step_at_once_against_the_real_server(stub_server, rack, tmp_path):
