@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 system:
 	./scripts/setup-system.sh
 
-# The device's JavaScript test dependencies (acorn), pinned by package-lock.json.
+# The device's JavaScript test and lint dependencies (acorn, eslint), pinned by package-lock.json.
 $(NODE_STAMP): m4l_device/package.json m4l_device/package-lock.json
 	cd m4l_device && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
@@ -46,10 +46,11 @@ demo: demo-hello $(DEMO_STAMP)
 	$(BIN)/serumrnn demo --out out/demo
 
 # Lint and types first (seconds), then the suite. Configuration: pyproject.toml.
-lint: $(STAMP)
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/typecheck.py
+	cd m4l_device && npm run --silent lint
 
 test: setup lint
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected" >&2; exit 1; fi; exit $$rc

@@ -31,7 +31,7 @@
         "boxanimatetime": 500,
         "enablehscroll": 1,
         "enablevscroll": 1,
-        "devicewidth": 600.0,
+        "devicewidth": 860.0,
         "description": "SerumRNN: step-by-step effect programming for Serum",
         "digest": "Tells you which Serum effect to switch on next and sets its knobs",
         "tags": "serum sound design effects",
@@ -191,7 +191,7 @@
                         300.0,
                         47.0
                     ],
-                    "text": "Onsets: level rising past -50 dB, while the js has armed the gate (sig~), latches sah~ and tells the js."
+                    "text": "Onsets: the level (fast envelope) jumping 6 dB above its running level (slow envelope) and above -60 dB, while the js has armed the gate (sig~), latches sah~ and tells the js; so a note starts a capture over a reverb tail or in a looping clip."
                 }
             },
             {
@@ -245,7 +245,7 @@
                     "outlettype": [
                         "signal"
                     ],
-                    "text": ">~ 0.003"
+                    "text": ">~"
                 }
             },
             {
@@ -337,7 +337,7 @@
                         420.0,
                         33.0
                     ],
-                    "text": "Controls. Next is Automated and Stored so it can be MIDI-mapped; Capture, Undo, Reset are Hidden (no Live undo entries). [route bang 1]: a click sends bang, a mapped pad sends 1."
+                    "text": "Controls. Next and Done are Automated and Stored so they can be MIDI-mapped; Capture, Undo, Reset are Hidden (no Live undo entries). [route bang 0]: a click sends bang; Live sets a mapped button to 1 (a note toggles it, a CC sets 1 then 0): any non-zero value fires once and [assign 0] puts the button back to 0, so the next press is 0 -> 1 again whatever the mapping."
                 }
             },
             {
@@ -404,7 +404,7 @@
                         "",
                         ""
                     ],
-                    "text": "route bang 1"
+                    "text": "route bang 0"
                 }
             },
             {
@@ -860,7 +860,7 @@
                     "id": "obj-41",
                     "maxclass": "newobj",
                     "numinlets": 2,
-                    "numoutlets": 6,
+                    "numoutlets": 7,
                     "patching_rect": [
                         720.0,
                         470.0,
@@ -873,9 +873,10 @@
                         "",
                         "",
                         "",
+                        "",
                         ""
                     ],
-                    "text": "route status serum instruction confidence detail"
+                    "text": "route status serum instruction confidence detail configure"
                 }
             },
             {
@@ -1263,15 +1264,17 @@
                     "id": "obj-61",
                     "maxclass": "newobj",
                     "numinlets": 1,
-                    "numoutlets": 8,
+                    "numoutlets": 10,
                     "patching_rect": [
                         240.0,
                         470.0,
-                        230.0,
+                        300.0,
                         22.0
                     ],
-                    "text": "route port arm snap ring cap rec home",
+                    "text": "route port arm snap ring cap rec home launch sendport",
                     "outlettype": [
+                        "",
+                        "",
                         "",
                         "",
                         "",
@@ -1445,6 +1448,362 @@
                     "outlettype": [
                         ""
                     ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-80",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [
+                        240.0,
+                        560.0,
+                        230.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        "",
+                        ""
+                    ],
+                    "text": "node.script server_launcher.js @autostart 1"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-81",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        480.0,
+                        500.0,
+                        80.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        ""
+                    ],
+                    "text": "prepend port"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-82",
+                    "maxclass": "live.numbox",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [
+                        700.0,
+                        200.0,
+                        60.0,
+                        15.0
+                    ],
+                    "outlettype": [
+                        "",
+                        "float"
+                    ],
+                    "varname": "Port",
+                    "parameter_enable": 1,
+                    "saved_attribute_attributes": {
+                        "valueof": {
+                            "parameter_longname": "Server port",
+                            "parameter_shortname": "Port",
+                            "parameter_type": 1,
+                            "parameter_invisible": 1,
+                            "parameter_annotation_name": "Server port",
+                            "parameter_info": "The UDP port of SerumRNN's server (default 9870). Change it only when another program uses 9870.",
+                            "parameter_mmin": 1024.0,
+                            "parameter_mmax": 65535.0,
+                            "parameter_initial_enable": 1,
+                            "parameter_initial": [
+                                9870
+                            ],
+                            "parameter_unitstyle": 0
+                        }
+                    },
+                    "annotation": "The UDP port of SerumRNN's server (default 9870). Change it only when another program uses 9870.",
+                    "annotation_name": "Server port",
+                    "presentation": 1,
+                    "presentation_rect": [
+                        8.0,
+                        142.0,
+                        100.0,
+                        18.0
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-83",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        700.0,
+                        230.0,
+                        110.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        ""
+                    ],
+                    "text": "prepend serverport"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-84",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [
+                        640.0,
+                        160.0,
+                        40.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        "",
+                        ""
+                    ],
+                    "text": "t b b"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-84a",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [
+                        ""
+                    ],
+                    "patching_rect": [
+                        700.0,
+                        160.0,
+                        60.0,
+                        22.0
+                    ],
+                    "text": "assign 0"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-86",
+                    "maxclass": "live.text",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [
+                        860.0,
+                        100.0,
+                        60.0,
+                        20.0
+                    ],
+                    "outlettype": [
+                        "",
+                        ""
+                    ],
+                    "text": "Done",
+                    "mode": 0,
+                    "texton": "Done",
+                    "varname": "Done",
+                    "parameter_enable": 1,
+                    "saved_attribute_attributes": {
+                        "valueof": {
+                            "parameter_longname": "Done by hand",
+                            "parameter_shortname": "Done",
+                            "parameter_type": 2,
+                            "parameter_invisible": 0,
+                            "parameter_annotation_name": "Done by hand",
+                            "parameter_info": "Say you have set the shown setting in Serum by hand: SerumRNN listens to the next note and judges it. MIDI-map it to a pad or pedal.",
+                            "parameter_enum": [
+                                "off",
+                                "on"
+                            ],
+                            "parameter_mmax": 1
+                        }
+                    },
+                    "annotation": "Say you have set the shown setting in Serum by hand: SerumRNN listens to the next note and judges it. MIDI-map it to a pad or pedal.",
+                    "annotation_name": "Done by hand",
+                    "presentation": 1,
+                    "presentation_rect": [
+                        116.0,
+                        142.0,
+                        64.0,
+                        18.0
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-87",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 3,
+                    "patching_rect": [
+                        860.0,
+                        130.0,
+                        70.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        "",
+                        "",
+                        ""
+                    ],
+                    "text": "route bang 0"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-88",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [
+                        ""
+                    ],
+                    "patching_rect": [
+                        860.0,
+                        190.0,
+                        40.0,
+                        22.0
+                    ],
+                    "text": "done"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-89",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 2,
+                    "patching_rect": [
+                        940.0,
+                        160.0,
+                        40.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        "",
+                        ""
+                    ],
+                    "text": "t b b"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-89a",
+                    "maxclass": "message",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "outlettype": [
+                        ""
+                    ],
+                    "patching_rect": [
+                        1000.0,
+                        160.0,
+                        60.0,
+                        22.0
+                    ],
+                    "text": "assign 0"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-90",
+                    "maxclass": "newobj",
+                    "numinlets": 1,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        1000.0,
+                        540.0,
+                        70.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        ""
+                    ],
+                    "text": "prepend set"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-91",
+                    "maxclass": "comment",
+                    "numinlets": 1,
+                    "numoutlets": 0,
+                    "patching_rect": [
+                        1000.0,
+                        570.0,
+                        250.0,
+                        20.0
+                    ],
+                    "text": "",
+                    "varname": "configure",
+                    "fontsize": 9.0,
+                    "presentation": 1,
+                    "presentation_rect": [
+                        600.0,
+                        4.0,
+                        252.0,
+                        160.0
+                    ]
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-92",
+                    "maxclass": "newobj",
+                    "numinlets": 3,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        220.0,
+                        180.0,
+                        95.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        "signal"
+                    ],
+                    "text": "slide~ 4410 4410"
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-93",
+                    "maxclass": "newobj",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        220.0,
+                        210.0,
+                        45.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        "signal"
+                    ],
+                    "text": "*~ 2."
+                }
+            },
+            {
+                "box": {
+                    "id": "obj-94",
+                    "maxclass": "newobj",
+                    "numinlets": 2,
+                    "numoutlets": 1,
+                    "patching_rect": [
+                        220.0,
+                        240.0,
+                        60.0,
+                        22.0
+                    ],
+                    "outlettype": [
+                        "signal"
+                    ],
+                    "text": "+~ 0.001"
                 }
             }
         ],
@@ -1908,18 +2267,6 @@
             {
                 "patchline": {
                     "source": [
-                        "obj-19",
-                        1
-                    ],
-                    "destination": [
-                        "obj-20",
-                        0
-                    ]
-                }
-            },
-            {
-                "patchline": {
-                    "source": [
                         "obj-22",
                         1
                     ],
@@ -2322,6 +2669,282 @@
                     "destination": [
                         "obj-15",
                         0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-80",
+                        0
+                    ],
+                    "destination": [
+                        "obj-15",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        7
+                    ],
+                    "destination": [
+                        "obj-80",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-61",
+                        8
+                    ],
+                    "destination": [
+                        "obj-81",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-81",
+                        0
+                    ],
+                    "destination": [
+                        "obj-36",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-82",
+                        0
+                    ],
+                    "destination": [
+                        "obj-83",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-83",
+                        0
+                    ],
+                    "destination": [
+                        "obj-15",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-19",
+                        2
+                    ],
+                    "destination": [
+                        "obj-84",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-84",
+                        0
+                    ],
+                    "destination": [
+                        "obj-20",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-84",
+                        1
+                    ],
+                    "destination": [
+                        "obj-84a",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-84a",
+                        0
+                    ],
+                    "destination": [
+                        "obj-18",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-86",
+                        0
+                    ],
+                    "destination": [
+                        "obj-87",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-87",
+                        0
+                    ],
+                    "destination": [
+                        "obj-88",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-88",
+                        0
+                    ],
+                    "destination": [
+                        "obj-15",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-87",
+                        2
+                    ],
+                    "destination": [
+                        "obj-89",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-89",
+                        0
+                    ],
+                    "destination": [
+                        "obj-88",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-89",
+                        1
+                    ],
+                    "destination": [
+                        "obj-89a",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-89a",
+                        0
+                    ],
+                    "destination": [
+                        "obj-86",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-41",
+                        5
+                    ],
+                    "destination": [
+                        "obj-90",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-90",
+                        0
+                    ],
+                    "destination": [
+                        "obj-91",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-10",
+                        0
+                    ],
+                    "destination": [
+                        "obj-92",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-92",
+                        0
+                    ],
+                    "destination": [
+                        "obj-93",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-93",
+                        0
+                    ],
+                    "destination": [
+                        "obj-94",
+                        0
+                    ]
+                }
+            },
+            {
+                "patchline": {
+                    "source": [
+                        "obj-94",
+                        0
+                    ],
+                    "destination": [
+                        "obj-12",
+                        1
                     ]
                 }
             }

@@ -4,7 +4,8 @@
 // real or scripted server.
 //
 // ports: send(list)            a request for udpsend: [address, args...]
-//        show(field, text)     a display line: status | serum | instruction | confidence | detail
+//        show(field, text)     a display line: status | serum | instruction | confidence |
+//                              detail | configure
 //        record()              a note started: capture it; call captured(path) once the WAV is written
 //        arm(on)               open or close the patcher's onset gate (optional)
 //        after(ms, fn) -> h    run fn later (Max: Task);  cancel(h)
@@ -16,6 +17,10 @@
 //        effectCount           how many effects the spec has (serumrnn_spec.js), for "all N
 //                              effects are on"
 //        os                    Max's max.os ("macintosh" | "windows"), for dropped paths
+//        launch(words...)      a message for node.script (server_launcher.js): "start <port>",
+//                              "stop" (optional: no launcher in some tests)
+//        serverPort(port)      make udpsend send to `port` (Max: udpsend's "port N")
+//        damaged(why)          the panel's sentence for a damaged device (serumrnn_device.js)
 // deps:  protocol (osc_protocol.js), text (ui_text.js): passed in because Max's require
 //        and node's resolve file names differently.
 //
@@ -29,6 +34,14 @@ var PING_EVERY_MS = 10000;      // while the server answers
 var PING_RETRY_MS = 3000;       // while it does not
 
 var PARAMS_SETTLE_MS = 50;       // the parameter list changes in bursts while configuring
+var LOADING_RETRY_MS = 1000;     // a group still loading: ask for the session again then
+// node.script starts its Node process with the device; a launcher silent this long did not
+// start (server_launcher.js missing, or Node for Max unavailable).
+var LAUNCHER_SILENT_MS = 15000;
+
+// Ports the panel's Port box may choose (below 1024 needs root on macOS and Linux).
+var MIN_PORT = 1024;
+var MAX_PORT = 65535;
 
 function DeviceFlow(ports, deps) {
   this.ports = ports;
@@ -62,6 +75,12 @@ function DeviceFlow(ports, deps) {
   this.done = false;
   this.serum = null;              // the adapter's last find()
   this.closed = false;
+  this.serverPort = this.P.SERVER_PORT;
+  this.launcher = { state: "", text: "" };  // what server_launcher.js last said
+  this.awaitingHand = false;      // instruction mode: waiting for the producer's Done
+  this.handSteps = [];            // per applied step: {enable, byHand}, oldest first
+  this.loadingTimer = null;
+  this.launcherTimer = null;
 }
 
 DeviceFlow.prototype.show = function (field, text) {
@@ -72,6 +91,19 @@ DeviceFlow.prototype.show = function (field, text) {
 
 DeviceFlow.prototype.start = function () {
   if (!this.ports.replyPort) this.listenOn(this.P.pickReplyPort(this.random));
+  this.launch("start", this.serverPort);
+  if (this.ports.launch) {
+    var self = this;
+    this.launcherTimer = this.ports.after(LAUNCHER_SILENT_MS, function () {
+      self.launcherTimer = null;
+      if (self.launcher.state || !self.ports.damaged) return;
+      // Kept as the launcher's last words, so the status line keeps saying it while the
+      // server does not answer.
+      self.launcher = { state: "silent",
+                        text: self.ports.damaged("its server launcher (server_launcher.js in node.script) did not start") };
+      if (self.server !== "up" && self.server !== "mismatch") self.show("status", self.launcher.text);
+    });
+  }
   this.checkSerum();
   this.show("instruction", "Drop a target sound, then press Next");
   this.pingNow();
@@ -88,10 +120,15 @@ DeviceFlow.prototype.listenOn = function (port) {
 // Device removed or Live closing: end the session, stop timers and observers.
 DeviceFlow.prototype.close = function () {
   if (this.session) this.ports.send(this.P.end(this.ids.take(), this.session));
+  this.launch("stop");
   this.session = null;
   this.closed = true;
   if (this.pingTimer) this.ports.cancel(this.pingTimer);
   if (this.paramsTimer) this.ports.cancel(this.paramsTimer);
+  if (this.loadingTimer) this.ports.cancel(this.loadingTimer);
+  if (this.launcherTimer) this.ports.cancel(this.launcherTimer);
+  this.loadingTimer = null;
+  this.launcherTimer = null;
   if (this.inflight && this.inflight.timer) this.ports.cancel(this.inflight.timer);
   if (this.ports.adapter) this.ports.adapter.unwatch();
   this.pingTimer = null;
@@ -100,14 +137,60 @@ DeviceFlow.prototype.close = function () {
   this.queue = [];
 };
 
+DeviceFlow.prototype.launch = function () {
+  if (this.ports.launch) this.ports.launch.apply(null, Array.prototype.slice.call(arguments));
+};
+
+// What server_launcher.js says: shown on the status line while the server does not
+// answer (its start-up lines, a crash, "not installed"); "hello" means node.script
+// (re)started and needs to know the port.
+DeviceFlow.prototype.launcherSays = function (state, text) {
+  state = String(state);
+  if (state === "hello") {
+    this.launch("start", this.serverPort);
+    return;
+  }
+  this.launcher = { state: state, text: String(text || "") };
+  if (this.server !== "up" && this.server !== "mismatch" && this.launcher.text) {
+    this.show("status", this.launcher.text);
+  }
+};
+
+// The panel's Port box: talk to a server on another port (and start one there).
+DeviceFlow.prototype.setServerPort = function (port) {
+  var p = Math.round(Number(port));
+  if (!(p >= MIN_PORT && p <= MAX_PORT)) {
+    this.show("status", this.T.badPort(port));
+    return;
+  }
+  if (p === this.serverPort) return;
+  if (this.session) {
+    var old = this.session;
+    this.ports.send(this.P.end(this.ids.take(), old));
+  }
+  this.serverPort = p;
+  this.forgetSession();
+  this.server = "unknown";
+  this.launcher = { state: "", text: "" };
+  if (this.ports.serverPort) this.ports.serverPort(p);
+  this.launch("start", p);
+  this.pingNow();
+};
+
+// The status line while the server does not answer: the launcher's last words, else ours.
+DeviceFlow.prototype.downText = function () {
+  return this.launcher.text || this.T.serverDown(this.serverPort);
+};
+
 // Find Serum again and show what to configure; watch its parameter list, so the line
 // updates as the producer configures knobs.
 DeviceFlow.prototype.checkSerum = function () {
   var adapter = this.ports.adapter;
   var found = adapter ? adapter.find() : { found: false, missing: [], leaveAtDefault: [] };
   this.serum = found;
-  this.show("serum", found.found ? this.T.configure(found.name, found.missing, found.leaveAtDefault)
-                                 : this.T.noSerum());
+  this.show("serum", found.found ? this.T.serumSummary(found) : this.T.noSerum());
+  this.show("configure", found.found && found.version !== 2
+    ? this.T.configure(found.name, found.missing, found.leaveAtDefault) : "");
   if (adapter) {
     var self = this;
     adapter.watch(function () { self.parametersChanged(); });
@@ -235,7 +318,7 @@ DeviceFlow.prototype.serverUp = function (groups) {
 
 DeviceFlow.prototype.serverDown = function () {
   this.server = "down";
-  this.show("status", this.T.serverDown());
+  this.show("status", this.downText());
   // Nothing ever arrived on this port: it may be taken by another program, so listen on
   // another one (a session made for the old port is forgotten).
   if (!this.heard && !this.ports.replyPort) {
@@ -272,8 +355,10 @@ DeviceFlow.prototype.ensureSession = function () {
         this.done = false;
       },
       error: function (msg) {
+        var hadStep = this.queued("step");
         this.queue = [];   // what waited for the session cannot run
         this.show("detail", this.T.error(msg.code, msg.message, "new"));
+        if (msg.code === "loading") this.retryWhenLoaded(hadStep);
       }
     });
   }
@@ -298,6 +383,21 @@ DeviceFlow.prototype.ensureSession = function () {
       }
     });
   }
+};
+
+// The server answers `new` with "loading" while the group's models load (it never makes
+// a request wait): ask again a moment later with a new request id, and send the step that
+// was waiting, if any.
+DeviceFlow.prototype.retryWhenLoaded = function (hadStep) {
+  var self = this;
+  if (hadStep) this.captureFresh = true;
+  if (this.loadingTimer) this.ports.cancel(this.loadingTimer);
+  this.loadingTimer = this.ports.after(LOADING_RETRY_MS, function () {
+    self.loadingTimer = null;
+    if (self.closed) return;
+    if (hadStep && self.captureFresh) self.sendStep(false);
+    else self.ensureSession();
+  });
 };
 
 DeviceFlow.prototype.queued = function (name) {
@@ -326,6 +426,8 @@ DeviceFlow.prototype.dropTarget = function (path) {
   }
   this.targetPath = p;
   this.targetSet = false;
+  this.handSteps = [];
+  this.awaitingHand = false;
   if (this.ports.adapter) this.ports.adapter.clearHistory();
   this.show("instruction", "");
   this.show("confidence", "");
@@ -379,7 +481,7 @@ DeviceFlow.prototype.captureFailed = function (why) {
 DeviceFlow.prototype.next = function () {
   if (this.queued("step")) return;
   if (this.server === "down") {
-    this.show("detail", this.T.serverDown());
+    this.show("detail", this.downText());
     this.pingNow();
     return;
   }
@@ -388,10 +490,9 @@ DeviceFlow.prototype.next = function () {
     this.pingNow();
     return;
   }
-  if (!this.checkSerum().found) {
-    this.show("detail", this.T.noSerum());
-    return;
-  }
+  // No Serum plugin found: every setting is made by hand (instruction mode), so go on.
+  this.checkSerum();
+  this.awaitingHand = false;
   if (!this.targetPath) {
     this.show("detail", this.T.error("no_target", ""));
     return;
@@ -453,7 +554,8 @@ DeviceFlow.prototype.onStepReply = function (reply) {
     var taken = adapter ? adapter.takeBack(back.enable, back.value) : { switched: false };
     if (this.applied > 0) this.applied--;
     notes.push(back.text);
-    if (!taken.switched) byHand.push({ name: back.enable, text: "Off" });
+    this.forgetHandStep(back.enable);
+    if (!taken.switched) byHand.push(this.offByHand(back.enable));
   }
   // Serum holds as many steps as the server's chain before this reply's new one.
   var before = end.step - (reply.effect ? 1 : 0);
@@ -469,20 +571,63 @@ DeviceFlow.prototype.onStepReply = function (reply) {
     // The verified loops keep only judged steps, so the best step is the one just offered;
     // the paper's loop's best step is an earlier one (its new step is not judged yet).
     this.verified = end.bestStep === end.step;
-    this.show("instruction", this.T.stepTitle(end.step, "") + ". " + this.T.instruction(reply));
     notes.push(this.T.confidence(reply.effect.confidence, this.verified));
     byHand = byHand.concat(result.missing);
+    this.handSteps.push({ enable: reply.effect.enable, byHand: result.missing.length > 0 });
+    // Instruction mode: what Live cannot set, the producer sets; the title says what.
+    this.show("instruction", byHand.length ? this.T.byHandInstruction(end.step, byHand)
+      : this.T.stepTitle(end.step, "") + ". " + this.T.instruction(reply));
+  } else if (byHand.length) {
+    this.show("instruction", this.T.byHandInstruction(end.step, byHand));
   } else {
     this.show("instruction", "");
   }
-  if (byHand.length) this.show("serum", this.T.setByHand(byHand));
   this.show("confidence", sentences(notes));
   this.done = !!end.done;
+  this.awaitingHand = byHand.length > 0;
   if (this.done) {
-    this.show("detail", this.T.done(end, this.applied, this.effectCount));
+    this.show("detail", (this.awaitingHand ? "Set this in Serum. " : "") +
+      this.T.done(end, this.applied, this.effectCount));
+  } else if (this.awaitingHand) {
+    // Listening now would capture Serum before the producer turned its knobs: wait for Done.
+    this.show("detail", this.T.pressDone(this.modelNote));
   } else {
     this.arm(this.prompt("so SerumRNN hears the new sound, then press Next"));
   }
+};
+
+// A switch to turn off by hand, in Serum's words.
+DeviceFlow.prototype.offByHand = function (enable) {
+  var a = this.ports.adapter;
+  var v = { name: enable, value: 0, text: "Off", role: "enable", label: "" };
+  return a ? a.inSerumsWords(v) : v;
+};
+
+DeviceFlow.prototype.forgetHandStep = function (enable) {
+  for (var i = this.handSteps.length - 1; i >= 0; i--) {
+    if (this.handSteps[i].enable === enable) {
+      this.handSteps.splice(i, 1);
+      return;
+    }
+  }
+};
+
+// Undo or Reset took back steps the producer made by hand: they switch those effects off
+// themselves, then press Done (nothing is captured before that).
+DeviceFlow.prototype.handBack = function (steps, word) {
+  var off = [];
+  for (var i = 0; i < steps.length; i++) if (steps[i].byHand) off.push(this.offByHand(steps[i].enable));
+  if (!off.length) return false;
+  this.awaitingHand = true;
+  this.show("instruction", word + ", in Serum's FX tab: " + this.T.handSettings(off));
+  this.show("detail", this.T.pressDone(this.modelNote));
+  return true;
+};
+
+// Done (instruction mode): the producer has made the shown setting; capture it and send it,
+// so the server judges the step and offers the next. Outside instruction mode it is Next.
+DeviceFlow.prototype.doneByHand = function () {
+  this.next();
 };
 
 // Display notes as one line of sentences ("A. B."), empty ones left out.
@@ -522,6 +667,8 @@ DeviceFlow.prototype.undo = function () {
   }
   this.show("instruction", "");
   this.show("confidence", "");
+  var last = this.handSteps.length ? [this.handSteps.pop()] : [];
+  if (this.handBack(last, "Undo by hand")) return;
   this.arm(this.prompt("so SerumRNN hears the sound, then press Next"));
 };
 
@@ -542,6 +689,9 @@ DeviceFlow.prototype.reset = function () {
   this.show("instruction", "");
   this.show("confidence", "");
   this.show("detail", n ? "Serum is back to the sound before step 1" : "Nothing to reset");
+  var steps = this.handSteps;
+  this.handSteps = [];
+  if (this.handBack(steps, "Reset by hand")) return;
   this.arm("Back to the start. " + this.prompt("then press Next"));
 };
 
@@ -556,7 +706,7 @@ DeviceFlow.prototype.receive = function (address, args) {
   if (!msg || this.closed) return;
   this.heard = true;
   if (msg.kind === "malformed") return;   // not ours to act on; the request will retry
-  if (ON_MESSAGE.hasOwnProperty(msg.kind)) {
+  if (Object.prototype.hasOwnProperty.call(ON_MESSAGE, msg.kind)) {
     this[ON_MESSAGE[msg.kind]](msg);
     return;
   }
@@ -632,7 +782,7 @@ DeviceFlow.prototype.state = function () {
     server: this.server, group: this.group, session: this.session,
     targetPath: this.targetPath, targetSet: this.targetSet, capturePath: this.capturePath,
     captureFresh: this.captureFresh, armed: this.armed, capturing: this.capturing,
-    replyPort: this.replyPort,
+    replyPort: this.replyPort, serverPort: this.serverPort, awaitingHand: this.awaitingHand,
     applied: this.applied, done: this.done, queue: this.queue.length,
     inflight: this.inflight ? this.inflight.name : null
   };
@@ -648,12 +798,12 @@ function captureFile(os, devicePath, tag) {
   var name = "serumrnn-capture-" + tag + ".wav";
   if (os !== "windows") return "/tmp/" + name;
   var p = String(devicePath || "").replace(/\\/g, "/");
-  var m = /^([A-Za-z]:\/Users\/[^\/]+)\//.exec(p);
+  var m = /^([A-Za-z]:\/Users\/[^/]+)\//.exec(p);
   if (m) return m[1] + "/AppData/Local/Temp/" + name;
-  var dir = p.replace(/\/[^\/]*$/, "");
+  var dir = p.replace(/\/[^/]*$/, "");
   return (dir || "C:/Users/Public") + "/" + name;
 }
 
 var api = { DeviceFlow: DeviceFlow, PING_EVERY_MS: PING_EVERY_MS, PING_RETRY_MS: PING_RETRY_MS,
-            PARAMS_SETTLE_MS: PARAMS_SETTLE_MS, ON_MESSAGE: ON_MESSAGE, captureFile: captureFile };
+            PARAMS_SETTLE_MS: PARAMS_SETTLE_MS, LOADING_RETRY_MS: LOADING_RETRY_MS, LAUNCHER_SILENT_MS: LAUNCHER_SILENT_MS, ON_MESSAGE: ON_MESSAGE, captureFile: captureFile };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -16,8 +16,9 @@
 // nothing may change the Live set from inside a notification (live.observer reference).
 
 // Every Serum parameter the device may set, from the spec (serumrnn_spec.js):
-// [{name, effect, label, role, value, atDefault, required}] with role "enable", "knob" or
-// "fixed". A fixed knob whose paper value is Serum's own default is not required: the
+// [{name, effect, label, word, role, value, atDefault, required}] with role "enable", "knob"
+// or "fixed"; `label` is the effect's name and `word` the knob's, as Serum's FX tab shows
+// them (for instruction mode). A fixed knob whose paper value is Serum's own default is not required: the
 // device leaves it alone when Live does not expose it, and the producer need not
 // configure it (they leave it at Serum's default).
 function specParams(spec) {
@@ -25,19 +26,26 @@ function specParams(spec) {
   var effects = (spec && spec.effects) || [];
   for (var i = 0; i < effects.length; i++) {
     var e = effects[i], j;
-    out.push({ name: e.enable.serum_name, effect: e.name, label: e.label, role: "enable",
-               value: e.enable.value, atDefault: false, required: true });
+    out.push({ name: e.enable.serum_name, effect: e.name, label: e.label, word: "On/off",
+               role: "enable", value: e.enable.value, atDefault: false, required: true });
     for (j = 0; j < e.knobs.length; j++) {
-      out.push({ name: e.knobs[j].serum_name, effect: e.name, label: e.label, role: "knob",
-                 value: null, atDefault: false, required: true });
+      out.push({ name: e.knobs[j].serum_name, effect: e.name, label: e.label,
+                 word: e.knobs[j].label, role: "knob", value: null, atDefault: false,
+                 required: true });
     }
     for (j = 0; j < (e.fixed || []).length; j++) {
       var f = e.fixed[j];
-      out.push({ name: f.serum_name, effect: e.name, label: e.label, role: "fixed",
-                 value: f.value, atDefault: !!f.at_default, required: !f.at_default });
+      out.push({ name: f.serum_name, effect: e.name, label: e.label, word: capital(f.name),
+                 role: "fixed", value: f.value, atDefault: !!f.at_default,
+                 required: !f.at_default });
     }
   }
   return out;
+}
+
+function capital(s) {
+  s = String(s || "").replace(/_/g, " ");
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 // Why an empty spec is an error: with no parameters the Configure line would say
@@ -69,9 +77,25 @@ function dequote(value) {
 }
 
 // "Serum", "Serum 2", "Serum (lead)"; not this device ("SerumRNN") or another copy of it.
+// A name alone is not enough: racks are often named after Serum presets ("Serum Growl
+// Bass"), so locate() also asks for a plugin class.
 function isSerumName(name) {
   var s = dequote(name);
   return /serum/i.test(s) && !/serumrnn/i.test(s);
+}
+
+// Serum 2 shows hosts its effects only through generic proxy slots, "FX Main Param 1" to
+// "FX Main Param N" (assigned inside Serum 2), and has no effect switches or menus for the
+// host (docs/device-facts.md). A slot still carrying its generic name is not assigned.
+var SERUM2_PROXY = /^FX Main Param \d+$/i;
+
+// 2 for Serum 2 (by its name, or by proxy slots among its parameters), 1 for Serum.
+function serumVersion(name, displayName, paramNames) {
+  if (/serum\s*2/i.test(dequote(name)) || /serum\s*2/i.test(dequote(displayName))) return 2;
+  for (var i = 0; i < paramNames.length; i++) {
+    if (SERUM2_PROXY.test(dequote(paramNames[i]))) return 2;
+  }
+  return 1;
 }
 
 // "PluginDevice" (VST) and "AuPluginDevice" (Audio Unit) are Live's plugin classes.
@@ -153,7 +177,7 @@ LiveAdapter.prototype.exposesSerumName = function (path) {
     var name = this.text(path + " parameters " + i, "name");
     if (this.byName[name]) return true;
     for (var k in this.byName) {
-      if (this.byName.hasOwnProperty(k) && looseName(k) === looseName(name)) return true;
+      if (Object.prototype.hasOwnProperty.call(this.byName, k) && looseName(k) === looseName(name)) return true;
     }
   }
   return false;
@@ -181,7 +205,8 @@ LiveAdapter.prototype.locate = function () {
     if (seen[path] || path === mine || path.indexOf(mine + " ") === 0) continue;
     seen[path] = true;
     var name = this.text(path, "name");
-    if (isSerumName(name) || isSerumName(this.text(path, "class_display_name"))) {
+    if ((isSerumName(name) || isSerumName(this.text(path, "class_display_name"))) &&
+        isPluginClass(this.text(path, "class_name"))) {
       return { path: path, name: name };
     }
   }
@@ -205,21 +230,26 @@ LiveAdapter.prototype.find = function () {
       this.serum = null;
       return { found: false, missing: [], missingNames: [], leaveAtDefault: [] };
     }
-    var index = {}, loose = {};
+    var index = {}, loose = {}, names = [];
     var n = this.count(where.path, "parameters");
     for (var i = 0; i < n; i++) {
       var ppath = where.path + " parameters " + i;
       var api = this.at(ppath);
       if (!api) continue;
       var pname = dequote(api.get("name")[0]);
+      names.push(pname);
+      // An unassigned Serum 2 slot is no knob; an assigned one that Serum 2 names after
+      // its target is indexed by that name like any parameter.
+      if (SERUM2_PROXY.test(pname)) continue;
       index[pname] = ppath;
       loose[looseName(pname)] = ppath;
     }
+    var version = serumVersion(where.name, this.text(where.path, "class_display_name"), names);
     var dev = this.at(where.path);
     this.serum = { path: where.path, name: where.name, id: dev ? Number(dev.id) : 0,
-                   index: index, loose: loose };
+                   index: index, loose: loose, version: version };
     var missing = this.missing();
-    return { found: true, name: where.name, missing: missing.grouped,
+    return { found: true, name: where.name, version: version, missing: missing.grouped,
              missingNames: missing.names, leaveAtDefault: missing.atDefault };
   } catch (e) {
     this.serum = null;
@@ -338,7 +368,7 @@ LiveAdapter.prototype.apply = function (values, label) {
         if (p && !p.required && Math.abs(Number(values[i].value) - p.value) < SAME_VALUE) {
           leftAtDefault.push(values[i].name);
         } else {
-          missing.push(values[i]);
+          missing.push(this.inSerumsWords(values[i]));
         }
         continue;
       }
@@ -350,6 +380,17 @@ LiveAdapter.prototype.apply = function (values, label) {
   }
   this.history.push({ label: label || "", values: before });
   return { set: set, missing: missing, leftAtDefault: leftAtDefault };
+};
+
+// A value to set by hand, with the effect's and the knob's names as Serum shows them.
+LiveAdapter.prototype.inSerumsWords = function (v) {
+  var p = this.byName[v.name];
+  var out = {};
+  for (var k in v) if (Object.prototype.hasOwnProperty.call(v, k)) out[k] = v[k];
+  out.effectLabel = p ? p.label : (v.role === "enable" ? v.label : "");
+  out.word = p ? p.word : v.label;
+  out.role = v.role || (p ? p.role : "knob");
+  return out;
 };
 
 // Put back the values from before the newest applied step; null when there is none.
@@ -454,6 +495,6 @@ LiveAdapter.prototype.unwatch = function () {
 var api = {
   LiveAdapter: LiveAdapter, specParams: specParams, specProblem: specProblem,
   splitDevicePath: splitDevicePath, looseName: looseName, dequote: dequote, toLive: toLive,
-  isSerumName: isSerumName
+  isSerumName: isSerumName, serumVersion: serumVersion, SERUM2_PROXY: SERUM2_PROXY
 };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -5,6 +5,8 @@
 // ES5 only: Max's js object runs an old JavaScript (no let/const, arrows, classes).
 
 var PREFIX = "/serumrnn";
+// The server's UDP port unless the panel's Port box says otherwise (server.osc_server.DEFAULT_PORT).
+var SERVER_PORT = 9870;
 var PROTOCOL_VERSION = "2";   // server.osc.PROTOCOL_VERSION; compared at ping
 // The request id of messages the server sends on its own (ready, MIDI-triggered steps).
 var NO_REQUEST = -1;
@@ -72,7 +74,7 @@ function end(id, session) { return [ADDRESSES.end, id, session]; }
 
 function requestName(list) {
   for (var k in ADDRESSES) {
-    if (ADDRESSES.hasOwnProperty(k) && ADDRESSES[k] === list[0]) return k;
+    if (Object.prototype.hasOwnProperty.call(ADDRESSES, k) && ADDRESSES[k] === list[0]) return k;
   }
   return null;
 }
@@ -213,7 +215,7 @@ StepAssembler.prototype.forget = function (requestId) {
 };
 
 function keep(map, order, key, msg) {
-  if (!map.hasOwnProperty(key)) order.push(key);
+  if (!Object.prototype.hasOwnProperty.call(map, key)) order.push(key);
   map[key] = msg;
 }
 function values(map, order) {
@@ -253,12 +255,12 @@ function stepValues(reply) {
 // max.os ("macintosh" | "windows"); without it a drive letter means Windows.
 function nativePath(path, bootVolume, os) {
   var p = String(path);
-  var windows = os === "windows" || (os !== "macintosh" && /^[A-Za-z]:[\/\\]/.test(p));
+  var windows = os === "windows" || (os !== "macintosh" && /^[A-Za-z]:[/\\]/.test(p));
   if (windows) {
-    if (/^[A-Za-z]:[\/\\]/.test(p)) return p.charAt(0).toUpperCase() + p.slice(1).replace(/\\/g, "/");
+    if (/^[A-Za-z]:[/\\]/.test(p)) return p.charAt(0).toUpperCase() + p.slice(1).replace(/\\/g, "/");
     return p.replace(/\\/g, "/");             // UNC (//server/share/...) or already odd
   }
-  var m = /^([^\/:]+):(\/.*)$/.exec(p);
+  var m = /^([^/:]+):(\/.*)$/.exec(p);
   if (m) {
     if (bootVolume && m[1] === bootVolume) return m[2];
     return "/Volumes/" + m[1] + m[2];
@@ -269,20 +271,20 @@ function nativePath(path, bootVolume, os) {
 // The volume name of a Max-style macOS path ("Macintosh HD:/Users/me" -> "Macintosh HD"),
 // or "" for anything else.
 function volumeOf(maxPath) {
-  var m = /^([^\/:]+):\//.exec(String(maxPath));
+  var m = /^([^/:]+):\//.exec(String(maxPath));
   return m ? m[1] : "";
 }
 
 function isAbsolute(path) {
   var p = String(path);
-  return p.charAt(0) === "/" || /^[A-Za-z]:[\/\\]/.test(p);
+  return p.charAt(0) === "/" || /^[A-Za-z]:[/\\]/.test(p);
 }
 
 var api = {
   PREFIX: PREFIX, PROTOCOL_VERSION: PROTOCOL_VERSION, NO_REQUEST: NO_REQUEST,
   TIMEOUT_MS: TIMEOUT_MS, MAX_TRIES: MAX_TRIES, ADDRESSES: ADDRESSES, REPLIES: REPLIES,
   IdCounter: IdCounter, randomIdStart: randomIdStart, ID_SPAN: ID_SPAN, isInt: isInt,
-  REPLY_PORT_FIRST: REPLY_PORT_FIRST, REPLY_PORT_COUNT: REPLY_PORT_COUNT,
+  SERVER_PORT: SERVER_PORT, REPLY_PORT_FIRST: REPLY_PORT_FIRST, REPLY_PORT_COUNT: REPLY_PORT_COUNT,
   pickReplyPort: pickReplyPort, volumeOf: volumeOf,
   ping: ping, status: status, newSession: newSession, target: target, step: step,
   undo: undo, reset: reset, end: end, requestName: requestName,

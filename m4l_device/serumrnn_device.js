@@ -2,13 +2,15 @@
 // Buffer and the recorder, wired to the pure modules beside this file. What to do, and
 // when, is decided in device_flow.js; this file only translates.
 //
-// Inlet messages: init (from live.thisdevice), next, capture, undo, reset, onset,
-//   onsetat <phase>, home <path>, group <name>, target <path>, and every /serumrnn/...
-//   message from udpreceive.
+// Inlet messages: init (from live.thisdevice), next, done, capture, undo, reset, onset,
+//   onsetat <phase>, home <path>, group <name>, target <path>, serverport <N> (the Port
+//   box), server <state> <text> (from node.script: server_launcher.js), and every
+//   /serumrnn/... message from udpreceive.
 // Outlets: 0 requests for udpsend; 1 display lines "<field> <text>"; 2 device control,
 //   routed in the patcher: "port N" (udpreceive), "arm 0|1" (the onset gate), "snap"
 //   (read the held onset position), "ring <name>" / "cap <name>" (buffer~ names),
-//   "rec <name>" (record~'s buffer, then start), "home" (ask for the home folder).
+//   "rec <name>" (record~'s buffer, then start), "home" (ask for the home folder),
+//   "launch start <N>" / "launch stop" (node.script), "sendport N" (udpsend's port).
 //
 // ES5 only: Max's js object runs an old JavaScript.
 
@@ -17,17 +19,35 @@ inlets = 1;
 outlets = 3;
 setinletassist(0, "buttons, menu, drop, onsets, udpreceive");
 setoutletassist(0, "to udpsend");
-setoutletassist(1, "display lines: status serum instruction confidence detail");
-setoutletassist(2, "device control: port, arm, snap, ring, cap, rec, home");
+setoutletassist(1, "display lines: status serum instruction confidence detail configure");
+setoutletassist(2, "device control: port, arm, snap, ring, cap, rec, home, launch, sendport");
 
-var protocol = require("osc_protocol");
-var text = require("ui_text");
-var liveAdapter = require("live_adapter");
-var deviceFlow = require("device_flow");
-var recorder = require("capture");
+// Each part of the device, loaded by name. A part that cannot be loaded (a device copied
+// without its files) makes the panel say "damaged: ..." instead of staying on its start-up
+// text (Max prints an uncaught error only to its console).
+var damaged = "";
+function part(name) {
+  try {
+    return require(name);
+  } catch (e) {
+    if (!damaged) damaged = name + ".js is missing or broken (" + e + ")";
+    return null;
+  }
+}
+
+// The one sentence for a damaged device (ui_text.js may be the missing part).
+function damagedLine(why) {
+  return "SerumRNN is damaged: " + why + ". Reinstall the device";
+}
+
+var protocol = part("osc_protocol");
+var text = part("ui_text");
+var liveAdapter = part("live_adapter");
+var deviceFlow = part("device_flow");
+var recorder = part("capture");
 // The effect spec as a module (written by `serumrnn device build` from serumrnn_spec.json),
 // so it travels like the other modules and freezing takes it in.
-var specModule = require("serumrnn_spec");
+var specModule = part("serumrnn_spec");
 
 var OUT_OSC = 0;
 var OUT_DISPLAY = 1;
@@ -85,14 +105,20 @@ function onsetat(phase) {
   var path = pendingCapture;
   pendingCapture = null;
   if (!path || !flow) return;
+  var ring = null, cap = null;
   try {
-    var ring = new Buffer(RING);
-    var cap = new Buffer(CAP);
+    ring = new Buffer(RING);
+    cap = new Buffer(CAP);
     recorder.copyCapture(ring, cap, phase);
     cap.send("writewave", path);
   } catch (e) {
     flow.captureFailed(String(e));
     return;
+  } finally {
+    // The js garbage collector does not see a Buffer's native peer: free it now, or every
+    // capture keeps one (Cycling '74, "The Buffer Object": freepeer).
+    if (ring) ring.freepeer();
+    if (cap) cap.freepeer();
   }
   after(WRITTEN_AFTER_MS, function () {
     if (flow) flow.captured(path);
@@ -101,14 +127,14 @@ function onsetat(phase) {
 
 function init() {
   if (flow) return;
-  var spec = specModule.spec;
-  var problem = liveAdapter.specProblem(spec);
+  var problem = damaged || liveAdapter.specProblem(specModule.spec);
   if (problem) {
     post("SerumRNN: " + problem + "\n");
-    show("status", text.specBroken(problem));
+    show("status", damagedLine(problem));
     show("serum", "");
     return;
   }
+  var spec = specModule.spec;
   outlet(OUT_CONTROL, "ring", RING);
   outlet(OUT_CONTROL, "cap", CAP);
   outlet(OUT_CONTROL, "rec", RING);
@@ -125,10 +151,16 @@ function init() {
     cancel: cancel,
     random: Math.random,
     listen: function (port) { outlet(OUT_CONTROL, "port", port); },
+    launch: function (what, port) {
+      if (port === undefined) outlet(OUT_CONTROL, "launch", what);
+      else outlet(OUT_CONTROL, "launch", what, port);
+    },
+    serverPort: function (port) { outlet(OUT_CONTROL, "sendport", port); },
     adapter: adapter,
     modelNote: specModule.model_note,
     effectCount: spec.effects.length,
-    os: max.os
+    os: max.os,
+    damaged: damagedLine
   }, { protocol: protocol, text: text });
   outlet(OUT_CONTROL, "home");
   flow.start();
@@ -143,6 +175,9 @@ function dispatch(name, args) {
     return;
   }
   if (name === "next") flow.next();
+  else if (name === "done") flow.doneByHand();
+  else if (name === "serverport") flow.setServerPort(args[0]);
+  else if (name === "server") flow.launcherSays(args[0], args.slice(1).join(" "));
   else if (name === "capture") flow.capture();
   else if (name === "undo") flow.undo();
   else if (name === "reset") flow.reset();
@@ -154,6 +189,9 @@ function dispatch(name, args) {
 
 function bang() { init(); }
 function next() { dispatch("next", []); }
+function done() { dispatch("done", []); }
+function serverport() { dispatch("serverport", arrayfromargs(arguments)); }
+function server() { dispatch("server", arrayfromargs(arguments)); }
 function capture() { dispatch("capture", []); }
 function undo() { dispatch("undo", []); }
 function reset() { dispatch("reset", []); }

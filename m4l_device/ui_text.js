@@ -57,7 +57,7 @@ var DONE_REASONS = {
 };
 
 function doneReason(reason, effectCount) {
-  if (!DONE_REASONS.hasOwnProperty(reason)) return "Done (" + reason + ").";
+  if (!Object.prototype.hasOwnProperty.call(DONE_REASONS, reason)) return "Done (" + reason + ").";
   return DONE_REASONS[reason].replace("{effects}", String(effectCount));
 }
 
@@ -79,8 +79,10 @@ function serverReady(groups) {
   return "Server ready" + (groups && groups.length ? " (" + groups.join(", ") + ")" : "");
 }
 
-function serverDown() {
-  return "Server not running: open a terminal and run `" + SERVE_COMMAND + "`";
+// The device starts the server itself (server_launcher.js); while it does not answer, the
+// status line shows what the launcher last said, else this.
+function serverDown(port) {
+  return "Server not answering" + (port ? " on port " + port : "") + ": starting it";
 }
 
 // The server speaks another protocol version than this device: nothing is sent to it.
@@ -90,11 +92,62 @@ function versionMismatch(server, device) {
 }
 
 function serverStopped() {
-  return "Server stopped: run `" + SERVE_COMMAND + "` again";
+  return "Server stopped: starting it again";
+}
+
+// The panel's port number box: what a port outside the usable range gets.
+function badPort(port) {
+  return "Server port " + port + " is not between 1024 and 65535";
 }
 
 function noSerum() {
-  return "No Serum on this track: put SerumRNN after Serum on Serum's track";
+  return "No Serum plugin on this track: SerumRNN tells you each setting and you press Done" +
+    " (put SerumRNN after Serum on its track to let it turn the knobs)";
+}
+
+// The serum line for a found Serum (`found` from LiveAdapter.find): which Serum, and
+// whether the device turns every knob or tells the producer some settings (instruction
+// mode). The full Configure list goes to its own display (configure()).
+function serumSummary(found) {
+  var missing = found.missing || [], n = 0;
+  for (var i = 0; i < missing.length; i++) n += missing[i].names.length;
+  var name = found.name || "Serum";
+  if (!n) return serumFound(name, found.leaveAtDefault);
+  if (found.version === 2) {
+    return name + " (Serum 2) found: it shows its effects to Live only as FX Main Param slots," +
+      " so SerumRNN tells you each setting and you press Done (it sets the slots you assigned)";
+  }
+  return name + " found: " + n + " knobs are not configured, so SerumRNN tells you those" +
+    " settings and you press Done. To let it turn them, see the Configure list";
+}
+
+// Settings to make by hand, in Serum's words: values [{effectLabel, word, text, role}]
+// grouped by effect in order: "Distortion: switch it on, Mode HardClip, Drive 80 %".
+function handSettings(values) {
+  var groups = [], byEffect = {};
+  for (var i = 0; i < (values || []).length; i++) {
+    var v = values[i];
+    var key = v.effectLabel || "Serum";
+    if (!Object.prototype.hasOwnProperty.call(byEffect, key)) {
+      byEffect[key] = [];
+      groups.push(key);
+    }
+    if (v.role === "enable") byEffect[key].push(/^on$/i.test(v.text) ? "switch it on" : "switch it off");
+    else byEffect[key].push(v.word + " " + v.text);
+  }
+  var parts = [];
+  for (var g = 0; g < groups.length; g++) parts.push(groups[g] + ": " + byEffect[groups[g]].join(", "));
+  return parts.join("; ");
+}
+
+// Instruction mode: the step's settings the device could not make.
+function byHandInstruction(step, values) {
+  return "Step " + step + ", in Serum's FX tab: " + handSettings(values);
+}
+
+function pressDone(midi) {
+  return "Set this in Serum, then press Done and " + playPrompt(midi, "so SerumRNN hears it").charAt(0).toLowerCase() +
+    playPrompt(midi, "so SerumRNN hears it").slice(1);
 }
 
 // Note names as Live shows them: MIDI 60 is C3, so the models' note 48 is C2 (Live names
@@ -133,22 +186,19 @@ function configure(name, missing, leaveAtDefault) {
     groups.push(missing[i].label + ": " + missing[i].names.join(", "));
     count += missing[i].names.length;
   }
-  return "Click Configure on " + (name || "Serum") + ", then touch these " + count +
-    " knobs in Serum. " + groups.join("; ") + "." +
-    atDefaultNote(leaveAtDefault ? leaveAtDefault.length : 0);
+  return "Configure list: click Configure on " + (name || "Serum") + ", touch these " + count +
+    " knobs in Serum, then choose Save as Default Configuration in the plugin's menu. " +
+    groups.join("; ") + "." + atDefaultNote(leaveAtDefault ? leaveAtDefault.length : 0);
 }
 
 // The dropped target is gone (Live hands out temporary copies of some samples, deleted
 // a minute after use; or the file moved since the set was saved).
 function targetGone(path) {
-  var file = String(path || "").replace(/^.*[\/\\]/, "");
+  var file = String(path || "").replace(/^.*[/\\]/, "");
   return "The target sound " + (file || "") + " is no longer there: drop it again" +
     " (from your own folder, not a temporary copy)";
 }
 
-function specBroken(why) {
-  return "SerumRNN is damaged: " + why + ". Reinstall the device";
-}
 
 // Knobs a step needed that Live does not expose: the producer sets them by hand.
 function setByHand(values) {
@@ -169,7 +219,7 @@ var FILE_CODES = {
 };
 
 function isFileError(code) {
-  return FILE_CODES.hasOwnProperty(code);
+  return Object.prototype.hasOwnProperty.call(FILE_CODES, code);
 }
 
 function error(code, message, request) {
@@ -190,6 +240,7 @@ function error(code, message, request) {
     case "unknown_group": return "Unknown preset group: " + msg;
     case "missing_group": return "The server has no models for this group: " + msg;
     case "busy": return "The server is busy: try again in a moment";
+    case "loading": return "Loading this group's models (the first time takes a few seconds)...";
     case "too_many_sessions":
       return "The server has too many open sessions: close another SerumRNN or restart the server";
     case "too_many_messages": return "The server got too many messages at once: press Next again";
@@ -208,9 +259,10 @@ var api = {
   instruction: instruction, stepTitle: stepTitle, judged: judged, done: done,
   DONE_REASONS: DONE_REASONS, doneReason: doneReason, versionMismatch: versionMismatch,
   serverReady: serverReady, serverDown: serverDown, serverStopped: serverStopped,
-  noSerum: noSerum, serumFound: serumFound, configure: configure, setByHand: setByHand,
+  noSerum: noSerum, badPort: badPort, serumSummary: serumSummary,
+  handSettings: handSettings, byHandInstruction: byHandInstruction, pressDone: pressDone, serumFound: serumFound, configure: configure, setByHand: setByHand,
   liveNoteName: liveNoteName, noteToPlay: noteToPlay, playPrompt: playPrompt,
-  targetGone: targetGone, specBroken: specBroken,
+  targetGone: targetGone,
   error: error, isFileError: isFileError, incomplete: incomplete
 };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -153,10 +154,15 @@ def values_to_chain(values: dict[str, float]) -> list:
     return chain
 
 
-def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None = None) -> dict:
+def run_device_session(
+    server, rack, tmp: Path, target: Path, bad_at: int | None = None, by_hand_on: str | None = None
+) -> dict:
     """Run e2e_session.js; answer its capture requests by rendering the fake Serum's
     knobs on the open rack (the sound the device would record); return its result.
-    Capture number ``bad_at`` (1-based) is a wrongly set Serum instead (EQ and phaser)."""
+    Capture number ``bad_at`` (1-based) is a wrongly set Serum instead (EQ and phaser).
+    ``by_hand_on``: a fake Live set exposing no knobs (e.g. "serum2"): instruction mode,
+    the script sets each shown setting by hand and presses Done."""
+    extra = ["--set", by_hand_on, "--by-hand"] if by_hand_on else []
     proc = subprocess.Popen(
         [
             node(),
@@ -167,6 +173,7 @@ def run_device_session(server, rack, tmp: Path, target: Path, bad_at: int | None
             str(target),
             "--group",
             "basic",
+            *extra,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -297,6 +304,34 @@ def test_device_session_against_the_real_server_verified_loop(verified_server, r
         assert (s["takeback"] is not None) == (s["judged"] is not None and not s["judged"]["improved"])
 
 
+def test_serum2_session_in_instruction_mode_against_the_real_server(stub_server, rack, tmp_path):
+    """Serum 2 exposes none of the knobs: every step is shown in Serum's words, the producer
+    makes it by hand and presses Done, and that capture (rendered from the hand-made
+    values) is judged by the real server; undo and reset are asked for by hand too. The
+    device sets nothing on Live."""
+    r = run_device_session(stub_server, rack, tmp_path, _target(rack, tmp_path), by_hand_on="serum2")
+    assert r["status"] == "Server ready (basic_shapes)"
+    assert r["serumShown"].startswith("Serum 2 (Serum 2) found: it shows its effects to Live only as FX Main")
+    assert r["console"] == [] and r["liveSets"] == 0, "nothing was set on Live"
+    steps = r["steps"]
+    assert steps[-1]["done"] is True
+    effect_steps = [s for s in steps if s["effect"]]
+    assert effect_steps, "the models offered at least one step"
+    for s in effect_steps:
+        label = spec.effect(s["effect"]).label
+        assert s["instruction"].startswith(f"Step {s['step']}, in Serum's FX tab: {label}: switch it on")
+    for i, s in enumerate(steps[1:], 1):  # each hand-made step was captured and judged
+        assert s["judged"] is not None and s["judged"]["step"] == steps[i - 1]["step"]
+    made = [vals for _, vals in r["handMade"]]
+    for s, vals in zip(effect_steps, made, strict=False):
+        assert dict(vals) == pytest.approx(dict(s["values"])), "the producer set what was shown"
+    # the captures were the hand-made sound: dry first, then with each step switched on
+    assert r["chains"][0] == [] and len(r["chains"]) == r["captures"] == len(steps)
+    assert r["afterDone"]["state"]["applied"] == len(_on(r["afterDone"]["serum"]))
+    assert r["resetShown"].startswith("Reset by hand, in Serum's FX tab: ")
+    assert _on(r["afterReset"]["serum"]) == []
+
+
 def test_device_takes_back_a_worse_step_at_once_against_the_real_server(stub_server, rack, tmp_path):
     """Scripted stub models, the default loop: step 1 is Distortion; the producer's next
     capture is worse (Serum set wrongly), so the server takes it back and the device
@@ -389,14 +424,14 @@ def test_server_hears_a_capture_at_another_note_at_the_models_note(server, rack,
 
 
 def test_live_ui_objects_are_parameters_with_the_right_visibility():
-    """Next is Automated and Stored so it can be MIDI-mapped (guidelines: Hidden parameters
-    cannot be mapped); Capture, Undo and Reset are Hidden, the guidelines' choice for
-    button-mode live.text (no Live undo entries, no automation lanes); the group menu and
-    the drop zone are Stored Only (saved with the set, not automatable)."""
+    """Next and Done are Automated and Stored so they can be MIDI-mapped (guidelines: Hidden
+    parameters cannot be mapped); Capture, Undo and Reset are Hidden, the guidelines' choice
+    for button-mode live.text (no Live undo entries, no automation lanes); the group menu,
+    the drop zone and the server port are Stored Only (saved with the set, not automatable)."""
     seen = set()
     ui = [b for b in boxes() if b["maxclass"] in PARAM_UI]
-    assert {b["maxclass"] for b in ui} >= {"live.text", "live.menu", "live.drop"}
-    expected = {"Next": 0, "Capture": 2, "Undo": 2, "Reset": 2, "Group": 1, "Target": 1}
+    assert {b["maxclass"] for b in ui} >= {"live.text", "live.menu", "live.drop", "live.numbox"}
+    expected = {"Next": 0, "Done": 0, "Capture": 2, "Undo": 2, "Reset": 2, "Group": 1, "Target": 1, "Port": 1}
     assert {b.get("varname") for b in ui} == set(expected)
     for b in ui:
         assert b.get("parameter_enable") == 1, b["id"]
@@ -412,25 +447,33 @@ def test_live_ui_objects_are_parameters_with_the_right_visibility():
             assert b.get("mode", 0) == 0, "a button, not a toggle"
 
 
-def test_buttons_pass_a_click_and_a_mapped_press():
-    """live.text in button mode sends bang on a click (Max reference, live.text) and a
-    mapped pad sets the value 1: each button goes through [route bang 1], never [sel 1]."""
+def test_mappable_buttons_fire_once_per_press_and_reset_themselves():
+    """live.text in button mode sends bang on a click (Max reference, live.text); Live sets a
+    MIDI-mapped button to 1 (a note toggles it, a CC sets 1 then 0). So Next and Done go
+    through [route bang 0]: bang fires, 0 does nothing, any other value fires after
+    [assign 0] puts the button back (so a toggling note mapping is 0 -> 1 on every press)."""
     p = patcher()
     by_id = {b["id"]: b for b in boxes(p)}
-    for name in ("Next", "Capture", "Undo", "Reset"):
-        button = next(b for b in boxes(p) if b.get("varname") == name)
-        outs = [
-            l["patchline"]["destination"][0]
-            for l in p["patcher"]["lines"]
-            if l["patchline"]["source"] == [button["id"], 0]
+
+    def outs(src: str, outlet: int) -> list[list[Any]]:
+        return [
+            line["patchline"]["destination"]
+            for line in p["patcher"]["lines"]
+            if line["patchline"]["source"] == [src, outlet]
         ]
-        assert [by_id[o]["text"] for o in outs] == ["route bang 1"], name
-        used = sorted(
-            l["patchline"]["source"][1]
-            for l in p["patcher"]["lines"]
-            if l["patchline"]["source"][0] == outs[0]
-        )
-        assert used == [0, 1], f"{name}: bang and 1 both lead on, 0 does not"
+
+    for name in ("Next", "Done"):
+        button = next(b for b in boxes(p) if b.get("varname") == name)
+        [[route, _]] = outs(button["id"], 0)
+        assert by_id[route]["text"] == "route bang 0", name
+        assert outs(route, 1) == [], f"{name}: a 0 (a release, or our own reset) does nothing"
+        [[fire, _]] = outs(route, 0)
+        assert by_id[fire]["text"] == name.lower(), name
+        [[trig, _]] = outs(route, 2)
+        assert by_id[trig]["text"] == "t b b"
+        assert outs(trig, 0) == [[fire, 0]]
+        [[reset, _]] = outs(trig, 1)
+        assert by_id[reset]["text"] == "assign 0" and outs(reset, 0) == [[button["id"], 0]]
 
 
 def _all_strings(node):
@@ -466,7 +509,7 @@ def test_js_files_ship_beside_the_patcher():
     for name in js:
         glue = DEVICE_DIR / name
         assert glue.is_file()
-        for req in re.findall(r'require\("([^"]+)"\)', glue.read_text()):
+        for req in re.findall(r'part\("([^"]+)"\)', glue.read_text()):
             assert (DEVICE_DIR / f"{req}.js").is_file(), req
             required.add(req)
     assert "serumrnn_spec" in required, "the spec is a module, not a Dict read at run time"
@@ -539,7 +582,13 @@ def test_patcher_wiring_is_consistent():
         "sig~",
         "change~",
     } <= set(texts)
-    assert {"plugin~", "plugout~", "live.thisdevice"} <= set(texts)
+    assert {"plugin~", "plugout~", "live.thisdevice", "node.script server_launcher.js @autostart 1"} <= set(
+        texts
+    )
+    port_box = next(b for b in boxes(p) if b.get("varname") == "Port")
+    assert port_box["saved_attribute_attributes"]["valueof"]["parameter_initial"] == [DEFAULT_PORT]
+    server_port = int(re.search(r"SERVER_PORT = (\d+);", proto).group(1))
+    assert server_port == DEFAULT_PORT, "osc_protocol.js names the server's default port"
     route = next(t for t in texts if t.startswith("route status"))
     shown = set(re.findall(r'show\("(\w+)"', (DEVICE_DIR / "device_flow.js").read_text()))
     assert shown and shown <= set(route.split()[1:])
@@ -583,9 +632,139 @@ def test_device_build_check_command(tmp_path):
     old_spec.write_text(device.SPEC_MODULE.read_text().replace('"2.0"', '"1.0"'))
     assert main(["device", "build", "--check", "--spec-module", str(old_spec)]) == 1
     out, mod = tmp_path / "new.amxd", tmp_path / "new_spec.js"
-    assert main(["device", "build", "--out", str(out), "--spec-module", str(mod)]) == 0
+    assert (
+        main(
+            [
+                "device",
+                "build",
+                "--out",
+                str(out),
+                "--spec-module",
+                str(mod),
+                "--frozen-out",
+                str(tmp_path / "f.amxd"),
+            ]
+        )
+        == 0
+    )
     assert out.read_bytes() == device.AMXD.read_bytes()
     assert mod.read_text() == device.SPEC_MODULE.read_text()
+
+
+# -- the frozen (self-contained) device --------------------------------------------------
+
+FROZEN_READER = DEVICE_DIR / "tests" / "frozen_reader.js"
+FROZEN_RUN = DEVICE_DIR / "tests" / "frozen_device.js"
+REFERENCE_LAYOUT = DEVICE_DIR / "tests" / "fixtures" / "frozen_reference_layout.json"
+
+
+def _node_json(*args: str) -> dict[str, Any]:
+    node = shutil.which("node")
+    assert node, "node is needed for the device tests (scripts/setup-system.sh installs it)"
+    done = subprocess.run([node, *args], capture_output=True, text=True, timeout=300, cwd=DEVICE_DIR)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def frozen_amxd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from serumrnn.server.cli import main
+
+    out = tmp_path_factory.mktemp("frozen")
+    assert (
+        main(
+            [
+                "device",
+                "build",
+                "--out",
+                str(out / "unfrozen.amxd"),
+                "--spec-module",
+                str(out / "spec.js"),
+                "--frozen-out",
+                str(out / "SerumRNN.amxd"),
+            ]
+        )
+        == 0
+    )
+    return out / "SerumRNN.amxd"
+
+
+def test_frozen_device_round_trips_through_both_readers(frozen_amxd):
+    """The writer's own reader and the tests' separate JavaScript reader find the same
+    files, and they are the device's sources (the js bundled, the launcher as it is)."""
+    from serumrnn.device import bundle, frozen
+
+    data = frozen_amxd.read_bytes()
+    chunks = device.read_amxd(data)
+    assert [t for t, _ in chunks] == ["ampf", "meta", "ptch"] and chunks[0][1] == b"aaaa"
+    files = frozen.unpack_ptch(chunks[2][1])
+    assert [f.name for f in files] == ["SerumRNN.amxd", "serumrnn_device.js", "server_launcher.js"]
+    assert files[1].data.decode() == bundle.bundle(device.GLUE.read_text(), DEVICE_DIR)
+    assert files[2].data == device.LAUNCHER.read_bytes()
+    own = json.loads(files[0].data.rstrip(b"\x00"))
+    assert own == frozen.freeze_patcher(patcher(), files[1:])
+    assert {d["name"] for d in own["patcher"]["dependency_cache"]} == {
+        "serumrnn_device.js",
+        "server_launcher.js",
+    }
+    js_layout = _node_json(str(FROZEN_READER), "layout", str(frozen_amxd))
+    assert [(f["name"], f["type"], f["flag"]) for f in js_layout["files"]] == [
+        (f.name, f.kind, f.flag) for f in files
+    ]
+    assert device.build_frozen_amxd(device.PATCHER.read_bytes()) == data, "the same bytes every build"
+    broken = bytearray(chunks[2][1])
+    broken[-3] ^= 0xFF  # the last entry's mdat: harmless; its size field is what must add up
+    frozen.unpack_ptch(bytes(broken))
+    with pytest.raises(ValueError):
+        frozen.unpack_ptch(chunks[2][1][:-5])
+
+
+def _name_field_size(name: str) -> int:
+    """fnam: 8-byte head, the name, a NUL, padded to 4 bytes (as in Ableton's example)."""
+    return 8 + (len(name) + 1 + 3) // 4 * 4
+
+
+def test_frozen_device_is_laid_out_like_abletons_frozen_example(frozen_amxd):
+    """Chunk by chunk against the layout of maxdevtools' FrozenTest.amxd (recorded in
+    tests/fixtures/frozen_reference_layout.json by `node frozen_reader.js layout`)."""
+    ref = json.loads(REFERENCE_LAYOUT.read_text())
+    ours = _node_json(str(FROZEN_READER), "layout", str(frozen_amxd))
+    assert [c[0] for c in ours["chunks"]] == [c[0] for c in ref["chunks"]] == ["ampf", "meta", "ptch"]
+    assert ours["chunks"][1] == ref["chunks"][1], "the same meta chunk"
+    for key in ("ptchHead", "headerSize", "footerFollowsFiles", "contiguous", "deviceLast2"):
+        assert ours[key] == ref[key], key
+    for f in ref["files"] + ours["files"]:
+        assert f["fields"] == ["type", "fnam", "sz32", "of32", "vers", "flag", "mdat"], f["name"]
+        assert f["fieldSizes"] == [12, _name_field_size(f["name"]), 12, 12, 12, 12, 12], f["name"]
+    by_name = {f["name"]: f for f in ref["files"]}
+    own, js_file, node_file = ours["files"]
+    assert (own["type"], own["flag"]) == (ref["files"][0]["type"], ref["files"][0]["flag"])
+    js_ref = by_name["VisibleBang.js"]  # a js object's file in Ableton's example
+    node_ref = by_name["my-maxnode-basic.js"]  # its node.script file
+    assert (js_file["type"], js_file["flag"]) == (js_ref["type"], js_ref["flag"])
+    assert (node_file["type"], node_file["flag"]) == (node_ref["type"], node_ref["flag"])
+
+
+def test_frozen_device_works_after_collect_all_and_save(frozen_amxd):
+    """Only the built file, copied into a new folder: the device loads, finds Serum, and a
+    step lands on Serum (patcher simulator, fake Live, scripted server)."""
+    r = _node_json(str(FROZEN_RUN), str(frozen_amxd))
+    assert r["folder"] == ["SerumRNN.amxd"]
+    assert r["es5"] == {"serumrnn_device.js": True}
+    assert r["afterLoad"]["serum"].startswith("Serum found")
+    assert r["steps"] == 1 and r["distEnable"] == 1
+    assert r["instruction"].startswith("Step 1. Turn on Distortion")
+    assert r["liveConsole"] == [] and r["maxConsole"] == []
+
+
+def test_frozen_device_missing_its_launcher_says_damaged(frozen_amxd):
+    r = _node_json(str(FROZEN_RUN), str(frozen_amxd), "--without", "server_launcher.js", "--server-down")
+    assert r["status"] == (
+        "SerumRNN is damaged: its server launcher (server_launcher.js in node.script) did not start. "
+        "Reinstall the device"
+    )
+    whole = _node_json(str(FROZEN_RUN), str(frozen_amxd), "--server-down")
+    assert whole["status"] == "Server running", "with its launcher the device says what the launcher says"
 
 
 def test_panel_is_drawn_from_the_presentation_layout(tmp_path):

@@ -29,6 +29,13 @@ function stepOnce(t) {
   t.clock.advance(20);
 }
 
+// Instruction mode: the producer set Serum by hand, presses Done, then plays a note.
+function doneByHand(t) {
+  t.flow.doneByHand();
+  playNote(t);
+  t.clock.advance(20);
+}
+
 // What the recorded reply set: {Serum name: value} of its knob (or fixed) messages.
 function knobValues(scenario, i, address) {
   const out = {};
@@ -174,9 +181,12 @@ test("a take-back of a switch Live does not expose is asked for by hand", () => 
   withTarget(t);
   t.flow.capture();
   stepOnce(t);
-  assert.match(t.shown.serum, /^Not configured, set by hand: Dist Enable = On, /);
-  stepOnce(t);
-  assert.match(t.shown.serum, /^Not configured, set by hand: Dist Enable = Off, Rev Enable = On, /);
+  assert.match(t.shown.instruction, /^Step 1, in Serum's FX tab: Distortion: switch it on, Mode \S+, Drive \d+ %/);
+  assert.equal(t.flow.state().armed, false, "nothing is captured before Done");
+  assert.equal(t.flow.state().awaitingHand, true);
+  assert.match(t.shown.detail, /^Set this in Serum, then press Done and play a note \(C2 in Live, MIDI 48\)/);
+  doneByHand(t);
+  assert.match(t.shown.instruction, /in Serum's FX tab: Distortion: switch it off; Hall Reverb: switch it on, /);
   assert.match(t.shown.confidence, /turn Distortion off again \(Dist Enable = 0\)/);
   assert.deepEqual(t.live.sets, [], "Live exposes none of them");
 });
@@ -260,9 +270,9 @@ test("no reply at all: resent after the timeout with the same id, then 'server n
   const news = t.sent.filter((r) => r[0] === P + "/new");
   assert.equal(news.length, 3);
   assert.ok(news.every((r) => r[1] === news[0][1]));
-  assert.equal(t.shown.status, "Server not running: open a terminal and run `serumrnn serve`");
+  assert.equal(t.shown.status, "Server not answering on port 9870: starting it");
   t.flow.next();
-  assert.match(t.shown.detail, /Server not running/);
+  assert.match(t.shown.detail, /Server not answering/);
   // the server comes up: the next ping finds it and the target is sent again
   t.server.down = false;
   t.clock.advance(5000);
@@ -291,7 +301,7 @@ test("the server's ready message after a restart makes the device forget its ses
   t.flow.receive(P + "/ready", ["1", "basic_shapes", 9870]);
   assert.equal(t.flow.state().session, null);
   t.flow.receive(P + "/stopped", []);
-  assert.equal(t.shown.status, "Server stopped: run `serumrnn serve` again");
+  assert.equal(t.shown.status, "Server stopped: starting it again");
 });
 
 test("errors are shown for the producer: a bad target, a silent capture, a missing group", () => {
@@ -327,26 +337,30 @@ test("errors are shown for the producer: a bad target, a silent capture, a missi
   assert.match(t.shown.detail, /no models for this group/);
 });
 
-test("no Serum on the track: Next explains and sends nothing", () => {
-  const t = started({ set: "noSerum" });
+test("no Serum plugin on the track: instruction mode for every setting", () => {
+  const t = started({ set: "noSerum", plan: "verified_steps" });
+  assert.match(t.shown.serum, /^No Serum plugin on this track: SerumRNN tells you each setting and you press Done/);
   withTarget(t);
-  const before = t.server.requests.length;
-  t.flow.next();
-  assert.equal(t.shown.detail, "No Serum on this track: put SerumRNN after Serum on Serum's track");
-  assert.equal(t.shown.serum, t.shown.detail);
-  assert.equal(t.server.requests.length, before);
+  t.flow.capture();
+  stepOnce(t);
+  assert.equal(names(t).filter((n) => n === "step").length, 1, "the step went out");
+  assert.match(t.shown.instruction, /^Step 1, in Serum's FX tab: \w[\w ]*: switch it on/);
+  assert.equal(t.flow.state().awaitingHand, true);
+  assert.deepEqual(t.live.sets, []);
   assert.deepEqual(t.live.console, []);
 });
 
-test("knobs not configured: the step sets the others and lists what to set by hand", () => {
+test("knobs not configured: the step sets the others and shows the rest in Serum's words", () => {
   const t = started({ set: "partial", plan: "eq_first" });
-  assert.match(t.shown.serum, /^Click Configure on Serum, then touch these 5 knobs in Serum\. EQ: EQ Enable, EQ FrqH, EQ VolH; Hall Reverb: Rev Enable, VerbHiCt\./);
-  assert.match(t.shown.serum, /Leave the other 24 fixed knobs at Serum's default\.$/);
+  assert.match(t.shown.serum, /^Serum found: 5 knobs are not configured, so SerumRNN tells you those settings and you press Done/);
+  assert.match(t.shown.configure, /^Configure list: click Configure on Serum, touch these 5 knobs in Serum, then choose Save as Default Configuration in the plugin's menu\. EQ: EQ Enable, EQ FrqH, EQ VolH; Hall Reverb: Rev Enable, VerbHiCt\./);
+  assert.match(t.shown.configure, /Leave the other 24 fixed knobs at Serum's default\.$/);
   withTarget(t);
   t.flow.capture();
   stepOnce(t);
   assert.equal(t.live.value(SERUM, "EQ Q H"), knobValues("eq_first", 0, "/step/knob")["EQ Q H"]);
-  assert.equal(t.shown.serum, "Not configured, set by hand: EQ Enable = On, EQ FrqH = 632 Hz, EQ VolH = 24.0 dB");
+  assert.match(t.shown.instruction, /^Step 1, in Serum's FX tab: EQ: switch it on, \S.* 632 Hz, .*24\.0 dB$/);
+  assert.doesNotMatch(t.shown.instruction, /Resonance|\bQ\b/, "the Q knob was set by the device");
   assert.deepEqual(t.live.console, []);
 });
 
@@ -366,11 +380,11 @@ test("only what is needed: fixed knobs at Serum's default are neither asked for 
 
 test("configuring knobs in Serum updates the Configure line at once, outside Live's notification", () => {
   const t = started({ set: "unconfigured" });
-  assert.match(t.shown.serum, /then touch these 20 knobs in Serum/);
+  assert.match(t.shown.configure, /touch these 20 knobs in Serum/);
   t.live.configure(SERUM, ["Comp Enable", "CompMB L", "CompMB M", "CompMB H", "CmpMBnd"]);
-  assert.match(t.shown.serum, /these 20 knobs/, "not inside the notification");
+  assert.match(t.shown.configure, /these 20 knobs/, "not inside the notification");
   t.clock.advance(100);
-  assert.match(t.shown.serum, /then touch these 15 knobs in Serum\. Distortion:/);
+  assert.match(t.shown.configure, /touch these 15 knobs in Serum, then choose Save as Default Configuration in the plugin's menu\. Distortion:/);
   const { REQUIRED_NAMES } = require("./fake_live.js");
   t.live.configure(SERUM, REQUIRED_NAMES.slice(0, 10));
   t.live.configure(SERUM, REQUIRED_NAMES);
@@ -426,7 +440,7 @@ test("nothing ever arrives on the reply port: the device listens on another one"
   const first = t.listened[0];
   t.server.down = true;
   t.clock.advance(10000 + 1500 * 3 + 10);   // the next ping, sent three times, unanswered
-  assert.equal(t.shown.status, "Server not running: open a terminal and run `serumrnn serve`");
+  assert.equal(t.shown.status, "Server not answering on port 9870: starting it");
   // it had heard on `first` (the first pong): a server that stops does not move the port
   assert.deepEqual(t.listened, [first]);
 
@@ -484,4 +498,50 @@ test("pings repeat while the server is up", () => {
   const t = started();
   t.clock.advance(35000);
   assert.equal(t.sent.filter((r) => r[0] === P + "/ping").length, 4);
+});
+
+test("Serum 2, nothing assigned: a whole session in instruction mode (steps by Done, undo and reset by hand)", () => {
+  const t = started({ set: "serum2", plan: "verified_steps" });
+  assert.match(t.shown.serum, /^Serum 2 \(Serum 2\) found/);
+  assert.equal(t.shown.configure, "", "no Configure list: Serum 2 cannot expose the knobs");
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  assert.match(t.shown.instruction, /^Step 1, in Serum's FX tab: \w[\w ]*: switch it on, /);
+  assert.equal(t.flow.state().awaitingHand, true);
+  const stepsBefore = names(t).filter((n) => n === "step").length;
+  playNote(t);                                   // a note before Done is not captured
+  assert.equal(names(t).filter((n) => n === "step").length, stepsBefore);
+  doneByHand(t);                                 // Done, then the note: captured and judged
+  assert.equal(names(t).filter((n) => n === "step").length, stepsBefore + 1);
+  assert.match(t.shown.instruction, /^Step 2, in Serum's FX tab: /);
+  assert.match(t.shown.confidence, /^Step 1 /, "the hand-made step 1 was judged");
+  t.flow.undo();
+  assert.match(t.shown.instruction, /^Undo by hand, in Serum's FX tab: \w[\w ]*: switch it off$/);
+  assert.equal(t.flow.state().armed, false, "waits for Done");
+  doneByHand(t);
+  assert.equal(t.flow.state().awaitingHand, false);
+  t.flow.reset();
+  assert.match(t.shown.instruction, /^Reset by hand, in Serum's FX tab: \w[\w ]*: switch it off$/);
+  assert.deepEqual(t.live.sets, [], "Serum 2 exposes nothing to set");
+  assert.deepEqual(t.live.console, []);
+});
+
+test("a group still loading: `new` is asked again with a new id, and the waiting step goes out", () => {
+  const t = started();
+  t.server.loading = 2;
+  t.flow.capture();
+  playNote(t);                                  // a capture exists
+  t.flow.dropTarget("/Users/me/want.wav");
+  t.flow.next();
+  t.clock.advance(20);
+  assert.match(t.shown.detail, /^Loading this group's models/);
+  t.clock.advance(1000 + 20);
+  assert.match(t.shown.detail, /^Loading this group's models/);
+  t.clock.advance(1000 + 50);
+  const news = t.server.requests.filter((r) => r[0] === P + "/new");
+  assert.equal(news.length, 3);
+  assert.equal(new Set(news.map((r) => r[1])).size, 3, "a new request id each time");
+  assert.equal(names(t).filter((n) => n === "step").length, 1, "the step went out once loaded");
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
 });

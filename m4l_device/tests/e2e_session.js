@@ -3,6 +3,12 @@
 // tests/test_device.py starts the server and runs this script:
 //
 //   node e2e_session.js --port PORT --target /abs/target.wav [--group basic]
+//                       [--set serum2 --by-hand]
+//
+// --by-hand: instruction mode (docs/device.md). The fake Live set (Serum 2 by default
+// here) exposes none of the knobs, so the script plays the producer: it makes each shown
+// setting "in Serum" (its own record of Serum's knobs), presses Done and plays the note;
+// a capture is rendered from those hand-made values.
 //
 // Like the device, it sends from one socket and listens on another (udpsend and
 // udpreceive), naming its listening port as the reply port. A capture is the one thing
@@ -24,8 +30,9 @@ const spec = require("../serumrnn_spec.json");
 const SERUM = "live_set tracks 0 devices 0";
 
 function args() {
-  const out = { group: "basic", host: "127.0.0.1" };
-  const a = process.argv.slice(2);
+  const out = { group: "basic", host: "127.0.0.1", set: "configured" };
+  const a = process.argv.slice(2).filter((x) => x !== "--by-hand");
+  out.byHand = process.argv.includes("--by-hand");
   for (let i = 0; i < a.length; i += 2) out[a[i].replace(/^--/, "")] = a[i + 1];
   out.port = Number(out.port);
   return out;
@@ -37,7 +44,7 @@ function emit(obj) {
 
 async function main() {
   const opt = args();
-  const live = new FakeLiveSet(SETS.configured());
+  const live = new FakeLiveSet(SETS[opt.set]());
   const adapter = new LiveAdapter(live.LiveAPI, spec);
   const sender = dgram.createSocket("udp4");
   const listener = dgram.createSocket("udp4");
@@ -56,11 +63,19 @@ async function main() {
     if (done) done(m.path);
   });
 
+  // Serum's knobs as they sound: what Live exposes, else what the producer set by hand
+  // (Serum's own default until then: effects off, fixed knobs at their value).
+  const hand = {};
+  for (const p of specParams(spec)) hand[p.name] = p.role === "fixed" ? p.value : 0;
   const serumValues = () => {
     const out = {};
-    for (const p of specParams(spec)) out[p.name] = live.value(SERUM, p.name);
+    for (const p of specParams(spec)) {
+      const v = live.value(SERUM, p.name);
+      out[p.name] = v === undefined ? hand[p.name] : v;
+    }
     return out;
   };
+  const handMade = [];     // [instruction shown, values set by hand]
 
   const flow = new DeviceFlow({
     send(list) {
@@ -93,9 +108,15 @@ async function main() {
 
   const steps = [];
   const origOnStep = flow.onStepReply.bind(flow);
+  let pendingHand = [];
   flow.onStepReply = (reply) => {
     const before = serumValues();
     origOnStep(reply);
+    // What the panel asks for by hand: the reply's values Live does not expose.
+    pendingHand = protocol.stepValues(reply).filter((v) => live.value(SERUM, v.name) === undefined);
+    if (reply.takeback && live.value(SERUM, reply.takeback.enable) === undefined) {
+      pendingHand.unshift({ name: reply.takeback.enable, value: 0 });
+    }
     steps.push({
       requestId: reply.requestId,
       complete: reply.complete,
@@ -138,26 +159,52 @@ async function main() {
   flow.onset();                                  // the producer plays a note
   await waitFor("the first capture", () => flow.state().captureFresh);
 
+  // The producer makes the shown setting in Serum, as the instruction line says.
+  const setByHand = () => {
+    handMade.push([shown.instruction, pendingHand.map((v) => [v.name, v.value])]);
+    for (const v of pendingHand) hand[v.name] = v.value;
+    pendingHand = [];
+  };
+
   for (let i = 0; i < 8 && !flow.state().done; i++) {
     const n = steps.length;
-    flow.next();
+    if (i === 0 || !opt.byHand) flow.next();
     await waitFor("step reply " + (n + 1), () => steps.length > n && idle());
     if (flow.state().done) break;
+    if (opt.byHand) {
+      if (!flow.state().awaitingHand || flow.state().armed) throw new Error("no instruction mode: " + shown.instruction);
+      setByHand();
+      flow.doneByHand();                         // Done, then the note: its capture goes
+      flow.onset();                              // out with the next step by itself
+      continue;
+    }
     flow.onset();                                // the note plays again: auto-capture
     await waitFor("capture after step", () => flow.state().captureFresh);
   }
+  if (opt.byHand && flow.state().awaitingHand) setByHand();   // the last step, made by hand
   const afterDone = { state: flow.state(), detail: shown.detail, serum: serumValues() };
 
   const nSent = transcript.sent.length;
   flow.next();                                   // refused by the device itself: done
   const nextAfterDone = { detail: shown.detail, sent: transcript.sent.length - nSent };
 
+  const lastHand = flow.handSteps[flow.handSteps.length - 1];
   flow.undo();
+  if (opt.byHand && flow.state().awaitingHand && lastHand) {
+    // "Undo by hand, in Serum's FX tab: X: switch it off": the producer does so.
+    pendingHand = [{ name: lastHand.enable, value: 0 }];
+    setByHand();
+  }
   const undoLocal = serumValues();
   await waitFor("the undo reply", idle);
   const afterUndo = { state: flow.state(), serum: serumValues(), detail: shown.detail };
 
   flow.reset();
+  const resetShown = shown.instruction;
+  if (opt.byHand && flow.state().awaitingHand) {
+    pendingHand = spec.effects.map((e) => ({ name: e.enable.serum_name, value: 0 }));
+    setByHand();
+  }
   await waitFor("the reset reply", idle);
   const afterReset = { state: flow.state(), serum: serumValues(), detail: shown.detail };
 
@@ -168,7 +215,8 @@ async function main() {
 
   emit({ result: {
     replyPort, session, status: shown.status, serumShown: shown.serum, targetShown,
-    serumStart, steps, afterDone, nextAfterDone, undoLocal, afterUndo, afterReset,
+    serumStart, steps, afterDone, nextAfterDone, undoLocal, afterUndo, afterReset, handMade,
+    resetShown, liveSets: live.sets.length,
     captures: captureCount, console: live.console,
     sent: transcript.sent.map((l) => [l[0], ...l.slice(1).map((a) => typeof a)]),
     sentIds: transcript.sent.map((l) => l[1]),

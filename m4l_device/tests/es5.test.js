@@ -15,7 +15,7 @@ let acorn;
 try {
   acorn = require("acorn");
 } catch (e) {
-  throw new Error("acorn is missing: run `npm ci` in m4l_device/ (make test does)");
+  throw new Error("acorn is missing: run `npm ci` in m4l_device/ (make test does)", { cause: e });
 }
 
 function parse5(source, file) {
@@ -36,8 +36,10 @@ function walk(node, visit) {
 function requiresOf(ast) {
   const out = [];
   walk(ast, (n) => {
+    // require("x"), or the glue's part("x") (require with a "damaged" message)
     if (n.type === "CallExpression" && n.callee.type === "Identifier" &&
-        n.callee.name === "require" && n.arguments[0] && n.arguments[0].type === "Literal") {
+        (n.callee.name === "require" || n.callee.name === "part") &&
+        n.arguments[0] && n.arguments[0].type === "Literal") {
       out.push(n.arguments[0].value);
     }
   });
@@ -53,6 +55,16 @@ function jsBoxes(patcher) {
       if (box.patcher) scan(box.patcher);
     }
   })(patcher.patcher);
+  return out;
+}
+
+// Files run by node.script (Node for Max: a current Node, not Max's js engine).
+function nodeScriptBoxes(patcher) {
+  const out = [];
+  for (const b of patcher.patcher.boxes) {
+    const box = b.box;
+    if (box.maxclass === "newobj" && /^node\.script\s/.test(box.text || "")) out.push(box.text.split(/\s+/)[1]);
+  }
   return out;
 }
 
@@ -91,11 +103,22 @@ test("the patcher's js boxes and their modules all parse as ES5", () => {
 });
 
 test("every JavaScript file beside the patcher is ES5 (not only those found)", () => {
-  const names = fs.readdirSync(DEVICE).filter((f) => f.endsWith(".js"));
+  const node = nodeScriptBoxes(JSON.parse(fs.readFileSync(PATCHER, "utf8")));
+  const tooling = ["eslint.config.js"];   // read by ESLint under node, never by Max
+  const names = fs.readdirSync(DEVICE).filter((f) => f.endsWith(".js") && !node.includes(f) &&
+                                              !tooling.includes(f));
   assert.ok(names.length >= 5);
   for (const name of names) {
     assert.doesNotThrow(() => parse5(fs.readFileSync(path.join(DEVICE, name), "utf8"), name), name);
   }
+});
+
+test("node.script runs server_launcher.js, a Node script (not for Max's js object)", () => {
+  const node = nodeScriptBoxes(JSON.parse(fs.readFileSync(PATCHER, "utf8")));
+  assert.deepEqual(node, ["server_launcher.js"]);
+  const src = fs.readFileSync(path.join(DEVICE, node[0]), "utf8");
+  assert.doesNotThrow(() => acorn.parse(src, { ecmaVersion: 2020, sourceType: "script" }));
+  assert.throws(() => parse5(src, node[0]), SyntaxError, "it is not ES5, so Max's js could not run it");
 });
 
 test("the check catches ES2015+ syntax", () => {
@@ -141,7 +164,7 @@ test("only the Max glue touches Max and Live globals; the other modules are pure
 test("require() names in Max-run files resolve to files beside the patcher", () => {
   for (const [name, ast] of maxRunFiles()) {
     for (const r of requiresOf(ast)) {
-      assert.ok(!/[\/\\]/.test(r), name + " requires " + r + ": Max looks modules up by name");
+      assert.ok(!/[/\\]/.test(r), name + " requires " + r + ": Max looks modules up by name");
       assert.ok(fs.existsSync(path.join(DEVICE, r.endsWith(".js") ? r : r + ".js")), r);
     }
   }

@@ -11,7 +11,9 @@
 //     error, not a clamp;
 //   - a plugin's parameter list grows when the producer clicks Configure and touches a
 //     knob, and observers of "parameters" are notified;
-//   - racks: can_have_chains, chains, and devices inside chains;
+//   - racks: can_have_chains, chains, devices inside chains, and macro parameters (which
+//     the fake refuses to set: stricter than Live, to catch the device touching a rack);
+//   - Serum 2: only proxy slots "FX Main Param N" (serum2());
 //   - nothing may change the Live set (set, or point an object elsewhere) from inside a
 //     notification.
 // What would reach Max's console is recorded in `console` so a test can insist that
@@ -70,10 +72,27 @@ function liveDevice(name, className) {
            parameters: [param("Device On", 1)] };
 }
 
+// A rack: its parameters are "Device On" and its eight macros; its chains hold devices.
 function rack(name, chains) {
+  const macros = [];
+  for (let i = 1; i <= 8; i++) macros.push(param("Macro " + i, 0, { min: 0, max: 127 }));
   return { name, class_name: "InstrumentGroupDevice", class_display_name: "Instrument Rack",
-           can_have_chains: 1, parameters: [param("Device On", 1)],
+           can_have_chains: 1, parameters: [param("Device On", 1)].concat(macros),
            chains: chains.map((devices, i) => ({ name: "Chain " + (i + 1), devices })) };
+}
+
+// Serum 2 as hosts see it (public reverse-engineering, docs/device-facts.md): no effect
+// switches, menus or knobs by name, only proxy slots "FX Main Param 1".."16". A slot the
+// producer assigned inside Serum 2 is modelled with the assigned knob's Serum name.
+function serum2(assigned, opts) {
+  const o = opts || {};
+  const slots = [];
+  for (let i = 1; i <= 16; i++) {
+    const a = assigned && assigned[i];
+    slots.push(param(a || "FX Main Param " + i, 0));
+  }
+  return { name: o.name || "Serum 2", class_name: "PluginDevice", class_display_name: "Serum 2",
+           can_have_chains: 0, parameters: [param("Device On", 1)].concat(slots) };
 }
 
 function thisDevice(name) {
@@ -154,6 +173,28 @@ const SETS = {
                                        thisDevice()] }],
     thisDevice: "live_set tracks 0 devices 1",
   }),
+  // A rack named after a Serum preset, Serum inside it, SerumRNN after the rack.
+  serumNamedRack: () => ({
+    tracks: [{ name: "Bass", devices: [rack("Serum Growl Bass", [[serum(REQUIRED_NAMES, { name: "Serum" })]]),
+                                       thisDevice()] }],
+    thisDevice: "live_set tracks 0 devices 1",
+  }),
+  // A rack named after a Serum preset holding another synth: no Serum at all.
+  serumNamedRackOnly: () => ({
+    tracks: [{ name: "Bass", devices: [rack("Serum Growl Bass", [[plugin("Vital", ["Osc 1 Level"])]]),
+                                       thisDevice()] }],
+    thisDevice: "live_set tracks 0 devices 1",
+  }),
+  // Serum 2, no slot assigned.
+  serum2: () => ({
+    tracks: [{ name: "Lead", devices: [serum2({}), thisDevice()] }],
+    thisDevice: "live_set tracks 0 devices 1",
+  }),
+  // Serum 2 with two slots assigned in Serum 2 (Distortion's Drive and the reverb's mix).
+  serum2Assigned: () => ({
+    tracks: [{ name: "Lead", devices: [serum2({ 1: "Dist_Drv", 2: "Verb Wet" }), thisDevice()] }],
+    thisDevice: "live_set tracks 0 devices 1",
+  }),
   // Both inside one rack chain.
   bothInChain: () => ({
     tracks: [{ name: "Lead", devices: [rack("Lead Rack", [[liveDevice("Saturator", "Saturator")],
@@ -231,6 +272,21 @@ class FakeLiveSet {
 
   device(path) {
     return this.resolve(path).obj;
+  }
+
+  // The device a parameter belongs to.
+  ownerOf(paramObj) {
+    const walk = (obj) => {
+      if (Array.isArray(obj.parameters) && obj.parameters.includes(paramObj)) return obj;
+      for (const key of ["tracks", "devices", "chains"]) {
+        for (const c of obj[key] || []) {
+          const found = walk(c);
+          if (found) return found;
+        }
+      }
+      return null;
+    };
+    return walk(this.root);
   }
 
   param(devicePath, name) {
@@ -335,6 +391,13 @@ const FakeApiPrototype = {
     }
     if (prop === "value") {
       const o = this.obj;
+      const owner = this.live.ownerOf(o);
+      if (owner && owner.can_have_chains) {
+        // Live would take it; SerumRNN must never turn a rack's macros (they drive
+        // whatever the rack's author mapped), so the fake refuses it to catch a slip.
+        this.live.console.push("set value: " + o.name + " is a rack's parameter");
+        return;
+      }
       if (typeof value !== "number" || !isFinite(value) || value < o.min || value > o.max) {
         this.live.console.push("set value: " + value + " out of range [" + o.min + ", " + o.max + "]");
         return;
@@ -350,5 +413,5 @@ const FakeApiPrototype = {
   },
 };
 
-module.exports = { FakeLiveSet, SETS, ALL_NAMES, REQUIRED_NAMES, PARAMS, serum, plugin, rack,
+module.exports = { FakeLiveSet, SETS, ALL_NAMES, REQUIRED_NAMES, PARAMS, serum, serum2, plugin, rack,
                    liveDevice, param, thisDevice, maxSymbol };

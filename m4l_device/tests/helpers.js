@@ -75,6 +75,7 @@ class ScriptedServer {
     this.groups = "basic_shapes";
     this.protocol = FIXTURE.pong[2];
     this.cache = {};
+    this.loading = 0;           // answer this many `new` requests with "loading"
   }
   handle(list) {
     this.requests.push(list);
@@ -92,6 +93,10 @@ class ScriptedServer {
   }
   answer(name, rid, a) {
     if (name === "ping") return [[FIXTURE.pong[0], rid, this.protocol, this.groups, 0]];
+    if (name === "new" && this.loading > 0) {    // install-contract.md: "loading" at once
+      this.loading--;
+      return this.error(rid, "loading", "basic_shapes is loading", P + "/new");
+    }
     if (name === "new") {
       const sid = "s0000000" + this.nextSession++;
       this.sessions[sid] = { group: a[0], target: null, chain: [], at: 0, done: false };

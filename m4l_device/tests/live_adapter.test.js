@@ -104,6 +104,60 @@ test("finds Serum inside a rack, from a device after the rack or inside one of i
                    { container: "live_set tracks 3", index: 12 });
 });
 
+test("a rack named after Serum is never taken for Serum; the Serum inside it is", () => {
+  const { live, adapter } = adapterFor(SETS.serumNamedRack());
+  const r = adapter.find();
+  assert.equal(r.found, true);
+  assert.equal(adapter.serum.path, "live_set tracks 0 devices 0 chains 0 devices 0");
+  assert.equal(r.missingNames.length, 0, "the 20 knobs are found, not missing");
+  adapter.apply([{ name: "Dist Enable", value: 1 }], "Distortion");
+  assert.equal(live.value("live_set tracks 0 devices 0 chains 0 devices 0", "Dist Enable"), 1);
+  assert.deepEqual(live.console, []);
+  const only = adapterFor(SETS.serumNamedRackOnly());
+  assert.equal(only.adapter.find().found, false, "a rack holding another synth is no Serum");
+});
+
+test("the fake refuses to set a rack's macro (the device never tries)", () => {
+  const { live } = adapterFor(SETS.serumNamedRack());
+  const api = new live.LiveAPI("live_set tracks 0 devices 0 parameters 1");
+  api.set("value", 64);
+  assert.match(live.console[0], /Macro 1 is a rack's parameter/);
+  assert.equal(live.value(DEV0, "Macro 1"), 0);
+});
+
+test("Serum 2: detected by name and by its proxy slots; unassigned slots are no knobs", () => {
+  const { adapter } = adapterFor(SETS.serum2());
+  const r = adapter.find();
+  assert.equal(r.found, true);
+  assert.equal(r.version, 2);
+  assert.equal(r.missingNames.length, 20, "every knob is set by hand");
+  assert.match(text.serumSummary(r), /\(Serum 2\) found: it shows its effects to Live only as FX Main Param slots/);
+  const renamed = SETS.serum2();
+  renamed.tracks[0].devices[0].name = "Lead synth";
+  renamed.tracks[0].devices[0].class_display_name = "Lead synth";
+  renamed.tracks[0].devices[0].parameters.push({ name: "Dist_Drv", value: 0, min: 0, max: 1,
+                                                 is_quantized: 0, value_items: [] });
+  const byParams = adapterFor(renamed).adapter;
+  assert.equal(byParams.locate() && byParams.find().version, 2, "found by a Serum name, known as 2 by its slots");
+  const one = adapterFor(SETS.required()).adapter.find();
+  assert.equal(one.version, 1);
+});
+
+test("Serum 2 with assigned slots: the device sets those, the rest is by hand", () => {
+  const { live, adapter } = adapterFor(SETS.serum2Assigned());
+  const r = adapter.find();
+  assert.equal(r.version, 2);
+  assert.ok(!r.missingNames.includes("Dist_Drv") && !r.missingNames.includes("Verb Wet"));
+  const out = adapter.apply([{ name: "Dist Enable", value: 1, text: "On", role: "enable", label: "Distortion" },
+                             { name: "Dist_Drv", value: 0.8, text: "80 %", role: "knob", label: "Drive" }],
+                            "Distortion");
+  assert.deepEqual(out.set, ["Dist_Drv"]);
+  assert.equal(live.value(DEV0, "Dist_Drv"), 0.8);
+  assert.deepEqual(out.missing.map((v) => [v.effectLabel, v.word, v.text]), [["Distortion", "On/off", "On"]]);
+  assert.equal(text.handSettings(out.missing), "Distortion: switch it on");
+  assert.deepEqual(live.console, []);
+});
+
 test("no Serum: found is false, nothing reaches the console, and the message says what to do", () => {
   const { live, adapter } = adapterFor(SETS.noSerum());
   const r = adapter.find();
@@ -130,7 +184,8 @@ test("missing knobs are listed by effect and make the Configure message; default
   assert.deepEqual(r.missing.map((g) => g.label), ["EQ", "Hall Reverb"]);
   assert.equal(r.leaveAtDefault.length, 24);
   assert.equal(text.configure(r.name, r.missing, r.leaveAtDefault),
-               "Click Configure on Serum, then touch these 5 knobs in Serum. " +
+               "Configure list: click Configure on Serum, touch these 5 knobs in Serum, then " +
+               "choose Save as Default Configuration in the plugin's menu. " +
                "EQ: EQ Enable, EQ FrqH, EQ VolH; Hall Reverb: Rev Enable, VerbHiCt. " +
                "Leave the other 24 fixed knobs at Serum's default.");
   assert.match(text.configure("Serum", []), /every knob SerumRNN sets is configured/);

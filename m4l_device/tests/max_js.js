@@ -15,25 +15,37 @@ const { msg, items } = require("./patcher_sim.js");
 
 const DEVICE = path.resolve(__dirname, "..");
 
-function maxRequire(dir, cache, modules) {
+// The source of a js file as Max finds it: beside the patcher, or (a frozen device, opened
+// from a folder holding nothing else) only among the files frozen into it (`files`: a Map
+// of file name -> source).
+function findSource(dir, name, files) {
+  const base = name.endsWith(".js") ? name : name + ".js";
+  if (files) return files.has(base) ? files.get(base) : null;
+  const file = path.join(dir, base);
+  return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null;
+}
+
+function maxRequire(dir, cache, modules, files) {
   return function require(name) {
     if (modules && Object.prototype.hasOwnProperty.call(modules, name)) return modules[name];
     const file = path.join(dir, name.endsWith(".js") ? name : name + ".js");
     if (cache.has(file)) return cache.get(file);
-    if (!fs.existsSync(file)) throw new Error("js: can't find " + name + " in the search path");
+    const source = findSource(dir, name, files);
+    if (source === null) throw new Error("js: can't find " + name + " in the search path");
     const exports = {};
     cache.set(file, exports);
-    const ctx = vm.createContext({ exports, require: maxRequire(dir, cache, modules), Math, JSON, Date,
-                                   String, Number, Array, Object, Error, isFinite, parseInt,
+    const ctx = vm.createContext({ exports, require: maxRequire(dir, cache, modules, files), Math, JSON,
+                                   Date, String, Number, Array, Object, Error, isFinite, parseInt,
                                    parseFloat, RegExp });
-    vm.runInContext(fs.readFileSync(file, "utf8"), ctx, { filename: file });
+    vm.runInContext(source, ctx, { filename: file });
     return exports;
   };
 }
 
 // opts: LiveAPI (a fake's constructor), os ("macintosh" | "windows"), filepath (the
 // device's own path, Max style), random (for Math.random), modules (name -> exports, in
-// place of a file), delay(msg) -> ms (Max runs js in the low-priority queue: a message
+// place of a file), files (a frozen device's files: name -> source, the only ones found),
+// delay(msg) -> ms (Max runs js in the low-priority queue: a message
 // may reach it late).
 function jsHost(box, sim, opts) {
   const o = opts || {};
@@ -59,10 +71,21 @@ function jsHost(box, sim, opts) {
     this.handle = null;
   };
 
+  const buffers = { made: 0, freed: 0 };
   function Buffer(name) {
     this.name = String(name);
+    this.freed = false;
+    buffers.made++;
   }
+  // "Frees the buffer~ data from the native c peer ... Once called, the buffer~ object is
+  // not available for any other use" (Cycling '74, "The Buffer Object").
+  Buffer.prototype.freepeer = function () {
+    if (this.freed) throw new Error("freepeer twice");
+    this.freed = true;
+    buffers.freed++;
+  };
   Buffer.prototype.state = function () {
+    if (this.freed) throw new Error("Buffer " + this.name + " used after freepeer");
     const b = sim.bufferNamed(this.name);
     if (!b) throw new Error("buffer~ " + this.name + " does not exist");
     return b;
@@ -103,12 +126,14 @@ function jsHost(box, sim, opts) {
     messagename: "",
     patcher: { filepath: o.filepath || "Macintosh HD:/Users/me/Music/Ableton/User Library/SerumRNN.amxd" },
   };
-  g.require = maxRequire(DEVICE, new Map(), o.modules);
+  g.require = maxRequire(DEVICE, new Map(), o.modules, o.files);
   const ctx = vm.createContext(g);
-  vm.runInContext(fs.readFileSync(file, "utf8"), ctx, { filename: file });
+  const source = findSource(DEVICE, box.args[0], o.files);
+  if (source === null) throw new Error("js: can't find file " + box.args[0]);
+  vm.runInContext(source, ctx, { filename: file });
 
   const host = {
-    ctx, console, tasks,
+    ctx, console, tasks, buffers,
     receive(m) {
       const ms = o.delay ? o.delay(m) : 0;
       if (ms > 0) {

@@ -34,28 +34,54 @@ test("every button reaches the js once per click (live.text sends bang in button
   }
 });
 
-test("a MIDI-mapped or automated button (value 1, then 0) reaches the js once per press", () => {
+test("a MIDI-mapped Next or Done fires once per press, by note (toggle) or by CC (1 then 0)", () => {
   const { sim, got } = wiring();
-  for (const [name, word] of [["Next", "next"], ["Capture", "capture"], ["Undo", "undo"], ["Reset", "reset"]]) {
+  for (const [name, word] of [["Next", "next"], ["Done", "done"]]) {
     got.length = 0;
-    sim.automate(name);
-    assert.deepEqual(got, [word], name);
+    for (let i = 0; i < 4; i++) sim.notePress(name);
+    assert.deepEqual(got, [word, word, word, word], name + ": every toggled press");
+    assert.equal(sim.box(name).state.value, 0, "put back to 0 after each press");
+    got.length = 0;
+    for (let i = 0; i < 3; i++) sim.ccPress(name);
+    assert.deepEqual(got, [word, word, word], name + ": press fires, release does not");
+    got.length = 0;
+    sim.click(name);
+    assert.deepEqual(got, [word], name + ": a click");
   }
 });
 
-test("the old [sel 1] wiring ignored a click: the simulator tells the two apart", () => {
+test("the old [route bang 1] wiring missed every second toggled press: the simulator tells them apart", () => {
   const { PatcherSim: Sim } = require("./patcher_sim.js");
   const json = JSON.parse(require("node:fs").readFileSync(PATCHER, "utf8"));
-  const route = json.patcher.boxes.find((b) => b.box.text === "route bang 1");
-  route.box.text = "sel 1";                  // as committed before: its reject outlet unused
-  json.patcher.lines = json.patcher.lines.filter((l) =>
-    !(l.patchline.source[0] === route.box.id && l.patchline.source[1] === 1));
+  const next = json.patcher.boxes.find((b) => b.box.varname === "Next").box;
+  const route = json.patcher.lines.find((l) => l.patchline.source[0] === next.id).patchline.destination[0];
+  const box = json.patcher.boxes.find((b) => b.box.id === route).box;
+  box.text = "route bang 1";                   // as committed before: a 1 fires, a 0 is dropped
+  const msgBox = json.patcher.lines.find((l) => l.patchline.source[0] === route &&
+                                         l.patchline.source[1] === 0).patchline.destination[0];
+  json.patcher.lines = json.patcher.lines.filter((l) => l.patchline.source[0] !== route);
+  json.patcher.lines.push({ patchline: { source: [route, 0], destination: [msgBox, 0] } });
+  json.patcher.lines.push({ patchline: { source: [route, 1], destination: [msgBox, 0] } });
   const got = [];
   const sim = new Sim(json, { js: () => ({ receive: (m) => got.push(items(m).join(" ")) }) });
-  sim.click("Next");
-  assert.deepEqual(got, [], "sel 1 drops the bang");
-  sim.automate("Next");
-  assert.deepEqual(got, ["next"], "and passes only the 1");
+  for (let i = 0; i < 4; i++) sim.notePress("Next");
+  assert.deepEqual(got, ["next", "next"], "two of four presses");
+});
+
+test("Capture, Undo and Reset are Hidden (not mappable)", () => {
+  const { sim } = wiring();
+  for (const name of ["Capture", "Undo", "Reset"]) {
+    assert.equal(sim.box(name).saved_attribute_attributes.valueof.parameter_invisible, 2, name);
+  }
+});
+
+test("the Port box: a new server port goes to udpsend, node.script and the js", () => {
+  const { sim, got } = wiring();
+  sim.setParameter("Port", 9990);
+  assert.deepEqual(got, ["serverport 9990"]);
+  const p = sim.box("Port").saved_attribute_attributes.valueof;
+  assert.deepEqual([p.parameter_mmin, p.parameter_mmax, p.parameter_initial[0]], [1024, 65535, protocol.SERVER_PORT]);
+  assert.equal(p.parameter_invisible, 1, "Stored Only: saved with the set, no undo entries");
 });
 
 test("the menu sends the group's name; a dropped file reaches the js as the Max path itself", () => {
@@ -226,6 +252,106 @@ test("notes played while not armed are not captured; arming mid-note waits for t
   assert.ok(Math.abs(d.sim.written[0][2][0] - Math.fround(note[0])) < 1e-6);
 });
 
+// A signal that never falls silent: a reverb tail, a held pad, a looping clip's bed.
+function bed(n, sr, level) {
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = level * Math.sin(2 * Math.PI * 97 * i / sr);
+  return out;
+}
+
+function mix(a, b) {
+  return a.map((x, i) => x + (b[i] || 0));
+}
+
+test("a note over a tail that never drops below -50 dB starts a capture at its first sample", () => {
+  const d = device(null);
+  d.sim.load();
+  const sr = d.sim.sr;
+  d.sim.play(bed(Math.round(0.6 * sr), sr, 0.1));        // -20 dB, never silent
+  d.sim.click("Capture");
+  d.sim.play(bed(Math.round(0.3 * sr), sr, 0.1));
+  assert.equal(d.sim.written.length, 0, "the tail alone is no onset");
+  const note = mix(tone(1300, sr, 130.81), bed(Math.round(1.3 * sr), sr, 0.1));
+  d.sim.play(note);
+  d.sim.silence(600);
+  assert.equal(d.sim.written.length, 1, "the note on the tail started a capture");
+  const samples = d.sim.written[0][2];
+  for (const i of [0, 1, 500]) assert.ok(Math.abs(samples[i] - Math.fround(note[i])) < 1e-6, "sample " + i);
+});
+
+test("in a looping clip, Capture takes the next note's onset, not the middle of the current one", () => {
+  const d = device(null);
+  d.sim.load();
+  const sr = d.sim.sr;
+  const loop = () => mix(tone(400, sr, 220).map((x, i) => x * Math.exp(-i / (0.15 * sr))),
+                         bed(Math.round(0.4 * sr), sr, 0.05));
+  d.sim.play(loop());
+  d.sim.play(loop().slice(0, Math.round(0.2 * sr)));   // mid-note
+  d.sim.click("Capture");
+  d.sim.play(loop().slice(Math.round(0.2 * sr)));
+  const next = loop().concat(loop(), loop(), loop());
+  d.sim.play(next);
+  d.sim.silence(300);
+  assert.equal(d.sim.written.length, 1);
+  assert.ok(Math.abs(d.sim.written[0][2][0] - Math.fround(next[0])) < 1e-6, "starts at the next note");
+});
+
+test("every Buffer the js makes for a capture is freed (freepeer)", () => {
+  const { d } = captureWith(137, 45);
+  assert.equal(d.sim.written.length, 1);
+  assert.equal(d.host().buffers.made, 2);
+  assert.equal(d.host().buffers.freed, 2);
+});
+
+test("node.script: the device asks it to start the server, shows its progress, stops it when removed", () => {
+  const d = device(null);
+  d.sim.load();
+  const node = d.sim.find("node.script")[0];
+  assert.equal(node.args[0], "server_launcher.js");
+  assert.equal(node.attrs.autostart, 1, "started with the patcher");
+  assert.deepEqual(node.state.received, [["start", protocol.SERVER_PORT]]);
+  d.sim.emit(node.id, 0, { sel: "server", args: ["hello", ""] });     // node.script (re)started
+  assert.deepEqual(node.state.received[1], ["start", protocol.SERVER_PORT]);
+  d.sim.emit(node.id, 0, { sel: "server", args: ["progress", "loading models for basic_shapes ..."] });
+  assert.equal(d.sim.text("status"), "loading models for basic_shapes ...");
+  d.sim.setParameter("Port", 9990);
+  assert.deepEqual(node.state.received[2], ["start", 9990]);
+  const send = d.sim.find("udpsend")[0];
+  d.sim.silence(20);
+  assert.equal(d.sim.sent[d.sim.sent.length - 1][0], P + "/ping");
+  assert.equal(send.state.port, 9990, "udpsend now sends to the new port");
+  d.host().ctx.notifydeleted();
+  assert.deepEqual(node.state.received[node.state.received.length - 1], ["stop"]);
+});
+
+// Words of `text` wrapped greedily into lines of at most `perLine` characters.
+function wrapLines(text, perLine) {
+  const lines = [];
+  let line = "";
+  for (const w of text.split(/\s+/)) {
+    if (line && (line + " " + w).length > perLine) {
+      lines.push(line);
+      line = w;
+    } else line = line ? line + " " + w : w;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+test("the whole Configure list fits its display (Arial Bold at 0.6 em a character, 1.25 em a line)", () => {
+  const d = device(null, { set: "unconfigured" });
+  d.sim.load();
+  const box = d.sim.box("configure");
+  const text = d.sim.text("configure");
+  assert.match(text, /touch these 20 knobs/);
+  const [, , w, h] = box.presentation_rect;
+  const size = box.fontsize;
+  const lines = wrapLines(text, Math.floor(w / (0.6 * size)));
+  assert.ok(lines.length <= Math.floor(h / (1.25 * size)),
+            lines.length + " lines in a box of " + Math.floor(h / (1.25 * size)));
+  assert.match(d.sim.text("serum"), /^Serum found: 20 knobs are not configured/);
+});
+
 test("the whole loop in the patcher: drop, Next records the note, the step lands on Serum", () => {
   const net = network("verified_steps");
   const d = device(net, { set: "configured" });
@@ -270,6 +396,20 @@ test("an empty spec is an error on the panel, not 'every knob is configured'", (
   assert.equal(d.sim.text("status"), "SerumRNN is damaged: the spec lists no effects. Reinstall the device");
   assert.equal(d.sim.text("serum"), "");
   assert.deepEqual(d.sim.sent, [], "no session without a spec");
+});
+
+test("a part missing beside the patcher: the panel says damaged, not its start-up text", () => {
+  const fs = require("node:fs");
+  const dir = path.resolve(__dirname, "..");
+  const files = new Map(fs.readdirSync(dir).filter((f) => f.endsWith(".js") && f !== "device_flow.js")
+    .map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]));
+  const live = new FakeLiveSet(SETS.required());
+  const sim = new PatcherSim(PATCHER, {
+    js: (box, s) => jsHost(box, s, { LiveAPI: live.LiveAPI, random: seeded(2), files }),
+  });
+  sim.load();
+  assert.match(sim.text("status"), /^SerumRNN is damaged: device_flow\.js is missing or broken \(.*can't find device_flow.*\)\. Reinstall the device$/);
+  assert.deepEqual(sim.sent, [], "nothing is sent by a damaged device");
 });
 
 test("Windows: a dropped file keeps its drive letter", () => {

@@ -6,9 +6,14 @@
 //
 // Message semantics, from Cycling '74's reference pages:
 //   live.text (button mode): a click sends bang out the left outlet ("(mouse) In button
-//     mode, ... a bang message out the left outlet"). Live setting the parameter
-//     (automation, a MIDI-mapped pad) is modelled as the value 1 then 0 out the left
-//     outlet, the way a parameter object reports a value; the patcher must handle both.
+//     mode, ... a bang message out the left outlet"). Live setting the parameter sends its
+//     new value out the left outlet. Live's MIDI mapping (Ableton: "Toggle and Momentary
+//     MIDI functions"; a note mapped to a switch toggles it, a CC sets it): a note press
+//     toggles 0 <-> 1, a momentary CC sets 1 on press and 0 on release; only a change is
+//     reported. "assign v" stores v, shows it and sends it out (live.text reference).
+//   live.numbox: its value out the left outlet when Live or the user sets it.
+//   node.script: messages in go to a test-supplied host (opts.node), which may send
+//     messages out of its left outlet with sim.emit; none supplied: they are recorded.
 //   live.menu: index out the left outlet, the item's text out the middle one.
 //   live.drop: the full path (Max style) out the left outlet.
 //   live.thisdevice: bang out the left outlet once the device (and the Live API) is ready.
@@ -146,11 +151,24 @@ class PatcherSim {
     this.emit(b.id, 0, msg("bang"));
   }
 
-  // Live sets the parameter (automation, a MIDI-mapped pad): value 1, then 0.
-  automate(name) {
+  // Live sets the parameter (automation, MIDI): the new value out, if it changed.
+  setParameter(name, value) {
     const b = this.box(name);
-    this.emit(b.id, 0, msg(1));
-    this.emit(b.id, 0, msg(0));
+    const v = Number(value);
+    if ((b.state.value || 0) === v) return;
+    b.state.value = v;
+    this.emit(b.id, 0, msg(v));
+  }
+
+  // A pad mapped by MIDI note: Live toggles the parameter on each press.
+  notePress(name) {
+    this.setParameter(name, (this.box(name).state.value || 0) ? 0 : 1);
+  }
+
+  // A pad mapped by a momentary CC: 1 on press, 0 on release.
+  ccPress(name) {
+    this.setParameter(name, 1);
+    this.setParameter(name, 0);
   }
 
   menu(name, index) {
@@ -301,7 +319,25 @@ class PatcherSim {
 }
 
 const HANDLERS = {
-  "live.text"(b, inlet, m) { this.emit(b.id, 0, m); },
+  "live.text"(b, inlet, m) {
+    if (m.sel === "assign") {
+      b.state.value = Number(m.args[0]);
+      this.emit(b.id, 0, msg(b.state.value));
+      return;
+    }
+    throw new Error("the simulator's live.text takes only assign (got " + m.sel + ")");
+  },
+  "live.numbox"(b, inlet, m) {
+    if (m.sel === "int" || m.sel === "float") {
+      b.state.value = Number(m.args[0]);
+      this.emit(b.id, 0, msg(b.state.value));
+    }
+  },
+  "node.script"(b, inlet, m) {
+    if (!b.state.received) b.state.received = [];
+    b.state.received.push(items(m));
+    if (this.opts.node) this.opts.node(b, this, m);
+  },
   "live.button"(b, inlet, m) { this.emit(b.id, 0, msg("bang")); },
   message(b, inlet, m) {
     if (inlet !== 0) return;
@@ -352,7 +388,11 @@ const HANDLERS = {
   js(b, inlet, m) {
     if (b.state.js) b.state.js.receive(m, inlet);
   },
-  udpsend(b, inlet, m) { this.sent.push(items(m)); },
+  udpsend(b, inlet, m) {
+    if (m.sel === "port") b.state.port = Number(m.args[0]);
+    else if (m.sel === "host") b.state.host = String(m.args[0]);
+    else this.sent.push(items(m));
+  },
   udpreceive(b, inlet, m) {
     if (m.sel === "port") b.state.port = Number(m.args[0]);
   },

@@ -50,10 +50,23 @@ test("done says why and how many undos lead back to the best step", () => {
   assert.equal(T.done({ done: false }, 1), "");
 });
 
-test("server status lines name the command to run", () => {
+test("server status lines: the device starts the server itself, so no terminal step", () => {
   assert.equal(T.serverReady(["basic_shapes"]), "Server ready (basic_shapes)");
-  assert.equal(T.serverDown(), "Server not running: open a terminal and run `serumrnn serve`");
-  assert.match(T.serverStopped(), /serumrnn serve/);
+  assert.equal(T.serverDown(9870), "Server not answering on port 9870: starting it");
+  assert.equal(T.serverStopped(), "Server stopped: starting it again");
+  for (const line of [T.serverDown(9870), T.serverStopped()]) assert.doesNotMatch(line, /terminal/);
+});
+
+test("instruction mode speaks Serum's words, grouped by effect", () => {
+  const v = [
+    { effectLabel: "Distortion", role: "enable", text: "On", word: "On/off" },
+    { effectLabel: "Distortion", role: "knob", text: "HardClip", word: "Mode" },
+    { effectLabel: "Hall Reverb", role: "enable", text: "Off", word: "On/off" },
+  ];
+  assert.equal(T.handSettings(v), "Distortion: switch it on, Mode HardClip; Hall Reverb: switch it off");
+  assert.equal(T.byHandInstruction(3, v.slice(0, 1)), "Step 3, in Serum's FX tab: Distortion: switch it on");
+  assert.match(T.serumSummary({ name: "Serum 2", version: 2, missing: [{ names: ["a"] }] }),
+               /^Serum 2 \(Serum 2\) found: it shows its effects to Live only as FX Main Param slots/);
 });
 
 test("file errors say which file; protocol errors say what to do", () => {

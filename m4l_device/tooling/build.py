@@ -9,9 +9,11 @@ bytes every time, so both committed files can be checked against their sources; 
 draws the device's panel from the patcher's presentation layout, so the picture in the
 docs cannot drift from the device.
 
-The ``.amxd`` built here is the unfrozen device: it finds its JavaScript beside it (Max
-searches the folder of the patcher being loaded first). Distribution copies are frozen in
-Max, which takes every dependency into the file (README, "Releasing the device").
+``build`` writes two devices. ``m4l_device/SerumRNN.amxd`` is the unfrozen one for working
+on the device: it finds its JavaScript beside it (Max searches the folder of the patcher
+being loaded first). ``out/device/SerumRNN.amxd`` is the frozen one for producers: one file
+with the js (bundled into one file, bundle.py) and node.script's launcher inside it
+(frozen.py), so it survives Live's "Collect All and Save" (docs/device.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from serumrnn.device import bundle, frozen
 from serumrnn.server.spec import EXPORT_PATH
 
 DEVICE_DIR = Path(__file__).resolve().parent.parent
@@ -33,6 +36,9 @@ PATCHER = DEVICE_DIR / "SerumRNN.maxpat"
 AMXD = DEVICE_DIR / "SerumRNN.amxd"
 PANEL_PNG = ROOT / "docs" / "device-panel.png"
 SPEC_MODULE = DEVICE_DIR / "serumrnn_spec.js"
+GLUE = DEVICE_DIR / "serumrnn_device.js"
+LAUNCHER = DEVICE_DIR / "server_launcher.js"
+FROZEN_AMXD = ROOT / "out" / "device" / "SerumRNN.amxd"
 #: The ``ampf`` chunk's device type (as in Ableton's maxdevtools amxd reader).
 DEVICE_TYPES = {"audio_effect": b"aaaa", "instrument": b"iiii", "midi_effect": b"mmmm"}
 #: Live's device height in pixels; the width comes from the patcher's ``devicewidth``.
@@ -55,6 +61,24 @@ def build_amxd(patcher: bytes, device_type: str = "audio_effect") -> bytes:
         _chunk(b"ampf", DEVICE_TYPES[device_type])
         + _chunk(b"meta", bytes(4))
         + _chunk(b"ptch", patcher + b"\x00")
+    )
+
+
+def build_frozen_amxd(patcher: bytes, device_type: str = "audio_effect") -> bytes:
+    """The self-contained ``.amxd``: the patcher, the bundled js and the launcher in one
+    frozen ``ptch`` (frozen.py). Reads the js beside the patcher as it is now, so write
+    serumrnn_spec.js first."""
+    files = [
+        frozen.Embedded(GLUE.name, bundle.bundle(GLUE.read_text(), DEVICE_DIR).encode()),
+        frozen.Embedded(LAUNCHER.name, LAUNCHER.read_bytes(), flag=frozen.FLAG_ON_DISK),
+    ]
+    device = frozen.freeze_patcher(json.loads(patcher), files)
+    own = json.dumps(device, indent=4).encode() + b"\n\x00"
+    entries = [frozen.Embedded(AMXD.name, own, "JSON", frozen.FLAG_DEVICE), *files]
+    return (
+        _chunk(b"ampf", DEVICE_TYPES[device_type])
+        + _chunk(b"meta", frozen.FROZEN_META)
+        + _chunk(b"ptch", frozen.pack_ptch(entries))
     )
 
 
@@ -126,6 +150,9 @@ def presentation_items(patcher: dict[str, Any]) -> list[PanelItem]:
             label = box["saved_attribute_attributes"]["valueof"]["parameter_enum"][0]
         elif cls == "live.drop":
             label = box.get("legend", "")
+        elif cls == "live.numbox":
+            v = box["saved_attribute_attributes"]["valueof"]
+            label = f"{v['parameter_shortname']} {v['parameter_initial'][0]}"
         else:
             label = box.get("text", "")
         x, y, w, h = (float(v) for v in box["presentation_rect"])
@@ -203,6 +230,9 @@ def draw_panel(patcher: dict[str, Any], out: Path, scale: float = 2.0) -> list[P
         elif it.maxclass == "live.menu":
             ax.add_patch(Rectangle((x, y), w, h, color=FIELD))
             write(x, y, w, it.label + "  \u25be", 10.0, FG, center=True, h=h)
+        elif it.maxclass == "live.numbox":
+            ax.add_patch(Rectangle((x, y), w, h, color=FIELD))
+            write(x, y, w, it.label, 10.0, FG, center=True, h=h)
         elif it.maxclass == "live.drop":
             ax.add_patch(Rectangle((x, y), w, h, fill=False, ec=DIM, ls="--", lw=1.0))
             write(x, y, w, it.label, 10.0, DIM, center=True, h=h)
@@ -239,7 +269,12 @@ def _cmd_build(a: argparse.Namespace) -> int:
         return 0
     mod.write_text(module)
     out.write_bytes(data)
+    packed = build_frozen_amxd(Path(a.patcher).read_bytes())
+    frozen_out = Path(a.frozen_out)
+    frozen_out.parent.mkdir(parents=True, exist_ok=True)
+    frozen_out.write_bytes(packed)
     print(f"wrote {mod} and {out} ({len(data)} bytes, audio effect)")
+    print(f"wrote {frozen_out} ({len(packed)} bytes, frozen: drop this one into Live)")
     return 0
 
 
@@ -250,9 +285,11 @@ def _cmd_panel(a: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("device", help="the Max for Live device: build the .amxd, draw its panel")
+    d = sub.add_parser("device", help="the Max for Live device: build the .amxd files, draw its panel")
     dsub = d.add_subparsers(dest="device_cmd", required=True)
-    b = dsub.add_parser("build", help="write m4l_device/serumrnn_spec.js and assemble SerumRNN.amxd")
+    b = dsub.add_parser(
+        "build", help="write serumrnn_spec.js, SerumRNN.amxd and the frozen out/device/SerumRNN.amxd"
+    )
     b.add_argument("--patcher", default=str(PATCHER), help="the device's Max patcher (default %(default)s)")
     b.add_argument("--out", default=str(AMXD), help="the .amxd to write (default %(default)s)")
     b.add_argument("--spec", default=str(EXPORT_PATH), help="the spec JSON (`serumrnn spec export`)")
@@ -260,6 +297,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--spec-module",
         default=str(SPEC_MODULE),
         help="the JavaScript spec module to write (default %(default)s)",
+    )
+    b.add_argument(
+        "--frozen-out",
+        default=str(FROZEN_AMXD),
+        help="the self-contained (frozen) .amxd to write (default %(default)s)",
     )
     b.add_argument(
         "--check", action="store_true", help="fail if the .amxd or serumrnn_spec.js is out of sync"
