@@ -1,6 +1,6 @@
 """The assistant: one effect at a time from the producer's sound towards the target.
 
-It runs one of three loops (``Assistant(loop=...)``, names in :data:`steps.LOOPS`):
+It runs one of three loops (``Assistant(loop=...)``, names in :data:`loop_settings.LOOPS`):
 
 * ``"verified"`` (default) and ``"refine"``: a step is offered only when its render says
   it brings the sound closer (:mod:`serumrnn.server.verified_loop`);
@@ -23,21 +23,16 @@ import numpy as np
 from serumrnn.server import judge as J
 from serumrnn.server.judge import Judge, Sound, Stop
 from serumrnn.server.loop import Loop
+from serumrnn.server.loop_settings import DEFAULT_K, DEFAULT_LOOP, REFINE_BUDGET, check_settings
 from serumrnn.server.models import StepModels
 from serumrnn.server.paper_loop import PaperLoop
 from serumrnn.server.rack.chain import Chain
 from serumrnn.server.rack.render import Renderer
-from serumrnn.server.steps import (
-    DEFAULT_K,
-    DEFAULT_LOOP,
-    REFINE_BUDGET,
-    Result,
-    StepReport,
-    Turn,
-    Undone,
-    check_settings,
-)
+from serumrnn.server.steps import LoopSettings, Result, StepReport, Turn, Undone
 from serumrnn.server.verified_loop import RefineLoop, VerifiedLoop
+
+#: The class that runs each loop of ``loop_settings.LOOPS``.
+LOOP_CLASSES: dict[str, type[Loop]] = {"verified": VerifiedLoop, "refine": RefineLoop, "paper": PaperLoop}
 
 
 class Assistant:
@@ -74,33 +69,10 @@ class Assistant:
                 "renderer (the open rack or a plugin rack), or use loop='paper'"
             )
         self.loop = loop
-        self.runner: Loop
-        if loop == "paper":
-            self.runner = PaperLoop(
-                models,
-                target,
-                tolerance=tolerance,
-                renderer=renderer,
-                preset=preset,
-                input_audio=input_audio,
-                selector=selector,
-                decision=decision,
-                margin=margin,
-            )
-        else:
-            self.runner = (RefineLoop if loop == "refine" else VerifiedLoop)(
-                models,
-                target,
-                k=k,
-                refine_budget=refine_budget,
-                seed=seed,
-                renderer=renderer,
-                preset=preset,
-                input_audio=input_audio,
-                selector=selector,
-                decision=decision,
-                margin=margin,
-            )
+        settings = LoopSettings(tolerance, k, refine_budget, seed, selector, decision, margin)
+        self.runner: Loop = LOOP_CLASSES[loop](
+            models, target, renderer=renderer, preset=preset, input_audio=input_audio, settings=settings
+        )
 
     # -- one call per request ------------------------------------------------------------
     def advance(self, current: np.ndarray | None = None) -> Turn:

@@ -251,7 +251,7 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
     """A verified step (k = 3) and a verified + refine step (24 renders), per ``step()``
     call of whole sessions on the open rack, targets of 1 to every effect, at random."""
     from serumrnn.server.assistant import Assistant
-    from serumrnn.server.steps import DEFAULT_K, REFINE_BUDGET
+    from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
 
     print("verified steps (open rack; every step() call of whole sessions):")
     found = _step_setup(models_dir, seed=11)

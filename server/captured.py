@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from serumrnn.server import judge as J
 from serumrnn.server.steps import Verdict, switch_off
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def take_capture(loop: VerifiedLoop, current: np.ndarray) -> Verdict | None:
     last.after, last.improved = after, not back
     if not back:
         loop.states.append(sound)
-        loop.stop = judge.stop_after(after, steps=len(loop.steps), effects_on=len(loop.chain))
+        loop.stop = judge.stop(J.AFTER_STEP, J.Progress(after, len(loop.steps), len(loop.chain)))
         text = f"Step {last.step} brought the sound closer."
     else:
         loop.steps.pop()

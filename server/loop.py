@@ -9,11 +9,12 @@ best-state decision it makes is the judge's (:mod:`serumrnn.server.judge`).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from serumrnn.server import judge as J
+from serumrnn.server import spec
 from serumrnn.server.audio_io import check_signal
 from serumrnn.server.judge import Judge, Sound, Stop
 from serumrnn.server.models import (
@@ -26,7 +27,16 @@ from serumrnn.server.models import (
 from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.rack.render import Renderer
 from serumrnn.server.simulation import Simulator
-from serumrnn.server.steps import Result, StepReport, Turn, Undone, Verdict
+from serumrnn.server.steps import (
+    LoopSettings,
+    Result,
+    StepReport,
+    Turn,
+    Undone,
+    Verdict,
+    describe,
+    instruction,
+)
 
 
 class Loop:
@@ -36,7 +46,7 @@ class Loop:
     Live, from captures (the first capture is the input).
     """
 
-    #: The loop's name in ``steps.LOOPS``.
+    #: The loop's name in ``loop_settings.LOOPS``.
     kind: ClassVar[str] = ""
     #: The judge's best-state rule for this loop (see :meth:`Judge.best`).
     keeps_bad: ClassVar[bool] = False
@@ -46,15 +56,13 @@ class Loop:
         models: StepModels,
         target: np.ndarray,
         *,
-        renderer: Renderer | None,
-        preset: str | None,
-        input_audio: np.ndarray | None,
-        selector: str,
-        decision: str,
-        margin: float,
+        renderer: Renderer | None = None,
+        preset: str | None = None,
+        input_audio: np.ndarray | None = None,
+        settings: LoopSettings | None = None,
     ) -> None:
-        self.models, self.selector = models, selector
-        self.decision, self.margin = decision, margin
+        self.models = models
+        self.settings = LoopSettings() if settings is None else settings
         self.input_audio = (
             None if input_audio is None else check_signal(np.asarray(input_audio, np.float32), "input")
         )
@@ -97,7 +105,7 @@ class Loop:
         self.states = [sound]
         if self.sim is not None:
             self.sim.start(sound)
-        self.judge = Judge(self.distance(0), decision=self.decision, margin=self.margin)
+        self.judge = Judge(self.distance(0), decision=self.settings.decision, margin=self.settings.margin)
         warn = J.out_of_domain(self.judge.start, self.models.group)
         self.warnings = [warn] if warn else []
 
@@ -112,7 +120,8 @@ class Loop:
         """The selector's probabilities for the next effect, from every sound so far."""
         applied = ["initial"] + list(self.chain.order)
         x = selector_inputs([s.features for s in self.states], self.target.features, applied)
-        return np.asarray(self.models.predict(self.selector, x))[0]
+        probs: np.ndarray = np.asarray(self.models.predict(self.settings.selector, x))[0]
+        return probs
 
     def pair(self) -> dict[str, np.ndarray]:
         """The parameter models' input: the current sound and the target."""
@@ -121,6 +130,38 @@ class Loop:
     def model_knobs(self, effect: str) -> FX:
         """``effect`` with the knobs its parameter model gives for (current, target)."""
         return knobs_from_outputs(effect, self.models.predict(param_model_name(effect), self.pair()))
+
+    def new_report(
+        self,
+        fx: FX,
+        probs: np.ndarray,
+        before: dict[str, float],
+        *,
+        after: dict[str, float] | None,
+        improved: bool | None,
+        confidence: float,
+        **extra: Any,
+    ) -> StepReport:
+        """The report of a step that just put ``fx`` on the chain (``extra``: the
+        loop's own fields of :class:`StepReport`)."""
+        en, knobs, fixed = describe(fx)
+        return StepReport(
+            step=len(self.chain),
+            effect=fx.name,
+            label=fx.effect.label,
+            enable=en,
+            knobs=knobs,
+            fixed=fixed,
+            confidence=confidence,
+            probabilities={e: float(q) for e, q in zip(spec.EFFECT_NAMES, probs)},
+            before=before,
+            after=after,
+            improved=improved,
+            instruction=instruction(fx),
+            chain=self.chain.to_json(),
+            loop=self.kind,
+            **extra,
+        )
 
     @property
     def done(self) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET, check_settings
 from serumrnn.server.rack.presets import PRESET_PREFIX
 
 if TYPE_CHECKING:
@@ -169,8 +170,8 @@ def match(
     *,
     models: GroupModels | None = None,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     rack_order: str | Sequence[str] | None = None,
 ) -> tuple[Result, Path]:
     """Run the step loop from the input to the target and write the report folder.
@@ -189,15 +190,12 @@ def match(
     from serumrnn.server.rack import OpenRack
     from serumrnn.server.rack import presets as P
     from serumrnn.server.report import write_report
-    from serumrnn.server.steps import LOOPS, usage_notes
+    from serumrnn.server.steps import usage_notes
 
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
-    if loop not in LOOPS:
-        raise ValueError(f"--loop must be one of {', '.join(LOOPS)}, got {loop!r}")
-    if not 1 <= k <= spec_mod.MAX_STEPS:
-        raise ValueError(f"--k must be 1..{spec_mod.MAX_STEPS} (the number of effects), got {k}")
+    check_settings(loop, k, refine_budget)  # before anything slow
     if spec.preset is not None:
         P.preset(spec.preset)  # an unknown preset fails before anything slow
     # Files first: a wrong path should not wait for the models to load.
@@ -298,7 +296,7 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
     candidates, the refinement budget, the paper loop's tolerance and the rack order."""
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.steps import DEFAULT_K, LOOPS, REFINE_BUDGET
+    from serumrnn.server.loop_settings import LOOPS
 
     p.add_argument("--loop", default="verified", choices=LOOPS, help=loop_help)
     p.add_argument(

@@ -47,9 +47,9 @@ def effect_of_model(name: str) -> str | None:
 
 #: One parameter model per effect, in spec order.
 PARAM_MODELS: tuple[str, ...] = tuple(param_model_name(e) for e in spec.EFFECT_NAMES)
-#: What the step loop loads: the selector and every parameter model.
+#: What the assistant loads: the selector and every parameter model.
 STEP_MODELS: tuple[str, ...] = ("selector",) + PARAM_MODELS
-#: Every model of a group: the step loop's, the selector's NI baseline and SerumCNN.
+#: Every model of a group: the assistant's, the selector's NI baseline and SerumCNN.
 ALL_MODELS: tuple[str, ...] = PARAM_MODELS + ("selector", "selector_ni", "serum_cnn")
 
 
@@ -114,7 +114,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise ModelError("incompatible", f"{path}: feature settings differ from server/features.py")
     if not isinstance(files, dict):
         raise ModelError("bad_manifest", f"{path}: 'files' must be an object")
-    return m
+    manifest: dict[str, Any] = m
+    return manifest
 
 
 class StepModels(Protocol):
@@ -201,14 +202,19 @@ def load_group(
     return out
 
 
-def pair_batch(current_mel, current_mfcc, target_mel, target_mfcc) -> dict[str, np.ndarray]:
+def pair_batch(
+    current_mel: Sequence[np.ndarray] | np.ndarray,
+    current_mfcc: Sequence[np.ndarray] | np.ndarray,
+    target_mel: Sequence[np.ndarray] | np.ndarray,
+    target_mfcc: Sequence[np.ndarray] | np.ndarray,
+) -> dict[str, np.ndarray]:
     """The paper's parameter-model input (SerumCNN's too): the current and the target
     sound's features stacked as two channels, current in channel 0, target in channel 1.
 
     Every argument is a batch, (B, N_MELS, N_FRAMES) for Mel and (B, N_MFCC, N_FRAMES) for
     MFCC (an array or a sequence of per-clip arrays); the result is float32
     ``{"mel": (B, N_MELS, N_FRAMES, 2), "mfcc": (B, N_MFCC, N_FRAMES, 2)}``. Training,
-    evaluation and the step loop all build this input here: the trained models depend on
+    evaluation and the assistant all build this input here: the trained models depend on
     the channel order."""
     mel = np.stack([current_mel, target_mel], axis=-1).astype(np.float32, copy=False)
     mfcc = np.stack([current_mfcc, target_mfcc], axis=-1).astype(np.float32, copy=False)
@@ -231,7 +237,7 @@ def selector_batch(
     """Selector inputs for many examples, padded to ``spec.MAX_STEPS`` steps: step j of example r pairs the
     sound ``histories[r][j]`` (mel, mfcc) with ``targets[r]``, with the one-hot of
     ``applied[r][j]`` ("initial" for the first step). Training, evaluation and the step
-    loop all build the selector's input here."""
+    assistant all build the selector's input here."""
     b = len(histories)
     n = spec.MAX_STEPS
     mel = np.zeros((b, n, F.N_MELS, F.N_FRAMES, 2), np.float32)

@@ -105,6 +105,28 @@ def _read(fmt: str, data: bytes, pos: int) -> tuple[Any, int]:
     return struct.unpack_from(fmt, data, pos)[0], pos + size
 
 
+#: The struct format of each fixed-size OSC argument type.
+_FIXED = {"i": ">i", "h": ">q", "f": ">f", "d": ">d"}
+#: The OSC types that carry no bytes, and their values.
+_EMPTY: dict[str, Any] = {"T": True, "F": False, "N": None, "I": math.inf}
+
+
+def _read_arg(t: str, data: bytes, pos: int) -> tuple[Any, int]:
+    """One argument of type tag ``t`` at ``pos``, and the position after it."""
+    if t in _FIXED:
+        return _read(_FIXED[t], data, pos)
+    if t in "sS":
+        return _read_string(data, pos)
+    if t == "b":
+        n, pos = _read(">i", data, pos)
+        if n < 0 or pos + n > len(data):
+            raise DecodeError(f"blob of {n} bytes runs past the end of the datagram")
+        return data[pos : pos + n], (pos + n + 3) & ~3
+    if t in _EMPTY:
+        return _EMPTY[t], pos
+    raise DecodeError(f"unsupported OSC type tag {t!r}")
+
+
 def _decode_message(data: bytes) -> Message:
     if not data.startswith(b"/"):
         raise DecodeError("an OSC message starts with an address beginning with '/'")
@@ -117,25 +139,7 @@ def _decode_message(data: bytes) -> Message:
     args: list[Any] = []
     for t in tags[1:]:
         try:
-            if t == "i":
-                v, pos = _read(">i", data, pos)
-            elif t == "h":
-                v, pos = _read(">q", data, pos)
-            elif t == "f":
-                v, pos = _read(">f", data, pos)
-            elif t == "d":
-                v, pos = _read(">d", data, pos)
-            elif t in "sS":
-                v, pos = _read_string(data, pos)
-            elif t == "b":
-                n, pos = _read(">i", data, pos)
-                if n < 0 or pos + n > len(data):
-                    raise DecodeError(f"blob of {n} bytes runs past the end of the datagram")
-                v, pos = data[pos : pos + n], (pos + n + 3) & ~3
-            elif t in "TFNI":
-                v = {"T": True, "F": False, "N": None, "I": math.inf}[t]
-            else:
-                raise DecodeError(f"unsupported OSC type tag {t!r}")
+            v, pos = _read_arg(t, data, pos)
         except DecodeError as e:
             raise DecodeError(str(e), address, args) from None
         args.append(v)
@@ -330,7 +334,7 @@ class Request:
 
     @property
     def session(self) -> str:
-        return self.args.get("session", "")
+        return str(self.args.get("session", ""))
 
 
 def signature_text(name: str) -> str:

@@ -56,7 +56,7 @@ def done_text(stop: Stop) -> str:
 
 
 class StepHandlers:
-    """The session requests, with the step loop's settings (``loop``, ``k``,
+    """The session requests, with the assistant's settings (``loop``, ``k``,
     ``refine_budget``, ``tolerance``) and the open rack the verified loops listen on
     (``rack``: set by the server at start, on its own thread)."""
 

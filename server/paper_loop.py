@@ -18,20 +18,19 @@ from serumrnn.server import spec
 from serumrnn.server.judge import Stop
 from serumrnn.server.loop import Loop
 from serumrnn.server.models import most_probable_unused
-from serumrnn.server.steps import StepReport, Verdict, describe, instruction, switch_off
+from serumrnn.server.steps import StepReport, Verdict, switch_off
 
 
 class PaperLoop(Loop):
     kind = "paper"
     keeps_bad = True
 
-    def __init__(self, *args: Any, tolerance: int, **kwargs: Any) -> None:
-        self.tolerance = tolerance
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.bad_steps = 0
         super().__init__(*args, **kwargs)
 
     def stopped(self) -> Stop | None:
-        reason = J.paper_stop(self.bad_steps, self.tolerance, len(self.chain))
+        reason = J.paper_stop(self.bad_steps, self.settings.tolerance, len(self.chain))
         return J.stop(reason, self.best_step) if reason else None
 
     def take_turn(self, current: np.ndarray | None) -> tuple[Verdict | None, StepReport | None]:
@@ -88,23 +87,14 @@ class PaperLoop(Loop):
             self.states.append(J.judged(self.sim.render(self.chain), self.target))
             after = self.distance()
             improved = self._judge_step(before, after)
-        en, knobs, fixed = describe(fx)
         p = float(probs[spec.EFFECT_NAMES.index(effect)])
-        report = StepReport(
-            step=len(self.chain),
-            effect=effect,
-            label=fx.effect.label,
-            enable=en,
-            knobs=knobs,
-            fixed=fixed,
-            confidence=p,
-            probabilities={e: float(q) for e, q in zip(spec.EFFECT_NAMES, probs)},
-            before=before,
+        report = self.new_report(
+            fx,
+            probs,
+            before,
             after=after,
             improved=improved,
-            instruction=instruction(fx),
-            chain=self.chain.to_json(),
-            loop="paper",
+            confidence=p,
             selector_probability=p,
             renders=0 if after is None else 1,
         )

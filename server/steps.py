@@ -1,7 +1,8 @@
 """What the assistant hands out, and the words it uses: one step, the verdict on a captured
-step, one turn (what a request produced), the whole result, and the loops' settings.
+step, one turn (what a request produced), the whole result, and how a loop runs
+(:class:`LoopSettings`; the names and defaults are in :mod:`serumrnn.server.loop_settings`).
 
-Kept light (no TensorFlow, no rendering) because the report, the OSC encoder and the
+Kept free of TensorFlow and rendering because the report, the OSC encoder and the
 command-line options read these types without running a loop.
 """
 
@@ -11,38 +12,28 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from serumrnn.server import features as F
+from serumrnn.server import judge as J
 from serumrnn.server import spec
+from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
 
 if TYPE_CHECKING:
-    from serumrnn.server.judge import Stop
     from serumrnn.server.rack.chain import FX
 
-#: The loops the assistant runs (``--loop``): see :mod:`serumrnn.server.assistant`.
-LOOPS = ("verified", "refine", "paper")
-#: The one the assistant runs unless told otherwise.
-DEFAULT_LOOP = "verified"
-#: Candidate effects a verified step renders before it looks further.
-DEFAULT_K = 3
-#: Renders the refinement may spend per step (``loop="refine"``).
-REFINE_BUDGET = 24
 #: Only this much of any sound is used: the models were trained on 1 s clips.
 CLIP_SECONDS = F.CLIP_SAMPLES / F.SAMPLE_RATE
 
 
-def check_loop(loop: str) -> str:
-    """``loop`` if it names a loop; a one-line error naming the loops otherwise."""
-    if loop not in LOOPS:
-        raise ValueError(f"unknown loop {loop!r}; loops: {', '.join(LOOPS)}")
-    return loop
+@dataclass(frozen=True)
+class LoopSettings:
+    """How a loop runs. The defaults are what ``serumrnn match`` and the server use."""
 
-
-def check_settings(loop: str, k: int, refine_budget: int) -> None:
-    """The loop settings every entry point accepts (the assistant, match, the server)."""
-    check_loop(loop)
-    if not 1 <= k <= spec.MAX_STEPS:
-        raise ValueError(f"k must be 1..{spec.MAX_STEPS} (the number of effects), got {k}")
-    if refine_budget < 0:
-        raise ValueError(f"refine_budget must be 0 or more, got {refine_budget}")
+    tolerance: int = 1  # the paper's loop: bad steps it allows before it stops
+    k: int = DEFAULT_K  # verified loops: candidates rendered before looking further
+    refine_budget: int = REFINE_BUDGET  # loop "refine": renders of the polish per step
+    seed: int = 0  # loop "refine": the polish's seed (plus the step's index)
+    selector: str = "selector"  # the model that ranks the effects
+    decision: str = J.DECISION  # the judge's decision distance
+    margin: float = J.MARGIN  # the judge's margin
 
 
 def live_note_name(midi: int) -> str:
@@ -167,7 +158,7 @@ class Turn:
 
     judged: Verdict | None
     report: StepReport | None
-    stop: Stop | None
+    stop: J.Stop | None
     step: int = 0
     best_step: int = 0
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from serumrnn.server import judge as J
 from serumrnn.server import spec
 from serumrnn.server.captured import take_capture
 from serumrnn.server.judge import Stop
@@ -27,18 +28,22 @@ from serumrnn.server.loop import Loop
 from serumrnn.server.models import rank_unused
 from serumrnn.server.search import Candidate, CandidateSearch
 from serumrnn.server.simulation import Simulator
-from serumrnn.server.steps import StepReport, Verdict, describe, instruction
+from serumrnn.server.steps import StepReport, Verdict
 
 
 class VerifiedLoop(Loop):
     kind = "verified"
 
-    def __init__(self, *args: Any, k: int, refine_budget: int, seed: int, **kwargs: Any) -> None:
-        self.k, self.refine_budget, self.seed = k, refine_budget, seed
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.rejected: set[str] = set()  # effects taken back in Live: never offered again
         self.taken_back_steps: list[Verdict] = []
         self.stop: Stop | None = None
         super().__init__(*args, **kwargs)
+
+    @property
+    def polish_budget(self) -> int:
+        """Renders the knob polish may spend per step: none in the plain verified loop."""
+        return 0
 
     @property
     def simulator(self) -> Simulator:
@@ -75,9 +80,9 @@ class VerifiedLoop(Loop):
     def _step(self) -> StepReport | None:
         judge, sim = self.judge_now, self.simulator
         before = self.distance()
-        unused = [e for e in spec.EFFECT_NAMES if e not in self.chain.order]
-        left = [e for e in unused if e not in self.rejected]
-        self.stop = judge.stop_before(before, steps=len(self.steps), unused=len(unused), untried=len(left))
+        left = [e for e in spec.EFFECT_NAMES if e not in self.chain.order and e not in self.rejected]
+        progress = J.Progress(before, len(self.steps), len(self.chain), untried=len(left))
+        self.stop = judge.stop(J.BEFORE_SEARCH, progress)
         if self.stop is not None:
             return None
         renders0 = sim.renders
@@ -93,12 +98,12 @@ class VerifiedLoop(Loop):
             self.pair(),
             probs,
             cur,
-            refine_budget=self.refine_budget if self.kind == "refine" else 0,
-            seed=self.seed + len(self.steps),
+            refine_budget=self.polish_budget,
+            seed=self.settings.seed + len(self.steps),
         )
-        found = search.run(ranked, self.k)
-        self.stop = judge.stop_after_search(found.best is not None, len(self.steps))
+        found = search.run(ranked, self.settings.k)
         if found.best is None:
+            self.stop = J.nothing_closer(len(self.steps))
             return None
         return self._apply(found.best, probs, before, cur, found.tried, sim.renders - renders0)
 
@@ -117,22 +122,13 @@ class VerifiedLoop(Loop):
         gain = judge.improvement(best.dist, cur)
         if not captured:
             self.states.append(best.sound)
-        en, knobs, fixed = describe(best.fx)
-        report = StepReport(
-            step=len(self.chain),
-            effect=best.effect,
-            label=best.fx.effect.label,
-            enable=en,
-            knobs=knobs,
-            fixed=fixed,
-            confidence=gain,
-            probabilities={e: float(p) for e, p in zip(spec.EFFECT_NAMES, probs)},
-            before=before,
+        report = self.new_report(
+            best.fx,
+            probs,
+            before,
             after=None if captured else best.dist,
             improved=None if captured else True,
-            instruction=instruction(best.fx),
-            chain=self.chain.to_json(),
-            loop=self.kind,
+            confidence=gain,
             selector_probability=best.probability,
             expected=best.dist,
             expected_improvement=gain,
@@ -142,7 +138,7 @@ class VerifiedLoop(Loop):
         )
         self.steps.append(report)
         if not captured:
-            self.stop = judge.stop_after(best.dist, steps=len(self.steps), effects_on=len(self.chain))
+            self.stop = judge.stop(J.AFTER_STEP, J.Progress(best.dist, len(self.steps), len(self.chain)))
         return report
 
 
@@ -150,3 +146,7 @@ class RefineLoop(VerifiedLoop):
     """The verified loop with the CMA-ES polish of each chosen effect's knobs."""
 
     kind = "refine"
+
+    @property
+    def polish_budget(self) -> int:
+        return self.settings.refine_budget
