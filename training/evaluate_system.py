@@ -45,6 +45,7 @@ import numpy as np
 
 from serumrnn.server import judge as J
 from serumrnn.server.spec import MAX_STEPS
+from serumrnn.training.seed_streams import PAIR_STREAM, TEST_STREAM
 from serumrnn.training.system_ood import evaluate_ood
 from serumrnn.training.system_report import write_report
 from serumrnn.training.system_scores import (
@@ -82,7 +83,6 @@ VERIFIED: dict[str, tuple[str, str]] = {
 #: Pairs the verified rows run on by default: every pair's loop is a whole Assistant run, and
 #: refine spends about 100 renders a pair, so they take a spread subset of the test pairs.
 VERIFIED_PAIRS = 100
-PAIR_STREAM = 300  # record_seed(TEST_STREAM, PAIR_STREAM + n, i): the i-th draw of n effects
 
 
 # -- test pairs -----------------------------------------------------------------------
@@ -94,7 +94,7 @@ def draw_test_pairs(
     """(preset, chain) held out: pairs / MAX_STEPS per chain length, in order of length;
     ``stream`` picks another sub-stream of the test seeds (e.g. development pairs)."""
     from serumrnn.server.sampling import knob_key, record_seed
-    from serumrnn.training.evaluate_models import TEST_STREAM, draw_chain
+    from serumrnn.training.evaluate_models import draw_chain
 
     if pairs < MAX_STEPS or pairs % MAX_STEPS:
         raise ValueError(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
+from serumrnn.training.seed_streams import OOD_START, OOD_STREAM
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
@@ -43,7 +44,6 @@ SUITE_PRESET = {
 VST = Path("/usr/lib/vst")
 LXVST = Path("/usr/lib/lxvst")
 TARGET_PEAK = 0.5  # every target is gain-staged like the rack's presets
-SEED_STREAM = 0x00D  # record_seed(SEED_STREAM, seed, target index)
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def build_suite(rack: Renderer, preset: str = "saw", seed: int = 0, *, plugins: 
 
     dry = rack.dry(preset)
     targets: list[OODTarget] = [OODTarget("identical", "identical", {}, dry.copy())]
-    rng = np.random.default_rng(record_seed(SEED_STREAM, seed, 0))
+    rng = np.random.default_rng(record_seed(OOD_STREAM, seed, 0))
     db = -_u(rng, 0.5, 3.0)
     targets.append(
         OODTarget(
@@ -229,7 +229,7 @@ def build_suite(rack: Renderer, preset: str = "saw", seed: int = 0, *, plugins: 
     )
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, draw) in enumerate(SOX_EFFECTS.items(), start=1):
-            args = draw(np.random.default_rng(record_seed(SEED_STREAM, seed, i)))
+            args = draw(np.random.default_rng(record_seed(OOD_STREAM, seed, i)))
             targets.append(OODTarget(name, "sox", {"args": args}, _staged(sox_target(dry, args, Path(tmp)))))
     if plugins:
         for i, (name, (path, draw_params)) in enumerate(PLUGINS.items(), start=100):
@@ -238,7 +238,7 @@ def build_suite(rack: Renderer, preset: str = "saw", seed: int = 0, *, plugins: 
                     f"the out-of-domain suite needs {path} "
                     "(scripts/setup-system.sh installs the Debian plugins)"
                 )
-            params = draw_params(np.random.default_rng(record_seed(SEED_STREAM, seed, i)))
+            params = draw_params(np.random.default_rng(record_seed(OOD_STREAM, seed, i)))
             targets.append(
                 OODTarget(
                     name,
@@ -393,7 +393,7 @@ def start_percentiles(
     mse: list[float] = []
     mss: list[float] = []
     for i in range(n):
-        rng = np.random.default_rng(record_seed(SEED_STREAM, 0x99, seed, i))
+        rng = np.random.default_rng(record_seed(OOD_STREAM, OOD_START, seed, i))
         preset = presets[int(rng.integers(len(presets)))]
         names = random_effects(rng, int(rng.integers(1, len(spec.EFFECT_NAMES) + 1)))
         d = M.distances(rack.dry(preset), rack.render(sample_chain(names, rng), preset))

@@ -36,6 +36,7 @@ import numpy as np
 from serumrnn.server.models import most_probable_unused, param_model_name
 from serumrnn.server.models import pair_batch as models_pair_batch
 from serumrnn.server.spec import MAX_STEPS
+from serumrnn.training.seed_streams import ORACLE_STREAM, RANDOM_STREAM, TEST_STREAM
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
@@ -51,8 +52,6 @@ SYSTEMS: dict[str, str] = {
     "serumcnn_1s": "SerumCNN 1S",
 }
 ITERATIVE = ("serumrnn", "serumrnn_ni", "serumcnn", "oracle", "random")
-ORACLE_STREAM = 500  # record_seed(TEST_STREAM, ORACLE_STREAM, pair): the Oracle's order after the truth
-RANDOM_STREAM = 400  # record_seed(TEST_STREAM, RANDOM_STREAM, pair): the Random baseline's dice
 FEATURE_BATCH = 32  # clips per feature/metric call (bounds the multi-scale STFT memory)
 
 
@@ -170,7 +169,6 @@ def make_cases(
     """Cases with their input node ready (targets and inputs featurized in batches)."""
     from serumrnn.server.rack.chain import Chain
     from serumrnn.server.sampling import record_seed
-    from serumrnn.training.evaluate_models import TEST_STREAM
 
     tg = make_targets(targets)
     nodes = make_nodes(inputs, [Chain()] * len(inputs), tg)
@@ -236,7 +234,6 @@ def oracle_order(case: Case) -> tuple[str, ...]:
     order, then every other effect in an order drawn from the pair's own seed."""
     from serumrnn.server import spec
     from serumrnn.server.sampling import record_seed
-    from serumrnn.training.evaluate_models import TEST_STREAM
 
     rest = [e for e in spec.EFFECT_NAMES if e not in case.truth]
     rng = np.random.default_rng(record_seed(TEST_STREAM, ORACLE_STREAM, case.index))

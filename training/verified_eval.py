@@ -34,6 +34,7 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
+from serumrnn.training.seed_streams import DEV_STREAM, PAIR_STREAM
 
 if TYPE_CHECKING:  # annotations only: the functions import these where they run
     from serumrnn.server.judge import Sound
@@ -41,9 +42,6 @@ if TYPE_CHECKING:  # annotations only: the functions import these where they run
     from serumrnn.server.rack.chain import Chain
     from serumrnn.server.rack.render import Renderer
 
-#: record_seed(TEST_STREAM, DEV_STREAM + n, i): development pairs for choosing the
-#: decision distance (evaluate_system's test pairs use PAIR_STREAM = 300 + n).
-DEV_STREAM = 700
 EVIDENCE_OOD_SEED = 7
 LOOPS_DEFAULT = ("verified", "refine", "paper")
 METRIC_LABELS = {"mse": "Mel-MSE", "mssmae": "MSSMAE"}
@@ -57,7 +55,7 @@ def draw_pairs(
 ) -> list[tuple[str, Any]]:
     """(preset, chain) pairs, an equal share per chain length, as ``draw_test_pairs`` draws them;
     ``stream`` picks another sub-stream (default: the test pairs' own)."""
-    from serumrnn.training.evaluate_system import PAIR_STREAM, draw_test_pairs
+    from serumrnn.training.evaluate_system import draw_test_pairs
 
     return draw_test_pairs(group, pairs, set(train_keys or ()), PAIR_STREAM if stream is None else stream)
 
