@@ -241,13 +241,11 @@ def test_verified_rows_never_end_worse_and_are_scored_both_ways(run):
 
 
 def test_selector_own_path_diagnosis_runs_on_the_shipped_models(capsys):
-    """`scripts/selector_own_path.py` (the README's figures on SerumRNN against NI on their
-    own path) runs both selectors and prints one line per chain length and the totals."""
-    import runpy
-    from pathlib import Path
+    """`python -m serumrnn.training.own_path` (the README's figures on SerumRNN against NI
+    on their own path) runs both selectors and prints one line per chain length and the totals."""
+    from serumrnn.training.own_path import main
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "selector_own_path.py"
-    runpy.run_path(str(script))["main"]("basic", 5)
+    main("basic", 5)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("basic_shapes: 5 held-out pairs")
     assert [line.split(" |")[0] for line in lines[1:6]] == [f"{n} effects" for n in range(1, 6)]
