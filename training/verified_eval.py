@@ -44,7 +44,6 @@ if TYPE_CHECKING:  # annotations only: the functions import these where they run
 
 EVIDENCE_OOD_SEED = 7
 LOOPS_DEFAULT = ("verified", "refine", "paper")
-METRIC_LABELS = {"mse": "Mel-MSE", "mssmae": "MSSMAE"}
 
 
 # -- pairs ---------------------------------------------------------------------------
