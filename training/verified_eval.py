@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serumrnn.server import spec
-from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
+from serumrnn.server.loop_settings import DEFAULT_K, LOOPS, REFINE_BUDGET, check_loop
 from serumrnn.training.seed_streams import DEV_STREAM, PAIR_STREAM
 
 if TYPE_CHECKING:  # annotations only: the functions import these where they run
@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # annotations only: the functions import these where they run
     from serumrnn.server.rack.render import Renderer
 
 EVIDENCE_OOD_SEED = 7
-LOOPS_DEFAULT = ("verified", "refine", "paper")
 
 
 # -- pairs ---------------------------------------------------------------------------
@@ -223,7 +222,7 @@ def evaluate(
     group: str,
     *,
     pairs: int = 50,
-    loops: Sequence[str] = LOOPS_DEFAULT,
+    loops: Sequence[str] = LOOPS,
     k: int = DEFAULT_K,
     refine_budget: int = REFINE_BUDGET,
     ood_seeds: Sequence[int] = (0, 1, 2),
@@ -382,7 +381,7 @@ def _cmd(a: argparse.Namespace) -> int:
     res = evaluate(
         a.group,
         pairs=a.pairs,
-        loops=[x for x in a.loops.split(",") if x],
+        loops=[check_loop(x) for x in a.loops.split(",") if x],
         k=a.k,
         refine_budget=a.refine_budget,
         ood_seeds=[int(x) for x in a.ood_seeds.split(",") if x],
@@ -405,8 +404,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pairs", type=int, default=50, help=f"held-out pairs (multiple of {spec.MAX_STEPS})")
     p.add_argument(
         "--loops",
-        default=",".join(LOOPS_DEFAULT),
-        help="comma-separated loops to measure: verified, refine, paper (default %(default)s)",
+        default=",".join(LOOPS),
+        help=f"comma-separated loops to measure: {', '.join(LOOPS)} (default %(default)s)",
     )
 
     p.add_argument(
