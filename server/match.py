@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET, check_settings
 from serumrnn.server.rack.presets import PRESET_PREFIX
 
 if TYPE_CHECKING:
-    from serumrnn.server.assistant import Result
     from serumrnn.server.models import GroupModels
+    from serumrnn.server.steps import Result
 
 DEFAULT_OUT = Path("out") / "match"  # relative to the current folder, as --help says
 DEFAULT_GROUP = "basic"
@@ -169,8 +170,8 @@ def match(
     *,
     models: GroupModels | None = None,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     rack_order: str | Sequence[str] | None = None,
 ) -> tuple[Result, Path]:
     """Run the step loop from the input to the target and write the report folder.
@@ -183,21 +184,19 @@ def match(
     """
     from serumrnn.server import progress
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.assistant import LOOPS, Session, usage_notes
+    from serumrnn.server.assistant import Assistant
     from serumrnn.server.audio_io import load_clip
     from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
     from serumrnn.server.rack import OpenRack
     from serumrnn.server.rack import presets as P
     from serumrnn.server.report import write_report
+    from serumrnn.server.steps import usage_notes
 
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
-    if loop not in LOOPS:
-        raise ValueError(f"--loop must be one of {', '.join(LOOPS)}, got {loop!r}")
-    if not 1 <= k <= spec_mod.MAX_STEPS:
-        raise ValueError(f"--k must be 1..{spec_mod.MAX_STEPS} (the number of effects), got {k}")
+    check_settings(loop, k, refine_budget)  # before anything slow
     if spec.preset is not None:
         P.preset(spec.preset)  # an unknown preset fails before anything slow
     # Files first: a wrong path should not wait for the models to load.
@@ -219,7 +218,7 @@ def match(
     if rack_order is not None:  # a producer's own FX-rack order (docs/developer-guide.md, "The renderer API")
         settings = replace(settings, rack_order=spec_mod.rack_order(rack_order))
     rack = OpenRack(settings)
-    session = Session(
+    assistant = Assistant(
         models,
         target,
         renderer=rack,
@@ -230,8 +229,8 @@ def match(
         k=k,
         refine_budget=refine_budget,
     )
-    _announce_steps(session, spec_mod.MAX_STEPS)
-    result = session.run()
+    _announce_steps(assistant.runner, spec_mod.MAX_STEPS)
+    result = assistant.run()
     result.notes[:0] = usage_notes(models.render_settings.note)
     result.notes.extend(notes)
     meta = {
@@ -249,7 +248,7 @@ def match(
     progress.say(f"writing the report to {out_dir}")
     page = write_report(
         result,
-        [s.audio for s in session.states],
+        [s.audio for s in assistant.states],
         target,
         out_dir,
         meta,
@@ -320,7 +319,7 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
     candidates, the refinement budget, the paper loop's tolerance and the rack order."""
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.assistant import DEFAULT_K, LOOPS, REFINE_BUDGET
+    from serumrnn.server.loop_settings import LOOPS
 
     p.add_argument("--loop", default="verified", choices=LOOPS, help=loop_help)
     p.add_argument(

@@ -16,10 +16,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.loop_settings import REFINE_BUDGET
 from serumrnn.server.rack.chain import FX
 
 #: Step size, as a fraction of each knob's range: small, because the model is close.
@@ -53,12 +55,50 @@ def _with(fx: FX, **values: float) -> FX:
     return FX(fx.name, {**fx.knobs, **values})
 
 
+def cma_search(
+    x0: Sequence[float],
+    sigma: float,
+    budget: int,
+    score: Callable[[list[np.ndarray]], list[float]],
+    *,
+    seed: int,
+    popsize: int | None = None,
+) -> int:
+    """CMA-ES over the unit cube from ``x0`` with step ``sigma``, spending at most
+    ``budget`` calls' worth of points on ``score`` (a batch of points in, their scores
+    out, lower is better; the caller keeps the best). Returns the points scored.
+
+    The last generation is cut to the budget and not told to CMA-ES: a partial
+    generation would bias its update. The knob refinement and the whole-chain anchor
+    (training/chain_search.py) both search with this."""
+    import cma
+
+    opts: dict[str, Any] = {"bounds": [0.0, 1.0], "seed": int(seed) + 1, "verbose": -9}
+    if popsize:
+        opts["popsize"] = int(popsize)
+    # pycma caps the step at a third of the bounds by default; its capping code can fail
+    # on small problems (4.x), and the steps used here never reach the cap.
+    opts["maxstd"] = np.inf
+    used = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pycma warns about 1-D problems; they are fine here
+        es = cma.CMAEvolutionStrategy(list(x0), sigma, opts)
+        while used < budget:
+            xs = es.ask()[: budget - used]
+            got = score(xs)
+            used += len(xs)
+            if len(xs) < es.popsize:
+                break
+            es.tell(xs, got)
+    return used
+
+
 def refine(
     fx: FX,
     scores: Scorer,
     start_score: float,
     *,
-    budget: int = 24,
+    budget: int = REFINE_BUDGET,
     sigma: float = SIGMA,
     seed: int = 0,
     mode_probs: np.ndarray | None = None,
@@ -67,8 +107,6 @@ def refine(
 
     ``start_score``: the score of ``fx`` itself (already known, not re-rendered).
     """
-    import cma
-
     best_fx, best = fx, float(start_score)
     used = 0
     eff = fx.effect
@@ -89,40 +127,27 @@ def refine(
         lo, width = spans[:, 0], spans[:, 1] - spans[:, 0]
         start = np.array([best_fx.knobs[k.name] for k in knobs])
         x0 = np.clip((start - lo) / width, 1e-3, 1 - 1e-3)
-        opts = {
-            "bounds": [0.0, 1.0],
-            "popsize": POPSIZE.get(len(knobs), 6),
-            "seed": int(seed) + 1,
-            "verbose": -9,
-            # pycma caps the step at a third of the bounds by default; its capping code
-            # can fail on small problems (4.x), and a 0.1 step never reaches the cap.
-            "maxstd": np.inf,
-        }
         base = best_fx
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pycma warns about 1-D problems; they are fine here
-            es = cma.CMAEvolutionStrategy(list(x0), sigma, opts)
-            while left > 0:
-                xs = es.ask()[:left]
-                tries = [
-                    _with(
-                        base,
-                        **{
-                            k.name: float(np.clip(lo[i] + width[i] * x[i], spans[i, 0], spans[i, 1]))
-                            for i, k in enumerate(knobs)
-                        },
-                    )
-                    for x in xs
-                ]
-                got = [float(s) for s in scores(tries)]
-                used += len(tries)
-                left -= len(tries)
-                for f, s in zip(tries, got):
-                    if s < best:
-                        best_fx, best = f, s
-                if len(xs) < es.popsize:
-                    break
-                es.tell(xs, got)
+
+        def score(xs: list[np.ndarray]) -> list[float]:
+            nonlocal best_fx, best
+            tries = [
+                _with(
+                    base,
+                    **{
+                        k.name: float(np.clip(lo[i] + width[i] * x[i], spans[i, 0], spans[i, 1]))
+                        for i, k in enumerate(knobs)
+                    },
+                )
+                for x in xs
+            ]
+            got = [float(s) for s in scores(tries)]
+            for f, s in zip(tries, got):
+                if s < best:
+                    best_fx, best = f, s
+            return got
+
+        used += cma_search(list(x0), sigma, left, score, seed=seed, popsize=POPSIZE.get(len(knobs), 6))
     kept = best < start_score
     return Refined(
         best_fx if kept else fx, best if kept else float(start_score), float(start_score), used, kept

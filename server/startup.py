@@ -331,7 +331,7 @@ def warm_up(models: GroupModels) -> None:
     """Trace each model and touch features, metrics and pitch once, so the first real
     step is as fast as the rest (the first call of each costs up to seconds)."""
     from serumrnn.server import features as F
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
 
     tf_log = logging.getLogger("tensorflow")
     level = tf_log.level
@@ -343,7 +343,7 @@ def warm_up(models: GroupModels) -> None:
             )
     finally:
         tf_log.setLevel(level)
-    Session(models, _tone(F.SAMPLE_RATE), loop="paper").step(
+    Assistant(models, _tone(F.SAMPLE_RATE), loop="paper").step(
         current=np.sign(_tone(F.SAMPLE_RATE)) * np.float32(0.3)
     )
     warm_up_process()

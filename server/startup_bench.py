@@ -96,24 +96,8 @@ def measure_startup(
                 pong = c.request("ping", 0)
                 if pong and pong[-1].address == f"{osc.PREFIX}/pong":
                     out.ping_s = time.monotonic() - t0
-            left = lambda: max(0.1, deadline - time.monotonic())  # noqa: E731
             if out.ping_s is not None:
-                new = c.request("new", group, 0, timeout=left())
-                # A group still loading answers `loading`: ask again, as the device does.
-                while new and new[-1].args[1:2] == ("loading",) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                    new = c.request("new", group, 0, timeout=left())
-                if new and new[-1].address == f"{osc.PREFIX}/new/reply":
-                    sid = new[-1].args[1]
-                    c.request("target", sid, str(target), timeout=left())
-                    step = c.request("step", sid, str(capture), timeout=left())
-                    if step and step[-1].address != f"{osc.PREFIX}/error":
-                        out.first_step_s = time.monotonic() - t0
-                        out.step_effect = str(step[-1].args[3])  # step/end's effect
-                    else:
-                        log_lines.append(f"step: {step}\n")
-                else:
-                    log_lines.append(f"new: {new}\n")
+                _time_first_step(c, group, (target, capture), deadline, t0, out, log_lines)
     finally:
         proc.terminate()
         try:
@@ -166,3 +150,32 @@ def _cmd_bench_startup(a: argparse.Namespace) -> int:
         print(t.log_tail, file=sys.stderr)
         return 1
     return 0
+
+
+def _time_first_step(
+    c: Any,
+    group: str,
+    wavs: tuple[Path, Path],
+    deadline: float,
+    t0: float,
+    out: StartupTimes,
+    log_lines: list[str],
+) -> None:
+    """Open a session on ``group`` (asking again while it is loading, as the device does),
+    then time its first step from ``t0``; what went wrong goes to ``log_lines``."""
+    left = lambda: max(0.1, deadline - time.monotonic())  # noqa: E731
+    new = c.request("new", group, 0, timeout=left())
+    while new and new[-1].args[1:2] == ("loading",) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        new = c.request("new", group, 0, timeout=left())
+    if not (new and new[-1].address == f"{osc.PREFIX}/new/reply"):
+        log_lines.append(f"new: {new}\n")
+        return
+    sid = new[-1].args[1]
+    c.request("target", sid, str(wavs[0]), timeout=left())
+    step = c.request("step", sid, str(wavs[1]), timeout=left())
+    if step and step[-1].address != f"{osc.PREFIX}/error":
+        out.first_step_s = time.monotonic() - t0
+        out.step_effect = str(step[-1].args[3])  # step/end's effect
+    else:
+        log_lines.append(f"step: {step}\n")

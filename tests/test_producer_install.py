@@ -80,7 +80,7 @@ def test_producer_extra_brings_the_models_runtime_and_nothing_for_tests():
     assert "tensorflow-cpu" in linux and "tensorflow" not in linux
 
 
-#: The Pythons pyproject's requires-python admits; 3.11 (the project's own) runs by default,
+#: Every case needs the package index (network marker). The Pythons pyproject's requires-python admits; 3.11 (the project's own) runs by default,
 #: the newer ones with the network tests (each resolution takes minutes).
 PYTHONS = [
     "3.11",
@@ -97,6 +97,7 @@ def test_requires_python_admits_exactly_the_tested_pythons():
     assert [v for v in ["3.10", *tested, "3.14"] if f"{v}.0" in spec] == tested
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("python", PYTHONS)
 @pytest.mark.parametrize("system", sorted(PLATFORMS))
 def test_every_producer_dependency_is_a_wheel_for(system, python, tmp_path):

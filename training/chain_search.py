@@ -17,7 +17,6 @@ not know its budget, so the best after n renders is what a run of budget n would
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ import numpy as np
 from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.rack.render import Renderer
-from serumrnn.server.refine import knob_span
+from serumrnn.server.refine import cma_search, knob_span
 
 BUDGETS = (50, 200, 800, 3200)
 SIGMA0 = 0.3
@@ -69,8 +68,6 @@ def search_chain(
 ) -> SearchResult:
     """CMA-ES from scratch towards ``target`` from ``preset`` dry, up to max(budgets)
     renders; the best chain found after each budget, measured exactly."""
-    import cma
-
     from serumrnn.server import judge as J
 
     budgets = sorted(set(int(b) for b in budgets))
@@ -79,28 +76,23 @@ def search_chain(
     judge = J.Judge(start, decision=decision or J.DECISION)
     best_chain, best = Chain(), judge.score(start)  # doing nothing is always a candidate
     marks: dict[int, tuple[Chain, float]] = {}
-    opts = {"bounds": [0.0, 1.0], "seed": int(seed) + 1, "verbose": -9, "maxstd": np.inf}
-    if popsize:
-        opts["popsize"] = int(popsize)
     used = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        es = cma.CMAEvolutionStrategy([0.5] * DIM, SIGMA0, opts)
-        while used < budgets[-1]:
-            xs = es.ask()[: budgets[-1] - used]
-            chains = [decode(x) for x in xs]
-            sounds = J.measure([renderer.render(c, preset) for c in chains], tsound, exact=False)
-            scores = [judge.score(s.distances) for s in sounds]
-            for c, sc in zip(chains, scores):
-                used += 1
-                if sc < best:
-                    best_chain, best = c, sc
-                for b in budgets:
-                    if used == b:
-                        marks[b] = (best_chain, best)
-            if len(xs) < es.popsize:
-                break
-            es.tell(xs, scores)
+
+    def score(xs: list[np.ndarray]) -> list[float]:
+        nonlocal best_chain, best, used
+        chains = [decode(x) for x in xs]
+        sounds = J.measure([renderer.render(c, preset) for c in chains], tsound, exact=False)
+        scores = [judge.score(s.distances) for s in sounds]
+        for c, sc in zip(chains, scores):
+            used += 1
+            if sc < best:
+                best_chain, best = c, sc
+            for b in budgets:
+                if used == b:
+                    marks[b] = (best_chain, best)
+        return scores
+
+    cma_search([0.5] * DIM, SIGMA0, budgets[-1], score, seed=seed, popsize=popsize)
     out: dict[int, dict[str, Any]] = {}
     for b in budgets:
         chain, _ = marks.get(b, (best_chain, best))

@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
+from serumrnn.training.seed_streams import OOD_START, OOD_STREAM
+
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
     from serumrnn.server.rack.render import Renderer
@@ -41,7 +44,6 @@ SUITE_PRESET = {
 VST = Path("/usr/lib/vst")
 LXVST = Path("/usr/lib/lxvst")
 TARGET_PEAK = 0.5  # every target is gain-staged like the rack's presets
-SEED_STREAM = 0x00D  # record_seed(SEED_STREAM, seed, target index)
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ def build_suite(rack: Renderer, preset: str = "saw", seed: int = 0, *, plugins: 
 
     dry = rack.dry(preset)
     targets: list[OODTarget] = [OODTarget("identical", "identical", {}, dry.copy())]
-    rng = np.random.default_rng(record_seed(SEED_STREAM, seed, 0))
+    rng = np.random.default_rng(record_seed(OOD_STREAM, seed, 0))
     db = -_u(rng, 0.5, 3.0)
     targets.append(
         OODTarget(
@@ -227,7 +229,7 @@ def build_suite(rack: Renderer, preset: str = "saw", seed: int = 0, *, plugins: 
     )
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, draw) in enumerate(SOX_EFFECTS.items(), start=1):
-            args = draw(np.random.default_rng(record_seed(SEED_STREAM, seed, i)))
+            args = draw(np.random.default_rng(record_seed(OOD_STREAM, seed, i)))
             targets.append(OODTarget(name, "sox", {"args": args}, _staged(sox_target(dry, args, Path(tmp)))))
     if plugins:
         for i, (name, (path, draw_params)) in enumerate(PLUGINS.items(), start=100):
@@ -236,7 +238,7 @@ def build_suite(rack: Renderer, preset: str = "saw", seed: int = 0, *, plugins: 
                     f"the out-of-domain suite needs {path} "
                     "(scripts/setup-system.sh installs the Debian plugins)"
                 )
-            params = draw_params(np.random.default_rng(record_seed(SEED_STREAM, seed, i)))
+            params = draw_params(np.random.default_rng(record_seed(OOD_STREAM, seed, i)))
             targets.append(
                 OODTarget(
                     name,
@@ -258,8 +260,8 @@ def run_target(
     target: np.ndarray,
     *,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     tolerance: int = 1,
     decision: str | None = None,
 ) -> dict[str, Any]:
@@ -268,9 +270,9 @@ def run_target(
     The end is what the loop hands the producer: the best state for the verified loops,
     the paper's final output (its bad last step kept) for ``paper``."""
     from serumrnn.server import judge as J
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
 
-    s = Session(
+    s = Assistant(
         models,
         target,
         renderer=renderer,
@@ -308,8 +310,8 @@ def run_suite(
     suite: Suite,
     *,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     decision: str | None = None,
 ) -> list[dict[str, Any]]:
     """One loop on every target of the suite; one row per target."""
@@ -355,11 +357,11 @@ def evaluate_ood_suite(
     loops: Sequence[str] = ("verified",),
     seeds: Sequence[int] = (0,),
     preset: str | None = None,
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
 ) -> dict[str, Any]:
     """Every loop on the suite of every seed (what ``serumrnn eval`` can call)."""
-    preset = preset or SUITE_PRESET.get(getattr(models, "group", ""), "saw")
+    preset = preset or SUITE_PRESET.get(models.group, "saw")
     out: dict[str, Any] = {"preset": preset, "seeds": list(seeds), "loops": {}}
     suites = [build_suite(renderer, preset, s) for s in seeds]
     for loop in loops:
@@ -391,7 +393,7 @@ def start_percentiles(
     mse: list[float] = []
     mss: list[float] = []
     for i in range(n):
-        rng = np.random.default_rng(record_seed(SEED_STREAM, 0x99, seed, i))
+        rng = np.random.default_rng(record_seed(OOD_STREAM, OOD_START, seed, i))
         preset = presets[int(rng.integers(len(presets)))]
         names = random_effects(rng, int(rng.integers(1, len(spec.EFFECT_NAMES) + 1)))
         d = M.distances(rack.dry(preset), rack.render(sample_chain(names, rng), preset))

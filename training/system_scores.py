@@ -24,8 +24,6 @@ PAPER_SERUMRNN_MSE_PCT = {
     "advanced_shapes": -75.8,
     "advanced_modulating_shapes": -81.2,
 }
-#: The product rule's goal for SerumRNN's Mel-MSE Δ% (Table 4, tolerance 1).
-PRODUCT_GOAL_PCT = -75.0
 #: The paper's Table 4 SerumRNN row per group, for context (Serum, not the open rack).
 PAPER_SERUMRNN = {
     "basic_shapes": (-4.08, -9.62, -8.35, -94.08, 20.03, -42.32),
@@ -37,18 +35,18 @@ PAPER_SERUMRNN = {
 def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str, Any]:
     """Table 4 by the research code's rule: each metric ends on its own path."""
     M = metrics_module()
-    init = np.stack([t.dist[0] for t in trajs])
+    init = np.stack([t.metrics[0] for t in trajs])
     ends = np.array(
         [
             [
-                J.research_end(t.dist[:, k].tolist(), tolerance, m not in M.LOWER_IS_BETTER)
+                J.research_end(t.metrics[:, k].tolist(), tolerance, m not in M.LOWER_IS_BETTER)
                 for k, m in enumerate(M.METRICS)
             ]
             for t in trajs
         ],
         np.int_,
     )
-    final = np.stack([[t.dist[e, k] for k, e in enumerate(row)] for t, row in zip(trajs, ends)])
+    final = np.stack([[t.metrics[e, k] for k, e in enumerate(row)] for t, row in zip(trajs, ends)])
     i_mean, f_mean = np.nanmean(init, 0), np.nanmean(final, 0)
     d, pct = M.delta(as_metric_dict(i_mean), as_metric_dict(f_mean))
     return {
@@ -61,10 +59,12 @@ def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str,
 
 
 def stops(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True) -> np.ndarray:
-    from serumrnn.server.assistant import STOP_METRIC
+    from serumrnn.server.judge import STOP_METRIC
 
     k = metrics_module().METRICS.index(STOP_METRIC)
-    return np.array([J.paper_stop_index(t.dist[:, k].tolist(), tolerance, keep_bad) for t in trajs], np.int_)
+    return np.array(
+        [J.paper_stop_index(t.metrics[:, k].tolist(), tolerance, keep_bad) for t in trajs], np.int_
+    )
 
 
 # -- summaries -----------------------------------------------------------------------
@@ -78,13 +78,13 @@ def summarize(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True
     """Table 5 style: initial and final mean error, Δ, Δ% and mean Δ per step."""
     M = metrics_module()
     s = stops(trajs, tolerance, keep_bad)
-    init = np.stack([t.dist[0] for t in trajs])
-    final = np.stack([t.dist[k] for t, k in zip(trajs, s)])
+    init = np.stack([t.metrics[0] for t in trajs])
+    final = np.stack([t.metrics[k] for t, k in zip(trajs, s)])
     i_mean, f_mean = np.nanmean(init, 0), np.nanmean(final, 0)
     d, pct = M.delta(as_metric_dict(i_mean), as_metric_dict(f_mean))
     per_step, n_step = {}, {}
     for j in range(1, MAX_STEPS + 1):
-        rows = [t.dist[j] - t.dist[j - 1] for t, k in zip(trajs, s) if k >= j]
+        rows = [t.metrics[j] - t.metrics[j - 1] for t, k in zip(trajs, s) if k >= j]
         n_step[str(j)] = len(rows)
         if rows:
             per_step[str(j)] = as_metric_dict(np.nanmean(np.stack(rows), 0))

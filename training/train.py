@@ -26,6 +26,7 @@ from serumrnn.server.models import ALL_MODELS, effect_of_model, pair_batch
 from serumrnn.server.quiet import import_tensorflow
 from serumrnn.training import pairs as PR
 from serumrnn.training.recipes import Recipe
+from serumrnn.training.seed_streams import EPOCH_STRIDE
 
 
 # --------------------------------------------------------------------------- batches
@@ -109,7 +110,7 @@ class SelectorData:
         return self.prefix["mel"][i], self.prefix["mfcc"][i]
 
     def inputs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        from serumrnn.server.assistant import selector_batch
+        from serumrnn.server.models import selector_batch
 
         arr = self.src.ds.arrays
         hist, targets, applied = [], [], []
@@ -272,7 +273,7 @@ def fit(
         train_idx,
         batch,
         shuffle=True,
-        seed=recipe.seed + 1000 * (st["epoch"] + 1),
+        seed=recipe.seed + EPOCH_STRIDE * (st["epoch"] + 1),
         cap=recipe.examples_per_epoch,
     )
     va = tf_dataset(data, val_idx, batch, shuffle=False, seed=0)

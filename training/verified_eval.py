@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.loop_settings import DEFAULT_K, LOOPS, REFINE_BUDGET, check_loop
+from serumrnn.training.seed_streams import DEV_STREAM, PAIR_STREAM
 
 if TYPE_CHECKING:  # annotations only: the functions import these where they run
     from serumrnn.server.judge import Sound
@@ -40,12 +42,7 @@ if TYPE_CHECKING:  # annotations only: the functions import these where they run
     from serumrnn.server.rack.chain import Chain
     from serumrnn.server.rack.render import Renderer
 
-#: record_seed(TEST_STREAM, DEV_STREAM + n, i): development pairs for choosing the
-#: decision distance (evaluate_system's test pairs use PAIR_STREAM = 300 + n).
-DEV_STREAM = 700
 EVIDENCE_OOD_SEED = 7
-LOOPS_DEFAULT = ("verified", "refine", "paper")
-METRIC_LABELS = {"mse": "Mel-MSE", "mssmae": "MSSMAE"}
 
 
 # -- pairs ---------------------------------------------------------------------------
@@ -56,7 +53,7 @@ def draw_pairs(
 ) -> list[tuple[str, Any]]:
     """(preset, chain) pairs, an equal share per chain length, as ``draw_test_pairs`` draws them;
     ``stream`` picks another sub-stream (default: the test pairs' own)."""
-    from serumrnn.training.evaluate_system import PAIR_STREAM, draw_test_pairs
+    from serumrnn.training.evaluate_system import draw_test_pairs
 
     return draw_test_pairs(group, pairs, set(train_keys or ()), PAIR_STREAM if stream is None else stream)
 
@@ -67,8 +64,8 @@ def run_pairs(
     pairs: Sequence[tuple[str, Any]],
     *,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     decision: str | None = None,
     log=None,
 ) -> list[dict[str, Any]]:
@@ -181,7 +178,7 @@ def judge_evidence(
     renderer,
     pairs: Sequence[tuple[str, Any]],
     *,
-    k: int = 3,
+    k: int = DEFAULT_K,
     ood_seed: int = EVIDENCE_OOD_SEED,
     log=None,
 ) -> dict[str, Any]:
@@ -225,9 +222,9 @@ def evaluate(
     group: str,
     *,
     pairs: int = 50,
-    loops: Sequence[str] = LOOPS_DEFAULT,
-    k: int = 3,
-    refine_budget: int = 24,
+    loops: Sequence[str] = LOOPS,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     ood_seeds: Sequence[int] = (0, 1, 2),
     evidence: bool = True,
     models_dir: Path | None = None,
@@ -384,7 +381,7 @@ def _cmd(a: argparse.Namespace) -> int:
     res = evaluate(
         a.group,
         pairs=a.pairs,
-        loops=[x for x in a.loops.split(",") if x],
+        loops=[check_loop(x) for x in a.loops.split(",") if x],
         k=a.k,
         refine_budget=a.refine_budget,
         ood_seeds=[int(x) for x in a.ood_seeds.split(",") if x],
@@ -407,10 +404,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pairs", type=int, default=50, help=f"held-out pairs (multiple of {spec.MAX_STEPS})")
     p.add_argument(
         "--loops",
-        default=",".join(LOOPS_DEFAULT),
-        help="comma-separated loops to measure: verified, refine, paper (default %(default)s)",
+        default=",".join(LOOPS),
+        help=f"comma-separated loops to measure: {', '.join(LOOPS)} (default %(default)s)",
     )
-    from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
 
     p.add_argument(
         "--k",

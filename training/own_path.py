@@ -7,7 +7,7 @@ prints per chain length: the research-rule Mel-MSE Δ, how often a system's firs
 are exactly the target's n effects, and the mean Mel-MSE change of the step after them (an
 effect the target lacks).
 
-    python scripts/selector_own_path.py modulating 250
+    python -m serumrnn.training.own_path modulating 250
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def main(group: str = "modulating", n_pairs: int = 250) -> None:
             ts = [trajs[k][i] for i in idx]
             rr = summarize_research(ts, TABLE_TOLERANCE)
             right = np.mean([set(t.effects[:n]) == set(truths[i]) for t, i in zip(ts, idx)])
-            extra = [t.dist[n + 1, 0] - t.dist[n, 0] for t in ts if t.steps > n]
-            ends = np.mean([J.research_end(t.dist[:, 0].tolist(), TABLE_TOLERANCE, False) for t in ts])
+            extra = [t.metrics[n + 1, 0] - t.metrics[n, 0] for t in ts if t.steps > n]
+            ends = np.mean([J.research_end(t.metrics[:, 0].tolist(), TABLE_TOLERANCE, False) for t in ts])
             cells.append(
                 f"{k}: Δ {rr['delta']['mse']:+.3f} ({rr['delta_pct']['mse']:+.1f} %), "
                 f"first {n} right {right:.2f}, next step ΔMel-MSE "
@@ -68,4 +68,4 @@ def main(group: str = "modulating", n_pairs: int = 250) -> None:
 
 
 if __name__ == "__main__":
-    main(*(sys.argv[1:2] or ["modulating"]), *(int(a) for a in sys.argv[2:3]))
+    main(sys.argv[1] if len(sys.argv) > 1 else "modulating", *(int(a) for a in sys.argv[2:3]))
