@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from serumrnn.server import spec
-
 # The wire format's names, read through this module by the server, the device tooling and
 # the tests (``osc.decode``, ``osc.encode``, ...); their one home is osc_wire.
 from serumrnn.server.osc_wire import (  # noqa: F401
@@ -53,7 +51,7 @@ PROTOCOL_ERRORS: dict[str, str] = {
     "relative_path": "a file path must be absolute",
     "no_target": "a step before a target was set",
     "no_current": "a step without the path of the captured sound (and no preset input)",
-    "session_done": f"the stopping rule fired or all {len(spec.EFFECTS)} effects are on",
+    "session_done": "the assistant has stopped (its stop reason is in the last step reply's end)",
     "nothing_to_undo": "undo with no step taken",
     "busy": "the server has too many requests queued; retry shortly",
     "too_many_messages": "a datagram held more messages than the server runs from one",

@@ -68,4 +68,4 @@ def main(group: str = "modulating", n_pairs: int = 250) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "modulating", *(int(a) for a in sys.argv[2:3]))
+    main(sys.argv[1] if len(sys.argv) > 1 else "modulating", int(sys.argv[2]) if len(sys.argv) > 2 else 250)
