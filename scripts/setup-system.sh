@@ -5,7 +5,7 @@
 # and headless Chromium, which renders the match report in a test as a producer sees it.
 # Idempotent: does nothing when everything is present. Needs root (or sudo).
 set -euo pipefail
-PKGS=(zynaddsubfx-vst lsp-plugins-vst dragonfly-reverb-vst sox liblo-tools libsndfile1 chromium)
+PKGS=(zynaddsubfx-vst lsp-plugins-vst dragonfly-reverb-vst zam-plugins sox liblo-tools libsndfile1 chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
