@@ -361,10 +361,10 @@ class Head:
         a, b = np.asarray(input_mel), np.asarray(target_mel)
         single = a.ndim == 2
         if single:
-            return np.asarray(self.model(head_input(a[None], b[None]), training=False))[0]
+            return np.asarray(self.model.predict_on_batch(head_input(a[None], b[None])))[0]
         return np.concatenate(
             [
-                np.asarray(self.model(head_input(a[s : s + 64], b[s : s + 64]), training=False))
+                np.asarray(self.model.predict_on_batch(head_input(a[s : s + 64], b[s : s + 64])))
                 for s in range(0, len(a), 64)
             ]
         )
