@@ -48,7 +48,15 @@ def _cmd_ood_eval(a: argparse.Namespace) -> int:
         namers["naming head"] = head.namer()
         namers["naming head + selector"] = NH.combined_namer(head, models)
     loops = [s for s in a.loops.split(",") if s]
-    res = ON.evaluate(models, rack, cases, loops=loops, namers=namers, progress=not a.quiet)
+    res = ON.evaluate(
+        models,
+        rack,
+        cases,
+        loops=loops,
+        namers=namers,
+        progress=not a.quiet,
+        held_out=head_info["held_out"] if head_info else (),
+    )
     out = {
         "command": "serumrnn " + " ".join(sys.argv[1:]),
         "suite": {k: v for k, v in record.items() if k != "cases"},

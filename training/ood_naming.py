@@ -262,18 +262,28 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def summarize_namer(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    n = len(rows)
-    top1 = sum(r["ranking"][0] == r["type"] for r in rows)
-    top2 = sum(r["type"] in r["ranking"][:2] for r in rows)
-    by_type = {
-        t: {
-            "cases": sum(r["type"] == t for r in rows),
-            "named": sum(r["type"] == t == r["ranking"][0] for r in rows),
+def summarize_namer(rows: Sequence[dict[str, Any]], held_out: Sequence[str] = ()) -> dict[str, Any]:
+    """Top-1 and top-2 naming rates, per type, and on the cases whose implementation is in
+    ``held_out`` (a naming head's unheard implementations) against the rest."""
+
+    def rates(sel: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        n = len(sel)
+        top1 = sum(r["ranking"][0] == r["type"] for r in sel)
+        return {
+            "cases": n,
+            "named": top1,
+            "top1": top1 / n if n else 0.0,
+            "top2": sum(r["type"] in r["ranking"][:2] for r in sel) / n if n else 0.0,
         }
-        for t in sorted({r["type"] for r in rows})
+
+    out = rates(rows)
+    out["by_type"] = {
+        t: rates([r for r in rows if r["type"] == t]) for t in sorted({r["type"] for r in rows})
     }
-    return {"cases": n, "top1": top1 / n if n else 0.0, "top2": top2 / n if n else 0.0, "by_type": by_type}
+    if held_out:
+        out["held_out"] = rates([r for r in rows if r["implementation"] in held_out])
+        out["heard"] = rates([r for r in rows if r["implementation"] not in held_out])
+    return out
 
 
 def evaluate(
@@ -285,8 +295,10 @@ def evaluate(
     namers: Mapping[str, Namer] | None = None,
     session_kw: Mapping[str, Any] | None = None,
     progress: bool = True,
+    held_out: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Every loop (and every ranker in ``namers``) on every case; rows and summaries."""
+    """Every loop (and every ranker in ``namers``) on every case; rows and summaries.
+    ``held_out``: implementations a naming head never heard (scored apart)."""
     out: dict[str, Any] = {"loops": {}, "namers": {}}
     for name, namer in (namers or {}).items():
         rows = [
@@ -299,7 +311,7 @@ def evaluate(
             }
             for c in cases
         ]
-        out["namers"][name] = {"rows": rows, "summary": summarize_namer(rows)}
+        out["namers"][name] = {"rows": rows, "summary": summarize_namer(rows, held_out)}
     for loop in loops:
         rows = []
         for c in _bar(cases, len(cases), f"{loop} loop", progress):
@@ -333,7 +345,10 @@ def markdown(result: dict[str, Any]) -> str:
         )
     for name, v in result.get("namers", {}).items():
         s = v["summary"]
+        held = s.get("held_out")
+        extra = f"; unheard implementations {held['named']}/{held['cases']}" if held else ""
         lines.append(
-            f"| {name} (ranking only) | {s['cases']} | {100 * s['top1']:.0f} % (top 2: {100 * s['top2']:.0f} %) | | | | | 0 |"
+            f"| {name} (ranking only) | {s['cases']} | {s['named']}/{s['cases']} ({100 * s['top1']:.0f} %; "
+            f"top 2: {100 * s['top2']:.0f} %{extra}) | | | | | 0 |"
         )
     return "\n".join(lines)
