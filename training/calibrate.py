@@ -118,14 +118,15 @@ def render_data(
             continue
         break
     # every effect gets the same number of whole chunks (the smallest count)
-    plan = {
-        "chunks": min(done.values()),
+    chunks = min(done.values())
+    plan: dict[str, Any] = {
+        "chunks": chunks,
         "chunk": CHUNK,
         "presets": presets,
         "render_seconds": time.perf_counter() - t0,
     }
     _atomic_write(plan_path, json.dumps(plan, indent=1) + "\n")
-    print(f"calibration data: {plan['chunks'] * CHUNK} pairs per effect", file=sys.stderr)
+    print(f"calibration data: {chunks * CHUNK} pairs per effect", file=sys.stderr)
     return plan
 
 
