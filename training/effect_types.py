@@ -27,6 +27,7 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.training.ood_suite import LXVST, TARGET_PEAK, VST, _staged, _u, run_sox
+from serumrnn.training.ood_suite import PLUGINS as _SUITE  # the draws both suites share
 
 #: The types a naming answer can be: the spec's effects.
 TYPES: tuple[str, ...] = spec.EFFECT_NAMES
@@ -144,6 +145,12 @@ def _lsp_para_eq(r: np.random.Generator) -> dict[str, float]:
     }
 
 
+def _from_suite(name: str, type_: str, family: str) -> Implementation:
+    """A plugin whose draw ``ood_suite`` already holds (one home for those settings)."""
+    path, draw = _SUITE[name]
+    return Implementation(name, type_, family, draw, path)
+
+
 PLUGINS: tuple[Implementation, ...] = (
     Implementation(
         "ZynDistortion",
@@ -174,31 +181,8 @@ PLUGINS: tuple[Implementation, ...] = (
         lambda r: {"Time": _u(r, 0.3, 0.7, 2), "Room size": _u(r, 0.3, 0.8, 2), "Damp": _u(r, 0.2, 0.6, 2)},
         VST / "ZynReverb.so",
     ),
-    Implementation(
-        "Dragonfly Hall Reverb",
-        "reverb",
-        "dragonfly",
-        lambda r: {
-            "Dry Level": _u(r, 0.45, 0.8, 2),
-            "Late Level": _u(r, 0.2, 0.6, 2),
-            "Early Level": _u(r, 0.05, 0.3, 2),
-            "Size": _u(r, 0.2, 0.6, 2),
-            "Decay": _u(r, 0.08, 0.3, 2),
-        },
-        LXVST / "DragonflyHallReverb-vst.so",
-    ),
-    Implementation(
-        "Dragonfly Room Reverb",
-        "reverb",
-        "dragonfly",
-        lambda r: {
-            "Dry Level": _u(r, 0.45, 0.8, 2),
-            "Late Level": _u(r, 0.2, 0.6, 2),
-            "Size": _u(r, 0.1, 0.5, 2),
-            "Decay": _u(r, 0.03, 0.3, 2),
-        },
-        LXVST / "DragonflyRoomReverb-vst.so",
-    ),
+    _from_suite("Dragonfly Hall Reverb", "reverb", "dragonfly"),
+    _from_suite("Dragonfly Room Reverb", "reverb", "dragonfly"),
     Implementation(
         "Dragonfly Plate Reverb",
         "reverb",
@@ -231,13 +215,7 @@ PLUGINS: tuple[Implementation, ...] = (
         VST / "ZynPhaser.so",
         warmup_s=10.0,
     ),
-    Implementation(
-        "LSP Compressor Mono",
-        "compressor",
-        "lsp",
-        lambda r: {"cr": _u(r, 0.5, 0.95, 2), "al": _u(r, 0.3, 0.6, 2), "at": _u(r, 0.2, 0.6, 2)},
-        LSP / "compressor-mono.so",
-    ),
+    _from_suite("LSP Compressor Mono", "compressor", "lsp"),
     Implementation(
         "ZamComp",
         "compressor",
@@ -251,13 +229,7 @@ PLUGINS: tuple[Implementation, ...] = (
         },
         VST / "ZamComp-vst.so",
     ),
-    Implementation(
-        "LSP Graphic Equalizer x16 Mono",
-        "eq",
-        "lsp",
-        lambda r: {f"g_{b}": _u(r, 0.25, 0.75, 2) for b in range(16)},
-        LSP / "graph-equalizer-x16-mono.so",
-    ),
+    _from_suite("LSP Graphic Equalizer x16 Mono", "eq", "lsp"),
     Implementation(
         "LSP Parametric Equalizer x16 Mono", "eq", "lsp", _lsp_para_eq, LSP / "para-equalizer-x16-mono.so"
     ),
