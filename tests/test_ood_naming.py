@@ -67,9 +67,15 @@ def test_eval_scores_the_first_suggestion_against_the_type(rack, suites):
         loops=("verified", "paper"),
         namers={"fixed": lambda x, y: ["distortion", "eq"]},
         progress=False,
+        held_out=[cases[1].implementation],
     )
     n = res["namers"]["fixed"]["summary"]
     assert n["top1"] == pytest.approx(sum(c.type == "distortion" for c in cases) / len(cases))
+    assert cases[1].type == "distortion"
+    unheard = [c for c in cases if c.implementation == cases[1].implementation]
+    # a distortion implementation: the fixed ranking names each of its cases
+    assert n["held_out"] == {"cases": len(unheard), "named": len(unheard), "top1": 1.0, "top2": 1.0}
+    assert n["heard"]["cases"] == len(cases) - len(unheard)
     paper = res["loops"]["paper"]["rows"]
     assert all(r["first"] == "distortion" for r in paper)
     assert [r["named"] for r in paper] == [c.type == "distortion" for c in cases]
