@@ -244,7 +244,9 @@ def calibrate(
             verbose=verbose,
             callbacks=[_deadline_callback(time.time() + share)],
         )
-    return export(src, shipped, best, out / gid, profile=profile, minutes=minutes, plan=plan, work=work)
+    return export(
+        src, shipped, best, out / gid, profile=profile, minutes=minutes, plan=plan, work=work, recipe=recipe
+    )
 
 
 def export(
@@ -257,6 +259,7 @@ def export(
     minutes: float,
     plan: dict,
     work: Path,
+    recipe: Recipe = RECIPE,
 ) -> Path:
     """The shipped folder with the fine-tuned parameter models in place (new sha256s)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -273,7 +276,8 @@ def export(
         training[name] = {
             "best_epoch": st["best_epoch"] + 1,
             "epochs_run": st["epoch"] + 1,
-            "finished": bool(st["done"]),
+            # early-stopped or every epoch run; False: the budget stopped it (a rerun continues)
+            "finished": bool(st["done"]) or st["epoch"] + 1 >= recipe.max_epochs,
             "best_val_loss": st["best"],
             "seconds": round(st.get("seconds", 0), 1),
         }
@@ -287,7 +291,7 @@ def export(
             "pairs_per_effect": plan["chunks"] * plan["chunk"],
             "presets": plan["presets"],
             "work": str(work),
-            "recipe": RECIPE.to_json(),
+            "recipe": recipe.to_json(),
             "training": training,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
