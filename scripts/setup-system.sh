@@ -6,7 +6,7 @@
 # the shell checker that lints the producer install script (tests/test_user_install.py).
 # Idempotent: does nothing when everything is present. Needs root (or sudo).
 set -euo pipefail
-PKGS=(zynaddsubfx-vst lsp-plugins-vst dragonfly-reverb-vst sox liblo-tools libsndfile1 chromium shellcheck)
+PKGS=(zynaddsubfx-vst lsp-plugins-vst dragonfly-reverb-vst zam-plugins sox liblo-tools libsndfile1 chromium shellcheck)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

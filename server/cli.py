@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "serumrnn.training.verified_eval",
     "serumrnn.training.chain_search",
     "serumrnn.training.summary",
+    "serumrnn.training.naming_cli",
 )
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +45,9 @@ from serumrnn.server.rack import presets as P
 from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.sampling import knob_key, random_effects, record_seed, sample_chain
 from serumrnn.training.seed_streams import SELECTOR_TEST, TEST_STREAM
+
+if TYPE_CHECKING:
+    from serumrnn.server.rack.render import Renderer
 
 RESULTS = Path("docs") / "results"  # default output, relative to the current folder
 #: Table 3's goals: SerumRNN names the one effect left this often overall, and at each
@@ -97,12 +101,17 @@ def _training_labels(models: GroupModels, effect: str) -> np.ndarray | None:
 
 
 def draw_chain(
-    group: str, rng: np.random.Generator, must: str | None, n_effects: int | None
+    group: str,
+    rng: np.random.Generator,
+    must: str | None,
+    n_effects: int | None,
+    presets: Sequence[str] | None = None,
 ) -> tuple[str, Chain]:
-    """A preset of ``group`` and a random chain (Table 1 knobs, random turn-on order):
-    ``n_effects`` effects drawn at random, or, with ``n_effects=None``, ``must`` and each
-    other effect with probability 1/2. Every held-out test draw is made here."""
-    presets = P.group_presets(group)
+    """A preset of ``group`` (or of ``presets``, a plugin profile's) and a random chain
+    (Table 1 knobs, random turn-on order): ``n_effects`` effects drawn at random, or, with
+    ``n_effects=None``, ``must`` and each other effect with probability 1/2. Every held-out
+    test draw is made here."""
+    presets = presets or P.group_presets(group)
     preset = presets[int(rng.integers(len(presets)))]
     if n_effects is None:
         if must is None:
@@ -128,9 +137,16 @@ def table2(
 
 
 def table2_effect(
-    models: GroupModels, rack: OpenRack, effect: str, n_pairs: int, train_keys: set, batch: int = 50
+    models: GroupModels,
+    rack: Renderer,
+    effect: str,
+    n_pairs: int,
+    train_keys: set,
+    batch: int = 50,
+    presets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """One parameter model on ``n_pairs`` held-out pairs (the same pairs every run)."""
+    """One parameter model on ``n_pairs`` held-out pairs (the same pairs every run).
+    ``rack`` may be a plugin rack, with its ``presets`` (``serumrnn calibrate``)."""
     ei = spec.EFFECT_NAMES.index(effect)
     eff = spec.effect(effect)
     name = param_model_name(effect)
@@ -143,7 +159,7 @@ def table2_effect(
     while len(truth) < n_pairs:
         rng = np.random.default_rng(record_seed(TEST_STREAM, ei, i))
         i += 1
-        preset, chain = draw_chain(models.group, rng, effect, None)
+        preset, chain = draw_chain(models.group, rng, effect, None, presets)
         if (preset, knob_key(chain)) in train_keys:
             continue
         pos = chain.order.index(effect)

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -241,8 +241,10 @@ def fit(
     batch: int,
     strategy=None,
     verbose: int = 2,
+    callbacks: Sequence = (),
 ) -> Path:
-    """Train (or resume) one model; returns the path of its best checkpoint."""
+    """Train (or resume) one model; returns the path of its best checkpoint.
+    ``callbacks``: more Keras callbacks (``serumrnn calibrate``'s time budget)."""
     import keras
 
     run.mkdir(parents=True, exist_ok=True)
@@ -286,7 +288,7 @@ def fit(
         validation_data=va,
         epochs=recipe.max_epochs,
         initial_epoch=st["epoch"] + 1,
-        callbacks=[cb, keras.callbacks.CSVLogger(str(run / "log.csv"), append=True)],
+        callbacks=[cb, keras.callbacks.CSVLogger(str(run / "log.csv"), append=True), *callbacks],
         verbose=verbose,
     )
     return run / "best.keras"

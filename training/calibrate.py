@@ -1,0 +1,344 @@
+"""Calibration to the producer's plugins: fine-tune the parameter models on their sound.
+
+``serumrnn calibrate --profile P --minutes M`` renders training pairs through the
+profile's plugins (the pairs of Table 2: a chain with the effect against the same chain
+without it, on the profile's preset), fine-tunes the five parameter models from the
+shipped weights, and writes a models folder that ``match`` and ``serve`` accept (``--models``).
+
+Everything is resumable. Pairs are rendered in chunks written atomically
+(``<work>/data/<effect>-cNNNN.npz``); once the data phase has finished, ``plan.json`` fixes
+the data set, so a rerun trains on the same pairs. Each model checkpoints every epoch
+(``serumrnn.training.train.fit``) and continues from its last finished epoch after a kill.
+The budget: about ``DATA_SHARE`` of the minutes render, the rest trains, shared equally
+by the models still training; a model stopped by the budget is exported at its best epoch
+so far and a rerun continues it.
+
+This process hosts plugins and never builds the open rack (see ``effect_types``); the
+open-rack figures it is compared with come from ``docs/results/<group>/models.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serumrnn.server import features as F
+from serumrnn.server import spec
+from serumrnn.server.models import PARAM_MODELS, param_model_name, sha256
+from serumrnn.server.sampling import knob_key, record_seed
+from serumrnn.training.recipes import Recipe
+
+CAL_STREAM = 0xCA1B  # record_seed(CAL_STREAM, effect index, pair): training pairs
+CHUNK = 16
+VAL_EVERY = 10
+DATA_SHARE = 0.4
+MAX_PAIRS = 4000  # per effect: the data phase stops here even with time left
+RECIPE = Recipe(
+    "calibrate",
+    width=0.25,
+    per_combo=0,
+    variants=0,
+    max_epochs=40,
+    patience=5,
+    learning_rate=3e-4,
+    param_batch=32,
+)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# -- data -----------------------------------------------------------------------------
+def render_chunk(rack: Any, effect: str, chunk: int, presets: list[str], group: str) -> dict[str, np.ndarray]:
+    """``CHUNK`` pairs for ``effect``: input (chain without it), target, its knobs."""
+    from serumrnn.training.evaluate_models import draw_chain
+
+    ei = spec.EFFECT_NAMES.index(effect)
+    eff = spec.effect(effect)
+    ins, tgts, labels, seeds = [], [], [], []
+    for j in range(chunk * CHUNK, (chunk + 1) * CHUNK):
+        seed = record_seed(CAL_STREAM, ei, j)
+        preset, chain = draw_chain(group, np.random.default_rng(seed), effect, None, presets)
+        ins.append(rack.render(chain.without(effect), preset))
+        tgts.append(rack.render(chain, preset))
+        fx = chain[chain.order.index(effect)]
+        labels.append([fx.knobs[k.name] for k in eff.knobs])
+        seeds.append(seed)
+    im, ic = F.features(np.stack(ins))
+    tm, tc = F.features(np.stack(tgts))
+    return {
+        "in_mel": im.astype(np.float16),
+        "in_mfcc": ic.astype(np.float16),
+        "tgt_mel": tm.astype(np.float16),
+        "tgt_mfcc": tc.astype(np.float16),
+        "labels": np.array(labels, np.float32),
+        "seed": np.array(seeds, np.uint64),
+    }
+
+
+def render_data(
+    rack: Any, work: Path, presets: list[str], group: str, deadline: float, max_pairs: int
+) -> dict:
+    """Render chunks round-robin over the effects until the deadline or ``max_pairs`` per
+    effect; the first run that finishes writes ``plan.json`` and fixes the data set."""
+    plan_path = work / "plan.json"
+    if plan_path.exists():
+        return json.loads(plan_path.read_text())
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for stale in data.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+    n_chunks = max(1, max_pairs // CHUNK)
+    done = {e: sum((data / f"{e}-c{c:04d}.npz").exists() for c in range(n_chunks)) for e in spec.EFFECT_NAMES}
+    t0 = time.perf_counter()
+    for c in range(n_chunks):
+        for e in spec.EFFECT_NAMES:
+            path = data / f"{e}-c{c:04d}.npz"
+            if path.exists():
+                continue
+            if time.time() > deadline and min(done.values()) >= 2:
+                break
+            arrays = render_chunk(rack, e, c, presets, group)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)  # type: ignore[arg-type]
+            os.replace(tmp, path)
+            done[e] += 1
+        else:
+            continue
+        break
+    # every effect gets the same number of whole chunks (the smallest count)
+    chunks = min(done.values())
+    plan: dict[str, Any] = {
+        "chunks": chunks,
+        "chunk": CHUNK,
+        "presets": presets,
+        "render_seconds": time.perf_counter() - t0,
+    }
+    _atomic_write(plan_path, json.dumps(plan, indent=1) + "\n")
+    print(f"calibration data: {chunks * CHUNK} pairs per effect", file=sys.stderr)
+    return plan
+
+
+class CalibData:
+    """Batches for one effect's parameter model from the rendered chunks."""
+
+    def __init__(self, work: Path, effect: str, chunks: int):
+        self.eff = spec.effect(effect)
+        parts: dict[str, list[np.ndarray]] = {}
+        for c in range(chunks):
+            with np.load(work / "data" / f"{effect}-c{c:04d}.npz") as z:
+                for k in z.files:
+                    parts.setdefault(k, []).append(z[k])
+        self.a = {k: np.concatenate(v) for k, v in parts.items()}
+        # every 10th pair validates (so even a tiny run has both); Table 2's draws test
+        self.split = (np.arange(len(self.a["seed"])) % VAL_EVERY == 0).astype(np.int8)
+
+    def indices(self, split: int) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    def inputs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        from serumrnn.server.models import pair_batch
+
+        a = self.a
+        return pair_batch(a["in_mel"][idx], a["in_mfcc"][idx], a["tgt_mel"][idx], a["tgt_mfcc"][idx])
+
+    def targets(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        lab = self.a["labels"][idx]
+        out = {k.name: lab[:, j].astype(np.int32) for j, k in enumerate(self.eff.knobs) if k.categorical}
+        cont = [j for j, k in enumerate(self.eff.knobs) if not k.categorical]
+        if cont:
+            out["continuous"] = lab[:, cont]
+        return out
+
+    def keys(self, group: str, presets: list[str]) -> set:
+        """(preset, knob_key) of every pair, redrawn from the seeds: Table 2 skips them."""
+        from serumrnn.training.evaluate_models import draw_chain
+
+        out = set()
+        for seed in self.a["seed"]:
+            preset, chain = draw_chain(group, np.random.default_rng(int(seed)), self.eff.name, None, presets)
+            out.add((preset, knob_key(chain)))
+        return out
+
+
+def _deadline_callback(deadline: float):
+    import keras
+
+    class Deadline(keras.callbacks.Callback):
+        """Stop after the epoch that passes the budget (the epoch is checkpointed first)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.time() > deadline:
+                self.model.stop_training = True
+
+    return Deadline()
+
+
+# -- the whole command ----------------------------------------------------------------
+def calibrate(
+    profile: str,
+    minutes: float,
+    *,
+    group: str = "basic",
+    models_dir: Path | None = None,
+    work: Path,
+    out: Path,
+    max_pairs: int = MAX_PAIRS,
+    max_epochs: int | None = None,
+    verbose: int = 0,
+) -> Path:
+    """Render, fine-tune and export; returns the new group folder (``out/<group>``)."""
+    from serumrnn.server.models import DEFAULT_MODELS_DIR, read_manifest
+    from serumrnn.server.quiet import import_tensorflow
+    from serumrnn.server.rack import presets as P
+    from serumrnn.server.rack.plugins import PluginRack
+    from serumrnn.training.train import compile_kwargs, fit
+
+    if minutes <= 0:
+        raise ValueError(f"--minutes must be more than 0, got {minutes}")
+    gid = P.resolve_group(group)
+    src = Path(models_dir or DEFAULT_MODELS_DIR) / gid
+    shipped = read_manifest(src)
+    t_start = time.time()
+    end = t_start + 60.0 * minutes
+    work = work / gid
+    work.mkdir(parents=True, exist_ok=True)
+    rack = PluginRack(profile)
+    presets = [rack.profile.default_preset or "init"]
+    plan = render_data(rack, work, presets, gid, t_start + DATA_SHARE * 60.0 * minutes, max_pairs)
+    import_tensorflow()
+    import keras
+
+    width = float(shipped.get("recipe", {}).get("width", RECIPE.width))
+    recipe = Recipe(**{**RECIPE.to_json(), "width": width, "max_epochs": max_epochs or RECIPE.max_epochs})
+    best: dict[str, Path] = {}
+    todo = list(PARAM_MODELS)
+    for i, name in enumerate(todo):
+        effect = name[len("param_") :]
+        data = CalibData(work, effect, plan["chunks"])
+        share = max(0.0, end - time.time()) / (len(todo) - i)
+        shipped_file = src / shipped["files"][name]["file"]
+
+        def build(path: Path = shipped_file):
+            return keras.models.load_model(path, compile=False)
+
+        best[name] = fit(
+            name,
+            build,
+            compile_kwargs(name),
+            data,
+            recipe,
+            work / "runs" / name,
+            batch=recipe.param_batch,
+            verbose=verbose,
+            callbacks=[_deadline_callback(time.time() + share)],
+        )
+    return export(
+        src, shipped, best, out / gid, profile=profile, minutes=minutes, plan=plan, work=work, recipe=recipe
+    )
+
+
+def export(
+    src: Path,
+    shipped: dict,
+    best: dict[str, Path],
+    out: Path,
+    *,
+    profile: str,
+    minutes: float,
+    plan: dict,
+    work: Path,
+    recipe: Recipe = RECIPE,
+) -> Path:
+    """The shipped folder with the fine-tuned parameter models in place (new sha256s)."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = dict(shipped["files"])
+    for name, entry in shipped["files"].items():
+        if name not in best:
+            shutil.copyfile(src / entry["file"], out / entry["file"])
+    training = {}
+    for name, path in best.items():
+        dst = out / f"{name}.keras"
+        shutil.copyfile(path, dst)
+        files[name] = {"file": dst.name, "sha256": sha256(dst), "bytes": dst.stat().st_size}
+        st = json.loads((path.parent / "state.json").read_text())
+        training[name] = {
+            "best_epoch": st["best_epoch"] + 1,
+            "epochs_run": st["epoch"] + 1,
+            # early-stopped or every epoch run; False: the budget stopped it (a rerun continues)
+            "finished": bool(st["done"]) or st["epoch"] + 1 >= recipe.max_epochs,
+            "best_val_loss": st["best"],
+            "seconds": round(st.get("seconds", 0), 1),
+        }
+    manifest = {
+        **shipped,
+        "files": files,
+        "calibration": {
+            "profile": profile,
+            "minutes": minutes,
+            "from": str(src),
+            "pairs_per_effect": plan["chunks"] * plan["chunk"],
+            "presets": plan["presets"],
+            "work": str(work),
+            "recipe": recipe.to_json(),
+            "training": training,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+        "test_metrics": {},
+    }
+    _atomic_write(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def evaluate(
+    profile: str, group: str, folders: dict[str, Path | None], pairs: int, work: Path | None = None
+) -> dict:
+    """Each parameter model's Mel-MSE change on the profile's plugins (Table 2's held-out
+    draws, on the profile's preset) for each models folder (name -> folder)."""
+    from serumrnn.server.models import load_group
+    from serumrnn.server.rack import presets as P
+    from serumrnn.server.rack.plugins import PluginRack
+    from serumrnn.training.evaluate_models import table2_effect
+
+    group = P.resolve_group(group)
+    rack = PluginRack(profile)
+    presets = [rack.profile.default_preset or "init"]
+    keys: set = set()
+    if work is not None and (work / "plan.json").exists():
+        plan = json.loads((work / "plan.json").read_text())
+        for e in spec.EFFECT_NAMES:
+            keys |= CalibData(work, e, plan["chunks"]).keys(group, presets)
+    out: dict[str, Any] = {}
+    for label, folder in folders.items():
+        models = load_group(group, folder, which=PARAM_MODELS)
+        out[label] = {
+            e: table2_effect(models, rack, e, pairs, keys, presets=presets)["delta_pct"]
+            for e in spec.EFFECT_NAMES
+        }
+    return out
+
+
+def open_rack_figures(group: str) -> dict[str, float] | None:
+    """Table 2's Mel-MSE change per effect on the open rack, as committed."""
+    from serumrnn.server.rack import presets as P
+    from serumrnn.training.evaluate_models import RESULTS
+
+    path = RESULTS / P.resolve_group(group) / "models.json"
+    if not path.is_file():
+        return None
+    t2 = json.loads(path.read_text())["table2"]
+    return {e: float(t2[e]["delta_pct"]["mse"]) for e in spec.EFFECT_NAMES if e in t2}
+
+
+__all__ = ["calibrate", "evaluate", "open_rack_figures", "param_model_name"]
