@@ -1,0 +1,176 @@
+"""Search an effect's knobs by rendering before the loop rejects the effect.
+
+The parameter models were trained on our own effects; on a sound made elsewhere their
+knobs can overshoot (a SoX overdrive answered with a drive that makes the sound further
+away), and the verified loop then rejects the right effect and offers a weaker one. So
+before an effect the selector ranks in its top ``k`` is passed over, its knobs are
+searched by rendering, within one render budget per step (:data:`SEARCH_BUDGET`):
+
+* an effect whose model knobs the judge **refuses** gets a wide search: every value of a
+  categorical knob (each distortion mode) at the model's other knobs, a few spread
+  starts over the knobs' Table 1 spans, then CMA-ES (the one in
+  :mod:`serumrnn.server.refine`) from the best of these with a wide step;
+* an effect the judge **accepts** gets a polish: CMA-ES from the model's knobs with a
+  small step, as ``--loop refine`` does for the chosen effect.
+
+Every setting tried keeps the spec's knob relations (:func:`serumrnn.server.spec.repair_knobs`);
+a model proposal that crosses one is kept only when it measures clearly better
+(:data:`CROSSING_GAIN`) than every setting that keeps them, with a note that says so.
+The pieces here are pure: they take a scorer (lower is better) and return what they found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX
+from serumrnn.server.refine import SIGMA, Scorer, refine
+
+#: Renders the search may spend per step, over all the effects it searches (the model's
+#: own candidates and the exact checks are not counted here: they are the verified loop's).
+SEARCH_BUDGET = 48
+#: A refused effect's share of the budget against an accepted one's (searched wider).
+REFUSED_WEIGHT = 2
+#: Spread starts of a wide search: evenly spaced over each knob's span, seeded order.
+SPREAD_STARTS = 3
+#: CMA-ES step of a wide search, as a fraction of each knob's span (the polish uses SIGMA).
+WIDE_SIGMA = 0.25
+#: A proposal that crosses a knob relation is kept only when its score (the judge's
+#: decision distance, 1.0 at the start) is lower than the best setting that keeps every
+#: relation by at least this much.
+CROSSING_GAIN = 0.05
+
+
+@dataclass(frozen=True)
+class Searched:
+    """What one effect's search found: the best setting, its score, the score of the
+    model's own knobs, renders spent, and a note when a crossing setting was kept."""
+
+    fx: FX
+    score: float
+    start_score: float
+    renders: int
+    kind: str  # "wide" | "polish"
+    crossing_note: str | None = None
+
+    @property
+    def kept(self) -> bool:
+        return self.score < self.start_score
+
+
+def repaired(fx: FX) -> FX:
+    """``fx`` with its knobs moved to the nearest setting that keeps the spec's relations."""
+    knobs = spec.repair_knobs(fx.name, fx.knobs)
+    return fx if knobs == fx.knobs else FX(fx.name, knobs)
+
+
+def shares(refused: Sequence[bool], budget: int = SEARCH_BUDGET) -> list[int]:
+    """The budget split over the effects searched in one step: a refused effect gets
+    :data:`REFUSED_WEIGHT` times an accepted one's share; the shares sum to ``budget``."""
+    w = [REFUSED_WEIGHT if r else 1 for r in refused]
+    if not w:
+        return []
+    raw = [budget * x / sum(w) for x in w]
+    out = [int(r) for r in raw]
+    for i in np.argsort([o - r for o, r in zip(out, raw)])[: budget - sum(out)]:
+        out[int(i)] += 1
+    return out
+
+
+def _spread(fx: FX, n: int, seed: int) -> list[FX]:
+    """``n`` settings spread over the continuous knobs' spans (a shuffled grid per knob,
+    so the points differ on every knob), the categorical knobs as in ``fx``."""
+    knobs = fx.effect.continuous
+    if not knobs or n <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    cols = []
+    for k in knobs:
+        lo, hi = k.span
+        cols.append(rng.permutation(lo + (hi - lo) * (np.arange(n) + 0.5) / n))
+    return [
+        repaired(FX(fx.name, {**fx.knobs, **{k.name: float(c[i]) for k, c in zip(knobs, cols)}}))
+        for i in range(n)
+    ]
+
+
+def _sweep(fx: FX) -> list[FX]:
+    """Every other value of each categorical knob, the rest of ``fx`` unchanged."""
+    out = []
+    for k in fx.effect.categorical:
+        out += [
+            FX(fx.name, {**fx.knobs, k.name: float(v)})
+            for v in range(len(k.choices))
+            if v != int(fx.knobs[k.name])
+        ]
+    return out
+
+
+def search(
+    fx: FX,
+    scores: Scorer,
+    start_score: float,
+    *,
+    refused: bool,
+    budget: int,
+    seed: int = 0,
+    mode_probs: np.ndarray | None = None,
+) -> Searched:
+    """Search ``fx``'s knobs with at most ``budget`` settings scored by ``scores``.
+
+    ``start_score``: the score of ``fx`` (the model's knobs, already rendered). ``refused``:
+    the judge refused ``fx``, so the search is wide; else a polish around it.
+    """
+    sane = repaired(fx)
+    crossing = sane is not fx
+    used, best_fx, best = 0, fx, float(start_score)
+    best_sane_fx, best_sane = (fx, float(start_score)) if not crossing else (sane, np.inf)
+
+    def consider(tries: list[FX], cap: int) -> None:
+        nonlocal used, best_sane_fx, best_sane
+        tries = tries[: max(0, cap - used)]
+        if not tries:
+            return
+        for f, s in zip(tries, scores(tries)):
+            if s < best_sane:
+                best_sane_fx, best_sane = f, float(s)
+        used += len(tries)
+
+    if crossing:  # the repaired proposal is always measured, even on no budget
+        consider([sane], max(1, budget))
+    if refused:
+        consider(_sweep(best_sane_fx), budget)
+        consider(_spread(best_sane_fx, SPREAD_STARTS, seed), budget)
+    left = budget - used
+    if left >= 2 and np.isfinite(best_sane):
+
+        def sane_scores(fxs: Sequence[FX]) -> Sequence[float]:
+            return scores([repaired(f) for f in fxs])
+
+        r = refine(
+            best_sane_fx,
+            sane_scores,
+            best_sane,
+            budget=left,
+            sigma=WIDE_SIGMA if refused else SIGMA,
+            seed=seed,
+            mode_probs=None if refused else mode_probs,
+        )
+        used += r.renders
+        if r.kept:
+            best_sane_fx, best_sane = repaired(r.fx), r.score
+    note = None
+    if crossing and best < best_sane - CROSSING_GAIN:
+        problems = "; ".join(spec.relation_problems(fx.name, fx.knobs))
+        note = (
+            f"{fx.effect.label}: {problems}. This crossing setting is offered because it measured "
+            f"{best_sane - best:.0%} of the starting difference closer than the best setting "
+            "that keeps them apart."
+        )
+    else:
+        best_fx, best = best_sane_fx, best_sane
+    return Searched(best_fx, float(best), float(start_score), used, "wide" if refused else "polish", note)

@@ -1,0 +1,76 @@
+"""The knob search (issue 20, item 1) on scorers whose best setting is known: no renders,
+so what it finds is checked exactly, and every setting it tries is recorded."""
+
+from __future__ import annotations
+
+import pytest
+
+from serumrnn.server import knob_search as S
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX
+
+
+class Recorder:
+    """A scorer: the distance of a setting to ``best`` (a category off by one counts 1),
+    remembering every setting it was asked about."""
+
+    def __init__(self, best: dict[str, float]):
+        self.best, self.seen = best, []
+
+    def __call__(self, fxs):
+        self.seen += list(fxs)
+        out = []
+        for f in fxs:
+            d = 0.0
+            for k, v in self.best.items():
+                d += float(f.knobs[k] != v) if f.effect.knob(k).categorical else abs(f.knobs[k] - v)
+            out.append(d)
+        return out
+
+
+def test_a_refused_distortion_tries_every_mode_and_finds_a_lower_drive():
+    best = {"mode": 7.0, "drive": 0.4}
+    model = FX("distortion", {"mode": 0.0, "drive": 0.95})  # the wrong mode, drive overshoots
+    rec = Recorder(best)
+    start = rec([model])[0]
+    r = S.search(model, rec, start, refused=True, budget=24, seed=0)
+    assert r.renders <= 24 and len(rec.seen) - 1 == r.renders
+    modes = {int(f.knobs["mode"]) for f in rec.seen}
+    assert modes == set(range(len(spec.DISTORTION_MODES)))  # every value of the categorical knob
+    assert r.fx.knobs["mode"] == 7.0
+    assert r.fx.knobs["drive"] == pytest.approx(0.4, abs=0.08)
+    assert r.kept and r.kind == "wide" and r.crossing_note is None
+
+
+def test_a_polish_stays_within_its_budget_and_never_returns_worse():
+    model = FX("eq", {"freq": 0.7, "q": 0.5, "gain": 0.8})
+    rec = Recorder({"freq": 0.7, "q": 0.5, "gain": 0.8})  # the model is already right
+    r = S.search(model, rec, 0.0, refused=False, budget=10, seed=3)
+    assert r.renders <= 10 and r.fx == model and not r.kept
+
+
+def test_every_tried_setting_keeps_the_reverb_relation():
+    # The best score lies where the low cut crosses the high cut: the search must not go there.
+    rec = Recorder({"mix": 0.5, "low_cut": 0.95, "high_cut": 0.05})
+    model = FX("reverb", {"mix": 0.5, "low_cut": 0.3, "high_cut": 0.8})
+    r = S.search(model, rec, rec([model])[0], refused=True, budget=30, seed=1)
+    assert all(spec.relation_problems("reverb", f.knobs) == [] for f in rec.seen[1:])
+    assert spec.relation_problems("reverb", r.fx.knobs) == [] and r.crossing_note is None
+
+
+def test_a_crossing_proposal_is_offered_only_when_clearly_better_with_a_note():
+    crossing = FX("reverb", {"mix": 0.5, "low_cut": 0.95, "high_cut": 0.05})
+    # Here the crossing proposal is the best setting there is, far better than any sane one.
+    rec = Recorder({"mix": 0.5, "low_cut": 0.95, "high_cut": 0.05})
+    r = S.search(crossing, rec, 0.0, refused=False, budget=8, seed=0)
+    assert r.fx == crossing and r.crossing_note and "not an octave below" in r.crossing_note
+    # Here a sane setting scores about as well: the sane one is offered, without a note.
+    flat = lambda fxs: [0.5 for _ in fxs]  # noqa: E731
+    r = S.search(crossing, flat, 0.5, refused=False, budget=8, seed=0)
+    assert spec.relation_problems("reverb", r.fx.knobs) == [] and r.crossing_note is None
+
+
+def test_shares_split_the_budget_twice_as_much_to_a_refused_effect():
+    assert S.shares([True, True, False], 48) == [19, 19, 10]  # 19.2, 19.2, 9.6 rounded to sum 48
+    assert S.shares([True, False], 30) == [20, 10]
+    assert S.shares([], 48) == []
