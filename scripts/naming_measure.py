@@ -134,6 +134,28 @@ def issue_target() -> dict[str, Any]:
         }
 
 
+def suite_targets(folder: Path, note: int) -> Iterator[dict[str, Any]]:
+    """The ``ood`` helper's naming suite (``serumrnn ood-naming build``): suite.json and its
+    WAVs, each sound moved to the models' note as ``match`` does."""
+    from serumrnn.server.audio_io import load_clip
+    from serumrnn.server.pitch import to_model_note
+
+    doc = json.loads((folder / "suite.json").read_text())
+    for c in doc["cases"]:
+        sounds = []
+        for what in ("input", "target"):
+            a = load_clip(folder / c[f"{what}_file"])
+            sounds.append(to_model_note(a, c[f"{what}_file"], what, note).audio)
+        yield {
+            "id": f"suite{doc['seed']}/{c['index']}",
+            "name": f"{c['implementation']} ({c['family']})",
+            "types": [c["type"]],
+            "settings": c["settings"],
+            "input": sounds[0],
+            "target": sounds[1],
+        }
+
+
 def in_domain_targets(group: str, n: int, rack) -> Iterator[dict[str, Any]]:
     """``serumrnn eval``'s held-out pairs (the same draw as verified-eval)."""
     from serumrnn.training.verified_eval import draw_pairs
@@ -152,15 +174,22 @@ def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
     from serumrnn.server.assistant import Session
 
     t0 = time.perf_counter()
-    s = Session(
-        models,
-        t["target"],
-        renderer=rack,
-        preset=t.get("preset"),
-        input_audio=t.get("input"),
-        loop=loop,
-    )
-    res = s.run()
+    kw = {"renderer": rack, "preset": t.get("preset"), "input_audio": t.get("input")}
+    if loop.startswith("search"):  # "search" or "search:<budget>" (the prototype until wired in)
+        from serumrnn.server.search_loop import SearchSession
+
+        s = SearchSession(models, t["target"], **kw)
+        if ":" in loop:
+            s.budget = int(loop.split(":")[1])
+    else:
+        s = Session(models, t["target"], loop=loop, **kw)
+    step_ms, step_cpu_ms = [], []
+    while not s.done:
+        t1, c1 = time.perf_counter(), time.process_time()
+        s.step()
+        step_ms.append(1000 * (time.perf_counter() - t1))
+        step_cpu_ms.append(1000 * (time.process_time() - c1))
+    res = s.result()
     wall = time.perf_counter() - t0
     start, end = res.initial or {}, (res.final if loop == "paper" else res.best) or {}
     first = res.steps[0] if res.steps else None
@@ -178,11 +207,12 @@ def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
         "closeness": res.closeness,
         "renders": res.renders,
         "wall_s": wall,
-        "step_s": wall / max(1, len(res.steps) + 1),
+        "step_ms": step_ms,
+        "step_cpu_ms": step_cpu_ms,
         "ood_warning": any(OOD_WORDS in n for n in res.notes),
         "notes": res.notes,
         "stop": (res.stop or {}).get("reason"),
-        "tried": [st.candidates for st in res.steps],
+        "tried": [st.candidates for st in res.steps] + [getattr(s, "tried_at_stop", [])],
     }
 
 
@@ -199,7 +229,10 @@ def summary(path: Path) -> str:
             f"| {loop} | {len(rs)} | {sum(r['first_right'] for r in rs)}/{len(rs)} | "
             f"{np.mean([r['mse_pct'] for r in rs]):.1f} | {np.mean([r['mss_pct'] for r in rs]):.1f} | "
             f"{sum(r['worse'] for r in rs)} | {np.mean([r['renders'] for r in rs]):.0f} | "
-            f"{np.mean([r['wall_s'] for r in rs]):.2f} | {sum(r['ood_warning'] for r in rs)}/{len(rs)} |"
+            f"{np.mean([r['wall_s'] for r in rs]):.2f} | "
+            f"{np.median([x for r in rs for x in r.get('step_ms', [])] or [np.nan]):.0f} / "
+            f"{np.median([x for r in rs for x in r.get('step_cpu_ms', [])] or [np.nan]):.0f} | "
+            f"{sum(r['ood_warning'] for r in rs)}/{len(rs)} |"
         )
     return "\n".join(out)
 
@@ -211,6 +244,7 @@ def main() -> int:
     ap.add_argument("--group", default="basic_shapes")
     ap.add_argument("--in-domain", type=int, default=0, metavar="N", help="held-out pairs instead")
     ap.add_argument("--no-plugins", action="store_true")
+    ap.add_argument("--suite", type=Path, default=None, help="the ood helper's naming suite folder")
     ap.add_argument("--issue", action="store_true", help="only the issue's overdrive 20 target")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--summary", action="store_true")
@@ -229,6 +263,8 @@ def main() -> int:
         done = {(r["id"], r["loop"]) for r in map(json.loads, a.out.read_text().splitlines()) if r}
     if a.issue:
         targets: Any = [issue_target()]
+    elif a.suite:
+        targets = suite_targets(a.suite, models.render_settings.note)
     elif a.in_domain:
         targets = in_domain_targets(models.group, a.in_domain, rack)
     else:

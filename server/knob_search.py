@@ -44,6 +44,20 @@ WIDE_SIGMA = 0.25
 #: relation by at least this much.
 CROSSING_GAIN = 0.05
 
+#: Two searched effects whose best renders remove shares of the current distance within
+#: this much of each other are a tie on sound; the tie goes to the effect the selector
+#: ranks higher (our effects imitate each other: a three-band compressor can pass for an
+#: EQ, so a hair's lead on one render is no evidence of the type of effect used).
+NAME_TIE = 0.03
+
+
+def tie_break(gains: Sequence[float], probabilities: Sequence[float]) -> int:
+    """The index to offer among accepted candidates: the highest gain, or, among those
+    within :data:`NAME_TIE` of it, the most probable to the selector."""
+    top = max(gains)
+    near = [i for i, g in enumerate(gains) if g >= top - NAME_TIE]
+    return max(near, key=lambda i: (probabilities[i], gains[i]))
+
 
 @dataclass(frozen=True)
 class Searched:

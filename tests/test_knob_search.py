@@ -74,3 +74,8 @@ def test_shares_split_the_budget_twice_as_much_to_a_refused_effect():
     assert S.shares([True, True, False], 48) == [19, 19, 10]  # 19.2, 19.2, 9.6 rounded to sum 48
     assert S.shares([True, False], 30) == [20, 10]
     assert S.shares([], 48) == []
+
+
+def test_a_tie_on_sound_goes_to_the_effect_the_selector_ranks_higher():
+    assert S.tie_break([0.57, 0.58], [0.54, 0.32]) == 0  # within NAME_TIE: the selector decides
+    assert S.tie_break([0.40, 0.58], [0.90, 0.05]) == 1  # a clear lead on sound wins
