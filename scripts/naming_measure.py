@@ -156,6 +156,17 @@ def suite_targets(folder: Path, note: int) -> Iterator[dict[str, Any]]:
         }
 
 
+def demo_target(note: int) -> dict[str, Any]:
+    """The shipped demo pair (``serumrnn demo`` = ``match`` on examples/), moved to the
+    models' note as ``match`` does."""
+    from serumrnn.server.audio_io import load_clip
+    from serumrnn.server.pitch import to_model_note
+
+    ex = Path(__file__).resolve().parent.parent / "examples"
+    a, b = (to_model_note(load_clip(ex / f), f, f, note).audio for f in ("input-saw.wav", "target-saw.wav"))
+    return {"id": "demo", "name": "demo pair", "types": [], "input": a, "target": b}
+
+
 def in_domain_targets(group: str, n: int, rack) -> Iterator[dict[str, Any]]:
     """``serumrnn eval``'s held-out pairs (the same draw as verified-eval)."""
     from serumrnn.training.verified_eval import draw_pairs
@@ -181,6 +192,8 @@ def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
         s = SearchSession(models, t["target"], **kw)
         if ":" in loop:
             s.budget = int(loop.split(":")[1])
+        if loop.startswith("search2"):
+            s.planner = "plan"
     else:
         s = Session(models, t["target"], loop=loop, **kw)
     step_ms, step_cpu_ms = [], []
@@ -244,6 +257,7 @@ def main() -> int:
     ap.add_argument("--group", default="basic_shapes")
     ap.add_argument("--in-domain", type=int, default=0, metavar="N", help="held-out pairs instead")
     ap.add_argument("--no-plugins", action="store_true")
+    ap.add_argument("--demo", action="store_true", help="only the shipped demo pair")
     ap.add_argument("--suite", type=Path, default=None, help="the ood helper's naming suite folder")
     ap.add_argument("--issue", action="store_true", help="only the issue's overdrive 20 target")
     ap.add_argument("--out", type=Path, required=True)
@@ -263,6 +277,8 @@ def main() -> int:
         done = {(r["id"], r["loop"]) for r in map(json.loads, a.out.read_text().splitlines()) if r}
     if a.issue:
         targets: Any = [issue_target()]
+    elif a.demo:
+        targets = [demo_target(models.render_settings.note)]
     elif a.suite:
         targets = suite_targets(a.suite, models.render_settings.note)
     elif a.in_domain:

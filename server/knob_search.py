@@ -82,6 +82,36 @@ def repaired(fx: FX) -> FX:
     return fx if knobs == fx.knobs else FX(fx.name, knobs)
 
 
+#: Renders of the wide search of one refused effect (its categorical values come on top),
+#: and of the polish of the accepted effect whose model knobs score best.
+WIDE_RENDERS = 16
+POLISH_RENDERS = 16
+
+
+def plan(
+    refused: Sequence[bool],
+    model_scores: Sequence[float],
+    effects: Sequence[str],
+    budget: int = SEARCH_BUDGET,
+) -> list[int]:
+    """Renders per candidate (given in the selector's order) within ``budget``: each refused
+    effect a wide search (:data:`WIDE_RENDERS` plus one per other value of its categorical
+    knobs), first come first served; then the accepted effect with the best model score a
+    polish (:data:`POLISH_RENDERS`) from what is left; other accepted effects none (their
+    model knobs already pass, and the loop stays fast where the models understand the target)."""
+    out, left = [0] * len(refused), budget
+    for i, r in enumerate(refused):
+        if r:
+            want = WIDE_RENDERS + sum(len(k.choices) - 1 for k in spec.effect(effects[i]).categorical)
+            out[i] = min(want, left)
+            left -= out[i]
+    ok = [i for i, r in enumerate(refused) if not r]
+    if ok:
+        lead = min(ok, key=lambda i: model_scores[i])
+        out[lead] = min(POLISH_RENDERS, left)
+    return out
+
+
 def shares(refused: Sequence[bool], budget: int = SEARCH_BUDGET) -> list[int]:
     """The budget split over the effects searched in one step: a refused effect gets
     :data:`REFUSED_WEIGHT` times an accepted one's share; the shares sum to ``budget``."""

@@ -109,6 +109,34 @@ def closeness_text(result: Result) -> str:
     )
 
 
+def _closer(gain: float) -> str:
+    """A share of the current distance removed, as a producer reads it."""
+    if gain >= 0:
+        return f"{gain:.0%} closer"
+    return "further away" + (" (more than twice as far)" if gain < -1 else f" by {-gain:.0%}")
+
+
+def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every effect a step tried, with what its best render reached: "Distortion was
+    tried: best setting 40 % closer (its model's knobs: further away by 12 %; searched, 19
+    renders)", "Hall Reverb chosen: 55 % closer". Candidates without a measured gain (the
+    paper's loop renders none) are left out."""
+    out = []
+    for c in candidates:
+        if "gain" not in c:
+            continue
+        label = c.get("label") or spec.effect(c["effect"]).label
+        verb = "chosen" if c.get("chosen") else "was tried"
+        line = f"{label} {verb}: best setting {_closer(float(c['gain']))}"
+        if c.get("search") in ("wide", "polish") and "model_gain" in c:
+            how = "searched" if c["search"] == "wide" else "polished"
+            line += f" (its model's knobs: {_closer(float(c['model_gain']))}; {how}, {c.get('renders', 0)} renders)"
+        if c.get("note"):
+            line += f". {c['note']}"
+        out.append(line)
+    return out
+
+
 def _knob_line(k: KnobSetting) -> str:
     return f"{k.serum_name} = {k.value:.3f} ({k.text.strip()})"
 

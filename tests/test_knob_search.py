@@ -79,3 +79,11 @@ def test_shares_split_the_budget_twice_as_much_to_a_refused_effect():
 def test_a_tie_on_sound_goes_to_the_effect_the_selector_ranks_higher():
     assert S.tie_break([0.57, 0.58], [0.54, 0.32]) == 0  # within NAME_TIE: the selector decides
     assert S.tie_break([0.40, 0.58], [0.90, 0.05]) == 1  # a clear lead on sound wins
+
+
+def test_the_plan_searches_refused_effects_wide_and_polishes_only_the_leading_accepted_one():
+    got = S.plan([True, False, False], [3.0, 0.5, 0.7], ["distortion", "eq", "reverb"], 48)
+    n_modes = len(spec.DISTORTION_MODES)
+    assert got == [S.WIDE_RENDERS + n_modes - 1, S.POLISH_RENDERS, 0]
+    assert sum(S.plan([True, True, True], [2, 2, 2], ["distortion", "eq", "reverb"], 40)) == 40  # capped
+    assert S.plan([False, False], [0.9, 0.4], ["eq", "reverb"], 48) == [0, S.POLISH_RENDERS]
