@@ -17,8 +17,9 @@ from typing import Any
 GRADES: tuple[tuple[float, str], ...] = (
     (0.90, "Close match"),
     (0.60, "Partly matched"),
-    (0.25, "A small gain"),
-    (0.01, "Barely closer"),
+    (0.30, "Some of the way"),
+    (0.05, "A small gain"),
+    (0.005, "Barely closer"),
     (0.0, "No closer"),
 )
 #: Below this closeness a finished session says what to try next.
