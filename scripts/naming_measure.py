@@ -229,12 +229,24 @@ def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
     }
 
 
+def warns(r: dict[str, Any]) -> bool:
+    """Whether ``outcome.unmatched_warning`` fires on a measured row."""
+    from serumrnn.server import outcome as O
+
+    tried = r["tried"]
+    first = tried[0] if r["steps"] else (tried[-1] if tried else [])
+    return (
+        O.unmatched_warning(r["closeness"], O.first_choice_refused([{"candidates": first}], [])) is not None
+    )
+
+
 def summary(path: Path) -> str:
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     out = [
         "| loop | targets | first names the effect | mean Mel-MSE Δ% | mean MSSMAE Δ% | worse | "
-        "renders/target | s/target | OOD warning |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "renders/target | s/target | step p50 ms (wall / CPU) | start-distance warning | outcome warning | "
+        "median closeness |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for loop in dict.fromkeys(r["loop"] for r in rows):
         rs = [r for r in rows if r["loop"] == loop]
@@ -245,7 +257,8 @@ def summary(path: Path) -> str:
             f"{np.mean([r['wall_s'] for r in rs]):.2f} | "
             f"{np.median([x for r in rs for x in r.get('step_ms', [])] or [np.nan]):.0f} / "
             f"{np.median([x for r in rs for x in r.get('step_cpu_ms', [])] or [np.nan]):.0f} | "
-            f"{sum(r['ood_warning'] for r in rs)}/{len(rs)} |"
+            f"{sum(r['ood_warning'] for r in rs)}/{len(rs)} | {sum(warns(r) for r in rs)}/{len(rs)} | "
+            f"{np.median([r['closeness'] or 0 for r in rs]):.2f} |"
         )
     return "\n".join(out)
 
