@@ -21,12 +21,13 @@ The pieces here are pure: they take a scorer (lower is better) and return what t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.judge import Judge
 from serumrnn.server.rack.chain import FX
 from serumrnn.server.refine import SIGMA, Scorer, refine
 
@@ -218,3 +219,112 @@ def search(
     else:
         best_fx, best = best_sane_fx, best_sane
     return Searched(best_fx, float(best), float(start_score), used, "wide" if refused else "polish", note)
+
+
+# -- one step of the search loop -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One effect the selector ranked, with its model's knobs measured: what the step loop
+    hands the search. ``dist``: the chain with ``fx`` against the target (fast estimate)."""
+
+    effect: str
+    probability: float
+    fx: FX
+    dist: dict[str, float]
+    mode_probs: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One effect as the step searched it: the best setting, its exact distance and the
+    share of the current distance it removes; the same for the model's own knobs."""
+
+    proposal: Proposal
+    fx: FX
+    dist: dict[str, float]
+    gain: float
+    model_gain: float
+    accepted: bool
+    model_accepted: bool
+    search: str  # "wide" | "polish" | "none"
+    renders: int
+    note: str | None = None
+
+    def to_json(self, chosen: bool) -> dict[str, object]:
+        p = self.proposal
+        return {
+            "effect": p.effect,
+            "label": spec.effect(p.effect).label,
+            "probability": p.probability,
+            "gain": self.gain,
+            "model_gain": self.model_gain,
+            "closer": self.accepted,
+            "model_accepted": self.model_accepted,
+            "search": self.search,
+            "renders": self.renders,
+            "mse": self.dist["mse"],
+            "mssmae": self.dist["mssmae"],
+            "note": self.note,
+            "chosen": chosen,
+        }
+
+
+def search_step(
+    proposals: Sequence[Proposal],
+    cur: Mapping[str, float],
+    judge: Judge,
+    simulate: Callable[[Sequence[FX]], Sequence[Mapping[str, float]]],
+    exact: Callable[[FX], dict[str, float]],
+    *,
+    budget: int = SEARCH_BUDGET,
+    seed: int = 0,
+) -> tuple[int | None, list[Tried]]:
+    """Search the knobs of the proposed effects (the selector's top ``k``, most probable
+    first) as :func:`plan` allots the budget, and pick the one to offer: the closest render
+    the judge accepts, a tie on sound going to the selector's favourite (:func:`tie_break`).
+
+    ``simulate``: the distances (fast estimate) of the current chain with each setting;
+    ``exact``: the exact distance of one setting. Returns the index of the proposal to
+    offer (None when the judge accepts none) and every effect as it was tried."""
+    refused = [not judge.closer(p.dist, cur) for p in proposals]
+    alloc = plan(refused, [judge.score(p.dist) for p in proposals], [p.effect for p in proposals], budget)
+    tried: list[Tried] = []
+    for i, (p, n, ref) in enumerate(zip(proposals, alloc, refused)):
+
+        def scores(fxs: Sequence[FX]) -> list[float]:
+            return [judge.objective(d, cur) for d in simulate(fxs)]
+
+        fx, kind, used, note = p.fx, "none", 0, None
+        if n > 0:
+            r = search(
+                p.fx,
+                scores,
+                judge.objective(p.dist, cur),
+                refused=ref,
+                budget=n,
+                seed=seed + i,
+                mode_probs=p.mode_probs,
+            )
+            fx, kind, used, note = r.fx, r.kind, r.renders, r.crossing_note
+        d = exact(fx)
+        tried.append(
+            Tried(
+                p,
+                fx,
+                d,
+                judge.improvement(d, cur),
+                judge.improvement(p.dist, cur),
+                judge.closer(d, cur),
+                not ref,
+                kind,
+                used,
+                note,
+            )
+        )
+    ok = [i for i, t in enumerate(tried) if t.accepted]
+    if not ok:
+        return None, tried
+    pick = tie_break([tried[i].gain for i in ok], [tried[i].proposal.probability for i in ok])
+    return ok[pick], tried

@@ -87,3 +87,39 @@ def test_the_plan_searches_refused_effects_wide_and_polishes_only_the_leading_ac
     assert got == [S.WIDE_RENDERS + n_modes - 1, S.POLISH_RENDERS, 0]
     assert sum(S.plan([True, True, True], [2, 2, 2], ["distortion", "eq", "reverb"], 40)) == 40  # capped
     assert S.plan([False, False], [0.9, 0.4], ["eq", "reverb"], 48) == [0, S.POLISH_RENDERS]
+
+
+def test_a_step_searches_a_refused_favourite_and_offers_it_over_a_weak_accepted_one():
+    """The issue's case in miniature: the selector is sure of distortion, its model's drive
+    overshoots (refused), reverb's model knobs pass with a small gain. The search finds a
+    distortion setting far closer, so distortion is offered, and both are reported."""
+    from serumrnn.server.judge import Judge
+
+    target = {"mode": 3.0, "drive": 0.45}
+    judge = Judge({"mse": 1.0, "mssmae": 1.0})
+    cur = {"mse": 1.0, "mssmae": 1.0}
+
+    def dist(f):
+        if f.name == "distortion":
+            d = 0.2 * float(f.knobs["mode"] != target["mode"]) + abs(f.knobs["drive"] - target["drive"])
+        else:
+            d = 0.88  # reverb: a 12 % gain whatever its knobs
+        return {"mse": d, "mssmae": d}
+
+    simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
+    dist_fx = FX("distortion", {"mode": 0.0, "drive": 1.0})  # the wrong mode, drive overshoots
+    props = [
+        S.Proposal("distortion", 0.96, dist_fx, {"mse": 1.2, "mssmae": 1.2}),
+        S.Proposal(
+            "reverb",
+            0.03,
+            FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9}),
+            dist(FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9})),
+        ),
+    ]
+    best, tried = S.search_step(props, cur, judge, simulate, dist, budget=40, seed=0)
+    assert best == 0 and tried[0].search == "wide" and not tried[0].model_accepted
+    assert tried[0].gain > 0.5 and tried[1].gain == pytest.approx(0.12)
+    assert sum(t.renders for t in tried) <= 40
+    rows = [t.to_json(i == best) for i, t in enumerate(tried)]
+    assert [r["chosen"] for r in rows] == [True, False] and rows[0]["label"] == "Distortion"
