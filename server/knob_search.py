@@ -33,7 +33,7 @@ from serumrnn.server.refine import SIGMA, Scorer, refine
 
 #: Renders the search may spend per step, over all the effects it searches (the model's
 #: own candidates and the exact checks are not counted here: they are the verified loop's).
-SEARCH_BUDGET = 48
+SEARCH_BUDGET = 60
 #: A refused effect's share of the budget against an accepted one's (searched wider).
 REFUSED_WEIGHT = 2
 #: Spread starts of a wide search: evenly spaced over each knob's span, seeded order.
@@ -85,8 +85,8 @@ def repaired(fx: FX) -> FX:
 
 #: Renders of the wide search of one refused effect (its categorical values come on top),
 #: and of the polish of the accepted effect whose model knobs score best.
-WIDE_RENDERS = 16
-POLISH_RENDERS = 16
+WIDE_RENDERS = 12
+POLISH_RENDERS = 24
 
 
 def plan(
