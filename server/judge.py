@@ -209,6 +209,16 @@ def paper_stop_index(path: Sequence[float] | np.ndarray, tolerance: int, keep_ba
     return len(path) - 1
 
 
+def paper_stop(bad_steps: int, tolerance: int, effects_on: int) -> str:
+    """The paper's loop's stop reason, "" while it goes on: more than ``tolerance`` bad
+    steps (the last one kept), or every effect on."""
+    if bad_steps > tolerance:
+        return "worse"
+    if effects_on >= spec.MAX_STEPS:
+        return "all_effects"
+    return ""
+
+
 def research_end(path: Sequence[float] | np.ndarray, tolerance: int, higher_is_better: bool = False) -> int:
     """The research code's ``until_worse_n`` on one metric's path: the index of the value
     before the (tolerance+1)-th step that makes the metric worse (strictly: a tie is not
@@ -307,9 +317,57 @@ class Judge:
     def already_matches(self) -> bool:
         return self.reached(self.start)
 
-    def best(self, ds: Sequence[Mapping[str, float]]) -> int:
-        """The index of the closest of several judged sounds (the first on a tie)."""
-        return int(np.argmin([self.score(d) for d in ds]))
+    # -- the loops' decisions: each one is made here and only here --------------------
+
+    def best(self, path: Sequence[Mapping[str, float] | None], *, keeps_bad: bool = False) -> int:
+        """The state to keep on a loop's path of states (input first; None: a captured
+        step whose sound is not known yet).
+
+        A verified loop keeps only steps this judge found closer, so its best state is
+        the last one (a pending captured step included: it was offered because its render
+        was closer). The paper's loop (``keeps_bad``) keeps bad steps too: its best is
+        the lowest Mel-MSE, the paper's stopping metric (the first on a tie; a step not
+        judged yet never wins)."""
+        if not keeps_bad:
+            return len(path) - 1
+        return int(np.argmin([d[STOP_METRIC] if d else np.inf for d in path]))
+
+    def stop_before(
+        self, current: Mapping[str, float], *, steps: int, unused: int, untried: int
+    ) -> Stop | None:
+        """Whether a verified loop stops before searching: the target is reached (or the
+        input already matches it), every effect is on, or every effect left was taken
+        back already (``untried``: unused effects not taken back)."""
+        if self.reached(current):
+            return stop("reached" if steps else "already_matches", steps)
+        if not unused:
+            return stop("all_effects", steps)
+        if not untried:
+            return stop("no_closer", steps)
+        return None
+
+    @staticmethod
+    def stop_after_search(found: bool, steps: int) -> Stop | None:
+        """A search that found no candidate this judge accepts ends the loop."""
+        return None if found else stop("no_closer", steps)
+
+    def stop_after(self, new: Mapping[str, float], *, steps: int, effects_on: int) -> Stop | None:
+        """Whether a verified loop stops after a step it kept: reached, or every effect on."""
+        if self.reached(new):
+            return stop("reached", steps)
+        if effects_on >= spec.MAX_STEPS:
+            return stop("all_effects", steps)
+        return None
+
+    def take_back(self, after: Mapping[str, float], before: Mapping[str, float]) -> bool:
+        """A captured step is taken back when Serum's real sound is not closer."""
+        return not self.closer(after, before)
+
+    def keeps_polish(
+        self, polished: Mapping[str, float], model: Mapping[str, float], current: Mapping[str, float]
+    ) -> bool:
+        """A refinement's knobs replace the model's only when their exact objective is lower."""
+        return self.objective(polished, current) < self.objective(model, current)
 
     def closeness(self, d: Mapping[str, float]) -> float:
         """How much of the start's difference is gone, 0..1 (1 = the target): the one

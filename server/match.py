@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from serumrnn.server.rack.presets import PRESET_PREFIX
 
 if TYPE_CHECKING:
-    from serumrnn.server.assistant import Result
     from serumrnn.server.models import GroupModels
+    from serumrnn.server.steps import Result
 
 DEFAULT_OUT = Path("out") / "match"  # relative to the current folder, as --help says
 DEFAULT_GROUP = "basic"
@@ -182,13 +182,14 @@ def match(
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.assistant import LOOPS, Session, usage_notes
+    from serumrnn.server.assistant import Assistant
     from serumrnn.server.audio_io import load_clip
     from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
     from serumrnn.server.rack import OpenRack
     from serumrnn.server.rack import presets as P
     from serumrnn.server.report import write_report
+    from serumrnn.server.steps import LOOPS, usage_notes
 
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
@@ -217,7 +218,7 @@ def match(
     if rack_order is not None:  # a producer's own FX-rack order (README, "The renderer API")
         settings = replace(settings, rack_order=spec_mod.rack_order(rack_order))
     rack = OpenRack(settings)
-    session = Session(
+    assistant = Assistant(
         models,
         target,
         renderer=rack,
@@ -228,7 +229,7 @@ def match(
         k=k,
         refine_budget=refine_budget,
     )
-    result = session.run()
+    result = assistant.run()
     result.notes[:0] = usage_notes(models.render_settings.note)
     result.notes.extend(notes)
     meta = {
@@ -245,7 +246,7 @@ def match(
     _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
     page = write_report(
         result,
-        [s.audio for s in session.states],
+        [s.audio for s in assistant.states],
         target,
         out_dir,
         meta,
@@ -297,7 +298,7 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
     candidates, the refinement budget, the paper loop's tolerance and the rack order."""
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.assistant import DEFAULT_K, LOOPS, REFINE_BUDGET
+    from serumrnn.server.steps import DEFAULT_K, LOOPS, REFINE_BUDGET
 
     p.add_argument("--loop", default="verified", choices=LOOPS, help=loop_help)
     p.add_argument(

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -117,6 +117,19 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return m
 
 
+class StepModels(Protocol):
+    """What the assistant needs of a group's models (``GroupModels``, and the tests'
+    scripted ``StubModels``): the group's name, its render settings, and inference."""
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def render_settings(self) -> RenderSettings: ...
+
+    def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any: ...
+
+
 @dataclass
 class GroupModels:
     """One preset group's models, loaded once and ready for inference."""
@@ -208,6 +221,39 @@ def pair_inputs(
     """One (mel, mfcc) pair of the current and target sounds as a batch of one
     (:func:`pair_batch`)."""
     return pair_batch([current[0]], [current[1]], [target[0]], [target[1]])
+
+
+def selector_batch(
+    histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+    targets: Sequence[tuple[np.ndarray, np.ndarray]],
+    applied: Sequence[Sequence[str]],
+) -> dict[str, np.ndarray]:
+    """Selector inputs for many examples, padded to ``spec.MAX_STEPS`` steps: step j of example r pairs the
+    sound ``histories[r][j]`` (mel, mfcc) with ``targets[r]``, with the one-hot of
+    ``applied[r][j]`` ("initial" for the first step). Training, evaluation and the step
+    loop all build the selector's input here."""
+    b = len(histories)
+    n = spec.MAX_STEPS
+    mel = np.zeros((b, n, F.N_MELS, F.N_FRAMES, 2), np.float32)
+    mfcc = np.zeros((b, n, F.N_MFCC, F.N_FRAMES, 2), np.float32)
+    app = np.zeros((b, n, len(spec.STEP_TOKENS)), np.float32)
+    present = np.zeros((b, n, 1), np.float32)
+    for r, (states, target, tokens) in enumerate(zip(histories, targets, applied)):
+        for j, (sm, sc) in enumerate(states):
+            mel[r, j, ..., 0], mel[r, j, ..., 1] = sm, target[0]
+            mfcc[r, j, ..., 0], mfcc[r, j, ..., 1] = sc, target[1]
+            app[r, j, spec.STEP_TOKENS.index(tokens[j])] = 1.0
+            present[r, j] = 1.0
+    return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": app, "step_present": present}
+
+
+def selector_inputs(
+    states: Sequence[tuple[np.ndarray, np.ndarray]],
+    target: tuple[np.ndarray, np.ndarray],
+    applied: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """One selector example: the sounds so far (each paired with the target), padded."""
+    return selector_batch([states], [target], [applied])
 
 
 def most_probable_unused(probs: np.ndarray, used: Sequence[str]) -> str:

@@ -22,8 +22,8 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from serumrnn.server import spec
 
-if TYPE_CHECKING:  # the step report comes from server.assistant (heavy: TensorFlow)
-    from serumrnn.server.assistant import StepReport, Verdict
+if TYPE_CHECKING:
+    from serumrnn.server.steps import Turn
 
 PREFIX = "/serumrnn"
 PROTOCOL_VERSION = "2"
@@ -461,44 +461,32 @@ def min_error_bytes(code: str, request_id: int = 0) -> int:
     return len(encode(f"{PREFIX}/error", (request_id, code, "", "", "")))
 
 
-def step_reply(
-    request_id: int,
-    session: str,
-    report: StepReport | None,
-    *,
-    step: int,
-    done: bool,
-    reason: str,
-    best_step: int,
-    judged: StepReport | Verdict | None = None,
-    stop_metric: str = "mse",
-) -> Reply:
-    """The messages of a step reply (see docs/protocol.md, "step"): the effect, each knob
-    and fixed knob as (Serum name, 0..1 value, text), the distances, then ``end``.
+def step_reply(request_id: int, session: str, turn: Turn, *, stop_metric: str = "mse") -> Reply:
+    """The messages of a step reply (see docs/protocol.md, "step"): the verdict on the
+    previous captured step (and its take-back), the effect, each knob and fixed knob as
+    (Serum name, 0..1 value, text), the distances, then ``end``.
 
-    ``report`` is None when the capture showed the previous step made the sound worse and
-    the stopping rule fired before a new effect was chosen. ``judged`` is the previous step
-    when this request's capture is what judged it.
+    ``turn.report`` is None when no step is offered: the loop stopped (the capture showed
+    the previous step made the sound worse and the stopping rule fired, or no effect is
+    left that brings it closer).
     """
     out: Reply = []
     head = (request_id, session)
-    if judged is not None and judged.after is not None:
-        # Loaded already (``judged`` came from it); imported here to keep this module light.
-        from serumrnn.server.assistant import Verdict
-
+    judged, report = turn.judged, turn.report
+    if judged is not None:
         out.append(
             (
                 f"{PREFIX}/step/judged",
                 head
                 + (
                     judged.step,
-                    int(bool(judged.improved)),
+                    int(judged.improved),
                     float(judged.before[stop_metric]),
                     float(judged.after[stop_metric]),
                 ),
             )
         )
-        if isinstance(judged, Verdict) and judged.take_back:  # the verified loops' take-back
+        if judged.take_back:  # the verified loops' take-back
             out.append(
                 (
                     f"{PREFIX}/step/takeback",
@@ -544,11 +532,11 @@ def step_reply(
             f"{PREFIX}/step/end",
             head
             + (
-                step,
+                turn.step,
                 report.effect if report is not None else "",
-                int(done),
-                reason,
-                best_step,
+                int(turn.done),
+                turn.reason,
+                turn.best_step,
                 report.instruction if report is not None else "",
                 len(out) + 1,
             ),

@@ -268,9 +268,9 @@ def run_target(
     The end is what the loop hands the producer: the best state for the verified loops,
     the paper's final output (its bad last step kept) for ``paper``."""
     from serumrnn.server import judge as J
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
 
-    s = Session(
+    s = Assistant(
         models,
         target,
         renderer=renderer,

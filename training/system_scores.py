@@ -61,7 +61,7 @@ def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str,
 
 
 def stops(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True) -> np.ndarray:
-    from serumrnn.server.assistant import STOP_METRIC
+    from serumrnn.server.judge import STOP_METRIC
 
     k = metrics_module().METRICS.index(STOP_METRIC)
     return np.array([J.paper_stop_index(t.dist[:, k].tolist(), tolerance, keep_bad) for t in trajs], np.int_)

@@ -410,7 +410,7 @@ def add_parser(subparsers) -> None:
         default=",".join(LOOPS_DEFAULT),
         help="comma-separated loops to measure: verified, refine, paper (default %(default)s)",
     )
-    from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
+    from serumrnn.server.steps import DEFAULT_K, REFINE_BUDGET
 
     p.add_argument(
         "--k",
