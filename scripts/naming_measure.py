@@ -45,6 +45,7 @@ PLUGIN_TYPES = {
 WAVES = ("sawtooth", "square")
 NOTE_HZ = 130.81  # MIDI 48, the note the shipped models know
 OOD_WORDS = "further from your sound than"  # judge.out_of_domain's sentence
+UNMATCHED_WORDS = "unlike what the models"  # outcome.unmatched_warning's sentence
 
 
 def sox_input(rng: np.random.Generator, folder: Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -182,20 +183,12 @@ def in_domain_targets(group: str, n: int, rack) -> Iterator[dict[str, Any]]:
 
 
 def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
 
     t0 = time.perf_counter()
-    kw = {"renderer": rack, "preset": t.get("preset"), "input_audio": t.get("input")}
-    if loop.startswith("search"):  # "search" or "search:<budget>" (the prototype until wired in)
-        from serumrnn.server.search_loop import SearchSession
-
-        s = SearchSession(models, t["target"], **kw)
-        if ":" in loop:
-            s.budget = int(loop.split(":")[1])
-        if loop.startswith("search2"):
-            s.planner = "plan"
-    else:
-        s = Session(models, t["target"], loop=loop, **kw)
+    s = Assistant(
+        models, t["target"], renderer=rack, preset=t.get("preset"), input_audio=t.get("input"), loop=loop
+    )
     step_ms, step_cpu_ms = [], []
     while not s.done:
         t1, c1 = time.perf_counter(), time.process_time()
@@ -223,16 +216,21 @@ def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
         "step_ms": step_ms,
         "step_cpu_ms": step_cpu_ms,
         "ood_warning": any(OOD_WORDS in n for n in res.notes),
+        "outcome_warning": any(UNMATCHED_WORDS in n for n in res.notes),
         "notes": res.notes,
         "stop": (res.stop or {}).get("reason"),
-        "tried": [st.candidates for st in res.steps] + [getattr(s, "tried_at_stop", [])],
+        "tried": [st.candidates for st in res.steps] + [res.tried],
+        "headline": res.outcome.get("headline"),
     }
 
 
 def warns(r: dict[str, Any]) -> bool:
-    """Whether ``outcome.unmatched_warning`` fires on a measured row."""
+    """Whether ``outcome.unmatched_warning`` fires on a measured row (recomputed for rows
+    measured before the loops gave it)."""
     from serumrnn.server import outcome as O
 
+    if "outcome_warning" in r:
+        return bool(r["outcome_warning"])
     tried = r["tried"]
     first = tried[0] if r["steps"] else (tried[-1] if tried else [])
     return (

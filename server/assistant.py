@@ -1,9 +1,12 @@
 """The assistant: one effect at a time from the producer's sound towards the target.
 
-It runs one of three loops (``Assistant(loop=...)``, names in :data:`steps.LOOPS`):
+It runs one of four loops (``Assistant(loop=...)``, names in :data:`steps.LOOPS`, the
+default :data:`steps.DEFAULT_LOOP`):
 
-* ``"verified"`` (default) and ``"refine"``: a step is offered only when its render says
+* ``"verified"`` and ``"refine"``: a step is offered only when its render says
   it brings the sound closer (:mod:`serumrnn.server.verified_loop`);
+* ``"search"``: the same, with the knobs of each top-``k`` effect searched by rendering
+  before it is rejected (:mod:`serumrnn.server.search_loop`);
 * ``"paper"``: the paper's loop exactly, the selector's choice applied blindly
   (:mod:`serumrnn.server.paper_loop`).
 
@@ -27,6 +30,7 @@ from serumrnn.server.models import StepModels
 from serumrnn.server.paper_loop import PaperLoop
 from serumrnn.server.rack.chain import Chain
 from serumrnn.server.rack.render import Renderer
+from serumrnn.server.search_loop import SearchLoop
 from serumrnn.server.steps import (
     DEFAULT_K,
     DEFAULT_LOOP,
@@ -88,7 +92,8 @@ class Assistant:
                 margin=margin,
             )
         else:
-            self.runner = (RefineLoop if loop == "refine" else VerifiedLoop)(
+            kinds = {"verified": VerifiedLoop, "refine": RefineLoop, "search": SearchLoop}
+            self.runner = kinds[loop](
                 models,
                 target,
                 k=k,

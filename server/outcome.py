@@ -28,12 +28,6 @@ SUGGEST_BELOW = 0.90
 #: the selector's first choice was refused on its model's knobs (see
 #: :func:`unmatched_warning`); chosen by measurement (docs/loops.md).
 OOD_CLOSENESS = 0.60
-#: The other preset groups' models, by the name a producer types (``--group``).
-GROUP_NAMES = {
-    "basic_shapes": "basic",
-    "advanced_shapes": "advanced",
-    "advanced_modulating_shapes": "modulating",
-}
 
 
 def grade(closeness: float | None) -> str:
@@ -63,16 +57,19 @@ def what_to_try(closeness: float | None, stop_reason: str | None, loop: str, gro
     say so, and what to try next. None when there is nothing to add."""
     if stop_reason not in ("no_closer", "all_effects", "worse") or (closeness or 0.0) >= SUGGEST_BELOW:
         return None
+    from serumrnn.server import spec
+    from serumrnn.server.rack.presets import GROUP_ALIASES
+
     left = 1.0 - float(closeness or 0.0)
-    others = [n for g, n in GROUP_NAMES.items() if g != group]
+    others = list({g: a for a, g in reversed(GROUP_ALIASES.items()) if g != group}.values())
     tries = []
-    if loop in ("verified", "paper"):
+    if loop != "search":
         tries.append("--loop search (each effect's knobs searched by listening)")
     if others:
         tries.append(f"another group's models (--group {' or --group '.join(others)})")
     tries.append("a different starting preset or sound")
     return (
-        f"No remaining effect of the five can close the remaining {left:.0%} of the difference; "
+        f"No remaining effect of the {len(spec.EFFECTS)} can close the remaining {left:.0%} of the difference; "
         f"the target may use an effect or a setting they cannot make. Try {'; '.join(tries)}."
     )
 
@@ -101,6 +98,31 @@ def unmatched_warning(closeness: float | None, refused_first: bool) -> str | Non
     if low:
         why.append(f"the best result removes only {float(closeness or 0.0):.0%} of the difference")
     return (
-        "This target looks unlike what the models were trained on (" + "; ".join(why) + "): it was "
-        "probably made with effects other than the five here, so the named effects may not be the ones used."
+        "This target may be unlike what the models were trained on (" + "; ".join(why) + "): it may "
+        "have been made with effects or settings the ones here cannot make, so the named effects may "
+        "not be the ones used."
     )
+
+
+def of(
+    closeness: float | None, steps: int, stop_reason: str | None, loop: str, group: str | None
+) -> dict[str, Any]:
+    """The graded outcome a result carries (``Result.outcome``): the grade, the headline and,
+    when the session is done short of the target, what to try. Empty while it goes on."""
+    if stop_reason is None:
+        return {}
+    return {
+        "grade": grade(closeness) if steps else GRADES[-1][1],
+        "headline": headline(closeness, steps, stop_reason),
+        "what_to_try": what_to_try(closeness, stop_reason, loop, group),
+    }
+
+
+def done_sentence(outcome: Mapping[str, Any]) -> str:
+    """The outcome in one or two sentences, for the device's done text and the terminal."""
+    if not outcome:
+        return ""
+    text = f"{outcome['headline']}."
+    if outcome.get("what_to_try"):
+        text += f" {outcome['what_to_try']}"
+    return text
