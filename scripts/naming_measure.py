@@ -269,6 +269,7 @@ def main() -> int:
     ap.add_argument("--in-domain", type=int, default=0, metavar="N", help="held-out pairs instead")
     ap.add_argument("--no-plugins", action="store_true")
     ap.add_argument("--demo", action="store_true", help="only the shipped demo pair")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N targets")
     ap.add_argument("--suite", type=Path, default=None, help="the ood helper's naming suite folder")
     ap.add_argument("--issue", action="store_true", help="only the issue's overdrive 20 target")
     ap.add_argument("--out", type=Path, required=True)
@@ -296,7 +297,9 @@ def main() -> int:
         targets = in_domain_targets(models.group, a.in_domain, rack)
     else:
         targets = (t for s in a.seeds for t in ood_targets(s, not a.no_plugins))
-    for t in targets:
+    for n, t in enumerate(targets):
+        if a.limit and n >= a.limit:
+            break
         for loop in a.loops:
             if (t["id"], loop) in done:
                 continue

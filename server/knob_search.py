@@ -251,6 +251,7 @@ class Tried:
     search: str  # "wide" | "polish" | "none"
     renders: int
     note: str | None = None
+    score: float = 0.0  # the judge's decision distance of the best render (1.0 at the start)
 
     def to_json(self, chosen: bool) -> dict[str, object]:
         p = self.proposal
@@ -258,6 +259,7 @@ class Tried:
             "effect": p.effect,
             "label": spec.effect(p.effect).label,
             "probability": p.probability,
+            "score": self.score,
             "gain": self.gain,
             "model_gain": self.model_gain,
             "closer": self.accepted,
@@ -321,6 +323,7 @@ def search_step(
                 kind,
                 used,
                 note,
+                judge.score(d),
             )
         )
     ok = [i for i, t in enumerate(tried) if t.accepted]

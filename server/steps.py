@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 LOOPS = ("verified", "refine", "search", "paper")
 #: The one the assistant runs unless told otherwise (``match``, ``serve``, ``make demo``):
 #: chosen by measurement, docs/loops.md.
-DEFAULT_LOOP = "verified"
+DEFAULT_LOOP = "search"
 #: Candidate effects a verified step renders before it looks further.
 DEFAULT_K = 3
 #: Renders the refinement may spend per step (``loop="refine"``).
