@@ -152,8 +152,8 @@ class Loop:
             raise RuntimeError(f"the session is done: {done.text}")
         judged, report = self.take_turn(current)
         stop = self.stopped()
-        done = "" if stop is None else outcome.done_sentence(self.result().outcome)
-        return Turn(judged, report, stop, len(self.chain), self.best_step, done)
+        text = "" if stop is None else outcome.done_sentence(self.result().outcome)
+        return Turn(judged, report, stop, len(self.chain), self.best_step, text)
 
     def step(self, current: np.ndarray | None = None) -> StepReport | None:
         """The next step (None when none is offered: see :meth:`stopped`).
