@@ -195,7 +195,8 @@ exports.spec = {
       "digits": 0
      }
     }
-   ]
+   ],
+   "relations": []
   },
   {
    "name": "distortion",
@@ -346,7 +347,8 @@ exports.spec = {
       "digits": 0
      }
     }
-   ]
+   ],
+   "relations": []
   },
   {
    "name": "eq",
@@ -505,6 +507,14 @@ exports.spec = {
       "digits": 0
      }
     }
+   ],
+   "relations": [
+    {
+     "low": "freq_low",
+     "high": "freq",
+     "ratio": 1.0,
+     "why": "the high band sits above the low band"
+    }
    ]
   },
   {
@@ -645,7 +655,8 @@ exports.spec = {
       "digits": 0
      }
     }
-   ]
+   ],
+   "relations": []
   },
   {
    "name": "reverb",
@@ -784,6 +795,14 @@ exports.spec = {
       "curve": "lin",
       "digits": 0
      }
+    }
+   ],
+   "relations": [
+    {
+     "low": "low_cut",
+     "high": "high_cut",
+     "ratio": 2.0,
+     "why": "a low cut above the high cut (or within an octave of it) filters the tail away"
     }
    ]
   }

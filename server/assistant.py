@@ -1,9 +1,12 @@
 """The assistant: one effect at a time from the producer's sound towards the target.
 
-It runs one of three loops (``Assistant(loop=...)``, names in :data:`loop_settings.LOOPS`):
+It runs one of four loops (``Assistant(loop=...)``, names in :data:`loop_settings.LOOPS`, the
+default :data:`loop_settings.DEFAULT_LOOP`):
 
-* ``"verified"`` (default) and ``"refine"``: a step is offered only when its render says
+* ``"verified"`` and ``"refine"``: a step is offered only when its render says
   it brings the sound closer (:mod:`serumrnn.server.verified_loop`);
+* ``"search"``: the same, with the knobs of each top-``k`` effect searched by rendering
+  before it is rejected (:mod:`serumrnn.server.search_loop`);
 * ``"paper"``: the paper's loop exactly, the selector's choice applied blindly
   (:mod:`serumrnn.server.paper_loop`).
 
@@ -28,11 +31,17 @@ from serumrnn.server.models import StepModels
 from serumrnn.server.paper_loop import PaperLoop
 from serumrnn.server.rack.chain import Chain
 from serumrnn.server.rack.render import Renderer
+from serumrnn.server.search_loop import SearchLoop
 from serumrnn.server.steps import LoopSettings, Result, StepReport, Turn, Undone
 from serumrnn.server.verified_loop import RefineLoop, VerifiedLoop
 
 #: The class that runs each loop of ``loop_settings.LOOPS``.
-LOOP_CLASSES: dict[str, type[Loop]] = {"verified": VerifiedLoop, "refine": RefineLoop, "paper": PaperLoop}
+LOOP_CLASSES: dict[str, type[Loop]] = {
+    "verified": VerifiedLoop,
+    "refine": RefineLoop,
+    "search": SearchLoop,
+    "paper": PaperLoop,
+}
 
 
 class Assistant:

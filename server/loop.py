@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from serumrnn.server import judge as J
-from serumrnn.server import spec
+from serumrnn.server import outcome, spec
 from serumrnn.server.audio_io import check_signal
 from serumrnn.server.judge import Judge, Sound, Stop
 from serumrnn.server.models import (
@@ -74,6 +74,7 @@ class Loop:
         self.steps: list[StepReport] = []
         self.judge: Judge | None = None
         self.warnings: list[str] = []
+        self.tried_at_stop: list[dict[str, Any]] = []  # what the search that found nothing tried
         if self.sim is not None and self.sim.rendered_flow:
             self.start(J.judged(self.sim.input_sound(), self.target))
 
@@ -190,7 +191,9 @@ class Loop:
         if done is not None:
             raise RuntimeError(f"the session is done: {done.text}")
         judged, report = self.take_turn(current)
-        return Turn(judged, report, self.stopped(), len(self.chain), self.best_step)
+        stop = self.stopped()
+        text = "" if stop is None else outcome.done_sentence(self.result().outcome)
+        return Turn(judged, report, stop, len(self.chain), self.best_step, text)
 
     def step(self, current: np.ndarray | None = None) -> StepReport | None:
         """The next step (None when none is offered: see :meth:`stopped`).
@@ -225,17 +228,27 @@ class Loop:
         best_d = initial if best == 0 else self.steps[best - 1].after
         closeness = None if self.judge is None or best_d is None else self.judge.closeness(best_d)
         stop = self.stopped()
+        reason = None if stop is None else stop.reason
+        graded = outcome.of(
+            closeness, len(self.steps), reason, self.kind, getattr(self.models, "group", None)
+        )
+        warn = outcome.unmatched_warning(
+            closeness, outcome.first_choice_refused([s.to_json() for s in self.steps], self.tried_at_stop)
+        )
+        notes = list(self.warnings) + ([warn] if warn and stop is not None else [])
         return Result(
             steps=self.steps,
             initial=initial,
             best_step=best,
             best_chain=self.chain.prefix(best).to_json(),
             final=final,
-            notes=list(self.warnings),
+            notes=notes,
             loop=self.kind,
             stop=None if stop is None else stop.to_json(),
             best=best_d,
             closeness=closeness,
             renders=self.renders,
             taken_back=[v.to_json() for v in self.taken_back()],
+            tried=self.tried_at_stop,
+            outcome=graded,
         )

@@ -8,9 +8,10 @@ from __future__ import annotations
 from serumrnn.server import spec
 
 #: The loops the assistant runs (``--loop``): see :mod:`serumrnn.server.assistant`.
-LOOPS = ("verified", "refine", "paper")
-#: The one the assistant runs unless told otherwise.
-DEFAULT_LOOP = "verified"
+LOOPS = ("verified", "refine", "search", "paper")
+#: The one the assistant runs unless told otherwise (``match``, ``serve``, ``make demo``):
+#: chosen by measurement, docs/loops.md.
+DEFAULT_LOOP = "search"
 #: Candidate effects a verified step renders before it looks further.
 DEFAULT_K = 3
 #: Renders the refinement may spend per step (``loop="refine"``).

@@ -169,7 +169,7 @@ def match(
     tolerance: int = 1,
     *,
     models: GroupModels | None = None,
-    loop: str = "verified",
+    loop: str | None = None,
     k: int = DEFAULT_K,
     refine_budget: int = REFINE_BUDGET,
     rack_order: str | Sequence[str] | None = None,
@@ -178,7 +178,7 @@ def match(
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.
     ``models``: already loaded models (skips loading ``group`` from ``models_dir``).
-    ``loop``: ``verified`` (default), ``refine`` or ``paper`` (see ``serumrnn.server.assistant``);
+    ``loop``: one of ``steps.LOOPS`` (None: ``steps.DEFAULT_LOOP``; see ``serumrnn.server.assistant``);
     ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
@@ -186,6 +186,7 @@ def match(
     from serumrnn.server import spec as spec_mod
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.audio_io import load_clip
+    from serumrnn.server.loop_settings import DEFAULT_LOOP
     from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
     from serumrnn.server.rack import OpenRack
@@ -193,6 +194,7 @@ def match(
     from serumrnn.server.report import write_report
     from serumrnn.server.steps import usage_notes
 
+    loop = DEFAULT_LOOP if loop is None else loop
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
@@ -319,9 +321,15 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
     candidates, the refinement budget, the paper loop's tolerance and the rack order."""
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.loop_settings import LOOPS
+    from serumrnn.server.loop_settings import DEFAULT_LOOP, LOOPS
 
-    p.add_argument("--loop", default="verified", choices=LOOPS, help=loop_help)
+    p.add_argument(
+        "--loop",
+        default=DEFAULT_LOOP,
+        choices=LOOPS,
+        help=f"{loop_help}; search: the same, with the likely effects' knobs searched by "
+        f"listening before any is rejected (default: {DEFAULT_LOOP}, chosen by measurement: docs/loops.md)",
+    )
     p.add_argument(
         "--k",
         type=int,
@@ -389,7 +397,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_loop_options(
         m,
         "verified: each step is rendered first and offered only when it brings "
-        "the sound closer (default); refine: the same, with each step's knobs "
+        "the sound closer; refine: the same, with each step's knobs "
         "polished by listening; paper: the paper's loop, unchanged",
     )
     m.set_defaults(func=_cmd_match)

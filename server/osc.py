@@ -321,7 +321,7 @@ def step_reply(request_id: int, session: str, turn: Turn, *, stop_metric: str = 
                 int(turn.done),
                 turn.reason,
                 turn.best_step,
-                report.instruction if report is not None else "",
+                report.instruction if report is not None else turn.done_text,
                 len(out) + 1,
             ),
         )

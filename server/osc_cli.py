@@ -106,7 +106,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         s,
         "verified: a step is simulated on the open rack and offered only when "
         "it brings the sound closer, and a capture that shows otherwise is taken "
-        "back (default); refine: the same with knobs polished by listening; "
+        "back; refine: the same with knobs polished by listening; "
         "paper: the paper's loop",
     )
     s.add_argument(

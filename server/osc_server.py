@@ -143,7 +143,7 @@ class OscServer:
         tolerance: int = 1,
         blas_threads: int | None = 1,
         rack: Renderer | None = None,
-        loop: str = "verified",
+        loop: str | None = None,
         k: int = 3,
         refine_budget: int = 24,
         rack_order: tuple[str, ...] | None = None,
@@ -158,8 +158,9 @@ class OscServer:
         self.size_rule = size_rule
         self.models, self.host, self.port, self.reply_port = models, host, port, reply_port
         self.bundles, self.limit = bundles, datagram_limit
-        from serumrnn.server.loop_settings import LOOPS
+        from serumrnn.server.loop_settings import DEFAULT_LOOP, LOOPS
 
+        loop = DEFAULT_LOOP if loop is None else loop
         if loop not in LOOPS:
             raise ValueError(f"loop is one of {', '.join(LOOPS)}, not {loop!r}")
         self.rack_order = rack_order

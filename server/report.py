@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server import features as F
-from serumrnn.server import spec
+from serumrnn.server import outcome, spec
 from serumrnn.server.audio_io import write_wav
 from serumrnn.server.steps import KnobSetting, Result, StepReport
 
@@ -88,6 +88,8 @@ def rollback_text(result: Result) -> str:
 
 
 def stop_text(result: Result) -> str:
+    if result.outcome:  # graded by what was reached (serumrnn.server.outcome)
+        return outcome.done_sentence(result.outcome)
     if not result.stop:
         return ""
     return {
@@ -111,6 +113,34 @@ def closeness_text(result: Result) -> str:
     )
 
 
+def _closer(gain: float) -> str:
+    """A share of the current distance removed, as a producer reads it."""
+    if gain >= 0:
+        return f"{gain:.0%} closer"
+    return "further away" + (" (more than twice as far)" if gain < -1 else f" by {-gain:.0%}")
+
+
+def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every effect a step tried, with what its best render reached: "Distortion was
+    tried: best setting 40 % closer (its model's knobs: further away by 12 %; searched, 19
+    renders)", "Hall Reverb chosen: 55 % closer". Candidates without a measured gain (the
+    paper's loop renders none) are left out."""
+    out = []
+    for c in candidates:
+        if "gain" not in c:
+            continue
+        label = c.get("label") or spec.effect(c["effect"]).label
+        verb = "chosen" if c.get("chosen") else "was tried"
+        line = f"{label} {verb}: best setting {_closer(float(c['gain']))}"
+        if c.get("search") in ("wide", "polish") and "model_gain" in c:
+            how = "searched" if c["search"] == "wide" else "polished"
+            line += f" (its model's knobs: {_closer(float(c['model_gain']))}; {how}, {c.get('renders', 0)} renders)"
+        if c.get("note"):
+            line += f". {c['note']}"
+        out.append(line)
+    return out
+
+
 def _knob_line(k: KnobSetting) -> str:
     return f"{k.serum_name} = {k.value:.3f} ({k.text.strip()})"
 
@@ -130,6 +160,8 @@ def format_steps(result: Result, *, header: str = "") -> str:
         if s.fixed:
             lines.append("   fixed:   " + ", ".join(f"{f.label}: {f.text.strip()}" for f in s.fixed))
         lines.append(f"   after:   {_fmt_dist(s.after)}  ({_verdict(s)})")
+        lines += [f"   tried:   {t}" for t in tried_lines(s.candidates)]
+    lines += [f"last search tried: {t}" for t in tried_lines(result.tried)]
     if result.stop:
         lines.append(stop_text(result))
     lines.append(rollback_text(result))
@@ -314,8 +346,18 @@ for {_e(s.label)}: {s.selector_probability:.0%}.{_e(refine)}</span></p>
 <p>3. Leave the rest of {_e(s.label)} as below (the models never change these):</p>
 {_knob_table(s.fixed, fixed=True)}
 {_dist_table(s.before, s.after)}
+{_tried_html(s.candidates, "Effects tried for this step")}
 <p>Listen after this step: {_audio(wav)}</p>
 </section>"""
+
+
+def _tried_html(candidates: Sequence[Mapping[str, Any]], title: str) -> str:
+    """Every effect a search tried, with what its best render reached (empty when none)."""
+    lines = tried_lines(candidates)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(t)}</li>" for t in lines)
+    return f'<div class="tried"><p><b>{_e(title)}:</b></p><ul>{items}</ul></div>'
 
 
 def render_html(
@@ -337,6 +379,8 @@ def render_html(
     loop = {
         "verified": "verified steps (each step is rendered and kept only when it brings the sound closer)",
         "refine": "verified steps with knob refinement (the knobs of each step are polished by listening)",
+        "search": "verified steps with knob search (the likely effects' knobs are searched by listening "
+        "before any is rejected)",
         "paper": "the paper's loop (the selector's choice is applied without listening first)",
     }.get(result.loop, result.loop)
     return f"""<!DOCTYPE html>
@@ -353,6 +397,7 @@ created {_e(meta.get("models_created", ""))}; {_e(loop)}. {_e(meta.get("render",
 {score}<p>{_e(closeness_text(result))}</p>
 {f"<p><b>What to do in Serum:</b></p><ol>{todo}</ol>" if todo else ""}
 <p><b>{_e(rollback_text(result))}</b></p>
+{_tried_html(result.tried, "The last search tried, and none brought the sound closer")}
 <p><button class="ab" id="ab" type="button">A/B: switch between now and target</button>
 <span id="ab-label" class="muted"></span></p>
 <table class="players"><tr><td>NOW (your sound with the steps)</td>

@@ -15,6 +15,7 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.judge import Judge, Sound
+from serumrnn.server.knob_search import repaired
 from serumrnn.server.models import StepModels, knobs_from_outputs, param_model_name
 from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.refine import refine
@@ -38,16 +39,23 @@ class Candidate:
         y = self.outputs
         return np.asarray(y["mode"])[0] if isinstance(y, dict) and "mode" in y else None
 
-    def to_json(self, closer: bool) -> dict[str, Any]:
-        return {
+    def to_json(self, closer: bool, gain: float | None = None, chosen: bool = False) -> dict[str, Any]:
+        """``gain``: the share of the current distance this candidate removes (what the
+        report lists for every effect tried); ``chosen``: it is the step offered."""
+        d = {
             "effect": self.effect,
+            "label": spec.effect(self.effect).label,
             "probability": self.probability,
             "score": self.score,
             "mse": self.dist["mse"],
             "mssmae": self.dist["mssmae"],
             "closer": closer,
             "refined": self.refine is not None and bool(self.refine.get("kept")),
+            "chosen": chosen,
         }
+        if gain is not None:
+            d["gain"] = gain
+        return d
 
 
 @dataclass
@@ -95,7 +103,17 @@ class CandidateSearch:
             if best is not None:
                 break
         tried = [best if best is not None and c.effect == best.effect else c for c in tried]
-        return Found(best, [c.to_json(self.judge.closer(c.dist, self.current)) for c in tried])
+        return Found(
+            best,
+            [
+                c.to_json(
+                    self.judge.closer(c.dist, self.current),
+                    self.judge.improvement(c.dist, self.current),
+                    best is not None and c.effect == best.effect,
+                )
+                for c in tried
+            ],
+        )
 
     def _polish_strongest(
         self, cands: list[Candidate], best: Candidate | None, tried: list[Candidate]
@@ -110,11 +128,15 @@ class CandidateSearch:
             best = polished
         return best, [polished if c.effect == polished.effect else c for c in tried]
 
-    def candidates(self, effects: Sequence[str]) -> list[Candidate]:
+    def candidates(self, effects: Sequence[str], *, repair: bool = True) -> list[Candidate]:
         """Each effect with knobs from its model on (current, target), rendered from the
-        input through the whole chain and judged (the fast estimate)."""
+        input through the whole chain and judged (the fast estimate). ``repair``: a
+        proposal that breaks one of the spec's knob relations (a reverb's low cut above
+        its high cut) is moved to the nearest setting that keeps them (``spec.repair_knobs``)."""
         ys = [self.models.predict(param_model_name(e), self.pair) for e in effects]
         fxs = [knobs_from_outputs(e, y) for e, y in zip(effects, ys)]
+        if repair:
+            fxs = [repaired(f) for f in fxs]
         sounds = self.sim.sounds([self.chain.then(fx) for fx in fxs])
         return [
             Candidate(
@@ -159,8 +181,8 @@ class CandidateSearch:
         judge keeps the polished knobs only when their exact objective is better too."""
         cur = self.current
 
-        def scores(fxs: Sequence[FX]) -> list[float]:
-            sounds = self.sim.sounds([self.chain.then(fx) for fx in fxs])
+        def scores(fxs: Sequence[FX]) -> list[float]:  # each try kept to the knob relations
+            sounds = self.sim.sounds([self.chain.then(repaired(fx)) for fx in fxs])
             return [self.judge.objective(s.distances, cur) for s in sounds]
 
         start = scores([cand.fx])[0]  # the exact candidate, scored like the tries
@@ -179,7 +201,14 @@ class CandidateSearch:
         if r.kept:
             polished = self.exact(
                 Candidate(
-                    cand.effect, cand.probability, r.fx, cand.sound, cand.dist, r.score, None, cand.outputs
+                    cand.effect,
+                    cand.probability,
+                    repaired(r.fx),
+                    cand.sound,
+                    cand.dist,
+                    r.score,
+                    None,
+                    cand.outputs,
                 )
             )
             if self.judge.keeps_polish(polished.dist, cand.dist, cur):

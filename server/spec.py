@@ -132,6 +132,12 @@ class Knob:
     def categorical(self) -> bool:
         return bool(self.choices)
 
+    @property
+    def span(self) -> tuple[float, float]:
+        """The interval a continuous knob is proposed and searched in: the hull of its
+        Table 1 ranges (where the parameter models clip their outputs too)."""
+        return min(r[0] for r in self.ranges), max(r[1] for r in self.ranges)
+
     def grid(self) -> tuple[float, ...]:
         """Every value this knob may be sampled at (Table 1 on a 0.01 grid).
 
@@ -219,12 +225,32 @@ class Fixed:
 
 
 @dataclass(frozen=True)
+class Relation:
+    """A rule two settings of one effect keep to make sense together: ``low``'s value times
+    ``ratio`` is at most ``high``'s value, both read in their musical unit (a frequency,
+    so the gap is a ratio: 2.0 is an octave). Either side may be a fixed knob, which a
+    repair never moves. Table 1 samples the knobs independently, so a model trained on it
+    can propose a crossing (a reverb whose low cut is above its high cut); the step loops
+    repair such a proposal (:func:`repair_knobs`) and offer a crossing only when it measures
+    clearly better, with a note."""
+
+    low: str
+    high: str
+    ratio: float = 1.0
+    why: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "ratio": self.ratio, "why": self.why}
+
+
+@dataclass(frozen=True)
 class Effect:
     name: str
     label: str
     enable: Fixed
     knobs: tuple[Knob, ...]
     fixed: tuple[Fixed, ...] = field(default_factory=tuple)
+    relations: tuple[Relation, ...] = field(default_factory=tuple)
 
     def knob(self, name: str) -> Knob:
         for k in self.knobs:
@@ -249,6 +275,7 @@ class Effect:
             "enable": self.enable.to_json(),
             "knobs": [k.to_json() for k in self.knobs],
             "fixed": [f.to_json() for f in self.fixed],
+            "relations": [r.to_json() for r in self.relations],
         }
 
 
@@ -390,6 +417,7 @@ EFFECTS: tuple[Effect, ...] = (
                 words=((0.0, "the first type"),),
             ),
         ),
+        relations=(Relation("freq_low", "freq", 1.0, "the high band sits above the low band"),),
     ),
     Effect(
         "phaser",
@@ -429,6 +457,14 @@ EFFECTS: tuple[Effect, ...] = (
             Fixed("decay", "Decay", 83, 0.35, Display("s", 0.5, 12.0, "log", 1), label="Decay"),
             Fixed("spin_rate", "Spin Rate", 85, 0.25, label="Spin rate"),
             Fixed("spin_depth", "Spin Depth", 87, 0.2, label="Spin depth"),
+        ),
+        relations=(
+            Relation(
+                "low_cut",
+                "high_cut",
+                2.0,
+                "a low cut above the high cut (or within an octave of it) filters the tail away",
+            ),
         ),
     ),
 )
@@ -514,6 +550,78 @@ def validate_knobs(effect_name: str, knobs: Mapping[str, float]) -> dict[str, fl
             if not (0.0 <= float(v) <= 1.0) or math.isnan(float(v)):
                 raise ValueError(f"{effect_name}.{k.name}: {v!r} is outside 0..1")
             out[k.name] = float(v)
+    return out
+
+
+# -- relations between knobs ---------------------------------------------------------
+
+
+def _side(
+    eff: Effect, name: str, knobs: Mapping[str, float]
+) -> tuple[Display, float, tuple[float, float] | None]:
+    """One side of a relation: its display, its 0..1 value, and the 0..1 interval it may
+    move in (None for a fixed knob, which stays)."""
+    for k in eff.knobs:
+        if k.name == name:
+            return k.display, float(knobs[name]), k.span
+    for f in eff.fixed:
+        if f.name == name:
+            return f.display, float(f.value), None
+    raise KeyError(f"effect {eff.name!r} has no knob or fixed knob {name!r} (a relation names it)")
+
+
+def relation_problems(effect_name: str, knobs: Mapping[str, float]) -> list[str]:
+    """Which of the effect's relations ``knobs`` break, in words a producer reads
+    ("Low cut 2.0 kHz is not an octave below High cut 998 Hz"); empty when none."""
+    eff = effect(effect_name)
+    out = []
+    for r in eff.relations:
+        (dl, xl, _), (dh, xh, _) = _side(eff, r.low, knobs), _side(eff, r.high, knobs)
+        if dl.value(xl) * r.ratio > dh.value(xh) * (1 + 1e-9):
+            gap = (
+                "below"
+                if r.ratio == 1.0
+                else ("an octave below" if r.ratio == 2.0 else f"{r.ratio:g}x below")
+            )
+            out.append(f"{_label(eff, r.low)} {dl.text(xl)} is not {gap} {_label(eff, r.high)} {dh.text(xh)}")
+    return out
+
+
+def _label(eff: Effect, name: str) -> str:
+    for k in eff.knobs:
+        if k.name == name:
+            return k.label
+    for f in eff.fixed:
+        if f.name == name:
+            return f.label or f.name
+    return name
+
+
+def repair_knobs(effect_name: str, knobs: Mapping[str, float]) -> dict[str, float]:
+    """The nearest setting that keeps every relation of the effect: the two sides of a
+    broken relation are moved apart equally on their (log-frequency) scale, each within
+    its Table 1 span, a fixed side not at all. Knobs in no broken relation are returned
+    unchanged, so a sensible proposal passes through as it is."""
+    eff = effect(effect_name)
+    out = {k: float(v) for k, v in knobs.items()}
+    for r in eff.relations:
+        (dl, xl, sl), (dh, xh, sh) = _side(eff, r.low, out), _side(eff, r.high, out)
+        if dl.curve != "log" or dh.curve != "log":
+            raise ValueError(f"{effect_name}: relation {r.low} < {r.high} needs two log (frequency) scales")
+        a, b = math.log(dl.value(xl)), math.log(dh.value(xh))
+        short = math.log(r.ratio) - (b - a)
+        if short <= 0:
+            continue
+        # Bounds on each side's log value; a fixed side cannot move.
+        lo_a = math.log(dl.value(sl[0])) if sl else a
+        hi_b = math.log(dh.value(sh[1])) if sh else b
+        down = min(short / 2 if sh else short, a - lo_a) if sl else 0.0
+        up = min(short - down, hi_b - b) if sh else 0.0
+        down = min(short - up, a - lo_a) if sl else 0.0  # whatever the high side could not take
+        if sl:
+            out[r.low] = dl.normalized(math.exp(a - down))
+        if sh:
+            out[r.high] = dh.normalized(math.exp(b + up))
     return out
 
 

@@ -162,6 +162,9 @@ class Turn:
     stop: J.Stop | None
     step: int = 0
     best_step: int = 0
+    #: Once the loop is done: what was reached, graded (``outcome.done_sentence``), the
+    #: sentence the device shows as its done text.
+    done_text: str = ""
 
     @property
     def done(self) -> bool:
@@ -196,6 +199,11 @@ class Result:
     closeness: float | None = None  # judge.closeness of the best state, 0..1
     renders: int = 0
     taken_back: list[dict[str, Any]] = field(default_factory=list)
+    #: Every effect the last search tried when it found none to offer (a step's own are
+    #: in ``StepReport.candidates``), so "no effect brings it closer" shows its evidence.
+    tried: list[dict[str, Any]] = field(default_factory=list)
+    #: What was reached, graded (:mod:`serumrnn.server.outcome`): headline, what to try.
+    outcome: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -211,4 +219,6 @@ class Result:
             "closeness": self.closeness,
             "renders": self.renders,
             "taken_back": self.taken_back,
+            "tried": self.tried,
+            "outcome": self.outcome,
         }

@@ -26,7 +26,7 @@ from serumrnn.server.captured import take_capture
 from serumrnn.server.judge import Stop
 from serumrnn.server.loop import Loop
 from serumrnn.server.models import rank_unused
-from serumrnn.server.search import Candidate, CandidateSearch
+from serumrnn.server.search import Candidate, CandidateSearch, Found
 from serumrnn.server.simulation import Simulator
 from serumrnn.server.steps import StepReport, Verdict
 
@@ -101,11 +101,17 @@ class VerifiedLoop(Loop):
             refine_budget=self.polish_budget,
             seed=self.settings.seed + len(self.steps),
         )
-        found = search.run(ranked, self.settings.k)
+        found = self.find(search, ranked)
         if found.best is None:
+            self.tried_at_stop = found.tried
             self.stop = J.nothing_closer(len(self.steps))
             return None
         return self._apply(found.best, probs, before, cur, found.tried, sim.renders - renders0)
+
+    def find(self, search: CandidateSearch, ranked: list[str]) -> Found:
+        """The step's candidate search: the top ``k`` with their model's knobs (the search
+        loop, :mod:`serumrnn.server.search_loop`, searches their knobs first)."""
+        return search.run(ranked, self.settings.k)
 
     def _apply(
         self,

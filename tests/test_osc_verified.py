@@ -23,7 +23,7 @@ def client(rack):
     models = {
         "basic_shapes": StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], {**GOOD, **BAD})
     }
-    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack).start()
+    srv = OscServer(models, "127.0.0.1", 0, 0, rack=rack, loop="verified").start()
     assert srv.steps.loop == "verified"
     with OscClient(srv.address, timeout=30.0) as c:
         yield c

@@ -183,3 +183,78 @@ def test_a_categorical_knob_carries_its_own_serum_values():
     assert menu.to_serum(1) == 0.25
     with pytest.raises(ValueError, match="3 choices but 2 Serum values"):
         replace(mode, choices=("a", "b", "c"), serum_values=(0.0, 1.0))
+
+
+# -- relations between knobs (issue 20, item 2) -----------------------------------------
+
+
+def _names(eff: spec.Effect) -> set[str]:
+    return {k.name for k in eff.knobs} | {f.name for f in eff.fixed}
+
+
+def test_relations_name_real_settings_and_table1_can_keep_them():
+    declared = [(e, r) for e in spec.EFFECTS for r in e.relations]
+    assert {e.name for e, _ in declared} >= {"reverb", "eq"}
+    for e, r in declared:
+        assert {r.low, r.high} <= _names(e), (e.name, r)
+        assert r.ratio >= 1.0 and r.why
+    # The eq's high band is always above its fixed low band within Table 1's range.
+    eq = spec.effect("eq")
+    for f in eq.knob("freq").grid():
+        assert spec.relation_problems("eq", {"freq": f, "q": 0.5, "gain": 0.8}) == []
+
+
+def test_the_issues_crossing_reverb_is_found_and_repaired():
+    rev = spec.effect("reverb")
+    lo = rev.knob("low_cut").display.normalized(2000.0)
+    hi = rev.knob("high_cut").display.normalized(998.0)
+    bad = {"mix": 0.4, "low_cut": lo, "high_cut": hi}
+    problems = spec.relation_problems("reverb", bad)
+    assert problems == ["Low cut 2.0 kHz is not an octave below High cut 998 Hz"]
+    fixed = spec.repair_knobs("reverb", bad)
+    assert spec.relation_problems("reverb", fixed) == []
+    assert fixed["mix"] == 0.4
+    low_hz = rev.knob("low_cut").display.value(fixed["low_cut"])
+    high_hz = rev.knob("high_cut").display.value(fixed["high_cut"])
+    assert high_hz == pytest.approx(2 * low_hz, rel=1e-6)  # moved just far enough
+    assert 998.0 < high_hz and low_hz < 2000.0  # both moved, towards each other's side
+
+
+def test_repair_keeps_sensible_settings_and_fixes_every_crossing():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sane = {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9}
+    assert spec.repair_knobs("reverb", sane) == sane
+    crossed = 0
+    for _ in range(300):
+        k = {"mix": 0.5, "low_cut": float(rng.uniform()), "high_cut": float(rng.uniform())}
+        crossed += bool(spec.relation_problems("reverb", k))
+        r = spec.repair_knobs("reverb", k)
+        assert spec.relation_problems("reverb", r) == []
+        for name in ("low_cut", "high_cut"):
+            lo, hi = spec.effect("reverb").knob(name).span
+            assert lo <= r[name] <= hi
+    assert crossed > 20  # the draw did test crossings
+
+
+def test_repair_never_moves_a_fixed_side(monkeypatch):
+    # A copy of the spec where the eq's high band could go below its fixed low band.
+    effects = replace_knob("eq", "freq", ranges=((0.0, 0.95),))
+    use_effects(monkeypatch, effects)
+    k = {"freq": 0.1, "q": 0.5, "gain": 0.8}
+    assert spec.relation_problems("eq", k)
+    r = spec.repair_knobs("eq", k)
+    assert spec.relation_problems("eq", r) == []
+    low = spec.effect("eq").fixed[1]
+    assert low.name == "freq_low" and r["freq"] == pytest.approx(low.value)  # the same 200 Hz scale
+
+
+def test_relations_are_exported_but_change_no_fingerprint():
+    doc = spec.to_json()
+    rev = next(e for e in doc["effects"] if e["name"] == "reverb")
+    assert rev["relations"] == [
+        {"low": "low_cut", "high": "high_cut", "ratio": 2.0, "why": rev["relations"][0]["why"]}
+    ]
+    assert spec.fingerprint() == spec.KNOWN_SPEC_FINGERPRINTS[spec.SPEC_VERSION]
+    assert "relations" not in json.dumps(spec.meaning())

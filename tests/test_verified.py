@@ -47,7 +47,7 @@ def test_a_verified_step_never_offers_what_its_render_says_is_worse(rack, target
     # The selector ranks three harmful effects first: all three are rendered, found worse,
     # and the loop goes on to the remaining effects instead of offering any of them.
     models = StubModels(["eq", "phaser", "compressor", "distortion", "reverb"], {**GOOD, **BAD})
-    s = Assistant(models, target, renderer=rack, preset="saw", k=3)
+    s = Assistant(models, target, renderer=rack, preset="saw", k=3, loop="verified")
     res = s.run()
     first = res.steps[0]
     bad = {c["effect"]: c for c in first.candidates if c["effect"] in BAD}
@@ -72,7 +72,7 @@ def test_no_candidate_closer_means_done_with_nothing_kept(rack):
         "reverb": {"mix": 0.7, "low_cut": 0.0, "high_cut": 1.0},
     }
     models = StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], knobs)
-    s = Assistant(models, target, renderer=rack, preset="saw", k=3)
+    s = Assistant(models, target, renderer=rack, preset="saw", k=3, loop="verified")
     res = s.run()
     assert res.steps == [] and res.stop["reason"] == "no_closer"
     assert res.final == res.initial and res.best_step == 0
@@ -90,7 +90,7 @@ def test_paper_loop_applies_the_selector_blindly(rack, target):
 
 def test_bad_capture_triggers_take_back_and_the_next_candidate(rack, target):
     models = StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], {**GOOD, **BAD})
-    s = Assistant(models, target, renderer=rack)  # Live: no preset, sounds are captured
+    s = Assistant(models, target, renderer=rack, loop="verified")  # Live: no preset, sounds are captured
     turn = s.advance(current=rack.dry("saw"))  # the first capture is the input
     assert turn.judged is None and turn.report.effect == "distortion"
     with pytest.raises(RuntimeError, match="not judged yet"):
@@ -147,7 +147,7 @@ def test_refine_loop_keeps_polish_only_when_exactly_better(rack, target):
         assert r is not None and r["renders"] <= 12
         assert r["objective_refined"] <= r["objective_model"]  # never worse by the rule
         assert score_of(s, st.after) == pytest.approx(r["score_refined"])
-    plain = Assistant(models, target, renderer=rack, preset="saw").run()
+    plain = Assistant(models, target, renderer=rack, preset="saw", loop="verified").run()
     assert s.judge.score(res.best) <= s.judge.score(plain.best)
 
 
@@ -204,7 +204,7 @@ def test_a_session_without_renderer_is_refused_outside_paper_mode(target):
 
 
 def test_a_captured_session_needs_its_first_capture(rack, target):
-    s = Assistant(StubModels(["eq"], {**GOOD, **BAD}), target, renderer=rack)
+    s = Assistant(StubModels(["eq"], {**GOOD, **BAD}), target, renderer=rack, loop="verified")
     with pytest.raises(RuntimeError, match="no current sound"):
         s.step()
     assert s.step(current=rack.dry("saw")) is not None

@@ -187,8 +187,7 @@ Namer = Callable[[np.ndarray, np.ndarray], Sequence[str]]
 def selector_namer(models: GroupModels, selector: str = "selector") -> Namer:
     """The selector's ranking at the first step (what every loop starts from)."""
     from serumrnn.server import judge as J
-    from serumrnn.server.models import selector_inputs
-    from serumrnn.server.models import rank_unused
+    from serumrnn.server.models import rank_unused, selector_inputs
 
     def rank(x: np.ndarray, y: np.ndarray) -> list[str]:
         a, b = J.measure([x, y])

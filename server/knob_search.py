@@ -1,0 +1,333 @@
+"""Search an effect's knobs by rendering before the loop rejects the effect.
+
+The parameter models were trained on our own effects; on a sound made elsewhere their
+knobs can overshoot (a SoX overdrive answered with a drive that makes the sound further
+away), and the verified loop then rejects the right effect and offers a weaker one. So
+before an effect the selector ranks in its top ``k`` is passed over, its knobs are
+searched by rendering, within one render budget per step (:data:`SEARCH_BUDGET`):
+
+* an effect whose model knobs the judge **refuses** gets a wide search: every value of a
+  categorical knob (each distortion mode) at the model's other knobs, a few spread
+  starts over the knobs' Table 1 spans, then CMA-ES (the one in
+  :mod:`serumrnn.server.refine`) from the best of these with a wide step;
+* an effect the judge **accepts** gets a polish: CMA-ES from the model's knobs with a
+  small step, as ``--loop refine`` does for the chosen effect.
+
+Every setting tried keeps the spec's knob relations (:func:`serumrnn.server.spec.repair_knobs`);
+a model proposal that crosses one is kept only when it measures clearly better
+(:data:`CROSSING_GAIN`) than every setting that keeps them, with a note that says so.
+The pieces here are pure: they take a scorer (lower is better) and return what they found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from serumrnn.server import spec
+from serumrnn.server.judge import Judge
+from serumrnn.server.rack.chain import FX
+from serumrnn.server.refine import SIGMA, Scorer, refine
+
+#: Renders the search may spend per step, over all the effects it searches (the model's
+#: own candidates and the exact checks are not counted here: they are the verified loop's).
+SEARCH_BUDGET = 60
+#: A refused effect's share of the budget against an accepted one's (searched wider).
+REFUSED_WEIGHT = 2
+#: Spread starts of a wide search: evenly spaced over each knob's span, seeded order.
+SPREAD_STARTS = 3
+#: CMA-ES step of a wide search, as a fraction of each knob's span (the polish uses SIGMA).
+WIDE_SIGMA = 0.25
+#: A proposal that crosses a knob relation is kept only when its score (the judge's
+#: decision distance, 1.0 at the start) is lower than the best setting that keeps every
+#: relation by at least this much.
+CROSSING_GAIN = 0.05
+
+#: Two searched effects whose best renders remove shares of the current distance within
+#: this much of each other are a tie on sound; the tie goes to the effect the selector
+#: ranks higher (our effects imitate each other: a three-band compressor can pass for an
+#: EQ, so a hair's lead on one render is no evidence of the type of effect used).
+NAME_TIE = 0.03
+
+
+def tie_break(gains: Sequence[float], probabilities: Sequence[float]) -> int:
+    """The index to offer among accepted candidates: the highest gain, or, among those
+    within :data:`NAME_TIE` of it, the most probable to the selector."""
+    top = max(gains)
+    near = [i for i, g in enumerate(gains) if g >= top - NAME_TIE]
+    return max(near, key=lambda i: (probabilities[i], gains[i]))
+
+
+@dataclass(frozen=True)
+class Searched:
+    """What one effect's search found: the best setting, its score, the score of the
+    model's own knobs, renders spent, and a note when a crossing setting was kept."""
+
+    fx: FX
+    score: float
+    start_score: float
+    renders: int
+    kind: str  # "wide" | "polish"
+    crossing_note: str | None = None
+
+    @property
+    def kept(self) -> bool:
+        return self.score < self.start_score
+
+
+def repaired(fx: FX) -> FX:
+    """``fx`` with its knobs moved to the nearest setting that keeps the spec's relations."""
+    knobs = spec.repair_knobs(fx.name, fx.knobs)
+    return fx if knobs == fx.knobs else FX(fx.name, knobs)
+
+
+#: Renders of the wide search of one refused effect (its categorical values come on top),
+#: and of the polish of the accepted effect whose model knobs score best.
+WIDE_RENDERS = 12
+POLISH_RENDERS = 24
+
+
+def plan(
+    refused: Sequence[bool],
+    model_scores: Sequence[float],
+    effects: Sequence[str],
+    budget: int = SEARCH_BUDGET,
+) -> list[int]:
+    """Renders per candidate (given in the selector's order) within ``budget``: each refused
+    effect a wide search (:data:`WIDE_RENDERS` plus one per other value of its categorical
+    knobs), first come first served; then the accepted effect with the best model score a
+    polish (:data:`POLISH_RENDERS`) from what is left; other accepted effects none (their
+    model knobs already pass, and the loop stays fast where the models understand the target)."""
+    out, left = [0] * len(refused), budget
+    for i, r in enumerate(refused):
+        if r:
+            want = WIDE_RENDERS + sum(len(k.choices) - 1 for k in spec.effect(effects[i]).categorical)
+            out[i] = min(want, left)
+            left -= out[i]
+    ok = [i for i, r in enumerate(refused) if not r]
+    if ok:
+        lead = min(ok, key=lambda i: model_scores[i])
+        out[lead] = min(POLISH_RENDERS, left)
+    return out
+
+
+def shares(refused: Sequence[bool], budget: int = SEARCH_BUDGET) -> list[int]:
+    """The budget split over the effects searched in one step: a refused effect gets
+    :data:`REFUSED_WEIGHT` times an accepted one's share; the shares sum to ``budget``."""
+    w = [REFUSED_WEIGHT if r else 1 for r in refused]
+    if not w:
+        return []
+    raw = [budget * x / sum(w) for x in w]
+    out = [int(r) for r in raw]
+    for i in np.argsort([o - r for o, r in zip(out, raw)])[: budget - sum(out)]:
+        out[int(i)] += 1
+    return out
+
+
+def _spread(fx: FX, n: int, seed: int) -> list[FX]:
+    """``n`` settings spread over the continuous knobs' spans (a shuffled grid per knob,
+    so the points differ on every knob), the categorical knobs as in ``fx``."""
+    knobs = fx.effect.continuous
+    if not knobs or n <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    cols = []
+    for k in knobs:
+        lo, hi = k.span
+        cols.append(rng.permutation(lo + (hi - lo) * (np.arange(n) + 0.5) / n))
+    return [
+        repaired(FX(fx.name, {**fx.knobs, **{k.name: float(c[i]) for k, c in zip(knobs, cols)}}))
+        for i in range(n)
+    ]
+
+
+def _sweep(fx: FX) -> list[FX]:
+    """Every other value of each categorical knob, the rest of ``fx`` unchanged."""
+    out = []
+    for k in fx.effect.categorical:
+        out += [
+            FX(fx.name, {**fx.knobs, k.name: float(v)})
+            for v in range(len(k.choices))
+            if v != int(fx.knobs[k.name])
+        ]
+    return out
+
+
+def search(  # noqa: C901  (the three search stages in order; complexity 11)
+    fx: FX,
+    scores: Scorer,
+    start_score: float,
+    *,
+    refused: bool,
+    budget: int,
+    seed: int = 0,
+    mode_probs: np.ndarray | None = None,
+) -> Searched:
+    """Search ``fx``'s knobs with at most ``budget`` settings scored by ``scores``.
+
+    ``start_score``: the score of ``fx`` (the model's knobs, already rendered). ``refused``:
+    the judge refused ``fx``, so the search is wide; else a polish around it.
+    """
+    sane = repaired(fx)
+    crossing = sane is not fx
+    used, best_fx, best = 0, fx, float(start_score)
+    best_sane_fx, best_sane = (fx, float(start_score)) if not crossing else (sane, np.inf)
+
+    def consider(tries: list[FX], cap: int) -> None:
+        nonlocal used, best_sane_fx, best_sane
+        tries = tries[: max(0, cap - used)]
+        if not tries:
+            return
+        for f, s in zip(tries, scores(tries)):
+            if s < best_sane:
+                best_sane_fx, best_sane = f, float(s)
+        used += len(tries)
+
+    if crossing:  # the repaired proposal is always measured, even on no budget
+        consider([sane], max(1, budget))
+    if refused:
+        consider(_sweep(best_sane_fx), budget)
+        consider(_spread(best_sane_fx, SPREAD_STARTS, seed), budget)
+    left = budget - used
+    if left >= 2 and np.isfinite(best_sane):
+
+        def sane_scores(fxs: Sequence[FX]) -> Sequence[float]:
+            return scores([repaired(f) for f in fxs])
+
+        r = refine(
+            best_sane_fx,
+            sane_scores,
+            best_sane,
+            budget=left,
+            sigma=WIDE_SIGMA if refused else SIGMA,
+            seed=seed,
+            mode_probs=None if refused else mode_probs,
+        )
+        used += r.renders
+        if r.kept:
+            best_sane_fx, best_sane = repaired(r.fx), r.score
+    note = None
+    if crossing and best < best_sane - CROSSING_GAIN:
+        problems = "; ".join(spec.relation_problems(fx.name, fx.knobs))
+        note = (
+            f"{fx.effect.label}: {problems}. This crossing setting is offered because it measured "
+            f"{best_sane - best:.0%} of the starting difference closer than the best setting "
+            "that keeps them apart."
+        )
+    else:
+        best_fx, best = best_sane_fx, best_sane
+    return Searched(best_fx, float(best), float(start_score), used, "wide" if refused else "polish", note)
+
+
+# -- one step of the search loop -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One effect the selector ranked, with its model's knobs measured: what the step loop
+    hands the search. ``dist``: the chain with ``fx`` against the target (fast estimate)."""
+
+    effect: str
+    probability: float
+    fx: FX
+    dist: dict[str, float]
+    mode_probs: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One effect as the step searched it: the best setting, its exact distance and the
+    share of the current distance it removes; the same for the model's own knobs."""
+
+    proposal: Proposal
+    fx: FX
+    dist: dict[str, float]
+    gain: float
+    model_gain: float
+    accepted: bool
+    model_accepted: bool
+    search: str  # "wide" | "polish" | "none"
+    renders: int
+    note: str | None = None
+    score: float = 0.0  # the judge's decision distance of the best render (1.0 at the start)
+
+    def to_json(self, chosen: bool) -> dict[str, object]:
+        p = self.proposal
+        return {
+            "effect": p.effect,
+            "label": spec.effect(p.effect).label,
+            "probability": p.probability,
+            "score": self.score,
+            "gain": self.gain,
+            "model_gain": self.model_gain,
+            "closer": self.accepted,
+            "model_accepted": self.model_accepted,
+            "search": self.search,
+            "renders": self.renders,
+            "mse": self.dist["mse"],
+            "mssmae": self.dist["mssmae"],
+            "note": self.note,
+            "chosen": chosen,
+        }
+
+
+def search_step(
+    proposals: Sequence[Proposal],
+    cur: Mapping[str, float],
+    judge: Judge,
+    simulate: Callable[[Sequence[FX]], Sequence[Mapping[str, float]]],
+    exact: Callable[[FX], dict[str, float]],
+    *,
+    budget: int = SEARCH_BUDGET,
+    seed: int = 0,
+) -> tuple[int | None, list[Tried]]:
+    """Search the knobs of the proposed effects (the selector's top ``k``, most probable
+    first) as :func:`plan` allots the budget, and pick the one to offer: the closest render
+    the judge accepts, a tie on sound going to the selector's favourite (:func:`tie_break`).
+
+    ``simulate``: the distances (fast estimate) of the current chain with each setting;
+    ``exact``: the exact distance of one setting. Returns the index of the proposal to
+    offer (None when the judge accepts none) and every effect as it was tried."""
+    refused = [not judge.closer(p.dist, cur) for p in proposals]
+    alloc = plan(refused, [judge.score(p.dist) for p in proposals], [p.effect for p in proposals], budget)
+    tried: list[Tried] = []
+    for i, (p, n, ref) in enumerate(zip(proposals, alloc, refused)):
+
+        def scores(fxs: Sequence[FX]) -> list[float]:
+            return [judge.objective(d, cur) for d in simulate(fxs)]
+
+        fx, kind, used, note = p.fx, "none", 0, None
+        if n > 0:
+            r = search(
+                p.fx,
+                scores,
+                judge.objective(p.dist, cur),
+                refused=ref,
+                budget=n,
+                seed=seed + i,
+                mode_probs=p.mode_probs,
+            )
+            fx, kind, used, note = r.fx, r.kind, r.renders, r.crossing_note
+        d = exact(fx)
+        tried.append(
+            Tried(
+                p,
+                fx,
+                d,
+                judge.improvement(d, cur),
+                judge.improvement(p.dist, cur),
+                judge.closer(d, cur),
+                not ref,
+                kind,
+                used,
+                note,
+                judge.score(d),
+            )
+        )
+    ok = [i for i, t in enumerate(tried) if t.accepted]
+    if not ok:
+        return None, tried
+    pick = tie_break([tried[i].gain for i in ok], [tried[i].proposal.probability for i in ok])
+    return ok[pick], tried

@@ -1,0 +1,125 @@
+"""The knob search (issue 20, item 1) on scorers whose best setting is known: no renders,
+so what it finds is checked exactly, and every setting it tries is recorded."""
+
+from __future__ import annotations
+
+import pytest
+
+from serumrnn.server import knob_search as S
+from serumrnn.server import spec
+from serumrnn.server.rack.chain import FX
+
+
+class Recorder:
+    """A scorer: the distance of a setting to ``best`` (a category off by one counts 1),
+    remembering every setting it was asked about."""
+
+    def __init__(self, best: dict[str, float]):
+        self.best, self.seen = best, []
+
+    def __call__(self, fxs):
+        self.seen += list(fxs)
+        out = []
+        for f in fxs:
+            d = 0.0
+            for k, v in self.best.items():
+                d += float(f.knobs[k] != v) if f.effect.knob(k).categorical else abs(f.knobs[k] - v)
+            out.append(d)
+        return out
+
+
+def test_a_refused_distortion_tries_every_mode_and_finds_a_lower_drive():
+    best = {"mode": 7.0, "drive": 0.4}
+    model = FX("distortion", {"mode": 0.0, "drive": 0.95})  # the wrong mode, drive overshoots
+    rec = Recorder(best)
+    start = rec([model])[0]
+    r = S.search(model, rec, start, refused=True, budget=24, seed=0)
+    assert r.renders <= 24 and len(rec.seen) - 1 == r.renders
+    modes = {int(f.knobs["mode"]) for f in rec.seen}
+    assert modes == set(range(len(spec.DISTORTION_MODES)))  # every value of the categorical knob
+    assert r.fx.knobs["mode"] == 7.0
+    assert r.fx.knobs["drive"] == pytest.approx(0.4, abs=0.08)
+    assert r.kept and r.kind == "wide" and r.crossing_note is None
+
+
+def test_a_polish_stays_within_its_budget_and_never_returns_worse():
+    model = FX("eq", {"freq": 0.7, "q": 0.5, "gain": 0.8})
+    rec = Recorder({"freq": 0.7, "q": 0.5, "gain": 0.8})  # the model is already right
+    r = S.search(model, rec, 0.0, refused=False, budget=10, seed=3)
+    assert r.renders <= 10 and r.fx == model and not r.kept
+
+
+def test_every_tried_setting_keeps_the_reverb_relation():
+    # The best score lies where the low cut crosses the high cut: the search must not go there.
+    rec = Recorder({"mix": 0.5, "low_cut": 0.95, "high_cut": 0.05})
+    model = FX("reverb", {"mix": 0.5, "low_cut": 0.3, "high_cut": 0.8})
+    r = S.search(model, rec, rec([model])[0], refused=True, budget=30, seed=1)
+    assert all(spec.relation_problems("reverb", f.knobs) == [] for f in rec.seen[1:])
+    assert spec.relation_problems("reverb", r.fx.knobs) == [] and r.crossing_note is None
+
+
+def test_a_crossing_proposal_is_offered_only_when_clearly_better_with_a_note():
+    crossing = FX("reverb", {"mix": 0.5, "low_cut": 0.95, "high_cut": 0.05})
+    # Here the crossing proposal is the best setting there is, far better than any sane one.
+    rec = Recorder({"mix": 0.5, "low_cut": 0.95, "high_cut": 0.05})
+    r = S.search(crossing, rec, 0.0, refused=False, budget=8, seed=0)
+    assert r.fx == crossing and r.crossing_note and "not an octave below" in r.crossing_note
+    # Here a sane setting scores about as well: the sane one is offered, without a note.
+    flat = lambda fxs: [0.5 for _ in fxs]  # noqa: E731
+    r = S.search(crossing, flat, 0.5, refused=False, budget=8, seed=0)
+    assert spec.relation_problems("reverb", r.fx.knobs) == [] and r.crossing_note is None
+
+
+def test_shares_split_the_budget_twice_as_much_to_a_refused_effect():
+    assert S.shares([True, True, False], 48) == [19, 19, 10]  # 19.2, 19.2, 9.6 rounded to sum 48
+    assert S.shares([True, False], 30) == [20, 10]
+    assert S.shares([], 48) == []
+
+
+def test_a_tie_on_sound_goes_to_the_effect_the_selector_ranks_higher():
+    assert S.tie_break([0.57, 0.58], [0.54, 0.32]) == 0  # within NAME_TIE: the selector decides
+    assert S.tie_break([0.40, 0.58], [0.90, 0.05]) == 1  # a clear lead on sound wins
+
+
+def test_the_plan_searches_refused_effects_wide_and_polishes_only_the_leading_accepted_one():
+    got = S.plan([True, False, False], [3.0, 0.5, 0.7], ["distortion", "eq", "reverb"], 48)
+    n_modes = len(spec.DISTORTION_MODES)
+    assert got == [S.WIDE_RENDERS + n_modes - 1, S.POLISH_RENDERS, 0]
+    assert sum(S.plan([True, True, True], [2, 2, 2], ["distortion", "eq", "reverb"], 40)) == 40  # capped
+    assert S.plan([False, False], [0.9, 0.4], ["eq", "reverb"], 48) == [0, S.POLISH_RENDERS]
+
+
+def test_a_step_searches_a_refused_favourite_and_offers_it_over_a_weak_accepted_one():
+    """The issue's case in miniature: the selector is sure of distortion, its model's drive
+    overshoots (refused), reverb's model knobs pass with a small gain. The search finds a
+    distortion setting far closer, so distortion is offered, and both are reported."""
+    from serumrnn.server.judge import Judge
+
+    target = {"mode": 3.0, "drive": 0.45}
+    judge = Judge({"mse": 1.0, "mssmae": 1.0})
+    cur = {"mse": 1.0, "mssmae": 1.0}
+
+    def dist(f):
+        if f.name == "distortion":
+            d = 0.2 * float(f.knobs["mode"] != target["mode"]) + abs(f.knobs["drive"] - target["drive"])
+        else:
+            d = 0.88  # reverb: a 12 % gain whatever its knobs
+        return {"mse": d, "mssmae": d}
+
+    simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
+    dist_fx = FX("distortion", {"mode": 0.0, "drive": 1.0})  # the wrong mode, drive overshoots
+    props = [
+        S.Proposal("distortion", 0.96, dist_fx, {"mse": 1.2, "mssmae": 1.2}),
+        S.Proposal(
+            "reverb",
+            0.03,
+            FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9}),
+            dist(FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9})),
+        ),
+    ]
+    best, tried = S.search_step(props, cur, judge, simulate, dist, budget=40, seed=0)
+    assert best == 0 and tried[0].search == "wide" and not tried[0].model_accepted
+    assert tried[0].gain > 0.5 and tried[1].gain == pytest.approx(0.12)
+    assert sum(t.renders for t in tried) <= 40
+    rows = [t.to_json(i == best) for i, t in enumerate(tried)]
+    assert [r["chosen"] for r in rows] == [True, False] and rows[0]["label"] == "Distortion"
