@@ -62,6 +62,8 @@ from serumrnn.server.rack.render import RenderError, RenderSettings
 #: Output below this peak counts as silence when flushing a plugin's tail.
 SILENCE = 1e-6
 FLUSH_CHUNK_S = 0.25
+#: Length of the test tone every effect plugin must answer when it loads.
+PROBE_S = 0.1
 
 
 class PluginLoadError(RenderError):
@@ -180,6 +182,8 @@ class PluginStage:
         self.load_s = 0.0
         self._load()
         self.param_names = [self.proc.get_parameter_name(i) for i in range(self.n_params)]
+        if not instrument:
+            self._probe()
 
     def _load(self) -> None:
         check_plugin_file(self.path)
@@ -196,8 +200,7 @@ class PluginStage:
         if err is not None:
             said = log[0].decode(errors="replace").strip().splitlines()[-1:] if log else []
             raise PluginLoadError(
-                f"DawDreamer could not load the plugin {self.path} "
-                f"({self.plugin.key}): {err}" + (f" [{said[0]}]" if said else "")
+                f"DawDreamer could not load the plugin {self.path}: {err}" + (f" [{said[0]}]" if said else "")
             ) from None
         self.engine, self.proc = engine, proc
         self.cold = self.plugin.warmup_s > 0
@@ -205,19 +208,31 @@ class PluginStage:
         self.n_in = proc.get_num_input_channels()
         self.n_out = proc.get_num_output_channels()
         self.latency = max(0, int(proc.get_latency_samples()))
+        if self.n_out < 1:
+            raise PluginLoadError(f"{self.path} has no audio output: it does not process audio")
         if self.instrument:
             self.player = None
             engine.load_graph([(proc, [])])
         else:
             if self.n_in < 1:
-                raise PluginLoadError(
-                    f"{self.path} ({self.plugin.key}) has no audio input: it cannot be an effect"
-                )
+                raise PluginLoadError(f"{self.path} has no audio input: it cannot be an effect")
             self.player = engine.make_playback_processor("player", np.zeros((self.n_in, 1), np.float32))
             engine.load_graph([(self.player, []), (proc, ["player"])])
         if self.preset_file is not None:
             self._load_preset_file(self.preset_file)
         self.load_s = time.perf_counter() - t
+
+    def _probe(self) -> None:
+        """Refuse an effect that answers a test tone with silence at its default settings
+        (an instrument loaded as an effect, a plugin whose audio path is dead)."""
+        sr = self.settings.sample_rate
+        n = int(PROBE_S * sr)
+        tone = 0.3 * np.sin(2 * np.pi * 440.0 * np.arange(n) / sr)
+        cold, self.cold = self.cold, False  # the warm-up waits for the first real render
+        out = self.run(np.tile(tone.astype(np.float32), (self.n_in, 1)), n)
+        self.cold = cold
+        if float(np.max(np.abs(out))) < SILENCE:
+            raise PluginLoadError(f"{self.path} answers a test tone with silence: it does not process audio")
 
     # -- parameters
 
@@ -230,7 +245,8 @@ class PluginStage:
         def fail(msg: str) -> ProfileError:
             return ProfileError(
                 f"profile {profile.source}: {ref.where}: {msg} "
-                f"(plugin {self.path}, {self.n_params} parameters)"
+                f"(plugin {self.path}, {self.n_params} parameters)",
+                ref.where,
             )
 
         if ref.index is not None:
@@ -399,12 +415,12 @@ class PluginRack:
         self.settings = settings
         p = self.profile
         path = self._plugin_path(p.synth, None if plugin_path is None else os.fspath(plugin_path))
-        self._synth = PluginStage("synth", path, p.synth, settings, instrument=True, quiet=quiet)
+        self._synth = self._stage("synth", path, p.synth, instrument=True, quiet=quiet)
         self._fx: dict[str, PluginStage] = {}
         for name, m in p.effects.items():
             if m.plugin is not None:
-                self._fx[name] = PluginStage(
-                    name, self._plugin_path(m.plugin), m.plugin, settings, instrument=False, quiet=quiet
+                self._fx[name] = self._stage(
+                    name, self._plugin_path(m.plugin), m.plugin, instrument=False, quiet=quiet
                 )
         self._index: dict[ParamRef, int] = {}
         for s in p.synth_fixed:
@@ -415,6 +431,15 @@ class PluginRack:
                 self._index[ref] = stage.resolve(ref, p, strict_names)
         self._dry: dict[tuple[str | None, int], np.ndarray] = {}
         self._use_dry_cache = not p.in_synth
+
+    def _stage(
+        self, label: str, path: str, plugin: PluginSpec, *, instrument: bool, quiet: bool
+    ) -> PluginStage:
+        """Load one plugin; a load error names the profile file and key (one line)."""
+        try:
+            return PluginStage(label, path, plugin, self.settings, instrument=instrument, quiet=quiet)
+        except PluginLoadError as e:
+            raise PluginLoadError(f"profile {self.profile.source}: {plugin.key}: {e}") from None
 
     def _plugin_path(self, plugin: PluginSpec, override: str | None = None) -> str:
         if override:
