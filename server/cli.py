@@ -23,6 +23,7 @@ EXAMPLES = ROOT / "examples"
 COMMAND_MODULES = (
     "serumrnn.server.match",
     "serumrnn.server.osc_cli",
+    "serumrnn.server.rack.capture",
     "serumrnn.device.build",
     "serumrnn.training.commands",
     "serumrnn.training.evaluate_system",
