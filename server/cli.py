@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "serumrnn.server.match",
     "serumrnn.server.osc_cli",
     "serumrnn.server.rack.capture",
+    "serumrnn.server.rack.draft",
     "serumrnn.device.build",
     "serumrnn.training.commands",
     "serumrnn.training.evaluate_system",

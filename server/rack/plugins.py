@@ -414,8 +414,15 @@ class PluginRack:
         settings = RenderSettings() if settings is None else settings  # the spec's rack order now
         self.settings = settings
         p = self.profile
-        path = self._plugin_path(p.synth, None if plugin_path is None else os.fspath(plugin_path))
-        self._synth = self._stage("synth", path, p.synth, instrument=True, quiet=quiet)
+        override = None if plugin_path is None else os.fspath(plugin_path)
+        self._synth: PluginStage | None = None
+        self._host: PluginStage | None = None
+        if p.synth is not None:
+            path = self._plugin_path(p.synth, override)
+            self._synth = self._stage("synth", path, p.synth, instrument=True, quiet=quiet)
+        if p.fx_host is not None:
+            path = self._plugin_path(p.fx_host, override if p.synth is None else None)
+            self._host = self._stage("fx_host", path, p.fx_host, instrument=False, quiet=quiet)
         self._fx: dict[str, PluginStage] = {}
         for name, m in p.effects.items():
             if m.plugin is not None:
@@ -424,13 +431,25 @@ class PluginRack:
                 )
         self._index: dict[ParamRef, int] = {}
         for s in p.synth_fixed:
+            assert self._synth is not None  # a profile without a synth has no synth.fixed
             self._index[s.ref] = self._synth.resolve(s.ref, p, strict_names)
         for name, m in p.effects.items():
-            stage = self._synth if m.in_synth else self._fx[name]
+            stage = self._stage_of(name)
             for ref in m.refs():
                 self._index[ref] = stage.resolve(ref, p, strict_names)
         self._dry: dict[tuple[str | None, int], np.ndarray] = {}
         self._use_dry_cache = not p.in_synth
+
+    def _stage_of(self, effect: str | None) -> PluginStage:
+        """The plugin that hosts ``effect`` (None: the synth)."""
+        m = None if effect is None else self.profile.effect(effect)
+        if m is None or m.in_synth:
+            stage = self._synth
+        else:
+            stage = self._host if m.in_fx_host else self._fx[m.effect]
+        if stage is None:
+            raise RenderError(f"profile {self.profile.name!r} ({self.profile.source}) has no synth")
+        return stage
 
     def _stage(
         self, label: str, path: str, plugin: PluginSpec, *, instrument: bool, quiet: bool
@@ -457,28 +476,33 @@ class PluginRack:
 
     @property
     def presets(self) -> tuple[str, ...]:
+        """The synth's presets; none for a profile without a synth (it processes audio)."""
+        if self._synth is None:
+            return ()
         return (INIT_PRESET,) + tuple(self.profile.presets)
 
     @property
     def order_follows_chain(self) -> bool:
-        """False when some effects live inside the synth (they keep the synth's order)."""
-        return not self.profile.in_synth
+        """False when some effects live inside the synth or an fx host (they keep that
+        plugin's own order)."""
+        return not (self.profile.in_synth or self.profile.in_fx_host)
 
     def load_times(self) -> dict[str, float]:
         """Seconds each plugin took to load (the last time it loaded)."""
-        out = {"synth": self._synth.load_s}
+        out = {} if self._synth is None else {"synth": self._synth.load_s}
+        if self._host is not None:
+            out["fx_host"] = self._host.load_s
         out.update({k: s.load_s for k, s in self._fx.items()})
         return out
 
     def parameter_names(self, effect: str | None = None) -> list[str]:
         """The synth's parameter names, or those of the plugin hosting ``effect``."""
-        stage = self._synth if effect is None or self.profile.effect(effect).in_synth else self._fx[effect]
-        return list(stage.param_names)
+        return list(self._stage_of(effect).param_names)
 
     def parameter(self, param: str | int, effect: str | None = None) -> float:
         """A parameter's current normalized value on the synth, or on ``effect``'s plugin
         (what the last render set: for checking a profile by hand)."""
-        stage = self._synth if effect is None or self.profile.effect(effect).in_synth else self._fx[effect]
+        stage = self._stage_of(effect)
         ref = ParamRef(
             param if isinstance(param, int) else None,
             param if isinstance(param, str) else None,
@@ -510,12 +534,21 @@ class PluginRack:
         for ref, value in pairs:
             stage.set(self._index[ref], value)
 
+    def _no_synth(self) -> RenderError:
+        p = self.profile
+        return RenderError(
+            f"profile {p.name!r} ({p.source}) has no synth: it processes audio (captures, "
+            "files) through its effects with process(), and renders no presets"
+        )
+
     def _synth_audio(self, chain: Chain, preset_file: str | None, note: int) -> np.ndarray:
         s, p = self.settings, self.profile
         key = (preset_file, note)
         if self._use_dry_cache and key in self._dry:
             return self._dry[key]
         st = self._synth
+        if st is None:
+            raise self._no_synth()
         st.prepare()
         st.use_preset(preset_file)
         self._apply(st, [(x.ref, x.value) for x in p.synth_fixed])
@@ -544,6 +577,18 @@ class PluginRack:
 
     def _effects(self, audio: np.ndarray, chain: Sequence[FX]) -> np.ndarray:
         n = audio.shape[1]
+        if self._host is not None:  # one plugin hosts every effect: switch each on or off, run once
+            st, p = self._host, self.profile
+            st.prepare()
+            on = {fx.name: fx for fx in chain}
+            for name in p.in_fx_host:
+                m = p.effects[name]
+                if name in on:
+                    self._apply(st, m.settings(on[name]))
+                else:
+                    assert m.enable is not None and m.enable.off is not None
+                    st.set(self._index[m.enable.ref], m.enable.off)
+            return st.run(audio, n)
         for fx in Chain(chain).in_rack_order(self.settings.rack_order):
             st = self._fx[fx.name]
             st.prepare()
@@ -568,8 +613,10 @@ class PluginRack:
         if not 0 <= note <= 127:
             raise ValueError(f"MIDI note {note} is outside 0..127")
         self._check(chain)
+        if self._synth is None:
+            raise self._no_synth()
         audio = self._synth_audio(chain, self._preset_file(preset), note)
-        audio = self._effects(audio, [fx for fx in chain if fx.name in self._fx])
+        audio = self._effects(audio, [fx for fx in chain if not self.profile.effects[fx.name].in_synth])
         return _mono(audio, self.settings.n_samples)
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
