@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "serumrnn.training.commands",
     "serumrnn.training.evaluate_system",
     "serumrnn.training.verified_eval",
+    "serumrnn.training.plugin_eval",
     "serumrnn.training.chain_search",
     "serumrnn.training.summary",
 )

@@ -152,6 +152,17 @@ def test_draft_of_a_serumfx_like_plugin_is_the_serumfx_profile():
         assert a == pytest.approx(b), eff.name
 
 
+def test_draft_names_serum2_proxy_slots():
+    """Serum 2 as public reports describe it: FX knobs only as numbered proxy slots."""
+    from serumrnn.server.rack.draft import report
+
+    names = ["Main Vol", "A Level", "Filter 1 Freq"] + [f"FX Main Param {i}" for i in range(1, 17)]
+    names += [f"FX Bus 1 Param {i}" for i in range(1, 17)]
+    d = draft_profile("/x/Serum2.vst3", names, 0, 2)
+    assert len(d.proxy_slots) == 32 and d.instrument
+    assert "32 numbered FX proxy slots (FX Main Param 1 ...)" in report(d)
+
+
 def test_draft_on_debian_plugins():
     names, n_in, n_out = describe("/usr/lib/vst/ZynDistortion.so")
     assert (n_in, n_out) == (2, 2) and "Drive" in names and "Type" in names

@@ -63,6 +63,11 @@ FILE_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 EXACT, EQUAL, WORD = "Serum name", "same name", "word in name"
+
+#: Serum 2's host parameters for its FX racks, as public reports describe them: numbered proxy
+#: slots ("FX Main Param 1..16", "FX Bus 1 Param 1..16") that drive whatever unit knob the
+#: user assigns inside Serum 2 (not confirmed on a machine; see docs/plugins.md).
+PROXY_SLOT = re.compile(r"^fx\s*(main|bus\s*\d)\s*param\s*(\d+)$", re.IGNORECASE)
 _RANK = {EXACT: 3, EQUAL: 2, WORD: 1}
 
 
@@ -96,6 +101,7 @@ class Draft:
     missing: list[str] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)
     loads: str = ""  # "" when the draft validates, else why not
+    proxy_slots: list[str] = field(default_factory=list)  # Serum 2's numbered FX slots
 
     @property
     def instrument(self) -> bool:
@@ -176,6 +182,7 @@ def draft_profile(path: str, names: list[str], n_in: int, n_out: int) -> Draft:
     from serumrnn.server.rack.profile import ProfileError, parse_profile
 
     d = Draft(str(path), list(names), n_in, n_out)
+    d.proxy_slots = [n for n in names if PROXY_SLOT.match(n.strip())]
     file = _norm(Path(path).stem)
     per: dict[str, list[Match]] = {}
     for eff in spec.EFFECTS:
@@ -261,6 +268,11 @@ def report(d: Draft) -> str:
     lines.append("matched:" if d.matches else "matched: nothing")
     lines += [f"  {m.line()}" for m in d.matches]
     lines.append(f"could not match: {', '.join(d.missing)}" if d.missing else "could not match: nothing")
+    if d.proxy_slots:
+        lines.append(
+            f"{len(d.proxy_slots)} numbered FX proxy slots ({d.proxy_slots[0]} ...): Serum 2's FX knobs reach a "
+            "host only through these, once assigned inside Serum 2; map them by hand (docs/plugins.md, Serum 2)"
+        )
     lines.append("the draft loads as a profile" if not d.loads else f"the draft does not load yet: {d.loads}")
     return "\n".join(lines)
 

@@ -34,6 +34,7 @@ The profile format, its validator and the Serum profile generator live in
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import sys
 import tempfile
@@ -48,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.open_rack import PrefixCache
 from serumrnn.server.rack.profile import (
     INIT_PRESET,
     ParamRef,
@@ -439,6 +441,7 @@ class PluginRack:
                 self._index[ref] = stage.resolve(ref, p, strict_names)
         self._dry: dict[tuple[str | None, int], np.ndarray] = {}
         self._use_dry_cache = not p.in_synth
+        self._prefixes = PrefixCache()
 
     def _stage_of(self, effect: str | None) -> PluginStage:
         """The plugin that hosts ``effect`` (None: the synth)."""
@@ -575,7 +578,12 @@ class PluginRack:
             self._dry[key] = audio
         return audio
 
-    def _effects(self, audio: np.ndarray, chain: Sequence[FX]) -> np.ndarray:
+    def _effects(self, audio: np.ndarray, chain: Sequence[FX], source: tuple | None = None) -> np.ndarray:
+        """``audio`` (channels, n) through the chain's effect plugins. With ``source`` (what
+        the audio is: a synth render or a clip's hash), the sound after each rack-order
+        prefix is kept, so a search's candidates re-render only from the changed effect on
+        (the plugins are reset before each use, so a prefix sounds the same every time;
+        the phaser's running LFO is the exception, and a kept prefix fixes one take)."""
         n = audio.shape[1]
         if self._host is not None:  # one plugin hosts every effect: switch each on or off, run once
             st, p = self._host, self.profile
@@ -589,11 +597,26 @@ class PluginRack:
                     assert m.enable is not None and m.enable.off is not None
                     st.set(self._index[m.enable.ref], m.enable.off)
             return st.run(audio, n)
-        for fx in Chain(chain).in_rack_order(self.settings.rack_order):
+        ordered = Chain(chain).in_rack_order(self.settings.rack_order)
+        keys = [
+            None if source is None else (source, PrefixCache.key(ordered.prefix(i + 1)))
+            for i in range(len(ordered))
+        ]
+        start = 0
+        for i in range(len(ordered), 0, -1):
+            hit = None if keys[i - 1] is None else self._prefixes.get(keys[i - 1])
+            if hit is not None:
+                audio, start = hit, i
+                break
+        for i in range(start, len(ordered)):
+            fx = ordered[i]
             st = self._fx[fx.name]
             st.prepare()
             self._apply(st, self.profile.effects[fx.name].settings(fx))
             audio = st.run(audio, n)
+            key = keys[i]
+            if key is not None:
+                self._prefixes.put(key, audio)
         return audio
 
     def dry(self, preset: str | None = None, *, note: int | None = None) -> np.ndarray:
@@ -616,7 +639,11 @@ class PluginRack:
         if self._synth is None:
             raise self._no_synth()
         audio = self._synth_audio(chain, self._preset_file(preset), note)
-        audio = self._effects(audio, [fx for fx in chain if not self.profile.effects[fx.name].in_synth])
+        pf = self._preset_file(preset)
+        source = ("synth", pf, note) if self._use_dry_cache else None
+        audio = self._effects(
+            audio, [fx for fx in chain if not self.profile.effects[fx.name].in_synth], source
+        )
         return _mono(audio, self.settings.n_samples)
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
@@ -637,7 +664,8 @@ class PluginRack:
         if x.ndim != 2 or x.shape[1] == 0:
             raise ValueError(f"audio must be (samples,) or (channels, samples), got {x.shape}")
         n = x.shape[1]
-        return _mono(self._effects(x, list(chain)), n)
+        source = ("clip", x.shape, hashlib.sha1(np.ascontiguousarray(x).data).digest())
+        return _mono(self._effects(x, list(chain), source), n)
 
 
 def _mono(audio: np.ndarray, n: int) -> np.ndarray:
