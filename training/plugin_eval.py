@@ -39,6 +39,7 @@ from serumrnn.server import spec
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
     from serumrnn.server.rack.chain import Chain
+    from serumrnn.server.rack.plugin_host import PluginHost
     from serumrnn.server.rack.render import Renderer
 
 #: record_seed(TEST_STREAM, PLUGIN_STREAM + n, i): the i-th plugin pair of n effects.
@@ -66,7 +67,7 @@ def draw_plugin_pairs(group: str, pairs: int) -> list[Chain]:
 
 
 def _device_flow(
-    models: GroupModels, target: np.ndarray, rack: Renderer, host: Renderer, dry: np.ndarray, k: int
+    models: GroupModels, target: np.ndarray, rack: Renderer, host: PluginHost, dry: np.ndarray, k: int
 ):
     """The device's flow: the server simulates on the open rack, the plugins make captures."""
     from serumrnn.server.assistant import Session
@@ -84,7 +85,7 @@ def _device_flow(
 def run_pair(
     models: GroupModels,
     rack: Renderer,
-    host: Renderer,
+    host: PluginHost,
     chain: Chain,
     *,
     rows: Sequence[str] = tuple(ROWS),

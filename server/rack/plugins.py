@@ -604,7 +604,8 @@ class PluginRack:
         ]
         start = 0
         for i in range(len(ordered), 0, -1):
-            hit = None if keys[i - 1] is None else self._prefixes.get(keys[i - 1])
+            key = keys[i - 1]
+            hit = None if key is None else self._prefixes.get(key)
             if hit is not None:
                 audio, start = hit, i
                 break
