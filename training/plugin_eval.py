@@ -159,9 +159,18 @@ def summarize(pairs: Sequence[dict[str, Any]], row: str) -> dict[str, Any]:
     return out
 
 
+def progress_line(pairs: Sequence[dict[str, Any]], rows: Sequence[str]) -> str:
+    """Mel-MSE Δ% and pairs worse so far, per row every pair has."""
+    shown = [r for r in rows if all(r in p["rows"] for p in pairs)]
+    return ", ".join(
+        f"{r} {summarize(pairs, r)['mse_pct']:+.0f}% ({summarize(pairs, r)['worse']} worse)" for r in shown
+    )
+
+
 def markdown(res: dict[str, Any]) -> str:
     """The results table (generated: edit this function, not the file)."""
     pairs = res["pairs_done"]
+    rows = [r for r in ROWS if pairs and all(r in p["rows"] for p in pairs)]
     lines = [
         f"# Real plugins in the loop: {res['group']} on `{res['profile']}`",
         "",
@@ -176,10 +185,8 @@ def markdown(res: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     if pairs:
-        for row, label in ROWS.items():
-            if row not in pairs[0]["rows"]:
-                continue
-            s = summarize(pairs, row)
+        for row in rows:
+            label, s = ROWS[row], summarize(pairs, row)
             lines.append(
                 f"| {label} | {s['mse_pct']:+.1f} | {s['mssmae_pct']:+.1f} | {s['worse']} of {s['pairs']} | "
                 f"{s['open_renders_per_pair']:.1f} | {s['plugin_renders_per_pair']:.1f} | "
@@ -216,18 +223,13 @@ def evaluate(
     folder = (Path(out) if out else RESULTS) / models.group
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "plugins.json"
-    settings = {
-        "group": models.group,
-        "profile": profile,
-        "k": k,
-        "refine_budget": refine_budget,
-        "rows": list(rows),
-    }
+    settings = {"group": models.group, "profile": profile, "k": k, "refine_budget": refine_budget}
     res: dict[str, Any] = {**settings, "pairs": pairs, "pairs_done": [], "runtime_s": 0.0}
-    if path.exists():
+    if path.exists():  # resume: same settings; kept pairs get the rows asked for now where missing
         old = json.loads(path.read_text())
         if all(old.get(key) == v for key, v in settings.items()):
-            res["pairs_done"], res["runtime_s"] = old["pairs_done"][:pairs], old.get("runtime_s", 0.0)
+            res["pairs_done"], res["runtime_s"] = old["pairs_done"], old.get("runtime_s", 0.0)
+            res["pairs"] = max(pairs, old.get("pairs", 0))
     chains = draw_plugin_pairs(models.group, pairs)
     rack = OpenRack(models.render_settings)
     host = PluginHost(profile, models.render_settings)
@@ -236,23 +238,23 @@ def evaluate(
         if not quiet:
             print(f"[{models.group}] {msg}", file=sys.stderr, flush=True)
 
+    done = res["pairs_done"]
     try:
-        for i in range(len(res["pairs_done"]), pairs):
+        for i in range(pairs):
             t = time.perf_counter()
-            res["pairs_done"].append(
-                {
-                    "pair": i,
-                    **run_pair(models, rack, host, chains[i], rows=rows, k=k, refine_budget=refine_budget),
-                }
-            )
+            todo = [r for r in rows if i >= len(done) or r not in done[i]["rows"]]
+            if not todo:
+                continue
+            new = run_pair(models, rack, host, chains[i], rows=todo, k=k, refine_budget=refine_budget)
+            if i < len(done):
+                done[i]["rows"].update(new["rows"])
+            else:
+                done.append({"pair": i, **new})
             res["runtime_s"] += time.perf_counter() - t
             path.write_text(json.dumps(res, indent=1) + "\n")
-            done = res["pairs_done"]
             log(
                 f"pair {i + 1}/{pairs} ({time.perf_counter() - t:.1f} s): "
-                + ", ".join(
-                    f"{r} {summarize(done, r)['mse_pct']:+.0f}%/{summarize(done, r)['worse']}w" for r in rows
-                )
+                + progress_line(done[: i + 1], rows)
             )
     finally:
         host.close()
