@@ -202,7 +202,7 @@ def match(
     from serumrnn.server.audio_io import load_clip
     from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
-    from serumrnn.server.rack import OpenRack
+    from serumrnn.server.rack import OpenRack, renderer_label
     from serumrnn.server.rack import presets as P
     from serumrnn.server.report import write_report
 
@@ -275,7 +275,7 @@ def match(
         "refine_budget": refine_budget,
         "rack_order": list(rack.settings.rack_order),
         "render": RENDER_NOTE_TEXT if prof is None else plugins_note(prof.name, prof.source),
-        "renderer": "open rack" if prof is None else f"plugins: {prof.name}",
+        "renderer": renderer_label(rack),
     }
     _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
     page = write_report(

@@ -131,8 +131,6 @@ class PluginHost:
     names the function the child builds its renderer with (tests script a fake one).
     """
 
-    judge_name = "plugins"
-
     def __init__(
         self,
         profile: str | os.PathLike | Mapping[str, Any] | Profile,
@@ -161,8 +159,9 @@ class PluginHost:
             self._start()
 
     @property
-    def name(self) -> str:
-        return self.profile.name
+    def label(self) -> str:
+        """What reports and replies call this renderer."""
+        return f"plugins: {self.profile.name}"
 
     # -- the worker
 

@@ -478,6 +478,11 @@ class PluginRack:
     # -- facts
 
     @property
+    def label(self) -> str:
+        """What reports and replies call this renderer."""
+        return f"plugins: {self.profile.name}"
+
+    @property
     def presets(self) -> tuple[str, ...]:
         """The synth's presets; none for a profile without a synth (it processes audio)."""
         if self._synth is None:
