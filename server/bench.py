@@ -113,8 +113,14 @@ def bench_features(batch: int, reps: int) -> dict[str, float]:
 
 def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """Load time of each shipped group and one-call inference time of each model."""
-    from serumrnn.server.assistant import selector_inputs
-    from serumrnn.server.models import DEFAULT_MODELS_DIR, ModelError, load_group, pair_inputs
+
+    from serumrnn.server.models import (
+        DEFAULT_MODELS_DIR,
+        ModelError,
+        load_group,
+        pair_inputs,
+        selector_inputs,
+    )
     from serumrnn.server.rack import presets as P
 
     root = models_dir or DEFAULT_MODELS_DIR
@@ -163,8 +169,8 @@ def _step_setup(models_dir: Path | None, seed: int):
 def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """One step of the loop, without and with the open-rack render, against a naive
     baseline in the same run: librosa features per clip and Keras ``model.predict``."""
-    from serumrnn.server.assistant import Session, selector_inputs
-    from serumrnn.server.models import knobs_from_outputs, pair_inputs, param_model_name
+    from serumrnn.server.assistant import Assistant
+    from serumrnn.server.models import knobs_from_outputs, pair_inputs, param_model_name, selector_inputs
 
     print("one step of the loop (models loaded once and traced; batch of 1):")
     found = _step_setup(models_dir, seed=4)
@@ -200,14 +206,14 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         """What the server does per step in Live: a new session on the target (target
         features), then one step on the captured sound (features, six metrics, models)."""
         preset, target = cases[next(k) % reps]
-        Session(gm, target, loop="paper").step(current=dry[preset])
+        Assistant(gm, target, loop="paper").step(current=dry[preset])
 
     full: list[float] = []
 
     def full_steps():
         """Every step of one session on the open rack: render, features, metrics, models."""
         preset, target = cases[next(k) % reps]
-        s = Session(gm, target, renderer=rack, preset=preset, loop="paper")
+        s = Assistant(gm, target, renderer=rack, preset=preset, loop="paper")
         while not s.done:
             t = time.perf_counter()
             s.step()
@@ -244,7 +250,8 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
 def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     """A verified step (k = 3) and a verified + refine step (24 renders), per ``step()``
     call of whole sessions on the open rack, targets of 1 to every effect, at random."""
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
+    from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
 
     print("verified steps (open rack; every step() call of whole sessions):")
     found = _step_setup(models_dir, seed=11)
@@ -260,7 +267,9 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
     for loop, goal in (("verified", "goal <= 40 ms p50"), ("refine", "goal <= 150 ms p50")):
         calls, cpu, offers, renders = [], [], [], []
         for i, (p, target) in enumerate(cases[:1] + cases):  # the first one only warms up
-            s = Session(gm, target, renderer=rack, preset=p, loop=loop, k=3, refine_budget=24)
+            s = Assistant(
+                gm, target, renderer=rack, preset=p, loop=loop, k=DEFAULT_K, refine_budget=REFINE_BUDGET
+            )
             while not s.done:
                 t, tc = time.perf_counter(), time.process_time()
                 rep = s.step()
@@ -295,7 +304,7 @@ def _verified_on_plugins(gm, rng: np.random.Generator, reps: int) -> dict[str, f
     """The verified step (k = 3) with candidates rendered on the Debian plugins hosted in
     their worker process (issue 19's goal: <= 150 ms p50), beside the open-rack row: the
     input is the profile's dry synth, targets are random chains on the plugins."""
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
     from serumrnn.server.rack.plugin_host import PluginHost
 
     try:
@@ -311,7 +320,7 @@ def _verified_on_plugins(gm, rng: np.random.Generator, reps: int) -> dict[str, f
         ]
         calls = []
         for i, target in enumerate(targets):  # the first one only warms up
-            s = Session(gm, target, renderer=host, input_audio=dry, loop="verified", k=3)
+            s = Assistant(gm, target, renderer=host, input_audio=dry, loop="verified", k=3)
             while not s.done:
                 t = time.perf_counter()
                 s.step()
@@ -334,7 +343,7 @@ import time, sys, json
 t0 = time.perf_counter()
 from serumrnn.server import native  # DawDreamer before TensorFlow
 from serumrnn.server.startup import load_models, warm_up
-from serumrnn.server.assistant import Session
+from serumrnn.server.assistant import Assistant
 from serumrnn.server.rack import FX, OpenRack
 from serumrnn.server.rack import presets as P
 t1 = time.perf_counter()
@@ -345,7 +354,7 @@ t3 = time.perf_counter()
 rack = OpenRack(gm.render_settings)
 preset = P.GROUPS[group][0]
 target = rack.render([FX("distortion", mode=2, drive=0.8)], preset)
-s = Session(gm, target, renderer=rack, preset=preset)
+s = Assistant(gm, target, renderer=rack, preset=preset)
 t4 = time.perf_counter()
 s.step()
 t5 = time.perf_counter()

@@ -1,6 +1,6 @@
 """The judge: the one place that decides whether a sound is closer to the target.
 
-``Session`` (and through it ``match``, the OSC server and the evaluation) asks the judge
+The assistant's loops (and through them ``match``, the OSC server and the evaluation) ask the judge
 four things, and nothing else decides them:
 
 * **the decision distance** of a sound: the mean of Mel-MSE and MSSMAE, each divided by
@@ -9,17 +9,21 @@ four things, and nothing else decides them:
   current one by :data:`MARGIN` of the start distance (so the loop never offers a step
   that changes nothing a producer could hear) **and** it raises neither Mel-MSE nor
   MSSMAE (:data:`DECISION` = ``"sum_guard"``). Chosen by measurement against Mel-MSE
-  alone, MSSMAE alone and the mean without the veto (``serumrnn verified-eval``, README
-  "The judge"): Mel-MSE alone accepts steps that MSSMAE, the paper's most robust
-  metric, calls worse, and the reverse; the mean alone still let 3 of 45 out-of-domain
-  targets end worse on one metric; with the veto none did, for 1.5-3 points of Δ%;
-* **the best state**: the judged sound with the lowest decision distance (a step that is
-  not closer is never kept, so in the verified loop the best state is the current one);
-* **the stop decision** with its reason (:data:`STOP_REASONS`): the target is reached
-  (or the input already matches it), no remaining effect brings the sound closer, or every
-  effect is on. The paper's own rule (a bad step is one that does not lower the
-  Mel-MSE; stop after ``tolerance`` of them) is :func:`paper_bad_step` /
-  :func:`paper_stop_index`, kept for ``--loop paper``.
+  alone, MSSMAE alone and the mean without the veto (``serumrnn verified-eval`` writes
+  the comparison to docs/results/<group>/verified.md): Mel-MSE alone accepts steps that
+  MSSMAE, the paper's most robust metric, calls worse, and the reverse, and the mean
+  alone lets some out-of-domain targets end worse on one metric, which the veto forbids;
+* **the best state** (:meth:`Judge.best`): a verified loop keeps only steps that are
+  closer, so its best state is the current one; the paper's loop keeps bad steps, so
+  its best state is the lowest Mel-MSE;
+* **the stop decision** with its reason (:data:`STOP_REASONS`): the stopping rules are
+  functions (:data:`BEFORE_SEARCH`, :data:`AFTER_STEP`; a new rule is one more function,
+  see docs/developer-loop.md): the target is reached (or the input already matches it),
+  every effect is on, or no remaining effect brings the sound closer; and whether a
+  captured step is taken back (:meth:`Judge.take_back`). The paper's own rule (a bad
+  step is one that does not lower the Mel-MSE; stop after ``tolerance`` of them) is
+  :func:`paper_bad_step` / :func:`paper_stop` (and :func:`paper_stop_index` on a
+  trajectory), kept for ``--loop paper``.
 
 It also measures sounds (:class:`Sound`: features once, multi-scale spectra and their logs
 once) and warns when a target lies far outside what the models were trained on.
@@ -27,7 +31,7 @@ once) and warns when a target lies far outside what the models were trained on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -122,7 +126,9 @@ FAST: SpectraSettings = {"dtype": np.float32, "overlap": 1}
 EXACT: SpectraSettings = {"dtype": np.float64, "overlap": 4}
 
 
-def _spectra(a: np.ndarray, how: SpectraSettings) -> list[tuple[tuple, tuple]]:
+def _spectra(
+    a: np.ndarray, how: SpectraSettings
+) -> list[tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]]:
     """Per clip: (spectra, logs) at every MSSMAE scale."""
     per_scale = M.multiscale_spectra(a, **how)
     out = []
@@ -209,6 +215,16 @@ def paper_stop_index(path: Sequence[float] | np.ndarray, tolerance: int, keep_ba
     return len(path) - 1
 
 
+def paper_stop(bad_steps: int, tolerance: int, effects_on: int) -> str:
+    """The paper's loop's stop reason, "" while it goes on: more than ``tolerance`` bad
+    steps (the last one kept), or every effect on."""
+    if bad_steps > tolerance:
+        return "worse"
+    if effects_on >= spec.MAX_STEPS:
+        return "all_effects"
+    return ""
+
+
 def research_end(path: Sequence[float] | np.ndarray, tolerance: int, higher_is_better: bool = False) -> int:
     """The research code's ``until_worse_n`` on one metric's path: the index of the value
     before the (tolerance+1)-th step that makes the metric worse (strictly: a tie is not
@@ -234,7 +250,7 @@ class Stop:
     text: str
     best_step: int
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str | int]:
         return {"reason": self.reason, "text": self.text, "best_step": self.best_step}
 
 
@@ -307,14 +323,87 @@ class Judge:
     def already_matches(self) -> bool:
         return self.reached(self.start)
 
-    def best(self, ds: Sequence[Mapping[str, float]]) -> int:
-        """The index of the closest of several judged sounds (the first on a tie)."""
-        return int(np.argmin([self.score(d) for d in ds]))
+    # -- the loops' decisions: each one is made here and only here --------------------
+
+    def best(self, path: Sequence[Mapping[str, float] | None], *, keeps_bad: bool = False) -> int:
+        """The state to keep on a loop's path of states (input first; None: a captured
+        step whose sound is not known yet).
+
+        A verified loop keeps only steps this judge found closer, so its best state is
+        the last one (a pending captured step included: it was offered because its render
+        was closer). The paper's loop (``keeps_bad``) keeps bad steps too: its best is
+        the lowest Mel-MSE, the paper's stopping metric (the first on a tie; a step not
+        judged yet never wins)."""
+        if not keeps_bad:
+            return len(path) - 1
+        return int(np.argmin([d[STOP_METRIC] if d else np.inf for d in path]))
+
+    def stop(self, rules: Sequence[StopRule], progress: Progress) -> Stop | None:
+        """The first of ``rules`` that fires on ``progress`` (None: the loop goes on)."""
+        for rule in rules:
+            reason = rule(self, progress)
+            if reason is not None:
+                return stop(reason, progress.steps)
+        return None
+
+    def take_back(self, after: Mapping[str, float], before: Mapping[str, float]) -> bool:
+        """A captured step is taken back when Serum's real sound is not closer."""
+        return not self.closer(after, before)
+
+    def keeps_polish(
+        self, polished: Mapping[str, float], model: Mapping[str, float], current: Mapping[str, float]
+    ) -> bool:
+        """A refinement's knobs replace the model's only when their exact objective is lower."""
+        return self.objective(polished, current) < self.objective(model, current)
 
     def closeness(self, d: Mapping[str, float]) -> float:
         """How much of the start's difference is gone, 0..1 (1 = the target): the one
         closeness score a producer sees."""
         return float(np.clip(1.0 - self.score(d), 0.0, 1.0))
+
+
+# -- stopping rules: each one a function of the judge and where the loop stands ---------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a verified loop stands, as its stopping rules read it."""
+
+    current: Mapping[str, float]  # the six metrics of the current (or just kept) sound
+    steps: int  # steps kept
+    effects_on: int
+    untried: int = 0  # effects neither on nor taken back
+
+
+#: A stopping rule: the reason (a key of :data:`STOP_REASONS`) the loop stops now, or None.
+StopRule = Callable[[Judge, Progress], "str | None"]
+
+
+def target_reached(judge: Judge, p: Progress) -> str | None:
+    """Close enough that no step is worth taking (before any step: the input matches)."""
+    if not judge.reached(p.current):
+        return None
+    return "reached" if p.steps else "already_matches"
+
+
+def every_effect_on(judge: Judge, p: Progress) -> str | None:
+    return "all_effects" if p.effects_on >= spec.MAX_STEPS else None
+
+
+def every_effect_taken_back(judge: Judge, p: Progress) -> str | None:
+    """The effects left were all taken back in Live: none of them brings it closer."""
+    return "no_closer" if p.untried == 0 else None
+
+
+#: What a verified loop checks before it searches for a step, in order.
+BEFORE_SEARCH: tuple[StopRule, ...] = (target_reached, every_effect_on, every_effect_taken_back)
+#: What it checks after a step it kept (rendered, or confirmed by a capture).
+AFTER_STEP: tuple[StopRule, ...] = (target_reached, every_effect_on)
+
+
+def nothing_closer(steps: int) -> Stop:
+    """A search that found no candidate the judge accepts ends the loop."""
+    return stop("no_closer", steps)
 
 
 def out_of_domain(start: Mapping[str, float], group: str | None) -> str | None:

@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET, check_settings
 from serumrnn.server.rack.presets import PRESET_PREFIX
 
 if TYPE_CHECKING:
-    from serumrnn.server.assistant import Result
     from serumrnn.server.models import GroupModels
+    from serumrnn.server.steps import Result
 
 DEFAULT_OUT = Path("out") / "match"  # relative to the current folder, as --help says
 DEFAULT_GROUP = "basic"
@@ -182,8 +183,8 @@ def match(
     *,
     models: GroupModels | None = None,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     rack_order: str | Sequence[str] | None = None,
     profile: str | None = None,
 ) -> tuple[Result, Path]:
@@ -198,21 +199,19 @@ def match(
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.assistant import LOOPS, Session, usage_notes
+    from serumrnn.server.assistant import Assistant
     from serumrnn.server.audio_io import load_clip
     from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
     from serumrnn.server.rack import OpenRack, renderer_label
     from serumrnn.server.rack import presets as P
     from serumrnn.server.report import write_report
+    from serumrnn.server.steps import usage_notes
 
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
-    if loop not in LOOPS:
-        raise ValueError(f"--loop must be one of {', '.join(LOOPS)}, got {loop!r}")
-    if not 1 <= k <= spec_mod.MAX_STEPS:
-        raise ValueError(f"--k must be 1..{spec_mod.MAX_STEPS} (the number of effects), got {k}")
+    check_settings(loop, k, refine_budget)  # before anything slow
     prof = None
     if profile is not None:
         from serumrnn.server.rack.profile import load_profile
@@ -246,7 +245,7 @@ def match(
         rack = PluginHost(prof, settings)
         verified_on = plugins_note(prof.name, prof.source)
     try:
-        session = Session(
+        assistant = Assistant(
             models,
             target,
             renderer=rack,
@@ -257,7 +256,7 @@ def match(
             k=k,
             refine_budget=refine_budget,
         )
-        result = session.run()
+        result = assistant.run()
     finally:
         if prof is not None:
             rack.close()
@@ -280,7 +279,7 @@ def match(
     _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
     page = write_report(
         result,
-        [s.audio for s in session.states],
+        [s.audio for s in assistant.states],
         target,
         out_dir,
         meta,
@@ -334,7 +333,7 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
     candidates, the refinement budget, the paper loop's tolerance and the rack order."""
     from serumrnn.server import spec as spec_mod
-    from serumrnn.server.assistant import DEFAULT_K, LOOPS, REFINE_BUDGET
+    from serumrnn.server.loop_settings import LOOPS
 
     p.add_argument("--loop", default="verified", choices=LOOPS, help=loop_help)
     p.add_argument(

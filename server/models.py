@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -47,9 +47,9 @@ def effect_of_model(name: str) -> str | None:
 
 #: One parameter model per effect, in spec order.
 PARAM_MODELS: tuple[str, ...] = tuple(param_model_name(e) for e in spec.EFFECT_NAMES)
-#: What the step loop loads: the selector and every parameter model.
+#: What the assistant loads: the selector and every parameter model.
 STEP_MODELS: tuple[str, ...] = ("selector",) + PARAM_MODELS
-#: Every model of a group: the step loop's, the selector's NI baseline and SerumCNN.
+#: Every model of a group: the assistant's, the selector's NI baseline and SerumCNN.
 ALL_MODELS: tuple[str, ...] = PARAM_MODELS + ("selector", "selector_ni", "serum_cnn")
 
 
@@ -114,7 +114,21 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise ModelError("incompatible", f"{path}: feature settings differ from server/features.py")
     if not isinstance(files, dict):
         raise ModelError("bad_manifest", f"{path}: 'files' must be an object")
-    return m
+    manifest: dict[str, Any] = m
+    return manifest
+
+
+class StepModels(Protocol):
+    """What the assistant needs of a group's models (``GroupModels``, and the tests'
+    scripted ``StubModels``): the group's name, its render settings, and inference."""
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def render_settings(self) -> RenderSettings: ...
+
+    def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any: ...
 
 
 @dataclass
@@ -188,14 +202,19 @@ def load_group(
     return out
 
 
-def pair_batch(current_mel, current_mfcc, target_mel, target_mfcc) -> dict[str, np.ndarray]:
+def pair_batch(
+    current_mel: Sequence[np.ndarray] | np.ndarray,
+    current_mfcc: Sequence[np.ndarray] | np.ndarray,
+    target_mel: Sequence[np.ndarray] | np.ndarray,
+    target_mfcc: Sequence[np.ndarray] | np.ndarray,
+) -> dict[str, np.ndarray]:
     """The paper's parameter-model input (SerumCNN's too): the current and the target
     sound's features stacked as two channels, current in channel 0, target in channel 1.
 
     Every argument is a batch, (B, N_MELS, N_FRAMES) for Mel and (B, N_MFCC, N_FRAMES) for
     MFCC (an array or a sequence of per-clip arrays); the result is float32
     ``{"mel": (B, N_MELS, N_FRAMES, 2), "mfcc": (B, N_MFCC, N_FRAMES, 2)}``. Training,
-    evaluation and the step loop all build this input here: the trained models depend on
+    evaluation and the assistant all build this input here: the trained models depend on
     the channel order."""
     mel = np.stack([current_mel, target_mel], axis=-1).astype(np.float32, copy=False)
     mfcc = np.stack([current_mfcc, target_mfcc], axis=-1).astype(np.float32, copy=False)
@@ -208,6 +227,39 @@ def pair_inputs(
     """One (mel, mfcc) pair of the current and target sounds as a batch of one
     (:func:`pair_batch`)."""
     return pair_batch([current[0]], [current[1]], [target[0]], [target[1]])
+
+
+def selector_batch(
+    histories: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+    targets: Sequence[tuple[np.ndarray, np.ndarray]],
+    applied: Sequence[Sequence[str]],
+) -> dict[str, np.ndarray]:
+    """Selector inputs for many examples, padded to ``spec.MAX_STEPS`` steps: step j of example r pairs the
+    sound ``histories[r][j]`` (mel, mfcc) with ``targets[r]``, with the one-hot of
+    ``applied[r][j]`` ("initial" for the first step). Training, evaluation and the step
+    assistant all build the selector's input here."""
+    b = len(histories)
+    n = spec.MAX_STEPS
+    mel = np.zeros((b, n, F.N_MELS, F.N_FRAMES, 2), np.float32)
+    mfcc = np.zeros((b, n, F.N_MFCC, F.N_FRAMES, 2), np.float32)
+    app = np.zeros((b, n, len(spec.STEP_TOKENS)), np.float32)
+    present = np.zeros((b, n, 1), np.float32)
+    for r, (states, target, tokens) in enumerate(zip(histories, targets, applied)):
+        for j, (sm, sc) in enumerate(states):
+            mel[r, j, ..., 0], mel[r, j, ..., 1] = sm, target[0]
+            mfcc[r, j, ..., 0], mfcc[r, j, ..., 1] = sc, target[1]
+            app[r, j, spec.STEP_TOKENS.index(tokens[j])] = 1.0
+            present[r, j] = 1.0
+    return {"mel_seq": mel, "mfcc_seq": mfcc, "applied_seq": app, "step_present": present}
+
+
+def selector_inputs(
+    states: Sequence[tuple[np.ndarray, np.ndarray]],
+    target: tuple[np.ndarray, np.ndarray],
+    applied: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """One selector example: the sounds so far (each paired with the target), padded."""
+    return selector_batch([states], [target], [applied])
 
 
 def most_probable_unused(probs: np.ndarray, used: Sequence[str]) -> str:

@@ -22,8 +22,8 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from serumrnn.server import spec
 
-if TYPE_CHECKING:  # the step report comes from server.assistant (heavy: TensorFlow)
-    from serumrnn.server.assistant import StepReport, Verdict
+if TYPE_CHECKING:
+    from serumrnn.server.steps import Turn
 
 PREFIX = "/serumrnn"
 PROTOCOL_VERSION = "2"
@@ -105,6 +105,28 @@ def _read(fmt: str, data: bytes, pos: int) -> tuple[Any, int]:
     return struct.unpack_from(fmt, data, pos)[0], pos + size
 
 
+#: The struct format of each fixed-size OSC argument type.
+_FIXED = {"i": ">i", "h": ">q", "f": ">f", "d": ">d"}
+#: The OSC types that carry no bytes, and their values.
+_EMPTY: dict[str, Any] = {"T": True, "F": False, "N": None, "I": math.inf}
+
+
+def _read_arg(t: str, data: bytes, pos: int) -> tuple[Any, int]:
+    """One argument of type tag ``t`` at ``pos``, and the position after it."""
+    if t in _FIXED:
+        return _read(_FIXED[t], data, pos)
+    if t in "sS":
+        return _read_string(data, pos)
+    if t == "b":
+        n, pos = _read(">i", data, pos)
+        if n < 0 or pos + n > len(data):
+            raise DecodeError(f"blob of {n} bytes runs past the end of the datagram")
+        return data[pos : pos + n], (pos + n + 3) & ~3
+    if t in _EMPTY:
+        return _EMPTY[t], pos
+    raise DecodeError(f"unsupported OSC type tag {t!r}")
+
+
 def _decode_message(data: bytes) -> Message:
     if not data.startswith(b"/"):
         raise DecodeError("an OSC message starts with an address beginning with '/'")
@@ -117,25 +139,7 @@ def _decode_message(data: bytes) -> Message:
     args: list[Any] = []
     for t in tags[1:]:
         try:
-            if t == "i":
-                v, pos = _read(">i", data, pos)
-            elif t == "h":
-                v, pos = _read(">q", data, pos)
-            elif t == "f":
-                v, pos = _read(">f", data, pos)
-            elif t == "d":
-                v, pos = _read(">d", data, pos)
-            elif t in "sS":
-                v, pos = _read_string(data, pos)
-            elif t == "b":
-                n, pos = _read(">i", data, pos)
-                if n < 0 or pos + n > len(data):
-                    raise DecodeError(f"blob of {n} bytes runs past the end of the datagram")
-                v, pos = data[pos : pos + n], (pos + n + 3) & ~3
-            elif t in "TFNI":
-                v = {"T": True, "F": False, "N": None, "I": math.inf}[t]
-            else:
-                raise DecodeError(f"unsupported OSC type tag {t!r}")
+            v, pos = _read_arg(t, data, pos)
         except DecodeError as e:
             raise DecodeError(str(e), address, args) from None
         args.append(v)
@@ -330,7 +334,7 @@ class Request:
 
     @property
     def session(self) -> str:
-        return self.args.get("session", "")
+        return str(self.args.get("session", ""))
 
 
 def signature_text(name: str) -> str:
@@ -461,44 +465,32 @@ def min_error_bytes(code: str, request_id: int = 0) -> int:
     return len(encode(f"{PREFIX}/error", (request_id, code, "", "", "")))
 
 
-def step_reply(
-    request_id: int,
-    session: str,
-    report: StepReport | None,
-    *,
-    step: int,
-    done: bool,
-    reason: str,
-    best_step: int,
-    judged: StepReport | Verdict | None = None,
-    stop_metric: str = "mse",
-) -> Reply:
-    """The messages of a step reply (see docs/protocol.md, "step"): the effect, each knob
-    and fixed knob as (Serum name, 0..1 value, text), the distances, then ``end``.
+def step_reply(request_id: int, session: str, turn: Turn, *, stop_metric: str = "mse") -> Reply:
+    """The messages of a step reply (see docs/protocol.md, "step"): the verdict on the
+    previous captured step (and its take-back), the effect, each knob and fixed knob as
+    (Serum name, 0..1 value, text), the distances, then ``end``.
 
-    ``report`` is None when the capture showed the previous step made the sound worse and
-    the stopping rule fired before a new effect was chosen. ``judged`` is the previous step
-    when this request's capture is what judged it.
+    ``turn.report`` is None when no step is offered: the loop stopped (the capture showed
+    the previous step made the sound worse and the stopping rule fired, or no effect is
+    left that brings it closer).
     """
     out: Reply = []
     head = (request_id, session)
-    if judged is not None and judged.after is not None:
-        # Loaded already (``judged`` came from it); imported here to keep this module light.
-        from serumrnn.server.assistant import Verdict
-
+    judged, report = turn.judged, turn.report
+    if judged is not None:
         out.append(
             (
                 f"{PREFIX}/step/judged",
                 head
                 + (
                     judged.step,
-                    int(bool(judged.improved)),
+                    int(judged.improved),
                     float(judged.before[stop_metric]),
                     float(judged.after[stop_metric]),
                 ),
             )
         )
-        if isinstance(judged, Verdict) and judged.take_back:  # the verified loops' take-back
+        if judged.take_back:  # the verified loops' take-back
             out.append(
                 (
                     f"{PREFIX}/step/takeback",
@@ -544,11 +536,11 @@ def step_reply(
             f"{PREFIX}/step/end",
             head
             + (
-                step,
+                turn.step,
                 report.effect if report is not None else "",
-                int(done),
-                reason,
-                best_step,
+                int(turn.done),
+                turn.reason,
+                turn.best_step,
                 report.instruction if report is not None else "",
                 len(out) + 1,
             ),

@@ -158,7 +158,7 @@ class OscServer:
         self.size_rule = size_rule
         self.models, self.host, self.port, self.reply_port = models, host, port, reply_port
         self.bundles, self.limit = bundles, datagram_limit
-        from serumrnn.server.assistant import LOOPS
+        from serumrnn.server.loop_settings import LOOPS
 
         if loop not in LOOPS:
             raise ValueError(f"loop is one of {', '.join(LOOPS)}, not {loop!r}")

@@ -39,7 +39,7 @@ from serumrnn.server import spec
 from serumrnn.server.osc import ProtocolError
 
 if TYPE_CHECKING:
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
     from serumrnn.server.models import GroupModels
     from serumrnn.server.rack.profile import Profile
 
@@ -141,7 +141,7 @@ class OscSession:
     reply_to: tuple[str, int]
     profile: Profile | None = None  # a plugin's profile, None = open rack
     preset: str | None = None  # demo input rendered by the server
-    assistant: Session | None = None  # the step loop, once a target is set
+    assistant: Assistant | None = None  # the step loop, once a target is set
     target_audio: np.ndarray | None = None
     last_path: str | None = None  # the latest capture (a MIDI step re-reads it)
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -22,7 +22,8 @@ from serumrnn.server.rack.presets import PRESET_PREFIX
 if TYPE_CHECKING:
     import numpy as np
 
-    from serumrnn.server.assistant import Session, StepReport, Verdict
+    from serumrnn.server.assistant import Assistant
+    from serumrnn.server.judge import Stop
     from serumrnn.server.models import GroupModels
     from serumrnn.server.osc_transport import LockedRenderer
     from serumrnn.server.rack.profile import Profile
@@ -46,18 +47,16 @@ def check_path(path: str, rid: int) -> str:
     return path
 
 
-def done_text(a: Session) -> str:
+def done_text(stop: Stop) -> str:
     """Why a finished session takes no more steps, and how to go on."""
-    from serumrnn.server.judge import STOP_REASONS
-
     return (
-        f"the session is done: {STOP_REASONS[a.stop_reason]}; the best result is "
-        f"after step {a.best_step}. Undo or reset to go on"
+        f"the session is done: {stop.text}; the best result is "
+        f"after step {stop.best_step}. Undo or reset to go on"
     )
 
 
 class StepHandlers:
-    """The session requests, with the step loop's settings (``loop``, ``k``,
+    """The session requests, with the assistant's settings (``loop``, ``k``,
     ``refine_budget``, ``tolerance``) and the open rack the verified loops listen on
     (``rack``: set by the server at start, on its own thread)."""
 
@@ -162,14 +161,14 @@ class StepHandlers:
                 "bad_profile", f"profile {osc.printable(name)!r} cannot be read ({type(e).__name__})", rid
             ) from None
 
-    def assistant(self, sess: OscSession, target: np.ndarray) -> Session:
-        """A fresh step loop towards ``target`` (the chain starts empty)."""
-        from serumrnn.server.assistant import Session
+    def new_assistant(self, sess: OscSession, target: np.ndarray) -> Assistant:
+        """A fresh assistant towards ``target`` (the chain starts empty)."""
+        from serumrnn.server.assistant import Assistant
 
         # The verified loops simulate candidates on the open rack (in rack order) from the
         # first capture, the producer's dry sound; the paper's loop renders only presets.
         renderer = self.rack if self.loop != "paper" or sess.preset is not None else None
-        return Session(
+        return Assistant(
             sess.models,
             target,
             renderer=renderer,
@@ -191,7 +190,7 @@ class StepHandlers:
         with sess.lock:
             sess.assistant = None
             sess.target_audio = moved.audio
-            sess.assistant = self.assistant(sess, moved.audio)
+            sess.assistant = self.new_assistant(sess, moved.audio)
             sess.measure()
         midi = -1.0 if moved.midi is None else float(moved.midi)
         return [
@@ -224,8 +223,9 @@ class StepHandlers:
                 raise ProtocolError(
                     "no_target", f"the session has no target yet: send {PREFIX}/target first", req.request_id
                 )
-            if a.done:
-                raise ProtocolError("session_done", done_text(a), req.request_id)
+            stop = a.stopped()
+            if stop is not None:
+                raise ProtocolError("session_done", done_text(stop), req.request_id)
             if current is None and sess.preset is None:
                 raise ProtocolError(
                     "no_current",
@@ -235,45 +235,31 @@ class StepHandlers:
             self.sessions.make_room(sess, SOUND_BYTES, req.request_id)
             if path is not None:
                 sess.last_path = path
-            if a.loop == "paper":
-                prev = a.steps[-1] if a.steps else None
-                unjudged = prev is not None and prev.after is None
-                report = a.step(current=current)
-                judged: StepReport | Verdict | None = (
-                    prev if prev is not None and unjudged and prev.after is not None else None
-                )
-                if judged is not None and a.bad_steps > a.tolerance:
-                    a.undo()  # the capture showed the last step made it worse: stop here
-                    report = None
-            else:
-                # The judge decides: a capture that shows the applied step made the sound
-                # worse comes back as a take-back, and the next candidate is offered.
-                turn = a.advance(current=current)
-                judged, report = turn.judged, turn.report
+            # The judge decides: a capture that shows the applied step made the sound
+            # worse comes back as a take-back (verified loops) or a counted bad step (the
+            # paper's loop), and the turn offers the next step unless the loop stopped.
+            turn = a.advance(current=current)
             sess.measure()
-            return osc.step_reply(
-                req.request_id,
-                sess.id,
-                report,
-                step=len(a.chain),
-                done=a.done,
-                reason=a.stop_reason,
-                best_step=a.best_step,
-                judged=judged,
-            )
+            return osc.step_reply(req.request_id, sess.id, turn)
 
     def on_undo(self, req: Request, sess: OscSession) -> Reply:
         with sess.lock:
             a = sess.assistant
-            if a is None or not a.steps:
+            if a is None or not a.can_undo:
                 raise ProtocolError("nothing_to_undo", "no step to undo", req.request_id)
-            last = a.steps[-1]
-            a.undo()
+            undone = a.undo()
             sess.measure()
             return [
                 (
                     f"{PREFIX}/undo/reply",
-                    (req.request_id, sess.id, len(a.chain), last.effect, last.enable.serum_name, 0.0),
+                    (
+                        req.request_id,
+                        sess.id,
+                        undone.steps_left,
+                        undone.effect,
+                        undone.enable.serum_name,
+                        0.0,
+                    ),
                 )
             ]
 
@@ -281,9 +267,9 @@ class StepHandlers:
         from serumrnn.server import spec
 
         with sess.lock:
-            off = [] if sess.assistant is None else list(sess.assistant.chain.order)
+            off = () if sess.assistant is None else sess.assistant.effects_on
             if sess.target_audio is not None:
-                sess.assistant = self.assistant(sess, sess.target_audio)
+                sess.assistant = self.new_assistant(sess, sess.target_audio)
             sess.measure()
         names = tuple(spec.effect(e).enable.serum_name for e in off)
         return [(f"{PREFIX}/reset/reply", (req.request_id, sess.id, *names))]

@@ -12,7 +12,7 @@ The folder is self-contained (open ``index.html`` anywhere, offline):
 * ``steps.json`` for tools.
 
 Nothing here runs models or renders: the functions take a finished
-:class:`~serumrnn.server.assistant.Result` and the audio of each step.
+:class:`~serumrnn.server.steps.Result` and the audio of each step.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 
 from serumrnn.server import features as F
 from serumrnn.server import spec
-from serumrnn.server.assistant import KnobSetting, Result, StepReport
 from serumrnn.server.audio_io import write_wav
+from serumrnn.server.steps import KnobSetting, Result, StepReport
 
 #: The two distances a producer sees: the paper's headline one and its most robust one.
 SHOWN_METRICS = (("mse", "Mel-MSE"), ("mssmae", "MSSMAE"))

@@ -48,7 +48,7 @@ def warm_up(models: GroupModels) -> None:
     """Trace each model and touch features, metrics and pitch once, so the first real
     step is as fast as the rest (the first call of each costs up to seconds)."""
     from serumrnn.server import features as F
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
     from serumrnn.server.pitch import detect_pitch
 
     tf_log = logging.getLogger("tensorflow")
@@ -63,7 +63,7 @@ def warm_up(models: GroupModels) -> None:
         tf_log.setLevel(level)
     t = np.arange(F.SAMPLE_RATE) / F.SAMPLE_RATE
     tone = (0.5 * np.sin(2 * np.pi * 130.81 * t)).astype(np.float32)
-    Session(models, tone, loop="paper").step(current=np.sign(tone) * np.float32(0.3))
+    Assistant(models, tone, loop="paper").step(current=np.sign(tone) * np.float32(0.3))
     detect_pitch(tone)
 
 

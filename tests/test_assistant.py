@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from serumrnn.server import spec
-from serumrnn.server.assistant import STOP_METRIC, Session, selector_inputs
+from serumrnn.server.assistant import Assistant
 from serumrnn.server.audio_io import AudioInputError
+from serumrnn.server.judge import STOP_METRIC
+from serumrnn.server.models import selector_inputs
 from serumrnn.server.pitch import check_target, detect_pitch, transpose
 from serumrnn.server.rack import FX
 
@@ -20,7 +22,7 @@ def target(rack):
 
 
 def test_run_applies_each_effect_at_most_once_and_reports_serum_names(tiny_models, rack, target):
-    s = Session(tiny_models, target, renderer=rack, preset="saw", tolerance=10, loop="paper")
+    s = Assistant(tiny_models, target, renderer=rack, preset="saw", tolerance=10, loop="paper")
     res = s.run()
     assert len(res.steps) == 5  # the paper's loop, tolerance 10: runs until every effect is used
     effects = [st.effect for st in res.steps]
@@ -57,22 +59,22 @@ def test_stopping_rule_counts_bad_steps(rack, target):
             "compressor": {"low": 0.5, "mid": 0.5, "high": 0.5},
         },
     )
-    s = Session(models, target, renderer=rack, preset="saw", tolerance=1, loop="paper")
+    s = Assistant(models, target, renderer=rack, preset="saw", tolerance=1, loop="paper")
     res = s.run()
     assert [st.effect for st in res.steps] == ["eq", "phaser"]
-    assert [st.improved for st in res.steps] == [False, False] and s.bad_steps == 2
+    assert [st.improved for st in res.steps] == [False, False] and s.runner.bad_steps == 2
     assert s.stop_reason == "worse" and res.best_step == 0
 
 
 def test_undo_and_captured_flow(tiny_models, rack, target):
-    s = Session(tiny_models, target, renderer=rack, preset="saw", tolerance=10, loop="paper")
+    s = Assistant(tiny_models, target, renderer=rack, preset="saw", tolerance=10, loop="paper")
     s.step()
     s.step()
     first = s.steps[0].effect
     s.undo()
     assert s.chain.order == (first,) and len(s.states) == 2
     # in Live the sound is captured: the step is judged when the next capture arrives
-    live = Session(tiny_models, target, loop="paper")
+    live = Assistant(tiny_models, target, loop="paper")
     rep = live.step(current=rack.dry("saw"))
     assert rep.after is None and rep.improved is None
     live.step(current=rack.render(live.chain, "saw"))

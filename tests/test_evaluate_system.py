@@ -126,7 +126,7 @@ def test_stop_index_reads_the_rule():
     assert [J.paper_stop_index(path, t) for t in range(5)] == [2, 4, 5, 5, 5]
     assert J.paper_stop_index(path, 0, keep_bad=False) == 1
     assert J.paper_stop_index([3.0, 2.0, 1.0], 0) == 2  # never bad: the whole trajectory
-    assert J.paper_stop_index([3.0, 3.0], 0) == 1  # no change counts as bad (Session)
+    assert J.paper_stop_index([3.0, 3.0], 0) == 1  # no change counts as bad (the paper loop)
 
 
 def test_tolerances_are_consistent(run):

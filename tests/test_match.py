@@ -55,7 +55,7 @@ def test_report_folder_holds_steps_audio_and_figure(preset_report, rack):
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     meta = doc["meta"]
     assert meta["group"] == "basic_shapes" and meta["render_note"] == 48
-    from serumrnn.server.assistant import usage_notes
+    from serumrnn.server.steps import usage_notes
 
     assert meta["models_id"] and meta["models_created"] and doc["notes"] == usage_notes(48)
 

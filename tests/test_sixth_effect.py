@@ -14,7 +14,7 @@ from spec_copies import use_effects
 from stub_models import StubModels
 
 from serumrnn.server import spec
-from serumrnn.server.assistant import Session
+from serumrnn.server.assistant import Assistant
 from serumrnn.server.rack import FX, Chain, OpenRack, open_rack
 from serumrnn.training import datagen
 
@@ -95,7 +95,7 @@ def test_data_generation_plans_draws_renders_and_encodes_the_new_effect(six):
 def test_the_step_loop_chooses_and_counts_the_new_effect(six):
     target = six.render([FX("tone", cutoff=0.4)], "saw")
     ranking = ["tone", "eq", "reverb", "phaser", "compressor", "distortion"]
-    s = Session(StubModels(ranking, KNOBS), target, renderer=six, preset="saw", k=1)
+    s = Assistant(StubModels(ranking, KNOBS), target, renderer=six, preset="saw", k=1)
     res = s.run()
     assert [st.effect for st in res.steps] == ["tone"] and res.stop["reason"] == "reached"
     step = res.steps[0]
@@ -103,7 +103,7 @@ def test_the_step_loop_chooses_and_counts_the_new_effect(six):
     assert step.enable.serum_name == "Tone Enable" and step.knobs[0].serum_index == 301
     assert set(step.probabilities) == set(spec.EFFECT_NAMES)
     # the paper's loop applies every effect before it stops: six steps now
-    paper = Session(
+    paper = Assistant(
         StubModels(ranking, KNOBS), target, renderer=six, preset="saw", loop="paper", tolerance=10
     ).run()
     assert [st.effect for st in paper.steps] == ranking

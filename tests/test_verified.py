@@ -6,9 +6,10 @@ import pytest
 from stub_models import StubModels
 
 from serumrnn.server import judge as J
-from serumrnn.server.assistant import Session, live_note_name, usage_notes
+from serumrnn.server.assistant import Assistant
 from serumrnn.server.rack import FX, Chain
 from serumrnn.server.refine import refine
+from serumrnn.server.steps import live_note_name, usage_notes
 
 TARGET_CHAIN = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
 #: The target's own knobs: the ideal answers.
@@ -26,7 +27,7 @@ def target(rack):
     return rack.render(TARGET_CHAIN, "saw")
 
 
-def score_of(s: Session, d) -> float:
+def score_of(s: Assistant, d) -> float:
     return s.judge.score(d)
 
 
@@ -35,7 +36,7 @@ def test_identical_and_gain_only_targets_take_no_step(rack):
     models = StubModels(["eq", "phaser", "compressor", "distortion", "reverb"], {**GOOD, **BAD})
     for loop in ("verified", "refine"):
         for tgt in (dry, dry * np.float32(10 ** (-1 / 20))):  # identical, 1 dB quieter
-            s = Session(models, tgt, renderer=rack, preset="saw", loop=loop)
+            s = Assistant(models, tgt, renderer=rack, preset="saw", loop=loop)
             res = s.run()
             assert res.steps == [] and res.best_step == 0
             assert res.stop["reason"] == "already_matches"
@@ -46,7 +47,7 @@ def test_a_verified_step_never_offers_what_its_render_says_is_worse(rack, target
     # The selector ranks three harmful effects first: all three are rendered, found worse,
     # and the loop goes on to the remaining effects instead of offering any of them.
     models = StubModels(["eq", "phaser", "compressor", "distortion", "reverb"], {**GOOD, **BAD})
-    s = Session(models, target, renderer=rack, preset="saw", k=3)
+    s = Assistant(models, target, renderer=rack, preset="saw", k=3)
     res = s.run()
     first = res.steps[0]
     bad = {c["effect"]: c for c in first.candidates if c["effect"] in BAD}
@@ -71,7 +72,7 @@ def test_no_candidate_closer_means_done_with_nothing_kept(rack):
         "reverb": {"mix": 0.7, "low_cut": 0.0, "high_cut": 1.0},
     }
     models = StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], knobs)
-    s = Session(models, target, renderer=rack, preset="saw", k=3)
+    s = Assistant(models, target, renderer=rack, preset="saw", k=3)
     res = s.run()
     assert res.steps == [] and res.stop["reason"] == "no_closer"
     assert res.final == res.initial and res.best_step == 0
@@ -80,7 +81,7 @@ def test_no_candidate_closer_means_done_with_nothing_kept(rack):
 
 def test_paper_loop_applies_the_selector_blindly(rack, target):
     models = StubModels(["eq", "phaser", "compressor", "distortion", "reverb"], {**GOOD, **BAD})
-    s = Session(models, target, renderer=rack, preset="saw", loop="paper", tolerance=0)
+    s = Assistant(models, target, renderer=rack, preset="saw", loop="paper", tolerance=0)
     rep = s.step()
     assert rep.effect == "eq" and rep.improved is False and s.chain.order == ("eq",)
     assert rep.confidence == pytest.approx(rep.probabilities["eq"])  # the paper's confidence
@@ -89,7 +90,7 @@ def test_paper_loop_applies_the_selector_blindly(rack, target):
 
 def test_bad_capture_triggers_take_back_and_the_next_candidate(rack, target):
     models = StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], {**GOOD, **BAD})
-    s = Session(models, target, renderer=rack)  # Live: no preset, sounds are captured
+    s = Assistant(models, target, renderer=rack)  # Live: no preset, sounds are captured
     turn = s.advance(current=rack.dry("saw"))  # the first capture is the input
     assert turn.judged is None and turn.report.effect == "distortion"
     with pytest.raises(RuntimeError, match="not judged yet"):
@@ -138,7 +139,7 @@ def test_refine_loop_keeps_polish_only_when_exactly_better(rack, target):
         "reverb": {"mix": 0.62, "low_cut": 0.35, "high_cut": 0.55},
     }
     models = StubModels(["distortion", "reverb", "eq", "phaser", "compressor"], {**off, **BAD})
-    s = Session(models, target, renderer=rack, preset="saw", loop="refine", refine_budget=12)
+    s = Assistant(models, target, renderer=rack, preset="saw", loop="refine", refine_budget=12)
     res = s.run()
     assert res.steps
     for st in res.steps:
@@ -146,7 +147,7 @@ def test_refine_loop_keeps_polish_only_when_exactly_better(rack, target):
         assert r is not None and r["renders"] <= 12
         assert r["objective_refined"] <= r["objective_model"]  # never worse by the rule
         assert score_of(s, st.after) == pytest.approx(r["score_refined"])
-    plain = Session(models, target, renderer=rack, preset="saw").run()
+    plain = Assistant(models, target, renderer=rack, preset="saw").run()
     assert s.judge.score(res.best) <= s.judge.score(plain.best)
 
 
@@ -197,13 +198,13 @@ def test_judge_rules():
 def test_a_session_without_renderer_is_refused_outside_paper_mode(target):
     models = StubModels(["eq"], BAD)
     with pytest.raises(ValueError, match="pass a renderer"):
-        Session(models, target)
+        Assistant(models, target)
     with pytest.raises(ValueError, match="unknown loop"):
-        Session(models, target, loop="greedy")
+        Assistant(models, target, loop="greedy")
 
 
 def test_a_captured_session_needs_its_first_capture(rack, target):
-    s = Session(StubModels(["eq"], {**GOOD, **BAD}), target, renderer=rack)
+    s = Assistant(StubModels(["eq"], {**GOOD, **BAD}), target, renderer=rack)
     with pytest.raises(RuntimeError, match="no current sound"):
         s.step()
     assert s.step(current=rack.dry("saw")) is not None

@@ -29,7 +29,6 @@ import numpy as np
 from serumrnn.server import features as F
 from serumrnn.server import metrics as M
 from serumrnn.server import spec
-from serumrnn.server.assistant import selector_inputs
 from serumrnn.server.models import (
     GroupModels,
     knobs_from_outputs,
@@ -38,6 +37,7 @@ from serumrnn.server.models import (
     pair_batch,
     pair_inputs,
     param_model_name,
+    selector_inputs,
 )
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P

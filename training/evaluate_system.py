@@ -15,10 +15,10 @@ end value is the value *before* the (n+1)-th bad step, so each metric may end at
 different step (``research_end``). (2) *The product's rule*, below.
 
 **Stopping (the product's rule).** A step is *bad* when it does not lower the Mel-MSE to the target
-(``serumrnn.server.assistant.STOP_METRIC``, the rule ``Session`` uses). With tolerance ``t`` an
+(``serumrnn.server.judge.STOP_METRIC``, the rule the assistant uses). With tolerance ``t`` an
 iterative system stops at the step that makes the (t+1)-th bad step, and that step is
 **kept**: the paper's loop applies an effect, sees the distance grow and terminates, so
-the sound after the mistake is its "final output" (as ``Session.result().final``). Each
+the sound after the mistake is its "final output" (as ``Assistant.result().final``). Each
 trajectory is computed once to the end (every effect, Oracle: the true chain's length),
 and every tolerance from 0 to ``MAX_STEPS - 1`` is read off it; the last is the whole
 trajectory. Tables 4-6
@@ -79,7 +79,7 @@ VERIFIED: dict[str, tuple[str, str]] = {
     "serumrnn_verified": ("SerumRNN verified", "verified"),
     "serumrnn_refine": ("SerumRNN verified + refine", "refine"),
 }
-#: Pairs the verified rows run on by default: every pair's loop is a whole Session, and
+#: Pairs the verified rows run on by default: every pair's loop is a whole Assistant run, and
 #: refine spends about 100 renders a pair, so they take a spread subset of the test pairs.
 VERIFIED_PAIRS = 100
 PAIR_STREAM = 300  # record_seed(TEST_STREAM, PAIR_STREAM + n, i): the i-th draw of n effects
@@ -193,12 +193,12 @@ def run_verified(
     """One of our loops on each pair (input = the preset dry): the distances after each
     kept step, as a trajectory the research code's rule can read. The product's result is
     the last state (a verified loop keeps only steps that bring the sound closer)."""
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
 
     M = metrics_module()
     out, t0 = [], time.time()
     for i, (preset, chain) in enumerate(pairs):
-        s = Session(models, renderer.render(chain, preset), renderer=renderer, preset=preset, loop=loop)
+        s = Assistant(models, renderer.render(chain, preset), renderer=renderer, preset=preset, loop=loop)
         res = s.run()
         path = [d for d in [res.initial] + [st.after for st in res.steps] if d is not None]
         if len(path) != len(res.steps) + 1:  # a rendered session measures every state

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
+
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
     from serumrnn.server.rack.render import Renderer
@@ -258,8 +260,8 @@ def run_target(
     target: np.ndarray,
     *,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     tolerance: int = 1,
     decision: str | None = None,
 ) -> dict[str, Any]:
@@ -268,9 +270,9 @@ def run_target(
     The end is what the loop hands the producer: the best state for the verified loops,
     the paper's final output (its bad last step kept) for ``paper``."""
     from serumrnn.server import judge as J
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
 
-    s = Session(
+    s = Assistant(
         models,
         target,
         renderer=renderer,
@@ -308,8 +310,8 @@ def run_suite(
     suite: Suite,
     *,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     decision: str | None = None,
 ) -> list[dict[str, Any]]:
     """One loop on every target of the suite; one row per target."""
@@ -355,8 +357,8 @@ def evaluate_ood_suite(
     loops: Sequence[str] = ("verified",),
     seeds: Sequence[int] = (0,),
     preset: str | None = None,
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
 ) -> dict[str, Any]:
     """Every loop on the suite of every seed (what ``serumrnn eval`` can call)."""
     preset = preset or SUITE_PRESET.get(getattr(models, "group", ""), "saw")

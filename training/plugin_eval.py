@@ -70,10 +70,10 @@ def _device_flow(
     models: GroupModels, target: np.ndarray, rack: Renderer, host: PluginHost, dry: np.ndarray, k: int
 ):
     """The device's flow: the server simulates on the open rack, the plugins make captures."""
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
     from serumrnn.server.rack.chain import Chain
 
-    s = Session(models, target, renderer=rack, loop="verified", k=k)
+    s = Assistant(models, target, renderer=rack, loop="verified", k=k)
     turn = s.advance(dry)
     captures = 1
     while not s.done and turn.report is not None:
@@ -94,7 +94,7 @@ def run_pair(
 ) -> dict[str, Any]:
     """Every row on one target: start and end distances (on the plugins), counts, time."""
     from serumrnn.server import judge as J
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant
     from serumrnn.server.rack.chain import Chain
 
     dry = host.dry()
@@ -113,7 +113,7 @@ def run_pair(
             s, captures = _device_flow(models, target_audio, rack, host, dry, k)
         else:
             loop = "refine" if row == "plugins_refine" else "verified"
-            s = Session(
+            s = Assistant(
                 models,
                 target_audio,
                 renderer=rack if row == "open" else host,

@@ -127,7 +127,7 @@ def markdown(res: dict[str, Any]) -> str:
         "**Product stopping rule.** A step is bad when the Mel-MSE to the target does not fall. An "
         "iterative system stops at the step that makes one bad step more than it tolerates, and "
         "that step is kept: the paper applies the effect, sees the distance grow and terminates, "
-        "so the sound after the mistake is the output (`Session` does the same). Tables 4–6 use "
+        "so the sound after the mistake is the output (the assistant does the same). Tables 4–6 use "
         f"tolerance {res['tolerance']}, the paper's choice. The Oracle, as in the research code, "
         "applies the target's effects in a random turn-on order, then the other effects in a "
         "random order, and ends by the same rule as the others; SerumCNN 1S has one render. "

@@ -24,8 +24,6 @@ PAPER_SERUMRNN_MSE_PCT = {
     "advanced_shapes": -75.8,
     "advanced_modulating_shapes": -81.2,
 }
-#: The product rule's goal for SerumRNN's Mel-MSE Δ% (Table 4, tolerance 1).
-PRODUCT_GOAL_PCT = -75.0
 #: The paper's Table 4 SerumRNN row per group, for context (Serum, not the open rack).
 PAPER_SERUMRNN = {
     "basic_shapes": (-4.08, -9.62, -8.35, -94.08, 20.03, -42.32),
@@ -61,7 +59,7 @@ def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str,
 
 
 def stops(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True) -> np.ndarray:
-    from serumrnn.server.assistant import STOP_METRIC
+    from serumrnn.server.judge import STOP_METRIC
 
     k = metrics_module().METRICS.index(STOP_METRIC)
     return np.array([J.paper_stop_index(t.dist[:, k].tolist(), tolerance, keep_bad) for t in trajs], np.int_)

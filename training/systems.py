@@ -184,12 +184,12 @@ def selector_batch(
     paths: Sequence[tuple[str, ...]],
     ni: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Selector inputs for many cases (``serumrnn.server.assistant.selector_batch``).
+    """Selector inputs for many cases (``serumrnn.server.models.selector_batch``).
 
     ``ni``: every step sees the first sound (the NI baseline); the one-hots of the applied
     effects are the same either way.
     """
-    from serumrnn.server.assistant import selector_batch as batch
+    from serumrnn.server.models import selector_batch as batch
 
     hist = [[((h[0] if ni else n).mel, (h[0] if ni else n).mfcc) for n in h] for h in histories]
     return batch(hist, [(t.mel, t.mfcc) for t in targets], [("initial",) + tuple(p) for p in paths])

@@ -109,7 +109,7 @@ class SelectorData:
         return self.prefix["mel"][i], self.prefix["mfcc"][i]
 
     def inputs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        from serumrnn.server.assistant import selector_batch
+        from serumrnn.server.models import selector_batch
 
         arr = self.src.ds.arrays
         hist, targets, applied = [], [], []

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
 
 if TYPE_CHECKING:  # annotations only: the functions import these where they run
     from serumrnn.server.judge import Sound
@@ -67,8 +68,8 @@ def run_pairs(
     pairs: Sequence[tuple[str, Any]],
     *,
     loop: str = "verified",
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     decision: str | None = None,
     log=None,
 ) -> list[dict[str, Any]]:
@@ -181,7 +182,7 @@ def judge_evidence(
     renderer,
     pairs: Sequence[tuple[str, Any]],
     *,
-    k: int = 3,
+    k: int = DEFAULT_K,
     ood_seed: int = EVIDENCE_OOD_SEED,
     log=None,
 ) -> dict[str, Any]:
@@ -226,8 +227,8 @@ def evaluate(
     *,
     pairs: int = 50,
     loops: Sequence[str] = LOOPS_DEFAULT,
-    k: int = 3,
-    refine_budget: int = 24,
+    k: int = DEFAULT_K,
+    refine_budget: int = REFINE_BUDGET,
     ood_seeds: Sequence[int] = (0, 1, 2),
     evidence: bool = True,
     models_dir: Path | None = None,
@@ -410,7 +411,6 @@ def add_parser(subparsers) -> None:
         default=",".join(LOOPS_DEFAULT),
         help="comma-separated loops to measure: verified, refine, paper (default %(default)s)",
     )
-    from serumrnn.server.assistant import DEFAULT_K, REFINE_BUDGET
 
     p.add_argument(
         "--k",

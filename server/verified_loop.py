@@ -1,0 +1,152 @@
+"""The verified loops: a step is offered only when its render says it brings the sound
+closer.
+
+* ``"verified"``: the selector ranks the effects not used yet; the top ``k`` each get
+  knobs from their parameter model and are rendered from the input through the whole
+  chain (:mod:`serumrnn.server.search`); the judge picks the closest, and it is offered
+  only when it beats the current sound by the judge's margin. When none of the top ``k``
+  does, the remaining effects are tried before the loop says it is done, so "no remaining
+  effect brings it closer" is literally true. The current sound is always the best state.
+* ``"refine"``: the same, with a short CMA-ES polish of the chosen effect's knobs
+  (:mod:`serumrnn.server.refine`, ``refine_budget`` renders per step), kept only when the
+  judge scores it better.
+
+In Live the captures judge each step on Serum's real sound (:mod:`serumrnn.server.captured`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from serumrnn.server import judge as J
+from serumrnn.server import spec
+from serumrnn.server.captured import take_capture
+from serumrnn.server.judge import Stop
+from serumrnn.server.loop import Loop
+from serumrnn.server.models import rank_unused
+from serumrnn.server.search import Candidate, CandidateSearch
+from serumrnn.server.simulation import Simulator
+from serumrnn.server.steps import StepReport, Verdict
+
+
+class VerifiedLoop(Loop):
+    kind = "verified"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.rejected: set[str] = set()  # effects taken back in Live: never offered again
+        self.taken_back_steps: list[Verdict] = []
+        self.stop: Stop | None = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def polish_budget(self) -> int:
+        """Renders the knob polish may spend per step: none in the plain verified loop."""
+        return 0
+
+    @property
+    def simulator(self) -> Simulator:
+        """The renderer's simulation, which every verified loop has (see the assistant)."""
+        if self.sim is None:
+            raise RuntimeError("this loop has no renderer to render candidates with")
+        return self.sim
+
+    def stopped(self) -> Stop | None:
+        return self.stop
+
+    def taken_back(self) -> list[Verdict]:
+        return self.taken_back_steps
+
+    def forget(self, step: StepReport) -> None:
+        self.stop = None
+
+    def take_turn(self, current: np.ndarray | None) -> tuple[Verdict | None, StepReport | None]:
+        # A take-back puts its effect in ``rejected``: the search below offers the next one.
+        judged = None if current is None else take_capture(self, current)
+        if not self.states:
+            raise RuntimeError("no current sound: give a preset or an input clip, or pass the captured sound")
+        if len(self.states) != len(self.chain) + 1:
+            raise RuntimeError(
+                f"step {len(self.chain)} is not judged yet: pass the capture of the sound with it applied"
+            )
+        if self.stop is not None:
+            return judged, None
+        report = self._step()
+        if report is not None and judged is not None and judged.take_back:
+            report.take_back = judged.to_json()
+        return judged, report
+
+    def _step(self) -> StepReport | None:
+        judge, sim = self.judge_now, self.simulator
+        before = self.distance()
+        left = [e for e in spec.EFFECT_NAMES if e not in self.chain.order and e not in self.rejected]
+        progress = J.Progress(before, len(self.steps), len(self.chain), untried=len(left))
+        self.stop = judge.stop(J.BEFORE_SEARCH, progress)
+        if self.stop is not None:
+            return None
+        renders0 = sim.renders
+        probs = self.selector_probs()
+        ranked = rank_unused(probs, list(self.chain.order) + sorted(self.rejected))
+        sim.prune(self.chain)
+        cur = sim.sounds([self.chain], exact=True)[0].distances  # the simulated current sound
+        search = CandidateSearch(
+            self.models,
+            judge,
+            sim,
+            self.chain,
+            self.pair(),
+            probs,
+            cur,
+            refine_budget=self.polish_budget,
+            seed=self.settings.seed + len(self.steps),
+        )
+        found = search.run(ranked, self.settings.k)
+        if found.best is None:
+            self.stop = J.nothing_closer(len(self.steps))
+            return None
+        return self._apply(found.best, probs, before, cur, found.tried, sim.renders - renders0)
+
+    def _apply(
+        self,
+        best: Candidate,
+        probs: np.ndarray,
+        before: dict[str, float],
+        cur: dict[str, float],
+        tried: list[dict[str, Any]],
+        renders: int,
+    ) -> StepReport:
+        judge, sim = self.judge_now, self.simulator
+        self.chain = self.chain.then(best.fx)
+        captured = not sim.rendered_flow
+        gain = judge.improvement(best.dist, cur)
+        if not captured:
+            self.states.append(best.sound)
+        report = self.new_report(
+            best.fx,
+            probs,
+            before,
+            after=None if captured else best.dist,
+            improved=None if captured else True,
+            confidence=gain,
+            selector_probability=best.probability,
+            expected=best.dist,
+            expected_improvement=gain,
+            candidates=tried,
+            refine=best.refine,
+            renders=renders,
+        )
+        self.steps.append(report)
+        if not captured:
+            self.stop = judge.stop(J.AFTER_STEP, J.Progress(best.dist, len(self.steps), len(self.chain)))
+        return report
+
+
+class RefineLoop(VerifiedLoop):
+    """The verified loop with the CMA-ES polish of each chosen effect's knobs."""
+
+    kind = "refine"
+
+    @property
+    def polish_budget(self) -> int:
+        return self.settings.refine_budget
