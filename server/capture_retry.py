@@ -19,12 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from serumrnn.server import metrics as M
 from serumrnn.server import spec
-from serumrnn.server.rack.chain import FX
+from serumrnn.server.rack.chain import FX, Chain
+
+if TYPE_CHECKING:
+    from serumrnn.server.judge import Sound
+    from serumrnn.server.verified_loop import VerifiedLoop
 
 #: Retries of a taken-back effect per step (each costs one capture).
 RETRY_CAPTURES = 2
@@ -102,3 +107,21 @@ def choose(
     if not pred[i] < before_mse:
         return None
     return Retry(scaled(fx, scales[i]), float(scales[i]), float(pred[i]))
+
+
+def plan_retry(
+    loop: VerifiedLoop, tried: Chain, captured: Sound, before: Mapping[str, float]
+) -> Retry | None:
+    """After a capture took back the last effect of ``tried``: the retry to offer next
+    (counted against the step's budget), or None (budget spent, or nothing predicted to
+    help). The scaled settings are simulated like candidates (they count as renders)."""
+    position = len(tried) - 1
+    used = loop.retries.get(position, 0)
+    if used >= RETRY_CAPTURES or not tried:
+        return None
+    fx, base = tried[-1], tried.prefix(position)
+    sims = loop.simulator.sounds([tried] + [base.then(scaled(fx, a)) for a in SCALES])
+    retry = choose(fx, [s.mel for s in sims[1:]], sims[0].mel, captured.mel, loop.target.mel, before["mse"])
+    if retry is not None:
+        loop.retries[position] = used + 1
+    return retry
