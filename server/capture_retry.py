@@ -117,7 +117,7 @@ def plan_retry(
     help). The scaled settings are simulated like candidates (they count as renders)."""
     position = len(tried) - 1
     used = loop.retries.get(position, 0)
-    if used >= RETRY_CAPTURES or not tried:
+    if used >= loop.retry_budget or not tried:
         return None
     fx, base = tried[-1], tried.prefix(position)
     sims = loop.simulator.sounds([tried] + [base.then(scaled(fx, a)) for a in SCALES])

@@ -22,7 +22,7 @@ import numpy as np
 
 from serumrnn.server import judge as J
 from serumrnn.server import spec
-from serumrnn.server.capture_retry import Retry
+from serumrnn.server.capture_retry import RETRY_CAPTURES, Retry
 from serumrnn.server.captured import take_capture
 from serumrnn.server.judge import Stop
 from serumrnn.server.loop import Loop
@@ -41,6 +41,7 @@ class VerifiedLoop(Loop):
         self.stop: Stop | None = None
         self.retry: Retry | None = None  # Live: the corrected retry of a taken-back effect
         self.retries: dict[int, int] = {}  # Live: retries used per step position
+        self.retry_budget = RETRY_CAPTURES  # retries per step (0: a take-back is final)
         super().__init__(*args, **kwargs)
 
     @property

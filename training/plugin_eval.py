@@ -47,6 +47,7 @@ PLUGIN_STREAM = 900
 ROWS = {
     "open": "(a) open-rack suggestions set on the plugins",
     "device": "(b) device's flow, captures rendered by the plugins",
+    "device_noretry": "(b0) (b) without capture retries (a take-back is final, as before)",
     "plugins": "(c) candidates verified on the plugins",
     "plugins_refine": "(d) (c) + refinement",
 }
@@ -67,13 +68,21 @@ def draw_plugin_pairs(group: str, pairs: int) -> list[Chain]:
 
 
 def _device_flow(
-    models: GroupModels, target: np.ndarray, rack: Renderer, host: PluginHost, dry: np.ndarray, k: int
+    models: GroupModels,
+    target: np.ndarray,
+    rack: Renderer,
+    host: PluginHost,
+    dry: np.ndarray,
+    k: int,
+    retries: bool = True,
 ):
     """The device's flow: the server simulates on the open rack, the plugins make captures."""
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.rack.chain import Chain
 
     s = Assistant(models, target, renderer=rack, loop="verified", k=k)
+    if not retries:
+        s.runner.retry_budget = 0  # type: ignore[attr-defined]  # a VerifiedLoop
     turn = s.advance(dry)
     captures = 1
     while not s.done and turn.report is not None:
@@ -109,8 +118,8 @@ def run_pair(
     for row in rows:
         t = time.perf_counter()
         captures = 0
-        if row == "device":
-            s, captures = _device_flow(models, target_audio, rack, host, dry, k)
+        if row.startswith("device"):
+            s, captures = _device_flow(models, target_audio, rack, host, dry, k, retries=row == "device")
         else:
             loop = "refine" if row == "plugins_refine" else "verified"
             s = Assistant(
@@ -133,7 +142,7 @@ def run_pair(
             "chain": res.best_chain,
             "steps_offered": offered,
             "taken_back": len(res.taken_back),
-            "open_renders": res.renders if row in ("open", "device") else 0,
+            "open_renders": res.renders if not row.startswith("plugins") else 0,
             "plugin_renders": (res.renders if row.startswith("plugins") else 0) + 1,
             "captures": captures,
             "seconds": round(seconds, 3),
