@@ -538,6 +538,18 @@ class PluginRack:
         for fx in chain:
             self.profile.effect(fx.name)
 
+    def _switch(self, stage: PluginStage, hosted: Sequence[str], chain: Sequence[FX]) -> None:
+        """Every effect ``stage`` hosts: its settings when the chain has it, else its
+        enable off (so nothing an earlier render switched on leaks into this one)."""
+        on = {fx.name: fx for fx in chain}
+        for name in hosted:
+            m = self.profile.effects[name]
+            if name in on:
+                self._apply(stage, m.settings(on[name]))
+            else:
+                assert m.enable is not None and m.enable.off is not None
+                stage.set(self._index[m.enable.ref], m.enable.off)
+
     def _apply(self, stage: PluginStage, pairs: Sequence[tuple[ParamRef, float]]) -> None:
         for ref, value in pairs:
             stage.set(self._index[ref], value)
@@ -560,14 +572,7 @@ class PluginRack:
         st.prepare()
         st.use_preset(preset_file)
         self._apply(st, [(x.ref, x.value) for x in p.synth_fixed])
-        on = {fx.name: fx for fx in chain}
-        for name in p.in_synth:
-            m = p.effects[name]
-            if name in on:
-                self._apply(st, m.settings(on[name]))
-            else:
-                assert m.enable is not None and m.enable.off is not None
-                st.set(self._index[m.enable.ref], m.enable.off)
+        self._switch(st, p.in_synth, chain)
         st.warm_up()
         st.proc.clear_midi()
         st.proc.add_midi_note(note, s.velocity, 0.0, s.note_s)
@@ -591,17 +596,9 @@ class PluginRack:
         the phaser's running LFO is the exception, and a kept prefix fixes one take)."""
         n = audio.shape[1]
         if self._host is not None:  # one plugin hosts every effect: switch each on or off, run once
-            st, p = self._host, self.profile
-            st.prepare()
-            on = {fx.name: fx for fx in chain}
-            for name in p.in_fx_host:
-                m = p.effects[name]
-                if name in on:
-                    self._apply(st, m.settings(on[name]))
-                else:
-                    assert m.enable is not None and m.enable.off is not None
-                    st.set(self._index[m.enable.ref], m.enable.off)
-            return st.run(audio, n)
+            self._host.prepare()
+            self._switch(self._host, self.profile.in_fx_host, chain)
+            return self._host.run(audio, n)
         ordered = Chain(chain).in_rack_order(self.settings.rack_order)
         keys = [
             None if source is None else (source, PrefixCache.key(ordered.prefix(i + 1)))
