@@ -5,7 +5,8 @@
 setuptools maps those names onto the folders (pyproject.toml's ``package-dir``) with an
 import hook that mypy cannot follow, so this lays the same names out as symbolic links
 in a temporary folder and checks them there, with the configuration in pyproject.toml.
-Exit status: mypy's.
+The tests' scripted stub models (tests/stub_models.py) are checked too: they implement
+the protocol the assistant takes (``models.StepModels``). Exit status: mypy's.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def main() -> int:
             "--cache-dir",
             str(ROOT / ".mypy_cache"),
             *[a for name in LAYOUT for a in ("-p", f"serumrnn.{name}")],
+            *("-m", "stub_models"),
         ]
-        env = dict(os.environ, MYPYPATH=tmp)
+        env = dict(os.environ, MYPYPATH=os.pathsep.join([tmp, str(ROOT / "tests")]))
         return subprocess.run(cmd, cwd=tmp, env=env).returncode
 
 

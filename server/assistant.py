@@ -80,7 +80,7 @@ class Assistant:
         return self.runner.advance(current)
 
     def step(self, current: np.ndarray | None = None) -> StepReport | None:
-        """The next step (None when none is offered: see :meth:`stopped`).
+        """The next step (None when none is offered: :attr:`stop` says why).
         ``current``: the sound as it is now (captured)."""
         return self.runner.step(current)
 
@@ -95,7 +95,8 @@ class Assistant:
         return self.runner.result()
 
     # -- what it reports ---------------------------------------------------------------
-    def stopped(self) -> Stop | None:
+    @property
+    def stop(self) -> Stop | None:
         """Why the assistant is done (None while it goes on), with the step to keep."""
         return self.runner.stopped()
 

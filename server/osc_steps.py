@@ -267,7 +267,7 @@ class StepHandlers:
                 raise ProtocolError(
                     "no_target", f"the session has no target yet: send {PREFIX}/target first", req.request_id
                 )
-            stop = a.stopped()
+            stop = a.stop
             if stop is not None:
                 raise ProtocolError("session_done", done_text(stop), req.request_id)
             if current is None and sess.preset is None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server import spec
-from serumrnn.server.models import effect_of_model
+from serumrnn.server.models import StepModels, effect_of_model
 from serumrnn.server.rack.render import RenderSettings
 
 GROUP = "basic_shapes"
@@ -29,7 +29,8 @@ def mid_knobs(effect: str) -> dict[str, float]:
 
 
 class StubModels:
-    """Looks like ``serumrnn.server.models.GroupModels`` to ``Session`` and the OSC server.
+    """Implements ``serumrnn.server.models.StepModels``, what the assistant and the OSC
+    server need of a group's models (mypy checks it: :func:`as_step_models`).
 
     ``ranking``: effects from most to least probable for the selector (every call; default
     the spec's order). ``knobs``: per effect, the knob values its parameter model returns
@@ -73,6 +74,8 @@ class StubModels:
             )
             return np.tile(p / p.sum(), (rows, 1)).astype(np.float32)
         effect = effect_of_model(name)
+        if effect is None:
+            raise KeyError(f"the stub has no model {name!r}")
         eff = spec.effect(effect)
         values = self.knobs.get(effect) or mid_knobs(effect)
         out = {"continuous": np.tile([values[k.name] for k in eff.continuous], (rows, 1)).astype(np.float32)}
@@ -84,6 +87,11 @@ class StubModels:
             )
             out[k.name] = np.tile(probs, (rows, 1))
         return out
+
+
+def as_step_models(models: StubModels) -> StepModels:
+    """The stub as the protocol the assistant takes (a type error here if it drifts)."""
+    return models
 
 
 def stub_models(gate: threading.Event | None = None) -> dict[str, StubModels]:

@@ -135,7 +135,7 @@ def test_tolerances_are_consistent(run):
         per_t = np.stack([SC.stops(trajs, t) for t in SC.TOLERANCES])
         assert (np.diff(per_t, axis=0) >= 0).all(), s  # more tolerance, more steps
         assert (per_t[-1] == [t.steps for t in trajs]).all(), s  # tolerance 4 = the end
-        end = np.nanmean([t.dist[-1] - t.dist[0] for t in trajs], axis=0)
+        end = np.nanmean([t.metrics[-1] - t.metrics[0] for t in trajs], axis=0)
         got = ev.result["systems"][s]["by_tolerance"]["4"]["delta"]
         assert np.allclose([got[m] for m in ("mse", "mae", "lsd", "mfccd", "pcc", "mssmae")], end)
     # Table 4 is tolerance 1
@@ -147,7 +147,7 @@ def test_tolerances_are_consistent(run):
 def test_one_shot_renders_once(run, tiny_models, rack):
     ev, _ = run
     assert ev.result["checks"]["one_shot_renders"] == [1]
-    assert all(t.dist.shape == (2, 6) for t in ev.trajectories["serumcnn_1s"])
+    assert all(t.metrics.shape == (2, 6) for t in ev.trajectories["serumcnn_1s"])
     pairs = ES.draw_test_pairs("basic_shapes", 5, set())
     cases = SY.make_cases(
         [p for p, _ in pairs],
@@ -220,8 +220,8 @@ def test_shared_step_renders_equal_whole_chain_renders(run, tiny_models, rack):
         for (preset, chain), traj in list(zip(pairs, ev.trajectories[s]))[::3]:
             out = rack.process(rack.dry(preset), Chain.from_json(traj.chain))
             d = M.distances(out, rack.render(chain, preset))
-            assert d["mse"] == pytest.approx(traj.dist[-1][0], rel=1e-4, abs=1e-6)
-            assert d["mssmae"] == pytest.approx(traj.dist[-1][5], rel=1e-4, abs=1e-6)
+            assert d["mse"] == pytest.approx(traj.metrics[-1][0], rel=1e-4, abs=1e-6)
+            assert d["mssmae"] == pytest.approx(traj.metrics[-1][5], rel=1e-4, abs=1e-6)
 
 
 def test_verified_rows_never_end_worse_and_are_scored_both_ways(run):
@@ -235,7 +235,7 @@ def test_verified_rows_never_end_worse_and_are_scored_both_ways(run):
         assert v["pairs"] == VERIFIED_PAIRS and v["ended_worse"]["mse"] == 0
         assert v["ended_worse"]["mssmae"] == 0
         for t in ev.verified[key]:
-            assert (np.diff(t.dist[:, 0]) <= 0).all() and (np.diff(t.dist[:, 5]) <= 0).all()
+            assert (np.diff(t.metrics[:, 0]) <= 0).all() and (np.diff(t.metrics[:, 5]) <= 0).all()
         assert set(v["table_research"]["delta"]) == set(v["product"]["delta"])
         assert label in (folder / "system.md").read_text()
 

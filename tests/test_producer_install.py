@@ -80,6 +80,7 @@ def test_producer_extra_brings_the_models_runtime_and_nothing_for_tests():
     assert "tensorflow-cpu" in linux and "tensorflow" not in linux
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("system", sorted(PLATFORMS))
 def test_every_producer_dependency_is_a_wheel_for(system, tmp_path):
     """pip resolves the producer install for that system from wheels only (needs the

@@ -132,7 +132,7 @@ def _capture_example(case: Case, traj: Trajectory) -> dict[str, Any]:
         "truth": list(case.truth),
         "effects": list(traj.effects),
         "mels": [n.mel for n in nodes] + [case.target.mel],
-        "mse": [float(n.dist[0]) for n in nodes],
+        "mse": [float(n.metrics[0]) for n in nodes],
     }
 
 
@@ -224,7 +224,7 @@ def verified_summary(trajs: Sequence[Trajectory], paper: Sequence[Trajectory]) -
         "ended_worse": {
             m: int(
                 sum(
-                    t.dist[-1, k] > t.dist[0, k] if m != "pcc" else t.dist[-1, k] < t.dist[0, k]
+                    t.metrics[-1, k] > t.metrics[0, k] if m != "pcc" else t.metrics[-1, k] < t.metrics[0, k]
                     for t in trajs
                 )
             )

@@ -361,7 +361,7 @@ def evaluate_ood_suite(
     refine_budget: int = REFINE_BUDGET,
 ) -> dict[str, Any]:
     """Every loop on the suite of every seed (what ``serumrnn eval`` can call)."""
-    preset = preset or SUITE_PRESET.get(getattr(models, "group", ""), "saw")
+    preset = preset or SUITE_PRESET.get(models.group, "saw")
     out: dict[str, Any] = {"preset": preset, "seeds": list(seeds), "loops": {}}
     suites = [build_suite(renderer, preset, s) for s in seeds]
     for loop in loops:

@@ -56,18 +56,18 @@ def evaluate_ood(models: GroupModels, renderer: Renderer, folder: Path) -> dict[
     s = stops(trajs, TABLE_TOLERANCE)
     rows = {}
     for name, t, k in zip(targets, trajs, s):
-        d, pct = M.delta(as_metric_dict(t.dist[0]), as_metric_dict(t.dist[k]))
+        d, pct = M.delta(as_metric_dict(t.metrics[0]), as_metric_dict(t.metrics[k]))
         rows[name] = {
             "sox_args": list(OOD_TARGETS[name]),
             "effects": list(t.effects[:k]),
-            "initial": as_metric_dict(t.dist[0]),
-            "final": as_metric_dict(t.dist[k]),
+            "initial": as_metric_dict(t.metrics[0]),
+            "final": as_metric_dict(t.metrics[k]),
             "delta": {m: float(v) for m, v in d.items()},
             "delta_pct": {m: float(v) for m, v in pct.items()},
             "improved": [
                 m
                 for m in M.METRICS
-                if is_better(m, t.dist[k][M.METRICS.index(m)], t.dist[0][M.METRICS.index(m)])
+                if is_better(m, t.metrics[k][M.METRICS.index(m)], t.metrics[0][M.METRICS.index(m)])
             ],
             "trajectory_effects": list(t.effects),
         }

@@ -35,18 +35,18 @@ PAPER_SERUMRNN = {
 def summarize_research(trajs: Sequence[Trajectory], tolerance: int) -> dict[str, Any]:
     """Table 4 by the research code's rule: each metric ends on its own path."""
     M = metrics_module()
-    init = np.stack([t.dist[0] for t in trajs])
+    init = np.stack([t.metrics[0] for t in trajs])
     ends = np.array(
         [
             [
-                J.research_end(t.dist[:, k].tolist(), tolerance, m not in M.LOWER_IS_BETTER)
+                J.research_end(t.metrics[:, k].tolist(), tolerance, m not in M.LOWER_IS_BETTER)
                 for k, m in enumerate(M.METRICS)
             ]
             for t in trajs
         ],
         np.int_,
     )
-    final = np.stack([[t.dist[e, k] for k, e in enumerate(row)] for t, row in zip(trajs, ends)])
+    final = np.stack([[t.metrics[e, k] for k, e in enumerate(row)] for t, row in zip(trajs, ends)])
     i_mean, f_mean = np.nanmean(init, 0), np.nanmean(final, 0)
     d, pct = M.delta(as_metric_dict(i_mean), as_metric_dict(f_mean))
     return {
@@ -62,7 +62,9 @@ def stops(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True) ->
     from serumrnn.server.judge import STOP_METRIC
 
     k = metrics_module().METRICS.index(STOP_METRIC)
-    return np.array([J.paper_stop_index(t.dist[:, k].tolist(), tolerance, keep_bad) for t in trajs], np.int_)
+    return np.array(
+        [J.paper_stop_index(t.metrics[:, k].tolist(), tolerance, keep_bad) for t in trajs], np.int_
+    )
 
 
 # -- summaries -----------------------------------------------------------------------
@@ -76,13 +78,13 @@ def summarize(trajs: Sequence[Trajectory], tolerance: int, keep_bad: bool = True
     """Table 5 style: initial and final mean error, Δ, Δ% and mean Δ per step."""
     M = metrics_module()
     s = stops(trajs, tolerance, keep_bad)
-    init = np.stack([t.dist[0] for t in trajs])
-    final = np.stack([t.dist[k] for t, k in zip(trajs, s)])
+    init = np.stack([t.metrics[0] for t in trajs])
+    final = np.stack([t.metrics[k] for t, k in zip(trajs, s)])
     i_mean, f_mean = np.nanmean(init, 0), np.nanmean(final, 0)
     d, pct = M.delta(as_metric_dict(i_mean), as_metric_dict(f_mean))
     per_step, n_step = {}, {}
     for j in range(1, MAX_STEPS + 1):
-        rows = [t.dist[j] - t.dist[j - 1] for t, k in zip(trajs, s) if k >= j]
+        rows = [t.metrics[j] - t.metrics[j - 1] for t, k in zip(trajs, s) if k >= j]
         n_step[str(j)] = len(rows)
         if rows:
             per_step[str(j)] = as_metric_dict(np.nanmean(np.stack(rows), 0))

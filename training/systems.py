@@ -60,7 +60,10 @@ FEATURE_BATCH = 32  # clips per feature/metric call (bounds the multi-scale STFT
 
 
 @dataclass
-class Target:
+class TargetSound:
+    """A target as the batched evaluation keeps it: audio, features and multi-scale spectra
+    (``server.rack.profile.Target`` is something else: a plugin parameter a knob drives)."""
+
     audio: np.ndarray
     mel: np.ndarray
     mfcc: np.ndarray
@@ -75,7 +78,7 @@ class Node:
     audio: np.ndarray
     mel: np.ndarray
     mfcc: np.ndarray
-    dist: np.ndarray  # (6,) in server.metrics.METRICS order, against the target
+    metrics: np.ndarray  # (6,) the six metrics in server.metrics.METRICS order, against the target
 
 
 @dataclass
@@ -85,7 +88,7 @@ class Case:
     index: int
     name: str  # the preset, or the out-of-domain target
     truth: tuple[str, ...]  # effects that made the target, in order (() if unknown)
-    target: Target
+    target: TargetSound
     nodes: dict[tuple[str, ...], Node] = field(default_factory=dict)
     rng: np.random.Generator | None = None
 
@@ -99,13 +102,13 @@ class Trajectory:
     """One system on one case: effects in the order applied, the distance after each."""
 
     effects: tuple[str, ...]
-    dist: np.ndarray  # (steps + 1, 6): the input first
+    metrics: np.ndarray  # (steps + 1, 6): the six metrics after each step, the input first
     renders: int  # renders the system needs (shared ones counted too)
     chain: list[dict[str, Any]]  # the whole trajectory's chain (JSON)
 
     @property
     def steps(self) -> int:
-        return len(self.dist) - 1
+        return len(self.metrics) - 1
 
 
 def metrics_module() -> ModuleType:
@@ -114,7 +117,9 @@ def metrics_module() -> ModuleType:
     return M
 
 
-def _distances(mel: np.ndarray, mfcc: np.ndarray, audio: np.ndarray, targets: Sequence[Target]) -> np.ndarray:
+def _distances(
+    mel: np.ndarray, mfcc: np.ndarray, audio: np.ndarray, targets: Sequence[TargetSound]
+) -> np.ndarray:
     """(B, 6) distances of a batch of sounds to their own targets."""
     M = metrics_module()
     d = M.distances_from_features(
@@ -128,7 +133,7 @@ def _distances(mel: np.ndarray, mfcc: np.ndarray, audio: np.ndarray, targets: Se
 
 
 def make_nodes(
-    audios: Sequence[np.ndarray], chains: Sequence[Chain], targets: Sequence[Target]
+    audios: Sequence[np.ndarray], chains: Sequence[Chain], targets: Sequence[TargetSound]
 ) -> list[Node]:
     """Features and distances of many sounds, batched."""
     from serumrnn.server import features as F
@@ -142,16 +147,16 @@ def make_nodes(
     return out
 
 
-def make_targets(audios: Sequence[np.ndarray]) -> list[Target]:
+def make_targets(audios: Sequence[np.ndarray]) -> list[TargetSound]:
     from serumrnn.server import features as F
 
     M = metrics_module()
-    out: list[Target] = []
+    out: list[TargetSound] = []
     for s in range(0, len(audios), FEATURE_BATCH):
         a = np.stack(audios[s : s + FEATURE_BATCH]).astype(np.float32)
         mel, mfcc = F.features(a)
         specs = M.multiscale_spectra(a)
-        out += [Target(a[r], mel[r], mfcc[r], tuple(x[r] for x in specs)) for r in range(len(a))]
+        out += [TargetSound(a[r], mel[r], mfcc[r], tuple(x[r] for x in specs)) for r in range(len(a))]
     return out
 
 
@@ -180,7 +185,7 @@ def make_cases(
 
 def selector_batch(
     histories: Sequence[Sequence[Node]],
-    targets: Sequence[Target],
+    targets: Sequence[TargetSound],
     paths: Sequence[tuple[str, ...]],
     ni: bool = False,
 ) -> dict[str, np.ndarray]:
@@ -195,7 +200,7 @@ def selector_batch(
     return batch(hist, [(t.mel, t.mfcc) for t in targets], [("initial",) + tuple(p) for p in paths])
 
 
-def pair_batch(nodes: Sequence[Node], targets: Sequence[Target]) -> dict[str, np.ndarray]:
+def pair_batch(nodes: Sequence[Node], targets: Sequence[TargetSound]) -> dict[str, np.ndarray]:
     """(sound, target) for many cases, through the one builder (``serumrnn.server.models.pair_batch``)."""
     return models_pair_batch(
         [n.mel for n in nodes], [n.mfcc for n in nodes], [t.mel for t in targets], [t.mfcc for t in targets]
@@ -302,7 +307,7 @@ def expand(
 
 def trajectory(case: Case, path: tuple[str, ...]) -> Trajectory:
     nodes = [case.nodes[path[:j]] for j in range(len(path) + 1)]
-    return Trajectory(path, np.stack([n.dist for n in nodes]), len(path), nodes[-1].chain.to_json())
+    return Trajectory(path, np.stack([n.metrics for n in nodes]), len(path), nodes[-1].chain.to_json())
 
 
 def run_iterative(
@@ -357,7 +362,7 @@ def run_one_shot(cases: Sequence[Case], models: GroupModels, renderer: Renderer)
     chains = [Chain(knobs[(i, e)] for e in s) for i, s in enumerate(sets)]
     outs = make_nodes([renderer.process(n.audio, ch) for n, ch in zip(inputs, chains)], chains, targets)
     return [
-        Trajectory(s, np.stack([n.dist, o.dist]), 1, ch.to_json())
+        Trajectory(s, np.stack([n.metrics, o.metrics]), 1, ch.to_json())
         for s, n, o, ch in zip(sets, inputs, outs, chains)
     ]
 
