@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,6 +117,35 @@ class StepHandlers:
     def groups(self) -> str:
         return ",".join(self.models)
 
+    def renderer_options(self, options: Sequence[str], rid: int) -> tuple[Profile | None, str | None]:
+        """``new``'s options: (profile, preset). No option: the server's default profile
+        (``serve --profile``), else the open rack; ``open`` names the open rack."""
+        from serumrnn.server.rack import presets as P
+
+        profile, preset, open_rack = None, None, False
+        for opt in options:
+            if opt.startswith(PRESET_PREFIX):
+                preset = opt[len(PRESET_PREFIX) :]
+            elif opt not in OPEN_RACK_NAMES:
+                profile = self.load_profile(opt, rid)
+            elif opt:
+                open_rack = True  # named: the open rack even when the server has a default profile
+        if preset is None:
+            return (self.default_profile if profile is None and not open_rack else profile), None
+        if profile is not None:
+            raise ProtocolError(
+                "bad_args",
+                f"preset:{preset} renders on the open rack; "
+                f"with the {profile.name} profile the device sends "
+                "captures of the plugin instead",
+                rid,
+            )
+        if preset not in P.PRESETS:
+            raise ProtocolError(
+                "unknown_preset", f"unknown preset {preset!r}; presets: {', '.join(P.PRESETS)}", rid
+            )
+        return None, preset
+
     def open_session(self, req: Request, dest: tuple[str, int], owner: str) -> tuple[Reply, OscSession]:
         """``new``: a session of a loaded group on the open rack, a profile or a preset."""
         from serumrnn.server.rack import presets as P
@@ -132,31 +162,7 @@ class StepHandlers:
                 f"{group}/)",
                 req.request_id,
             )
-        profile, preset, open_rack = None, None, False
-        for opt in req.args["options"]:
-            if opt.startswith(PRESET_PREFIX):
-                preset = opt[len(PRESET_PREFIX) :]
-            elif opt not in OPEN_RACK_NAMES:
-                profile = self.load_profile(opt, req.request_id)
-            elif opt:
-                open_rack = True  # named: the open rack even when the server has a default profile
-        if profile is None and preset is None and not open_rack:
-            profile = self.default_profile
-        if preset is not None:
-            if profile is not None:
-                raise ProtocolError(
-                    "bad_args",
-                    f"preset:{preset} renders on the open rack; "
-                    f"with the {profile.name} profile the device sends "
-                    "captures of the plugin instead",
-                    req.request_id,
-                )
-            if preset not in P.PRESETS:
-                raise ProtocolError(
-                    "unknown_preset",
-                    f"unknown preset {preset!r}; presets: {', '.join(P.PRESETS)}",
-                    req.request_id,
-                )
+        profile, preset = self.renderer_options(req.args["options"], req.request_id)
         if profile is not None:
             self.plugin_host(profile, req.request_id)  # loaded now: a broken plugin refuses the session
         sess = OscSession(new_session_id(), group, self.models[group], dest, profile, preset, owner=owner)

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import band_energy
+from fresh_process import in_fresh_process
 
 from serumrnn.server import spec
 from serumrnn.server.rack import FX, PluginLoadError, PluginRack, ProfileError, RenderError, load_profile
@@ -66,16 +67,16 @@ EQ = FX("eq", freq=0.6, q=0.5, gain=1.0)  # +36 dB at 1.26 kHz
 PH = FX("phaser", depth=1.0, freq=0.3, feedback=0.5)
 
 
-@pytest.fixture(scope="module")
-def host_rack() -> PluginRack:
-    return PluginRack(TWO_IN_ONE)
-
-
 def noise() -> np.ndarray:
     return (0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)
 
 
-def test_one_plugin_hosts_two_effects_switched_per_render(host_rack):
+def test_one_plugin_hosts_two_effects_switched_per_render():
+    in_fresh_process(_two_effects_in_one_plugin)
+
+
+def _two_effects_in_one_plugin() -> None:
+    host_rack = PluginRack(TWO_IN_ONE)
     assert host_rack.presets == () and not host_rack.order_follows_chain
     assert set(host_rack.load_times()) == {"fx_host"}
     x = noise()
@@ -152,6 +153,13 @@ def test_draft_of_a_serumfx_like_plugin_is_the_serumfx_profile():
         assert a == pytest.approx(b), eff.name
 
 
+def _draft_changes_the_sound(profile: dict) -> float:
+    x = noise()
+    return float(
+        np.abs(PluginRack(profile).process(x, [FX("distortion", mode="HardClip", drive=0.9)]) - x).mean()
+    )
+
+
 def test_draft_names_serum2_proxy_slots():
     """Serum 2 as public reports describe it: FX knobs only as numbered proxy slots."""
     from serumrnn.server.rack.draft import report
@@ -170,9 +178,7 @@ def test_draft_on_debian_plugins():
     assert [(m.knob, m.name) for m in d.matches] == [("mode", "Type"), ("drive", "Drive")]
     assert not d.missing and not d.loads
     assert list(d.profile["effects"]) == ["distortion"] and d.profile["unverified"]
-    rack = PluginRack(d.profile)  # the draft really loads on the plugin
-    x = noise()
-    assert np.abs(rack.process(x, [FX("distortion", mode="HardClip", drive=0.9)]) - x).mean() > 0.01
+    assert in_fresh_process(_draft_changes_the_sound, d.profile) > 0.01  # the draft loads and renders
 
     out = subprocess.run(
         [

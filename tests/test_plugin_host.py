@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 from fake_plugin_worker import CRASH_CODE
+from fresh_process import in_fresh_process
 
 from serumrnn.server.rack import FX, PluginLoadError, ProfileError, RenderError, RenderSettings
 from serumrnn.server.rack import plugins as PL
@@ -170,22 +171,30 @@ def test_bad_profiles_are_one_line_naming_file_and_key(tmp_path):
     )
 
 
-def test_an_effect_that_answers_with_silence_is_refused(monkeypatch):
+def test_an_effect_that_answers_with_silence_is_refused():
     """The load-time probe: an effect plugin whose output stays silent for a test tone."""
+    assert in_fresh_process(_silent_eq_error) == (
+        f"profile {PF.PROFILE_DIR / 'debian_test.json'}: effects.eq.plugin: "
+        "/usr/lib/vst/lsp-plugins/para-equalizer-x16-mono.so answers a test tone with silence: "
+        "it does not process audio"
+    )
+
+
+def _silent_eq_error() -> str:
+    """In a fresh process: the plugin rack with the EQ's output silenced; its load error."""
     real_run = PL.PluginStage.run
 
     def run(self, audio, n):
         out = real_run(self, audio, n)
         return out * 0 if self.label == "eq" else out
 
-    monkeypatch.setattr(PL.PluginStage, "run", run)
-    with pytest.raises(PluginLoadError) as e:
+    PL.PluginStage.run = run  # type: ignore[method-assign]
+    try:
         PL.PluginRack("debian_test")
-    assert one_line(e) == (
-        f"profile {PF.PROFILE_DIR / 'debian_test.json'}: effects.eq.plugin: "
-        "/usr/lib/vst/lsp-plugins/para-equalizer-x16-mono.so answers a test tone with silence: "
-        "it does not process audio"
-    )
+    except PluginLoadError as e:
+        assert "\n" not in str(e)
+        return str(e)
+    raise AssertionError("the silent EQ loaded")
 
 
 def test_pool_loads_a_profile_once():

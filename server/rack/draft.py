@@ -177,68 +177,82 @@ def _bypass(names: list[str]) -> int | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def _knob_matches(names: list[str]) -> dict[str, list[Match]]:
+    """Per spec effect, its knobs matched to distinct parameters (unmatched left out)."""
+    per: dict[str, list[Match]] = {}
+    for eff in spec.EFFECTS:
+        taken: set[int] = set()
+        per[eff.name] = []
+        for k in eff.knobs:
+            m = match_knob(eff, k, names, taken)
+            if m is not None:
+                taken.add(m.index)
+                per[eff.name].append(m)
+    return per
+
+
+def _hosted(path: str, names: list[str], per: dict[str, list[Match]]) -> list[str]:
+    """Which effects the plugin hosts (the rule in the module docstring)."""
+    with_enable = [e.name for e in spec.EFFECTS if _find(names, e.enable.serum_name) is not None]
+    file = _norm(Path(path).stem)
+    named = [e for e, words in FILE_WORDS.items() if any(w in file for w in words)]
+    return with_enable or named or [e.name for e in spec.EFFECTS if 2 * len(per[e.name]) > len(e.knobs)]
+
+
+def _enable(eff: spec.Effect, names: list[str], shared: str | None) -> dict[str, Any] | None:
+    """The effect's switch: Serum's enable by name, else (a plugin of its own) its bypass."""
+    i = _find(names, eff.enable.serum_name)
+    if i is not None:
+        return {"index": i, "name": names[i], "on": eff.enable.value, "off": 0.0}
+    b = _bypass(names) if shared is None else None
+    return None if b is None else {"index": b, "name": names[b], "on": 0.0, "off": 1.0}
+
+
+def _target(k: spec.Knob, m: Match) -> dict[str, Any]:
+    """One knob's profile entry; a menu matched by another name gets evenly spaced values."""
+    t: dict[str, Any] = {"index": m.index, "name": m.name}
+    if k.categorical:
+        n, exact = len(k.choices), m.how == EXACT
+        t["map"] = "table"
+        t["values"] = [k.to_serum(i) if exact else round(i / (n - 1), 6) for i in range(n)]
+        if not exact:
+            t["comment"] = "evenly spaced guess: check the plugin's menu"
+    return t
+
+
+def _entry(d: Draft, eff: spec.Effect, matches: list[Match], shared: str | None) -> dict[str, Any]:
+    """One effect's profile entry; what it lacks goes to ``d.missing``."""
+    names = d.names
+    entry: dict[str, Any] = {"plugin": shared if shared else {"path": d.path}}
+    enable = _enable(eff, names, shared)
+    if enable is not None:
+        entry["enable"] = enable
+    elif shared is not None:
+        d.missing.append(f"{eff.name}.enable")
+    knobs = {m.knob: _target(next(x for x in eff.knobs if x.name == m.knob), m) for m in matches}
+    d.matches += matches
+    d.missing += [f"{eff.name}.{k.name}" for k in eff.knobs if k.name not in knobs]
+    fixed = [
+        {"index": i, "name": names[i], "value": f.value}
+        for f in eff.fixed
+        if (i := _find(names, f.serum_name)) is not None
+    ]
+    if fixed:
+        entry["fixed"] = fixed
+    entry["knobs"] = knobs
+    return entry
+
+
 def draft_profile(path: str, names: list[str], n_in: int, n_out: int) -> Draft:
     """Map the spec onto a plugin's parameter names (no plugin needed: testable on lists)."""
     from serumrnn.server.rack.profile import ProfileError, parse_profile
 
     d = Draft(str(path), list(names), n_in, n_out)
     d.proxy_slots = [n for n in names if PROXY_SLOT.match(n.strip())]
-    file = _norm(Path(path).stem)
-    per: dict[str, list[Match]] = {}
-    for eff in spec.EFFECTS:
-        taken: set[int] = set()
-        found = []
-        for k in eff.knobs:
-            m = match_knob(eff, k, names, taken)
-            if m is not None:
-                taken.add(m.index)
-                found.append(m)
-        per[eff.name] = found
-    with_enable = [e.name for e in spec.EFFECTS if _find(names, e.enable.serum_name) is not None]
-    named = [e for e, words in FILE_WORDS.items() if any(w in file.split() or w in file for w in words)]
-    if with_enable:
-        effects = with_enable
-    elif named:
-        effects = named
-    else:
-        effects = [e.name for e in spec.EFFECTS if 2 * len(per[e.name]) > len(e.knobs)]
+    per = _knob_matches(d.names)
+    effects = _hosted(d.path, d.names, per)
     shared = "synth" if d.instrument else ("fx_host" if len(effects) > 1 else None)
-    out: dict[str, Any] = {}
-    for name in effects:
-        eff = spec.effect(name)
-        entry: dict[str, Any] = {"plugin": shared if shared else {"path": str(path)}}
-        e_index = _find(names, eff.enable.serum_name)
-        if e_index is not None:
-            entry["enable"] = {"index": e_index, "name": names[e_index], "on": eff.enable.value, "off": 0.0}
-        elif shared is None and _bypass(names) is not None:
-            b = _bypass(names)
-            assert b is not None
-            entry["enable"] = {"index": b, "name": names[b], "on": 0.0, "off": 1.0}
-        elif shared is not None:
-            d.missing.append(f"{name}.enable")
-        knobs: dict[str, Any] = {}
-        for m in per[name]:
-            k = next(x for x in eff.knobs if x.name == m.knob)
-            t: dict[str, Any] = {"index": m.index, "name": m.name}
-            if k.categorical:
-                t["map"] = "table"
-                n = len(k.choices)
-                exact = m.how == EXACT
-                t["values"] = [k.to_serum(i) if exact else round(i / (n - 1), 6) for i in range(n)]
-                if not exact:
-                    t["comment"] = "evenly spaced guess: check the plugin's menu"
-            knobs[m.knob] = t
-            d.matches.append(m)
-        d.missing += [f"{name}.{k.name}" for k in eff.knobs if k.name not in knobs]
-        fixed = [
-            {"index": i, "name": names[i], "value": f.value}
-            for f in eff.fixed
-            if (i := _find(names, f.serum_name)) is not None
-        ]
-        if fixed:
-            entry["fixed"] = fixed
-        entry["knobs"] = knobs
-        out[name] = entry
+    out = {name: _entry(d, spec.effect(name), per[name], shared) for name in effects}
     prof: dict[str, Any] = {
         "name": Path(path).stem,
         "unverified": "Drafted by serumrnn profile draft from parameter names; listen before trusting it.",
@@ -246,18 +260,18 @@ def draft_profile(path: str, names: list[str], n_in: int, n_out: int) -> Draft:
         + ([f"Not matched (fill in): {', '.join(d.missing)}"] if d.missing else []),
     }
     if d.instrument:
-        prof["synth"] = {"path": str(path)}
+        prof["synth"] = {"path": d.path}
     elif shared == "fx_host":
-        prof["fx_host"] = {"path": str(path)}
+        prof["fx_host"] = {"path": d.path}
     prof["effects"] = out
     d.profile = prof
     if not out:
         d.loads = "no spec effect recognised"
-    else:
-        try:
-            parse_profile(prof, f"draft of {path}")
-        except ProfileError as e:
-            d.loads = str(e)
+        return d
+    try:
+        parse_profile(prof, f"draft of {path}")
+    except ProfileError as e:
+        d.loads = str(e)
     return d
 
 
