@@ -301,7 +301,48 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
         if len(o):  # weak models may never find a step worth offering
             print(_row(f"  calls that offer a step ({len(o)}; {np.mean(renders):.1f} renders each)", o))
             out[f"{loop}_offer_p50_ms"] = float(np.median(o))
+    out.update(_verified_on_plugins(gm, rng, reps))
     return out
+
+
+#: The plugin profile the plugin row of ``bench`` hosts (free plugins ``make`` installs).
+BENCH_PROFILE = "debian_test"
+
+
+def _verified_on_plugins(gm, rng: np.random.Generator, reps: int) -> dict[str, float]:
+    """The verified step (k = 3) with candidates rendered on the Debian plugins hosted in
+    their worker process (issue 19's goal: <= 150 ms p50), beside the open-rack row: the
+    input is the profile's dry synth, targets are random chains on the plugins."""
+    from serumrnn.server.assistant import Assistant
+    from serumrnn.server.rack.plugin_host import PluginHost
+
+    try:
+        host = PluginHost(BENCH_PROFILE, gm.render_settings)
+    except Exception as e:  # noqa: BLE001 - a missing plugin is reported, not raised
+        print(f"  plugin row: no plugins ({e})")
+        return {}
+    try:
+        dry = host.dry()
+        targets = [
+            host.render(sample_chain(random_effects(rng, 1 + r % len(spec.EFFECT_NAMES)), rng))
+            for r in range(reps + 1)
+        ]
+        calls = []
+        for i, target in enumerate(targets):  # the first one only warms up
+            s = Assistant(gm, target, renderer=host, input_audio=dry, loop="verified", k=3)
+            while not s.done:
+                t = time.perf_counter()
+                s.step()
+                if i:
+                    calls.append((time.perf_counter() - t) * 1e3)
+    finally:
+        host.close()
+    c = np.array(calls)
+    print(_row(f"verified step, k = 3, on the {BENCH_PROFILE} plugins ({len(c)})", c, "goal <= 150 ms p50"))
+    return {
+        "plugin_verified_step_p50_ms": float(np.median(c)),
+        "plugin_verified_step_p95_ms": float(np.percentile(c, 95)),
+    }
 
 
 #: Run in a fresh interpreter: what a producer waits for after ``serumrnn serve`` or

@@ -32,6 +32,19 @@ RENDER_NOTE_TEXT = (
     "Sounds rendered on the open rack (Faust effects with Serum's knob names), "
     "so Serum itself will sound similar, not identical."
 )
+#: What a report without a profile says about how its steps were checked.
+OPEN_RACK_ONLY = (
+    "Steps verified on the open rack only, not on your plugins: run match with "
+    "--profile P to render and judge every candidate on the plugins of profile P."
+)
+
+
+def plugins_note(profile_name: str, source: str) -> str:
+    """What a report with a profile says about how its steps were checked."""
+    return (
+        f"Steps verified on your plugins: every candidate and refinement render ran on the "
+        f"plugins of profile {profile_name} ({source}), from the input sound."
+    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +186,7 @@ def match(
     k: int = DEFAULT_K,
     refine_budget: int = REFINE_BUDGET,
     rack_order: str | Sequence[str] | None = None,
+    profile: str | None = None,
 ) -> tuple[Result, Path]:
     """Run the step loop from the input to the target and write the report folder.
 
@@ -180,6 +194,8 @@ def match(
     ``models``: already loaded models (skips loading ``group`` from ``models_dir``).
     ``loop``: one of ``steps.LOOPS`` (None: ``steps.DEFAULT_LOOP``; see ``serumrnn.server.assistant``);
     ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
+    ``profile``: render and judge every candidate on that plugin profile's plugins (hosted
+    in a worker process); the input is then an audio file or one of the profile's presets.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
     """
     from serumrnn.server import progress
@@ -189,7 +205,7 @@ def match(
     from serumrnn.server.loop_settings import DEFAULT_LOOP
     from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
-    from serumrnn.server.rack import OpenRack
+    from serumrnn.server.rack import OpenRack, renderer_label
     from serumrnn.server.rack import presets as P
     from serumrnn.server.report import write_report
     from serumrnn.server.steps import usage_notes
@@ -199,7 +215,12 @@ def match(
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
     check_settings(loop, k, refine_budget)  # before anything slow
-    if spec.preset is not None:
+    prof = None
+    if profile is not None:
+        from serumrnn.server.rack.profile import load_profile
+
+        prof = load_profile(profile)  # a bad profile fails before anything slow
+    if spec.preset is not None and prof is None:
         P.preset(spec.preset)  # an unknown preset fails before anything slow
     # Files first: a wrong path should not wait for the models to load.
     target = load_clip(target_path)
@@ -219,22 +240,35 @@ def match(
     settings = models.render_settings
     if rack_order is not None:  # a producer's own FX-rack order (docs/developer-guide.md, "The renderer API")
         settings = replace(settings, rack_order=spec_mod.rack_order(rack_order))
-    rack = OpenRack(settings)
-    assistant = Assistant(
-        models,
-        target,
-        renderer=rack,
-        preset=spec.preset,
-        input_audio=source,
-        tolerance=tolerance,
-        loop=loop,
-        k=k,
-        refine_budget=refine_budget,
-    )
-    _announce_steps(assistant.runner, spec_mod.MAX_STEPS)
-    result = assistant.run()
+    if prof is None:
+        rack: Any = OpenRack(settings)
+        verified_on = OPEN_RACK_ONLY
+    else:
+        from serumrnn.server.rack.plugin_host import PluginHost
+
+        rack = PluginHost(prof, settings)
+        verified_on = plugins_note(prof.name, prof.source)
+    try:
+        assistant = Assistant(
+            models,
+            target,
+            renderer=rack,
+            preset=spec.preset,
+            input_audio=source,
+            tolerance=tolerance,
+            loop=loop,
+            k=k,
+            refine_budget=refine_budget,
+        )
+        _announce_steps(assistant.runner, spec_mod.MAX_STEPS)
+        result = assistant.run()
+    finally:
+        if prof is not None:
+            rack.close()
     result.notes[:0] = usage_notes(models.render_settings.note)
     result.notes.extend(notes)
+    if loop != "paper":
+        result.notes.append(verified_on)
     meta = {
         **models_meta(models),
         "input": spec.label,
@@ -244,7 +278,8 @@ def match(
         "k": k,
         "refine_budget": refine_budget,
         "rack_order": list(rack.settings.rack_order),
-        "render": RENDER_NOTE_TEXT,
+        "render": RENDER_NOTE_TEXT if prof is None else plugins_note(prof.name, prof.source),
+        "renderer": renderer_label(rack),
     }
     _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
     progress.say(f"writing the report to {out_dir}")
@@ -292,6 +327,7 @@ def _input_from_args(a: argparse.Namespace) -> str:
 def _cmd_match(a: argparse.Namespace) -> int:
     from serumrnn.server.audio_io import AudioInputError
     from serumrnn.server.models import ModelError
+    from serumrnn.server.rack.render import RenderError
     from serumrnn.server.report import format_steps
 
     try:
@@ -307,8 +343,9 @@ def _cmd_match(a: argparse.Namespace) -> int:
             k=a.k,
             refine_budget=a.refine_budget,
             rack_order=a.rack_order,
+            profile=a.profile,
         )
-    except (AudioInputError, ModelError) as e:
+    except (AudioInputError, ModelError, RenderError) as e:
         print(f"serumrnn: error: {e}", file=sys.stderr)
         return 2
     header = f"SerumRNN: {InputSpec.parse(spec).label} -> {Path(a.target).name}"
@@ -394,6 +431,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(whose files are replaced); any other folder is refused",
     )
     m.add_argument("--models", default=None, metavar="DIR", help="models folder (default models/)")
+    m.add_argument(
+        "--profile",
+        default=None,
+        metavar="P",
+        help="render and judge every candidate on the plugins of profile P (a shipped name such as "
+        "debian_test, or a profile JSON); default: the open rack",
+    )
     add_loop_options(
         m,
         "verified: each step is rendered first and offered only when it brings "

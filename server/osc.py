@@ -245,7 +245,9 @@ def min_error_bytes(code: str, request_id: int = 0) -> int:
     return len(encode(f"{PREFIX}/error", (request_id, code, "", "", "")))
 
 
-def step_reply(request_id: int, session: str, turn: Turn, *, stop_metric: str = "mse") -> Reply:
+def step_reply(
+    request_id: int, session: str, turn: Turn, *, stop_metric: str = "mse", renderer: str | None = None
+) -> Reply:
     """The messages of a step reply (see docs/protocol.md, "step"): the verdict on the
     previous captured step (and its take-back), the effect, each knob and fixed knob as
     (Serum name, 0..1 value, text), the distances, then ``end``.
@@ -311,6 +313,11 @@ def step_reply(request_id: int, session: str, turn: Turn, *, stop_metric: str = 
                     ),
                 )
             )
+    if report is not None and renderer is not None:
+        # which renderer simulated this step's candidates, and what judges it: the next
+        # capture (Live) or that renderer's own render (a preset session)
+        judged_by = "capture" if report.after is None else renderer
+        out.append((f"{PREFIX}/step/renderer", head + (renderer, judged_by)))
     out.append(
         (
             f"{PREFIX}/step/end",

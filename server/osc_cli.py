@@ -79,6 +79,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a folder of plugin profiles that new may name, besides the shipped "
         "ones (repeatable); no other profile file is read",
     )
+    s.add_argument(
+        "--profile",
+        default=None,
+        metavar="P",
+        help="render and judge every session's candidates on the plugins of profile P (a shipped "
+        "name, or one in --profiles), loaded once at start; a session's new may still name "
+        "another profile or 'open' (default: the open rack)",
+    )
     s.add_argument("--max-sessions", type=int, default=256, help="open sessions in all (default %(default)s)")
     s.add_argument(
         "--sessions-per-client",
@@ -247,26 +255,33 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    server = OscServer(
-        cast("dict[str, GroupModels]", models),  # a read-only Mapping: the server only reads it
-        a.host,
-        a.port,
-        a.reply_port,
-        workers=a.workers,
-        bundles=not a.no_bundles,
-        tolerance=a.tolerance,
-        sock=sock,
-        loop=a.loop,
-        k=a.k,
-        refine_budget=a.refine_budget,
-        rack_order=rack_order,
-        profile_dirs=tuple(a.profiles),
-        max_sessions=a.max_sessions,
-        sessions_per_client=a.sessions_per_client,
-        session_memory_mb=a.session_memory,
-        size_rule=a.size_rule,
-        rack=pending_rack,
-    ).start()
+    from serumrnn.server.rack.render import RenderError
+
+    try:
+        server = OscServer(
+            cast("dict[str, GroupModels]", models),  # a read-only Mapping: the server only reads it
+            a.host,
+            a.port,
+            a.reply_port,
+            workers=a.workers,
+            bundles=not a.no_bundles,
+            tolerance=a.tolerance,
+            sock=sock,
+            loop=a.loop,
+            k=a.k,
+            refine_budget=a.refine_budget,
+            rack_order=rack_order,
+            profile_dirs=tuple(a.profiles),
+            profile=a.profile,
+            max_sessions=a.max_sessions,
+            sessions_per_client=a.sessions_per_client,
+            session_memory_mb=a.session_memory,
+            size_rule=a.size_rule,
+            rack=pending_rack,
+        ).start()
+    except RenderError as e:  # serve --profile: a profile or plugin that does not load
+        print(f"serumrnn serve: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     host, port = server.address
     progress("ready", host=host, port=port, groups=list(models), text="server ready")
     midi_port = None

@@ -150,6 +150,7 @@ class OscServer:
         sock: socket.socket | None = None,
         profile_dirs: tuple[str | os.PathLike, ...] = (),
         size_rule: str = "remote",
+        profile: str | None = None,
     ):
         if not models:
             raise ValueError("the server needs the models of at least one group")
@@ -188,6 +189,10 @@ class OscServer:
             rack=None if rack is None else LockedRenderer(rack),
             profile_dirs=self.profile_dirs,
         )
+        if profile is not None:  # serve --profile: the sessions' default renderer (checked here)
+            from serumrnn.server.rack.profile import find_profile, load_profile
+
+            self.steps.default_profile = load_profile(find_profile(profile, self.profile_dirs))
         self.blas_threads = blas_threads
         self._blas_limits: BlasLimits | None = None
         self._sock = sock
@@ -231,6 +236,8 @@ class OscServer:
                 RenderSettings() if self.rack_order is None else RenderSettings(rack_order=self.rack_order)
             )
             self.steps.rack = LockedRenderer(OpenRack(settings))
+        if self.steps.default_profile is not None:  # its plugins load now, not on the first session
+            self.steps.hosts.get(self.steps.default_profile, self.steps.rack.settings)
         sock = self._sock or bind_udp(self.host, self.port)
         self._blas_limits = limit_blas(self.blas_threads)
         self._workers = Workers(self._workers_n, "osc-worker")
@@ -282,6 +289,8 @@ class OscServer:
         self._transport = None
         if self._blas_limits is not None:
             self._blas_limits.restore_original_limits()
+        if not stuck:  # a stuck request may still be rendering on a plugin host
+            self.steps.hosts.close()
         log.info("stopped in %.1f s", time.monotonic() - t0)
         return not stuck
 

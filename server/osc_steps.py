@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from serumrnn.server.judge import Stop
     from serumrnn.server.models import GroupModels
     from serumrnn.server.osc_transport import LockedRenderer
+    from serumrnn.server.rack.plugin_host import PluginHost
     from serumrnn.server.rack.profile import Profile
+    from serumrnn.server.rack.render import Renderer
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -71,15 +74,77 @@ class StepHandlers:
         tolerance: int,
         rack: LockedRenderer | None,
         profile_dirs: tuple[Path, ...],
+        default_profile: Profile | None = None,
     ):
+        from serumrnn.server.rack.plugin_host import HostPool
+
         self.models, self.sessions = models, sessions
         self.loop, self.k, self.refine_budget, self.tolerance = loop, k, refine_budget, tolerance
         self.rack = rack
         self.profile_dirs = profile_dirs
+        #: Sessions that name no renderer use this profile (``serve --profile``); None: the open rack.
+        self.default_profile = default_profile
+        #: The profiles' plugins, each in a worker process, loaded once per server.
+        self.hosts = HostPool()
+
+    def plugin_host(self, profile: Profile, rid: int) -> PluginHost:
+        """The pooled host of ``profile``'s plugins (started on first use). A plugin that
+        fails to load refuses the request in one line; the server keeps serving."""
+        from serumrnn.server.rack.profile import ProfileError, redacted_key_path
+        from serumrnn.server.rack.render import RenderError, RenderSettings
+
+        settings = self.rack.settings if self.rack is not None else RenderSettings()
+        name = osc.printable(Path(profile.source).stem)  # what the client named, not the file's "name"
+        try:
+            return self.hosts.get(profile, settings)
+        except ProfileError as e:
+            log.info("profile %s refused: %s", profile.name, e)
+            where = f" at {redacted_key_path(e.key_path)}" if e.key_path else ""
+            raise ProtocolError(
+                "bad_profile",
+                f"profile {name!r} does not match its plugins{where} (the server's log says why)",
+                rid,
+            ) from None
+        except RenderError as e:
+            log.info("profile %s: plugins failed to load: %s", profile.name, e)
+            raise ProtocolError(
+                "bad_profile",
+                f"the plugins of profile {name!r} cannot be loaded (the server's log says why)",
+                rid,
+            ) from None
 
     @property
     def groups(self) -> str:
         return ",".join(self.models)
+
+    def renderer_options(self, options: Sequence[str], rid: int) -> tuple[Profile | None, str | None]:
+        """``new``'s options: (profile, preset). No option: the server's default profile
+        (``serve --profile``), else the open rack; ``open`` names the open rack."""
+        from serumrnn.server.rack import presets as P
+
+        profile, preset, open_rack = None, None, False
+        for opt in options:
+            if opt.startswith(PRESET_PREFIX):
+                preset = opt[len(PRESET_PREFIX) :]
+            elif opt not in OPEN_RACK_NAMES:
+                profile = self.load_profile(opt, rid)
+            elif opt:
+                open_rack = True  # named: the open rack even when the server has a default profile
+        if preset is None:
+            return (self.default_profile if profile is None and not open_rack else profile), None
+        if profile is not None:
+            raise ProtocolError(
+                "bad_args",
+                f"preset:{preset} renders on the open rack; "
+                f"with the {profile.name} profile the device sends "
+                "captures of the plugin instead",
+                rid,
+            )
+        if preset not in P.PRESETS:
+            raise ProtocolError(
+                "unknown_preset", f"unknown preset {preset!r}; presets: {', '.join(P.PRESETS)}", rid
+            )
+        return None, preset
 
     def open_session(self, req: Request, dest: tuple[str, int], owner: str) -> tuple[Reply, OscSession]:
         """``new``: a session of a loaded group on the open rack, a profile or a preset."""
@@ -97,27 +162,9 @@ class StepHandlers:
                 f"{group}/)",
                 req.request_id,
             )
-        profile, preset = None, None
-        for opt in req.args["options"]:
-            if opt.startswith(PRESET_PREFIX):
-                preset = opt[len(PRESET_PREFIX) :]
-            elif opt not in OPEN_RACK_NAMES:
-                profile = self.load_profile(opt, req.request_id)
-        if preset is not None:
-            if profile is not None:
-                raise ProtocolError(
-                    "bad_args",
-                    f"preset:{preset} renders on the open rack; "
-                    f"with the {profile.name} profile the device sends "
-                    "captures of the plugin instead",
-                    req.request_id,
-                )
-            if preset not in P.PRESETS:
-                raise ProtocolError(
-                    "unknown_preset",
-                    f"unknown preset {preset!r}; presets: {', '.join(P.PRESETS)}",
-                    req.request_id,
-                )
+        profile, preset = self.renderer_options(req.args["options"], req.request_id)
+        if profile is not None:
+            self.plugin_host(profile, req.request_id)  # loaded now: a broken plugin refuses the session
         sess = OscSession(new_session_id(), group, self.models[group], dest, profile, preset, owner=owner)
         self.sessions.add(sess, req.request_id)
         return [
@@ -165,9 +212,12 @@ class StepHandlers:
         """A fresh assistant towards ``target`` (the chain starts empty)."""
         from serumrnn.server.assistant import Assistant
 
-        # The verified loops simulate candidates on the open rack (in rack order) from the
-        # first capture, the producer's dry sound; the paper's loop renders only presets.
-        renderer = self.rack if self.loop != "paper" or sess.preset is not None else None
+        # The verified loops simulate candidates from the first capture, the producer's dry
+        # sound: on the session's profile's plugins, else on the open rack (in rack order);
+        # the paper's loop renders only presets.
+        renderer: Renderer | None = self.rack if self.loop != "paper" or sess.preset is not None else None
+        if sess.profile is not None and self.loop != "paper":
+            renderer = self.plugin_host(sess.profile, 0)
         return Assistant(
             sess.models,
             target,
@@ -240,7 +290,15 @@ class StepHandlers:
             # paper's loop), and the turn offers the next step unless the loop stopped.
             turn = a.advance(current=current)
             sess.measure()
-            return osc.step_reply(req.request_id, sess.id, turn)
+            return osc.step_reply(req.request_id, sess.id, turn, renderer=self.renderer_of(sess))
+
+    def renderer_of(self, sess: OscSession) -> str:
+        """Which renderer simulated the session's candidates (the step reply says so)."""
+        from serumrnn.server.rack.render import renderer_label
+
+        if sess.profile is not None and self.loop != "paper":
+            return renderer_label(self.plugin_host(sess.profile, 0))
+        return renderer_label(self.rack) if self.rack is not None else "none"
 
     def on_undo(self, req: Request, sess: OscSession) -> Reply:
         with sess.lock:

@@ -125,6 +125,9 @@ class StepReport:
     refine: dict[str, Any] | None = None  # what the knob refinement did (loop "refine")
     renders: int = 0  # renders this step needed
     take_back: dict[str, Any] | None = None  # the step this request took back first (Live)
+    #: Live: this step retries an effect a capture took back, with its knobs corrected by
+    #: that capture (``serumrnn.server.capture_retry``): the scale and the predicted Mel-MSE.
+    retry: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,6 +22,7 @@ import numpy as np
 
 from serumrnn.server import judge as J
 from serumrnn.server import spec
+from serumrnn.server.capture_retry import RETRY_CAPTURES, Retry
 from serumrnn.server.captured import take_capture
 from serumrnn.server.judge import Stop
 from serumrnn.server.loop import Loop
@@ -38,6 +39,9 @@ class VerifiedLoop(Loop):
         self.rejected: set[str] = set()  # effects taken back in Live: never offered again
         self.taken_back_steps: list[Verdict] = []
         self.stop: Stop | None = None
+        self.retry: Retry | None = None  # Live: the corrected retry of a taken-back effect
+        self.retries: dict[int, int] = {}  # Live: retries used per step position
+        self.retry_budget = RETRY_CAPTURES  # retries per step (0: a take-back is final)
         super().__init__(*args, **kwargs)
 
     @property
@@ -60,6 +64,7 @@ class VerifiedLoop(Loop):
 
     def forget(self, step: StepReport) -> None:
         self.stop = None
+        self.retry = None
 
     def take_turn(self, current: np.ndarray | None) -> tuple[Verdict | None, StepReport | None]:
         # A take-back puts its effect in ``rejected``: the search below offers the next one.
@@ -86,6 +91,9 @@ class VerifiedLoop(Loop):
         if self.stop is not None:
             return None
         renders0 = sim.renders
+        if self.retry is not None:
+            retry, self.retry = self.retry, None
+            return self._offer_retry(retry, before, renders0)
         probs = self.selector_probs()
         ranked = rank_unused(probs, list(self.chain.order) + sorted(self.rejected))
         sim.prune(self.chain)
@@ -112,6 +120,19 @@ class VerifiedLoop(Loop):
         """The step's candidate search: the top ``k`` with their model's knobs (the search
         loop, :mod:`serumrnn.server.search_loop`, searches their knobs first)."""
         return search.run(ranked, self.settings.k)
+
+    def _offer_retry(self, retry: Retry, before: dict[str, float], renders0: int) -> StepReport:
+        """The taken-back effect again, with the knobs its capture corrected; the next
+        capture judges it like any step."""
+        judge, sim = self.judge_now, self.simulator
+        probs = self.selector_probs()
+        sim.prune(self.chain)
+        cur, snd = sim.sounds([self.chain, self.chain.then(retry.fx)], exact=True)
+        p = float(probs[spec.EFFECT_NAMES.index(retry.fx.name)])
+        cand = Candidate(retry.fx.name, p, retry.fx, snd, snd.distances, judge.score(snd.distances))
+        report = self._apply(cand, probs, before, cur.distances, [], sim.renders - renders0)
+        report.retry = retry.to_json()
+        return report
 
     def _apply(
         self,

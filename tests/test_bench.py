@@ -34,6 +34,8 @@ def test_time_to_first_step_is_measured_in_a_fresh_process(tiny_run, capsys):
 def test_bench_verified_reports_both_loops(tiny_run, capsys):
     out = bench_verified(2, tiny_run[0] / "models")
     keys = {"verified_step_p50_ms", "verified_step_p95_ms", "refine_step_p50_ms", "refine_step_p95_ms"}
+    keys |= {"plugin_verified_step_p50_ms", "plugin_verified_step_p95_ms"}  # the Debian plugins' row
     assert keys <= set(out) and all(math.isfinite(out[k]) and out[k] > 0 for k in keys)
     text = capsys.readouterr().out
     assert "goal <= 40 ms p50" in text and "goal <= 150 ms p50" in text
+    assert "verified step, k = 3, on the debian_test plugins" in text

@@ -415,3 +415,26 @@ def test_serum_needs_a_path(monkeypatch):
         PluginRack("serum")
     with pytest.raises(PluginLoadError, match="plugin not found: /elsewhere/Serum_x64.so"):
         PluginRack("serum", plugin_path="/elsewhere/Serum_x64.so")
+
+
+def test_a_search_re_renders_only_from_the_changed_effect(rack, monkeypatch):
+    """Kept rack-order prefixes: candidates that share the effects before them reuse them."""
+    calls: list[str] = []
+    real = PL.PluginStage.run
+
+    def run(self, audio, n):
+        calls.append(self.label)
+        return real(self, audio, n)
+
+    monkeypatch.setattr(PL.PluginStage, "run", run)
+    dist = FX("distortion", mode="Tube", drive=0.61)
+    first = rack.render([dist, FX("eq", freq=0.3, q=0.5, gain=0.8)])
+    assert calls == ["distortion", "eq"]
+    calls.clear()
+    other = rack.render([FX("eq", freq=0.8, q=0.5, gain=0.8), dist])
+    assert calls == ["eq"] and np.abs(other - first).mean() > 1e-3
+    x = rack.dry() * 0.9
+    rack.process(x, [dist])
+    calls.clear()
+    rack.process(x, [dist, FX("reverb", mix=0.4, low_cut=0.2, high_cut=0.7)])
+    assert calls == ["reverb"]

@@ -8,7 +8,7 @@ from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.rack.open_rack import OpenRack
 from serumrnn.server.rack.plugins import PluginLoadError, PluginRack
 from serumrnn.server.rack.profile import ProfileError, load_profile
-from serumrnn.server.rack.render import DEFAULT_NOTE, Renderer, RenderError, RenderSettings
+from serumrnn.server.rack.render import DEFAULT_NOTE, Renderer, RenderError, RenderSettings, renderer_label
 
 __all__ = [
     "FX",
@@ -17,6 +17,7 @@ __all__ = [
     "RenderError",
     "Renderer",
     "RenderSettings",
+    "renderer_label",
     "OpenRack",
     "PluginRack",
     "load_profile",

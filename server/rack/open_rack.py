@@ -107,6 +107,9 @@ class OpenRack:
     >>> audio = rack.render([FX("distortion", mode="Tube", drive=0.7)], preset="saw")
     """
 
+    #: What reports and replies call this renderer (``render.renderer_label``).
+    label = "open rack"
+
     def __init__(self, settings: RenderSettings | None = None):
         self.settings = settings = settings or RenderSettings()
         self._synth = _Stage("synth", settings, synth=True)

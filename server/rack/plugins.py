@@ -34,6 +34,7 @@ The profile format, its validator and the Serum profile generator live in
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import sys
 import tempfile
@@ -48,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.open_rack import PrefixCache
 from serumrnn.server.rack.profile import (
     INIT_PRESET,
     ParamRef,
@@ -62,6 +64,8 @@ from serumrnn.server.rack.render import RenderError, RenderSettings
 #: Output below this peak counts as silence when flushing a plugin's tail.
 SILENCE = 1e-6
 FLUSH_CHUNK_S = 0.25
+#: Length of the test tone every effect plugin must answer when it loads.
+PROBE_S = 0.1
 
 
 class PluginLoadError(RenderError):
@@ -180,6 +184,8 @@ class PluginStage:
         self.load_s = 0.0
         self._load()
         self.param_names = [self.proc.get_parameter_name(i) for i in range(self.n_params)]
+        if not instrument:
+            self._probe()
 
     def _load(self) -> None:
         check_plugin_file(self.path)
@@ -196,8 +202,7 @@ class PluginStage:
         if err is not None:
             said = log[0].decode(errors="replace").strip().splitlines()[-1:] if log else []
             raise PluginLoadError(
-                f"DawDreamer could not load the plugin {self.path} "
-                f"({self.plugin.key}): {err}" + (f" [{said[0]}]" if said else "")
+                f"DawDreamer could not load the plugin {self.path}: {err}" + (f" [{said[0]}]" if said else "")
             ) from None
         self.engine, self.proc = engine, proc
         self.cold = self.plugin.warmup_s > 0
@@ -205,19 +210,31 @@ class PluginStage:
         self.n_in = proc.get_num_input_channels()
         self.n_out = proc.get_num_output_channels()
         self.latency = max(0, int(proc.get_latency_samples()))
+        if self.n_out < 1:
+            raise PluginLoadError(f"{self.path} has no audio output: it does not process audio")
         if self.instrument:
             self.player = None
             engine.load_graph([(proc, [])])
         else:
             if self.n_in < 1:
-                raise PluginLoadError(
-                    f"{self.path} ({self.plugin.key}) has no audio input: it cannot be an effect"
-                )
+                raise PluginLoadError(f"{self.path} has no audio input: it cannot be an effect")
             self.player = engine.make_playback_processor("player", np.zeros((self.n_in, 1), np.float32))
             engine.load_graph([(self.player, []), (proc, ["player"])])
         if self.preset_file is not None:
             self._load_preset_file(self.preset_file)
         self.load_s = time.perf_counter() - t
+
+    def _probe(self) -> None:
+        """Refuse an effect that answers a test tone with silence at its default settings
+        (an instrument loaded as an effect, a plugin whose audio path is dead)."""
+        sr = self.settings.sample_rate
+        n = int(PROBE_S * sr)
+        tone = 0.3 * np.sin(2 * np.pi * 440.0 * np.arange(n) / sr)
+        cold, self.cold = self.cold, False  # the warm-up waits for the first real render
+        out = self.run(np.tile(tone.astype(np.float32), (self.n_in, 1)), n)
+        self.cold = cold
+        if float(np.max(np.abs(out))) < SILENCE:
+            raise PluginLoadError(f"{self.path} answers a test tone with silence: it does not process audio")
 
     # -- parameters
 
@@ -230,7 +247,8 @@ class PluginStage:
         def fail(msg: str) -> ProfileError:
             return ProfileError(
                 f"profile {profile.source}: {ref.where}: {msg} "
-                f"(plugin {self.path}, {self.n_params} parameters)"
+                f"(plugin {self.path}, {self.n_params} parameters)",
+                ref.where,
             )
 
         if ref.index is not None:
@@ -398,23 +416,52 @@ class PluginRack:
         settings = RenderSettings() if settings is None else settings  # the spec's rack order now
         self.settings = settings
         p = self.profile
-        path = self._plugin_path(p.synth, None if plugin_path is None else os.fspath(plugin_path))
-        self._synth = PluginStage("synth", path, p.synth, settings, instrument=True, quiet=quiet)
+        override = None if plugin_path is None else os.fspath(plugin_path)
+        self._synth: PluginStage | None = None
+        self._host: PluginStage | None = None
+        if p.synth is not None:
+            path = self._plugin_path(p.synth, override)
+            self._synth = self._stage("synth", path, p.synth, instrument=True, quiet=quiet)
+        if p.fx_host is not None:
+            path = self._plugin_path(p.fx_host, override if p.synth is None else None)
+            self._host = self._stage("fx_host", path, p.fx_host, instrument=False, quiet=quiet)
         self._fx: dict[str, PluginStage] = {}
         for name, m in p.effects.items():
             if m.plugin is not None:
-                self._fx[name] = PluginStage(
-                    name, self._plugin_path(m.plugin), m.plugin, settings, instrument=False, quiet=quiet
+                self._fx[name] = self._stage(
+                    name, self._plugin_path(m.plugin), m.plugin, instrument=False, quiet=quiet
                 )
         self._index: dict[ParamRef, int] = {}
         for s in p.synth_fixed:
+            assert self._synth is not None  # a profile without a synth has no synth.fixed
             self._index[s.ref] = self._synth.resolve(s.ref, p, strict_names)
         for name, m in p.effects.items():
-            stage = self._synth if m.in_synth else self._fx[name]
+            stage = self._stage_of(name)
             for ref in m.refs():
                 self._index[ref] = stage.resolve(ref, p, strict_names)
         self._dry: dict[tuple[str | None, int], np.ndarray] = {}
         self._use_dry_cache = not p.in_synth
+        self._prefixes = PrefixCache()
+
+    def _stage_of(self, effect: str | None) -> PluginStage:
+        """The plugin that hosts ``effect`` (None: the synth)."""
+        m = None if effect is None else self.profile.effect(effect)
+        if m is None or m.in_synth:
+            stage = self._synth
+        else:
+            stage = self._host if m.in_fx_host else self._fx[m.effect]
+        if stage is None:
+            raise RenderError(f"profile {self.profile.name!r} ({self.profile.source}) has no synth")
+        return stage
+
+    def _stage(
+        self, label: str, path: str, plugin: PluginSpec, *, instrument: bool, quiet: bool
+    ) -> PluginStage:
+        """Load one plugin; a load error names the profile file and key (one line)."""
+        try:
+            return PluginStage(label, path, plugin, self.settings, instrument=instrument, quiet=quiet)
+        except PluginLoadError as e:
+            raise PluginLoadError(f"profile {self.profile.source}: {plugin.key}: {e}") from None
 
     def _plugin_path(self, plugin: PluginSpec, override: str | None = None) -> str:
         if override:
@@ -431,29 +478,39 @@ class PluginRack:
     # -- facts
 
     @property
+    def label(self) -> str:
+        """What reports and replies call this renderer."""
+        return f"plugins: {self.profile.name}"
+
+    @property
     def presets(self) -> tuple[str, ...]:
+        """The synth's presets; none for a profile without a synth (it processes audio)."""
+        if self._synth is None:
+            return ()
         return (INIT_PRESET,) + tuple(self.profile.presets)
 
     @property
     def order_follows_chain(self) -> bool:
-        """False when some effects live inside the synth (they keep the synth's order)."""
-        return not self.profile.in_synth
+        """False when some effects live inside the synth or an fx host (they keep that
+        plugin's own order)."""
+        return not (self.profile.in_synth or self.profile.in_fx_host)
 
     def load_times(self) -> dict[str, float]:
         """Seconds each plugin took to load (the last time it loaded)."""
-        out = {"synth": self._synth.load_s}
+        out = {} if self._synth is None else {"synth": self._synth.load_s}
+        if self._host is not None:
+            out["fx_host"] = self._host.load_s
         out.update({k: s.load_s for k, s in self._fx.items()})
         return out
 
     def parameter_names(self, effect: str | None = None) -> list[str]:
         """The synth's parameter names, or those of the plugin hosting ``effect``."""
-        stage = self._synth if effect is None or self.profile.effect(effect).in_synth else self._fx[effect]
-        return list(stage.param_names)
+        return list(self._stage_of(effect).param_names)
 
     def parameter(self, param: str | int, effect: str | None = None) -> float:
         """A parameter's current normalized value on the synth, or on ``effect``'s plugin
         (what the last render set: for checking a profile by hand)."""
-        stage = self._synth if effect is None or self.profile.effect(effect).in_synth else self._fx[effect]
+        stage = self._stage_of(effect)
         ref = ParamRef(
             param if isinstance(param, int) else None,
             param if isinstance(param, str) else None,
@@ -481,9 +538,28 @@ class PluginRack:
         for fx in chain:
             self.profile.effect(fx.name)
 
+    def _switch(self, stage: PluginStage, hosted: Sequence[str], chain: Sequence[FX]) -> None:
+        """Every effect ``stage`` hosts: its settings when the chain has it, else its
+        enable off (so nothing an earlier render switched on leaks into this one)."""
+        on = {fx.name: fx for fx in chain}
+        for name in hosted:
+            m = self.profile.effects[name]
+            if name in on:
+                self._apply(stage, m.settings(on[name]))
+            else:
+                assert m.enable is not None and m.enable.off is not None
+                stage.set(self._index[m.enable.ref], m.enable.off)
+
     def _apply(self, stage: PluginStage, pairs: Sequence[tuple[ParamRef, float]]) -> None:
         for ref, value in pairs:
             stage.set(self._index[ref], value)
+
+    def _no_synth(self) -> RenderError:
+        p = self.profile
+        return RenderError(
+            f"profile {p.name!r} ({p.source}) has no synth: it processes audio (captures, "
+            "files) through its effects with process(), and renders no presets"
+        )
 
     def _synth_audio(self, chain: Chain, preset_file: str | None, note: int) -> np.ndarray:
         s, p = self.settings, self.profile
@@ -491,17 +567,12 @@ class PluginRack:
         if self._use_dry_cache and key in self._dry:
             return self._dry[key]
         st = self._synth
+        if st is None:
+            raise self._no_synth()
         st.prepare()
         st.use_preset(preset_file)
         self._apply(st, [(x.ref, x.value) for x in p.synth_fixed])
-        on = {fx.name: fx for fx in chain}
-        for name in p.in_synth:
-            m = p.effects[name]
-            if name in on:
-                self._apply(st, m.settings(on[name]))
-            else:
-                assert m.enable is not None and m.enable.off is not None
-                st.set(self._index[m.enable.ref], m.enable.off)
+        self._switch(st, p.in_synth, chain)
         st.warm_up()
         st.proc.clear_midi()
         st.proc.add_midi_note(note, s.velocity, 0.0, s.note_s)
@@ -517,13 +588,38 @@ class PluginRack:
             self._dry[key] = audio
         return audio
 
-    def _effects(self, audio: np.ndarray, chain: Sequence[FX]) -> np.ndarray:
+    def _effects(self, audio: np.ndarray, chain: Sequence[FX], source: tuple | None = None) -> np.ndarray:
+        """``audio`` (channels, n) through the chain's effect plugins. With ``source`` (what
+        the audio is: a synth render or a clip's hash), the sound after each rack-order
+        prefix is kept, so a search's candidates re-render only from the changed effect on
+        (the plugins are reset before each use, so a prefix sounds the same every time;
+        the phaser's running LFO is the exception, and a kept prefix fixes one take)."""
         n = audio.shape[1]
-        for fx in Chain(chain).in_rack_order(self.settings.rack_order):
+        if self._host is not None:  # one plugin hosts every effect: switch each on or off, run once
+            self._host.prepare()
+            self._switch(self._host, self.profile.in_fx_host, chain)
+            return self._host.run(audio, n)
+        ordered = Chain(chain).in_rack_order(self.settings.rack_order)
+        keys = [
+            None if source is None else (source, PrefixCache.key(ordered.prefix(i + 1)))
+            for i in range(len(ordered))
+        ]
+        start = 0
+        for i in range(len(ordered), 0, -1):
+            key = keys[i - 1]
+            hit = None if key is None else self._prefixes.get(key)
+            if hit is not None:
+                audio, start = hit, i
+                break
+        for i in range(start, len(ordered)):
+            fx = ordered[i]
             st = self._fx[fx.name]
             st.prepare()
             self._apply(st, self.profile.effects[fx.name].settings(fx))
             audio = st.run(audio, n)
+            key = keys[i]
+            if key is not None:
+                self._prefixes.put(key, audio)
         return audio
 
     def dry(self, preset: str | None = None, *, note: int | None = None) -> np.ndarray:
@@ -543,8 +639,14 @@ class PluginRack:
         if not 0 <= note <= 127:
             raise ValueError(f"MIDI note {note} is outside 0..127")
         self._check(chain)
+        if self._synth is None:
+            raise self._no_synth()
         audio = self._synth_audio(chain, self._preset_file(preset), note)
-        audio = self._effects(audio, [fx for fx in chain if fx.name in self._fx])
+        pf = self._preset_file(preset)
+        source = ("synth", pf, note) if self._use_dry_cache else None
+        audio = self._effects(
+            audio, [fx for fx in chain if not self.profile.effects[fx.name].in_synth], source
+        )
         return _mono(audio, self.settings.n_samples)
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
@@ -565,7 +667,8 @@ class PluginRack:
         if x.ndim != 2 or x.shape[1] == 0:
             raise ValueError(f"audio must be (samples,) or (channels, samples), got {x.shape}")
         n = x.shape[1]
-        return _mono(self._effects(x, list(chain)), n)
+        source = ("clip", x.shape, hashlib.sha1(np.ascontiguousarray(x).data).digest())
+        return _mono(self._effects(x, list(chain), source), n)
 
 
 def _mono(audio: np.ndarray, n: int) -> np.ndarray:

@@ -7,12 +7,13 @@ This module is JSON only (no DawDreamer), so checks and the device tooling stay 
 
 Profile format (``profiles/*.json``; relative paths resolve against the file's folder)::
 
-    {"name": "...", "notes": ["..."],
+    {"name": "...", "notes": ["..."], "unverified": "why (optional)",
+     "fx_host": {"path": ..., "path_env": "VAR", "reset": "flush"},   # optional
      "synth": {"path": "/x/Synth.so" | null, "path_env": "VAR", "reset": "flush",
                "presets": {"saw": "saw.fxp"}, "preset": "saw", "normalize_peak": 0.5,
                "fixed": [{"param": ..., "value": 0.3}]},
      "effects": {"<spec effect>": {
-        "plugin": "synth" | {"path": ..., "reset": "flush"|"reload"|"none",
+        "plugin": "synth" | "fx_host" | {"path": ..., "reset": "flush"|"reload"|"none",
                              "flush_max_s": 5, "warmup_s": 0},
         "enable": {"param": "bypass", "on": 0.0, "off": 1.0},
         "knobs": {"<spec knob>": {"param": "Drive"}                    # identity
@@ -24,6 +25,12 @@ Profile format (``profiles/*.json``; relative paths resolve against the file's f
                                            "curve": "log"}}
                                | [several of these, all driven by the one knob]},
         "fixed": [{"param": ..., "value": ...}]}}}
+
+Where an effect lives: ``"synth"`` (inside the synth plugin, as in Serum), ``"fx_host"`` (one
+effect plugin hosting several effects, as SerumFX hosts Serum's whole FX rack: then every
+effect lives there), or a plugin of its own. ``synth`` is optional: a profile without one
+processes audio (captures, files) and renders no presets. ``unverified`` says the
+profile was never checked against its plugin (written from documentation, not a machine).
 
 A parameter is ``"param"`` (a name or an index) or ``"index"`` and/or ``"name"`` (both:
 they must agree). Values are the plugin's normalized 0..1. ``"unit"`` converts through the
@@ -128,7 +135,7 @@ class Target:
 class PluginSpec:
     """One plugin file and how to treat it between renders."""
 
-    key: str  # "synth" or "effects.<name>.plugin"
+    key: str  # "synth", "fx_host" or "effects.<name>.plugin"
     path: str | None
     path_env: str | None
     reset: str = "flush"
@@ -136,17 +143,26 @@ class PluginSpec:
     warmup_s: float = 0.0
 
 
+#: Hosts an effect can share with others instead of a plugin of its own.
+SHARED_HOSTS = ("synth", "fx_host")
+
+
 @dataclass(frozen=True)
 class EffectMap:
     effect: str
-    plugin: PluginSpec | None  # None: hosted by the synth
+    plugin: PluginSpec | None  # None: hosted by the synth or the fx host (``shared``)
     enable: Enable | None
     knobs: Mapping[str, tuple[Target, ...]]
     fixed: tuple[Setting, ...]
+    shared: str | None = None  # "synth" or "fx_host" when ``plugin`` is None
 
     @property
     def in_synth(self) -> bool:
-        return self.plugin is None
+        return self.shared == "synth"
+
+    @property
+    def in_fx_host(self) -> bool:
+        return self.shared == "fx_host"
 
     def settings(self, fx: FX) -> list[tuple[ParamRef, float]]:
         """Every (parameter, value) to set when ``fx`` is on: enable, fixed, then knobs."""
@@ -174,7 +190,7 @@ class Profile:
     name: str
     source: str
     notes: tuple[str, ...]
-    synth: PluginSpec
+    synth: PluginSpec | None  # None: a profile that only processes audio (an fx host)
     presets: Mapping[str, str]  # name -> resolved file path
     default_preset: str | None
     normalize_peak: float | None
@@ -182,10 +198,16 @@ class Profile:
     effects: Mapping[str, EffectMap]
     base_dir: str  # relative plugin and preset paths resolve here
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    fx_host: PluginSpec | None = None
+    unverified: str | None = None
 
     @property
     def in_synth(self) -> tuple[str, ...]:
         return tuple(n for n, e in self.effects.items() if e.in_synth)
+
+    @property
+    def in_fx_host(self) -> tuple[str, ...]:
+        return tuple(n for n, e in self.effects.items() if e.in_fx_host)
 
     def effect(self, name: str) -> EffectMap:
         """The mapping for one effect, with an error that names the profile."""
@@ -347,7 +369,8 @@ class _Checker:
             ) from None
         d = self.keys(d, where, {"plugin", "enable", "knobs", "fixed", "comment"}, {"plugin", "knobs"})
         host = d["plugin"]
-        plugin = None if host == "synth" else self.plugin(host, f"{where}.plugin")
+        shared = host if isinstance(host, str) and host in SHARED_HOSTS else None
+        plugin = None if shared else self.plugin(host, f"{where}.plugin")
         enable = None
         if d.get("enable") is not None:
             e = self.keys(
@@ -361,7 +384,7 @@ class _Checker:
         if plugin is None and (enable is None or enable.off is None):
             raise self.fail(
                 f"{where}.enable",
-                "an effect inside the synth needs an enable "
+                f"an effect inside the {'synth' if shared == 'synth' else 'fx host'} needs an enable "
                 "parameter with 'on' and 'off' values (it is switched off on "
                 "every render that does not use it)",
             )
@@ -398,6 +421,7 @@ class _Checker:
             enable,
             knobs,
             tuple(self.setting(s, f"{where}.fixed[{i}]") for i, s in enumerate(fixed)),
+            shared,
         )
 
 
@@ -417,7 +441,9 @@ def parse_profile(raw: Mapping[str, Any], source: str = "<dict>", base: Path | N
     c = _Checker(source)
     if not isinstance(raw, Mapping):
         raise c.fail("", f"expected an object, got {type(raw).__name__}")
-    d = c.keys(dict(raw), "", {"name", "notes", "synth", "effects", "comment"}, {"synth", "effects"})
+    d = c.keys(
+        dict(raw), "", {"name", "notes", "synth", "fx_host", "effects", "unverified", "comment"}, {"effects"}
+    )
     name = d.get("name") or (Path(source).stem if source != "<dict>" else "unnamed")
     if not isinstance(name, str):
         raise c.fail("name", f"{name!r} is not a string")
@@ -425,9 +451,15 @@ def parse_profile(raw: Mapping[str, Any], source: str = "<dict>", base: Path | N
     notes = [notes] if isinstance(notes, str) else notes
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise c.fail("notes", "expected a string or a list of strings")
+    unverified = d.get("unverified")
+    if unverified is not None and (not isinstance(unverified, str) or not unverified.strip()):
+        raise c.fail("unverified", "expected a sentence saying what was not checked")
+    fx_host = None if d.get("fx_host") is None else c.plugin(d["fx_host"], "fx_host")
     plugin_keys = ("path", "path_env", "reset", "flush_max_s", "warmup_s")
-    s = c.keys(d["synth"], "synth", {*plugin_keys, "presets", "preset", "normalize_peak", "fixed", "comment"})
-    synth = c.plugin({k: v for k, v in s.items() if k in plugin_keys}, "synth")
+    s = c.keys(
+        d.get("synth", {}), "synth", {*plugin_keys, "presets", "preset", "normalize_peak", "fixed", "comment"}
+    )
+    synth = c.plugin({k: v for k, v in s.items() if k in plugin_keys}, "synth") if "synth" in d else None
     presets_in = s.get("presets", {})
     if not isinstance(presets_in, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in presets_in.items()
@@ -454,6 +486,17 @@ def parse_profile(raw: Mapping[str, Any], source: str = "<dict>", base: Path | N
     if not isinstance(effects_in, dict):
         raise c.fail("effects", "expected an object of effect -> mapping")
     effects = {n: c.effect(n, e, f"effects.{n}") for n, e in effects_in.items()}
+    for n, e in effects.items():
+        if e.in_synth and synth is None:
+            raise c.fail(f"effects.{n}.plugin", "'synth', but the profile has no synth")
+        if e.in_fx_host and fx_host is None:
+            raise c.fail(f"effects.{n}.plugin", "'fx_host', but the profile has no fx_host")
+        if fx_host is not None and not e.in_fx_host:
+            raise c.fail(
+                f"effects.{n}.plugin",
+                "a profile with an fx_host hosts every effect there ('plugin': 'fx_host'): "
+                "one plugin runs them in its own order",
+            )
     if peak is not None and any(e.in_synth for e in effects.values()):
         raise c.fail(
             "synth.normalize_peak",
@@ -471,6 +514,8 @@ def parse_profile(raw: Mapping[str, Any], source: str = "<dict>", base: Path | N
         effects,
         str(base),
         copy.deepcopy(dict(raw)),
+        fx_host,
+        None if unverified is None else " ".join(unverified.split()),
     )
 
 
@@ -487,6 +532,8 @@ _SCHEMA_WORDS = frozenset(
         "name",
         "notes",
         "synth",
+        "fx_host",
+        "unverified",
         "effects",
         "comment",
         "path",
@@ -622,31 +669,41 @@ def find_profile(name: str, folders: Sequence[str | os.PathLike] = ()) -> Path:
     raise ProfileError(f"profile {name}: no such profile (available: {', '.join(names)})")
 
 
-def serum_profile() -> dict[str, Any]:
-    """The Serum profile, generated from ``serumrnn.server.spec`` (the one source of Serum indices).
+def _serum_effects(host: str, *, indices: bool) -> dict[str, Any]:
+    """Every spec effect mapped onto Serum's FX parameters (by name, and by index when the
+    indices are known: Serum's own; SerumFX's are not recorded), hosted by ``host``."""
 
-    ``profiles/serum.json`` is this, written out; a test checks they are equal.
-    """
+    def ref(name: str, index: int) -> dict[str, Any]:
+        return {"index": index, "name": name} if indices else {"name": name}
+
     effects: dict[str, Any] = {}
     for eff in spec.EFFECTS:
         knobs: dict[str, Any] = {}
         for k in eff.knobs:
-            t: dict[str, Any] = {"index": k.serum_index, "name": k.serum_name}
+            t: dict[str, Any] = ref(k.serum_name, k.serum_index)
             if k.categorical:
                 t["map"] = "table"
                 t["values"] = [k.to_serum(i) for i in range(len(k.choices))]
             knobs[k.name] = t
         effects[eff.name] = {
-            "plugin": "synth",
+            "plugin": host,
             "enable": {
-                "index": eff.enable.serum_index,
-                "name": eff.enable.serum_name,
+                **ref(eff.enable.serum_name, eff.enable.serum_index),
                 "on": eff.enable.value,
                 "off": 0.0,
             },
             "knobs": knobs,
-            "fixed": [{"index": f.serum_index, "name": f.serum_name, "value": f.value} for f in eff.fixed],
+            "fixed": [{**ref(f.serum_name, f.serum_index), "value": f.value} for f in eff.fixed],
         }
+    return effects
+
+
+def serum_profile() -> dict[str, Any]:
+    """The Serum profile, generated from ``serumrnn.server.spec`` (the one source of Serum indices).
+
+    ``profiles/serum.json`` is this, written out; a test checks they are equal.
+    """
+    effects = _serum_effects("synth", indices=True)
     return {
         "name": "serum",
         "notes": [
@@ -667,3 +724,38 @@ def serum_profile() -> dict[str, Any]:
 def serum_profile_json() -> str:
     """Deterministic text of :func:`serum_profile` (what ``profiles/serum.json`` holds)."""
     return json.dumps(serum_profile(), indent=2) + "\n"
+
+
+#: Where SerumFX (Serum 1's effects-only plugin) lives: this variable (or ``plugin_path=``).
+SERUMFX_PATH_ENV = "SERUMRNN_SERUMFX_PATH"
+
+
+def serumfx_profile() -> dict[str, Any]:
+    """The SerumFX profile: Serum's FX rack as one effect plugin hosting all five effects,
+    generated from the spec like :func:`serum_profile` (``profiles/serumfx.json``).
+
+    SerumFX exposes the FX rack's parameters under Serum's names; its indices differ from
+    Serum's (no oscillators) and are not recorded, so parameters are found by name. Never
+    loaded on a machine with SerumFX: marked ``unverified``.
+    """
+    return {
+        "name": "serumfx",
+        "unverified": "Written from the spec's Serum parameter names; never loaded with SerumFX. "
+        "Load it once (serumrnn profile draft PATH lists the plugin's names) and remove this key.",
+        "notes": [
+            "Generated by serumrnn.server.rack.profile.serumfx_profile() from server/spec.py; edit the "
+            "spec, not this file.",
+            f"The plugin's path is yours: PluginRack('serumfx', plugin_path=...) or {SERUMFX_PATH_ENV}.",
+            "SerumFX hosts all five effects (fx_host): it processes audio (the captured dry sound), "
+            "renders no presets, and runs the effects in the FX rack order stored in its state; "
+            "effects not in a chain are switched off on every render.",
+            "Parameters are matched by Serum's names; SerumFX's indices are not recorded.",
+        ],
+        "fx_host": {"path": None, "path_env": SERUMFX_PATH_ENV, "reset": "flush"},
+        "effects": _serum_effects("fx_host", indices=False),
+    }
+
+
+def serumfx_profile_json() -> str:
+    """Deterministic text of :func:`serumfx_profile` (what ``profiles/serumfx.json`` holds)."""
+    return json.dumps(serumfx_profile(), indent=2) + "\n"

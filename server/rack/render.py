@@ -67,5 +67,15 @@ class Renderer(Protocol):
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray: ...
 
 
+def renderer_label(renderer: object) -> str:
+    """Which renderer judged a step, for reports and replies: ``"open rack"`` or
+    ``"plugins: <profile>"`` (a wrapper such as the server's locked renderer is looked through)."""
+    for r in (renderer, getattr(renderer, "rack", None)):
+        label = getattr(r, "label", None)
+        if isinstance(label, str):
+            return label
+    return type(renderer).__name__
+
+
 class RenderError(RuntimeError):
     """A renderer could not produce audio (bad plugin, bad preset, DSP compile failure)."""
