@@ -131,12 +131,111 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 #: Seconds from the stop signal to the process's end, whatever is still running.
 SHUTDOWN_LIMIT_S = 4.5
+#: The watchdog's limit (a separate process, free of this one's threads): past it, the
+#: server is killed, whatever holds its interpreter.
+WATCHDOG_LIMIT_S = 4.9
+
+_WATCHDOG = """
+import os, select, signal, sys, time
+fd, pid, limit = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+while True:
+    if not os.read(fd, 64):
+        sys.exit(0)  # the server exited: its end of the pipe closed
+    end = time.monotonic() + limit
+    while (left := end - time.monotonic()) > 0:
+        if select.select([fd], [], [], left)[0] and not os.read(fd, 64):
+            sys.exit(0)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    sys.exit(0)
+"""
+
+
+def _start_watchdog() -> int | None:
+    """A tiny process that kills the server :data:`WATCHDOG_LIMIT_S` seconds after a stop
+    signal. The signal reaches it through ``signal.set_wakeup_fd``, which the C signal
+    handler writes at once: the Python handler runs only when the main thread next holds
+    the interpreter, which a busy worker can delay by seconds. Returns the pipe's write end."""
+    import subprocess
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        subprocess.Popen(
+            [sys.executable, "-S", "-c", _WATCHDOG, str(r), str(os.getpid()), str(WATCHDOG_LIMIT_S)],
+            pass_fds=(r,),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in the terminal does not end it first
+        )
+    except OSError as e:
+        log.warning("no shutdown watchdog (%s): a stop signal relies on the server's own timer", e)
+        os.close(w)
+        return None
+    finally:
+        os.close(r)
+    signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    return w
+
+
+def _private_tmp() -> str:
+    """A temporary folder of this server's own, used for every temporary file (TensorFlow's
+    ``__autograph_generated_file*.py`` among them) and removed at exit, forced or not."""
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="serumrnn-serve-")
+    os.environ["TMPDIR"] = d
+    tempfile.tempdir = d
+    return d
+
+
+_CLEANUP: list[str] = []  # folders to remove at any exit
+_SERVER: list[Any] = []  # the running server, told to send /serumrnn/stopped on a forced exit
+
+
+def _clean_up() -> None:
+    import shutil
+
+    for d in _CLEANUP:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def _force_exit(code: int, why: str) -> None:
     log.warning("%s: exiting now", why)
+    for server in _SERVER:
+        try:
+            server.send_stopped()
+        except Exception:  # exiting anyway
+            pass
+    _clean_up()
     logging.shutdown()
     os._exit(code)
+
+
+def check_options(a: argparse.Namespace) -> str | None:
+    """The first impossible option of ``serve``, as one line (None: all fine): checked
+    before anything binds or loads, by :meth:`ServerConfig.check`."""
+    from serumrnn.server.osc_server import ServerConfig
+
+    try:
+        ServerConfig(
+            host=a.host,
+            port=a.port,
+            reply_port=a.reply_port,
+            workers=a.workers,
+            max_sessions=a.max_sessions,
+            sessions_per_client=a.sessions_per_client,
+            session_memory_mb=a.session_memory,
+            tolerance=a.tolerance,
+            k=a.k,
+            refine_budget=a.refine_budget,
+            loop=a.loop,
+            size_rule=a.size_rule,
+        ).check()
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
@@ -146,6 +245,10 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         rack_order = None if a.rack_order is None else spec.rack_order(a.rack_order)
     except ValueError as e:
         print(f"serumrnn serve: error: --rack-order: {e}", file=sys.stderr)
+        return 2
+    bad = check_options(a)
+    if bad is not None:
+        print(f"serumrnn serve: error: {bad}", file=sys.stderr)
         return 2
 
     # Bind before anything slow: a port in use is one line and exit code 2 at once.
@@ -174,9 +277,17 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     )
     for h in logging.getLogger().handlers:
         h.addFilter(SafeLogFilter())
+    _CLEANUP.append(_private_tmp())  # before TensorFlow loads: its temp files go there
+    try:
+        return _serve(a, sock, rack_order)
+    finally:
+        _clean_up()
+
+
+def _serve(a: argparse.Namespace, sock: socket.socket, rack_order: tuple[str, ...] | None) -> int:
     from serumrnn.server import native
     from serumrnn.server.midi import Trigger, open_listener
-    from serumrnn.server.osc_server import OscServer
+    from serumrnn.server.osc_server import OscServer, ServerConfig
     from serumrnn.server.startup import load_models, warm_up
 
     trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
@@ -199,15 +310,14 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    server = OscServer(
-        models,
-        a.host,
-        a.port,
-        a.reply_port,
+    _start_watchdog()
+    config = ServerConfig(
+        host=a.host,
+        port=a.port,
+        reply_port=a.reply_port,
         workers=a.workers,
         bundles=not a.no_bundles,
         tolerance=a.tolerance,
-        sock=sock,
         loop=a.loop,
         k=a.k,
         refine_budget=a.refine_budget,
@@ -217,7 +327,9 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         sessions_per_client=a.sessions_per_client,
         session_memory_mb=a.session_memory,
         size_rule=a.size_rule,
-    ).start()
+    )
+    server = OscServer(models, config=config, sock=sock).start()
+    _SERVER.append(server)
     midi_port = None
     try:
         if trigger is not None:
