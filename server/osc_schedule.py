@@ -107,7 +107,8 @@ class FairQueue:
         with self._cond:
             if self._closed:
                 raise Busy("the server is stopping", 5.0)
-            c = self._clients.get(client) or _Client()
+            known = self._clients.get(client)
+            c = known or _Client()
             heap = c.keys.get(key, [])
             if len(heap) >= self.per_key_jobs:
                 raise Busy(f"{len(heap)} requests of this session or socket are queued", c.cost_s or 1.0)
@@ -127,7 +128,9 @@ class FairQueue:
             c.keys[key] = heap
             c.queued += 1
             c.cost_s += cost_s
-            self._clients[client] = c
+            if known is None:  # a client with nothing under way goes first: it has waited for no one
+                self._clients[client] = c
+                self._clients.move_to_end(client, last=False)
             self._queued += 1
             self._cond.notify()
 

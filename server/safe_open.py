@@ -122,6 +122,8 @@ def refused_by_rule(path: str) -> bool:
 
 
 _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Whether the folder-by-folder walk is possible (Linux: O_PATH and openat).
+_WALK = os.open in os.supports_dir_fd and hasattr(os, "O_PATH")
 
 
 def _open_walk(real: str, max_bytes: int | None) -> int:
@@ -166,7 +168,7 @@ def open_regular(path: str, max_bytes: int | None = None) -> tuple[io.BufferedRe
             raise rule
         if len(os.fsencode(real)) >= _PATH_MAX:
             raise FileRefused("bad_path", "cannot follow the path (File name too long)")
-        if os.open in os.supports_dir_fd and hasattr(os, "O_PATH"):
+        if _WALK:
             fd = _open_walk(real, max_bytes)
             f = open(fd, "rb", closefd=True)  # noqa: SIM115 - returned to the caller
         else:  # no O_PATH (macOS): the final link is refused, the folders are trusted

@@ -385,7 +385,7 @@ def test_a_session_holds_at_most_max_sounds_bounded_sounds(files):
 def test_session_memory_is_bounded_by_the_budget(files):
     """Sounds that would pass the memory budget are refused unless an idle session can
     be closed to make room."""
-    srv = make_server(session_memory_mb=3 * SOUND_BYTES / 2**20 + 1)
+    srv = make_server(session_memory_mb=(TARGET_BYTES + SOUND_BYTES) / 2**20 + 1)
     try:
         with OscClient(srv.address, timeout=60) as c:
             first = _stepping_session(c, files)
