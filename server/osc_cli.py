@@ -238,7 +238,11 @@ def check_options(a: argparse.Namespace) -> str | None:
     return None
 
 
-def _cmd_serve(a: argparse.Namespace) -> int:
+def _cmd_serve(
+    a: argparse.Namespace, *, models: dict[str, GroupModels] | None = None, rack: Any = None
+) -> int:
+    """``serve``. ``models`` and ``rack``: given instead of loaded (the attack campaign's
+    scripted stubs); everything else, signals and shutdown included, as for real."""
     from serumrnn.server.osc_transport import bind_udp
 
     try:
@@ -279,12 +283,18 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         h.addFilter(SafeLogFilter())
     _CLEANUP.append(_private_tmp())  # before TensorFlow loads: its temp files go there
     try:
-        return _serve(a, sock, rack_order)
+        return _serve(a, sock, rack_order, models, rack)
     finally:
         _clean_up()
 
 
-def _serve(a: argparse.Namespace, sock: socket.socket, rack_order: tuple[str, ...] | None) -> int:
+def _serve(
+    a: argparse.Namespace,
+    sock: socket.socket,
+    rack_order: tuple[str, ...] | None,
+    models: dict[str, GroupModels] | None,
+    rack: Any,
+) -> int:
     from serumrnn.server import native
     from serumrnn.server.midi import Trigger, open_listener
     from serumrnn.server.osc_server import OscServer, ServerConfig
@@ -293,9 +303,10 @@ def _serve(a: argparse.Namespace, sock: socket.socket, rack_order: tuple[str, ..
     trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
     native.tune_allocator()
     t0 = time.perf_counter()
-    models = load_models(a.models, a.groups.split(",") if a.groups else None)
-    for m in models.values():
-        warm_up(m)
+    if models is None:
+        models = load_models(a.models, a.groups.split(",") if a.groups else None)
+        for m in models.values():
+            warm_up(m)
     log.info("models loaded and warmed up in %.1f s: %s", time.perf_counter() - t0, ", ".join(models))
     stop = threading.Event()
 
@@ -328,7 +339,7 @@ def _serve(a: argparse.Namespace, sock: socket.socket, rack_order: tuple[str, ..
         session_memory_mb=a.session_memory,
         size_rule=a.size_rule,
     )
-    server = OscServer(models, config=config, sock=sock).start()
+    server = OscServer(models, config=config, sock=sock, rack=rack).start()
     _SERVER.append(server)
     midi_port = None
     try:

@@ -40,11 +40,12 @@ class Job:
     for a session's requests, the arrival count otherwise)."""
 
     order: tuple[int, int]
-    fn: Callable[[], None] = field(compare=False)
+    fn: Callable[[Job], None] = field(compare=False)
     client: str = field(compare=False, default="")
     key: Hashable = field(compare=False, default="")
     cost_s: float = field(compare=False, default=0.0)
     kind: str = field(compare=False, default="")
+    finished: bool = field(compare=False, default=False)
 
 
 class _Client:
@@ -97,7 +98,7 @@ class FairQueue:
         self,
         client: str,
         key: Hashable,
-        fn: Callable[[], None],
+        fn: Callable[[Job], None],
         *,
         cost_s: float = 0.0,
         order: int | None = None,
@@ -172,8 +173,13 @@ class FairQueue:
             return None
 
     def done(self, job: Job) -> None:
-        """A taken job has finished: its key and client may run the next."""
+        """A taken job has finished: its key and client may run the next. A job calls it
+        itself before it sends its reply (so a client's next request never finds the
+        answered one still counted); the worker calls it again after, which changes nothing."""
         with self._cond:
+            if job.finished:
+                return
+            job.finished = True
             c = self._clients.get(job.client)
             if c is None:
                 return
@@ -243,7 +249,7 @@ class WorkerPool:
             with self._lock:
                 self._busy.add(me)
             try:
-                job.fn()
+                job.fn(job)
             except BaseException as e:  # a job's own handler logs; this is the last net
                 self._on_error(e)
             finally:

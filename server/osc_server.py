@@ -617,7 +617,7 @@ class OscServer:
             lane.put(
                 call.sender[0],
                 key,
-                lambda: self._execute(req, call, budget, t0),
+                lambda job: self._execute(req, call, budget, t0, lambda: lane.done(job)),
                 cost_s=cost_s,
                 order=order,
                 kind=req.name,
@@ -643,8 +643,16 @@ class OscServer:
             if sess.last_rid is None or is_older(sess.last_rid, req.request_id):
                 sess.last_rid = req.request_id
 
-    def _execute(self, req: Request, call: _Call, budget: int | None, t0: float) -> None:
-        """Run a queued request (on a worker), answer it, keep its reply for retries."""
+    def _execute(
+        self,
+        req: Request,
+        call: _Call,
+        budget: int | None,
+        t0: float,
+        finished: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Run a queued request (on a worker), answer it, keep its reply for retries.
+        ``finished``: tells the lane the work is done, before the reply goes out."""
         if self._stop.is_set():
             return
         sess = call.sess
@@ -662,6 +670,7 @@ class OscServer:
             self.sessions.store_new(call.sender, req.request_id, (out.dest, datagrams) if ok else None)
         elif sess is not None and req.name in osc.MUTATING:
             self.sessions.store(sess, req.request_id, (out.dest, datagrams))
+        finished()
         self._send_datagrams(datagrams, out.dest)
         what = "ok" if out.failure is None else f"error {out.failure.code}"
         if not datagrams:
@@ -922,6 +931,7 @@ class OscServer:
                     c["requests"],
                     c["errors"],
                     float(time.monotonic() - self.started),
+                    float(self.sessions.total_bytes() / 2**20),
                 ),
             )
         ]
@@ -945,7 +955,7 @@ class OscServer:
             self.heavy.put(
                 sess.owner,
                 sess.id,
-                lambda: self._execute(req, call, None, time.perf_counter()),
+                lambda job: self._execute(req, call, None, time.perf_counter(), lambda: self.heavy.done(job)),
                 cost_s=self.costs.estimate("step"),
                 order=sess.last_rid,
                 kind="step",

@@ -71,9 +71,9 @@ def _queue(**kw) -> FairQueue:
 def test_clients_are_served_round_robin_not_first_come():
     q = _queue(per_client_in_flight=10)
     for i in range(10):
-        q.put("flooder", ("sock", i % 3), lambda: None, kind=f"f{i}")
+        q.put("flooder", ("sock", i % 3), lambda job: None, kind=f"f{i}")
     order = [q.take(0).kind]  # the flooder is being served when the victim comes
-    q.put("victim", "sock", lambda: None, kind="v")
+    q.put("victim", "sock", lambda job: None, kind="v")
     order += [q.take(0).kind for _ in range(10)]
     assert order.index("v") == 1, order
 
@@ -82,15 +82,15 @@ def test_a_client_alone_gets_every_idle_worker():
     """The in-flight cap yields to others only: with no one else waiting, the client's
     second job does not leave a worker idle."""
     q = _queue(per_client_in_flight=1)
-    q.put("a", "x", lambda: None, kind="a1")
-    q.put("a", "y", lambda: None, kind="a2")
+    q.put("a", "x", lambda job: None, kind="a1")
+    q.put("a", "y", lambda job: None, kind="a2")
     assert [q.take(0).kind, q.take(0).kind] == ["a1", "a2"]
 
 
 def test_a_key_runs_one_job_at_a_time_in_request_id_order():
     q = _queue(per_key_in_flight=1, per_client_in_flight=5)
     for rid in (7, 5, 6):
-        q.put("c", "session", lambda: None, order=rid, kind=str(rid))
+        q.put("c", "session", lambda job: None, order=rid, kind=str(rid))
     job = q.take(0)
     assert job.kind == "5" and q.take(0) is None  # 6 waits for 5
     q.done(job)
@@ -99,24 +99,24 @@ def test_a_key_runs_one_job_at_a_time_in_request_id_order():
 
 def test_work_past_the_bound_is_refused_with_a_retry_after():
     q = _queue(bound_s=10.0)
-    q.put("c", "s1", lambda: None, cost_s=4.0)
-    q.put("c", "s2", lambda: None, cost_s=4.0)
+    q.put("c", "s1", lambda job: None, cost_s=4.0)
+    q.put("c", "s2", lambda job: None, cost_s=4.0)
     with pytest.raises(Busy) as e:
-        q.put("c", "s3", lambda: None, cost_s=4.0)
+        q.put("c", "s3", lambda job: None, cost_s=4.0)
     assert e.value.retry_after_s == pytest.approx(2.0)
-    q.put("other", "s4", lambda: None, cost_s=4.0)  # another client's share is untouched
+    q.put("other", "s4", lambda job: None, cost_s=4.0)  # another client's share is untouched
     jobs = [q.take(0) for _ in range(3)]
     q.done(next(j for j in jobs if j.client == "c"))  # its cost is paid back: room again
-    q.put("c", "s3", lambda: None, cost_s=4.0)
+    q.put("c", "s3", lambda job: None, cost_s=4.0)
 
 
 def test_closing_drops_what_is_queued():
     q = _queue()
     for i in range(5):
-        q.put("c", i, lambda: None)
+        q.put("c", i, lambda job: None)
     assert q.close() == 5 and len(q) == 0 and q.take(0) is None
     with pytest.raises(Busy):
-        q.put("c", 9, lambda: None)
+        q.put("c", 9, lambda job: None)
 
 
 # -- light requests never wait behind heavy ones ---------------------------------------------
