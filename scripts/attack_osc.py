@@ -65,6 +65,9 @@ HANG_S = 5.0  # a pong later than this after a request counts as slow
 LATE_S = 60.0  # and never coming within this, as a hang
 #: A datagram with a message at least this long has room for any error reply.
 ROOM = 64
+#: Makes a ping or new longer than its reply: the size rule holds replies to a sender that
+#: has not proved its address to the request's size (docs/protocol.md, "No amplification").
+PAD = b"\0" * 64
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -225,7 +228,7 @@ class Server:
         self.address = ("127.0.0.1", self.port)
         with OscClient(self.address, timeout=1) as c:
             for _ in range(600):
-                if c.request("ping", 0, timeout=1):
+                if c.request("ping", 0, PAD, timeout=1):
                     return
                 if self.proc.poll() is not None:
                     raise SystemExit(f"the server died at start-up: see {log}")
@@ -257,11 +260,15 @@ class Server:
 
 
 def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | None:
-    """Send ``data`` then a ping; the replies before the pong and the pong's delay, or None
-    if no pong came within LATE_S (a hang). A pong later than HANG_S is a slow answer."""
+    """Send ``data`` then a fence; the replies before the fence's answer and its delay, or
+    None if none came within LATE_S (a hang); later than HANG_S is a slow answer. The fence
+    is a ``new`` for no group: it runs in the light lane after every light request of this
+    socket, and what needs no work is answered on arrival, so what comes before it answers
+    ``data`` (a heavy request of a real session may still be running: the callers send
+    only requests for unknown sessions, files and profiles through it)."""
     c.send_raw(data)
     t0 = time.monotonic()
-    c.send(f"{P}/ping", rid, 0)
+    c.send(f"{P}/new", rid, "fence-no-such-group", PAD)
     got = []
     while True:
         c.sock.settimeout(max(0.01, LATE_S - (time.monotonic() - t0)))
@@ -270,7 +277,7 @@ def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | No
         except TimeoutError:
             return None
         m = osc.decode(d)[0]
-        if m.address == f"{P}/pong" and m.args[0] == rid:
+        if m.address == f"{P}/error" and m.args[:2] == (rid, "unknown_group"):
             return got, time.monotonic() - t0
         got.append(d)
 
@@ -637,8 +644,6 @@ def main() -> int:
 
 # -- issue 24: a fair and bounded server --------------------------------------------------
 
-PAD = b"\0" * 64  # makes a ping or new longer than its reply (the size rule for unproved senders)
-
 
 def _pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
@@ -649,78 +654,90 @@ def _new_sid(c: OscClient) -> str | None:
     return got[0].args[1] if got and got[0].address == f"{P}/new/reply" else None
 
 
+def _heavy_flood(address, target: str, until: float, out) -> None:
+    """Bundles of 16 heavy requests over 8 sessions from 127.0.0.2, as fast as they go."""
+    n = size = 0
+    with OscClient(address, timeout=5, host="127.0.0.2") as f:
+        sids = [x for x in (_new_sid(f) for _ in range(8)) if x]
+        for x in sids:
+            f.request("target", x, target, timeout=120)
+        f.sock.setblocking(False)
+        rid = 10
+        while time.monotonic() < until and sids:
+            msgs = []
+            for i in range(16):
+                rid += 1
+                x = sids[i % len(sids)]
+                msgs.append(osc.encode(f"{P}/step" if i % 2 else f"{P}/target", (rid, x, target)))
+            data = b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(m)) + m for m in msgs)
+            try:
+                f.sock.sendto(data, address)
+            except OSError:
+                pass
+            n, size = n + 1, size + len(data)
+            try:
+                while f.sock.recv(65535):
+                    pass
+            except OSError:
+                pass
+            time.sleep(0.005)
+    out.put(("bundles", n, size))
+
+
+def _new_flood(address, until: float, out) -> None:
+    """One-shot news, each from a new source port on 127.0.0.1."""
+    n = 0
+    while time.monotonic() < until:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as one:
+            one.bind(("127.0.0.1", 0))
+            one.sendto(osc.encode(f"{P}/new", (n, "basic", 0)), address)
+        n += 1
+    out.put(("news", n, 0))
+
+
+def _alias_flood(address, until: float, out) -> None:
+    """News and cheap undos from 9 loopback aliases (127.0.0.3-11)."""
+    socks = []
+    for k in range(3, 12):
+        x = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        x.bind((f"127.0.0.{k}", 0))
+        x.setblocking(False)
+        socks.append(x)
+    n = 0
+    while time.monotonic() < until:
+        for x in socks:
+            n += 1
+            try:
+                x.sendto(osc.encode(f"{P}/new", (n, "basic", 0)), address)
+                x.sendto(osc.encode(f"{P}/undo", (n, "s" + "1" * 32)), address)
+                while x.recv(65535):
+                    pass
+            except OSError:
+                pass
+        time.sleep(0.002)
+    out.put(("aliases", 2 * n, 0))
+
+
 def flood_figures(srv: Server, target: str, seconds: float) -> dict:
     """One client floods (heavy bundles from 127.0.0.2, one-shot news from many ports,
-    news and undos from loopback aliases) while a second client on 127.0.0.1 pings every
-    0.1 s and steps its session."""
+    news and undos from loopback aliases), each flood in a process of its own so that
+    the measuring client shares no interpreter with it, while a second client on
+    127.0.0.1 pings every 0.1 s and steps its session."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
     stop = threading.Event()
-    sent = {"bundles": 0, "bundle_bytes": 0, "news": 0, "aliases": 0}
     pings: list[float] = []
     lost_pings = [0]
     steps: list[float] = []
     step_errors: list[str] = []
 
-    def heavy_flood() -> None:
-        with OscClient(srv.address, timeout=5, host="127.0.0.2") as f:
-            sids = [x for x in (_new_sid(f) for _ in range(8)) if x]
-            for x in sids:
-                f.request("target", x, target, timeout=120)
-            rid = 10
-            while not stop.is_set():
-                msgs = []
-                for i in range(16):
-                    rid += 1
-                    x = sids[i % len(sids)]
-                    msgs.append(osc.encode(f"{P}/step" if i % 2 else f"{P}/target", (rid, x, target)))
-                data = b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(m)) + m for m in msgs)
-                f.send_raw(data)
-                sent["bundles"] += 1
-                sent["bundle_bytes"] += len(data)
-                f.sock.setblocking(False)
-                try:
-                    while f.sock.recv(65535):
-                        pass
-                except OSError:
-                    pass
-                time.sleep(0.005)
-
-    def new_flood() -> None:
-        i = 0
-        while not stop.is_set():
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as one:  # a new source port each
-                one.bind(("127.0.0.1", 0))
-                one.sendto(osc.encode(f"{P}/new", (i, "basic", 0)), srv.address)
-            sent["news"] += 1
-            i += 1
-
-    def alias_flood() -> None:
-        socks = []
-        for k in range(3, 12):
-            x = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            x.bind((f"127.0.0.{k}", 0))
-            x.setblocking(False)
-            socks.append(x)
-        i = 0
-        while not stop.is_set():
-            for x in socks:
-                i += 1
-                x.sendto(osc.encode(f"{P}/new", (i, "basic", 0)), srv.address)
-                x.sendto(osc.encode(f"{P}/undo", (i, "s" + "1" * 32)), srv.address)
-                sent["aliases"] += 2
-                try:
-                    while x.recv(65535):
-                        pass
-                except OSError:
-                    pass
-            time.sleep(0.002)
-        for x in socks:
-            x.close()
-
     def pinger() -> None:
         with OscClient(srv.address, timeout=5) as c:
             while not stop.is_set():
                 t0 = time.monotonic()
-                got = c.request("ping", 0, timeout=5)
+                got = c.request("ping", 0, PAD, timeout=5)
                 if got and got[0].address == f"{P}/pong":
                     pings.append(time.monotonic() - t0)
                 else:
@@ -744,10 +761,15 @@ def flood_figures(srv: Server, target: str, seconds: float) -> dict:
     with OscClient(srv.address, timeout=60) as victim:
         sid = _new_sid(victim)
         victim.request("target", sid, target, timeout=120)
-        threads = [threading.Thread(target=t, daemon=True) for t in (heavy_flood, new_flood, alias_flood)]
-        for t in threads:
-            t.start()
-        time.sleep(2.0)  # the flood is on before the victim starts
+        until = time.monotonic() + seconds + 5
+        procs = [
+            ctx.Process(target=_heavy_flood, args=(srv.address, target, until, out), daemon=True),
+            ctx.Process(target=_new_flood, args=(srv.address, until, out), daemon=True),
+            ctx.Process(target=_alias_flood, args=(srv.address, until, out), daemon=True),
+        ]
+        for p in procs:
+            p.start()
+        time.sleep(5.0)  # the flood is on (the flooder's sessions made) before the victim starts
         t_start = time.monotonic()
         watchers = [
             threading.Thread(target=pinger, daemon=True),
@@ -757,9 +779,17 @@ def flood_figures(srv: Server, target: str, seconds: float) -> dict:
             t.start()
         time.sleep(seconds)
         stop.set()
-        for t in threads + watchers:
+        took = time.monotonic() - t_start
+        for t in watchers:
             t.join(70)
-    took = time.monotonic() - t_start
+        sent = {"bundles": 0, "bundle_bytes": 0, "news": 0, "aliases": 0}
+        for p in procs:
+            p.join(120)
+        while not out.empty():
+            k, n, size = out.get()
+            sent[k] = n
+            if k == "bundles":
+                sent["bundle_bytes"] = size
     return {
         "seconds": took,
         "ping_p50": _pct(pings, 50),
@@ -785,6 +815,11 @@ def memory_figures(srv: Server, target: str, budget_mb: float, sessions: int) ->
     budget's own count (status' session_mb) and against --session-memory."""
     refused = made = 0
     with OscClient(srv.address, timeout=120) as c:
+        warm = _new_sid(c)  # first use loads the feature code: not what sessions hold
+        c.request("target", warm, target)
+        for _ in range(3):
+            c.request("step", warm, target)
+        c.request("end", warm)
         rss0 = srv.rss()[0]
         count0 = status_of(c).args[7]
         for _ in range(sessions):
