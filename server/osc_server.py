@@ -19,6 +19,7 @@ each session request does is :mod:`serumrnn.server.osc_steps`; the wire format l
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -50,6 +51,7 @@ from serumrnn.server.osc_steps import StepHandlers
 from serumrnn.server.osc_transport import (
     GuardedModels,
     LockedRenderer,
+    LogBudget,
     Stopping,
     Transport,
     bind_udp,
@@ -203,6 +205,11 @@ def _failure(e: BaseException) -> _Failure | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def _min_error_bytes(code: str) -> int:
+    return osc.min_error_bytes(code)
+
+
 @dataclass
 class _Outcome:
     """What running a request gave: a reply, or a failure; where it goes; for the log."""
@@ -289,6 +296,7 @@ class OscServer:
         self._pools: list[WorkerPool] = []
         self._lock = threading.Lock()  # counters, routes, growth
         self._routes: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._log_budget = LogBudget()
         guarded = {g: cast("GroupModels", GuardedModels(m, self._stop)) for g, m in models.items()}
         self.steps = StepHandlers(
             guarded,
@@ -675,6 +683,12 @@ class OscServer:
         what = "ok" if out.failure is None else f"error {out.failure.code}"
         if not datagrams:
             what += " (no reply: the request is shorter than its reply)"
+        if out.failure is not None:  # a flood of failing requests: a few lines a second
+            skipped = self._log_budget.take(self.sessions.client(call.sender[0]))
+            if skipped is None:
+                return
+            if skipped:
+                what += f" ({skipped} more error lines of this client left out)"
         log.info(
             "%s rid=%d session=%s %s %.1f ms (waited %.1f ms)",
             req.name,
@@ -772,6 +786,8 @@ class OscServer:
         """One error datagram within ``budget``; a ``busy`` carries its retry-after (seconds,
         a sixth argument) whenever that fits."""
         cap = budget or self.limit
+        if cap < _min_error_bytes(f.code):  # not even the barest error fits: no work spent
+            return None
         if f.retry_after_s is not None:
             after = float(round(f.retry_after_s, 1))
             for text, a, s in ((f.text, address, sid), (f.text, "", ""), ("retry later", "", "")):
@@ -858,15 +874,19 @@ class OscServer:
                 self.counts["unanswered"] += 1
         else:
             self._send_datagrams([d], dest)
+        skipped = self._log_budget.take(self.sessions.client(dest[0]))
+        if skipped is None:  # a flood: counted, and said in the next line written
+            return
         took = f" {(time.perf_counter() - t0) * 1e3:.1f} ms" if t0 else ""
         log.info(
-            "%s rid=%d session=%s error %s%s%s",
+            "%s rid=%d session=%s error %s%s%s%s",
             address or "<garbage>",
             rid,
             short_id(sid) or "-",
             f.code,
             took,
             "" if d else " (no reply: the request is shorter than its error)",
+            f" ({skipped} more error lines of this client left out)" if skipped else "",
         )
 
     # -- where replies go -----------------------------------------------------------

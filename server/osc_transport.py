@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,35 @@ class SafeLogFilter(logging.Filter):
             record.exc_text = safe_traceback(record.exc_info[1])
         record._serumrnn_safe = True
         return True
+
+
+class LogBudget:
+    """Lines per second each client may add to the log (a token bucket per client): past
+    it, lines are counted, not written, and the next line written says how many were
+    left out. A flood then costs the log a few lines a second, not one per datagram."""
+
+    def __init__(self, per_s: float = 20.0, burst: float = 50.0, clients: int = 1024):
+        self.per_s, self.burst, self.clients = per_s, burst, clients
+        self._buckets: dict[str, list[float]] = {}  # client -> [tokens, last time, suppressed]
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> int | None:
+        """None: leave this line out; else how many were left out before it."""
+        now = time.monotonic()
+        with self._lock:
+            b = self._buckets.get(client)
+            if b is None:
+                if len(self._buckets) >= self.clients:
+                    self._buckets.clear()
+                b = self._buckets[client] = [self.burst, now, 0.0]
+            b[0] = min(self.burst, b[0] + (now - b[1]) * self.per_s)
+            b[1] = now
+            if b[0] < 1.0:
+                b[2] += 1
+                return None
+            b[0] -= 1.0
+            dropped, b[2] = int(b[2]), 0.0
+            return dropped
 
 
 if not any(isinstance(f, SafeLogFilter) for f in log.filters):
