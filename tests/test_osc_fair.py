@@ -548,3 +548,17 @@ def test_absurd_float_samples_are_a_clear_error(tmp_path):
     with pytest.raises(audio_io.AudioInputError) as e:
         audio_io.load_clip(tmp_path / "huge.wav")
     assert e.value.code == "corrupt" and "3e+38" in str(e.value)
+
+
+def test_a_flood_of_failing_requests_costs_the_log_a_few_lines(caplog):
+    caplog.set_level(logging.INFO, "serumrnn.osc")
+    srv = make_server()
+    try:
+        with OscClient(srv.address, timeout=30) as c:
+            for i in range(500):
+                c.send(f"{P}/undo", i, "s" + "1" * 32)
+            wait_for(lambda: srv.counts["errors"] >= 500, "the flood being answered")
+    finally:
+        srv.stop()
+    errors = [r.getMessage() for r in caplog.records if "error unknown_session" in r.getMessage()]
+    assert 0 < len(errors) <= 60, len(errors)  # the burst, and what the rate allows meanwhile
