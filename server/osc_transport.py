@@ -15,6 +15,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import OSCUDPServer
+
 from serumrnn.server import osc
 
 if TYPE_CHECKING:
@@ -134,54 +137,29 @@ def bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
-class Transport:
-    """The receive loop on an already bound UDP socket, passing every datagram, OSC or not,
-    to the app (a garbage datagram deserves an error reply rather than silence). A plain
-    ``recvfrom`` loop rather than a ``socketserver``: under a flood, what the receive thread
-    spends per datagram decides whether anyone else's datagram still finds room in the
-    socket's buffer."""
+class Transport(OSCUDPServer):
+    """python-osc's UDP server on an already bound socket, passing every datagram, OSC or
+    not, to the app: a garbage datagram deserves an error reply rather than silence."""
 
     max_packet_size = 65535
 
     def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, tuple[str, int]], None]):
         self._on_datagram = on_datagram
-        self.socket = sock
-        self.bound: tuple[str, int] = sock.getsockname()[:2]  # an IP socket's (host, port)
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
-            if opt is None:
-                continue
-            try:  # room for a burst; FORCE passes the system's cap where allowed
-                self.socket.setsockopt(socket.SOL_SOCKET, opt, 8 << 20)
-                break
-            except OSError:  # pragma: no cover - some systems cap the buffer
-                continue
-
-    def serve_forever(self, poll_interval: float = 0.1) -> None:
-        self.socket.settimeout(poll_interval)
-        receive, handle = self.socket.recvfrom, self._on_datagram
-        try:
-            while not self._stop.is_set():
-                try:
-                    data, sender = receive(self.max_packet_size)
-                except TimeoutError:
-                    continue
-                except OSError:  # an ICMP error from an earlier send, or the socket closed
-                    if self._stop.is_set():
-                        break
-                    continue
-                handle(data, sender[:2])
-        finally:
-            self._done.set()
-
-    def shutdown(self) -> None:
-        """Stop the loop and wait for it (at most about one poll interval)."""
-        self._stop.set()
-        self._done.wait(5.0)
-
-    def server_close(self) -> None:
+        super().__init__(sock.getsockname()[:2], Dispatcher(), bind_and_activate=False)
         self.socket.close()
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        self.bound: tuple[str, int] = sock.getsockname()[:2]  # an IP socket's (host, port)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        except OSError:  # pragma: no cover - some systems cap the buffer
+            pass
+
+    def verify_request(self, request, client_address) -> bool:
+        return True
+
+    def process_request(self, request, client_address) -> None:
+        self._on_datagram(request[0], client_address)
 
 
 class Stopping(Exception):
