@@ -23,6 +23,7 @@ from serumrnn.server import osc, spec
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
+    from serumrnn.server.osc_server import ServerConfig
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -213,26 +214,34 @@ def _force_exit(code: int, why: str) -> None:
     os._exit(code)
 
 
+def config_of(a: argparse.Namespace, rack_order: tuple[str, ...] | None = None) -> ServerConfig:
+    """The server's settings from ``serve``'s options."""
+    from serumrnn.server.osc_server import ServerConfig
+
+    return ServerConfig(
+        host=a.host,
+        port=a.port,
+        reply_port=a.reply_port,
+        workers=a.workers,
+        bundles=not a.no_bundles,
+        tolerance=a.tolerance,
+        loop=a.loop,
+        k=a.k,
+        refine_budget=a.refine_budget,
+        rack_order=rack_order,
+        profile_dirs=tuple(a.profiles),
+        max_sessions=a.max_sessions,
+        sessions_per_client=a.sessions_per_client,
+        session_memory_mb=a.session_memory,
+        size_rule=a.size_rule,
+    )
+
+
 def check_options(a: argparse.Namespace) -> str | None:
     """The first impossible option of ``serve``, as one line (None: all fine): checked
     before anything binds or loads, by :meth:`ServerConfig.check`."""
-    from serumrnn.server.osc_server import ServerConfig
-
     try:
-        ServerConfig(
-            host=a.host,
-            port=a.port,
-            reply_port=a.reply_port,
-            workers=a.workers,
-            max_sessions=a.max_sessions,
-            sessions_per_client=a.sessions_per_client,
-            session_memory_mb=a.session_memory,
-            tolerance=a.tolerance,
-            k=a.k,
-            refine_budget=a.refine_budget,
-            loop=a.loop,
-            size_rule=a.size_rule,
-        ).check()
+        config_of(a).check()
     except ValueError as e:
         return str(e)
     return None
@@ -297,7 +306,7 @@ def _serve(
 ) -> int:
     from serumrnn.server import native
     from serumrnn.server.midi import Trigger, open_listener
-    from serumrnn.server.osc_server import OscServer, ServerConfig
+    from serumrnn.server.osc_server import OscServer
     from serumrnn.server.startup import load_models, warm_up
 
     trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
@@ -322,23 +331,7 @@ def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     _start_watchdog()
-    config = ServerConfig(
-        host=a.host,
-        port=a.port,
-        reply_port=a.reply_port,
-        workers=a.workers,
-        bundles=not a.no_bundles,
-        tolerance=a.tolerance,
-        loop=a.loop,
-        k=a.k,
-        refine_budget=a.refine_budget,
-        rack_order=rack_order,
-        profile_dirs=tuple(a.profiles),
-        max_sessions=a.max_sessions,
-        sessions_per_client=a.sessions_per_client,
-        session_memory_mb=a.session_memory,
-        size_rule=a.size_rule,
-    )
+    config = config_of(a, rack_order)
     server = OscServer(models, config=config, sock=sock, rack=rack).start()
     _SERVER.append(server)
     midi_port = None
