@@ -17,6 +17,16 @@ Prints the counts the issue's goals are stated in. Usage::
 
     python scripts/attack_osc.py [--models DIR] [--datagrams 10000] [--seed 0]
 
+``--goals`` runs instead the campaign of issue 24 (a fair and bounded server), printing
+its goal figures: a second client's ping p99 and whole-step time while one client floods
+(bundles of heavy requests, ``new`` floods from many ports, loopback aliases); RSS against
+``--session-memory`` and the budget's own count against measured growth; SIGTERM under
+load, N runs; reply bytes against request bytes for an unproved sender. ``--stub`` serves
+scripted stub models (tests/stub_models.py: real audio features, no TensorFlow) so the
+figures measure the server, not the models::
+
+    nice python scripts/attack_osc.py --goals --stub --flood-seconds 60 --sigterm-runs 20
+
 Linux only (it reads /proc for the server's memory).
 """
 
@@ -55,6 +65,9 @@ HANG_S = 5.0  # a pong later than this after a request counts as slow
 LATE_S = 60.0  # and never coming within this, as a hang
 #: A datagram with a message at least this long has room for any error reply.
 ROOM = 64
+#: Makes a ping or new longer than its reply: the size rule holds replies to a sender that
+#: has not proved its address to the request's size (docs/protocol.md, "No amplification").
+PAD = b"\0" * 64
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -165,21 +178,36 @@ def bad_files(d: Path, keep: list) -> dict[str, tuple[str, str]]:
     return {k: (r, str(p)) for k, (r, p) in kinds.items()}
 
 
-class Server:
-    """``serumrnn serve`` in a child process, with its log in a file."""
+STUB_SERVE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from stub_models import stub_models
+from test_osc_hardening import StubRack
+from serumrnn.server.cli import build_parser
+from serumrnn.server.osc_cli import _cmd_serve
+a = build_parser().parse_args(["serve", *sys.argv[2:]])
+sys.exit(_cmd_serve(a, models=stub_models(), rack=StubRack()))
+"""
 
-    def __init__(self, models: str, log: Path, *extra: str):
+
+class Server:
+    """``serumrnn serve`` in a child process, with its log in a file (``stub``: the same
+    command on scripted stub models)."""
+
+    def __init__(self, models: str, log: Path, *extra: str, stub: bool = False, env: dict | None = None):
         self.log_path = log
         self.log = open(log, "w")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
+        head = (
+            [sys.executable, "-c", STUB_SERVE, str(ROOT / "tests")]
+            if stub
+            else [sys.executable, "-m", "serumrnn.server.cli", "serve"]
+        )
         self.proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "serumrnn.server.cli",
-                "serve",
+                *head,
                 "--port",
                 str(self.port),
                 "--reply-port",
@@ -195,11 +223,12 @@ class Server:
             cwd=ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            env=env,
         )
         self.address = ("127.0.0.1", self.port)
         with OscClient(self.address, timeout=1) as c:
             for _ in range(600):
-                if c.request("ping", 0, timeout=1):
+                if c.request("ping", 0, PAD, timeout=1):
                     return
                 if self.proc.poll() is not None:
                     raise SystemExit(f"the server died at start-up: see {log}")
@@ -231,11 +260,15 @@ class Server:
 
 
 def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | None:
-    """Send ``data`` then a ping; the replies before the pong and the pong's delay, or None
-    if no pong came within LATE_S (a hang). A pong later than HANG_S is a slow answer."""
+    """Send ``data`` then a fence; the replies before the fence's answer and its delay, or
+    None if none came within LATE_S (a hang); later than HANG_S is a slow answer. The fence
+    is a ``new`` for no group: it runs in the light lane after every light request of this
+    socket, and what needs no work is answered on arrival, so what comes before it answers
+    ``data`` (a heavy request of a real session may still be running: the callers send
+    only requests for unknown sessions, files and profiles through it)."""
     c.send_raw(data)
     t0 = time.monotonic()
-    c.send(f"{P}/ping", rid, 0)
+    c.send(f"{P}/new", rid, "fence-no-such-group", PAD)
     got = []
     while True:
         c.sock.settimeout(max(0.01, LATE_S - (time.monotonic() - t0)))
@@ -244,7 +277,7 @@ def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | No
         except TimeoutError:
             return None
         m = osc.decode(d)[0]
-        if m.address == f"{P}/pong" and m.args[0] == rid:
+        if m.address == f"{P}/error" and m.args[:2] == (rid, "unknown_group"):
             return got, time.monotonic() - t0
         got.append(d)
 
@@ -386,7 +419,14 @@ def main() -> int:
     ap.add_argument(
         "--sessions", type=int, default=16, help="sessions stepped to the end to measure their memory"
     )
+    ap.add_argument("--goals", action="store_true", help="run issue 24's campaign instead (see above)")
+    ap.add_argument("--stub", action="store_true", help="with --goals: serve scripted stub models")
+    ap.add_argument("--flood-seconds", type=float, default=60.0)
+    ap.add_argument("--sigterm-runs", type=int, default=20)
+    ap.add_argument("--session-memory", type=float, default=100.0, metavar="MB")
     a = ap.parse_args()
+    if a.goals:
+        return goals(a)
     r = random.Random(a.seed)
     tmp = Path(tempfile.mkdtemp(prefix="serumrnn-attack-"))
     keep: list = []
@@ -599,6 +639,344 @@ def main() -> int:
     finally:
         for s in keep:
             s.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- issue 24: a fair and bounded server --------------------------------------------------
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+def _new_sid(c: OscClient) -> str | None:
+    got = c.request("new", "basic", 0, PAD, timeout=30)
+    return got[0].args[1] if got and got[0].address == f"{P}/new/reply" else None
+
+
+def _heavy_flood(address, target: str, until: float, out) -> None:
+    """Bundles of 16 heavy requests over 8 sessions from 127.0.0.2, as fast as they go."""
+    n = size = 0
+    with OscClient(address, timeout=5, host="127.0.0.2") as f:
+        sids = [x for x in (_new_sid(f) for _ in range(8)) if x]
+        for x in sids:
+            f.request("target", x, target, timeout=120)
+        f.sock.setblocking(False)
+        rid = 10
+        while time.monotonic() < until and sids:
+            msgs = []
+            for i in range(16):
+                rid += 1
+                x = sids[i % len(sids)]
+                msgs.append(osc.encode(f"{P}/step" if i % 2 else f"{P}/target", (rid, x, target)))
+            data = b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(m)) + m for m in msgs)
+            try:
+                f.sock.sendto(data, address)
+            except OSError:
+                pass
+            n, size = n + 1, size + len(data)
+            try:
+                while f.sock.recv(65535):
+                    pass
+            except OSError:
+                pass
+            time.sleep(0.005)
+    out.put(("bundles", n, size))
+
+
+def _new_flood(address, until: float, out) -> None:
+    """One-shot news, each from a new source port on 127.0.0.1."""
+    n = 0
+    while time.monotonic() < until:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as one:
+            one.bind(("127.0.0.1", 0))
+            one.sendto(osc.encode(f"{P}/new", (n, "basic", 0)), address)
+        n += 1
+    out.put(("news", n, 0))
+
+
+def _alias_flood(address, until: float, out) -> None:
+    """News and cheap undos from 9 loopback aliases (127.0.0.3-11)."""
+    socks = []
+    for k in range(3, 12):
+        x = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        x.bind((f"127.0.0.{k}", 0))
+        x.setblocking(False)
+        socks.append(x)
+    n = 0
+    while time.monotonic() < until:
+        for x in socks:
+            n += 1
+            try:
+                x.sendto(osc.encode(f"{P}/new", (n, "basic", 0)), address)
+                x.sendto(osc.encode(f"{P}/undo", (n, "s" + "1" * 32)), address)
+                while x.recv(65535):
+                    pass
+            except OSError:
+                pass
+        time.sleep(0.002)
+    out.put(("aliases", 2 * n, 0))
+
+
+def flood_figures(srv: Server, target: str, seconds: float) -> dict:
+    """One client floods (heavy bundles from 127.0.0.2, one-shot news from many ports,
+    news and undos from loopback aliases), each flood in a process of its own so that
+    the measuring client shares no interpreter with it, while a second client on
+    127.0.0.1 pings every 0.1 s and steps its session."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    stop = threading.Event()
+    pings: list[float] = []
+    lost_pings = [0]
+    steps: list[float] = []
+    step_errors: list[str] = []
+
+    def pinger() -> None:
+        with OscClient(srv.address, timeout=5) as c:
+            while not stop.is_set():
+                t0 = time.monotonic()
+                got = c.request("ping", 0, PAD, timeout=5)
+                if got and got[0].address == f"{P}/pong":
+                    pings.append(time.monotonic() - t0)
+                else:
+                    lost_pings[0] += 1
+                time.sleep(0.1)
+
+    def stepper(sid: str, c: OscClient) -> None:
+        while not stop.is_set():
+            t0 = time.monotonic()
+            got = c.request("step", sid, target, timeout=60)
+            if got and got[-1].address == f"{P}/step/end":
+                steps.append(time.monotonic() - t0)
+                if got[-1].args[4]:
+                    c.request("reset", sid, timeout=60)
+            else:
+                step_errors.append(got[-1].args[1] if got else "lost")
+                if got and got[-1].args[1] == "session_done":
+                    c.request("reset", sid, timeout=60)
+                time.sleep(0.2)
+
+    with OscClient(srv.address, timeout=60) as victim:
+        sid = _new_sid(victim)
+        victim.request("target", sid, target, timeout=120)
+        until = time.monotonic() + seconds + 5
+        procs = [
+            ctx.Process(target=_heavy_flood, args=(srv.address, target, until, out), daemon=True),
+            ctx.Process(target=_new_flood, args=(srv.address, until, out), daemon=True),
+            ctx.Process(target=_alias_flood, args=(srv.address, until, out), daemon=True),
+        ]
+        for p in procs:
+            p.start()
+        time.sleep(5.0)  # the flood is on (the flooder's sessions made) before the victim starts
+        t_start = time.monotonic()
+        watchers = [
+            threading.Thread(target=pinger, daemon=True),
+            threading.Thread(target=stepper, args=(sid, victim), daemon=True),
+        ]
+        for t in watchers:
+            t.start()
+        time.sleep(seconds)
+        stop.set()
+        took = time.monotonic() - t_start
+        for t in watchers:
+            t.join(70)
+        sent = {"bundles": 0, "bundle_bytes": 0, "news": 0, "aliases": 0}
+        for p in procs:
+            p.join(120)
+        while not out.empty():
+            k, n, size = out.get()
+            sent[k] = n
+            if k == "bundles":
+                sent["bundle_bytes"] = size
+    return {
+        "seconds": took,
+        "ping_p50": _pct(pings, 50),
+        "ping_p99": _pct(pings, 99),
+        "ping_max": max(pings, default=float("nan")),
+        "pings": len(pings),
+        "lost_pings": lost_pings[0],
+        "steps": len(steps),
+        "step_p50": _pct(steps, 50),
+        "step_max": max(steps, default=float("nan")),
+        "step_errors": step_errors,
+        **sent,
+    }
+
+
+def status_of(c: OscClient) -> osc.Message:
+    (st,) = c.request("status", 0, PAD, timeout=30)
+    return st
+
+
+def memory_figures(srv: Server, target: str, budget_mb: float, sessions: int) -> dict:
+    """Sessions with a target and steps until the budget refuses; RSS growth against the
+    budget's own count (status' session_mb) and against --session-memory."""
+    refused = made = 0
+    with OscClient(srv.address, timeout=120) as c:
+        warm = _new_sid(c)  # first use loads the feature code: not what sessions hold
+        c.request("target", warm, target)
+        for _ in range(3):
+            c.request("step", warm, target)
+        c.request("end", warm)
+        rss0 = srv.rss()[0]
+        count0 = status_of(c).args[7]
+        for _ in range(sessions):
+            sid = _new_sid(c)
+            if sid is None:
+                refused += 1
+                continue
+            got = c.request("target", sid, target)
+            if not got or got[0].address != f"{P}/target/reply":
+                refused += 1
+                continue
+            made += 1
+            for _ in range(3):
+                c.request("step", sid, target)
+        grown = srv.rss()[0] - rss0
+        count = status_of(c).args[7] - count0
+    return {
+        "made": made,
+        "refused": refused,
+        "rss_mb": grown / 2**20,
+        "count_mb": count,
+        "budget_mb": budget_mb,
+    }
+
+
+def sigterm_figures(models: str, target: str, runs: int, stub: bool, tmp: Path) -> dict:
+    """SIGTERM with requests running: seconds to exit, /serumrnn/stopped received, files
+    left in the server's TMPDIR."""
+    times, stopped, left, codes = [], 0, 0, []
+    for i in range(runs):
+        tdir = tmp / f"tmpdir{i}"
+        tdir.mkdir()
+        env = {**os.environ, "TMPDIR": str(tdir)}
+        srv = Server(models, tmp / f"sigterm{i}.log", "--workers", "2", stub=stub, env=env)
+        with OscClient(srv.address, timeout=120) as c:
+            sids = [x for x in (_new_sid(c) for _ in range(4)) if x]
+            for x in sids:
+                c.request("target", x, target)
+            for x in sids:  # keep both workers busy
+                for _ in range(3):
+                    c.send(f"{P}/step", c.next_id(), x, target)
+            time.sleep(0.3)
+            rc, took = srv.stop()
+            got = []
+            while m := c.receive(0.5):
+                got += m
+            stopped += any(m.address == f"{P}/stopped" for m in got)
+        times.append(took)
+        codes.append(rc)
+        left += sum(1 for _ in tdir.rglob("*"))
+    return {
+        "runs": runs,
+        "max_s": max(times),
+        "under_5s": sum(t <= 5 for t in times),
+        "stopped": stopped,
+        "left": left,
+        "codes": sorted(set(codes)),
+    }
+
+
+def amplification_figures(srv: Server) -> dict:
+    """Every request an unproved sender can make without a session, bare and padded, and
+    bundles of them: the largest reply-to-request byte ratio."""
+    worst, rows = 0.0, []
+    cases = {
+        "ping": osc.encode(f"{P}/ping", (1, 0)),
+        "status": osc.encode(f"{P}/status", (2, 0)),
+        "new": osc.encode(f"{P}/new", (3, "basic", 0)),
+        "ping_padded": osc.encode(f"{P}/ping", (4, 0, PAD)),
+        "new_padded": osc.encode(f"{P}/new", (5, "basic", 0, PAD)),
+        "bundle_16_pings": b"#bundle\x00"
+        + bytes(8)
+        + b"".join(
+            struct.pack(">i", len(m)) + m for m in [osc.encode(f"{P}/ping", (i, 0)) for i in range(16)]
+        ),
+        "bundle_16_padded_news": b"#bundle\x00"
+        + bytes(8)
+        + b"".join(
+            struct.pack(">i", len(m)) + m
+            for m in [osc.encode(f"{P}/new", (100 + i, "basic", 0, PAD)) for i in range(16)]
+        ),
+    }
+    with OscClient(srv.address, timeout=2) as c:
+        for name, data in cases.items():
+            c.send_raw(data)
+            out = 0
+            c.sock.settimeout(1.0)
+            try:
+                while True:
+                    out += len(c.sock.recvfrom(65535)[0])
+            except TimeoutError:
+                pass
+            rows.append((name, len(data), out))
+            worst = max(worst, out / len(data))
+    return {"rows": rows, "worst": worst}
+
+
+def goals(a: argparse.Namespace) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="serumrnn-goals-"))
+    try:
+        target = tmp / "target.wav"
+        sf.write(target, saw(midi=48) * np.linspace(1, 0.6, SR, dtype=np.float32), SR)
+        kind = "stub models" if a.stub else f"models {a.models}"
+        print(f"issue 24 goals, {kind}, 2 workers, size rule for every sender")
+
+        srv = Server(a.models, tmp / "flood.log", "--workers", "2", stub=a.stub)
+        f = flood_figures(srv, str(target), a.flood_seconds)
+        print(
+            f"\nflood {f['seconds']:.0f} s: {f['bundles']} bundles of 16 heavy requests "
+            f"({f['bundle_bytes'] / 1e3:.0f} kB), {f['news']} one-shot news from new ports, "
+            f"{f['aliases']} news/undos from 9 loopback aliases"
+        )
+        print(
+            f"  second client's ping: p50 {f['ping_p50'] * 1e3:.1f} ms, p99 {f['ping_p99'] * 1e3:.1f} ms, "
+            f"max {f['ping_max'] * 1e3:.1f} ms ({f['pings']} answered, {f['lost_pings']} lost)"
+        )
+        print(
+            f"  second client's whole step: {f['steps']} steps, p50 {f['step_p50']:.2f} s, "
+            f"max {f['step_max']:.2f} s; errors {sorted(set(f['step_errors'])) or 'none'} "
+            f"({len(f['step_errors'])})"
+        )
+        srv.stop()
+
+        srv = Server(a.models, tmp / "memory.log", "--session-memory", str(a.session_memory), stub=a.stub)
+        m = memory_figures(srv, str(target), a.session_memory, a.sessions)
+        print(
+            f"\nmemory, --session-memory {m['budget_mb']:.0f} MB: {m['made']} sessions with a target and "
+            f"3 steps, {m['refused']} refused; RSS +{m['rss_mb']:.0f} MB (bound {m['budget_mb'] + 300:.0f}); "
+            f"the budget's count +{m['count_mb']:.1f} MB, {100 * (m['count_mb'] - m['rss_mb']) / max(m['rss_mb'], 1e-9):+.0f} % of RSS growth"
+        )
+        srv.stop()
+
+        s = sigterm_figures(a.models, str(target), a.sigterm_runs, a.stub, tmp)
+        print(
+            f"\nSIGTERM under load: {s['under_5s']} of {s['runs']} runs stopped within 5 s (slowest "
+            f"{s['max_s']:.2f} s), /serumrnn/stopped received in {s['stopped']}, files left in TMPDIR "
+            f"{s['left']}, exit codes {s['codes']}"
+        )
+
+        srv = Server(a.models, tmp / "amp.log", stub=a.stub)
+        r = amplification_figures(srv)
+        srv.stop()
+        print("\nreplies to an unproved sender (size rule for every sender):")
+        for name, inp, out in r["rows"]:
+            print(f"  {name:24s} request {inp:5d} B -> replies {out:5d} B")
+        print(f"  largest reply/request ratio: {r['worst']:.2f}")
+        bad = (
+            f["ping_p99"] > 0.5
+            or f["step_max"] > 10
+            or m["rss_mb"] > m["budget_mb"] + 300
+            or s["under_5s"] < s["runs"]
+            or s["stopped"] < s["runs"]
+            or s["left"]
+            or r["worst"] > 1.0
+        )
+        return 1 if bad else 0
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -42,6 +42,9 @@ DURATION_S = 1.0
 MAX_BYTES = 2 * 1024**3  # 2 GiB: beyond this a "sound" is surely a mistake
 MAX_SECONDS = 3600.0  # longer than an hour is not plausibly one sound
 SILENCE_PEAK = 1e-5  # -100 dBFS: below this nothing audible survives features
+#: The loudest sample a real recording may hold: +60 dB over full scale. A float WAV may
+#: go past 1.0, but a sample of 3e38 is a damaged file, and it would overflow the features.
+MAX_PEAK = 1000.0
 #: Sample rates a header may claim. Beyond 384 kHz no real recorder writes; a header that
 #: claims 2**31 - 1 Hz would otherwise size the read by it (5 GB for one request).
 MIN_RATE, MAX_RATE = 1000, 384_000
@@ -117,10 +120,10 @@ def _fs_path(path: PathLike) -> str:
 def check_signal(audio: np.ndarray, name: str) -> np.ndarray:
     """Reject arrays that would give meaningless features; return ``audio``.
 
-    Checks, in order: no samples (too_short), NaN/inf (non_finite), peak below
-    -100 dBFS (silent), and constant value i.e. DC only (silent, because peak
-    normalisation would turn a DC offset into a "full-scale" sound with no
-    spectrum above 0 Hz).
+    Checks, in order: no samples (too_short), NaN/inf (non_finite), a peak over
+    :data:`MAX_PEAK` (corrupt), peak below -100 dBFS (silent), and constant value i.e.
+    DC only (silent, because peak normalisation would turn a DC offset into a
+    "full-scale" sound with no spectrum above 0 Hz).
     """
     x = np.asarray(audio)
     if x.size == 0:
@@ -129,6 +132,13 @@ def check_signal(audio: np.ndarray, name: str) -> np.ndarray:
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         raise AudioInputError("non_finite", name, f"contains {bad} NaN or infinite samples")
     peak = float(np.max(np.abs(x)))
+    if peak > MAX_PEAK:
+        raise AudioInputError(
+            "corrupt",
+            name,
+            f"has samples up to {peak:.3g}, over {MAX_PEAK:.0f} times full scale: the file is "
+            "damaged or not a recording",
+        )
     if peak < SILENCE_PEAK:
         raise AudioInputError("silent", name, f"is silent (peak {_dbfs(peak)} dBFS, below -100 dBFS)")
     ac_peak = float(np.max(np.abs(x - np.mean(x, dtype=np.float64))))
@@ -314,7 +324,8 @@ def load_clip(
             mono = _read_mono(snd, min(need, frames), p)
     if mono.size == 0:
         raise AudioInputError("too_short", p, "contains no audio frames")
-    check_signal(mono[: int(math.ceil(duration_s * sr_in))], p)
+    # exactly the samples used: the head and the margin the resampler reads past it
+    check_signal(mono, p)
     return _fit_length(resample(mono, sr_in, sample_rate), n_out)
 
 

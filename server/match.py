@@ -13,8 +13,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +106,53 @@ def _listed_names(files: Any) -> Iterable[str]:
             yield from _listed_names(f)
 
 
+def _check_writable(out: Path) -> None:
+    """``out`` must lie on disk (not under /proc, /dev or /sys), and its nearest existing
+    folder must be a folder this process may write in: checked before the models load, so
+    a wrong ``--out`` costs nothing."""
+    from serumrnn.server.safe_open import refused_by_rule
+
+    absolute = Path(os.path.abspath(out))
+    if refused_by_rule(str(absolute)) or refused_by_rule(os.path.realpath(absolute)):
+        raise OutDirError(f"--out {out} lies under /proc, /dev or /sys: choose a folder on disk")
+    p = absolute.parent  # the report is written next to it first, then swapped in
+    while not p.exists():
+        if p.is_symlink():
+            raise OutDirError(f"--out {out}: {p} is a broken symbolic link")
+        p = p.parent
+    if not p.is_dir():
+        raise OutDirError(f"--out {out}: {p} is a file, not a folder: choose a folder for the report")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise OutDirError(f"--out {out}: this user may not write in {p}")
+
+
+def write_swapped(out: Path, write: Callable[[Path], Path]) -> Path:
+    """Run ``write`` on a new temporary folder beside ``out``, then swap it in for ``out``
+    (renames: an earlier report stays whole until the new one is complete, and comes back
+    if the swap fails). Returns ``write``'s path, moved into ``out``. On any failure the
+    temporary folder is removed and ``out`` is as it was."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    old = tmp.with_name(tmp.name.replace(".tmp-", ".old-", 1))
+    moved = False
+    try:
+        os.chmod(tmp, 0o755)
+        page = write(tmp)
+        if out.exists():
+            os.rename(out, old)
+            moved = True
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if moved and not out.exists():
+            os.rename(old, out)
+        raise
+    if moved:
+        shutil.rmtree(old, ignore_errors=True)
+    return out / Path(page).relative_to(tmp)
+
+
 def check_out_dir(out: str | Path, inputs: Sequence[str | Path | None] = ()) -> list[Path]:
     """Check that a report may be written into ``out``; return the files of an earlier
     report there, to remove before writing (so no stale step WAV survives).
@@ -114,6 +163,7 @@ def check_out_dir(out: str | Path, inputs: Sequence[str | Path | None] = ()) -> 
     changed here, so a later failure leaves the folder as it was.
     """
     out = Path(out)
+    _check_writable(out)
     if not out.exists():
         if out.is_symlink():
             raise OutDirError(f"--out {out} is a broken symbolic link")
@@ -158,11 +208,6 @@ def check_out_dir(out: str | Path, inputs: Sequence[str | Path | None] = ()) -> 
                     "would overwrite it: choose another folder"
                 )
     return [Path(e.path) for e in entries]
-
-
-def _remove(files: Sequence[Path]) -> None:
-    for f in files:
-        f.unlink(missing_ok=True)
 
 
 def _group_for(spec: InputSpec, group: str | None) -> str:
@@ -281,16 +326,25 @@ def match(
         "render": RENDER_NOTE_TEXT if prof is None else plugins_note(prof.name, prof.source),
         "renderer": renderer_label(rack),
     }
-    _remove(check_out_dir(out_dir, [target_path, spec.path]))  # again: it may have changed
     progress.say(f"writing the report to {out_dir}")
-    page = write_report(
-        result,
-        [s.audio for s in assistant.states],
-        target,
-        out_dir,
-        meta,
-        sample_rate=rack.settings.sample_rate,
-    )
+    check_out_dir(out_dir, [target_path, spec.path])  # again: it may have changed
+    try:
+        page = write_swapped(
+            out_dir,
+            lambda d: write_report(
+                result,
+                [s.audio for s in assistant.states],
+                target,
+                d,
+                meta,
+                sample_rate=rack.settings.sample_rate,
+            ),
+        )
+    except Exception as e:  # a full disk, a folder gone: one line, and the earlier report intact
+        why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        raise OutDirError(
+            f"cannot write the report into {out_dir}: {why}; nothing there was changed"
+        ) from None
     return result, page
 
 

@@ -23,6 +23,7 @@ from serumrnn.server import osc, spec
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
+    from serumrnn.server.osc_server import ServerConfig
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -155,15 +156,129 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 SHUTDOWN_LIMIT_S = 4.5
 
 
+#: The watchdog's limit (a separate process, free of this one's threads): past it, the
+#: server is killed, whatever holds its interpreter.
+WATCHDOG_LIMIT_S = 4.9
+
+_WATCHDOG = """
+import os, select, signal, sys, time
+fd, pid, limit = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+while True:
+    if not os.read(fd, 64):
+        sys.exit(0)  # the server exited: its end of the pipe closed
+    end = time.monotonic() + limit
+    while (left := end - time.monotonic()) > 0:
+        if select.select([fd], [], [], left)[0] and not os.read(fd, 64):
+            sys.exit(0)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    sys.exit(0)
+"""
+
+
+def _start_watchdog() -> int | None:
+    """A tiny process that kills the server :data:`WATCHDOG_LIMIT_S` seconds after a stop
+    signal. The signal reaches it through ``signal.set_wakeup_fd``, which the C signal
+    handler writes at once: the Python handler runs only when the main thread next holds
+    the interpreter, which a busy worker can delay by seconds. Returns the pipe's write end."""
+    import subprocess
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        subprocess.Popen(
+            [sys.executable, "-S", "-c", _WATCHDOG, str(r), str(os.getpid()), str(WATCHDOG_LIMIT_S)],
+            pass_fds=(r,),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in the terminal does not end it first
+        )
+    except OSError as e:
+        log.warning("no shutdown watchdog (%s): a stop signal relies on the server's own timer", e)
+        os.close(w)
+        return None
+    finally:
+        os.close(r)
+    signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    return w
+
+
+def _private_tmp() -> str:
+    """A temporary folder of this server's own, used for every temporary file (TensorFlow's
+    ``__autograph_generated_file*.py`` among them) and removed at exit, forced or not."""
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="serumrnn-serve-")
+    os.environ["TMPDIR"] = d
+    tempfile.tempdir = d
+    return d
+
+
+_CLEANUP: list[str] = []  # folders to remove at any exit
+_SERVER: list[Any] = []  # the running server, told to send /serumrnn/stopped on a forced exit
+
+
+def _clean_up() -> None:
+    import shutil
+
+    for d in _CLEANUP:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def _force_exit(code: int, why: str) -> None:
     log.warning("%s: exiting now", why)
+    for server in _SERVER:
+        try:
+            server.send_stopped()
+        except Exception:  # exiting anyway
+            pass
+    _clean_up()
     logging.shutdown()
     os._exit(code)
 
 
-def _cmd_serve(a: argparse.Namespace) -> int:
+def config_of(a: argparse.Namespace, rack_order: tuple[str, ...] | None = None) -> ServerConfig:
+    """The server's settings from ``serve``'s options."""
+    from serumrnn.server.osc_server import ServerConfig
+
+    return ServerConfig(
+        host=a.host,
+        port=a.port,
+        reply_port=a.reply_port,
+        workers=a.workers,
+        bundles=not a.no_bundles,
+        tolerance=a.tolerance,
+        loop=a.loop,
+        k=a.k,
+        refine_budget=a.refine_budget,
+        rack_order=rack_order,
+        profile_dirs=tuple(a.profiles),
+        profile=a.profile,
+        max_sessions=a.max_sessions,
+        sessions_per_client=a.sessions_per_client,
+        session_memory_mb=a.session_memory,
+        size_rule=a.size_rule,
+    )
+
+
+def check_options(a: argparse.Namespace) -> str | None:
+    """The first impossible option of ``serve``, as one line (None: all fine): checked
+    before anything binds or loads, by :meth:`ServerConfig.check`."""
+    try:
+        config_of(a).check()
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _cmd_serve(
+    a: argparse.Namespace, *, models: dict[str, GroupModels] | None = None, rack: Any = None
+) -> int:
+    """``serve``. ``models`` and ``rack``: given instead of loaded (the attack campaign's
+    scripted stubs); everything else, signals and shutdown included, as for real."""
     from serumrnn.server.osc_transport import bind_udp
-    from serumrnn.server.startup import EXIT_NO_MODELS, EXIT_USAGE, Progress
+    from serumrnn.server.startup import EXIT_USAGE, Progress
 
     progress = Progress()  # machine-readable start-up lines for the device (docs/install.md)
     progress(
@@ -173,12 +288,19 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         pid=os.getpid(),
         text="starting the SerumRNN server",
     )
+
+    def usage(msg: str) -> int:
+        print(f"serumrnn serve: error: {msg}", file=sys.stderr)
+        progress("error", code="usage", message=msg, text=f"bad option: {msg}")
+        return EXIT_USAGE
+
     try:
         rack_order = None if a.rack_order is None else spec.rack_order(a.rack_order)
     except ValueError as e:
-        print(f"serumrnn serve: error: --rack-order: {e}", file=sys.stderr)
-        progress("error", code="usage", message=f"--rack-order: {e}", text=f"bad option --rack-order: {e}")
-        return EXIT_USAGE
+        return usage(f"--rack-order: {e}")
+    bad = check_options(a)
+    if bad is not None:
+        return usage(bad)
 
     # Bind before anything slow: a port in use is one line and exit code 2 at once.
     try:
@@ -203,22 +325,35 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
     for d in a.profiles:
         if not Path(d).is_dir():
-            print(f"serumrnn serve: error: --profiles {d} is not a folder", file=sys.stderr)
-            msg = f"--profiles {d} is not a folder"
-            progress("error", code="usage", message=msg, text=msg)
-            return EXIT_USAGE
+            return usage(f"--profiles {d} is not a folder")
 
     logging.basicConfig(
         level=a.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
     for h in logging.getLogger().handlers:
         h.addFilter(SafeLogFilter())
+    _CLEANUP.append(_private_tmp())  # before TensorFlow loads: its temp files go there
+    try:
+        return _serve(a, sock, rack_order, progress, models, rack)
+    finally:
+        _clean_up()
+
+
+def _serve(
+    a: argparse.Namespace,
+    sock: socket.socket,
+    rack_order: tuple[str, ...] | None,
+    progress: Any,
+    given: dict[str, GroupModels] | None,
+    rack: Any,
+) -> int:
     from serumrnn.server import native
     from serumrnn.server.midi import Trigger, open_listener
     from serumrnn.server.models import ModelError
     from serumrnn.server.osc_server import OscServer
-    from serumrnn.server.rack.render import RenderSettings
+    from serumrnn.server.rack.render import RenderError, RenderSettings
     from serumrnn.server.startup import (
+        EXIT_NO_MODELS,
         LazyGroups,
         PendingRack,
         default_models_dir,
@@ -231,16 +366,21 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     native.tune_allocator()
     # Groups load on first use or in the background (startup.LazyGroups): pings are
     # answered from the start, and the device shows each group's progress.
-    models_dir = a.models or default_models_dir()
-    try:
-        found = find_groups(models_dir, a.groups.split(",") if a.groups else None)
-    except ModelError as e:
-        print(f"serumrnn serve: error: {e}", file=sys.stderr)
-        progress("error", code=e.code, message=str(e), text="no models found: run the installer again")
-        return EXIT_NO_MODELS
-    models = LazyGroups(found, lambda g: load_and_warm(g, models_dir), progress, preload=a.preload == "all")
+    lazy: LazyGroups | None = None
+    if given is None:
+        models_dir = a.models or default_models_dir()
+        try:
+            found = find_groups(models_dir, a.groups.split(",") if a.groups else None)
+        except ModelError as e:
+            print(f"serumrnn serve: error: {e}", file=sys.stderr)
+            progress("error", code=e.code, message=str(e), text="no models found: run the installer again")
+            return EXIT_NO_MODELS
+        lazy = LazyGroups(found, lambda g: load_and_warm(g, models_dir), progress, preload=a.preload == "all")
+    models = cast(
+        "dict[str, GroupModels]", given if lazy is None else lazy
+    )  # read-only: the server only reads it
     settings = RenderSettings() if rack_order is None else RenderSettings(rack_order=rack_order)
-    pending_rack = PendingRack(settings)
+    pending_rack = PendingRack(settings) if rack is None else None
     stop = threading.Event()
 
     def on_signal(n, f) -> None:
@@ -255,45 +395,32 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    from serumrnn.server.rack.render import RenderError
-
+    _start_watchdog()
     try:
         server = OscServer(
-            cast("dict[str, GroupModels]", models),  # a read-only Mapping: the server only reads it
-            a.host,
-            a.port,
-            a.reply_port,
-            workers=a.workers,
-            bundles=not a.no_bundles,
-            tolerance=a.tolerance,
+            models,
+            config=config_of(a, rack_order),
             sock=sock,
-            loop=a.loop,
-            k=a.k,
-            refine_budget=a.refine_budget,
-            rack_order=rack_order,
-            profile_dirs=tuple(a.profiles),
-            profile=a.profile,
-            max_sessions=a.max_sessions,
-            sessions_per_client=a.sessions_per_client,
-            session_memory_mb=a.session_memory,
-            size_rule=a.size_rule,
-            rack=pending_rack,
+            rack=rack if rack is not None else pending_rack,
         ).start()
     except RenderError as e:  # serve --profile: a profile or plugin that does not load
         print(f"serumrnn serve: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    _SERVER.append(server)
     host, port = server.address
     progress("ready", host=host, port=port, groups=list(models), text="server ready")
     midi_port = None
+    process_warm = threading.Thread(target=warm_up_process, name="process-warm-up", daemon=True)
     try:
         # The open rack is made here, on the main thread, as DawDreamer needs; requests
         # that render wait for it, pings do not.
         from serumrnn.server.rack import OpenRack
 
-        process_warm = threading.Thread(target=warm_up_process, name="process-warm-up", daemon=True)
         process_warm.start()
-        models.start()
-        pending_rack.fill(OpenRack(settings))
+        if lazy is not None:
+            lazy.start()
+        if pending_rack is not None:
+            pending_rack.fill(OpenRack(settings))
         if trigger is not None:
             midi_port = open_listener(a.midi_in, trigger, server.trigger_step)
             log.info("MIDI: %s on %r runs the next step of the latest session", trigger, a.midi_in)
@@ -305,13 +432,14 @@ def _cmd_serve(a: argparse.Namespace) -> int:
             progress("stopping", reason="stdin_closed", text="server stopping")
         log.info("%s: shutting down", "stdin closed" if stdin_closed.is_set() else "signal received")
     finally:
-        models.stop()
+        if lazy is not None:
+            lazy.stop()
         if midi_port is not None:
             midi_port.close()
         clean = server.stop()
     if not clean:  # a request is stuck in a system call: do not wait for it at exit
         _force_exit(0, "a request was still running")
-    if models.busy or process_warm.is_alive():  # a load or a numba compile on another thread
+    if (lazy is not None and lazy.busy) or process_warm.is_alive():  # a load or a numba compile
         _force_exit(0, "start-up work was still running")
     return 0
 

@@ -9,27 +9,32 @@ answered as if the session did not exist. The device (``udpsend`` from a random 
 
 Bounds, so no client can push out another's state or grow the server without limit:
 
-* sessions: at most ``per_client`` per address and ``max_total`` in all; at the cap, an
+* sessions: at most ``per_client`` per client and ``max_total`` in all; at the cap, an
   *idle* session (unused for ``idle_s``) is closed to make room, never an active one,
-  else the new one is refused (``too_many_sessions``);
-* memory: the sounds sessions keep (about 4.5 MB each, up to ``MAX_SOUNDS`` per session) are
-  counted; a request that would pass ``memory_bytes`` closes idle sessions, else is
-  refused the same way;
+  else the new one is refused (``too_many_sessions``). A client is an IP address, and every
+  loopback address (127.0.0.0/8, ::1) is one client, since one local process can send from
+  all of them (:func:`client_of`);
+* memory: every array a session holds is counted by one function, :func:`held_bytes`; a
+  request that would pass ``memory_bytes`` closes idle sessions, least recently used
+  first, else is refused the same way;
 * retried requests: each session keeps its own last replies (``per_session`` of them);
-  a ``new`` is remembered per sender (address and port). Only the owner's own requests
-  can push out its entries, and an entry still running is never pushed out (the retry is
-  refused as ``busy`` instead), so a retried id never runs twice.
+  a successful ``new`` is remembered per sender socket (:class:`NewReplies`), at most
+  ``per_client_news`` per client, so one client cannot fill the cache for the others, and a
+  failed ``new`` is not kept at all. Only the owner's own requests can push out its
+  entries, and an entry still running is never pushed out (the retry is refused as
+  ``busy`` instead), so a retried id never runs twice.
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -47,9 +52,12 @@ log = logging.getLogger("serumrnn.osc")
 
 #: How long a reply is kept for a retried request id.
 REPLY_TTL_S = 120.0
-#: Upper bound of one stored sound: the dB Mel, MFCC, samples and multi-scale spectra of a
-#: one-second clip (4.52 MB measured, ``tests/test_osc_hardening.py`` checks the bound).
+#: Upper bound of one stored sound other than the target: the samples, dB Mel and MFCC of a
+#: one-second clip (0.25 MB measured; ``tests/test_osc_hardening.py`` checks the bound).
 SOUND_BYTES = 5 << 20
+#: Upper bound of a target: its sound and the multi-scale spectra every sound is compared
+#: with, in float64 and float32 (9.47 MB measured by :func:`held_bytes`).
+TARGET_BYTES = 12 << 20
 #: Sounds a session keeps at most: the target, and the states before and after the most
 #: steps a session takes (one per effect).
 MAX_SOUNDS = spec.MAX_STEPS + 2
@@ -80,17 +88,61 @@ def short_id(sid: str) -> str:
     return sid[:9] + ("…" if len(sid) > 9 else "")
 
 
-def array_bytes(obj: object, depth: int = 0) -> int:
-    """Bytes of the NumPy arrays in ``obj`` (nested lists, tuples, dicts)."""
-    if isinstance(obj, np.ndarray):
-        return obj.nbytes
-    if depth > 4:
-        return 0
-    if isinstance(obj, dict):
-        obj = obj.values()
-    if isinstance(obj, (list, tuple, type({}.values()))):
-        return sum(array_bytes(x, depth + 1) for x in obj)
-    return 0
+def client_of(ip: str, *, collapse_loopback: bool = True) -> str:
+    """The client an address counts as for the caps: the IP itself, except that every
+    loopback address is the one client ``"loopback"`` (``collapse_loopback``: the server
+    listens on loopback, so every sender is a process on this machine)."""
+    if collapse_loopback:
+        try:
+            if ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
+                return "loopback"
+        except ValueError:
+            pass
+    return ip
+
+
+def _shared(o: object) -> bool:
+    """Objects every session uses and none owns: the models and the renderers."""
+    return callable(getattr(o, "predict", None)) or callable(getattr(o, "render", None))
+
+
+def held_bytes(*roots: object, skip: Iterable[object] = ()) -> int:  # noqa: C901  (one walk over every container kind)
+    """Bytes of every NumPy array reachable from ``roots``: through lists, tuples, dicts,
+    sets and the attributes of the project's own objects (``Sound``, a step loop, its
+    reports), each buffer counted once (a view counts as the array it views). Models and
+    renderers (shared by all sessions) and ``skip`` are not entered.
+
+    This is the one measure of what a session holds: the memory budget adds it up, and
+    ``tests/test_osc_hardening.py`` checks it against ``tracemalloc`` on real sessions.
+    """
+    seen = {id(o) for o in skip}
+    buffers: set[int] = set()
+    stack: list[object] = list(roots)
+    total = 0
+    while stack:
+        o = stack.pop()
+        if o is None or isinstance(o, (str, bytes, int, float, complex)) or id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, np.ndarray):
+            base = o
+            while isinstance(base.base, np.ndarray):
+                base = base.base
+            if id(base) not in buffers:
+                buffers.add(id(base))
+                total += base.nbytes
+            continue
+        if isinstance(o, dict):
+            stack.extend(o.values())
+            stack.extend(o.keys())
+        elif isinstance(o, (list, tuple, set, frozenset, deque)):
+            stack.extend(o)
+        elif type(o).__module__.startswith("serumrnn.") and not isinstance(o, type) and not _shared(o):
+            stack.extend(getattr(o, "__dict__", {}).values())
+            for cls in type(o).__mro__:
+                for slot in getattr(cls, "__slots__", ()):
+                    stack.append(getattr(o, slot, None))
+    return total
 
 
 class _Replies:
@@ -150,14 +202,86 @@ class OscSession:
     nbytes: int = 0  # the sounds it holds, as last measured
     replies: _Replies = field(default_factory=lambda: _Replies(8))
 
+    #: the highest request id admitted for the session's heavy requests (their order)
+    last_rid: int | None = None
+
     def measure(self) -> int:
-        """Count the arrays the session holds now (target, each state's features)."""
-        a = self.assistant
-        held: list[object] = [self.target_audio]
-        if a is not None:
-            held += [a.target, a.states, getattr(a, "input_audio", None)]
-        self.nbytes = array_bytes(held)
+        """Count every array the session holds now (:func:`held_bytes`)."""
+        self.nbytes = held_bytes(self.target_audio, self.assistant, skip=(self.models,))
         return self.nbytes
+
+
+def is_older(rid: int, than: int) -> bool:
+    """Whether request id ``rid`` comes before ``than`` (serial-number order: an id counter
+    that wraps from 2**31 - 1 to 1 still counts as going forward)."""
+    d = (than - rid) % (1 << 31)
+    return 0 < d < (1 << 30)
+
+
+class NewReplies:
+    """Replies to ``new`` by (sender socket, request id), kept :data:`REPLY_TTL_S`: at most
+    ``per_client`` entries of one client (:func:`client_of`) and ``total`` in all. A client
+    at its share pushes out its own oldest finished entry, never another's (a client at
+    the total pushes out the oldest finished entry of the client with the most); an entry
+    still running is never pushed out (``busy`` instead). Only successful replies are kept:
+    :meth:`release` forgets a failed ``new`` at once."""
+
+    def __init__(self, per_client: int, total: int):
+        self.per_client, self.total = per_client, total
+        self.items: OrderedDict[tuple[tuple[str, int], int], tuple[float, CachedReply | Running, str]] = (
+            OrderedDict()
+        )
+        self.counts: Counter[str] = Counter()
+
+    def _drop(self, key: tuple[tuple[str, int], int]) -> None:
+        _, _, client = self.items.pop(key)
+        self.counts[client] -= 1
+        if not self.counts[client]:
+            del self.counts[client]
+
+    def _oldest_done(self, client: str) -> tuple[tuple[str, int], int] | None:
+        return next((k for k, (_, v, c) in self.items.items() if c == client and v is not RUNNING), None)
+
+    def expire(self, now: float) -> None:
+        for key in [k for k, (t, v, _) in self.items.items() if now - t >= REPLY_TTL_S and v is not RUNNING]:
+            self._drop(key)
+
+    def claim(
+        self, client: str, sender: tuple[str, int], rid: int, now: float
+    ) -> CachedReply | Running | None:
+        self.expire(now)
+        key = (sender, rid)
+        hit = self.items.get(key)
+        if hit is not None:
+            return hit[1]
+        for who in (client, None):
+            full = self.counts[client] >= self.per_client if who else len(self.items) >= self.total
+            if not full:
+                continue
+            victim = client if who else max(self.counts, key=lambda c: self.counts[c])
+            old = self._oldest_done(victim)
+            if old is None:
+                raise ProtocolError(
+                    "busy", f"{self.counts[victim]} new requests are still running; retry shortly", rid
+                )
+            self._drop(old)
+        self.items[key] = (now, RUNNING, client)
+        self.counts[client] += 1
+        return None
+
+    def store(self, sender: tuple[str, int], rid: int, value: CachedReply, now: float) -> None:
+        key = (sender, rid)
+        hit = self.items.get(key)
+        if hit is not None:
+            self.items[key] = (now, value, hit[2])
+            self.items.move_to_end(key)
+
+    def release(self, sender: tuple[str, int], rid: int) -> None:
+        if (sender, rid) in self.items:
+            self._drop((sender, rid))
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 class Sessions:
@@ -171,15 +295,16 @@ class Sessions:
         memory_bytes: int = 1 << 30,
         idle_s: float = IDLE_S,
         per_session_replies: int = 8,
-        per_sender_replies: int = 8,
-        max_senders: int = 4096,
+        per_client_news: int = 64,
+        max_news: int = 4096,
+        collapse_loopback: bool = True,
     ):
         self.max_total, self.per_client, self.memory_bytes = max_total, per_client, memory_bytes
         self.idle_s = idle_s
-        self.per_session_replies, self.per_sender_replies = per_session_replies, per_sender_replies
-        self.max_senders = max_senders
+        self.per_session_replies = per_session_replies
+        self.collapse_loopback = collapse_loopback
         self._open: OrderedDict[str, OscSession] = OrderedDict()  # least recently used first
-        self._new_replies: OrderedDict[tuple[str, int], _Replies] = OrderedDict()
+        self.news = NewReplies(per_client_news, max_news)
         self._ended: OrderedDict[str, tuple[str, _Replies, float]] = OrderedDict()
         self.lock = threading.RLock()
         self.closed_idle = 0
@@ -217,17 +342,17 @@ class Sessions:
         with self.lock:
             return sum(s.nbytes for s in self._open.values())
 
-    def of_client(self, ip: str) -> int:
-        with self.lock:
-            return sum(s.owner == ip for s in self._open.values())
+    def client(self, ip: str) -> str:
+        """The client ``ip`` counts as for the caps (:func:`client_of`)."""
+        return client_of(ip, collapse_loopback=self.collapse_loopback)
 
     # -- adding and closing -----------------------------------------------------------
-    def _idle(self, now: float, owner: str | None = None, spare: str = "") -> OscSession | None:
-        """The least recently used idle session (of ``owner`` if given), not ``spare``."""
+    def _idle(self, now: float, client: str | None = None, spare: str = "") -> OscSession | None:
+        """The least recently used idle session (of ``client`` if given), not ``spare``."""
         for s in self._open.values():
             if now - s.last_used < self.idle_s:
                 return None  # in LRU order: the rest were used more recently
-            if s.id != spare and (owner is None or s.owner == owner):
+            if s.id != spare and (client is None or self.client(s.owner) == client):
                 return s
         return None
 
@@ -242,17 +367,18 @@ class Sessions:
         with self.lock:
             while sess.id in self._open or sess.id in self._ended:
                 sess.id = new_session_id()
-            if sum(s.owner == sess.owner for s in self._open.values()) >= self.per_client:
-                idle = self._idle(now, sess.owner)
+            client = self.client(sess.owner)
+            if sum(self.client(s.owner) == client for s in self._open.values()) >= self.per_client:
+                idle = self._idle(now, client)
                 if idle is None:
                     raise ProtocolError(
                         "too_many_sessions",
-                        f"this address has "
+                        f"this client{' (loopback: every 127.x address)' if client == 'loopback' else ''} has "
                         f"{self.per_client} open sessions, none idle for "
                         f"{self.idle_s:.0f} s: end one first",
                         rid,
                     )
-                self._close(idle, f"{sess.owner} has {self.per_client} sessions")
+                self._close(idle, f"{client} has {self.per_client} sessions")
             if len(self._open) >= self.max_total:
                 idle = self._idle(now)
                 if idle is None:
@@ -285,6 +411,11 @@ class Sessions:
                     )
                 self._close(idle, "the memory budget is full")
 
+    def discard(self, sid: str) -> None:
+        """Forget a session at once, leaving no replies (a ``new`` whose reply could not go out)."""
+        with self.lock:
+            self._open.pop(sid, None)
+
     def end(self, sid: str) -> None:
         """Close a session; its replies stay for a retried ``end``."""
         now = time.monotonic()
@@ -310,37 +441,35 @@ class Sessions:
             return value if isinstance(value, tuple) else None
 
     # -- retried requests ---------------------------------------------------------------
-    def claim(self, scope: OscSession | _Replies | tuple[str, int], rid: int) -> CachedReply | Running | None:
-        """Mark request ``rid`` of a session (or of a sender's ``new``) as running; see
-        :meth:`_Replies.claim`."""
+    def claim(self, sess: OscSession, rid: int) -> CachedReply | Running | None:
+        """Mark request ``rid`` of a session as running; see :meth:`_Replies.claim`."""
         now = time.monotonic()
         with self.lock:
-            return self._replies(scope, now, rid).claim(rid, now)
+            return sess.replies.claim(rid, now)
 
-    def store(self, scope: OscSession | _Replies | tuple[str, int], rid: int, value: CachedReply) -> None:
+    def store(self, sess: OscSession, rid: int, value: CachedReply) -> None:
         now = time.monotonic()
         with self.lock:
-            self._replies(scope, now, rid).store(rid, value, now)
+            sess.replies.store(rid, value, now)
 
-    def _replies(self, scope: OscSession | _Replies | tuple[str, int], now: float, rid: int) -> _Replies:
-        if isinstance(scope, OscSession):
-            return scope.replies
-        if isinstance(scope, _Replies):
-            return scope
-        r = self._new_replies.get(scope)
-        if r is None:
-            if len(self._new_replies) >= self.max_senders:
-                for v in self._new_replies.values():
-                    v.expire(now)
-                for k in [k for k, v in self._new_replies.items() if not len(v)]:
-                    del self._new_replies[k]
-            if len(self._new_replies) >= self.max_senders:
-                raise ProtocolError(
-                    "busy",
-                    f"{self.max_senders} senders made sessions in the "
-                    f"last {REPLY_TTL_S:.0f} s; retry shortly",
-                    rid,
-                )
-            r = self._new_replies[scope] = _Replies(self.per_sender_replies)
-        self._new_replies.move_to_end(scope)
-        return r
+    def release(self, sess: OscSession, rid: int) -> None:
+        """Forget a claimed request that never ran (refused before it started)."""
+        with self.lock:
+            hit = sess.replies.items.get(rid)
+            if hit is not None and hit[1] is RUNNING:
+                del sess.replies.items[rid]
+
+    def claim_new(self, sender: tuple[str, int], rid: int) -> CachedReply | Running | None:
+        """Mark a sender socket's ``new`` ``rid`` as running (see :class:`NewReplies`)."""
+        now = time.monotonic()
+        with self.lock:
+            return self.news.claim(self.client(sender[0]), sender, rid, now)
+
+    def store_new(self, sender: tuple[str, int], rid: int, value: CachedReply | None) -> None:
+        """Keep a successful ``new``'s reply; forget a failed one (``value`` None)."""
+        now = time.monotonic()
+        with self.lock:
+            if value is None:
+                self.news.release(sender, rid)
+            else:
+                self.news.store(sender, rid, value, now)

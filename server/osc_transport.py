@@ -1,5 +1,5 @@
-"""The OSC server's plumbing: the UDP socket and receive thread, the worker pool, the
-renderer shared under a lock, log lines that never quote a client's bytes, and the address
+"""The OSC server's plumbing: the UDP socket and receive thread, the renderer shared under
+a lock, the stop flag the workers check between stages, log lines that never quote a client's bytes, and the address
 rules (loopback, unspecified). :mod:`serumrnn.server.osc_server` holds the protocol loop.
 """
 
@@ -8,23 +8,22 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-import queue
 import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVarTuple
+from typing import TYPE_CHECKING, Any
 
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import OSCUDPServer
 
 from serumrnn.server import osc
-from serumrnn.server.osc import NO_REQUEST
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from serumrnn.server.models import GroupModels
     from serumrnn.server.rack.chain import FX, Chain
     from serumrnn.server.rack.render import Renderer
 
@@ -51,20 +50,71 @@ def safe_traceback(e: BaseException) -> str:
     return "Traceback (most recent call last):\n" + "\n".join(parts)
 
 
+#: The longest log line the server writes (characters, tracebacks aside), and the longest
+#: piece of a client's text in one: the log may not grow faster than the traffic.
+MAX_LOG_LINE, MAX_LOG_ARG = 1000, 200
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n] + f"…(+{len(text) - n})"
+
+
 class SafeLogFilter(logging.Filter):
     """Escapes control characters in every text argument and exception of a log record,
-    so newlines or terminal codes a client sends cannot forge or hide log lines."""
+    so newlines or terminal codes a client sends cannot forge or hide log lines, and caps
+    each text argument (:data:`MAX_LOG_ARG`) and the whole line (:data:`MAX_LOG_LINE`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_serumrnn_safe", False):  # one record may pass two handlers
+            return True
         if isinstance(record.args, tuple):
             record.args = tuple(
-                osc.loggable(a) if isinstance(a, (str, bytes, tuple)) else a for a in record.args
+                osc.loggable(_clip(a if isinstance(a, str) else str(a), MAX_LOG_ARG))
+                if isinstance(a, (str, bytes, tuple))
+                else a
+                for a in record.args
             )
         if isinstance(record.msg, str):
             record.msg = osc.loggable(record.msg)
+        try:
+            line = record.getMessage()
+        except (TypeError, ValueError):
+            line = None
+        if line is not None and len(line) > MAX_LOG_LINE:
+            record.msg, record.args = _clip(line, MAX_LOG_LINE), ()
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             record.exc_text = safe_traceback(record.exc_info[1])
+        record._serumrnn_safe = True
         return True
+
+
+class LogBudget:
+    """Lines per second each client may add to the log (a token bucket per client): past
+    it, lines are counted, not written, and the next line written says how many were
+    left out. A flood then costs the log a few lines a second, not one per datagram."""
+
+    def __init__(self, per_s: float = 20.0, burst: float = 50.0, clients: int = 1024):
+        self.per_s, self.burst, self.clients = per_s, burst, clients
+        self._buckets: dict[str, list[float]] = {}  # client -> [tokens, last time, suppressed]
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> int | None:
+        """None: leave this line out; else how many were left out before it."""
+        now = time.monotonic()
+        with self._lock:
+            b = self._buckets.get(client)
+            if b is None:
+                if len(self._buckets) >= self.clients:
+                    self._buckets.clear()
+                b = self._buckets[client] = [self.burst, now, 0.0]
+            b[0] = min(self.burst, b[0] + (now - b[1]) * self.per_s)
+            b[1] = now
+            if b[0] < 1.0:
+                b[2] += 1
+                return None
+            b[0] -= 1.0
+            dropped, b[2] = int(b[2]), 0.0
+            return dropped
 
 
 if not any(isinstance(f, SafeLogFilter) for f in log.filters):
@@ -112,64 +162,22 @@ class Transport(OSCUDPServer):
         self._on_datagram(request[0], client_address)
 
 
-_Ts = TypeVarTuple("_Ts")
-
-
-class Workers:
-    """A fixed set of daemon threads taking jobs from a queue.
-
-    Unlike ``ThreadPoolExecutor`` (whose threads the interpreter joins at exit), a worker
-    stuck in a system call can neither keep the process alive nor stall :meth:`stop`
-    past its deadline.
-    """
-
-    def __init__(self, n: int, name: str):
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[object, ...]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._stopping = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(max(1, n))
-        ]
-        for t in self._threads:
-            t.start()
-
-    def submit(self, fn: Callable[[*_Ts], None], *args: *_Ts) -> None:
-        if self._stopping:
-            raise RuntimeError("the workers are stopping")
-        self._jobs.put((fn, args))
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            if self._stopping:
-                continue  # queued before stop: dropped
-            fn, args = job
-            try:
-                fn(*args)
-            except BaseException:  # a job's own handler logs; this is the last net
-                log.exception("a worker job failed")
-
-    def stop(self, timeout: float) -> list[str]:
-        """Drop queued jobs, wait up to ``timeout`` s for running ones; return the names
-        of workers still busy (they are daemons: the process may exit without them)."""
-        self._stopping = True
-        for _ in self._threads:
-            self._jobs.put(None)
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        return [t.name for t in self._threads if t.is_alive()]
+class Stopping(Exception):
+    """The server is stopping: the request is abandoned between two stages."""
 
 
 class LockedRenderer:
     """A shared renderer (one DawDreamer engine set) used by one thread at a time; a
-    ``Renderer`` itself."""
+    ``Renderer`` itself. Once ``stop`` is set, a render raises :class:`Stopping` instead of
+    starting: a render is a stage of a step, and a stopping server starts no new stage."""
 
-    def __init__(self, rack: Renderer):
+    def __init__(self, rack: Renderer, stop: threading.Event | None = None):
         self.rack, self.settings, self._lock = rack, rack.settings, threading.Lock()
+        self.stop = stop or threading.Event()
+
+    def _go(self) -> None:
+        if self.stop.is_set():
+            raise Stopping("the server is stopping")
 
     @property
     def presets(self) -> tuple[str, ...]:
@@ -178,16 +186,35 @@ class LockedRenderer:
     def render(
         self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *, note: int | None = None
     ) -> np.ndarray:
+        self._go()
         with self._lock:
             return self.rack.render(chain, preset, note=note)
 
     def dry(self, preset: str, *, note: int | None = None) -> np.ndarray:
+        self._go()
         with self._lock:
             return self.rack.dry(preset, note=note)
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
+        self._go()
         with self._lock:
             return self.rack.process(audio, chain)
+
+
+class GuardedModels:
+    """A group's models whose every prediction first checks the server's stop flag: a
+    model call is a stage of a step, and a stopping server starts no new stage."""
+
+    def __init__(self, models: GroupModels, stop: threading.Event):
+        self._models, self._stop = models, stop
+
+    def predict(self, name: str, inputs: Any) -> Any:
+        if self._stop.is_set():
+            raise Stopping("the server is stopping")
+        return self._models.predict(name, inputs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._models, name)
 
 
 def is_loopback(host: str) -> bool:
@@ -200,14 +227,6 @@ def is_loopback(host: str) -> bool:
         except socket.gaierror:
             return False
         return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
-def peek_request_id(data: bytes) -> int:
-    """The request id of a datagram's first message, so a ``busy`` reply can name it."""
-    try:
-        return osc.request_id_of(osc.decode(data[: osc.MAX_DATAGRAM * 4])[0])
-    except Exception:
-        return NO_REQUEST
 
 
 @functools.lru_cache(maxsize=1024)

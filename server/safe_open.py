@@ -4,9 +4,14 @@ The server reads files whose paths arrive over the network (audio, plugin profil
 plain ``open()`` of a FIFO blocks until a writer appears, which once hung every worker
 of the server; a device such as ``/dev/zero`` never ends; ``/proc`` files pretend to be
 regular files of size 0 and may read as secrets. So a named file must be a regular file
-on a real file system, which is checked twice: on the path before opening (opening some
-devices has side effects) and on the opened descriptor (the path may change in between).
-The open itself never blocks (``O_NONBLOCK``) and never adopts a terminal (``O_NOCTTY``).
+on a real file system. Paths under ``/proc``, ``/dev`` and ``/sys`` are refused by rule,
+before anything is looked up (as named and once symbolic links are resolved), so the
+error cannot tell a client whether such a file exists. The rest is open-then-verify:
+symbolic links are resolved once, then the resolved path is walked one folder at a time
+with ``O_NOFOLLOW`` (a link swapped in meanwhile is refused, not followed), the file's
+kind is checked before it is opened (a FIFO or device is never opened), and the opened
+descriptor is checked again with ``fstat``. The open never blocks (``O_NONBLOCK``) and
+never adopts a terminal (``O_NOCTTY``).
 
 Every refusal is a :class:`FileRefused` with a stable ``code``; callers turn it into
 their own error type (``AudioInputError``, ``ProfileError``).
@@ -25,7 +30,7 @@ CODES = {
     "missing": "the file does not exist",
     "is_directory": "the path is a folder",
     "permission": "the file may not be read",
-    "not_regular": "not a regular file: a FIFO, socket, device, or a /proc or /sys file",
+    "not_regular": "not a regular file: a FIFO, socket, device, or any path under /proc, /dev or /sys",
     "bad_path": "the path cannot be followed (a symbolic link loop, a name too long)",
     "too_large": "the file is over the size limit",
     "io_error": "the operating system could not open the file",
@@ -33,6 +38,9 @@ CODES = {
 
 #: Pseudo file systems whose "regular" files are kernel state, not user data.
 _PSEUDO_ROOTS = ("/proc", "/sys")
+#: Folders no path the server reads may lie in (refused by rule, before any lookup).
+REFUSED_ROOTS = ("/proc", "/dev", "/sys")
+_PATH_MAX = 4096
 
 _OPEN_FLAGS = (
     os.O_RDONLY
@@ -107,25 +115,69 @@ def _refusal(e: OSError, doing: str) -> FileRefused:
     return FileRefused("io_error", f"cannot {doing} the file ({e.strerror})")
 
 
+def refused_by_rule(path: str) -> bool:
+    """Whether ``path`` lies under a folder of :data:`REFUSED_ROOTS` (checked on the text)."""
+    p = os.path.normpath(path)
+    return any(p == r or p.startswith(r + os.sep) for r in REFUSED_ROOTS)
+
+
+_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Whether the folder-by-folder walk is possible (Linux: O_PATH and openat).
+_WALK = os.open in os.supports_dir_fd and hasattr(os, "O_PATH")
+
+
+def _open_walk(real: str, max_bytes: int | None) -> int:
+    """Open the resolved absolute path ``real`` one folder at a time, never following a
+    link; check the file's kind before opening it. Returns the file's descriptor."""
+    parts = [p for p in real.split(os.sep) if p]
+    if not parts:
+        raise FileRefused("is_directory", "is a directory, not a file")
+    fd = os.open(os.sep, _DIR_FLAGS)
+    try:
+        for name in parts[:-1]:
+            nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):  # resolved a moment ago: a loop, or swapped since
+            raise FileRefused("bad_path", "cannot follow the path (a symbolic link loop, or it changed)")
+        _check(st, max_bytes)  # a FIFO or device is refused before it is opened
+        return os.open(parts[-1], _OPEN_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def _opener(path: str, flags: int) -> int:
-    return os.open(path, flags | _OPEN_FLAGS)
+    return os.open(path, flags | _OPEN_FLAGS | getattr(os, "O_NOFOLLOW", 0))
 
 
 def open_regular(path: str, max_bytes: int | None = None) -> tuple[io.BufferedReader, int]:
     """Open ``path`` for binary reading if it is a regular file; return (file, size).
 
-    Never blocks on the open. Raises :class:`FileRefused` for anything else.
+    Never blocks on the open, never opens a FIFO or device. Raises :class:`FileRefused`
+    for anything else.
     """
+    rule = FileRefused("not_regular", "lies under /proc, /dev or /sys: the server reads no file there")
     try:
-        _check(os.stat(path), max_bytes)  # refuse devices before opening them
+        if "\0" in path:
+            raise ValueError
+        if refused_by_rule(os.path.abspath(path)):
+            raise rule
+        real = os.path.realpath(path)
+        if refused_by_rule(real):
+            raise rule
+        if len(os.fsencode(real)) >= _PATH_MAX:
+            raise FileRefused("bad_path", "cannot follow the path (File name too long)")
+        if _WALK:
+            fd = _open_walk(real, max_bytes)
+            f = open(fd, "rb", closefd=True)  # noqa: SIM115 - returned to the caller
+        else:  # no O_PATH (macOS): the final link is refused, the folders are trusted
+            _check(os.stat(real), max_bytes)
+            f = open(real, "rb", opener=_opener)  # noqa: SIM115 - returned to the caller
     except OSError as e:
-        raise _refusal(e, "access") from None
+        raise _refusal(e, "open") from None
     except ValueError:  # an embedded NUL byte
         raise FileRefused("bad_path", "the path contains a NUL byte") from None
-    try:
-        f = open(path, "rb", opener=_opener)  # noqa: SIM115 - returned to the caller
-    except OSError as e:
-        raise _refusal(e, "read") from None
     try:
         size = _check(os.fstat(f.fileno()), max_bytes)  # the file actually opened
     except BaseException:

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from serumrnn.server.cli import main
-from serumrnn.server.match import OutDirError, _remove, check_out_dir
+from serumrnn.server.match import OutDirError, check_out_dir, write_swapped
 
 
 def _report(d, steps=("step0-input.wav", "step1-eq.wav", "step2-reverb.wav")):
@@ -41,7 +41,14 @@ def test_missing_or_empty_folder_is_fine(tmp_path):
     assert check_out_dir(tmp_path / "empty") == []
 
 
-def test_earlier_report_is_replaced_without_stale_steps(tmp_path):
+def _new_report(d):
+    """What the report writer leaves in a fresh folder: a one-step report."""
+    for name in ("step0-input.wav", "step1-eq.wav", "index.html"):
+        (d / name).write_bytes(b"new")
+    return d / "index.html"
+
+
+def test_earlier_report_is_listed_as_ours(tmp_path):
     d = _report(tmp_path / "rep")
     stale = check_out_dir(d)
     assert sorted(p.name for p in stale) == sorted(
@@ -55,8 +62,50 @@ def test_earlier_report_is_replaced_without_stale_steps(tmp_path):
             "steps.json",
         ]
     )
-    _remove(stale)
-    assert list(d.iterdir()) == []  # a two-step report next will not leave step2 behind
+    page = write_swapped(d, _new_report)
+    assert page == d / "index.html" and page.read_bytes() == b"new"
+    # the two-step report left nothing behind (no step2), and no temporary folder remains
+    assert sorted(p.name for p in d.iterdir()) == ["index.html", "step0-input.wav", "step1-eq.wav"]
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]
+
+
+def test_a_report_that_fails_to_write_leaves_the_earlier_one_whole(tmp_path):
+    """The reported case: a full disk used to delete the earlier report, then fail."""
+    d = _report(tmp_path / "rep")
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+
+    def disk_full(tmp):
+        (tmp / "step0-input.wav").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_swapped(d, disk_full)
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]  # no half folder beside it
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "proc", "dev"])
+def test_an_out_path_that_cannot_hold_a_folder_is_refused_before_any_work(tmp_path, where):
+    (tmp_path / "song.wav").write_bytes(b"x")
+    out = {"under_a_file": tmp_path / "song.wav" / "report", "proc": "/proc/self/report", "dev": "/dev/shm/r"}
+    with pytest.raises(OutDirError) as e:
+        check_out_dir(out[where])
+    assert str(out[where]) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_folder_this_user_cannot_write_in_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.access", lambda p, mode: False)  # as for a read-only folder
+    with pytest.raises(OutDirError, match="may not write in"):
+        check_out_dir(tmp_path / "report")
+
+
+def test_cli_fails_with_one_line_for_an_out_under_a_file(tmp_path, capsys):
+    target = _saw(tmp_path / "target.wav")
+    rc = main(
+        ["match", "preset:saw", str(target), "--out", str(target / "r"), "--models", str(tmp_path / "none")]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "is a file, not a folder" in err[0], err
 
 
 @pytest.mark.parametrize("extra", ["my_song.als", "target_backup.wav", "sub/"])
