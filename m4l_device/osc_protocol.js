@@ -102,6 +102,9 @@ REPLIES[PREFIX + "/step/knob"] = ["knob", ["session", "name", "value", "text", "
 REPLIES[PREFIX + "/step/fixed"] = ["fixed", ["session", "name", "value", "text"], "ssfs"];
 REPLIES[PREFIX + "/step/distance"] = ["distance", ["session", "metric", "before", "after",
                                                    "afterKnown"], "ssffb"];
+// which renderer simulated the step's candidates, and what judges it (the next capture, or
+// that renderer's own render)
+REPLIES[PREFIX + "/step/renderer"] = ["renderer", ["session", "renderer", "judgedBy"], "sss"];
 REPLIES[PREFIX + "/step/end"] = ["end", ["session", "step", "effect", "done", "reason",
                                          "bestStep", "instruction", "messages"], "sisbsisi"];
 REPLIES[PREFIX + "/undo/reply"] = ["undo", ["session", "steps", "effect", "enable", "value"],
@@ -169,7 +172,7 @@ function splitGroups(text) {
 function isFinal(msg) {
   var k = msg.kind;
   return !(k === "judged" || k === "takeback" || k === "effect" || k === "knob" ||
-           k === "fixed" || k === "distance");
+           k === "fixed" || k === "distance" || k === "renderer");
 }
 
 // -- step replies -----------------------------------------------------------------------
@@ -188,7 +191,7 @@ StepAssembler.prototype.add = function (msg) {
   if (!r) {
     r = this.pending[key] = { judged: null, takeback: null, effect: null, knobs: {},
                               knobOrder: [], fixed: {}, fixedOrder: [], distances: {},
-                              distanceOrder: [] };
+                              distanceOrder: [], renderer: null };
   }
   if (msg.kind === "judged") r.judged = msg;
   else if (msg.kind === "takeback") r.takeback = msg;
@@ -196,15 +199,16 @@ StepAssembler.prototype.add = function (msg) {
   else if (msg.kind === "knob") keep(r.knobs, r.knobOrder, msg.name, msg);
   else if (msg.kind === "fixed") keep(r.fixed, r.fixedOrder, msg.name, msg);
   else if (msg.kind === "distance") keep(r.distances, r.distanceOrder, msg.metric, msg);
+  else if (msg.kind === "renderer") r.renderer = msg;
   else if (msg.kind === "end") {
     var reply = {
       requestId: msg.requestId, session: msg.session, judged: r.judged, takeback: r.takeback,
       effect: r.effect,
       knobs: values(r.knobs, r.knobOrder), fixed: values(r.fixed, r.fixedOrder),
-      distances: values(r.distances, r.distanceOrder), end: msg
+      distances: values(r.distances, r.distanceOrder), renderer: r.renderer, end: msg
     };
     reply.received = 1 + (reply.judged ? 1 : 0) + (reply.takeback ? 1 : 0) +
-      (reply.effect ? 1 : 0) + reply.knobs.length + reply.fixed.length + reply.distances.length;
+      (reply.effect ? 1 : 0) + (reply.renderer ? 1 : 0) + reply.knobs.length + reply.fixed.length + reply.distances.length;
     reply.complete = reply.received === msg.messages;
     return reply;
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The attack campaign of issue 13, against a real ``serumrnn serve`` on loopback.
+"""The first attack campaign, against a real ``serumrnn serve`` on loopback.
 
 Starts the server (shipped models, one worker so replies come in order, the size rule
 for every sender as for any sender off loopback), then from other sockets:
@@ -17,7 +17,7 @@ Prints the counts the issue's goals are stated in. Usage::
 
     python scripts/attack_osc.py [--models DIR] [--datagrams 10000] [--seed 0]
 
-``--goals`` runs instead the campaign of issue 24 (a fair and bounded server), printing
+``--goals`` runs instead the fairness campaign (a fair and bounded server), printing
 its goal figures: a second client's ping p99 and whole-step time while one client floods
 (bundles of heavy requests, ``new`` floods from many ports, loopback aliases); RSS against
 ``--session-memory`` and the budget's own count against measured growth; SIGTERM under
@@ -419,7 +419,7 @@ def main() -> int:
     ap.add_argument(
         "--sessions", type=int, default=16, help="sessions stepped to the end to measure their memory"
     )
-    ap.add_argument("--goals", action="store_true", help="run issue 24's campaign instead (see above)")
+    ap.add_argument("--goals", action="store_true", help="run the fairness campaign instead (see above)")
     ap.add_argument("--stub", action="store_true", help="with --goals: serve scripted stub models")
     ap.add_argument("--flood-seconds", type=float, default=60.0)
     ap.add_argument("--sigterm-runs", type=int, default=20)
@@ -642,7 +642,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-# -- issue 24: a fair and bounded server --------------------------------------------------
+# -- the fairness campaign: a fair and bounded server --------------------------------------------------
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -923,7 +923,7 @@ def goals(a: argparse.Namespace) -> int:
         target = tmp / "target.wav"
         sf.write(target, saw(midi=48) * np.linspace(1, 0.6, SR, dtype=np.float32), SR)
         kind = "stub models" if a.stub else f"models {a.models}"
-        print(f"issue 24 goals, {kind}, 2 workers, size rule for every sender")
+        print(f"fairness goals, {kind}, 2 workers, size rule for every sender")
 
         srv = Server(a.models, tmp / "flood.log", "--workers", "2", stub=a.stub)
         f = flood_figures(srv, str(target), a.flood_seconds)

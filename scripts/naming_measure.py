@@ -1,4 +1,4 @@
-"""Measure the step loops on naming the effect of sounds made elsewhere (issue 20, items 1-4).
+"""Measure the step loops on naming the effect of sounds made elsewhere.
 
 Not a fixed tuning set: every seed draws other inputs (SoX oscillators: waveform,
 level, a SoX low-pass) and other effect settings (SoX effects and Debian plugins hosted
@@ -126,7 +126,7 @@ def issue_target() -> dict[str, Any]:
         run_sox([str(f / "saw.wav"), str(f / "od.wav"), "overdrive", "20"], "the naming measurement")
         return {
             "id": "issue/overdrive20",
-            "name": "sox overdrive 20 (issue)",
+            "name": "sox overdrive 20 (the reported case)",
             "types": ["distortion"],
             "input_settings": {"wave": "sawtooth", "level": 1.0},
             "settings": {"args": ["overdrive", "20"]},

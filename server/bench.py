@@ -251,7 +251,7 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
     """A verified step (k = 3), a verified + refine step (24 renders) and a search step
     (at most ``knob_search.SEARCH_BUDGET`` search renders), per ``step()`` call of whole
     sessions on the open rack, targets of 1 to every effect, at random. The default loop's
-    goal is 250 ms p50 (issue 20)."""
+    goal is 250 ms p50."""
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.knob_search import SEARCH_BUDGET
     from serumrnn.server.loop_settings import DEFAULT_K, DEFAULT_LOOP, REFINE_BUDGET
@@ -311,7 +311,7 @@ BENCH_PROFILE = "debian_test"
 
 def _verified_on_plugins(gm, rng: np.random.Generator, reps: int) -> dict[str, float]:
     """The verified step (k = 3) with candidates rendered on the Debian plugins hosted in
-    their worker process (issue 19's goal: <= 150 ms p50), beside the open-rack row: the
+    their worker process (goal: <= 150 ms p50), beside the open-rack row: the
     input is the profile's dry synth, targets are random chains on the plugins."""
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.rack.plugin_host import PluginHost

@@ -1,6 +1,6 @@
 """``serumrnn bench-startup``: how soon a freshly started ``serumrnn serve`` answers a ping,
 and how soon it gives the first step of a group, measured from outside as the device sees
-it (issue 21's goals: a ping within 3 s, a group's first step within 15 s).
+it (the start-up goals: a ping within 3 s, a group's first step within 15 s).
 
 It starts the server as a child process (the installed launcher's command line, or this
 Python's ``-m serumrnn.server.cli serve``), pings every 100 ms from the moment it is

@@ -1,7 +1,7 @@
 """The producer install for real, per supported Python beyond the project's own 3.11: the
 documented command (scripts/install.sh) into a fresh home folder, with every package
 downloaded from the index, then the installed server started by its launcher, as the
-device starts it, up to a ping and a first step (issue 21: "test the install on this
+device starts it, up to a ping and a first step ("test the install on this
 machine with Python 3.12 and 3.13").
 
 Marked ``network`` (deselected by default: several hundred MB per Python). The Pythons

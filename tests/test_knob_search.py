@@ -1,4 +1,4 @@
-"""The knob search (issue 20, item 1) on scorers whose best setting is known: no renders,
+"""The knob search on scorers whose best setting is known: no renders,
 so what it finds is checked exactly, and every setting it tries is recorded."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``serumrnn match --out DIR`` never overwrites a user's files and leaves no stale report
-files behind (issue 13, defect 9). No models needed: the folder is checked first."""
+files behind. No models needed: the folder is checked first."""
 
 from __future__ import annotations
 

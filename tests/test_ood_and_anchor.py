@@ -1,4 +1,4 @@
-"""The out-of-domain suite and the whole-chain CMA-ES anchor (issue 11)."""
+"""The out-of-domain suite and the whole-chain CMA-ES anchor."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Issue 20 items 5-7: the out-of-domain naming suite, the naming head, calibration.
+"""The out-of-domain naming suite, the naming head, calibration.
 
 Whatever hosts a Debian plugin runs in a child process (``serumrnn ...``), because a
 plugin loaded here would break the open rack that other tests compile later."""

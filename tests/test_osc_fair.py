@@ -1,4 +1,4 @@
-"""Issue 24: a fair and bounded OSC server. Each defect the second attack found is reproduced
+"""A fair and bounded OSC server. Each defect the second attack found is reproduced
 here and must stay fixed: starvation by a flood of heavy requests, the ``new`` lockout,
 session exhaustion through loopback aliases, a memory budget blind to what sessions hold,
 shutdown under load, amplified successful replies, out-of-order steps, impossible options,

@@ -1,4 +1,4 @@
-"""Issue 13: the OSC server under attack. Each defect the attack found is reproduced here
+"""The OSC server under attack. Each defect the attack found is reproduced here
 and must stay fixed: special files and hostile headers, profiles outside the allowed
 folders, a retry cache flushed by another client, sessions driven by strangers, reply
 amplification, log injection, a stuck request at shutdown, a used port. Then
@@ -164,7 +164,7 @@ def _secret_text(d: Path) -> Path:
 
 
 #: kind -> (make the path in a folder, expected code). Every one was `internal`, a hang,
-#: or gigabytes of memory before issue 13, or must stay a clear refusal.
+#: or gigabytes of memory before the hardening, or must stay a clear refusal.
 BAD_PATHS = {
     "fifo": (_fifo, "not_regular"),
     "dev_zero": (lambda d: Path("/dev/zero"), "not_regular"),

@@ -1,4 +1,4 @@
-"""Honest outcomes (issue 20, item 4): the headline is graded by what was reached, a
+"""Honest outcomes: the headline is graded by what was reached, a
 short session says what to try, and the out-of-domain warning fires on what it should."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The search loop (issue 20, items 1, 2 and 4) on scripted stub models and the open rack:
+"""The search loop on scripted stub models and the open rack:
 the issue's failure in miniature (the selector is sure of distortion, its model's drive
 overshoots), what each step reports, the graded outcome and the device's done text."""
 

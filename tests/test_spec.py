@@ -185,7 +185,7 @@ def test_a_categorical_knob_carries_its_own_serum_values():
         replace(mode, choices=("a", "b", "c"), serum_values=(0.0, 1.0))
 
 
-# -- relations between knobs (issue 20, item 2) -----------------------------------------
+# -- relations between knobs -----------------------------------------
 
 
 def _names(eff: spec.Effect) -> set[str]:

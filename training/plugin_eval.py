@@ -1,4 +1,4 @@
-"""``serumrnn eval-plugins``: the step loop measured on real plugins (issue 19).
+"""``serumrnn eval-plugins``: the step loop measured on real plugins.
 
 Pairs are drawn on the plugins: the input is the profile's dry synth (``debian_test``: the
 Zyn saw), the target that synth through a random chain on the plugins, chains from a seed
@@ -203,7 +203,7 @@ def markdown(res: dict[str, Any]) -> str:
             )
     lines += [
         "",
-        "Goals (issue 19, 100 pairs per group): (b) ≤ −85 % Mel-MSE, ≤ −60 % MSSMAE, 0 worse, "
+        "Goals (100 pairs per group): (b) ≤ −85 % Mel-MSE, ≤ −60 % MSSMAE, 0 worse, "
         "≤ 8 captures per pair; (c)/(d) ≤ −88 % / ≤ −92 % Mel-MSE, ≤ −65 % / ≤ −72 % MSSMAE, 0 worse.",
         "",
     ]

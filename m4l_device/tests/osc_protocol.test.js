@@ -153,6 +153,22 @@ test("a take-back reply: judged, takeback, then the next candidate, complete", (
   assert.equal(P.isFinal(P.parseMessage(msgs[1][0], msgs[1].slice(1))), false);
 });
 
+test("the step's renderer message is part of the reply: counted, kept, not final", () => {
+  const msgs = fixtureReply("verified_steps", 0, 15, "s1");
+  const line = msgs.find((m) => m[0] === A + "/step/renderer");
+  assert.ok(line, "the server says which renderer simulated the step");
+  const parsed = P.parseMessage(line[0], line.slice(1));
+  assert.equal(parsed.kind, "renderer");
+  assert.equal(P.isFinal(parsed), false);
+  const reply = assemble(msgs);
+  assert.ok(reply.complete);
+  assert.equal(reply.received, msgs.length);
+  assert.equal(reply.renderer.renderer, line[3]);
+  assert.equal(reply.renderer.judgedBy, "capture");
+  const without = assemble(msgs.filter((m) => m !== line));
+  assert.equal(without.complete, false, "a lost renderer message makes the reply incomplete");
+});
+
 test("replies to different request ids are kept apart", () => {
   const asm = new P.StepAssembler();
   const a = fixtureReply("eq_first", 0, 20, "s1"), b = fixtureReply("phaser_first", 0, 21, "s2");
