@@ -122,13 +122,16 @@ def verified_server(tiny_run, rack):
 
 @pytest.fixture(scope="module")
 def stub_server(rack):
-    """The default loop with scripted stub models, so a take-back happens every run."""
+    """The verified loop with scripted stub models, so a take-back happens every run (the
+    search loop, the default, would search the refused effect's knobs first)."""
     from device_fixtures import EFFECTS, KNOBS
     from stub_models import StubModels
 
     from serumrnn.server.osc_server import OscServer
 
-    srv = OscServer({"basic_shapes": StubModels(EFFECTS, KNOBS)}, "127.0.0.1", 0, 0, rack=rack).start()
+    srv = OscServer(
+        {"basic_shapes": StubModels(EFFECTS, KNOBS)}, "127.0.0.1", 0, 0, rack=rack, loop="verified"
+    ).start()
     yield srv
     srv.stop()
 
@@ -155,13 +158,20 @@ def values_to_chain(values: dict[str, float]) -> list:
 
 
 def run_device_session(
-    server, rack, tmp: Path, target: Path, bad_at: int | None = None, by_hand_on: str | None = None
+    server,
+    rack,
+    tmp: Path,
+    target: Path,
+    bad_at: int | None = None,
+    by_hand_on: str | None = None,
+    capture_of=None,
 ) -> dict:
     """Run e2e_session.js; answer its capture requests by rendering the fake Serum's
     knobs on the open rack (the sound the device would record); return its result.
     Capture number ``bad_at`` (1-based) is a wrongly set Serum instead (EQ and phaser).
     ``by_hand_on``: a fake Live set exposing no knobs (e.g. "serum2"): instruction mode,
-    the script sets each shown setting by hand and presses Done."""
+    the script sets each shown setting by hand and presses Done. ``capture_of``: the fake
+    Serum's values -> the captured audio, instead of the open rack's saw (the Live twin)."""
     extra = ["--set", by_hand_on, "--by-hand"] if by_hand_on else []
     proc = subprocess.Popen(
         [
@@ -195,7 +205,12 @@ def run_device_session(
                     from serumrnn.server.rack import FX
 
                     chain = [FX("eq", **KNOBS["eq"]), FX("phaser", **KNOBS["phaser"])]
-                audio_io.write_wav(capture, rack.render(chain, "saw"))
+                audio = (
+                    capture_of(msg["values"])
+                    if capture_of is not None and msg["capture"] != bad_at
+                    else rack.render(chain, "saw")
+                )
+                audio_io.write_wav(capture, audio)
                 proc.stdin.write(json.dumps({"capture": msg["capture"], "path": str(capture)}) + "\n")
                 proc.stdin.flush()
             elif "result" in msg:
@@ -239,7 +254,13 @@ def check_session(r: dict, confidence: str) -> list[dict]:
     assert sent[-3:] == ["undo", "reset", "end"]
     # request ids and reply ports go as OSC ints (the server refuses anything else)
     assert all(s[1] == "number" for s in r["sent"])
-    assert len(set(r["sentIds"])) == len(r["sentIds"])
+    # an id names one request: a resend after a slow reply repeats that request's id (the
+    # protocol's retry), never another request's
+    by_id: dict[int, set[str]] = {}
+    for sent_msg, rid in zip(r["sent"], r["sentIds"]):
+        by_id.setdefault(rid, set()).add(sent_msg[0])
+    assert all(len(addresses) == 1 for addresses in by_id.values()), by_id
+    assert list(by_id) == sorted(by_id), "each new request takes a new, larger id"
     assert "/serumrnn/new/reply" in r["received"] and "/serumrnn/end/reply" in r["received"]
 
     steps = r["steps"]
@@ -787,3 +808,60 @@ def test_panel_is_drawn_from_the_presentation_layout(tmp_path):
     x, y, w, h = next(i.rect for i in items if i.name == "Next")
     px = Image.open(out).convert("RGB").getpixel((int((x + w / 2) * 2), int((y + 3) * 2)))
     assert px == tuple(int(device.ACCENT[k : k + 2], 16) for k in (1, 3, 5))
+
+
+def _serum_values(fxs) -> dict[str, float]:
+    """The Serum values that switch on ``fxs`` (open-rack FX) with their knobs."""
+    out: dict[str, float] = {}
+    for fx in fxs:
+        eff = spec.effect(fx.name)
+        out[eff.enable.serum_name] = 1.0
+        for k in eff.knobs:
+            out[k.serum_name] = k.to_serum(fx.knobs[k.name])
+    return out
+
+
+def test_live_twin_a_whole_session_on_the_debian_plugins(tmp_path):
+    """The Live twin: the device's own JS flow (target, steps, take-backs, done, undo,
+    reset) against the real server whose sessions verify on the ``debian_test`` plugins,
+    with a fake Live whose Serum renders through the same plugins: every capture is real
+    plugin audio (Zyn's saw through Zyn/LSP/Dragonfly, hosted in a worker process)."""
+    from device_fixtures import EFFECTS, KNOBS
+    from stub_models import StubModels
+
+    from serumrnn.server.osc_server import OscServer
+    from serumrnn.server.rack import FX
+    from serumrnn.server.rack.capture import plugin_capture
+    from serumrnn.server.rack.plugin_host import PluginHost
+
+    host = PluginHost("debian_test")
+    srv = None
+    try:
+        dry = host.dry()
+        target = tmp_path / "target.wav"
+        want = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
+        audio_io.write_wav(target, plugin_capture(dry, _serum_values(want), renderer=host))
+        captured: list[dict[str, float]] = []
+
+        def capture_of(values: dict[str, float]):
+            captured.append(dict(values))
+            return plugin_capture(dry, values, renderer=host)
+
+        srv = OscServer(
+            {"basic_shapes": StubModels(EFFECTS, KNOBS)},
+            "127.0.0.1",
+            0,
+            0,
+            loop="verified",
+            profile="debian_test",
+        ).start()
+        r = run_device_session(srv, None, tmp_path, target, capture_of=capture_of)
+    finally:
+        if srv is not None:
+            srv.stop()
+        host.close()
+    steps = check_session(r, r"\d+ %")
+    assert len(captured) == len(r["chains"]) >= 2, "the first capture and at least one judged step"
+    assert [s for s in steps if s["effect"]], "at least one effect was applied on the fake Serum"
+    assert "/serumrnn/step/renderer" in r["received"]
+    assert steps[-1]["reason"] != "", "the session ends with a stop reason"
