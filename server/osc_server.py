@@ -602,6 +602,11 @@ class OscServer:
         a lane that is full for this client answers ``busy`` with a retry-after."""
         sess = call.sess
         scope = sess if req.name in osc.MUTATING and req.name != "new" else None
+
+        def refuse(failure: _Failure) -> None:
+            to = self._asker(call.sender) if sess is None else sess.reply_to
+            self._answer_error(req.request_id, failure, req.address, req.session, to, budget, t0)
+
         try:
             if req.name == "new":
                 cached = self.sessions.claim_new(call.sender, req.request_id)
@@ -610,15 +615,7 @@ class OscServer:
             else:
                 cached = None
         except ProtocolError as e:
-            self._answer_error(
-                req.request_id,
-                _Failure(e.code, str(e), retry_after_s=1.0),
-                req.address,
-                req.session,
-                self._asker(call.sender) if sess is None else sess.reply_to,
-                budget,
-                t0,
-            )
+            refuse(_Failure(e.code, str(e), retry_after_s=1.0))
             return
         if cached is RUNNING:
             log.info(
@@ -647,15 +644,7 @@ class OscServer:
                 self.sessions.release(scope, req.request_id)
             with self._lock:
                 self.counts["busy"] += 1
-            self._answer_error(
-                req.request_id,
-                _Failure("busy", f"{b}; retry in {b.retry_after_s:.1f} s", retry_after_s=b.retry_after_s),
-                req.address,
-                req.session,
-                self._asker(call.sender) if sess is None else sess.reply_to,
-                budget,
-                t0,
-            )
+            refuse(_Failure("busy", f"{b}; retry in {b.retry_after_s:.1f} s", retry_after_s=b.retry_after_s))
             return
         if sess is not None and req.name in HEAVY and req.request_id != NO_REQUEST:
             if sess.last_rid is None or is_older(sess.last_rid, req.request_id):
