@@ -821,11 +821,14 @@ def _serum_values(fxs) -> dict[str, float]:
     return out
 
 
-def test_live_twin_a_whole_session_on_the_debian_plugins(tmp_path):
+@pytest.mark.parametrize("by_hand_on", [None, "serum2"])
+def test_live_twin_a_whole_session_on_the_debian_plugins(tmp_path, by_hand_on):
     """The Live twin: the device's own JS flow (target, steps, take-backs, done, undo,
     reset) against the real server whose sessions verify on the ``debian_test`` plugins,
     with a fake Live whose Serum renders through the same plugins: every capture is real
-    plugin audio (Zyn's saw through Zyn/LSP/Dragonfly, hosted in a worker process)."""
+    plugin audio (Zyn's saw through Zyn/LSP/Dragonfly, hosted in a worker process). With
+    Serum 2 (no knob reachable) the whole session runs in instruction mode: the script sets
+    each shown setting by hand and presses Done."""
     from device_fixtures import EFFECTS, KNOBS
     from stub_models import StubModels
 
@@ -855,12 +858,21 @@ def test_live_twin_a_whole_session_on_the_debian_plugins(tmp_path):
             loop="verified",
             profile="debian_test",
         ).start()
-        r = run_device_session(srv, None, tmp_path, target, capture_of=capture_of)
+        r = run_device_session(srv, None, tmp_path, target, by_hand_on=by_hand_on, capture_of=capture_of)
     finally:
         if srv is not None:
             srv.stop()
         host.close()
-    steps = check_session(r, r"\d+ %")
+    if by_hand_on is None:
+        steps = check_session(r, r"\d+ %")
+    else:
+        steps = r["steps"]
+        assert r["serumShown"].startswith("Serum 2 (Serum 2) found")
+        assert r["console"] == [] and r["liveSets"] == 0, "nothing was set on Live"
+        for s in steps:
+            if s["effect"]:
+                assert s["instruction"].startswith(f"Step {s['step']}, in Serum's FX tab: ")
+    assert steps[-1]["done"] is True
     assert len(captured) == len(r["chains"]) >= 2, "the first capture and at least one judged step"
     assert [s for s in steps if s["effect"]], "at least one effect was applied on the fake Serum"
     assert "/serumrnn/step/renderer" in r["received"]
