@@ -237,7 +237,7 @@ def match(
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.
     ``models``: already loaded models (skips loading ``group`` from ``models_dir``).
-    ``loop``: one of ``steps.LOOPS`` (None: ``steps.DEFAULT_LOOP``; see ``serumrnn.server.assistant``);
+    ``loop``: one of ``loop_settings.LOOPS`` (None: ``loop_settings.DEFAULT_LOOP``; see ``serumrnn.server.assistant``);
     ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
     ``profile``: render and judge every candidate on that plugin profile's plugins (hosted
     in a worker process); the input is then an audio file or one of the profile's presets.
