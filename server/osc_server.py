@@ -50,7 +50,7 @@ from serumrnn.server.osc_sessions import (
 )
 from serumrnn.server.osc_steps import StepHandlers
 from serumrnn.server.osc_transport import (
-    GuardedModels,
+    GuardedGroups,
     LockedRenderer,
     LogBudget,
     Stopping,
@@ -299,7 +299,7 @@ class OscServer:
         self._lock = threading.Lock()  # counters, routes, growth
         self._routes: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._log_budget = LogBudget()
-        guarded = {g: cast("GroupModels", GuardedModels(m, self._stop)) for g, m in models.items()}
+        guarded = cast("dict[str, GroupModels]", GuardedGroups(models, self._stop))
         self.steps = StepHandlers(
             guarded,
             self.sessions,

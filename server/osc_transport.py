@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pythonosc.dispatcher import Dispatcher
@@ -215,6 +215,30 @@ class GuardedModels:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._models, name)
+
+
+class GuardedGroups(Mapping[str, Any]):
+    """Every group's models guarded by the stop flag, wrapped when first asked for: the
+    groups may load lazily (startup.LazyGroups), and wrapping them all up front would
+    load them all before the server answers a ping."""
+
+    def __init__(self, groups: Mapping[str, GroupModels], stop: threading.Event):
+        self._groups, self._stop = groups, stop
+        self._wrapped: dict[str, GuardedModels] = {}
+
+    def __getitem__(self, group: str) -> GuardedModels:
+        if group not in self._wrapped:
+            self._wrapped[group] = GuardedModels(self._groups[group], self._stop)
+        return self._wrapped[group]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._groups)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def __contains__(self, group: object) -> bool:
+        return group in self._groups
 
 
 def is_loopback(host: str) -> bool:
