@@ -295,7 +295,7 @@ def test_every_loopback_address_is_one_client_for_the_caps():
 def test_held_bytes_matches_what_a_real_session_allocates():
     """The budget's one count against tracemalloc, on a step loop with a target and three
     judged steps (real features, scripted models): within 10 %."""
-    from serumrnn.server.assistant import Session
+    from serumrnn.server.assistant import Assistant as Session
 
     m = stub_models()["basic_shapes"]
     Session(m, saw(), loop="paper")  # warm the caches (Mel filters, windows) first
