@@ -15,7 +15,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 $(VENV)/bin/python:
 	@command -v $(PY) >/dev/null || { echo "need $(PY) (see docs/install.md)"; exit 1; }
 	$(PY) -m venv $(VENV)
-	@$(PIP) --upgrade pip
+	@$(PIP) --upgrade pip 'setuptools>=77'  # the build backend pyproject names (tests build offline with it)
 
 # The demo's packages only: the project and TensorFlow, no root and no apt.
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
