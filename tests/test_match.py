@@ -194,7 +194,7 @@ def test_verified_report_shows_the_result_first_in_serums_words(verified_report,
     assert np.allclose(load_clip(out / doc["files"]["best"]), rack.render(TARGET_CHAIN, "saw"), atol=1e-6)
     assert f'id="ab-now" controls loop preload="auto" src="{doc["files"]["best"]}"' in text
     assert f'id="ab-target" controls loop preload="auto" src="{doc["files"]["target"]}"' in text
-    assert "Closeness 100%" in text and "Done: the target is reached." in text
+    assert "Closeness 100%" in text and "Matched: the target is reached after 2 steps." in text
     assert "Only the first 1 second of each sound is used." in text
     assert "C2 in Live (MIDI 48)" in text
     for name in (doc["files"]["mel_png"], doc["files"]["difference_png"]):
