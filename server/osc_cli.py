@@ -552,13 +552,15 @@ def _percentile(values: list[float], q: float) -> float:
 
 class OscBench(TypedDict):
     """What :func:`bench_osc` measured (``lost``, ``wrong``, ``errors``: replies missing,
-    misrouted, or errors other than ``session_done``)."""
+    misrouted, or errors other than ``session_done`` and ``busy``; ``error_codes``: every
+    error reply by code, so a run's refusals show)."""
 
     clients: int
     seconds: float
     lost: int
     wrong: int
     errors: int
+    error_codes: dict[str, int]
     steps: int
     p50_ms: float
     p95_ms: float
@@ -605,6 +607,7 @@ def bench_osc(
     lock = threading.Lock()
     rtts: list[float] = []
     tally = {"lost": 0, "wrong": 0, "errors": 0, "steps": 0}
+    codes: dict[str, int] = {}  # error replies by code (busy: the fair scheduler's refusal)
     server = OscServer(models, "127.0.0.1", 0, 0, workers=workers or DEFAULT_WORKERS)
     server.start()
     ready = threading.Barrier(clients)
@@ -618,7 +621,11 @@ def bench_osc(
                     tally["lost" if not new else "errors"] += 1
                 return
             sid = new[-1].args[1]
-            c.request("target", sid, str(target))
+            for _ in range(60):  # a busy server says when to come back; the device waits as long
+                t = c.request("target", sid, str(target))
+                if not (t and t[-1].address == f"{osc.PREFIX}/error" and t[-1].args[1] == "busy"):
+                    break
+                time.sleep(float(t[-1].args[5]) if len(t[-1].args) > 5 else 1.0)
             try:
                 ready.wait(timeout=120)  # every client steps in the same window
             except threading.BrokenBarrierError:
@@ -643,11 +650,16 @@ def bench_osc(
                         c.stray.clear()
                     last = reply[-1]
                     if last.address == f"{osc.PREFIX}/error":
-                        tally["errors"] += last.args[1] != "session_done"
+                        code = str(last.args[1])
+                        codes[code] = codes.get(code, 0) + 1
+                        tally["errors"] += code not in ("session_done", "busy")
                     else:
                         tally["steps"] += 1
                         rtts.append(dt)
-                if last.address == f"{osc.PREFIX}/error" or last.args[4]:  # done: start over
+                if last.address == f"{osc.PREFIX}/error" and last.args[1] == "busy":
+                    # the fair scheduler's answer: come back after its retry-after
+                    time.sleep(float(last.args[5]) if len(last.args) > 5 else 1.0)
+                elif last.address == f"{osc.PREFIX}/error" or last.args[4]:  # done: start over
                     c.request("reset", sid)
             with lock:
                 window[1] = max(window[1], time.monotonic())
@@ -668,6 +680,7 @@ def bench_osc(
         "lost": tally["lost"],
         "wrong": tally["wrong"],
         "errors": tally["errors"],
+        "error_codes": codes,
         "steps": tally["steps"],
         "p50_ms": _percentile(rtts, 50),
         "p95_ms": _percentile(rtts, 95),
