@@ -544,6 +544,11 @@ def _note_audio(seconds: float = 1.0, sr: int = 44100, drive: float = 1.0):
     return (0.5 * np.tanh(drive * saw) / np.tanh(drive)).astype(np.float32)
 
 
+def _retry_after(busy: osc.Message) -> float:
+    """Seconds a ``busy`` error asks the client to wait (its sixth argument; 1 s if absent)."""
+    return float(busy.args[5]) if len(busy.args) > 5 else 1.0
+
+
 def _percentile(values: list[float], q: float) -> float:
     import numpy as np
 
@@ -625,7 +630,7 @@ def bench_osc(
                 t = c.request("target", sid, str(target))
                 if not (t and t[-1].address == f"{osc.PREFIX}/error" and t[-1].args[1] == "busy"):
                     break
-                time.sleep(float(t[-1].args[5]) if len(t[-1].args) > 5 else 1.0)
+                time.sleep(_retry_after(t[-1]))
             try:
                 ready.wait(timeout=120)  # every client steps in the same window
             except threading.BrokenBarrierError:
@@ -658,7 +663,7 @@ def bench_osc(
                         rtts.append(dt)
                 if last.address == f"{osc.PREFIX}/error" and last.args[1] == "busy":
                     # the fair scheduler's answer: come back after its retry-after
-                    time.sleep(float(last.args[5]) if len(last.args) > 5 else 1.0)
+                    time.sleep(_retry_after(last))
                 elif last.address == f"{osc.PREFIX}/error" or last.args[4]:  # done: start over
                     c.request("reset", sid)
             with lock:
