@@ -567,9 +567,13 @@ class OscBench(TypedDict):
     errors: int
     error_codes: dict[str, int]
     steps: int
+    served: int
     p50_ms: float
     p95_ms: float
     steps_per_s: float
+
+
+_FAIRNESS_GRACE_S = 300.0  # how long ``at_least`` may keep a client past its window
 
 
 def bench_osc(
@@ -581,6 +585,7 @@ def bench_osc(
     group: str | None = None,
     workers: int | None = None,
     malloc: bool = True,
+    at_least: int = 0,
 ) -> OscBench:
     """Step round trips over loopback: ``clients`` sessions stepping in parallel for
     ``seconds``, each from its own socket with the device's captured flow (the capture is
@@ -589,7 +594,11 @@ def bench_osc(
     ``malloc`` tunes this process's allocator as ``serve`` does (``native.tune_allocator``), for
     figures that match the server's; it lasts for the rest of the process.
 
-    Returns clients, steps, p50_ms, p95_ms, steps_per_s, lost, wrong, errors.
+    ``at_least`` keeps each client stepping past ``seconds`` until it has that many steps (a
+    fairness check: every client is answered however slow a step is), up to a deadline.
+
+    Returns clients, steps, served (clients with a step), p50_ms, p95_ms, steps_per_s, lost,
+    wrong, errors.
     """
     import tempfile
 
@@ -611,7 +620,7 @@ def bench_osc(
     write_wav(capture, _note_audio())
     lock = threading.Lock()
     rtts: list[float] = []
-    tally = {"lost": 0, "wrong": 0, "errors": 0, "steps": 0}
+    tally = {"lost": 0, "wrong": 0, "errors": 0, "steps": 0, "served": 0}
     codes: dict[str, int] = {}  # error replies by code (busy: the fair scheduler's refusal)
     server = OscServer(models, "127.0.0.1", 0, 0, workers=workers or DEFAULT_WORKERS)
     server.start()
@@ -638,7 +647,9 @@ def bench_osc(
             with lock:
                 window[0] = window[0] or time.monotonic()
             end = time.monotonic() + seconds
-            while time.monotonic() < end:
+            deadline = end + _FAIRNESS_GRACE_S
+            mine = 0
+            while time.monotonic() < end or (mine < at_least and time.monotonic() < deadline):
                 t0 = time.perf_counter()
                 rid = c.next_id()
                 reply = c.request("step", sid, str(capture), rid=rid)
@@ -660,6 +671,8 @@ def bench_osc(
                         tally["errors"] += code not in ("session_done", "busy")
                     else:
                         tally["steps"] += 1
+                        tally["served"] += mine == 0
+                        mine += 1
                         rtts.append(dt)
                 if last.address == f"{osc.PREFIX}/error" and last.args[1] == "busy":
                     # the fair scheduler's answer: come back after its retry-after
@@ -674,7 +687,7 @@ def bench_osc(
         for t in threads:
             t.start()
         for t in threads:
-            t.join(seconds + 120)
+            t.join(seconds + 120 + (_FAIRNESS_GRACE_S if at_least else 0))
     finally:
         server.stop()
         tmp.cleanup()
@@ -687,6 +700,7 @@ def bench_osc(
         "errors": tally["errors"],
         "error_codes": codes,
         "steps": tally["steps"],
+        "served": tally["served"],
         "p50_ms": _percentile(rtts, 50),
         "p95_ms": _percentile(rtts, 95),
         "steps_per_s": tally["steps"] / span if span > 0 else 0.0,

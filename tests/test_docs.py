@@ -5,6 +5,7 @@ committed JSON, the README stays a front door, and no tracker numbers."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 from pathlib import Path
@@ -147,7 +148,17 @@ def test_make_demo_needs_no_root_and_make_test_sets_up_the_system():
     import subprocess
 
     def plan(target: str) -> str:
-        r = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        # A make that runs these tests (CI's `make test`) passes MAKELEVEL and MAKEFLAGS down;
+        # without them, and without directory lines, the plan is what a user's `make` prints.
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+        r = subprocess.run(
+            ["make", "--no-print-directory", "-n", "-B", target],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout
 

@@ -636,12 +636,14 @@ def test_liblo_oscsend_and_oscdump_drive_a_session(server, sounds):
 def test_twenty_concurrent_clients_lose_and_misroute_nothing(models):
     # malloc=False: leave this process's allocator as it is for the other test modules
     # (so these figures, after in-process training, run slower than `serumrnn bench`).
+    # at_least=1: each client steps until it is answered, so fairness is checked however slow
+    # a step is on this machine (a fixed window once let a slow loop answer 9 of 20).
     one = bench_osc(None, 1, 3.0, models=models, malloc=False)
-    many = bench_osc(None, 20, 10.0, models=models, malloc=False)
+    many = bench_osc(None, 20, 5.0, models=models, malloc=False, at_least=1)
     print("\n" + format_bench(one) + "\n" + format_bench(many))
     for r in (one, many):
         assert r["lost"] == 0 and r["wrong"] == 0 and r["errors"] == 0
-    assert many["steps"] >= 20
+    assert many["served"] == 20 and many["steps"] >= 20
 
 
 def test_serve_command_warns_off_loopback_and_stops_on_sigterm(tiny_run):
