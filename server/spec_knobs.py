@@ -1,0 +1,108 @@
+"""Rules a knob setting of one effect keeps: every knob present and in range
+(:func:`validate`), the effect's relations between knobs (:func:`relation_problems`), and
+the nearest setting that keeps them (:func:`repair`).
+
+Each takes the :class:`~serumrnn.server.spec_types.Effect` itself; ``serumrnn.server.spec``
+looks the effect up by name (``spec.validate_knobs``, ``spec.relation_problems``,
+``spec.repair_knobs``), which is what the rest of the code calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from serumrnn.server.spec_types import Display, Effect
+
+
+def validate(eff: Effect, knobs: Mapping[str, float]) -> dict[str, float]:
+    """Check a knob dict against the effect: every knob present, values in 0..1 or a class."""
+    out: dict[str, float] = {}
+    unknown = set(knobs) - {k.name for k in eff.knobs}
+    if unknown:
+        raise KeyError(
+            f"effect {eff.name!r} has no knob(s) {sorted(unknown)}; "
+            f"knobs: {', '.join(k.name for k in eff.knobs)}"
+        )
+    for k in eff.knobs:
+        if k.name not in knobs:
+            raise KeyError(f"effect {eff.name!r}: missing knob {k.name!r}")
+        v = knobs[k.name]
+        if k.categorical:
+            if isinstance(v, str):
+                v = k.choices.index(v)
+            if not (0 <= int(v) < len(k.choices)) or int(v) != v:
+                raise ValueError(f"{eff.name}.{k.name}: class {v!r} not in 0..{len(k.choices) - 1}")
+            out[k.name] = float(int(v))
+        else:
+            if not (0.0 <= float(v) <= 1.0) or math.isnan(float(v)):
+                raise ValueError(f"{eff.name}.{k.name}: {v!r} is outside 0..1")
+            out[k.name] = float(v)
+    return out
+
+
+def _side(
+    eff: Effect, name: str, knobs: Mapping[str, float]
+) -> tuple[Display, float, tuple[float, float] | None]:
+    """One side of a relation: its display, its 0..1 value, and the 0..1 interval it may
+    move in (None for a fixed knob, which stays)."""
+    for k in eff.knobs:
+        if k.name == name:
+            return k.display, float(knobs[name]), k.span
+    for f in eff.fixed:
+        if f.name == name:
+            return f.display, float(f.value), None
+    raise KeyError(f"effect {eff.name!r} has no knob or fixed knob {name!r} (a relation names it)")
+
+
+def relation_problems(eff: Effect, knobs: Mapping[str, float]) -> list[str]:
+    """Which of the effect's relations ``knobs`` break, in words a producer reads
+    ("Low cut 2.0 kHz is not an octave below High cut 998 Hz"); empty when none."""
+    out = []
+    for r in eff.relations:
+        (dl, xl, _), (dh, xh, _) = _side(eff, r.low, knobs), _side(eff, r.high, knobs)
+        if dl.value(xl) * r.ratio > dh.value(xh) * (1 + 1e-9):
+            gap = (
+                "below"
+                if r.ratio == 1.0
+                else ("an octave below" if r.ratio == 2.0 else f"{r.ratio:g}x below")
+            )
+            out.append(f"{_label(eff, r.low)} {dl.text(xl)} is not {gap} {_label(eff, r.high)} {dh.text(xh)}")
+    return out
+
+
+def _label(eff: Effect, name: str) -> str:
+    for k in eff.knobs:
+        if k.name == name:
+            return k.label
+    for f in eff.fixed:
+        if f.name == name:
+            return f.label or f.name
+    return name
+
+
+def repair(eff: Effect, knobs: Mapping[str, float]) -> dict[str, float]:
+    """The nearest setting that keeps every relation of the effect: the two sides of a
+    broken relation are moved apart equally on their (log-frequency) scale, each within
+    its Table 1 span, a fixed side not at all. Knobs in no broken relation are returned
+    unchanged, so a sensible proposal passes through as it is."""
+    out = {k: float(v) for k, v in knobs.items()}
+    for r in eff.relations:
+        (dl, xl, sl), (dh, xh, sh) = _side(eff, r.low, out), _side(eff, r.high, out)
+        if dl.curve != "log" or dh.curve != "log":
+            raise ValueError(f"{eff.name}: relation {r.low} < {r.high} needs two log (frequency) scales")
+        a, b = math.log(dl.value(xl)), math.log(dh.value(xh))
+        short = math.log(r.ratio) - (b - a)
+        if short <= 0:
+            continue
+        # Bounds on each side's log value; a fixed side cannot move.
+        lo_a = math.log(dl.value(sl[0])) if sl else a
+        hi_b = math.log(dh.value(sh[1])) if sh else b
+        down = min(short / 2 if sh else short, a - lo_a) if sl else 0.0
+        up = min(short - down, hi_b - b) if sh else 0.0
+        down = min(short - up, a - lo_a) if sl else 0.0  # whatever the high side could not take
+        if sl:
+            out[r.low] = dl.normalized(math.exp(a - down))
+        if sh:
+            out[r.high] = dh.normalized(math.exp(b + up))
+    return out
