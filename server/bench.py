@@ -24,7 +24,7 @@ from serumrnn.server import features as F
 from serumrnn.server import spec
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack.chain import Chain
-from serumrnn.server.sampling import random_effects, sample_chain
+from serumrnn.server.sampling import sample_chain
 
 
 def _times(fn: Callable[[], object], n: int) -> np.ndarray:
@@ -36,7 +36,7 @@ def _times(fn: Callable[[], object], n: int) -> np.ndarray:
     return np.array(out) * 1e3
 
 
-def _row(name: str, ms: np.ndarray, goal: str = "") -> str:
+def row(name: str, ms: np.ndarray, goal: str = "") -> str:
     return f"  {name:<44} p50 {np.median(ms):7.2f} ms   p95 {np.percentile(ms, 95):7.2f} ms  {goal}"
 
 
@@ -72,11 +72,11 @@ def bench_render(n: int) -> dict[str, float]:
     w, c, s = _times(warm, n), _times(cold, n), _times(synth_only, n)
     print("render, one 1 s clip at 44.1 kHz (open rack, DawDreamer + Faust):")
     every = f"all {len(spec.EFFECT_NAMES)} effects"
-    print(_row(f"synth + {every} (synth rendered)", c, "goal <= 10 ms"))
-    print(_row(f"{every} on the cached dry synth", w, "(what data generation pays)"))
-    print(_row("synth alone", s))
+    print(row(f"synth + {every} (synth rendered)", c, "goal <= 10 ms"))
+    print(row(f"{every} on the cached dry synth", w, "(what data generation pays)"))
+    print(row("synth alone", s))
     for name, ms in per_fx.items():
-        print(_row(f"  {name} alone (cached synth)", ms))
+        print(row(f"  {name} alone (cached synth)", ms))
     return {"render_cold_p50_ms": float(np.median(c)), "render_warm_p50_ms": float(np.median(w))}
 
 
@@ -97,10 +97,10 @@ def bench_features(batch: int, reps: int) -> dict[str, float]:
     one = _times(lambda: F.features(audio[:1]), reps * 4)
     naive = _times(lambda: F.naive_features(audio[:8]), reps) / 8
     print(f"features per 1 s clip (Mel 128 x 87 + 30 MFCC), batch of {len(audio)}:")
-    print(_row("batched fast path (server.features.features)", fast, "goal <= 3 ms"))
-    print(_row("  baseline: bare magnitude STFT, same batch", bare))
-    print(_row("  baseline: naive librosa, one call per clip", naive))
-    print(_row("fast path, a single clip (server step)", one))
+    print(row("batched fast path (server.features.features)", fast, "goal <= 3 ms"))
+    print(row("  baseline: bare magnitude STFT, same batch", bare))
+    print(row("  baseline: naive librosa, one call per clip", naive))
+    print(row("fast path, a single clip (server step)", one))
     r_bare = np.median(fast) / np.median(bare)
     r_naive = np.median(naive) / np.median(fast)
     print(f"  ratios: fast / bare STFT = {r_bare:.2f}x   naive librosa / fast = {r_naive:.2f}x faster")
@@ -143,12 +143,12 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
             inp = seq if name.startswith("selector") else x
             gm.predict(name, inp)  # trace once
             ms = _times(partial(gm.predict, name, inp), reps)
-            print(_row(f"    {name}", ms))
+            print(row(f"    {name}", ms))
             out[f"{group}_{name}_p50_ms"] = float(np.median(ms))
     return out
 
 
-def _step_setup(models_dir: Path | None, seed: int):
+def step_setup(models_dir: Path | None, seed: int):
     """The step loop's models of the first group found (selector + parameter models),
     loaded and warmed up as ``serve`` does, with an open rack, a seeded generator and the
     group's presets; or None when no models are found."""
@@ -173,7 +173,7 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     from serumrnn.server.models import knobs_from_outputs, pair_inputs, param_model_name, selector_inputs
 
     print("one step of the loop (models loaded once and traced; batch of 1):")
-    found = _step_setup(models_dir, seed=4)
+    found = step_setup(models_dir, seed=4)
     if found is None:
         return {}
     gm, rack, rng, presets = found
@@ -232,10 +232,10 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         full_steps()
     f = np.array(full)
     print(f"  models: {gm.group} ({gm.folder})")
-    print(_row("without render: features x2 + selector + param", c, "goal <= 20 ms p50"))
-    print(_row("  baseline: librosa per clip + keras predict", n))
-    print(_row("captured step (server in Live; + 6 metrics)", cap))
-    print(_row(f"full step with open-rack render ({len(f)} steps)", f, "goal <= 30 ms p50"))
+    print(row("without render: features x2 + selector + param", c, "goal <= 20 ms p50"))
+    print(row("  baseline: librosa per clip + keras predict", n))
+    print(row("captured step (server in Live; + 6 metrics)", cap))
+    print(row(f"full step with open-rack render ({len(f)} steps)", f, "goal <= 30 ms p50"))
     print(f"  ratio: baseline / fast path = {np.median(n) / np.median(c):.1f}x")
     return {
         "step_core_p50_ms": float(np.median(c)),
@@ -244,104 +244,6 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         "step_captured_p50_ms": float(np.median(cap)),
         "step_full_p50_ms": float(np.median(f)),
         "step_full_p95_ms": float(np.percentile(f, 95)),
-    }
-
-
-def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float]:
-    """A verified step (k = 3), a verified + refine step (24 renders) and a search step
-    (at most ``knob_search.SEARCH_BUDGET`` search renders), per ``step()`` call of whole
-    sessions on the open rack, targets of 1 to every effect, at random. The default loop's
-    goal is 250 ms p50."""
-    from serumrnn.server.assistant import Assistant
-    from serumrnn.server.knob_search import SEARCH_BUDGET
-    from serumrnn.server.loop_settings import DEFAULT_K, DEFAULT_LOOP, REFINE_BUDGET
-
-    print("verified steps (open rack; every step() call of whole sessions):")
-    found = _step_setup(models_dir, seed=11)
-    if found is None:
-        return {}
-    gm, rack, rng, presets = found
-    cases = []
-    for r in range(reps):
-        names = random_effects(rng, 1 + r % len(spec.EFFECT_NAMES))
-        p = presets[r % len(presets)]
-        cases.append((p, rack.render(sample_chain(names, rng), p)))
-    out: dict[str, float] = {}
-    goals = {"verified": "goal <= 40 ms p50", "refine": "goal <= 150 ms p50", "search": ""}
-    goals[DEFAULT_LOOP] = "default loop: goal <= 250 ms p50"
-    labels = {
-        "verified": "verified step, k = 3",
-        "refine": f"verified + refine, {REFINE_BUDGET} renders",
-        "search": f"search step, <= {SEARCH_BUDGET} search renders",
-    }
-    for loop, goal in goals.items():
-        calls, cpu, offers, renders = [], [], [], []
-        for i, (p, target) in enumerate(cases[:1] + cases):  # the first one only warms up
-            s = Assistant(
-                gm, target, renderer=rack, preset=p, loop=loop, k=DEFAULT_K, refine_budget=REFINE_BUDGET
-            )
-            while not s.done:
-                t, tc = time.perf_counter(), time.process_time()
-                rep = s.step()
-                ms = (time.perf_counter() - t) * 1e3
-                if i == 0:
-                    continue
-                calls.append(ms)
-                cpu.append((time.process_time() - tc) * 1e3)
-                if rep is not None:
-                    offers.append(ms)
-                    renders.append(rep.renders)
-        c, o = np.array(calls), np.array(offers)
-        print(_row(f"{labels[loop]} (every call, {len(c)})", c, goal))
-        # CPU time of this process per call: what the step costs whatever else runs
-        print(_row("  the same, CPU time of this process", np.array(cpu)))
-        out[f"{loop}_step_p50_ms"] = float(np.median(c))
-        out[f"{loop}_step_p95_ms"] = float(np.percentile(c, 95))
-        out[f"{loop}_step_cpu_p50_ms"] = float(np.median(cpu))
-        if len(o):  # weak models may never find a step worth offering
-            print(_row(f"  calls that offer a step ({len(o)}; {np.mean(renders):.1f} renders each)", o))
-            out[f"{loop}_offer_p50_ms"] = float(np.median(o))
-    out.update(_verified_on_plugins(gm, rng, reps))
-    return out
-
-
-#: The plugin profile the plugin row of ``bench`` hosts (free plugins ``make`` installs).
-BENCH_PROFILE = "debian_test"
-
-
-def _verified_on_plugins(gm, rng: np.random.Generator, reps: int) -> dict[str, float]:
-    """The verified step (k = 3) with candidates rendered on the Debian plugins hosted in
-    their worker process (goal: <= 150 ms p50), beside the open-rack row: the
-    input is the profile's dry synth, targets are random chains on the plugins."""
-    from serumrnn.server.assistant import Assistant
-    from serumrnn.server.rack.plugin_host import PluginHost
-
-    try:
-        host = PluginHost(BENCH_PROFILE, gm.render_settings)
-    except Exception as e:  # noqa: BLE001 - a missing plugin is reported, not raised
-        print(f"  plugin row: no plugins ({e})")
-        return {}
-    try:
-        dry = host.dry()
-        targets = [
-            host.render(sample_chain(random_effects(rng, 1 + r % len(spec.EFFECT_NAMES)), rng))
-            for r in range(reps + 1)
-        ]
-        calls = []
-        for i, target in enumerate(targets):  # the first one only warms up
-            s = Assistant(gm, target, renderer=host, input_audio=dry, loop="verified", k=3)
-            while not s.done:
-                t = time.perf_counter()
-                s.step()
-                if i:
-                    calls.append((time.perf_counter() - t) * 1e3)
-    finally:
-        host.close()
-    c = np.array(calls)
-    print(_row(f"verified step, k = 3, on the {BENCH_PROFILE} plugins ({len(c)})", c, "goal <= 150 ms p50"))
-    return {
-        "plugin_verified_step_p50_ms": float(np.median(c)),
-        "plugin_verified_step_p95_ms": float(np.percentile(c, 95)),
     }
 
 
@@ -401,7 +303,7 @@ def bench_first_step(models_dir: Path | None = None) -> dict[str, float]:
 
 def bench_osc_clients(seconds: float, models_dir: Path | None = None) -> dict[str, float]:
     """Step round trips over loopback UDP with 1 and 20 clients (the device's flow)."""
-    from serumrnn.server.osc_cli import bench_osc, format_bench
+    from serumrnn.server.osc_bench import bench_osc, format_bench
     from serumrnn.server.startup import load_models, warm_up
 
     print("OSC server on loopback (captured flow, as the device sends it):")
@@ -426,6 +328,8 @@ def run_bench(
     """Every runtime figure; ``extra`` adds a section from outside the runtime (the
     training package's data-generation figure), printed after the features."""
     import os
+
+    from serumrnn.server.bench_verified import bench_verified  # it reads this module's helpers
 
     print(f"serumrnn bench on {os.cpu_count()} CPU cores" + (" (quick)" if quick else ""))
     out: dict[str, float] = {}

@@ -1,5 +1,7 @@
-"""``serumrnn serve``: the OSC server for the Max for Live device; and a small blocking
-client that the tests and ``bench_osc`` use to drive it like the device does.
+"""``serumrnn serve``: the OSC server for the Max for Live device, its start-up, signals,
+watchdog and shutdown. The client that drives it like the device does is in
+``osc_client`` (``OscClient``, importable from here too); the loopback benchmark in
+``osc_bench``.
 
 Imports stay light at module level: ``serumrnn --help`` imports this module to register
 the command, and TensorFlow loads only when a server starts.
@@ -8,18 +10,17 @@ the command, and TensorFlow loads only when a server starts.
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import os
 import signal
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any
 
 from serumrnn.server import osc, spec
+
+# The client lives in osc_client; tests and scripts import it from here too.
+from serumrnn.server.osc_client import OscClient as OscClient
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
@@ -278,6 +279,7 @@ def _cmd_serve(
     """``serve``. ``models`` and ``rack``: given instead of loaded (the attack campaign's
     scripted stubs); everything else, signals and shutdown included, as for real."""
     from serumrnn.server.osc_transport import bind_udp
+    from serumrnn.server.serve_run import serve_until_stopped
     from serumrnn.server.startup import EXIT_USAGE, Progress
 
     progress = Progress()  # machine-readable start-up lines for the device (docs/install.md)
@@ -334,128 +336,9 @@ def _cmd_serve(
         h.addFilter(SafeLogFilter())
     _CLEANUP.append(_private_tmp())  # before TensorFlow loads: its temp files go there
     try:
-        return _serve(a, sock, rack_order, progress, models, rack)
+        return serve_until_stopped(a, sock, rack_order, progress, models, rack)
     finally:
         _clean_up()
-
-
-def _serve(
-    a: argparse.Namespace,
-    sock: socket.socket,
-    rack_order: tuple[str, ...] | None,
-    progress: Any,
-    given: dict[str, GroupModels] | None,
-    rack: Any,
-) -> int:
-    from serumrnn.server import native
-    from serumrnn.server.midi import Trigger, open_listener
-    from serumrnn.server.models import ModelError
-    from serumrnn.server.osc_server import OscServer
-    from serumrnn.server.rack.render import RenderError, RenderSettings
-    from serumrnn.server.startup import (
-        EXIT_NO_MODELS,
-        LazyGroups,
-        PendingRack,
-        default_models_dir,
-        find_groups,
-        load_and_warm,
-        warm_up_process,
-    )
-
-    trigger = Trigger.parse(a.midi_trigger) if a.midi_in else None
-    native.tune_allocator()
-    # Groups load on first use or in the background (startup.LazyGroups): pings are
-    # answered from the start, and the device shows each group's progress.
-    lazy: LazyGroups | None = None
-    if given is None:
-        models_dir = a.models or default_models_dir()
-        try:
-            found = find_groups(models_dir, a.groups.split(",") if a.groups else None)
-        except ModelError as e:
-            print(f"serumrnn serve: error: {e}", file=sys.stderr)
-            progress("error", code=e.code, message=str(e), text="no models found: run the installer again")
-            return EXIT_NO_MODELS
-        lazy = LazyGroups(found, lambda g: load_and_warm(g, models_dir), progress, preload=a.preload == "all")
-    models = cast(
-        "dict[str, GroupModels]", given if lazy is None else lazy
-    )  # read-only: the server only reads it
-    settings = RenderSettings() if rack_order is None else RenderSettings(rack_order=rack_order)
-    pending_rack = PendingRack(settings) if rack is None else None
-    stop = threading.Event()
-
-    def on_signal(n, f) -> None:
-        if stop.is_set():
-            _force_exit(1, "second signal")
-        progress("stopping", reason="signal", text="server stopping")
-        stop.set()
-        # Whatever hangs from here on (a stuck request, a plugin), the process ends.
-        t = threading.Timer(SHUTDOWN_LIMIT_S, _force_exit, (0, f"shutdown took over {SHUTDOWN_LIMIT_S} s"))
-        t.daemon = True
-        t.start()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    _start_watchdog()
-    try:
-        server = OscServer(
-            models,
-            config=config_of(a, rack_order),
-            sock=sock,
-            rack=rack if rack is not None else pending_rack,
-        ).start()
-    except RenderError as e:  # serve --profile: a profile or plugin that does not load
-        print(f"serumrnn serve: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    _SERVER.append(server)
-    host, port = server.address
-    progress("ready", host=host, port=port, groups=list(models), text="server ready")
-    midi_port = None
-    process_warm = threading.Thread(target=warm_up_process, name="process-warm-up", daemon=True)
-    try:
-        # The open rack is made here, on the main thread, as DawDreamer needs; requests
-        # that render wait for it, pings do not.
-        from serumrnn.server.rack import OpenRack
-
-        process_warm.start()
-        if lazy is not None:
-            lazy.start()
-        if pending_rack is not None:
-            pending_rack.fill(OpenRack(settings))
-        if trigger is not None:
-            midi_port = open_listener(a.midi_in, trigger, server.trigger_step)
-            log.info("MIDI: %s on %r runs the next step of the latest session", trigger, a.midi_in)
-        if a.exit_on_stdin_eof:
-            threading.Thread(target=_stop_at_eof, args=(stop,), name="stdin-watch", daemon=True).start()
-        while not stop.wait(0.5):
-            pass
-        if stdin_closed.is_set():
-            progress("stopping", reason="stdin_closed", text="server stopping")
-        log.info("%s: shutting down", "stdin closed" if stdin_closed.is_set() else "signal received")
-    finally:
-        if lazy is not None:
-            lazy.stop()
-        if midi_port is not None:
-            midi_port.close()
-        clean = server.stop()
-    if not clean:  # a request is stuck in a system call: do not wait for it at exit
-        _force_exit(0, "a request was still running")
-    if (lazy is not None and lazy.busy) or process_warm.is_alive():  # a load or a numba compile
-        _force_exit(0, "start-up work was still running")
-    return 0
-
-
-stdin_closed = threading.Event()
-
-
-def _stop_at_eof(stop: threading.Event) -> None:
-    """Read standard input to its end, then stop the server like a signal would."""
-    try:
-        while os.read(sys.stdin.fileno(), 65536):
-            pass
-    except (OSError, ValueError):
-        pass
-    stdin_closed.set()
-    stop.set()
 
 
 def _version() -> str:
@@ -468,250 +351,3 @@ def _version() -> str:
 
 
 # -- a client (tests, bench, debugging) -----------------------------------------------
-
-
-class OscClient:
-    """Talks to the server the way the device does, one request at a time.
-
-    It sends from its own socket and asks for replies at that socket's port (reply port
-    0 in ``ping`` and ``new``), so many clients can share one machine.
-    """
-
-    def __init__(self, server: tuple[str, int], timeout: float = 10.0, host: str = "127.0.0.1"):
-        self.server, self.timeout = server, timeout
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))  # another loopback address (127.0.0.2) is another client
-        self.port = self.sock.getsockname()[1]
-        self._ids = itertools.count(1)
-        self.stray: list[osc.Message] = []  # messages that answered no pending request
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> OscClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def next_id(self) -> int:
-        return next(self._ids)
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendto(data, self.server)
-
-    def send(self, address: str, *args: Any) -> None:
-        self.send_raw(osc.encode(address, args))
-
-    def receive(self, timeout: float | None = None) -> list[osc.Message]:
-        """The messages of the next datagram; [] on timeout."""
-        self.sock.settimeout(self.timeout if timeout is None else timeout)
-        try:
-            data, _ = self.sock.recvfrom(65535)
-        except TimeoutError:
-            return []
-        return osc.decode(data)
-
-    def collect(self, rid: int, timeout: float | None = None) -> list[osc.Message]:
-        """Every message of request ``rid``'s reply, up to its final message ([] if lost)."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        got: list[osc.Message] = []
-        while (left := deadline - time.monotonic()) > 0:
-            for m in self.receive(left):
-                if osc.request_id_of(m) != rid:
-                    self.stray.append(m)
-                    continue
-                got.append(m)
-                if osc.is_final(m.address):
-                    return got
-        return got
-
-    def request(
-        self, name: str, *args: Any, rid: int | None = None, timeout: float | None = None
-    ) -> list[osc.Message]:
-        """Send request ``name`` (a key of ``osc.REQUESTS``) and wait for its reply."""
-        rid = self.next_id() if rid is None else rid
-        self.send(osc.REQUESTS[name][0], rid, *args)
-        return self.collect(rid, timeout)
-
-
-def _note_audio(seconds: float = 1.0, sr: int = 44100, drive: float = 1.0):
-    """A saw at the models' note (MIDI 48), optionally driven into a soft clip."""
-    import numpy as np
-
-    t = np.arange(int(sr * seconds)) / sr
-    saw = 2.0 * ((130.8128 * t) % 1.0) - 1.0
-    return (0.5 * np.tanh(drive * saw) / np.tanh(drive)).astype(np.float32)
-
-
-def _retry_after(busy: osc.Message) -> float:
-    """Seconds a ``busy`` error asks the client to wait (its sixth argument; 1 s if absent)."""
-    return float(busy.args[5]) if len(busy.args) > 5 else 1.0
-
-
-def _percentile(values: list[float], q: float) -> float:
-    import numpy as np
-
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
-class OscBench(TypedDict):
-    """What :func:`bench_osc` measured (``lost``, ``wrong``, ``errors``: replies missing,
-    misrouted, or errors other than ``session_done`` and ``busy``; ``error_codes``: every
-    error reply by code, so a run's refusals show)."""
-
-    clients: int
-    seconds: float
-    lost: int
-    wrong: int
-    errors: int
-    error_codes: dict[str, int]
-    steps: int
-    served: int
-    p50_ms: float
-    p95_ms: float
-    steps_per_s: float
-
-
-_FAIRNESS_GRACE_S = 300.0  # how long ``at_least`` may keep a client past its window
-
-
-def bench_osc(
-    models_dir: Path | str | None,
-    clients: int,
-    seconds: float,
-    *,
-    models: dict[str, GroupModels] | None = None,
-    group: str | None = None,
-    workers: int | None = None,
-    malloc: bool = True,
-    at_least: int = 0,
-) -> OscBench:
-    """Step round trips over loopback: ``clients`` sessions stepping in parallel for
-    ``seconds``, each from its own socket with the device's captured flow (the capture is
-    a file path). Checks each reply arrived and belonged to its own request and session.
-
-    ``malloc`` tunes this process's allocator as ``serve`` does (``native.tune_allocator``), for
-    figures that match the server's; it lasts for the rest of the process.
-
-    ``at_least`` keeps each client stepping past ``seconds`` until it has that many steps (a
-    fairness check: every client is answered however slow a step is), up to a deadline.
-
-    Returns clients, steps, served (clients with a step), p50_ms, p95_ms, steps_per_s, lost,
-    wrong, errors.
-    """
-    import tempfile
-
-    from serumrnn.server import native
-    from serumrnn.server.audio_io import write_wav
-    from serumrnn.server.osc_server import DEFAULT_WORKERS, OscServer
-    from serumrnn.server.startup import load_models, warm_up
-
-    if malloc:
-        native.tune_allocator()
-    if models is None:
-        models = load_models(models_dir)
-        for m in models.values():
-            warm_up(m)
-    group = group or next(iter(models))
-    tmp = tempfile.TemporaryDirectory(prefix="serumrnn-bench-")
-    target, capture = Path(tmp.name) / "target.wav", Path(tmp.name) / "capture.wav"
-    write_wav(target, _note_audio(drive=6.0))
-    write_wav(capture, _note_audio())
-    lock = threading.Lock()
-    rtts: list[float] = []
-    tally = {"lost": 0, "wrong": 0, "errors": 0, "steps": 0, "served": 0}
-    codes: dict[str, int] = {}  # error replies by code (busy: the fair scheduler's refusal)
-    server = OscServer(models, "127.0.0.1", 0, 0, workers=workers or DEFAULT_WORKERS)
-    server.start()
-    ready = threading.Barrier(clients)
-    window = [0.0, 0.0]  # when stepping began and ended (targets are set before)
-
-    def client() -> None:
-        with OscClient(server.address, timeout=60.0) as c:
-            new = c.request("new", group, 0)
-            if not new or new[-1].address != f"{osc.PREFIX}/new/reply":
-                with lock:
-                    tally["lost" if not new else "errors"] += 1
-                return
-            sid = new[-1].args[1]
-            for _ in range(60):  # a busy server says when to come back; the device waits as long
-                t = c.request("target", sid, str(target))
-                if not (t and t[-1].address == f"{osc.PREFIX}/error" and t[-1].args[1] == "busy"):
-                    break
-                time.sleep(_retry_after(t[-1]))
-            try:
-                ready.wait(timeout=120)  # every client steps in the same window
-            except threading.BrokenBarrierError:
-                pass
-            with lock:
-                window[0] = window[0] or time.monotonic()
-            end = time.monotonic() + seconds
-            deadline = end + _FAIRNESS_GRACE_S
-            mine = 0
-            while time.monotonic() < end or (mine < at_least and time.monotonic() < deadline):
-                t0 = time.perf_counter()
-                rid = c.next_id()
-                reply = c.request("step", sid, str(capture), rid=rid)
-                dt = (time.perf_counter() - t0) * 1e3
-                with lock:
-                    if not reply:
-                        tally["lost"] += 1
-                        continue
-                    if (
-                        any(m.args[:2] != (rid, sid) and m.address != f"{osc.PREFIX}/error" for m in reply)
-                        or c.stray
-                    ):
-                        tally["wrong"] += 1 + len(c.stray)
-                        c.stray.clear()
-                    last = reply[-1]
-                    if last.address == f"{osc.PREFIX}/error":
-                        code = str(last.args[1])
-                        codes[code] = codes.get(code, 0) + 1
-                        tally["errors"] += code not in ("session_done", "busy")
-                    else:
-                        tally["steps"] += 1
-                        tally["served"] += mine == 0
-                        mine += 1
-                        rtts.append(dt)
-                if last.address == f"{osc.PREFIX}/error" and last.args[1] == "busy":
-                    # the fair scheduler's answer: come back after its retry-after
-                    time.sleep(_retry_after(last))
-                elif last.address == f"{osc.PREFIX}/error" or last.args[4]:  # done: start over
-                    c.request("reset", sid)
-            with lock:
-                window[1] = max(window[1], time.monotonic())
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(seconds + 120 + (_FAIRNESS_GRACE_S if at_least else 0))
-    finally:
-        server.stop()
-        tmp.cleanup()
-    span = window[1] - window[0]
-    return {
-        "clients": clients,
-        "seconds": seconds,
-        "lost": tally["lost"],
-        "wrong": tally["wrong"],
-        "errors": tally["errors"],
-        "error_codes": codes,
-        "steps": tally["steps"],
-        "served": tally["served"],
-        "p50_ms": _percentile(rtts, 50),
-        "p95_ms": _percentile(rtts, 95),
-        "steps_per_s": tally["steps"] / span if span > 0 else 0.0,
-    }
-
-
-def format_bench(result: OscBench) -> str:
-    """One line for ``serumrnn bench``."""
-    r = result
-    return (
-        f"OSC step round trip, {r['clients']:>2} client(s): p50 {r['p50_ms']:.1f} ms, "
-        f"p95 {r['p95_ms']:.1f} ms ({r['steps']} steps, {r['steps_per_s']:.1f}/s; "
-        f"lost {r['lost']}, misrouted {r['wrong']}, errors {r['errors']})"
-    )

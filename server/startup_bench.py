@@ -65,7 +65,8 @@ def measure_startup(
     """Start ``command`` (a ``serve`` command line; --port and --reply-port are added),
     then time the first pong and the first step of ``group``; stops the server after."""
     from serumrnn.server.audio_io import write_wav
-    from serumrnn.server.osc_cli import OscClient, _note_audio
+    from serumrnn.server.osc_bench import note_audio as _note_audio
+    from serumrnn.server.osc_client import OscClient
 
     port = free_udp_port()
     argv = [*command, "--port", str(port), "--reply-port", "0", *extra]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from serumrnn.server.bench import bench_first_step, bench_step, bench_verified
+from serumrnn.server.bench import bench_first_step, bench_step
+from serumrnn.server.bench_verified import bench_verified
 
 
 def test_bench_step_reports_each_figure(tiny_run, capsys):

@@ -23,7 +23,8 @@ import pytest
 import soundfile as sf
 
 from serumrnn.server import audio_io, osc, safe_open, spec
-from serumrnn.server.osc_cli import OscClient, bench_osc, format_bench
+from serumrnn.server.osc_bench import bench_osc, format_bench
+from serumrnn.server.osc_client import OscClient
 
 SR = 44100
 P = osc.PREFIX
