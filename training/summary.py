@@ -70,6 +70,106 @@ def table2_rows(models: dict[str, dict[str, Any]], groups: list[str]) -> list[st
     return out
 
 
+def table3_rows(models: dict[str, dict[str, Any]], groups: list[str]) -> list[str]:
+    """The selectors' accuracy per group (the paper's Table 3), with the worst step."""
+    out = []
+    rows = [
+        ("SerumRNN, one effect left: names it (as the paper's Table 3)", "serumrnn"),
+        ("SerumRNN, every prefix: chosen effect is in the target", "serumrnn_in_target"),
+        ("SerumRNN NI, one effect left", "serumrnn_ni"),
+        ("SerumCNN, exact effect set", "serumcnn"),
+    ]
+    for label, key in rows:
+        cells = []
+        for g in groups:
+            t = models[g]["table3"][key]
+            per = t.get("per_step") or t["per_effects"]  # SerumCNN: by number of effects
+            cells.append(f"{t['all']:.3f} (worst {min(per.values()):.3f})")
+        goal = f"≥ {SELECTOR_GOAL} overall, ≥ {SELECTOR_GOAL_STEP} every step" if key == "serumrnn" else ""
+        out.append(f"| {label} | " + " | ".join(cells) + f" | {goal} |")
+    return out
+
+
+def system_rows(
+    system: dict[str, dict[str, Any] | None], groups: list[str], head: str, rule: str
+) -> list[str]:
+    """The whole system's tables (Table 4) and the goals of ``serumrnn eval``, for the
+    groups that have a ``system.json``."""
+    out: list[str] = []
+    first = next(s for s in system.values() if s)
+
+    def row(
+        label: str, cell: Callable[[dict[str, Any]], str], goal: str | None = "", missing: str = ""
+    ) -> str:
+        """One table row: ``cell(system_json)`` per group, ``missing`` where not evaluated."""
+        cells = [missing if (s := system[g]) is None else cell(s) for g in groups]
+        return f"| {label} | " + " | ".join(cells) + ("" if goal is None else f" | {goal}") + " |"
+
+    def delta(t: dict) -> str:
+        return f"{_num(t['delta']['mse'])} ({_pct(t['delta_pct']['mse'])})"
+
+    out += [
+        "",
+        "## Whole system: Δ Mel-MSE (Δ%) on 1,000 held-out pairs, tolerance 1 (Table 4)",
+        "",
+        head,
+        rule,
+    ]
+    for key in SYSTEMS:
+
+        def system_delta(s: dict[str, Any], key: str = key) -> str:
+            return delta(s["systems"][key]["table"])
+
+        out.append(
+            row(
+                first["systems"][key]["label"],
+                system_delta,
+                f"≤ {_pct(PRODUCT_GOAL_PCT)}" if key == "serumrnn" else "",
+                missing="not evaluated",
+            )
+        )
+    out.append(
+        row(
+            "SerumRNN, rolled back to its best step",
+            lambda s: delta(s["systems"]["serumrnn"]["table_rollback"]),
+        )
+    )
+    out += [
+        "",
+        "## Goals of the system evaluation",
+        "",
+        "| goal | " + " | ".join(groups) + " |",
+        "|---" * (len(groups) + 1) + "|",
+    ]
+    labels = list(dict.fromkeys(goal_row(x["goal"])[0] for s in system.values() if s for x in s["goals"]))
+    for label in labels:  # groups evaluated by different versions list different goals
+
+        def cell(s: dict, label: str = label) -> str:
+            got = next((x for x in s["goals"] if goal_row(x["goal"])[0] == label), None)
+            if got is None:
+                return "not measured for this group"
+            paper = goal_row(got["goal"])[1]
+            return (
+                ("met" if got["met"] else "missed")
+                + f": {got['value']}"
+                + ("" if paper is None else f" (paper {paper} %)")
+            )
+
+        out.append(row(label, cell, goal=None))
+    out.append(
+        row(
+            "out of domain, the paper's loop (SoX targets of `serumrnn eval`; the verified "
+            "loops' 45-target suite is in verified.md): Mel-MSE falls",
+            lambda s: (
+                f"{sum('mse' in v['improved'] for v in s['ood']['targets'].values())}"
+                f" of {len(s['ood']['targets'])}"
+            ),
+            goal=None,
+        )
+    )
+    return out
+
+
 def summarize(results: Path = RESULTS) -> str:
     """The summary page's markdown for every group that has results under ``results``."""
     groups = [g for g in P.GROUPS if (results / g / "models.json").is_file()]
@@ -92,92 +192,9 @@ def summarize(results: Path = RESULTS) -> str:
     ]
     out += table2_rows(models, groups)
     out += ["", "## Effect selection accuracy (Table 3)", "", head, rule]
-    rows = [
-        ("SerumRNN, one effect left: names it (as the paper's Table 3)", "serumrnn"),
-        ("SerumRNN, every prefix: chosen effect is in the target", "serumrnn_in_target"),
-        ("SerumRNN NI, one effect left", "serumrnn_ni"),
-        ("SerumCNN, exact effect set", "serumcnn"),
-    ]
-    for label, key in rows:
-        cells = []
-        for g in groups:
-            t = models[g]["table3"][key]
-            per = t.get("per_step") or t["per_effects"]  # SerumCNN: by number of effects
-            cells.append(f"{t['all']:.3f} (worst {min(per.values()):.3f})")
-        goal = f"≥ {SELECTOR_GOAL} overall, ≥ {SELECTOR_GOAL_STEP} every step" if key == "serumrnn" else ""
-        out.append(f"| {label} | " + " | ".join(cells) + f" | {goal} |")
+    out += table3_rows(models, groups)
     if any(system.values()):
-        first = next(s for s in system.values() if s)
-
-        def row(
-            label: str, cell: Callable[[dict[str, Any]], str], goal: str | None = "", missing: str = ""
-        ) -> str:
-            """One table row: ``cell(system_json)`` per group, ``missing`` where not evaluated."""
-            cells = [missing if (s := system[g]) is None else cell(s) for g in groups]
-            return f"| {label} | " + " | ".join(cells) + ("" if goal is None else f" | {goal}") + " |"
-
-        def delta(t: dict) -> str:
-            return f"{_num(t['delta']['mse'])} ({_pct(t['delta_pct']['mse'])})"
-
-        out += [
-            "",
-            "## Whole system: Δ Mel-MSE (Δ%) on 1,000 held-out pairs, tolerance 1 (Table 4)",
-            "",
-            head,
-            rule,
-        ]
-        for key in SYSTEMS:
-
-            def system_delta(s: dict[str, Any], key: str = key) -> str:
-                return delta(s["systems"][key]["table"])
-
-            out.append(
-                row(
-                    first["systems"][key]["label"],
-                    system_delta,
-                    f"≤ {_pct(PRODUCT_GOAL_PCT)}" if key == "serumrnn" else "",
-                    missing="not evaluated",
-                )
-            )
-        out.append(
-            row(
-                "SerumRNN, rolled back to its best step",
-                lambda s: delta(s["systems"]["serumrnn"]["table_rollback"]),
-            )
-        )
-        out += [
-            "",
-            "## Goals of the system evaluation",
-            "",
-            "| goal | " + " | ".join(groups) + " |",
-            "|---" * (len(groups) + 1) + "|",
-        ]
-        labels = list(dict.fromkeys(goal_row(x["goal"])[0] for s in system.values() if s for x in s["goals"]))
-        for label in labels:  # groups evaluated by different versions list different goals
-
-            def cell(s: dict, label: str = label) -> str:
-                got = next((x for x in s["goals"] if goal_row(x["goal"])[0] == label), None)
-                if got is None:
-                    return "not measured for this group"
-                paper = goal_row(got["goal"])[1]
-                return (
-                    ("met" if got["met"] else "missed")
-                    + f": {got['value']}"
-                    + ("" if paper is None else f" (paper {paper} %)")
-                )
-
-            out.append(row(label, cell, goal=None))
-        out.append(
-            row(
-                "out of domain, the paper's loop (SoX targets of `serumrnn eval`; the verified "
-                "loops' 45-target suite is in verified.md): Mel-MSE falls",
-                lambda s: (
-                    f"{sum('mse' in v['improved'] for v in s['ood']['targets'].values())}"
-                    f" of {len(s['ood']['targets'])}"
-                ),
-                goal=None,
-            )
-        )
+        out += system_rows(system, groups, head, rule)
     return "\n".join(out) + "\n"
 
 
