@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +26,10 @@ from serumrnn.server import spec
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack.chain import Chain
 from serumrnn.server.sampling import sample_chain
+
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack.chain import FX
 
 
 def _times(fn: Callable[[], object], n: int) -> np.ndarray:
@@ -48,17 +53,17 @@ def bench_render(n: int) -> dict[str, float]:
     rack.render(chains[0], presets[0])  # warm-up
     i = iter(range(10**9))
 
-    def warm():
+    def warm() -> None:
         k = next(i)
         rack.clear_caches(dry=False)  # every effect renders on the cached dry synth
         rack.render(chains[k % n], presets[k % len(presets)])
 
-    def cold():
+    def cold() -> None:
         k = next(i)
         rack.clear_caches()  # the synth renders too
         rack.render(chains[k % n], presets[k % len(presets)])
 
-    def synth_only():
+    def synth_only() -> None:
         k = next(i)
         rack.clear_caches()
         rack.dry(presets[k % len(presets)])
@@ -148,7 +153,9 @@ def bench_models(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     return out
 
 
-def step_setup(models_dir: Path | None, seed: int):
+def step_setup(
+    models_dir: Path | None, seed: int
+) -> tuple[GroupModels, OpenRack, np.random.Generator, tuple[str, ...]] | None:
     """The step loop's models of the first group found (selector + parameter models),
     loaded and warmed up as ``serve`` does, with an open rack, a seeded generator and the
     group's presets; or None when no models are found."""
@@ -187,7 +194,10 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
     dry = {p: rack.dry(p) for p in presets}
     k = iter(range(10**9))
 
-    def core(feats=F.features, call=gm.predict):
+    def core(
+        feats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] = F.features,
+        call: Callable[[str, Any], Any] = gm.predict,
+    ) -> FX:
         """features x2, selector, one parameter model: what a step costs without audio."""
         preset, target = cases[next(k) % reps]
         cur, tgt = feats(dry[preset]), feats(target)
@@ -195,14 +205,14 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         effect = spec.EFFECT_NAMES[int(np.argmax(probs))]
         return knobs_from_outputs(effect, call(param_model_name(effect), pair_inputs(cur, tgt)))
 
-    def naive_call(name, x):
+    def naive_call(name: str, x: Any) -> Any:
         return gm.models[name].predict(x, verbose=0)
 
-    def naive_feats(audio):
+    def naive_feats(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mel, mfcc = F.naive_features(audio[None])
         return mel[0], mfcc[0]
 
-    def captured():
+    def captured() -> None:
         """What the server does per step in Live: a new session on the target (target
         features), then one step on the captured sound (features, six metrics, models)."""
         preset, target = cases[next(k) % reps]
@@ -210,7 +220,7 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
 
     full: list[float] = []
 
-    def full_steps():
+    def full_steps() -> None:
         """Every step of one session on the open rack: render, features, metrics, models."""
         preset, target = cases[next(k) % reps]
         s = Assistant(gm, target, renderer=rack, preset=preset, loop="paper")

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.bench import row, step_setup
 from serumrnn.server.sampling import random_effects, sample_chain
+
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
 
 
 def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float]:
@@ -76,7 +80,7 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
 BENCH_PROFILE = "debian_test"
 
 
-def _verified_on_plugins(gm, rng: np.random.Generator, reps: int) -> dict[str, float]:
+def _verified_on_plugins(gm: GroupModels, rng: np.random.Generator, reps: int) -> dict[str, float]:
     """The verified step (k = 3) with candidates rendered on the Debian plugins hosted in
     their worker process (goal: <= 150 ms p50), beside the open-rack row: the
     input is the profile's dry synth, targets are random chains on the plugins."""

@@ -252,10 +252,10 @@ def _input_from_args(a: argparse.Namespace) -> str:
     if a.preset and a.input:
         raise ValueError("give the input either as INPUT or as --preset, not both")
     if a.preset:
-        return PRESET_PREFIX + a.preset
+        return PRESET_PREFIX + str(a.preset)
     if not a.input:
         raise ValueError("no input sound: give INPUT (a file or preset:<name>) or --preset")
-    return a.input
+    return str(a.input)
 
 
 def _cmd_match(a: argparse.Namespace) -> int:
@@ -335,7 +335,7 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``serumrnn match`` (listed in ``serumrnn.server.cli.COMMAND_MODULES``)."""
 
-    m = subparsers.add_parser(
+    m: argparse.ArgumentParser = subparsers.add_parser(
         "match",
         help="step-by-step effect settings from your sound to a target, as a report",
         description="Suggest, one step at a time, which Serum effect to turn on and how to set "

@@ -21,7 +21,8 @@ def note_audio(seconds: float = 1.0, sr: int = 44100, drive: float = 1.0) -> np.
     """A saw at the models' note (MIDI 48), optionally driven into a soft clip."""
     t = np.arange(int(sr * seconds)) / sr
     saw = 2.0 * ((130.8128 * t) % 1.0) - 1.0
-    return (0.5 * np.tanh(drive * saw) / np.tanh(drive)).astype(np.float32)
+    clip: np.ndarray = (0.5 * np.tanh(drive * saw) / np.tanh(drive)).astype(np.float32)
+    return clip
 
 
 def _retry_after(busy: osc.Message) -> float:

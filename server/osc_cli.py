@@ -32,7 +32,7 @@ log = logging.getLogger("serumrnn.osc")
 # -- the command ----------------------------------------------------------------------
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from serumrnn.server.match import add_loop_options
     from serumrnn.server.midi import DEFAULT_TRIGGER
     from serumrnn.server.osc_server import (

@@ -54,13 +54,14 @@ def stop_text(result: Result) -> str:
         return outcome.done_sentence(result.outcome)
     if not result.stop:
         return ""
-    return {
+    words = {
         "already_matches": "Your sound already matches the target.",
         "reached": "Done: the target is reached.",
         "no_closer": "Done: no remaining effect brings the sound closer.",
         "all_effects": f"Done: all {len(spec.EFFECTS)} effects are on.",
         "worse": "Stopped: too many steps made the sound worse (the paper's rule).",
-    }.get(result.stop["reason"], result.stop.get("text", ""))
+    }
+    return str(words.get(result.stop["reason"], result.stop.get("text", "")))
 
 
 def closeness_text(result: Result) -> str:

@@ -35,7 +35,7 @@ class Display:
         """The knob's value in ``unit`` (what the open rack's DSP receives)."""
         x = min(1.0, max(0.0, float(x)))
         if self.curve == "log":
-            return self.lo * (self.hi / self.lo) ** x
+            return float(self.lo * (self.hi / self.lo) ** x)
         return self.lo + (self.hi - self.lo) * x
 
     def normalized(self, v: float) -> float:

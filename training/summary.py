@@ -40,7 +40,8 @@ def goal_row(goal: str) -> tuple[str, str | None]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    doc: dict[str, Any] = json.loads(path.read_text())
+    return doc
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -105,7 +106,7 @@ def system_rows(
         cells = [missing if (s := system[g]) is None else cell(s) for g in groups]
         return f"| {label} | " + " | ".join(cells) + ("" if goal is None else f" | {goal}") + " |"
 
-    def delta(t: dict) -> str:
+    def delta(t: dict[str, Any]) -> str:
         return f"{_num(t['delta']['mse'])} ({_pct(t['delta_pct']['mse'])})"
 
     out += [
@@ -144,7 +145,7 @@ def system_rows(
     labels = list(dict.fromkeys(goal_row(x["goal"])[0] for s in system.values() if s for x in s["goals"]))
     for label in labels:  # groups evaluated by different versions list different goals
 
-        def cell(s: dict, label: str = label) -> str:
+        def cell(s: dict[str, Any], label: str = label) -> str:
             got = next((x for x in s["goals"] if goal_row(x["goal"])[0] == label), None)
             if got is None:
                 return "not measured for this group"
@@ -211,7 +212,7 @@ def _cmd_results(a: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser(
         "results",
         help="docs/results/summary.md, the result figures and the docs' result tables, from the JSON",

@@ -40,7 +40,7 @@ class _Checker:
 
     def keys(
         self, d: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
-    ) -> dict:
+    ) -> dict[str, Any]:
         if not isinstance(d, dict):
             raise self.fail(where, f"expected an object, got {type(d).__name__}")
         extra = sorted(set(d) - allowed)
@@ -59,7 +59,7 @@ class _Checker:
             raise self.fail(where, f"{v!r} is not a normalized value in 0..1")
         return float(v)
 
-    def ref(self, d: dict, where: str) -> ParamRef:
+    def ref(self, d: dict[str, Any], where: str) -> ParamRef:
         p, index, name = d.get("param"), d.get("index"), d.get("name")
         if p is not None and (index is not None or name is not None):
             raise self.fail(where, "give 'param' or 'index'/'name', not both")
@@ -115,7 +115,7 @@ class _Checker:
             return self.unit_target(ref, d.get("unit"), knob, where)
         return Target(ref)
 
-    def map_kind(self, d: dict, knob: spec.Knob, where: str) -> str:
+    def map_kind(self, d: dict[str, Any], knob: spec.Knob, where: str) -> str:
         """The target's ``map``, checked against its other keys and the knob's kind."""
         kind = d.get("map", "table" if "values" in d else "identity")
         if kind not in MAPS:
@@ -289,7 +289,7 @@ def parse_profile(raw: Mapping[str, Any], source: str = "<dict>", base: Path | N
     )
 
 
-def _header(c: _Checker, d: dict, source: str) -> tuple[str, list[str], str | None]:
+def _header(c: _Checker, d: dict[str, Any], source: str) -> tuple[str, list[str], str | None]:
     """The profile's name, notes and ``unverified`` sentence (whitespace folded)."""
     name = d.get("name") or (Path(source).stem if source != "<dict>" else "unnamed")
     if not isinstance(name, str):
@@ -314,7 +314,7 @@ class _Synth(NamedTuple):
     fixed: tuple[Setting, ...]
 
 
-def _synth(c: _Checker, d: dict, base: Path | str) -> _Synth:
+def _synth(c: _Checker, d: dict[str, Any], base: Path | str) -> _Synth:
     plugin_keys = ("path", "path_env", "reset", "flush_max_s", "warmup_s")
     s = c.keys(
         d.get("synth", {}), "synth", {*plugin_keys, "presets", "preset", "normalize_peak", "fixed", "comment"}

@@ -107,7 +107,7 @@ def _read_profile_json(path: Path, shown: str) -> Any:
         raise ProfileError(f"profile {shown}: JSON nested too deeply") from None
 
 
-def load_profile(path_or_name: str | os.PathLike | Mapping[str, Any] | Profile) -> Profile:
+def load_profile(path_or_name: str | os.PathLike[str] | Mapping[str, Any] | Profile) -> Profile:
     """A profile from a shipped name ("serum", "debian_test"), a JSON file, or a dict."""
     if isinstance(path_or_name, Profile):
         return path_or_name
@@ -130,7 +130,7 @@ def load_profile(path_or_name: str | os.PathLike | Mapping[str, Any] | Profile) 
         raise ProfileError(f"profile {path}: JSON nested too deeply") from None
 
 
-def find_profile(name: str, folders: Sequence[str | os.PathLike] = ()) -> Path:
+def find_profile(name: str, folders: Sequence[str | os.PathLike[str]] = ()) -> Path:
     """The profile file a client may name: a bare name (``serum``, ``mine.json``) in the
     shipped folder or one of ``folders``, or an absolute path inside one of them.
 
