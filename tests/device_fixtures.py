@@ -53,7 +53,7 @@ MAX_REQUESTS = spec.MAX_STEPS + 1
 
 
 def _fx(name: str) -> FX:
-    return FX(name, **KNOBS[name])
+    return FX(name, KNOBS[name])
 
 
 class Recorder:
@@ -194,8 +194,11 @@ def record(rack: Any) -> dict[str, Any]:
         "generator": "tests/device_fixtures.py",
         "scenarios": {},
     }
+    # The stub implements models.StepModels, what the server uses; OscServer's signature
+    # names GroupModels (server/osc_server.py), hence Any here.
+    models: dict[str, Any] = {"basic_shapes": stub}
     servers = {
-        loop: OscServer({"basic_shapes": stub}, "127.0.0.1", 0, 0, rack=rack, loop=loop).start()
+        loop: OscServer(models, "127.0.0.1", 0, 0, rack=rack, loop=loop).start()
         for loop in ("verified", "paper")
     }
     try:

@@ -145,7 +145,7 @@ def values_to_chain(values: dict[str, float]) -> list:
     for eff in spec.EFFECTS:
         if values.get(eff.enable.serum_name, 0.0) < 0.5:
             continue
-        knobs = {}
+        knobs: dict[str, float] = {}
         for k in eff.knobs:
             v = values[k.serum_name]
             if k.categorical:
@@ -153,7 +153,7 @@ def values_to_chain(values: dict[str, float]) -> list:
                 knobs[k.name] = int(np.argmin([abs(s - v) for s in slots]))
             else:
                 knobs[k.name] = v
-        chain.append(FX(eff.name, **knobs))
+        chain.append(FX(eff.name, knobs))
     return chain
 
 
@@ -191,6 +191,7 @@ def run_device_session(
         text=True,
         cwd=DEVICE_DIR,
     )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None  # all piped
     capture = tmp / "capture.wav"
     chains = []
     try:
@@ -204,7 +205,7 @@ def run_device_session(
 
                     from serumrnn.server.rack import FX
 
-                    chain = [FX("eq", **KNOBS["eq"]), FX("phaser", **KNOBS["phaser"])]
+                    chain = [FX("eq", KNOBS["eq"]), FX("phaser", KNOBS["phaser"])]
                 audio = (
                     capture_of(msg["values"])
                     if capture_of is not None and msg["capture"] != bad_at
@@ -844,9 +845,9 @@ def test_live_twin_a_whole_session_on_the_debian_plugins(tmp_path, by_hand_on):
         target = tmp_path / "target.wav"
         want = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
         audio_io.write_wav(target, plugin_capture(dry, _serum_values(want), renderer=host))
-        captured: list[dict[str, float]] = []
+        captured: list[dict[str | int, float]] = []
 
-        def capture_of(values: dict[str, float]):
+        def capture_of(values: dict[str | int, float]):
             captured.append(dict(values))
             return plugin_capture(dry, values, renderer=host)
 

@@ -15,7 +15,8 @@ class Recorder:
     remembering every setting it was asked about."""
 
     def __init__(self, best: dict[str, float]):
-        self.best, self.seen = best, []
+        self.best = best
+        self.seen: list[FX] = []
 
     def __call__(self, fxs):
         self.seen += list(fxs)

@@ -26,7 +26,7 @@ PACKAGES = {
 
 def _imports(path: Path) -> set[str]:
     """Every module a file imports, statically (``import x`` and ``from x import y``)."""
-    out = set()
+    out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names)

@@ -21,7 +21,7 @@ NOISE = (0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)
 #: feature value may differ by a few ulps. A millionth of the distance between two
 #: different sounds (saw and sine) is far above that rounding and far below anything
 #: audible, in each metric's own units.
-SAME = {name: 1e-6 * abs(v) for name, v in M.distances(SAW, SINE).items()}
+SAME = {name: 1e-6 * abs(float(v)) for name, v in M.distances(SAW, SINE).items()}
 
 
 def test_metric_names():

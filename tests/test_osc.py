@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -209,7 +210,7 @@ def check_step(msgs: list[osc.Message], rid: int, sid: str) -> dict:
     assert all(m.args[:2] == (rid, sid) for m in msgs)
     end = msgs[-1]
     assert end.address == f"{P}/step/end" and end.args[-1] == len(msgs)
-    parts = {
+    parts: dict[str, Any] = {
         "judged": [m for m in msgs if m.address == f"{P}/step/judged"],
         "effect": [m for m in msgs if m.address == f"{P}/step/effect"],
         "knobs": [m for m in msgs if m.address == f"{P}/step/knob"],
@@ -575,7 +576,12 @@ def test_midi_trigger_steps_the_most_recent_session(server, sounds):
 
 def _reader(stream) -> queue.Queue:
     q: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [q.put(line) for line in stream], daemon=True).start()
+
+    def pump() -> None:
+        for line in stream:
+            q.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     return q
 
 

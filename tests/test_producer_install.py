@@ -18,6 +18,7 @@ import sysconfig
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.markers import default_environment
@@ -60,7 +61,7 @@ def producer_requirements(markers: dict[str, str]) -> list[Requirement]:
     with these markers (pip evaluates markers for the machine it runs on, not for
     ``--platform``, so they are evaluated here)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    env = {**default_environment(), **markers, "extra": "producer"}
+    env: dict[str, Any] = {**default_environment(), **markers, "extra": "producer"}
     out = []
     for text in project["dependencies"] + project["optional-dependencies"]["producer"]:
         req = Requirement(text)

@@ -44,7 +44,7 @@ def test_plain_count_lines_off_a_terminal(capsys):
 
 def test_a_bar_on_a_terminal(monkeypatch):
     tty = io.StringIO()
-    tty.isatty = lambda: True  # type: ignore[method-assign]
+    tty.isatty = lambda: True
     monkeypatch.setattr("sys.stderr", tty)
     assert sum(progress.bar(range(5), desc="renders")) == 10
     assert "renders" in tty.getvalue() and "5/5" in tty.getvalue() and "\r" in tty.getvalue()

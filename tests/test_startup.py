@@ -64,7 +64,7 @@ def lazy_server(rack):
 
     loader, out = HeldLoader(), io.StringIO()
     groups = LazyGroups(GROUPS, loader, Progress(out), preload=False)
-    srv = OscServer(groups, "127.0.0.1", 0, 0, rack=rack, loop="paper").start()  # type: ignore[arg-type]
+    srv = OscServer(groups, "127.0.0.1", 0, 0, rack=rack, loop="paper").start()
     yield srv, groups, loader, out
     loader.release.set()
     groups.stop()
@@ -121,7 +121,7 @@ def test_a_group_that_fails_to_load_fails_every_new_and_is_not_loaded_again(rack
     loader.release.set()
     groups = LazyGroups(GROUPS[:2], loader, Progress(out)).start()
     wait_until(lambda: groups.states() == "basic_shapes=failed,advanced_shapes=ready")
-    with OscServer(groups, "127.0.0.1", 0, 0, rack=rack, loop="paper") as srv:  # type: ignore[arg-type]
+    with OscServer(groups, "127.0.0.1", 0, 0, rack=rack, loop="paper") as srv:
         with OscClient(srv.address, timeout=30) as c:
             assert [code_of(c.request("new", "basic", 0)) for _ in range(2)] == ["checksum"] * 2
             assert code_of(c.request("new", "advanced", 0)) == f"{P}/new/reply"

@@ -28,7 +28,9 @@ def target(rack):
 
 
 def score_of(s: Assistant, d) -> float:
-    return s.judge.score(d)
+    judge = s.judge
+    assert judge is not None  # an assistant with a target has its judge
+    return judge.score(d)
 
 
 def test_identical_and_gain_only_targets_take_no_step(rack):
