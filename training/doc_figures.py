@@ -61,6 +61,7 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "s2": lambda v: f"{_one(v):.2f} s",
     "range0": lambda v: _range(v, 0),
     "range": lambda v: _range(v, 1),
+    "absrange0": lambda v: _range([abs(_num(x)) for x in v], 0),
     "sum0": lambda v: f"{sum(map(_num, v)):,.0f}",
     "count": lambda v: f"{len(v):,}",
     "text": lambda v: ", ".join(map(str, v)),
@@ -117,7 +118,7 @@ def fill(text: str, results: Path) -> str:
 #: A figure typed by hand: a signed percentage, or a time in ms or in seconds with decimals.
 #: A stated goal or bound (after ≤, ≥, <, > or "goal") is a number we chose, not one we measured.
 _FIGURE = re.compile(r"(?<![\w.])(?:[−-]\d[\d,]*(?:\.\d+)?\s?%|\d[\d,]*(?:\.\d+)?\s?ms\b|\d+\.\d+\s?s\b)")
-_BOUND = re.compile(r"(?:≤|≥|<=|>=|<|>|goal|bound|within|under|over|at most|at least)\s*$", re.I)
+_BOUND = re.compile(r"(?:≤|≥|<=|>=|<|>|goal|bound|within|under|over|at most|at least|would be)\s*$", re.I)
 _GENERATED = re.compile(r"<!-- results:\w+ -->.*?<!-- /results -->|<!-- fig:.*?<!-- /fig -->", re.S)
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 
