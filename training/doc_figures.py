@@ -55,6 +55,9 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "num": lambda v: _signed(_one(v), 1),
     "num0": lambda v: _signed(_one(v), 0),
     "num2": lambda v: _signed(_one(v), 2),
+    "num3": lambda v: _signed(_one(v), 3),
+    "share": lambda v: f"{_signed(100 * _one(v), 1)} %",  # a fraction shown as a percentage
+    "share0": lambda v: f"{_signed(100 * _one(v), 0)} %",
     "ms": lambda v: f"{_one(v):.1f} ms",
     "ms0": lambda v: f"{_one(v):.0f} ms",
     "s": lambda v: f"{_one(v):.1f} s",
