@@ -71,6 +71,7 @@ def test_a_hand_typed_figure_is_found_but_goals_code_and_spans_are_not():
             "The goal is ≤ −85 %, within 150 ms.",  # chosen bounds
             "Its output reads `step p50 12.3 ms`.",  # code
             span("basic/run.json", "delta.mse", "pct", "−80.6 %"),
+            "<!-- results:table t.json -->\n| a | −1.0 % |\n<!-- /results -->",  # a JSON table
         ]
     )
     assert D.unmarked(text) == ["line 1: −80.6 %", "line 2: 12.3 ms"]

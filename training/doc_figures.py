@@ -122,7 +122,7 @@ def fill(text: str, results: Path) -> str:
 #: A stated goal or bound (after ≤, ≥, <, > or "goal") is a number we chose, not one we measured.
 _FIGURE = re.compile(r"(?<![\w.])(?:[−-]\d[\d,]*(?:\.\d+)?\s?%|\d[\d,]*(?:\.\d+)?\s?ms\b|\d+\.\d+\s?s\b)")
 _BOUND = re.compile(r"(?:≤|≥|<=|>=|<|>|goal|bound|within|under|over|at most|at least|would be)\s*$", re.I)
-_GENERATED = re.compile(r"<!-- results:\w+ -->.*?<!-- /results -->|<!-- fig:.*?<!-- /fig -->", re.S)
+_GENERATED = re.compile(r"<!-- results:\w+(?: \S+)? -->.*?<!-- /results -->|<!-- fig:.*?<!-- /fig -->", re.S)
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 
 
