@@ -45,6 +45,7 @@ def test_a_fraction_is_shown_as_a_percentage_and_three_decimals_keep_their_zero(
     assert D.render(tmp_path, "f.json", "share", "share") == "99.6 %"
     assert D.render(tmp_path, "f.json", "share", "share0") == "100 %"
     assert D.render(tmp_path, "f.json", "acc", "num3") == "0.990"
+    assert D.render(tmp_path, "f.json", "*", "sharerange") == "99.0–99.6 %"
 
 
 def test_a_star_key_takes_every_item(results):

@@ -58,6 +58,7 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "num3": lambda v: _signed(_one(v), 3),
     "share": lambda v: f"{_signed(100 * _one(v), 1)} %",  # a fraction shown as a percentage
     "share0": lambda v: f"{_signed(100 * _one(v), 0)} %",
+    "sharerange": lambda v: f"{_range([100 * _num(x) for x in v], 1)} %",
     "ms": lambda v: f"{_one(v):.1f} ms",
     "ms0": lambda v: f"{_one(v):.0f} ms",
     "s": lambda v: f"{_one(v):.1f} s",
