@@ -40,6 +40,14 @@ def test_a_glob_and_a_range_read_every_group(results):
     assert D.render(results, "basic/run.json", "ms", "ms") == "12.3 ms"
 
 
+def test_a_fraction_is_shown_as_a_percentage_and_three_decimals_keep_their_zero(tmp_path):
+    (tmp_path / "f.json").write_text(json.dumps({"share": 0.9957, "acc": 0.99}))
+    assert D.render(tmp_path, "f.json", "share", "share") == "99.6 %"
+    assert D.render(tmp_path, "f.json", "share", "share0") == "100 %"
+    assert D.render(tmp_path, "f.json", "acc", "num3") == "0.990"
+    assert D.render(tmp_path, "f.json", "*", "sharerange") == "99.0–99.6 %"
+
+
 def test_a_star_key_takes_every_item(results):
     (results / "list.json").write_text(json.dumps({"rows": [{"n": 1}, {"n": 4}]}))
     assert D.values(results, "list.json", "rows.*.n") == [1, 4]
@@ -64,6 +72,7 @@ def test_a_hand_typed_figure_is_found_but_goals_code_and_spans_are_not():
             "The goal is ≤ −85 %, within 150 ms.",  # chosen bounds
             "Its output reads `step p50 12.3 ms`.",  # code
             span("basic/run.json", "delta.mse", "pct", "−80.6 %"),
+            "<!-- results:table t.json -->\n| a | −1.0 % |\n<!-- /results -->",  # a JSON table
         ]
     )
     assert D.unmarked(text) == ["line 1: −80.6 %", "line 2: 12.3 ms"]

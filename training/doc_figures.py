@@ -55,6 +55,10 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "num": lambda v: _signed(_one(v), 1),
     "num0": lambda v: _signed(_one(v), 0),
     "num2": lambda v: _signed(_one(v), 2),
+    "num3": lambda v: _signed(_one(v), 3),
+    "share": lambda v: f"{_signed(100 * _one(v), 1)} %",  # a fraction shown as a percentage
+    "share0": lambda v: f"{_signed(100 * _one(v), 0)} %",
+    "sharerange": lambda v: f"{_range([100 * _num(x) for x in v], 1)} %",
     "ms": lambda v: f"{_one(v):.1f} ms",
     "ms0": lambda v: f"{_one(v):.0f} ms",
     "s": lambda v: f"{_one(v):.1f} s",
@@ -119,7 +123,7 @@ def fill(text: str, results: Path) -> str:
 #: A stated goal or bound (after ≤, ≥, <, > or "goal") is a number we chose, not one we measured.
 _FIGURE = re.compile(r"(?<![\w.])(?:[−-]\d[\d,]*(?:\.\d+)?\s?%|\d[\d,]*(?:\.\d+)?\s?ms\b|\d+\.\d+\s?s\b)")
 _BOUND = re.compile(r"(?:≤|≥|<=|>=|<|>|goal|bound|within|under|over|at most|at least|would be)\s*$", re.I)
-_GENERATED = re.compile(r"<!-- results:\w+ -->.*?<!-- /results -->|<!-- fig:.*?<!-- /fig -->", re.S)
+_GENERATED = re.compile(r"<!-- results:\w+(?: \S+)? -->.*?<!-- /results -->|<!-- fig:.*?<!-- /fig -->", re.S)
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 
 
