@@ -135,22 +135,61 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--preload", choices=("all", "none"), default="all", help="serve's --preload")
     s.add_argument("--models", default=None, help="serve's --models")
     s.add_argument("--stages", action="store_true", help="also print each progress line's arrival time")
+    s.add_argument("--runs", type=int, default=1, help="fresh servers to time one after another")
+    s.add_argument(
+        "--json",
+        default=None,
+        metavar="PATH",
+        help="also write every run, with the machine's load average before it, to PATH",
+    )
     s.set_defaults(func=_cmd_bench_startup)
 
 
 def _cmd_bench_startup(a: argparse.Namespace) -> int:
+    import os
+
+    if a.runs < 1:
+        print("serumrnn bench-startup: --runs must be at least 1", file=sys.stderr)
+        return 2
     command = json.loads(Path(a.launcher).read_text())["argv"] if a.launcher else serve_command()
     extra = ["--preload", a.preload] + (["--models", a.models] if a.models else [])
-    t = measure_startup(command, a.group, extra=extra)
-    if a.stages:
-        for at, st in t.stages:
-            fields = " ".join(f"{k}={v}" for k, v in st.items() if k not in ("stage", "t"))
-            print(f"  {at:6.2f} s  {st['stage']} {fields}")
-    print(format_times(t))
-    if t.ping_s is None or t.first_step_s is None:
-        print(t.log_tail, file=sys.stderr)
-        return 1
+    runs = []
+    for _ in range(a.runs):
+        load = os.getloadavg()[0]  # a busy machine starts slower: the figure says how busy
+        t = measure_startup(command, a.group, extra=extra)
+        if a.stages:
+            for at, st in t.stages:
+                fields = " ".join(f"{k}={v}" for k, v in st.items() if k not in ("stage", "t"))
+                print(f"  {at:6.2f} s  {st['stage']} {fields}")
+        print(f"{format_times(t)}  (load average before: {load:.2f})")
+        if t.ping_s is None or t.first_step_s is None:
+            print(t.log_tail, file=sys.stderr)
+            return 1
+        runs.append({"ping_s": t.ping_s, "first_step_s": t.first_step_s, "load_before": load})
+    if a.json:
+        _write_runs(Path(a.json), a, runs)
     return 0
+
+
+def _write_runs(path: Path, a: argparse.Namespace, runs: list[dict[str, float]]) -> None:
+    """The runs and their medians, with the command that measured them."""
+    import os
+    import statistics
+
+    record = {
+        "measured_by": f"serumrnn bench-startup --group {a.group} --preload {a.preload} --runs {a.runs}",
+        "cpu_count": os.cpu_count(),
+        "group": a.group,
+        "preload": a.preload,
+        "runs": runs,
+        "median": {
+            k: statistics.median(r[k] for r in runs) for k in ("ping_s", "first_step_s", "load_before")
+        },
+        "max": {k: max(r[k] for r in runs) for k in ("ping_s", "first_step_s")},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 def _time_first_step(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from serumrnn.server import cli
+from serumrnn.training import doc_figures as D
 from serumrnn.training import result_figures as R
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,12 +123,43 @@ def test_figures_are_drawn_from_the_committed_json():
     assert stale == [], "figures out of date with their JSON: run `serumrnn results`"
 
 
-@pytest.mark.parametrize("doc", [README, ROOT / "docs" / "results.md"], ids=["README", "results"])
+@pytest.mark.parametrize("doc", R.doc_files(ROOT / R.RESULTS), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_generated_tables_match_the_json(doc):
+    """Every generated table, JSON table and figure span shows what its JSON holds."""
     systems, research = R.load(ROOT / R.RESULTS)
     text = doc.read_text()
-    assert "<!-- results:" in text
-    assert R.fill(text, systems, research) == text, f"{doc.name}'s tables drifted: run `serumrnn results`"
+    filled = R.fill(text, systems, research, ROOT / R.RESULTS)
+    assert filled == text, f"{doc.name}'s tables or figures drifted from the JSON: run `serumrnn results`"
+
+
+def test_the_results_pages_have_generated_tables():
+    for doc in (README, ROOT / "docs" / "results.md", ROOT / "docs" / "developer-guide.md"):
+        assert "<!-- results:" in doc.read_text(), doc.name
+
+
+#: Pages whose every measured figure is a span or a generated table (the rest to follow).
+FIGURES_FROM_JSON = [
+    "docs/developer-guide.md",
+    "docs/results.md",
+    "docs/developer-glossary.md",
+    "docs/protocol.md",
+]
+
+
+@pytest.mark.parametrize("page", FIGURES_FROM_JSON)
+def test_no_figure_is_typed_by_hand(page):
+    """A signed percentage, a time in ms or seconds with decimals, outside a span, a generated
+    table or code, is a figure typed by hand: tie it to its JSON (training/doc_figures.py)."""
+    assert D.unmarked((ROOT / page).read_text()) == []
+
+
+def test_a_drifted_figure_span_is_caught():
+    text = (ROOT / "docs" / "results.md").read_text()
+    span = re.search(r"(<!-- fig:[^>]*? pct -->)([^<]*)(<!-- /fig -->)", text)
+    assert span is not None
+    tampered = text.replace(span.group(0), span.group(1) + "−1.0 %" + span.group(3), 1)
+    systems, research = R.load(ROOT / R.RESULTS)
+    assert tampered != text and R.fill(tampered, systems, research, ROOT / R.RESULTS) == text
 
 
 def test_a_drifted_table_is_caught():

@@ -18,7 +18,7 @@ import time
 import pytest
 from stub_models import StubModels
 
-from serumrnn.server import osc
+from serumrnn.server import cli, osc
 from serumrnn.server.models import ModelError
 from serumrnn.server.osc_cli import OscClient
 from serumrnn.server.startup import PROGRESS_PREFIX, LazyGroups, PendingRack, Progress, group_states
@@ -291,3 +291,38 @@ def test_serve_imports_no_training_command():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--exit-on-stdin-eof" in done.stdout and done.stdout.strip().endswith("[]")
+
+
+def test_bench_startup_writes_its_runs_and_medians_with_the_command(tiny_run, tmp_path, capsys):
+    """Two fresh servers of the tiny models, timed from outside: the JSON the docs quote."""
+    out = tmp_path / "startup.json"
+    code = cli.main(
+        [
+            "bench-startup",
+            "--group",
+            "basic_shapes",
+            "--models",
+            str(tiny_run[0] / "models"),
+            "--preload",
+            "none",
+            "--runs",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr()
+    r = json.loads(out.read_text())
+    assert len(r["runs"]) == 2 and r["measured_by"].endswith("--preload none --runs 2")
+    for run in r["runs"]:
+        assert 0 < run["ping_s"] < run["first_step_s"]
+    firsts = sorted(run["first_step_s"] for run in r["runs"])
+    assert (
+        r["median"]["first_step_s"] == pytest.approx(sum(firsts) / 2)
+        and r["max"]["first_step_s"] == firsts[1]
+    )
+
+
+def test_bench_startup_refuses_zero_runs(capsys):
+    assert cli.main(["bench-startup", "--runs", "0"]) == 2
+    assert "--runs must be at least 1" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from serumrnn.training.systems import SYSTEMS
 
 RESULTS = Path("docs") / "results"
 RESEARCH_JSON = "research_code.json"
+TABLE4_JSON = "table4.json"  # derived by ``write_all`` from system.json and research_code.json
 #: Table 4's iterative systems and Random, in the paper's order.
 TABLE4_SYSTEMS = ("oracle", "serumrnn", "serumrnn_ni", "serumcnn", "random")
 SHOWN = (("mse", "Mel-MSE"), ("mssmae", "MSSMAE"))
@@ -255,19 +256,51 @@ BLOCKS: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], str]] = {
     "table4": table4_markdown,
     "loops": loops_markdown,
 }
-_BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results -->)", re.S)
+#: ``<!-- results:NAME -->`` or, for a table committed as JSON, ``<!-- results:table FILE -->``.
+_BLOCK = re.compile(r"(<!-- results:(\w+)(?: (\S+))? -->\n)(.*?)(<!-- /results -->)", re.S)
 
 
-def fill(text: str, systems: dict[str, Any], research: dict[str, Any] | None) -> str:
-    """``text`` with every generated block rewritten from the JSON (unknown names are an error)."""
+def json_table(path: Path) -> str:
+    """A Markdown table from a JSON ``{"columns": [{"name", "format"}], "rows": [[...]]}``;
+    a column's format is one of ``doc_figures.FORMATS`` (None or "text": as written)."""
+    from serumrnn.training.doc_figures import FORMATS
+
+    t = json.loads(path.read_text())
+    cols = t["columns"]
+    lines = ["| " + " | ".join(c["name"] for c in cols) + " |"]
+    lines.append(
+        "|" + "|".join("---:" if c.get("format") not in (None, "text") else "---" for c in cols) + "|"
+    )
+    for row in t["rows"]:
+        if len(row) != len(cols):
+            raise ValueError(f"{path}: a row has {len(row)} cells for {len(cols)} columns: {row}")
+        cells = [
+            str(v) if c.get("format") in (None, "text") or v is None else FORMATS[c["format"]]([v])
+            for c, v in zip(cols, row)
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fill(
+    text: str, systems: dict[str, Any], research: dict[str, Any] | None, results: Path | None = None
+) -> str:
+    """``text`` with every generated block rewritten from the JSON (unknown names are an error);
+    given ``results``, also the JSON tables and the prose's figure spans (``doc_figures``)."""
+    from serumrnn.training import doc_figures
 
     def sub(m: re.Match[str]) -> str:
-        name = m.group(2)
+        name, arg = m.group(2), m.group(3)
+        if name == "table" and arg and results is not None:
+            return f"{m.group(1)}{json_table(results / arg)}\n{m.group(5)}"
+        if name == "table":
+            return m.group(0)
         if name not in BLOCKS:
-            raise KeyError(f"unknown results block {name!r} (known: {', '.join(BLOCKS)})")
-        return f"{m.group(1)}{BLOCKS[name](systems, research)}\n{m.group(4)}"
+            raise KeyError(f"unknown results block {name!r} (known: table, {', '.join(BLOCKS)})")
+        return f"{m.group(1)}{BLOCKS[name](systems, research)}\n{m.group(5)}"
 
-    return _BLOCK.sub(sub, text)
+    out = _BLOCK.sub(sub, text)
+    return doc_figures.fill(out, results) if results is not None else out
 
 
 def figures(results: Path = RESULTS) -> dict[Path, tuple[Any, Callable[[], Path]]]:
@@ -290,14 +323,27 @@ def figures(results: Path = RESULTS) -> dict[Path, tuple[Any, Callable[[], Path]
     return out
 
 
+def doc_files(results: Path = RESULTS) -> tuple[Path, ...]:
+    """The docs whose tables and figures come from ``results`` (docs/results/): README.md and
+    every page in docs/."""
+    docs = results.parent
+    return (docs.parent / "README.md", *sorted(docs.glob("*.md")))
+
+
 def write_all(results: Path = RESULTS, docs: tuple[Path, ...] = ()) -> list[Path]:
     """Draw every figure and refill the generated blocks of ``docs``; return what was written."""
     systems, research = load(results)
     written = [draw() for _, draw in figures(results).values()]
+    if systems:  # the derived Table 4 figures (gain over Random) the prose quotes
+        derived = results / TABLE4_JSON
+        derived.write_text(
+            json.dumps({g: table4_data(s, research) for g, s in systems.items()}, indent=1) + "\n"
+        )
+        written.append(derived)
     for doc in docs:
         if doc.is_file():
             text = doc.read_text()
-            new = fill(text, systems, research)
+            new = fill(text, systems, research, results)
             if new != text:
                 doc.write_text(new)
                 written.append(doc)

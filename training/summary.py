@@ -204,10 +204,10 @@ def _cmd_results(a: argparse.Namespace) -> int:
     text = summarize(results)
     (results / "summary.md").write_text(text)
     print(text)
-    from serumrnn.training.result_figures import write_all
+    from serumrnn.training.result_figures import doc_files, write_all
 
-    # the figures, and the tables the docs quote (docs/results.md, README.md next to the folder)
-    for p in write_all(results, docs=(results.parent / "results.md", results.parent.parent / "README.md")):
+    # the figures, and the tables and figures the docs quote (README.md and docs/*.md)
+    for p in write_all(results, docs=doc_files(results)):
         print(f"wrote {p}")
     return 0
 

@@ -1,0 +1,98 @@
+"""Figures in the docs' prose are spans tied to committed JSON: rendered, refilled, and a
+figure typed by hand is found."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from serumrnn.training import doc_figures as D
+from serumrnn.training import result_figures as R
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    for g, mse, worse in (("basic", -80.64, 0), ("advanced", -77.95, 3)):
+        (tmp_path / g).mkdir()
+        (tmp_path / g / "run.json").write_text(
+            json.dumps({"delta": {"mse": mse}, "worse": worse, "ms": 12.345})
+        )
+    return tmp_path
+
+
+def span(source: str, key: str, fmt: str, shown: str = "?") -> str:
+    return f"<!-- fig:{source}#{key} {fmt} -->{shown}<!-- /fig -->"
+
+
+def test_a_span_is_rewritten_from_its_json(results):
+    text = "verified: " + span("basic/run.json", "delta.mse", "pct") + " in Basic."
+    assert (
+        D.fill(text, results)
+        == "verified: " + span("basic/run.json", "delta.mse", "pct", "−80.6 %") + " in Basic."
+    )
+
+
+def test_a_glob_and_a_range_read_every_group(results):
+    assert D.render(results, "*/run.json", "delta.mse", "range0") == "−81–−78"
+    assert D.render(results, "*/run.json", "worse", "sum0") == "3"
+    assert D.render(results, "basic/run.json", "ms", "ms") == "12.3 ms"
+
+
+def test_a_fraction_is_shown_as_a_percentage_and_three_decimals_keep_their_zero(tmp_path):
+    (tmp_path / "f.json").write_text(json.dumps({"share": 0.9957, "acc": 0.99}))
+    assert D.render(tmp_path, "f.json", "share", "share") == "99.6 %"
+    assert D.render(tmp_path, "f.json", "share", "share0") == "100 %"
+    assert D.render(tmp_path, "f.json", "acc", "num3") == "0.990"
+    assert D.render(tmp_path, "f.json", "*", "sharerange") == "99.0–99.6 %"
+
+
+def test_a_star_key_takes_every_item(results):
+    (results / "list.json").write_text(json.dumps({"rows": [{"n": 1}, {"n": 4}]}))
+    assert D.values(results, "list.json", "rows.*.n") == [1, 4]
+
+
+def test_a_missing_key_or_file_or_format_is_a_clear_error(results):
+    with pytest.raises(KeyError, match="basic/run.json has no 'delta.mssmae'"):
+        D.render(results, "basic/run.json", "delta.mssmae", "pct")
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        D.render(results, "nothing.json", "x", "pct")
+    with pytest.raises(KeyError, match="unknown figure format 'percent'"):
+        D.render(results, "basic/run.json", "delta.mse", "percent")
+    with pytest.raises(ValueError, match="one value"):
+        D.render(results, "*/run.json", "delta.mse", "pct")
+
+
+def test_a_hand_typed_figure_is_found_but_goals_code_and_spans_are_not():
+    text = "\n".join(
+        [
+            "The loop removed −80.6 % of it.",  # typed by hand: found
+            "A step took 12.3 ms.",  # typed by hand: found
+            "The goal is ≤ −85 %, within 150 ms.",  # chosen bounds
+            "Its output reads `step p50 12.3 ms`.",  # code
+            span("basic/run.json", "delta.mse", "pct", "−80.6 %"),
+            "<!-- results:table t.json -->\n| a | −1.0 % |\n<!-- /results -->",  # a JSON table
+        ]
+    )
+    assert D.unmarked(text) == ["line 1: −80.6 %", "line 2: 12.3 ms"]
+
+
+def test_a_json_table_is_rendered_with_its_column_formats(tmp_path):
+    t = {
+        "columns": [
+            {"name": "group"},
+            {"name": "Mel-MSE Δ", "format": "pct"},
+            {"name": "worse", "format": "num0"},
+        ],
+        "rows": [["Basic", -80.64, 0], ["Adv.", None, 3]],
+    }
+    (tmp_path / "t.json").write_text(json.dumps(t))
+    assert R.json_table(tmp_path / "t.json").splitlines() == [
+        "| group | Mel-MSE Δ | worse |",
+        "|---|---:|---:|",
+        "| Basic | −80.6 % | 0 |",
+        "| Adv. | None | 3 |",
+    ]
+    doc = "x\n<!-- results:table t.json -->\nstale\n<!-- /results -->\n"
+    assert "| Basic | −80.6 % | 0 |" in R.fill(doc, {}, None, tmp_path)

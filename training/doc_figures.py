@@ -1,0 +1,139 @@
+"""Figures quoted in the docs' prose, each tied to the committed JSON it comes from.
+
+A measured number in README.md or docs/*.md is written as an inline span whose comment
+names its source, and ``serumrnn results`` rewrites the text between the markers::
+
+    the verified loop removed <!-- fig:basic_shapes/verified.json#verified.delta_pct.mse pct -->−80.6 %<!-- /fig -->
+
+The comment is invisible once Markdown is rendered. ``SOURCE#KEY`` names a JSON file under
+docs/results/ (a glob: ``*/plugins.json`` reads every group's) and a dotted key in it, where
+``*`` takes every key or item at that level; ``FORMAT`` (below) turns the values found into
+text. Tables come from the same JSON through ``result_figures.BLOCKS``. ``unmarked`` finds
+figures typed by hand, so the docs test can fail on them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MINUS = "\u2212"  # the docs' minus sign (a hyphen reads as a dash in running text)
+
+_SPAN = re.compile(r"<!-- fig:(\S+?)#(\S+) (\w+) -->(.*?)<!-- /fig -->", re.S)
+
+
+def _num(x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise TypeError(f"expected a number, got {x!r}")
+    return float(x)
+
+
+def _signed(x: float, decimals: int) -> str:
+    text = f"{abs(x):,.{decimals}f}"
+    return f"{MINUS}{text}" if round(x, decimals) < 0 else text
+
+
+def _one(values: list[Any]) -> float:
+    if len(values) != 1:
+        raise ValueError(f"this format takes one value, the key found {len(values)}")
+    return _num(values[0])
+
+
+def _range(values: list[Any], decimals: int) -> str:
+    lo, hi = min(map(_num, values)), max(map(_num, values))
+    a, b = _signed(lo, decimals), _signed(hi, decimals)
+    return a if a == b else f"{a}–{b}"
+
+
+#: How a span's values become text: one value unless the name says range or sum.
+FORMATS: dict[str, Callable[[list[Any]], str]] = {
+    "pct": lambda v: f"{_signed(_one(v), 1)} %",
+    "pct0": lambda v: f"{_signed(_one(v), 0)} %",
+    "num": lambda v: _signed(_one(v), 1),
+    "num0": lambda v: _signed(_one(v), 0),
+    "num2": lambda v: _signed(_one(v), 2),
+    "num3": lambda v: _signed(_one(v), 3),
+    "share": lambda v: f"{_signed(100 * _one(v), 1)} %",  # a fraction shown as a percentage
+    "share0": lambda v: f"{_signed(100 * _one(v), 0)} %",
+    "sharerange": lambda v: f"{_range([100 * _num(x) for x in v], 1)} %",
+    "ms": lambda v: f"{_one(v):.1f} ms",
+    "ms0": lambda v: f"{_one(v):.0f} ms",
+    "s": lambda v: f"{_one(v):.1f} s",
+    "s2": lambda v: f"{_one(v):.2f} s",
+    "range0": lambda v: _range(v, 0),
+    "range": lambda v: _range(v, 1),
+    "absrange0": lambda v: _range([abs(_num(x)) for x in v], 0),
+    "sum0": lambda v: f"{sum(map(_num, v)):,.0f}",
+    "count": lambda v: f"{len(v):,}",
+    "text": lambda v: ", ".join(map(str, v)),
+}
+
+
+def _walk(node: Any, keys: list[str]) -> list[Any]:
+    if not keys:
+        return [node]
+    head, rest = keys[0], keys[1:]
+    if head == "*":
+        items = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+        return [v for item in items for v in _walk(item, rest)]
+    if isinstance(node, dict):
+        if head not in node:
+            raise KeyError(head)
+        return _walk(node[head], rest)
+    if isinstance(node, list):
+        return _walk(node[int(head)], rest)
+    raise KeyError(head)
+
+
+def values(results: Path, source: str, key: str) -> list[Any]:
+    """Every value ``key`` names in the JSON files ``source`` matches (sorted by path)."""
+    files = sorted(results.glob(source))
+    if not files:
+        raise FileNotFoundError(f"no JSON under {results} matches {source!r}")
+    found: list[Any] = []
+    for f in files:
+        try:
+            found += _walk(json.loads(f.read_text()), key.split("."))
+        except (KeyError, IndexError, ValueError) as e:
+            raise KeyError(f"{f.relative_to(results).as_posix()} has no {key!r} ({e})") from e
+    return found
+
+
+def render(results: Path, source: str, key: str, fmt: str) -> str:
+    """The text of one span."""
+    if fmt not in FORMATS:
+        raise KeyError(f"unknown figure format {fmt!r} (known: {', '.join(FORMATS)})")
+    return FORMATS[fmt](values(results, source, key))
+
+
+def fill(text: str, results: Path) -> str:
+    """``text`` with every figure span rewritten from the JSON."""
+
+    def sub(m: re.Match[str]) -> str:
+        source, key, fmt = m.group(1), m.group(2), m.group(3)
+        return f"<!-- fig:{source}#{key} {fmt} -->{render(results, source, key, fmt)}<!-- /fig -->"
+
+    return _SPAN.sub(sub, text)
+
+
+#: A figure typed by hand: a signed percentage, or a time in ms or in seconds with decimals.
+#: A stated goal or bound (after ≤, ≥, <, > or "goal") is a number we chose, not one we measured.
+_FIGURE = re.compile(r"(?<![\w.])(?:[−-]\d[\d,]*(?:\.\d+)?\s?%|\d[\d,]*(?:\.\d+)?\s?ms\b|\d+\.\d+\s?s\b)")
+_BOUND = re.compile(r"(?:≤|≥|<=|>=|<|>|goal|bound|within|under|over|at most|at least|would be)\s*$", re.I)
+_GENERATED = re.compile(r"<!-- results:\w+(?: \S+)? -->.*?<!-- /results -->|<!-- fig:.*?<!-- /fig -->", re.S)
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+
+
+def unmarked(text: str) -> list[str]:
+    """Figures in ``text`` outside generated blocks, spans and code: each a line to mark up."""
+    blank = _CODE.sub(lambda m: " " * len(m.group()), _GENERATED.sub(lambda m: " " * len(m.group()), text))
+    found = []
+    for m in _FIGURE.finditer(blank):
+        before = blank[max(0, m.start() - 12) : m.start()]
+        if not _BOUND.search(before):
+            line = text.count("\n", 0, m.start()) + 1
+            found.append(f"line {line}: {m.group()}")
+    return found
