@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 from serumrnn.server import osc
 from serumrnn.server.loop_settings import DEFAULT_K, DEFAULT_LOOP, REFINE_BUDGET
 from serumrnn.server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
+from serumrnn.server.osc_gate import Gate
 from serumrnn.server.osc_schedule import Busy, CostBook, FairQueue, WorkerPool
 from serumrnn.server.osc_sessions import (
     IDLE_S,
@@ -299,6 +300,7 @@ class OscServer:
         self._lock = threading.Lock()  # counters, routes, growth
         self._routes: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._log_budget = LogBudget()
+        self.gate = Gate(self.sessions.client)
         guarded = cast("dict[str, GroupModels]", GuardedGroups(models, self._stop))
         self.steps = StepHandlers(
             guarded,
@@ -450,7 +452,7 @@ class OscServer:
     # -- receiving: decode, answer at once what needs no work, queue the rest ------------
     def _receive(self, data: bytes, sender: tuple[str, int]) -> None:
         try:
-            if self._stop.is_set():
+            if self._stop.is_set() or not self.gate.admit(data, sender):
                 return
             try:
                 messages = osc.decode(data)
@@ -547,6 +549,7 @@ class OscServer:
                     t0,
                 )
                 return
+            self.gate.prove(sender)
         call = _Call(sender, sess)
         if req.name in ("ping", "status"):  # microseconds, no side effect: answered at once
             self._execute(req, call, budget, t0)
@@ -675,6 +678,8 @@ class OscServer:
         if req.name == "new":
             ok = out.failure is None and bool(datagrams)
             self.sessions.store_new(call.sender, req.request_id, (out.dest, datagrams) if ok else None)
+            if ok:
+                self.gate.prove(call.sender)
         elif sess is not None and req.name in osc.MUTATING:
             self.sessions.store(sess, req.request_id, (out.dest, datagrams))
         finished()

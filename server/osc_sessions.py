@@ -28,6 +28,7 @@ Bounds, so no client can push out another's state or grow the server without lim
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import logging
 import secrets
@@ -88,6 +89,7 @@ def short_id(sid: str) -> str:
     return sid[:9] + ("…" if len(sid) > 9 else "")
 
 
+@functools.lru_cache(maxsize=4096)
 def client_of(ip: str, *, collapse_loopback: bool = True) -> str:
     """The client an address counts as for the caps: the IP itself, except that every
     loopback address is the one client ``"loopback"`` (``collapse_loopback``: the server

@@ -8,15 +8,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import selectors
 import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import OSCUDPServer
 
 from serumrnn.server import osc
 
@@ -137,29 +135,67 @@ def bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
-class Transport(OSCUDPServer):
-    """python-osc's UDP server on an already bound socket, passing every datagram, OSC or
-    not, to the app: a garbage datagram deserves an error reply rather than silence."""
+class Transport:
+    """The receive loop on an already bound UDP socket, passing every datagram, OSC or not,
+    to the app (a garbage datagram deserves an error reply rather than silence).
+
+    A plain loop rather than ``socketserver``'s machinery: under a flood, what the receive
+    thread spends per datagram decides whether anyone else's datagram still finds room in
+    the socket's buffer. Once the socket is readable, the loop drains up to :data:`BATCH`
+    datagrams without waiting again (``MSG_DONTWAIT``): the thread, once it holds the
+    interpreter's lock, keeps it for the batch instead of queueing for it per datagram
+    behind the workers. The socket itself stays blocking, so replies never fail for a
+    full send buffer.
+    """
 
     max_packet_size = 65535
+    #: Datagrams read per wake-up at most (the stop flag is checked between batches).
+    BATCH = 512
+    #: The receive buffer asked for (the system may cap it lower): room for a burst.
+    RCVBUF = 8 << 20
 
     def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, tuple[str, int]], None]):
         self._on_datagram = on_datagram
-        super().__init__(sock.getsockname()[:2], Dispatcher(), bind_and_activate=False)
-        self.socket.close()
         self.socket = sock
-        self.server_address = sock.getsockname()
         self.bound: tuple[str, int] = sock.getsockname()[:2]  # an IP socket's (host, port)
+        self._stop = threading.Event()
+        self._done = threading.Event()
         try:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        except OSError:  # pragma: no cover - some systems cap the buffer
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RCVBUF)
+        except OSError:  # pragma: no cover - some systems refuse the size
             pass
 
-    def verify_request(self, request, client_address) -> bool:
-        return True
+    def serve_forever(self, poll_interval: float = 0.1) -> None:
+        """Receive until :meth:`shutdown`."""
+        sel = selectors.DefaultSelector()
+        sel.register(self.socket, selectors.EVENT_READ)
+        try:
+            while not self._stop.is_set():
+                if sel.select(poll_interval):
+                    self._drain()
+        finally:
+            sel.close()
+            self._done.set()
 
-    def process_request(self, request, client_address) -> None:
-        self._on_datagram(request[0], client_address)
+    def _drain(self) -> None:
+        receive, handle, size = self.socket.recvfrom, self._on_datagram, self.max_packet_size
+        flags = getattr(socket, "MSG_DONTWAIT", None)
+        for _ in range(self.BATCH if flags is not None else 1):
+            try:
+                data, sender = receive(size, flags or 0)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error from an earlier send, or the socket closed
+                return
+            handle(data, sender[:2])
+
+    def shutdown(self) -> None:
+        """Stop the loop and wait for it (about one poll interval, one batch at most)."""
+        self._stop.set()
+        self._done.wait(5.0)
+
+    def server_close(self) -> None:
+        self.socket.close()
 
 
 class Stopping(Exception):
