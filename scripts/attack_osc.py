@@ -772,7 +772,9 @@ def flood_figures(srv: Server, target: str, seconds: float) -> dict:
         victim.request("target", sid, target, timeout=120)
         ready = ctx.Event()
         heavy_until = ctx.Value("d", time.monotonic() + seconds + 60)
-        heavy = ctx.Process(target=_heavy_flood, args=(srv.address, target, heavy_until, out, ready), daemon=True)
+        heavy = ctx.Process(
+            target=_heavy_flood, args=(srv.address, target, heavy_until, out, ready), daemon=True
+        )
         heavy.start()
         ready.wait(60)
         until = heavy_until.value = time.monotonic() + seconds + 5

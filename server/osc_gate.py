@@ -22,6 +22,7 @@ summary line every :data:`REPORT_S` seconds instead of a line per datagram.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from serumrnn.server.osc import PREFIX
+from serumrnn.server.osc_fastio import sender_of, sockaddr
 
 log = logging.getLogger("serumrnn.osc")
 
@@ -46,6 +48,7 @@ MAX_PROVED, MAX_CLIENTS = 4096, 4096
 #: Seconds between the log's summaries of dropped datagrams.
 REPORT_S = 10.0
 _PROBES = (f"{PREFIX}/ping\0".encode(), f"{PREFIX}/status\0".encode())
+_SOCKADDR_IN = 16  # sizeof(struct sockaddr_in)
 
 
 @dataclass
@@ -64,38 +67,55 @@ class _Bucket:
 
 class Gate:
     """Per-sender rate limits checked before a datagram is decoded (see the module's doc).
-    ``client``: the client an IP address counts as (``Sessions.client``)."""
+    ``client``: the client an IP address counts as (``Sessions.client``). A sender is known
+    by its raw socket address (``sockaddr``: what ``recvmmsg`` gives, no parsing needed)."""
 
     def __init__(self, client: Callable[[str], str], clock: Callable[[], float] = time.monotonic):
         self._client, self._clock = client, clock
-        self._proved: OrderedDict[tuple[str, int], _Bucket] = OrderedDict()
+        self._proved: OrderedDict[bytes, _Bucket] = OrderedDict()
         self._strangers: dict[tuple[str, bool], _Bucket] = {}
+        self._clients: dict[bytes, str] = {}  # a raw IP address -> its client
         self._lock = threading.Lock()
-        self.dropped = 0  # in all, for the tests and the status line
+        self.dropped = 0  # in all, for the tests
         self._since_report, self._report_at = 0, clock()
 
     def prove(self, sender: tuple[str, int]) -> None:
         """``sender`` has shown it owns a session: from now on it has a bucket of its own."""
+        family = socket.AF_INET6 if ":" in sender[0] else socket.AF_INET
+        try:
+            name = sockaddr(family, sender[0], sender[1])
+        except (OSError, ValueError, OverflowError):
+            return
         with self._lock:
-            if sender in self._proved:
-                self._proved.move_to_end(sender)
+            if name in self._proved:
+                self._proved.move_to_end(name)
                 return
-            self._proved[sender] = _Bucket(PROVED_RATE[1], self._clock())
+            self._proved[name] = _Bucket(PROVED_RATE[1], self._clock())
             while len(self._proved) > MAX_PROVED:
                 self._proved.popitem(last=False)
 
-    def admit(self, data: bytes, sender: tuple[str, int]) -> bool:
-        """Whether to decode and answer ``data``; False: drop it unanswered (counted)."""
+    def _client_of(self, name: bytes) -> str:
+        ip = name[4:8] if len(name) == _SOCKADDR_IN else name[8:24]
+        client = self._clients.get(ip)
+        if client is None:
+            if len(self._clients) >= MAX_CLIENTS:
+                self._clients.clear()
+            client = self._clients[ip] = self._client(sender_of(name)[0])
+        return client
+
+    def admit(self, name: bytes, size: int, head: bytes) -> bool:
+        """Whether to decode and answer a ``size``-byte datagram that begins with ``head``
+        from the sender whose raw address is ``name``; False: drop it unanswered."""
         now = self._clock()
-        cost = 1 + len(data) // UNIT_BYTES
+        cost = 1 + size // UNIT_BYTES
         with self._lock:
-            bucket = self._proved.get(sender)
+            bucket = self._proved.get(name)
             if bucket is not None:
                 ok = bucket.take(cost, now, PROVED_RATE)
             else:
-                probe = data.startswith(_PROBES)
+                probe = head.startswith(_PROBES)
                 rate = PROBE_RATE if probe else STRANGER_RATE
-                key = (self._client(sender[0]), probe)
+                key = (self._client_of(name), probe)
                 bucket = self._strangers.get(key)
                 if bucket is None:
                     if len(self._strangers) >= MAX_CLIENTS:

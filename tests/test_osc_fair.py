@@ -31,7 +31,8 @@ from test_osc_hardening import PAD, error_of, make_server, new_session
 from serumrnn.server import audio_io, osc
 from serumrnn.server.osc_cli import OscClient
 from serumrnn.server.osc_schedule import Busy, FairQueue
-from serumrnn.server.osc_sessions import NewReplies, client_of, held_bytes
+from serumrnn.server.osc_reply_cache import NewReplies
+from serumrnn.server.osc_sessions import client_of, held_bytes
 from serumrnn.server.osc_transport import MAX_LOG_LINE, SafeLogFilter
 from serumrnn.server.safe_open import FileRefused, open_regular
 
