@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Iterable
 
@@ -26,14 +27,42 @@ def _shared(o: object) -> bool:
     return callable(getattr(o, "predict", None)) or callable(getattr(o, "render", None))
 
 
-def held_bytes(*roots: object, skip: Iterable[object] = ()) -> int:  # noqa: C901  (one walk over every container kind)
-    """Bytes of every NumPy array reachable from ``roots``: through lists, tuples, dicts,
-    sets and the attributes of the project's own objects (``Sound``, a step loop, its
-    reports), each buffer counted once (a view counts as the array it views). Models and
-    renderers (shared by all sessions) and ``skip`` are not entered.
+def _children(o: object) -> list[object]:
+    """What ``o`` holds that the walk enters: a container's items, and the attributes of
+    the project's own objects (never the shared models and renderers)."""
+    if isinstance(o, dict):
+        return [*o.values(), *o.keys()]
+    if isinstance(o, (list, tuple, set, frozenset, deque)):
+        return list(o)
+    if type(o).__module__.startswith("serumrnn.") and not isinstance(o, type) and not _shared(o):
+        out = list(getattr(o, "__dict__", {}).values())
+        for cls in type(o).__mro__:
+            out += [getattr(o, slot, None) for slot in getattr(cls, "__slots__", ())]
+        return out
+    return []
+
+
+def _array_bytes(a: np.ndarray, buffers: set[int]) -> int:
+    """The bytes of the buffer ``a`` views (once per buffer: a view counts as its base)."""
+    base = a
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    if id(base) in buffers:
+        return 0
+    buffers.add(id(base))
+    return base.nbytes
+
+
+def held_bytes(*roots: object, skip: Iterable[object] = ()) -> int:
+    """Bytes a session holds: every NumPy array's buffer reachable from ``roots`` (each
+    buffer counted once: a view counts as the array it views) and every Python object on
+    the way (``sys.getsizeof``: the containers, the project's own objects such as
+    ``Sound``, a step loop and its reports, their numbers and text), through lists, tuples,
+    dicts, sets and the project's objects' attributes. Models and renderers (shared by all
+    sessions) and ``skip`` are not entered.
 
     This is the one measure of what a session holds: the memory budget adds it up, and
-    ``tests/test_osc_hardening.py`` checks it against ``tracemalloc`` on real sessions.
+    ``tests/test_osc_fair.py`` checks it against ``tracemalloc`` on real sessions.
     """
     seen = {id(o) for o in skip}
     buffers: set[int] = set()
@@ -41,25 +70,12 @@ def held_bytes(*roots: object, skip: Iterable[object] = ()) -> int:  # noqa: C90
     total = 0
     while stack:
         o = stack.pop()
-        if o is None or isinstance(o, (str, bytes, int, float, complex)) or id(o) in seen:
+        if o is None or id(o) in seen or isinstance(o, (bool, type)):
             continue
         seen.add(id(o))
-        if isinstance(o, np.ndarray):
-            base = o
-            while isinstance(base.base, np.ndarray):
-                base = base.base
-            if id(base) not in buffers:
-                buffers.add(id(base))
-                total += base.nbytes
-            continue
-        if isinstance(o, dict):
-            stack.extend(o.values())
-            stack.extend(o.keys())
-        elif isinstance(o, (list, tuple, set, frozenset, deque)):
-            stack.extend(o)
-        elif type(o).__module__.startswith("serumrnn.") and not isinstance(o, type) and not _shared(o):
-            stack.extend(getattr(o, "__dict__", {}).values())
-            for cls in type(o).__mro__:
-                for slot in getattr(cls, "__slots__", ()):
-                    stack.append(getattr(o, slot, None))
+        if isinstance(o, np.ndarray):  # its header, and its buffer once
+            total += sys.getsizeof(o) - (o.nbytes if o.flags.owndata else 0) + _array_bytes(o, buffers)
+        else:
+            total += sys.getsizeof(o)
+            stack.extend(_children(o))
     return total
