@@ -246,6 +246,24 @@ class Server:
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
         return self.rss()[0]
 
+    def busy_workers(self) -> int:
+        """Threads of the server using the CPU now (over 0.1 s): the workers under way."""
+
+        def ticks() -> dict[str, int]:
+            out = {}
+            for t in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                try:
+                    f = (t / "stat").read_text().rsplit(")", 1)[1].split()
+                    out[t.name] = int(f[11]) + int(f[12])
+                except (OSError, IndexError):
+                    continue
+            return out
+
+        a = ticks()
+        time.sleep(0.1)
+        b = ticks()
+        return sum(1 for k, v in b.items() if v - a.get(k, v) > 0)
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -886,7 +904,7 @@ def memory_figures(srv: Server, target: str, budget_mb: float, sessions: int) ->
 def sigterm_figures(models: str, target: str, runs: int, stub: bool, tmp: Path) -> dict:
     """SIGTERM with requests running: seconds to exit, /serumrnn/stopped received, files
     left in the server's TMPDIR."""
-    times, stopped, left, codes = [], 0, 0, []
+    times, stopped, left, codes, busy = [], 0, 0, [], 0
     for i in range(runs):
         tdir = tmp / f"tmpdir{i}"
         tdir.mkdir()
@@ -896,10 +914,12 @@ def sigterm_figures(models: str, target: str, runs: int, stub: bool, tmp: Path) 
             sids = [x for x in (_new_sid(c) for _ in range(4)) if x]
             for x in sids:
                 c.request("target", x, target)
-            for x in sids:  # keep both workers busy
-                for _ in range(3):
+            for x in sids:  # keep both workers busy: targets take seconds, steps follow
+                c.send(f"{P}/target", c.next_id(), x, target)
+                for _ in range(2):
                     c.send(f"{P}/step", c.next_id(), x, target)
             time.sleep(0.3)
+            busy += srv.busy_workers()
             rc, took = srv.stop()
             got = []
             while m := c.receive(0.5):
@@ -915,6 +935,7 @@ def sigterm_figures(models: str, target: str, runs: int, stub: bool, tmp: Path) 
         "stopped": stopped,
         "left": left,
         "codes": sorted(set(codes)),
+        "busy": busy,
     }
 
 
@@ -995,7 +1016,7 @@ def _sigterm_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
     print(
         f"\nSIGTERM under load: {s['under_5s']} of {s['runs']} runs stopped within 5 s (slowest "
         f"{s['max_s']:.2f} s), /serumrnn/stopped received in {s['stopped']}, files left in TMPDIR "
-        f"{s['left']}, exit codes {s['codes']}"
+        f"{s['left']}, exit codes {s['codes']}; server threads on the CPU in the 0.1 s before each signal: {s['busy']} in all"
     )
     return bool(s["under_5s"] < s["runs"] or s["stopped"] < s["runs"] or s["left"])
 
