@@ -39,7 +39,7 @@ UNIT_BYTES = 256
 #: (tokens per second, burst) of a proved sender socket, a client's strangers, and a
 #: client's strangers' pings and statuses. A device sends a few requests a second; the
 #: bursts let a test or a script send hundreds at once.
-PROVED_RATE = (50.0, 500.0)
+PROVED_RATE = (20.0, 500.0)
 STRANGER_RATE = (50.0, 1000.0)
 PROBE_RATE = (200.0, 1000.0)
 #: Proved sockets remembered (least recently seen forgotten first) and clients with
