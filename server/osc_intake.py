@@ -14,6 +14,7 @@ from serumrnn.server import osc
 from serumrnn.server.osc import NO_REQUEST, ProtocolError, Reply, Request
 from serumrnn.server.osc_config import GROWTH_PRIOR, HEAVY, LIGHT
 from serumrnn.server.osc_gate import Gate
+from serumrnn.server.osc_memory import give_back_free_memory
 from serumrnn.server.osc_replies import Call, Failure, Outcome, Replies, failure_of
 from serumrnn.server.osc_reply_cache import RUNNING, CachedReply, Running
 from serumrnn.server.osc_schedule import Busy, CostBook, FairQueue
@@ -283,6 +284,7 @@ class Intake(Replies):
             self.costs.record(req.name, time.perf_counter() - started)
             if sess is not None and out.failure is None:
                 self._learn_growth(req.name, sess.nbytes - before)
+            give_back_free_memory()
         datagrams = self._encode(req, out, budget)
         self._keep(req, call, out, datagrams)  # before sending: a retry may follow the reply at once
         finished()
