@@ -7,7 +7,7 @@ import ctypes
 import functools
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -83,15 +83,32 @@ def held_bytes(*roots: object, skip: Iterable[object] = ()) -> int:
     return total
 
 
+#: Arrays at least this big get pages of their own from the system, given back when freed
+#: (glibc's ``M_MMAP_THRESHOLD``; see :func:`fix_mmap_threshold`).
+MMAP_THRESHOLD = 128 << 10
+_M_MMAP_THRESHOLD = -3
+
+
 @functools.lru_cache(maxsize=1)
-def _malloc_trim() -> Callable[[int], int] | None:
+def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc
+        libc = ctypes.CDLL(None)
+    except OSError:  # pragma: no cover
         return None
-    return trim
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None  # glibc
+
+
+def fix_mmap_threshold() -> bool:
+    """Keep every array of :data:`MMAP_THRESHOLD` bytes or more in pages of its own
+    (glibc; nothing elsewhere). glibc otherwise raises the threshold as big arrays are
+    freed and then serves them from its heaps, where a step's freed temporaries stay in
+    the process: RSS grew by about a quarter more than what the sessions hold, unevenly
+    (0 to 50 MB per 10 MB session). With the threshold fixed, each session added 9.9 MB
+    of RSS for 9.9 MB counted (12 sessions, stub models). True when set."""
+    libc = _libc()
+    return libc is not None and bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 def give_back_free_memory() -> None:
@@ -101,6 +118,6 @@ def give_back_free_memory() -> None:
     (attack_osc.py --goals: +132 MB for a count of +89 MB), and the budget's count could
     not be checked against RSS. Called after each heavy request (milliseconds against
     the request's hundreds)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -47,6 +47,7 @@ from serumrnn.server.osc_config import (
 )
 from serumrnn.server.osc_gate import Gate
 from serumrnn.server.osc_intake import Handler, Intake
+from serumrnn.server.osc_memory import fix_mmap_threshold
 from serumrnn.server.osc_replies import Call
 from serumrnn.server.osc_schedule import Busy, CostBook, FairQueue, WorkerPool
 from serumrnn.server.osc_sessions import REPLY_TTL_S, OscSession, Sessions
@@ -227,6 +228,7 @@ class OscServer(Intake):
         # sessions, its waits for the lock: p99 7.7 ms at 5 ms, 4.2 ms at 1 ms).
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        fix_mmap_threshold()  # RSS then follows what the sessions hold (the budget's count)
         self._pools = [
             WorkerPool(self.light, 1, "osc-light", self._job_failed),
             WorkerPool(self.heavy, self.config.workers, "osc-worker", self._job_failed),
