@@ -21,8 +21,10 @@ DEFAULT_REPLY_PORT = 9871
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 #: The memory the sessions may hold in all (serve --session-memory).
 DEFAULT_SESSION_MEMORY_MB = 1024
-#: How long ``stop`` waits for the requests under way before giving up on them. Under load (2 workers computing targets, load average 12) 3 s left too little of serve's 4.5 s limit for the signal to reach the main thread and the process to exit:
-#: 18 of 20 SIGTERM runs ended past 5 s, killed by the watchdog (attack_osc.py --goals).
+#: How long ``stop`` waits for the requests under way before giving up on them. Under
+#: load (2 workers computing targets, load average 12), 3 s left too little of serve's
+#: 4.5 s limit for the signal to reach the main thread and the process to exit: 18 of 20
+#: SIGTERM runs ended past 5 s, killed by the watchdog (attack_osc.py --goals).
 STOP_WAIT_S = 1.5
 #: Requests waiting in all before new ones are refused as ``busy``.
 MAX_PENDING = 512
