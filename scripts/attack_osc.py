@@ -46,6 +46,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,6 +246,24 @@ class Server:
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
         return self.rss()[0]
 
+    def busy_workers(self) -> int:
+        """Threads of the server using the CPU now (over 0.1 s): the workers under way."""
+
+        def ticks() -> dict[str, int]:
+            out = {}
+            for t in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                try:
+                    f = (t / "stat").read_text().rsplit(")", 1)[1].split()
+                    out[t.name] = int(f[11]) + int(f[12])
+                except (OSError, IndexError):
+                    continue
+            return out
+
+        a = ticks()
+        time.sleep(0.1)
+        b = ticks()
+        return sum(1 for k, v in b.items() if v - a.get(k, v) > 0)
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -424,218 +444,230 @@ def main() -> int:
     ap.add_argument("--flood-seconds", type=float, default=60.0)
     ap.add_argument("--sigterm-runs", type=int, default=20)
     ap.add_argument("--session-memory", type=float, default=100.0, metavar="MB")
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=tuple(GOAL_PARTS),
+        help="with --goals: run only these parts (repeatable; default all)",
+    )
     a = ap.parse_args()
     if a.goals:
         return goals(a)
+    return first_campaign(a)
+
+
+@dataclass
+class Tally:
+    """What the first campaign counts across its phases (each adds to it)."""
+
+    deaths: int = 0
+    hangs: int = 0
+    leaked: int = 0
+    bad: list[str] = field(default_factory=list)  # the goals missed, by name
+
+
+def bad_paths_phase(srv: Server, c: OscClient, files: dict, sid: str, target: Path, t: Tally) -> None:
+    """1. Bad files and paths, each followed by a ping; the peak memory of each."""
+    results, worst = {}, (0, "")
+    for kind, (req, path) in files.items():
+        rid = c.next_id()
+        data = (
+            osc.encode(f"{P}/new", (rid, "basic", path, 0))
+            if req == "profile"
+            else osc.encode(f"{P}/{req}", (rid, sid, path))
+        )
+        before = srv.reset_peak()
+        got = fence(c, data, c.next_id())
+        peak = srv.rss()[1] - before
+        if got is None:
+            t.hangs += 1
+            results[kind] = ("HANG", 0, len(data))
+            continue
+        replies, _ = got
+        t.leaked += sum(d.count(SECRET.encode()) * len(SECRET) + d.count(b"root:x:0:0") * 10 for d in replies)
+        results[kind] = (reply_code(replies), sum(map(len, replies)), len(data))
+        worst = max(worst, (peak, kind))
+        if not srv.alive():
+            t.deaths += 1
+            break
+    legit_peak = 0  # a legitimate target and step, for their own peak
+    for req in ("target", "step"):
+        before = srv.reset_peak()
+        c.request(req, sid, str(target))
+        legit_peak = max(legit_peak, srv.rss()[1] - before)
+    internal = [k for k, v in results.items() if v[0] in ("internal", "no reply", "HANG")]
+    over = [k for k, v in results.items() if v[1] > v[2]]
+    print(f"\nbad files and paths: {len(results)} kinds")
+    for kind, (code, out, inp) in results.items():
+        print(f"  {kind:28s} {code:18s} reply {out:4d} B / request {inp:5d} B")
+    print(
+        f"  specific code for every kind: {'yes' if not internal else internal}; "
+        f"replies over request size: {len(over)}; hangs: {t.hangs}; file bytes in replies: {t.leaked}"
+    )
+    print(
+        f"  peak memory above baseline, one request: {worst[0] / 2**20:.1f} MB "
+        f"({worst[1]}); a legitimate target or step: {legit_peak / 2**20:.1f} MB"
+    )
+    t.bad += ["internal"] * bool(internal) + ["paths over size"] * bool(over)
+
+
+def reply_code(replies: list[bytes]) -> str:
+    """An error reply's code, else the first reply's address ("no reply" when none)."""
+    msgs = [m for d in replies for m in osc.decode(d)]
+    if not msgs:
+        return "no reply"
+    return msgs[0].args[1] if msgs[0].address == f"{P}/error" else msgs[0].address
+
+
+def sessions_phase(srv: Server, c: OscClient, target: Path, sessions: int) -> None:
+    """Sessions' memory: N sessions with a target, stepped until done."""
+    rss0 = srv.rss()[0]
+    sids, steps = [], 0
+    for _ in range(sessions):
+        s2 = c.request("new", "basic", "preset:saw", 0)[0].args[1]
+        c.request("target", s2, str(target))
+        sids.append(s2)
+        for _ in range(5):
+            reply = c.request("step", s2)
+            steps += reply[-1].address == f"{P}/step/end"
+            if reply[-1].address != f"{P}/step/end" or reply[-1].args[4]:
+                break
+    grown = srv.rss()[0] - rss0
+    print(
+        f"\nsessions' memory: {sessions} sessions with a target and {steps} steps "
+        f"in all: RSS +{grown / 2**20:.0f} MB, {grown / sessions / 2**20:.1f} MB "
+        f"per session, {grown / (sessions + steps + sessions) / 2**20:.1f} MB per "
+        "stored sound (target, input, one per step)"
+    )
+    for s2 in sids:
+        c.request("end", s2)
+
+
+def fuzz_one(f: OscClient, data: bytes, rid: int, srv: Server, t: Tally, n: Counter) -> bool:
+    """One fuzzed datagram and its fence; False when the server died."""
+    got = fence(f, data, rid)
+    if got is None:
+        t.hangs += 1
+        if not srv.alive():
+            t.deaths += 1
+            return False
+        return True
+    replies, delay = got
+    n["slowest_ms"] = max(n["slowest_ms"], int(delay * 1e3))
+    n["slow"] += delay > HANG_S
+    errors = sum(len(d) for d in replies if osc.decode(d)[0].address == f"{P}/error")
+    n["in"] += len(data)
+    n["err_out"] += errors
+    n["over_bytes"] += errors > len(data)
+    t.leaked += sum(d.count(SECRET.encode()) for d in replies)
+    n["answered" if replies else "lost" if needs_answer(data) else "short"] += 1
+    return True
+
+
+def fuzz_phase(srv: Server, a: argparse.Namespace, target: Path, t: Tally) -> None:
+    """2. Fuzzed datagrams, each fenced by a ping, with legitimate clients stepping meanwhile."""
     r = random.Random(a.seed)
+    stop, lock = threading.Event(), threading.Lock()
+    tally = {"steps": 0, "lost": 0, "misrouted": 0, "errors": 0}
+    ready = threading.Barrier(a.clients + 1)
+    clients = [
+        threading.Thread(
+            target=legit_client, args=(srv.address, str(target), ready, stop, tally, lock), daemon=True
+        )
+        for _ in range(a.clients)
+    ]
+    for th in clients:
+        th.start()
+    ready.wait(300)  # their sessions exist before the fuzz starts
+    threading.Timer(a.client_seconds, stop.set).start()
+    n: Counter = Counter()
+    before = srv.reset_peak()
+    t0 = time.monotonic()
+    with OscClient(srv.address, timeout=10) as f:
+        for i in range(a.datagrams):
+            if not fuzz_one(f, fuzz_datagram(r), 2_000_000_000 - i, srv, t, n):
+                break
+    took = time.monotonic() - t0
+    fuzz_peak = max(0, srv.rss()[1] - before)
+    stop.set()
+    for th in clients:
+        th.join(120)
+    print(
+        f"\nfuzzed datagrams: {a.datagrams} in {took:.0f} s: answered {n['answered']}, "
+        f"too short to answer (< {ROOM} B, size rule) {n['short']}, lost {n['lost']}; "
+        f"hangs {t.hangs}; pongs later than {HANG_S:.0f} s {n['slow']} (slowest {n['slowest_ms']} ms)"
+    )
+    print(
+        f"  error bytes out {n['err_out']} for {n['in']} bytes in; datagrams whose "
+        f"errors outgrew them: {n['over_bytes']}; server peak above baseline, legitimate "
+        f"sessions included: {fuzz_peak / 2**20:.1f} MB"
+    )
+    print(
+        f"  legitimate clients in the first {a.client_seconds:.0f} s: {a.clients}, "
+        f"{tally['steps']} steps, lost {tally['lost']}, misrouted {tally['misrouted']}, errors {tally['errors']}"
+    )
+    t.bad += ["fuzz lost"] * bool(n["lost"]) + ["fuzz over size"] * bool(n["over_bytes"])
+    t.bad += ["legitimate clients"] * bool(tally["lost"] or tally["misrouted"] or tally["errors"])
+
+
+def bundle_and_log_phase(c: OscClient) -> None:
+    """3. The amplification bundle, and control characters for the log."""
+    tiny = b"/serumrnn/x\x00"
+    n = (65507 - 16) // (4 + len(tiny))
+    bundle = b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(tiny)) + tiny for _ in range(n))
+    got = fence(c, bundle, c.next_id())
+    out = got[0] if got else []
+    print(
+        f"\namplification bundle: {n} messages, {len(bundle)} B in -> {len(out)} "
+        f"datagrams, {sum(map(len, out))} B out"
+    )
+    c.send(f"{P}/x\n2099-01-01 00:00:00 INFO ready: forged\x1b[2J", 1, "y" * 64)
+    c.request("target", "s" + "0" * 32 + "\n\x1b]0;pwned\x07", "/a\nb", timeout=5)
+    c.request("ping")
+
+
+def log_report(srv: Server) -> None:
+    log = srv.log_path.read_text(errors="replace")
+    raw_controls = sum(
+        1 for line in log.splitlines() for ch in line if ord(ch) < 32 and ch != "\t" or ch == "\x7f"
+    )
+    forged = sum(1 for line in log.splitlines() if line.startswith("2099-01-01"))
+    secrets_in_log_ids = len(re.findall(r"s[0-9a-f]{32}", log))
+    print(
+        f"log: raw control characters {raw_controls}, forged lines {forged}, whole session ids {secrets_in_log_ids}"
+    )
+
+
+def first_campaign(a: argparse.Namespace) -> int:
+    """The first attack campaign (see the module's doc): exit 1 when a goal is missed."""
     tmp = Path(tempfile.mkdtemp(prefix="serumrnn-attack-"))
     keep: list = []
+    t = Tally()
     try:
         files = bad_files(tmp, keep)
         target = tmp / "target.wav"
         sf.write(target, saw(midi=48) * np.linspace(1, 0.6, SR, dtype=np.float32), SR)
         srv = Server(a.models, tmp / "serve.log", "--profiles", str(tmp / "profiles"))
-        deaths = hangs = 0
         print(
-            f"server pid {srv.proc.pid} on {srv.address[1]} (models {a.models}, 1 worker, "
-            "size rule for every sender)"
+            f"server pid {srv.proc.pid} on {srv.address[1]} (models {a.models}, 1 worker, size rule for every sender)"
         )
         with OscClient(srv.address, timeout=60) as c:
             # warm up: a legitimate target and step, then the baseline
             sid = c.request("new", "basic", 0)[0].args[1]
             c.request("target", sid, str(target))
             c.request("step", sid, str(target))
-            base = srv.reset_peak()
-            print(f"baseline RSS after warm-up: {base / 2**20:.0f} MB")
-
-            # 1. bad files and paths
-            results, worst = {}, (0, "")
-            leaked = 0
-            for kind, (req, path) in files.items():
-                rid = c.next_id()
-                if req == "profile":
-                    data = osc.encode(f"{P}/new", (rid, "basic", path, 0))
-                else:
-                    data = osc.encode(f"{P}/{req}", (rid, sid, path))
-                before = srv.reset_peak()
-                got = fence(c, data, c.next_id())
-                peak = srv.rss()[1] - before
-                if got is None:
-                    hangs += 1
-                    results[kind] = ("HANG", 0, len(data))
-                    continue
-                replies, _ = got
-                leaked += sum(
-                    d.count(SECRET.encode()) * len(SECRET) + d.count(b"root:x:0:0") * 10 for d in replies
-                )
-                msgs = [m for d in replies for m in osc.decode(d)]
-                code = (
-                    msgs[0].args[1]
-                    if msgs and msgs[0].address == f"{P}/error"
-                    else (msgs[0].address if msgs else "no reply")
-                )
-                results[kind] = (code, sum(map(len, replies)), len(data))
-                if peak > worst[0]:
-                    worst = (peak, kind)
-                if not srv.alive():
-                    deaths += 1
-                    break
-            # a legitimate target and step, for their own peak
-            legit_peak = 0
-            for req in ("target", "step"):
-                before = srv.reset_peak()
-                c.request(req, sid, str(target))
-                legit_peak = max(legit_peak, srv.rss()[1] - before)
-            internal = [k for k, v in results.items() if v[0] in ("internal", "no reply", "HANG")]
-            over = [k for k, v in results.items() if v[1] > v[2]]
-            print(f"\nbad files and paths: {len(results)} kinds")
-            for kind, (code, out, inp) in results.items():
-                print(f"  {kind:28s} {code:18s} reply {out:4d} B / request {inp:5d} B")
-            print(
-                f"  specific code for every kind: {'yes' if not internal else internal}; "
-                f"replies over request size: {len(over)}; hangs: {hangs}; "
-                f"file bytes in replies: {leaked}"
-            )
-            print(
-                f"  peak memory above baseline, one request: {worst[0] / 2**20:.1f} MB "
-                f"({worst[1]}); a legitimate target or step: {legit_peak / 2**20:.1f} MB"
-            )
-
-            # sessions' memory: N sessions with a target, stepped until done
-            rss0 = srv.rss()[0]
-            sids, steps = [], 0
-            for _ in range(a.sessions):
-                s2 = c.request("new", "basic", "preset:saw", 0)[0].args[1]
-                c.request("target", s2, str(target))
-                sids.append(s2)
-                for _ in range(5):
-                    reply = c.request("step", s2)
-                    steps += reply[-1].address == f"{P}/step/end"
-                    if reply[-1].address != f"{P}/step/end" or reply[-1].args[4]:
-                        break
-            grown = srv.rss()[0] - rss0
-            print(
-                f"\nsessions' memory: {a.sessions} sessions with a target and {steps} steps "
-                f"in all: RSS +{grown / 2**20:.0f} MB, {grown / a.sessions / 2**20:.1f} MB "
-                f"per session, {grown / (a.sessions + steps + a.sessions) / 2**20:.1f} MB per "
-                "stored sound (target, input, one per step)"
-            )
-            for s2 in sids:
-                c.request("end", s2)
-
-            # 2. fuzz, with legitimate clients stepping meanwhile
-            stop, lock = threading.Event(), threading.Lock()
-            tally = {"steps": 0, "lost": 0, "misrouted": 0, "errors": 0}
-            ready = threading.Barrier(a.clients + 1)
-            clients = [
-                threading.Thread(
-                    target=legit_client,
-                    args=(srv.address, str(target), ready, stop, tally, lock),
-                    daemon=True,
-                )
-                for _ in range(a.clients)
-            ]
-            for t in clients:
-                t.start()
-            ready.wait(300)  # their sessions exist before the fuzz starts
-            threading.Timer(a.client_seconds, stop.set).start()
-            answered = short = lost = over_bytes = slow = 0
-            slowest, fuzz_peak, fuzz_in, fuzz_err_out = 0.0, 0, 0, 0
-            before = srv.reset_peak()
-            t0 = time.monotonic()
-            with OscClient(srv.address, timeout=10) as f:
-                for i in range(a.datagrams):
-                    data = fuzz_datagram(r)
-                    got = fence(f, data, 2_000_000_000 - i)
-                    if got is None:
-                        hangs += 1
-                        if not srv.alive():
-                            deaths += 1
-                            break
-                        continue
-                    replies, delay = got
-                    slowest = max(slowest, delay)
-                    slow += delay > HANG_S
-                    errors = [d for d in replies if osc.decode(d)[0].address == f"{P}/error"]
-                    fuzz_in += len(data)
-                    fuzz_err_out += sum(map(len, errors))
-                    over_bytes += sum(map(len, errors)) > len(data)
-                    leaked += sum(d.count(SECRET.encode()) for d in replies)
-                    if replies:
-                        answered += 1
-                    elif needs_answer(data):
-                        lost += 1
-                    else:
-                        short += 1
-            took = time.monotonic() - t0
-            fuzz_peak = max(0, srv.rss()[1] - before)
-            stop.set()
-            for t in clients:
-                t.join(120)
-            print(
-                f"\nfuzzed datagrams: {a.datagrams} in {took:.0f} s: answered {answered}, "
-                f"too short to answer (< {ROOM} B, size rule) {short}, lost {lost}; "
-                f"hangs {hangs}; pongs later than {HANG_S:.0f} s {slow} (slowest "
-                f"{slowest * 1e3:.0f} ms)"
-            )
-            print(
-                f"  error bytes out {fuzz_err_out} for {fuzz_in} bytes in; datagrams whose "
-                f"errors outgrew them: {over_bytes}; server peak above baseline, legitimate "
-                f"sessions included: {fuzz_peak / 2**20:.1f} MB"
-            )
-            print(
-                f"  legitimate clients in the first {a.client_seconds:.0f} s: {a.clients}, "
-                f"{tally['steps']} steps, lost {tally['lost']}, misrouted "
-                f"{tally['misrouted']}, errors {tally['errors']}"
-            )
-
-            # 3. amplification bundle and log injection
-            tiny = b"/serumrnn/x\x00"
-            n = (65507 - 16) // (4 + len(tiny))
-            bundle = (
-                b"#bundle\x00" + bytes(8) + b"".join(struct.pack(">i", len(tiny)) + tiny for _ in range(n))
-            )
-            got = fence(c, bundle, c.next_id())
-            out = got[0] if got else []
-            print(
-                f"\namplification bundle: {n} messages, {len(bundle)} B in -> {len(out)} "
-                f"datagrams, {sum(map(len, out))} B out"
-            )
-            c.send(f"{P}/x\n2099-01-01 00:00:00 INFO ready: forged\x1b[2J", 1, "y" * 64)
-            c.request("target", "s" + "0" * 32 + "\n\x1b]0;pwned\x07", "/a\nb", timeout=5)
-            c.request("ping")
-
-            # 4. SIGTERM with steps in flight
-            for _ in range(4):
+            print(f"baseline RSS after warm-up: {srv.reset_peak() / 2**20:.0f} MB")
+            bad_paths_phase(srv, c, files, sid, target, t)
+            sessions_phase(srv, c, target, a.sessions)
+            fuzz_phase(srv, a, target, t)
+            bundle_and_log_phase(c)
+            for _ in range(4):  # 4. SIGTERM with steps in flight
                 c.send(f"{P}/step", c.next_id(), sid, str(target))
         rc, stop_s = srv.stop()
-        log = srv.log_path.read_text(errors="replace")
-        raw_controls = sum(
-            1 for line in log.splitlines() for ch in line if ord(ch) < 32 and ch != "\t" or ch == "\x7f"
-        )
-        forged = sum(1 for line in log.splitlines() if line.startswith("2099-01-01"))
-        secrets_in_log_ids = len(re.findall(r"s[0-9a-f]{32}", log))
-        print(
-            f"log: raw control characters {raw_controls}, forged lines {forged}, whole "
-            f"session ids {secrets_in_log_ids}"
-        )
+        log_report(srv)
         print(f"\nSIGTERM with 4 steps in flight: exit code {rc} after {stop_s:.2f} s")
-        print(f"server deaths: {deaths + (rc not in (0,))}; hangs: {hangs}")
-        bad = (
-            deaths
-            or hangs
-            or lost
-            or leaked
-            or over
-            or over_bytes
-            or internal
-            or rc
-            or stop_s > 5
-            or tally["lost"]
-            or tally["misrouted"]
-            or tally["errors"]
-        )
-        return 1 if bad else 0
+        print(f"server deaths: {t.deaths + (rc not in (0,))}; hangs: {t.hangs}")
+        return 1 if (t.deaths or t.hangs or t.leaked or t.bad or rc or stop_s > 5) else 0
     finally:
         for s in keep:
             s.close()
@@ -654,16 +686,19 @@ def _new_sid(c: OscClient) -> str | None:
     return got[0].args[1] if got and got[0].address == f"{P}/new/reply" else None
 
 
-def _heavy_flood(address, target: str, until: float, out) -> None:
-    """Bundles of 16 heavy requests over 8 sessions from 127.0.0.2, as fast as they go."""
+def _heavy_flood(address, target: str, until, out, ready) -> None:
+    """Bundles of 16 heavy requests over 8 sessions from 127.0.0.2, as fast as they go
+    (``ready`` is set once its sessions have their targets: the other floods start then;
+    ``until``: a shared value, the end of the flood, set then)."""
     n = size = 0
     with OscClient(address, timeout=5, host="127.0.0.2") as f:
         sids = [x for x in (_new_sid(f) for _ in range(8)) if x]
         for x in sids:
             f.request("target", x, target, timeout=120)
+        ready.set()
         f.sock.setblocking(False)
         rid = 10
-        while time.monotonic() < until and sids:
+        while time.monotonic() < until.value and sids:
             msgs = []
             for i in range(16):
                 rid += 1
@@ -718,6 +753,76 @@ def _alias_flood(address, until: float, out) -> None:
     out.put(("aliases", 2 * n, 0))
 
 
+class Victim:
+    """The second client: pings every 0.1 s from one socket and steps its session from
+    another, until ``stop``; what it measured."""
+
+    def __init__(self, address, target: str):
+        self.address, self.target = address, target
+        self.stop = threading.Event()
+        self.pings: list[float] = []
+        self.lost_pings = 0
+        self.steps: list[float] = []
+        self.step_errors: list[str] = []
+
+    def pinger(self) -> None:
+        with OscClient(self.address, timeout=5) as c:
+            while not self.stop.is_set():
+                t0 = time.monotonic()
+                got = c.request("ping", 0, PAD, timeout=5)
+                if got and got[0].address == f"{P}/pong":
+                    self.pings.append(time.monotonic() - t0)
+                else:
+                    self.lost_pings += 1
+                time.sleep(0.1)
+
+    def stepper(self, sid: str, c: OscClient) -> None:
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            got = c.request("step", sid, self.target, timeout=60)
+            if got and got[-1].address == f"{P}/step/end":
+                self.steps.append(time.monotonic() - t0)
+                if got[-1].args[4]:
+                    c.request("reset", sid, timeout=60)
+                continue
+            self.step_errors.append(got[-1].args[1] if got else "lost")
+            if got and got[-1].args[1] == "session_done":
+                c.request("reset", sid, timeout=60)
+            time.sleep(0.2)
+
+    def figures(self) -> dict:
+        return {
+            "ping_p50": _pct(self.pings, 50),
+            "ping_p99": _pct(self.pings, 99),
+            "ping_max": max(self.pings, default=float("nan")),
+            "pings": len(self.pings),
+            "lost_pings": self.lost_pings,
+            "steps": len(self.steps),
+            "step_p50": _pct(self.steps, 50),
+            "step_max": max(self.steps, default=float("nan")),
+            "step_errors": self.step_errors,
+        }
+
+
+def _start_floods(ctx, address, target: str, seconds: float, out) -> list:
+    """The heavy flood first (its sessions made and their targets set), then the others."""
+    ready = ctx.Event()
+    until = ctx.Value("d", time.monotonic() + seconds + 600)
+    heavy = ctx.Process(target=_heavy_flood, args=(address, target, until, out, ready), daemon=True)
+    heavy.start()
+    if not ready.wait(600):
+        print("  (the heavy flood's sessions were not ready within 600 s)")
+    until.value = end = time.monotonic() + seconds + 5
+    procs = [
+        heavy,
+        ctx.Process(target=_new_flood, args=(address, end, out), daemon=True),
+        ctx.Process(target=_alias_flood, args=(address, end, out), daemon=True),
+    ]
+    for p in procs[1:]:
+        p.start()
+    return procs
+
+
 def flood_figures(srv: Server, target: str, seconds: float) -> dict:
     """One client floods (heavy bundles from 127.0.0.2, one-shot news from many ports,
     news and undos from loopback aliases), each flood in a process of its own so that
@@ -727,58 +832,21 @@ def flood_figures(srv: Server, target: str, seconds: float) -> dict:
 
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    stop = threading.Event()
-    pings: list[float] = []
-    lost_pings = [0]
-    steps: list[float] = []
-    step_errors: list[str] = []
-
-    def pinger() -> None:
-        with OscClient(srv.address, timeout=5) as c:
-            while not stop.is_set():
-                t0 = time.monotonic()
-                got = c.request("ping", 0, PAD, timeout=5)
-                if got and got[0].address == f"{P}/pong":
-                    pings.append(time.monotonic() - t0)
-                else:
-                    lost_pings[0] += 1
-                time.sleep(0.1)
-
-    def stepper(sid: str, c: OscClient) -> None:
-        while not stop.is_set():
-            t0 = time.monotonic()
-            got = c.request("step", sid, target, timeout=60)
-            if got and got[-1].address == f"{P}/step/end":
-                steps.append(time.monotonic() - t0)
-                if got[-1].args[4]:
-                    c.request("reset", sid, timeout=60)
-            else:
-                step_errors.append(got[-1].args[1] if got else "lost")
-                if got and got[-1].args[1] == "session_done":
-                    c.request("reset", sid, timeout=60)
-                time.sleep(0.2)
-
+    v = Victim(srv.address, target)
     with OscClient(srv.address, timeout=60) as victim:
         sid = _new_sid(victim)
-        victim.request("target", sid, target, timeout=120)
-        until = time.monotonic() + seconds + 5
-        procs = [
-            ctx.Process(target=_heavy_flood, args=(srv.address, target, until, out), daemon=True),
-            ctx.Process(target=_new_flood, args=(srv.address, until, out), daemon=True),
-            ctx.Process(target=_alias_flood, args=(srv.address, until, out), daemon=True),
-        ]
-        for p in procs:
-            p.start()
-        time.sleep(5.0)  # the flood is on (the flooder's sessions made) before the victim starts
+        victim.request("target", sid, target, timeout=300)
+        procs = _start_floods(ctx, srv.address, target, seconds, out)
+        time.sleep(5.0)  # the flood is on before the victim starts
         t_start = time.monotonic()
         watchers = [
-            threading.Thread(target=pinger, daemon=True),
-            threading.Thread(target=stepper, args=(sid, victim), daemon=True),
+            threading.Thread(target=v.pinger, daemon=True),
+            threading.Thread(target=v.stepper, args=(sid, victim), daemon=True),
         ]
         for t in watchers:
             t.start()
         time.sleep(seconds)
-        stop.set()
+        v.stop.set()
         took = time.monotonic() - t_start
         for t in watchers:
             t.join(70)
@@ -790,19 +858,7 @@ def flood_figures(srv: Server, target: str, seconds: float) -> dict:
             sent[k] = n
             if k == "bundles":
                 sent["bundle_bytes"] = size
-    return {
-        "seconds": took,
-        "ping_p50": _pct(pings, 50),
-        "ping_p99": _pct(pings, 99),
-        "ping_max": max(pings, default=float("nan")),
-        "pings": len(pings),
-        "lost_pings": lost_pings[0],
-        "steps": len(steps),
-        "step_p50": _pct(steps, 50),
-        "step_max": max(steps, default=float("nan")),
-        "step_errors": step_errors,
-        **sent,
-    }
+    return {"seconds": took, **v.figures(), **sent}
 
 
 def status_of(c: OscClient) -> osc.Message:
@@ -848,7 +904,7 @@ def memory_figures(srv: Server, target: str, budget_mb: float, sessions: int) ->
 def sigterm_figures(models: str, target: str, runs: int, stub: bool, tmp: Path) -> dict:
     """SIGTERM with requests running: seconds to exit, /serumrnn/stopped received, files
     left in the server's TMPDIR."""
-    times, stopped, left, codes = [], 0, 0, []
+    times, stopped, left, codes, busy = [], 0, 0, [], 0
     for i in range(runs):
         tdir = tmp / f"tmpdir{i}"
         tdir.mkdir()
@@ -858,10 +914,12 @@ def sigterm_figures(models: str, target: str, runs: int, stub: bool, tmp: Path) 
             sids = [x for x in (_new_sid(c) for _ in range(4)) if x]
             for x in sids:
                 c.request("target", x, target)
-            for x in sids:  # keep both workers busy
-                for _ in range(3):
+            for x in sids:  # keep both workers busy: targets take seconds, steps follow
+                c.send(f"{P}/target", c.next_id(), x, target)
+                for _ in range(2):
                     c.send(f"{P}/step", c.next_id(), x, target)
             time.sleep(0.3)
+            busy += srv.busy_workers()
             rc, took = srv.stop()
             got = []
             while m := c.receive(0.5):
@@ -877,6 +935,7 @@ def sigterm_figures(models: str, target: str, runs: int, stub: bool, tmp: Path) 
         "stopped": stopped,
         "left": left,
         "codes": sorted(set(codes)),
+        "busy": busy,
     }
 
 
@@ -917,65 +976,88 @@ def amplification_figures(srv: Server) -> dict:
     return {"rows": rows, "worst": worst}
 
 
+def _flood_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
+    srv = Server(a.models, tmp / "flood.log", "--workers", "2", stub=a.stub)
+    f = flood_figures(srv, str(target), a.flood_seconds)
+    srv.stop()
+    print(
+        f"\nflood {f['seconds']:.0f} s: {f['bundles']} bundles of 16 heavy requests "
+        f"({f['bundle_bytes'] / 1e3:.0f} kB), {f['news']} one-shot news from new ports, "
+        f"{f['aliases']} news/undos from 9 loopback aliases"
+    )
+    print(
+        f"  second client's ping: p50 {f['ping_p50'] * 1e3:.1f} ms, p99 {f['ping_p99'] * 1e3:.1f} ms, "
+        f"max {f['ping_max'] * 1e3:.1f} ms ({f['pings']} answered, {f['lost_pings']} lost)"
+    )
+    print(
+        f"  second client's whole step: {f['steps']} steps, p50 {f['step_p50']:.2f} s, "
+        f"max {f['step_max']:.2f} s; errors {sorted(set(f['step_errors'])) or 'none'} "
+        f"({len(f['step_errors'])})"
+    )
+    print(f"  load average after: {os.getloadavg()[0]:.2f} (1 min)")
+    return bool(f["ping_p99"] > 0.5 or f["lost_pings"] or not f["steps"] or f["step_max"] > 10)
+
+
+def _memory_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
+    srv = Server(a.models, tmp / "memory.log", "--session-memory", str(a.session_memory), stub=a.stub)
+    m = memory_figures(srv, str(target), a.session_memory, a.sessions)
+    srv.stop()
+    off = (m["count_mb"] - m["rss_mb"]) / max(m["rss_mb"], 1e-9)
+    print(
+        f"\nmemory, --session-memory {m['budget_mb']:.0f} MB: {m['made']} sessions with a target and "
+        f"3 steps, {m['refused']} refused; RSS +{m['rss_mb']:.0f} MB (bound {m['budget_mb'] + 300:.0f}); "
+        f"the budget's count +{m['count_mb']:.1f} MB, {100 * off:+.0f} % of RSS growth"
+    )
+    return bool(m["rss_mb"] > m["budget_mb"] + 300 or abs(off) > 0.10)
+
+
+def _sigterm_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
+    s = sigterm_figures(a.models, str(target), a.sigterm_runs, a.stub, tmp)
+    print(
+        f"\nSIGTERM under load: {s['under_5s']} of {s['runs']} runs stopped within 5 s (slowest "
+        f"{s['max_s']:.2f} s), /serumrnn/stopped received in {s['stopped']}, files left in TMPDIR "
+        f"{s['left']}, exit codes {s['codes']}; server threads on the CPU in the 0.1 s before each signal: {s['busy']} in all"
+    )
+    return bool(s["under_5s"] < s["runs"] or s["stopped"] < s["runs"] or s["left"])
+
+
+def _amplification_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
+    srv = Server(a.models, tmp / "amp.log", stub=a.stub)
+    r = amplification_figures(srv)
+    srv.stop()
+    print("\nreplies to an unproved sender (size rule for every sender):")
+    for name, inp, out in r["rows"]:
+        print(f"  {name:24s} request {inp:5d} B -> replies {out:5d} B")
+    print(f"  largest reply/request ratio: {r['worst']:.2f}")
+    return bool(r["worst"] > 1.0)
+
+
+#: The parts of the fairness campaign, in the order they run (``--only`` picks some).
+GOAL_PARTS = {
+    "flood": _flood_part,
+    "memory": _memory_part,
+    "sigterm": _sigterm_part,
+    "amplification": _amplification_part,
+}
+
+
 def goals(a: argparse.Namespace) -> int:
+    """The fairness campaign: each part prints its figures; exit 1 when a goal is missed."""
     tmp = Path(tempfile.mkdtemp(prefix="serumrnn-goals-"))
     try:
         target = tmp / "target.wav"
         sf.write(target, saw(midi=48) * np.linspace(1, 0.6, SR, dtype=np.float32), SR)
         kind = "stub models" if a.stub else f"models {a.models}"
-        print(f"fairness goals, {kind}, 2 workers, size rule for every sender")
-
-        srv = Server(a.models, tmp / "flood.log", "--workers", "2", stub=a.stub)
-        f = flood_figures(srv, str(target), a.flood_seconds)
         print(
-            f"\nflood {f['seconds']:.0f} s: {f['bundles']} bundles of 16 heavy requests "
-            f"({f['bundle_bytes'] / 1e3:.0f} kB), {f['news']} one-shot news from new ports, "
-            f"{f['aliases']} news/undos from 9 loopback aliases"
+            f"fairness goals, {kind}, 2 workers, size rule for every sender; load average {os.getloadavg()[0]:.2f}"
         )
-        print(
-            f"  second client's ping: p50 {f['ping_p50'] * 1e3:.1f} ms, p99 {f['ping_p99'] * 1e3:.1f} ms, "
-            f"max {f['ping_max'] * 1e3:.1f} ms ({f['pings']} answered, {f['lost_pings']} lost)"
-        )
-        print(
-            f"  second client's whole step: {f['steps']} steps, p50 {f['step_p50']:.2f} s, "
-            f"max {f['step_max']:.2f} s; errors {sorted(set(f['step_errors'])) or 'none'} "
-            f"({len(f['step_errors'])})"
-        )
-        srv.stop()
-
-        srv = Server(a.models, tmp / "memory.log", "--session-memory", str(a.session_memory), stub=a.stub)
-        m = memory_figures(srv, str(target), a.session_memory, a.sessions)
-        print(
-            f"\nmemory, --session-memory {m['budget_mb']:.0f} MB: {m['made']} sessions with a target and "
-            f"3 steps, {m['refused']} refused; RSS +{m['rss_mb']:.0f} MB (bound {m['budget_mb'] + 300:.0f}); "
-            f"the budget's count +{m['count_mb']:.1f} MB, {100 * (m['count_mb'] - m['rss_mb']) / max(m['rss_mb'], 1e-9):+.0f} % of RSS growth"
-        )
-        srv.stop()
-
-        s = sigterm_figures(a.models, str(target), a.sigterm_runs, a.stub, tmp)
-        print(
-            f"\nSIGTERM under load: {s['under_5s']} of {s['runs']} runs stopped within 5 s (slowest "
-            f"{s['max_s']:.2f} s), /serumrnn/stopped received in {s['stopped']}, files left in TMPDIR "
-            f"{s['left']}, exit codes {s['codes']}"
-        )
-
-        srv = Server(a.models, tmp / "amp.log", stub=a.stub)
-        r = amplification_figures(srv)
-        srv.stop()
-        print("\nreplies to an unproved sender (size rule for every sender):")
-        for name, inp, out in r["rows"]:
-            print(f"  {name:24s} request {inp:5d} B -> replies {out:5d} B")
-        print(f"  largest reply/request ratio: {r['worst']:.2f}")
-        bad = (
-            f["ping_p99"] > 0.5
-            or f["step_max"] > 10
-            or m["rss_mb"] > m["budget_mb"] + 300
-            or s["under_5s"] < s["runs"]
-            or s["stopped"] < s["runs"]
-            or s["left"]
-            or r["worst"] > 1.0
-        )
-        return 1 if bad else 0
+        missed = [
+            name
+            for name, part in GOAL_PARTS.items()
+            if (not a.only or name in a.only) and part(a, tmp, target)
+        ]
+        print(f"\ngoals missed: {', '.join(missed) or 'none'}")
+        return 1 if missed else 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

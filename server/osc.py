@@ -226,17 +226,14 @@ def fit_error(
         data = encode(addr, (request_id, code, m, a, s))
         if len(data) <= cap:
             return data
+    # the longest cut of the message that fits, found by its UTF-8 length (no re-encoding
+    # per try: under a flood of failing requests, this runs for every one)
     text = printable(tries[-1][0])
-    lo, hi, best = 0, len(text), None  # the longest cut of the message that fits
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        cut = text[:mid] + "…" if mid else ""
-        data = encode(addr, (request_id, code, cut, "", ""))
-        if len(data) <= cap:
-            best, lo = data, mid + 1
-        else:
-            hi = mid - 1
-    return best
+    room = cap - len(encode(addr, (request_id, code, "", "", ""))) + 4  # the message's field
+    most = room - room % 4 - 1 - len("…".encode())  # its longest text before the "…"
+    cut = text.encode("utf-8")[: max(0, most)].decode("utf-8", "ignore") if most > 0 else ""
+    data = encode(addr, (request_id, code, cut + "…" if cut else "", "", ""))
+    return data if len(data) <= cap else None
 
 
 def min_error_bytes(code: str, request_id: int = 0) -> int:

@@ -27,21 +27,29 @@ Bounds, so no client can push out another's state or grow the server without lim
 
 from __future__ import annotations
 
-import enum
+import functools
 import ipaddress
 import logging
 import secrets
 import threading
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from serumrnn.server import spec
 from serumrnn.server.osc import ProtocolError
+from serumrnn.server.osc_memory import MAX_SOUNDS, SOUND_BYTES, TARGET_BYTES, held_bytes
+from serumrnn.server.osc_reply_cache import (
+    REPLY_TTL_S,
+    RUNNING,
+    CachedReply,
+    NewReplies,
+    Running,
+    SessionReplies,
+)
 
 if TYPE_CHECKING:
     from serumrnn.server.assistant import Assistant
@@ -50,31 +58,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("serumrnn.osc")
 
-#: How long a reply is kept for a retried request id.
-REPLY_TTL_S = 120.0
-#: Upper bound of one stored sound other than the target: the samples, dB Mel and MFCC of a
-#: one-second clip (0.25 MB measured; ``tests/test_osc_hardening.py`` checks the bound).
-SOUND_BYTES = 5 << 20
-#: Upper bound of a target: its sound and the multi-scale spectra every sound is compared
-#: with, in float64 and float32 (9.47 MB measured by :func:`held_bytes`).
-TARGET_BYTES = 12 << 20
-#: Sounds a session keeps at most: the target, and the states before and after the most
-#: steps a session takes (one per effect).
-MAX_SOUNDS = spec.MAX_STEPS + 2
+__all__ = [
+    "MAX_SOUNDS",
+    "REPLY_TTL_S",
+    "RUNNING",
+    "SOUND_BYTES",
+    "TARGET_BYTES",
+    "CachedReply",
+    "NewReplies",
+    "OscSession",
+    "Sessions",
+    "held_bytes",
+]
+
 #: A session unused for this long may be closed to make room for another.
 IDLE_S = 600.0
-
-#: A reply kept for a retried request: where it went and its datagrams.
-CachedReply = tuple[tuple[str, int], list[bytes]]
-
-
-class Running(enum.Enum):
-    """The mark of a request whose reply is not known yet (a retry of it is ignored)."""
-
-    RUNNING = "running"
-
-
-RUNNING: Final = Running.RUNNING
 
 
 def new_session_id() -> str:
@@ -88,6 +86,7 @@ def short_id(sid: str) -> str:
     return sid[:9] + ("…" if len(sid) > 9 else "")
 
 
+@functools.lru_cache(maxsize=4096)
 def client_of(ip: str, *, collapse_loopback: bool = True) -> str:
     """The client an address counts as for the caps: the IP itself, except that every
     loopback address is the one client ``"loopback"`` (``collapse_loopback``: the server
@@ -99,88 +98,6 @@ def client_of(ip: str, *, collapse_loopback: bool = True) -> str:
         except ValueError:
             pass
     return ip
-
-
-def _shared(o: object) -> bool:
-    """Objects every session uses and none owns: the models and the renderers."""
-    return callable(getattr(o, "predict", None)) or callable(getattr(o, "render", None))
-
-
-def held_bytes(*roots: object, skip: Iterable[object] = ()) -> int:  # noqa: C901  (one walk over every container kind)
-    """Bytes of every NumPy array reachable from ``roots``: through lists, tuples, dicts,
-    sets and the attributes of the project's own objects (``Sound``, a step loop, its
-    reports), each buffer counted once (a view counts as the array it views). Models and
-    renderers (shared by all sessions) and ``skip`` are not entered.
-
-    This is the one measure of what a session holds: the memory budget adds it up, and
-    ``tests/test_osc_hardening.py`` checks it against ``tracemalloc`` on real sessions.
-    """
-    seen = {id(o) for o in skip}
-    buffers: set[int] = set()
-    stack: list[object] = list(roots)
-    total = 0
-    while stack:
-        o = stack.pop()
-        if o is None or isinstance(o, (str, bytes, int, float, complex)) or id(o) in seen:
-            continue
-        seen.add(id(o))
-        if isinstance(o, np.ndarray):
-            base = o
-            while isinstance(base.base, np.ndarray):
-                base = base.base
-            if id(base) not in buffers:
-                buffers.add(id(base))
-                total += base.nbytes
-            continue
-        if isinstance(o, dict):
-            stack.extend(o.values())
-            stack.extend(o.keys())
-        elif isinstance(o, (list, tuple, set, frozenset, deque)):
-            stack.extend(o)
-        elif type(o).__module__.startswith("serumrnn.") and not isinstance(o, type) and not _shared(o):
-            stack.extend(getattr(o, "__dict__", {}).values())
-            for cls in type(o).__mro__:
-                for slot in getattr(cls, "__slots__", ()):
-                    stack.append(getattr(o, slot, None))
-    return total
-
-
-class _Replies:
-    """Replies by request id for :data:`REPLY_TTL_S`, at most ``capacity`` of them."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.items: OrderedDict[int, tuple[float, CachedReply | Running]] = OrderedDict()
-
-    def expire(self, now: float) -> None:
-        for rid in [r for r, (t, v) in self.items.items() if now - t >= REPLY_TTL_S and v is not RUNNING]:
-            del self.items[rid]
-
-    def claim(self, rid: int, now: float) -> CachedReply | Running | None:
-        """None: run it (now marked running); :data:`RUNNING`; the cached reply; or
-        raises ``busy`` when every kept entry is still running."""
-        self.expire(now)
-        hit = self.items.get(rid)
-        if hit is not None:
-            return hit[1]
-        if len(self.items) >= self.capacity:
-            done = next((r for r, (_, v) in self.items.items() if v is not RUNNING), None)
-            if done is None:
-                raise ProtocolError(
-                    "busy",
-                    f"{len(self.items)} requests of this session or sender are still running; retry shortly",
-                    rid,
-                )
-            del self.items[done]
-        self.items[rid] = (now, RUNNING)
-        return None
-
-    def store(self, rid: int, value: CachedReply, now: float) -> None:
-        self.items[rid] = (now, value)
-        self.items.move_to_end(rid)
-
-    def __len__(self) -> int:
-        return len(self.items)
 
 
 @dataclass
@@ -200,7 +117,7 @@ class OscSession:
     last_used: float = field(default_factory=time.monotonic)
     owner: str = ""  # the IP address that made it
     nbytes: int = 0  # the sounds it holds, as last measured
-    replies: _Replies = field(default_factory=lambda: _Replies(8))
+    replies: SessionReplies = field(default_factory=lambda: SessionReplies(8))
 
     #: the highest request id admitted for the session's heavy requests (their order)
     last_rid: int | None = None
@@ -216,72 +133,6 @@ def is_older(rid: int, than: int) -> bool:
     that wraps from 2**31 - 1 to 1 still counts as going forward)."""
     d = (than - rid) % (1 << 31)
     return 0 < d < (1 << 30)
-
-
-class NewReplies:
-    """Replies to ``new`` by (sender socket, request id), kept :data:`REPLY_TTL_S`: at most
-    ``per_client`` entries of one client (:func:`client_of`) and ``total`` in all. A client
-    at its share pushes out its own oldest finished entry, never another's (a client at
-    the total pushes out the oldest finished entry of the client with the most); an entry
-    still running is never pushed out (``busy`` instead). Only successful replies are kept:
-    :meth:`release` forgets a failed ``new`` at once."""
-
-    def __init__(self, per_client: int, total: int):
-        self.per_client, self.total = per_client, total
-        self.items: OrderedDict[tuple[tuple[str, int], int], tuple[float, CachedReply | Running, str]] = (
-            OrderedDict()
-        )
-        self.counts: Counter[str] = Counter()
-
-    def _drop(self, key: tuple[tuple[str, int], int]) -> None:
-        _, _, client = self.items.pop(key)
-        self.counts[client] -= 1
-        if not self.counts[client]:
-            del self.counts[client]
-
-    def _oldest_done(self, client: str) -> tuple[tuple[str, int], int] | None:
-        return next((k for k, (_, v, c) in self.items.items() if c == client and v is not RUNNING), None)
-
-    def expire(self, now: float) -> None:
-        for key in [k for k, (t, v, _) in self.items.items() if now - t >= REPLY_TTL_S and v is not RUNNING]:
-            self._drop(key)
-
-    def claim(
-        self, client: str, sender: tuple[str, int], rid: int, now: float
-    ) -> CachedReply | Running | None:
-        self.expire(now)
-        key = (sender, rid)
-        hit = self.items.get(key)
-        if hit is not None:
-            return hit[1]
-        for who in (client, None):
-            full = self.counts[client] >= self.per_client if who else len(self.items) >= self.total
-            if not full:
-                continue
-            victim = client if who else max(self.counts, key=lambda c: self.counts[c])
-            old = self._oldest_done(victim)
-            if old is None:
-                raise ProtocolError(
-                    "busy", f"{self.counts[victim]} new requests are still running; retry shortly", rid
-                )
-            self._drop(old)
-        self.items[key] = (now, RUNNING, client)
-        self.counts[client] += 1
-        return None
-
-    def store(self, sender: tuple[str, int], rid: int, value: CachedReply, now: float) -> None:
-        key = (sender, rid)
-        hit = self.items.get(key)
-        if hit is not None:
-            self.items[key] = (now, value, hit[2])
-            self.items.move_to_end(key)
-
-    def release(self, sender: tuple[str, int], rid: int) -> None:
-        if (sender, rid) in self.items:
-            self._drop((sender, rid))
-
-    def __len__(self) -> int:
-        return len(self.items)
 
 
 class Sessions:
@@ -305,7 +156,7 @@ class Sessions:
         self.collapse_loopback = collapse_loopback
         self._open: OrderedDict[str, OscSession] = OrderedDict()  # least recently used first
         self.news = NewReplies(per_client_news, max_news)
-        self._ended: OrderedDict[str, tuple[str, _Replies, float]] = OrderedDict()
+        self._ended: OrderedDict[str, tuple[str, SessionReplies, float]] = OrderedDict()
         self.lock = threading.RLock()
         self.closed_idle = 0
 
@@ -390,7 +241,7 @@ class Sessions:
                         rid,
                     )
                 self._close(idle, f"the server has {self.max_total} sessions")
-            sess.replies = _Replies(self.per_session_replies)
+            sess.replies = SessionReplies(self.per_session_replies)
             self._open[sess.id] = sess
 
     def make_room(self, sess: OscSession, grow: int, rid: int) -> None:
@@ -442,7 +293,7 @@ class Sessions:
 
     # -- retried requests ---------------------------------------------------------------
     def claim(self, sess: OscSession, rid: int) -> CachedReply | Running | None:
-        """Mark request ``rid`` of a session as running; see :meth:`_Replies.claim`."""
+        """Mark request ``rid`` of a session as running; see :meth:`SessionReplies.claim`."""
         now = time.monotonic()
         with self.lock:
             return sess.replies.claim(rid, now)

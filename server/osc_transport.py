@@ -8,17 +8,17 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import selectors
 import socket
+import struct
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import OSCUDPServer
-
 from serumrnn.server import osc
+from serumrnn.server.osc_fastio import FastIO, fast_io, sender_of, sockaddr
 
 if TYPE_CHECKING:
     import numpy as np
@@ -137,29 +137,106 @@ def bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
-class Transport(OSCUDPServer):
-    """python-osc's UDP server on an already bound socket, passing every datagram, OSC or
-    not, to the app: a garbage datagram deserves an error reply rather than silence."""
+class Transport:
+    """The receive loop on an already bound UDP socket, passing every datagram, OSC or not,
+    to the app (a garbage datagram deserves an error reply rather than silence).
+
+    A plain loop rather than ``socketserver``'s machinery: under a flood, what the receive
+    thread spends per datagram decides whether anyone else's datagram still finds room in
+    the socket's buffer. Once the socket is readable, the loop drains up to :data:`BATCH`
+    datagrams without waiting again (``MSG_DONTWAIT``): the thread, once it holds the
+    interpreter's lock, keeps it for the batch instead of queueing for it per datagram
+    behind the workers. The socket itself stays blocking, so replies never fail for a
+    full send buffer.
+    """
 
     max_packet_size = 65535
+    #: Datagrams read per wake-up at most (the stop flag is checked between batches).
+    BATCH = 512
+    #: Datagrams one lock-holding ``recvmmsg`` reads (:mod:`serumrnn.server.osc_fastio`).
+    FAST_BATCH = 64
+    #: The receive buffer asked for (the system may cap it lower): room for a burst.
+    RCVBUF = 8 << 20
 
-    def __init__(self, sock: socket.socket, on_datagram: Callable[[bytes, tuple[str, int]], None]):
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_datagram: Callable[[bytes, tuple[str, int]], None],
+        admit: Callable[[bytes, int, bytes], bool] | None = None,
+    ):
         self._on_datagram = on_datagram
-        super().__init__(sock.getsockname()[:2], Dispatcher(), bind_and_activate=False)
-        self.socket.close()
+        #: the gate, asked before a datagram is decoded (the sender's raw address, the
+        #: datagram's size and head); on the fast path, before it is even copied
+        self.admit = admit
         self.socket = sock
-        self.server_address = sock.getsockname()
         self.bound: tuple[str, int] = sock.getsockname()[:2]  # an IP socket's (host, port)
+        self._stop = threading.Event()
+        self._done = threading.Event()
         try:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        except OSError:  # pragma: no cover - some systems cap the buffer
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RCVBUF)
+        except OSError:  # pragma: no cover - some systems refuse the size
             pass
+        self._fast = fast_io(sock, self.FAST_BATCH, self.max_packet_size)
 
-    def verify_request(self, request, client_address) -> bool:
-        return True
+    def serve_forever(self, poll_interval: float = 0.1) -> None:
+        """Receive until :meth:`shutdown`."""
+        sel = selectors.DefaultSelector()
+        sel.register(self.socket, selectors.EVENT_READ)
+        try:
+            fast = self._fast
+            while not self._stop.is_set():
+                if (fast is not None and fast.ready()) or sel.select(poll_interval):
+                    self._drain()
+        finally:
+            sel.close()
+            self._done.set()
 
-    def process_request(self, request, client_address) -> None:
-        self._on_datagram(request[0], client_address)
+    def _drain(self) -> None:
+        if self._fast is not None:
+            for _ in range(self.BATCH // self.FAST_BATCH):
+                if self._fast_round(self._fast) < self._fast.batch:
+                    return
+            return
+        receive, handle, size = self.socket.recvfrom, self._on_datagram, self.max_packet_size
+        flags = getattr(socket, "MSG_DONTWAIT", None)
+        for _ in range(self.BATCH if flags is not None else 1):
+            try:
+                data, sender = receive(size, flags or 0)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error from an earlier send, or the socket closed
+                return
+            sender = sender[:2]
+            if self.admit is None or self.admit(sockaddr(self.socket.family, *sender), len(data), data[:16]):
+                handle(data, sender)
+
+    def _fast_round(self, fast: FastIO) -> int:
+        """One batch by ``recvmmsg``: the gate sees each sender's raw address and the
+        datagram's size and head before anything is copied or decoded."""
+        got = fast.receive()
+        admit = self.admit
+        for name, length, slot in got:
+            if admit is None or admit(name, length, fast.data(slot, 16)):
+                try:
+                    sender = sender_of(name)
+                except (OSError, ValueError, struct.error):  # pragma: no cover - not an IP sender
+                    continue
+                self._on_datagram(fast.data(slot, length), sender)
+        return len(got)
+
+    def send(self, data: bytes, dest: tuple[str, int]) -> None:
+        """Send one datagram: at once without giving up the interpreter's lock where the
+        system allows (:mod:`serumrnn.server.osc_fastio`), else by the socket's ``sendto``."""
+        if self._fast is None or not self._fast.send(data, dest):
+            self.socket.sendto(data, dest)
+
+    def shutdown(self) -> None:
+        """Stop the loop and wait for it (about one poll interval, one batch at most)."""
+        self._stop.set()
+        self._done.wait(5.0)
+
+    def server_close(self) -> None:
+        self.socket.close()
 
 
 class Stopping(Exception):

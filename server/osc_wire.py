@@ -1,8 +1,9 @@
 """OSC on the wire, as pure functions: decoding a datagram into messages (our own small
 reader, because python-osc raises on a string that is not UTF-8 and silently drops a
 malformed datagram, while the server must answer both with an error that carries the
-request id), encoding messages through python-osc's builders, and packing them into
-datagrams that never exceed :data:`MAX_DATAGRAM` bytes. The protocol itself (requests,
+request id), encoding messages (our own small writer: python-osc's builder parses every
+message it builds again, which made an error reply cost a millisecond under a flood), and
+packing them into datagrams that never exceed :data:`MAX_DATAGRAM` bytes. The protocol itself (requests,
 replies, error codes) is :mod:`serumrnn.server.osc`.
 """
 
@@ -14,14 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
-
 #: Largest datagram the server sends: under the IPv6 minimum MTU (1280 bytes) less the IP
 #: and UDP headers, so a reply is never fragmented on any network.
 MAX_DATAGRAM = 1200
 _BUNDLE_TAG = b"#bundle\x00"
+#: The time tag of a bundle to run at once (OSC's "immediately").
+_IMMEDIATELY = b"\x00\x00\x00\x00\x00\x00\x00\x01"
 _MAX_BUNDLE_DEPTH = 4
 
 
@@ -187,16 +186,39 @@ def _tag(value: Any) -> str:
     raise TypeError(f"cannot send {type(value).__name__} over OSC")
 
 
+def _osc_string(text: str) -> bytes:
+    """UTF-8, ended by one to four NULs (a multiple of 4 bytes)."""
+    data = text.encode("utf-8")
+    return data + b"\0" * (4 - len(data) % 4)
+
+
+def _osc_arg(tag: str, value: Any) -> bytes:
+    if tag == "i":
+        return struct.pack(">i", value)
+    if tag == "h":
+        return struct.pack(">q", value)
+    if tag == "f":
+        return struct.pack(">f", value)
+    if tag == "s":
+        return _osc_string(value)
+    if tag == "b":
+        return struct.pack(">i", len(value)) + bytes(value) + b"\0" * (-len(value) % 4)
+    return b""  # T, F: the tag is the value
+
+
 def encode(address: str, args: Sequence[Any] = ()) -> bytes:
-    """One OSC message (python-osc's builder): ints as i, floats as f (32 bit), text as s."""
-    b = OscMessageBuilder(address)
+    """One OSC message: ints as i (h past 32 bits), floats as f (32 bit), text as s
+    (:func:`printable`), bytes as b, booleans as T/F; numpy scalars as their Python value."""
+    tags, parts = [","], []
     for a in args:
         if isinstance(a, str):
             a = printable(a)
         elif hasattr(a, "dtype"):  # numpy scalars from the models
             a = a.item()
-        b.add_arg(a, _tag(a))
-    return b.build().dgram
+        tag = _tag(a)
+        tags.append(tag)
+        parts.append(_osc_arg(tag, a))
+    return _osc_string(address) + _osc_string("".join(tags)) + b"".join(parts)
 
 
 def encode_fitting(address: str, args: Sequence[Any], limit: int = MAX_DATAGRAM) -> bytes:
@@ -236,8 +258,5 @@ def pack(messages: Iterable[bytes], limit: int = MAX_DATAGRAM, *, bundles: bool 
         if len(g) == 1:
             out.append(g[0])
             continue
-        bb = OscBundleBuilder(IMMEDIATELY)
-        for m in g:
-            bb.add_content(OscMessage(m))
-        out.append(bb.build().dgram)
+        out.append(_BUNDLE_TAG + _IMMEDIATELY + b"".join(struct.pack(">i", len(m)) + m for m in g))
     return out

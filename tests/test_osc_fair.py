@@ -30,8 +30,9 @@ from test_osc_hardening import PAD, error_of, make_server, new_session
 
 from serumrnn.server import audio_io, osc
 from serumrnn.server.osc_cli import OscClient
+from serumrnn.server.osc_reply_cache import NewReplies
 from serumrnn.server.osc_schedule import Busy, FairQueue
-from serumrnn.server.osc_sessions import NewReplies, client_of, held_bytes
+from serumrnn.server.osc_sessions import client_of, held_bytes
 from serumrnn.server.osc_transport import MAX_LOG_LINE, SafeLogFilter
 from serumrnn.server.safe_open import FileRefused, open_regular
 
@@ -562,3 +563,82 @@ def test_a_flood_of_failing_requests_costs_the_log_a_few_lines(caplog):
         srv.stop()
     errors = [r.getMessage() for r in caplog.records if "error unknown_session" in r.getMessage()]
     assert 0 < len(errors) <= 60, len(errors)  # the burst, and what the rate allows meanwhile
+
+
+# -- the gate before decoding ------------------------------------------------------------------
+
+
+def _name(host: str, port: int) -> bytes:
+    from serumrnn.server.osc_fastio import sockaddr
+
+    return sockaddr(socket.AF_INET, host, port)
+
+
+def test_the_gate_bounds_one_shot_strangers_but_not_a_proved_socket_or_a_ping():
+    from serumrnn.server import osc_gate
+    from serumrnn.server.osc_gate import Gate
+
+    now = [0.0]
+    gate = Gate(client_of, clock=lambda: now[0])
+    gate.prove(("127.0.0.1", 5000))
+    new, ping = osc.encode(f"{P}/new", (1, "basic", 0)), osc.encode(f"{P}/ping", (1, 0))
+    passed = sum(gate.admit(_name("127.0.0.1", 10000 + i), len(new), new[:16]) for i in range(5000))
+    assert passed == osc_gate.STRANGER_RATE[1]  # the burst, then nothing at this instant
+    assert gate.dropped == 5000 - passed
+    # the flood's strangers share one bucket; the proved device and a new ping do not
+    assert gate.admit(_name("127.0.0.1", 5000), len(new), new[:16])
+    assert gate.admit(_name("127.0.0.9", 7), len(ping), ping[:16])
+    now[0] += 1.0  # a second later: the strangers' rate, no more
+    passed = sum(gate.admit(_name("127.0.0.3", 20000 + i), len(new), new[:16]) for i in range(5000))
+    assert passed == int(osc_gate.STRANGER_RATE[0])
+    # a big datagram costs by its size: a bundle of requests pays for each
+    gate2 = Gate(client_of, clock=lambda: 0.0)
+    gate2.prove(("10.0.0.1", 1))
+    big = bytes(osc_gate.UNIT_BYTES * 99)
+    assert sum(gate2.admit(_name("10.0.0.1", 1), len(big), big[:16]) for _ in range(20)) == int(
+        osc_gate.PROVED_RATE[1] // 100
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="recvmmsg is Linux's")
+def test_fast_io_reads_a_batch_and_sends_without_blocking():
+    from serumrnn.server.osc_fastio import fast_io, sender_of
+
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b,
+    ):
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.5", 0))
+        fast = fast_io(a, 8, 65535)
+        assert fast is not None and fast.receive() == [] and not fast.ready()
+        for i in range(10):
+            b.sendto(bytes([i]) * (i + 1), a.getsockname())
+        wait_for(fast.ready, "the datagrams arriving")
+        got = fast.receive() + fast.receive()
+        assert [fast.data(slot, n) for _, n, slot in got[8:]] == [b"\x08" * 9, b"\x09" * 10]
+        assert {sender_of(name) for name, _, _ in got} == {b.getsockname()}
+        assert fast.send(b"back", b.getsockname())
+        assert b.recvfrom(16) == (b"back", a.getsockname())
+        assert not fast.send(b"x", ("localhost", 9))  # a name, not an address: the socket's own sendto
+
+
+def test_a_flood_from_thousands_of_ports_is_dropped_before_decoding_and_a_device_is_answered(files):
+    srv = make_server()
+    try:
+        with OscClient(srv.address, timeout=30) as device:
+            sid = new_session(device)
+            socks = []
+            for i in range(3000):  # one-shot news from 3,000 source ports
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.bind(("127.0.0.1", 0))
+                s.sendto(osc.encode(f"{P}/new", (i, "no-such-group", 0)), srv.address)
+                socks.append(s)
+            wait_for(lambda: srv.gate.dropped + srv.counts["errors"] >= 3000, "the flood being received")
+            assert srv.gate.dropped >= 1000  # the strangers' burst passed, the rest did not
+            assert device.request("ping", 0)[0].address == f"{P}/pong"
+            assert device.request("end", sid)[0].address == f"{P}/end/reply"  # its session's requests too
+            for s in socks:
+                s.close()
+    finally:
+        srv.stop()
