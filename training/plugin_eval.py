@@ -48,9 +48,13 @@ ROWS = {
     "open": "(a) open-rack suggestions set on the plugins",
     "device": "(b) device's flow, captures rendered by the plugins",
     "device_noretry": "(b0) (b) without capture retries (a take-back is final, as before)",
+    "device_search": "(bs) (b) with the knob search (the server's default loop)",
     "plugins": "(c) candidates verified on the plugins",
     "plugins_refine": "(d) (c) + refinement",
+    "plugins_search": "(cs) (c) with the knob search (the server's default loop)",
 }
+#: The step loop of each row (the rest of a row is its renderer and whether captures judge).
+ROW_LOOP = {"plugins_refine": "refine", "device_search": "search", "plugins_search": "search"}
 METRICS = ("mse", "mssmae")
 
 
@@ -75,12 +79,13 @@ def _device_flow(
     dry: np.ndarray,
     k: int,
     retries: bool = True,
+    loop: str = "verified",
 ):
     """The device's flow: the server simulates on the open rack, the plugins make captures."""
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.rack.chain import Chain
 
-    s = Assistant(models, target, renderer=rack, loop="verified", k=k)
+    s = Assistant(models, target, renderer=rack, loop=loop, k=k)
     if not retries:
         s.runner.retry_budget = 0  # type: ignore[attr-defined]  # a VerifiedLoop
     turn = s.advance(dry)
@@ -119,9 +124,18 @@ def run_pair(
         t = time.perf_counter()
         captures = 0
         if row.startswith("device"):
-            s, captures = _device_flow(models, target_audio, rack, host, dry, k, retries=row == "device")
+            s, captures = _device_flow(
+                models,
+                target_audio,
+                rack,
+                host,
+                dry,
+                k,
+                row != "device_noretry",
+                ROW_LOOP.get(row, "verified"),
+            )
         else:
-            loop = "refine" if row == "plugins_refine" else "verified"
+            loop = ROW_LOOP.get(row, "verified")
             s = Assistant(
                 models,
                 target_audio,

@@ -23,7 +23,8 @@ def daw() -> ModuleType:
     """DawDreamer, imported lazily: heavy, and JSON-only work (profile checks) does not need it."""
     import dawdreamer
 
-    return dawdreamer
+    module: ModuleType = dawdreamer
+    return module
 
 
 _MAGIC = (

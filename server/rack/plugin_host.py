@@ -68,10 +68,10 @@ class PluginHost:
 
     def __init__(
         self,
-        profile: str | os.PathLike | Mapping[str, Any] | Profile,
+        profile: str | os.PathLike[str] | Mapping[str, Any] | Profile,
         settings: RenderSettings | None = None,
         *,
-        plugin_path: str | os.PathLike | None = None,
+        plugin_path: str | os.PathLike[str] | None = None,
         strict_names: bool = True,
         timeout_s: float = RENDER_TIMEOUT_S,
         load_timeout_s: float = LOAD_TIMEOUT_S,
@@ -221,18 +221,19 @@ class PluginHost:
         self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *, note: int | None = None
     ) -> np.ndarray:
         """Mono float32 of ``preset`` (None: the profile's default) through ``chain``."""
-        return self._call("render", chain_data(chain), preset, note)
+        return np.asarray(self._call("render", chain_data(chain), preset, note), np.float32)
 
     def dry(self, preset: str | None = None, *, note: int | None = None) -> np.ndarray:
         """The synth alone (cached here too: it is the same every time)."""
         key = (preset, self.settings.note if note is None else int(note))
         if key not in self._dry:
-            self._dry[key] = self._call("dry", preset, note)
+            self._dry[key] = np.asarray(self._call("dry", preset, note), np.float32)
         return self._dry[key].copy()
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
         """A clip (a capture, a producer's file) through the chain's effect plugins."""
-        return self._call_clip("process", np.asarray(audio, np.float32), chain_data(chain))
+        out = self._call_clip("process", np.asarray(audio, np.float32), chain_data(chain))
+        return np.asarray(out, np.float32)
 
     def render_batch(
         self,
@@ -266,7 +267,9 @@ class HostPool:
     def key(profile: Profile, settings: RenderSettings) -> str:
         return json.dumps([profile.source, profile.raw, settings.to_json()], sort_keys=True, default=str)
 
-    def get(self, profile: Profile | str | os.PathLike, settings: RenderSettings | None = None) -> PluginHost:
+    def get(
+        self, profile: Profile | str | os.PathLike[str], settings: RenderSettings | None = None
+    ) -> PluginHost:
         """The host for ``profile``; a profile that fails to load raises and is not kept."""
         p = load_profile(profile)
         s = RenderSettings() if settings is None else settings

@@ -313,7 +313,7 @@ def _channels(audio: np.ndarray, n: int) -> np.ndarray:
     if c == n:
         return audio
     if n == 1:
-        return audio.mean(axis=0, keepdims=True)
+        return np.asarray(audio.mean(axis=0, keepdims=True))
     if c == 1:
         return np.repeat(audio, n, axis=0)
     return np.concatenate([audio, np.zeros((n - c, audio.shape[1]), audio.dtype)])[:n] if c < n else audio[:n]

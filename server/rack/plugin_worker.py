@@ -32,7 +32,8 @@ def plugin_rack(profile: Profile, settings: RenderSettings, **options: Any) -> A
 
 def _factory(dotted: str) -> Callable[..., Any]:
     module, _, name = dotted.partition(":")
-    return getattr(importlib.import_module(module), name)
+    made: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return made
 
 
 def chain_data(chain: Chain | Sequence[FX]) -> list[tuple[str, dict[str, float]]]:
@@ -123,7 +124,15 @@ def _refill_while_idle(conn: Any, refill: Callable[[], bool] | None) -> Callable
     return refill
 
 
-def serve(conn: Any, factory: str, raw: dict, source: str, base: str, settings: dict, options: dict) -> None:
+def serve(
+    conn: Any,
+    factory: str,
+    raw: dict[str, Any],
+    source: str,
+    base: str,
+    settings: dict[str, Any],
+    options: dict[str, Any],
+) -> None:
     """The child's loop: build the renderer, then answer (op, args) until told to stop."""
     try:
         profile = parse_profile(raw, source, Path(base))

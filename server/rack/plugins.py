@@ -76,10 +76,10 @@ class PluginRack:
 
     def __init__(
         self,
-        profile: str | os.PathLike | Mapping[str, Any] | Profile,
+        profile: str | os.PathLike[str] | Mapping[str, Any] | Profile,
         settings: RenderSettings | None = None,
         *,
-        plugin_path: str | os.PathLike | None = None,
+        plugin_path: str | os.PathLike[str] | None = None,
         quiet: bool = True,
         strict_names: bool = True,
     ):
@@ -266,7 +266,9 @@ class PluginRack:
             self._dry[key] = audio
         return audio
 
-    def _effects(self, audio: np.ndarray, chain: Sequence[FX], source: tuple | None = None) -> np.ndarray:
+    def _effects(
+        self, audio: np.ndarray, chain: Sequence[FX], source: tuple[object, ...] | None = None
+    ) -> np.ndarray:
         """``audio`` (channels, n) through the chain's effect plugins. With ``source`` (what
         the audio is: a synth render or a clip's hash), the sound after each rack-order
         prefix is kept, so a search's candidates re-render only from the changed effect on
@@ -353,4 +355,4 @@ def _mono(audio: np.ndarray, n: int) -> np.ndarray:
     out = np.asarray(audio, np.float32).mean(axis=0)[:n]
     if len(out) < n:
         out = np.pad(out, (0, n - len(out)))
-    return out.astype(np.float32, copy=False)
+    return np.asarray(out, np.float32)
