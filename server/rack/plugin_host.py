@@ -16,6 +16,13 @@ talks to it over a pipe:
 
 :class:`HostPool` keeps one host per (profile, settings) so a server loads a profile's
 plugins once, not per request.
+
+What a verified step costs on the plugins (the worker side is
+:mod:`~serumrnn.server.rack.plugin_worker`): a step's candidates go in one request
+(:meth:`PluginHost.render_batch`); the input clip is sent once and then named by its
+hash; and while the worker waits for a request it flushes the plugins the last render
+used and loads spare instances of the ones reloaded before each use (the Dragonfly
+reverb), so a render finds its plugins clear instead of clearing them first.
 """
 
 from __future__ import annotations
