@@ -11,6 +11,13 @@ is added to its simulation (scaled with the intensity, at most in full), and the
 whose corrected Mel spectrogram is nearest the target is offered, when that is nearer
 than the sound before the step. The next capture judges it like any step.
 
+Besides the scaled settings, the effect's knobs are searched (the knob search of
+:mod:`serumrnn.server.knob_search`, a wide one: the tried knobs were refused) on the same
+corrected prediction, within :data:`RETRY_SEARCH_BUDGET` simulations (renders, not
+captures): the capture's difference is added in proportion to each setting's intensity
+against the tried one's (in full at the tried intensity or more). The setting predicted
+nearest the target, scaled or searched, is offered.
+
 The capture budget: :data:`RETRY_CAPTURES` retries per step, so at most ``1 +
 RETRY_CAPTURES`` captures judge one step before the next effect is offered.
 """
@@ -23,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from serumrnn.server import knob_search, spec
 from serumrnn.server import metrics as M
-from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX, Chain
 
 if TYPE_CHECKING:
@@ -33,6 +40,9 @@ if TYPE_CHECKING:
 
 #: Retries of a taken-back effect per step (each costs one capture).
 RETRY_CAPTURES = 2
+
+#: Simulations the knob search of one retry may spend (the scaled settings are extra).
+RETRY_SEARCH_BUDGET = 24
 
 #: Intensities tried, relative to the last tried knobs (1 is the knobs the capture judged).
 SCALES = (0.15, 0.35, 0.6, 0.8, 1.3)
@@ -63,6 +73,18 @@ def scaled(fx: FX, scale: float) -> FX:
     return FX(fx.name, knobs)
 
 
+def intensity(fx: FX) -> float:
+    """How much of the effect there is: the intensity knobs' summed distance from neutral."""
+    return float(sum(abs(fx.knobs[k] - v) for k, v in INTENSITY[fx.name].items()))
+
+
+def residual_weight(fx: FX, tried: FX) -> float:
+    """How much of the capture's difference (observed at ``tried``) to add to ``fx``'s
+    simulation: its intensity against the tried one's, at most 1."""
+    t = intensity(tried)
+    return 1.0 if t <= 0 else min(1.0, intensity(fx) / t)
+
+
 @dataclass(frozen=True)
 class Retry:
     """The knobs to try next and why: the scale, the corrected Mel-MSE it predicts."""
@@ -71,7 +93,7 @@ class Retry:
     scale: float
     predicted_mse: float
 
-    def to_json(self) -> dict[str, float | dict]:
+    def to_json(self) -> dict[str, float | dict[str, float]]:
         return {"scale": self.scale, "predicted_mse": self.predicted_mse, "knobs": dict(self.fx.knobs)}
 
 
@@ -109,12 +131,29 @@ def choose(
     return Retry(scaled(fx, scales[i]), float(scales[i]), float(pred[i]))
 
 
+def _searched(
+    loop: VerifiedLoop, base: Chain, fx: FX, residual: np.ndarray, start_mse: float, seed: int
+) -> Retry:
+    """The knob search's best setting for ``fx`` on the corrected prediction."""
+    target_mel = loop.target.mel
+
+    def scores(fxs: Sequence[FX]) -> list[float]:
+        sims = loop.simulator.sounds([base.then(f) for f in fxs])
+        return [
+            float(M.mse(s.mel + residual_weight(f, fx) * residual, target_mel)) for f, s in zip(fxs, sims)
+        ]
+
+    found = knob_search.search(fx, scores, start_mse, refused=True, budget=RETRY_SEARCH_BUDGET, seed=seed)
+    return Retry(found.fx, residual_weight(found.fx, fx), float(found.score))
+
+
 def plan_retry(
     loop: VerifiedLoop, tried: Chain, captured: Sound, before: Mapping[str, float]
 ) -> Retry | None:
     """After a capture took back the last effect of ``tried``: the retry to offer next
     (counted against the step's budget), or None (budget spent, or nothing predicted to
-    help). The scaled settings are simulated like candidates (they count as renders)."""
+    help). The scaled and searched settings are simulated like candidates (they count as
+    renders)."""
     position = len(tried) - 1
     used = loop.retries.get(position, 0)
     if used >= loop.retry_budget or not tried:
@@ -122,6 +161,11 @@ def plan_retry(
     fx, base = tried[-1], tried.prefix(position)
     sims = loop.simulator.sounds([tried] + [base.then(scaled(fx, a)) for a in SCALES])
     retry = choose(fx, [s.mel for s in sims[1:]], sims[0].mel, captured.mel, loop.target.mel, before["mse"])
+    residual = np.asarray(captured.mel, np.float64) - np.asarray(sims[0].mel, np.float64)
+    start = float(M.mse(captured.mel, loop.target.mel))
+    searched = _searched(loop, base, fx, residual, start, seed=position + 7 * used)
+    if searched.predicted_mse < min(before["mse"], np.inf if retry is None else retry.predicted_mse):
+        retry = searched
     if retry is not None:
         loop.retries[position] = used + 1
     return retry

@@ -66,13 +66,28 @@ class Simulator:
             raise RuntimeError("no input sound to simulate from yet: pass the first capture")
         return self.renderer.process(self.base, chain)
 
+    def render_all(self, chains: Sequence[Chain]) -> list[np.ndarray]:
+        """The sounds of several chains; a renderer that takes a batch (``render_batch``: the
+        plugin worker, one round trip for a step's candidates) gets them at once."""
+        batch = getattr(self.renderer, "render_batch", None)
+        if batch is None or len(chains) < 2:
+            return [self.render(c) for c in chains]
+        if self.preset is not None and self.input_audio is None:
+            out = batch(chains, preset=self.preset)
+        elif self.base is None:
+            raise RuntimeError("no input sound to simulate from yet: pass the first capture")
+        else:
+            out = batch(chains, audio=self.base)
+        self.renders += len(chains)
+        return [np.asarray(a, np.float32) for a in out]
+
     def sounds(self, chains: Sequence[Chain], *, exact: bool = False) -> list[Sound]:
         """Judged sounds of several chains (cached per chain, features batched).
         ``exact=False``: the search's fast estimate (see ``judge.Sound``)."""
         keys = [chain_key(c) for c in chains]
         todo = [i for i, k in enumerate(keys) if k not in self._sounds]
         if todo:
-            made = J.measure([self.render(chains[i]) for i in todo], self.target, exact=exact)
+            made = J.measure(self.render_all([chains[i] for i in todo]), self.target, exact=exact)
             for i, s in zip(todo, made):
                 self._sounds[keys[i]] = s
         if exact:

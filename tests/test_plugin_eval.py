@@ -37,7 +37,10 @@ def test_every_row_runs_and_counts(rack, host):
     assert rows["device"]["captures"] >= 2 and rows["device"]["plugin_renders"] == 1
     assert rows["plugins"]["open_renders"] == 0 and rows["plugins"]["plugin_renders"] > 2
     assert rows["plugins_refine"]["plugin_renders"] > rows["plugins"]["plugin_renders"]
-    for name in ("device", "plugins", "plugins_refine"):  # judged on the plugins: never worse
+    for name in ("device_search", "plugins_search"):  # the server's default loop: the knob search
+        assert rows[name]["steps_offered"] >= 1
+    assert rows["device_search"]["captures"] >= 2 and rows["plugins_search"]["open_renders"] == 0
+    for name in ("device", "device_search", "plugins", "plugins_refine", "plugins_search"):  # never worse
         assert not rows[name]["worse_any"], name
     for name in ("plugins", "plugins_refine"):
         assert rows[name]["end"]["mse"] < pair["start"]["mse"], name

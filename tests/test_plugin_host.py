@@ -7,6 +7,7 @@ Needs the Debian plugins (installed by scripts/setup-system.sh); without them th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -208,3 +209,55 @@ def test_pool_loads_a_profile_once():
     assert len(pool) == 2
     pool.close()
     assert not a.alive and not b.alive
+
+
+CANDIDATES = [
+    [FX("distortion", mode="Tube", drive=0.6), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)],
+    [FX("compressor", low=0.7, mid=0.5, high=0.6), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)],
+    [FX("eq", freq=0.4, q=0.5, gain=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)],
+]
+
+
+def _count_requests(host, monkeypatch) -> list[tuple]:
+    sent: list[tuple] = []
+    real = host._exchange
+
+    def exchange(op, args):
+        sent.append((op, args))
+        return real(op, args)
+
+    monkeypatch.setattr(host, "_exchange", exchange)
+    return sent
+
+
+def test_a_batch_is_one_round_trip_and_sounds_like_single_calls(host, monkeypatch):
+    """A verified step's candidates go to the worker at once; each sound is the single call's
+    (the reverb takes a fresh instance per render, loaded ahead while the worker was idle)."""
+    dry = host.dry() * 0.8
+    single = [host.process(dry, c) for c in CANDIDATES]
+    sent = _count_requests(host, monkeypatch)
+    batch = host.render_batch(CANDIDATES, audio=dry)
+    assert [op for op, _ in sent] == ["process_many"]
+    for a, b in zip(single, batch):
+        assert np.abs(a - b).max() < 1e-4  # the compressor alone varies by ~4e-5 between renders
+    assert np.abs(batch[0] - batch[2]).mean() > 1e-3
+    presets = host.render_batch(CANDIDATES[:2], preset="saw")
+    assert np.abs(presets[1] - host.render(CANDIDATES[1], "saw")).max() < 1e-4
+
+
+def test_a_clip_the_worker_holds_is_named_not_sent_again(host, monkeypatch):
+    dry = host.dry() * 0.7
+    sent = _count_requests(host, monkeypatch)
+    first = host.process(dry, EQ)
+    again = host.process(dry, EQ)
+    assert np.array_equal(first, again)
+    assert isinstance(sent[0][1][1], np.ndarray) and sent[1][1][1] is None  # audio sent once
+    # the parent believes the worker holds a clip it does not: the worker says so, the clip is sent
+    other = dry * 0.5
+    key = f"{other.shape}:{hashlib.sha1(other.data).hexdigest()}"
+    host._clips.put(key, None)
+    sent.clear()
+    got = host.process(other, EQ)
+    assert [a[1] is None for _, a in sent] == [True, False]
+    assert np.array_equal(got, host.render_batch([EQ, []], audio=other)[0])
+    assert np.abs(got - first).max() > 0.01  # the other clip's sound, not the held one's

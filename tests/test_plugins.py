@@ -25,6 +25,7 @@ from serumrnn.server.rack import (
     RenderSettings,
     load_profile,
 )
+from serumrnn.server.rack import plugin_stage as PST
 from serumrnn.server.rack import plugins as PL
 from serumrnn.server.rack import profile as PF
 
@@ -230,7 +231,7 @@ def test_text_file_pretending_to_be_a_plugin(tmp_path, monkeypatch):
     with pytest.raises(PluginLoadError, match=rf"{fake}.*not a plugin"):
         PluginRack(profile)
     # and without the file check DawDreamer itself refuses it cleanly (no crash)
-    monkeypatch.setattr(PL, "check_plugin_file", lambda path: None)
+    monkeypatch.setattr(PST, "check_plugin_file", lambda path: None)
     with pytest.raises(PluginLoadError, match=rf"could not load the plugin {fake}"):
         PluginRack(profile)
 
@@ -438,3 +439,29 @@ def test_a_search_re_renders_only_from_the_changed_effect(rack, monkeypatch):
     calls.clear()
     rack.process(x, [dist, FX("reverb", mix=0.4, low_cut=0.2, high_cut=0.7)])
     assert calls == ["reverb"]
+
+
+def test_idle_work_clears_plugins_and_loads_fresh_reverbs_ahead(rack):
+    """``refill`` (the worker's idle work) flushes used plugins and loads spare reverbs; a
+    render after it sounds like one on a fresh instance, which was a spare, not a load."""
+    verb = [FX("compressor", low=0.6, mid=0.6, high=0.6), FX("reverb", mix=0.6, low_cut=0.1, high_cut=0.9)]
+    rack.render(verb[:1])  # the compressor's first render after its load differs (LSP's start-up)
+    rack._prefixes.clear()
+    first = rack.render(verb)
+    stages = rack._fx
+    assert stages["reverb"].dirty and stages["compressor"].dirty
+    loads = 0
+    while rack.refill():
+        loads += 1
+    assert not stages["reverb"].dirty and not stages["compressor"].dirty
+    assert len(stages["reverb"]._spares) == PST.SPARES and stages["distortion"]._spares == []
+    assert not rack.refill()
+    rack._prefixes.clear()
+    again = rack.render(verb)  # on the instance swapped in while idle: no load on the way
+    assert np.abs(again - first).max() < 1e-3  # as fresh as a load
+    assert stages["reverb"].dirty and len(stages["reverb"]._spares) == PST.SPARES
+    used = stages["reverb"].engine
+    while rack.refill():
+        pass
+    assert not stages["reverb"].dirty and stages["reverb"].engine is not used  # a spare took its place
+    assert len(stages["reverb"]._spares) == PST.SPARES  # and another was loaded

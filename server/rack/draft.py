@@ -112,11 +112,11 @@ def _describe(path: str) -> tuple[list[str], int, int]:
     """Runs in the worker: the plugin's parameter names and its audio inputs/outputs."""
     import dawdreamer
 
-    from serumrnn.server.rack.plugins import _quiet, check_plugin_file
+    from serumrnn.server.rack.plugin_files import check_plugin_file, quiet_output
 
     check_plugin_file(path)
     engine = dawdreamer.RenderEngine(44100, 512)
-    with _quiet():
+    with quiet_output():
         proc = engine.make_plugin_processor("draft", path)
     n = proc.get_plugin_parameter_size()
     names = [proc.get_parameter_name(i) for i in range(n)]
@@ -125,7 +125,7 @@ def _describe(path: str) -> tuple[list[str], int, int]:
 
 def describe(path: str, timeout_s: float = DESCRIBE_TIMEOUT_S) -> tuple[list[str], int, int]:
     """Load ``path`` in a fresh worker process: (parameter names, inputs, outputs)."""
-    from serumrnn.server.rack.plugins import PluginLoadError
+    from serumrnn.server.rack.plugin_files import PluginLoadError
 
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:

@@ -16,26 +16,32 @@ talks to it over a pipe:
 
 :class:`HostPool` keeps one host per (profile, settings) so a server loads a profile's
 plugins once, not per request.
+
+What a verified step costs on the plugins (the worker side is
+:mod:`~serumrnn.server.rack.plugin_worker`): a step's candidates go in one request
+(:meth:`PluginHost.render_batch`); the input clip is sent once and then named by its
+hash; and while the worker waits for a request it flushes the plugins the last render
+used and loads spare instances of the ones reloaded before each use (the Dragonfly
+reverb), so a render finds its plugins clear instead of clearing them first.
 """
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import json
 import multiprocessing as mp
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from serumrnn.server.rack.chain import FX, Chain
-from serumrnn.server.rack.plugins import PluginLoadError
-from serumrnn.server.rack.profile import Profile, ProfileError, load_profile, parse_profile
+from serumrnn.server.rack.plugin_worker import ERRORS, ClipStore, chain_data, serve
+from serumrnn.server.rack.profile import Profile, ProfileError, load_profile
 from serumrnn.server.rack.render import RenderError, RenderSettings
 
 #: A render (or the first render of a chain, which may warm a plugin up) that takes longer
@@ -44,79 +50,15 @@ RENDER_TIMEOUT_S = 20.0
 #: Starting the child (a fresh interpreter, DawDreamer's import) and loading every plugin.
 LOAD_TIMEOUT_S = 60.0
 #: What builds the renderer in the child: "module:function(profile, settings, **options)".
-DEFAULT_FACTORY = "serumrnn.server.rack.plugin_host:plugin_rack"
+DEFAULT_FACTORY = "serumrnn.server.rack.plugin_worker:plugin_rack"
+
+
+#: What the parent's wait returns when the worker does not hold a clip it was named.
+_MISSING = object()
 
 
 class PluginHostError(RenderError):
     """The plugin worker hung, crashed or could not start; the next call restarts it."""
-
-
-def plugin_rack(profile: Profile, settings: RenderSettings, **options: Any) -> Any:
-    """The default factory: the plugins themselves (runs in the child)."""
-    from serumrnn.server.rack.plugins import PluginRack
-
-    return PluginRack(profile, settings, **options)
-
-
-def _factory(dotted: str) -> Callable[..., Any]:
-    module, _, name = dotted.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def _chain_data(chain: Chain | Sequence[FX]) -> list[tuple[str, dict[str, float]]]:
-    return [(fx.name, dict(fx.knobs)) for fx in chain]
-
-
-def _chain(data: Sequence[tuple[str, Mapping[str, float]]]) -> Chain:
-    return Chain([FX(name, knobs) for name, knobs in data])
-
-
-#: Errors the child sends back by name, rebuilt as the same class in the parent.
-_ERRORS: dict[str, type[Exception]] = {
-    "ProfileError": ProfileError,
-    "PluginLoadError": PluginLoadError,
-    "RenderError": RenderError,
-    "ValueError": ValueError,
-    "KeyError": KeyError,
-}
-
-
-def _error_reply(e: BaseException) -> tuple[str, str, str, str | None]:
-    name = type(e).__name__
-    if name not in _ERRORS:
-        name = next((n for n, c in _ERRORS.items() if isinstance(e, c)), "RenderError")
-    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-    return ("error", name, " ".join(str(text).split()), getattr(e, "key_path", None))
-
-
-def _serve(conn: Any, factory: str, raw: dict, source: str, base: str, settings: dict, options: dict) -> None:
-    """The child's loop: build the renderer, then answer (op, args) until told to stop."""
-    try:
-        profile = parse_profile(raw, source, Path(base))
-        rack = _factory(factory)(profile, RenderSettings(**settings), **options)
-        conn.send(("ok", {"presets": tuple(rack.presets)}))
-    except BaseException as e:  # everything goes back to the parent as one line
-        conn.send(_error_reply(e))
-        return
-    while True:
-        try:
-            op, args = conn.recv()
-        except (EOFError, OSError):
-            return
-        if op == "close":
-            return
-        try:
-            if op == "render":
-                out: Any = rack.render(_chain(args[0]), args[1], note=args[2])
-            elif op == "dry":
-                out = rack.dry(args[0], note=args[1])
-            elif op == "process":
-                out = rack.process(args[0], _chain(args[1]))
-            else:
-                raise ValueError(f"unknown plugin-host request {op!r}")
-            conn.send(("ok", np.asarray(out, np.float32)))
-        except Exception as e:
-            conn.send(_error_reply(e))
 
 
 class PluginHost:
@@ -133,10 +75,10 @@ class PluginHost:
 
     def __init__(
         self,
-        profile: str | os.PathLike | Mapping[str, Any] | Profile,
+        profile: str | os.PathLike[str] | Mapping[str, Any] | Profile,
         settings: RenderSettings | None = None,
         *,
-        plugin_path: str | os.PathLike | None = None,
+        plugin_path: str | os.PathLike[str] | None = None,
         strict_names: bool = True,
         timeout_s: float = RENDER_TIMEOUT_S,
         load_timeout_s: float = LOAD_TIMEOUT_S,
@@ -153,6 +95,7 @@ class PluginHost:
         self._conn: Any = None
         self._presets: tuple[str, ...] = ()
         self._dry: dict[tuple[str | None, int], np.ndarray] = {}
+        self._clips = ClipStore()  # what the worker holds (values not kept here)
         self.starts = 0
         self.load_s = 0.0
         with self._lock:
@@ -171,9 +114,10 @@ class PluginHost:
         p = self.profile
         args = (child, self.factory, dict(p.raw), p.source, p.base_dir, asdict(self.settings), self._options)
         t = time.perf_counter()
-        proc = ctx.Process(target=_serve, args=args, daemon=True, name=f"plugins-{p.name}")
+        proc = ctx.Process(target=serve, args=args, daemon=True, name=f"plugins-{p.name}")
         proc.start()
         child.close()
+        self._clips = ClipStore()
         self._proc, self._conn = proc, parent
         self.starts += 1
         reply = self._wait("load", self.load_timeout_s)
@@ -216,27 +160,47 @@ class PluginHost:
             ) from None
         if reply[0] == "ok":
             return reply[1]
+        if reply[0] == "missing":
+            return _MISSING
         _, name, text, key_path = reply
         if what == "load":
             self._stop()
-        cls = _ERRORS.get(name, RenderError)
+        cls = ERRORS.get(name, RenderError)
         if cls is ProfileError:
             raise ProfileError(text, key_path)
         raise cls(text)
 
-    def _call(self, op: str, *args: Any) -> np.ndarray:
+    def _exchange(self, op: str, args: tuple[Any, ...]) -> Any:
+        """Send one request and wait for its answer (the lock is held)."""
+        if self._proc is None or not self._proc.is_alive():
+            self._stop()
+            self._start()
+        try:
+            self._conn.send((op, args))
+        except (OSError, ValueError):
+            self._stop()
+            raise PluginHostError(
+                f"profile {self.profile.source}: the plugin worker is gone; it restarts on the next render"
+            ) from None
+        return self._wait(op, self.timeout_s)
+
+    def _call(self, op: str, *args: Any) -> Any:
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
-                self._stop()
-                self._start()
-            try:
-                self._conn.send((op, args))
-            except (OSError, ValueError):
-                self._stop()
-                raise PluginHostError(
-                    f"profile {self.profile.source}: the plugin worker is gone; it restarts on the next render"
-                ) from None
-            return self._wait(op, self.timeout_s)
+            return self._exchange(op, args)
+
+    def _call_clip(self, op: str, audio: np.ndarray, rest: Any) -> Any:
+        """A request about a clip: named by its hash when the worker holds it already (a
+        session's input is sent once, not with every candidate), else sent with it."""
+        clip = np.ascontiguousarray(audio, np.float32)
+        key = f"{clip.shape}:{hashlib.sha1(clip.data).hexdigest()}"
+        with self._lock:
+            if key in self._clips.clips:
+                out = self._exchange(op, (key, None, rest))
+                if out is not _MISSING:
+                    return out
+            out = self._exchange(op, (key, clip, rest))
+            self._clips.put(key, None)
+            return out
 
     def close(self) -> None:
         """Stop the worker (it also stops with this process)."""
@@ -264,18 +228,37 @@ class PluginHost:
         self, chain: Chain | Sequence[FX] = (), preset: str | None = None, *, note: int | None = None
     ) -> np.ndarray:
         """Mono float32 of ``preset`` (None: the profile's default) through ``chain``."""
-        return self._call("render", _chain_data(chain), preset, note)
+        return np.asarray(self._call("render", chain_data(chain), preset, note), np.float32)
 
     def dry(self, preset: str | None = None, *, note: int | None = None) -> np.ndarray:
         """The synth alone (cached here too: it is the same every time)."""
         key = (preset, self.settings.note if note is None else int(note))
         if key not in self._dry:
-            self._dry[key] = self._call("dry", preset, note)
+            self._dry[key] = np.asarray(self._call("dry", preset, note), np.float32)
         return self._dry[key].copy()
 
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray:
         """A clip (a capture, a producer's file) through the chain's effect plugins."""
-        return self._call("process", np.asarray(audio, np.float32), _chain_data(chain))
+        out = self._call_clip("process", np.asarray(audio, np.float32), chain_data(chain))
+        return np.asarray(out, np.float32)
+
+    def render_batch(
+        self,
+        chains: Sequence[Chain | Sequence[FX]],
+        *,
+        preset: str | None = None,
+        note: int | None = None,
+        audio: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        """Several chains in one round trip to the worker (a verified step's candidates):
+        from ``audio`` when given (as :meth:`process`), else from ``preset`` (as
+        :meth:`render`). Each sound is what the single call returns."""
+        data = [chain_data(c) for c in chains]
+        if audio is None:
+            out = self._call("render_many", data, preset, note)
+        else:
+            out = self._call_clip("process_many", np.asarray(audio, np.float32), data)
+        return [np.asarray(a, np.float32) for a in out]
 
 
 class HostPool:
@@ -291,7 +274,9 @@ class HostPool:
     def key(profile: Profile, settings: RenderSettings) -> str:
         return json.dumps([profile.source, profile.raw, settings.to_json()], sort_keys=True, default=str)
 
-    def get(self, profile: Profile | str | os.PathLike, settings: RenderSettings | None = None) -> PluginHost:
+    def get(
+        self, profile: Profile | str | os.PathLike[str], settings: RenderSettings | None = None
+    ) -> PluginHost:
         """The host for ``profile``; a profile that fails to load raises and is not kept."""
         p = load_profile(profile)
         s = RenderSettings() if settings is None else settings

@@ -28,365 +28,36 @@ Rendering rules (see ``PluginRack``):
   ``"none"``.
 
 The profile format, its validator and the Serum profile generator live in
-:mod:`serumrnn.server.rack.profile`.
+:mod:`serumrnn.server.rack.profile`; one plugin's engine, parameters and reset in
+:mod:`serumrnn.server.rack.plugin_stage`; file checks in :mod:`serumrnn.server.rack.plugin_files`.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
-import sys
-import tempfile
-import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.rack.open_rack import PrefixCache
+from serumrnn.server.rack.plugin_files import PluginLoadError, check_plugin_file
+from serumrnn.server.rack.plugin_stage import PluginStage
 from serumrnn.server.rack.profile import (
     INIT_PRESET,
     ParamRef,
     PluginSpec,
     Profile,
-    ProfileError,
     load_profile,
     resolve_file,
 )
 from serumrnn.server.rack.render import RenderError, RenderSettings
 
-#: Output below this peak counts as silence when flushing a plugin's tail.
-SILENCE = 1e-6
-FLUSH_CHUNK_S = 0.25
-#: Length of the test tone every effect plugin must answer when it loads.
-PROBE_S = 0.1
-
-
-class PluginLoadError(RenderError):
-    """A plugin file is missing, is not a plugin, or DawDreamer cannot load it."""
-
-
-def _daw() -> ModuleType:
-    import dawdreamer  # lazily: heavy, and JSON-only work (profile checks) does not need it
-
-    return dawdreamer
-
-
-# --------------------------------------------------------------------------- plugin hosting
-
-
-_MAGIC = (
-    b"\x7fELF",
-    b"MZ",
-    b"\xfe\xed\xfa\xce",
-    b"\xfe\xed\xfa\xcf",
-    b"\xce\xfa\xed\xfe",
-    b"\xcf\xfa\xed\xfe",
-    b"\xca\xfe\xba\xbe",
-)
-_BUNDLES = (".vst3", ".vst", ".component")
-
-
-def check_plugin_file(path: str) -> None:
-    """Fail early, with the path, on what is certainly not a plugin.
-
-    DawDreamer 0.9 answers a missing file, a text file, a directory and a non-plugin shared
-    library alike with "Unable to load plugin." (no crash seen); this check says which.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise PluginLoadError(f"plugin not found: {path}")
-    if p.is_dir():
-        if p.suffix.lower() not in _BUNDLES:
-            raise PluginLoadError(
-                f"{path} is a directory, not a plugin (bundles end in {', '.join(_BUNDLES)})"
-            )
-        return
-    try:
-        with open(p, "rb") as f:
-            head = f.read(4)
-    except OSError as e:
-        raise PluginLoadError(f"plugin {path} cannot be read: {e.strerror}") from None
-    if not any(head.startswith(m) for m in _MAGIC):
-        raise PluginLoadError(f"{path} is not a plugin: not a shared library (starts with {head!r})")
-
-
-@contextmanager
-def _quiet(enabled: bool = True) -> Iterator[list[bytes]]:
-    """Send C-level stdout/stderr to a file while a plugin loads (JUCE and Zyn chatter).
-
-    Yields a list that holds the captured tail once the block ends, for error messages.
-    """
-    captured: list[bytes] = []
-    if not enabled:
-        yield captured
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        saved = os.dup(1), os.dup(2)
-        try:
-            os.dup2(tmp.fileno(), 1)
-            os.dup2(tmp.fileno(), 2)
-            yield captured
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            tmp.seek(0)
-            captured.append(tmp.read()[-2000:])
-
-
-def _match(want: str, have: str) -> bool:
-    """Names equal up to case and spaces, or ``have`` is ``want`` cut short (VST2 truncates
-    names, e.g. ZynDistortion's "High-Pass Filte")."""
-    w, h = " ".join(want.split()).casefold(), " ".join(have.split()).casefold()
-    return w == h or (len(h) >= 8 and w.startswith(h))
-
-
-class PluginStage:
-    """One plugin in a DawDreamer engine of its own, with a player in front for effects."""
-
-    # DawDreamer's objects (untyped) and what _load reads from them; set by every _load.
-    engine: Any
-    proc: Any
-    player: Any
-    n_params: int
-    n_in: int
-    latency: int
-    cold: bool
-
-    def __init__(
-        self,
-        label: str,
-        path: str,
-        plugin: PluginSpec,
-        settings: RenderSettings,
-        *,
-        instrument: bool,
-        quiet: bool = True,
-    ):
-        self.label = label
-        self.path = path
-        self.plugin = plugin
-        self.settings = settings
-        self.instrument = instrument
-        self.quiet = quiet
-        self.preset_file: str | None = None
-        self.dirty = False
-        self.load_s = 0.0
-        self._load()
-        self.param_names = [self.proc.get_parameter_name(i) for i in range(self.n_params)]
-        if not instrument:
-            self._probe()
-
-    def _load(self) -> None:
-        check_plugin_file(self.path)
-        daw = _daw()
-        t = time.perf_counter()
-        s = self.settings
-        engine = daw.RenderEngine(s.sample_rate, s.block_size)
-        err: Exception | None = None
-        with _quiet(self.quiet) as log:
-            try:
-                proc = engine.make_plugin_processor(self.label, self.path)
-            except Exception as e:  # DawDreamer raises RuntimeError("Unable to load plugin.")
-                err = e
-        if err is not None:
-            said = log[0].decode(errors="replace").strip().splitlines()[-1:] if log else []
-            raise PluginLoadError(
-                f"DawDreamer could not load the plugin {self.path}: {err}" + (f" [{said[0]}]" if said else "")
-            ) from None
-        self.engine, self.proc = engine, proc
-        self.cold = self.plugin.warmup_s > 0
-        self.n_params = proc.get_plugin_parameter_size()
-        self.n_in = proc.get_num_input_channels()
-        self.n_out = proc.get_num_output_channels()
-        self.latency = max(0, int(proc.get_latency_samples()))
-        if self.n_out < 1:
-            raise PluginLoadError(f"{self.path} has no audio output: it does not process audio")
-        if self.instrument:
-            self.player = None
-            engine.load_graph([(proc, [])])
-        else:
-            if self.n_in < 1:
-                raise PluginLoadError(f"{self.path} has no audio input: it cannot be an effect")
-            self.player = engine.make_playback_processor("player", np.zeros((self.n_in, 1), np.float32))
-            engine.load_graph([(self.player, []), (proc, ["player"])])
-        if self.preset_file is not None:
-            self._load_preset_file(self.preset_file)
-        self.load_s = time.perf_counter() - t
-
-    def _probe(self) -> None:
-        """Refuse an effect that answers a test tone with silence at its default settings
-        (an instrument loaded as an effect, a plugin whose audio path is dead)."""
-        sr = self.settings.sample_rate
-        n = int(PROBE_S * sr)
-        tone = 0.3 * np.sin(2 * np.pi * 440.0 * np.arange(n) / sr)
-        cold, self.cold = self.cold, False  # the warm-up waits for the first real render
-        out = self.run(np.tile(tone.astype(np.float32), (self.n_in, 1)), n)
-        self.cold = cold
-        if float(np.max(np.abs(out))) < SILENCE:
-            raise PluginLoadError(f"{self.path} answers a test tone with silence: it does not process audio")
-
-    # -- parameters
-
-    def resolve(self, ref: ParamRef, profile: Profile, strict: bool = True) -> int:
-        """The parameter index ``ref`` means on this plugin, checked against its names.
-
-        With ``strict=False`` an index whose name differs only warns (an escape hatch for
-        a plugin version that renamed a parameter the profile names by index too)."""
-
-        def fail(msg: str) -> ProfileError:
-            return ProfileError(
-                f"profile {profile.source}: {ref.where}: {msg} "
-                f"(plugin {self.path}, {self.n_params} parameters)",
-                ref.where,
-            )
-
-        if ref.index is not None:
-            if ref.index >= self.n_params:
-                raise fail(f"parameter index {ref.index} is out of range")
-            have = self.param_names[ref.index]
-            if ref.name is not None and not _match(ref.name, have):
-                if strict:
-                    raise fail(
-                        f"parameter #{ref.index} is {have!r}, not {ref.name!r}; if "
-                        f"the index is right, PluginRack(..., strict_names=False)"
-                    )
-                warnings.warn(
-                    f"profile {profile.source}: {ref.where}: parameter "
-                    f"#{ref.index} is {have!r}, not {ref.name!r}; using the index",
-                    stacklevel=2,
-                )
-            return ref.index
-        assert ref.name is not None
-        hits = [
-            i
-            for i, n in enumerate(self.param_names)
-            if " ".join(n.split()).casefold() == " ".join(ref.name.split()).casefold()
-        ]
-        if not hits:
-            hits = [i for i, n in enumerate(self.param_names) if _match(ref.name, n)]
-        if len(hits) == 1:
-            return hits[0]
-        if len(hits) > 1:
-            raise fail(f"parameter name {ref.name!r} is ambiguous (indices {hits}); give 'index'")
-        close = difflib.get_close_matches(ref.name, self.param_names, n=3)
-        raise fail(
-            f"parameter {ref.name!r} not found" + (f"; close: {', '.join(map(repr, close))}" if close else "")
-        )
-
-    def set(self, index: int, value: float) -> None:
-        self.proc.set_parameter(int(index), float(value))
-
-    def get(self, index: int) -> float:
-        return float(self.proc.get_parameter(int(index)))
-
-    # -- presets
-
-    def _load_preset_file(self, path: str) -> None:
-        if not Path(path).is_file():
-            raise RenderError(f"preset file not found: {path}")
-        loader = self.proc.load_vst3_preset if path.lower().endswith(".vstpreset") else self.proc.load_preset
-        with _quiet(self.quiet):
-            ok = loader(path)
-        if not ok:
-            raise RenderError(f"the plugin {self.path} refused the preset {path}")
-
-    def use_preset(self, path: str | None) -> None:
-        """Load a preset file, or go back to the plugin's own state (``None``: reload)."""
-        if path == self.preset_file:
-            return
-        if path is None:
-            self.preset_file = None
-            self._load()
-        else:
-            self._load_preset_file(path)
-            self.preset_file = path
-        self.dirty = False
-
-    # -- audio
-
-    def prepare(self) -> None:
-        """Clear what the last render left in the plugin (tails, LFO phases) if needed."""
-        if not self.dirty:
-            return
-        if self.plugin.reset == "reload":
-            self._load()
-        elif self.plugin.reset == "flush":
-            self._flush()
-        self.dirty = False
-
-    def _flush(self) -> None:
-        sr = self.settings.sample_rate
-        n = int(round(FLUSH_CHUNK_S * sr))
-        if self.instrument:
-            self.proc.clear_midi()
-        else:
-            self.player.set_data(np.zeros((self.n_in, n), np.float32))
-        done = 0.0
-        while done < self.plugin.flush_max_s:
-            self.engine.render((n + 0.5) / sr)
-            done += FLUSH_CHUNK_S
-            out = self.engine.get_audio()
-            if out.size == 0 or float(np.max(np.abs(out))) < SILENCE:
-                break
-
-    def warm_up(self) -> None:
-        """Run silence through a freshly loaded plugin, with the parameters of its first
-        render, so start-up randomness settles (ZynPhaser's LFO starts at a random depth
-        and needs two cycles to reach its set depth). Instruments: call before adding
-        the note."""
-        if not self.cold:
-            return
-        self.cold = False
-        n = int(round(self.plugin.warmup_s * self.settings.sample_rate))
-        if self.instrument:
-            self.proc.clear_midi()
-        else:
-            self.player.set_data(np.zeros((self.n_in, n), np.float32))
-        self.engine.render((n + 0.5) / self.settings.sample_rate)
-
-    def run(self, audio: np.ndarray | None, n: int) -> np.ndarray:
-        """Render ``n`` samples: the instrument's MIDI, or ``audio`` (channels, n) through
-        the effect. Returns (channels, n) float32."""
-        sr = self.settings.sample_rate
-        lat = self.latency
-        if not self.instrument:
-            self.warm_up()
-        if audio is not None:
-            x = _channels(audio, self.n_in)
-            if lat:
-                x = np.concatenate([x, np.zeros((x.shape[0], lat), np.float32)], axis=1)
-            self.player.set_data(np.ascontiguousarray(x, np.float32))
-        self.engine.render((n + lat + 0.5) / sr)
-        self.dirty = True
-        out = np.asarray(self.engine.get_audio(), np.float32)[:, lat : lat + n]
-        if out.shape[1] < n:
-            out = np.pad(out, ((0, 0), (0, n - out.shape[1])))
-        if not np.isfinite(out).all():
-            raise RenderError(f"the plugin {self.path} ({self.plugin.key}) produced NaN or infinite samples")
-        return out
-
-
-def _channels(audio: np.ndarray, n: int) -> np.ndarray:
-    """Fit (channels, samples) audio to a plugin's ``n`` inputs: mix down or copy up."""
-    c = audio.shape[0]
-    if c == n:
-        return audio
-    if n == 1:
-        return audio.mean(axis=0, keepdims=True)
-    if c == 1:
-        return np.repeat(audio, n, axis=0)
-    return np.concatenate([audio, np.zeros((n - c, audio.shape[1]), audio.dtype)])[:n] if c < n else audio[:n]
+# Where these lived before the split; callers import them from here.
+__all__ = ["PluginLoadError", "PluginRack", "PluginStage", "check_plugin_file"]
 
 
 class PluginRack:
@@ -405,10 +76,10 @@ class PluginRack:
 
     def __init__(
         self,
-        profile: str | os.PathLike | Mapping[str, Any] | Profile,
+        profile: str | os.PathLike[str] | Mapping[str, Any] | Profile,
         settings: RenderSettings | None = None,
         *,
-        plugin_path: str | os.PathLike | None = None,
+        plugin_path: str | os.PathLike[str] | None = None,
         quiet: bool = True,
         strict_names: bool = True,
     ):
@@ -503,6 +174,13 @@ class PluginRack:
         out.update({k: s.load_s for k, s in self._fx.items()})
         return out
 
+    def refill(self) -> bool:
+        """Load one spare instance of a plugin that is reloaded before each use (see
+        :mod:`~serumrnn.server.rack.plugin_stage`); False when every spare is loaded. The
+        plugin worker calls this while it waits for a request."""
+        stages = [s for s in (self._synth, self._host, *self._fx.values()) if s is not None]
+        return any(s.refill() for s in stages)
+
     def parameter_names(self, effect: str | None = None) -> list[str]:
         """The synth's parameter names, or those of the plugin hosting ``effect``."""
         return list(self._stage_of(effect).param_names)
@@ -588,7 +266,9 @@ class PluginRack:
             self._dry[key] = audio
         return audio
 
-    def _effects(self, audio: np.ndarray, chain: Sequence[FX], source: tuple | None = None) -> np.ndarray:
+    def _effects(
+        self, audio: np.ndarray, chain: Sequence[FX], source: tuple[object, ...] | None = None
+    ) -> np.ndarray:
         """``audio`` (channels, n) through the chain's effect plugins. With ``source`` (what
         the audio is: a synth render or a clip's hash), the sound after each rack-order
         prefix is kept, so a search's candidates re-render only from the changed effect on
@@ -675,4 +355,4 @@ def _mono(audio: np.ndarray, n: int) -> np.ndarray:
     out = np.asarray(audio, np.float32).mean(axis=0)[:n]
     if len(out) < n:
         out = np.pad(out, (0, n - len(out)))
-    return out.astype(np.float32, copy=False)
+    return np.asarray(out, np.float32)
