@@ -250,6 +250,25 @@ class Judge:
         return float(np.clip(1.0 - self.score(d), 0.0, 1.0))
 
 
+#: Accepted candidates whose renders remove shares of the current distance within this
+#: much of the best one are a tie on sound, and the tie goes to the effect the ranking puts
+#: higher: our effects imitate each other (a three-band compressor can pass for an EQ), so
+#: a hair's lead on one render is no evidence of the type of effect used.
+NAME_TIE = 0.03
+#: The same tie when the ranking pools the naming head, which has heard other
+#: implementations of each type (:mod:`serumrnn.server.naming_prior`): wider, because
+#: on sounds made elsewhere the render's lead is weaker evidence than the head's ranking.
+PRIOR_TIE = 0.10
+
+
+def offer(gains: Sequence[float], priors: Sequence[float], tie: float = NAME_TIE) -> int:
+    """Which accepted candidate to offer (index into ``gains``): the highest gain, or among
+    those within ``tie`` of it, the one the ranking (``priors``) puts first."""
+    top = max(gains)
+    near = [i for i, g in enumerate(gains) if g >= top - tie]
+    return max(near, key=lambda i: (priors[i], gains[i]))
+
+
 # -- stopping rules: each one a function of the judge and where the loop stands ---------
 
 

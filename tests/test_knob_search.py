@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from serumrnn.server import judge as J
 from serumrnn.server import knob_search as S
 from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX
@@ -77,8 +78,8 @@ def test_shares_split_the_budget_twice_as_much_to_a_refused_effect():
 
 
 def test_a_tie_on_sound_goes_to_the_effect_the_selector_ranks_higher():
-    assert S.tie_break([0.57, 0.58], [0.54, 0.32]) == 0  # within NAME_TIE: the selector decides
-    assert S.tie_break([0.40, 0.58], [0.90, 0.05]) == 1  # a clear lead on sound wins
+    assert J.offer([0.57, 0.58], [0.54, 0.32]) == 0  # within NAME_TIE: the selector decides
+    assert J.offer([0.40, 0.58], [0.90, 0.05]) == 1  # a clear lead on sound wins
 
 
 def test_the_plan_searches_refused_effects_wide_and_polishes_only_the_leading_accepted_one():
