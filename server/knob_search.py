@@ -75,11 +75,19 @@ WIDE_RENDERS = 12
 POLISH_RENDERS = 24
 
 
+#: A refused effect below the ranking's favourite gets its wide search only when the
+#: ranking gives it at least this probability: the renders go to the types the selector
+#: (and the naming head) find plausible, which keeps a step fast (bench: renders are most
+#: of a step's time) where the ranking is sure.
+WIDE_MIN_PRIOR = 0.1
+
+
 def plan(
     refused: Sequence[bool],
     model_scores: Sequence[float],
     effects: Sequence[str],
     budget: int = SEARCH_BUDGET,
+    priors: Sequence[float] | None = None,
 ) -> list[int]:
     """Renders per candidate (given in the selector's order) within ``budget``: each refused
     effect a wide search (:data:`WIDE_RENDERS` plus one per other value of its categorical
@@ -88,7 +96,7 @@ def plan(
     model knobs already pass, and the loop stays fast where the models understand the target)."""
     out, left = [0] * len(refused), budget
     for i, r in enumerate(refused):
-        if r:
+        if r and (i == 0 or priors is None or priors[i] >= WIDE_MIN_PRIOR):
             want = WIDE_RENDERS + sum(len(k.choices) - 1 for k in spec.effect(effects[i]).categorical)
             out[i] = min(want, left)
             left -= out[i]
@@ -286,7 +294,13 @@ def search_step(
     ``exact``: the exact distance of one setting. Returns the index of the proposal to
     offer (None when the judge accepts none) and every effect as it was tried."""
     refused = [not judge.closer(p.dist, cur) for p in proposals]
-    alloc = plan(refused, [judge.score(p.dist) for p in proposals], [p.effect for p in proposals], budget)
+    alloc = plan(
+        refused,
+        [judge.score(p.dist) for p in proposals],
+        [p.effect for p in proposals],
+        budget,
+        [p.rank_probability for p in proposals],
+    )
     tried: list[Tried] = []
     for i, (p, n, ref) in enumerate(zip(proposals, alloc, refused)):
 

@@ -90,6 +90,13 @@ def test_the_plan_searches_refused_effects_wide_and_polishes_only_the_leading_ac
     assert S.plan([False, False], [0.9, 0.4], ["eq", "reverb"], 48) == [0, S.POLISH_RENDERS]
 
 
+def test_the_plan_searches_refused_effects_the_ranking_finds_unlikely_only_when_first():
+    wide = S.WIDE_RENDERS
+    got = S.plan([True, True, True], [2, 2, 2], ["eq", "reverb", "phaser"], 60, [0.05, 0.9, 0.02])
+    assert got == [wide, wide, 0]  # the first always; the third is below WIDE_MIN_PRIOR
+    assert S.plan([True, True], [2, 2], ["eq", "reverb"], 60) == [wide, wide]  # no priors: all
+
+
 def test_a_step_searches_a_refused_favourite_and_offers_it_over_a_weak_accepted_one():
     """The issue's case in miniature: the selector is sure of distortion, its model's drive
     overshoots (refused), reverb's model knobs pass with a small gain. The search finds a
