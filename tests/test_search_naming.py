@@ -72,9 +72,9 @@ def test_the_head_cannot_force_an_effect_whose_renders_do_not_help(rack, target)
 
 
 def test_the_offer_rule_the_ranking_breaks_ties_within_the_tie_width():
-    assert J.offer([0.50, 0.58], [0.9, 0.1], J.PRIOR_TIE) == 0  # 8 points: a tie with the head
+    assert J.offer([0.30, 0.58], [0.9, 0.1], J.PRIOR_TIE) == 0  # 28 points: a tie with the head
     assert J.offer([0.50, 0.58], [0.9, 0.1]) == 1  # the selector's narrow tie: sound wins
-    assert J.offer([0.30, 0.58], [0.9, 0.1], J.PRIOR_TIE) == 1  # a clear lead on sound wins
+    assert J.offer([0.05, 0.85], [0.9, 0.1], J.PRIOR_TIE) == 1  # a clear lead on sound wins
 
 
 def test_stub_models_get_no_head_and_a_tampered_head_is_refused(tmp_path):
