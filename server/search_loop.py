@@ -47,9 +47,12 @@ class SearchLoop(VerifiedLoop):
         self.prior = NP.for_models(self.models)
 
     def rank(self, search: CandidateSearch, ranked: Sequence[str]) -> tuple[list[str], np.ndarray | None]:
-        """The effects to try, best first: the selector's ranking pooled with the naming
-        head's (when there is a head), and the pooled probabilities (None: no head)."""
-        if self.prior is None:
+        """The effects to try, best first, and the pooled probabilities (None: the
+        selector's ranking alone). The first step pools the naming head's ranking with
+        the selector's: the head was trained on (input, target) pairs one effect apart,
+        which is what the first step sees; later steps have the selector, which reads
+        every sound so far."""
+        if self.prior is None or len(self.chain):
             self.naming = None
             return list(ranked), None
         head = self.prior.probs(self.states[-1].mel, self.target.mel)
