@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -238,25 +239,52 @@ def warns(r: dict[str, Any]) -> bool:
     )
 
 
-def summary(path: Path) -> str:
+def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One loop's figures over its rows (what the table prints and the JSON keeps)."""
+    steps = [x for r in rows for x in r.get("step_ms", [])]
+    cpu = [x for r in rows for x in r.get("step_cpu_ms", [])]
+    return {
+        "targets": len(rows),
+        "first_right": int(sum(r["first_right"] for r in rows)),
+        "mean_mse_pct": float(np.mean([r["mse_pct"] for r in rows])),
+        "mean_mssmae_pct": float(np.mean([r["mss_pct"] for r in rows])),
+        "worse": int(sum(r["worse"] for r in rows)),
+        "renders_per_target": float(np.mean([r["renders"] for r in rows])),
+        "seconds_per_target": float(np.mean([r["wall_s"] for r in rows])),
+        "step_p50_ms": float(np.median(steps)) if steps else None,
+        "step_cpu_p50_ms": float(np.median(cpu)) if cpu else None,
+        "start_distance_warning": int(sum(r["ood_warning"] for r in rows)),
+        "outcome_warning": int(sum(warns(r) for r in rows)),
+        "median_closeness": float(np.median([r["closeness"] or 0 for r in rows])),
+    }
+
+
+def summary_json(path: Path) -> dict[str, Any]:
+    """Every loop's figures in a results file (docs/results/<group>/search_eval.json)."""
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return {
+        "source": str(path),
+        "loops": {
+            loop: figures([r for r in rows if r["loop"] == loop])
+            for loop in dict.fromkeys(r["loop"] for r in rows)
+        },
+    }
+
+
+def summary(path: Path) -> str:
     out = [
         "| loop | targets | first names the effect | mean Mel-MSE Δ% | mean MSSMAE Δ% | worse | "
         "renders/target | s/target | step p50 ms (wall / CPU) | start-distance warning | outcome warning | "
         "median closeness |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for loop in dict.fromkeys(r["loop"] for r in rows):
-        rs = [r for r in rows if r["loop"] == loop]
+    for loop, f in summary_json(path)["loops"].items():
+        n = f["targets"]
         out.append(
-            f"| {loop} | {len(rs)} | {sum(r['first_right'] for r in rs)}/{len(rs)} | "
-            f"{np.mean([r['mse_pct'] for r in rs]):.1f} | {np.mean([r['mss_pct'] for r in rs]):.1f} | "
-            f"{sum(r['worse'] for r in rs)} | {np.mean([r['renders'] for r in rs]):.0f} | "
-            f"{np.mean([r['wall_s'] for r in rs]):.2f} | "
-            f"{np.median([x for r in rs for x in r.get('step_ms', [])] or [np.nan]):.0f} / "
-            f"{np.median([x for r in rs for x in r.get('step_cpu_ms', [])] or [np.nan]):.0f} | "
-            f"{sum(r['ood_warning'] for r in rs)}/{len(rs)} | {sum(warns(r) for r in rs)}/{len(rs)} | "
-            f"{np.median([r['closeness'] or 0 for r in rs]):.2f} |"
+            f"| {loop} | {n} | {f['first_right']}/{n} | {f['mean_mse_pct']:.1f} | {f['mean_mssmae_pct']:.1f} | "
+            f"{f['worse']} | {f['renders_per_target']:.0f} | {f['seconds_per_target']:.2f} | "
+            f"{f['step_p50_ms'] or np.nan:.0f} / {f['step_cpu_p50_ms'] or np.nan:.0f} | "
+            f"{f['start_distance_warning']}/{n} | {f['outcome_warning']}/{n} | {f['median_closeness']:.2f} |"
         )
     return "\n".join(out)
 
@@ -274,9 +302,14 @@ def main() -> int:  # noqa: C901  (one flat list of options; complexity 11)
     ap.add_argument("--issue", action="store_true", help="only the issue's overdrive 20 target")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--summary", action="store_true")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON")
     a = ap.parse_args()
     if a.summary:
         print(summary(a.out))
+        if a.json:
+            a.json.write_text(
+                json.dumps({"command": " ".join(sys.argv), **summary_json(a.out)}, indent=1) + "\n"
+            )
         return 0
     from serumrnn.server.models import STEP_MODELS, load_group
     from serumrnn.server.rack import OpenRack

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serumrnn.server import spec
-from serumrnn.server.judge import Judge
+from serumrnn.server.judge import NAME_TIE, Judge, offer
 from serumrnn.server.rack.chain import FX
 from serumrnn.server.refine import SIGMA, Scorer, refine
 
@@ -44,20 +44,6 @@ WIDE_SIGMA = 0.25
 #: decision distance, 1.0 at the start) is lower than the best setting that keeps every
 #: relation by at least this much.
 CROSSING_GAIN = 0.05
-
-#: Two searched effects whose best renders remove shares of the current distance within
-#: this much of each other are a tie on sound; the tie goes to the effect the selector
-#: ranks higher (our effects imitate each other: a three-band compressor can pass for an
-#: EQ, so a hair's lead on one render is no evidence of the type of effect used).
-NAME_TIE = 0.03
-
-
-def tie_break(gains: Sequence[float], probabilities: Sequence[float]) -> int:
-    """The index to offer among accepted candidates: the highest gain, or, among those
-    within :data:`NAME_TIE` of it, the most probable to the selector."""
-    top = max(gains)
-    near = [i for i, g in enumerate(gains) if g >= top - NAME_TIE]
-    return max(near, key=lambda i: (probabilities[i], gains[i]))
 
 
 @dataclass(frozen=True)
@@ -89,11 +75,19 @@ WIDE_RENDERS = 12
 POLISH_RENDERS = 24
 
 
+#: A refused effect below the ranking's favourite gets its wide search only when the
+#: ranking gives it at least this probability: the renders go to the types the selector
+#: (and the naming head) find plausible, which keeps a step fast (bench: renders are most
+#: of a step's time) where the ranking is sure.
+WIDE_MIN_PRIOR = 0.1
+
+
 def plan(
     refused: Sequence[bool],
     model_scores: Sequence[float],
     effects: Sequence[str],
     budget: int = SEARCH_BUDGET,
+    priors: Sequence[float] | None = None,
 ) -> list[int]:
     """Renders per candidate (given in the selector's order) within ``budget``: each refused
     effect a wide search (:data:`WIDE_RENDERS` plus one per other value of its categorical
@@ -102,7 +96,7 @@ def plan(
     model knobs already pass, and the loop stays fast where the models understand the target)."""
     out, left = [0] * len(refused), budget
     for i, r in enumerate(refused):
-        if r:
+        if r and (i == 0 or priors is None or priors[i] >= WIDE_MIN_PRIOR):
             want = WIDE_RENDERS + sum(len(k.choices) - 1 for k in spec.effect(effects[i]).categorical)
             out[i] = min(want, left)
             left -= out[i]
@@ -234,6 +228,12 @@ class Proposal:
     fx: FX
     dist: dict[str, float]
     mode_probs: np.ndarray | None = None
+    prior: float | None = None  # the pooled ranking's probability (None: the selector's)
+
+    @property
+    def rank_probability(self) -> float:
+        """What the ranking gives this effect: the pooled prior, else the selector."""
+        return self.probability if self.prior is None else self.prior
 
 
 @dataclass(frozen=True)
@@ -259,6 +259,7 @@ class Tried:
             "effect": p.effect,
             "label": spec.effect(p.effect).label,
             "probability": p.probability,
+            "prior": p.prior,
             "score": self.score,
             "gain": self.gain,
             "model_gain": self.model_gain,
@@ -282,16 +283,24 @@ def search_step(
     *,
     budget: int = SEARCH_BUDGET,
     seed: int = 0,
+    tie: float = NAME_TIE,
 ) -> tuple[int | None, list[Tried]]:
     """Search the knobs of the proposed effects (the selector's top ``k``, most probable
     first) as :func:`plan` allots the budget, and pick the one to offer: the closest render
-    the judge accepts, a tie on sound going to the selector's favourite (:func:`tie_break`).
+    the judge accepts, a tie on sound (within ``tie``) going to the ranking's favourite
+    (:func:`serumrnn.server.judge.offer`).
 
     ``simulate``: the distances (fast estimate) of the current chain with each setting;
     ``exact``: the exact distance of one setting. Returns the index of the proposal to
     offer (None when the judge accepts none) and every effect as it was tried."""
     refused = [not judge.closer(p.dist, cur) for p in proposals]
-    alloc = plan(refused, [judge.score(p.dist) for p in proposals], [p.effect for p in proposals], budget)
+    alloc = plan(
+        refused,
+        [judge.score(p.dist) for p in proposals],
+        [p.effect for p in proposals],
+        budget,
+        [p.rank_probability for p in proposals],
+    )
     tried: list[Tried] = []
     for i, (p, n, ref) in enumerate(zip(proposals, alloc, refused)):
 
@@ -329,5 +338,5 @@ def search_step(
     ok = [i for i, t in enumerate(tried) if t.accepted]
     if not ok:
         return None, tried
-    pick = tie_break([tried[i].gain for i in ok], [tried[i].proposal.probability for i in ok])
+    pick = offer([tried[i].gain for i in ok], [tried[i].proposal.rank_probability for i in ok], tie)
     return ok[pick], tried

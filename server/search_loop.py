@@ -19,20 +19,72 @@ the step that found nothing: ``Result.tried``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
+
+from serumrnn.server import judge as J
 from serumrnn.server import knob_search as KS
+from serumrnn.server import naming_prior as NP
+from serumrnn.server import spec
+from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import FX
 from serumrnn.server.search import Candidate, CandidateSearch, Found
+from serumrnn.server.steps import StepReport
 from serumrnn.server.verified_loop import VerifiedLoop
+
+
+def _by_effect(p: np.ndarray) -> dict[str, float]:
+    return {e: float(v) for e, v in zip(spec.EFFECT_NAMES, p)}
 
 
 class SearchLoop(VerifiedLoop):
     kind = "search"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.naming: dict[str, Any] | None = None  # this step's rankings, for its report
+        super().__init__(*args, **kwargs)
+        self.prior = NP.for_models(self.models)
+
+    def rank(self, search: CandidateSearch, ranked: Sequence[str]) -> tuple[list[str], np.ndarray | None]:
+        """The effects to try, best first, and the pooled probabilities (None: the
+        selector's ranking alone). The first step pools the naming head's ranking with
+        the selector's: the head was trained on (input, target) pairs one effect apart,
+        which is what the first step sees; later steps have the selector, which reads
+        every sound so far."""
+        if self.prior is None or len(self.chain):
+            self.naming = None
+            return list(ranked), None
+        head = self.prior.probs(self.states[-1].mel, self.target.mel)
+        pooled = self.prior.pooled(head, search.probs)
+        used = [e for e in spec.EFFECT_NAMES if e not in ranked]
+        order = rank_unused(pooled, used)
+        self.naming = {
+            "head": _by_effect(head),
+            "pooled": _by_effect(pooled),
+            "weight": self.prior.weight,
+            "selector_ranking": list(ranked),
+            "head_ranking": rank_unused(head, used),
+            "ranking": order,
+            "source": self.prior.source,
+        }
+        return order, pooled
+
     def find(self, search: CandidateSearch, ranked: Sequence[str]) -> Found:
+        ranked, pooled = self.rank(search, ranked)
         top = ranked[: self.settings.k]
         cands = search.candidates(top, repair=False)  # the search weighs a crossing itself
-        props = [KS.Proposal(c.effect, c.probability, c.fx, c.dist, c.mode_probs) for c in cands]
+        props = [
+            KS.Proposal(
+                c.effect,
+                c.probability,
+                c.fx,
+                c.dist,
+                c.mode_probs,
+                None if pooled is None else float(pooled[spec.EFFECT_NAMES.index(c.effect)]),
+            )
+            for c in cands
+        ]
         chain, sim = search.chain, search.sim
 
         def simulate(fxs: Sequence[FX]) -> list[dict[str, float]]:
@@ -41,7 +93,10 @@ class SearchLoop(VerifiedLoop):
         def exact(fx: FX) -> dict[str, float]:
             return sim.sounds([chain.then(fx)], exact=True)[0].distances
 
-        pick, tried = KS.search_step(props, search.current, search.judge, simulate, exact, seed=search.seed)
+        tie = J.NAME_TIE if pooled is None else J.PRIOR_TIE
+        pick, tried = KS.search_step(
+            props, search.current, search.judge, simulate, exact, seed=search.seed, tie=tie
+        )
         rows = [t.to_json(i == pick) for i, t in enumerate(tried)]
         if pick is not None:
             c = cands[pick]
@@ -55,3 +110,8 @@ class SearchLoop(VerifiedLoop):
             else Found(None, [])
         )
         return Found(rest.best, rows + rest.tried)
+
+    def _apply(self, best: Candidate, *args: Any, **kwargs: Any) -> StepReport:
+        report = super()._apply(best, *args, **kwargs)
+        report.naming = self.naming
+        return report

@@ -128,6 +128,10 @@ class StepReport:
     #: Live: this step retries an effect a capture took back, with its knobs corrected by
     #: that capture (``serumrnn.server.capture_retry``): the scale and the predicted Mel-MSE.
     retry: dict[str, Any] | None = None
+    #: The search loop with a naming head: both rankings that chose which effects to
+    #: render and which accepted one to offer (``head``, ``pooled`` probabilities, the
+    #: head's ``weight``, ``selector_ranking``, ``head_ranking``, the pooled ``ranking``).
+    naming: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from serumrnn.server import judge as J
 from serumrnn.server import knob_search as S
 from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX
@@ -78,8 +79,8 @@ def test_shares_split_the_budget_twice_as_much_to_a_refused_effect():
 
 
 def test_a_tie_on_sound_goes_to_the_effect_the_selector_ranks_higher():
-    assert S.tie_break([0.57, 0.58], [0.54, 0.32]) == 0  # within NAME_TIE: the selector decides
-    assert S.tie_break([0.40, 0.58], [0.90, 0.05]) == 1  # a clear lead on sound wins
+    assert J.offer([0.57, 0.58], [0.54, 0.32]) == 0  # within NAME_TIE: the selector decides
+    assert J.offer([0.40, 0.58], [0.90, 0.05]) == 1  # a clear lead on sound wins
 
 
 def test_the_plan_searches_refused_effects_wide_and_polishes_only_the_leading_accepted_one():
@@ -88,6 +89,13 @@ def test_the_plan_searches_refused_effects_wide_and_polishes_only_the_leading_ac
     assert got == [S.WIDE_RENDERS + n_modes - 1, S.POLISH_RENDERS, 0]
     assert sum(S.plan([True, True, True], [2, 2, 2], ["distortion", "eq", "reverb"], 40)) == 40  # capped
     assert S.plan([False, False], [0.9, 0.4], ["eq", "reverb"], 48) == [0, S.POLISH_RENDERS]
+
+
+def test_the_plan_searches_refused_effects_the_ranking_finds_unlikely_only_when_first():
+    wide = S.WIDE_RENDERS
+    got = S.plan([True, True, True], [2, 2, 2], ["eq", "reverb", "phaser"], 60, [0.05, 0.9, 0.02])
+    assert got == [wide, wide, 0]  # the first always; the third is below WIDE_MIN_PRIOR
+    assert S.plan([True, True], [2, 2], ["eq", "reverb"], 60) == [wide, wide]  # no priors: all
 
 
 def test_a_step_searches_a_refused_favourite_and_offers_it_over_a_weak_accepted_one():

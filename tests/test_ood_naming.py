@@ -15,6 +15,7 @@ from stub_models import StubModels
 from serumrnn.server import features as F
 from serumrnn.server import metrics as M
 from serumrnn.server import spec
+from serumrnn.server.models import ModelError
 from serumrnn.training import effect_types as ET
 from serumrnn.training import naming_head as NH
 from serumrnn.training import ood_naming as ON
@@ -152,7 +153,7 @@ def test_head_trains_ships_a_checked_manifest_and_scores_held_out(tmp_path):
     assert p.shape == (5,) and p.sum() == pytest.approx(1.0, abs=1e-5)
     f = tmp_path / "head" / NH.HEAD_FILE
     f.write_bytes(f.read_bytes()[:-10] + b"0123456789")
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(ModelError, match="sha256"):
         NH.load_head(tmp_path / "head")
 
 

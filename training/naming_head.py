@@ -34,7 +34,9 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server import features as F
+from serumrnn.server import naming_prior as NP
 from serumrnn.server import spec
+from serumrnn.server.naming_prior import combine, head_input
 from serumrnn.training import effect_types as ET
 
 SEED_STREAM = 0x4EAD  # record_seed(SEED_STREAM, seed, implementation, example)
@@ -228,13 +230,6 @@ def load_examples(root: Path, seed: int = 0) -> Examples:
     )
 
 
-def head_input(input_mel: np.ndarray, target_mel: np.ndarray) -> np.ndarray:
-    """What the head reads: the target's log-Mel and its change from the input, (B, 128, T, 2)."""
-    a = np.asarray(input_mel, np.float32)
-    b = np.asarray(target_mel, np.float32)
-    return np.stack([b, b - a], axis=-1)
-
-
 # -- the model ------------------------------------------------------------------------
 def build_head(width: int = 16):
     from serumrnn.server.quiet import import_tensorflow
@@ -385,15 +380,6 @@ def ranking(probs: np.ndarray, used: Sequence[str] = ()) -> list[str]:
     return rank_unused(np.asarray(probs), list(used))
 
 
-def combine(head_probs: np.ndarray, selector_probs: np.ndarray, weight: float) -> np.ndarray:
-    """The head's and the selector's probabilities pooled: ``head^w * selector^(1-w)``,
-    normalized (spec order). ``weight`` 1 is the head alone, 0 the selector alone."""
-    h = np.clip(np.asarray(head_probs, np.float64), 1e-9, 1.0)
-    s = np.clip(np.asarray(selector_probs, np.float64), 1e-9, 1.0)
-    p = np.exp(weight * np.log(h) + (1.0 - weight) * np.log(s))
-    return p / p.sum(axis=-1, keepdims=True)
-
-
 def combined_namer(head: Head, models: Any, weight: float | None = None):
     """A ranker (input, target) -> types: the head and the selector's first step pooled."""
     from serumrnn.server import judge as J
@@ -412,22 +398,9 @@ def combined_namer(head: Head, models: Any, weight: float | None = None):
 
 
 def load_head(folder: Path) -> Head:
-    """The shipped head, checked: manifest, spec and sha256."""
-    from serumrnn.server.quiet import import_tensorflow
-
-    path = Path(folder) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: train a head with `serumrnn naming-head train`")
-    m = json.loads(path.read_text())
-    if m.get("types") != list(spec.EFFECT_NAMES) or m.get("spec_fingerprint") != spec.fingerprint():
-        raise ValueError(f"{path}: the head was trained for another spec; train it again")
-    f = Path(folder) / m["model"]
-    if hashlib.sha256(f.read_bytes()).hexdigest() != m["sha256"]:
-        raise ValueError(f"{f} does not match its sha256 in the manifest")
-    import_tensorflow()
-    import keras
-
-    return Head(keras.models.load_model(f, compile=False), m, Path(folder))
+    """The shipped head, checked: manifest, spec and sha256 (:mod:`serumrnn.server.naming_prior`)."""
+    model, m = NP.load_keras(Path(folder))
+    return Head(model, m, Path(folder))
 
 
 def choose_weight(head: Head, models: Any, root: Path) -> dict[str, Any]:

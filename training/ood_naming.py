@@ -231,6 +231,9 @@ def run_case(
         "worse_any": bool(end["mse"] > start["mse"] or end["mssmae"] > start["mssmae"]),
         "renders": res.renders,
         "stop": (res.stop or {}).get("reason", ""),
+        # the first step's evidence: every effect it rendered, and both rankings (search loop)
+        "first_tried": res.steps[0].candidates if res.steps else res.tried,
+        "first_naming": res.steps[0].naming if res.steps else None,
         "seconds": round(time.perf_counter() - t, 2),
     }
 
