@@ -51,6 +51,11 @@ def test_a_fraction_is_shown_as_a_percentage_and_three_decimals_keep_their_zero(
 def test_a_star_key_takes_every_item(results):
     (results / "list.json").write_text(json.dumps({"rows": [{"n": 1}, {"n": 4}]}))
     assert D.values(results, "list.json", "rows.*.n") == [1, 4]
+    (results / "flags.json").write_text(json.dumps({"rows": [{"w": True}, {"w": False}, {"w": True}]}))
+    assert (
+        D.render(results, "flags.json", "rows.*.w", "true"),
+        D.render(results, "flags.json", "rows.*.w", "count"),
+    ) == ("2", "3")
 
 
 def test_a_missing_key_or_file_or_format_is_a_clear_error(results):

@@ -68,6 +68,7 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "absrange0": lambda v: _range([abs(_num(x)) for x in v], 0),
     "sum0": lambda v: f"{sum(map(_num, v)):,.0f}",
     "count": lambda v: f"{len(v):,}",
+    "true": lambda v: f"{sum(1 for x in v if x is True):,}",  # how many of the values are true
     "text": lambda v: ", ".join(map(str, v)),
 }
 
