@@ -51,6 +51,8 @@ def test_a_fraction_is_shown_as_a_percentage_and_three_decimals_keep_their_zero(
 def test_a_star_key_takes_every_item(results):
     (results / "list.json").write_text(json.dumps({"rows": [{"n": 1}, {"n": 4}]}))
     assert D.values(results, "list.json", "rows.*.n") == [1, 4]
+    (results / "named.json").write_text(json.dumps({"naming head": {"top1": 0.8}}))
+    assert D.values(results, "named.json", "naming%20head.top1") == [0.8]
     (results / "flags.json").write_text(json.dumps({"rows": [{"w": True}, {"w": False}, {"w": True}]}))
     assert (
         D.render(results, "flags.json", "rows.*.w", "true"),
@@ -81,6 +83,10 @@ def test_a_hand_typed_figure_is_found_but_goals_code_and_spans_are_not():
         ]
     )
     assert D.unmarked(text) == ["line 1: −80.6 %", "line 2: 12.3 ms"]
+    assert D.unmarked("The demo reached 95.2 %, +436.3 % on Mel-MSE (goal: 80 %).") == [
+        "line 1: 95.2 %",
+        "line 1: +436.3 %",
+    ]
 
 
 def test_a_json_table_is_rendered_with_its_column_formats(tmp_path):

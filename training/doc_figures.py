@@ -7,7 +7,7 @@ names its source, and ``serumrnn results`` rewrites the text between the markers
 
 The comment is invisible once Markdown is rendered. ``SOURCE#KEY`` names a JSON file under
 docs/results/ (a glob: ``*/plugins.json`` reads every group's) and a dotted key in it, where
-``*`` takes every key or item at that level; ``FORMAT`` (below) turns the values found into
+``*`` takes every key or item at that level (``%20`` stands for a space in a key); ``FORMAT`` (below) turns the values found into
 text. Tables come from the same JSON through ``result_figures.BLOCKS``. ``unmarked`` finds
 figures typed by hand, so the docs test can fail on them.
 """
@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 MINUS = "\u2212"  # the docs' minus sign (a hyphen reads as a dash in running text)
 
@@ -97,7 +98,7 @@ def values(results: Path, source: str, key: str) -> list[Any]:
     found: list[Any] = []
     for f in files:
         try:
-            found += _walk(json.loads(f.read_text()), key.split("."))
+            found += _walk(json.loads(f.read_text()), [unquote(k) for k in key.split(".")])  # %20 for a space
         except (KeyError, IndexError, ValueError) as e:
             raise KeyError(f"{f.relative_to(results).as_posix()} has no {key!r} ({e})") from e
     return found
@@ -122,8 +123,8 @@ def fill(text: str, results: Path) -> str:
 
 #: A figure typed by hand: a signed percentage, or a time in ms or in seconds with decimals.
 #: A stated goal or bound (after ≤, ≥, <, > or "goal") is a number we chose, not one we measured.
-_FIGURE = re.compile(r"(?<![\w.])(?:[−-]\d[\d,]*(?:\.\d+)?\s?%|\d[\d,]*(?:\.\d+)?\s?ms\b|\d+\.\d+\s?s\b)")
-_BOUND = re.compile(r"(?:≤|≥|<=|>=|<|>|goal|bound|within|under|over|at most|at least|would be)\s*$", re.I)
+_FIGURE = re.compile(r"(?<![\w.])(?:[−+-]?\d[\d,]*(?:\.\d+)?\s?%|\d[\d,]*(?:\.\d+)?\s?ms\b|\d+\.\d+\s?s\b)")
+_BOUND = re.compile(r"(?:≤|≥|<=|>=|<|>|goal:?|bound|within|under|over|at most|at least|would be)\s*$", re.I)
 _GENERATED = re.compile(r"<!-- results:\w+(?: \S+)? -->.*?<!-- /results -->|<!-- fig:.*?<!-- /fig -->", re.S)
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 
