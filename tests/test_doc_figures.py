@@ -89,6 +89,52 @@ def test_a_hand_typed_figure_is_found_but_goals_code_and_spans_are_not():
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("It ended 0 of 130 pairs worse.", "0 of 130"),
+        ("named on 27 of the 30 pairs", "27 of the 30"),
+        ("the first step names the type on 83/120", "83/120"),
+        ("Mel-MSE −77.8 / −75.8 / −81.2 in the three groups", "−77.8 / −75.8 / −81.2"),
+        ("search is 3.27x slower", "3.27x"),
+        ("search is 1.16 × refine's step", "1.16 ×"),
+        ("the step's time grew ×3.3", "×3.3"),
+        ("old vs new: 0.51–0.64× the time", "0.51–0.64×"),
+        ("the selector took 1,237 s", "1,237 s"),
+        ("parameter models took 365–615 s", "365–615 s"),
+        ("the suite took 8 min", "8 min"),
+        ("it downloads about 600 MB", "600 MB"),
+        ("a 112 kB file", "112 kB"),
+        ("SerumRNN vs NI: −3.08", "−3.08"),
+        ("| verified | -74.8 |", "-74.8"),
+        ("| loop | 29 |", "29"),
+        ("evaluated on 100 pairs", "100 pairs"),
+        ("the clean clone ran 410 tests", "410 tests"),
+    ],
+)
+def test_a_measured_count_ratio_size_or_duration_is_found(text, found):
+    assert D.unmarked(text) == [f"line 1: {found}"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "### 2. Drop the device\n1. Pick the group.",  # section and list numbers
+        "Python 3.11, 3.12 or 3.13; spec 2.0; OSC 1.0; GPL-3.0-or-later; the paper's section 4.4",
+        "run `serumrnn eval --pairs 100 --timeout 20` and read `step p50 12 ms, 3 of 5`",  # code
+        "```sh\nserumrnn bench  # 83/120, 1,237 s, 600 MB\n```",  # a fenced block
+        "goal: 2 s; at most 250 lines; ≤ 150 ms; within 3 s; the 15 s goal; default 20 s",  # chosen
+        "the device pings every 10 s; a note above −60 dB",  # settings and thresholds
+        "a spectrogram of 128 × 87 bins; five effects and twelve presets",  # a shape; words
+        "on 2026-12-03 at 09:35 UTC, port 9000",  # dates, times of day, bare numbers
+        "[results](docs/results.md#table-4-per-group) and https://x.org/a/1.5/2",  # link targets
+        "<!-- fig:a.json#n num0 -->83<!-- /fig --> of <!-- fig:a.json#m num0 -->120<!-- /fig -->",
+    ],
+)
+def test_what_is_not_a_measurement_is_not_found(text):
+    assert D.unmarked(text) == []
+
+
 def test_a_json_table_is_rendered_with_its_column_formats(tmp_path):
     t = {
         "columns": [

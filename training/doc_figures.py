@@ -121,21 +121,63 @@ def fill(text: str, results: Path) -> str:
     return _SPAN.sub(sub, text)
 
 
-#: A figure typed by hand: a signed percentage, or a time in ms or in seconds with decimals.
-#: A stated goal or bound (after ≤, ≥, <, > or "goal") is a number we chose, not one we measured.
-_FIGURE = re.compile(r"(?<![\w.])(?:[−+-]?\d[\d,]*(?:\.\d+)?\s?%|\d[\d,]*(?:\.\d+)?\s?ms\b|\d+\.\d+\s?s\b)")
-_BOUND = re.compile(r"(?:≤|≥|<=|>=|<|>|goal:?|bound|within|under|over|at most|at least|would be)\s*$", re.I)
+#: A number, with its sign, or a range of two (``365–615``, ``0.51–0.64``).
+_NUM = r"[−+]?\d[\d,]*(?:\.\d+)?"
+_RANGE = rf"{_NUM}(?:\s?[–-]\s?{_NUM})?"
+_UNIT = r"%|(?:ms|s|sec|seconds?|min|minutes?|h|hours?|[kKMGT]i?B|bytes?)\b"
+#: What is measured and counted: "N pairs" is a figure, "five effects" (from the spec) is a word.
+_COUNTED = (
+    r"pairs?|targets?|cases?|sessions?|steps?|renders?|captures?|clients?|tests?|runs?|epochs?"
+    r"|examples?|calls?|datagrams?|records?|clips?|words?|lines?|parameters?|points?"
+)
+#: A figure typed by hand, the first alternative that fits: a number with a unit; a ratio
+#: (``3.27x``, ``1.16 ×``, ``×3.3``, but not a shape like ``128 × 87``); a count out of a
+#: total (``2 of 7``, ``83/120``, ``−77.8 / −75.8 / −81.2``); a signed change (``−3.08``);
+#: a count of measured things (``100 pairs``); a table cell that is only a number.
+_FIGURE = re.compile(
+    rf"(?<![\w.]){_RANGE}\s?(?:{_UNIT})"
+    rf"|(?<![\w.]){_RANGE}\s?[×x](?!\s?\d)(?!\w)"
+    rf"|(?<!\d\s)(?<![\w.])×\s?{_NUM}"
+    rf"|(?<![\w.]){_NUM}\s+(?:out\s+)?of\s+(?:the\s+|all\s+)?{_NUM}(?![\w.])"
+    rf"|(?<![\w./-]){_RANGE}(?:\s?/\s?{_RANGE})+(?![\w/])"
+    rf"|(?<![\w.]){_RANGE}\s+(?:{_COUNTED})\b"
+    rf"|(?<![\w.-])[−+-]\d[\d,]*(?:\.\d+)?(?![\w.])"
+    rf"|(?<=\|\s){_RANGE}(?=\s\|)"
+)
+#: A stated goal, bound or setting (after ≤, "goal", "default", "every" ..., or before "goal",
+#: "budget" ...) is a number we chose, not one we measured.
+_BOUND = re.compile(
+    r"(?:≤|≥|<=|>=|<|>|goal:?|bound|within|under|over|at most|at least|would be|up to|default:?"
+    r"|every|budget|limit|timeout|exceeds?|above|below)\s*\(?\**$",
+    re.I,
+)
+_BOUND_AFTER = re.compile(r"\s*(?:goal|budget|limit|timeout|cap|deadline)\b", re.I)
+#: Versions (Python 3.11, 3.12 or 3.13; spec 2.0; OSC 1.0; GPL-3.0; the paper's section 4.4).
+_VERSION = re.compile(
+    r"\b(?:Python|spec|version|OSC|CommonJS|GPL-|manylinux|section|Live|Max|macOS|Windows)\s*"
+    r"\d+(?:\.\d+)+(?:(?:,\s*|\s+(?:and|or|to)\s+)\d+(?:\.\d+)+)*"
+)
 _GENERATED = re.compile(r"<!-- results:\w+(?: \S+)? -->.*?<!-- /results -->|<!-- fig:.*?<!-- /fig -->", re.S)
-_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+#: Not prose: code (a constant, an option, a program's output), comments and link targets.
+_NOT_PROSE = re.compile(r"```.*?```|`(?:[^`\n]|\n(?![ \t]*\n))+`|<!--.*?-->|\]\([^)\s]*\)|https?://\S+", re.S)
+
+
+def _blank(pattern: re.Pattern[str], text: str) -> str:
+    return pattern.sub(lambda m: " " * len(m.group()), text)
 
 
 def unmarked(text: str) -> list[str]:
-    """Figures in ``text`` outside generated blocks, spans and code: each a line to mark up."""
-    blank = _CODE.sub(lambda m: " " * len(m.group()), _GENERATED.sub(lambda m: " " * len(m.group()), text))
+    """Figures in ``text`` outside generated blocks, spans and code: each a line to mark up.
+
+    The rule (``_FIGURE``): a number with a unit, a ratio, a count out of a total, a signed
+    change or a count of measured things is a measurement, so it must come from JSON. Not
+    figures: code (write a constant, an option or printed output as code), versions, and
+    goals, bounds and settings phrased as such (``_BOUND``). A count the spec fixes is a word."""
+    blank = _blank(_VERSION, _blank(_NOT_PROSE, _blank(_GENERATED, text)))
     found = []
     for m in _FIGURE.finditer(blank):
         before = blank[max(0, m.start() - 12) : m.start()]
-        if not _BOUND.search(before):
+        if not _BOUND.search(before) and not _BOUND_AFTER.match(blank, m.end()):
             line = text.count("\n", 0, m.start()) + 1
             found.append(f"line {line}: {m.group()}")
     return found
