@@ -60,6 +60,12 @@ def test_a_star_key_takes_every_item(results):
     ) == ("2", "3")
 
 
+def test_a_ratio_reads_two_keys_in_order(results):
+    assert D.render(results, "basic/run.json", "ms,delta.mse", "ratio2") == "−0.15"
+    with pytest.raises(ValueError, match="two values"):
+        D.render(results, "basic/run.json", "ms", "ratio2")
+
+
 def test_a_missing_key_or_file_or_format_is_a_clear_error(results):
     with pytest.raises(KeyError, match="basic/run.json has no 'delta.mssmae'"):
         D.render(results, "basic/run.json", "delta.mssmae", "pct")
@@ -149,7 +155,7 @@ def test_a_json_table_is_rendered_with_its_column_formats(tmp_path):
         "| group | Mel-MSE Δ | worse |",
         "|---|---:|---:|",
         "| Basic | −80.6 % | 0 |",
-        "| Adv. | None | 3 |",
+        "| Adv. | – | 3 |",
     ]
     doc = "x\n<!-- results:table t.json -->\nstale\n<!-- /results -->\n"
     assert "| Basic | −80.6 % | 0 |" in R.fill(doc, {}, None, tmp_path)

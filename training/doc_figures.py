@@ -49,6 +49,12 @@ def _range(values: list[Any], decimals: int) -> str:
     return a if a == b else f"{a}–{b}"
 
 
+def _ratio(values: list[Any]) -> float:
+    if len(values) != 2:
+        raise ValueError(f"a ratio takes two values, the key found {len(values)}")
+    return _num(values[0]) / _num(values[1])
+
+
 #: How a span's values become text: one value unless the name says range or sum.
 FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "pct": lambda v: f"{_signed(_one(v), 1)} %",
@@ -71,6 +77,7 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "count": lambda v: f"{len(v):,}",
     "true": lambda v: f"{sum(1 for x in v if x is True):,}",  # how many of the values are true
     "text": lambda v: ", ".join(map(str, v)),
+    "ratio2": lambda v: f"{_ratio(v):.2f}",  # the first value over the second
 }
 
 
@@ -91,14 +98,17 @@ def _walk(node: Any, keys: list[str]) -> list[Any]:
 
 
 def values(results: Path, source: str, key: str) -> list[Any]:
-    """Every value ``key`` names in the JSON files ``source`` matches (sorted by path)."""
+    """Every value ``key`` names in the JSON files ``source`` matches (sorted by path); a key
+    ``a,b`` names two values, in that order."""
     files = sorted(results.glob(source))
     if not files:
         raise FileNotFoundError(f"no JSON under {results} matches {source!r}")
     found: list[Any] = []
     for f in files:
         try:
-            found += _walk(json.loads(f.read_text()), [unquote(k) for k in key.split(".")])  # %20 for a space
+            data = json.loads(f.read_text())
+            for one in key.split(","):  # several keys, in order (a ratio takes two)
+                found += _walk(data, [unquote(k) for k in one.split(".")])  # %20 for a space
         except (KeyError, IndexError, ValueError) as e:
             raise KeyError(f"{f.relative_to(results).as_posix()} has no {key!r} ({e})") from e
     return found

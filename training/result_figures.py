@@ -262,7 +262,8 @@ _BLOCK = re.compile(r"(<!-- results:(\w+)(?: (\S+))? -->\n)(.*?)(<!-- /results -
 
 def json_table(path: Path) -> str:
     """A Markdown table from a JSON ``{"columns": [{"name", "format"}], "rows": [[...]]}``;
-    a column's format is one of ``doc_figures.FORMATS`` (None or "text": as written)."""
+    a column's format is one of ``doc_figures.FORMATS`` (None or "text": as written); a
+    missing value (null) is shown as "–"."""
     from serumrnn.training.doc_figures import FORMATS
 
     t = json.loads(path.read_text())
@@ -275,7 +276,7 @@ def json_table(path: Path) -> str:
         if len(row) != len(cols):
             raise ValueError(f"{path}: a row has {len(row)} cells for {len(cols)} columns: {row}")
         cells = [
-            str(v) if c.get("format") in (None, "text") or v is None else FORMATS[c["format"]]([v])
+            "–" if v is None else str(v) if c.get("format") in (None, "text") else FORMATS[c["format"]]([v])
             for c, v in zip(cols, row)
         ]
         lines.append("| " + " | ".join(cells) + " |")
