@@ -77,7 +77,7 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "count": lambda v: f"{len(v):,}",
     "true": lambda v: f"{sum(1 for x in v if x is True):,}",  # how many of the values are true
     "text": lambda v: ", ".join(map(str, v)),
-    "ratio2": lambda v: f"{_ratio(v):.2f}",  # the first value over the second
+    "ratio2": lambda v: _signed(_ratio(v), 2),  # the first value over the second
 }
 
 
