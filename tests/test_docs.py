@@ -217,3 +217,17 @@ def test_serumrnn_alone_prints_the_commands(capsys):
     assert cli.main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: serumrnn") and "match" in out and "demo" in out
+
+
+@pytest.mark.parametrize(
+    "record", sorted((ROOT / R.RESULTS / "history").glob("*.json")), ids=lambda p: p.name
+)
+def test_every_history_record_names_its_command_or_says_why_not(record):
+    """A figure recorded after the fact names the command that measured it; where none was
+    recorded, ``measured_by_unknown`` says what is known instead. Never a silent null."""
+    data = json.loads(record.read_text())
+    how = {k: data.get(k) for k in ("measured_by", "measured_by_unknown") if k in data}
+    assert len(how) == 1, f"{record.name}: give measured_by or measured_by_unknown, not {sorted(how)}"
+    ((key, value),) = how.items()
+    assert isinstance(value, str) and value.strip(), f"{record.name}: {key} is empty"
+    assert isinstance(data.get("date"), str) and isinstance(data.get("note"), str), record.name
