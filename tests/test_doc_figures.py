@@ -159,3 +159,24 @@ def test_a_json_table_is_rendered_with_its_column_formats(tmp_path):
     ]
     doc = "x\n<!-- results:table t.json -->\nstale\n<!-- /results -->\n"
     assert "| Basic | −80.6 % | 0 |" in R.fill(doc, {}, None, tmp_path)
+
+
+def test_the_plugin_rows_of_every_group_come_from_plugins_json(tmp_path):
+    def pair(start: float, end: float, worse: bool) -> dict:
+        row = {"end": {"mse": end, "mssmae": end}, "worse_any": worse, "seconds": 1.0, "steps_offered": 1}
+        row |= {k: 1 for k in ("open_renders", "plugin_renders", "steps_offered", "taken_back")}
+        return {
+            "start": {"mse": start, "mssmae": start},
+            "rows": {"open": row, "device": row | {"captures": 3}},
+        }
+
+    (tmp_path / "basic_shapes").mkdir()
+    pairs = [pair(1.0, 0.5, False), pair(1.0, 1.5, True)]
+    for p in pairs:
+        p["rows"]["open"]["captures"] = 0
+    (tmp_path / "basic_shapes" / "plugins.json").write_text(json.dumps({"pairs_done": pairs}))
+    table = R.plugins_markdown(tmp_path).splitlines()
+    assert table[0] == "| row | Basic Shapes |"
+    assert table[2] == "| (a) open-rack suggestions set on the plugins | 0.0 / 0.0 / 1 of 2 |"
+    assert "| −50.0 / −50.0 / 0 of 1, 3.0 captures |" in R.plugins_markdown(tmp_path, first=1)
+    assert table[-1].endswith("| – |")  # a row no pair has

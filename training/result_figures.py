@@ -251,6 +251,37 @@ def loops_markdown(systems: dict[str, Any], research: dict[str, Any] | None) -> 
     return "\n".join(L)
 
 
+def plugins_markdown(results: Path, first: int | None = None) -> str:
+    """The real-plugin rows of every group side by side, from each ``<group>/plugins.json``
+    (over its first ``first`` pairs when given, so rows are compared on the same pairs)."""
+    from serumrnn.training.doc_figures import MINUS
+    from serumrnn.training.plugin_eval import ROWS, summarize
+
+    def num(x: float) -> str:
+        return f"{x:.1f}".replace("-", MINUS)
+
+    done = {
+        g: json.loads(f.read_text())["pairs_done"][:first]
+        for g in GROUP_LABELS
+        if (f := results / g / "plugins.json").is_file()
+    }
+    lines = ["| row | " + " | ".join(GROUP_LABELS[g] for g in done) + " |", "|---" * (len(done) + 1) + "|"]
+    for row, label in ROWS.items():
+        cells = []
+        for pairs in done.values():
+            have = [p for p in pairs if row in p["rows"]]
+            if not have:
+                cells.append("–")
+                continue
+            s = summarize(have, row)
+            cell = f"{num(s['mse_pct'])} / {num(s['mssmae_pct'])} / {s['worse']} of {s['pairs']}"
+            cells.append(
+                cell + (f", {s['captures_per_pair']:.1f} captures" if row.startswith("device") else "")
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 #: Each generated block of the docs: its name and how it is made from the JSON.
 BLOCKS: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], str]] = {
     "table4": table4_markdown,
@@ -294,10 +325,12 @@ def fill(
         name, arg = m.group(2), m.group(3)
         if name == "table" and arg and results is not None:
             return f"{m.group(1)}{json_table(results / arg)}\n{m.group(5)}"
-        if name == "table":
+        if name == "plugins" and results is not None:
+            return f"{m.group(1)}{plugins_markdown(results, int(arg) if arg else None)}\n{m.group(5)}"
+        if name in ("table", "plugins"):
             return m.group(0)
         if name not in BLOCKS:
-            raise KeyError(f"unknown results block {name!r} (known: table, {', '.join(BLOCKS)})")
+            raise KeyError(f"unknown results block {name!r} (known: table, plugins, {', '.join(BLOCKS)})")
         return f"{m.group(1)}{BLOCKS[name](systems, research)}\n{m.group(5)}"
 
     out = _BLOCK.sub(sub, text)
