@@ -282,6 +282,17 @@ def plugins_markdown(results: Path, first: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def ood_naming_markdown(path: Path) -> str:
+    """The per-loop table of one ``serumrnn ood-naming eval`` JSON, as the command prints it
+    (with the docs' minus sign). A ranker an older file kept only as rates is left out."""
+    from serumrnn.training.doc_figures import MINUS
+    from serumrnn.training.ood_naming import markdown
+
+    result = json.loads(path.read_text())
+    result["namers"] = {k: v for k, v in result.get("namers", {}).items() if "named" in v["summary"]}
+    return re.sub(r"(?<=[ (])-(?=\d)", MINUS, markdown(result))
+
+
 #: Each generated block of the docs: its name and how it is made from the JSON.
 BLOCKS: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], str]] = {
     "table4": table4_markdown,
@@ -327,10 +338,14 @@ def fill(
             return f"{m.group(1)}{json_table(results / arg)}\n{m.group(5)}"
         if name == "plugins" and results is not None:
             return f"{m.group(1)}{plugins_markdown(results, int(arg) if arg else None)}\n{m.group(5)}"
-        if name in ("table", "plugins"):
+        if name == "ood_naming" and arg and results is not None:
+            return f"{m.group(1)}{ood_naming_markdown(results / arg)}\n{m.group(5)}"
+        if name in ("table", "plugins", "ood_naming"):
             return m.group(0)
         if name not in BLOCKS:
-            raise KeyError(f"unknown results block {name!r} (known: table, plugins, {', '.join(BLOCKS)})")
+            raise KeyError(
+                f"unknown results block {name!r} (known: table, plugins, ood_naming, {', '.join(BLOCKS)})"
+            )
         return f"{m.group(1)}{BLOCKS[name](systems, research)}\n{m.group(5)}"
 
     out = _BLOCK.sub(sub, text)
