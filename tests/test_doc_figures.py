@@ -130,6 +130,7 @@ def test_a_measured_count_ratio_size_or_duration_is_found(text, found):
         "run `serumrnn eval --pairs 100 --timeout 20` and read `step p50 12 ms, 3 of 5`",  # code
         "```sh\nserumrnn bench  # 83/120, 1,237 s, 600 MB\n```",  # a fenced block
         "goal: 2 s; at most 250 lines; ≤ 150 ms; within 3 s; the 15 s goal; default 20 s",  # chosen
+        "the first step after 27.4 s, against the goal of\n15 s; replies are kept for `120` s",
         "the device pings every 10 s; a note above −60 dB",  # settings and thresholds
         "a spectrogram of 128 × 87 bins; five effects and twelve presets",  # a shape; words
         "on 2026-12-03 at 09:35 UTC, port 9000",  # dates, times of day, bare numbers
@@ -180,3 +181,16 @@ def test_the_plugin_rows_of_every_group_come_from_plugins_json(tmp_path):
     assert table[2] == "| (a) open-rack suggestions set on the plugins | 0.0 / 0.0 / 1 of 2 |"
     assert "| −50.0 / −50.0 / 0 of 1, 3.0 captures |" in R.plugins_markdown(tmp_path, first=1)
     assert table[-1].endswith("| – |")  # a row no pair has
+
+
+def test_an_ood_naming_table_is_the_commands_own_with_the_docs_minus(tmp_path):
+    summary = {"cases": 4, "named": 1, "first_names_type": 0.25, "no_step": 2, "worse_any": 0}
+    summary |= {"mean_mse_delta_pct": -12.34, "mean_mssmae_delta_pct": 5.0, "mean_renders": 7.4}
+    result = {
+        "loops": {"verified": {"summary": summary}},
+        "namers": {"selector": {"summary": {"cases": 4, "top1": 0.5, "top2": 0.75}}},  # rates only
+    }
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    assert R.ood_naming_markdown(tmp_path / "r.json").splitlines()[2:] == [
+        "| verified | 4 | 1/4 (25 %) | 2 | 0 | −12.3 % | +5.0 % | 7 |"
+    ]

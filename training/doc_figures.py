@@ -160,7 +160,7 @@ _FIGURE = re.compile(
 #: A stated goal, bound or setting (after ≤, "goal", "default", "every" ..., or before "goal",
 #: "budget" ...) is a number we chose, not one we measured.
 _BOUND = re.compile(
-    r"(?:≤|≥|<=|>=|<|>|goal:?|bound|within|under|over|at most|at least|would be|up to|default:?"
+    r"(?:≤|≥|<=|>=|<|>|goal(?: of|:)?|bound|within|under|over|at most|at least|would be|up to|default:?"
     r"|every|budget|limit|timeout|exceeds?|above|below)\s*\(?\**$",
     re.I,
 )
