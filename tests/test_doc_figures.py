@@ -130,7 +130,7 @@ def test_a_measured_count_ratio_size_or_duration_is_found(text, found):
         "run `serumrnn eval --pairs 100 --timeout 20` and read `step p50 12 ms, 3 of 5`",  # code
         "```sh\nserumrnn bench  # 83/120, 1,237 s, 600 MB\n```",  # a fenced block
         "goal: 2 s; at most 250 lines; ≤ 150 ms; within 3 s; the 15 s goal; default 20 s",  # chosen
-        "the first step after 27.4 s, against the goal of\n15 s; replies are kept for `120` s",
+        "the first step, against the goal of\n15 s; replies are kept for `120` s",
         "the device pings every 10 s; a note above −60 dB",  # settings and thresholds
         "a spectrogram of 128 × 87 bins; five effects and twelve presets",  # a shape; words
         "on 2026-12-03 at 09:35 UTC, port 9000",  # dates, times of day, bare numbers
