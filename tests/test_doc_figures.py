@@ -64,6 +64,10 @@ def test_a_ratio_reads_two_keys_in_order(results):
     assert D.render(results, "basic/run.json", "ms,delta.mse", "ratio2") == "−0.15"
     with pytest.raises(ValueError, match="two values"):
         D.render(results, "basic/run.json", "ms", "ratio2")
+    assert D.render(results, "basic/run.json", "ms,delta.mse", "diff0") == "93"
+    assert D.render(results, "*/run.json", "worse,delta.mse", "diffrange") == "80.6–81.0"
+    with pytest.raises(ValueError, match="pairs of values"):
+        D.render(results, "basic/run.json", "worse", "diffrange")
 
 
 def test_a_missing_key_or_file_or_format_is_a_clear_error(results):

@@ -55,6 +55,13 @@ def _ratio(values: list[Any]) -> float:
     return _num(values[0]) / _num(values[1])
 
 
+def _diffs(values: list[Any]) -> list[float]:
+    """Each pair's first value less its second (a key ``a,b`` over one or more files)."""
+    if not values or len(values) % 2:
+        raise ValueError(f"a difference takes pairs of values, the key found {len(values)}")
+    return [_num(a) - _num(b) for a, b in zip(values[::2], values[1::2], strict=True)]
+
+
 #: How a span's values become text: one value unless the name says range or sum.
 FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "pct": lambda v: f"{_signed(_one(v), 1)} %",
@@ -73,6 +80,7 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "s0": lambda v: f"{_one(v):,.0f} s",
     "sum_s0": lambda v: f"{sum(map(_num, v)):,.0f} s",
     "min0": lambda v: f"{_one(v):,.0f} min",
+    "minsec": lambda v: f"{int(_one(v) // 60)} min {round(_one(v) % 60)} s",
     "range0": lambda v: _range(v, 0),
     "range": lambda v: _range(v, 1),
     "absrange0": lambda v: _range([abs(_num(x)) for x in v], 0),
@@ -81,6 +89,9 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "true": lambda v: f"{sum(1 for x in v if x is True):,}",  # how many of the values are true
     "text": lambda v: ", ".join(map(str, v)),
     "ratio2": lambda v: _signed(_ratio(v), 2),  # the first value over the second
+    "diff0": lambda v: _signed(_one(_diffs(v)), 0),  # the first value less the second, in points
+    "diffrange": lambda v: _range(_diffs(v), 1),  # each file's difference, lowest to highest
+    "diffrange0": lambda v: _range(_diffs(v), 0),
 }
 
 
