@@ -120,6 +120,9 @@ def test_a_hand_typed_figure_is_found_but_goals_code_and_spans_are_not():
         ("| loop | 29 |", "29"),
         ("evaluated on 100 pairs", "100 pairs"),
         ("the clean clone ran 410 tests", "410 tests"),
+        ("the selector names it 0.990 of the time", "0.990"),
+        ("It ended 2 of 7.", "2 of 7"),
+        ("the weight chosen was 0.75.", "0.75"),
     ],
 )
 def test_a_measured_count_ratio_size_or_duration_is_found(text, found):
@@ -136,6 +139,7 @@ def test_a_measured_count_ratio_size_or_duration_is_found(text, found):
         "goal: 2 s; at most 250 lines; ≤ 150 ms; within 3 s; the 15 s goal; default 20 s",  # chosen
         "the first step, against the goal of\n15 s; replies are kept for `120` s",
         "the device pings every 10 s; a note above −60 dB",  # settings and thresholds
+        "dropout `0.5`, the tie `judge.PRIOR_TIE` = 0.5, knobs varied ±0.25, less than 0.02",
         "a spectrogram of 128 × 87 bins; five effects and twelve presets",  # a shape; words
         "on 2026-12-03 at 09:35 UTC, port 9000",  # dates, times of day, bare numbers
         "[results](docs/results.md#table-4-per-group) and https://x.org/a/1.5/2",  # link targets

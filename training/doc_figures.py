@@ -89,7 +89,11 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "true": lambda v: f"{sum(1 for x in v if x is True):,}",  # how many of the values are true
     "text": lambda v: ", ".join(map(str, v)),
     "ratio2": lambda v: _signed(_ratio(v), 2),  # the first value over the second
-    "diff0": lambda v: _signed(_one(_diffs(v)), 0),  # the first value less the second, in points
+    "diff": lambda v: _signed(_one(_diffs(v)), 1),  # the first value less the second, in points
+    "diff0": lambda v: _signed(_one(_diffs(v)), 0),
+    "min2": lambda v: _signed(min(map(_num, v)), 2),
+    "max": lambda v: _signed(max(map(_num, v)), 1),
+    "min3": lambda v: _signed(min(map(_num, v)), 3),
     "diffrange": lambda v: _range(_diffs(v), 1),  # each file's difference, lowest to highest
     "diffrange0": lambda v: _range(_diffs(v), 0),
 }
@@ -157,21 +161,23 @@ _COUNTED = (
 #: A figure typed by hand, the first alternative that fits: a number with a unit; a ratio
 #: (``3.27x``, ``1.16 ×``, ``×3.3``, but not a shape like ``128 × 87``); a count out of a
 #: total (``2 of 7``, ``83/120``, ``−77.8 / −75.8 / −81.2``); a signed change (``−3.08``);
-#: a count of measured things (``100 pairs``); a table cell that is only a number.
+#: a count of measured things (``100 pairs``); a table cell that is only a number; a number
+#: with decimals (``0.94``; a knob value or other constant is written as code).
 _FIGURE = re.compile(
     rf"(?<![\w.]){_RANGE}\s?(?:{_UNIT})"
     rf"|(?<![\w.]){_RANGE}\s?[×x](?!\s?\d)(?!\w)"
     rf"|(?<!\d\s)(?<![\w.])×\s?{_NUM}"
-    rf"|(?<![\w.]){_NUM}\s+(?:out\s+)?of\s+(?:the\s+|all\s+)?{_NUM}(?![\w.])"
-    rf"|(?<![\w./-]){_RANGE}(?:\s?/\s?{_RANGE})+(?![\w/])"
+    rf"|(?<![\w.]){_NUM}\s+(?:out\s+)?of\s+(?:the\s+|all\s+)?{_NUM}(?!\w|\.\d)"
+    rf"|(?<![\w./-]){_RANGE}(?:\s?/\s?{_RANGE})+(?![\w/]|\.\d)"
     rf"|(?<![\w.]){_RANGE}\s+(?:{_COUNTED})\b"
-    rf"|(?<![\w.-])[−+-]\d[\d,]*(?:\.\d+)?(?![\w.])"
+    rf"|(?<![\w.-])[−+-]\d[\d,]*(?:\.\d+)?(?!\w|\.\d)"
     rf"|(?<=\|\s){_RANGE}(?=\s\|)"
+    r"|(?<![\w.])\d+\.\d+(?!\w|\.\d)"
 )
 #: A stated goal, bound or setting (after ≤, "goal", "default", "every" ..., or before "goal",
 #: "budget" ...) is a number we chose, not one we measured.
 _BOUND = re.compile(
-    r"(?:≤|≥|<=|>=|<|>|goal(?: of|:)?|bound|within|under|over|at most|at least|would be|up to|default:?"
+    r"(?:≤|≥|<=|>=|<|>|=|±|less than|more than|goal(?: of|:)?|bound|within|under|over|at most|at least|would be|up to|default:?"
     r"|every|budget|limit|timeout|exceeds?|above|below)\s*\(?\**$",
     re.I,
 )
