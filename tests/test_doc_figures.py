@@ -122,6 +122,8 @@ def test_a_hand_typed_figure_is_found_but_goals_code_and_spans_are_not():
         ("the clean clone ran 410 tests", "410 tests"),
         ("the selector names it 0.990 of the time", "0.990"),
         ("It ended 2 of 7.", "2 of 7"),
+        ("it takes no step on 16 of them", "16 of them"),
+        ("it names reverb 1 time in 8", "1 time in 8"),
         ("the weight chosen was 0.75.", "0.75"),
     ],
 )

@@ -160,7 +160,7 @@ _COUNTED = (
 )
 #: A figure typed by hand, the first alternative that fits: a number with a unit; a ratio
 #: (``3.27x``, ``1.16 ×``, ``×3.3``, but not a shape like ``128 × 87``); a count out of a
-#: total (``2 of 7``, ``83/120``, ``−77.8 / −75.8 / −81.2``); a signed change (``−3.08``);
+#: total (``2 of 7``, ``16 of them``, ``1 time in 8``, ``83/120``, ``−77.8 / −75.8 / −81.2``); a signed change (``−3.08``);
 #: a count of measured things (``100 pairs``); a table cell that is only a number; a number
 #: with decimals (``0.94``; a knob value or other constant is written as code).
 _FIGURE = re.compile(
@@ -168,6 +168,7 @@ _FIGURE = re.compile(
     rf"|(?<![\w.]){_RANGE}\s?[×x](?!\s?\d)(?!\w)"
     rf"|(?<!\d\s)(?<![\w.])×\s?{_NUM}"
     rf"|(?<![\w.]){_NUM}\s+(?:out\s+)?of\s+(?:the\s+|all\s+)?{_NUM}(?!\w|\.\d)"
+    rf"|(?<![\w.]){_NUM}\s+(?:of\s+(?:them|these|those)|times?\s+in\s+{_NUM})\b"
     rf"|(?<![\w./-]){_RANGE}(?:\s?/\s?{_RANGE})+(?![\w/]|\.\d)"
     rf"|(?<![\w.]){_RANGE}\s+(?:{_COUNTED})\b"
     rf"|(?<![\w.-])[−+-]\d[\d,]*(?:\.\d+)?(?!\w|\.\d)"
