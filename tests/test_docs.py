@@ -168,10 +168,23 @@ def test_a_drifted_table_is_caught():
     assert tampered != text and R.fill(tampered, systems, research) != tampered
 
 
+#: How a tracker number reads ("issue N", "issue #N", "issues N"): the code and the docs
+#: say what a thing does, not which ticket asked for it.
+TRACKER = re.compile(r"(?i)\bissue[- ]?#?\d+|\bissues? \d+")
+
+
 def test_no_tracker_numbers_in_the_docs():
     for doc in DOCS:
-        hits = re.findall(r"(?i)\bissue[- ]?#?\d+|\bissues? \d+", doc.read_text())
+        hits = TRACKER.findall(doc.read_text())
         assert hits == [], f"{doc.name}: {hits}"
+
+
+def test_no_tracker_numbers_in_the_code():
+    code = [p for d in ("server", "training", "scripts", "tests") for p in (ROOT / d).rglob("*.py")]
+    code += [p for p in (ROOT / "m4l_device").rglob("*.js") if "node_modules" not in p.parts]
+    assert len(code) > 100 and TRACKER.findall("as issue " + "13 asked") == ["issue 13"]
+    hits = {p.relative_to(ROOT).as_posix(): TRACKER.findall(p.read_text()) for p in code}
+    assert {p: h for p, h in hits.items() if h} == {}
 
 
 def test_make_demo_needs_no_root_and_make_test_sets_up_the_system():
