@@ -8,8 +8,8 @@ names its source, and ``serumrnn results`` rewrites the text between the markers
 The comment is invisible once Markdown is rendered. ``SOURCE#KEY`` names a JSON file under
 docs/results/ (a glob: ``*/plugins.json`` reads every group's) and a dotted key in it, where
 ``*`` takes every key or item at that level (``%20`` stands for a space in a key); ``FORMAT`` (below) turns the values found into
-text. Tables come from the same JSON through ``result_figures.BLOCKS``. ``unmarked`` finds
-figures typed by hand, so the docs test can fail on them.
+text. Tables come from the same JSON through ``result_figures`` (``<!-- results:NAME -->``
+blocks). ``unmarked`` finds figures typed by hand, so the docs test can fail on them.
 """
 
 from __future__ import annotations
@@ -175,8 +175,8 @@ _FIGURE = re.compile(
     rf"|(?<=\|\s){_RANGE}(?=\s\|)"
     r"|(?<![\w.])\d+\.\d+(?!\w|\.\d)"
 )
-#: A stated goal, bound or setting (after ≤, "goal", "default", "every" ..., or before "goal",
-#: "budget" ...) is a number we chose, not one we measured.
+#: A stated goal, bound or setting (after ≤, =, ±, "goal", "default", "every" ..., or before
+#: "goal", "budget" ...) is a number we chose, not one we measured.
 _BOUND = re.compile(
     r"(?:≤|≥|<=|>=|<|>|=|±|less than|more than|goal(?: of|:)?|bound|within|under|over|at most|at least|would be|up to|default:?"
     r"|every|budget|limit|timeout|exceeds?|above|below)\s*\(?\**$",
@@ -201,9 +201,12 @@ def unmarked(text: str) -> list[str]:
     """Figures in ``text`` outside generated blocks, spans and code: each a line to mark up.
 
     The rule (``_FIGURE``): a number with a unit, a ratio, a count out of a total, a signed
-    change or a count of measured things is a measurement, so it must come from JSON. Not
-    figures: code (write a constant, an option or printed output as code), versions, and
-    goals, bounds and settings phrased as such (``_BOUND``). A count the spec fixes is a word."""
+    change, a count of measured things, a numeric table cell or a number with decimals is a
+    measurement, so it must come from JSON. Not figures: code (write a constant, an option, a
+    knob value or printed output as code), versions, and goals, bounds and settings phrased
+    as such (``_BOUND``: after ≤, =, ±, "goal", "default", "every", "above" ...). A count the
+    spec fixes is a word ("five effects"). Bare integers (ids, MIDI notes, list numbers) are
+    not checked."""
     blank = _blank(_VERSION, _blank(_NOT_PROSE, _blank(_GENERATED, text)))
     found = []
     for m in _FIGURE.finditer(blank):
