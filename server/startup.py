@@ -108,17 +108,19 @@ def load_models(
     Only the models the step loop uses are loaded (the selector and one parameter
     model per effect). A folder with no group at all is a ``ModelError`` (missing_group).
     """
-    from serumrnn.server.models import STEP_MODELS, load_group
+    from serumrnn.server.models import SERVER_BACKEND, STEP_MODELS, load_group
 
     root = Path(models_dir or default_models_dir())
-    return {g: load_group(g, root, which=STEP_MODELS) for g in find_groups(root, groups)}
+    return {
+        g: load_group(g, root, which=STEP_MODELS, backend=SERVER_BACKEND) for g in find_groups(root, groups)
+    }
 
 
 def load_and_warm(group: str, models_dir: Path | str | None = None) -> GroupModels:
     """One group as ``serve`` uses it: the step loop's models, verified and warmed up."""
-    from serumrnn.server.models import STEP_MODELS, load_group
+    from serumrnn.server.models import SERVER_BACKEND, STEP_MODELS, load_group
 
-    models = load_group(group, models_dir or default_models_dir(), which=STEP_MODELS)
+    models = load_group(group, models_dir or default_models_dir(), which=STEP_MODELS, backend=SERVER_BACKEND)
     warm_up(models)
     return models
 
@@ -328,8 +330,8 @@ class PendingRack:
 
 
 def warm_up(models: GroupModels) -> None:
-    """Trace each model and touch features, metrics and pitch once, so the first real
-    step is as fast as the rest (the first call of each costs up to seconds)."""
+    """Call each model (TensorFlow traces it) and touch features, metrics and pitch once, so
+    the first real step is as fast as the rest (the first call of each costs up to seconds)."""
     from serumrnn.server import features as F
     from serumrnn.server.assistant import Assistant
 
@@ -337,10 +339,9 @@ def warm_up(models: GroupModels) -> None:
     level = tf_log.level
     tf_log.setLevel(logging.ERROR)  # tracing every model in a row reads as "retracing"
     try:
-        for name, model in models.models.items():
-            models.predict(
-                name, {t.name.split(":")[0]: np.zeros((1, *t.shape[1:]), np.float32) for t in model.inputs}
-            )
+        for name in models.models:
+            shapes = models.input_shapes(name)
+            models.predict(name, {k: np.zeros((1, *s), np.float32) for k, s in shapes.items()})
     finally:
         tf_log.setLevel(level)
     Assistant(models, _tone(F.SAMPLE_RATE), loop="paper").step(
