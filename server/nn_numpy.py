@@ -195,12 +195,27 @@ def _multiply(layer: Layer, xs: list[Array], w: list[Array]) -> Array:
 
 
 def _time_distributed(layer: Layer, xs: list[Array], w: list[Array]) -> Array:
-    """The wrapped model on every step at once (the steps joined to the batch axis)."""
+    """The wrapped model on every step at once (the steps joined to the batch axis). The
+    all-zero steps (the selector's padding: most of its steps early in a session) share
+    one run, since equal inputs give equal outputs."""
     sub: Graph = layer["sub"]
     x = xs[0]
     b, t = x.shape[:2]
-    y = sub.run({sub.inputs[0][0]: x.reshape(b * t, *x.shape[2:])})
-    assert isinstance(y, np.ndarray)
+    rows = x.reshape(b * t, *x.shape[2:])
+    zero = ~rows.reshape(b * t, -1).any(axis=1)
+    if zero.sum() > 1:
+        first = int(np.argmax(zero))
+        keep = ~zero
+        keep[first] = True
+        part = sub.run({sub.inputs[0][0]: rows[keep]})
+        assert isinstance(part, np.ndarray)
+        index = np.cumsum(keep) - 1  # each kept row's place in ``part``
+        index[zero] = index[first]
+        y = part[index]
+    else:
+        out = sub.run({sub.inputs[0][0]: rows})
+        assert isinstance(out, np.ndarray)
+        y = out
     return y.reshape(b, t, *y.shape[1:])
 
 
