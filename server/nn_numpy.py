@@ -202,10 +202,10 @@ def _time_distributed(layer: Layer, xs: list[Array], w: list[Array]) -> Array:
     x = xs[0]
     b, t = x.shape[:2]
     rows = x.reshape(b * t, *x.shape[2:])
-    zero = ~rows.reshape(b * t, -1).any(axis=1)
+    zero: Array = np.logical_not(rows.reshape(b * t, -1).any(axis=1))
     if zero.sum() > 1:
         first = int(np.argmax(zero))
-        keep = ~zero
+        keep: Array = ~zero
         keep[first] = True
         part = sub.run({sub.inputs[0][0]: rows[keep]})
         assert isinstance(part, np.ndarray)

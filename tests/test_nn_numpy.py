@@ -35,6 +35,7 @@ from serumrnn.server.models import (
 )
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
+from serumrnn.server.rack.render import RenderSettings
 from serumrnn.server.sampling import sample_chain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +50,10 @@ def _close(keras_out: np.ndarray, numpy_out: np.ndarray, what: str) -> None:
     assert float(np.abs(k - n).max()) <= TOL * scale, f"{what}: max |diff| {np.abs(k - n).max():.2e}"
 
 
-def _sounds(group: str, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _sounds(group: str, n: int, seed: int) -> list[tuple[tuple[np.ndarray, np.ndarray], ...]]:
     """``n`` (current, target) feature pairs of the group's presets, rendered by the open
     rack: the dry preset against the preset through 1-5 random effects."""
     models_manifest = json.loads((DEFAULT_MODELS_DIR / P.resolve_group(group) / "manifest.json").read_text())
-    from serumrnn.server.rack.render import RenderSettings
-
     rack = OpenRack(RenderSettings(**models_manifest["render"]))
     rng = np.random.default_rng(seed)
     presets = P.group_presets(group)
