@@ -361,18 +361,22 @@ _process_warmed = False
 
 
 def warm_up_process() -> None:
-    """What the first target costs once per process, whatever the group: pYIN's first call
-    compiles its numba kernels (measured 17.6 s on this 2-core machine under load, against
-    0.1 s for a model's whole paper step). ``serve`` runs it on its own thread at start-up,
-    next to the first group's load; later calls return at once."""
+    """What the first target and step cost once per process, whatever the group: pYIN's
+    first call loads scipy.signal and its numba kernels (measured 17.6 s on this 2-core
+    machine under load, against 0.1 s for a model's whole paper step), and the search
+    loop's first knob refinement imports pycma (after pYIN: both need scipy.stats).
+    ``serve`` runs it on its own thread at start-up, next to the first group's load;
+    later calls return at once."""
     global _process_warmed
     with _process_warm:
         if _process_warmed:
             return
         from serumrnn.server import features as F
         from serumrnn.server.pitch import detect_pitch
+        from serumrnn.server.refine import import_cma
 
         detect_pitch(_tone(F.SAMPLE_RATE))
+        import_cma()
         _process_warmed = True
 
 
