@@ -3,9 +3,10 @@
 A group's folder (``models/<group>/``) holds one ``.keras`` file per model, its NumPy
 export (``.npz``, written by ``serumrnn models export``) and a ``manifest.json``. Training
 and evaluation run the ``.keras`` files (backend "keras"); the server runs the exports
-(backend "numpy", :mod:`serumrnn.server.nn_numpy`) and never imports TensorFlow. Before any file is trusted, the loader checks the manifest against
-this code (the spec's fingerprint, feature settings, render note) and each file's sha256. Any
-problem is a ``ModelError`` with a stable ``code`` and a message naming the file.
+(backend "numpy", :mod:`serumrnn.server.nn_numpy`) and never imports TensorFlow. Before
+any file is trusted, the loader checks the manifest against this code (the spec's
+fingerprint, feature settings, render note) and each file's sha256. Any problem is a
+``ModelError`` with a stable ``code`` and a message naming the file.
 """
 
 from __future__ import annotations
