@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "serumrnn.server.match",
     "serumrnn.server.osc_cli",
     "serumrnn.server.startup_bench",
+    "serumrnn.server.nn_export",
     "serumrnn.server.rack.capture",
     "serumrnn.server.rack.draft",
     "serumrnn.device.build",
