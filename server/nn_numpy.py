@@ -1,7 +1,7 @@
 """The shipped Keras models run in NumPy, so a serving process never imports TensorFlow.
 
 Importing TensorFlow took 12.6 s of the 25.6-27.9 s to a group's first step on this
-2-core machine (issue 21's goal: 15 s), and a producer's install carried about 600 MB for
+2-core machine (the goal: 15 s), and a producer's install carried about 600 MB for
 it. ``serumrnn models export`` (:mod:`serumrnn.server.nn_export`, the one place that needs
 Keras) writes each ``.keras`` file's weights and a small layer graph into a ``.npz``
 beside it; :func:`load` reads one back and :class:`NumpyModel` runs it. Only the layers of
