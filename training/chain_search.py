@@ -180,15 +180,16 @@ def compare(
     }
 
 
+#: What anchor.md says of the anchor after its heading.
+ABOUT_ANCHOR = (
+    f"The anchor is CMA-ES over the whole chain from scratch ({N_SWITCHES} switches, "
+    f"{len(CONTINUOUS)} continuous knobs, the distortion mode), scored by the judge's decision "
+    "distance; the best chain after each budget, measured exactly."
+)
+
+
 def markdown(res: dict[str, Any]) -> str:
-    L = heading("Renders against quality", "chain-search", res)
-    L[-1] += (
-        f" on {res['pairs']} held-out pairs {PAIRS_DRAWN}. The anchor is CMA-ES over the whole "
-        f"chain from scratch ({N_SWITCHES} switches, {len(CONTINUOUS)} continuous knobs, the "
-        "distortion mode), scored by the judge's decision distance; the best chain after each "
-        "budget, measured exactly."
-    )
-    L.append("")
+    about = f" on {res['pairs']} held-out pairs {PAIRS_DRAWN}. {ABOUT_ANCHOR}"
     rows = [
         (loop, f"{s['renders_per_pair']:.1f}", f"{s['mse_pct']:+.1f} %", f"{s['mssmae_pct']:+.1f} %")
         for loop, s in res["loops"].items()
@@ -197,8 +198,8 @@ def markdown(res: dict[str, Any]) -> str:
         ("CMA-ES whole chain", b, f"{s['mse_pct']:+.1f} %", f"{s['mssmae_pct']:+.1f} %")
         for b, s in res["anchor"].items()
     ]
-    L += table(["system", "renders per pair", "Mel-MSE Δ%", "MSSMAE Δ%"], rows)
-    return "\n".join(L) + "\n"
+    L = heading("Renders against quality", "chain-search", res, about)
+    return "\n".join([*L, "", *table(["system", "renders per pair", "Mel-MSE Δ%", "MSSMAE Δ%"], rows)]) + "\n"
 
 
 def _cmd(a) -> int:
