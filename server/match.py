@@ -334,7 +334,7 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     )
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register ``serumrnn match`` (listed in ``serumrnn.server.cli.COMMAND_MODULES``)."""
 
     m: argparse.ArgumentParser = subparsers.add_parser(

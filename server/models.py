@@ -83,17 +83,7 @@ def sha256(path: Path) -> str:
 
 def feature_settings() -> dict[str, Any]:
     """The feature facts a model depends on (checked against each manifest)."""
-    return {
-        "sample_rate": F.SAMPLE_RATE,
-        "n_fft": F.N_FFT,
-        "hop": F.HOP,
-        "n_mels": F.N_MELS,
-        "fmin": F.FMIN,
-        "fmax": F.FMAX,
-        "top_db": F.TOP_DB,
-        "n_mfcc": F.N_MFCC,
-        "n_frames": F.N_FRAMES,
-    }
+    return {**F.settings(), "n_frames": F.N_FRAMES}
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

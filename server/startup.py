@@ -401,4 +401,5 @@ def limit_blas(threads: int | None) -> BlasLimits | None:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - comes with scikit-learn, a librosa dependency
         return None
-    return threadpool_limits(threads, user_api="blas")
+    limits: BlasLimits = threadpool_limits(threads, user_api="blas")  # threadpoolctl is untyped
+    return limits
