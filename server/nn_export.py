@@ -330,7 +330,7 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="the shipped models' files")
     msub = p.add_subparsers(dest="models_cmd", required=True)
     ex = msub.add_parser(

@@ -211,7 +211,7 @@ def _time_distributed(layer: Layer, xs: list[Array], w: list[Array]) -> Array:
         assert isinstance(part, np.ndarray)
         index = np.cumsum(keep) - 1  # each kept row's place in ``part``
         index[zero] = index[first]
-        y = part[index]
+        y: np.ndarray = part[index]
     else:
         out = sub.run({sub.inputs[0][0]: rows})
         assert isinstance(out, np.ndarray)
