@@ -203,19 +203,22 @@ def load_group(
     for name in which:
         entry = _entry(folder, manifest, name)
         path = folder / entry["file"]
-        if not path.is_file():
-            raise ModelError("missing_file", f"{path} is missing")
-        if verify and sha256(path) != entry["sha256"]:
-            raise ModelError(
-                "checksum",
-                f"{path} does not match its sha256 in the manifest "
-                "(corrupt or replaced); re-export or re-download the models",
-            )
+        _check_file(path, entry["sha256"], verify, "re-export or re-download the models")
         try:
             out.models[name] = keras.models.load_model(path, compile=False)
         except Exception as e:  # keras raises many kinds on a damaged file
             raise ModelError("corrupt", f"{path} cannot be loaded: {type(e).__name__}: {e}") from None
     return out
+
+
+def _check_file(path: Path, sha: str, verify: bool, fix: str) -> None:
+    """A model file the manifest lists: present, and (``verify``) the bytes it recorded."""
+    if not path.is_file():
+        raise ModelError("missing_file", f"{path} is missing: {fix}")
+    if verify and sha256(path) != sha:
+        raise ModelError(
+            "checksum", f"{path} does not match its sha256 in the manifest (corrupt or replaced); {fix}"
+        )
 
 
 def _entry(folder: Path, manifest: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -239,14 +242,7 @@ def load_export(folder: Path, entry: Mapping[str, Any], *, verify: bool = True) 
             f"{folder / 'manifest.json'} lists no NumPy export of {keras_name}: run `serumrnn models export`",
         )
     path = folder / str(np_entry["file"])
-    if not path.is_file():
-        raise ModelError("missing_file", f"{path} is missing: run `serumrnn models export`")
-    if verify and sha256(path) != np_entry["sha256"]:
-        raise ModelError(
-            "checksum",
-            f"{path} does not match its sha256 in the manifest (corrupt or replaced); "
-            "re-export with `serumrnn models export`",
-        )
+    _check_file(path, str(np_entry["sha256"]), verify, "run `serumrnn models export`")
     try:
         model = nn_numpy.load(path)
     except nn_numpy.ExportError as e:
