@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh_process import STEP_IMPORTS, STEP_TARGET
 
 from serumrnn.server import features as F
 from serumrnn.server import naming_prior as NP
@@ -233,22 +234,15 @@ NO_TF = "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = No
 
 
 def test_the_server_s_step_path_runs_where_tensorflow_cannot_be_imported():
-    code = NO_TF + (
-        "import numpy as np\n"
-        "from serumrnn.server import spec\n"
-        "from serumrnn.server.assistant import Assistant\n"
-        "from serumrnn.server.rack import OpenRack\n"
-        "from serumrnn.server.sampling import sample_chain\n"
-        "from serumrnn.server.startup import load_and_warm\n"
-        "try:\n"
+    code = (
+        NO_TF + STEP_IMPORTS + "try:\n"
         "    import tensorflow\n"
         "    print('tensorflow imported')\n"
         "except ImportError:\n"
         "    print('no tensorflow')\n"
         "gm = load_and_warm('basic_shapes')\n"
-        "rack = OpenRack(gm.render_settings)\n"
-        "target = rack.render(sample_chain(['eq', 'reverb'], np.random.default_rng(2)), 'saw')\n"
-        "r = Assistant(gm, target, renderer=rack, preset='saw').step()\n"
+        + STEP_TARGET
+        + "r = Assistant(gm, target, renderer=rack, preset='saw').step()\n"
         "print('step', r.effect, r.loop)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)

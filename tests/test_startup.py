@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from fresh_process import STEP_IMPORTS, STEP_TARGET
 from stub_models import StubModels
 
 from serumrnn.server import cli, osc
@@ -333,18 +334,10 @@ def test_after_the_warm_ups_a_first_search_step_imports_no_heavy_library():
     pycma for the knob refinement), so the first step pays none of it; pycma comes without
     matplotlib (about a second of imports no serve request uses); and no TensorFlow."""
     code = (
-        "import sys\n"
-        "import numpy as np\n"
-        "from serumrnn.server import spec\n"
-        "from serumrnn.server.assistant import Assistant\n"
-        "from serumrnn.server.rack import OpenRack\n"
-        "from serumrnn.server.sampling import sample_chain\n"
-        "from serumrnn.server.startup import load_and_warm\n"
-        "gm = load_and_warm('basic_shapes')\n"
+        "import sys\n" + STEP_IMPORTS + "gm = load_and_warm('basic_shapes')\n"
         "print('warm', 'cma' in sys.modules, 'matplotlib' in sys.modules)\n"
-        "rack = OpenRack(gm.render_settings)\n"
-        "target = rack.render(sample_chain(['eq', 'reverb'], np.random.default_rng(2)), 'saw')\n"
-        "before = set(sys.modules)\n"
+        + STEP_TARGET
+        + "before = set(sys.modules)\n"
         "r = Assistant(gm, target, renderer=rack, preset='saw').step()\n"
         "heavy = ('cma', 'scipy', 'numba', 'librosa', 'matplotlib', 'tensorflow', 'keras', 'sklearn')\n"
         "print('step', r.loop, sorted(m for m in set(sys.modules) - before if m.split('.')[0] in heavy))\n"
