@@ -409,22 +409,38 @@ def test_stop_tells_the_devices_and_the_stuck_step_starts_no_further_stage(files
 
 
 WATCHED = """
-import signal, sys, time
+import os, signal, sys, tempfile, time
 from serumrnn.server import osc_cli
 osc_cli.WATCHDOG_LIMIT_S = 1.0
+osc_cli._CLEANUP.append(osc_cli._private_tmp())
 signal.signal(signal.SIGTERM, lambda n, f: None)  # a handler that never gets to stop anything
 osc_cli._start_watchdog()
-print("ready", flush=True)
+open(os.path.join(tempfile.gettempdir(), "__autograph_generated_file1234.py"), "w").write("x")
+print(tempfile.gettempdir(), flush=True)
 time.sleep(120)
 """
 
 
-def test_the_watchdog_ends_a_server_whose_own_shutdown_never_comes():
+def test_the_watchdog_ends_a_server_whose_own_shutdown_never_comes_and_removes_its_temp_folder():
     proc = subprocess.Popen([sys.executable, "-c", WATCHED], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        d = proc.stdout.readline().strip()
+        assert os.path.basename(d).startswith("serumrnn-serve-") and os.listdir(d)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == -signal.SIGKILL
+        assert not os.path.exists(d)  # removed before the kill: nothing is left once it has exited
+    finally:
+        proc.kill()
+
+
+def test_the_watchdog_removes_the_temp_folder_of_a_server_killed_from_outside():
+    proc = subprocess.Popen([sys.executable, "-c", WATCHED], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        d = proc.stdout.readline().strip()
+        assert os.listdir(d)
+        proc.kill()
+        proc.wait(60)
+        wait_for(lambda: not os.path.exists(d), "the watchdog removing the folder", 30)
     finally:
         proc.kill()
 
