@@ -281,6 +281,7 @@ def config_of(a: argparse.Namespace, rack_order: tuple[str, ...] | None = None) 
         sessions_per_client=a.sessions_per_client,
         session_memory_mb=a.session_memory,
         size_rule=a.size_rule,
+        front=sys.platform != "win32",  # a front process needs inherited descriptors
     )
 
 

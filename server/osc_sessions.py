@@ -28,7 +28,6 @@ Bounds, so no client can push out another's state or grow the server without lim
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import secrets
 import threading
@@ -50,6 +49,7 @@ from serumrnn.server.osc_reply_cache import (
     Running,
     SessionReplies,
 )
+from serumrnn.server.osc_transport import client_of as client_of
 
 if TYPE_CHECKING:
     from serumrnn.server.assistant import Assistant
@@ -87,19 +87,6 @@ def short_id(sid: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def client_of(ip: str, *, collapse_loopback: bool = True) -> str:
-    """The client an address counts as for the caps: the IP itself, except that every
-    loopback address is the one client ``"loopback"`` (``collapse_loopback``: the server
-    listens on loopback, so every sender is a process on this machine)."""
-    if collapse_loopback:
-        try:
-            if ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
-                return "loopback"
-        except ValueError:
-            pass
-    return ip
-
-
 @dataclass
 class OscSession:
     """A device's session: its group's models, its owner, where replies go, the step loop."""
