@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="a JSON of the figures")
     a = ap.parse_args()
     loops = a.loops.split(",")
-    found = B._step_setup(None, seed=11)
+    found = B.step_setup(None, seed=11)
     if found is None:
         raise SystemExit("no models")
     gm, rack, rng, presets = found

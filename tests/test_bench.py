@@ -40,3 +40,27 @@ def test_bench_verified_reports_both_loops(tiny_run, capsys):
     text = capsys.readouterr().out
     assert "goal <= 40 ms p50" in text and "goal <= 150 ms p50" in text
     assert "verified step, k = 3, on the debian_test plugins" in text
+
+
+def test_bench_json_records_every_figure_with_the_load(tmp_path, monkeypatch, capsys):
+    """``serumrnn bench --json`` writes what run_bench returned, so the docs' spans can read it."""
+    import argparse
+    import json
+
+    from serumrnn.server import bench
+    from serumrnn.training import commands
+
+    seen = {}
+
+    def fake_run_bench(*, quick, workers, extra):
+        seen["quick"], seen["workers"] = quick, workers
+        return {"search_step_p50_ms": 123.5, "osc_1_p50_ms": 7.0}
+
+    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    path = tmp_path / "bench.json"
+    rc = commands._cmd_bench(argparse.Namespace(quick=True, workers=1, json=str(path)))
+    rec = json.loads(path.read_text())
+    assert rc == 0 and seen == {"quick": True, "workers": 1}
+    assert rec["figures"] == {"search_step_p50_ms": 123.5, "osc_1_p50_ms": 7.0}
+    assert rec["measured_by"] == "serumrnn bench --quick"
+    assert rec["load_before"] >= 0 and rec["cpu_count"] >= 1

@@ -60,6 +60,16 @@ def test_a_star_key_takes_every_item(results):
     ) == ("2", "3")
 
 
+def test_a_ratio_reads_two_keys_in_order(results):
+    assert D.render(results, "basic/run.json", "ms,delta.mse", "ratio2") == "−0.15"
+    with pytest.raises(ValueError, match="two values"):
+        D.render(results, "basic/run.json", "ms", "ratio2")
+    assert D.render(results, "basic/run.json", "ms,delta.mse", "diff0") == "93"
+    assert D.render(results, "*/run.json", "worse,delta.mse", "diffrange") == "80.6–81.0"
+    with pytest.raises(ValueError, match="pairs of values"):
+        D.render(results, "basic/run.json", "worse", "diffrange")
+
+
 def test_a_missing_key_or_file_or_format_is_a_clear_error(results):
     with pytest.raises(KeyError, match="basic/run.json has no 'delta.mssmae'"):
         D.render(results, "basic/run.json", "delta.mssmae", "pct")
@@ -89,6 +99,59 @@ def test_a_hand_typed_figure_is_found_but_goals_code_and_spans_are_not():
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("It ended 0 of 130 pairs worse.", "0 of 130"),
+        ("named on 27 of the 30 pairs", "27 of the 30"),
+        ("the first step names the type on 83/120", "83/120"),
+        ("Mel-MSE −77.8 / −75.8 / −81.2 in the three groups", "−77.8 / −75.8 / −81.2"),
+        ("search is 3.27x slower", "3.27x"),
+        ("search is 1.16 × refine's step", "1.16 ×"),
+        ("the step's time grew ×3.3", "×3.3"),
+        ("old vs new: 0.51–0.64× the time", "0.51–0.64×"),
+        ("the selector took 1,237 s", "1,237 s"),
+        ("parameter models took 365–615 s", "365–615 s"),
+        ("the suite took 8 min", "8 min"),
+        ("it downloads about 600 MB", "600 MB"),
+        ("a 112 kB file", "112 kB"),
+        ("SerumRNN vs NI: −3.08", "−3.08"),
+        ("| verified | -74.8 |", "-74.8"),
+        ("| loop | 29 |", "29"),
+        ("evaluated on 100 pairs", "100 pairs"),
+        ("the clean clone ran 410 tests", "410 tests"),
+        ("the selector names it 0.990 of the time", "0.990"),
+        ("It ended 2 of 7.", "2 of 7"),
+        ("it takes no step on 16 of them", "16 of them"),
+        ("it names reverb 1 time in 8", "1 time in 8"),
+        ("the weight chosen was 0.75.", "0.75"),
+    ],
+)
+def test_a_measured_count_ratio_size_or_duration_is_found(text, found):
+    assert D.unmarked(text) == [f"line 1: {found}"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "### 2. Drop the device\n1. Pick the group.",  # section and list numbers
+        "Python 3.11, 3.12 or 3.13; spec 2.0; OSC 1.0; GPL-3.0-or-later; the paper's section 4.4",
+        "run `serumrnn eval --pairs 100 --timeout 20` and read `step p50 12 ms, 3 of 5`",  # code
+        "```sh\nserumrnn bench  # 83/120, 1,237 s, 600 MB\n```",  # a fenced block
+        "goal: 2 s; at most 250 lines; ≤ 150 ms; within 3 s; the 15 s goal; default 20 s",  # chosen
+        "the first step, against the goal of\n15 s; replies are kept for `120` s",
+        "the device pings every 10 s; a note above −60 dB",  # settings and thresholds
+        "dropout `0.5`, the tie `judge.PRIOR_TIE` = 0.5, knobs varied ±0.25, less than 0.02",
+        "a spectrogram of 128 × 87 bins; five effects and twelve presets",  # a shape; words
+        "on 2026-12-03 at 09:35 UTC, port 9000",  # dates, times of day, bare numbers
+        "[results](docs/results.md#table-4-per-group) and https://x.org/a/1.5/2",  # link targets
+        "<!-- fig:a.json#n num0 -->83<!-- /fig --> of <!-- fig:a.json#m num0 -->120<!-- /fig -->",
+    ],
+)
+def test_what_is_not_a_measurement_is_not_found(text):
+    assert D.unmarked(text) == []
+
+
 def test_a_json_table_is_rendered_with_its_column_formats(tmp_path):
     t = {
         "columns": [
@@ -103,7 +166,41 @@ def test_a_json_table_is_rendered_with_its_column_formats(tmp_path):
         "| group | Mel-MSE Δ | worse |",
         "|---|---:|---:|",
         "| Basic | −80.6 % | 0 |",
-        "| Adv. | None | 3 |",
+        "| Adv. | – | 3 |",
     ]
     doc = "x\n<!-- results:table t.json -->\nstale\n<!-- /results -->\n"
     assert "| Basic | −80.6 % | 0 |" in R.fill(doc, {}, None, tmp_path)
+
+
+def test_the_plugin_rows_of_every_group_come_from_plugins_json(tmp_path):
+    def pair(start: float, end: float, worse: bool) -> dict:
+        row = {"end": {"mse": end, "mssmae": end}, "worse_any": worse, "seconds": 1.0, "steps_offered": 1}
+        row |= {k: 1 for k in ("open_renders", "plugin_renders", "steps_offered", "taken_back")}
+        return {
+            "start": {"mse": start, "mssmae": start},
+            "rows": {"open": row, "device": row | {"captures": 3}},
+        }
+
+    (tmp_path / "basic_shapes").mkdir()
+    pairs = [pair(1.0, 0.5, False), pair(1.0, 1.5, True)]
+    for p in pairs:
+        p["rows"]["open"]["captures"] = 0
+    (tmp_path / "basic_shapes" / "plugins.json").write_text(json.dumps({"pairs_done": pairs}))
+    table = R.plugins_markdown(tmp_path).splitlines()
+    assert table[0] == "| row | Basic Shapes |"
+    assert table[2] == "| (a) open-rack suggestions set on the plugins | 0.0 / 0.0 / 1 of 2 |"
+    assert "| −50.0 / −50.0 / 0 of 1, 3.0 captures |" in R.plugins_markdown(tmp_path, first=1)
+    assert table[-1].endswith("| – |")  # a row no pair has
+
+
+def test_an_ood_naming_table_is_the_commands_own_with_the_docs_minus(tmp_path):
+    summary = {"cases": 4, "named": 1, "first_names_type": 0.25, "no_step": 2, "worse_any": 0}
+    summary |= {"mean_mse_delta_pct": -12.34, "mean_mssmae_delta_pct": 5.0, "mean_renders": 7.4}
+    result = {
+        "loops": {"verified": {"summary": summary}},
+        "namers": {"selector": {"summary": {"cases": 4, "top1": 0.5, "top2": 0.75}}},  # rates only
+    }
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    assert R.ood_naming_markdown(tmp_path / "r.json").splitlines()[2:] == [
+        "| verified | 4 | 1/4 (25 %) | 2 | 0 | −12.3 % | +5.0 % | 7 |"
+    ]

@@ -56,3 +56,15 @@ def test_turned_off(capsys, monkeypatch):
     progress.say("hidden")
     assert list(progress.bar([1, 2])) == [1, 2]
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", ["eval", "calibrate"])
+def test_slow_commands_say_they_started_before_their_options_are_read(command, capsys, monkeypatch):
+    """`eval` and `calibrate` take seconds before their first stage: their first line comes
+    before anything is imported or parsed (here, before a bad option ends the command)."""
+    from serumrnn.server import cli
+
+    monkeypatch.setattr(cli, "_STARTED", [])
+    with pytest.raises(SystemExit):
+        cli.main([command, "--no-such-option"])
+    assert capsys.readouterr().err.splitlines()[0] == f"serumrnn {command}: starting ..."

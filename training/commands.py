@@ -8,7 +8,9 @@ the commands so building the parser stays instant.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import time
 from pathlib import Path
 
 from serumrnn.server.spec import EFFECT_NAMES, MAX_STEPS, SERUM_RACK_ORDER
@@ -56,7 +58,22 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     from serumrnn.server.bench import run_bench
     from serumrnn.training.datagen import bench_datagen
 
-    run_bench(quick=a.quick, workers=a.workers, extra=lambda: bench_datagen(a.workers, 16 if a.quick else 48))
+    load_before, t0 = os.getloadavg()[0], time.perf_counter()
+    figures = run_bench(
+        quick=a.quick, workers=a.workers, extra=lambda: bench_datagen(a.workers, 16 if a.quick else 48)
+    )
+    if a.json:  # the figures the docs' spans read; the load says how quiet the machine was
+        record = {
+            "measured_by": "serumrnn bench" + (" --quick" if a.quick else ""),
+            "date": time.strftime("%Y-%m-%d"),
+            "cpu_count": os.cpu_count(),
+            "load_before": load_before,
+            "load_after": os.getloadavg()[0],
+            "seconds": time.perf_counter() - t0,
+            "figures": figures,
+        }
+        Path(a.json).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {a.json}")
     return 0
 
 
@@ -241,4 +258,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("bench", help="print speed figures for this machine")
     b.add_argument("--quick", action="store_true", help="fewer repetitions")
     _workers(b, "data-generation processes")
+    b.add_argument("--json", metavar="PATH", help="also write every figure, with the load average, to PATH")
     b.set_defaults(func=_cmd_bench)

@@ -251,6 +251,48 @@ def loops_markdown(systems: dict[str, Any], research: dict[str, Any] | None) -> 
     return "\n".join(L)
 
 
+def plugins_markdown(results: Path, first: int | None = None) -> str:
+    """The real-plugin rows of every group side by side, from each ``<group>/plugins.json``
+    (over its first ``first`` pairs when given, so rows are compared on the same pairs)."""
+    from serumrnn.training.doc_figures import MINUS
+    from serumrnn.training.plugin_eval import ROWS, summarize
+
+    def num(x: float) -> str:
+        return f"{x:.1f}".replace("-", MINUS)
+
+    done = {
+        g: json.loads(f.read_text())["pairs_done"][:first]
+        for g in GROUP_LABELS
+        if (f := results / g / "plugins.json").is_file()
+    }
+    lines = ["| row | " + " | ".join(GROUP_LABELS[g] for g in done) + " |", "|---" * (len(done) + 1) + "|"]
+    for row, label in ROWS.items():
+        cells = []
+        for pairs in done.values():
+            have = [p for p in pairs if row in p["rows"]]
+            if not have:
+                cells.append("–")
+                continue
+            s = summarize(have, row)
+            cell = f"{num(s['mse_pct'])} / {num(s['mssmae_pct'])} / {s['worse']} of {s['pairs']}"
+            cells.append(
+                cell + (f", {s['captures_per_pair']:.1f} captures" if row.startswith("device") else "")
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ood_naming_markdown(path: Path) -> str:
+    """The per-loop table of one ``serumrnn ood-naming eval`` JSON, as the command prints it
+    (with the docs' minus sign). A ranker an older file kept only as rates is left out."""
+    from serumrnn.training.doc_figures import MINUS
+    from serumrnn.training.ood_naming import markdown
+
+    result = json.loads(path.read_text())
+    result["namers"] = {k: v for k, v in result.get("namers", {}).items() if "named" in v["summary"]}
+    return re.sub(r"(?<=[ (])-(?=\d)", MINUS, markdown(result))
+
+
 #: Each generated block of the docs: its name and how it is made from the JSON.
 BLOCKS: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], str]] = {
     "table4": table4_markdown,
@@ -262,7 +304,8 @@ _BLOCK = re.compile(r"(<!-- results:(\w+)(?: (\S+))? -->\n)(.*?)(<!-- /results -
 
 def json_table(path: Path) -> str:
     """A Markdown table from a JSON ``{"columns": [{"name", "format"}], "rows": [[...]]}``;
-    a column's format is one of ``doc_figures.FORMATS`` (None or "text": as written)."""
+    a column's format is one of ``doc_figures.FORMATS`` (None or "text": as written); a
+    missing value (null) is shown as "–"."""
     from serumrnn.training.doc_figures import FORMATS
 
     t = json.loads(path.read_text())
@@ -275,7 +318,7 @@ def json_table(path: Path) -> str:
         if len(row) != len(cols):
             raise ValueError(f"{path}: a row has {len(row)} cells for {len(cols)} columns: {row}")
         cells = [
-            str(v) if c.get("format") in (None, "text") or v is None else FORMATS[c["format"]]([v])
+            "–" if v is None else str(v) if c.get("format") in (None, "text") else FORMATS[c["format"]]([v])
             for c, v in zip(cols, row)
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -293,10 +336,16 @@ def fill(
         name, arg = m.group(2), m.group(3)
         if name == "table" and arg and results is not None:
             return f"{m.group(1)}{json_table(results / arg)}\n{m.group(5)}"
-        if name == "table":
+        if name == "plugins" and results is not None:
+            return f"{m.group(1)}{plugins_markdown(results, int(arg) if arg else None)}\n{m.group(5)}"
+        if name == "ood_naming" and arg and results is not None:
+            return f"{m.group(1)}{ood_naming_markdown(results / arg)}\n{m.group(5)}"
+        if name in ("table", "plugins", "ood_naming"):
             return m.group(0)
         if name not in BLOCKS:
-            raise KeyError(f"unknown results block {name!r} (known: table, {', '.join(BLOCKS)})")
+            raise KeyError(
+                f"unknown results block {name!r} (known: table, plugins, ood_naming, {', '.join(BLOCKS)})"
+            )
         return f"{m.group(1)}{BLOCKS[name](systems, research)}\n{m.group(5)}"
 
     out = _BLOCK.sub(sub, text)

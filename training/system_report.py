@@ -83,7 +83,7 @@ def plot_progression(ex: dict[str, Any], stop: int, path: Path) -> Path:
     )
     fig.suptitle(
         f"Figure 1: SerumRNN step by step on one held-out pair ({ex['preset']}, {len(ex['truth'])} "
-        f"effects), up to where the paper's rule stops;\nMel-MSE to the target under each picture; "
+        f"effects), up to where the paper's rule stops;\nMel-MSE to the target in each picture's title; "
         f"this pair {outcome}",
         fontsize=8,
         y=1.12,
