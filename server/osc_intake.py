@@ -96,6 +96,7 @@ class Intake(Replies):
         port = req.args.get("reply_port")
         if port is not None and 0 <= port <= 65535:
             self._learn_route(sender, port)
+        log.info("ping rid=%d session=- ok (answered by the front process)", req.request_id)
 
     def _admit(self, msg: osc.Message, sender: tuple[str, int], t0: float | None = None) -> None:
         """Parse one message; answer it at once if it needs no work (a malformed request,
@@ -292,6 +293,9 @@ class Intake(Replies):
             self.costs.record(req.name, time.perf_counter() - started)
             if sess is not None and out.failure is None:
                 self._learn_growth(req.name, sess.nbytes - before)
+        if req.name in HEAVY or req.name == "end":
+            # after end too: an ended session's memory goes back to the system at once,
+            # not at the next heavy request
             give_back_free_memory()
         datagrams = self._encode(req, out, budget)
         self._keep(req, call, out, datagrams)  # before sending: a retry may follow the reply at once

@@ -27,7 +27,6 @@ Bounds, so no client can push out another's state or grow the server without lim
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 import threading
@@ -86,7 +85,6 @@ def short_id(sid: str) -> str:
     return sid[:9] + ("…" if len(sid) > 9 else "")
 
 
-@functools.lru_cache(maxsize=4096)
 @dataclass
 class OscSession:
     """A device's session: its group's models, its owner, where replies go, the step loop."""

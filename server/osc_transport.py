@@ -345,6 +345,7 @@ def is_unspecified(host: str) -> bool:
         return host == ""
 
 
+@functools.lru_cache(maxsize=4096)
 def client_of(ip: str, *, collapse_loopback: bool = True) -> str:
     """The client an address counts as for the caps: the IP itself, except that every
     loopback address is the one client ``"loopback"`` (``collapse_loopback``: the server

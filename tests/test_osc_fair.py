@@ -328,6 +328,25 @@ def test_held_bytes_matches_what_a_real_session_allocates():
     assert abs(counted - grown) <= 0.1 * grown, (counted, grown)
 
 
+def test_an_ended_session_is_freed_while_the_workers_wait(files):
+    """A worker waiting for its next job held the last one, whose closure holds its session:
+    an ended session's 10 MB stayed alive, and the next session's growth hid in it (RSS
+    grew one session less than the budget counted)."""
+    import weakref
+
+    srv = make_server(workers=1)
+    try:
+        with OscClient(srv.address, timeout=60) as c:
+            sid = new_session(c)
+            assert c.request("target", sid, str(files / "target.wav"))[0].address == f"{P}/target/reply"
+            assert c.request("step", sid, str(files / "target.wav"))[-1].address == f"{P}/step/end"
+            ref = weakref.ref(srv.sessions.get(sid))
+            assert c.request("end", sid)[0].address == f"{P}/end/reply"
+            wait_for(lambda: gc.collect() is not None and ref() is None, "the ended session being freed", 10)
+    finally:
+        srv.stop()
+
+
 def test_a_target_that_would_pass_the_budget_is_refused_before_it_runs(files):
     srv = make_server(session_memory_mb=4)  # less than one target holds
     try:
