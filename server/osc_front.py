@@ -154,11 +154,14 @@ class Front:
             return False
         self._in += got
         for body in split_frames(self._in):
-            if body[:1] == b"P":
-                self.gate.prove(sender_of(body[1:]))
-            elif body[:1] == b"S":
-                (self.sessions,) = _COUNT.unpack_from(body, 1)
-                self.groups = body[5:].decode("utf-8", "replace")
+            try:
+                if body[:1] == b"P":
+                    self.gate.prove(sender_of(body[1:]))
+                elif body[:1] == b"S":
+                    (self.sessions,) = _COUNT.unpack_from(body, 1)
+                    self.groups = body[5:].decode("utf-8", "replace")
+            except (OSError, ValueError, struct.error):  # pragma: no cover - the server's own frames
+                log.warning("front: a frame from the server could not be read")
         return True
 
     def _read_udp(self) -> bool:
@@ -405,8 +408,13 @@ class FrontLink:
         with self._send_lock:
             try:
                 link.sendall(data)
-            except OSError:  # the front is gone: the receive thread restarts it
-                pass
+            except OSError:
+                # The front is gone, or stopped reading for a second: a frame may be cut,
+                # so close the link; the receive thread then starts a new front.
+                try:
+                    link.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def prove(self, name: bytes) -> None:
         """The sender whose raw address is ``name`` proved it owns a session."""
