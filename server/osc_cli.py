@@ -154,14 +154,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 #: Seconds from the stop signal to the process's end, whatever is still running.
-SHUTDOWN_LIMIT_S = 3.5
+SHUTDOWN_LIMIT_S = 4.0
 
 
 #: The watchdog's limit (a separate process, free of this one's threads): past it, the
 #: server is killed, whatever holds its interpreter. Under load (2 workers computing, load
 #: average 4-9) a 4.9 s limit gave exits of up to 4.99 s (attack_osc.py --goals): the
-#: kill itself and the parent's wait take tens of milliseconds on a busy machine.
-WATCHDOG_LIMIT_S = 4.0
+#: kill itself and the parent's wait take tens of milliseconds on a busy machine. At 4.0 s
+#: a server on TensorFlow models was killed instead of exiting cleanly (load average 6-9).
+WATCHDOG_LIMIT_S = 4.5
 
 _WATCHDOG = """
 import os, select, shutil, signal, sys, time
