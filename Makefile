@@ -17,10 +17,11 @@ $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 	@$(PIP) --upgrade pip 'setuptools>=77'  # the build backend pyproject names (tests build offline with it)
 
-# The demo's packages only: the project and TensorFlow, no root and no apt.
+# The demo's packages only: the project, no root and no apt. No TensorFlow: the server and
+# `serumrnn demo` run the models' NumPy exports (server/nn_numpy.py); training needs the ml extra.
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
-	@echo "installing the Python packages the demo needs into $(VENV) (first time: a few minutes, mostly TensorFlow) ..."
-	@$(PIP) -e '.[ml]'
+	@echo "installing the Python packages the demo needs into $(VENV) (first time: a minute or two) ..."
+	@$(PIP) -e .
 	@touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python

@@ -45,7 +45,7 @@ if (-not $python) {
 Say "using Python $version ($($python -join ' '))"
 
 if ($env:SERUMRNN_HOME) { $home_dir = $env:SERUMRNN_HOME } else { $home_dir = Join-Path $env:LOCALAPPDATA 'SerumRNN' }
-Say "installing into $home_dir (about 600 MB; a few minutes on a fast connection)"
+Say "installing into $home_dir (several hundred MB, no TensorFlow; a few minutes on a fast connection)"
 New-Item -ItemType Directory -Force -Path $home_dir | Out-Null
 $venv = Join-Path $home_dir 'venv'
 $venv_python = Join-Path $venv 'Scripts\python.exe'

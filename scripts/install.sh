@@ -52,7 +52,7 @@ if [ -n "${SERUMRNN_PYTHON:-}" ] && ! supported "$SERUMRNN_PYTHON" >/dev/null; t
 fi
 python="$(find_python)" || fail "SerumRNN needs Python 3.11, 3.12 or 3.13, and none was found. Install Python 3.13 from https://www.python.org/downloads/ (macOS: the \"macOS 64-bit universal2 installer\"), then run this installer again."
 say "using Python $(supported "$python") at $python"
-say "installing into $home (about 600 MB; a few minutes on a fast connection)"
+say "installing into $home (several hundred MB, no TensorFlow; a few minutes on a fast connection)"
 
 mkdir -p "$home"
 venv="$home/venv"

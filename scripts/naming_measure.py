@@ -21,11 +21,15 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from serumrnn.server.models import GroupModels
+    from serumrnn.server.rack import OpenRack
 
 #: SoX effect (a key of ood_suite.SOX_EFFECTS) -> the spec effects it is an instance of.
 SOX_TYPES = {
@@ -289,7 +293,21 @@ def summary(path: Path) -> str:
     return "\n".join(out)
 
 
-def main() -> int:  # noqa: C901  (one flat list of options; complexity 11)
+def chosen_targets(a: argparse.Namespace, models: GroupModels, rack: OpenRack) -> Iterable[dict[str, Any]]:
+    """The targets the options name: the issue's, the demo pair, a suite folder, held-out
+    pairs, or the out-of-domain targets of each seed."""
+    if a.issue:
+        return [issue_target()]
+    if a.demo:
+        return [demo_target(models.render_settings.note)]
+    if a.suite:
+        return suite_targets(a.suite, models.render_settings.note)
+    if a.in_domain:
+        return in_domain_targets(models.group, a.in_domain, rack)
+    return (t for s in a.seeds for t in ood_targets(s, not a.no_plugins))
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="*", default=[0])
     ap.add_argument("--loops", nargs="+", default=["verified"])
@@ -320,17 +338,7 @@ def main() -> int:  # noqa: C901  (one flat list of options; complexity 11)
     done = set()
     if a.out.exists():
         done = {(r["id"], r["loop"]) for r in map(json.loads, a.out.read_text().splitlines()) if r}
-    if a.issue:
-        targets: Any = [issue_target()]
-    elif a.demo:
-        targets = [demo_target(models.render_settings.note)]
-    elif a.suite:
-        targets = suite_targets(a.suite, models.render_settings.note)
-    elif a.in_domain:
-        targets = in_domain_targets(models.group, a.in_domain, rack)
-    else:
-        targets = (t for s in a.seeds for t in ood_targets(s, not a.no_plugins))
-    for n, t in enumerate(targets):
+    for n, t in enumerate(chosen_targets(a, models, rack)):
         if a.limit and n >= a.limit:
             break
         for loop in a.loops:

@@ -5,10 +5,11 @@
 setuptools maps those names onto the folders (pyproject.toml's ``package-dir``) with an
 import hook that mypy cannot follow, so this lays the same names out as symbolic links
 in a temporary folder and checks them there, with the configuration in pyproject.toml.
-The tests are checked too (tests/*.py, as top-level modules): the scripted stub models
+All of ``serumrnn.server`` is checked strictly (pyproject.toml says which checks). The
+tests are checked too (tests/*.py, as top-level modules): the scripted stub models
 (tests/stub_models.py) strictly, as they implement the protocol the assistant takes
-(``models.StepModels``), the test files with mypy's default settings (two other owners' test files are left out
-there, each with why). Exit status: mypy's.
+(``models.StepModels``), the test files with mypy's default settings (one other owner's
+test file is left out there, with why). Exit status: mypy's.
 """
 
 from __future__ import annotations

@@ -257,14 +257,14 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     try:
         import soxr
 
-        return soxr.resample(x.astype(np.float32, copy=False), sr_in, sr_out, quality="HQ").astype(
-            np.float32, copy=False
-        )
+        out: np.ndarray = soxr.resample(x.astype(np.float32, copy=False), sr_in, sr_out, quality="HQ")
+        return out.astype(np.float32, copy=False)
     except ImportError:
         from scipy.signal import resample_poly
 
         g = math.gcd(int(sr_in), int(sr_out))
-        return resample_poly(x, sr_out // g, sr_in // g).astype(np.float32)
+        poly: np.ndarray = resample_poly(x, sr_out // g, sr_in // g)  # scipy is untyped
+        return poly.astype(np.float32)
 
 
 def _fit_length(x: np.ndarray, n: int) -> np.ndarray:

@@ -205,8 +205,13 @@ def bench_step(reps: int, models_dir: Path | None = None) -> dict[str, float]:
         effect = spec.EFFECT_NAMES[int(np.argmax(probs))]
         return knobs_from_outputs(effect, call(param_model_name(effect), pair_inputs(cur, tgt)))
 
+    from serumrnn.server.models import STEP_MODELS, load_group
+
+    # the baseline runs the .keras files (the server runs their NumPy exports)
+    keras_models = load_group(gm.group, gm.folder.parent, which=STEP_MODELS, backend="keras").models
+
     def naive_call(name: str, x: Any) -> Any:
-        return gm.models[name].predict(x, verbose=0)
+        return keras_models[name].predict(x, verbose=0)
 
     def naive_feats(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mel, mfcc = F.naive_features(audio[None])

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "serumrnn.server.match",
     "serumrnn.server.osc_cli",
     "serumrnn.server.startup_bench",
+    "serumrnn.server.nn_export",
     "serumrnn.server.rack.capture",
     "serumrnn.server.rack.draft",
     "serumrnn.device.build",
@@ -92,7 +93,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     )
 
 
-def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
+def _add_runtime_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from serumrnn.server import spec
 
     sp = sub.add_parser("spec", help="the effect specification")

@@ -1,4 +1,4 @@
-"""The main job until the assistant exists: every preset through a random effect chain.
+"""A look at the rack without any model: every preset through a random effect chain.
 
 Writes a dry and a processed WAV per preset, a JSON of the chains (so a producer can
 dial the same settings in Serum) and one PNG of all Mel spectrograms.
@@ -7,6 +7,7 @@ dial the same settings in Serum) and one PNG of all Mel spectrograms.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +17,20 @@ from serumrnn.server import progress, spec
 from serumrnn.server.audio_io import write_wav
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
+from serumrnn.server.rack.chain import Chain
 from serumrnn.server.sampling import random_effects, sample_chain
+
+#: One preset of the demo: its name, the chain drawn for it, the dry and the wet clip.
+MelRow = tuple[str, Chain, np.ndarray, np.ndarray]
 
 
 def render_demo(out: Path, *, seed: int = 0) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rack = OpenRack()
-    rows, written, chains = [], [], {}
+    rows: list[MelRow] = []
+    written: list[Path] = []
+    chains: dict[str, dict[str, object]] = {}
     every = [(g, n) for g, names in P.GROUPS.items() for n in names]
     for group, name in progress.bar(every, desc="rendering presets"):
         k = int(rng.integers(1, len(spec.EFFECT_NAMES) + 1))
@@ -48,7 +55,7 @@ def render_demo(out: Path, *, seed: int = 0) -> list[Path]:
     return written
 
 
-def plot_mels(rows, path: Path) -> Path:
+def plot_mels(rows: Sequence[MelRow], path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -27,9 +27,13 @@ Conventions (those of the research code, see metrics-notes.md):
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.fft
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 SAMPLE_RATE = 44100
 N_FFT = 2048
@@ -43,6 +47,22 @@ REF = 1.0
 N_MFCC = 30
 CLIP_SAMPLES = SAMPLE_RATE  # 1 s clips
 N_FRAMES = 1 + CLIP_SAMPLES // HOP  # 87 with center=True
+
+
+def settings() -> dict[str, float]:
+    """The feature facts that data and models depend on: a data folder records them and
+    a model manifest is checked against them (``models.feature_settings``)."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "n_fft": N_FFT,
+        "hop": HOP,
+        "n_mels": N_MELS,
+        "fmin": FMIN,
+        "fmax": FMAX,
+        "top_db": TOP_DB,
+        "n_mfcc": N_MFCC,
+    }
+
 
 _CHUNK = 64  # clips per FFT call: bounds the framed copy to ~45 MB
 #: Up to this many clips, the Mel GEMM runs on one BLAS thread. OpenBLAS's thread team
@@ -93,14 +113,16 @@ def peak_normalize(audio_batch: np.ndarray) -> np.ndarray:
     x, _ = as_batch(audio_batch)
     peak = np.max(np.abs(x), axis=-1, keepdims=True)
     scale = np.divide(1.0, peak, out=np.ones_like(peak), where=peak > 0)
-    return (x * scale).astype(np.float32, copy=False)
+    out: np.ndarray = (x * scale).astype(np.float32, copy=False)
+    return out
 
 
 def _frames(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """Centered, reflect-padded frames as a strided view: (B, T, n_fft)."""
     pad = n_fft // 2
     padded = np.pad(x, ((0, 0), (pad, pad)), mode="reflect")
-    return np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
+    frames: np.ndarray = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
+    return frames
 
 
 def stft(audio_batch: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
@@ -114,11 +136,13 @@ def stft(audio_batch: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndar
         raise ValueError(f"expected (clips, samples), got {x.shape}")
     window = hann_window(n_fft).astype(x.dtype, copy=False)
     windowed = _frames(x, n_fft, hop) * window
-    return scipy.fft.rfft(windowed, axis=-1, workers=-1)
+    spec: np.ndarray = scipy.fft.rfft(windowed, axis=-1, workers=-1)  # scipy is untyped
+    return spec
 
 
 def _power(spec: np.ndarray) -> np.ndarray:
-    return spec.real * spec.real + spec.imag * spec.imag
+    power: np.ndarray = spec.real * spec.real + spec.imag * spec.imag
+    return power
 
 
 def power_to_db_scaled(mel_power: np.ndarray) -> np.ndarray:
@@ -131,11 +155,12 @@ def power_to_db_scaled(mel_power: np.ndarray) -> np.ndarray:
     db -= 10.0 * np.log10(max(AMIN, REF))
     floor = db.max(axis=(-2, -1), keepdims=True) - TOP_DB
     np.maximum(db, floor, out=db)
-    return db / np.float32(TOP_DB)
+    scaled: np.ndarray = db / np.float32(TOP_DB)
+    return scaled
 
 
 @functools.cache
-def _blas():
+def _blas() -> ThreadpoolController:
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -185,7 +210,8 @@ def bare_stft(audio: np.ndarray) -> np.ndarray:
     """
     x, single = as_batch(audio)
     mag = np.abs(stft(x)).transpose(0, 2, 1)
-    return mag[0] if single else mag
+    out: np.ndarray = mag[0] if single else mag
+    return out
 
 
 def naive_features(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -149,7 +149,50 @@ def _sweep(fx: FX) -> list[FX]:
     return out
 
 
-def search(  # noqa: C901  (the three search stages in order; complexity 11)
+def _crossing_note(fx: FX, crossing_score: float, sane_score: float) -> str | None:
+    """Why the crossing setting ``fx`` is offered, when it measured more than
+    :data:`CROSSING_GAIN` closer than the best setting that keeps its knobs apart; else
+    None (the sane setting is offered)."""
+    if crossing_score >= sane_score - CROSSING_GAIN:
+        return None
+    problems = "; ".join(spec.relation_problems(fx.name, fx.knobs))
+    return (
+        f"{fx.effect.label}: {problems}. This crossing setting is offered because it measured "
+        f"{sane_score - crossing_score:.0%} of the starting difference closer than the best setting "
+        "that keeps them apart."
+    )
+
+
+def _refine_sane(
+    fx: FX,
+    scores: Scorer,
+    score: float,
+    *,
+    budget: int,
+    refused: bool,
+    seed: int,
+    mode_probs: np.ndarray | None,
+) -> tuple[FX, float, int]:
+    """CMA-ES from ``fx`` (scored ``score``) on at most ``budget`` settings, each repaired
+    before it is scored, wide for a refused effect: the best sane setting (``fx`` when none
+    beat it), its score, and the renders used."""
+
+    def sane_scores(fxs: Sequence[FX]) -> Sequence[float]:
+        return scores([repaired(f) for f in fxs])
+
+    r = refine(
+        fx,
+        sane_scores,
+        score,
+        budget=budget,
+        sigma=WIDE_SIGMA if refused else SIGMA,
+        seed=seed,
+        mode_probs=None if refused else mode_probs,
+    )
+    return (repaired(r.fx), r.score, r.renders) if r.kept else (fx, score, r.renders)
+
+
+def search(
     fx: FX,
     scores: Scorer,
     start_score: float,
@@ -186,31 +229,12 @@ def search(  # noqa: C901  (the three search stages in order; complexity 11)
         consider(_spread(best_sane_fx, SPREAD_STARTS, seed), budget)
     left = budget - used
     if left >= 2 and np.isfinite(best_sane):
-
-        def sane_scores(fxs: Sequence[FX]) -> Sequence[float]:
-            return scores([repaired(f) for f in fxs])
-
-        r = refine(
-            best_sane_fx,
-            sane_scores,
-            best_sane,
-            budget=left,
-            sigma=WIDE_SIGMA if refused else SIGMA,
-            seed=seed,
-            mode_probs=None if refused else mode_probs,
+        best_sane_fx, best_sane, renders = _refine_sane(
+            best_sane_fx, scores, best_sane, budget=left, refused=refused, seed=seed, mode_probs=mode_probs
         )
-        used += r.renders
-        if r.kept:
-            best_sane_fx, best_sane = repaired(r.fx), r.score
-    note = None
-    if crossing and best < best_sane - CROSSING_GAIN:
-        problems = "; ".join(spec.relation_problems(fx.name, fx.knobs))
-        note = (
-            f"{fx.effect.label}: {problems}. This crossing setting is offered because it measured "
-            f"{best_sane - best:.0%} of the starting difference closer than the best setting "
-            "that keeps them apart."
-        )
-    else:
+        used += renders
+    note = _crossing_note(fx, best, best_sane) if crossing else None
+    if note is None:
         best_fx, best = best_sane_fx, best_sane
     return Searched(best_fx, float(best), float(start_score), used, "wide" if refused else "polish", note)
 

@@ -123,7 +123,7 @@ def match(
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.audio_io import load_clip
     from serumrnn.server.loop_settings import DEFAULT_LOOP
-    from serumrnn.server.models import STEP_MODELS, load_group
+    from serumrnn.server.models import SERVER_BACKEND, STEP_MODELS, load_group
     from serumrnn.server.pitch import check_target, to_model_note
     from serumrnn.server.rack import presets as P
     from serumrnn.server.rack import renderer_label
@@ -150,7 +150,9 @@ def match(
     check_out_dir(out_dir, [target_path, spec.path])  # a wrong --out fails before the models load
     if models is None:
         with progress.stage(f"loading the {_group_for(spec, group)} models"):
-            models = load_group(_group_for(spec, group), models_dir, which=STEP_MODELS)
+            models = load_group(
+                _group_for(spec, group), models_dir, which=STEP_MODELS, backend=SERVER_BACKEND
+            )
     note, notes = models.render_settings.note, []
     moved = to_model_note(target, str(target_path), "target", note)
     target, notes = moved.audio, [moved.message] if moved.message else []
@@ -332,7 +334,7 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
     )
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register ``serumrnn match`` (listed in ``serumrnn.server.cli.COMMAND_MODULES``)."""
 
     m: argparse.ArgumentParser = subparsers.add_parser(

@@ -81,7 +81,7 @@ class TriggerMatcher:
         if not self._channel_ok(msg):
             return False
         if t.kind == "note":
-            return msg.type == "note_on" and msg.note == t.number and msg.velocity > 0
+            return bool(msg.type == "note_on" and msg.note == t.number and msg.velocity > 0)
         if msg.type != "control_change" or msg.control != t.number:
             return False
         down = msg.value >= CC_ON

@@ -1,9 +1,12 @@
 """Loading the shipped models safely, and turning their outputs into knob values.
 
-A group's folder (``models/<group>/``) holds one ``.keras`` file per model and a
-``manifest.json``. Before any file is trusted, the loader checks the manifest against
-this code (the spec's fingerprint, feature settings, render note) and each file's sha256. Any
-problem is a ``ModelError`` with a stable ``code`` and a message naming the file.
+A group's folder (``models/<group>/``) holds one ``.keras`` file per model, its NumPy
+export (``.npz``, written by ``serumrnn models export``) and a ``manifest.json``. Training
+and evaluation run the ``.keras`` files (backend "keras"); the server runs the exports
+(backend "numpy", :mod:`serumrnn.server.nn_numpy`) and never imports TensorFlow. Before
+any file is trusted, the loader checks the manifest against this code (the spec's
+fingerprint, feature settings, render note) and each file's sha256. Any problem is a
+``ModelError`` with a stable ``code`` and a message naming the file.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -53,6 +56,13 @@ STEP_MODELS: tuple[str, ...] = ("selector",) + PARAM_MODELS
 ALL_MODELS: tuple[str, ...] = PARAM_MODELS + ("selector", "selector_ni", "serum_cnn")
 
 
+#: How a group's models run: "keras" (TensorFlow; training and evaluation, whose committed
+#: figures were measured so) or "numpy" (the exports; serve, match and demo).
+Backend = Literal["keras", "numpy"]
+#: What the server's commands load with.
+SERVER_BACKEND: Backend = "numpy"
+
+
 class ModelError(RuntimeError):
     """A model folder or file that cannot be used. ``code`` is stable for clients:
     missing_group, missing_manifest, bad_manifest, incompatible, missing_file,
@@ -73,17 +83,7 @@ def sha256(path: Path) -> str:
 
 def feature_settings() -> dict[str, Any]:
     """The feature facts a model depends on (checked against each manifest)."""
-    return {
-        "sample_rate": F.SAMPLE_RATE,
-        "n_fft": F.N_FFT,
-        "hop": F.HOP,
-        "n_mels": F.N_MELS,
-        "fmin": F.FMIN,
-        "fmax": F.FMAX,
-        "top_db": F.TOP_DB,
-        "n_mfcc": F.N_MFCC,
-        "n_frames": F.N_FRAMES,
-    }
+    return {**F.settings(), "n_frames": F.N_FRAMES}
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -139,14 +139,26 @@ class GroupModels:
     folder: Path
     manifest: dict[str, Any]
     models: dict[str, Any] = field(default_factory=dict)
+    backend: Backend = "keras"
     _fns: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def render_settings(self) -> RenderSettings:
         return RenderSettings(**self.manifest.get("render", {}))
 
+    def input_shapes(self, name: str) -> dict[str, tuple[int, ...]]:
+        """Model ``name``'s inputs and their shapes without the batch axis."""
+        model = self.models[name]
+        if self.backend == "numpy":
+            shapes: dict[str, tuple[int, ...]] = model.input_shapes
+            return shapes
+        return {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
+
     def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> Any:
-        """Inference through a compiled function per model: no retracing per call."""
+        """Inference: the NumPy export, or a compiled TensorFlow function per model (no
+        retracing per call)."""
+        if self.backend == "numpy":
+            return self.models[name]({k: np.asarray(v, np.float32) for k, v in inputs.items()})
         if name not in self._fns:
             tf = import_tensorflow()
 
@@ -171,35 +183,77 @@ def load_group(
     *,
     which: tuple[str, ...] = ALL_MODELS,
     verify: bool = True,
+    backend: Backend = "keras",
 ) -> GroupModels:
-    """Load and verify a group's models. ``which`` picks a subset (missing ones are errors)."""
+    """Load and verify a group's models. ``which`` picks a subset (missing ones are errors);
+    ``backend`` "numpy" loads the exports (no TensorFlow)."""
     from serumrnn.server.rack import presets as P
 
     gid = P.resolve_group(group)
     folder = Path(models_dir or DEFAULT_MODELS_DIR) / gid
     manifest = read_manifest(folder)
-    out = GroupModels(gid, folder, manifest)
+    out = GroupModels(gid, folder, manifest, backend=backend)
+    if backend == "numpy":
+        for name in which:
+            out.models[name] = load_export(folder, _entry(folder, manifest, name), verify=verify)
+        return out
     import_tensorflow()
     import keras
 
     for name in which:
-        entry = manifest["files"].get(name)
-        if entry is None:
-            raise ModelError("missing_file", f"{folder / 'manifest.json'} lists no model {name!r}")
+        entry = _entry(folder, manifest, name)
         path = folder / entry["file"]
-        if not path.is_file():
-            raise ModelError("missing_file", f"{path} is missing")
-        if verify and sha256(path) != entry["sha256"]:
-            raise ModelError(
-                "checksum",
-                f"{path} does not match its sha256 in the manifest "
-                "(corrupt or replaced); re-export or re-download the models",
-            )
+        _check_file(path, entry["sha256"], verify, "re-export or re-download the models")
         try:
             out.models[name] = keras.models.load_model(path, compile=False)
         except Exception as e:  # keras raises many kinds on a damaged file
             raise ModelError("corrupt", f"{path} cannot be loaded: {type(e).__name__}: {e}") from None
     return out
+
+
+def _check_file(path: Path, sha: str, verify: bool, fix: str) -> None:
+    """A model file the manifest lists: present, and (``verify``) the bytes it recorded."""
+    if not path.is_file():
+        raise ModelError("missing_file", f"{path} is missing: {fix}")
+    if verify and sha256(path) != sha:
+        raise ModelError(
+            "checksum", f"{path} does not match its sha256 in the manifest (corrupt or replaced); {fix}"
+        )
+
+
+def _entry(folder: Path, manifest: Mapping[str, Any], name: str) -> dict[str, Any]:
+    entry: dict[str, Any] | None = manifest["files"].get(name)
+    if entry is None:
+        raise ModelError("missing_file", f"{folder / 'manifest.json'} lists no model {name!r}")
+    return entry
+
+
+def load_export(folder: Path, entry: Mapping[str, Any], *, verify: bool = True) -> Any:
+    """The NumPy export of the manifest ``entry``'s model (a group's file entry, or the
+    naming head's manifest), checked: its own sha256, and that it was made from the
+    ``.keras`` file the manifest lists (a retrained model with a stale export is refused)."""
+    from serumrnn.server import nn_numpy
+
+    keras_name = entry.get("file") or entry.get("model")
+    np_entry = entry.get("numpy")
+    if not isinstance(np_entry, dict):
+        raise ModelError(
+            "missing_file",
+            f"{folder / 'manifest.json'} lists no NumPy export of {keras_name}: run `serumrnn models export`",
+        )
+    path = folder / str(np_entry["file"])
+    _check_file(path, str(np_entry["sha256"]), verify, "run `serumrnn models export`")
+    try:
+        model = nn_numpy.load(path)
+    except nn_numpy.ExportError as e:
+        raise ModelError("corrupt", str(e)) from None
+    if verify and model.keras_sha256 != entry["sha256"]:
+        raise ModelError(
+            "checksum",
+            f"{path} was exported from another {keras_name} than the manifest lists: "
+            "run `serumrnn models export`",
+        )
+    return model
 
 
 def pair_batch(

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server import spec
-from serumrnn.server.models import DEFAULT_MODELS_DIR, GroupModels, ModelError
+from serumrnn.server.models import DEFAULT_MODELS_DIR, Backend, GroupModels, ModelError, load_export
 
 #: The head's folder beside the groups' folders (``models/naming_head``).
 HEAD_FOLDER = "naming_head"
@@ -96,9 +96,17 @@ def load_keras(folder: Path) -> tuple[Any, dict[str, Any]]:
     return keras.models.load_model(f, compile=False), m
 
 
-def load(folder: Path) -> NamingPrior:
-    """A checked head as a prior (one traced inference function, free batch axis)."""
+def load(folder: Path, backend: Backend = "keras") -> NamingPrior:
+    """A checked head as a prior: its NumPy export (``backend`` "numpy", as the server runs
+    its groups), or one traced TensorFlow function with a free batch axis."""
     from serumrnn.server.quiet import import_tensorflow
+
+    if backend == "numpy":
+        m, _ = read_manifest(folder)
+        head = load_export(Path(folder), m)
+        return NamingPrior(
+            lambda a, b: np.asarray(head(head_input(a, b))), float(m.get("combine_weight", 1.0)), str(folder)
+        )
 
     model, m = load_keras(folder)
     tf = import_tensorflow()
@@ -113,7 +121,7 @@ def load(folder: Path) -> NamingPrior:
     return NamingPrior(probs, float(m.get("combine_weight", 1.0)), str(folder))
 
 
-_LOADED: dict[Path, NamingPrior] = {}
+_LOADED: dict[tuple[Path, str], NamingPrior] = {}
 
 
 def for_models(models: object) -> NamingPrior | None:
@@ -128,8 +136,8 @@ def for_models(models: object) -> NamingPrior | None:
     places = [models.folder.parent / HEAD_FOLDER, DEFAULT_MODELS_DIR / HEAD_FOLDER]
     for place in places:
         if (place / "manifest.json").is_file():
-            key = place.resolve()
+            key = (place.resolve(), models.backend)  # the head runs as the group's models do
             if key not in _LOADED:
-                _LOADED[key] = load(key)
+                _LOADED[key] = load(key[0], models.backend)
             return _LOADED[key]
     return None

@@ -141,7 +141,8 @@ class FastIO:
             name = sockaddr(self._family, dest[0], dest[1])
         except (OSError, ValueError, struct.error, OverflowError):
             return False
-        return self._sendto(self._fd, data, len(data), _MSG_DONTWAIT, name, len(name)) == len(data)
+        sent: int = self._sendto(self._fd, data, len(data), _MSG_DONTWAIT, name, len(name))  # ctypes: untyped
+        return sent == len(data)
 
 
 def fast_io(sock: socket.socket, batch: int, size: int) -> FastIO | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -107,3 +107,15 @@ def _plain(iterable: Iterable[T], total: int | None, desc: str) -> Iterator[T]:
         if every and n % every == 0 and n != total:
             say(f"{label}{n}/{total} ({time.perf_counter() - t0:.0f} s)")
     say(f"{label}{n}/{total if total else n} done in {time.perf_counter() - t0:.1f} s")
+
+
+def group_log(group: str, quiet: bool = False) -> Callable[[str], None]:
+    """A function printing one line per message on stderr, prefixed with the group
+    ("[basic_shapes] 50 pairs drawn"), or nothing with ``quiet``: the evaluation commands'
+    log. Not turned off by :func:`set_enabled`: it is the command's own output."""
+
+    def log(msg: str) -> None:
+        if not quiet:
+            print(f"[{group}] {msg}", file=sys.stderr, flush=True)
+
+    return log

@@ -11,6 +11,7 @@ if the import fails. Every TensorFlow import in the project goes through
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tempfile
@@ -31,17 +32,17 @@ def import_tensorflow() -> ModuleType:
     from serumrnn.server import native  # noqa: F401  (DawDreamer before TensorFlow, see native.py)
 
     if "tensorflow" in sys.modules or os.environ.get("SERUMRNN_TF_LOGS") == "1":
-        import tensorflow as tf
-
-        return tf
+        return importlib.import_module("tensorflow")
     tensorflow()
     sys.stderr.flush()
+    tf: ModuleType
     with tempfile.TemporaryFile() as tmp:
         saved = os.dup(2)
         os.dup2(tmp.fileno(), 2)
         try:
             import keras  # noqa: F401  (loads TensorFlow too)
-            import tensorflow as tf
+
+            tf = importlib.import_module("tensorflow")
         except BaseException:
             os.dup2(saved, 2)
             tmp.seek(0)

@@ -13,9 +13,11 @@ CMA-ES then polishes the drive of the best one.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,28 @@ def knob_span(knob: spec.Knob) -> tuple[float, float]:
 
 def _with(fx: FX, **values: float) -> FX:
     return FX(fx.name, {**fx.knobs, **values})
+
+
+def import_cma() -> ModuleType:
+    """pycma, imported without matplotlib. pycma imports ``matplotlib.pyplot`` for its own
+    plots, which the searches here never draw: about a second of a server's first search
+    step on 2 busy cores. Where matplotlib is loaded already (a report was drawn), the
+    plain import costs nothing extra."""
+    if "cma" in sys.modules:
+        loaded: ModuleType = sys.modules["cma"]
+        return loaded
+    hide = "matplotlib" not in sys.modules
+    if hide:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]  # pycma then skips its plots
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pycma says it found no matplotlib
+            import cma
+    finally:
+        if hide and sys.modules.get("matplotlib", 1) is None:
+            del sys.modules["matplotlib"]
+    module: ModuleType = cma
+    return module
 
 
 def cma_search(

@@ -32,6 +32,36 @@ def mel_axes(ax: Any, n_frames: int, label_y: bool) -> None:
     ax.set_xlim(0, n_frames - 1)
 
 
+def mel_strip(
+    plt: Any,
+    mels: Sequence[np.ndarray],
+    titles: Sequence[str],
+    *,
+    width: float,
+    height: float,
+    title_size: float,
+    time_size: float,
+) -> tuple[Any, Any]:
+    """Scaled dB Mel spectrograms side by side, ``width`` inches each, with Hz and time
+    axes and one dB colour bar: the strip of the producer's report and of Figure 1.
+    Returns matplotlib's (untyped) figure and colour bar for the caller to finish."""
+    fig, axes = plt.subplots(
+        1, len(mels), figsize=(width * len(mels) + 1.0, height), sharey=True, squeeze=False
+    )
+    im = None
+    for i, (ax, m, title) in enumerate(zip(axes[0], mels, titles)):
+        im = ax.imshow(m * F.TOP_DB, origin="lower", aspect="auto", vmin=-F.TOP_DB, vmax=20, cmap="magma")
+        ax.set_title(title, fontsize=title_size)
+        mel_axes(ax, m.shape[-1], label_y=i == 0)
+        ax.set_xlabel("time (s)", fontsize=time_size)
+    if im is None:
+        raise ValueError("plot_progression needs at least one sound and its title")
+    axes[0][0].set_ylabel("frequency (Hz)", fontsize=7)
+    bar = fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01)
+    bar.set_label("level (dB)", fontsize=7)
+    return fig, bar
+
+
 def plot_progression(audios: Sequence[np.ndarray], titles: Sequence[str], path: Path) -> Path:
     """Input, each step and the target side by side as dB Mel spectrograms (Figure 1),
     with Hz and time axes and one colour scale."""
@@ -41,19 +71,7 @@ def plot_progression(audios: Sequence[np.ndarray], titles: Sequence[str], path: 
     import matplotlib.pyplot as plt
 
     mel, _ = F.features(np.stack([np.asarray(a, np.float32) for a in audios]))
-    n = len(audios)
-    fig, axes = plt.subplots(1, n, figsize=(1.9 * n + 1.0, 2.7), sharey=True, squeeze=False)
-    im = None
-    for i, (ax, m, title) in enumerate(zip(axes[0], mel, titles)):
-        im = ax.imshow(m * F.TOP_DB, origin="lower", aspect="auto", vmin=-F.TOP_DB, vmax=20, cmap="magma")
-        ax.set_title(title, fontsize=8)
-        mel_axes(ax, m.shape[-1], label_y=i == 0)
-        ax.set_xlabel("time (s)", fontsize=6)
-    if im is None:
-        raise ValueError("plot_progression needs at least one sound and its title")
-    axes[0][0].set_ylabel("frequency (Hz)", fontsize=7)
-    bar = fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01)
-    bar.set_label("level (dB)", fontsize=7)
+    fig, bar = mel_strip(plt, list(mel), titles, width=1.9, height=2.7, title_size=8, time_size=6)
     bar.ax.tick_params(labelsize=6)
     fig.savefig(path, dpi=FIG_DPI, bbox_inches="tight")
     plt.close(fig)

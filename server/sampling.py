@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from serumrnn.server import spec
-from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.chain import FX, Chain, ChainKey
 
 
 def record_seed(*key: int) -> int:
@@ -51,9 +51,9 @@ def n_unique(names: Iterable[str]) -> int:
     return math.prod(len(k.grid()) for n in names for k in spec.effect(n).knobs)
 
 
-def knob_key(chain: Chain) -> tuple:
+def knob_key(chain: Chain) -> ChainKey:
     """What makes two settings "the same" for uniqueness: knobs per effect, order ignored."""
-    return tuple(sorted((fx.name, tuple(sorted(fx.knobs.items()))) for fx in chain))
+    return tuple(sorted(chain.key()))
 
 
 def unique_chains(names: Sequence[str], count: int, *key: int) -> list[tuple[int, Chain]]:
@@ -63,7 +63,7 @@ def unique_chains(names: Sequence[str], count: int, *key: int) -> list[tuple[int
     so the result depends only on ``key`` and ``count``.
     """
     target = min(count, n_unique(names))
-    seen: set = set()
+    seen: set[ChainKey] = set()
     out: list[tuple[int, Chain]] = []
     i = 0
     attempt = 0

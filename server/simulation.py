@@ -14,15 +14,8 @@ import numpy as np
 
 from serumrnn.server import judge as J
 from serumrnn.server.judge import Sound
-from serumrnn.server.rack.chain import Chain
+from serumrnn.server.rack.chain import Chain, ChainKey
 from serumrnn.server.rack.render import Renderer
-
-ChainKey = tuple[tuple[str, tuple[tuple[str, float], ...]], ...]
-
-
-def chain_key(chain: Chain) -> ChainKey:
-    """A chain's effects and knob values, hashable."""
-    return tuple((f.name, tuple(sorted(f.knobs.items()))) for f in chain)
 
 
 class Simulator:
@@ -55,7 +48,7 @@ class Simulator:
 
     def start(self, sound: Sound) -> None:
         """The input is known: it is the empty chain's sound."""
-        self._sounds = {chain_key(Chain()): sound}
+        self._sounds = {Chain().key(): sound}
 
     def render(self, chain: Chain) -> np.ndarray:
         """The sound of ``chain`` from the input (rack order is the renderer's)."""
@@ -84,7 +77,7 @@ class Simulator:
     def sounds(self, chains: Sequence[Chain], *, exact: bool = False) -> list[Sound]:
         """Judged sounds of several chains (cached per chain, features batched).
         ``exact=False``: the search's fast estimate (see ``judge.Sound``)."""
-        keys = [chain_key(c) for c in chains]
+        keys = [c.key() for c in chains]
         todo = [i for i, k in enumerate(keys) if k not in self._sounds]
         if todo:
             made = J.measure(self.render_all([chains[i] for i in todo]), self.target, exact=exact)
@@ -97,5 +90,5 @@ class Simulator:
 
     def prune(self, chain: Chain) -> None:
         """Forget simulated sounds that are not on ``chain``'s path."""
-        keep = {chain_key(chain.prefix(n)) for n in range(len(chain) + 1)}
+        keep = {chain.prefix(n).key() for n in range(len(chain) + 1)}
         self._sounds = {k: v for k, v in self._sounds.items() if k in keep}

@@ -108,17 +108,19 @@ def load_models(
     Only the models the step loop uses are loaded (the selector and one parameter
     model per effect). A folder with no group at all is a ``ModelError`` (missing_group).
     """
-    from serumrnn.server.models import STEP_MODELS, load_group
+    from serumrnn.server.models import SERVER_BACKEND, STEP_MODELS, load_group
 
     root = Path(models_dir or default_models_dir())
-    return {g: load_group(g, root, which=STEP_MODELS) for g in find_groups(root, groups)}
+    return {
+        g: load_group(g, root, which=STEP_MODELS, backend=SERVER_BACKEND) for g in find_groups(root, groups)
+    }
 
 
 def load_and_warm(group: str, models_dir: Path | str | None = None) -> GroupModels:
     """One group as ``serve`` uses it: the step loop's models, verified and warmed up."""
-    from serumrnn.server.models import STEP_MODELS, load_group
+    from serumrnn.server.models import SERVER_BACKEND, STEP_MODELS, load_group
 
-    models = load_group(group, models_dir or default_models_dir(), which=STEP_MODELS)
+    models = load_group(group, models_dir or default_models_dir(), which=STEP_MODELS, backend=SERVER_BACKEND)
     warm_up(models)
     return models
 
@@ -328,8 +330,8 @@ class PendingRack:
 
 
 def warm_up(models: GroupModels) -> None:
-    """Trace each model and touch features, metrics and pitch once, so the first real
-    step is as fast as the rest (the first call of each costs up to seconds)."""
+    """Call each model (TensorFlow traces it) and touch features, metrics and pitch once, so
+    the first real step is as fast as the rest (the first call of each costs up to seconds)."""
     from serumrnn.server import features as F
     from serumrnn.server.assistant import Assistant
 
@@ -337,10 +339,9 @@ def warm_up(models: GroupModels) -> None:
     level = tf_log.level
     tf_log.setLevel(logging.ERROR)  # tracing every model in a row reads as "retracing"
     try:
-        for name, model in models.models.items():
-            models.predict(
-                name, {t.name.split(":")[0]: np.zeros((1, *t.shape[1:]), np.float32) for t in model.inputs}
-            )
+        for name in models.models:
+            shapes = models.input_shapes(name)
+            models.predict(name, {k: np.zeros((1, *s), np.float32) for k, s in shapes.items()})
     finally:
         tf_log.setLevel(level)
     Assistant(models, _tone(F.SAMPLE_RATE), loop="paper").step(
@@ -355,23 +356,32 @@ def _tone(sr: int) -> np.ndarray:
     return (0.5 * np.sin(2 * np.pi * 130.81 * t)).astype(np.float32)
 
 
+#: The clip pYIN warms up on: two of its 4096-sample frames. Its numba kernels are the same
+#: for any length, and a second of audio costs pYIN about 4 times as much (measured 1.8 s
+#: against 0.47 s on 2 busy cores) for nothing the warm-up needs.
+PITCH_WARM_UP_SAMPLES = 8192
+
 _process_warm = threading.Lock()
 _process_warmed = False
 
 
 def warm_up_process() -> None:
-    """What the first target costs once per process, whatever the group: pYIN's first call
-    compiles its numba kernels (measured 17.6 s on this 2-core machine under load, against
-    0.1 s for a model's whole paper step). ``serve`` runs it on its own thread at start-up,
-    next to the first group's load; later calls return at once."""
+    """What the first target and step cost once per process, whatever the group: pYIN's
+    first call loads scipy.signal and its numba kernels (measured 17.6 s on this 2-core
+    machine under load, against 0.1 s for a model's whole paper step), and the search
+    loop's first knob refinement imports pycma (after pYIN: both need scipy.stats).
+    ``serve`` runs it on its own thread at start-up, next to the first group's load;
+    later calls return at once."""
     global _process_warmed
     with _process_warm:
         if _process_warmed:
             return
         from serumrnn.server import features as F
         from serumrnn.server.pitch import detect_pitch
+        from serumrnn.server.refine import import_cma
 
-        detect_pitch(_tone(F.SAMPLE_RATE))
+        detect_pitch(_tone(F.SAMPLE_RATE)[:PITCH_WARM_UP_SAMPLES])
+        import_cma()
         _process_warmed = True
 
 
@@ -391,4 +401,5 @@ def limit_blas(threads: int | None) -> BlasLimits | None:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - comes with scikit-learn, a librosa dependency
         return None
-    return threadpool_limits(threads, user_api="blas")
+    limits: BlasLimits = threadpool_limits(threads, user_api="blas")  # threadpoolctl is untyped
+    return limits

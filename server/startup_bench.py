@@ -45,7 +45,8 @@ class StartupTimes:
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def serve_command(python: str | None = None) -> list[str]:
@@ -119,7 +120,7 @@ def format_times(t: StartupTimes) -> str:
     return f"ping after start: {ping}; first step of group {t.group}: {step}"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser(
         "bench-startup",
         help="time a fresh serve: its first pong and a group's first step",
@@ -203,7 +204,10 @@ def _time_first_step(
 ) -> None:
     """Open a session on ``group`` (asking again while it is loading, as the device does),
     then time its first step from ``t0``; what went wrong goes to ``log_lines``."""
-    left = lambda: max(0.1, deadline - time.monotonic())  # noqa: E731
+
+    def left() -> float:
+        return max(0.1, deadline - time.monotonic())
+
     new = c.request("new", group, 0, timeout=left())
     while new and new[-1].args[1:2] == ("loading",) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -11,6 +11,17 @@ def rack():
     return OpenRack()
 
 
+@pytest.fixture(scope="module")
+def host():
+    """The Debian test plugins in a worker process, one per test module (a module's tests
+    may count the worker's starts), stopped when the module is done."""
+    from serumrnn.server.rack.plugin_host import PluginHost
+
+    h = PluginHost("debian_test")
+    yield h
+    h.close()
+
+
 def band_energy(audio: np.ndarray, sr: int, lo: float, hi: float) -> float:
     """Energy of a clip's spectrum between lo and hi Hz (Hann-windowed)."""
     spec = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2

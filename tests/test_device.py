@@ -822,14 +822,22 @@ def _serum_values(fxs) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("by_hand_on", [None, "serum2"])
+#: The fake Live sets with no knob the device can reach, and how the panel names each Serum.
+BY_HAND_SHOWN = {
+    "serum2": "Serum 2 (Serum 2) found",
+    "unconfigured": "Serum found: 20 knobs are not configured, so SerumRNN tells you those",
+}
+
+
+@pytest.mark.parametrize("by_hand_on", [None, *BY_HAND_SHOWN])
 def test_live_twin_a_whole_session_on_the_debian_plugins(tmp_path, by_hand_on):
     """The Live twin: the device's own JS flow (target, steps, take-backs, done, undo,
     reset) against the real server whose sessions verify on the ``debian_test`` plugins,
     with a fake Live whose Serum renders through the same plugins: every capture is real
     plugin audio (Zyn's saw through Zyn/LSP/Dragonfly, hosted in a worker process). With
-    Serum 2 (no knob reachable) the whole session runs in instruction mode: the script sets
-    each shown setting by hand and presses Done."""
+    Serum 2 or a Serum 1 none of whose knobs is configured (no knob reachable) the whole
+    session runs in instruction mode: the script sets each shown setting by hand and
+    presses Done."""
     from device_fixtures import EFFECTS, KNOBS
     from stub_models import StubModels
 
@@ -868,7 +876,7 @@ def test_live_twin_a_whole_session_on_the_debian_plugins(tmp_path, by_hand_on):
         steps = check_session(r, r"\d+ %")
     else:
         steps = r["steps"]
-        assert r["serumShown"].startswith("Serum 2 (Serum 2) found")
+        assert r["serumShown"].startswith(BY_HAND_SHOWN[by_hand_on]), r["serumShown"]
         assert r["console"] == [] and r["liveSets"] == 0, "nothing was set on Live"
         for s in steps:
             if s["effect"]:

@@ -210,6 +210,7 @@ def test_make_demo_needs_no_root_and_make_test_sets_up_the_system():
     demo, test = plan("demo"), plan("test")
     assert not re.search(r"sudo|apt-get|setup-system|npm", demo), demo
     assert "pip install" in demo and "serumrnn demo" in demo
+    assert "[ml" not in demo  # the demo runs the NumPy exports: no TensorFlow to download
     assert demo.splitlines()[0].startswith('echo "make demo:')  # the first line, before any set-up
     assert "setup-system.sh" in test and "npm ci" in test
     assert "chromium" in (ROOT / "scripts" / "setup-system.sh").read_text()

@@ -78,6 +78,14 @@ def test_the_documented_install_serves_a_first_step(version, tmp_path):
         [str(folder / "bin" / "serumrnn"), "serve", "--help"],
     ):
         assert subprocess.run(cmd, capture_output=True, env=env, timeout=300).returncode == 0, cmd
+    # the install compiled pYIN's numba kernels into the venv's cache, before any serve
+    cached = list((folder / "venv").glob("lib/python*/site-packages/librosa/**/__pycache__/*.nbi"))
+    assert cached, "no numba cache in the venv after the install"
+    # the producer install has no TensorFlow: the server runs the models' NumPy exports
+    no_tf = subprocess.run(
+        [str(venv_python), "-c", "import tensorflow"], capture_output=True, text=True, env=env
+    )
+    assert no_tf.returncode == 1 and "No module named 'tensorflow'" in no_tf.stderr, no_tf.stderr[-500:]
     times = measure_startup(launcher["argv"], "basic_shapes", env=env, cwd=home, timeout_s=600)
     print(
         f"Python {launcher['python']}: install {install_s:.0f} s, venv {size_mb(folder / 'venv'):.0f} MB, "

@@ -128,8 +128,8 @@ def _fake_data(root: Path, per: int = 12) -> None:
         idx = rng.integers(0, 4, per).astype(np.int32)
         types = np.arange(per) % 5
         tm = mel[idx].copy()
-        for j, t in enumerate(types):
-            tm[j, 20 * t : 20 * t + 20] += 0.5
+        for j, band in enumerate(types):
+            tm[j, 20 * band : 20 * band + 20] += 0.5
         for t in range(5):
             sel = types == t
             np.savez(

@@ -14,7 +14,6 @@ import soundfile as sf
 from serumrnn.server import spec
 from serumrnn.server.rack import FX, Chain
 from serumrnn.server.rack.capture import chain_from_serum, plugin_capture
-from serumrnn.server.rack.plugin_host import PluginHost
 from serumrnn.server.sampling import sample_chain
 
 CHAIN = Chain([FX("distortion", mode="HardClip", drive=0.8), FX("eq", freq=0.7, q=0.4, gain=0.85)])
@@ -53,13 +52,6 @@ def test_bad_serum_values_are_one_line_errors():
         chain_from_serum(v)
     with pytest.raises(ValueError, match=r"Serum parameter Dist_Drv: 1\.5 is not a normalized value"):
         chain_from_serum({**serum_values(CHAIN), "Dist_Drv": 1.5})
-
-
-@pytest.fixture(scope="module")
-def host():
-    h = PluginHost("debian_test")
-    yield h
-    h.close()
 
 
 def test_capture_is_the_dry_clip_through_the_plugins(host):

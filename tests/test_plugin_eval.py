@@ -4,12 +4,10 @@ drawn on the Debian plugins and counts what it spent (the figures come from the 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from stub_models import StubModels
 
 from serumrnn.server import spec
 from serumrnn.server.rack import FX, Chain
-from serumrnn.server.rack.plugin_host import PluginHost
 from serumrnn.training import plugin_eval as PE
 
 
@@ -18,13 +16,6 @@ def test_pairs_cover_every_length_in_turn_from_their_own_stream():
     assert [len(c) for c in chains] == [1 + i % spec.MAX_STEPS for i in range(2 * spec.MAX_STEPS)]
     assert PE.draw_plugin_pairs("basic_shapes", 3) == chains[:3]  # a longer run extends a shorter one
     assert len({tuple(sorted(f.name for f in c)) + tuple(c[0].knobs.values()) for c in chains}) == len(chains)
-
-
-@pytest.fixture(scope="module")
-def host():
-    h = PluginHost("debian_test")
-    yield h
-    h.close()
 
 
 def test_every_row_runs_and_counts(rack, host):

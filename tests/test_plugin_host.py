@@ -83,13 +83,6 @@ def test_in_process_plugins_change_the_fpu_and_the_host_renders_the_same():
     assert got["diff"] < 1e-6
 
 
-@pytest.fixture(scope="module")
-def host():
-    h = PluginHost("debian_test")
-    yield h
-    h.close()
-
-
 def test_host_is_a_renderer(host):
     assert host.presets == ("init", "saw") and host.starts == 1 and host.alive
     dry = host.dry()

@@ -460,8 +460,8 @@ def test_idle_work_clears_plugins_and_loads_fresh_reverbs_ahead(rack):
     again = rack.render(verb)  # on the instance swapped in while idle: no load on the way
     assert np.abs(again - first).max() < 1e-3  # as fresh as a load
     assert stages["reverb"].dirty and len(stages["reverb"]._spares) == PST.SPARES
-    used = stages["reverb"].engine
+    used = stages["reverb"].inst.engine
     while rack.refill():
         pass
-    assert not stages["reverb"].dirty and stages["reverb"].engine is not used  # a spare took its place
+    assert not stages["reverb"].dirty and stages["reverb"].inst.engine is not used  # a spare took its place
     assert len(stages["reverb"]._spares) == PST.SPARES  # and another was loaded

@@ -24,6 +24,8 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
+from serumrnn.server.startup_bench import measure_startup
+
 ROOT = Path(__file__).resolve().parent.parent
 #: pip platform tag (a wheel for that system or older qualifies), and the markers of that
 #: system. macOS 12 is the oldest the producer install supports: current scipy wheels for
@@ -71,14 +73,14 @@ def producer_requirements(markers: dict[str, str]) -> list[Requirement]:
     return out
 
 
-def test_producer_extra_brings_the_models_runtime_and_nothing_for_tests():
-    for name, (_, markers) in PLATFORMS.items():
+def test_producer_install_brings_the_runtime_without_tensorflow_and_nothing_for_tests():
+    """The server runs the models' NumPy exports, so no system installs TensorFlow (or
+    Keras); the editable-install test below serves a first step where it cannot be imported."""
+    for name, (_, markers) in [*PLATFORMS.items(), ("linux", ("", {"sys_platform": "linux"}))]:
         names = {r.name for r in producer_requirements(markers)}
-        assert "tensorflow" in names and "tensorflow-cpu" not in names, name
-        assert {"dawdreamer", "numpy", "python-osc", "soundfile"} <= names, name
+        assert not names & {"tensorflow", "tensorflow-cpu", "keras"}, name
+        assert {"dawdreamer", "numpy", "python-osc", "soundfile", "librosa"} <= names, name
         assert not names & NOT_FOR_PRODUCERS, name
-    linux = {r.name for r in producer_requirements({"sys_platform": "linux"})}
-    assert "tensorflow-cpu" in linux and "tensorflow" not in linux
 
 
 #: Every case needs the package index (network marker). The Pythons pyproject's requires-python admits; 3.11 (the project's own) runs by default,
@@ -135,10 +137,10 @@ def test_every_producer_dependency_is_a_wheel_for(system, python, tmp_path):
     installs = json.loads(report.read_text())["install"]
     files = {i["metadata"]["name"].lower(): i["download_info"]["url"].rsplit("/", 1)[1] for i in installs}
     assert all(f.endswith(".whl") for f in files.values()), files
-    assert {"tensorflow", "dawdreamer", "numpy", "librosa"} <= set(files)
-    assert tag.split("_")[0] in files["dawdreamer"] and tag.split("_")[0] in files["tensorflow"]
+    assert {"dawdreamer", "numpy", "librosa", "scipy"} <= set(files) and "tensorflow" not in files
+    assert tag.split("_")[0] in files["dawdreamer"]
     assert f"cp{python.replace('.', '')}" in files["dawdreamer"], files["dawdreamer"]
-    print(f"{system}, Python {python}: {len(files)} wheels, tensorflow {files['tensorflow']}")
+    print(f"{system}, Python {python}: {len(files)} wheels, dawdreamer {files['dawdreamer']}")
 
 
 def _free_udp_port() -> int:
@@ -149,10 +151,12 @@ def _free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def test_editable_install_with_no_deps_serves_with_no_system_program(tmp_path):
+def test_editable_install_with_no_deps_serves_a_step_with_no_system_program_and_no_tensorflow(tmp_path):
     """``pip install --no-deps -e .`` into a fresh venv; the dependencies come from this
     test run's environment (as pip would have installed them), PATH holds only the
-    venv's bin: ``serumrnn serve`` loads the shipped models and answers a ping."""
+    venv's bin, and ``import tensorflow`` / ``import keras`` fail in the venv (as where the
+    producer install never put them): ``serumrnn serve`` loads the shipped models,
+    answers a ping and gives a first step."""
     from serumrnn.server.osc_cli import OscClient
 
     venv = tmp_path / "venv"
@@ -165,7 +169,13 @@ def test_editable_install_with_no_deps_serves_with_no_system_program(tmp_path):
         text=True,
         check=True,
     ).stdout.strip()
-    Path(site, "_producer_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # every site folder of this run (a venv layered on another lists both)
+    deps = [sysconfig.get_paths()["purelib"]] + [p for p in sys.path if p.endswith("site-packages")]
+    Path(site, "_producer_deps.pth").write_text("\n".join(dict.fromkeys(deps)) + "\n")
+    # this environment has TensorFlow (the ml extra); the producer's has not: hide it
+    Path(site, "_no_tensorflow.pth").write_text(
+        "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+    )
     # the build backend too comes from this environment (pyproject needs a newer setuptools
     # than the one a fresh venv carries, and this install builds offline)
     subprocess.run([str(py), "-m", "pip", "uninstall", "-y", "-q", "setuptools"], check=True, timeout=300)
@@ -214,3 +224,9 @@ def test_editable_install_with_no_deps_serves_with_no_system_program(tmp_path):
         proc.terminate()
         proc.wait(30)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    no_tf = subprocess.run([str(py), "-c", "import tensorflow"], env=env, capture_output=True, text=True)
+    assert no_tf.returncode == 1 and "ModuleNotFoundError" in no_tf.stderr
+    t = measure_startup(
+        [str(exe), "serve"], "basic_shapes", extra=["--preload", "none"], env=env, cwd=tmp_path
+    )
+    assert t.first_step_s is not None, t.log_tail  # a step reply, not an error

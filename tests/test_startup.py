@@ -326,3 +326,34 @@ def test_bench_startup_writes_its_runs_and_medians_with_the_command(tiny_run, tm
 def test_bench_startup_refuses_zero_runs(capsys):
     assert cli.main(["bench-startup", "--runs", "0"]) == 2
     assert "--runs must be at least 1" in capsys.readouterr().err
+
+
+def test_after_the_warm_ups_a_first_search_step_imports_no_heavy_library():
+    """``serve``'s warm-ups load what a group's first step needs (pYIN's scipy and numba,
+    pycma for the knob refinement), so the first step pays none of it; pycma comes without
+    matplotlib (about a second of imports no serve request uses); and no TensorFlow."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from serumrnn.server import spec\n"
+        "from serumrnn.server.assistant import Assistant\n"
+        "from serumrnn.server.rack import OpenRack\n"
+        "from serumrnn.server.sampling import sample_chain\n"
+        "from serumrnn.server.startup import load_and_warm\n"
+        "gm = load_and_warm('basic_shapes')\n"
+        "print('warm', 'cma' in sys.modules, 'matplotlib' in sys.modules)\n"
+        "rack = OpenRack(gm.render_settings)\n"
+        "target = rack.render(sample_chain(['eq', 'reverb'], np.random.default_rng(2)), 'saw')\n"
+        "before = set(sys.modules)\n"
+        "r = Assistant(gm, target, renderer=rack, preset='saw').step()\n"
+        "heavy = ('cma', 'scipy', 'numba', 'librosa', 'matplotlib', 'tensorflow', 'keras', 'sklearn')\n"
+        "print('step', r.loop, sorted(m for m in set(sys.modules) - before if m.split('.')[0] in heavy))\n"
+        "import matplotlib.pyplot\n"
+        "print('pyplot', matplotlib.pyplot.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert "warm True False" in lines
+    assert "step search []" in lines
+    assert "pyplot matplotlib.pyplot" in lines  # hiding it for pycma left it importable

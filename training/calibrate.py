@@ -32,6 +32,7 @@ import numpy as np
 from serumrnn.server import features as F
 from serumrnn.server import spec
 from serumrnn.server.models import PARAM_MODELS, param_model_name, sha256
+from serumrnn.server.nn_export import export_entry
 from serumrnn.server.sampling import knob_key, record_seed
 from serumrnn.training.recipes import Recipe
 
@@ -267,11 +268,14 @@ def export(
     for name, entry in shipped["files"].items():
         if name not in best:
             shutil.copyfile(src / entry["file"], out / entry["file"])
+            if "numpy" in entry:  # its export, which the server runs
+                shutil.copyfile(src / entry["numpy"]["file"], out / entry["numpy"]["file"])
     training = {}
     for name, path in best.items():
         dst = out / f"{name}.keras"
         shutil.copyfile(path, dst)
         files[name] = {"file": dst.name, "sha256": sha256(dst), "bytes": dst.stat().st_size}
+        export_entry(out, files[name])  # the server runs the NumPy export
         st = json.loads((path.parent / "state.json").read_text())
         training[name] = {
             "best_epoch": st["best_epoch"] + 1,

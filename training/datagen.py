@@ -71,19 +71,7 @@ class DataConfig:
     renderer: str = "open_rack"  # or a plugin profile name / path
     presets: tuple[str, ...] | None = None  # default: the group's open-rack presets
     render: dict[str, Any] = field(default_factory=lambda: RenderSettings().to_json())
-    features: dict[str, Any] = field(
-        default_factory=lambda: {
-            "sample_rate": F.SAMPLE_RATE,
-            "n_fft": F.N_FFT,
-            "hop": F.HOP,
-            "n_mels": F.N_MELS,
-            "fmin": F.FMIN,
-            "fmax": F.FMAX,
-            "top_db": F.TOP_DB,
-            "n_mfcc": F.N_MFCC,
-            "dtype": "float16",
-        }
-    )
+    features: dict[str, Any] = field(default_factory=lambda: {**F.settings(), "dtype": "float16"})
     spec_version: str = field(default_factory=lambda: spec.SPEC_VERSION)
     #: What the loader checks: the spec content the clips were made with.
     spec_fingerprint: str = field(default_factory=lambda: spec.fingerprint())

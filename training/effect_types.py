@@ -329,9 +329,7 @@ def zyn_note(note: int, preset: str = "saw") -> np.ndarray:
     )
     if preset == "saw":
         st.use_preset(str(ZYN_SAW))
-    st.proc.clear_midi()
-    st.proc.add_midi_note(int(note), settings.velocity, 0.0, settings.note_s)
-    return st.run(None, settings.n_samples).mean(axis=0).astype(np.float32)
+    return st.play(note).mean(axis=0).astype(np.float32)
 
 
 # -- applying one implementation ------------------------------------------------------

@@ -34,7 +34,6 @@ a training record (preset and knobs) or to an earlier test draw is skipped.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -296,10 +295,7 @@ def evaluate_system(
     with progress.stage(f"[{group}] loading models"):
         models = load_group(group, models_dir)
     renderer = renderer or OpenRack(models.render_settings)
-
-    def log(msg: str) -> None:
-        if not quiet:
-            print(f"[{models.group}] {msg}", file=sys.stderr, flush=True)
+    log = progress.group_log(models.group, quiet)
 
     test = draw_test_pairs(models.group, pairs, training_keys(models))
     log(f"{len(test)} held-out pairs drawn; six systems, up to {MAX_STEPS} steps each")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from serumrnn.server import spec
 from serumrnn.server.models import feature_settings, sha256
+from serumrnn.server.nn_export import export_entry
 from serumrnn.server.rack.render import RenderSettings
 from serumrnn.training.recipes import Recipe
 
@@ -41,6 +42,7 @@ def export_group(
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
         files[name] = {"file": dst.name, "sha256": sha256(dst), "bytes": dst.stat().st_size}
+        export_entry(out, files[name])  # the server runs the NumPy export
         state = src.parent / "state.json"
         if state.exists():
             st = json.loads(state.read_text())

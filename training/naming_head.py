@@ -37,6 +37,7 @@ from serumrnn.server import features as F
 from serumrnn.server import naming_prior as NP
 from serumrnn.server import spec
 from serumrnn.server.naming_prior import combine, head_input
+from serumrnn.server.nn_export import export_entry
 from serumrnn.training import effect_types as ET
 
 SEED_STREAM = 0x4EAD  # record_seed(SEED_STREAM, seed, implementation, example)
@@ -326,6 +327,7 @@ def train(
         "held_out_by_implementation": per_impl,
         "combine_weight": 1.0,  # set by `naming-head eval` on validation with a selector
     }
+    export_entry(out, manifest)  # the server runs the NumPy export
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serumrnn.training import effect_types as ET
+from serumrnn.training.md_table import table
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
@@ -333,24 +334,27 @@ def evaluate(
 
 def markdown(result: dict[str, Any]) -> str:
     """The per-loop table a person reads (the JSON holds every row)."""
-    lines = [
-        "| loop | cases | first suggestion names the type | no step | worse (Mel-MSE or MSSMAE) "
-        "| mean Mel-MSE Δ | mean MSSMAE Δ | renders |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    rows: list[tuple[object, ...]] = []
     for loop, v in result["loops"].items():
         s = v["summary"]
-        lines.append(
-            f"| {loop} | {s['cases']} | {s['named']}/{s['cases']} ({100 * s['first_names_type']:.0f} %) "
-            f"| {s['no_step']} | {s['worse_any']} | {s['mean_mse_delta_pct']:+.1f} % "
-            f"| {s['mean_mssmae_delta_pct']:+.1f} % | {s['mean_renders']:.0f} |"
+        rows.append(
+            (
+                loop,
+                s["cases"],
+                f"{s['named']}/{s['cases']} ({100 * s['first_names_type']:.0f} %)",
+                s["no_step"],
+                s["worse_any"],
+                f"{s['mean_mse_delta_pct']:+.1f} %",
+                f"{s['mean_mssmae_delta_pct']:+.1f} %",
+                f"{s['mean_renders']:.0f}",
+            )
         )
     for name, v in result.get("namers", {}).items():
         s = v["summary"]
         held = s.get("held_out")
         extra = f"; unheard implementations {held['named']}/{held['cases']}" if held else ""
-        lines.append(
-            f"| {name} (ranking only) | {s['cases']} | {s['named']}/{s['cases']} ({100 * s['top1']:.0f} %; "
-            f"top 2: {100 * s['top2']:.0f} %{extra}) | | | | | 0 |"
-        )
-    return "\n".join(lines)
+        named = f"{s['named']}/{s['cases']} ({100 * s['top1']:.0f} %; top 2: {100 * s['top2']:.0f} %{extra})"
+        rows.append((f"{name} (ranking only)", s["cases"], named, "", "", "", "", 0))
+    columns = ["loop", "cases", "first suggestion names the type", "no step", "worse (Mel-MSE or MSSMAE)"]
+    columns += ["mean Mel-MSE Δ", "mean MSSMAE Δ", "renders"]
+    return "\n".join(table(columns, rows, right_from=1))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from serumrnn.server import spec
+from serumrnn.server import progress, spec
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels
@@ -257,10 +256,7 @@ def evaluate(
     chains = draw_plugin_pairs(models.group, pairs)
     rack = OpenRack(models.render_settings)
     host = PluginHost(profile, models.render_settings)
-
-    def log(msg: str) -> None:
-        if not quiet:
-            print(f"[{models.group}] {msg}", file=sys.stderr, flush=True)
+    log = progress.group_log(models.group, quiet)
 
     done = res["pairs_done"]
     try:

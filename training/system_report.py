@@ -51,9 +51,8 @@ def plot_tolerance(res: dict[str, Any], path: Path) -> Path:
 def plot_progression(ex: dict[str, Any], stop: int, path: Path) -> Path:
     """Figure 1: dB Mel spectrograms of the input, each SerumRNN step the paper's rule keeps,
     and the target, with Hz, time and dB axes; the title says whether the pair ends closer."""
-    from serumrnn.server import features as F
     from serumrnn.server import spec
-    from serumrnn.server.report import FIG_DPI, mel_axes
+    from serumrnn.server.report_plots import FIG_DPI, mel_strip
 
     plt = _pyplot()
     mels = ex["mels"][: stop + 1] + [ex["mels"][-1]]
@@ -65,16 +64,7 @@ def plot_progression(ex: dict[str, Any], stop: int, path: Path) -> Path:
         ]
         + ["target: " + " + ".join(spec.effect(e).label for e in ex["truth"])]
     )
-    fig, axes = plt.subplots(1, len(mels), figsize=(2.3 * len(mels) + 1, 3.0), sharey=True, squeeze=False)
-    im = None
-    for i, (ax, mel, title) in enumerate(zip(axes[0], mels, titles)):
-        im = ax.imshow(mel * F.TOP_DB, origin="lower", aspect="auto", vmin=-F.TOP_DB, vmax=20, cmap="magma")
-        ax.set_title(title, fontsize=7)
-        mel_axes(ax, mel.shape[-1], label_y=i == 0)
-        ax.set_xlabel("time (s)", fontsize=7)
-    axes[0][0].set_ylabel("frequency (Hz)", fontsize=7)
-    bar = fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.01)
-    bar.set_label("level (dB)", fontsize=7)
+    fig, _ = mel_strip(plt, mels, titles, width=2.3, height=3.0, title_size=7, time_size=7)
     start, end = ex["mse"][0], ex["mse"][stop]
     outcome = (
         f"ends {100 * (start - end) / start:.0f} % closer to the target"

@@ -184,29 +184,23 @@ def draw_panel(patcher: dict[str, Any], out: Path, scale: float = 2.0) -> list[P
     def write(x, y, w, text, size, color=FG, weight="normal", center=False, h=None):
         per_line = max(4, int(w / (0.55 * size)))
         wrapped = "\n".join(textwrap.wrap(text, per_line)) or text
-        if center:
-            ax.text(
-                x + w / 2,
-                y + (h or 0) / 2,
-                wrapped,
-                color=color,
-                fontsize=size * pt,
-                ha="center",
-                va="center",
-                weight=weight,
-            )
-        else:
-            ax.text(
-                x + 2,
-                y + 2,
-                wrapped,
-                color=color,
-                fontsize=size * pt,
-                ha="left",
-                va="top",
-                weight=weight,
-                linespacing=1.15,
-            )
+        # centred in the box (matplotlib's line spacing), or from its top-left corner
+        at = (
+            (x + w / 2, y + (h or 0) / 2, "center", "center", 1.2)
+            if center
+            else (x + 2, y + 2, "left", "top", 1.15)
+        )
+        ax.text(
+            at[0],
+            at[1],
+            wrapped,
+            color=color,
+            fontsize=size * pt,
+            ha=at[2],
+            va=at[3],
+            weight=weight,
+            linespacing=at[4],
+        )
 
     items = presentation_items(patcher)
     boxes = {b["box"].get("varname", b["box"]["id"]): b["box"] for b in patcher["patcher"]["boxes"]}

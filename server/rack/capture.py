@@ -145,7 +145,7 @@ def _cmd(a: argparse.Namespace) -> int:
         host.close()
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "plugin-capture",
         help="render what a capture would sound like: a dry clip through the profile's plugins, "

@@ -12,6 +12,11 @@ from typing import Any, overload
 
 from serumrnn.server import spec
 
+#: One effect's settings, hashable: its name and its (knob, value) pairs sorted by knob.
+FXKey = tuple[str, tuple[tuple[str, float], ...]]
+#: A chain's settings, hashable, in the chain's order (caches of renders and judged sounds).
+ChainKey = tuple[FXKey, ...]
+
 
 @dataclass(frozen=True)
 class FX:
@@ -50,6 +55,10 @@ class FX:
 
     def to_json(self) -> dict[str, Any]:
         return {"effect": self.name, "knobs": dict(self.knobs)}
+
+    def key(self) -> FXKey:
+        """This effect's settings, hashable (the one definition of "the same settings")."""
+        return (self.name, tuple(sorted(self.knobs.items())))
 
 
 class Chain(Sequence[FX]):
@@ -110,6 +119,10 @@ class Chain(Sequence[FX]):
 
     def to_json(self) -> list[dict[str, Any]]:
         return [f.to_json() for f in self._fx]
+
+    def key(self) -> ChainKey:
+        """The effects and their knob values in this chain's order, hashable."""
+        return tuple(f.key() for f in self._fx)
 
     @classmethod
     def from_json(cls, items: Iterable[Mapping[str, Any]]) -> Chain:

@@ -308,7 +308,7 @@ def _cmd_draft(a: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("profile", help="plugin profiles: draft one for a plugin")
     sub = p.add_subparsers(dest="profile_cmd", required=True)
     dr = sub.add_parser(

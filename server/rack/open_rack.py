@@ -13,27 +13,20 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.rack import presets as P
-from serumrnn.server.rack.chain import FX, Chain
-from serumrnn.server.rack.render import RenderError, RenderSettings
+from serumrnn.server.rack.chain import FX, Chain, ChainKey
+from serumrnn.server.rack.render import RenderError, RenderSettings, daw
 
 FAUST_DIR = Path(__file__).with_name("faust")
 
 #: Every preset leaves the synth at this peak (-6 dBFS), gain-staged like a real patch,
 #: so the level-dependent effects (compressor, distortion) see the same input level.
 DRY_PEAK = 0.5
-
-
-def _daw() -> ModuleType:
-    import dawdreamer  # imported lazily: it is heavy and not needed for JSON work
-
-    return dawdreamer
 
 
 @functools.cache
@@ -61,10 +54,9 @@ class _Stage:
     """
 
     def __init__(self, name: str, settings: RenderSettings, *, synth: bool = False):
-        daw = _daw()
         self.name = name
         # DawDreamer's engine and processors come untyped from its extension module.
-        self.engine: Any = daw.RenderEngine(settings.sample_rate, settings.block_size)
+        self.engine: Any = daw().RenderEngine(settings.sample_rate, settings.block_size)
         self.proc: Any = self.engine.make_faust_processor(name)
         self.proc.compile_flags = ["-single"]
         self.proc.set_dsp_string(faust_source(name))
@@ -97,7 +89,8 @@ class _Stage:
                 raise ValueError(f"the {self.name} stage is a synth: it takes no input audio")
             self.player.set_data(audio[None, :])
         self.engine.render(seconds)
-        return self.engine.get_audio()[0, :n].astype(np.float32)
+        out: np.ndarray = self.engine.get_audio()[0, :n].astype(np.float32)  # DawDreamer's is untyped
+        return out
 
 
 class OpenRack:
@@ -172,7 +165,7 @@ class OpenRack:
         audio = np.asarray(audio, np.float32)
         return self._process(audio, chain, ("clip", hashlib.sha1(np.ascontiguousarray(audio).data).digest()))
 
-    def _process(self, audio: np.ndarray, chain: Chain | Sequence[FX], source: tuple) -> np.ndarray:
+    def _process(self, audio: np.ndarray, chain: Chain | Sequence[FX], source: Source) -> np.ndarray:
         """Effects in rack order, starting from the longest cached prefix of the same
         source (see :class:`PrefixCache`)."""
         chain = chain if isinstance(chain, Chain) else Chain(chain)
@@ -180,7 +173,7 @@ class OpenRack:
         audio = np.asarray(audio, np.float32)
         if len(chain) == 0:
             return audio.copy()
-        keys = [(source, PrefixCache.key(chain.prefix(n))) for n in range(1, len(chain) + 1)]
+        keys = [(source, chain.prefix(n).key()) for n in range(1, len(chain) + 1)]
         start = 0
         for n in range(len(chain), 0, -1):
             hit = self._prefixes.get(keys[n - 1])
@@ -200,6 +193,13 @@ class OpenRack:
         return audio.copy()
 
 
+#: What a partial render came from: a preset's dry synth or a clip, named by a hashable
+#: tuple ("synth", preset, note) or ("clip", shape, digest).
+Source = tuple[object, ...]
+#: A partial render's key: its source and the effects so far in rack order.
+PrefixKey = tuple[Source, ChainKey]
+
+
 class PrefixCache:
     """Recent partial renders: (source, effects so far in rack order) -> audio.
 
@@ -212,19 +212,15 @@ class PrefixCache:
 
     def __init__(self, size: int = 48):
         self.size = size
-        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[PrefixKey, np.ndarray] = OrderedDict()
 
-    @staticmethod
-    def key(chain: Chain) -> tuple:
-        return tuple((f.name, tuple(sorted(f.knobs.items()))) for f in chain)
-
-    def get(self, key: tuple) -> np.ndarray | None:
+    def get(self, key: PrefixKey) -> np.ndarray | None:
         audio = self._items.get(key)
         if audio is not None:
             self._items.move_to_end(key)
         return audio
 
-    def put(self, key: tuple, audio: np.ndarray) -> None:
+    def put(self, key: PrefixKey, audio: np.ndarray) -> None:
         self._items[key] = audio  # never handed out: render() returns copies
         self._items.move_to_end(key)
         while len(self._items) > self.size:

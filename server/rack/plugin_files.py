@@ -10,21 +10,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 
 from serumrnn.server.rack.render import RenderError
 
 
 class PluginLoadError(RenderError):
     """A plugin file is missing, is not a plugin, or DawDreamer cannot load it."""
-
-
-def daw() -> ModuleType:
-    """DawDreamer, imported lazily: heavy, and JSON-only work (profile checks) does not need it."""
-    import dawdreamer
-
-    module: ModuleType = dawdreamer
-    return module
 
 
 _MAGIC = (

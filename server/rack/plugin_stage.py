@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from serumrnn.server.rack.plugin_files import PluginLoadError, check_plugin_file, daw, quiet_output
+from serumrnn.server.rack.plugin_files import PluginLoadError, check_plugin_file, quiet_output
 from serumrnn.server.rack.profile import ParamRef, PluginSpec, Profile, ProfileError
-from serumrnn.server.rack.render import RenderError, RenderSettings
+from serumrnn.server.rack.render import RenderError, RenderSettings, daw
 
 #: Output below this peak counts as silence when flushing a plugin's tail.
 SILENCE = 1e-6
@@ -61,16 +61,6 @@ def _match(want: str, have: str) -> bool:
 class PluginStage:
     """One plugin in a DawDreamer engine of its own, with a player in front for effects."""
 
-    # The instance in use (see Instance), set by _adopt.
-    engine: Any
-    proc: Any
-    player: Any
-    n_params: int
-    n_in: int
-    n_out: int
-    latency: int
-    cold: bool
-
     def __init__(
         self,
         label: str,
@@ -89,10 +79,12 @@ class PluginStage:
         self.quiet = quiet
         self.preset_file: str | None = None
         self.dirty = False
-        self.load_s = 0.0
         self._spares: list[Instance] = []
-        self._adopt(self._open())
-        self.param_names = [self.proc.get_parameter_name(i) for i in range(self.n_params)]
+        #: The loaded copy in use; a reset swaps in a fresh one (a spare, or loaded now).
+        self.inst = self._open()
+        #: A fresh instance is cold until its first render warms it up (see warm_up).
+        self.cold = plugin.warmup_s > 0
+        self.param_names = [self.inst.proc.get_parameter_name(i) for i in range(self.inst.n_params)]
         if not instrument:
             self._probe()
 
@@ -132,22 +124,12 @@ class PluginStage:
             engine, proc, player, n_params, n_in, n_out, latency, time.perf_counter() - t, self.preset_file
         )
 
-    def _adopt(self, inst: Instance) -> None:
-        self.engine, self.proc, self.player = inst.engine, inst.proc, inst.player
-        self.n_params, self.n_in, self.n_out, self.latency = (
-            inst.n_params,
-            inst.n_in,
-            inst.n_out,
-            inst.latency,
-        )
-        self.load_s = inst.load_s
-        self.cold = self.plugin.warmup_s > 0
-
     def _load(self) -> None:
         """A fresh instance: a spare loaded ahead (same preset), else loaded now."""
         spares = [s for s in self._spares if s.preset_file == self.preset_file]
         self._spares = spares[1:]
-        self._adopt(spares[0] if spares else self._open())
+        self.inst = spares[0] if spares else self._open()
+        self.cold = self.plugin.warmup_s > 0
 
     def refill(self) -> bool:
         """Idle work, one piece per call (the plugin worker calls this while no request
@@ -170,7 +152,7 @@ class PluginStage:
         n = int(PROBE_S * sr)
         tone = 0.3 * np.sin(2 * np.pi * 440.0 * np.arange(n) / sr)
         cold, self.cold = self.cold, False  # the warm-up waits for the first real render
-        out = self.run(np.tile(tone.astype(np.float32), (self.n_in, 1)), n)
+        out = self.run(np.tile(tone.astype(np.float32), (self.inst.n_in, 1)), n)
         self.cold = cold
         if float(np.max(np.abs(out))) < SILENCE:
             raise PluginLoadError(f"{self.path} answers a test tone with silence: it does not process audio")
@@ -186,12 +168,12 @@ class PluginStage:
         def fail(msg: str) -> ProfileError:
             return ProfileError(
                 f"profile {profile.source}: {ref.where}: {msg} "
-                f"(plugin {self.path}, {self.n_params} parameters)",
+                f"(plugin {self.path}, {self.inst.n_params} parameters)",
                 ref.where,
             )
 
         if ref.index is not None:
-            if ref.index >= self.n_params:
+            if ref.index >= self.inst.n_params:
                 raise fail(f"parameter index {ref.index} is out of range")
             have = self.param_names[ref.index]
             if ref.name is not None and not _match(ref.name, have):
@@ -224,10 +206,10 @@ class PluginStage:
         )
 
     def set(self, index: int, value: float) -> None:
-        self.proc.set_parameter(int(index), float(value))
+        self.inst.proc.set_parameter(int(index), float(value))
 
     def get(self, index: int) -> float:
-        return float(self.proc.get_parameter(int(index)))
+        return float(self.inst.proc.get_parameter(int(index)))
 
     # -- presets
 
@@ -239,7 +221,7 @@ class PluginStage:
             self.preset_file = None
             self._load()
         else:
-            _load_preset_file(self.proc, self.path, path, self.quiet)
+            _load_preset_file(self.inst.proc, self.path, path, self.quiet)
             self.preset_file = path
         self.dirty = False
 
@@ -259,14 +241,14 @@ class PluginStage:
         sr = self.settings.sample_rate
         n = int(round(FLUSH_CHUNK_S * sr))
         if self.instrument:
-            self.proc.clear_midi()
+            self.inst.proc.clear_midi()
         else:
-            self.player.set_data(np.zeros((self.n_in, n), np.float32))
+            self.inst.player.set_data(np.zeros((self.inst.n_in, n), np.float32))
         done = 0.0
         while done < self.plugin.flush_max_s:
-            self.engine.render((n + 0.5) / sr)
+            self.inst.engine.render((n + 0.5) / sr)
             done += FLUSH_CHUNK_S
-            out = self.engine.get_audio()
+            out = self.inst.engine.get_audio()
             if out.size == 0 or float(np.max(np.abs(out))) < SILENCE:
                 break
 
@@ -280,26 +262,34 @@ class PluginStage:
         self.cold = False
         n = int(round(self.plugin.warmup_s * self.settings.sample_rate))
         if self.instrument:
-            self.proc.clear_midi()
+            self.inst.proc.clear_midi()
         else:
-            self.player.set_data(np.zeros((self.n_in, n), np.float32))
-        self.engine.render((n + 0.5) / self.settings.sample_rate)
+            self.inst.player.set_data(np.zeros((self.inst.n_in, n), np.float32))
+        self.inst.engine.render((n + 0.5) / self.settings.sample_rate)
+
+    def play(self, note: int) -> np.ndarray:
+        """An instrument's ``note``, held for the settings' note length and rendered for
+        their render length: (channels, n) float32."""
+        s = self.settings
+        self.inst.proc.clear_midi()
+        self.inst.proc.add_midi_note(int(note), s.velocity, 0.0, s.note_s)
+        return self.run(None, s.n_samples)
 
     def run(self, audio: np.ndarray | None, n: int) -> np.ndarray:
         """Render ``n`` samples: the instrument's MIDI, or ``audio`` (channels, n) through
         the effect. Returns (channels, n) float32."""
         sr = self.settings.sample_rate
-        lat = self.latency
+        lat = self.inst.latency
         if not self.instrument:
             self.warm_up()
         if audio is not None:
-            x = _channels(audio, self.n_in)
+            x = _channels(audio, self.inst.n_in)
             if lat:
                 x = np.concatenate([x, np.zeros((x.shape[0], lat), np.float32)], axis=1)
-            self.player.set_data(np.ascontiguousarray(x, np.float32))
-        self.engine.render((n + lat + 0.5) / sr)
+            self.inst.player.set_data(np.ascontiguousarray(x, np.float32))
+        self.inst.engine.render((n + lat + 0.5) / sr)
         self.dirty = True
-        out = np.asarray(self.engine.get_audio(), np.float32)[:, lat : lat + n]
+        out = np.asarray(self.inst.engine.get_audio(), np.float32)[:, lat : lat + n]
         if out.shape[1] < n:
             out = np.pad(out, ((0, 0), (0, n - out.shape[1])))
         if not np.isfinite(out).all():

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server.rack.chain import FX, Chain
-from serumrnn.server.rack.open_rack import PrefixCache
+from serumrnn.server.rack.open_rack import PrefixCache, Source
 from serumrnn.server.rack.plugin_files import PluginLoadError, check_plugin_file
 from serumrnn.server.rack.plugin_stage import PluginStage
 from serumrnn.server.rack.profile import (
@@ -168,10 +168,10 @@ class PluginRack:
 
     def load_times(self) -> dict[str, float]:
         """Seconds each plugin took to load (the last time it loaded)."""
-        out = {} if self._synth is None else {"synth": self._synth.load_s}
+        out = {} if self._synth is None else {"synth": self._synth.inst.load_s}
         if self._host is not None:
-            out["fx_host"] = self._host.load_s
-        out.update({k: s.load_s for k, s in self._fx.items()})
+            out["fx_host"] = self._host.inst.load_s
+        out.update({k: s.inst.load_s for k, s in self._fx.items()})
         return out
 
     def refill(self) -> bool:
@@ -240,7 +240,7 @@ class PluginRack:
         )
 
     def _synth_audio(self, chain: Chain, preset_file: str | None, note: int) -> np.ndarray:
-        s, p = self.settings, self.profile
+        p = self.profile
         key = (preset_file, note)
         if self._use_dry_cache and key in self._dry:
             return self._dry[key]
@@ -252,9 +252,7 @@ class PluginRack:
         self._apply(st, [(x.ref, x.value) for x in p.synth_fixed])
         self._switch(st, p.in_synth, chain)
         st.warm_up()
-        st.proc.clear_midi()
-        st.proc.add_midi_note(note, s.velocity, 0.0, s.note_s)
-        audio = st.run(None, s.n_samples)
+        audio = st.play(note)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if peak <= 0:
             raise RenderError(
@@ -266,9 +264,7 @@ class PluginRack:
             self._dry[key] = audio
         return audio
 
-    def _effects(
-        self, audio: np.ndarray, chain: Sequence[FX], source: tuple[object, ...] | None = None
-    ) -> np.ndarray:
+    def _effects(self, audio: np.ndarray, chain: Sequence[FX], source: Source | None = None) -> np.ndarray:
         """``audio`` (channels, n) through the chain's effect plugins. With ``source`` (what
         the audio is: a synth render or a clip's hash), the sound after each rack-order
         prefix is kept, so a search's candidates re-render only from the changed effect on
@@ -281,8 +277,7 @@ class PluginRack:
             return self._host.run(audio, n)
         ordered = Chain(chain).in_rack_order(self.settings.rack_order)
         keys = [
-            None if source is None else (source, PrefixCache.key(ordered.prefix(i + 1)))
-            for i in range(len(ordered))
+            None if source is None else (source, ordered.prefix(i + 1).key()) for i in range(len(ordered))
         ]
         start = 0
         for i in range(len(ordered), 0, -1):

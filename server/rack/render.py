@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
@@ -14,6 +16,12 @@ from serumrnn.server.rack.chain import FX, Chain
 #: MIDI note the shipped models are trained on: 48 (C3; Live calls it C2), as in the
 #: paper's research code. The paper's text says "C4"; change it here, not elsewhere.
 DEFAULT_NOTE = 48
+
+
+def daw() -> ModuleType:
+    """DawDreamer, the engine both racks render in, imported lazily: it is heavy, and
+    JSON-only work (profile checks, ``--help``) does not need it."""
+    return importlib.import_module("dawdreamer")
 
 
 @dataclass(frozen=True)
