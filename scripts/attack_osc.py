@@ -450,6 +450,9 @@ def main() -> int:
         choices=tuple(GOAL_PARTS),
         help="with --goals: run only these parts (repeatable; default all)",
     )
+    ap.add_argument(
+        "--json", metavar="PATH", help="with --goals: write every figure there (docs/results/attack_osc.json)"
+    )
     a = ap.parse_args()
     if a.goals:
         return goals(a)
@@ -976,7 +979,7 @@ def amplification_figures(srv: Server) -> dict:
     return {"rows": rows, "worst": worst}
 
 
-def _flood_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
+def _flood_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool, dict]:
     srv = Server(a.models, tmp / "flood.log", "--workers", "2", stub=a.stub)
     f = flood_figures(srv, str(target), a.flood_seconds)
     srv.stop()
@@ -995,10 +998,11 @@ def _flood_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
         f"({len(f['step_errors'])})"
     )
     print(f"  load average after: {os.getloadavg()[0]:.2f} (1 min)")
-    return bool(f["ping_p99"] > 0.5 or f["lost_pings"] or not f["steps"] or f["step_max"] > 10)
+    ms = {f"{k}_ms": 1e3 * f[k] for k in ("ping_p50", "ping_p99", "ping_max")}
+    return bool(f["ping_p99"] > 0.5 or f["lost_pings"] or not f["steps"] or f["step_max"] > 10), {**f, **ms}
 
 
-def _memory_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
+def _memory_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool, dict]:
     srv = Server(a.models, tmp / "memory.log", "--session-memory", str(a.session_memory), stub=a.stub)
     m = memory_figures(srv, str(target), a.session_memory, a.sessions)
     srv.stop()
@@ -1008,20 +1012,20 @@ def _memory_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
         f"3 steps, {m['refused']} refused; RSS +{m['rss_mb']:.0f} MB (bound {m['budget_mb'] + 300:.0f}); "
         f"the budget's count +{m['count_mb']:.1f} MB, {100 * off:+.0f} % of RSS growth"
     )
-    return bool(m["rss_mb"] > m["budget_mb"] + 300 or abs(off) > 0.10)
+    return bool(m["rss_mb"] > m["budget_mb"] + 300 or abs(off) > 0.10), {**m, "count_off_pct": 100 * off}
 
 
-def _sigterm_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
+def _sigterm_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool, dict]:
     s = sigterm_figures(a.models, str(target), a.sigterm_runs, a.stub, tmp)
     print(
         f"\nSIGTERM under load: {s['under_5s']} of {s['runs']} runs stopped within 5 s (slowest "
         f"{s['max_s']:.2f} s), /serumrnn/stopped received in {s['stopped']}, files left in TMPDIR "
         f"{s['left']}, exit codes {s['codes']}; server threads on the CPU in the 0.1 s before each signal: {s['busy']} in all"
     )
-    return bool(s["under_5s"] < s["runs"] or s["stopped"] < s["runs"] or s["left"])
+    return bool(s["under_5s"] < s["runs"] or s["stopped"] < s["runs"] or s["left"]), s
 
 
-def _amplification_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
+def _amplification_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool, dict]:
     srv = Server(a.models, tmp / "amp.log", stub=a.stub)
     r = amplification_figures(srv)
     srv.stop()
@@ -1029,7 +1033,7 @@ def _amplification_part(a: argparse.Namespace, tmp: Path, target: Path) -> bool:
     for name, inp, out in r["rows"]:
         print(f"  {name:24s} request {inp:5d} B -> replies {out:5d} B")
     print(f"  largest reply/request ratio: {r['worst']:.2f}")
-    return bool(r["worst"] > 1.0)
+    return bool(r["worst"] > 1.0), r
 
 
 #: The parts of the fairness campaign, in the order they run (``--only`` picks some).
@@ -1041,22 +1045,50 @@ GOAL_PARTS = {
 }
 
 
+def _finite(x):
+    """``x`` with NaN and infinities as None (JSON has no NaN)."""
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
 def goals(a: argparse.Namespace) -> int:
-    """The fairness campaign: each part prints its figures; exit 1 when a goal is missed."""
+    """The fairness campaign: each part prints its figures; exit 1 when a goal is missed.
+    ``--json PATH`` also writes every part's figures there, with the command and the load."""
     tmp = Path(tempfile.mkdtemp(prefix="serumrnn-goals-"))
+    load0 = os.getloadavg()
     try:
         target = tmp / "target.wav"
         sf.write(target, saw(midi=48) * np.linspace(1, 0.6, SR, dtype=np.float32), SR)
         kind = "stub models" if a.stub else f"models {a.models}"
-        print(
-            f"fairness goals, {kind}, 2 workers, size rule for every sender; load average {os.getloadavg()[0]:.2f}"
-        )
-        missed = [
-            name
-            for name, part in GOAL_PARTS.items()
-            if (not a.only or name in a.only) and part(a, tmp, target)
-        ]
+        print(f"fairness goals, {kind}, 2 workers, size rule for every sender; load average {load0[0]:.2f}")
+        parts: dict[str, dict] = {}
+        missed = []
+        for name, part in GOAL_PARTS.items():
+            if a.only and name not in a.only:
+                continue
+            miss, figures = part(a, tmp, target)
+            parts[name] = {"met": not miss, **figures}
+            if miss:
+                missed.append(name)
         print(f"\ngoals missed: {', '.join(missed) or 'none'}")
+        if a.json:
+            record = {
+                "measured_by": ".venv/bin/python scripts/attack_osc.py " + " ".join(sys.argv[1:]),
+                "date": time.strftime("%Y-%m-%d"),
+                "load_average_1min": {"start": load0[0], "end": os.getloadavg()[0]},
+                "cores": os.cpu_count(),
+                "note": "the fairness goals of docs/protocol.md (Fairness and busy): a flooding "
+                "client against a second client's pings and steps, the memory budget's count "
+                "against RSS, SIGTERM under load, reply sizes for an unproved sender",
+                **_finite(parts),
+            }
+            Path(a.json).write_text(json.dumps(record, indent=1) + "\n")
+            print(f"figures written to {a.json}")
         return 1 if missed else 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -187,6 +187,19 @@ def parse_request(msg: Message) -> Request:
 Reply = list[tuple[str, tuple[Any, ...]]]  # (address, args) in sending order
 
 
+def unpadded(msg: Message) -> Message:
+    """``msg`` without a trailing blob: padding a client adds so that a reply to an
+    address it has not proved may be as long as the request (see docs/protocol.md)."""
+    if msg.types.endswith("b") and msg.args:
+        return Message(msg.address, msg.args[:-1], msg.types[:-1], msg.size)
+    return msg
+
+
+def pong(request_id: int, groups: str, sessions: int) -> Reply:
+    """The reply to ``ping``: the protocol version, the groups served, the open sessions."""
+    return [(f"{PREFIX}/pong", (request_id, PROTOCOL_VERSION, groups, sessions))]
+
+
 def is_final(address: str) -> bool:
     """Whether a reply message completes its request: all do, except the parts of a step
     reply before ``/serumrnn/step/end``."""

@@ -154,45 +154,67 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 #: Seconds from the stop signal to the process's end, whatever is still running.
-SHUTDOWN_LIMIT_S = 4.5
+SHUTDOWN_LIMIT_S = 4.0
 
 
 #: The watchdog's limit (a separate process, free of this one's threads): past it, the
-#: server is killed, whatever holds its interpreter.
-WATCHDOG_LIMIT_S = 4.9
+#: server is killed, whatever holds its interpreter. Under load (2 workers computing, load
+#: average 4-9) a 4.9 s limit gave exits of up to 4.99 s (attack_osc.py --goals): the
+#: kill itself and the parent's wait take tens of milliseconds on a busy machine. At 4.0 s
+#: a server on TensorFlow models was killed instead of exiting cleanly (load average 6-9).
+WATCHDOG_LIMIT_S = 4.5
 
 _WATCHDOG = """
-import os, select, signal, sys, time
-fd, pid, limit = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+import os, select, shutil, signal, sys, time
+fd, pid, limit, tmp = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+def done():
+    for d in tmp:
+        shutil.rmtree(d, ignore_errors=True)
+    sys.exit(0)
 while True:
     if not os.read(fd, 64):
-        sys.exit(0)  # the server exited: its end of the pipe closed
+        done()  # the server exited, however: its end of the pipe closed
     end = time.monotonic() + limit
     while (left := end - time.monotonic()) > 0:
         if select.select([fd], [], [], left)[0] and not os.read(fd, 64):
-            sys.exit(0)
+            done()
     try:
+        os.kill(pid, signal.SIGSTOP)  # frozen: it writes no file after the folder goes
+        for d in tmp:
+            shutil.rmtree(d, ignore_errors=True)
         os.kill(pid, signal.SIGKILL)
     except OSError:
         pass
-    sys.exit(0)
+    done()
 """
 
 
 def _start_watchdog() -> int | None:
     """A tiny process that kills the server :data:`WATCHDOG_LIMIT_S` seconds after a stop
-    signal. The signal reaches it through ``signal.set_wakeup_fd``, which the C signal
-    handler writes at once: the Python handler runs only when the main thread next holds
-    the interpreter, which a busy worker can delay by seconds. Returns the pipe's write end."""
+    signal, and removes the server's private temporary folder (:func:`_private_tmp`)
+    whenever the server ends, killed or not. The signal reaches it through
+    ``signal.set_wakeup_fd``, which the C signal handler writes at once: the Python
+    handler runs only when the main thread next holds the interpreter, which a busy
+    worker can delay by seconds. Returns the pipe's write end."""
     import subprocess
 
     r, w = os.pipe()
     os.set_blocking(w, False)
     try:
         subprocess.Popen(
-            [sys.executable, "-S", "-c", _WATCHDOG, str(r), str(os.getpid()), str(WATCHDOG_LIMIT_S)],
+            [
+                sys.executable,
+                "-S",
+                "-c",
+                _WATCHDOG,
+                str(r),
+                str(os.getpid()),
+                str(WATCHDOG_LIMIT_S),
+                *_CLEANUP,
+            ],
             pass_fds=(r,),
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal does not end it first
         )
     except OSError as e:
@@ -260,6 +282,7 @@ def config_of(a: argparse.Namespace, rack_order: tuple[str, ...] | None = None) 
         sessions_per_client=a.sessions_per_client,
         session_memory_mb=a.session_memory,
         size_rule=a.size_rule,
+        front=sys.platform != "win32",  # a front process needs inherited descriptors
     )
 
 

@@ -82,6 +82,8 @@ class ServerConfig:
     profile_dirs: tuple[str | os.PathLike[str], ...] = ()
     size_rule: str = "remote"
     profile: str | None = None  # serve --profile: the sessions' default plugin profile
+    #: read the socket in a process of its own (server/osc_front.py; serve does, off Windows)
+    front: bool = False
 
     @property
     def remote(self) -> bool:

@@ -24,6 +24,7 @@ import sys
 _MSG_DONTWAIT = 0x40
 _EAGAIN = {11}  # EAGAIN == EWOULDBLOCK on Linux
 _NAME = 128  # sizeof(struct sockaddr_storage)
+_U32 = struct.Struct("=I")
 
 
 class _IoVec(ctypes.Structure):
@@ -86,22 +87,27 @@ class FastIO:
         self._pollfd = _PollFd(sock.fileno(), _POLLIN, 0)
         self._fd, self._family, self.batch, self.size = sock.fileno(), sock.family, batch, size
         self._bufs = [ctypes.create_string_buffer(size) for _ in range(batch)]
-        self._names = [ctypes.create_string_buffer(_NAME) for _ in range(batch)]
+        self._names = ctypes.create_string_buffer(_NAME * batch)  # one block: sliced, not copied per field
         self._iov = (_IoVec * batch)()
         self._msgs = (_MMsgHdr * batch)()
+        base = ctypes.addressof(self._names)
         for i in range(batch):
             self._iov[i].iov_base = ctypes.cast(self._bufs[i], ctypes.c_void_p)
             self._iov[i].iov_len = size
-        self._reset()
-
-    def _reset(self) -> None:
-        for i in range(self.batch):
             h = self._msgs[i].msg_hdr
-            h.msg_name = ctypes.cast(self._names[i], ctypes.c_void_p)
+            h.msg_name = base + i * _NAME
             h.msg_namelen = _NAME
             h.msg_iov = ctypes.pointer(self._iov[i])
             h.msg_iovlen = 1
             h.msg_control, h.msg_controllen, h.msg_flags = None, 0, 0
+        # The headers are read and reset through plain views: a ctypes field access costs
+        # about a microsecond, and a flood is read at tens of thousands of datagrams a second.
+        self._raw = memoryview(self._msgs).cast("B")
+        self._names_raw = memoryview(self._names).cast("B")
+        self._views = [memoryview(b).cast("B") for b in self._bufs]
+        step = ctypes.sizeof(_MMsgHdr)
+        self._namelen_at = [i * step + _MsgHdr.msg_namelen.offset for i in range(batch)]
+        self._len_at = [i * step + _MMsgHdr.msg_len.offset for i in range(batch)]
 
     def ready(self) -> bool:
         """Whether a datagram is waiting, asked without giving up the lock: under a flood
@@ -114,16 +120,19 @@ class FastIO:
         n = self._recvmmsg(self._fd, self._msgs, self.batch, _MSG_DONTWAIT, None)
         if n <= 0:
             return []
+        raw, names, get, put = self._raw, self._names_raw, _U32.unpack_from, _U32.pack_into
         out = []
         for i in range(n):
-            m = self._msgs[i]
-            out.append((ctypes.string_at(self._names[i], m.msg_hdr.msg_namelen), m.msg_len, i))
-            m.msg_hdr.msg_namelen = _NAME
+            at = self._namelen_at[i]
+            (namelen,) = get(raw, at)
+            put(raw, at, _NAME)
+            start = i * _NAME
+            out.append((bytes(names[start : start + namelen]), get(raw, self._len_at[i])[0], i))
         return out
 
     def data(self, slot: int, length: int) -> bytes:
         """The first ``length`` bytes of a slot of the latest :meth:`receive`."""
-        return ctypes.string_at(self._bufs[slot], length)
+        return bytes(self._views[slot][:length])
 
     def send(self, data: bytes, dest: tuple[str, int]) -> bool:
         """Send at once; False when it would block or the address is not this socket's kind

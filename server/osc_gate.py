@@ -77,6 +77,8 @@ class Gate:
         self._clients: dict[bytes, str] = {}  # a raw IP address -> its client
         self._lock = threading.Lock()
         self.dropped = 0  # in all, for the tests
+        #: told each proved sender's raw address (the front process keeps the real gate)
+        self.on_prove: Callable[[bytes], None] | None = None
         self._since_report, self._report_at = 0, clock()
 
     def prove(self, sender: tuple[str, int]) -> None:
@@ -86,6 +88,8 @@ class Gate:
             name = sockaddr(family, sender[0], sender[1])
         except (OSError, ValueError, OverflowError):
             return
+        if self.on_prove is not None:
+            self.on_prove(name)
         with self._lock:
             if name in self._proved:
                 self._proved.move_to_end(name)

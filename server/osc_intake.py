@@ -13,6 +13,7 @@ from collections.abc import Callable
 from serumrnn.server import osc
 from serumrnn.server.osc import NO_REQUEST, ProtocolError, Reply, Request
 from serumrnn.server.osc_config import GROWTH_PRIOR, HEAVY, LIGHT
+from serumrnn.server.osc_front import FrontLink
 from serumrnn.server.osc_gate import Gate
 from serumrnn.server.osc_memory import give_back_free_memory
 from serumrnn.server.osc_replies import Call, Failure, Outcome, Replies, failure_of
@@ -38,6 +39,7 @@ class Intake(Replies):
     handlers: dict[str, Handler]
     _stop: threading.Event
     _growth: dict[str, int]
+    _link: FrontLink | None
 
     def handle_message(self, msg: osc.Message, sender: tuple[str, int]) -> None:
         """Answer one message as if it had come in a datagram (the tests' entry point)."""
@@ -81,13 +83,20 @@ class Intake(Replies):
         except Exception:  # the receive thread must never die
             log.exception("unexpected fault receiving a datagram from %s", sender)
 
-    @staticmethod
-    def _unpadded(msg: osc.Message) -> osc.Message:
-        """``msg`` without a trailing blob: padding a client adds so that a reply to an
-        address it has not proved may be as long as the request (see docs/protocol.md)."""
-        if msg.types.endswith("b") and msg.args:
-            return osc.Message(msg.address, msg.args[:-1], msg.types[:-1], msg.size)
-        return msg
+    def _answered(self, data: bytes, sender: tuple[str, int]) -> None:
+        """A ping the front process answered (:mod:`serumrnn.server.osc_front`): counted,
+        and its reply port learned, as if it had been answered here."""
+        try:
+            (msg,) = osc.decode(data)
+            req = osc.parse_request(osc.unpadded(msg))
+        except (osc.DecodeError, ProtocolError, ValueError):  # pragma: no cover - the front checked it
+            return
+        with self._lock:
+            self.counts["requests"] += 1
+        port = req.args.get("reply_port")
+        if port is not None and 0 <= port <= 65535:
+            self._learn_route(sender, port)
+        log.info("ping rid=%d session=- ok (answered by the front process)", req.request_id)
 
     def _admit(self, msg: osc.Message, sender: tuple[str, int], t0: float | None = None) -> None:
         """Parse one message; answer it at once if it needs no work (a malformed request,
@@ -121,7 +130,7 @@ class Intake(Replies):
     ) -> Request | None:
         """The request, or None when it is malformed (answered here)."""
         try:
-            return osc.parse_request(self._unpadded(msg))
+            return osc.parse_request(osc.unpadded(msg))
         except ProtocolError as e:
             named = self._named_session(msg, sender[0])
             self._answer_error(
@@ -284,9 +293,14 @@ class Intake(Replies):
             self.costs.record(req.name, time.perf_counter() - started)
             if sess is not None and out.failure is None:
                 self._learn_growth(req.name, sess.nbytes - before)
+        if req.name in HEAVY or req.name == "end":
+            # after end too: an ended session's memory goes back to the system at once,
+            # not at the next heavy request
             give_back_free_memory()
         datagrams = self._encode(req, out, budget)
         self._keep(req, call, out, datagrams)  # before sending: a retry may follow the reply at once
+        if self._link is not None and req.name in ("new", "end"):
+            self._link.send_state()  # the front's pongs count the sessions this reply opened or ended
         finished()
         self._send_datagrams(datagrams, out.dest)
         self._log_done(req, call, out, bool(datagrams), t0, started)

@@ -16,7 +16,7 @@ from serumrnn.server import osc
 from serumrnn.server.osc import PREFIX, ProtocolError, Reply, Request
 from serumrnn.server.osc_config import MAX_ROUTES
 from serumrnn.server.osc_sessions import CachedReply, OscSession, short_id
-from serumrnn.server.osc_transport import LogBudget, Stopping, is_loopback_ip
+from serumrnn.server.osc_transport import LogBudget, Stopping, default_dest, reply_budget
 
 if TYPE_CHECKING:
     from serumrnn.server.osc_sessions import Sessions
@@ -99,9 +99,7 @@ class Replies:
     def _budget(self, size: int, sender: tuple[str, int]) -> int | None:
         """The most bytes a reply to a ``size``-byte request from ``sender`` may take when
         the sender has not proved its address (None: no limit but the datagram's)."""
-        if not size or (self.size_rule == "remote" and is_loopback_ip(sender[0])):
-            return None
-        return size
+        return reply_budget(size, sender[0], self.size_rule)
 
     def _replay(self, req: Request, cached: CachedReply, t0: float) -> None:
         dest, datagrams = cached
@@ -239,10 +237,8 @@ class Replies:
         return sender[0], reply_port or sender[1]
 
     def _default_dest(self, sender: tuple[str, int], reply_port: int | None = None) -> tuple[str, int]:
-        """Where a successful ping/status/new reply goes: the named port, else the
-        server's reply port (the device's), at the sender's address."""
-        port = self.reply_port if reply_port is None else reply_port
-        return sender[0], port or sender[1]
+        """Where a successful ping/status/new reply goes (:func:`default_dest`)."""
+        return default_dest(sender, reply_port, self.reply_port)
 
     def _send(self, reply: Reply, dest: tuple[str, int]) -> list[bytes]:
         datagrams = osc.to_datagrams(reply, self.limit, bundles=self.bundles)

@@ -7,7 +7,9 @@ thousand queued requests waits its turn like one with a single request. A key ru
 most ``per_key_in_flight`` jobs at once (a session's steps run one at a time, in request-id
 order), and a client at most ``per_client_in_flight`` while another client has work
 waiting (when nobody else waits, an idle worker still takes the job: the queue never
-leaves a worker idle for fairness' sake).
+leaves a worker idle for fairness' sake), or always with ``keep_spare``: the heavy lane
+keeps a worker free for the next client to come, since a job once started cannot be
+taken back (a step running for seconds would make a newcomer wait that long).
 
 Each job carries a cost estimate in seconds (:class:`CostBook`: the mean measured time of
 its kind). A client whose queued and running work would pass ``bound_s`` seconds is refused
@@ -74,10 +76,12 @@ class FairQueue:
         bound_s: float = math.inf,
         per_client_in_flight: int = 1,
         per_key_in_flight: int | None = None,
+        keep_spare: bool = False,
     ):
         self.per_key_jobs, self.per_client_jobs, self.total_jobs = per_key_jobs, per_client_jobs, total_jobs
         self.bound_s = bound_s
         self.per_client_in_flight, self.per_key_in_flight = per_client_in_flight, per_key_in_flight
+        self._passes = (True,) if keep_spare else (True, False)  # capped; then uncapped
         self._clients: OrderedDict[str, _Client] = OrderedDict()  # round-robin order
         self._queued = 0
         self._arrivals = itertools.count()
@@ -144,7 +148,7 @@ class FairQueue:
         return None
 
     def _pick(self) -> Job | None:
-        for capped in (True, False):  # fair first; then any waiting job rather than an idle worker
+        for capped in self._passes:  # fair first; then any waiting job rather than an idle worker
             for name, c in self._clients.items():
                 key = self._eligible(c, capped=capped)
                 if key is None:
@@ -256,6 +260,9 @@ class WorkerPool:
                 with self._lock:
                     self._busy.discard(me)
                 self.queue.done(job)
+            # Let go of it before waiting for the next: its closure holds its session, and
+            # an ended session's 10 MB stayed alive while this worker waited.
+            del job
 
     def stop(self, timeout: float) -> list[str]:
         """Drop queued jobs, wait up to ``timeout`` s for running ones; the names of the

@@ -27,8 +27,6 @@ Bounds, so no client can push out another's state or grow the server without lim
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 import secrets
 import threading
@@ -50,6 +48,7 @@ from serumrnn.server.osc_reply_cache import (
     Running,
     SessionReplies,
 )
+from serumrnn.server.osc_transport import client_of as client_of
 
 if TYPE_CHECKING:
     from serumrnn.server.assistant import Assistant
@@ -84,20 +83,6 @@ def new_session_id() -> str:
 def short_id(sid: str) -> str:
     """What the log shows of a session id: enough to follow it, too little to use it."""
     return sid[:9] + ("…" if len(sid) > 9 else "")
-
-
-@functools.lru_cache(maxsize=4096)
-def client_of(ip: str, *, collapse_loopback: bool = True) -> str:
-    """The client an address counts as for the caps: the IP itself, except that every
-    loopback address is the one client ``"loopback"`` (``collapse_loopback``: the server
-    listens on loopback, so every sender is a process on this machine)."""
-    if collapse_loopback:
-        try:
-            if ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
-                return "loopback"
-        except ValueError:
-            pass
-    return ip
 
 
 @dataclass

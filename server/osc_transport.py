@@ -343,3 +343,34 @@ def is_unspecified(host: str) -> bool:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return host == ""
+
+
+@functools.lru_cache(maxsize=4096)
+def client_of(ip: str, *, collapse_loopback: bool = True) -> str:
+    """The client an address counts as for the caps: the IP itself, except that every
+    loopback address is the one client ``"loopback"`` (``collapse_loopback``: the server
+    listens on loopback, so every sender is a process on this machine)."""
+    if collapse_loopback:
+        try:
+            if ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
+                return "loopback"
+        except ValueError:
+            pass
+    return ip
+
+
+def reply_budget(size: int, ip: str, size_rule: str) -> int | None:
+    """The most bytes a reply to a ``size``-byte request from ``ip`` may take when the
+    sender has not proved its address (None: no limit but the datagram's): the size rule
+    (``"remote"``: senders off loopback; ``"all"``: every sender)."""
+    if not size or (size_rule == "remote" and is_loopback_ip(ip)):
+        return None
+    return size
+
+
+def default_dest(sender: tuple[str, int], named: int | None, reply_port: int) -> tuple[str, int]:
+    """Where a successful ping/status/new reply goes: the port the request ``named``, else
+    the server's ``reply_port`` (the device's), at the sender's address; 0 means the port
+    the request came from."""
+    port = reply_port if named is None else named
+    return sender[0], port or sender[1]

@@ -88,6 +88,18 @@ def test_a_client_alone_gets_every_idle_worker():
     assert [q.take(0).kind, q.take(0).kind] == ["a1", "a2"]
 
 
+def test_keep_spare_holds_a_worker_back_from_a_client_alone():
+    """The heavy lane's rule: a started job cannot be taken back, so a client never holds
+    the last free worker; the next client's job starts at once."""
+    q = _queue(per_client_in_flight=1, keep_spare=True)
+    q.put("a", "x", lambda job: None, kind="a1")
+    q.put("a", "y", lambda job: None, kind="a2")
+    assert q.take(0).kind == "a1"
+    assert q.take(0) is None  # a2 waits although a worker is free
+    q.put("b", "z", lambda job: None, kind="b1")
+    assert q.take(0).kind == "b1"
+
+
 def test_a_key_runs_one_job_at_a_time_in_request_id_order():
     q = _queue(per_key_in_flight=1, per_client_in_flight=5)
     for rid in (7, 5, 6):
@@ -316,6 +328,25 @@ def test_held_bytes_matches_what_a_real_session_allocates():
     assert abs(counted - grown) <= 0.1 * grown, (counted, grown)
 
 
+def test_an_ended_session_is_freed_while_the_workers_wait(files):
+    """A worker waiting for its next job held the last one, whose closure holds its session:
+    an ended session's 10 MB stayed alive, and the next session's growth hid in it (RSS
+    grew one session less than the budget counted)."""
+    import weakref
+
+    srv = make_server(workers=1)
+    try:
+        with OscClient(srv.address, timeout=60) as c:
+            sid = new_session(c)
+            assert c.request("target", sid, str(files / "target.wav"))[0].address == f"{P}/target/reply"
+            assert c.request("step", sid, str(files / "target.wav"))[-1].address == f"{P}/step/end"
+            ref = weakref.ref(srv.sessions.get(sid))
+            assert c.request("end", sid)[0].address == f"{P}/end/reply"
+            wait_for(lambda: gc.collect() is not None and ref() is None, "the ended session being freed", 10)
+    finally:
+        srv.stop()
+
+
 def test_a_target_that_would_pass_the_budget_is_refused_before_it_runs(files):
     srv = make_server(session_memory_mb=4)  # less than one target holds
     try:
@@ -409,22 +440,38 @@ def test_stop_tells_the_devices_and_the_stuck_step_starts_no_further_stage(files
 
 
 WATCHED = """
-import signal, sys, time
+import os, signal, sys, tempfile, time
 from serumrnn.server import osc_cli
 osc_cli.WATCHDOG_LIMIT_S = 1.0
+osc_cli._CLEANUP.append(osc_cli._private_tmp())
 signal.signal(signal.SIGTERM, lambda n, f: None)  # a handler that never gets to stop anything
 osc_cli._start_watchdog()
-print("ready", flush=True)
+open(os.path.join(tempfile.gettempdir(), "__autograph_generated_file1234.py"), "w").write("x")
+print(tempfile.gettempdir(), flush=True)
 time.sleep(120)
 """
 
 
-def test_the_watchdog_ends_a_server_whose_own_shutdown_never_comes():
+def test_the_watchdog_ends_a_server_whose_own_shutdown_never_comes_and_removes_its_temp_folder():
     proc = subprocess.Popen([sys.executable, "-c", WATCHED], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        d = proc.stdout.readline().strip()
+        assert os.path.basename(d).startswith("serumrnn-serve-") and os.listdir(d)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == -signal.SIGKILL
+        assert not os.path.exists(d)  # removed before the kill: nothing is left once it has exited
+    finally:
+        proc.kill()
+
+
+def test_the_watchdog_removes_the_temp_folder_of_a_server_killed_from_outside():
+    proc = subprocess.Popen([sys.executable, "-c", WATCHED], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        d = proc.stdout.readline().strip()
+        assert os.listdir(d)
+        proc.kill()
+        proc.wait(60)
+        wait_for(lambda: not os.path.exists(d), "the watchdog removing the folder", 30)
     finally:
         proc.kill()
 
@@ -642,3 +689,94 @@ def test_a_flood_from_thousands_of_ports_is_dropped_before_decoding_and_a_device
                 s.close()
     finally:
         srv.stop()
+
+
+# -- the front process: the socket read beside the workers, not behind them -----------------------
+
+
+PINGER = """
+import socket, sys, time
+from serumrnn.server import osc
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+time.sleep(float(sys.argv[2]))
+t0 = time.monotonic()
+s.sendto(osc.encode("/serumrnn/ping", (77, 0)), ("127.0.0.1", int(sys.argv[1])))
+assert osc.decode(s.recv(65535))[0].address == "/serumrnn/pong"
+print(time.monotonic() - t0, flush=True)
+"""
+
+
+@pytest.mark.parametrize("front", [True, False])
+def test_a_ping_is_answered_while_a_worker_holds_the_interpreter_only_with_the_front(front, files):
+    """A worker inside a long C call that keeps the interpreter's lock (here ``usleep``
+    through ``ctypes.PyDLL``) stalls every thread of its process: a ping from another
+    process is answered at once only when the front process reads the socket."""
+    import ctypes
+
+    srv = make_server(workers=1, front=front)
+    try:
+        with OscClient(srv.address, timeout=30) as c:
+            sid = new_session(c)
+            assert c.request("ping", 0)[0].args[3] == 1  # the front's pong counts the new session
+            pinger = subprocess.Popen(
+                [sys.executable, "-c", PINGER, str(srv.address[1]), "1.0"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            ctypes.PyDLL(None).usleep(3_000_000)  # the pinger sends its ping about 1 s into this
+            took = float(pinger.communicate(timeout=60)[0])
+            if front:
+                assert took < 0.5, took
+            else:
+                assert took > 1.0, took  # the receive thread waited for the lock
+            assert c.request("end", sid)[0].address == f"{P}/end/reply"
+            assert c.request("ping", 0)[0].args[3] == 0
+            assert c.request("status", 0)[0].args[4] >= 4  # the front's pongs are counted
+    finally:
+        srv.stop()
+
+
+def test_a_step_goes_through_the_front_and_a_dead_front_is_restarted(files, caplog):
+    srv = make_server(workers=1, front=True)
+    try:
+        with OscClient(srv.address, timeout=60) as c:
+            sid = new_session(c)
+            assert c.request("target", sid, str(files / "target.wav"))[0].address == f"{P}/target/reply"
+            assert c.request("step", sid, str(files / "target.wav"))[-1].address == f"{P}/step/end"
+            first = srv._link.proc
+            with caplog.at_level(logging.ERROR, logger="serumrnn.osc"):
+                first.kill()
+                wait_for(lambda: srv._link.proc is not first, "a new front process", 30)
+            assert "the front process ended" in caplog.text
+            assert c.request("ping", 0, timeout=10)[0].address == f"{P}/pong"
+            assert c.request("step", sid, str(files / "target.wav"))[-1].address == f"{P}/step/end"
+        proc = srv._link.proc
+    finally:
+        srv.stop()
+    assert proc.poll() is not None  # stop ends the front too
+
+
+def test_a_server_killed_takes_its_front_with_it(tmp_path):
+    code = (
+        "import sys, time; sys.path.insert(0, 'tests')\n"
+        "from test_osc_hardening import make_server\n"
+        "srv = make_server(workers=1, front=True)\n"
+        "print(srv._link.proc.pid, flush=True); time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        front = int(proc.stdout.readline())
+        proc.kill()
+        proc.wait(30)
+        wait_for(
+            lambda: (
+                not Path(f"/proc/{front}").exists()
+                or "Z" in Path(f"/proc/{front}/stat").read_text().split()[2]
+            ),
+            "the front exiting",
+            30,
+        )
+    finally:
+        proc.kill()
