@@ -18,6 +18,7 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import cast
 
 import pytest
 import soundfile as sf
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 from stub_models import StubModels, stub_models
 
 from serumrnn.server import audio_io, osc, spec
+from serumrnn.server.models import GroupModels
 from serumrnn.server.osc_cli import OscClient
 from serumrnn.server.osc_server import OscServer
 from serumrnn.server.osc_sessions import MAX_SOUNDS, SOUND_BYTES, TARGET_BYTES, held_bytes
@@ -88,9 +90,10 @@ def make_server(**kw) -> OscServer:
     # The paper's loop steps whatever it hears, so every request here runs its full path
     # (the verified loop would stop at once on these stub sounds).
     kw.setdefault("loop", "paper")
-    return OscServer(
-        kw.pop("models", None) or stub_models(), "127.0.0.1", 0, kw.pop("reply_port", 0), **kw
-    ).start()
+    # The stubs implement what the server calls of a group (tests/stub_models.py); OscServer
+    # names the concrete class.
+    models = cast("dict[str, GroupModels]", kw.pop("models", None) or stub_models())
+    return OscServer(models, "127.0.0.1", 0, kw.pop("reply_port", 0), **kw).start()
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +348,9 @@ def test_one_client_making_many_sessions_evicts_no_one_else(files):
 
 def _make_idle(srv: OscServer, sid: str) -> None:
     """As if the session had not been used for longer than the server's idle time."""
-    srv.sessions.get(sid).last_used -= srv.sessions.idle_s + 1
+    sess = srv.sessions.get(sid)
+    assert sess is not None
+    sess.last_used -= srv.sessions.idle_s + 1
 
 
 def test_only_idle_sessions_are_closed_to_make_room(files):
@@ -501,7 +506,7 @@ def replies_before_pong(c: OscClient, data: bytes, wait_s: float = 15.0) -> list
     c.send_raw(data)
     rid = 2_000_000_000
     c.send(f"{P}/new", rid, "fence-no-such-group", PAD)
-    got = []
+    got: list[bytes] = []
     while True:
         d = _recv_raw(c.sock, wait_s)
         assert d is not None, f"no answer to the fence within {wait_s} s: the server hung"
