@@ -13,7 +13,7 @@ from collections.abc import Callable
 from serumrnn.server import osc
 from serumrnn.server.osc import NO_REQUEST, ProtocolError, Reply, Request
 from serumrnn.server.osc_config import GROWTH_PRIOR, HEAVY, LIGHT
-from serumrnn.server.osc_front import FrontLink
+from serumrnn.server.osc_front_link import FrontLink
 from serumrnn.server.osc_gate import Gate
 from serumrnn.server.osc_memory import give_back_free_memory
 from serumrnn.server.osc_replies import Call, Failure, Outcome, Replies, failure_of

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from serumrnn.server import osc
+from serumrnn.server.native import BlasLimits, limit_blas
 from serumrnn.server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
 from serumrnn.server.osc_config import (
     COST_PRIOR_S,
@@ -46,7 +47,8 @@ from serumrnn.server.osc_config import (
     STOP_WAIT_S,
     ServerConfig,
 )
-from serumrnn.server.osc_front import FrontLink, FrontSettings
+from serumrnn.server.osc_front import FrontSettings
+from serumrnn.server.osc_front_link import FrontLink
 from serumrnn.server.osc_gate import Gate
 from serumrnn.server.osc_intake import Handler, Intake
 from serumrnn.server.osc_memory import fix_mmap_threshold
@@ -62,7 +64,7 @@ from serumrnn.server.osc_transport import (
     bind_udp,
     is_unspecified,
 )
-from serumrnn.server.startup import BlasLimits, group_states, limit_blas
+from serumrnn.server.startup import group_states
 
 if TYPE_CHECKING:
     from serumrnn.server.models import GroupModels

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -383,23 +383,3 @@ def warm_up_process() -> None:
         detect_pitch(_tone(F.SAMPLE_RATE)[:PITCH_WARM_UP_SAMPLES])
         import_cma()
         _process_warmed = True
-
-
-class BlasLimits(Protocol):
-    """What the server keeps of threadpoolctl's limits: the way back to the old ones."""
-
-    def restore_original_limits(self) -> None: ...
-
-
-def limit_blas(threads: int | None) -> BlasLimits | None:
-    """Cap BLAS threads while serving. Requests already run in parallel on the worker
-    pool; a multi-threaded GEMM per request only oversubscribes the cores (measured on 2
-    busy cores: a feature pass takes 33 ms with 2 BLAS threads and 1 ms with one)."""
-    if threads is None:
-        return None
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn, a librosa dependency
-        return None
-    limits: BlasLimits = threadpool_limits(threads, user_api="blas")  # threadpoolctl is untyped
-    return limits
