@@ -12,7 +12,6 @@ found by ``--check`` and refused by the server's loader.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from serumrnn.server.models import sha256
 from serumrnn.server.nn_numpy import FORMAT, GRAPH_KEY
 
 #: A fixed time stamp for every zip entry, so an export's bytes depend on the model only.
@@ -212,10 +212,6 @@ def graph_of(
     }
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """``np.savez`` with fixed entry times and order: the same model gives the same bytes."""
     buf = io.BytesIO()
@@ -241,7 +237,7 @@ def export_model(keras_path: Path, out: Path) -> None:
     model = keras.models.load_model(keras_path, compile=False)
     arrays: dict[str, np.ndarray] = {}
     graph = graph_of(model, model.get_config(), arrays)
-    graph.update(format=FORMAT, keras_sha256=_sha256(keras_path))
+    graph.update(format=FORMAT, keras_sha256=sha256(keras_path))
     arrays[GRAPH_KEY] = np.array(json.dumps(graph, sort_keys=True))
     write_npz(out, arrays)
 
@@ -277,12 +273,12 @@ def problems(models_dir: Path) -> list[str]:
         if not path.is_file():
             out.append(f"{path} is missing")
             continue
-        if _sha256(path) != np_entry["sha256"]:
+        if sha256(path) != np_entry["sha256"]:
             out.append(f"{path} does not match its sha256 in {manifest}")
             continue
         with np.load(path, allow_pickle=False) as z:
             made_from = json.loads(str(z[GRAPH_KEY])).get("keras_sha256")
-        if made_from != entry["sha256"] or (keras_file.is_file() and _sha256(keras_file) != made_from):
+        if made_from != entry["sha256"] or (keras_file.is_file() and sha256(keras_file) != made_from):
             out.append(f"{path} was exported from another {keras_file.name}")
     return out
 
@@ -294,7 +290,7 @@ def export_entry(folder: Path, entry: dict[str, Any]) -> Path:
     src = folder / _keras_file(entry)
     out = src.with_suffix(".npz")
     export_model(src, out)
-    entry["numpy"] = {"file": out.name, "sha256": _sha256(out)}
+    entry["numpy"] = {"file": out.name, "sha256": sha256(out)}
     return out
 
 

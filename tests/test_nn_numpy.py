@@ -33,6 +33,7 @@ from serumrnn.server.models import (
     load_group,
     pair_batch,
     selector_batch,
+    sha256,
 )
 from serumrnn.server.rack import OpenRack
 from serumrnn.server.rack import presets as P
@@ -183,7 +184,7 @@ def test_a_stale_or_damaged_export_is_refused(tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     # a "retrained" selector whose export was not rewritten: another model's export in its place
     shutil.copyfile(folder / "param_eq.npz", folder / "selector.npz")
-    manifest["files"]["selector"]["numpy"]["sha256"] = nn_export._sha256(folder / "selector.npz")
+    manifest["files"]["selector"]["numpy"]["sha256"] = sha256(folder / "selector.npz")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     with pytest.raises(ModelError) as e:
         load_group("basic", tmp_path, which=("selector",), backend="numpy")
