@@ -23,7 +23,7 @@ from typing import cast
 import pytest
 import soundfile as sf
 from hostile_wav import SR, saw, sparse_wav, wav_header
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from stub_models import StubModels, stub_models
 
@@ -502,10 +502,11 @@ def replies_before_pong(c: OscClient, data: bytes, wait_s: float = 15.0) -> list
     """Send ``data``, then a fence; return the datagrams that came before the fence's
     answer. The fence is a ``new`` for no group: it runs in the light lane after every
     light request of this socket, and what needs no work is answered on arrival, so the
-    datagrams before its answer are exactly the replies to ``data``."""
+    datagrams before its answer are exactly the replies to ``data``. It names reply port 0
+    (this socket's own): ``data`` may have named another port for this socket's errors."""
     c.send_raw(data)
     rid = 2_000_000_000
-    c.send(f"{P}/new", rid, "fence-no-such-group", PAD)
+    c.send(f"{P}/new", rid, "fence-no-such-group", 0, PAD)
     got: list[bytes] = []
     while True:
         d = _recv_raw(c.sock, wait_s)
@@ -738,6 +739,8 @@ _DATAGRAM = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(_DATAGRAM)
+# Found by the fuzzer: a ping naming reply port 1 sends this socket's later errors there.
+@example(osc.encode(f"{P}/ping", (7, 1)))
 def test_fuzz_handlers_answer_within_size_and_keep_serving(strict_server, data):
     """Any datagram: the server answers a ping right after it, and nothing it sent (error
     or not) is longer than the datagram."""
