@@ -39,6 +39,10 @@ def test_every_row_runs_and_counts(rack, host):
     # the stub's mid knobs overshoot on the plugins: a capture takes the step back, and the
     # retry with knobs corrected by that capture is what brings the sound closer
     assert rows["device"]["taken_back"] >= 1 and rows["device"]["end"]["mse"] < pair["start"]["mse"]
+    # the ceiling: the truth rendered again; with no phaser the plugins render it exactly
+    assert rows["oracle"]["chain"] == truth.to_json() and rows["oracle"]["steps_offered"] == 0
+    assert rows["oracle"]["end"]["mse"] < 1e-6 * pair["start"]["mse"]
+    assert all(rows["oracle"]["end"]["mse"] <= r["end"]["mse"] for r in rows.values())
     s = PE.summarize([pair], "plugins")
     assert s["pairs"] == 1 and s["mse_pct"] < 0 and np.isfinite(s["ms_per_step"])
     text = PE.markdown(

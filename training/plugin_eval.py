@@ -9,7 +9,10 @@ short still covers every length). Rows:
 * (b) ``device``: the device's flow, candidates simulated on the open rack, every applied
   step judged by a capture the plugins render from the dry input;
 * (c) ``plugins``: the verified loop rendering its candidates on the plugins;
-* (d) ``plugins_refine``: (c) with the refinement.
+* (d) ``plugins_refine``: (c) with the refinement;
+* (o) ``oracle``: no loop, the target's own chain rendered again. Why: the phaser's LFO
+  runs on across renders (see below), so even the right answer is not at distance 0; this
+  row is the ceiling the other rows are measured against.
 
 Each row's end is its best chain rendered on the plugins from the dry input and measured
 against the target (the phaser's LFO runs on across renders, so a phaser chain re-rendered
@@ -51,6 +54,7 @@ ROWS = {
     "plugins": "(c) candidates verified on the plugins",
     "plugins_refine": "(d) (c) + refinement",
     "plugins_search": "(cs) (c) with the knob search (the server's default loop)",
+    "oracle": "(o) the target's own chain, rendered again: the closest any answer can get",
 }
 #: The step loop of each row (the rest of a row is its renderer and whether captures judge).
 ROW_LOOP = {"plugins_refine": "refine", "device_search": "search", "plugins_search": "search"}
@@ -95,6 +99,34 @@ def _device_flow(
     return s, captures
 
 
+def _row_record(
+    end: dict[str, float],
+    start: dict[str, float],
+    chain: list[dict[str, Any]],
+    *,
+    seconds: float,
+    steps_offered: int = 0,
+    taken_back: int = 0,
+    open_renders: int = 0,
+    plugin_renders: int = 0,
+    captures: int = 0,
+    stop: str = "",
+) -> dict[str, Any]:
+    """One row's result on one pair (the end is the chain rendered on the plugins)."""
+    return {
+        "end": {m: end[m] for m in METRICS},
+        "chain": chain,
+        "steps_offered": steps_offered,
+        "taken_back": taken_back,
+        "open_renders": open_renders,
+        "plugin_renders": plugin_renders,
+        "captures": captures,
+        "seconds": round(seconds, 3),
+        "stop": stop,
+        "worse_any": bool(any(end[m] > start[m] for m in METRICS)),
+    }
+
+
 def run_pair(
     models: GroupModels,
     rack: Renderer,
@@ -121,6 +153,12 @@ def run_pair(
     }
     for row in rows:
         t = time.perf_counter()
+        if row == "oracle":
+            end = J.judged(host.process(dry, chain), target).distances
+            out["rows"][row] = _row_record(
+                end, start, chain.to_json(), seconds=time.perf_counter() - t, plugin_renders=1
+            )
+            continue
         captures = 0
         if row.startswith("device"):
             s, captures = _device_flow(
@@ -134,13 +172,12 @@ def run_pair(
                 ROW_LOOP.get(row, "verified"),
             )
         else:
-            loop = ROW_LOOP.get(row, "verified")
             s = Assistant(
                 models,
                 target_audio,
                 renderer=rack if row == "open" else host,
                 input_audio=dry,
-                loop=loop,
+                loop=ROW_LOOP.get(row, "verified"),
                 k=k,
                 refine_budget=refine_budget,
             )
@@ -149,19 +186,19 @@ def run_pair(
         res = s.result()
         best = Chain.from_json(res.best_chain)
         end = J.judged(host.process(dry, best), target).distances
-        offered = len(res.steps) + len(res.taken_back)
-        out["rows"][row] = {
-            "end": {m: end[m] for m in METRICS},
-            "chain": res.best_chain,
-            "steps_offered": offered,
-            "taken_back": len(res.taken_back),
-            "open_renders": res.renders if not row.startswith("plugins") else 0,
-            "plugin_renders": (res.renders if row.startswith("plugins") else 0) + 1,
-            "captures": captures,
-            "seconds": round(seconds, 3),
-            "stop": (res.stop or {}).get("reason", ""),
-            "worse_any": bool(any(end[m] > start[m] for m in METRICS)),
-        }
+        on_plugins = row.startswith("plugins")
+        out["rows"][row] = _row_record(
+            end,
+            start,
+            res.best_chain,
+            seconds=seconds,
+            steps_offered=len(res.steps) + len(res.taken_back),
+            taken_back=len(res.taken_back),
+            open_renders=0 if on_plugins else res.renders,
+            plugin_renders=(res.renders if on_plugins else 0) + 1,
+            captures=captures,
+            stop=(res.stop or {}).get("reason", ""),
+        )
     return out
 
 
