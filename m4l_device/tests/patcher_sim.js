@@ -10,7 +10,9 @@
 //     new value out the left outlet. Live's MIDI mapping (Ableton: "Toggle and Momentary
 //     MIDI functions"; a note mapped to a switch toggles it, a CC sets it): a note press
 //     toggles 0 <-> 1, a momentary CC sets 1 on press and 0 on release; only a change is
-//     reported. "assign v" stores v, shows it and sends it out (live.text reference).
+//     reported. "assign v" shows v and sends it out; the simulator keeps v as the
+//     parameter's value, so the next mapped note toggles from it (Max 5's live.text page
+//     says assign stores, the current one says it does not: device-facts.md).
 //   live.numbox: its value out the left outlet when Live or the user sets it.
 //   node.script: messages in go to a test-supplied host (opts.node), which may send
 //     messages out of its left outlet with sim.emit; none supplied: they are recorded.

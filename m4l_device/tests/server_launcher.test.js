@@ -307,3 +307,32 @@ test("a port out of range is refused with a line, and a message nobody handles i
     await a.kill("SIGKILL");
   }
 });
+
+test("the fake max-api gives MESSAGE_TYPES.ALL handlers (handled, selector, ...args), as the API reference does", async () => {
+  const dir = tmpdir();
+  const script = path.join(dir, "all_handler.js");
+  fs.writeFileSync(script, [
+    "const maxApi = require('max-api');",
+    "maxApi.addHandler('start', () => {});",
+    "maxApi.addHandler(maxApi.MESSAGE_TYPES.ALL, (...a) => maxApi.outlet('all', ...a));",
+  ].join("\n"));
+  const said = [];
+  const posts = [];
+  const child = childProcess.fork(script, [], { env: { NODE_PATH: FAKE_API, PATH: process.env.PATH },
+                                                stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  child.on("message", (msg) => {
+    if (msg.outlet) said.push(msg.outlet);
+    if (msg.post) posts.push(msg.post.join(" "));
+  });
+  try {
+    child.send({ sel: "start", args: [9876] });
+    child.send({ sel: "bogus", args: [] });
+    await untilTrue(() => said.length === 2, "two all-handler calls");
+    assert.deepEqual(said, [["all", true, "start", 9876], ["all", false, "bogus"]]);
+    assert.deepEqual(posts, [], "a message an ALL handler takes is no error");
+  } finally {
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await gone;
+  }
+});

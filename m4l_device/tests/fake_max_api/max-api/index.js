@@ -6,8 +6,12 @@
 // updateDict, and the MESSAGE_TYPES, POST_LEVELS and MAX_ENV enums. Like node.script it
 // runs in its own process: a test forks the script with this folder on NODE_PATH and
 // talks over the IPC channel, {sel, args} in, {outlet: [...]} / {post: [...]} out.
-// It refuses what Max would not take: a non-function handler, a non-string selector,
-// a message nobody handles is posted as an error (as node.script does in the Max console).
+// It refuses what Max would not take: a non-function handler, a non-string selector.
+// MESSAGE_TYPES.ALL handlers get (handled, selector, ...args) for every message, handled
+// saying whether a selector's own handler took it (the API reference's addHandlers example
+// and Cycling '74's n4m-core-examples 05-dynamic-message-handlers). A message no handler
+// takes at all is posted as an error: the fake's choice, so a test sees a stray message;
+// whether node.script reports one in the Max console is not documented (device-facts.md).
 "use strict";
 
 const MESSAGE_TYPES = Object.freeze({ ALL: "all", BANG: "bang", DICT: "dict", LIST: "list", NUMBER: "number" });
@@ -68,13 +72,13 @@ function notHere() {
   return Promise.reject(new Error("dicts are not part of this fake"));
 }
 
-// A message into node.script's inlet: the selector's handlers, else the "all" ones
-// (MESSAGE_TYPES.ALL gets the selector as its first argument), else an error post.
+// A message into node.script's inlet: the selector's own handlers, then every "all" one
+// with (handled, selector, ...args); taken by none of them: an error post.
 function dispatch(sel, args) {
   const own = handlers.get(sel) || [];
   own.forEach((h) => h(...args));
   const all = handlers.get(MESSAGE_TYPES.ALL) || [];
-  all.forEach((h) => h(sel, ...args));
+  all.forEach((h) => h(own.length > 0, sel, ...args));
   if (!own.length && !all.length) post("no handler for " + sel, POST_LEVELS.ERROR);
 }
 
