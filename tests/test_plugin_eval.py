@@ -43,6 +43,7 @@ def test_every_row_runs_and_counts(rack, host):
     assert rows["oracle"]["chain"] == truth.to_json() and rows["oracle"]["steps_offered"] == 0
     assert rows["oracle"]["end"]["mse"] < 1e-6 * pair["start"]["mse"]
     assert all(rows["oracle"]["end"]["mse"] <= r["end"]["mse"] for r in rows.values())
+    assert PE.summarize([pair], "oracle")["ms_per_step"] is None  # it offers no step
     s = PE.summarize([pair], "plugins")
     assert s["pairs"] == 1 and s["mse_pct"] < 0 and np.isfinite(s["ms_per_step"])
     text = PE.markdown(

@@ -214,7 +214,8 @@ def summarize(pairs: Sequence[dict[str, Any]], row: str) -> dict[str, Any]:
     for key in ("open_renders", "plugin_renders", "captures", "steps_offered", "taken_back"):
         out[f"{key}_per_pair"] = float(np.mean([r[key] for r in rs]))
     steps = sum(r["steps_offered"] for r in rs)
-    out["ms_per_step"] = 1e3 * sum(r["seconds"] for r in rs) / max(1, steps)
+    # None: the row offers no step (the oracle)
+    out["ms_per_step"] = 1e3 * sum(r["seconds"] for r in rs) / steps if steps else None
     return out
 
 
@@ -250,7 +251,7 @@ def markdown(res: dict[str, Any]) -> str:
             lines.append(
                 f"| {label} | {s['mse_pct']:+.1f} | {s['mssmae_pct']:+.1f} | {s['worse']} of {s['pairs']} | "
                 f"{s['open_renders_per_pair']:.1f} | {s['plugin_renders_per_pair']:.1f} | "
-                f"{s['captures_per_pair']:.1f} | {s['steps_offered_per_pair']:.1f} | {s['ms_per_step']:.0f} |"
+                f"{s['captures_per_pair']:.1f} | {s['steps_offered_per_pair']:.1f} | {'–' if s['ms_per_step'] is None else format(s['ms_per_step'], '.0f')} |"
             )
     lines += [
         "",
