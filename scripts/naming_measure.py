@@ -191,8 +191,18 @@ def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
     from serumrnn.server.assistant import Assistant
 
     t0 = time.perf_counter()
+    from serumrnn.server.loop_settings import loop_row
+
+    name = loop
+    loop, fine_tune = loop_row(name)  # "search+fine-tune": the fine-tune after the last step
     s = Assistant(
-        models, t["target"], renderer=rack, preset=t.get("preset"), input_audio=t.get("input"), loop=loop
+        models,
+        t["target"],
+        renderer=rack,
+        preset=t.get("preset"),
+        input_audio=t.get("input"),
+        loop=loop,
+        fine_tune=fine_tune,
     )
     step_ms, step_cpu_ms = [], []
     while not s.done:
@@ -200,13 +210,14 @@ def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
         s.step()
         step_ms.append(1000 * (time.perf_counter() - t1))
         step_cpu_ms.append(1000 * (time.process_time() - c1))
+    s.runner.finish()  # the fine-tune, when the row asks for it
     res = s.result()
     wall = time.perf_counter() - t0
     start, end = res.initial or {}, (res.final if loop == "paper" else res.best) or {}
     first = res.steps[0] if res.steps else None
     return {
         "id": t["id"],
-        "loop": loop,
+        "loop": name,
         "name": t["name"],
         "types": t["types"],
         "steps": [st.effect for st in res.steps],

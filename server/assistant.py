@@ -70,15 +70,16 @@ class Assistant:
         decision: str = J.DECISION,
         margin: float = J.MARGIN,
         seed: int = 0,
+        fine_tune: int = 0,
     ):
-        check_settings(loop, k, refine_budget)
+        check_settings(loop, k, refine_budget, fine_tune)
         if loop != "paper" and renderer is None:
             raise ValueError(
                 f"the {loop} loop renders candidates before it offers one: pass a "
                 "renderer (the open rack or a plugin rack), or use loop='paper'"
             )
         self.loop = loop
-        settings = LoopSettings(tolerance, k, refine_budget, seed, selector, decision, margin)
+        settings = LoopSettings(tolerance, k, refine_budget, seed, selector, decision, margin, fine_tune)
         self.runner: Loop = LOOP_CLASSES[loop](
             models, target, renderer=renderer, preset=preset, input_audio=input_audio, settings=settings
         )
@@ -142,6 +143,12 @@ class Assistant:
     @property
     def states(self) -> list[Sound]:
         return self.runner.states
+
+    @property
+    def tuned_audio(self) -> np.ndarray | None:
+        """The sound of the kept fine-tune (None: none ran, or it was not closer)."""
+        sound = getattr(self.runner, "tuned_sound", None)
+        return None if sound is None else sound.audio
 
     @property
     def judge(self) -> Judge | None:

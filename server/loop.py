@@ -216,7 +216,17 @@ class Loop:
     def run(self) -> Result:
         while not self.done and self.step() is not None:
             pass
+        self.finish()
         return self.result()
+
+    def finish(self) -> None:
+        """What a loop does once its steps are done, before the result (the verified
+        loops: the fine-tune of the whole chain)."""
+
+    def finished(self) -> dict[str, Any] | None:
+        """The fine-tune's report (None: none ran). When ``kept``, its ``chain`` and
+        ``after`` are the result's best chain and distances."""
+        return None
 
     def taken_back(self) -> list[Verdict]:
         return []
@@ -226,6 +236,10 @@ class Loop:
         best = self.best_step
         final = self.steps[-1].after if self.steps else initial
         best_d = initial if best == 0 else self.steps[best - 1].after
+        best_chain = self.chain.prefix(best).to_json()
+        tuned = self.finished()
+        if tuned is not None and tuned["kept"]:
+            best_chain, best_d = tuned["chain"], tuned["after"]
         closeness = None if self.judge is None or best_d is None else self.judge.closeness(best_d)
         stop = self.stopped()
         reason = None if stop is None else stop.reason
@@ -240,7 +254,7 @@ class Loop:
             steps=self.steps,
             initial=initial,
             best_step=best,
-            best_chain=self.chain.prefix(best).to_json(),
+            best_chain=best_chain,
             final=final,
             notes=notes,
             loop=self.kind,
@@ -251,4 +265,5 @@ class Loop:
             taken_back=[v.to_json() for v in self.taken_back()],
             tried=self.tried_at_stop,
             outcome=graded,
+            fine_tune=tuned,
         )

@@ -5,6 +5,8 @@ nothing heavy (``serumrnn --help`` reads it).
 
 from __future__ import annotations
 
+import argparse
+
 from serumrnn.server import spec
 
 #: The loops the assistant runs (``--loop``): see :mod:`serumrnn.server.assistant`.
@@ -16,6 +18,9 @@ DEFAULT_LOOP = "search"
 DEFAULT_K = 3
 #: Renders the refinement may spend per step (``loop="refine"``).
 REFINE_BUDGET = 24
+#: Renders the fine-tune of the whole chain may spend once the steps are done
+#: (:mod:`serumrnn.server.fine_tune`; ``match`` and ``make demo``; 0 = none).
+FINE_TUNE_BUDGET = 60
 
 
 def check_loop(loop: str) -> str:
@@ -25,10 +30,74 @@ def check_loop(loop: str) -> str:
     return loop
 
 
-def check_settings(loop: str, k: int, refine_budget: int) -> None:
+def check_settings(loop: str, k: int, refine_budget: int, fine_tune: int = 0) -> None:
     """The loop settings every entry point accepts (the assistant, match, the server)."""
     check_loop(loop)
+    if fine_tune < 0:
+        raise ValueError(f"fine_tune must be 0 or more renders, got {fine_tune}")
+    if fine_tune and loop == "paper":
+        raise ValueError("the paper's loop has no fine-tune (it stays as the paper ran it): use fine_tune=0")
     if not 1 <= k <= spec.MAX_STEPS:
         raise ValueError(f"k must be 1..{spec.MAX_STEPS} (the number of effects), got {k}")
     if refine_budget < 0:
         raise ValueError(f"refine_budget must be 0 or more, got {refine_budget}")
+
+
+#: An evaluation row that runs a loop with the fine-tune: "<loop>+fine-tune".
+TUNED_SUFFIX = "+fine-tune"
+
+
+def loop_row(name: str) -> tuple[str, int]:
+    """An evaluation row's loop and fine-tune budget: "search" runs the search loop alone
+    (as the server does), "search+fine-tune" adds :data:`FINE_TUNE_BUDGET` (as ``match``)."""
+    loop = name.removesuffix(TUNED_SUFFIX)
+    return check_loop(loop), (FINE_TUNE_BUDGET if name != loop else 0)
+
+
+def fine_tune_for(loop: str, fine_tune: int | None) -> int:
+    """The fine-tune budget a run gets: ``fine_tune`` as given, else
+    :data:`FINE_TUNE_BUDGET` (none for the paper's loop, which stays as the paper ran it)."""
+    if fine_tune is not None:
+        return fine_tune
+    return 0 if loop == "paper" else FINE_TUNE_BUDGET
+
+
+def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
+    """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
+    candidates, the refinement budget, the paper loop's tolerance and the rack order."""
+    p.add_argument(
+        "--loop",
+        default=DEFAULT_LOOP,
+        choices=LOOPS,
+        help=f"{loop_help}; search: the same, with the likely effects' knobs searched by "
+        f"listening before any is rejected (default: {DEFAULT_LOOP}, chosen by measurement: docs/loops.md)",
+    )
+    p.add_argument(
+        "--k",
+        type=int,
+        default=DEFAULT_K,
+        choices=range(1, spec.MAX_STEPS + 1),
+        metavar="K",
+        help=f"effects tried per step, most likely first (1-{spec.MAX_STEPS}, default {DEFAULT_K})",
+    )
+    p.add_argument(
+        "--refine-budget",
+        type=int,
+        default=REFINE_BUDGET,
+        metavar="N",
+        help=f"renders the refinement may spend per step (--loop refine; default {REFINE_BUDGET})",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--loop paper: stop after more than N steps that move away from the target (default 1)",
+    )
+    p.add_argument(
+        "--rack-order",
+        default=None,
+        metavar="FX,FX,...",
+        help="the order your Serum FX rack processes the effects in, comma-separated "
+        f"(default Serum's: {','.join(spec.SERUM_RACK_ORDER)})",
+    )

@@ -17,7 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET, check_settings
+from serumrnn.server.loop_settings import (
+    DEFAULT_K,
+    FINE_TUNE_BUDGET,
+    REFINE_BUDGET,
+    check_settings,
+    fine_tune_for,
+)
 from serumrnn.server.rack.presets import PRESET_PREFIX
 
 # The report folder's checks; tests and callers import them from here too.
@@ -107,13 +113,15 @@ def match(
     refine_budget: int = REFINE_BUDGET,
     rack_order: str | Sequence[str] | None = None,
     profile: str | None = None,
+    fine_tune: int | None = None,
 ) -> tuple[Result, Path]:
     """Run the step loop from the input to the target and write the report folder.
 
     Returns the result (with notes on any transposition) and the path of ``index.html``.
     ``models``: already loaded models (skips loading ``group`` from ``models_dir``).
     ``loop``: one of ``loop_settings.LOOPS`` (None: ``loop_settings.DEFAULT_LOOP``; see ``serumrnn.server.assistant``);
-    ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps.
+    ``k``: candidates rendered per step; ``tolerance``: the paper loop's bad steps;
+    ``fine_tune``: renders of the fine-tune after the last step (``loop_settings.fine_tune_for``).
     ``profile``: render and judge every candidate on that plugin profile's plugins (hosted
     in a worker process); the input is then an audio file or one of the profile's presets.
     Raises ``AudioInputError`` / ``ModelError`` / ``KeyError`` with messages for people.
@@ -131,10 +139,11 @@ def match(
     from serumrnn.server.steps import usage_notes
 
     loop = DEFAULT_LOOP if loop is None else loop
+    fine_tune = fine_tune_for(loop, fine_tune)
     spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec.parse(input_spec)
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
-    check_settings(loop, k, refine_budget)  # before anything slow
+    check_settings(loop, k, refine_budget, fine_tune)  # before anything slow
     prof = None
     if profile is not None:
         from serumrnn.server.rack.profile import load_profile
@@ -174,6 +183,7 @@ def match(
             loop=loop,
             k=k,
             refine_budget=refine_budget,
+            fine_tune=fine_tune,
         )
         _announce_steps(assistant.runner, spec_mod.MAX_STEPS)
         result = assistant.run()
@@ -192,6 +202,7 @@ def match(
         "loop": loop,
         "k": k,
         "refine_budget": refine_budget,
+        "fine_tune": fine_tune,
         "rack_order": list(rack.settings.rack_order),
         "render": RENDER_NOTE_TEXT if prof is None else plugins_note(prof.name, prof.source),
         "renderer": renderer_label(rack),
@@ -208,6 +219,7 @@ def match(
                 d,
                 meta,
                 sample_rate=rack.settings.sample_rate,
+                tuned_audio=assistant.tuned_audio,
             ),
         )
     except Exception as e:  # a full disk, a folder gone: one line, and the earlier report intact
@@ -280,6 +292,7 @@ def _cmd_match(a: argparse.Namespace) -> int:
             refine_budget=a.refine_budget,
             rack_order=a.rack_order,
             profile=a.profile,
+            fine_tune=a.fine_tune,
         )
     except (AudioInputError, ModelError, RenderError) as e:
         print(f"serumrnn: error: {e}", file=sys.stderr)
@@ -288,50 +301,6 @@ def _cmd_match(a: argparse.Namespace) -> int:
     print(format_steps(result, header=header))
     print(f"report: {page}")
     return 0
-
-
-def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
-    """The step loop's options, shared by ``match`` and ``serve``: which loop, how many
-    candidates, the refinement budget, the paper loop's tolerance and the rack order."""
-    from serumrnn.server import spec as spec_mod
-    from serumrnn.server.loop_settings import DEFAULT_LOOP, LOOPS
-
-    p.add_argument(
-        "--loop",
-        default=DEFAULT_LOOP,
-        choices=LOOPS,
-        help=f"{loop_help}; search: the same, with the likely effects' knobs searched by "
-        f"listening before any is rejected (default: {DEFAULT_LOOP}, chosen by measurement: docs/loops.md)",
-    )
-    p.add_argument(
-        "--k",
-        type=int,
-        default=DEFAULT_K,
-        choices=range(1, spec_mod.MAX_STEPS + 1),
-        metavar="K",
-        help=f"effects tried per step, most likely first (1-{spec_mod.MAX_STEPS}, default {DEFAULT_K})",
-    )
-    p.add_argument(
-        "--refine-budget",
-        type=int,
-        default=REFINE_BUDGET,
-        metavar="N",
-        help=f"renders the refinement may spend per step (--loop refine; default {REFINE_BUDGET})",
-    )
-    p.add_argument(
-        "--tolerance",
-        type=int,
-        default=1,
-        metavar="N",
-        help="--loop paper: stop after more than N steps that move away from the target (default 1)",
-    )
-    p.add_argument(
-        "--rack-order",
-        default=None,
-        metavar="FX,FX,...",
-        help="the order your Serum FX rack processes the effects in, comma-separated "
-        f"(default Serum's: {','.join(spec_mod.SERUM_RACK_ORDER)})",
-    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -374,11 +343,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="render and judge every candidate on the plugins of profile P (a shipped name such as "
         "debian_test, or a profile JSON); default: the open rack",
     )
+    from serumrnn.server.loop_settings import add_loop_options
+
     add_loop_options(
         m,
         "verified: each step is rendered first and offered only when it brings "
         "the sound closer; refine: the same, with each step's knobs "
         "polished by listening; paper: the paper's loop, unchanged",
+    )
+    m.add_argument(
+        "--fine-tune",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"after the last step, polish every knob on together within N renders, kept when "
+        f"closer (default {FINE_TUNE_BUDGET}; 0: none; the paper's loop has none)",
     )
     m.set_defaults(func=_cmd_match)
     return m

@@ -33,7 +33,7 @@ log = logging.getLogger("serumrnn.osc")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from serumrnn.server.match import add_loop_options
+    from serumrnn.server.loop_settings import add_loop_options
     from serumrnn.server.midi import DEFAULT_TRIGGER
     from serumrnn.server.osc_server import (
         DEFAULT_HOST,

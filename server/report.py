@@ -34,6 +34,7 @@ from serumrnn.server.report_html import INDEX_HTML as INDEX_HTML
 from serumrnn.server.report_html import MEL_PNG as MEL_PNG
 from serumrnn.server.report_html import STEPS_JSON as STEPS_JSON
 from serumrnn.server.report_html import TARGET_WAV as TARGET_WAV
+from serumrnn.server.report_html import TUNED_WAV as TUNED_WAV
 from serumrnn.server.report_html import render_html as render_html
 from serumrnn.server.report_html import value_html as value_html
 from serumrnn.server.report_plots import FIG_DPI as FIG_DPI
@@ -64,10 +65,12 @@ def write_report(
     meta: Mapping[str, Any],
     *,
     sample_rate: int = 44100,
+    tuned_audio: np.ndarray | None = None,
 ) -> Path:
     """Write WAVs, the two pictures, ``steps.json`` and ``index.html``; return the page.
 
-    ``audio_by_step``: the input sound, then the sound after each step (len(steps) + 1).
+    ``audio_by_step``: the input sound, then the sound after each step (len(steps) + 1);
+    ``tuned_audio``: the kept fine-tune's sound, which is then the sound now.
     """
     if len(audio_by_step) != len(result.steps) + 1:
         raise ValueError(
@@ -76,12 +79,15 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wavs = step_wav_names(result)
-    for name, audio in zip(wavs, audio_by_step):
+    sounds, titles = list(audio_by_step), step_titles(result)
+    if tuned_audio is not None:
+        wavs, sounds, titles = [*wavs, TUNED_WAV], [*sounds, tuned_audio], [*titles, "fine-tuned"]
+    for name, audio in zip(wavs, sounds):
         write_wav(out_dir / name, audio, sample_rate)
-    now = audio_by_step[result.best_step]
+    now = audio_by_step[result.best_step] if tuned_audio is None else tuned_audio
     write_wav(out_dir / BEST_WAV, now, sample_rate)
     write_wav(out_dir / TARGET_WAV, target_audio, sample_rate)
-    plot_progression([*audio_by_step, target_audio], [*step_titles(result), "target"], out_dir / MEL_PNG)
+    plot_progression([*sounds, target_audio], [*titles, "target"], out_dir / MEL_PNG)
     plot_difference(
         now, target_audio, out_dir / DIFF_PNG, "What still differs: the sound now minus the target"
     )

@@ -11,6 +11,7 @@ from serumrnn.server.report_text import (
     SHOWN_METRICS,
     closeness_text,
     confidence_text,
+    fine_tune_lines,
     fmt_dist,
     rollback_text,
     step_titles,
@@ -22,6 +23,7 @@ from serumrnn.server.steps import KnobSetting, Result, StepReport
 #: The folder's files, which the page links (``report.write_report`` writes them).
 TARGET_WAV = "target.wav"
 BEST_WAV = "best.wav"
+TUNED_WAV = "fine-tuned.wav"
 MEL_PNG = "mel_progression.png"
 DIFF_PNG = "remaining_difference.png"
 STEPS_JSON = "steps.json"
@@ -146,6 +148,27 @@ def _tried_html(candidates: Sequence[Mapping[str, Any]], title: str) -> str:
     return f'<div class="tried"><p><b>{_e(title)}:</b></p><ul>{items}</ul></div>'
 
 
+def _fine_tune_html(result: Result) -> str:
+    """The fine-tune's card: every knob it moved, from and to (empty when it did not run)."""
+    ft = result.fine_tune
+    if not ft:
+        return ""
+    lines = fine_tune_lines(result)
+    if not ft["kept"]:
+        return f'<section class="card" id="fine-tune"><h2>Fine-tune</h2><p>{_e(lines[0])}</p></section>'
+    rows = "".join(
+        f"<tr><td>{_e(c['label'])}</td><td><code>{_e(c['serum_name'])}</code></td>"
+        f"<td>{value_html(c['before_text'])}</td><td>{value_html(c['after_text'])}</td></tr>"
+        for c in ft["changes"]
+    )
+    return f"""<section class="card" id="fine-tune">
+<h2>Last: fine-tune the knobs together ({ft["improvement"]:.0%} closer)</h2>
+<p>Each step set only its own effect's knobs; these settings of the effects already on bring the
+sound closer together ({ft["renders"]} renders tried).</p>
+<table class="knobs"><tr><th>knob</th><th>Serum parameter</th><th>from</th><th>to</th></tr>{rows}</table>
+<p>{_audio(TUNED_WAV)}</p></section>"""
+
+
 def render_html(
     result: Result, meta: Mapping[str, Any], wavs: Sequence[str], best_wav: str = BEST_WAV
 ) -> str:
@@ -153,14 +176,19 @@ def render_html(
     notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
     steps = "".join(_step_html(s, w, s.step == result.best_step) for s, w in zip(result.steps, wavs[1:]))
     taken = "".join(f"<li>{_e(v['text'])}</li>" for v in result.taken_back)
+    tuned = bool(result.fine_tune and result.fine_tune["kept"])
     players = "".join(
-        f"<tr><td>{_e(t)}</td><td>{_audio(w)}</td></tr>" for t, w in zip(step_titles(result), wavs)
+        f"<tr><td>{_e(t)}</td><td>{_audio(w)}</td></tr>"
+        for t, w in zip(step_titles(result) + (["fine-tuned"] if tuned else []), wavs)
     )
     players += f"<tr><td><b>now (best state)</b></td><td>{_audio(best_wav)}</td></tr>"
     players += f"<tr><td><b>target</b></td><td>{_audio(TARGET_WAV)}</td></tr>"
     todo = "".join(
         f'<li><a href="#step{s.step}">{_e(s.instruction)}</a></li>' for s in result.steps[: result.best_step]
     )
+    if tuned and result.fine_tune is not None:
+        todo += f'<li><a href="#fine-tune">{_e(result.fine_tune["instruction"])}</a></li>'
+    steps += _fine_tune_html(result)
     score = "" if result.closeness is None else f'<p class="score nw">{result.closeness:.0%}</p>'
     loop = {
         "verified": "verified steps (each step is rendered and kept only when it brings the sound closer)",

@@ -104,6 +104,24 @@ def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
+def fine_tune_lines(result: Result) -> list[str]:
+    """What the fine-tune after the last step did (none when it did not run)."""
+    ft = result.fine_tune
+    if not ft:
+        return []
+    if not ft["kept"]:
+        return [
+            f"fine-tune tried ({ft['renders']} renders): its best setting of the knobs together was "
+            f"{ft['improvement']:.0%} closer, less than the judge's margin, so the knobs stay"
+        ]
+    lines = [f"{ft['instruction']}  [{ft['improvement']:.0%} closer; {ft['renders']} renders]"]
+    lines += [
+        f"   set:     {c['serum_name']} = {c['serum_value']:.3f} ({c['after_text'].strip()})"
+        for c in ft["changes"]
+    ]
+    return lines
+
+
 def _knob_line(k: KnobSetting) -> str:
     return f"{k.serum_name} = {k.value:.3f} ({k.text.strip()})"
 
@@ -125,6 +143,7 @@ def format_steps(result: Result, *, header: str = "") -> str:
         lines.append(f"   after:   {fmt_dist(s.after)}  ({_verdict(s)})")
         lines += [f"   tried:   {t}" for t in tried_lines(s.candidates)]
     lines += [f"last search tried: {t}" for t in tried_lines(result.tried)]
+    lines += fine_tune_lines(result)
     if result.stop:
         lines.append(stop_text(result))
     lines.append(rollback_text(result))

@@ -34,6 +34,7 @@ class LoopSettings:
     selector: str = "selector"  # the model that ranks the effects
     decision: str = J.DECISION  # the judge's decision distance
     margin: float = J.MARGIN  # the judge's margin
+    fine_tune: int = 0  # verified loops: renders of the whole chain's fine-tune at the end
 
 
 def live_note_name(midi: int) -> str:
@@ -211,6 +212,10 @@ class Result:
     tried: list[dict[str, Any]] = field(default_factory=list)
     #: What was reached, graded (:mod:`serumrnn.server.outcome`): headline, what to try.
     outcome: dict[str, Any] = field(default_factory=dict)
+    #: The fine-tune of the whole chain after the last step, when it was kept
+    #: (:meth:`serumrnn.server.verified_loop.VerifiedLoop.finish`); ``best``,
+    #: ``best_chain`` and ``closeness`` are then the tuned chain's.
+    fine_tune: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -228,4 +233,5 @@ class Result:
             "taken_back": self.taken_back,
             "tried": self.tried,
             "outcome": self.outcome,
+            "fine_tune": self.fine_tune,
         }

@@ -16,17 +16,20 @@ In Live the captures judge each step on Serum's real sound (:mod:`serumrnn.serve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from serumrnn.server import fine_tune as FT
 from serumrnn.server import judge as J
 from serumrnn.server import spec
 from serumrnn.server.capture_retry import RETRY_CAPTURES, Retry
 from serumrnn.server.captured import take_capture
-from serumrnn.server.judge import Stop
+from serumrnn.server.judge import Sound, Stop
 from serumrnn.server.loop import Loop
 from serumrnn.server.models import rank_unused
+from serumrnn.server.rack.chain import Chain
 from serumrnn.server.search import Candidate, CandidateSearch, Found
 from serumrnn.server.simulation import Simulator
 from serumrnn.server.steps import StepReport, Verdict
@@ -42,6 +45,8 @@ class VerifiedLoop(Loop):
         self.retry: Retry | None = None  # Live: the corrected retry of a taken-back effect
         self.retries: dict[int, int] = {}  # Live: retries used per step position
         self.retry_budget = RETRY_CAPTURES  # retries per step (0: a take-back is final)
+        self.fine_tuned: dict[str, Any] | None = None  # the fine-tune's report (finish)
+        self.tuned_sound: Sound | None = None  # the kept fine-tune's sound
         super().__init__(*args, **kwargs)
 
     @property
@@ -65,6 +70,53 @@ class VerifiedLoop(Loop):
     def forget(self, step: StepReport) -> None:
         self.stop = None
         self.retry = None
+        self.fine_tuned = self.tuned_sound = None
+
+    def finish(self) -> None:
+        """The fine-tune of the whole chain (:mod:`serumrnn.server.fine_tune`), once the
+        steps are done, within ``settings.fine_tune`` renders; kept when the judge finds it
+        closer. Not in Live: there each change must reach Serum as a step the next capture
+        judges, and the device has no such step yet."""
+        budget = self.settings.fine_tune
+        sim = self.simulator
+        if budget <= 0 or self.fine_tuned is not None or not self.done or not sim.rendered_flow:
+            return
+        best = self.best_step
+        chain = self.chain.prefix(best)
+        if not len(chain):
+            return
+        judge, current = self.judge_now, self.path()[best]
+        if current is None or judge.reached(current):  # nothing left to tune towards
+            return
+        renders0 = sim.renders
+        sim.prune(chain)
+
+        def scores(chains: Sequence[Chain]) -> list[float]:
+            return [judge.score(s.distances) for s in sim.sounds(list(chains), exact=True)]
+
+        found = FT.fine_tune(
+            chain, scores, judge.score(current), budget=budget, seed=self.settings.seed + len(self.steps)
+        )
+        tuned = sim.sounds([found.chain], exact=True)[0]
+        after = tuned.distances
+        kept = judge.closer(after, current)
+        self.tuned_sound = tuned if kept else None
+        changes = found.changes(chain)
+        self.fine_tuned = {
+            "kept": kept,
+            "chain": found.chain.to_json() if kept else chain.to_json(),
+            "before": current,
+            "after": after if kept else current,
+            "best_found": after,
+            "improvement": judge.improvement(after, current),
+            "changes": [c.to_json() for c in changes] if kept else [],
+            "instruction": FT.instruction(changes) if kept and changes else "",
+            "renders": sim.renders - renders0,
+            "budget": budget,
+        }
+
+    def finished(self) -> dict[str, Any] | None:
+        return self.fine_tuned
 
     def take_turn(self, current: np.ndarray | None) -> tuple[Verdict | None, StepReport | None]:
         # A take-back puts its effect in ``rejected``: the search below offers the next one.

@@ -271,7 +271,9 @@ def run_target(
     the paper's final output (its bad last step kept) for ``paper``."""
     from serumrnn.server import judge as J
     from serumrnn.server.assistant import Assistant
+    from serumrnn.server.loop_settings import loop_row
 
+    loop, fine_tune = loop_row(loop)  # "search+fine-tune": the search loop, then the fine-tune
     s = Assistant(
         models,
         target,
@@ -282,6 +284,7 @@ def run_target(
         refine_budget=refine_budget,
         tolerance=tolerance,
         decision=J.DECISION if decision is None else decision,
+        fine_tune=fine_tune,
     )
     res = s.run()
     end = res.final if loop == "paper" else res.best

@@ -54,10 +54,16 @@ ROWS = {
     "plugins": "(c) candidates verified on the plugins",
     "plugins_refine": "(d) (c) + refinement",
     "plugins_search": "(cs) (c) with the knob search (the server's default loop)",
+    "plugins_search_tune": "(ct) (cs) + the fine-tune of every knob after the last step (match's default)",
     "oracle": "(o) the target's own chain, rendered again: the closest any answer can get",
 }
 #: The step loop of each row (the rest of a row is its renderer and whether captures judge).
-ROW_LOOP = {"plugins_refine": "refine", "device_search": "search", "plugins_search": "search"}
+ROW_LOOP = {
+    "plugins_refine": "refine",
+    "device_search": "search",
+    "plugins_search": "search",
+    "plugins_search_tune": "search+fine-tune",
+}
 METRICS = ("mse", "mssmae")
 
 
@@ -140,6 +146,7 @@ def run_pair(
     """Every row on one target: start and end distances (on the plugins), counts, time."""
     from serumrnn.server import judge as J
     from serumrnn.server.assistant import Assistant
+    from serumrnn.server.loop_settings import loop_row
     from serumrnn.server.rack.chain import Chain
 
     dry = host.dry()
@@ -172,14 +179,16 @@ def run_pair(
                 ROW_LOOP.get(row, "verified"),
             )
         else:
+            loop, fine_tune = loop_row(ROW_LOOP.get(row, "verified"))
             s = Assistant(
                 models,
                 target_audio,
                 renderer=rack if row == "open" else host,
                 input_audio=dry,
-                loop=ROW_LOOP.get(row, "verified"),
+                loop=loop,
                 k=k,
                 refine_budget=refine_budget,
+                fine_tune=fine_tune,
             )
             s.run()
         seconds = time.perf_counter() - t

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serumrnn.server import progress, spec
-from serumrnn.server.loop_settings import DEFAULT_K, LOOPS, REFINE_BUDGET, check_loop
+from serumrnn.server.loop_settings import DEFAULT_K, LOOPS, REFINE_BUDGET, loop_row
 from serumrnn.training.md_table import table
 from serumrnn.training.seed_streams import DEV_STREAM, PAIR_STREAM
 
@@ -409,7 +409,7 @@ def _cmd(a: argparse.Namespace) -> int:
     res = evaluate(
         a.group,
         pairs=a.pairs,
-        loops=[check_loop(x) for x in a.loops.split(",") if x],
+        loops=[x for x in a.loops.split(",") if x and loop_row(x)],
         k=a.k,
         refine_budget=a.refine_budget,
         ood_seeds=[int(x) for x in a.ood_seeds.split(",") if x],
