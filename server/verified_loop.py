@@ -95,7 +95,12 @@ class VerifiedLoop(Loop):
             return [judge.score(s.distances) for s in sim.sounds(list(chains), exact=True)]
 
         found = FT.fine_tune(
-            chain, scores, judge.score(current), budget=budget, seed=self.settings.seed + len(self.steps)
+            chain,
+            scores,
+            judge.score(current),
+            budget=budget,
+            seed=self.settings.seed + len(self.steps),
+            sigma=FT.SIGMA,
         )
         tuned = sim.sounds([found.chain], exact=True)[0]
         after = tuned.distances

@@ -26,15 +26,22 @@ OVERFLOW_JS = f"""JSON.stringify({{
 
 @pytest.fixture(scope="module")
 def phone_report(rack, tmp_path_factory):
-    """A verified report of two steps (stub models that answer the target's own knobs)."""
+    """A report of two steps and a kept fine-tune (stub models that answer the target's
+    effects, the phaser's notches a little off)."""
     from stub_models import StubModels
 
     d = tmp_path_factory.mktemp("phone")
-    chain = [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)]
+    chain = [
+        FX("phaser", depth=0.47, freq=0.59, feedback=0.03),
+        FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7),
+    ]
     write_wav(d / "target.wav", rack.render(chain, "saw"))
     models = StubModels(
-        ["eq", "distortion", "reverb", "phaser", "compressor"],
-        {"distortion": {"mode": 2, "drive": 0.8}, "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7}},
+        ["eq", "phaser", "reverb", "distortion", "compressor"],
+        {
+            "phaser": {"depth": 0.53, "freq": 0.575, "feedback": 0.0},
+            "reverb": {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.7},
+        },
     )
     _, page = match("preset:saw", d / "target.wav", "basic", d / "report", models=models, k=2)
     return page
@@ -57,10 +64,12 @@ def test_no_horizontal_scroll_at_390_px(phone_report, tmp_path):
         control = _overflow(b, wide.as_uri())
         got = _overflow(b, phone_report.as_uri())
         n_steps = b.evaluate("document.querySelectorAll('section[id^=step]').length")
+        tuned = b.evaluate("document.querySelectorAll('section#fine-tune table.knobs tr').length")
         loops = b.evaluate("[...document.querySelectorAll('#ab-now, #ab-target')].map(a => a.loop)")
     # the check can fail: a 600 px block on the same phone does scroll sideways
     assert control["width"] > PHONE_WIDTH and control["scroll"] > PHONE_WIDTH, control
     assert got["width"] == PHONE_WIDTH, got
     assert got["scroll"] <= PHONE_WIDTH and got["wide"] == [], got
     assert n_steps == 2
+    assert tuned >= 2  # the fine-tune's card (a header row and a knob), inside the phone's width
     assert loops == [True, True]  # the A/B clips loop
