@@ -35,6 +35,9 @@ from serumrnn.server.refine import cma_search
 SIGMA = 0.03
 #: Candidates per CMA-ES generation.
 POPSIZE = 8
+#: Renders of the budget kept back to hear the kept setting and the one before it again
+#: (the loop's check against a renderer whose sound drifts between renders).
+HEARD_AGAIN = 2
 
 ChainScorer = Callable[[Sequence[Chain]], Sequence[float]]
 

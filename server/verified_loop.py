@@ -98,13 +98,19 @@ class VerifiedLoop(Loop):
             chain,
             scores,
             judge.score(current),
-            budget=budget,
+            budget=budget - FT.HEARD_AGAIN,
             seed=self.settings.seed + len(self.steps),
             sigma=FT.SIGMA,
         )
         tuned = sim.sounds([found.chain], exact=True)[0]
         after = tuned.distances
         kept = judge.closer(after, current)
+        if kept and found.chain != chain:
+            # Heard again, both from fresh renders: a renderer whose sound drifts between
+            # renders (ZynPhaser's free LFO; Serum's own LFOs) must not have had the search
+            # fit one render's accident. The same for the open rack, which renders exactly.
+            again = J.measure([sim.render(chain), sim.render(found.chain)], self.target)
+            kept = judge.closer(again[1].distances, again[0].distances)
         self.tuned_sound = tuned if kept else None
         changes = found.changes(chain)
         self.fine_tuned = {

@@ -146,3 +146,24 @@ def test_match_reports_the_fine_tune_and_plays_it(rack, target, tmp_path):
         "preset:saw", tmp_path / "target.wav", "basic", tmp_path / "off", models=models, fine_tune=0
     )
     assert off.fine_tune is None and off.closeness < result.closeness
+
+
+def test_a_tune_that_does_not_hold_on_fresh_renders_is_not_kept(rack, target):
+    """A renderer whose sound drifts between renders (a free LFO): the search heard one
+    render of each setting; the kept setting is heard again, beside the one before it."""
+    a = Assistant(
+        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
+    )
+    while not a.done:
+        a.step()
+    sim, steps_chain = a.runner.simulator, a.chain
+    clean = sim.render
+    sim.render_all = lambda chains: [clean(c) for c in chains]  # the search hears clean renders
+    # heard again, the tuned setting has drifted far away (the chain before it has not)
+    noise = np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3
+    sim.render = lambda chain: clean(chain) if chain == steps_chain else noise
+    a.runner.finish()
+    res = a.result()
+    assert res.fine_tune is not None and not res.fine_tune["kept"] and res.fine_tune["changes"] == []
+    assert res.best_chain == steps_chain.to_json() and a.tuned_audio is None
+    assert res.fine_tune["best_found"]["mse"] < res.fine_tune["before"]["mse"]  # the search had found one

@@ -210,10 +210,19 @@ def run_case(
     """One loop from the case's input to its target: what it named first, and the change."""
     from serumrnn.server import metrics as M
     from serumrnn.server.assistant import Assistant
+    from serumrnn.server.loop_settings import loop_row
 
     t = time.perf_counter()
+    name = loop
+    loop, fine_tune = loop_row(name)  # "search+fine-tune": the fine-tune after the last step
     s = Assistant(
-        models, case.target, renderer=renderer, input_audio=case.input, loop=loop, **(session_kw or {})
+        models,
+        case.target,
+        renderer=renderer,
+        input_audio=case.input,
+        loop=loop,
+        fine_tune=fine_tune,
+        **(session_kw or {}),
     )
     res = s.run()
     end = res.final if loop == "paper" else res.best
