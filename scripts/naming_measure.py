@@ -189,10 +189,9 @@ def in_domain_targets(group: str, n: int, rack) -> Iterator[dict[str, Any]]:
 
 def run_one(models, rack, t: dict[str, Any], loop: str) -> dict[str, Any]:
     from serumrnn.server.assistant import Assistant
-
-    t0 = time.perf_counter()
     from serumrnn.server.loop_settings import loop_row
 
+    t0 = time.perf_counter()
     name = loop
     loop, fine_tune = loop_row(name)  # "search+fine-tune": the fine-tune after the last step
     s = Assistant(

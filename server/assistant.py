@@ -147,7 +147,7 @@ class Assistant:
     @property
     def tuned_audio(self) -> np.ndarray | None:
         """The sound of the kept fine-tune (None: none ran, or it was not closer)."""
-        sound = getattr(self.runner, "tuned_sound", None)
+        sound = self.runner.tuned_sound
         return None if sound is None else sound.audio
 
     @property

@@ -19,7 +19,7 @@ This module is pure: it takes a scorer (lower is better) and returns what it fou
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -57,17 +57,7 @@ class KnobChange:
     serum_value: float
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "effect": self.effect,
-            "knob": self.knob,
-            "label": self.label,
-            "before": self.before,
-            "after": self.after,
-            "before_text": self.before_text,
-            "after_text": self.after_text,
-            "serum_name": self.serum_name,
-            "serum_value": self.serum_value,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class Loop:
     kind: ClassVar[str] = ""
     #: The judge's best-state rule for this loop (see :meth:`Judge.best`).
     keeps_bad: ClassVar[bool] = False
+    #: The kept fine-tune's sound (:meth:`finish`; None: none ran, or it was not kept).
+    tuned_sound: Sound | None = None
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ from serumrnn.server.loop_settings import (
     DEFAULT_K,
     FINE_TUNE_BUDGET,
     REFINE_BUDGET,
+    add_loop_options,
     check_settings,
     fine_tune_for,
 )
@@ -343,8 +344,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="render and judge every candidate on the plugins of profile P (a shipped name such as "
         "debian_test, or a profile JSON); default: the open rack",
     )
-    from serumrnn.server.loop_settings import add_loop_options
-
     add_loop_options(
         m,
         "verified: each step is rendered first and offered only when it brings "

@@ -26,7 +26,7 @@ from serumrnn.server import judge as J
 from serumrnn.server import spec
 from serumrnn.server.capture_retry import RETRY_CAPTURES, Retry
 from serumrnn.server.captured import take_capture
-from serumrnn.server.judge import Sound, Stop
+from serumrnn.server.judge import Stop
 from serumrnn.server.loop import Loop
 from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import Chain
@@ -46,7 +46,6 @@ class VerifiedLoop(Loop):
         self.retries: dict[int, int] = {}  # Live: retries used per step position
         self.retry_budget = RETRY_CAPTURES  # retries per step (0: a take-back is final)
         self.fine_tuned: dict[str, Any] | None = None  # the fine-tune's report (finish)
-        self.tuned_sound: Sound | None = None  # the kept fine-tune's sound
         super().__init__(*args, **kwargs)
 
     @property

@@ -406,10 +406,13 @@ def write_results(res: dict[str, Any], name: str, text: str, out: str | None) ->
 
 
 def _cmd(a: argparse.Namespace) -> int:
+    loops = [x for x in a.loops.split(",") if x]
+    for row in loops:
+        loop_row(row)  # an unknown loop fails here, before anything slow
     res = evaluate(
         a.group,
         pairs=a.pairs,
-        loops=[x for x in a.loops.split(",") if x and loop_row(x)],
+        loops=loops,
         k=a.k,
         refine_budget=a.refine_budget,
         ood_seeds=[int(x) for x in a.ood_seeds.split(",") if x],
