@@ -126,6 +126,14 @@ def fine_tune(
     return Tuned(best[0], best[1], float(start_score), used)
 
 
+def shown(changes: Sequence[KnobChange]) -> list[KnobChange]:
+    """The changes a producer is asked to make: those that move a knob's shown value (a
+    move inside one step of the display, "42 % -> 42 %", is left out; the tuned chain keeps
+    it). All of them when none does."""
+    visible = [c for c in changes if c.before_text != c.after_text]
+    return visible or list(changes)
+
+
 def instruction(changes: Sequence[KnobChange]) -> str:
     """'Fine-tune: Reverb Mix 42 % -> 38 %, EQ Gain +3.1 dB -> +2.4 dB'."""
     moves = [

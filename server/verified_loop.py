@@ -111,7 +111,7 @@ class VerifiedLoop(Loop):
             again = J.measure([sim.render(chain), sim.render(found.chain)], self.target)
             kept = judge.closer(again[1].distances, again[0].distances)
         self.tuned_sound = tuned if kept else None
-        changes = found.changes(chain)
+        changes = FT.shown(found.changes(chain))
         self.fine_tuned = {
             "kept": kept,
             "chain": found.chain.to_json() if kept else chain.to_json(),

@@ -65,6 +65,18 @@ def test_the_search_finds_the_chains_best_knobs_together_within_its_budget():
     assert text.startswith("Fine-tune: Distortion Drive ") and "Hall Reverb Mix " in text
 
 
+def test_a_move_inside_one_display_step_is_not_asked_of_the_producer():
+    tuned = Chain([FX("distortion", mode=3, drive=0.5), FX("reverb", mix=0.4001, low_cut=0.2, high_cut=0.8)])
+    found = FT.Tuned(tuned, 0.1, 0.2, 10)
+    moved = found.changes(START)
+    assert {(c.effect, c.knob) for c in moved} == {("distortion", "drive"), ("reverb", "mix")}
+    mix = next(c for c in moved if c.knob == "mix")
+    assert mix.before_text == mix.after_text  # "40 %" both
+    assert [(c.effect, c.knob) for c in FT.shown(moved)] == [("distortion", "drive")]
+    assert "Mix" not in FT.instruction(FT.shown(moved))
+    assert FT.shown([mix]) == [mix]  # nothing else moved: the producer still sees it
+
+
 def test_nothing_to_search_leaves_the_chain():
     only_mode = Chain([FX("distortion", mode=3, drive=0.3)])
     for chain, budget in ((START, 1), (Chain(), 50)):
