@@ -7,11 +7,17 @@ whole chain is rarely the one the greedy steps reached. On ``serumrnn eval``'s h
 pairs most of the distance the search loop leaves is of this kind: a phaser whose
 notches sit a few percent off, an EQ that compensated for an effect added later.
 
-So when a loop is done, CMA-ES (the one in :mod:`serumrnn.server.refine`) searches the
-continuous knobs of every effect on at once, from where the steps left them, within
-:data:`serumrnn.server.loop_settings.FINE_TUNE_BUDGET` renders; categorical knobs (a
-distortion's mode) and the choice of effects stay. Every setting tried keeps the spec's
-knob relations. The judge keeps the result only when it is closer by its margin.
+So when a loop is done, every categorical knob on the chain (a distortion's mode) is first
+heard at each of its choices with the whole chain on (:func:`sweep_settings`), and the
+closest setting is where CMA-ES (the one in :mod:`serumrnn.server.refine`) then searches the
+continuous knobs of every effect on at once, within
+:data:`serumrnn.server.loop_settings.FINE_TUNE_BUDGET` renders (the sweep's are extra). The
+choice of effects stays. Why the sweep: a distortion's mode is chosen at its own step, with
+the effects that come later still off, and once it is set no later step revisits it; on
+held-out pairs of Adv. Modulating the mode the steps left was another than the target's on
+most of the pairs that ended furthest away, and a search of the continuous knobs cannot
+leave a wrong mode. Every setting tried keeps the spec's knob relations. The judge keeps
+the result only when it is closer by its margin.
 
 This module is pure: it takes a scorer (lower is better) and returns what it found.
 """
@@ -25,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server import spec
+from serumrnn.server.capture_retry import INTENSITY
 from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.refine import cma_search
 
@@ -35,6 +42,12 @@ from serumrnn.server.refine import cma_search
 SIGMA = 0.03
 #: Candidates per CMA-ES generation.
 POPSIZE = 8
+#: Where the sweep hears each choice of a categorical knob: the effect's intensity knobs
+#: (:data:`serumrnn.server.capture_retry.INTENSITY`: a distortion's drive) where the steps
+#: left them (None) and at these fractions of their span. Why several: the modes' gains
+#: differ (a wave folder at the drive a soft clip needed is another sound), so a mode heard
+#: at one drive only is often judged wrong.
+SWEEP_LEVELS: tuple[float | None, ...] = (None, 0.15, 0.5, 0.85)
 #: Renders of the budget kept back to hear the kept setting and the one before it again
 #: (the loop's check against a renderer whose sound drifts between renders).
 HEARD_AGAIN = 2
@@ -68,6 +81,7 @@ class Tuned:
     score: float
     start_score: float
     renders: int
+    swept: int = 0  # renders of the categorical sweep (in ``renders``)
 
     def changes(self, start: Chain) -> list[KnobChange]:
         """The knobs that moved from ``start`` (same effects, same order)."""
@@ -89,6 +103,37 @@ def _slots(chain: Chain) -> list[tuple[int, spec.Knob]]:
     return [(i, k) for i, fx in enumerate(chain) for k in fx.effect.continuous]
 
 
+def sweep_settings(chain: Chain) -> list[Chain]:
+    """``chain`` with each categorical knob at every choice, each at every level of
+    :data:`SWEEP_LEVELS` of its effect's intensity knobs (one knob changed per setting,
+    the rest of the chain as it is; ``chain`` itself left out)."""
+    out: list[Chain] = []
+    for i, fx in enumerate(chain):
+        strong = [k for k in fx.effect.continuous if k.name in INTENSITY[fx.name]]
+        for cat in fx.effect.categorical:
+            for choice in cat.grid():
+                for level in SWEEP_LEVELS:
+                    knobs = {**fx.knobs, cat.name: choice}
+                    if level is not None:
+                        knobs.update({k.name: k.span[0] + level * (k.span[1] - k.span[0]) for k in strong})
+                    knobs = spec.repair_knobs(fx.name, knobs)
+                    if knobs != fx.knobs and all(knobs != c[i].knobs for c in out):
+                        out.append(Chain([*chain[:i], FX(fx.name, knobs), *chain[i + 1 :]]))
+    return out
+
+
+def sweep(chain: Chain, scores: ChainScorer, start_score: float) -> tuple[Chain, float, int]:
+    """The closest of ``chain`` and its :func:`sweep_settings`, its score, renders spent."""
+    tries = sweep_settings(chain)
+    if not tries:
+        return chain, float(start_score), 0
+    got = [float(s) for s in scores(tries)]
+    j = int(np.argmin(got))
+    if got[j] < start_score:
+        return tries[j], got[j], len(tries)
+    return chain, float(start_score), len(tries)
+
+
 def fine_tune(
     chain: Chain,
     scores: ChainScorer,
@@ -97,9 +142,26 @@ def fine_tune(
     budget: int,
     seed: int = 0,
     sigma: float = SIGMA,
+    categorical: bool = True,
 ) -> Tuned:
-    """Search every continuous knob of ``chain`` together with at most ``budget`` calls'
-    worth of chains to ``scores``; ``start_score`` is ``chain``'s own (not re-rendered)."""
+    """Sweep the categorical knobs (``categorical``; its renders are extra), then search
+    every continuous knob of ``chain`` together with at most ``budget`` calls' worth of
+    chains to ``scores``; ``start_score`` is ``chain``'s own (not re-rendered). A budget
+    under 2 (no CMA-ES generation) searches nothing."""
+    swept = 0
+    origin_score = float(start_score)
+    if budget < 2 or not len(chain):
+        return Tuned(chain, origin_score, origin_score, 0)
+    if categorical:
+        chain, start_score, swept = sweep(chain, scores, start_score)
+    found = _cma(chain, scores, start_score, budget=budget, seed=seed, sigma=sigma)
+    return Tuned(found.chain, found.score, origin_score, found.renders + swept, swept)
+
+
+def _cma(
+    chain: Chain, scores: ChainScorer, start_score: float, *, budget: int, seed: int, sigma: float
+) -> Tuned:
+    """CMA-ES over every continuous knob of ``chain`` (see :func:`fine_tune`)."""
     slots = _slots(chain)
     best: list[Any] = [chain, float(start_score)]
     if not slots or budget < 2:

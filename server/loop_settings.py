@@ -18,8 +18,9 @@ DEFAULT_LOOP = "search"
 DEFAULT_K = 3
 #: Renders the refinement may spend per step (``loop="refine"``).
 REFINE_BUDGET = 24
-#: Renders the fine-tune of the whole chain may spend once the steps are done
-#: (:mod:`serumrnn.server.fine_tune`; ``match`` and ``make demo``; 0 = none).
+#: Renders the fine-tune's CMA-ES over the whole chain may spend once the steps are done
+#: (:mod:`serumrnn.server.fine_tune`; ``match`` and ``make demo``; 0 = none). Its sweep of
+#: the menu knobs first (a distortion's mode: 12 choices at 4 drives, 47 renders) is extra.
 FINE_TUNE_BUDGET = 60
 
 

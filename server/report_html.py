@@ -13,6 +13,7 @@ from serumrnn.server.report_text import (
     confidence_text,
     fine_tune_lines,
     fmt_dist,
+    renders_tried,
     rollback_text,
     step_titles,
     stop_text,
@@ -164,7 +165,7 @@ def _fine_tune_html(result: Result) -> str:
     return f"""<section class="card" id="fine-tune">
 <h2>Last: fine-tune the knobs together ({ft["improvement"]:.0%} closer)</h2>
 <p>Each step set only its own effect's knobs; these settings of the effects already on bring the
-sound closer together ({ft["renders"]} renders tried).</p>
+sound closer together ({_e(renders_tried(ft))}).</p>
 <table class="knobs"><tr><th>knob</th><th>Serum parameter</th><th>from</th><th>to</th></tr>{rows}</table>
 <p>{_audio(TUNED_WAV)}</p></section>"""
 

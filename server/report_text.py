@@ -104,6 +104,14 @@ def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
+def renders_tried(ft: Mapping[str, Any]) -> str:
+    """'107 renders tried, 47 of them each choice of a menu knob' (the categorical sweep)."""
+    swept = ft.get("swept", 0)
+    return f"{ft['renders']} renders tried" + (
+        f", {swept} of them each choice of a menu knob" if swept else ""
+    )
+
+
 def fine_tune_lines(result: Result) -> list[str]:
     """What the fine-tune after the last step did (none when it did not run)."""
     ft = result.fine_tune
@@ -111,10 +119,10 @@ def fine_tune_lines(result: Result) -> list[str]:
         return []
     if not ft["kept"]:
         return [
-            f"fine-tune tried ({ft['renders']} renders): its best setting of the knobs together was "
+            f"fine-tune tried ({renders_tried(ft)}): its best setting of the knobs together was "
             f"{ft['improvement']:.0%} closer, less than the judge's margin, so the knobs stay"
         ]
-    lines = [f"{ft['instruction']}  [{ft['improvement']:.0%} closer; {ft['renders']} renders]"]
+    lines = [f"{ft['instruction']}  [{ft['improvement']:.0%} closer; {renders_tried(ft)}]"]
     lines += [
         f"   set:     {c['serum_name']} = {c['serum_value']:.3f} ({c['after_text'].strip()})"
         for c in ft["changes"]

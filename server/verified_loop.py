@@ -73,7 +73,8 @@ class VerifiedLoop(Loop):
 
     def finish(self) -> None:
         """The fine-tune of the whole chain (:mod:`serumrnn.server.fine_tune`), once the
-        steps are done, within ``settings.fine_tune`` renders; kept when the judge finds it
+        steps are done, within ``settings.fine_tune`` renders (plus its categorical sweep's:
+        12 choices of a distortion's mode at 4 drives); kept when the judge finds it
         closer. Not in Live: there each change must reach Serum as a step the next capture
         judges, and the device has no such step yet."""
         budget = self.settings.fine_tune
@@ -122,6 +123,7 @@ class VerifiedLoop(Loop):
             "changes": [c.to_json() for c in changes] if kept else [],
             "instruction": FT.instruction(changes) if kept and changes else "",
             "renders": sim.renders - renders0,
+            "swept": found.swept,
             "budget": budget,
         }
 

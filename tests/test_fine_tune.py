@@ -52,8 +52,8 @@ def test_the_search_finds_the_chains_best_knobs_together_within_its_budget():
     scores = _scorer(tried)
     start = scores([START])[0]
     tried.clear()
-    found = FT.fine_tune(START, scores, start, budget=120, seed=1)
-    assert found.score < start / 10 and found.start_score == start
+    found = FT.fine_tune(START, scores, start, budget=120, seed=1, categorical=False)
+    assert found.score < start / 10 and found.start_score == start and found.swept == 0
     assert found.renders == len(tried) <= 120
     for c in tried:  # the effects, their order and the categorical knobs stay
         assert c.order == START.order and c[0].knobs["mode"] == 3
@@ -63,6 +63,35 @@ def test_the_search_finds_the_chains_best_knobs_together_within_its_budget():
     assert moved == set(OPTIMUM)
     text = FT.instruction(found.changes(START))
     assert text.startswith("Fine-tune: Distortion Drive ") and "Hall Reverb Mix " in text
+
+
+def test_the_sweep_hears_every_mode_at_several_drives_and_the_search_starts_from_the_best():
+    """A mode the steps did not choose, whose best drive is far from the steps' drive: the
+    sweep finds it (one knob's choice and its intensity changed per setting), and CMA-ES
+    goes on from there; its renders count in ``renders`` and ``swept``."""
+    tried: list[Chain] = []
+
+    def scores(chains):
+        tried.extend(chains)
+        out = []
+        for c in chains:
+            d = c[0].knobs
+            out.append(2.0 * (d["mode"] != 9) + (d["drive"] - 0.9) ** 2 + (c[1].knobs["mix"] - 0.6) ** 2)
+        return out
+
+    start = scores([START])[0]
+    tried.clear()
+    settings = FT.sweep_settings(START)
+    modes = spec.effect("distortion").knobs[0]
+    assert {c[0].knobs["mode"] for c in settings} == set(modes.grid())
+    assert len(settings) == len(modes.grid()) * len(FT.SWEEP_LEVELS) - 1  # START itself left out
+    assert all(c[1] == START[1] for c in settings)  # only the distortion moves
+    found = FT.fine_tune(START, scores, start, budget=40, seed=2)
+    assert found.swept == len(settings) and found.renders == len(tried) <= len(settings) + 40
+    assert found.chain[0].knobs["mode"] == 9 and found.score < 0.05
+    changed = {(c.effect, c.knob) for c in found.changes(START)}
+    assert ("distortion", "mode") in changed and ("reverb", "mix") in changed
+    assert "Distortion Mode " in FT.instruction(found.changes(START))
 
 
 def test_a_move_inside_one_display_step_is_not_asked_of_the_producer():
