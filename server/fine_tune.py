@@ -51,6 +51,13 @@ SWEEP_LEVELS: tuple[float | None, ...] = (None, 0.15, 0.5, 0.85)
 #: Renders of the budget kept back to hear the kept setting and the one before it again
 #: (the loop's check against a renderer whose sound drifts between renders).
 HEARD_AGAIN = 2
+#: Rounds of fresh renders (the chain before and the tuned one) that must all hear the
+#: tuned chain closer when the first round shows the renderer's sound drifts (the chain
+#: before, rendered again, is not the render the search judged): one lucky render of a
+#: free LFO is then not enough. The rounds after the first are extra to the budget. Why:
+#: on eval-plugins' single-phaser pairs one round kept a tune whose next render ended
+#: further from the target than the dry sound on 4 of 300 pairs.
+DRIFT_ROUNDS = 3
 
 ChainScorer = Callable[[Sequence[Chain]], Sequence[float]]
 

@@ -105,12 +105,9 @@ class VerifiedLoop(Loop):
         tuned = sim.sounds([found.chain], exact=True)[0]
         after = tuned.distances
         kept = judge.closer(after, current)
+        rounds = 0
         if kept and found.chain != chain:
-            # Heard again, both from fresh renders: a renderer whose sound drifts between
-            # renders (ZynPhaser's free LFO; Serum's own LFOs) must not have had the search
-            # fit one render's accident. The same for the open rack, which renders exactly.
-            again = J.measure([sim.render(chain), sim.render(found.chain)], self.target)
-            kept = judge.closer(again[1].distances, again[0].distances)
+            kept, rounds = self._heard_again(chain, found.chain)
         self.tuned_sound = tuned if kept else None
         changes = FT.shown(found.changes(chain))
         self.fine_tuned = {
@@ -124,8 +121,26 @@ class VerifiedLoop(Loop):
             "instruction": FT.instruction(changes) if kept and changes else "",
             "renders": sim.renders - renders0,
             "swept": found.swept,
+            "heard_again": rounds,
             "budget": budget,
         }
+
+    def _heard_again(self, before: Chain, tuned: Chain) -> tuple[bool, int]:
+        """Whether fresh renders of ``tuned`` are closer than fresh renders of ``before``,
+        and the rounds it took. A renderer whose sound drifts between renders (ZynPhaser's
+        free LFO; Serum's own LFOs) must not have had the search fit one render's
+        accident: when ``before`` does not render again as it did, every one of
+        :data:`~serumrnn.server.fine_tune.DRIFT_ROUNDS` rounds must hear it closer. A
+        renderer that renders exactly (the open rack) needs the one round."""
+        sim, judge = self.simulator, self.judge_now
+        heard = sim.sounds([before], exact=True)[0].audio
+        for n in range(1, FT.DRIFT_ROUNDS + 1):
+            a, b = J.measure([sim.render(before), sim.render(tuned)], self.target)
+            if not judge.closer(b.distances, a.distances):
+                return False, n
+            if n == 1 and np.array_equal(a.audio, heard):
+                return True, n
+        return True, FT.DRIFT_ROUNDS
 
     def finished(self) -> dict[str, Any] | None:
         return self.fine_tuned

@@ -208,3 +208,42 @@ def test_a_tune_that_does_not_hold_on_fresh_renders_is_not_kept(rack, target):
     assert res.fine_tune is not None and not res.fine_tune["kept"] and res.fine_tune["changes"] == []
     assert res.best_chain == steps_chain.to_json() and a.tuned_audio is None
     assert res.fine_tune["best_found"]["mse"] < res.fine_tune["before"]["mse"]  # the search had found one
+
+
+def _tuned_by_a_drifting_renderer(rack, target, tuned_renders):
+    """The fine-tune on a renderer whose sound drifts a little between renders (the chain
+    before never renders again as the search heard it); ``tuned_renders(n)``: the n-th
+    fresh render of the tuned setting."""
+    a = Assistant(
+        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
+    )
+    while not a.done:
+        a.step()
+    sim, steps_chain = a.runner.simulator, a.chain
+    clean = sim.render
+    sim.render_all = lambda chains: [clean(c) for c in chains]
+    drift = np.random.default_rng(1).normal(size=44100).astype(np.float32) * 1e-4
+    count = [0]
+
+    def fresh(chain):
+        if chain == steps_chain:
+            return clean(chain) + drift
+        count[0] += 1
+        return tuned_renders(count[0], clean(chain))
+
+    sim.render = fresh
+    a.runner.finish()
+    return a.result().fine_tune
+
+
+def test_a_drifting_renderer_must_hear_the_tune_closer_in_every_round(rack, target):
+    noise = np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3
+    lucky_once = _tuned_by_a_drifting_renderer(rack, target, lambda n, tuned: tuned if n == 1 else noise)
+    assert lucky_once is not None and not lucky_once["kept"] and lucky_once["heard_again"] == 2
+    steady = _tuned_by_a_drifting_renderer(rack, target, lambda n, tuned: tuned)
+    assert steady is not None and steady["kept"] and steady["heard_again"] == FT.DRIFT_ROUNDS
+
+
+def test_an_exact_renderer_hears_the_tune_again_once(rack, target):
+    _, res = _run(rack, target, 60)
+    assert res.fine_tune is not None and res.fine_tune["kept"] and res.fine_tune["heard_again"] == 1
