@@ -8,6 +8,8 @@ short still covers every length). Rows:
 * (a) ``open``: the verified loop judged on the open rack, its best chain set on the plugins;
 * (b) ``device``: the device's flow, candidates simulated on the open rack, every applied
   step judged by a capture the plugins render from the dry input;
+* (bp) ``device_plugins``: the device's flow of ``serve --profile``: the server simulates
+  candidates on the plugins, and the captures judge every applied step as in (b);
 * (c) ``plugins``: the verified loop rendering its candidates on the plugins;
 * (d) ``plugins_refine``: (c) with the refinement;
 * (o) ``oracle``: no loop, the target's own chain rendered again. Why: the phaser's LFO
@@ -51,6 +53,7 @@ ROWS = {
     "device": "(b) device's flow, captures rendered by the plugins",
     "device_noretry": "(b0) (b) without capture retries (a take-back is final, as before)",
     "device_search": "(bs) (b) with the knob search (the server's default loop)",
+    "device_plugins": "(bp) (bs) with the server given the profile (`serve --profile`): candidates simulated on the plugins",
     "plugins": "(c) candidates verified on the plugins",
     "plugins_refine": "(d) (c) + refinement",
     "plugins_search": "(cs) (c) with the knob search (the server's default loop)",
@@ -61,9 +64,12 @@ ROWS = {
 ROW_LOOP = {
     "plugins_refine": "refine",
     "device_search": "search",
+    "device_plugins": "search",
     "plugins_search": "search",
     "plugins_search_tune": "search+fine-tune",
 }
+#: The device rows whose server simulates on the plugins (given the profile) instead of the open rack.
+SIMULATED_ON_PLUGINS = ("device_plugins",)
 METRICS = ("mse", "mssmae")
 
 
@@ -90,7 +96,8 @@ def _device_flow(
     retries: bool = True,
     loop: str = "verified",
 ):
-    """The device's flow: the server simulates on the open rack, the plugins make captures."""
+    """The device's flow: the server simulates on ``rack`` (the open rack, or the plugins
+    when it was given the profile), the plugins make captures."""
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.rack.chain import Chain
 
@@ -171,7 +178,7 @@ def run_pair(
             s, captures = _device_flow(
                 models,
                 target_audio,
-                rack,
+                host if row in SIMULATED_ON_PLUGINS else rack,
                 host,
                 dry,
                 k,
@@ -195,7 +202,7 @@ def run_pair(
         res = s.result()
         best = Chain.from_json(res.best_chain)
         end = J.judged(host.process(dry, best), target).distances
-        on_plugins = row.startswith("plugins")
+        on_plugins = row.startswith("plugins") or row in SIMULATED_ON_PLUGINS
         out["rows"][row] = _row_record(
             end,
             start,
