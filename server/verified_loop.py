@@ -130,13 +130,16 @@ class VerifiedLoop(Loop):
         and the rounds it took. A renderer whose sound drifts between renders (ZynPhaser's
         free LFO; Serum's own LFOs) must not have had the search fit one render's
         accident: when ``before`` does not render again as it did, every one of
-        :data:`~serumrnn.server.fine_tune.DRIFT_ROUNDS` rounds must hear it closer. A
-        renderer that renders exactly (the open rack) needs the one round."""
+        :data:`~serumrnn.server.fine_tune.DRIFT_ROUNDS` rounds must hear it closer, than
+        ``before`` and than the input. A renderer that renders exactly (the open rack)
+        needs the one round."""
         sim, judge = self.simulator, self.judge_now
         heard = sim.sounds([before], exact=True)[0].audio
         for n in range(1, FT.DRIFT_ROUNDS + 1):
             a, b = J.measure([sim.render(before), sim.render(tuned)], self.target)
-            if not judge.closer(b.distances, a.distances):
+            # Closer than the chain before it, and than the input: on a drifting renderer
+            # the chain before may itself render further away than the input this time.
+            if not (judge.closer(b.distances, a.distances) and judge.closer(b.distances, judge.start)):
                 return False, n
             if n == 1 and np.array_equal(a.audio, heard):
                 return True, n

@@ -210,10 +210,10 @@ def test_a_tune_that_does_not_hold_on_fresh_renders_is_not_kept(rack, target):
     assert res.fine_tune["best_found"]["mse"] < res.fine_tune["before"]["mse"]  # the search had found one
 
 
-def _tuned_by_a_drifting_renderer(rack, target, tuned_renders):
+def _tuned_by_a_drifting_renderer(rack, target, tuned_renders, before_renders=None):
     """The fine-tune on a renderer whose sound drifts a little between renders (the chain
     before never renders again as the search heard it); ``tuned_renders(n)``: the n-th
-    fresh render of the tuned setting."""
+    fresh render of the tuned setting (``before_renders(clean)``: the chain before's)."""
     a = Assistant(
         StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
     )
@@ -227,7 +227,7 @@ def _tuned_by_a_drifting_renderer(rack, target, tuned_renders):
 
     def fresh(chain):
         if chain == steps_chain:
-            return clean(chain) + drift
+            return clean(chain) + drift if before_renders is None else before_renders(clean(chain))
         count[0] += 1
         return tuned_renders(count[0], clean(chain))
 
@@ -242,6 +242,15 @@ def test_a_drifting_renderer_must_hear_the_tune_closer_in_every_round(rack, targ
     assert lucky_once is not None and not lucky_once["kept"] and lucky_once["heard_again"] == 2
     steady = _tuned_by_a_drifting_renderer(rack, target, lambda n, tuned: tuned)
     assert steady is not None and steady["kept"] and steady["heard_again"] == FT.DRIFT_ROUNDS
+
+
+def test_a_drifting_tune_must_also_render_closer_than_the_input(rack, target):
+    """This time the chain before renders far away (a free LFO's bad draw) and the tune no
+    closer than the dry input: closer than the chain before is not enough to keep it."""
+    noise = np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3
+    dry = rack.render(Chain(), "saw")
+    tuned = _tuned_by_a_drifting_renderer(rack, target, lambda n, t: dry, before_renders=lambda clean: noise)
+    assert tuned is not None and not tuned["kept"] and tuned["heard_again"] == 1
 
 
 def test_an_exact_renderer_hears_the_tune_again_once(rack, target):
