@@ -189,31 +189,15 @@ def test_match_reports_the_fine_tune_and_plays_it(rack, target, tmp_path):
     assert off.fine_tune is None and off.closeness < result.closeness
 
 
-def test_a_tune_that_does_not_hold_on_fresh_renders_is_not_kept(rack, target):
-    """A renderer whose sound drifts between renders (a free LFO): the search heard one
-    render of each setting; the kept setting is heard again, beside the one before it."""
-    a = Assistant(
-        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
-    )
-    while not a.done:
-        a.step()
-    sim, steps_chain = a.runner.simulator, a.chain
-    clean = sim.render
-    sim.render_all = lambda chains: [clean(c) for c in chains]  # the search hears clean renders
-    # heard again, the tuned setting has drifted far away (the chain before it has not)
-    noise = np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3
-    sim.render = lambda chain: clean(chain) if chain == steps_chain else noise
-    a.runner.finish()
-    res = a.result()
-    assert res.fine_tune is not None and not res.fine_tune["kept"] and res.fine_tune["changes"] == []
-    assert res.best_chain == steps_chain.to_json() and a.tuned_audio is None
-    assert res.fine_tune["best_found"]["mse"] < res.fine_tune["before"]["mse"]  # the search had found one
+#: A fresh render far from everything (a drifting renderer's bad draw).
+NOISE = np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3
 
 
-def _tuned_by_a_drifting_renderer(rack, target, tuned_renders, before_renders=None):
-    """The fine-tune on a renderer whose sound drifts a little between renders (the chain
-    before never renders again as the search heard it); ``tuned_renders(n)``: the n-th
-    fresh render of the tuned setting (``before_renders(clean)``: the chain before's)."""
+def _tuned_by_a_drifting_renderer(rack, target, tuned_renders, before_renders=None) -> Assistant:
+    """The fine-tune where the search hears clean renders but fresh renders differ:
+    ``tuned_renders(n, clean)``: the n-th fresh render of the tuned setting;
+    ``before_renders(clean)``: the chain before's (default: drifted a little, so it never
+    renders again as the search heard it)."""
     a = Assistant(
         StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
     )
@@ -233,24 +217,34 @@ def _tuned_by_a_drifting_renderer(rack, target, tuned_renders, before_renders=No
 
     sim.render = fresh
     a.runner.finish()
-    return a.result().fine_tune
+    return a
+
+
+def test_a_tune_that_does_not_hold_on_fresh_renders_is_not_kept(rack, target):
+    """The chain before renders again as the search heard it; the tuned setting, heard
+    again, has drifted far away."""
+    a = _tuned_by_a_drifting_renderer(rack, target, lambda n, t: NOISE, before_renders=lambda clean: clean)
+    res = a.result()
+    assert res.fine_tune is not None and not res.fine_tune["kept"] and res.fine_tune["changes"] == []
+    assert res.best_chain == a.chain.to_json() and a.tuned_audio is None
+    assert res.fine_tune["best_found"]["mse"] < res.fine_tune["before"]["mse"]  # the search had found one
 
 
 def test_a_drifting_renderer_must_hear_the_tune_closer_in_every_round(rack, target):
-    noise = np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3
-    lucky_once = _tuned_by_a_drifting_renderer(rack, target, lambda n, tuned: tuned if n == 1 else noise)
-    assert lucky_once is not None and not lucky_once["kept"] and lucky_once["heard_again"] == 2
-    steady = _tuned_by_a_drifting_renderer(rack, target, lambda n, tuned: tuned)
+    lucky_once = _tuned_by_a_drifting_renderer(rack, target, lambda n, t: t if n == 1 else NOISE)
+    ft = lucky_once.result().fine_tune
+    assert ft is not None and not ft["kept"] and ft["heard_again"] == 2
+    steady = _tuned_by_a_drifting_renderer(rack, target, lambda n, t: t).result().fine_tune
     assert steady is not None and steady["kept"] and steady["heard_again"] == FT.DRIFT_ROUNDS
 
 
 def test_a_drifting_tune_must_also_render_closer_than_the_input(rack, target):
     """This time the chain before renders far away (a free LFO's bad draw) and the tune no
     closer than the dry input: closer than the chain before is not enough to keep it."""
-    noise = np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.3
     dry = rack.render(Chain(), "saw")
-    tuned = _tuned_by_a_drifting_renderer(rack, target, lambda n, t: dry, before_renders=lambda clean: noise)
-    assert tuned is not None and not tuned["kept"] and tuned["heard_again"] == 1
+    a = _tuned_by_a_drifting_renderer(rack, target, lambda n, t: dry, before_renders=lambda clean: NOISE)
+    ft = a.result().fine_tune
+    assert ft is not None and not ft["kept"] and ft["heard_again"] == 1
 
 
 def test_an_exact_renderer_hears_the_tune_again_once(rack, target):
