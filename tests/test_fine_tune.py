@@ -21,6 +21,7 @@ from serumrnn.server.audio_io import load_clip, write_wav
 from serumrnn.server.match import match
 from serumrnn.server.rack import FX, Chain
 from serumrnn.server.report import format_steps
+from serumrnn.server.verified_loop import VerifiedLoop
 
 START = Chain(
     [
@@ -203,9 +204,10 @@ def _tuned_by_a_drifting_renderer(rack, target, tuned_renders, before_renders=No
     )
     while not a.done:
         a.step()
+    assert isinstance(a.runner, VerifiedLoop)
     sim, steps_chain = a.runner.simulator, a.chain
     clean = sim.render
-    sim.render_all = lambda chains: [clean(c) for c in chains]
+    sim.render_all = lambda chains: [clean(c) for c in chains]  # type: ignore[method-assign]
     drift = np.random.default_rng(1).normal(size=44100).astype(np.float32) * 1e-4
     count = [0]
 
@@ -215,7 +217,7 @@ def _tuned_by_a_drifting_renderer(rack, target, tuned_renders, before_renders=No
         count[0] += 1
         return tuned_renders(count[0], clean(chain))
 
-    sim.render = fresh
+    sim.render = fresh  # type: ignore[method-assign]
     a.runner.finish()
     return a
 
