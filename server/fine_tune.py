@@ -112,8 +112,8 @@ def _slots(chain: Chain) -> list[tuple[int, spec.Knob]]:
 
 def sweep_settings(chain: Chain) -> list[Chain]:
     """``chain`` with each categorical knob at every choice, each at every level of
-    :data:`SWEEP_LEVELS` of its effect's intensity knobs (one knob changed per setting,
-    the rest of the chain as it is; ``chain`` itself left out)."""
+    :data:`SWEEP_LEVELS` of its effect's intensity knobs (one effect changed per setting,
+    the rest of the chain as it is; ``chain`` itself and repeats left out)."""
     out: list[Chain] = []
     for i, fx in enumerate(chain):
         strong = [k for k in fx.effect.continuous if k.name in INTENSITY[fx.name]]
