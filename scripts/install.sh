@@ -6,7 +6,8 @@
 #
 # Settings (all optional): SERUMRNN_PYTHON, the Python to use (3.11 to 3.13); SERUMRNN_HOME,
 # the folder (default: macOS ~/Library/Application Support/SerumRNN, Linux
-# ~/.local/share/SerumRNN); SERUMRNN_PIP_ARGS, extra pip arguments (word-split).
+# ~/.local/share/SerumRNN); SERUMRNN_PIP_ARGS, extra pip arguments (word-split);
+# SERUMRNN_PROFILE, a plugin profile the device's server renders on (read by user_install).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -50,9 +50,28 @@ def serumrnn_home(environ: Mapping[str, str] | None = None, system: str | None =
     return (Path(data) if data else home / ".local" / "share") / "SerumRNN"
 
 
-def serve_argv(python: Path, models: Path) -> list[str]:
-    """The command line that starts the server; the device appends --port and --reply-port."""
-    return [str(python), "-m", CLI_MODULE, "serve", "--models", str(models)]
+def serve_argv(python: Path, models: Path, profile: str | None = None) -> list[str]:
+    """The command line that starts the server; the device appends --port and --reply-port.
+    ``profile``: the plugin profile every session renders on (``serve --profile``)."""
+    argv = [str(python), "-m", CLI_MODULE, "serve", "--models", str(models)]
+    if profile and os.path.isabs(profile):  # serve reads profile files only from folders it is given
+        argv += ["--profiles", os.path.dirname(profile)]
+    return argv + (["--profile", profile] if profile else [])
+
+
+def checked_profile(profile: str) -> str:
+    """``profile`` as the launcher should name it: a profile file's absolute path, or a
+    shipped profile's name; a profile that does not parse is a one-line ``SystemExit``, before
+    anything is installed. Why here: the device starts the server with it, and a server that
+    cannot start says so only in its log."""
+    from serumrnn.server.rack.profile_files import ProfileError, load_profile
+
+    try:
+        load_profile(profile)
+    except (ProfileError, OSError) as e:
+        raise SystemExit(f"SERUMRNN_PROFILE / --profile: {e}") from None
+    path = Path(os.path.expanduser(profile))
+    return str(path.resolve()) if path.is_file() else profile
 
 
 def _write_atomic(path: Path, text: str, mode: int | None = None) -> None:
@@ -106,12 +125,12 @@ def terminal_command(python: Path, home: Path, system: str) -> Path:
     return path
 
 
-def launcher(python: Path, home: Path, source: Path) -> dict[str, Any]:
+def launcher(python: Path, home: Path, source: Path, profile: str | None = None) -> dict[str, Any]:
     from importlib.metadata import version
 
     return {
         "format": LAUNCHER_FORMAT,
-        "argv": serve_argv(python, home / "models"),
+        "argv": serve_argv(python, home / "models", profile),
         "version": version("serumrnn"),
         "python": platform.python_version(),
         "installed_from": str(source),
@@ -119,11 +138,15 @@ def launcher(python: Path, home: Path, source: Path) -> dict[str, Any]:
     }
 
 
-def install(source: Path, home: Path, python: Path, system: str | None = None) -> dict[str, Any]:
+def install(
+    source: Path, home: Path, python: Path, system: str | None = None, profile: str | None = None
+) -> dict[str, Any]:
     """Copy the models, write the terminal command, check the server imports, warm up what
-    every server start needs once per machine, and write ``launcher.json`` last. Returns
+    every server start needs once per machine, and write ``launcher.json`` last (with
+    ``profile``, the server the device starts renders on that plugin profile). Returns
     the launcher."""
     system = sys.platform if system is None else system
+    profile = checked_profile(profile) if profile else None
     groups = copy_models(source / "models", home)
     terminal_command(python, home, system)
     # The server's modules import here as they will at start-up (no TensorFlow yet).
@@ -134,7 +157,7 @@ def install(source: Path, home: Path, python: Path, system: str | None = None) -
     # the venv's cache (a fresh venv's first warm-up took 14.0 s against 4.7 s cached, Python
     # 3.12 on 2 busy cores), and the first search step's pycma is byte-compiled.
     startup.warm_up_process()
-    spec = launcher(python, home, source)
+    spec = launcher(python, home, source, profile)
     # The venv's console script too (the device's first proposal read this key).
     spec["serumrnn"] = str(python.parent / ("serumrnn.exe" if system == "win32" else "serumrnn"))
     spec["groups"] = groups
@@ -149,9 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--source", required=True, help="the checkout the package was installed from")
     p.add_argument("--home", default=None, help=f"the per-user folder (default: {serumrnn_home()})")
+    p.add_argument(
+        "--profile",
+        default=os.environ.get("SERUMRNN_PROFILE") or None,
+        help="the plugin profile the device's server renders every candidate on (serve --profile): "
+        "a shipped name or a JSON file (default: $SERUMRNN_PROFILE; none: the open rack)",
+    )
     a = p.parse_args(argv)
     home = Path(a.home) if a.home else serumrnn_home()
-    spec = install(Path(a.source).resolve(), home, Path(sys.executable))
+    spec = install(Path(a.source).resolve(), home, Path(sys.executable), profile=a.profile)
     cmd = home / "bin" / ("serumrnn.cmd" if sys.platform == "win32" else "serumrnn")
     print(
         f"SerumRNN is installed in {home} (Python {spec['python']}, groups {', '.join(spec['groups'])}). "

@@ -126,3 +126,29 @@ def test_the_windows_scripts_name_the_same_steps_as_the_shell_one():
         assert f"'py', '-{version}'" in ps1
     assert b"\r\n" in bat and b"install-windows.ps1" in bat and b"-ExecutionPolicy Bypass" in bat
     assert ps1.count("{") == ps1.count("}") and ps1.count("(") == ps1.count(")")
+
+
+def test_a_profile_goes_into_the_launcher_and_a_broken_one_installs_nothing(tmp_path, monkeypatch):
+    """``SERUMRNN_PROFILE`` (or ``--profile``): the server the device starts renders on the
+    producer's plugins; a profile that does not parse stops the install before it writes."""
+    from serumrnn.server import startup
+    from serumrnn.server.rack.profile_files import PROFILE_DIR
+
+    monkeypatch.setattr(startup, "warm_up_process", lambda: None)  # tested above
+    mine = tmp_path / "my profiles" / "mine.json"
+    mine.parent.mkdir()
+    shutil.copy(PROFILE_DIR / "debian_test.json", mine)
+    monkeypatch.chdir(mine.parent)
+    spec = U.install(ROOT, tmp_path / "a", Path(sys.executable), system="linux", profile="mine.json")
+    # absolute, in a folder serve may read: the device starts the server elsewhere
+    assert spec["argv"][-4:] == ["--profiles", str(mine.parent), "--profile", str(mine)]
+    monkeypatch.setenv("SERUMRNN_PROFILE", "debian_test")
+    assert U.main(["--source", str(ROOT), "--home", str(tmp_path / "b")]) == 0
+    launcher = json.loads((tmp_path / "b" / "launcher.json").read_text())
+    assert launcher["argv"][-2:] == ["--profile", "debian_test"]  # a shipped profile by name
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(SystemExit, match=r"--profile: profile .*broken\.json: not valid JSON"):
+        U.install(
+            ROOT, tmp_path / "c", Path(sys.executable), system="linux", profile=str(tmp_path / "broken.json")
+        )
+    assert not (tmp_path / "c").exists()
