@@ -168,10 +168,11 @@ def fine_tune(
 def _cma(
     chain: Chain, scores: ChainScorer, start_score: float, *, budget: int, seed: int, sigma: float
 ) -> Tuned:
-    """CMA-ES over every continuous knob of ``chain`` (see :func:`fine_tune`)."""
+    """CMA-ES over every continuous knob of ``chain`` (see :func:`fine_tune`, which checks
+    the budget)."""
     slots = _slots(chain)
     best: list[Any] = [chain, float(start_score)]
-    if not slots or budget < 2:
+    if not slots:
         return Tuned(chain, float(start_score), float(start_score), 0)
     spans = np.array([k.span for _, k in slots])
     lo, width = spans[:, 0], spans[:, 1] - spans[:, 0]

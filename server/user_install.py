@@ -64,14 +64,13 @@ def checked_profile(profile: str) -> str:
     shipped profile's name; a profile that does not parse is a one-line ``SystemExit``, before
     anything is installed. Why here: the device starts the server with it, and a server that
     cannot start says so only in its log."""
-    from serumrnn.server.rack.profile_files import ProfileError, load_profile
+    from serumrnn.server.rack.profile_files import PROFILE_DIR, ProfileError, load_profile
 
     try:
-        load_profile(profile)
+        source = Path(load_profile(profile).source).resolve()  # the file it was read from
     except (ProfileError, OSError) as e:
         raise SystemExit(f"SERUMRNN_PROFILE / --profile: {e}") from None
-    path = Path(os.path.expanduser(profile))
-    return str(path.resolve()) if path.is_file() else profile
+    return profile if source == (PROFILE_DIR / f"{profile}.json").resolve() else str(source)
 
 
 def _write_atomic(path: Path, text: str, mode: int | None = None) -> None:
