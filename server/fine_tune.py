@@ -56,7 +56,8 @@ HEARD_AGAIN = 2
 #: before, rendered again, is not the render the search judged): one lucky render of a
 #: free LFO is then not enough. The rounds after the first are extra to the budget. Why:
 #: on eval-plugins' single-phaser pairs one round kept a tune whose next render ended
-#: further from the target than the dry sound on 4 of 300 pairs.
+#: further from the target than the dry sound on 4 of 300 pairs (while debian_test's
+#: ZynPhaser still ran its LFO on across renders; it is now reloaded before each).
 DRIFT_ROUNDS = 3
 
 ChainScorer = Callable[[Sequence[Chain]], Sequence[float]]

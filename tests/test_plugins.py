@@ -159,6 +159,35 @@ def test_phaser_changes_the_sound_along_its_knobs(rack):
     assert spectral_motion(swept) > 5 * spectral_motion(still)
 
 
+def _phaser_takes(rack: PluginRack, clip: np.ndarray) -> list[np.ndarray]:
+    """The same phaser on the same clip three times, other phaser renders between, each
+    take on a fresh clip copy so no kept prefix answers it."""
+    ch = [FX("phaser", depth=0.9, freq=0.5, feedback=0.7)]
+    takes = []
+    for i in range(3):
+        takes.append(rack.process(clip * np.float32(1.0 + 1e-7 * i), ch))
+        rack.process(clip, [FX("phaser", depth=0.2 + 0.1 * i, freq=0.3, feedback=0.2)])
+        if i == 1:
+            while rack.refill():  # the next take starts on a spare loaded and warmed ahead
+                pass
+    return takes
+
+
+def test_the_phaser_renders_a_clip_the_same_every_time_in_any_process(rack):
+    """ZynPhaser's LFO runs on across renders and starts at a random depth: reloaded and
+    warmed up at the profile's fixed values, every render starts from one state."""
+    clip = rack.render([])
+    takes = _phaser_takes(rack, clip)
+    for t in takes[1:]:
+        assert np.abs(t - takes[0]).max() < 1e-5
+    fresh = PluginRack("debian_test")  # new instances, after Zyn's process-wide RNG moved on
+    assert np.abs(_phaser_takes(fresh, clip)[0] - takes[0]).max() < 1e-5
+    # the counter-case: flushed only, the LFO runs on and the same clip sounds different
+    raw = debian_raw()
+    raw["effects"]["phaser"]["plugin"]["reset"] = "flush"
+    drifting = _phaser_takes(PluginRack(raw), clip)
+    assert np.abs(drifting[1] - drifting[0]).max() > 0.01
+
 def test_reverb_mix_raises_the_tail_and_cuts_shape_it(tail_rack):
     def tail(a: np.ndarray) -> np.ndarray:
         return a[int(0.6 * SR) :]  # the note ends at 0.5 s

@@ -12,13 +12,13 @@ short still covers every length). Rows:
   candidates on the plugins, and the captures judge every applied step as in (b);
 * (c) ``plugins``: the verified loop rendering its candidates on the plugins;
 * (d) ``plugins_refine``: (c) with the refinement;
-* (o) ``oracle``: no loop, the target's own chain rendered again. Why: the phaser's LFO
-  runs on across renders (see below), so even the right answer is not at distance 0; this
-  row is the ceiling the other rows are measured against.
+* (o) ``oracle``: no loop, the target's own chain rendered again. Why: a plugin that does
+  not render a clip the same twice would keep even the right answer off distance 0; this
+  row is the ceiling the other rows are measured against (on ``debian_test``, whose
+  phaser is reloaded and warmed up before each render, it is exactly 0).
 
 Each row's end is its best chain rendered on the plugins from the dry input and measured
-against the target (the phaser's LFO runs on across renders, so a phaser chain re-rendered
-differs a little from the render a loop judged). Per row: Mel-MSE and MSSMAE Δ% (mean end
+against the target. Per row: Mel-MSE and MSSMAE Δ% (mean end
 against mean start), pairs ending further away on either metric, open-rack and plugin
 renders and captures per pair, time per step. The plugins run in a worker process
 (:class:`~serumrnn.server.rack.plugin_host.PluginHost`), beside the open rack.

@@ -2,13 +2,21 @@
 names on it, clearing what a render left in it, and rendering audio through it.
 
 A plugin whose profile says ``"reset": "reload"`` (Dragonfly Hall: its tail survives a
-flush, and a flushed instance still differed by 0.3 from a fresh one) needs a fresh
-instance before every use. Loading one costs as much as a render (about 30 ms), so the
+flush, and a flushed instance still differed by 0.3 from a fresh one; ZynPhaser: its LFO
+runs on across renders) needs a fresh instance before every use. Loading one costs as much as a render (about 30 ms), so the
 stage keeps :data:`SPARES` fresh instances loaded ahead: :meth:`PluginStage.refill` loads
 one when the plugin worker has nothing else to do, and a reset takes a spare instead of
-loading on the render's path. A spare is never rendered before it is used, so it is as
-fresh as a load. A ``"flush"`` plugin is flushed in that idle time too, so a render finds it
-clear.
+loading on the render's path. A spare renders nothing but its warm-up before it is used,
+so it is as fresh as a load.
+
+A plugin with ``warmup_s`` first runs that much silence with :attr:`PluginStage.warm_settings`
+(the profile's fixed values, never a render's knobs), so every instance starts its renders
+from one state. ZynPhaser needs this: its effect LFO starts at a random depth drawn from
+Zyn's process-wide generator and settles after two cycles at the fixed LFO settings, and
+its phase after the warm-up is then the same on every fresh instance. So a reloaded and
+warmed ZynPhaser renders a clip bit for bit the same every time, in any process.
+
+A ``"flush"`` plugin is flushed in the worker's idle time too, so a render finds it clear.
 """
 
 from __future__ import annotations
@@ -80,9 +88,12 @@ class PluginStage:
         self.preset_file: str | None = None
         self.dirty = False
         self._spares: list[Instance] = []
+        #: (parameter index, value) pairs the warm-up sets: the rack fills it with the
+        #: profile's fixed values once it has resolved them.
+        self.warm_settings: list[tuple[int, float]] = []
         #: The loaded copy in use; a reset swaps in a fresh one (a spare, or loaded now).
         self.inst = self._open()
-        #: A fresh instance is cold until its first render warms it up (see warm_up).
+        #: A fresh instance is cold until :meth:`prepare` warms it up.
         self.cold = plugin.warmup_s > 0
         self.param_names = [self.inst.proc.get_parameter_name(i) for i in range(self.inst.n_params)]
         if not instrument:
@@ -125,11 +136,11 @@ class PluginStage:
         )
 
     def _load(self) -> None:
-        """A fresh instance: a spare loaded ahead (same preset), else loaded now."""
+        """A fresh, warm instance: a spare loaded ahead (same preset), else loaded now."""
         spares = [s for s in self._spares if s.preset_file == self.preset_file]
         self._spares = spares[1:]
-        self.inst = spares[0] if spares else self._open()
-        self.cold = self.plugin.warmup_s > 0
+        self.inst = spares[0] if spares else self._warm(self._open())
+        self.cold = False
 
     def refill(self) -> bool:
         """Idle work, one piece per call (the plugin worker calls this while no request
@@ -137,12 +148,14 @@ class PluginStage:
         spare if this plugin is reloaded before use and has fewer than :data:`SPARES`.
         True when it did something, so the next render finds the plugin ready."""
         reload = self.plugin.reset == "reload"
-        if self.dirty and (self.plugin.reset == "flush" or (reload and self._spares)):
+        if self.dirty and (self.plugin.reset == "flush" or (reload and self._spares)) or (
+            self.cold and not self.dirty
+        ):
             self.prepare()
             return True
         if not reload or len(self._spares) >= SPARES:
             return False
-        self._spares.append(self._open())
+        self._spares.append(self._warm(self._open()))
         return True
 
     def _probe(self) -> None:
@@ -151,9 +164,7 @@ class PluginStage:
         sr = self.settings.sample_rate
         n = int(PROBE_S * sr)
         tone = 0.3 * np.sin(2 * np.pi * 440.0 * np.arange(n) / sr)
-        cold, self.cold = self.cold, False  # the warm-up waits for the first real render
         out = self.run(np.tile(tone.astype(np.float32), (self.inst.n_in, 1)), n)
-        self.cold = cold
         if float(np.max(np.abs(out))) < SILENCE:
             raise PluginLoadError(f"{self.path} answers a test tone with silence: it does not process audio")
 
@@ -228,14 +239,17 @@ class PluginStage:
     # -- audio
 
     def prepare(self) -> None:
-        """Clear what the last render left in the plugin (tails, LFO phases) if needed."""
-        if not self.dirty:
-            return
-        if self.plugin.reset == "reload":
-            self._load()
-        elif self.plugin.reset == "flush":
-            self._flush()
-        self.dirty = False
+        """Clear what the last render left in the plugin (tails, LFO phases) if needed,
+        and warm a cold instance up. Call before setting a render's parameters."""
+        if self.dirty:
+            if self.plugin.reset == "reload":
+                self._load()
+            elif self.plugin.reset == "flush":
+                self._flush()
+            self.dirty = False
+        if self.cold:
+            self._warm(self.inst)
+            self.cold = False
 
     def _flush(self) -> None:
         sr = self.settings.sample_rate
@@ -252,20 +266,21 @@ class PluginStage:
             if out.size == 0 or float(np.max(np.abs(out))) < SILENCE:
                 break
 
-    def warm_up(self) -> None:
-        """Run silence through a freshly loaded plugin, with the parameters of its first
-        render, so start-up randomness settles (ZynPhaser's LFO starts at a random depth
-        and needs two cycles to reach its set depth). Instruments: call before adding
-        the note."""
-        if not self.cold:
-            return
-        self.cold = False
+    def _warm(self, inst: Instance) -> Instance:
+        """Run ``warmup_s`` of silence through ``inst`` with :attr:`warm_settings` set, so
+        its start-up randomness settles the same way every time (see the module
+        docstring). Instruments: before a note is added."""
         n = int(round(self.plugin.warmup_s * self.settings.sample_rate))
+        if n <= 0:
+            return inst
+        for index, value in self.warm_settings:
+            inst.proc.set_parameter(int(index), float(value))
         if self.instrument:
-            self.inst.proc.clear_midi()
+            inst.proc.clear_midi()
         else:
-            self.inst.player.set_data(np.zeros((self.inst.n_in, n), np.float32))
-        self.inst.engine.render((n + 0.5) / self.settings.sample_rate)
+            inst.player.set_data(np.zeros((inst.n_in, n), np.float32))
+        inst.engine.render((n + 0.5) / self.settings.sample_rate)
+        return inst
 
     def play(self, note: int) -> np.ndarray:
         """An instrument's ``note``, held for the settings' note length and rendered for
@@ -280,8 +295,6 @@ class PluginStage:
         the effect. Returns (channels, n) float32."""
         sr = self.settings.sample_rate
         lat = self.inst.latency
-        if not self.instrument:
-            self.warm_up()
         if audio is not None:
             x = _channels(audio, self.inst.n_in)
             if lat:

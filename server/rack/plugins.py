@@ -110,6 +110,12 @@ class PluginRack:
             stage = self._stage_of(name)
             for ref in m.refs():
                 self._index[ref] = stage.resolve(ref, p, strict_names)
+        for name, m in p.effects.items():
+            stage = self._stage_of(name)
+            if stage.plugin.warmup_s > 0:  # the warm-up runs at the profile's fixed values
+                stage.warm_settings += [
+                    (self._index[ref], value) for ref, value in m.settings_fixed()
+                ]
         self._dry: dict[tuple[str | None, int], np.ndarray] = {}
         self._use_dry_cache = not p.in_synth
         self._prefixes = PrefixCache()
@@ -251,7 +257,6 @@ class PluginRack:
         st.use_preset(preset_file)
         self._apply(st, [(x.ref, x.value) for x in p.synth_fixed])
         self._switch(st, p.in_synth, chain)
-        st.warm_up()
         audio = st.play(note)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if peak <= 0:
@@ -268,8 +273,7 @@ class PluginRack:
         """``audio`` (channels, n) through the chain's effect plugins. With ``source`` (what
         the audio is: a synth render or a clip's hash), the sound after each rack-order
         prefix is kept, so a search's candidates re-render only from the changed effect on
-        (the plugins are reset before each use, so a prefix sounds the same every time;
-        the phaser's running LFO is the exception, and a kept prefix fixes one take)."""
+        (the plugins are reset before each use, so a prefix sounds the same every time)."""
         n = audio.shape[1]
         if self._host is not None:  # one plugin hosts every effect: switch each on or off, run once
             self._host.prepare()

@@ -123,12 +123,17 @@ class EffectMap:
     def in_fx_host(self) -> bool:
         return self.shared == "fx_host"
 
-    def settings(self, fx: FX) -> list[tuple[ParamRef, float]]:
-        """Every (parameter, value) to set when ``fx`` is on: enable, fixed, then knobs."""
+    def settings_fixed(self) -> list[tuple[ParamRef, float]]:
+        """The (parameter, value) pairs that do not depend on the knobs: enable, fixed."""
         out: list[tuple[ParamRef, float]] = []
         if self.enable is not None:
             out.append((self.enable.ref, self.enable.on))
         out.extend((s.ref, s.value) for s in self.fixed)
+        return out
+
+    def settings(self, fx: FX) -> list[tuple[ParamRef, float]]:
+        """Every (parameter, value) to set when ``fx`` is on: enable, fixed, then knobs."""
+        out = self.settings_fixed()
         eff = fx.effect
         for k in eff.knobs:
             for t in self.knobs[k.name]:
