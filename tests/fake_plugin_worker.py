@@ -12,12 +12,15 @@ import numpy as np
 
 #: Exit code of a scripted crash (the host's error reports it).
 CRASH_CODE = 3
+#: Seconds a render of preset ``slow`` takes.
+SLOW_S = 0.6
 
 
 class ScriptedRack:
-    """Renders a constant clip; preset ``hang`` never returns, ``crash`` ends the process."""
+    """Renders a constant clip; preset ``hang`` never returns, ``crash`` ends the process,
+    ``slow`` takes :data:`SLOW_S` per render."""
 
-    presets = ("init", "hang", "crash")
+    presets = ("init", "hang", "crash", "slow")
 
     def __init__(self, profile: Any, settings: Any, **options: Any):
         self.settings = settings
@@ -27,6 +30,8 @@ class ScriptedRack:
             time.sleep(3600)
         if preset == "crash":
             os._exit(CRASH_CODE)
+        if preset == "slow":
+            time.sleep(SLOW_S)
 
     def render(self, chain: Any = (), preset: str | None = None, *, note: int | None = None) -> np.ndarray:
         self._script(preset)

@@ -180,5 +180,71 @@ def test_calibrate_resumes_and_writes_models_that_load(tmp_path):
     m = json.loads((tmp_path / "models" / "basic_shapes" / "manifest.json").read_text())
     assert m["calibration"]["profile"] == "debian_test" and m["calibration"]["pairs_per_effect"] == 16
     assert all(v["epochs_run"] == 2 for v in m["calibration"]["training"].values())
+    for v in m["calibration"]["training"].values():  # rendered on the plugins: 2 validation pairs
+        assert v["val_pairs"] == 2 and v["val_mel_mse"]["shipped"] > 0
+        assert v["kept"] == min(v["val_mel_mse"], key=lambda k: (v["val_mel_mse"][k], k != "shipped"))
     models = load_group("basic", tmp_path / "models", which=STEP_MODELS)  # checksums verified
     assert set(models.models) == set(STEP_MODELS)
+
+
+def test_calibration_ships_a_model_only_where_it_renders_closer(tmp_path, monkeypatch):
+    """keep_closer renders both models' knobs on the validation pairs and puts the shipped
+    files back wherever the shipped model lands closer (scripted renders, no plugins)."""
+    import shutil
+
+    from serumrnn.server.models import PARAM_MODELS
+    from serumrnn.training import calibrate as C
+    from serumrnn.training import evaluate_models as EM
+
+    shipped = tmp_path / "shipped" / "basic_shapes"
+    shutil.copytree(Path("models/basic_shapes"), shipped)
+    cal = tmp_path / "cal" / "basic_shapes"
+    shutil.copytree(shipped, cal)
+    m = json.loads((cal / "manifest.json").read_text())
+    m["calibration"] = {"training": {n: {} for n in PARAM_MODELS}}
+    for n in PARAM_MODELS:
+        (cal / f"{n}.keras").write_bytes(b"calibrated")
+        m["files"][n] = {"file": f"{n}.keras", "sha256": "x", "numpy": {"file": f"{n}.npz", "sha256": "y"}}
+    (cal / "manifest.json").write_text(json.dumps(m))
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    for e in spec.EFFECT_NAMES:  # one chunk: pairs 0 and 10 validate
+        np.savez(work / "data" / f"{e}-c0000.npz", seed=np.arange(11, dtype=np.uint64) + 7)
+    plan = {"chunks": 1, "presets": ["saw"]}
+
+    class Rack:
+        def render(self, chain, preset):
+            return np.random.default_rng(len(chain)).normal(0, 0.1, 22050).astype(np.float32)
+
+    class OneEffect(list):
+        order = property(lambda self: [fx for fx in self])
+
+        def without(self, effect):
+            return []
+
+    closer = {"param_eq", "param_reverb"}  # the calibrated models that render the target
+    noise = np.random.default_rng(9).normal(0, 0.1, 22050).astype(np.float32)
+
+    def predictions(models, rack, effect, ins, tgts, truth, batch=50):
+        mine = models.folder == cal.parent
+        if mine and f"param_{effect}" in closer:
+            return list(tgts), []
+        return [t + noise * np.float32(1 + mine) for t in tgts], []  # calibrated: further off
+
+    monkeypatch.setattr(EM, "render_predictions", predictions)
+    monkeypatch.setattr(
+        "serumrnn.server.models.load_group", lambda g, folder, which: type("G", (), {"folder": folder})()
+    )
+    monkeypatch.setattr(EM, "draw_chain", lambda g, rng, e, n, presets: ("saw", OneEffect([e])))
+    out = C.keep_closer(Rack(), work, plan, shipped, cal)
+    man = json.loads((cal / "manifest.json").read_text())
+    ship = json.loads((shipped / "manifest.json").read_text())
+    for n in PARAM_MODELS:
+        want = "calibrated" if n in closer else "shipped"
+        assert out[n]["kept"] == want and man["calibration"]["training"][n]["kept"] == want
+        assert out[n]["val_pairs"] == 2
+        body = (cal / f"{n}.keras").read_bytes()
+        if want == "shipped":
+            assert man["files"][n] == ship["files"][n] and body == (shipped / f"{n}.keras").read_bytes()
+        else:
+            assert body == b"calibrated" and man["files"][n]["sha256"] == "x"

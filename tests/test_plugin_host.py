@@ -112,6 +112,25 @@ def test_hung_render_is_stopped_and_the_next_render_works():
     h.close()
 
 
+def test_a_batch_longer_than_the_timeout_is_not_a_hang_but_a_hung_render_in_it_is():
+    """The timeout bounds each render of a batch: four renders of 0.6 s finish under a 1 s
+    timeout, and a render that hangs inside a batch still stops within it."""
+    from fake_plugin_worker import SLOW_S
+
+    h = PluginHost(debian_raw(), factory="fake_plugin_worker:scripted", timeout_s=1.0)
+    t = time.perf_counter()
+    out = h.render_batch([[], EQ, [], EQ], preset="slow")
+    assert time.perf_counter() - t >= 4 * SLOW_S and [float(a.mean()) for a in out] == pytest.approx(
+        [0.25, 0.26, 0.25, 0.26]
+    )
+    assert h.starts == 1
+    t = time.perf_counter()
+    with pytest.raises(PluginHostError, match=r"did not finish the render_many within 1 s"):
+        h.render_batch([[], EQ], preset="hang")
+    assert time.perf_counter() - t < 5 and not h.alive
+    h.close()
+
+
 def test_crashing_render_is_an_error_and_the_next_render_works():
     h = PluginHost(debian_raw(), factory="fake_plugin_worker:scripted")
     with pytest.raises(PluginHostError, match=rf"ended during the render \(exit code {CRASH_CODE}"):

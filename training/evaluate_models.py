@@ -149,12 +149,9 @@ def table2_effect(
     ``rack`` may be a plugin rack, with its ``presets`` (``serumrnn calibrate``)."""
     ei = spec.EFFECT_NAMES.index(effect)
     eff = spec.effect(effect)
-    name = param_model_name(effect)
     ins: list[np.ndarray] = []
     tgts: list[np.ndarray] = []
-    outs: list[np.ndarray] = []
     truth: list[tuple[str, Chain, int]] = []  # preset, target chain, the effect's position
-    pred: list[FX] = []
     i = 0
     while len(truth) < n_pairs:
         rng = np.random.default_rng(record_seed(TEST_STREAM, ei, i))
@@ -166,18 +163,7 @@ def table2_effect(
         ins.append(rack.render(chain.without(effect), preset))
         tgts.append(rack.render(chain, preset))
         truth.append((preset, chain, pos))
-    for s in range(0, n_pairs, batch):
-        a = np.stack(ins[s : s + batch])
-        b = np.stack(tgts[s : s + batch])
-        am, ac = F.features(a)
-        bm, bc = F.features(b)
-        y = models.predict(name, pair_batch(am, ac, bm, bc))
-        for r in range(len(a)):
-            fx = knobs_from_outputs(effect, y, r)
-            preset, chain, pos = truth[s + r]
-            new = Chain(list(chain[:pos]) + [fx] + list(chain[pos + 1 :]))
-            outs.append(rack.render(new, preset))
-            pred.append(fx)
+    outs, pred = render_predictions(models, rack, effect, ins, tgts, truth, batch)
     A, B, O = np.stack(ins), np.stack(tgts), np.stack(outs)
     din = {k: float(np.mean(v)) for k, v in _mean_metrics(A, B).items()}
     dout = {k: float(np.mean(v)) for k, v in _mean_metrics(O, B).items()}
@@ -220,6 +206,33 @@ def table2_effect(
         "knobs": knob_rows,
         "paper_mel_mse_pct": PAPER_MEL_MSE_PCT.get(effect),
     }
+
+
+def render_predictions(
+    models: GroupModels,
+    rack: Renderer,
+    effect: str,
+    ins: Sequence[np.ndarray],
+    tgts: Sequence[np.ndarray],
+    truth: Sequence[tuple[str, Chain, int]],
+    batch: int = 50,
+) -> tuple[list[np.ndarray], list[FX]]:
+    """The effect's parameter model on each (input, target) pair: its knobs put in place of
+    the true ones in the target's chain (``truth``: preset, chain, the effect's position)
+    and rendered. Returns the renders and the knobs."""
+    name = param_model_name(effect)
+    outs: list[np.ndarray] = []
+    pred: list[FX] = []
+    for s in range(0, len(truth), batch):
+        am, ac = F.features(np.stack(ins[s : s + batch]))
+        bm, bc = F.features(np.stack(tgts[s : s + batch]))
+        y = models.predict(name, pair_batch(am, ac, bm, bc))
+        for r in range(len(am)):
+            fx = knobs_from_outputs(effect, y, r)
+            preset, chain, pos = truth[s + r]
+            outs.append(rack.render(Chain(list(chain[:pos]) + [fx] + list(chain[pos + 1 :])), preset))
+            pred.append(fx)
+    return outs, pred
 
 
 def table3(models: GroupModels, rack: OpenRack, per_length: int, train_keys: set) -> dict[str, Any]:

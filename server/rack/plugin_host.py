@@ -9,8 +9,9 @@ in a child started with the *spawn* method (a fresh interpreter, nothing inherit
 talks to it over a pipe:
 
 * the plugins load once, when the host starts (errors then name the profile file and key);
-* every call waits at most ``timeout_s``; a render that takes longer is a hung plugin: the
-  child is killed and the call raises :class:`PluginHostError`;
+* every render waits at most ``timeout_s`` (a batch's renders each, the worker reporting
+  each sound as it finishes it); a render that takes longer is a hung plugin: the child is
+  killed and the call raises :class:`PluginHostError`;
 * a child that dies (a crashing plugin) makes the call raise :class:`PluginHostError`;
 * either way the next call starts a fresh child, so one bad render costs one error.
 
@@ -135,29 +136,33 @@ class PluginHost:
             proc.join(5)
 
     def _wait(self, what: str, timeout: float) -> Any:
+        """The worker's answer; each sound of a batch (a "progress" message) restarts the
+        clock, so ``timeout`` bounds one render however many a request holds."""
         where = f"profile {self.profile.source}"
-        try:
-            ready = self._conn.poll(timeout)
-        except (EOFError, OSError):
-            ready = True  # the pipe closed: recv says so below
-        if not ready:
-            self._stop()
-            raise PluginHostError(
-                f"{where}: the plugins did not finish the {what} within {timeout:g} s "
-                "(a hung plugin); its worker was stopped and restarts on the next render"
-            )
-        try:
-            reply = self._conn.recv()
-        except (EOFError, OSError):
-            proc = self._proc
-            if proc is not None:
-                proc.join(2)
-            code = None if proc is None else proc.exitcode
-            self._stop()
-            raise PluginHostError(
-                f"{where}: the plugin worker ended during the {what} (exit code {code}; "
-                "a crashing plugin); it restarts on the next render"
-            ) from None
+        reply: Any = ("progress",)
+        while reply[0] == "progress":
+            try:
+                ready = self._conn.poll(timeout)
+            except (EOFError, OSError):
+                ready = True  # the pipe closed: recv says so below
+            if not ready:
+                self._stop()
+                raise PluginHostError(
+                    f"{where}: the plugins did not finish the {what} within {timeout:g} s "
+                    "(a hung plugin); its worker was stopped and restarts on the next render"
+                )
+            try:
+                reply = self._conn.recv()
+            except (EOFError, OSError):
+                proc = self._proc
+                if proc is not None:
+                    proc.join(2)
+                code = None if proc is None else proc.exitcode
+                self._stop()
+                raise PluginHostError(
+                    f"{where}: the plugin worker ended during the {what} (exit code {code}; "
+                    "a crashing plugin); it restarts on the next render"
+                ) from None
         if reply[0] == "ok":
             return reply[1]
         if reply[0] == "missing":

@@ -95,20 +95,26 @@ def _clip(store: ClipStore, key: str, audio: np.ndarray | None) -> np.ndarray:
     return held
 
 
-def _answer(rack: Any, store: ClipStore, op: str, args: Sequence[Any]) -> Any:
-    """One request, in the worker. Batches come back as a list (one pipe round trip)."""
+def _answer(rack: Any, store: ClipStore, op: str, args: Sequence[Any], tick: Callable[[], None]) -> Any:
+    """One request, in the worker. Batches come back as a list (one pipe round trip), with a
+    ``tick`` after each sound, so the parent bounds each render, not the whole batch."""
     if op == "render":
         return rack.render(_chain(args[0]), args[1], note=args[2])
     if op == "render_many":
-        return [rack.render(_chain(c), args[1], note=args[2]) for c in args[0]]
+        return [_ticked(rack.render(_chain(c), args[1], note=args[2]), tick) for c in args[0]]
     if op == "dry":
         return rack.dry(args[0], note=args[1])
     if op in ("process", "process_many"):
         audio = _clip(store, args[0], args[1])
         if op == "process":
             return rack.process(audio, _chain(args[2]))
-        return [rack.process(audio, _chain(c)) for c in args[2]]
+        return [_ticked(rack.process(audio, _chain(c)), tick) for c in args[2]]
     raise ValueError(f"unknown plugin-host request {op!r}")
+
+
+def _ticked(audio: np.ndarray, tick: Callable[[], None]) -> np.ndarray:
+    tick()
+    return audio
 
 
 def _refill_while_idle(conn: Any, refill: Callable[[], bool] | None) -> Callable[[], bool] | None:
@@ -152,7 +158,7 @@ def serve(
         if op == "close":
             return
         try:
-            out = _answer(rack, store, op, args)
+            out = _answer(rack, store, op, args, lambda: conn.send(("progress",)))
             conn.send(("ok", out if isinstance(out, list) else np.asarray(out, np.float32)))
         except _MissingClip:
             conn.send(("missing",))
