@@ -188,6 +188,7 @@ def test_the_phaser_renders_a_clip_the_same_every_time_in_any_process(rack):
     drifting = _phaser_takes(PluginRack(raw), clip)
     assert np.abs(drifting[1] - drifting[0]).max() > 0.01
 
+
 def test_reverb_mix_raises_the_tail_and_cuts_shape_it(tail_rack):
     def tail(a: np.ndarray) -> np.ndarray:
         return a[int(0.6 * SR) :]  # the note ends at 0.5 s

@@ -148,8 +148,10 @@ class PluginStage:
         spare if this plugin is reloaded before use and has fewer than :data:`SPARES`.
         True when it did something, so the next render finds the plugin ready."""
         reload = self.plugin.reset == "reload"
-        if self.dirty and (self.plugin.reset == "flush" or (reload and self._spares)) or (
-            self.cold and not self.dirty
+        if (
+            self.dirty
+            and (self.plugin.reset == "flush" or (reload and self._spares))
+            or (self.cold and not self.dirty)
         ):
             self.prepare()
             return True

@@ -113,9 +113,7 @@ class PluginRack:
         for name, m in p.effects.items():
             stage = self._stage_of(name)
             if stage.plugin.warmup_s > 0:  # the warm-up runs at the profile's fixed values
-                stage.warm_settings += [
-                    (self._index[ref], value) for ref, value in m.settings_fixed()
-                ]
+                stage.warm_settings += [(self._index[ref], value) for ref, value in m.settings_fixed()]
         self._dry: dict[tuple[str | None, int], np.ndarray] = {}
         self._use_dry_cache = not p.in_synth
         self._prefixes = PrefixCache()
