@@ -93,6 +93,7 @@ FORMATS: dict[str, Callable[[list[Any]], str]] = {
     "diff0": lambda v: _signed(_one(_diffs(v)), 0),
     "min2": lambda v: _signed(min(map(_num, v)), 2),
     "max": lambda v: _signed(max(map(_num, v)), 1),
+    "min": lambda v: _signed(min(map(_num, v)), 1),
     "min3": lambda v: _signed(min(map(_num, v)), 3),
     "diffrange": lambda v: _range(_diffs(v), 1),  # each file's difference, lowest to highest
     "diffrange0": lambda v: _range(_diffs(v), 0),
