@@ -165,7 +165,7 @@ def _phaser_takes(rack: PluginRack, clip: np.ndarray) -> list[np.ndarray]:
     ch = [FX("phaser", depth=0.9, freq=0.5, feedback=0.7)]
     takes = []
     for i in range(3):
-        takes.append(rack.process(clip * np.float32(1.0 + 1e-7 * i), ch))
+        takes.append(rack.process(clip * np.float32(1.0 + 1e-6 * i), ch))
         rack.process(clip, [FX("phaser", depth=0.2 + 0.1 * i, freq=0.3, feedback=0.2)])
         if i == 1:
             while rack.refill():  # the next take starts on a spare loaded and warmed ahead
@@ -196,9 +196,9 @@ def test_the_compressors_first_render_after_loading_is_like_every_later_one():
     other = [FX("compressor", low=0.95, mid=0.05, high=0.9)]
 
     def takes(rack: PluginRack) -> list[np.ndarray]:
-        out = []
+        out: list[np.ndarray] = []
         for _ in range(3):  # a fresh clip each time, so no kept prefix answers
-            out.append(rack.process(rack.render([]) * np.float32(1 + 1e-7 * len(out)), knobs))
+            out.append(rack.process(rack.render([]) * (1.0 + 1e-6 * len(out)), knobs))
             rack.render(other)
         return out
 
