@@ -127,9 +127,9 @@ class VerifiedLoop(Loop):
 
     def _heard_again(self, before: Chain, tuned: Chain) -> tuple[bool, int]:
         """Whether fresh renders of ``tuned`` are closer than fresh renders of ``before``,
-        and the rounds it took. A renderer whose sound drifts between renders (a plugin whose
-        LFO runs on and is not reloaded; Serum's own LFOs) must not have had the search fit one render's
-        accident: when ``before`` does not render again as it did, every one of
+        and the rounds it took. A renderer whose sound drifts between renders (a plugin
+        whose LFO runs on and is not reloaded; Serum's own LFOs) must not have had the
+        search fit one render's accident: when ``before`` does not render again as it did, every one of
         :data:`~serumrnn.server.fine_tune.DRIFT_ROUNDS` rounds must hear it closer, than
         ``before`` and than the input. A renderer that renders exactly (the open rack)
         needs the one round."""

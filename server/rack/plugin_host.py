@@ -22,8 +22,9 @@ What a verified step costs on the plugins (the worker side is
 :mod:`~serumrnn.server.rack.plugin_worker`): a step's candidates go in one request
 (:meth:`PluginHost.render_batch`); the input clip is sent once and then named by its
 hash; and while the worker waits for a request it flushes the plugins the last render
-used and loads spare instances of the ones reloaded before each use (the Dragonfly
-reverb), so a render finds its plugins clear instead of clearing them first.
+used and loads (and warms up) spare instances of the ones reloaded before each use (the
+Dragonfly reverb, ZynPhaser), so a render finds its plugins clear instead of clearing them
+first.
 """
 
 from __future__ import annotations

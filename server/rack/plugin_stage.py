@@ -3,11 +3,11 @@ names on it, clearing what a render left in it, and rendering audio through it.
 
 A plugin whose profile says ``"reset": "reload"`` (Dragonfly Hall: its tail survives a
 flush, and a flushed instance still differed by 0.3 from a fresh one; ZynPhaser: its LFO
-runs on across renders) needs a fresh instance before every use. Loading one costs as much as a render (about 30 ms), so the
-stage keeps :data:`SPARES` fresh instances loaded ahead: :meth:`PluginStage.refill` loads
-one when the plugin worker has nothing else to do, and a reset takes a spare instead of
-loading on the render's path. A spare renders nothing but its warm-up before it is used,
-so it is as fresh as a load.
+runs on across renders) needs a fresh instance before every use. Loading one costs as
+much as a render (about 30 ms), so the stage keeps :data:`SPARES` fresh instances loaded
+ahead: :meth:`PluginStage.refill` loads one when the plugin worker has nothing else to do,
+and a reset takes a spare instead of loading on the render's path. A spare renders nothing
+but its warm-up before it is used, so it is as fresh as a load.
 
 A plugin with ``warmup_s`` first runs that much silence with :attr:`PluginStage.warm_settings`
 (the profile's fixed values, never a render's knobs), so every instance starts its renders

@@ -110,8 +110,6 @@ class PluginRack:
             stage = self._stage_of(name)
             for ref in m.refs():
                 self._index[ref] = stage.resolve(ref, p, strict_names)
-        for name, m in p.effects.items():
-            stage = self._stage_of(name)
             if stage.plugin.warmup_s > 0:  # the warm-up runs at the profile's fixed values
                 stage.warm_settings += [(self._index[ref], value) for ref, value in m.settings_fixed()]
         self._dry: dict[tuple[str | None, int], np.ndarray] = {}
