@@ -71,6 +71,7 @@ class Assistant:
         margin: float = J.MARGIN,
         seed: int = 0,
         fine_tune: int = 0,
+        extra: bool = True,
     ):
         check_settings(loop, k, refine_budget, fine_tune)
         if loop != "paper" and renderer is None:
@@ -79,7 +80,9 @@ class Assistant:
                 "renderer (the open rack or a plugin rack), or use loop='paper'"
             )
         self.loop = loop
-        settings = LoopSettings(tolerance, k, refine_budget, seed, selector, decision, margin, fine_tune)
+        settings = LoopSettings(
+            tolerance, k, refine_budget, seed, selector, decision, margin, fine_tune, extra
+        )
         self.runner: Loop = LOOP_CLASSES[loop](
             models, target, renderer=renderer, preset=preset, input_audio=input_audio, settings=settings
         )

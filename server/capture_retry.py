@@ -70,7 +70,7 @@ def scaled(fx: FX, scale: float) -> FX:
             continue
         v = neutral + scale * (knobs[k.name] - neutral)
         knobs[k.name] = float(np.clip(round(v, 2), 0.0, 1.0))
-    return FX(fx.name, knobs)
+    return fx.with_knobs(knobs)
 
 
 def intensity(fx: FX) -> float:

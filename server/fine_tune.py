@@ -32,7 +32,7 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.capture_retry import INTENSITY
-from serumrnn.server.rack.chain import FX, Chain
+from serumrnn.server.rack.chain import Chain
 from serumrnn.server.refine import cma_search
 
 #: CMA-ES step, as a fraction of each knob's span: the knobs start near a good setting,
@@ -126,7 +126,7 @@ def sweep_settings(chain: Chain) -> list[Chain]:
                         knobs.update({k.name: k.span[0] + level * (k.span[1] - k.span[0]) for k in strong})
                     knobs = spec.repair_knobs(fx.name, knobs)
                     if knobs != fx.knobs and all(knobs != c[i].knobs for c in out):
-                        out.append(Chain([*chain[:i], FX(fx.name, knobs), *chain[i + 1 :]]))
+                        out.append(Chain([*chain[:i], fx.with_knobs(knobs), *chain[i + 1 :]]))
     return out
 
 
@@ -183,7 +183,7 @@ def _cma(
         knobs = [dict(fx.knobs) for fx in chain]
         for (i, k), v, low, w in zip(slots, x, lo, width):
             knobs[i][k.name] = float(np.clip(low + w * v, low, low + w))
-        return Chain(FX(fx.name, spec.repair_knobs(fx.name, kn)) for fx, kn in zip(chain, knobs))
+        return Chain(fx.with_knobs(spec.repair_knobs(fx.name, kn)) for fx, kn in zip(chain, knobs))
 
     def score(xs: list[np.ndarray]) -> list[float]:
         tries = [setting(x) for x in xs]

@@ -48,11 +48,23 @@ def check_settings(loop: str, k: int, refine_budget: int, fine_tune: int = 0) ->
 TUNED_SUFFIX = "+fine-tune"
 
 
+#: An evaluation row whose search moves the Table 1 knobs only, never an extra knob
+#: (``spec.Fixed.extra``), as the search loop did before it had them: "search/table1".
+TABLE1_SUFFIX = "/table1"
+
+
 def loop_row(name: str) -> tuple[str, int]:
     """An evaluation row's loop and fine-tune budget: "search" runs the search loop alone
-    (as the server does), "search+fine-tune" adds :data:`FINE_TUNE_BUDGET` (as ``match``)."""
-    loop = name.removesuffix(TUNED_SUFFIX)
-    return check_loop(loop), (FINE_TUNE_BUDGET if name != loop else 0)
+    (as the server does), "search+fine-tune" adds :data:`FINE_TUNE_BUDGET` (as ``match``);
+    either may end in :data:`TABLE1_SUFFIX` (:func:`row_extra`)."""
+    base = name.removesuffix(TABLE1_SUFFIX)
+    loop = base.removesuffix(TUNED_SUFFIX)
+    return check_loop(loop), (FINE_TUNE_BUDGET if base != loop else 0)
+
+
+def row_extra(name: str) -> bool:
+    """Whether an evaluation row's search may move extra knobs (not a "/table1" row)."""
+    return not name.endswith(TABLE1_SUFFIX)
 
 
 def fine_tune_for(loop: str, fine_tune: int | None) -> int:
@@ -87,6 +99,12 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
         default=REFINE_BUDGET,
         metavar="N",
         help=f"renders the refinement may spend per step (--loop refine; default {REFINE_BUDGET})",
+    )
+    p.add_argument(
+        "--no-extra-knobs",
+        action="store_true",
+        help="--loop search: move only the knobs the paper's models set, never an effect's extra "
+        "knobs (a compressor's threshold, a reverb's decay: docs/loops.md)",
     )
     p.add_argument(
         "--tolerance",

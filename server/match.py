@@ -115,6 +115,7 @@ def match(
     rack_order: str | Sequence[str] | None = None,
     profile: str | None = None,
     fine_tune: int | None = None,
+    extra: bool = True,
 ) -> tuple[Result, Path]:
     """Run the step loop from the input to the target and write the report folder.
 
@@ -185,6 +186,7 @@ def match(
             k=k,
             refine_budget=refine_budget,
             fine_tune=fine_tune,
+            extra=extra,
         )
         _announce_steps(assistant.runner, spec_mod.MAX_STEPS)
         result = assistant.run()
@@ -204,6 +206,7 @@ def match(
         "k": k,
         "refine_budget": refine_budget,
         "fine_tune": fine_tune,
+        "extra_knobs": extra,
         "rack_order": list(rack.settings.rack_order),
         "render": RENDER_NOTE_TEXT if prof is None else plugins_note(prof.name, prof.source),
         "renderer": renderer_label(rack),
@@ -294,6 +297,7 @@ def _cmd_match(a: argparse.Namespace) -> int:
             rack_order=a.rack_order,
             profile=a.profile,
             fine_tune=a.fine_tune,
+            extra=not a.no_extra_knobs,
         )
     except (AudioInputError, ModelError, RenderError) as e:
         print(f"serumrnn: error: {e}", file=sys.stderr)

@@ -275,6 +275,7 @@ def config_of(a: argparse.Namespace, rack_order: tuple[str, ...] | None = None) 
         loop=a.loop,
         k=a.k,
         refine_budget=a.refine_budget,
+        extra=not a.no_extra_knobs,
         rack_order=rack_order,
         profile_dirs=tuple(a.profiles),
         profile=a.profile,

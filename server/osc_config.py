@@ -78,6 +78,7 @@ class ServerConfig:
     loop: str = DEFAULT_LOOP
     k: int = DEFAULT_K
     refine_budget: int = REFINE_BUDGET
+    extra: bool = True  # the search loop may move extra knobs (serve --no-extra-knobs: no)
     rack_order: tuple[str, ...] | None = None
     profile_dirs: tuple[str | os.PathLike[str], ...] = ()
     size_rule: str = "remote"

@@ -162,6 +162,7 @@ class OscServer(Intake):
             k=cfg.k,
             refine_budget=cfg.refine_budget,
             tolerance=cfg.tolerance,
+            extra=cfg.extra,
             rack=None if rack is None else LockedRenderer(rack, self._stop),
             profile_dirs=self.profile_dirs,
         )

@@ -72,7 +72,8 @@ class StepHandlers:
         k: int,
         refine_budget: int,
         tolerance: int,
-        rack: LockedRenderer | None,
+        extra: bool = True,
+        rack: LockedRenderer | None = None,
         profile_dirs: tuple[Path, ...],
         default_profile: Profile | None = None,
     ):
@@ -80,6 +81,7 @@ class StepHandlers:
 
         self.models, self.sessions = models, sessions
         self.loop, self.k, self.refine_budget, self.tolerance = loop, k, refine_budget, tolerance
+        self.extra = extra  # serve --no-extra-knobs: the search moves Table 1 knobs only
         self.rack = rack
         self.profile_dirs = profile_dirs
         #: Sessions that name no renderer use this profile (``serve --profile``); None: the open rack.
@@ -227,6 +229,7 @@ class StepHandlers:
             loop=self.loop,
             k=self.k,
             refine_budget=self.refine_budget,
+            extra=self.extra,
         )
 
     def on_target(self, req: Request, sess: OscSession) -> Reply:

@@ -54,7 +54,7 @@ def knob_span(knob: spec.Knob) -> tuple[float, float]:
 
 
 def _with(fx: FX, **values: float) -> FX:
-    return FX(fx.name, {**fx.knobs, **values})
+    return fx.with_knobs(values)
 
 
 def import_cma() -> ModuleType:

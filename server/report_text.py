@@ -95,9 +95,18 @@ def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
         label = c.get("label") or spec.effect(c["effect"]).label
         verb = "chosen" if c.get("chosen") else "was tried"
         line = f"{label} {verb}: best setting {_closer(float(c['gain']))}"
-        if c.get("search") in ("wide", "polish") and "model_gain" in c:
-            how = "searched" if c["search"] == "wide" else "polished"
-            line += f" (its model's knobs: {_closer(float(c['model_gain']))}; {how}, {c.get('renders', 0)} renders)"
+        if c.get("search") in ("wide", "polish", "extra") and "model_gain" in c:
+            how = {"wide": "searched", "polish": "polished", "extra": "searched with its extra knobs too"}
+            line += (
+                f" (its model's knobs: {_closer(float(c['model_gain']))}; "
+                f"{how[c['search']]}, {c.get('renders', 0)} renders)"
+            )
+        if c.get("extra"):
+            eff = spec.effect(c["effect"])
+            moved = [
+                f"{f.label or f.name} {f.text(c['extra'][f.name])}" for f in eff.extra if f.name in c["extra"]
+            ]
+            line += f"; beyond the paper's knobs it sets {', '.join(moved)}"
         if c.get("note"):
             line += f". {c['note']}"
         out.append(line)

@@ -29,6 +29,7 @@ from serumrnn.server import naming_prior as NP
 from serumrnn.server import spec
 from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import FX
+from serumrnn.server.rack.render import extra_knobs
 from serumrnn.server.search import Candidate, CandidateSearch, Found
 from serumrnn.server.steps import StepReport
 from serumrnn.server.verified_loop import VerifiedLoop
@@ -93,9 +94,12 @@ class SearchLoop(VerifiedLoop):
         def exact(fx: FX) -> dict[str, float]:
             return sim.sounds([chain.then(fx)], exact=True)[0].distances
 
+        def extras(effect: str) -> tuple[str, ...]:
+            return extra_knobs(sim.renderer, effect) if self.settings.extra else ()
+
         tie = J.NAME_TIE if pooled is None else J.PRIOR_TIE
         pick, tried = KS.search_step(
-            props, search.current, search.judge, simulate, exact, seed=search.seed, tie=tie
+            props, search.current, search.judge, simulate, exact, seed=search.seed, tie=tie, extras=extras
         )
         rows = [t.to_json(i == pick) for i, t in enumerate(tried)]
         if pick is not None:

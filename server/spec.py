@@ -85,11 +85,31 @@ EFFECTS: tuple[Effect, ...] = (
             Fixed(
                 "multiband", "CmpMBnd", 140, 1.0, Display("", 0, 1), label="Multiband", words=((1.0, "On"),)
             ),
-            Fixed("threshold", "Cmp_Thr", 135, 0.5, Display("dB", -48.0, 0.0, digits=1), label="Threshold"),
-            Fixed("ratio", "Cmp_Rat", 136, 0.75, Display(":1", 1.0, 20.0, "log", 1), label="Ratio"),
-            Fixed("attack", "Cmp_Att", 137, 0.3, Display("ms", 0.1, 50.0, "log", 1), label="Attack"),
-            Fixed("release", "Cmp_Rel", 138, 0.3, Display("ms", 10.0, 1000.0, "log"), label="Release"),
-            Fixed("gain", "CmpGain", 139, 0.0, Display("dB", 0.0, 30.0, digits=1), label="Gain"),
+            Fixed(
+                "threshold",
+                "Cmp_Thr",
+                135,
+                0.5,
+                Display("dB", -48.0, 0.0, digits=1),
+                label="Threshold",
+                extra=True,
+            ),
+            Fixed(
+                "ratio", "Cmp_Rat", 136, 0.75, Display(":1", 1.0, 20.0, "log", 1), label="Ratio", extra=True
+            ),
+            Fixed(
+                "attack", "Cmp_Att", 137, 0.3, Display("ms", 0.1, 50.0, "log", 1), label="Attack", extra=True
+            ),
+            Fixed(
+                "release",
+                "Cmp_Rel",
+                138,
+                0.3,
+                Display("ms", 10.0, 1000.0, "log"),
+                label="Release",
+                extra=True,
+            ),
+            Fixed("gain", "CmpGain", 139, 0.0, Display("dB", 0.0, 30.0, digits=1), label="Gain", extra=True),
             Fixed("wet", "Comp_wet", 269, 1.0, label="Mix"),
         ),
     ),
@@ -109,7 +129,7 @@ EFFECTS: tuple[Effect, ...] = (
             Knob("drive", "Dist_Drv", 97, "Drive", ranges=((0.30, 1.00),)),
         ),
         fixed=(
-            Fixed("wet", "Dist_Wet", 96, 1.0, label="Mix"),
+            Fixed("wet", "Dist_Wet", 96, 1.0, label="Mix", extra=True),
             Fixed(
                 "filter_mode",
                 "Dist_L/B/H",
@@ -186,7 +206,9 @@ EFFECTS: tuple[Effect, ...] = (
                 label="BPM sync",
                 words=((0.0, "Off"),),
             ),
-            Fixed("rate", "Phs_Rate", 111, 0.25, Display("Hz", 0.05, 20.0, "log", 2), label="Rate"),
+            Fixed(
+                "rate", "Phs_Rate", 111, 0.25, Display("Hz", 0.05, 20.0, "log", 2), label="Rate", extra=True
+            ),
             Fixed("stereo", "Phs_Stereo", 115, 0.5, label="Stereo"),
         ),
     ),
@@ -200,8 +222,8 @@ EFFECTS: tuple[Effect, ...] = (
             Knob("high_cut", "VerbHiCt", 86, "High cut", display=Display("Hz", 500.0, 20000.0, "log")),
         ),
         fixed=(
-            Fixed("size", "VerbSize", 82, 0.35, label="Size"),
-            Fixed("decay", "Decay", 83, 0.35, Display("s", 0.5, 12.0, "log", 1), label="Decay"),
+            Fixed("size", "VerbSize", 82, 0.35, label="Size", extra=True),
+            Fixed("decay", "Decay", 83, 0.35, Display("s", 0.5, 12.0, "log", 1), label="Decay", extra=True),
             Fixed("spin_rate", "Spin Rate", 85, 0.25, label="Spin rate"),
             Fixed("spin_depth", "Spin Depth", 87, 0.2, label="Spin depth"),
         ),
@@ -276,6 +298,11 @@ def subset_id(names: Iterable[str]) -> int:
 def validate_knobs(effect_name: str, knobs: Mapping[str, float]) -> dict[str, float]:
     """Check a knob dict against the spec: every knob present, values in 0..1 or a class."""
     return spec_knobs.validate(effect(effect_name), knobs)
+
+
+def validate_extra(effect_name: str, values: Mapping[str, float]) -> dict[str, float]:
+    """Check a step's extra knob values (``Fixed.extra``): known names, values in 0..1."""
+    return spec_knobs.validate_extra(effect(effect_name), values)
 
 
 def relation_problems(effect_name: str, knobs: Mapping[str, float]) -> list[str]:

@@ -41,6 +41,26 @@ def validate(eff: Effect, knobs: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+def validate_extra(eff: Effect, values: Mapping[str, float]) -> dict[str, float]:
+    """Check values for the effect's extra knobs (``Fixed.extra``): each name one of them,
+    each value in 0..1. Any subset may be given; the rest keep the spec's values."""
+    names = [f.name for f in eff.extra]
+    unknown = set(values) - set(names)
+    if unknown:
+        raise KeyError(
+            f"effect {eff.name!r} has no extra knob(s) {sorted(unknown)}; "
+            f"extra knobs: {', '.join(names) or 'none'}"
+        )
+    out: dict[str, float] = {}
+    for name in names:
+        if name in values:
+            v = float(values[name])
+            if not (0.0 <= v <= 1.0) or math.isnan(v):
+                raise ValueError(f"{eff.name}.{name}: {values[name]!r} is outside 0..1")
+            out[name] = v
+    return out
+
+
 def _side(
     eff: Effect, name: str, knobs: Mapping[str, float]
 ) -> tuple[Display, float, tuple[float, float] | None]:

@@ -146,6 +146,10 @@ class Fixed:
     label: str = ""
     #: For a switch or menu: the word for each value it is set to (a bare "0" says nothing).
     words: tuple[tuple[float, str], ...] = ()
+    #: The knob search may move it (an *extra* knob), over its whole 0..1 range, when the
+    #: Table 1 knobs cannot reach a sound made elsewhere: a compressor with another
+    #: threshold, a longer reverb. The models never set it, so it leaves the fingerprint alone.
+    extra: bool = False
 
     def text(self, value: float | None = None) -> str:
         """The value as a producer reads it: a word for a switch, else in its unit."""
@@ -222,6 +226,11 @@ class Effect:
     @property
     def categorical(self) -> tuple[Knob, ...]:
         return tuple(k for k in self.knobs if k.categorical)
+
+    @property
+    def extra(self) -> tuple[Fixed, ...]:
+        """The fixed knobs a search may move (``Fixed.extra``), in the spec's order."""
+        return tuple(f for f in self.fixed if f.extra)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -35,6 +35,10 @@ class LoopSettings:
     decision: str = J.DECISION  # the judge's decision distance
     margin: float = J.MARGIN  # the judge's margin
     fine_tune: int = 0  # verified loops: renders of the whole chain's fine-tune at the end
+    #: The search loop may move an effect's extra knobs (``spec.Fixed.extra``) where its
+    #: renderer sets them. Off where the sound is made elsewhere by something that cannot
+    #: (captures from a plugin profile that maps only the Table 1 knobs).
+    extra: bool = True
 
 
 def live_note_name(midi: int) -> str:
@@ -85,7 +89,14 @@ def describe(fx: FX) -> tuple[KnobSetting, list[KnobSetting], list[KnobSetting]]
         for k in eff.knobs
     ]
     fixed = [
-        KnobSetting(f.name, f.label or f.name, f.serum_name, f.serum_index, f.value, f.text())
+        KnobSetting(
+            f.name,
+            f.label or f.name,
+            f.serum_name,
+            f.serum_index,
+            fx.fixed_value(f),
+            f.text(fx.fixed_value(f)),
+        )
         for f in eff.fixed
     ]
     return en, knobs, fixed

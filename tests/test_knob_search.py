@@ -132,3 +132,72 @@ def test_a_step_searches_a_refused_favourite_and_offers_it_over_a_weak_accepted_
     assert sum(t.renders for t in tried) <= 40
     rows = [t.to_json(i == best) for i, t in enumerate(tried)]
     assert [r["chosen"] for r in rows] == [True, False] and rows[0]["label"] == "Distortion"
+
+
+def _compressor_world(threshold: float = 0.15):
+    """A compressor target that only a threshold near ``threshold`` reaches (the Table 1
+    band knobs move the distance a little), beside a reverb whose model knobs pass with a
+    small gain: the suite's ZamComp case in miniature."""
+    from serumrnn.server.judge import Judge
+
+    judge = Judge({"mse": 1.0, "mssmae": 1.0})
+    cur = {"mse": 1.0, "mssmae": 1.0}
+
+    def dist(f):
+        if f.name == "compressor":
+            d = 1.05 + 0.05 * abs(f.knobs["low"] - 0.6)
+            if "threshold" in f.extra:
+                d = 0.1 + 3.0 * abs(f.extra["threshold"] - threshold) + 0.05 * abs(f.knobs["low"] - 0.6)
+        else:
+            d = 0.88  # reverb: 12 % closer whatever its knobs
+        return {"mse": d, "mssmae": d}
+
+    model = FX("compressor", {"low": 0.2, "mid": 0.5, "high": 0.5})
+    verb = FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9})
+
+    def props(prior: float):
+        return [
+            S.Proposal("compressor", 0.7, model, dist(model), prior=prior),
+            S.Proposal("reverb", 0.2, verb, dist(verb), prior=1 - prior),
+        ]
+
+    return judge, cur, dist, props
+
+
+def test_extra_search_moves_only_the_extra_knobs_it_is_given_within_its_budget():
+    rec = Recorder({"low": 0.6})
+    base = rec.__call__
+
+    def scores(fxs):  # the distance also wants ratio near 0.2
+        return [d + abs(f.extra.get("ratio", 0.75) - 0.2) for f, d in zip(fxs, base(fxs))]
+
+    model = FX("compressor", {"low": 0.2, "mid": 0.5, "high": 0.5})
+    r = S.extra_search(model, ("ratio",), scores, scores([model])[0], budget=40, seed=0)
+    assert r.renders <= 40 and len(rec.seen) - 1 == r.renders
+    assert all(set(f.extra) == {"ratio"} for f in rec.seen[1:])  # never another extra knob
+    assert r.kept and r.kind == "extra"
+    assert r.fx.extra["ratio"] == pytest.approx(0.2, abs=0.1) and r.fx.knobs["low"] == pytest.approx(
+        0.6, abs=0.1
+    )
+
+
+def test_a_sure_favourite_refused_after_its_wide_search_gets_an_extra_search_and_is_offered():
+    judge, cur, dist, props = _compressor_world()
+    simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
+    extras = lambda e: ("threshold",) if e == "compressor" else ()  # noqa: E731
+    best, tried = S.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=extras)
+    assert best == 0 and tried[0].search == "extra" and tried[0].accepted
+    assert tried[0].fx.extra["threshold"] == pytest.approx(0.15, abs=0.1)
+    assert tried[0].renders > S.WIDE_RENDERS and tried[0].renders <= S.WIDE_RENDERS + S.EXTRA_RENDERS
+    assert tried[0].to_json(True)["extra"] == dict(tried[0].fx.extra)
+    # the same step without extra knobs (a plugin profile): the weak reverb is all it has
+    best, tried = S.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=lambda e: ())
+    assert best == 1 and tried[0].search == "wide" and not tried[0].fx.extra
+
+
+def test_no_extra_search_when_the_ranking_is_not_sure_of_the_refused_effect():
+    judge, cur, dist, props = _compressor_world()
+    simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
+    extras = lambda e: ("threshold",)  # noqa: E731
+    best, tried = S.search_step(props(S.EXTRA_MIN_PRIOR - 0.05), cur, judge, simulate, dist, extras=extras)
+    assert best == 1 and tried[0].search == "wide" and not tried[0].fx.extra

@@ -106,6 +106,7 @@ def test_cli_input_file_and_target_at_another_pitch(tiny_run, wavs, tmp_path, ca
             str(tiny_run[0] / "models"),
             "--tolerance",
             "0",
+            "--no-extra-knobs",
         ]
     )
     cap = capsys.readouterr()
@@ -119,6 +120,7 @@ def test_cli_input_file_and_target_at_another_pitch(tiny_run, wavs, tmp_path, ca
     ]
     assert order == sorted(order), said
     doc = json.loads((out / "steps.json").read_text())
+    assert doc["meta"]["extra_knobs"] is False  # --no-extra-knobs reached the session
     note = [n for n in doc["notes"] if n.startswith("target transposed")]
     assert note == ["target transposed by -7.0 semitones from G2 (MIDI 55.0) to C2 (MIDI 48)"]
     assert not any(n.startswith("input") for n in doc["notes"])  # the input is at C2 already

@@ -256,6 +256,18 @@ def test_renders_do_not_leak_into_each_other(rack):
         assert np.abs(a - b).max() < 1e-3, c
 
 
+def test_a_profile_refuses_extra_knobs_it_does_not_map(rack):
+    """The profile maps Table 1's knobs only, so a threshold moved by the open rack's
+    search cannot be set here: a clear error, never a render that ignores it."""
+    from serumrnn.server.rack.render import extra_knobs
+
+    assert extra_knobs(rack, "compressor") == ()
+    fx = FX("compressor", low=0.5, mid=0.5, high=0.5, extra={"threshold": 0.2})
+    with pytest.raises(RenderError, match="maps no extra knob of the compressor \\(threshold\\)"):
+        rack.render([fx])
+    assert np.isfinite(rack.render([FX("compressor", low=0.5, mid=0.5, high=0.5)])).all()
+
+
 def test_process_runs_user_audio_in_chain_order(rack):
     x = rack.render([])
     fx = [FX("eq", freq=0.7, q=0.5, gain=0.9)]

@@ -209,3 +209,26 @@ def test_distortion_stays_finite_on_very_loud_input(rack):
     for mode in range(12):
         out = rack.process(loud, [FX("distortion", mode=mode, drive=1.0)])
         assert np.isfinite(out).all(), spec.DISTORTION_MODES[mode]
+
+
+def test_extra_knobs_render_and_never_leak_into_the_next_render(rack):
+    """A step's extra values (a compressor's threshold, a reverb's decay) change the sound,
+    and a render without them is back at the spec's fixed values, cache or not."""
+    from serumrnn.server.rack.render import extra_knobs
+
+    assert extra_knobs(rack, "compressor") == tuple(f.name for f in spec.effect("compressor").extra)
+    assert extra_knobs(object(), "compressor") == ()  # a renderer that says nothing sets none
+    plain = FX("compressor", low=0.6, mid=0.6, high=0.6)
+    deep = FX("compressor", low=0.6, mid=0.6, high=0.6, extra={"threshold": 0.1, "ratio": 0.9})
+    a = rack.render([plain], "saw")
+    b = rack.render([deep], "saw")
+    rack.clear_caches(dry=False)
+    np.testing.assert_array_equal(rack.render([plain], "saw"), a)
+    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
+    assert rms(b) < 0.7 * rms(a)  # a lower threshold and a higher ratio take more gain off
+    long = rack.render(
+        [FX("reverb", mix=0.6, low_cut=0.1, high_cut=0.9, extra={"decay": 0.9})], "laser_pluck"
+    )
+    short = rack.render([FX("reverb", mix=0.6, low_cut=0.1, high_cut=0.9)], "laser_pluck")
+    tail = slice(int(0.8 * SR), None)
+    assert np.sqrt(np.mean(long[tail] ** 2)) > 1.25 * np.sqrt(np.mean(short[tail] ** 2))

@@ -83,3 +83,34 @@ def test_a_crossing_reverb_proposal_is_offered_kept_apart(rack):
     assert res.steps and res.steps[0].effect == "reverb"
     knobs = {k.name: k.value for k in res.steps[0].knobs}
     assert spec.relation_problems("reverb", knobs) == []
+
+
+def test_a_phaser_beyond_its_table1_knobs_is_reached_with_its_extra_knob(rack):
+    """A target phased at a rate the paper never moves: the Table 1 knobs alone cannot
+    reach it, so the phaser is refused and an EQ named; with its extra knob (the rate)
+    searched, the phaser is offered, and the step hands Serum the rate it found."""
+    tgt = rack.render([FX("phaser", depth=0.9, freq=0.5, feedback=0.9, extra={"rate": 1.0})], "laser_pluck")
+    ranking = ["phaser", "reverb", "eq", "distortion", "compressor"]
+    knobs = {"phaser": {"depth": 0.2, "freq": 0.2, "feedback": 0.1}}
+    runs = {
+        extra: Assistant(
+            StubModels(ranking, knobs), tgt, renderer=rack, preset="laser_pluck", extra=extra
+        ).run()
+        for extra in (False, True)
+    }
+    table1 = runs[False].steps[0]
+    assert table1.effect != "phaser"
+    row = next(c for c in table1.candidates if c["effect"] == "phaser")
+    assert not row["closer"] and row["search"] == "wide" and row["extra"] == {}
+    first = runs[True].steps[0]
+    assert first.effect == "phaser"
+    row = next(c for c in first.candidates if c["effect"] == "phaser")
+    assert row["search"] == "extra" and row["chosen"] and set(row["extra"]) == {"rate"}
+    assert row["renders"] <= KS.WIDE_RENDERS + KS.EXTRA_RENDERS
+    rate = {k.name: k for k in first.fixed}["rate"]
+    assert rate.value == row["extra"]["rate"] > 0.75  # the target's rate is 1.0; the spec's 0.25
+    assert f"Rate {rate.text}" in first.instruction
+    assert runs[True].closeness > runs[False].closeness
+    line = tried_lines(first.candidates)[0]
+    assert line.startswith("Phaser chosen: best setting ") and "searched with its extra knobs too" in line
+    assert line.endswith(f"beyond the paper's knobs it sets Rate {rate.text}")

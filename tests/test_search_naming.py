@@ -33,11 +33,11 @@ def target(rack):
     return rack.render([FX("distortion", mode=2, drive=0.45)], "saw")
 
 
-def run(rack, target, prior):
+def run(rack, target, prior, extra=True):
     models = StubModels(RANKING, KNOBS)
     if prior is not None:
         models.naming_prior = prior
-    return Assistant(models, target, renderer=rack, preset="saw", loop="search").run()
+    return Assistant(models, target, renderer=rack, preset="saw", loop="search", extra=extra).run()
 
 
 def test_the_head_brings_the_effect_it_names_into_the_renders_and_the_offer(rack, target):
@@ -64,11 +64,20 @@ def test_without_a_head_the_selector_alone_ranks_and_nothing_is_reported(rack, t
 
 def test_the_head_cannot_force_an_effect_whose_renders_do_not_help(rack, target):
     # the head insists on the phaser; only what the renders accept may be offered
-    res = run(rack, target, fixed_prior("phaser", weight=1.0))
+    res = run(rack, target, fixed_prior("phaser", weight=1.0), extra=False)
     rows = {c["effect"]: c for c in res.steps[0].candidates}
     assert res.steps[0].naming["ranking"][0] == "phaser"
     assert not rows["phaser"]["closer"]  # searched, and its renders refused
     assert res.steps[0].effect == "distortion" and rows["distortion"]["closer"]
+    # with its extra knob (the rate) a phaser setting comes somewhat closer, but the
+    # distortion is more than the tie width closer: sound still decides
+    res = run(rack, target, fixed_prior("phaser", weight=1.0))
+    rows = {c["effect"]: c for c in res.steps[0].candidates}
+    assert (
+        rows["phaser"]["search"] == "extra"
+        and rows["distortion"]["gain"] > rows["phaser"]["gain"] + J.PRIOR_TIE
+    )
+    assert res.steps[0].effect == "distortion"
 
 
 def test_the_offer_rule_the_ranking_breaks_ties_within_the_tie_width():

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -268,3 +269,41 @@ def test_relations_are_exported_but_change_no_fingerprint():
     ]
     assert spec.fingerprint() == spec.KNOWN_SPEC_FINGERPRINTS[spec.SPEC_VERSION]
     assert "relations" not in json.dumps(spec.meaning())
+
+
+def test_extra_knobs_are_fixed_knobs_a_search_may_move_and_change_no_fingerprint(monkeypatch):
+    comp = spec.effect("compressor")
+    assert [f.name for f in comp.extra] == ["threshold", "ratio", "attack", "release", "gain"]
+    assert all(f in comp.fixed for f in comp.extra)
+    assert spec.effect("eq").extra == ()  # its low band sits in a relation with the high band
+    assert spec.validate_extra("compressor", {"ratio": 0.25}) == {"ratio": 0.25}
+    with pytest.raises(KeyError, match="no extra knob.*'multiband'.*extra knobs: threshold"):
+        spec.validate_extra("compressor", {"multiband": 0.0})  # fixed, but not extra
+    with pytest.raises(ValueError, match="compressor.threshold: 1.5 is outside 0..1"):
+        spec.validate_extra("compressor", {"threshold": 1.5})
+    before = spec.fingerprint()
+    table = tuple(
+        dataclasses.replace(e, fixed=tuple(dataclasses.replace(f, extra=not f.extra) for f in e.fixed))
+        for e in spec.EFFECTS
+    )
+    use_effects(monkeypatch, table)
+    assert (
+        spec.effect("eq").extra and spec.fingerprint() == before
+    )  # what a search may move is not what a model means
+
+
+def test_an_effects_extra_values_travel_with_it_and_reach_serum():
+    from serumrnn.server.rack.chain import FX, Chain
+    from serumrnn.server.steps import describe
+
+    plain = FX("compressor", low=0.5, mid=0.2, high=0.1)
+    fx = FX("compressor", low=0.5, mid=0.2, high=0.1, extra={"threshold": 0.25})
+    assert fx != plain and fx.key() != plain.key()
+    assert plain.key() == ("compressor", (("high", 0.1), ("low", 0.5), ("mid", 0.2)))  # unchanged
+    assert fx.serum_values()["Cmp_Thr"] == 0.25 and plain.serum_values()["Cmp_Thr"] == 0.5
+    assert fx.describe().endswith("Threshold -36.0 dB") and "Threshold" not in plain.describe()
+    assert fx.with_knobs({"low": 0.9}).extra == {"threshold": 0.25}
+    assert Chain.from_json(Chain([fx]).to_json())[0] == fx
+    assert "extra" not in plain.to_json()
+    fixed = {k.name: (k.value, k.text) for k in describe(fx)[2]}
+    assert fixed["threshold"] == (0.25, "-36.0 dB") and fixed["ratio"][0] == 0.75

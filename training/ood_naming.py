@@ -210,7 +210,7 @@ def run_case(
     """One loop from the case's input to its target: what it named first, and the change."""
     from serumrnn.server import metrics as M
     from serumrnn.server.assistant import Assistant
-    from serumrnn.server.loop_settings import loop_row
+    from serumrnn.server.loop_settings import loop_row, row_extra
 
     t = time.perf_counter()
     name = loop
@@ -222,7 +222,7 @@ def run_case(
         input_audio=case.input,
         loop=loop,
         fine_tune=fine_tune,
-        **(session_kw or {}),
+        **{"extra": row_extra(name), **(session_kw or {})},
     )
     res = s.run()
     end = res.final if loop == "paper" else res.best

@@ -271,8 +271,9 @@ def run_target(
     the paper's final output (its bad last step kept) for ``paper``."""
     from serumrnn.server import judge as J
     from serumrnn.server.assistant import Assistant
-    from serumrnn.server.loop_settings import loop_row
+    from serumrnn.server.loop_settings import loop_row, row_extra
 
+    extra = row_extra(loop)  # "search/table1": the search moves the Table 1 knobs only
     loop, fine_tune = loop_row(loop)  # "search+fine-tune": the search loop, then the fine-tune
     s = Assistant(
         models,
@@ -285,6 +286,7 @@ def run_target(
         tolerance=tolerance,
         decision=J.DECISION if decision is None else decision,
         fine_tune=fine_tune,
+        extra=extra,
     )
     res = s.run()
     end = res.final if loop == "paper" else res.best

@@ -100,8 +100,11 @@ def _device_flow(
     when it was given the profile), the plugins make captures."""
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.rack.chain import Chain
+    from serumrnn.server.rack.render import extra_knobs
 
-    s = Assistant(models, target, renderer=rack, loop=loop, k=k)
+    # the captures come from the plugins, which set only what the profile maps
+    extra = any(extra_knobs(host, e) for e in spec.EFFECT_NAMES)
+    s = Assistant(models, target, renderer=rack, loop=loop, k=k, extra=extra)
     if not retries:
         s.runner.retry_budget = 0  # type: ignore[attr-defined]  # a VerifiedLoop
     turn = s.advance(dry)

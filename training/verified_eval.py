@@ -436,7 +436,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--loops",
         default=",".join(LOOPS),
-        help=f"comma-separated loops to measure: {', '.join(LOOPS)} (default %(default)s)",
+        help=f"comma-separated loops to measure: {', '.join(LOOPS)}; a row may end in +fine-tune, a search row "
+        "in /table1 (its search moves the Table 1 knobs only) (default %(default)s)",
     )
 
     p.add_argument(

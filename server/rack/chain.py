@@ -22,18 +22,40 @@ ChainKey = tuple[FXKey, ...]
 class FX:
     """One effect switched on with its sampled knobs (Serum-normalized 0..1, mode as class).
 
+    ``extra``: values for some of the effect's extra knobs (``spec.Fixed.extra``), which a
+    knob search may move when the Table 1 knobs cannot reach a sound made elsewhere; the
+    others keep the spec's fixed values. Empty for every setting a model proposes.
+
     >>> FX("distortion", mode="Tube", drive=0.72)
+    >>> FX("compressor", low=0.5, mid=0.2, high=0.1, extra={"threshold": 0.3})
     """
 
     name: str
     knobs: Mapping[str, float] = field(default_factory=dict)
+    extra: Mapping[str, float] = field(default_factory=dict)
 
-    def __init__(self, name: str, knobs: Mapping[str, Any] | None = None, **kw: Any):
+    def __init__(
+        self,
+        name: str,
+        knobs: Mapping[str, Any] | None = None,
+        *,
+        extra: Mapping[str, float] | None = None,
+        **kw: Any,
+    ):
         spec.effect(name)  # error early on an unknown effect
         values = dict(knobs or {})
         values.update(kw)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "knobs", spec.validate_knobs(name, values))
+        object.__setattr__(self, "extra", spec.validate_extra(name, extra or {}))
+
+    def with_knobs(self, values: Mapping[str, float]) -> FX:
+        """The same effect with some knobs changed; its extra knobs stay as they are."""
+        return FX(self.name, {**self.knobs, **values}, extra=self.extra)
+
+    def fixed_value(self, f: spec.Fixed) -> float:
+        """What one of the effect's fixed knobs is set to: its extra value, else the spec's."""
+        return self.extra.get(f.name, f.value)
 
     @property
     def effect(self) -> spec.Effect:
@@ -43,7 +65,7 @@ class FX:
         """Serum parameter name -> normalized value, enable and fixed knobs included."""
         eff = self.effect
         out = {eff.enable.serum_name: eff.enable.value}
-        out.update({f.serum_name: f.value for f in eff.fixed})
+        out.update({f.serum_name: self.fixed_value(f) for f in eff.fixed})
         out.update({k.serum_name: k.to_serum(self.knobs[k.name]) for k in eff.knobs})
         return out
 
@@ -51,14 +73,22 @@ class FX:
         """Producer-readable text, e.g. 'Distortion: Mode Tube, Drive 72 %'."""
         eff = self.effect
         parts = [f"{k.label} {k.text(self.knobs[k.name])}" for k in eff.knobs]
+        parts += [
+            f"{f.label or f.name} {f.text(self.extra[f.name])}" for f in eff.extra if f.name in self.extra
+        ]
         return f"{eff.label}: " + ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        return {"effect": self.name, "knobs": dict(self.knobs)}
+        d: dict[str, Any] = {"effect": self.name, "knobs": dict(self.knobs)}
+        if self.extra:
+            d["extra"] = dict(self.extra)
+        return d
 
     def key(self) -> FXKey:
-        """This effect's settings, hashable (the one definition of "the same settings")."""
-        return (self.name, tuple(sorted(self.knobs.items())))
+        """This effect's settings, hashable (the one definition of "the same settings");
+        an extra knob's entry is named ``extra.<name>``."""
+        extra = tuple((f"extra.{n}", v) for n, v in sorted(self.extra.items()))
+        return (self.name, tuple(sorted(self.knobs.items())) + extra)
 
 
 class Chain(Sequence[FX]):
@@ -126,4 +156,4 @@ class Chain(Sequence[FX]):
 
     @classmethod
     def from_json(cls, items: Iterable[Mapping[str, Any]]) -> Chain:
-        return cls(FX(d["effect"], d["knobs"]) for d in items)
+        return cls(FX(d["effect"], d["knobs"], extra=d.get("extra")) for d in items)

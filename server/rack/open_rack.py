@@ -114,6 +114,10 @@ class OpenRack:
                 if f.name in stage.address:
                     stage.set(f.name, faust_value(name, f.name, f.value))
 
+    def extra_knobs(self, effect: str) -> tuple[str, ...]:
+        """The effect's extra knobs (``spec.Fixed.extra``) this rack renders: all of them."""
+        return tuple(f.name for f in spec.effect(effect).extra if f.name in self._fx[effect].address)
+
     def clear_caches(self, *, dry: bool = True) -> None:
         """Forget the partial renders and (``dry``) the cached dry synths, so a benchmark
         measures the work a new chain costs."""
@@ -186,6 +190,9 @@ class OpenRack:
             stage = self._fx[fx.name]
             for knob, value in fx.knobs.items():
                 stage.set(knob, faust_value(fx.name, knob, value))
+            for f in fx.effect.extra:  # a step's extra value, else back to the spec's
+                if f.name in stage.address:
+                    stage.set(f.name, faust_value(fx.name, f.name, fx.fixed_value(f)))
             audio = stage.run(audio, seconds, len(audio))
             if not np.isfinite(audio).all():
                 raise RenderError(f"{fx.describe()} produced non-finite samples")

@@ -217,6 +217,11 @@ class PluginRack:
     def _check(self, chain: Chain) -> None:
         for fx in chain:
             self.profile.effect(fx.name)
+            if fx.extra:  # a profile maps the Table 1 knobs only (render.extra_knobs: none here)
+                raise RenderError(
+                    f"profile {self.profile.name!r} maps no extra knob of the {fx.name} "
+                    f"({', '.join(sorted(fx.extra))}): only its Table 1 knobs can be set on these plugins"
+                )
 
     def _switch(self, stage: PluginStage, hosted: Sequence[str], chain: Sequence[FX]) -> None:
         """Every effect ``stage`` hosts: its settings when the chain has it, else its

@@ -85,5 +85,17 @@ def renderer_label(renderer: object) -> str:
     return type(renderer).__name__
 
 
+def extra_knobs(renderer: object, effect: str) -> tuple[str, ...]:
+    """The extra knobs of ``effect`` (``spec.Fixed.extra``) that ``renderer`` can set, so a
+    search moves only those: the open rack sets all of them; a plugin profile maps only
+    the Table 1 knobs, so none (a wrapper such as the server's locked renderer is looked
+    through)."""
+    for r in (renderer, getattr(renderer, "rack", None)):
+        names = getattr(r, "extra_knobs", None)
+        if callable(names):
+            return tuple(names(effect))
+    return ()
+
+
 class RenderError(RuntimeError):
     """A renderer could not produce audio (bad plugin, bad preset, DSP compile failure)."""
