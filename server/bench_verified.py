@@ -24,8 +24,15 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
     sessions on the open rack, targets of 1 to every effect, at random. The default loop's
     goal is 250 ms p50."""
     from serumrnn.server.assistant import Assistant
-    from serumrnn.server.knob_search import SEARCH_BUDGET
-    from serumrnn.server.loop_settings import DEFAULT_K, DEFAULT_LOOP, REFINE_BUDGET
+    from serumrnn.server.knob_search import EXTRA_RENDERS, SEARCH_BUDGET
+    from serumrnn.server.loop_settings import (
+        DEFAULT_K,
+        DEFAULT_LOOP,
+        REFINE_BUDGET,
+        TABLE1_SUFFIX,
+        loop_row,
+        row_extra,
+    )
 
     print("verified steps (open rack; every step() call of whole sessions):")
     found = step_setup(models_dir, seed=11)
@@ -40,16 +47,26 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
     out: dict[str, float] = {}
     goals = {"verified": "goal <= 40 ms p50", "refine": "goal <= 150 ms p50", "search": ""}
     goals[DEFAULT_LOOP] = "default loop: goal <= 250 ms p50"
+    goals["search" + TABLE1_SUFFIX] = "baseline: the search without extra knobs"
     labels = {
         "verified": "verified step, k = 3",
         "refine": f"verified + refine, {REFINE_BUDGET} renders",
-        "search": f"search step, <= {SEARCH_BUDGET} search renders",
+        "search": f"search step, <= {SEARCH_BUDGET} search renders (+ {EXTRA_RENDERS} extra)",
+        "search" + TABLE1_SUFFIX: f"search step, Table 1 knobs only, <= {SEARCH_BUDGET} search renders",
     }
-    for loop, goal in goals.items():
+    for name, goal in goals.items():
+        loop, key = loop_row(name)[0], name.replace(TABLE1_SUFFIX, "_table1")
         calls, cpu, offers, renders = [], [], [], []
         for i, (p, target) in enumerate(cases[:1] + cases):  # the first one only warms up
             s = Assistant(
-                gm, target, renderer=rack, preset=p, loop=loop, k=DEFAULT_K, refine_budget=REFINE_BUDGET
+                gm,
+                target,
+                renderer=rack,
+                preset=p,
+                loop=loop,
+                k=DEFAULT_K,
+                refine_budget=REFINE_BUDGET,
+                extra=row_extra(name),
             )
             while not s.done:
                 t, tc = time.perf_counter(), time.process_time()
@@ -63,15 +80,17 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
                     offers.append(ms)
                     renders.append(rep.renders)
         c, o = np.array(calls), np.array(offers)
-        print(row(f"{labels[loop]} (every call, {len(c)})", c, goal))
+        print(row(f"{labels[name]} (every call, {len(c)})", c, goal))
         # CPU time of this process per call: what the step costs whatever else runs
         print(row("  the same, CPU time of this process", np.array(cpu)))
-        out[f"{loop}_step_p50_ms"] = float(np.median(c))
-        out[f"{loop}_step_p95_ms"] = float(np.percentile(c, 95))
-        out[f"{loop}_step_cpu_p50_ms"] = float(np.median(cpu))
+        out[f"{key}_step_p50_ms"] = float(np.median(c))
+        out[f"{key}_step_p95_ms"] = float(np.percentile(c, 95))
+        out[f"{key}_step_cpu_p50_ms"] = float(np.median(cpu))
         if len(o):  # weak models may never find a step worth offering
             print(row(f"  calls that offer a step ({len(o)}; {np.mean(renders):.1f} renders each)", o))
-            out[f"{loop}_offer_p50_ms"] = float(np.median(o))
+            out[f"{key}_offer_p50_ms"] = float(np.median(o))
+    ratio = out["search_step_p50_ms"] / out["search_table1_step_p50_ms"]
+    print(f"  ratio: search step p50 / Table 1 search step p50 = {ratio:.2f}x (same run)")
     out.update(_verified_on_plugins(gm, rng, reps))
     return out
 
