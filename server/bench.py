@@ -334,6 +334,11 @@ def bench_osc_clients(seconds: float, models_dir: Path | None = None) -> dict[st
         r = bench_osc(None, n, seconds, models=models)
         print("  " + format_bench(r) + ("   goal <= 40 ms p50" if n == 1 else ""))
         out[f"osc_{n}_p50_ms"], out[f"osc_{n}_p95_ms"] = r["p50_ms"], r["p95_ms"]
+    # the same single client with the search on Table 1 knobs only: what the extra knobs cost
+    r = bench_osc(None, 1, seconds, models=models, extra=False)
+    print("  " + format_bench(r) + "   baseline: serve --no-extra-knobs")
+    out["osc_1_table1_p50_ms"], out["osc_1_table1_p95_ms"] = r["p50_ms"], r["p95_ms"]
+    print(f"  ratio: 1 client p50 / the same without extra knobs = {out['osc_1_p50_ms'] / r['p50_ms']:.2f}x")
     return out
 
 

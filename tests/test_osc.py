@@ -705,3 +705,20 @@ def test_serve_command_warns_off_loopback_and_stops_on_sigterm(tiny_run):
     # the log shows enough of a session id to follow it, never the whole secret
     assert re.search(r"new rid=\d+ session=s[0-9a-f]{8}… ok", log) and "stopped" in log
     assert not re.search(r"s[0-9a-f]{32}", log)
+
+
+def test_serve_no_extra_knobs_reaches_the_sessions(models):
+    """``serve --no-extra-knobs``: the config and the step handlers that make each session's
+    assistant say the search moves Table 1 knobs only (the default lets it move more)."""
+    import argparse
+
+    from serumrnn.server import osc_cli
+    from serumrnn.server.osc_server import OscServer
+
+    parser = argparse.ArgumentParser()
+    osc_cli.add_parser(parser.add_subparsers())
+    for flag, want in ((["--no-extra-knobs"], False), ([], True)):
+        cfg = osc_cli.config_of(parser.parse_args(["serve", *flag]))
+        assert cfg.extra is want
+        server = OscServer(models, "127.0.0.1", 0, 0, config=cfg)
+        assert server.steps.extra is want
