@@ -29,7 +29,7 @@ import numpy as np
 from serumrnn.server import spec
 from serumrnn.server.judge import NAME_TIE, Judge, offer
 from serumrnn.server.rack.chain import FX
-from serumrnn.server.refine import SIGMA, Scorer, refine
+from serumrnn.server.refine import SIGMA, Scorer, cma_search, refine
 
 #: Renders the search may spend per step, over all the effects it searches (the model's
 #: own candidates and the exact checks are not counted here: they are the verified loop's).
@@ -138,12 +138,16 @@ def _spread(fx: FX, n: int, seed: int) -> list[FX]:
     knobs = fx.effect.continuous
     if not knobs or n <= 0:
         return []
+    spans = np.array([k.span for k in knobs], dtype=float)
+    pts = spans[:, 0] + (spans[:, 1] - spans[:, 0]) * _shuffled_grid(n, len(knobs), seed)
+    return [repaired(fx.with_knobs({k.name: float(p[j]) for j, k in enumerate(knobs)})) for p in pts]
+
+
+def _shuffled_grid(n: int, dims: int, seed: int) -> np.ndarray:
+    """``n`` points in the unit cube, ``(n, dims)``: each column the ``n`` cell centres of
+    its axis in its own seeded order, so the points differ on every axis."""
     rng = np.random.default_rng(seed)
-    cols = []
-    for k in knobs:
-        lo, hi = k.span
-        cols.append(rng.permutation(lo + (hi - lo) * (np.arange(n) + 0.5) / n))
-    return [repaired(fx.with_knobs({k.name: float(c[i]) for k, c in zip(knobs, cols)})) for i in range(n)]
+    return np.stack([rng.permutation((np.arange(n) + 0.5) / n) for _ in range(dims)], axis=1)
 
 
 def _sweep(fx: FX) -> list[FX]:
@@ -252,8 +256,6 @@ def extra_search(
     """CMA-ES over ``fx``'s continuous knobs (in their Table 1 spans) and its extra knobs
     ``names`` (over 0..1), wide, from ``fx``, on at most ``budget`` settings; the
     categorical knobs stay. Returns the best setting (``fx`` when none beat ``start_score``)."""
-    from serumrnn.server.refine import cma_search
-
     eff = fx.effect
     knobs = eff.continuous
     extras = [f for f in eff.extra if f.name in names]
@@ -281,8 +283,7 @@ def extra_search(
     x0 = np.clip((start - lo) / np.where(width > 0, width, 1.0), 1e-3, 1 - 1e-3)
     n = min(EXTRA_SPREAD, budget - 2)
     if len(spans) and n > 0:  # a shuffled grid per knob, as the wide search's spread starts
-        rng = np.random.default_rng(seed)
-        pts = np.stack([rng.permutation((np.arange(n) + 0.5) / n) for _ in range(len(spans))], axis=1)
+        pts = _shuffled_grid(n, len(spans), seed)
         got = score(list(pts))
         used += n
         if min(got) < start_score:

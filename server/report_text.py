@@ -102,11 +102,9 @@ def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"{how[c['search']]}, {c.get('renders', 0)} renders)"
             )
         if c.get("extra"):
-            eff = spec.effect(c["effect"])
-            moved = [
-                f"{f.label or f.name} {f.text(c['extra'][f.name])}" for f in eff.extra if f.name in c["extra"]
-            ]
-            line += f"; beyond the paper's knobs it sets {', '.join(moved)}"
+            line += (
+                f"; beyond the paper's knobs it sets {', '.join(spec.extra_text(c['effect'], c['extra']))}"
+            )
         if c.get("note"):
             line += f". {c['note']}"
         out.append(line)

@@ -6,7 +6,9 @@ rendered, as in the verified loop. Then, within one render budget per step
 is searched wide by rendering (every value of a categorical knob, spread starts, CMA-ES),
 and the closest one it accepts is polished, as ``--loop refine`` does
 (:func:`serumrnn.server.knob_search.search_step`). The judge accepts or refuses each
-search's best render; a tie on sound goes to the selector's favourite. When no top-``k``
+search's best render; a tie on sound goes to the selector's favourite. A favourite the
+ranking is sure of that is still refused gets one more search with its extra knobs
+(``spec.Fixed.extra``) where the renderer sets them (:func:`serumrnn.server.knob_search.extra_search`). When no top-``k``
 effect passes even after its search, the remaining effects are tried with their model's
 knobs before the loop says no effect brings the sound closer.
 

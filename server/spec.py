@@ -305,6 +305,14 @@ def validate_extra(effect_name: str, values: Mapping[str, float]) -> dict[str, f
     return spec_knobs.validate_extra(effect(effect_name), values)
 
 
+def extra_text(effect_name: str, values: Mapping[str, float]) -> list[str]:
+    """Extra knob values (``Fixed.extra``) as a producer reads them, in the spec's order:
+    ["Threshold -36.0 dB", "Ratio 4.5:1"] (steps, reports and replies say them alike)."""
+    return [
+        f"{f.label or f.name} {f.text(values[f.name])}" for f in effect(effect_name).extra if f.name in values
+    ]
+
+
 def relation_problems(effect_name: str, knobs: Mapping[str, float]) -> list[str]:
     """Which of the effect's relations ``knobs`` break, in words a producer reads
     ("Low cut 2.0 kHz is not an octave below High cut 998 Hz"); empty when none."""

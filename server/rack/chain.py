@@ -73,10 +73,7 @@ class FX:
         """Producer-readable text, e.g. 'Distortion: Mode Tube, Drive 72 %'."""
         eff = self.effect
         parts = [f"{k.label} {k.text(self.knobs[k.name])}" for k in eff.knobs]
-        parts += [
-            f"{f.label or f.name} {f.text(self.extra[f.name])}" for f in eff.extra if f.name in self.extra
-        ]
-        return f"{eff.label}: " + ", ".join(parts)
+        return f"{eff.label}: " + ", ".join(parts + spec.extra_text(self.name, self.extra))
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"effect": self.name, "knobs": dict(self.knobs)}
