@@ -187,6 +187,61 @@ def test_calibrate_resumes_and_writes_models_that_load(tmp_path):
     assert set(models.models) == set(STEP_MODELS)
 
 
+def test_another_round_of_data_only_when_the_data_limited_every_model():
+    from serumrnn.training import calibrate as C
+
+    budget = 600.0
+    assert C.another_round([True] * 5, 0.5 * budget, budget, 112, 4000)
+    assert not C.another_round([True] * 4 + [False], 0.5 * budget, budget, 112, 4000)  # time stopped one
+    assert not C.another_round([True] * 5, (C.ROUND_MIN_SHARE - 0.01) * budget, budget, 112, 4000)
+    assert not C.another_round([True] * 5, 0.5 * budget, budget, 4000, 4000)  # at --max-pairs
+
+
+def test_calibrate_renders_a_second_round_when_every_model_stops_early(tmp_path):
+    """One epoch per model ends each round by itself with most of the budget left, so a
+    second round renders 16 more pairs per effect and trains on all 32 from the first
+    round's weights; ``--max-pairs`` ends it there. A rerun renders and trains nothing."""
+    from serumrnn.server.models import PARAM_MODELS
+
+    args = [
+        "calibrate",
+        "--profile",
+        "debian_test",
+        "--minutes",
+        "5",
+        "--max-pairs",
+        "32",
+        "--round-pairs",
+        "16",
+    ]
+    args += [
+        "--max-epochs",
+        "1",
+        "--quiet",
+        "--work",
+        str(tmp_path / "work"),
+        "--out",
+        str(tmp_path / "models"),
+    ]
+    r = serumrnn(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    work = tmp_path / "work" / "basic_shapes"
+    plan = json.loads((work / "plan.json").read_text())
+    assert plan["rounds"] == [1, 2] and plan["chunks"] == 2
+    assert "calibration data, round 2: 32 pairs per effect" in r.stderr
+    for name in PARAM_MODELS:  # both rounds trained, each in its own run
+        assert json.loads((work / "runs" / name / "state.json").read_text())["epoch"] == 0
+        assert json.loads((work / "runs-r2" / name / "state.json").read_text())["epoch"] == 0
+    m = json.loads((tmp_path / "models" / "basic_shapes" / "manifest.json").read_text())
+    assert m["calibration"]["rounds"] == [16, 32] and m["calibration"]["pairs_per_effect"] == 32
+    assert all(v["val_pairs"] == 4 for v in m["calibration"]["training"].values())  # every 10th of 32
+    stamp = {p.name: p.stat().st_mtime for p in (work / "data").iterdir()}
+    r = serumrnn(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr.count("already trained") == 2 * len(PARAM_MODELS) and "round 3" not in r.stderr
+    assert {p.name: p.stat().st_mtime for p in (work / "data").iterdir()} == stamp
+
+
 def test_calibration_ships_a_model_only_where_it_renders_closer(tmp_path, monkeypatch):
     """keep_closer renders both models' knobs on the validation pairs and puts the shipped
     files back wherever the shipped model lands closer (scripted renders, no plugins)."""

@@ -13,6 +13,12 @@ The budget: about ``DATA_SHARE`` of the minutes render, the rest trains, shared 
 by the models still training; a model stopped by the budget is exported at its best epoch
 so far and a rerun continues it.
 
+Rounds: when every model stops early (its validation loss no longer improves) with at least
+``ROUND_MIN_SHARE`` of the budget left, the data were the limit, not the time. So another
+round renders more pairs (``DATA_SHARE`` of what is left), and each model trains on all the
+pairs from where the last round ended. ``plan.json`` records each round's data
+(``rounds``), so a rerun trains on the same pairs and continues the round it was in.
+
 A calibrated model ships only where it renders closer than the shipped one: after the
 export, both models' knobs for the calibration's own validation pairs are rendered on the
 plugins (:func:`keep_closer`), and where the shipped model's renders are closer on mean
@@ -48,6 +54,8 @@ CAL_STREAM = 0xCA1B  # record_seed(CAL_STREAM, effect index, pair): training pai
 CHUNK = 16
 VAL_EVERY = 10
 DATA_SHARE = 0.4
+#: Another round of data only with at least this share of the budget left (else it trains).
+ROUND_MIN_SHARE = 0.25
 MAX_PAIRS = 4000  # per effect: the data phase stops here even with time left
 RECIPE = Recipe(
     "calibrate",
@@ -95,27 +103,24 @@ def render_chunk(rack: Any, effect: str, chunk: int, presets: list[str], group: 
     }
 
 
-def render_data(
-    rack: Any, work: Path, presets: list[str], group: str, deadline: float, max_pairs: int
-) -> dict:
-    """Render chunks round-robin over the effects until the deadline or ``max_pairs`` per
-    effect; the first run that finishes writes ``plan.json`` and fixes the data set."""
-    plan_path = work / "plan.json"
-    if plan_path.exists():
-        return json.loads(plan_path.read_text())
+def _render_chunks(
+    rack: Any, work: Path, presets: list[str], group: str, deadline: float, first: int, last: int
+) -> int:
+    """Render chunks ``first`` .. ``last - 1`` round-robin over the effects (those on disk
+    are kept) until the deadline, at least one more each when there is room; returns the
+    whole chunks every effect has (the smallest count)."""
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
     for stale in data.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
-    n_chunks = max(1, max_pairs // CHUNK)
-    done = {e: sum((data / f"{e}-c{c:04d}.npz").exists() for c in range(n_chunks)) for e in spec.EFFECT_NAMES}
-    t0 = time.perf_counter()
-    for c in range(n_chunks):
+    done = {e: sum((data / f"{e}-c{c:04d}.npz").exists() for c in range(last)) for e in spec.EFFECT_NAMES}
+    least = min(last, max(first + 1, 2))  # a data set needs two chunks (train and validate) to start
+    for c in range(first, last):
         for e in spec.EFFECT_NAMES:
             path = data / f"{e}-c{c:04d}.npz"
             if path.exists():
                 continue
-            if time.time() > deadline and min(done.values()) >= 2:
+            if time.time() > deadline and min(done.values()) >= least:
                 break
             arrays = render_chunk(rack, e, c, presets, group)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -126,10 +131,31 @@ def render_data(
         else:
             continue
         break
-    # every effect gets the same number of whole chunks (the smallest count)
-    chunks = min(done.values())
-    plan: dict[str, Any] = {
+    return min(done.values())
+
+
+def render_data(
+    rack: Any,
+    work: Path,
+    presets: list[str],
+    group: str,
+    deadline: float,
+    max_pairs: int,
+    round_pairs: int | None = None,
+) -> dict:
+    """Render chunks round-robin over the effects until the deadline, ``max_pairs`` per
+    effect or ``round_pairs`` (a round's most); the first run that finishes writes
+    ``plan.json`` and fixes the first round's data."""
+    plan_path = work / "plan.json"
+    if plan_path.exists():
+        plan: dict[str, Any] = json.loads(plan_path.read_text())
+        plan.setdefault("rounds", [plan["chunks"]])  # written before rounds: one round
+        return plan
+    t0 = time.perf_counter()
+    chunks = _render_chunks(rack, work, presets, group, deadline, 0, _round_end(0, max_pairs, round_pairs))
+    plan = {
         "chunks": chunks,
+        "rounds": [chunks],
         "chunk": CHUNK,
         "presets": presets,
         "render_seconds": time.perf_counter() - t0,
@@ -137,6 +163,46 @@ def render_data(
     _atomic_write(plan_path, json.dumps(plan, indent=1) + "\n")
     print(f"calibration data: {chunks * CHUNK} pairs per effect", file=sys.stderr)
     return plan
+
+
+def _round_end(have: int, max_pairs: int, round_pairs: int | None) -> int:
+    """The chunk count a data round may reach from ``have``: ``max_pairs`` overall and
+    ``round_pairs`` more per round (None: no per-round limit)."""
+    cap = max(1, max_pairs // CHUNK)
+    return cap if round_pairs is None else min(cap, have + max(1, round_pairs // CHUNK))
+
+
+def more_data(
+    rack: Any,
+    work: Path,
+    plan: dict,
+    group: str,
+    deadline: float,
+    max_pairs: int,
+    round_pairs: int | None = None,
+) -> bool:
+    """Another round of pairs after ``plan``'s (until the deadline or the caps); when every
+    effect gained a chunk, records the round in ``plan.json`` and returns True."""
+    have = plan["chunks"]
+    chunks = _render_chunks(
+        rack, work, plan["presets"], group, deadline, have, _round_end(have, max_pairs, round_pairs)
+    )
+    if chunks <= have:
+        return False
+    plan["chunks"] = chunks
+    plan["rounds"].append(chunks)
+    _atomic_write(work / "plan.json", json.dumps(plan, indent=1) + "\n")
+    print(
+        f"calibration data, round {len(plan['rounds'])}: {chunks * CHUNK} pairs per effect", file=sys.stderr
+    )
+    return True
+
+
+def another_round(finished: list[bool], left_s: float, budget_s: float, pairs: int, max_pairs: int) -> bool:
+    """Whether more data is worth rendering: every model stopped early (the data, not the
+    time, limited it), at least ``ROUND_MIN_SHARE`` of the budget is left, and the pairs
+    per effect are below ``max_pairs``."""
+    return all(finished) and left_s >= ROUND_MIN_SHARE * budget_s and pairs < max_pairs
 
 
 class CalibData:
@@ -206,8 +272,10 @@ def calibrate(
     max_pairs: int = MAX_PAIRS,
     max_epochs: int | None = None,
     verbose: int = 0,
+    round_pairs: int | None = None,
 ) -> Path:
-    """Render, fine-tune and export; returns the new group folder (``out/<group>``)."""
+    """Render, fine-tune (in rounds while the data limit it) and export; returns the new
+    group folder (``out/<group>``). ``round_pairs``: the most pairs per effect a round adds."""
     from serumrnn.server.models import DEFAULT_MODELS_DIR, read_manifest
     from serumrnn.server.quiet import import_tensorflow
     from serumrnn.server.rack import presets as P
@@ -225,34 +293,46 @@ def calibrate(
     work.mkdir(parents=True, exist_ok=True)
     rack = PluginRack(profile)
     presets = [rack.profile.default_preset or "init"]
-    plan = render_data(rack, work, presets, gid, t_start + DATA_SHARE * 60.0 * minutes, max_pairs)
+    plan = render_data(
+        rack, work, presets, gid, t_start + DATA_SHARE * 60.0 * minutes, max_pairs, round_pairs
+    )
     import_tensorflow()
     import keras
 
     width = float(shipped.get("recipe", {}).get("width", RECIPE.width))
     recipe = Recipe(**{**RECIPE.to_json(), "width": width, "max_epochs": max_epochs or RECIPE.max_epochs})
-    best: dict[str, Path] = {}
-    todo = list(PARAM_MODELS)
-    for i, name in enumerate(todo):
-        effect = name[len("param_") :]
-        data = CalibData(work, effect, plan["chunks"])
-        share = max(0.0, end - time.time()) / (len(todo) - i)
-        shipped_file = src / shipped["files"][name]["file"]
+    best: dict[str, Path] = {name: src / shipped["files"][name]["file"] for name in PARAM_MODELS}
+    r = 0
+    while True:  # round r trains from round r - 1's best (the shipped models first)
+        start_from, todo = dict(best), list(PARAM_MODELS)
+        for i, name in enumerate(todo):
+            data = CalibData(work, name[len("param_") :], plan["rounds"][r])
+            share = max(0.0, end - time.time()) / (len(todo) - i)
 
-        def build(path: Path = shipped_file):
-            return keras.models.load_model(path, compile=False)
+            def build(path: Path = start_from[name]):
+                return keras.models.load_model(path, compile=False)
 
-        best[name] = fit(
-            name,
-            build,
-            compile_kwargs(name),
-            data,
-            recipe,
-            work / "runs" / name,
-            batch=recipe.param_batch,
-            verbose=verbose,
-            callbacks=[_deadline_callback(time.time() + share)],
-        )
+            best[name] = fit(
+                name,
+                build,
+                compile_kwargs(name),
+                data,
+                recipe,
+                work / ("runs" if r == 0 else f"runs-r{r + 1}") / name,
+                batch=recipe.param_batch,
+                verbose=verbose,
+                callbacks=[_deadline_callback(time.time() + share)],
+            )
+        if r + 1 < len(plan["rounds"]):  # a rerun: this round's data were rendered already
+            r += 1
+            continue
+        finished = [_finished(best[n], recipe) for n in PARAM_MODELS]
+        left = end - time.time()
+        if not another_round(finished, left, 60.0 * minutes, plan["chunks"] * CHUNK, max_pairs):
+            break
+        if not more_data(rack, work, plan, gid, time.time() + DATA_SHARE * left, max_pairs, round_pairs):
+            break
+        r += 1
     folder = export(
         src, shipped, best, out / gid, profile=profile, minutes=minutes, plan=plan, work=work, recipe=recipe
     )
@@ -309,6 +389,13 @@ def keep_closer(rack: Any, work: Path, plan: dict, shipped: Path, calibrated: Pa
     return out
 
 
+def _finished(best: Path, recipe: Recipe) -> bool:
+    """A model's training ended by itself: early-stopped, or every epoch run. False: the
+    budget stopped it (a rerun continues it). Read from its run's ``state.json``."""
+    st = json.loads((best.parent / "state.json").read_text())
+    return bool(st["done"]) or st["epoch"] + 1 >= recipe.max_epochs
+
+
 def export(
     src: Path,
     shipped: dict,
@@ -339,8 +426,7 @@ def export(
         training[name] = {
             "best_epoch": st["best_epoch"] + 1,
             "epochs_run": st["epoch"] + 1,
-            # early-stopped or every epoch run; False: the budget stopped it (a rerun continues)
-            "finished": bool(st["done"]) or st["epoch"] + 1 >= recipe.max_epochs,
+            "finished": _finished(path, recipe),
             "best_val_loss": st["best"],
             "seconds": round(st.get("seconds", 0), 1),
         }
@@ -352,6 +438,7 @@ def export(
             "minutes": minutes,
             "from": str(src),
             "pairs_per_effect": plan["chunks"] * plan["chunk"],
+            "rounds": [c * plan["chunk"] for c in plan["rounds"]],
             "presets": plan["presets"],
             "work": str(work),
             "recipe": recipe.to_json(),

@@ -134,6 +134,7 @@ def _cmd_calibrate(a: argparse.Namespace) -> int:
         max_pairs=a.max_pairs,
         max_epochs=a.max_epochs,
         verbose=0 if a.quiet else 2,
+        round_pairs=a.round_pairs,
     )
     print(f"wrote {folder} (use it with --models {Path(a.out)})")
     if a.eval_pairs:
@@ -226,6 +227,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", default="models-calibrated", help="new models folder (default models-calibrated)")
     c.add_argument(
         "--max-pairs", type=int, default=4000, help="most training pairs per effect (default 4000)"
+    )
+    c.add_argument(
+        "--round-pairs",
+        type=int,
+        default=None,
+        help="most pairs per effect one round of data adds (default: as many as its time allows)",
     )
     c.add_argument("--max-epochs", type=int, default=None, help="most epochs per model (default 40)")
     c.add_argument("--eval-pairs", type=int, default=0, help="then score shipped vs calibrated on N pairs")
