@@ -13,7 +13,7 @@ The budget: about ``DATA_SHARE`` of the minutes render, the rest trains, shared 
 by the models still training; a model stopped by the budget is exported at its best epoch
 so far and a rerun continues it.
 
-Rounds: when every model stops early (its validation loss no longer improves) with at least
+Rounds: when every model's training ends by itself (early stopping, or its last epoch) with at least
 ``ROUND_MIN_SHARE`` of the budget left, the data were the limit, not the time. So another
 round renders more pairs (``DATA_SHARE`` of what is left), and each model trains on all the
 pairs from where the last round ended. ``plan.json`` records each round's data
