@@ -5,7 +5,7 @@ rendered, as in the verified loop. Then, within one render budget per step
 (:data:`serumrnn.server.knob_search.SEARCH_BUDGET`), every one of them the judge refuses
 is searched wide by rendering (every value of a categorical knob, spread starts, CMA-ES),
 and the closest one it accepts is polished, as ``--loop refine`` does
-(:func:`serumrnn.server.knob_search.search_step`). The judge accepts or refuses each
+(:func:`serumrnn.server.search_step.search_step`). The judge accepts or refuses each
 search's best render; a tie on sound goes to the selector's favourite. A favourite the
 ranking is sure of that is still refused gets one more search with its extra knobs
 (``spec.Fixed.extra``) where the renderer sets them (:func:`serumrnn.server.knob_search.extra_search`). When no top-``k``
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from serumrnn.server import judge as J
-from serumrnn.server import knob_search as KS
 from serumrnn.server import naming_prior as NP
+from serumrnn.server import search_step as SS
 from serumrnn.server import spec
 from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import FX
@@ -78,7 +78,7 @@ class SearchLoop(VerifiedLoop):
         top = ranked[: self.settings.k]
         cands = search.candidates(top, repair=False)  # the search weighs a crossing itself
         props = [
-            KS.Proposal(
+            SS.Proposal(
                 c.effect,
                 c.probability,
                 c.fx,
@@ -100,7 +100,7 @@ class SearchLoop(VerifiedLoop):
             return extra_knobs(sim.renderer, effect) if self.settings.extra else ()
 
         tie = J.NAME_TIE if pooled is None else J.PRIOR_TIE
-        pick, tried = KS.search_step(
+        pick, tried = SS.search_step(
             props, search.current, search.judge, simulate, exact, seed=search.seed, tie=tie, extras=extras
         )
         rows = [t.to_json(i == pick) for i, t in enumerate(tried)]

@@ -7,6 +7,7 @@ import pytest
 
 from serumrnn.server import judge as J
 from serumrnn.server import knob_search as S
+from serumrnn.server import search_step as SS
 from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX
 
@@ -118,15 +119,15 @@ def test_a_step_searches_a_refused_favourite_and_offers_it_over_a_weak_accepted_
     simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
     dist_fx = FX("distortion", {"mode": 0.0, "drive": 1.0})  # the wrong mode, drive overshoots
     props = [
-        S.Proposal("distortion", 0.96, dist_fx, {"mse": 1.2, "mssmae": 1.2}),
-        S.Proposal(
+        SS.Proposal("distortion", 0.96, dist_fx, {"mse": 1.2, "mssmae": 1.2}),
+        SS.Proposal(
             "reverb",
             0.03,
             FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9}),
             dist(FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9})),
         ),
     ]
-    best, tried = S.search_step(props, cur, judge, simulate, dist, budget=40, seed=0)
+    best, tried = SS.search_step(props, cur, judge, simulate, dist, budget=40, seed=0)
     assert best == 0 and tried[0].search == "wide" and not tried[0].model_accepted
     assert tried[0].gain > 0.5 and tried[1].gain == pytest.approx(0.12)
     assert sum(t.renders for t in tried) <= 40
@@ -157,8 +158,8 @@ def _compressor_world(threshold: float = 0.15):
 
     def props(prior: float):
         return [
-            S.Proposal("compressor", 0.7, model, dist(model), prior=prior),
-            S.Proposal("reverb", 0.2, verb, dist(verb), prior=1 - prior),
+            SS.Proposal("compressor", 0.7, model, dist(model), prior=prior),
+            SS.Proposal("reverb", 0.2, verb, dist(verb), prior=1 - prior),
         ]
 
     return judge, cur, dist, props
@@ -185,13 +186,13 @@ def test_a_sure_favourite_refused_after_its_wide_search_gets_an_extra_search_and
     judge, cur, dist, props = _compressor_world()
     simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
     extras = lambda e: ("threshold",) if e == "compressor" else ()  # noqa: E731
-    best, tried = S.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=extras)
+    best, tried = SS.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=extras)
     assert best == 0 and tried[0].search == "extra" and tried[0].accepted
     assert tried[0].fx.extra["threshold"] == pytest.approx(0.15, abs=0.1)
     assert tried[0].renders > S.WIDE_RENDERS and tried[0].renders <= S.WIDE_RENDERS + S.EXTRA_RENDERS
     assert tried[0].to_json(True)["extra"] == dict(tried[0].fx.extra)
     # the same step without extra knobs (a plugin profile): the weak reverb is all it has
-    best, tried = S.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=lambda e: ())
+    best, tried = SS.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=lambda e: ())
     assert best == 1 and tried[0].search == "wide" and not tried[0].fx.extra
 
 
@@ -199,5 +200,5 @@ def test_no_extra_search_when_the_ranking_is_not_sure_of_the_refused_effect():
     judge, cur, dist, props = _compressor_world()
     simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
     extras = lambda e: ("threshold",)  # noqa: E731
-    best, tried = S.search_step(props(S.EXTRA_MIN_PRIOR - 0.05), cur, judge, simulate, dist, extras=extras)
+    best, tried = SS.search_step(props(S.EXTRA_MIN_PRIOR - 0.05), cur, judge, simulate, dist, extras=extras)
     assert best == 1 and tried[0].search == "wide" and not tried[0].fx.extra

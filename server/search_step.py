@@ -1,0 +1,179 @@
+"""One step of the search loop: the effects the selector (and the naming head) ranked,
+each searched as :func:`serumrnn.server.knob_search.plan` allots the step's budget, the sure
+favourite still refused searched once more with its extra knobs, and the one to offer.
+
+The searches themselves are in :mod:`serumrnn.server.knob_search`; this module decides
+which run and what the step offers, and records every effect as it was tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from serumrnn.server import spec
+from serumrnn.server.judge import NAME_TIE, Judge, offer
+from serumrnn.server.knob_search import (
+    EXTRA_MIN_PRIOR,
+    EXTRA_RENDERS,
+    SEARCH_BUDGET,
+    extra_search,
+    plan,
+    search,
+)
+from serumrnn.server.rack.chain import FX
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One effect the selector ranked, with its model's knobs measured: what the step loop
+    hands the search. ``dist``: the chain with ``fx`` against the target (fast estimate)."""
+
+    effect: str
+    probability: float
+    fx: FX
+    dist: dict[str, float]
+    mode_probs: np.ndarray | None = None
+    prior: float | None = None  # the pooled ranking's probability (None: the selector's)
+
+    @property
+    def rank_probability(self) -> float:
+        """What the ranking gives this effect: the pooled prior, else the selector."""
+        return self.probability if self.prior is None else self.prior
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One effect as the step searched it: the best setting, its exact distance and the
+    share of the current distance it removes; the same for the model's own knobs."""
+
+    proposal: Proposal
+    fx: FX
+    dist: dict[str, float]
+    gain: float
+    model_gain: float
+    accepted: bool
+    model_accepted: bool
+    search: str  # "wide" | "polish" | "extra" | "none"
+    renders: int
+    note: str | None = None
+    score: float = 0.0  # the judge's decision distance of the best render (1.0 at the start)
+
+    def to_json(self, chosen: bool) -> dict[str, object]:
+        p = self.proposal
+        return {
+            "effect": p.effect,
+            "label": spec.effect(p.effect).label,
+            "probability": p.probability,
+            "prior": p.prior,
+            "score": self.score,
+            "gain": self.gain,
+            "model_gain": self.model_gain,
+            "closer": self.accepted,
+            "model_accepted": self.model_accepted,
+            "search": self.search,
+            "renders": self.renders,
+            "mse": self.dist["mse"],
+            "mssmae": self.dist["mssmae"],
+            "note": self.note,
+            "extra": dict(self.fx.extra),
+            "chosen": chosen,
+        }
+
+
+def search_step(
+    proposals: Sequence[Proposal],
+    cur: Mapping[str, float],
+    judge: Judge,
+    simulate: Callable[[Sequence[FX]], Sequence[Mapping[str, float]]],
+    exact: Callable[[FX], dict[str, float]],
+    *,
+    budget: int = SEARCH_BUDGET,
+    seed: int = 0,
+    tie: float = NAME_TIE,
+    extras: Callable[[str], Sequence[str]] | None = None,
+) -> tuple[int | None, list[Tried]]:
+    """Search the knobs of the proposed effects (the selector's top ``k``, most probable
+    first) as :func:`plan` allots the budget, and pick the one to offer: the closest render
+    the judge accepts, a tie on sound (within ``tie``) going to the ranking's favourite
+    (:func:`serumrnn.server.judge.offer`).
+
+    ``simulate``: the distances (fast estimate) of the current chain with each setting;
+    ``exact``: the exact distance of one setting; ``extras``: the extra knobs the renderer
+    sets for an effect (the favourite's extra search, :func:`extra_search`, moves them).
+    Returns the index of the proposal to offer (None when the judge accepts none) and
+    every effect as it was tried."""
+    refused = [not judge.closer(p.dist, cur) for p in proposals]
+    alloc = plan(
+        refused,
+        [judge.score(p.dist) for p in proposals],
+        [p.effect for p in proposals],
+        budget,
+        [p.rank_probability for p in proposals],
+    )
+    tried: list[Tried] = []
+
+    def scores(fxs: Sequence[FX]) -> list[float]:
+        return [judge.objective(d, cur) for d in simulate(fxs)]
+
+    for i, (p, n, ref) in enumerate(zip(proposals, alloc, refused)):
+        fx, kind, used, note = p.fx, "none", 0, None
+        if n > 0:
+            r = search(
+                p.fx,
+                scores,
+                judge.objective(p.dist, cur),
+                refused=ref,
+                budget=n,
+                seed=seed + i,
+                mode_probs=p.mode_probs,
+            )
+            fx, kind, used, note = r.fx, r.kind, r.renders, r.crossing_note
+        d = exact(fx)
+        tried.append(
+            Tried(
+                p,
+                fx,
+                d,
+                judge.improvement(d, cur),
+                judge.improvement(p.dist, cur),
+                judge.closer(d, cur),
+                not ref,
+                kind,
+                used,
+                note,
+                judge.score(d),
+            )
+        )
+    names = tuple(extras(proposals[0].effect)) if extras is not None and proposals else ()
+    if names and not tried[0].accepted and proposals[0].rank_probability >= EXTRA_MIN_PRIOR:
+        t = tried[0]
+        r = extra_search(
+            t.fx,
+            names,
+            scores,
+            judge.objective(t.dist, cur),
+            budget=EXTRA_RENDERS,
+            seed=seed + len(proposals),
+        )
+        d = exact(r.fx) if r.kept else t.dist
+        tried[0] = Tried(
+            t.proposal,
+            r.fx,
+            d,
+            judge.improvement(d, cur),
+            t.model_gain,
+            judge.closer(d, cur),
+            t.model_accepted,
+            "extra",
+            t.renders + r.renders,
+            t.note if not r.kept else None,
+            judge.score(d),
+        )
+    ok = [i for i, t in enumerate(tried) if t.accepted]
+    if not ok:
+        return None, tried
+    pick = offer([tried[i].gain for i in ok], [tried[i].proposal.rank_probability for i in ok], tie)
+    return ok[pick], tried
