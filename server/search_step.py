@@ -118,6 +118,24 @@ def search_step(
     def scores(fxs: Sequence[FX]) -> list[float]:
         return [judge.objective(d, cur) for d in simulate(fxs)]
 
+    def judged(
+        p: Proposal,
+        fx: FX,
+        d: dict[str, float],
+        model_accepted: bool,
+        kind: str,
+        renders: int,
+        note: str | None,
+    ) -> Tried:
+        """``fx`` at its exact distance ``d``, with what the judge makes of it and of the
+        model's own knobs, and how the search found it."""
+        gain, model_gain, closer = (
+            judge.improvement(d, cur),
+            judge.improvement(p.dist, cur),
+            judge.closer(d, cur),
+        )
+        return Tried(p, fx, d, gain, model_gain, closer, model_accepted, kind, renders, note, judge.score(d))
+
     for i, (p, n, ref) in enumerate(zip(proposals, alloc, refused)):
         fx, kind, used, note = p.fx, "none", 0, None
         if n > 0:
@@ -131,22 +149,7 @@ def search_step(
                 mode_probs=p.mode_probs,
             )
             fx, kind, used, note = r.fx, r.kind, r.renders, r.crossing_note
-        d = exact(fx)
-        tried.append(
-            Tried(
-                p,
-                fx,
-                d,
-                judge.improvement(d, cur),
-                judge.improvement(p.dist, cur),
-                judge.closer(d, cur),
-                not ref,
-                kind,
-                used,
-                note,
-                judge.score(d),
-            )
-        )
+        tried.append(judged(p, fx, exact(fx), not ref, kind, used, note))
     names = tuple(extras(proposals[0].effect)) if extras is not None and proposals else ()
     if names and not tried[0].accepted and proposals[0].rank_probability >= EXTRA_MIN_PRIOR:
         t = tried[0]
@@ -159,19 +162,8 @@ def search_step(
             seed=seed + len(proposals),
         )
         d = exact(r.fx) if r.kept else t.dist
-        tried[0] = Tried(
-            t.proposal,
-            r.fx,
-            d,
-            judge.improvement(d, cur),
-            t.model_gain,
-            judge.closer(d, cur),
-            t.model_accepted,
-            "extra",
-            t.renders + r.renders,
-            t.note if not r.kept else None,
-            judge.score(d),
-        )
+        note = t.note if not r.kept else None
+        tried[0] = judged(t.proposal, r.fx, d, t.model_accepted, "extra", t.renders + r.renders, note)
     ok = [i for i, t in enumerate(tried) if t.accepted]
     if not ok:
         return None, tried

@@ -75,10 +75,16 @@ class Renderer(Protocol):
     def process(self, audio: np.ndarray, chain: Chain | Sequence[FX]) -> np.ndarray: ...
 
 
+def _and_wrapped(renderer: object) -> tuple[object, object]:
+    """The renderer and the one it wraps, if any: what a question about the renderer asks
+    of both (the server's locked renderer wraps its rack as ``rack``)."""
+    return renderer, getattr(renderer, "rack", None)
+
+
 def renderer_label(renderer: object) -> str:
     """Which renderer judged a step, for reports and replies: ``"open rack"`` or
     ``"plugins: <profile>"`` (a wrapper such as the server's locked renderer is looked through)."""
-    for r in (renderer, getattr(renderer, "rack", None)):
+    for r in _and_wrapped(renderer):
         label = getattr(r, "label", None)
         if isinstance(label, str):
             return label
@@ -90,7 +96,7 @@ def extra_knobs(renderer: object, effect: str) -> tuple[str, ...]:
     search moves only those: the open rack sets all of them; a plugin profile maps only
     the Table 1 knobs, so none (a wrapper such as the server's locked renderer is looked
     through)."""
-    for r in (renderer, getattr(renderer, "rack", None)):
+    for r in _and_wrapped(renderer):
         names = getattr(r, "extra_knobs", None)
         if callable(names):
             return tuple(names(effect))
