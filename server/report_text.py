@@ -83,6 +83,15 @@ def _closer(gain: float) -> str:
     return "further away" + (" (more than twice as far)" if gain < -1 else f" by {-gain:.0%}")
 
 
+#: How a step's search found an effect's setting (``Tried.search``), in the report's words.
+_HOW = {
+    "wide": "searched",
+    "polish": "polished",
+    "extra": "searched with its extra knobs too",
+    "deep": "searched again, longer",
+}
+
+
 def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every effect a step tried, with what its best render reached: "Distortion was
     tried: best setting 40 % closer (its model's knobs: further away by 12 %; searched, 19
@@ -95,11 +104,10 @@ def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
         label = c.get("label") or spec.effect(c["effect"]).label
         verb = "chosen" if c.get("chosen") else "was tried"
         line = f"{label} {verb}: best setting {_closer(float(c['gain']))}"
-        if c.get("search") in ("wide", "polish", "extra") and "model_gain" in c:
-            how = {"wide": "searched", "polish": "polished", "extra": "searched with its extra knobs too"}
+        if c.get("search") in _HOW and "model_gain" in c:
             line += (
                 f" (its model's knobs: {_closer(float(c['model_gain']))}; "
-                f"{how[c['search']]}, {c.get('renders', 0)} renders)"
+                f"{_HOW[c['search']]}, {c.get('renders', 0)} renders)"
             )
         if c.get("extra"):
             line += (

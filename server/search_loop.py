@@ -97,11 +97,18 @@ class SearchLoop(VerifiedLoop):
             return sim.sounds([chain.then(fx)], exact=True)[0].distances
 
         def extras(effect: str) -> tuple[str, ...]:
-            return extra_knobs(sim.renderer, effect) if self.settings.extra else ()
+            return extra_knobs(sim.renderer, effect)
 
         tie = J.NAME_TIE if pooled is None else J.PRIOR_TIE
         pick, tried = SS.search_step(
-            props, search.current, search.judge, simulate, exact, seed=search.seed, tie=tie, extras=extras
+            props,
+            search.current,
+            search.judge,
+            simulate,
+            exact,
+            seed=search.seed,
+            tie=tie,
+            extras=extras if self.settings.extra else None,
         )
         rows = [t.to_json(i == pick) for i, t in enumerate(tried)]
         if pick is not None:

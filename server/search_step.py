@@ -56,7 +56,7 @@ class Tried:
     model_gain: float
     accepted: bool
     model_accepted: bool
-    search: str  # "wide" | "polish" | "extra" | "none"
+    search: str  # "wide" | "polish" | "extra" | "deep" | "none"
     renders: int
     note: str | None = None
     score: float = 0.0  # the judge's decision distance of the best render (1.0 at the start)
@@ -102,7 +102,10 @@ def search_step(
 
     ``simulate``: the distances (fast estimate) of the current chain with each setting;
     ``exact``: the exact distance of one setting; ``extras``: the extra knobs the renderer
-    sets for an effect (the favourite's extra search, :func:`extra_search`, moves them).
+    sets for an effect. With ``extras``, the sure favourite still refused gets a second,
+    longer search (:func:`extra_search`) that moves them too; where the renderer sets none
+    of its extra knobs (an EQ; a plugin profile) that search is over its Table 1 knobs alone
+    ("deep"). None: no second search (the paper's knobs and searches only).
     Returns the index of the proposal to offer (None when the judge accepts none) and
     every effect as it was tried."""
     refused = [not judge.closer(p.dist, cur) for p in proposals]
@@ -150,8 +153,8 @@ def search_step(
             )
             fx, kind, used, note = r.fx, r.kind, r.renders, r.crossing_note
         tried.append(judged(p, fx, exact(fx), not ref, kind, used, note))
-    names = tuple(extras(proposals[0].effect)) if extras is not None and proposals else ()
-    if names and not tried[0].accepted and proposals[0].rank_probability >= EXTRA_MIN_PRIOR:
+    names = tuple(extras(proposals[0].effect)) if extras is not None and proposals else None
+    if names is not None and not tried[0].accepted and proposals[0].rank_probability >= EXTRA_MIN_PRIOR:
         t = tried[0]
         r = extra_search(
             t.fx,
@@ -163,7 +166,8 @@ def search_step(
         )
         d = exact(r.fx) if r.kept else t.dist
         note = t.note if not r.kept else None
-        tried[0] = judged(t.proposal, r.fx, d, t.model_accepted, "extra", t.renders + r.renders, note)
+        kind = "extra" if names else "deep"
+        tried[0] = judged(t.proposal, r.fx, d, t.model_accepted, kind, t.renders + r.renders, note)
     ok = [i for i, t in enumerate(tried) if t.accepted]
     if not ok:
         return None, tried

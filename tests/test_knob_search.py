@@ -191,9 +191,54 @@ def test_a_sure_favourite_refused_after_its_wide_search_gets_an_extra_search_and
     assert tried[0].fx.extra["threshold"] == pytest.approx(0.15, abs=0.1)
     assert tried[0].renders > S.WIDE_RENDERS and tried[0].renders <= S.WIDE_RENDERS + S.EXTRA_RENDERS
     assert tried[0].to_json(True)["extra"] == dict(tried[0].fx.extra)
-    # the same step without extra knobs (a plugin profile): the weak reverb is all it has
+    # a renderer that sets no extra knob (a plugin profile): the longer search over the
+    # Table 1 knobs alone cannot reach the target; the weak reverb is all it has
     best, tried = SS.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=lambda e: ())
-    assert best == 1 and tried[0].search == "wide" and not tried[0].fx.extra
+    assert best == 1 and tried[0].search == "deep" and not tried[0].fx.extra
+    assert tried[0].renders > S.WIDE_RENDERS and not tried[0].accepted
+    # no second search at all (``--no-extra-knobs``): the wide search is all it gets
+    best, tried = SS.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=None)
+    assert best == 1 and tried[0].search == "wide" and tried[0].renders <= S.WIDE_RENDERS
+
+
+def _shelf_world():
+    """An EQ target that only a narrow region of the Table 1 knobs reaches without raising
+    either distance (a bell imitating a shelf), beside a reverb whose model knobs pass
+    with a small gain: the suite's SoX treble case in miniature."""
+    from serumrnn.server.judge import Judge
+
+    judge = Judge({"mse": 1.0, "mssmae": 1.0})
+    cur = {"mse": 1.0, "mssmae": 1.0}
+    goal = {"freq": 0.83, "q": 0.12, "gain": 0.9}
+
+    def dist(f):
+        if f.name != "eq":
+            return {"mse": 0.9, "mssmae": 0.9}  # reverb: 10 % closer whatever its knobs
+        off = sum(abs(f.knobs[k] - v) for k, v in goal.items())
+        # the Mel distance drops anywhere near the goal; the MSSMAE only very near it
+        return {"mse": 0.2 + off, "mssmae": 0.6 + 3.0 * off}
+
+    model = FX("eq", {"freq": 0.4, "q": 0.6, "gain": 0.6})
+    verb = FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9})
+    props = [
+        SS.Proposal("eq", 0.8, model, dist(model), prior=0.8),
+        SS.Proposal("reverb", 0.1, verb, dist(verb), prior=0.2),
+    ]
+    return judge, cur, dist, props
+
+
+def test_a_sure_favourite_without_extra_knobs_gets_a_longer_search_of_its_table1_knobs():
+    judge, cur, dist, props = _shelf_world()
+    simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
+    best, tried = SS.search_step(props, cur, judge, simulate, dist, seed=0, extras=None)
+    assert best == 1 and tried[0].search == "wide" and not tried[0].accepted  # the wide search fails
+    best, tried = SS.search_step(props, cur, judge, simulate, dist, seed=0, extras=lambda e: ())
+    assert best == 0 and tried[0].search == "deep" and tried[0].accepted and not tried[0].fx.extra
+    assert S.WIDE_RENDERS < tried[0].renders <= S.WIDE_RENDERS + S.EXTRA_RENDERS
+    from serumrnn.server.report_text import tried_lines
+
+    line = tried_lines([tried[0].to_json(True)])[0]
+    assert line.startswith("EQ chosen: ") and f"searched again, longer, {tried[0].renders} renders" in line
 
 
 def test_no_extra_search_when_the_ranking_is_not_sure_of_the_refused_effect():
