@@ -104,7 +104,8 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
         "--no-extra-knobs",
         action="store_true",
         help="--loop search: move only the knobs the paper's models set, never an effect's extra "
-        "knobs (a compressor's threshold, a reverb's decay: docs/loops.md)",
+        "knobs (a compressor's threshold, a reverb's decay: docs/loops.md), and give a sure "
+        "favourite that fails no second, longer search",
     )
     p.add_argument(
         "--tolerance",

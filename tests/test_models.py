@@ -156,6 +156,24 @@ def test_training_resumes_from_its_checkpoint(tiny_run):
     assert len(rows) == 3 and rows[1].split(",")[0] == "0" and rows[2].split(",")[0] == "1"
 
 
+def test_a_continuous_weight_scales_only_the_continuous_loss_of_a_model_with_both_heads():
+    """The paper's equal weights by default; a recipe's ``continuous_weight`` reaches the
+    distortion's drive loss and nothing else (an all-continuous model has no other loss)."""
+    from serumrnn.training.train import compile_kwargs
+
+    assert "loss_weights" not in compile_kwargs("param_distortion")
+    kw = compile_kwargs("param_distortion", 50.0)
+    assert kw["loss_weights"] == {"mode": 1.0, "continuous": 50.0}
+    assert "loss_weights" not in compile_kwargs("param_eq", 50.0)
+    assert "loss_weights" not in compile_kwargs("selector", 50.0)
+    m = A.parameter_model("distortion", 0.0625)  # Keras takes the weights by output name
+    m.compile(optimizer="adam", **kw)
+    x = {"mel": np.zeros((4, *A.MEL_SHAPE), np.float32), "mfcc": np.zeros((4, *A.MFCC_SHAPE), np.float32)}
+    y = {"mode": np.zeros(4, np.int32), "continuous": np.full((4, 1), 0.5, np.float32)}
+    logs = m.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(logs["mode_loss"] + 50.0 * logs["continuous_loss"], rel=1e-3)
+
+
 def test_each_finished_epoch_adds_its_time_to_the_state_on_disk(tmp_path):
     """A run killed mid-fit keeps the time of the epochs it finished (the manifest's
     per-model seconds would otherwise count only the last, resumed part)."""

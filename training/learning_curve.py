@@ -115,7 +115,7 @@ def learning_curve(
         best = fit(
             f"{name}@{frac:g}",
             builder(name, recipe.width),
-            compile_kwargs(name),
+            compile_kwargs(name, recipe.continuous_weight),
             data,
             recipe,
             run,

@@ -29,6 +29,9 @@ class Recipe:
     selector_batch: int = SELECTOR_BATCH
     examples_per_epoch: int | None = None  # cap per epoch (a fresh random subset each epoch)
     seed: int = 0
+    # A parameter model's continuous-knob loss weight against its categorical heads' (the
+    # paper: equal weights). Only models with both kinds of head (the distortion) feel it.
+    continuous_weight: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -302,8 +302,9 @@ class _null:
         return False
 
 
-def compile_kwargs(name: str) -> dict:
-    """Losses as in the paper: cross-entropy for categorical heads, MSE for continuous."""
+def compile_kwargs(name: str, continuous_weight: float = 1.0) -> dict:
+    """Losses as in the paper: cross-entropy for categorical heads, MSE for continuous,
+    equal weights unless ``continuous_weight`` (``Recipe.continuous_weight``) says otherwise."""
     import keras
 
     effect = effect_of_model(name)
@@ -316,7 +317,10 @@ def compile_kwargs(name: str) -> dict:
         if eff.continuous:
             loss["continuous"] = "mse"
             metrics["continuous"] = ["mae"]
-        return {"loss": loss, "metrics": metrics}  # equal loss weights
+        kw: dict = {"loss": loss, "metrics": metrics}
+        if continuous_weight != 1.0 and eff.continuous and eff.categorical:
+            kw["loss_weights"] = {k: continuous_weight if k == "continuous" else 1.0 for k in loss}
+        return kw
     if name == "serum_cnn":
         return {"loss": "binary_crossentropy", "metrics": [keras.metrics.BinaryAccuracy(name="bin_acc")]}
     # The selector: cross-entropy against the soft label over the missing effects; its
@@ -414,7 +418,7 @@ def train_group(
         best[name] = fit(
             name,
             builder(name, recipe.width),
-            compile_kwargs(name),
+            compile_kwargs(name, recipe.continuous_weight),
             data,
             recipe,
             runs_root / group / name,
