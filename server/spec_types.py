@@ -159,6 +159,13 @@ class Fixed:
                 return word
         return self.display.text(v)
 
+    def as_knob(self) -> Knob:
+        """This fixed knob as a continuous knob over its whole 0..1 (how a profile maps an
+        extra knob onto a plugin parameter, with the same targets as a Table 1 knob)."""
+        return Knob(
+            self.name, self.serum_name, self.serum_index, self.label or self.name, display=self.display
+        )
+
     @property
     def serum_default(self) -> float | None:
         """Serum's own value for this knob (``SERUM_DEFAULTS``), None when not recorded."""

@@ -37,7 +37,7 @@ class LoopSettings:
     fine_tune: int = 0  # verified loops: renders of the whole chain's fine-tune at the end
     #: The search loop may move an effect's extra knobs (``spec.Fixed.extra``) where its
     #: renderer sets them. Off where the sound is made elsewhere by something that cannot
-    #: (captures from a plugin profile that maps only the Table 1 knobs).
+    #: set them all (captures from a plugin profile that maps fewer extra knobs).
     extra: bool = True
 
 

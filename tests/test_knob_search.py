@@ -191,7 +191,7 @@ def test_a_sure_favourite_refused_after_its_wide_search_gets_an_extra_search_and
     assert tried[0].fx.extra["threshold"] == pytest.approx(0.15, abs=0.1)
     assert tried[0].renders > S.WIDE_RENDERS and tried[0].renders <= S.WIDE_RENDERS + S.EXTRA_RENDERS
     assert tried[0].to_json(True)["extra"] == dict(tried[0].fx.extra)
-    # a renderer that sets no extra knob (a plugin profile): the longer search over the
+    # a renderer that sets no extra knob (a plugin that maps none): the longer search over the
     # Table 1 knobs alone cannot reach the target; the weak reverb is all it has
     best, tried = SS.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=lambda e: ())
     assert best == 1 and tried[0].search == "deep" and not tried[0].fx.extra

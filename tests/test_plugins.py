@@ -256,16 +256,37 @@ def test_renders_do_not_leak_into_each_other(rack):
         assert np.abs(a - b).max() < 1e-3, c
 
 
-def test_a_profile_refuses_extra_knobs_it_does_not_map(rack):
-    """The profile maps Table 1's knobs only, so a threshold moved by the open rack's
-    search cannot be set here: a clear error, never a render that ignores it."""
+def test_a_profile_sets_the_extra_knobs_it_maps_and_refuses_the_others(rack):
+    """debian_test maps the compressor's threshold and gain (LSP's attack levels and
+    makeups) and the reverb's size and decay: a search may move those on these plugins, a
+    moved value changes the render and never leaks into the next one; a knob it does not map
+    (the ratio: LSP's band amounts set the ratios) is a clear error, never a render that
+    ignores it."""
     from serumrnn.server.rack.render import extra_knobs
 
-    assert extra_knobs(rack, "compressor") == ()
-    fx = FX("compressor", low=0.5, mid=0.5, high=0.5, extra={"threshold": 0.2})
-    with pytest.raises(RenderError, match="maps no extra knob of the compressor \\(threshold\\)"):
-        rack.render([fx])
-    assert np.isfinite(rack.render([FX("compressor", low=0.5, mid=0.5, high=0.5)])).all()
+    assert extra_knobs(rack, "compressor") == ("threshold", "gain")
+    assert extra_knobs(rack, "reverb") == ("size", "decay") and extra_knobs(rack, "phaser") == ()
+    plain = FX("compressor", low=0.9, mid=0.9, high=0.9)
+    before = rack.render([plain])
+    low = rack.render([FX("compressor", low=0.9, mid=0.9, high=0.9, extra={"threshold": 0.05})])
+    assert np.abs(low - before).max() > 1e-2  # a lower threshold compresses more
+    assert np.array_equal(rack.render([plain]), before)  # the fixed value is back
+    with pytest.raises(RenderError, match="maps no parameter for the compressor's extra knob ratio"):
+        rack.render([FX("compressor", low=0.5, mid=0.5, high=0.5, extra={"ratio": 0.2})])
+    assert np.isfinite(rack.render([plain])).all()
+
+
+def test_an_extra_knob_needs_a_fixed_value_on_the_profile():
+    """A mapped extra knob whose parameter has no fixed value would keep the last search's
+    setting in every later render: the profile is refused, naming the key."""
+    raw = debian_raw()
+    raw["effects"]["reverb"]["fixed"] = [f for f in raw["effects"]["reverb"]["fixed"] if f["param"] != "Size"]
+    with pytest.raises(ProfileError, match=r"effects\.reverb\.extra\.size.*'fixed' list too"):
+        PF.parse_profile(raw)
+    raw = debian_raw()
+    raw["effects"]["reverb"]["extra"]["spin_rate"] = {"param": "Spin"}
+    with pytest.raises(ProfileError, match="'spin_rate' is not an extra knob of 'reverb'"):
+        PF.parse_profile(raw)
 
 
 def test_process_runs_user_audio_in_chain_order(rack):
@@ -457,7 +478,13 @@ def test_serum_json_is_the_spec_written_out():
         FX("eq", freq=0.6, q=0.3, gain=0.8),
         FX("phaser", depth=0.2, freq=0.4, feedback=0.6),
         FX("reverb", mix=0.5, low_cut=0.1, high_cut=0.9),
+        # the extra knobs are Serum's own parameters too: a search may move every one
+        FX("compressor", low=0.1, mid=0.5, high=0.9, extra={"threshold": 0.2, "ratio": 0.9}),
+        FX("reverb", mix=0.5, low_cut=0.1, high_cut=0.9, extra={"decay": 0.8}),
     ]
+    assert {e: tuple(m.extra) for e, m in p.effects.items()} == {
+        e.name: tuple(f.name for f in e.extra) for e in spec.EFFECTS
+    }
     for fx in examples:
         m = p.effect(fx.name)
         by_name = {ref.name: v for ref, v in m.settings(fx)}

@@ -102,8 +102,9 @@ def _device_flow(
     from serumrnn.server.rack.chain import Chain
     from serumrnn.server.rack.render import extra_knobs
 
-    # the captures come from the plugins, which set only what the profile maps
-    extra = any(extra_knobs(host, e) for e in spec.EFFECT_NAMES)
+    # the captures come from the plugins, which set only the extra knobs the profile maps:
+    # the search may move extra knobs only where the plugins can set every one it would move
+    extra = all(set(extra_knobs(rack, e)) <= set(extra_knobs(host, e)) for e in spec.EFFECT_NAMES)
     s = Assistant(models, target, renderer=rack, loop=loop, k=k, extra=extra)
     if not retries:
         s.runner.retry_budget = 0  # type: ignore[attr-defined]  # a VerifiedLoop

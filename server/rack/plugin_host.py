@@ -108,6 +108,12 @@ class PluginHost:
         """What reports and replies call this renderer."""
         return f"plugins: {self.profile.name}"
 
+    def extra_knobs(self, effect: str) -> tuple[str, ...]:
+        """The effect's extra knobs the profile maps (as ``PluginRack.extra_knobs``): read
+        from the profile here, so asking never waits on the worker."""
+        m = self.profile.effects.get(effect)
+        return () if m is None else tuple(m.extra)
+
     # -- the worker
 
     def _start(self) -> None:

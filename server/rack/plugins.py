@@ -214,13 +214,21 @@ class PluginRack:
             f"{', '.join(self.presets)} (or a preset file path)"
         )
 
+    def extra_knobs(self, effect: str) -> tuple[str, ...]:
+        """The effect's extra knobs (``spec.Fixed.extra``) this profile maps to a plugin
+        parameter, so a search moves only those (``render.extra_knobs``)."""
+        m = self.profile.effects.get(effect)
+        return () if m is None else tuple(m.extra)
+
     def _check(self, chain: Chain) -> None:
         for fx in chain:
             self.profile.effect(fx.name)
-            if fx.extra:  # a profile maps the Table 1 knobs only (render.extra_knobs: none here)
+            unmapped = sorted(set(fx.extra) - set(self.extra_knobs(fx.name)))
+            if unmapped:
                 raise RenderError(
-                    f"profile {self.profile.name!r} maps no extra knob of the {fx.name} "
-                    f"({', '.join(sorted(fx.extra))}): only its Table 1 knobs can be set on these plugins"
+                    f"profile {self.profile.name!r} maps no parameter for the {fx.name}'s extra "
+                    f"knob{'s' if len(unmapped) > 1 else ''} {', '.join(unmapped)}: it sets "
+                    f"{', '.join(self.extra_knobs(fx.name)) or 'only the Table 1 knobs'} on these plugins"
                 )
 
     def _switch(self, stage: PluginStage, hosted: Sequence[str], chain: Sequence[FX]) -> None:

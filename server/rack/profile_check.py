@@ -184,7 +184,9 @@ class _Checker:
             raise self.fail(
                 where, f"unknown effect {name!r}; spec effects: {', '.join(spec.EFFECT_NAMES)}"
             ) from None
-        d = self.keys(d, where, {"plugin", "enable", "knobs", "fixed", "comment"}, {"plugin", "knobs"})
+        d = self.keys(
+            d, where, {"plugin", "enable", "knobs", "fixed", "extra", "comment"}, {"plugin", "knobs"}
+        )
         host = d["plugin"]
         shared = host if isinstance(host, str) and host in SHARED_HOSTS else None
         plugin = None if shared else self.plugin(host, f"{where}.plugin")
@@ -200,14 +202,44 @@ class _Checker:
         fixed = d.get("fixed", [])
         if not isinstance(fixed, list):
             raise self.fail(f"{where}.fixed", "expected a list of {param, value}")
-        return EffectMap(
-            name,
-            plugin,
-            enable,
-            knobs,
-            tuple(self.setting(s, f"{where}.fixed[{i}]") for i, s in enumerate(fixed)),
-            shared,
-        )
+        settings = tuple(self.setting(s, f"{where}.fixed[{i}]") for i, s in enumerate(fixed))
+        extra = self.extra_targets(eff, d.get("extra", {}), settings, where)
+        return EffectMap(name, plugin, enable, knobs, settings, shared, extra)
+
+    def extra_targets(
+        self, eff: spec.Effect, extra_in: Any, fixed: tuple[Setting, ...], where: str
+    ) -> dict[str, tuple[Target, ...]]:
+        """Where the extra knobs the profile maps go (any of ``spec.Fixed.extra``, none
+        required). Each parameter must be pinned in ``fixed`` too: that is its value when a
+        chain leaves the knob alone, so a value a search tried never leaks into later renders."""
+        if not isinstance(extra_in, dict):
+            raise self.fail(f"{where}.extra", "expected an object of extra knob -> parameter")
+        names = [f.name for f in eff.extra]
+        pinned = {(s.ref.index, s.ref.name) for s in fixed}
+        out: dict[str, tuple[Target, ...]] = {}
+        for name, t in extra_in.items():
+            if name not in names:
+                raise self.fail(
+                    f"{where}.extra.{name}",
+                    f"{name!r} is not an extra knob of {eff.name!r}; its extra knobs: {', '.join(names) or 'none'}",
+                )
+            ts = t if isinstance(t, list) else [t]
+            if not ts:
+                raise self.fail(f"{where}.extra.{name}", "empty list of parameters")
+            knob = next(f for f in eff.extra if f.name == name).as_knob()
+            targets = tuple(
+                self.target(x, knob, f"{where}.extra.{name}" + (f"[{i}]" if isinstance(t, list) else ""))
+                for i, x in enumerate(ts)
+            )
+            for tg in targets:
+                if (tg.ref.index, tg.ref.name) not in pinned:
+                    raise self.fail(
+                        tg.ref.where,
+                        "an extra knob's parameter needs a value in the effect's 'fixed' list too "
+                        "(its value whenever a chain leaves the knob alone)",
+                    )
+            out[name] = targets
+        return out
 
     def enable(self, e: Any, where: str) -> Enable | None:
         """An effect's on/off parameter, None when the profile gives none."""

@@ -114,6 +114,10 @@ class EffectMap:
     knobs: Mapping[str, tuple[Target, ...]]
     fixed: tuple[Setting, ...]
     shared: str | None = None  # "synth" or "fx_host" when ``plugin`` is None
+    #: Where each extra knob the profile maps goes (``spec.Fixed.extra``; none: the search
+    #: never moves that knob on these plugins). Each one's parameter is in ``fixed`` too,
+    #: with the value it has whenever a chain leaves the knob alone.
+    extra: Mapping[str, tuple[Target, ...]] = field(default_factory=dict)
 
     @property
     def in_synth(self) -> bool:
@@ -132,18 +136,24 @@ class EffectMap:
         return out
 
     def settings(self, fx: FX) -> list[tuple[ParamRef, float]]:
-        """Every (parameter, value) to set when ``fx`` is on: enable, fixed, then knobs."""
+        """Every (parameter, value) to set when ``fx`` is on: enable, fixed, knobs, then the
+        extra knobs ``fx`` sets (over their fixed values, so none leaks into a later render)."""
         out = self.settings_fixed()
         eff = fx.effect
         for k in eff.knobs:
             for t in self.knobs[k.name]:
                 out.append((t.ref, t.value(k, fx.knobs[k.name])))
+        for f in eff.extra:
+            if f.name in fx.extra:
+                knob = f.as_knob()
+                out.extend((t.ref, t.value(knob, fx.extra[f.name])) for t in self.extra[f.name])
         return out
 
     def refs(self) -> list[ParamRef]:
         out = [self.enable.ref] if self.enable is not None else []
         out += [s.ref for s in self.fixed]
         out += [t.ref for ts in self.knobs.values() for t in ts]
+        out += [t.ref for ts in self.extra.values() for t in ts]
         return out
 
 

@@ -45,6 +45,7 @@ _SCHEMA_WORDS = frozenset(
         "plugin",
         "enable",
         "knobs",
+        "extra",
         "param",
         "index",
         "value",
@@ -65,7 +66,12 @@ _SCHEMA_WORDS = frozenset(
 def redacted_key_path(key_path: str) -> str:
     """``key_path`` with every word that is not the schema's or the spec's (an unknown key
     or effect name from the file) shown as ``<key>``: safe to send to a client."""
-    known = _SCHEMA_WORDS | set(spec.EFFECT_NAMES) | {k.name for e in spec.EFFECTS for k in e.knobs}
+    known = (
+        _SCHEMA_WORDS
+        | set(spec.EFFECT_NAMES)
+        | {k.name for e in spec.EFFECTS for k in e.knobs}
+        | {f.name for e in spec.EFFECTS for f in e.extra}
+    )
     out = []
     for part in key_path.split("."):
         word, bracket, rest = part.partition("[")

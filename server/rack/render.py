@@ -93,9 +93,9 @@ def renderer_label(renderer: object) -> str:
 
 def extra_knobs(renderer: object, effect: str) -> tuple[str, ...]:
     """The extra knobs of ``effect`` (``spec.Fixed.extra``) that ``renderer`` can set, so a
-    search moves only those: the open rack sets all of them; a plugin profile maps only
-    the Table 1 knobs, so none (a wrapper such as the server's locked renderer is looked
-    through)."""
+    search moves only those: the open rack sets all of them; a plugin rack those its
+    profile maps (``extra`` in the profile: all of them for Serum); any other renderer none
+    (a wrapper such as the server's locked renderer is looked through)."""
     for r in _and_wrapped(renderer):
         names = getattr(r, "extra_knobs", None)
         if callable(names):

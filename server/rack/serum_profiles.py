@@ -36,6 +36,8 @@ def _serum_effects(host: str, *, indices: bool) -> dict[str, Any]:
             },
             "knobs": knobs,
             "fixed": [{**ref(f.serum_name, f.serum_index), "value": f.value} for f in eff.fixed],
+            # Serum's own parameters: every extra knob maps 1:1, as the Table 1 knobs do
+            "extra": {f.name: ref(f.serum_name, f.serum_index) for f in eff.extra},
         }
     return effects
 
