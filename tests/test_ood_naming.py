@@ -185,6 +185,15 @@ def test_calibrate_resumes_and_writes_models_that_load(tmp_path):
         assert v["kept"] == min(v["val_mel_mse"], key=lambda k: (v["val_mel_mse"][k], k != "shipped"))
     models = load_group("basic", tmp_path / "models", which=STEP_MODELS)  # checksums verified
     assert set(models.models) == set(STEP_MODELS)
+    # the minutes count across reruns: with all 5 spent, a rerun allowing more epochs trains none
+    spent = json.loads((work / "budget.json").read_text())["spent_s"]
+    assert 0 < spent < 300
+    (work / "budget.json").write_text(json.dumps({"spent_s": 300.0}))
+    r = serumrnn(*base, *paths, "--max-epochs", "3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "5.0 of 5 minutes spent by earlier runs, 0.0 left" in r.stderr and "resuming" not in r.stderr
+    m = json.loads((tmp_path / "models" / "basic_shapes" / "manifest.json").read_text())
+    assert all(v["epochs_run"] == 2 for v in m["calibration"]["training"].values())
 
 
 def test_another_round_of_data_only_when_the_data_limited_every_model():

@@ -38,7 +38,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -83,6 +83,29 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class Budget:
+    """The ``--minutes`` of one calibration, counted across reruns in ``<work>/budget.json``.
+
+    Why: a rerun after a kill continues the time that was left instead of starting a fresh
+    budget, so what a calibration trained does not depend on how often it was interrupted
+    (a rerun whose evaluation had failed trained two more rounds on a fresh 30 minutes).
+    The time spent is saved after every data chunk and every epoch; a kill loses at most
+    the one in progress. A rerun with larger ``--minutes`` gets the difference."""
+
+    def __init__(self, work: Path, minutes: float):
+        self.path = work / "budget.json"
+        self.spent_before = float(json.loads(self.path.read_text())["spent_s"]) if self.path.exists() else 0.0
+        self.start = time.time() - self.spent_before  # as if one uninterrupted run began here
+        self.seconds = 60.0 * minutes
+        self.end = self.start + self.seconds
+
+    def left(self) -> float:
+        return self.end - time.time()
+
+    def save(self) -> None:
+        _atomic_write(self.path, json.dumps({"spent_s": round(time.time() - self.start, 1)}) + "\n")
+
+
 # -- data -----------------------------------------------------------------------------
 def render_chunk(rack: Any, effect: str, chunk: int, presets: list[str], group: str) -> dict[str, np.ndarray]:
     """``CHUNK`` pairs for ``effect``: input (chain without it), target, its knobs."""
@@ -112,7 +135,14 @@ def render_chunk(rack: Any, effect: str, chunk: int, presets: list[str], group: 
 
 
 def _render_chunks(
-    rack: Any, work: Path, presets: list[str], group: str, deadline: float, first: int, last: int
+    rack: Any,
+    work: Path,
+    presets: list[str],
+    group: str,
+    deadline: float,
+    first: int,
+    last: int,
+    tick: Callable[[], None] = lambda: None,
 ) -> int:
     """Render chunks ``first`` .. ``last - 1`` round-robin over the effects (those on disk
     are kept) until the deadline, at least one more each when there is room; returns the
@@ -136,6 +166,7 @@ def _render_chunks(
                 np.savez(f, **arrays)  # type: ignore[arg-type]
             os.replace(tmp, path)
             done[e] += 1
+            tick()
         else:
             continue
         break
@@ -150,6 +181,7 @@ def render_data(
     deadline: float,
     max_pairs: int,
     round_pairs: int | None = None,
+    tick: Callable[[], None] = lambda: None,
 ) -> dict:
     """Render chunks round-robin over the effects until the deadline, ``max_pairs`` per
     effect or ``round_pairs`` (a round's most); the first run that finishes writes
@@ -160,7 +192,9 @@ def render_data(
         plan.setdefault("rounds", [plan["chunks"]])  # written before rounds: one round
         return plan
     t0 = time.perf_counter()
-    chunks = _render_chunks(rack, work, presets, group, deadline, 0, _round_end(0, max_pairs, round_pairs))
+    chunks = _render_chunks(
+        rack, work, presets, group, deadline, 0, _round_end(0, max_pairs, round_pairs), tick
+    )
     plan = {
         "chunks": chunks,
         "rounds": [chunks],
@@ -188,12 +222,13 @@ def more_data(
     deadline: float,
     max_pairs: int,
     round_pairs: int | None = None,
+    tick: Callable[[], None] = lambda: None,
 ) -> bool:
     """Another round of pairs after ``plan``'s (until the deadline or the caps); when every
     effect gained a chunk, records the round in ``plan.json`` and returns True."""
     have = plan["chunks"]
     chunks = _render_chunks(
-        rack, work, plan["presets"], group, deadline, have, _round_end(have, max_pairs, round_pairs)
+        rack, work, plan["presets"], group, deadline, have, _round_end(have, max_pairs, round_pairs), tick
     )
     if chunks <= have:
         return False
@@ -255,13 +290,14 @@ class CalibData:
         return out
 
 
-def _deadline_callback(deadline: float):
+def _deadline_callback(deadline: float, tick: Callable[[], None] = lambda: None):
     import keras
 
     class Deadline(keras.callbacks.Callback):
         """Stop after the epoch that passes the budget (the epoch is checkpointed first)."""
 
         def on_epoch_end(self, epoch, logs=None):
+            tick()
             if time.time() > deadline:
                 self.model.stop_training = True
 
@@ -295,14 +331,20 @@ def calibrate(
     gid = P.resolve_group(group)
     src = Path(models_dir or DEFAULT_MODELS_DIR) / gid
     shipped = read_manifest(src)
-    t_start = time.time()
-    end = t_start + 60.0 * minutes
     work = work / gid
     work.mkdir(parents=True, exist_ok=True)
+    budget = Budget(work, minutes)
+    end = budget.end
+    if budget.spent_before:
+        print(
+            f"calibration budget: {budget.spent_before / 60:.1f} of {minutes:g} minutes spent by earlier runs,"
+            f" {max(0.0, budget.left()) / 60:.1f} left",
+            file=sys.stderr,
+        )
     rack = PluginRack(profile)
     presets = [rack.profile.default_preset or "init"]
     plan = render_data(
-        rack, work, presets, gid, t_start + DATA_SHARE * 60.0 * minutes, max_pairs, round_pairs
+        rack, work, presets, gid, budget.start + DATA_SHARE * budget.seconds, max_pairs, round_pairs, budget.save
     )
     import_tensorflow()
     import keras
@@ -316,6 +358,10 @@ def calibrate(
         for i, name in enumerate(todo):
             data = CalibData(work, name[len("param_") :], plan["rounds"][r])
             share = max(0.0, end - time.time()) / (len(todo) - i)
+            run = work / ("runs" if r == 0 else f"runs-r{r + 1}") / name
+            if share <= 0 and (run / "best.keras").exists():  # the budget is spent: no more epochs
+                best[name] = run / "best.keras"
+                continue
 
             def build(path: Path = start_from[name]):
                 return keras.models.load_model(path, compile=False)
@@ -326,19 +372,21 @@ def calibrate(
                 compile_kwargs(name, recipe.continuous_weight),
                 data,
                 recipe,
-                work / ("runs" if r == 0 else f"runs-r{r + 1}") / name,
+                run,
                 batch=recipe.param_batch,
                 verbose=verbose,
-                callbacks=[_deadline_callback(time.time() + share)],
+                callbacks=[_deadline_callback(time.time() + share, budget.save)],
             )
         if r + 1 < len(plan["rounds"]):  # a rerun: this round's data were rendered already
             r += 1
             continue
         finished = [_finished(best[n], recipe) for n in PARAM_MODELS]
         left = end - time.time()
-        if not another_round(finished, left, 60.0 * minutes, plan["chunks"] * CHUNK, max_pairs):
+        if not another_round(finished, left, budget.seconds, plan["chunks"] * CHUNK, max_pairs):
             break
-        if not more_data(rack, work, plan, gid, time.time() + DATA_SHARE * left, max_pairs, round_pairs):
+        if not more_data(
+            rack, work, plan, gid, time.time() + DATA_SHARE * left, max_pairs, round_pairs, budget.save
+        ):
             break
         r += 1
     folder = export(
