@@ -13,7 +13,7 @@ import soundfile as sf
 
 from serumrnn.server import spec
 from serumrnn.server.rack import FX, Chain
-from serumrnn.server.rack.capture import chain_from_serum, plugin_capture
+from serumrnn.server.rack.capture import chain_from_serum, playable, plugin_capture
 from serumrnn.server.sampling import sample_chain
 
 CHAIN = Chain([FX("distortion", mode="HardClip", drive=0.8), FX("eq", freq=0.7, q=0.4, gain=0.85)])
@@ -90,3 +90,18 @@ def test_command_line_serves_captures(host, tmp_path):
     assert second["ok"] is True and [f["effect"] for f in second["chain"]] == ["distortion", "eq"]
     cap, sr = sf.read(tmp_path / "cap.wav", dtype="float32")
     assert sr == 44100 and np.abs(cap - host.render(CHAIN)).max() < 1e-5
+
+
+def test_extra_knobs_moved_by_the_search_reach_the_capture(host):
+    """The device sends every fixed knob; those at the spec's value say nothing, a moved
+    extra knob the profile maps is rendered, one it does not map is dropped and named."""
+    comp = spec.effect("compressor")
+    fixed = {f.serum_name: f.value for f in comp.fixed}
+    base = {**serum_values(Chain([FX("compressor", low=0.5, mid=0.5, high=0.5)])), **fixed}
+    assert chain_from_serum(base)[0].extra == {}
+    moved = {**base, "Cmp_Thr": 0.1, "Cmp_Att": 0.9}
+    chain, dropped = playable(chain_from_serum(moved), host)
+    assert dict(chain[0].extra) == {"threshold": 0.1} and dropped == ["compressor.attack"]
+    dry = host.dry()
+    a, b = plugin_capture(dry, base, renderer=host), plugin_capture(dry, moved, renderer=host)
+    assert float(np.max(np.abs(a - b))) > 1e-3  # the threshold reached the plugin

@@ -37,8 +37,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -344,7 +345,14 @@ def calibrate(
     rack = PluginRack(profile)
     presets = [rack.profile.default_preset or "init"]
     plan = render_data(
-        rack, work, presets, gid, budget.start + DATA_SHARE * budget.seconds, max_pairs, round_pairs, budget.save
+        rack,
+        work,
+        presets,
+        gid,
+        budget.start + DATA_SHARE * budget.seconds,
+        max_pairs,
+        round_pairs,
+        budget.save,
     )
     import_tensorflow()
     import keras

@@ -20,19 +20,25 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.rack.chain import FX, Chain
-from serumrnn.server.rack.render import Renderer
+from serumrnn.server.rack.render import Renderer, extra_knobs
 
 #: The profile a capture is rendered on unless told otherwise (free plugins ``make`` installs).
 CAPTURE_PROFILE = "debian_test"
 
 
+#: An extra knob counts as moved when its value is this far from the spec's fixed value.
+EXTRA_MOVED = 1e-6
+
+
 def _serum_keys() -> dict[str, tuple[str, str]]:
-    """Serum name and index (as text) -> (effect, knob name or "enable")."""
+    """Serum name and index (as text) -> (effect, knob name, extra knob name or "enable")."""
     out: dict[str, tuple[str, str]] = {}
     for eff in spec.EFFECTS:
-        for name, index, what in [(eff.enable.serum_name, eff.enable.serum_index, "enable")] + [
-            (k.serum_name, k.serum_index, k.name) for k in eff.knobs
-        ]:
+        for name, index, what in (
+            [(eff.enable.serum_name, eff.enable.serum_index, "enable")]
+            + [(k.serum_name, k.serum_index, k.name) for k in eff.knobs]
+            + [(f.serum_name, f.serum_index, f.name) for f in eff.extra]
+        ):
             out[name] = out[str(index)] = (eff.name, what)
     return out
 
@@ -41,8 +47,11 @@ def chain_from_serum(values: Mapping[str | int, float]) -> Chain:
     """The chain that Serum parameter values describe (keys: Serum names or indices).
 
     An effect is on when its enable is at least half way; an effect that is on needs
-    every knob. A menu's value is read as its nearest choice. Other parameters (the fixed
-    knobs, the rest of Serum) are ignored: the profile pins what the rack needs.
+    every knob. A menu's value is read as its nearest choice. An extra knob
+    (``spec.Fixed.extra``) the search moved away from its fixed value goes into the FX's
+    ``extra``; the device sends every fixed knob each step, so one at its fixed value says
+    nothing. Other parameters (the other fixed knobs, the rest of Serum) are ignored: the
+    profile pins what the rack needs.
     """
     keys = _serum_keys()
     per: dict[str, dict[str, float]] = {}
@@ -71,8 +80,26 @@ def chain_from_serum(values: Mapping[str | int, float]) -> Chain:
                 if k.categorical
                 else x
             )
-        fxs.append(FX(eff.name, knobs))
+        extra = {
+            f.name: got[f.name]
+            for f in eff.extra
+            if f.name in got and abs(got[f.name] - f.value) > EXTRA_MOVED
+        }
+        fxs.append(FX(eff.name, knobs, extra=extra))
     return Chain(fxs)
+
+
+def playable(chain: Chain, renderer: Renderer) -> tuple[Chain, list[str]]:
+    """``chain`` without the extra knobs ``renderer``'s plugins do not map, and those
+    dropped ("compressor.attack"). Why: Serum sets every extra knob, but a profile maps only
+    some; the twin renders what its plugins can and says what it could not, rather than
+    refusing the whole capture."""
+    kept, dropped = [], []
+    for fx in chain:
+        mapped = set(extra_knobs(renderer, fx.name))
+        dropped += [f"{fx.name}.{n}" for n in fx.extra if n not in mapped]
+        kept.append(FX(fx.name, fx.knobs, extra={n: v for n, v in fx.extra.items() if n in mapped}))
+    return Chain(kept), dropped
 
 
 def plugin_capture(
@@ -87,14 +114,13 @@ def plugin_capture(
     ``renderer``: a plugin host to reuse (one per test run); else one is started for
     ``profile`` and stopped after (about a second of start-up).
     """
-    chain = chain_from_serum(values)
     if renderer is not None:
-        return renderer.process(np.asarray(dry, np.float32), chain)
+        return renderer.process(np.asarray(dry, np.float32), playable(chain_from_serum(values), renderer)[0])
     from serumrnn.server.rack.plugin_host import PluginHost
 
     host = PluginHost(profile)
     try:
-        return host.process(np.asarray(dry, np.float32), chain)
+        return host.process(np.asarray(dry, np.float32), playable(chain_from_serum(values), host)[0])
     finally:
         host.close()
 
@@ -104,10 +130,10 @@ def _one(host: Renderer, req: Mapping[str, Any]) -> dict[str, Any]:
 
     sr = host.settings.sample_rate
     dry = load_clip(req["input"], sample_rate=sr, duration_s=host.settings.render_s)
-    chain = chain_from_serum(req.get("params", {}))
+    chain, dropped = playable(chain_from_serum(req.get("params", {})), host)
     out = host.process(dry, chain)
     write_wav(req["out"], out, sr)
-    return {"ok": True, "out": req["out"], "chain": chain.to_json()}
+    return {"ok": True, "out": req["out"], "chain": chain.to_json(), "extra_not_mapped": dropped}
 
 
 def _cmd(a: argparse.Namespace) -> int:

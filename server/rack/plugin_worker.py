@@ -36,12 +36,14 @@ def _factory(dotted: str) -> Callable[..., Any]:
     return made
 
 
-def chain_data(chain: Chain | Sequence[FX]) -> list[tuple[str, dict[str, float]]]:
-    return [(fx.name, dict(fx.knobs)) for fx in chain]
+def chain_data(chain: Chain | Sequence[FX]) -> list[dict[str, Any]]:
+    """A chain as it crosses to the worker: ``Chain.to_json``, so an FX's extra knobs
+    travel with its knobs (a pair of name and knobs once dropped them on the way)."""
+    return [fx.to_json() for fx in chain]
 
 
-def _chain(data: Sequence[tuple[str, Mapping[str, float]]]) -> Chain:
-    return Chain([FX(name, knobs) for name, knobs in data])
+def _chain(data: Sequence[Mapping[str, Any]]) -> Chain:
+    return Chain.from_json(data)
 
 
 #: Errors the child sends back by name, rebuilt as the same class in the parent.
