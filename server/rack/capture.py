@@ -114,13 +114,18 @@ def plugin_capture(
     ``renderer``: a plugin host to reuse (one per test run); else one is started for
     ``profile`` and stopped after (about a second of start-up).
     """
+    chain = chain_from_serum(values)
+
+    def through(r: Renderer) -> np.ndarray:
+        return r.process(np.asarray(dry, np.float32), playable(chain, r)[0])
+
     if renderer is not None:
-        return renderer.process(np.asarray(dry, np.float32), playable(chain_from_serum(values), renderer)[0])
+        return through(renderer)
     from serumrnn.server.rack.plugin_host import PluginHost
 
     host = PluginHost(profile)
     try:
-        return host.process(np.asarray(dry, np.float32), playable(chain_from_serum(values), host)[0])
+        return through(host)
     finally:
         host.close()
 
