@@ -218,7 +218,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("calibrate", help="fine-tune the parameter models on a plugin profile (resumable)")
     c.add_argument("--profile", required=True, help="plugin profile: name (debian_test, serum) or JSON path")
-    c.add_argument("--minutes", type=float, required=True, help="time budget: rendering, then training")
+    c.add_argument(
+        "--minutes",
+        type=float,
+        required=True,
+        help="time budget of the whole calibration, rendering then training; a rerun with the same --work continues what is left",
+    )
     c.add_argument(
         "--group", default="basic", help="preset group whose models are calibrated (default basic)"
     )
