@@ -335,7 +335,6 @@ def calibrate(
     work = work / gid
     work.mkdir(parents=True, exist_ok=True)
     budget = Budget(work, minutes)
-    end = budget.end
     if budget.spent_before:
         print(
             f"calibration budget: {budget.spent_before / 60:.1f} of {minutes:g} minutes spent by earlier runs,"
@@ -365,7 +364,7 @@ def calibrate(
         start_from, todo = dict(best), list(PARAM_MODELS)
         for i, name in enumerate(todo):
             data = CalibData(work, name[len("param_") :], plan["rounds"][r])
-            share = max(0.0, end - time.time()) / (len(todo) - i)
+            share = max(0.0, budget.left()) / (len(todo) - i)
             run = work / ("runs" if r == 0 else f"runs-r{r + 1}") / name
             if share <= 0 and (run / "best.keras").exists():  # the budget is spent: no more epochs
                 best[name] = run / "best.keras"
@@ -389,7 +388,7 @@ def calibrate(
             r += 1
             continue
         finished = [_finished(best[n], recipe) for n in PARAM_MODELS]
-        left = end - time.time()
+        left = budget.left()
         if not another_round(finished, left, budget.seconds, plan["chunks"] * CHUNK, max_pairs):
             break
         if not more_data(
