@@ -76,7 +76,7 @@ def _cmd_ood_eval(a: argparse.Namespace) -> int:
 def _cmd_head_data(a: argparse.Namespace) -> int:
     from serumrnn.training import naming_head as NH
 
-    NH.generate(Path(a.out), seed=a.seed, per_impl=a.per_impl)
+    NH.generate(Path(a.out), seed=a.seed, per_impl=a.per_impl, pool=a.input_pool or NH.INPUT_POOL)
     print(f"{a.out}: naming examples ready")
     return 0
 
@@ -198,6 +198,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", default="data/naming", help="data folder (default data/naming)")
     d.add_argument("--seed", type=int, default=0, help="seed of inputs and settings (default 0)")
     d.add_argument("--per-impl", type=int, default=100, help="examples per implementation (default 100)")
+    d.add_argument(
+        "--input-pool",
+        type=int,
+        default=None,
+        help="inputs drawn once and shared by every implementation (default: naming_head.INPUT_POOL)",
+    )
     d.set_defaults(func=_cmd_head_data)
     t = hsub.add_parser("train", help="train the head without the held-out implementations, score them")
     t.add_argument("--data", default="data/naming", help="data folder (default data/naming)")

@@ -45,7 +45,7 @@ SEED_STREAM = 0x4EAD  # record_seed(SEED_STREAM, seed, implementation, example)
 HELD_OUT_FAMILIES = ("dragonfly", "zam")
 HELD_OUT_NAMES = ("ZynPhaser",)
 OPEN_RACK = "open_rack"
-INPUT_POOL = 160  # inputs drawn once per data set and shared by every implementation
+INPUT_POOL = 400  # inputs drawn once per data set and shared by every implementation
 DEFAULT_PER_IMPL = 80
 VAL_SHARE = 0.15
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # head weights tried on validation for the combination
@@ -68,8 +68,9 @@ def _mel(audio: np.ndarray) -> np.ndarray:
 
 
 # -- data: the plugin process ---------------------------------------------------------
-def render_inputs(root: Path, seed: int) -> None:
-    """The shared input pool (SoX oscillators and Zyn notes): ``inputs.npz``."""
+def render_inputs(root: Path, seed: int, pool: int = INPUT_POOL) -> None:
+    """The shared input pool (SoX oscillators and Zyn notes, and some kinds the suite never
+    plays: ``effect_types.draw_training_input``): ``inputs.npz``."""
     from serumrnn.server.sampling import record_seed
 
     path = root / "inputs.npz"
@@ -78,22 +79,23 @@ def render_inputs(root: Path, seed: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         audio = [
             ET.render_input(
-                ET.draw_input(np.random.default_rng(record_seed(SEED_STREAM, seed, 0xFFFF, i))), Path(tmp)
+                ET.draw_training_input(np.random.default_rng(record_seed(SEED_STREAM, seed, 0xFFFF, i))),
+                Path(tmp),
             )
-            for i in range(INPUT_POOL)
+            for i in range(pool)
         ]
     _atomic_savez(path, audio=np.stack(audio).astype(np.float32))
 
 
-def render_other_software(root: Path, seed: int, per_impl: int) -> None:
-    """Every SoX and plugin implementation's examples (resumes per implementation)."""
+def render_other_software(root: Path, seed: int, per_impl: int, pool: int = INPUT_POOL) -> None:
+    """Every SoX, plugin and pedalboard implementation's examples (resumes per implementation)."""
     from serumrnn.server.sampling import record_seed
 
-    render_inputs(root, seed)
+    render_inputs(root, seed, pool)
     with np.load(root / "inputs.npz") as z:
         inputs = z["audio"]
-    ET.check_available(ET.OTHER_SOFTWARE)
-    for k, imp in enumerate(ET.OTHER_SOFTWARE):
+    ET.check_available(ET.HEAD_DATA)
+    for k, imp in enumerate(ET.HEAD_DATA):
         path = root / f"impl-{k:02d}.npz"
         if path.exists():
             continue
@@ -161,10 +163,16 @@ def render_open_rack(root: Path, seed: int, per_impl: int) -> None:
         )
 
 
-def generate(root: Path, *, seed: int = 0, per_impl: int = DEFAULT_PER_IMPL) -> None:
+def generate(root: Path, *, seed: int = 0, per_impl: int = DEFAULT_PER_IMPL, pool: int = INPUT_POOL) -> None:
     """Both halves, each in a child process of its own (plugins first)."""
     root.mkdir(parents=True, exist_ok=True)
-    cfg = {"seed": seed, "per_impl": per_impl, "input_pool": INPUT_POOL}
+    cfg = {
+        "seed": seed,
+        "per_impl": per_impl,
+        "input_pool": pool,
+        "training_input_share": ET.TRAINING_INPUT_SHARE,
+        "implementations": [i.name for i in ET.HEAD_DATA],
+    }
     cfg_path = root / "config.json"
     if cfg_path.exists() and json.loads(cfg_path.read_text()) != cfg:
         raise ValueError(f"{root} holds naming data made with other settings; use another --out or delete it")
@@ -179,6 +187,7 @@ def generate(root: Path, *, seed: int = 0, per_impl: int = DEFAULT_PER_IMPL) -> 
                 str(root),
                 str(seed),
                 str(per_impl),
+                str(pool),
             ],
             check=True,
         )
@@ -448,9 +457,9 @@ def choose_weight(head: Head, models: Any, root: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # the child processes of `generate`
-    part, root_arg, seed_arg, per_arg = sys.argv[1:5]
+    part, root_arg, seed_arg, per_arg, pool_arg = sys.argv[1:6]
     if part == "plugins":
-        render_other_software(Path(root_arg), int(seed_arg), int(per_arg))
+        render_other_software(Path(root_arg), int(seed_arg), int(per_arg), int(pool_arg))
     elif part == "open_rack":
         render_open_rack(Path(root_arg), int(seed_arg), int(per_arg))
     else:
