@@ -83,7 +83,14 @@ EFFECTS: tuple[Effect, ...] = (
         ),
         fixed=(
             Fixed(
-                "multiband", "CmpMBnd", 140, 1.0, Display("", 0, 1), label="Multiband", words=((1.0, "On"),)
+                "multiband",
+                "CmpMBnd",
+                140,
+                1.0,
+                Display("", 0, 1),
+                label="Multiband",
+                words=((0.0, "Off"), (1.0, "On")),
+                extra=True,  # off: a plain one-band compressor (docs/naming-and-calibration.md)
             ),
             Fixed(
                 "threshold",

@@ -182,6 +182,23 @@ def test_extra_search_moves_only_the_extra_knobs_it_is_given_within_its_budget()
     )
 
 
+def test_the_extra_search_moves_a_switch_between_its_words_only():
+    """The compressor's MULTIBAND is a switch: every setting tried is Off or On, and a
+    distance that wants it off (a one-band compressor made elsewhere) gets it off."""
+    rec = Recorder({"low": 0.5})
+    base = rec.__call__
+
+    def scores(fxs):
+        return [d + (0.0 if f.extra.get("multiband") == 0.0 else 1.0) for f, d in zip(fxs, base(fxs))]
+
+    model = FX("compressor", {"low": 0.5, "mid": 0.5, "high": 0.5})
+    r = S.extra_search(model, ("multiband", "ratio"), scores, scores([model])[0], budget=24, seed=0)
+    assert {f.extra["multiband"] for f in rec.seen[1:]} == {0.0, 1.0}
+    assert r.kept and r.fx.extra["multiband"] == 0.0
+    words = dict(next(f for f in spec.effect("compressor").fixed if f.name == "multiband").words)
+    assert words[r.fx.extra["multiband"]] == "Off"
+
+
 def test_a_sure_favourite_refused_after_its_wide_search_gets_an_extra_search_and_is_offered():
     judge, cur, dist, props = _compressor_world()
     simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731

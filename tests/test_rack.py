@@ -211,6 +211,25 @@ def test_distortion_stays_finite_on_very_loud_input(rack):
         assert np.isfinite(out).all(), spec.DISTORTION_MODES[mode]
 
 
+def test_compressor_with_multiband_off_is_a_plain_downward_compressor(rack):
+    """Serum's MULTIBAND off: one band, downward only, so a threshold above the sound leaves
+    it alone (the multiband mode lifts what is below its threshold), the band knobs do
+    nothing, and a low threshold takes gain off."""
+    dry = rack.dry("laser_pluck")
+    off = {"multiband": 0.0, "threshold": 1.0}  # 0 dB: above every sample
+    a = rack.render([FX("compressor", low=0.9, mid=0.2, high=0.6, extra=off)], "laser_pluck")
+    b = rack.render([FX("compressor", low=0.1, mid=0.8, high=0.3, extra=off)], "laser_pluck")
+    np.testing.assert_allclose(a, dry, atol=1e-6)
+    np.testing.assert_array_equal(a, b)
+    on = rack.render([FX("compressor", low=0.9, mid=0.2, high=0.6, extra={"threshold": 1.0})], "laser_pluck")
+    assert np.max(np.abs(on - dry)) > 0.05
+    low = rack.render(
+        [FX("compressor", low=0.5, mid=0.5, high=0.5, extra={**off, "threshold": 0.3})], "laser_pluck"
+    )
+    assert np.all(np.abs(low) <= np.abs(dry) + 1e-7)  # downward only: no sample is lifted
+    assert np.sqrt(np.mean(low**2)) < 0.8 * np.sqrt(np.mean(dry**2))
+
+
 def test_extra_knobs_render_and_never_leak_into_the_next_render(rack):
     """A step's extra values (a compressor's threshold, a reverb's decay) change the sound,
     and a render without them is back at the spec's fixed values, cache or not."""

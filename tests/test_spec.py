@@ -273,12 +273,16 @@ def test_relations_are_exported_but_change_no_fingerprint():
 
 def test_extra_knobs_are_fixed_knobs_a_search_may_move_and_change_no_fingerprint(monkeypatch):
     comp = spec.effect("compressor")
-    assert [f.name for f in comp.extra] == ["threshold", "ratio", "attack", "release", "gain"]
+    assert [f.name for f in comp.extra] == ["multiband", "threshold", "ratio", "attack", "release", "gain"]
     assert all(f in comp.fixed for f in comp.extra)
     assert spec.effect("eq").extra == ()  # its low band sits in a relation with the high band
     assert spec.validate_extra("compressor", {"ratio": 0.25}) == {"ratio": 0.25}
-    with pytest.raises(KeyError, match="no extra knob.*'multiband'.*extra knobs: threshold"):
-        spec.validate_extra("compressor", {"multiband": 0.0})  # fixed, but not extra
+    with pytest.raises(KeyError, match="no extra knob.*'wet'.*extra knobs: multiband, threshold"):
+        spec.validate_extra("compressor", {"wet": 0.5})  # fixed, but not extra
+    assert spec.extra_text("compressor", {"multiband": 0.0, "ratio": 0.25}) == [
+        "Multiband Off",
+        "Ratio 2.1:1",
+    ]
     with pytest.raises(ValueError, match="compressor.threshold: 1.5 is outside 0..1"):
         spec.validate_extra("compressor", {"threshold": 1.5})
     before = spec.fingerprint()

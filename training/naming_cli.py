@@ -84,7 +84,9 @@ def _cmd_head_data(a: argparse.Namespace) -> int:
 def _cmd_head_train(a: argparse.Namespace) -> int:
     from serumrnn.training import naming_head as NH
 
-    m = NH.train(Path(a.data), Path(a.out), seed=a.seed, epochs=a.epochs, verbose=0 if a.quiet else 2)
+    m = NH.train(
+        Path(a.data), Path(a.out), seed=a.seed, epochs=a.epochs, width=a.width, verbose=0 if a.quiet else 2
+    )
     print(
         f"{a.out}: trained in {m['train_seconds']} s on {m['data']['train_examples']} examples; "
         f"validation accuracy {100 * m['val_accuracy']:.1f} %, held-out implementations "
@@ -212,6 +214,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     t.add_argument("--epochs", type=int, default=30, help="most epochs (early stopping on validation)")
+    t.add_argument("--width", type=int, default=16, help="filters of the first convolution (default 16)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     t.set_defaults(func=_cmd_head_train)
     v = hsub.add_parser("eval", help="choose the head+selector weight on validation; held-out figures")

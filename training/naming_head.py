@@ -263,7 +263,14 @@ def build_head(width: int = 16):
 
 
 def train(
-    root: Path, out: Path, *, seed: int = 0, epochs: int = 30, batch: int = 32, verbose: int = 2
+    root: Path,
+    out: Path,
+    *,
+    seed: int = 0,
+    epochs: int = 30,
+    width: int = 16,
+    batch: int = 32,
+    verbose: int = 2,
 ) -> dict:
     """Train on the training implementations, keep the best validation epoch, score the
     held-out implementations, choose the combination weight on validation, ship."""
@@ -278,7 +285,7 @@ def train(
     va = np.flatnonzero(ex.val)
     te = np.flatnonzero(ex.held_out)
     keras.utils.set_random_seed(seed)
-    model = build_head()
+    model = build_head(width)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
@@ -321,6 +328,7 @@ def train(
         "spec_fingerprint": spec.fingerprint(),
         "features": {"n_mels": F.N_MELS, "n_frames": F.N_FRAMES, "hop": F.HOP, "sample_rate": F.SAMPLE_RATE},
         "seed": seed,
+        "training": {"epochs": epochs, "width": width, "batch": batch},
         "data": {
             "folder": str(root),
             "config": json.loads((root / "config.json").read_text()),
