@@ -137,6 +137,9 @@ EFFECTS: tuple[Effect, ...] = (
         ),
         fixed=(
             Fixed("wet", "Dist_Wet", 96, 1.0, label="Mix", extra=True),
+            # Serum's distortion filter (off in the paper): extra knobs, so a search may
+            # switch it on to imitate a drive with a tone stack (a tube amp made elsewhere).
+            # L/B/H and PRE/POST are three-way switches (the research code's 3 categories).
             Fixed(
                 "filter_mode",
                 "Dist_L/B/H",
@@ -144,10 +147,11 @@ EFFECTS: tuple[Effect, ...] = (
                 0.0,
                 Display("", 0, 1),
                 label="Filter type (L/B/H)",
-                words=((0.0, "L (low-pass)"),),
+                words=((0.0, "L (low-pass)"), (0.5, "B (band-pass)"), (1.0, "H (high-pass)")),
+                extra=True,
             ),
-            Fixed("filter_freq", "Dist_Freq", 100, 0.5, HZ_FULL, label="Filter frequency"),
-            Fixed("filter_bw", "Dist_BW", 101, 0.5, label="Filter bandwidth"),
+            Fixed("filter_freq", "Dist_Freq", 100, 0.5, HZ_FULL, label="Filter frequency", extra=True),
+            Fixed("filter_bw", "Dist_BW", 101, 0.5, label="Filter bandwidth", extra=True),
             Fixed(
                 "prepost",
                 "Dist_PrePost",
@@ -155,7 +159,8 @@ EFFECTS: tuple[Effect, ...] = (
                 0.0,
                 Display("", 0, 1),
                 label="Filter (Off/Pre/Post)",
-                words=((0.0, "Off"),),
+                words=((0.0, "Off"), (0.5, "Pre"), (1.0, "Post")),
+                extra=True,
             ),
         ),
     ),

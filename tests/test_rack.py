@@ -230,6 +230,24 @@ def test_compressor_with_multiband_off_is_a_plain_downward_compressor(rack):
     assert np.sqrt(np.mean(low**2)) < 0.8 * np.sqrt(np.mean(dry**2))
 
 
+def test_distortion_filter_is_off_by_default_and_shapes_the_drive_when_switched_on(rack):
+    """Serum's distortion filter: off (the paper's setting) its knobs change nothing; a
+    low-pass after the drive takes the highs off, and before it the drive makes new ones."""
+    drive = {"mode": "Tube", "drive": 0.7}
+    plain = rack.render([FX("distortion", drive)], "saw")
+    off = rack.render([FX("distortion", drive, extra={"filter_freq": 0.1, "filter_mode": 1.0})], "saw")
+    np.testing.assert_array_equal(plain, off)
+    lp = {"filter_mode": 0.0, "filter_freq": 0.4}  # low-pass near 330 Hz
+    post = rack.render([FX("distortion", drive, extra={**lp, "prepost": 1.0})], "saw")
+    pre = rack.render([FX("distortion", drive, extra={**lp, "prepost": 0.5})], "saw")
+
+    def highs(a):
+        return band_energy(a, SR, 3000, 12000) / band_energy(a, SR, 50, 12000)
+
+    assert highs(post) < 0.1 * highs(plain)
+    assert highs(pre) > 3 * highs(post)  # the drive after the filter adds harmonics again
+
+
 def test_extra_knobs_render_and_never_leak_into_the_next_render(rack):
     """A step's extra values (a compressor's threshold, a reverb's decay) change the sound,
     and a render without them is back at the spec's fixed values, cache or not."""

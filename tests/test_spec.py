@@ -275,6 +275,13 @@ def test_extra_knobs_are_fixed_knobs_a_search_may_move_and_change_no_fingerprint
     comp = spec.effect("compressor")
     assert [f.name for f in comp.extra] == ["multiband", "threshold", "ratio", "attack", "release", "gain"]
     assert all(f in comp.fixed for f in comp.extra)
+    assert [f.name for f in spec.effect("distortion").extra] == [
+        "wet",
+        "filter_mode",
+        "filter_freq",
+        "filter_bw",
+        "prepost",
+    ]
     assert spec.effect("eq").extra == ()  # its low band sits in a relation with the high band
     assert spec.validate_extra("compressor", {"ratio": 0.25}) == {"ratio": 0.25}
     with pytest.raises(KeyError, match="no extra knob.*'wet'.*extra knobs: multiband, threshold"):
