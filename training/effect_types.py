@@ -260,97 +260,11 @@ PLUGINS: tuple[Implementation, ...] = (
 OTHER_SOFTWARE: tuple[Implementation, ...] = SOX + PLUGINS
 
 
-# -- training only: pedalboard (Spotify's JUCE effects) -------------------------------
-def _log_u(r: np.random.Generator, lo: float, hi: float) -> float:
-    return round(float(np.exp(r.uniform(np.log(lo), np.log(hi)))), 1)
-
-
-def _shelf(r: np.random.Generator) -> dict[str, Any]:
-    low = bool(r.random() < 0.5)
-    return {
-        "class": "LowShelfFilter" if low else "HighShelfFilter",
-        "cutoff_frequency_hz": _log_u(r, 80, 400) if low else _log_u(r, 2000, 8000),
-        "gain_db": _u(r, 6, 15) * _sign(r),
-    }
-
-
-#: One more implementation of every type, heard by the naming head's training only; the
-#: suite never draws them, so its figures stay comparable and its effects stay unheard.
-#: Why: phasing had two implementations to learn from (ours, SoX's) and distortion three.
-#: ``draw`` gives the pedalboard class and its keyword arguments.
-PEDALBOARD: tuple[Implementation, ...] = (
-    Implementation(
-        "pedalboard Phaser",
-        "phaser",
-        "pedalboard",
-        lambda r: {
-            "class": "Phaser",
-            "rate_hz": _log_u(r, 0.1, 4.0),
-            "depth": _u(r, 0.4, 1.0, 2),
-            "centre_frequency_hz": _log_u(r, 300, 3000),
-            "feedback": _u(r, 0.0, 0.85, 2),
-            "mix": _u(r, 0.5, 1.0, 2),
-        },
-    ),
-    Implementation(
-        "pedalboard Compressor",
-        "compressor",
-        "pedalboard",
-        lambda r: {
-            "class": "Compressor",
-            "threshold_db": _u(r, -40, -10),
-            "ratio": _u(r, 2, 20),
-            "attack_ms": _log_u(r, 0.5, 50),
-            "release_ms": _log_u(r, 20, 500),
-        },
-    ),
-    Implementation(
-        "pedalboard Distortion",
-        "distortion",
-        "pedalboard",
-        lambda r: {"class": "Distortion", "drive_db": _u(r, 6, 40)},
-    ),
-    Implementation(
-        "pedalboard Clipping",
-        "distortion",
-        "pedalboard",
-        lambda r: {"class": "Clipping", "threshold_db": _u(r, -24, -4)},
-    ),
-    Implementation(
-        "pedalboard Reverb",
-        "reverb",
-        "pedalboard",
-        lambda r: {
-            "class": "Reverb",
-            "room_size": _u(r, 0.3, 0.95, 2),
-            "damping": _u(r, 0.1, 0.9, 2),
-            "wet_level": _u(r, 0.15, 0.5, 2),
-            "dry_level": _u(r, 0.5, 0.9, 2),
-        },
-    ),
-    Implementation(
-        "pedalboard PeakFilter",
-        "eq",
-        "pedalboard",
-        lambda r: {
-            "class": "PeakFilter",
-            "cutoff_frequency_hz": _log_u(r, 200, 9000),
-            "gain_db": _u(r, 6, 15) * _sign(r),
-            "q": _u(r, 0.5, 3.0),
-        },
-    ),
-    Implementation("pedalboard shelf", "eq", "pedalboard", _shelf),
-)
-
-#: What the naming head's data renders besides the open rack.
-HEAD_DATA: tuple[Implementation, ...] = OTHER_SOFTWARE + PEDALBOARD
-
-
-def by_name(name: str, among: tuple[Implementation, ...] = OTHER_SOFTWARE) -> Implementation:
-    for imp in among:
+def by_name(name: str) -> Implementation:
+    for imp in OTHER_SOFTWARE:
         if imp.name == name:
             return imp
-    raise KeyError(f"unknown implementation {name!r}; known: {', '.join(i.name for i in among)}")
+    raise KeyError(f"unknown implementation {name!r}; known: {', '.join(i.name for i in OTHER_SOFTWARE)}")
 
 
 # -- inputs made by other software ----------------------------------------------------
@@ -376,41 +290,24 @@ def draw_input(r: np.random.Generator) -> dict[str, Any]:
     return {"source": "zyn", "preset": str(r.choice(["saw", "init"])), "note": note}
 
 
-#: The naming head's data draws this share of its inputs from kinds the suite never plays
-#: (a SoX pluck, two detuned oscillators), so the head hears more than the suite's sounds.
-TRAINING_INPUT_SHARE = 0.25
-
-
-def draw_training_input(r: np.random.Generator) -> dict[str, Any]:
-    """An input for the naming head's data: mostly :func:`draw_input`'s kinds, sometimes others."""
-    if r.random() >= TRAINING_INPUT_SHARE:
-        return draw_input(r)
-    note = int(r.integers(NOTES[0], NOTES[1] + 1))
-    recipe: dict[str, Any] = {"source": "sox", "note": note, "fade_in": _u(r, 0.0, 0.02, 3)}
-    if r.random() < 0.5:
-        recipe.update(wave="pluck", fade_out=_u(r, 0.2, 0.8, 2))
-    else:
-        recipe.update(
-            wave=str(r.choice(["sawtooth", "square", "triangle"])),
-            detune_cents=_u(r, 3.0, 25.0),
-            fade_out=_u(r, 0.0, 0.5, 2),
-        )
-    return recipe
-
-
 def render_input(recipe: dict[str, Any], folder: Path) -> np.ndarray:
     """The input sound of a recipe from :func:`draw_input`, peak at ``TARGET_PEAK``."""
     from serumrnn.server.audio_io import load_clip
 
     if recipe["source"] == "sox":
         out = folder / "osc.wav"
-        voices = [recipe["wave"], f"{hz(recipe['note']):.3f}"]
-        channels = ["-c", "1"]
-        if "detune_cents" in recipe:  # a second voice, detuned, mixed down to one channel
-            f2 = hz(recipe["note"]) * 2.0 ** (recipe["detune_cents"] / 1200)
-            voices += [recipe["wave"], f"{f2:.3f}", "remix", "1v0.5,2v0.5"]
-            channels = []
-        args = ["-n", "-r", str(SR), *channels, str(out), "synth", "1", *voices]
+        args = [
+            "-n",
+            "-r",
+            str(SR),
+            "-c",
+            "1",
+            str(out),
+            "synth",
+            "1",
+            recipe["wave"],
+            f"{hz(recipe['note']):.3f}",
+        ]
         args += ["fade", "t", f"{recipe['fade_in']}", "1", f"{recipe['fade_out']}"]
         run_sox(args, "the out-of-domain naming suite")
         audio = load_clip(out)
@@ -454,8 +351,6 @@ def apply(imp: Implementation, audio: np.ndarray, settings: Any, folder: Path | 
             with tempfile.TemporaryDirectory() as tmp:
                 return _staged(sox_target(audio, settings, Path(tmp)))
         return _staged(sox_target(audio, settings, folder))
-    if imp.kind == "pedalboard":
-        return _staged(_pedalboard(audio, settings))
     if imp.path is None:
         raise ValueError(f"{imp.name} is the open rack's: render it with serumrnn.training.naming_head")
     stage = _stage(imp)
@@ -464,15 +359,6 @@ def apply(imp: Implementation, audio: np.ndarray, settings: Any, folder: Path | 
         stage.set(stage.param_names.index(name), value)
     out = stage.run(np.asarray(audio, np.float32)[None], len(audio))
     return _staged(out.mean(axis=0).astype(np.float32))
-
-
-def _pedalboard(audio: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
-    """One pedalboard effect, a fresh instance per call (no tail carried over)."""
-    import pedalboard  # the ml extra: only the naming head's data needs it
-
-    kwargs = {k: v for k, v in settings.items() if k != "class"}
-    effect = getattr(pedalboard, settings["class"])(**kwargs)
-    return np.asarray(effect(np.asarray(audio, np.float32)[None], SR), np.float32)[0]
 
 
 _STAGES: dict[str, Any] = {}  # one hosted instance per plugin in this process
@@ -498,11 +384,8 @@ __all__ = [
     "SOX",
     "PLUGINS",
     "OTHER_SOFTWARE",
-    "PEDALBOARD",
-    "HEAD_DATA",
     "by_name",
     "draw_input",
-    "draw_training_input",
     "render_input",
     "apply",
     "check_available",

@@ -76,7 +76,7 @@ def _cmd_ood_eval(a: argparse.Namespace) -> int:
 def _cmd_head_data(a: argparse.Namespace) -> int:
     from serumrnn.training import naming_head as NH
 
-    NH.generate(Path(a.out), seed=a.seed, per_impl=a.per_impl, pool=a.input_pool or NH.INPUT_POOL)
+    NH.generate(Path(a.out), seed=a.seed, per_impl=a.per_impl)
     print(f"{a.out}: naming examples ready")
     return 0
 
@@ -84,9 +84,7 @@ def _cmd_head_data(a: argparse.Namespace) -> int:
 def _cmd_head_train(a: argparse.Namespace) -> int:
     from serumrnn.training import naming_head as NH
 
-    m = NH.train(
-        Path(a.data), Path(a.out), seed=a.seed, epochs=a.epochs, width=a.width, verbose=0 if a.quiet else 2
-    )
+    m = NH.train(Path(a.data), Path(a.out), seed=a.seed, epochs=a.epochs, verbose=0 if a.quiet else 2)
     print(
         f"{a.out}: trained in {m['train_seconds']} s on {m['data']['train_examples']} examples; "
         f"validation accuracy {100 * m['val_accuracy']:.1f} %, held-out implementations "
@@ -200,12 +198,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", default="data/naming", help="data folder (default data/naming)")
     d.add_argument("--seed", type=int, default=0, help="seed of inputs and settings (default 0)")
     d.add_argument("--per-impl", type=int, default=100, help="examples per implementation (default 100)")
-    d.add_argument(
-        "--input-pool",
-        type=int,
-        default=None,
-        help="inputs drawn once and shared by every implementation (default: naming_head.INPUT_POOL)",
-    )
     d.set_defaults(func=_cmd_head_data)
     t = hsub.add_parser("train", help="train the head without the held-out implementations, score them")
     t.add_argument("--data", default="data/naming", help="data folder (default data/naming)")
@@ -214,7 +206,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     t.add_argument("--epochs", type=int, default=30, help="most epochs (early stopping on validation)")
-    t.add_argument("--width", type=int, default=16, help="filters of the first convolution (default 16)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     t.set_defaults(func=_cmd_head_train)
     v = hsub.add_parser("eval", help="choose the head+selector weight on validation; held-out figures")

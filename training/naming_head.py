@@ -45,7 +45,7 @@ SEED_STREAM = 0x4EAD  # record_seed(SEED_STREAM, seed, implementation, example)
 HELD_OUT_FAMILIES = ("dragonfly", "zam")
 HELD_OUT_NAMES = ("ZynPhaser",)
 OPEN_RACK = "open_rack"
-INPUT_POOL = 400  # inputs drawn once per data set and shared by every implementation
+INPUT_POOL = 160  # inputs drawn once per data set and shared by every implementation
 DEFAULT_PER_IMPL = 80
 VAL_SHARE = 0.15
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # head weights tried on validation for the combination
@@ -68,9 +68,8 @@ def _mel(audio: np.ndarray) -> np.ndarray:
 
 
 # -- data: the plugin process ---------------------------------------------------------
-def render_inputs(root: Path, seed: int, pool: int = INPUT_POOL) -> None:
-    """The shared input pool (SoX oscillators and Zyn notes, and some kinds the suite never
-    plays: ``effect_types.draw_training_input``): ``inputs.npz``."""
+def render_inputs(root: Path, seed: int) -> None:
+    """The shared input pool (SoX oscillators and Zyn notes): ``inputs.npz``."""
     from serumrnn.server.sampling import record_seed
 
     path = root / "inputs.npz"
@@ -79,23 +78,22 @@ def render_inputs(root: Path, seed: int, pool: int = INPUT_POOL) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         audio = [
             ET.render_input(
-                ET.draw_training_input(np.random.default_rng(record_seed(SEED_STREAM, seed, 0xFFFF, i))),
-                Path(tmp),
+                ET.draw_input(np.random.default_rng(record_seed(SEED_STREAM, seed, 0xFFFF, i))), Path(tmp)
             )
-            for i in range(pool)
+            for i in range(INPUT_POOL)
         ]
     _atomic_savez(path, audio=np.stack(audio).astype(np.float32))
 
 
-def render_other_software(root: Path, seed: int, per_impl: int, pool: int = INPUT_POOL) -> None:
-    """Every SoX, plugin and pedalboard implementation's examples (resumes per implementation)."""
+def render_other_software(root: Path, seed: int, per_impl: int) -> None:
+    """Every SoX and plugin implementation's examples (resumes per implementation)."""
     from serumrnn.server.sampling import record_seed
 
-    render_inputs(root, seed, pool)
+    render_inputs(root, seed)
     with np.load(root / "inputs.npz") as z:
         inputs = z["audio"]
-    ET.check_available(ET.HEAD_DATA)
-    for k, imp in enumerate(ET.HEAD_DATA):
+    ET.check_available(ET.OTHER_SOFTWARE)
+    for k, imp in enumerate(ET.OTHER_SOFTWARE):
         path = root / f"impl-{k:02d}.npz"
         if path.exists():
             continue
@@ -163,16 +161,10 @@ def render_open_rack(root: Path, seed: int, per_impl: int) -> None:
         )
 
 
-def generate(root: Path, *, seed: int = 0, per_impl: int = DEFAULT_PER_IMPL, pool: int = INPUT_POOL) -> None:
+def generate(root: Path, *, seed: int = 0, per_impl: int = DEFAULT_PER_IMPL) -> None:
     """Both halves, each in a child process of its own (plugins first)."""
     root.mkdir(parents=True, exist_ok=True)
-    cfg = {
-        "seed": seed,
-        "per_impl": per_impl,
-        "input_pool": pool,
-        "training_input_share": ET.TRAINING_INPUT_SHARE,
-        "implementations": [i.name for i in ET.HEAD_DATA],
-    }
+    cfg = {"seed": seed, "per_impl": per_impl, "input_pool": INPUT_POOL}
     cfg_path = root / "config.json"
     if cfg_path.exists() and json.loads(cfg_path.read_text()) != cfg:
         raise ValueError(f"{root} holds naming data made with other settings; use another --out or delete it")
@@ -187,7 +179,6 @@ def generate(root: Path, *, seed: int = 0, per_impl: int = DEFAULT_PER_IMPL, poo
                 str(root),
                 str(seed),
                 str(per_impl),
-                str(pool),
             ],
             check=True,
         )
@@ -263,14 +254,7 @@ def build_head(width: int = 16):
 
 
 def train(
-    root: Path,
-    out: Path,
-    *,
-    seed: int = 0,
-    epochs: int = 30,
-    width: int = 16,
-    batch: int = 32,
-    verbose: int = 2,
+    root: Path, out: Path, *, seed: int = 0, epochs: int = 30, batch: int = 32, verbose: int = 2
 ) -> dict:
     """Train on the training implementations, keep the best validation epoch, score the
     held-out implementations, choose the combination weight on validation, ship."""
@@ -285,7 +269,7 @@ def train(
     va = np.flatnonzero(ex.val)
     te = np.flatnonzero(ex.held_out)
     keras.utils.set_random_seed(seed)
-    model = build_head(width)
+    model = build_head()
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
@@ -328,7 +312,6 @@ def train(
         "spec_fingerprint": spec.fingerprint(),
         "features": {"n_mels": F.N_MELS, "n_frames": F.N_FRAMES, "hop": F.HOP, "sample_rate": F.SAMPLE_RATE},
         "seed": seed,
-        "training": {"epochs": epochs, "width": width, "batch": batch},
         "data": {
             "folder": str(root),
             "config": json.loads((root / "config.json").read_text()),
@@ -465,9 +448,9 @@ def choose_weight(head: Head, models: Any, root: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # the child processes of `generate`
-    part, root_arg, seed_arg, per_arg, pool_arg = sys.argv[1:6]
+    part, root_arg, seed_arg, per_arg = sys.argv[1:5]
     if part == "plugins":
-        render_other_software(Path(root_arg), int(seed_arg), int(per_arg), int(pool_arg))
+        render_other_software(Path(root_arg), int(seed_arg), int(per_arg))
     elif part == "open_rack":
         render_open_rack(Path(root_arg), int(seed_arg), int(per_arg))
     else:
