@@ -141,6 +141,9 @@ class GroupModels:
     models: dict[str, Any] = field(default_factory=dict)
     backend: Backend = "keras"
     _fns: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: A naming head the caller chose (``naming_prior.attach``); None: the loops use the
+    #: one beside the folder (``naming_prior.for_models``).
+    naming_prior: Any = None
 
     @property
     def render_settings(self) -> RenderSettings:

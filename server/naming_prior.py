@@ -124,6 +124,15 @@ def load(folder: Path, backend: Backend = "keras") -> NamingPrior:
 _LOADED: dict[tuple[Path, str], NamingPrior] = {}
 
 
+def attach(models: GroupModels, folder: Path) -> NamingPrior:
+    """Make the loops on ``models`` hear the head in ``folder`` instead of the one beside
+    the models folder (``ood-naming eval --head``: a head is measured in the loop, not only
+    as a ranking). Returns the checked prior."""
+    prior = load(Path(folder), models.backend)
+    models.naming_prior = prior
+    return prior
+
+
 def for_models(models: object) -> NamingPrior | None:
     """The prior a loop on ``models`` uses: one the models carry (``naming_prior``, as the
     tests' stubs may); for a trained group, the head beside its folder, else the shipped

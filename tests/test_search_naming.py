@@ -4,6 +4,7 @@ verdict still decides whether any is; the step reports both rankings."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +96,19 @@ def test_stub_models_get_no_head_and_a_tampered_head_is_refused(tmp_path):
     (bad / m["model"]).write_bytes(b"not a model")
     with pytest.raises(ModelError, match="sha256"):
         NP.load(bad)
+
+
+def test_a_head_attached_to_trained_models_is_the_one_their_loops_hear(tmp_path):
+    """``ood-naming eval --head H``: the loop hears H, not the head beside the models folder."""
+    from serumrnn.server.models import STEP_MODELS, load_group
+
+    models = load_group("basic", None, which=STEP_MODELS, backend="numpy")
+    beside = NP.for_models(models)
+    assert beside is not None and Path(beside.source).name == NP.HEAD_FOLDER
+    other = tmp_path / "another_head"
+    shutil.copytree(DEFAULT_MODELS_DIR / NP.HEAD_FOLDER, other)
+    prior = NP.attach(models, other)
+    assert NP.for_models(models) is prior and prior.source == str(other)
+    assert (
+        NP.for_models(load_group("basic", None, which=STEP_MODELS, backend="numpy")).source == beside.source
+    )

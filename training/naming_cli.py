@@ -41,8 +41,10 @@ def _cmd_ood_eval(a: argparse.Namespace) -> int:
     namers: dict[str, ON.Namer] = {"selector": ON.selector_namer(models)}
     head_info = None
     if a.head:
+        from serumrnn.server import naming_prior as NP
         from serumrnn.training import naming_head as NH
 
+        NP.attach(models, Path(a.head))  # the loops hear this head too, not only the rankings
         head = NH.load_head(Path(a.head))
         head_info = {"folder": str(a.head), "held_out": head.held_out, "trained_on": head.trained_on}
         namers["naming head"] = head.namer()
@@ -184,7 +186,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--loops", default="verified,refine,paper", help="comma-separated loops (default all three)"
     )
-    e.add_argument("--head", default=None, help="a naming-head folder: score it and its combination too")
+    e.add_argument(
+        "--head",
+        default=None,
+        help="a naming-head folder: the loops' first step hears it, and it and its combination are scored as rankings",
+    )
     e.add_argument("--limit", type=int, default=None, help="only the first N cases")
     e.add_argument("--out", default=None, help=f"results JSON (e.g. {RESULTS}/basic-seed0.json)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
