@@ -252,14 +252,6 @@ def search(
     return Searched(best_fx, float(best), float(start_score), used, "wide" if refused else "polish", note)
 
 
-def switched(f: spec.Fixed, value: float) -> float:
-    """A switch (a fixed knob with ``words``: the compressor's MULTIBAND) takes the value of
-    its nearest word, so a search moves it between its positions and a report names one."""
-    if not f.words:
-        return value
-    return min((at for at, _ in f.words), key=lambda at: abs(at - value))
-
-
 def extra_search(
     fx: FX, names: Sequence[str], scores: Scorer, start_score: float, *, budget: int, seed: int = 0
 ) -> Searched:
@@ -277,7 +269,7 @@ def extra_search(
     def setting(x: np.ndarray) -> FX:
         v = np.clip(lo + width * np.asarray(x, dtype=float), spans[:, 0], spans[:, 1])
         values = {k.name: float(v[i]) for i, k in enumerate(knobs)}
-        extra = {**fx.extra, **{f.name: switched(f, float(v[len(knobs) + j])) for j, f in enumerate(extras)}}
+        extra = {**fx.extra, **{f.name: f.position(float(v[len(knobs) + j])) for j, f in enumerate(extras)}}
         return repaired(FX(fx.name, {**fx.knobs, **values}, extra=extra))
 
     def score(xs: list[np.ndarray]) -> list[float]:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from serumrnn.server import (
 from serumrnn.server.quiet import import_tensorflow
 from serumrnn.server.rack.chain import FX
 from serumrnn.server.rack.render import RenderSettings
+
+if TYPE_CHECKING:  # naming_prior imports this module
+    from serumrnn.server.naming_prior import NamingPrior
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = ROOT / "models"
@@ -143,7 +146,7 @@ class GroupModels:
     _fns: dict[str, Any] = field(default_factory=dict, repr=False)
     #: A naming head the caller chose (``naming_prior.attach``); None: the loops use the
     #: one beside the folder (``naming_prior.for_models``).
-    naming_prior: Any = None
+    naming_prior: NamingPrior | None = None
 
     @property
     def render_settings(self) -> RenderSettings:

@@ -159,6 +159,13 @@ class Fixed:
                 return word
         return self.display.text(v)
 
+    def position(self, value: float) -> float:
+        """The value a search may set: for a switch (a knob with ``words``: the compressor's
+        MULTIBAND) its nearest word's, so it moves between positions and a report names one."""
+        if not self.words:
+            return value
+        return min((at for at, _ in self.words), key=lambda at: abs(at - value))
+
     def as_knob(self) -> Knob:
         """This fixed knob as a continuous knob over its whole 0..1 (how a profile maps an
         extra knob onto a plugin parameter, with the same targets as a Table 1 knob)."""
