@@ -208,7 +208,7 @@ EFFECTS: tuple[Effect, ...] = (
             Knob("feedback", "Phs_Feed", 114, "Feedback"),
         ),
         fixed=(
-            Fixed("wet", "Phs_Wet", 109, 1.0, label="Mix"),
+            Fixed("wet", "Phs_Wet", 109, 1.0, label="Mix", extra=True),
             Fixed(
                 "bpm_sync",
                 "Phs_BPM_Sync",

@@ -137,6 +137,19 @@ def test_phaser_settings_change_the_spectrum(rack):
         assert np.mean(np.abs(spectrum(**other) - base)) > 0.05, other
 
 
+def test_phaser_mix_blends_the_dry_sound_back(rack):
+    """Serum's phaser Mix (an extra knob): 0 is the dry sound, and half way the notches are
+    shallower than at full, as in a phaser that mixes half dry (ZynPhaser, SoX's)."""
+    knobs = dict(depth=0.6, freq=0.4, feedback=0.5)
+    dry = rack.dry("saw")
+    full = rack.render([FX("phaser", **knobs)], "saw")
+    half = rack.render([FX("phaser", **knobs, extra={"wet": 0.5})], "saw")
+    none = rack.render([FX("phaser", **knobs, extra={"wet": 0.0})], "saw")
+    assert np.max(np.abs(none - dry)) < 1e-4
+    assert np.max(np.abs(full - dry)) > 0.05
+    assert 0.05 * np.mean((full - dry) ** 2) < np.mean((half - dry) ** 2) < 0.9 * np.mean((full - dry) ** 2)
+
+
 def test_two_orderings_of_the_same_effects_render_identically(rack):
     """The open rack processes in rack order whatever order the effects were switched on."""
     d = FX("distortion", mode="HardClip", drive=0.8)

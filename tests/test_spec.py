@@ -282,6 +282,7 @@ def test_extra_knobs_are_fixed_knobs_a_search_may_move_and_change_no_fingerprint
         "filter_bw",
         "prepost",
     ]
+    assert [f.name for f in spec.effect("phaser").extra] == ["wet", "rate"]
     assert spec.effect("eq").extra == ()  # its low band sits in a relation with the high band
     assert spec.validate_extra("compressor", {"ratio": 0.25}) == {"ratio": 0.25}
     with pytest.raises(KeyError, match="no extra knob.*'wet'.*extra knobs: multiband, threshold"):
