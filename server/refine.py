@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from serumrnn.server import spec
 from serumrnn.server.loop_settings import REFINE_BUDGET
 from serumrnn.server.rack.chain import FX
 
@@ -45,12 +44,6 @@ class Refined:
     start_score: float
     renders: int
     kept: bool  # the refinement scored strictly better than the model's knobs
-
-
-def knob_span(knob: spec.Knob) -> tuple[float, float]:
-    """The interval a knob is searched in: the hull of its Table 1 ranges (where the
-    parameter models clip their outputs too)."""
-    return min(r[0] for r in knob.ranges), max(r[1] for r in knob.ranges)
 
 
 def _with(fx: FX, **values: float) -> FX:
@@ -145,7 +138,7 @@ def refine(
                 best_fx, best = f, float(s)
         used += len(tries)
     knobs = eff.continuous
-    spans = np.array([knob_span(k) for k in knobs])
+    spans = np.array([k.span for k in knobs])
     left = budget - used
     if knobs and left >= 2:
         lo, width = spans[:, 0], spans[:, 1] - spans[:, 0]

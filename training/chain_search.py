@@ -26,7 +26,7 @@ import numpy as np
 from serumrnn.server import progress, spec
 from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.rack.render import Renderer
-from serumrnn.server.refine import cma_search, knob_span
+from serumrnn.server.refine import cma_search
 from serumrnn.training.md_table import table
 from serumrnn.training.verified_eval import PAIRS_DRAWN, heading
 
@@ -44,7 +44,7 @@ def decode(vector: Sequence[float] | np.ndarray) -> Chain:
     x = np.clip(np.asarray(vector, np.float64), 0.0, 1.0)
     values: dict[str, dict[str, float]] = {e: {} for e in spec.EFFECT_NAMES}
     for (effect, knob), v in zip(CONTINUOUS, x[N_SWITCHES : N_SWITCHES + len(CONTINUOUS)]):
-        lo, hi = knob_span(knob)
+        lo, hi = knob.span
         values[effect][knob.name] = float(lo + (hi - lo) * v)
     n_modes = len(MODE_KNOB.choices)
     values["distortion"][MODE_KNOB.name] = float(min(int(x[-1] * n_modes), n_modes - 1))
