@@ -105,7 +105,9 @@ def test_a_phaser_beyond_its_table1_knobs_is_reached_with_its_extra_knob(rack):
     first = runs[True].steps[0]
     assert first.effect == "phaser"
     row = next(c for c in first.candidates if c["effect"] == "phaser")
-    assert row["search"] == "extra" and row["chosen"] and set(row["extra"]) == {"rate"}
+    # every extra knob the phaser has (its mix and rate) is searched and handed to Serum
+    assert row["search"] == "extra" and row["chosen"]
+    assert set(row["extra"]) == {f.name for f in spec.effect("phaser").extra} == {"wet", "rate"}
     assert row["renders"] <= KS.WIDE_RENDERS + KS.EXTRA_RENDERS
     rate = {k.name: k for k in first.fixed}["rate"]
     assert rate.value == row["extra"]["rate"] > 0.75  # the target's rate is 1.0; the spec's 0.25
@@ -113,4 +115,5 @@ def test_a_phaser_beyond_its_table1_knobs_is_reached_with_its_extra_knob(rack):
     assert runs[True].closeness > runs[False].closeness
     line = tried_lines(first.candidates)[0]
     assert line.startswith("Phaser chosen: best setting ") and "searched with its extra knobs too" in line
-    assert line.endswith(f"beyond the paper's knobs it sets Rate {rate.text}")
+    mix = {k.name: k for k in first.fixed}["wet"]
+    assert line.endswith(f"beyond the paper's knobs it sets Mix {mix.text}, Rate {rate.text}")
