@@ -351,7 +351,7 @@ def knobs_from_outputs(effect_name: str, outputs: Mapping[str, np.ndarray], row:
         if k.categorical:
             values[k.name] = float(int(np.argmax(np.asarray(outputs[k.name])[row])))
         else:
-            lo, hi = min(r[0] for r in k.ranges), max(r[1] for r in k.ranges)
+            lo, hi = k.span
             values[k.name] = float(np.clip(cont[ci], lo, hi))
             ci += 1
     return FX(effect_name, values)

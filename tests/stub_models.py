@@ -23,7 +23,7 @@ GROUP = "basic_shapes"
 def mid_knobs(effect: str) -> dict[str, float]:
     """Every continuous knob at the middle of its Table 1 span, categorical ones on class 0."""
     eff = spec.effect(effect)
-    out = {k.name: (min(r[0] for r in k.ranges) + max(r[1] for r in k.ranges)) / 2 for k in eff.continuous}
+    out = {k.name: (k.span[0] + k.span[1]) / 2 for k in eff.continuous}
     out.update({k.name: 0.0 for k in eff.categorical})
     return out
 
