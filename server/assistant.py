@@ -140,6 +140,12 @@ class Assistant:
         return self.runner.chain
 
     @property
+    def serum_chain(self) -> Chain:
+        """The chain as Serum holds it once the device applied every step: with an applied
+        fine-tune step's knobs."""
+        return self.runner.serum_chain()
+
+    @property
     def steps(self) -> list[StepReport]:
         return self.runner.steps
 

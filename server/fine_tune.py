@@ -76,6 +76,8 @@ class KnobChange:
     after_text: str
     serum_name: str  # the Serum parameter to set, to ``serum_value`` (0..1)
     serum_value: float
+    serum_before: float  # the Serum value it had (to set it back without reading it)
+    effect_label: str  # the effect as Serum names it
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +102,17 @@ class Tuned:
                 if a != b:
                     out.append(
                         KnobChange(
-                            old.name, k.name, k.label, a, b, k.text(a), k.text(b), k.serum_name, k.to_serum(b)
+                            old.name,
+                            k.name,
+                            k.label,
+                            a,
+                            b,
+                            k.text(a),
+                            k.text(b),
+                            k.serum_name,
+                            k.to_serum(b),
+                            k.to_serum(a),
+                            old.effect.label,
                         )
                     )
         return out
@@ -207,7 +219,5 @@ def shown(changes: Sequence[KnobChange]) -> list[KnobChange]:
 
 def instruction(changes: Sequence[KnobChange]) -> str:
     """'Fine-tune: Reverb Mix 42 % -> 38 %, EQ Gain +3.1 dB -> +2.4 dB'."""
-    moves = [
-        f"{spec.effect(c.effect).label} {c.label} {c.before_text} \u2192 {c.after_text}" for c in changes
-    ]
+    moves = [f"{c.effect_label} {c.label} {c.before_text} \u2192 {c.after_text}" for c in changes]
     return "Fine-tune: " + ", ".join(moves)

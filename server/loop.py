@@ -31,6 +31,7 @@ from serumrnn.server.steps import (
     LoopSettings,
     Result,
     StepReport,
+    TuneStep,
     Turn,
     Undone,
     Verdict,
@@ -195,7 +196,8 @@ class Loop:
         judged, report = self.take_turn(current)
         stop = self.stopped()
         text = "" if stop is None else outcome.done_sentence(self.result().outcome)
-        return Turn(judged, report, stop, len(self.chain), self.best_step, text)
+        on = self.tune_on()  # an applied fine-tune counts as a step, and is then the best
+        return Turn(judged, report, stop, len(self.chain) + on, self.best_step + on, text, self.take_offer())
 
     def step(self, current: np.ndarray | None = None) -> StepReport | None:
         """The next step (None when none is offered: see :meth:`stopped`).
@@ -211,6 +213,18 @@ class Loop:
         self.chain = self.chain.prefix(len(self.chain) - 1)
         del self.states[len(self.chain) + 1 :]
         return Undone(len(self.chain), last.effect, last.enable)
+
+    def tune_on(self) -> int:
+        """1 while a fine-tune offered as a step is applied (the verified loops), else 0."""
+        return 0
+
+    def serum_chain(self) -> Chain:
+        """The chain as Serum holds it once every step offered is applied."""
+        return self.chain
+
+    def take_offer(self) -> TuneStep | None:
+        """The fine-tune the last turn offered as a step (None: none), handed out once."""
+        return None
 
     def forget(self, step: StepReport) -> None:
         """What a loop undoes of its own when a step is taken back on request."""

@@ -108,6 +108,15 @@ def add_loop_options(p: argparse.ArgumentParser, loop_help: str) -> None:
         "favourite that fails no second, longer search",
     )
     p.add_argument(
+        "--fine-tune",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"after the last step, polish every knob on together within N renders, kept when "
+        f"closer; serve offers it as one more step, which the next capture judges "
+        f"(default {FINE_TUNE_BUDGET}; 0: none; the paper's loop has none)",
+    )
+    p.add_argument(
         "--tolerance",
         type=int,
         default=1,

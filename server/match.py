@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from serumrnn.server.loop_settings import (
     DEFAULT_K,
-    FINE_TUNE_BUDGET,
     REFINE_BUDGET,
     add_loop_options,
     check_settings,
@@ -353,14 +352,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "verified: each step is rendered first and offered only when it brings "
         "the sound closer; refine: the same, with each step's knobs "
         "polished by listening; paper: the paper's loop, unchanged",
-    )
-    m.add_argument(
-        "--fine-tune",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"after the last step, polish every knob on together within N renders, kept when "
-        f"closer (default {FINE_TUNE_BUDGET}; 0: none; the paper's loop has none)",
     )
     m.set_defaults(func=_cmd_match)
     return m

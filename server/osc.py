@@ -26,10 +26,10 @@ from serumrnn.server.osc_wire import (  # noqa: F401
 )
 
 if TYPE_CHECKING:
-    from serumrnn.server.steps import Turn
+    from serumrnn.server.steps import TuneStep, Turn
 
 PREFIX = "/serumrnn"
-PROTOCOL_VERSION = "2"
+PROTOCOL_VERSION = "3"
 #: The request id of messages the server sends on its own (ready, MIDI-triggered steps)
 #: and of errors for a request whose id could not be read.
 NO_REQUEST = -1
@@ -309,24 +309,15 @@ def step_reply(
             out.append((f"{PREFIX}/step/knob", head + (k.serum_name, float(k.value), k.text, k.label)))
         for k in report.fixed:
             out.append((f"{PREFIX}/step/fixed", head + (k.serum_name, float(k.value), k.text)))
-        for metric, before in report.before.items():
-            after = None if report.after is None else report.after.get(metric)
-            out.append(
-                (
-                    f"{PREFIX}/step/distance",
-                    head
-                    + (
-                        metric,
-                        float(before),
-                        float(after) if after is not None else 0.0,
-                        int(after is not None),
-                    ),
-                )
-            )
-    if report is not None and renderer is not None:
+        out += distance_messages(head, report.before, report.after)
+    tune = turn.tune
+    if tune is not None:
+        out += tune_messages(head, tune)
+    offered = report if report is not None else tune
+    if offered is not None and renderer is not None:
         # which renderer simulated this step's candidates, and what judges it: the next
         # capture (Live) or that renderer's own render (a preset session)
-        judged_by = "capture" if report.after is None else renderer
+        judged_by = "capture" if offered.after is None else renderer
         out.append((f"{PREFIX}/step/renderer", head + (renderer, judged_by)))
     out.append(
         (
@@ -334,15 +325,57 @@ def step_reply(
             head
             + (
                 turn.step,
-                report.effect if report is not None else "",
+                offered.effect if offered is not None else "",
                 int(turn.done),
                 turn.reason,
                 turn.best_step,
-                report.instruction if report is not None else turn.done_text,
+                offered.instruction if offered is not None else turn.done_text,
                 len(out) + 1,
             ),
         )
     )
+    return out
+
+
+def distance_messages(
+    head: tuple[int, str], before: dict[str, float], after: dict[str, float] | None
+) -> Reply:
+    """One ``/step/distance`` per metric: before the step and after it (0 and not known
+    until the new sound is)."""
+    out: Reply = []
+    for metric, b in before.items():
+        a = None if after is None else after.get(metric)
+        out.append(
+            (
+                f"{PREFIX}/step/distance",
+                head + (metric, float(b), float(a) if a is not None else 0.0, int(a is not None)),
+            )
+        )
+    return out
+
+
+def tune_messages(head: tuple[int, str], tune: TuneStep) -> Reply:
+    """The fine-tune offered as a step: how many knobs it moves, each knob (Serum name,
+    new 0..1 value and text, label, the value and text it had, the effect's label: enough
+    to set it back without reading it), then the distances."""
+    out: Reply = [(f"{PREFIX}/step/tune", head + (tune.step, float(tune.improvement), len(tune.changes)))]
+    for c in tune.changes:
+        out.append(
+            (
+                f"{PREFIX}/step/tune/knob",
+                head
+                + (
+                    c.serum_name,
+                    float(c.serum_value),
+                    c.after_text,
+                    c.label,
+                    float(c.serum_before),
+                    c.before_text,
+                    c.effect_label,
+                ),
+            )
+        )
+    out += distance_messages(head, tune.before, tune.after)
     return out
 
 

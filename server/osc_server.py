@@ -161,6 +161,7 @@ class OscServer(Intake):
             loop=cfg.loop,
             k=cfg.k,
             refine_budget=cfg.refine_budget,
+            fine_tune=cfg.fine_tune,
             tolerance=cfg.tolerance,
             extra=cfg.extra,
             rack=None if rack is None else LockedRenderer(rack, self._stop),

@@ -72,6 +72,7 @@ class StepHandlers:
         k: int,
         refine_budget: int,
         tolerance: int,
+        fine_tune: int = 0,
         extra: bool = True,
         rack: LockedRenderer | None = None,
         profile_dirs: tuple[Path, ...],
@@ -81,6 +82,7 @@ class StepHandlers:
 
         self.models, self.sessions = models, sessions
         self.loop, self.k, self.refine_budget, self.tolerance = loop, k, refine_budget, tolerance
+        self.fine_tune = fine_tune  # renders of the fine-tune offered as the last step (0: none)
         self.extra = extra  # serve --no-extra-knobs: the search moves Table 1 knobs only
         self.rack = rack
         self.profile_dirs = profile_dirs
@@ -229,6 +231,7 @@ class StepHandlers:
             loop=self.loop,
             k=self.k,
             refine_budget=self.refine_budget,
+            fine_tune=self.fine_tune if self.loop != "paper" else 0,
             extra=self.extra,
         )
 

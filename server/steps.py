@@ -17,6 +17,7 @@ from serumrnn.server import spec
 from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
 
 if TYPE_CHECKING:
+    from serumrnn.server.fine_tune import KnobChange
     from serumrnn.server.rack.chain import FX
 
 #: Only this much of any sound is used: the models were trained on 1 s clips.
@@ -71,6 +72,16 @@ def switch_off(effect: str) -> KnobSetting:
     """The setting that takes an effect back: its enable parameter to 0."""
     eff = spec.effect(effect)
     return KnobSetting("enable", "Off", eff.enable.serum_name, eff.enable.serum_index, 0.0, "Off")
+
+
+#: What a fine-tune step names where an effect step names its effect (the OSC replies, undo).
+TUNE = "fine_tune"
+TUNE_LABEL = "Fine-tune"
+
+
+def no_switch() -> KnobSetting:
+    """A fine-tune switches nothing on or off: its take-back and undo set knobs back."""
+    return KnobSetting("enable", "", "", -1, 0.0, "")
 
 
 def describe(fx: FX) -> tuple[KnobSetting, list[KnobSetting], list[KnobSetting]]:
@@ -150,6 +161,33 @@ class StepReport:
 
 
 @dataclass
+class TuneStep:
+    """The fine-tune offered as a step (``serve``): every knob it moves, on effects that are
+    already on. Why a step: in Live each change must reach Serum where the next capture
+    judges it and Undo can take it back, like an effect's."""
+
+    step: int  # 1-based: the effects on, plus this
+    changes: list[KnobChange]
+    before: dict[str, float]  # the current sound's distances
+    expected: dict[str, float]  # the tuned chain's, on the renderer that searched it
+    improvement: float  # the share of the current distance it removes there, 0..1
+    instruction: str
+    after: dict[str, float] | None = None  # None until the new sound is known (Live)
+
+    def set_back(self) -> str:
+        """'Reverb Mix back to 42 %, EQ Gain back to +3.1 dB'."""
+        return ", ".join(f"{c.effect_label} {c.label} back to {c.before_text}" for c in self.changes)
+
+    @property
+    def effect(self) -> str:
+        """What the step names where an effect step names its effect."""
+        return TUNE
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "changes": [c.to_json() for c in self.changes]}
+
+
+@dataclass
 class Verdict:
     """A captured step judged on the real sound. ``take_back``: it made the sound worse
     (not closer by the judge's margin), so the device switches ``enable`` (value 0) off.
@@ -184,6 +222,8 @@ class Turn:
     #: Once the loop is done: what was reached, graded (``outcome.done_sentence``), the
     #: sentence the device shows as its done text.
     done_text: str = ""
+    #: The fine-tune offered by this turn instead of an effect (None: none).
+    tune: TuneStep | None = None
 
     @property
     def done(self) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 from serumrnn.server import fine_tune as FT
 from serumrnn.server import judge as J
 from serumrnn.server import spec
+from serumrnn.server import tune_step as TS
 from serumrnn.server.capture_retry import RETRY_CAPTURES, Retry
 from serumrnn.server.captured import take_capture
 from serumrnn.server.judge import Stop
@@ -32,7 +33,7 @@ from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import Chain
 from serumrnn.server.search import Candidate, CandidateSearch, Found
 from serumrnn.server.simulation import Simulator
-from serumrnn.server.steps import StepReport, Verdict
+from serumrnn.server.steps import TUNE, StepReport, TuneStep, Undone, Verdict, no_switch
 
 
 class VerifiedLoop(Loop):
@@ -46,6 +47,10 @@ class VerifiedLoop(Loop):
         self.retries: dict[int, int] = {}  # Live: retries used per step position
         self.retry_budget = RETRY_CAPTURES  # retries per step (0: a take-back is final)
         self.fine_tuned: dict[str, Any] | None = None  # the fine-tune's report (finish)
+        self.tune_state = TS.DUE  # where the fine-tune stands (tune_step's states)
+        self.tune_offer: TuneStep | None = None  # the fine-tune offered as a step
+        self.tuned_chain: Chain | None = None  # the chain it found
+        self._new_offer: TuneStep | None = None  # offered by this turn (take_offer)
         super().__init__(*args, **kwargs)
 
     @property
@@ -61,7 +66,33 @@ class VerifiedLoop(Loop):
         return self.sim
 
     def stopped(self) -> Stop | None:
+        """The stop, once the fine-tune (when the settings have one) has run and, when it
+        was offered in Live, been judged."""
+        if self.stop is not None and (self.tune_due() or self.tune_state == TS.OFFERED):
+            return None
         return self.stop
+
+    def tune_due(self) -> bool:
+        """Whether the fine-tune runs now: once, when the steps have stopped."""
+        return self.settings.fine_tune > 0 and self.stop is not None and self.tune_state == TS.DUE
+
+    def tune_on(self) -> int:
+        return int(self.tune_state in TS.APPLIED)
+
+    def serum_chain(self) -> Chain:
+        return self.tuned_chain if self.tune_on() and self.tuned_chain is not None else self.chain
+
+    def take_offer(self) -> TuneStep | None:
+        offer, self._new_offer = self._new_offer, None
+        return offer
+
+    def undo(self) -> Undone:
+        """Take the last step back: an applied fine-tune first (its knobs as the steps left
+        them; the session is then done), else the last effect."""
+        if self.tune_on():
+            TS.undo_tune(self)
+            return Undone(len(self.chain), TUNE, no_switch())
+        return super().undo()
 
     def taken_back(self) -> list[Verdict]:
         return self.taken_back_steps
@@ -70,26 +101,32 @@ class VerifiedLoop(Loop):
         self.stop = None
         self.retry = None
         self.fine_tuned = self.tuned_sound = None
+        self.tune_state, self.tune_offer, self.tuned_chain = TS.DUE, None, None
 
     def finish(self) -> None:
         """The fine-tune of the whole chain (:mod:`serumrnn.server.fine_tune`), once the
         steps are done, within ``settings.fine_tune`` renders (plus its categorical sweep's:
         12 choices of a distortion's mode at 4 drives); kept when the judge finds it
-        closer. Not in Live: there each change must reach Serum as a step the next capture
-        judges, and the device has no such step yet."""
-        budget = self.settings.fine_tune
-        sim = self.simulator
-        if budget <= 0 or self.fine_tuned is not None or not self.done or not sim.rendered_flow:
-            return
+        closer. A loop that runs turn by turn (``serve``) has already offered it as a step
+        (:meth:`_tune`, :mod:`serumrnn.server.tune_step`)."""
+        if self.tune_due() and self.simulator.rendered_flow:
+            self._tune()
+
+    def _tune(self) -> None:
+        """Search the fine-tune and offer it when the judge finds it closer: kept at once on
+        a renderer; in Live applied, and judged by the next capture (``TS.judge_tune``)."""
+        self.tune_state = TS.NONE
+        sim, judge, budget = self.simulator, self.judge_now, self.settings.fine_tune
         best = self.best_step
         chain = self.chain.prefix(best)
-        if not len(chain):
-            return
-        judge, current = self.judge_now, self.path()[best]
-        if current is None or judge.reached(current):  # nothing left to tune towards
+        current = self.path()[best]
+        if not len(chain) or current is None or judge.reached(current):  # nothing to tune towards
             return
         renders0 = sim.renders
         sim.prune(chain)
+        live = not sim.rendered_flow
+        # In Live the search hears the renderer's chain, not Serum's capture of it.
+        start = sim.sounds([chain], exact=True)[0].distances if live else current
 
         def scores(chains: Sequence[Chain]) -> list[float]:
             return [judge.score(s.distances) for s in sim.sounds(list(chains), exact=True)]
@@ -97,17 +134,18 @@ class VerifiedLoop(Loop):
         found = FT.fine_tune(
             chain,
             scores,
-            judge.score(current),
+            judge.score(start),
             budget=budget - FT.HEARD_AGAIN,
             seed=self.settings.seed + len(self.steps),
             sigma=FT.SIGMA,
         )
         tuned = sim.sounds([found.chain], exact=True)[0]
         after = tuned.distances
-        kept = judge.closer(after, current)
+        found_closer = judge.closer(after, start)
         rounds = 0
-        if kept and found.chain != chain:
-            kept, rounds = self._heard_again(chain, found.chain)
+        if found_closer and found.chain != chain:
+            found_closer, rounds = self._heard_again(chain, found.chain)
+        kept = found_closer and not live  # Live: kept once its capture is heard closer
         self.tuned_sound = tuned if kept else None
         changes = FT.shown(found.changes(chain))
         self.fine_tuned = {
@@ -116,14 +154,26 @@ class VerifiedLoop(Loop):
             "before": current,
             "after": after if kept else current,
             "best_found": after,
-            "improvement": judge.improvement(after, current),
-            "changes": [c.to_json() for c in changes] if kept else [],
-            "instruction": FT.instruction(changes) if kept and changes else "",
+            "improvement": judge.improvement(after, start),
+            "changes": [c.to_json() for c in changes] if found_closer else [],
+            "instruction": FT.instruction(changes) if found_closer and changes else "",
             "renders": sim.renders - renders0,
             "swept": found.swept,
             "heard_again": rounds,
             "budget": budget,
         }
+        if found_closer and changes:
+            self.tuned_chain = found.chain
+            self.tune_offer = self._new_offer = TuneStep(
+                len(chain) + 1,
+                changes,
+                current,
+                after,
+                judge.improvement(after, start),
+                FT.instruction(changes),
+                None if live else after,
+            )
+            self.tune_state = TS.OFFERED if live else TS.KEPT
 
     def _heard_again(self, before: Chain, tuned: Chain) -> tuple[bool, int]:
         """Whether fresh renders of ``tuned`` are closer than fresh renders of ``before``,
@@ -149,6 +199,8 @@ class VerifiedLoop(Loop):
         return self.fine_tuned
 
     def take_turn(self, current: np.ndarray | None) -> tuple[Verdict | None, StepReport | None]:
+        if current is not None and self.tune_state == TS.OFFERED:
+            return TS.judge_tune(self, current), None  # the session is then done
         # A take-back puts its effect in ``rejected``: the search below offers the next one.
         judged = None if current is None else take_capture(self, current)
         if not self.states:
@@ -157,11 +209,11 @@ class VerifiedLoop(Loop):
             raise RuntimeError(
                 f"step {len(self.chain)} is not judged yet: pass the capture of the sound with it applied"
             )
-        if self.stop is not None:
-            return judged, None
-        report = self._step()
+        report = None if self.stop is not None else self._step()
         if report is not None and judged is not None and judged.take_back:
             report.take_back = judged.to_json()
+        if report is None and self.tune_due():
+            self._tune()  # where the loop would say it is done: the fine-tune, as a step
         return judged, report
 
     def _step(self) -> StepReport | None:

@@ -54,6 +54,8 @@ ROWS = {
     "device_noretry": "(b0) (b) without capture retries (a take-back is final, as before)",
     "device_search": "(bs) (b) with the knob search (the server's default loop)",
     "device_plugins": "(bp) (bs) with the server given the profile (`serve --profile`): candidates simulated on the plugins",
+    "device_search_tune": "(bst) (bs) with the fine-tune step, judged by its capture (`serve`'s default)",
+    "device_plugins_tune": "(bpt) (bp) with the fine-tune step, judged by its capture (`serve --profile`'s default)",
     "plugins": "(c) candidates verified on the plugins",
     "plugins_refine": "(d) (c) + refinement",
     "plugins_search": "(cs) (c) with the knob search (the server's default loop)",
@@ -65,11 +67,13 @@ ROW_LOOP = {
     "plugins_refine": "refine",
     "device_search": "search",
     "device_plugins": "search",
+    "device_search_tune": "search+fine-tune",
+    "device_plugins_tune": "search+fine-tune",
     "plugins_search": "search",
     "plugins_search_tune": "search+fine-tune",
 }
 #: The device rows whose server simulates on the plugins (given the profile) instead of the open rack.
-SIMULATED_ON_PLUGINS = ("device_plugins",)
+SIMULATED_ON_PLUGINS = ("device_plugins", "device_plugins_tune")
 METRICS = ("mse", "mssmae")
 
 
@@ -99,19 +103,20 @@ def _device_flow(
     """The device's flow: the server simulates on ``rack`` (the open rack, or the plugins
     when it was given the profile), the plugins make captures."""
     from serumrnn.server.assistant import Assistant
-    from serumrnn.server.rack.chain import Chain
+    from serumrnn.server.loop_settings import loop_row
     from serumrnn.server.rack.render import extra_knobs
 
     # the captures come from the plugins, which set only the extra knobs the profile maps:
     # the search may move extra knobs only where the plugins can set every one it would move
     extra = all(set(extra_knobs(rack, e)) <= set(extra_knobs(host, e)) for e in spec.EFFECT_NAMES)
-    s = Assistant(models, target, renderer=rack, loop=loop, k=k, extra=extra)
+    base, fine_tune = loop_row(loop)
+    s = Assistant(models, target, renderer=rack, loop=base, k=k, extra=extra, fine_tune=fine_tune)
     if not retries:
         s.runner.retry_budget = 0  # type: ignore[attr-defined]  # a VerifiedLoop
     turn = s.advance(dry)
     captures = 1
-    while not s.done and turn.report is not None:
-        turn = s.advance(host.process(dry, Chain(s.chain)))
+    while not s.done and (turn.report is not None or turn.tune is not None):
+        turn = s.advance(host.process(dry, s.serum_chain))  # Serum with every step applied
         captures += 1
     return s, captures
 
