@@ -78,7 +78,8 @@ function DeviceFlow(ports, deps) {
   this.serverPort = this.P.SERVER_PORT;
   this.launcher = { state: "", text: "" };  // what server_launcher.js last said
   this.awaitingHand = false;      // instruction mode: waiting for the producer's Done
-  this.handSteps = [];            // per applied step: {enable, byHand}, oldest first
+  this.handSteps = [];            // per applied step: {enable, byHand, tune}, oldest first
+                                  // (a fine-tune: enable "", tune its knobs' set-back values)
   this.loadingTimer = null;
   this.launcherTimer = null;
 }
@@ -449,6 +450,13 @@ DeviceFlow.prototype.arm = function (prompt) {
   this.show("detail", prompt);
 };
 
+// Nothing to capture now (the session is done): close the gate and say why.
+DeviceFlow.prototype.disarm = function (why) {
+  if (this.armed && this.ports.arm) this.ports.arm(false);
+  this.armed = false;
+  this.show("detail", why);
+};
+
 // A note started (the patcher's onset detector, gated by `armed`).
 DeviceFlow.prototype.onset = function () {
   if (!this.armed || this.capturing) return;
@@ -550,15 +558,25 @@ DeviceFlow.prototype.onStepReply = function (reply) {
   // Verified loops: the capture showed the applied step made the sound worse. Serum's
   // switch goes off at once, before the next candidate in this reply is applied.
   var back = reply.takeback;
-  if (back) {
+  var tuneBack = this.P.isTune(back);
+  if (tuneBack) {
+    // A fine-tune made it worse: its knobs go back (the adapter's entry for it holds their
+    // old values); nothing is switched off. What Live could not set, the producer sets back.
+    if (adapter && adapter.lastLabel() === this.T.TUNE_LABEL) adapter.undo();
+    if (this.applied > 0) this.applied--;
+    notes.push(back.text);
+    var tuned = this.forgetHandStep("");
+    if (tuned && tuned.byHand) byHand = byHand.concat(tuned.tune);
+  } else if (back) {
     var taken = adapter ? adapter.takeBack(back.enable, back.value) : { switched: false };
     if (this.applied > 0) this.applied--;
     notes.push(back.text);
     this.forgetHandStep(back.enable);
     if (!taken.switched) byHand.push(this.offByHand(back.enable));
   }
-  // Serum holds as many steps as the server's chain before this reply's new one.
-  var before = end.step - (reply.effect ? 1 : 0);
+  // Serum holds as many steps as the server's chain before this reply's new one (an effect
+  // or a fine-tune).
+  var before = end.step - (reply.effect || reply.tune ? 1 : 0);
   while (this.applied > before && this.applied > 0) {
     if (adapter) adapter.undo();
     this.applied--;
@@ -577,6 +595,19 @@ DeviceFlow.prototype.onStepReply = function (reply) {
     // Instruction mode: what Live cannot set, the producer sets; the title says what.
     this.show("instruction", byHand.length ? this.T.byHandInstruction(end.step, byHand)
       : this.T.stepTitle(end.step, "") + ". " + this.T.instruction(reply));
+  } else if (reply.tune) {
+    // A fine-tune: knobs of effects already on move, no effect is switched on.
+    var tune = this.P.tuneValues(reply);
+    var tr = adapter ? adapter.apply(tune, this.T.TUNE_LABEL) : { missing: tune };
+    this.applied = end.step;
+    this.verified = true;
+    notes.push(this.T.confidence(reply.tune.improvement, true));
+    byHand = byHand.concat(tr.missing);
+    this.handSteps.push({ enable: "", tune: setBack(tr.missing), byHand: tr.missing.length > 0 });
+    this.show("instruction", byHand.length ? this.T.byHandInstruction(end.step, byHand, "fine-tune")
+      : this.T.stepTitle(end.step, "") + ". " + this.T.tuneInstruction(reply));
+  } else if (byHand.length && tuneBack) {
+    this.show("instruction", this.T.tuneBackByHand(byHand));
   } else if (byHand.length) {
     this.show("instruction", this.T.byHandInstruction(end.step, byHand));
   } else {
@@ -603,20 +634,40 @@ DeviceFlow.prototype.offByHand = function (enable) {
   return a ? a.inSerumsWords(v) : v;
 };
 
+// Forget the newest applied step of this switch ("" a fine-tune) and return it, or null.
 DeviceFlow.prototype.forgetHandStep = function (enable) {
   for (var i = this.handSteps.length - 1; i >= 0; i--) {
-    if (this.handSteps[i].enable === enable) {
-      this.handSteps.splice(i, 1);
-      return;
-    }
+    if (this.handSteps[i].enable === enable) return this.handSteps.splice(i, 1)[0];
   }
+  return null;
 };
 
+// A fine-tune's values set by hand, turned round: each knob from its new value back to the
+// one it had ("Mix 38 % -> 42 %").
+function setBack(values) {
+  var out = [];
+  for (var i = 0; i < values.length; i++) {
+    var v = values[i], b = {};
+    for (var k in v) if (Object.prototype.hasOwnProperty.call(v, k)) b[k] = v[k];
+    b.value = v.before;
+    b.text = v.beforeText;
+    b.before = v.value;
+    b.beforeText = v.text;
+    out.push(b);
+  }
+  return out;
+}
+
 // Undo or Reset took back steps the producer made by hand: they switch those effects off
-// themselves, then press Done (nothing is captured before that).
+// (and set a fine-tune's knobs back) themselves, then press Done (nothing is captured
+// before that).
 DeviceFlow.prototype.handBack = function (steps, word) {
   var off = [];
-  for (var i = 0; i < steps.length; i++) if (steps[i].byHand) off.push(this.offByHand(steps[i].enable));
+  for (var i = 0; i < steps.length; i++) {
+    if (!steps[i].byHand) continue;
+    if (steps[i].tune) off = off.concat(steps[i].tune);
+    else off.push(this.offByHand(steps[i].enable));
+  }
   if (!off.length) return false;
   this.awaitingHand = true;
   this.show("instruction", word + ", in Serum's FX tab: " + this.T.handSettings(off));
@@ -643,7 +694,8 @@ function sentences(notes) {
 // -- undo and reset ---------------------------------------------------------------------
 
 // Serum is restored at once from the adapter's memory (also with the server down); the
-// server is told so its chain matches.
+// server is told so its chain matches. Undo of a fine-tune puts its knobs back and leaves
+// the session done (the server offers it once); the next Undo takes back the last effect.
 DeviceFlow.prototype.undo = function () {
   var adapter = this.ports.adapter;
   var local = adapter ? adapter.undo() : null;
@@ -651,8 +703,10 @@ DeviceFlow.prototype.undo = function () {
     this.show("detail", this.T.error("nothing_to_undo", ""));
     return;
   }
-  this.show("detail", "Took back " + (local && local.label ? local.label : "the last step"));
-  this.done = false;
+  var last = this.handSteps.length ? [this.handSteps.pop()] : [];
+  var tune = local ? local.label === this.T.TUNE_LABEL : !!(last.length && last[0].tune);
+  this.show("detail", this.T.tookBack(local ? local.label : ""));
+  this.done = tune;
   if (this.session && this.applied > 0) {
     var sid = this.session, self = this;
     this.applied--;
@@ -667,9 +721,12 @@ DeviceFlow.prototype.undo = function () {
   }
   this.show("instruction", "");
   this.show("confidence", "");
-  var last = this.handSteps.length ? [this.handSteps.pop()] : [];
-  if (this.handBack(last, "Undo by hand")) return;
-  this.arm(this.prompt("so SerumRNN hears the sound, then press Next"));
+  if (this.handBack(last, "Undo by hand")) {
+    if (tune) this.show("detail", "Set this in Serum. " + this.T.tuneUndone());
+    return;
+  }
+  if (tune) this.disarm(this.T.tuneUndone());
+  else this.arm(this.prompt("so SerumRNN hears the sound, then press Next"));
 };
 
 DeviceFlow.prototype.reset = function () {

@@ -365,7 +365,11 @@ LiveAdapter.prototype.apply = function (values, label) {
       var old = this.readRaw(values[i].name);
       if (old === null || !this.write(values[i].name, values[i].value, old)) {
         var p = this.byName[values[i].name];
-        if (p && !p.required && Math.abs(Number(values[i].value) - p.value) < SAME_VALUE) {
+        // A fine-tune's value carries the knob's value before: at Serum's default only
+        // when that was too.
+        var had = values[i].before;
+        if (p && !p.required && Math.abs(Number(values[i].value) - p.value) < SAME_VALUE &&
+            (had === undefined || Math.abs(Number(had) - p.value) < SAME_VALUE)) {
           leftAtDefault.push(values[i].name);
         } else {
           missing.push(this.inSerumsWords(values[i]));
@@ -387,7 +391,7 @@ LiveAdapter.prototype.inSerumsWords = function (v) {
   var p = this.byName[v.name];
   var out = {};
   for (var k in v) if (Object.prototype.hasOwnProperty.call(v, k)) out[k] = v[k];
-  out.effectLabel = p ? p.label : (v.role === "enable" ? v.label : "");
+  out.effectLabel = p ? p.label : (v.effectLabel || (v.role === "enable" ? v.label : ""));
   out.word = p ? p.word : v.label;
   out.role = v.role || (p ? p.role : "knob");
   return out;
@@ -406,6 +410,12 @@ LiveAdapter.prototype.undo = function () {
     this.log("Live API undo: " + e);
   }
   return { label: entry.label, restored: restored };
+};
+
+// The label of the newest remembered step ("" for none), so a take-back of a fine-tune
+// undoes only its own entry.
+LiveAdapter.prototype.lastLabel = function () {
+  return this.history.length ? this.history[this.history.length - 1].label : "";
 };
 
 // The server takes back a step (verified loops: its capture showed the sound got worse):

@@ -7,7 +7,7 @@
 var PREFIX = "/serumrnn";
 // The server's UDP port unless the panel's Port box says otherwise (server.osc_server.DEFAULT_PORT).
 var SERVER_PORT = 9870;
-var PROTOCOL_VERSION = "2";   // server.osc.PROTOCOL_VERSION; compared at ping
+var PROTOCOL_VERSION = "3";   // server.osc.PROTOCOL_VERSION; compared at ping
 // The request id of messages the server sends on its own (ready, MIDI-triggered steps).
 var NO_REQUEST = -1;
 // How long to wait for a reply before resending the same request id (protocol: "say 2 s").
@@ -97,6 +97,14 @@ REPLIES[PREFIX + "/step/takeback"] = ["takeback", ["session", "step", "effect", 
                                                    "text"], "sissfs"];
 REPLIES[PREFIX + "/step/effect"] = ["effect", ["session", "step", "effect", "label", "enable",
                                                "value", "confidence"], "sisssff"];
+// a fine-tune of the effects already on (no effect switched on), in place of /step/effect:
+// `knobs` /step/tune/knob messages follow; `improvement` is the expected share (0..1) of the
+// current distance it removes
+REPLIES[PREFIX + "/step/tune"] = ["tune", ["session", "step", "improvement", "knobs"], "sifi"];
+// one knob of a fine-tune: its new value, and the one it had before (to set it back)
+REPLIES[PREFIX + "/step/tune/knob"] = ["tuneKnob", ["session", "name", "value", "text", "label",
+                                                    "before", "beforeText", "effectLabel"],
+                                       "ssfssfss"];
 REPLIES[PREFIX + "/step/knob"] = ["knob", ["session", "name", "value", "text", "label"],
                                   "ssfss"];
 REPLIES[PREFIX + "/step/fixed"] = ["fixed", ["session", "name", "value", "text"], "ssfs"];
@@ -172,7 +180,8 @@ function splitGroups(text) {
 function isFinal(msg) {
   var k = msg.kind;
   return !(k === "judged" || k === "takeback" || k === "effect" || k === "knob" ||
-           k === "fixed" || k === "distance" || k === "renderer");
+           k === "fixed" || k === "distance" || k === "renderer" || k === "tune" ||
+           k === "tuneKnob");
 }
 
 // -- step replies -----------------------------------------------------------------------
@@ -181,7 +190,7 @@ function isFinal(msg) {
 // datagrams and one may be lost; /step/end says how many messages there were, so a short
 // reply is known to be incomplete (the device then resends the same id and the server
 // replays its cached reply). Parts are keyed (knob by name, distance by metric), so a
-// replayed copy replaces rather than doubles them.
+// replayed copy replaces rather than doubles them (a fine-tune's knobs by name too).
 function StepAssembler() {
   this.pending = {};
 }
@@ -191,7 +200,8 @@ StepAssembler.prototype.add = function (msg) {
   if (!r) {
     r = this.pending[key] = { judged: null, takeback: null, effect: null, knobs: {},
                               knobOrder: [], fixed: {}, fixedOrder: [], distances: {},
-                              distanceOrder: [], renderer: null };
+                              distanceOrder: [], renderer: null, tune: null, tuneKnobs: {},
+                              tuneKnobOrder: [] };
   }
   if (msg.kind === "judged") r.judged = msg;
   else if (msg.kind === "takeback") r.takeback = msg;
@@ -200,16 +210,22 @@ StepAssembler.prototype.add = function (msg) {
   else if (msg.kind === "fixed") keep(r.fixed, r.fixedOrder, msg.name, msg);
   else if (msg.kind === "distance") keep(r.distances, r.distanceOrder, msg.metric, msg);
   else if (msg.kind === "renderer") r.renderer = msg;
+  else if (msg.kind === "tune") r.tune = msg;
+  else if (msg.kind === "tuneKnob") keep(r.tuneKnobs, r.tuneKnobOrder, msg.name, msg);
   else if (msg.kind === "end") {
     var reply = {
       requestId: msg.requestId, session: msg.session, judged: r.judged, takeback: r.takeback,
       effect: r.effect,
       knobs: values(r.knobs, r.knobOrder), fixed: values(r.fixed, r.fixedOrder),
-      distances: values(r.distances, r.distanceOrder), renderer: r.renderer, end: msg
+      distances: values(r.distances, r.distanceOrder), renderer: r.renderer,
+      tune: r.tune, tuneKnobs: values(r.tuneKnobs, r.tuneKnobOrder), end: msg
     };
     reply.received = 1 + (reply.judged ? 1 : 0) + (reply.takeback ? 1 : 0) +
-      (reply.effect ? 1 : 0) + (reply.renderer ? 1 : 0) + reply.knobs.length + reply.fixed.length + reply.distances.length;
-    reply.complete = reply.received === msg.messages;
+      (reply.effect ? 1 : 0) + (reply.renderer ? 1 : 0) + reply.knobs.length + reply.fixed.length + reply.distances.length +
+      (reply.tune ? 1 : 0) + reply.tuneKnobs.length;
+    // /step/tune says how many knobs follow: all of them, or the reply is not whole
+    reply.complete = reply.received === msg.messages &&
+      (!reply.tune || reply.tune.knobs === reply.tuneKnobs.length);
     return reply;
   }
   return null;
@@ -243,6 +259,27 @@ function stepValues(reply) {
   for (i = 0; i < reply.fixed.length; i++) {
     var f = reply.fixed[i];
     out.push({ name: f.name, value: f.value, text: f.text, label: f.name, role: "fixed" });
+  }
+  return out;
+}
+
+// /step/end's, /step/takeback's and /undo/reply's effect for a fine-tune.
+var FINE_TUNE = "fine_tune";
+
+// Whether a take-back (or an undo reply) is of a fine-tune: there is no switch to turn off.
+function isTune(msg) {
+  return !!msg && (msg.effect === FINE_TUNE || msg.enable === "");
+}
+
+// The Serum values a fine-tune sets, in order: [{name, value, text, label, role: "knob",
+// before, beforeText, effectLabel}], `before`/`beforeText` what the knob had before it.
+function tuneValues(reply) {
+  var out = [];
+  if (!reply.tune) return out;
+  for (var i = 0; i < reply.tuneKnobs.length; i++) {
+    var k = reply.tuneKnobs[i];
+    out.push({ name: k.name, value: k.value, text: k.text, label: k.label, role: "knob",
+               before: k.before, beforeText: k.beforeText, effectLabel: k.effectLabel });
   }
   return out;
 }
@@ -293,7 +330,8 @@ var api = {
   ping: ping, status: status, newSession: newSession, target: target, step: step,
   undo: undo, reset: reset, end: end, requestName: requestName,
   parseMessage: parseMessage, isFinal: isFinal, StepAssembler: StepAssembler,
-  stepValues: stepValues, nativePath: nativePath, isAbsolute: isAbsolute
+  stepValues: stepValues, tuneValues: tuneValues, isTune: isTune, FINE_TUNE: FINE_TUNE,
+  nativePath: nativePath, isAbsolute: isAbsolute
 };
 // CommonJS in node and in Max's require(); a plain global when loaded another way.
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -30,6 +30,20 @@ function instruction(reply) {
   return "Turn on " + reply.effect.label + (parts.length ? ": " + parts.join(", ") : "");
 }
 
+// "Fine-tune: Hall Reverb Mix 42 % -> 38 %" from a fine-tune reply's knobs; the server's
+// sentence in /step/end wins when present.
+function tuneInstruction(reply) {
+  if (!reply || !reply.tune) return "";
+  if (reply.end && reply.end.instruction) return reply.end.instruction;
+  var parts = [];
+  for (var i = 0; i < reply.tuneKnobs.length; i++) {
+    var k = reply.tuneKnobs[i];
+    parts.push((k.effectLabel ? k.effectLabel + " " : "") + k.label + " " + k.beforeText +
+               " \u2192 " + k.text);
+  }
+  return "Fine-tune" + (parts.length ? ": " + parts.join(", ") : "");
+}
+
 function stepTitle(step, effectLabel) {
   return "Step " + step + (effectLabel ? ": " + effectLabel : "");
 }
@@ -122,7 +136,8 @@ function serumSummary(found) {
 }
 
 // Settings to make by hand, in Serum's words: values [{effectLabel, word, text, role}]
-// grouped by effect in order: "Distortion: switch it on, Mode HardClip, Drive 80 %".
+// grouped by effect in order: "Distortion: switch it on, Mode HardClip, Drive 80 %". A
+// value that says what the knob had (`beforeText`, a fine-tune's) reads "Mix 42 % -> 38 %".
 function handSettings(values) {
   var groups = [], byEffect = {};
   for (var i = 0; i < (values || []).length; i++) {
@@ -133,17 +148,41 @@ function handSettings(values) {
       groups.push(key);
     }
     if (v.role === "enable") byEffect[key].push(/^on$/i.test(v.text) ? "switch it on" : "switch it off");
-    else byEffect[key].push(v.word + " " + v.text);
+    else {
+      byEffect[key].push((v.word || v.label || v.name) + " " +
+                         (v.beforeText ? v.beforeText + " \u2192 " : "") + v.text);
+    }
   }
   var parts = [];
   for (var g = 0; g < groups.length; g++) parts.push(groups[g] + ": " + byEffect[groups[g]].join(", "));
   return parts.join("; ");
 }
 
-// Instruction mode: the step's settings the device could not make.
-function byHandInstruction(step, values) {
-  return "Step " + step + ", in Serum's FX tab: " + handSettings(values);
+// Instruction mode: the step's settings the device could not make. `what` names a step
+// that switches no effect on ("fine-tune").
+function byHandInstruction(step, values, what) {
+  return "Step " + step + (what ? ", " + what : "") + ", in Serum's FX tab: " + handSettings(values);
 }
+
+// The server took the fine-tune back and Live could not set its knobs: the producer sets
+// them back (values from the fine-tune's new values to its old ones).
+function tuneBackByHand(values) {
+  return "Set the fine-tune back, in Serum's FX tab: " + handSettings(values);
+}
+
+// Undo put back a step: its effect's label, or the fine-tune.
+function tookBack(label) {
+  if (label === TUNE_LABEL) return "Took back the fine-tune";
+  return "Took back " + (label || "the last step");
+}
+
+// Undo took back the fine-tune: the server offers it once, so the session is done.
+function tuneUndone() {
+  return "Took back the fine-tune; the session is done. Press Undo again to take back the last effect";
+}
+
+// The label of a fine-tune's entry in the Live adapter's history (and of Undo's line).
+var TUNE_LABEL = "Fine-tune";
 
 function pressDone(midi) {
   return "Set this in Serum, then press Done and " + playPrompt(midi, "so SerumRNN hears it").charAt(0).toLowerCase() +
@@ -260,7 +299,10 @@ var api = {
   DONE_REASONS: DONE_REASONS, doneReason: doneReason, versionMismatch: versionMismatch,
   serverReady: serverReady, serverDown: serverDown, serverStopped: serverStopped,
   noSerum: noSerum, badPort: badPort, serumSummary: serumSummary,
-  handSettings: handSettings, byHandInstruction: byHandInstruction, pressDone: pressDone, serumFound: serumFound, configure: configure, setByHand: setByHand,
+  handSettings: handSettings, byHandInstruction: byHandInstruction,
+  tuneInstruction: tuneInstruction, tuneBackByHand: tuneBackByHand, tookBack: tookBack,
+  tuneUndone: tuneUndone,
+  TUNE_LABEL: TUNE_LABEL, pressDone: pressDone, serumFound: serumFound, configure: configure, setByHand: setByHand,
   liveNoteName: liveNoteName, noteToPlay: noteToPlay, playPrompt: playPrompt,
   targetGone: targetGone,
   error: error, isFileError: isFileError, incomplete: incomplete

@@ -263,7 +263,6 @@ def _force_exit(code: int, why: str) -> None:
 
 def config_of(a: argparse.Namespace, rack_order: tuple[str, ...] | None = None) -> ServerConfig:
     """The server's settings from ``serve``'s options."""
-    from serumrnn.server.loop_settings import fine_tune_for
     from serumrnn.server.osc_server import ServerConfig
 
     return ServerConfig(
@@ -276,7 +275,7 @@ def config_of(a: argparse.Namespace, rack_order: tuple[str, ...] | None = None) 
         loop=a.loop,
         k=a.k,
         refine_budget=a.refine_budget,
-        fine_tune=fine_tune_for(a.loop, a.fine_tune),
+        fine_tune=a.fine_tune,
         extra=not a.no_extra_knobs,
         rack_order=rack_order,
         profile_dirs=tuple(a.profiles),

@@ -78,9 +78,9 @@ class ServerConfig:
     loop: str = DEFAULT_LOOP
     k: int = DEFAULT_K
     refine_budget: int = REFINE_BUDGET
-    fine_tune: int = (
-        0  # renders of the fine-tune offered as the last step (serve's default: FINE_TUNE_BUDGET)
-    )
+    #: Renders of the fine-tune offered as the last step; None: the loop's default
+    #: (``loop_settings.fine_tune_for``: as ``match``'s, none for the paper's loop).
+    fine_tune: int | None = None
     extra: bool = True  # the search loop may move extra knobs (serve --no-extra-knobs: no)
     rack_order: tuple[str, ...] | None = None
     profile_dirs: tuple[str | os.PathLike[str], ...] = ()
@@ -118,7 +118,7 @@ class ServerConfig:
         need(self.tolerance >= 0, f"--tolerance {self.tolerance}: 0 or more")
         need(self.k >= 1, f"--k {self.k}: at least 1")
         need(self.refine_budget >= 0, f"--refine-budget {self.refine_budget}: 0 or more")
-        need(self.fine_tune >= 0, f"--fine-tune {self.fine_tune}: 0 or more")
+        need(self.fine_tune is None or self.fine_tune >= 0, f"--fine-tune {self.fine_tune}: 0 or more")
         need(self.loop != "paper" or not self.fine_tune, "--fine-tune: the paper's loop has none (use 0)")
         need(self.size_rule in ("remote", "all"), f"size_rule is 'remote' or 'all', not {self.size_rule!r}")
         need(self.loop in LOOPS, f"loop is one of {', '.join(LOOPS)}, not {self.loop!r}")

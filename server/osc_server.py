@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from serumrnn.server import osc
+from serumrnn.server.loop_settings import fine_tune_for
 from serumrnn.server.native import BlasLimits, limit_blas
 from serumrnn.server.osc import NO_REQUEST, PREFIX, ProtocolError, Reply, Request
 from serumrnn.server.osc_config import (
@@ -161,7 +162,7 @@ class OscServer(Intake):
             loop=cfg.loop,
             k=cfg.k,
             refine_budget=cfg.refine_budget,
-            fine_tune=cfg.fine_tune,
+            fine_tune=fine_tune_for(cfg.loop, cfg.fine_tune),
             tolerance=cfg.tolerance,
             extra=cfg.extra,
             rack=None if rack is None else LockedRenderer(rack, self._stop),

@@ -231,7 +231,7 @@ class StepHandlers:
             loop=self.loop,
             k=self.k,
             refine_budget=self.refine_budget,
-            fine_tune=self.fine_tune if self.loop != "paper" else 0,
+            fine_tune=self.fine_tune,
             extra=self.extra,
         )
 

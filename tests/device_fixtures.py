@@ -197,8 +197,10 @@ def record(rack: Any) -> dict[str, Any]:
     # The stub implements models.StepModels, what the server uses; OscServer's signature
     # names GroupModels (server/osc_server.py), hence Any here.
     models: dict[str, Any] = {"basic_shapes": stub}
+    # The scenarios are effect steps: no fine-tune step (tests/test_device.py runs the
+    # real server with one; the device's tests script its replies in tests/helpers.js).
     servers = {
-        loop: OscServer(models, "127.0.0.1", 0, 0, rack=rack, loop=loop).start()
+        loop: OscServer(models, "127.0.0.1", 0, 0, rack=rack, loop=loop, fine_tune=0).start()
         for loop in ("verified", "paper")
     }
     try:

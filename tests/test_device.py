@@ -130,7 +130,35 @@ def stub_server(rack):
     from serumrnn.server.osc_server import OscServer
 
     srv = OscServer(
-        {"basic_shapes": StubModels(EFFECTS, KNOBS)}, "127.0.0.1", 0, 0, rack=rack, loop="verified"
+        {"basic_shapes": StubModels(EFFECTS, KNOBS)},
+        "127.0.0.1",
+        0,
+        0,
+        rack=rack,
+        loop="verified",
+        fine_tune=0,
+    ).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def tune_server(rack):
+    """The stub server's models with the fine-tune step (`serve`'s default budget)."""
+    from device_fixtures import EFFECTS, KNOBS
+    from stub_models import StubModels
+
+    from serumrnn.server.loop_settings import FINE_TUNE_BUDGET
+    from serumrnn.server.osc_server import OscServer
+
+    srv = OscServer(
+        {"basic_shapes": StubModels(EFFECTS, KNOBS)},
+        "127.0.0.1",
+        0,
+        0,
+        rack=rack,
+        loop="verified",
+        fine_tune=FINE_TUNE_BUDGET,
     ).start()
     yield srv
     srv.stop()
@@ -226,17 +254,23 @@ def run_device_session(
     raise AssertionError("unreachable")
 
 
-def _target(rack, tmp: Path) -> Path:
+def _target(rack, tmp: Path, drive: float = 0.8, mix: float = 0.5) -> Path:
     from serumrnn.server.rack import FX
 
     target = tmp / "target.wav"
     audio_io.write_wav(
         target,
         rack.render(
-            [FX("distortion", mode=2, drive=0.8), FX("reverb", mix=0.5, low_cut=0.2, high_cut=0.7)], "saw"
+            [FX("distortion", mode=2, drive=drive), FX("reverb", mix=mix, low_cut=0.2, high_cut=0.7)], "saw"
         ),
     )
     return target
+
+
+def _near_target(rack, tmp: Path) -> Path:
+    """The stub models' effects, with knobs a little off theirs: the steps leave a distance
+    that only the fine-tune closes."""
+    return _target(rack, tmp, drive=0.7, mix=0.6)
 
 
 def _on(serum: dict[str, float]) -> list[str]:
@@ -266,7 +300,19 @@ def check_session(r: dict, confidence: str) -> list[dict]:
 
     steps = r["steps"]
     assert steps and all(s["complete"] for s in steps)
+    tune_on = False  # a fine-tune step is applied (it counts as a step, with no effect of its own)
     for i, s in enumerate(steps):
+        if i > 0 and steps[i - 1]["tune"] is not None:  # this capture judged the fine-tune
+            tune_on = bool(s["judged"]["improved"])
+            assert (s["takeback"] is not None) == (not tune_on) and s["done"] is True
+        if s["tune"] is not None:
+            tune_on = True
+            assert s["endEffect"] == "fine_tune" and not s["effect"] and s["tune"]["step"] == s["step"]
+            assert _on(s["serumAfter"]) == _on(s["serumBefore"]), "a fine-tune switches nothing"
+            for name, value, before in s["tune"]["knobs"]:  # the fake Serum holds the tune
+                assert s["serumBefore"][name] == pytest.approx(before, abs=1e-6), name
+                assert s["serumAfter"][name] == pytest.approx(value, abs=1e-6), name
+            assert "Fine-tune" in s["instruction"]
         if s["effect"]:
             eff = spec.effect(s["effect"])
             names = [n for n, _ in s["values"]]
@@ -283,7 +329,7 @@ def check_session(r: dict, confidence: str) -> list[dict]:
         if i > 0:  # captured flow: each capture judged the step before it
             assert s["judged"] is not None and s["judged"]["step"] == steps[i - 1]["step"]
         # Serum holds what the server's chain holds after every reply
-        assert len(_on(s["serumAfter"])) == s["step"]
+        assert len(_on(s["serumAfter"])) + tune_on == s["step"]
     # the captures were the fake Serum's sound: the first dry, then with each step on
     assert r["chains"][0] == []
     assert len(r["chains"]) == r["captures"] == len(steps)
@@ -291,7 +337,7 @@ def check_session(r: dict, confidence: str) -> list[dict]:
     last = steps[-1]
     assert last["done"] is True and not last["effect"]
     assert r["afterDone"]["state"]["done"] is True
-    assert len(_on(r["afterDone"]["serum"])) == r["afterDone"]["state"]["applied"] == last["step"]
+    assert len(_on(r["afterDone"]["serum"])) + tune_on == r["afterDone"]["state"]["applied"] == last["step"]
     assert r["afterDone"]["detail"].startswith("Done: ")
     assert r["nextAfterDone"]["sent"] == 0 and "Undo or Reset" in r["nextAfterDone"]["detail"]
 
@@ -886,3 +932,40 @@ def test_live_twin_a_whole_session_on_the_debian_plugins(tmp_path, by_hand_on):
     assert [s for s in steps if s["effect"]], "at least one effect was applied on the fake Serum"
     assert "/serumrnn/step/renderer" in r["received"]
     assert steps[-1]["reason"] != "", "the session ends with a stop reason"
+
+
+def test_device_session_with_the_fine_tune_step_against_the_real_server(tune_server, rack, tmp_path):
+    """`serve`'s default budget: once no effect brings the sound closer, the server offers
+    the fine-tune; the device sets its knobs on the fake Serum (switching nothing), the next
+    capture keeps it, and Undo takes it back before the last effect."""
+    r = run_device_session(tune_server, rack, tmp_path, _near_target(rack, tmp_path))
+    steps = check_session(r, r"Expected to remove \d+ % of the difference\.$")
+    tuned = [i for i, s in enumerate(steps) if s["tune"] is not None]
+    assert len(tuned) == 1 and tuned[0] == len(steps) - 2, [s["endEffect"] for s in steps]
+    t, verdict = steps[tuned[0]], steps[-1]
+    assert t["tune"]["knobs"] and not t["done"] and t["bestStep"] == t["step"]
+    assert verdict["judged"] == {"step": t["step"], "improved": True} and verdict["takeback"] is None
+    assert verdict["done"] is True and verdict["step"] == t["step"] and verdict["reason"] == "no_closer"
+    # Undo took the fine-tune back: every effect stays on, its knobs back where they were
+    assert _on(r["undoLocal"]) == _on(verdict["serumAfter"])
+    for name, _, before in t["tune"]["knobs"]:
+        assert r["undoLocal"][name] == pytest.approx(before, abs=1e-6), name
+
+
+def test_a_fine_tune_whose_capture_is_worse_is_set_back_against_the_real_server(tune_server, rack, tmp_path):
+    """The capture after the fine-tune is a wrongly set Serum: the server takes the tune
+    back and the device puts each of its knobs back, switching nothing off."""
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "bad").mkdir()
+    plain = run_device_session(tune_server, rack, tmp_path / "plain", _near_target(rack, tmp_path))
+    at = next(i for i, s in enumerate(plain["steps"]) if s["tune"] is not None) + 2  # 1-based capture
+    r = run_device_session(tune_server, rack, tmp_path / "bad", _near_target(rack, tmp_path), bad_at=at)
+    steps = check_session(r, r"Expected to remove \d+ % of the difference\.$")
+    t, verdict = steps[at - 2], steps[at - 1]
+    assert t["tune"] is not None and verdict["judged"]["improved"] is False
+    back = verdict["takeback"]
+    assert back["effect"] == "fine_tune" and back["enable"] == "" and "back to" in back["text"]
+    assert _on(verdict["serumAfter"]) == _on(t["serumAfter"]), "nothing switched off"
+    for name, _, before in t["tune"]["knobs"]:
+        assert verdict["serumAfter"][name] == pytest.approx(before, abs=1e-6), name
+    assert verdict["done"] is True and verdict["step"] == t["step"] - 1

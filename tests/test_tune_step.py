@@ -91,7 +91,9 @@ def test_undo_takes_the_fine_tune_back_first_then_the_effect(rack, target):
 
 
 def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, target):
-    a = Assistant(StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60)
+    a = Assistant(
+        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
+    )
     turns = []
     while not a.done:
         turns.append(a.advance())
@@ -100,7 +102,9 @@ def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, target):
     assert last.done and last.step == 2 and last.best_step == 2
     assert last.tune.after == a.result().best and a.result().fine_tune["kept"]
     # the same search as match's: a run to the end keeps the same tune
-    ran = Assistant(StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60)
+    ran = Assistant(
+        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
+    )
     assert ran.run().fine_tune == a.result().fine_tune
 
 
@@ -120,11 +124,23 @@ def test_the_step_reply_carries_the_tune_and_what_to_set_back(rack, target):
     assert "/serumrnn/step/effect" not in addrs and addrs[-1] == "/serumrnn/step/end"
     assert reply[1][1] == (7, "s1", 2, pytest.approx(turn.tune.improvement), n)
     for (_, args), c in zip(reply[2 : 2 + n], turn.tune.changes):
-        assert args[2:] == (c.serum_name, c.serum_value, c.after_text, c.label, c.serum_before, c.before_text, "Phaser")
+        assert args[2:] == (
+            c.serum_name,
+            c.serum_value,
+            c.after_text,
+            c.label,
+            c.serum_before,
+            c.before_text,
+            "Phaser",
+        )
         assert c.serum_value != c.serum_before
     dist = [args for addr, args in reply if addr == "/serumrnn/step/distance"]
-    assert {d[2] for d in dist} == set(turn.tune.before) and all(d[5] == 0 for d in dist)  # judged by the capture
-    assert [args for addr, args in reply if addr == "/serumrnn/step/renderer"] == [(7, "s1", "open rack", "capture")]
+    assert {d[2] for d in dist} == set(turn.tune.before) and all(
+        d[5] == 0 for d in dist
+    )  # judged by the capture
+    assert [args for addr, args in reply if addr == "/serumrnn/step/renderer"] == [
+        (7, "s1", "open rack", "capture")
+    ]
     end = reply[-1][1]
     assert end == (7, "s1", 2, TUNE, 0, "", 2, turn.tune.instruction, len(reply))
     back = osc.step_reply(8, "s1", a.advance(rack.render(a.chain, "saw")))

@@ -253,7 +253,8 @@ def loops_markdown(systems: dict[str, Any], research: dict[str, Any] | None) -> 
 
 def plugins_markdown(results: Path, first: int | None = None) -> str:
     """The real-plugin rows of every group side by side, from each ``<group>/plugins.json``
-    (over its first ``first`` pairs when given, so rows are compared on the same pairs)."""
+    (over its first ``first`` pairs when given, so rows are compared on the same pairs);
+    a row that no group ran is left out."""
     from serumrnn.training.doc_figures import MINUS
     from serumrnn.training.plugin_eval import ROWS, summarize
 
@@ -278,7 +279,8 @@ def plugins_markdown(results: Path, first: int | None = None) -> str:
             cells.append(
                 cell + (f", {s['captures_per_pair']:.1f} captures" if row.startswith("device") else "")
             )
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if any(c != "–" for c in cells):  # a row no group's run has is left out
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { makeFlow, playNote, ScriptedServer, P, fixtureReply, fixtureMessages } =
+const { makeFlow, playNote, ScriptedServer, P, fixtureReply, fixtureMessages, TUNE_KNOBS,
+        TUNE_SENTENCE } =
   require("./helpers.js");
 
 const SERUM = "live_set tracks 0 devices 0";
@@ -229,10 +230,10 @@ test("the paper's loop: done as worse keeps the unjudged step; the panel says ho
 
 test("a server of another protocol version: the panel says to update, Next sends no step", () => {
   const t = makeFlow();
-  t.server.protocol = "1";
+  t.server.protocol = "2";
   t.flow.start();
   t.clock.advance(10);
-  assert.equal(t.shown.status, "Server speaks protocol 1, this device 2: update the device and " +
+  assert.equal(t.shown.status, "Server speaks protocol 2, this device 3: update the device and " +
                "the server to the same SerumRNN release");
   withTarget(t);
   t.flow.capture();
@@ -240,7 +241,7 @@ test("a server of another protocol version: the panel says to update, Next sends
   t.flow.next();
   assert.equal(t.server.requests.some((r) => r[0] === P + "/step"), false);
   assert.match(t.shown.detail, /^Update SerumRNN/);
-  t.server.protocol = "2";
+  t.server.protocol = "3";
   t.clock.advance(10100);
   assert.equal(t.shown.status, "Server ready (basic_shapes)");
 });
@@ -544,4 +545,164 @@ test("a group still loading: `new` is asked again with a new id, and the waiting
   assert.equal(new Set(news.map((r) => r[1])).size, 3, "a new request id each time");
   assert.equal(names(t).filter((n) => n === "step").length, 1, "the step went out once loaded");
   assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+});
+
+// -- fine-tunes (protocol 3): knobs of effects already on move, nothing is switched on --
+
+// The tune scenarios' first three replies: distortion, reverb, then the fine-tune (step 3).
+function toTheTune(t) {
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  stepOnce(t);
+  const sets = t.live ? t.live.sets.length : 0;
+  stepOnce(t);
+  return sets;
+}
+
+const ARROW = " \u2192 ";
+
+test("a fine-tune sets exactly its knobs on Serum, switches nothing, and shows the server's sentence", () => {
+  const t = started({ plan: "tune_kept" });
+  const before = toTheTune(t);
+  assert.deepEqual(setNames(t).slice(before), TUNE_KNOBS.map((k) => [k[0], k[1]]),
+                   "only the fine-tune's knobs were set, no enable");
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.shown.instruction, "Step 3. " + TUNE_SENTENCE);
+  assert.equal(t.shown.confidence, "Step 2 brought the sound closer (distance 0.032" + ARROW + "0.02). " +
+               "Expected to remove 25 % of the difference.");
+  assert.equal(t.flow.state().applied, 3, "the fine-tune counts as a step");
+  assert.equal(t.flow.state().done, false);
+  assert.equal(t.flow.state().armed, true, "its sound is captured for the server to judge");
+
+  stepOnce(t);                         // the capture was closer: kept, and the session is done
+  assert.equal(t.flow.state().done, true);
+  assert.equal(t.flow.state().applied, 3);
+  assert.equal(t.live.value(SERUM, "Verb Wet"), 0.38, "the kept fine-tune stays on Serum");
+  assert.equal(t.shown.detail, "Done: no remaining effect brings it closer.");
+  assert.deepEqual(t.live.console, []);
+});
+
+test("a fine-tune taken back: its knobs go back as they were, nothing is switched off", () => {
+  const t = started({ plan: "tune_takeback" });
+  toTheTune(t);
+  const drive = t.live.value(SERUM, "Dist_Drv");
+  assert.equal(drive, 0.7);
+  const before = t.live.sets.length;
+  stepOnce(t);
+  const [back] = fixtureMessages("tune_takeback", 3, "/step/takeback");
+  assert.deepEqual(setNames(t).slice(before), [["Dist_Drv", knobValues("verified_steps", 0, "/step/knob").Dist_Drv],
+                                              ["Verb Wet", 0.5]], "only the fine-tune's knobs, newest first");
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1, "no effect is switched off");
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.flow.state().applied, 2);
+  assert.equal(t.flow.state().done, true);
+  assert.equal(t.shown.confidence, back[7]);
+  assert.equal(t.shown.instruction, "", "nothing to set by hand");
+  assert.equal(t.shown.detail, "Done: no remaining effect brings it closer.");
+  t.flow.undo();                       // Undo now takes back the reverb, not the fine-tune again
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 0);
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.live.value(SERUM, "Dist_Drv"), knobValues("verified_steps", 0, "/step/knob").Dist_Drv);
+  t.clock.advance(20);
+  assert.equal(t.flow.state().applied, 1);
+  assert.deepEqual(t.live.console, []);
+});
+
+test("Undo after a fine-tune puts its knobs back and the session is done; the next Undo takes back the last effect", () => {
+  const t = started({ plan: "tune_kept" });
+  toTheTune(t);
+  const before = t.live.sets.length;
+  t.flow.undo();
+  assert.deepEqual(setNames(t).slice(before).map(([n]) => n), ["Dist_Drv", "Verb Wet"], "no switch");
+  assert.equal(t.live.value(SERUM, "Verb Wet"), 0.5);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+  assert.ok(t.history.some(([f, v]) => f === "detail" && v === "Took back the fine-tune"));
+  t.clock.advance(20);
+  assert.equal(names(t).filter((n) => n === "undo").length, 1);
+  assert.equal(t.flow.state().applied, 2);
+  assert.equal(t.shown.instruction, "");
+  assert.equal(t.shown.detail, "Took back the fine-tune; the session is done. Press Undo again to take " +
+               "back the last effect");
+  assert.equal(t.flow.state().done, true, "the server offers a fine-tune once");
+  assert.equal(t.flow.state().armed, false);
+  const steps = names(t).filter((n) => n === "step").length;
+  playNote(t);
+  t.flow.next();
+  assert.equal(names(t).filter((n) => n === "step").length, steps, "no step after it");
+
+  t.flow.undo();
+  assert.ok(t.history.some(([f, v]) => f === "detail" && v === "Took back Hall Reverb"));
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 0);
+  assert.equal(t.live.value(SERUM, "Verb Wet"), 0);
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.flow.state().done, false, "the steps go on");
+  assert.match(t.shown.detail, /Play a note/);
+  t.clock.advance(20);
+  assert.equal(t.flow.state().applied, 1);
+  t.flow.reset();
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 0);
+  assert.deepEqual(t.live.console, []);
+});
+
+test("a fine-tune counts as a step: offered again for its step, it replaces the one on Serum", () => {
+  const t = started({ plan: "tune_kept" });
+  toTheTune(t);
+  const sid = t.flow.state().session;
+  // the same fine-tune as a step the server ran from MIDI (request id -1): Serum holds two
+  // steps before it, so the one applied is put back first, not stacked under it
+  for (const m of fixtureReply("tune_kept", 2, -1, sid)) t.flow.receive(m[0], m.slice(1));
+  assert.equal(t.flow.state().applied, 3);
+  assert.equal(t.live.value(SERUM, "Verb Wet"), 0.38);
+  t.flow.undo();
+  assert.equal(t.live.value(SERUM, "Verb Wet"), 0.5, "one Undo takes the fine-tune back");
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1);
+});
+
+test("Reset after a fine-tune restores every knob, the fine-tune's included", () => {
+  const t = started({ plan: "tune_kept" });
+  toTheTune(t);
+  t.flow.reset();
+  for (const k of TUNE_KNOBS) assert.equal(t.live.value(SERUM, k[0]), 0, k[0]);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 0);
+  t.clock.advance(20);
+  assert.equal(t.flow.state().applied, 0);
+});
+
+test("Serum 2: a fine-tune is set by hand from -> to, and its take-back and undo say what to set back", () => {
+  const t = started({ set: "serum2", plan: "tune_takeback" });
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  doneByHand(t);
+  doneByHand(t);
+  const set = "Hall Reverb: Mix 50 %" + ARROW + "38 %; Distortion: Drive 80 %" + ARROW + "70 %";
+  const unset = "Hall Reverb: Mix 38 %" + ARROW + "50 %; Distortion: Drive 70 %" + ARROW + "80 %";
+  assert.equal(t.shown.instruction, "Step 3, fine-tune, in Serum's FX tab: " + set);
+  assert.equal(t.flow.state().awaitingHand, true);
+  assert.equal(t.flow.state().armed, false, "nothing is captured before Done");
+  doneByHand(t);                       // the hand-made fine-tune was worse: set it back
+  assert.equal(t.shown.instruction, "Set the fine-tune back, in Serum's FX tab: " + unset);
+  assert.doesNotMatch(t.shown.instruction, /switch it off/);
+  assert.match(t.shown.detail, /^Set this in Serum\. Done: no remaining effect brings it closer/);
+  assert.equal(t.flow.state().applied, 2);
+  t.flow.undo();                       // the fine-tune is gone: Undo switches the reverb off
+  assert.equal(t.shown.instruction, "Undo by hand, in Serum's FX tab: Hall Reverb: switch it off");
+  assert.deepEqual(t.live.sets, []);
+  assert.deepEqual(t.live.console, []);
+
+  const u = started({ set: "serum2", plan: "tune_kept" });
+  withTarget(u);
+  u.flow.capture();
+  stepOnce(u);
+  doneByHand(u);
+  doneByHand(u);
+  u.flow.undo();
+  assert.equal(u.shown.instruction, "Undo by hand, in Serum's FX tab: " + unset);
+  assert.match(u.shown.detail, /^Set this in Serum\. Took back the fine-tune; the session is done/);
+  assert.equal(u.flow.state().awaitingHand, true);
+  u.flow.undo();                       // and the reverb before it
+  assert.equal(u.shown.instruction, "Undo by hand, in Serum's FX tab: Hall Reverb: switch it off");
+  assert.deepEqual(u.live.sets, []);
 });

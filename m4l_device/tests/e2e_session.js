@@ -8,7 +8,8 @@
 // --by-hand: instruction mode (docs/device.md). The fake Live set (Serum 2 by default
 // here) exposes none of the knobs, so the script plays the producer: it makes each shown
 // setting "in Serum" (its own record of Serum's knobs), presses Done and plays the note;
-// a capture is rendered from those hand-made values.
+// a capture is rendered from those hand-made values. A fine-tune (protocol 3) moves knobs of
+// effects already on; taken back (or undone), the producer sets them back.
 //
 // Like the device, it sends from one socket and listens on another (udpsend and
 // udpreceive), naming its listening port as the reply port. A capture is the one thing
@@ -109,25 +110,36 @@ async function main() {
   const steps = [];
   const origOnStep = flow.onStepReply.bind(flow);
   let pendingHand = [];
+  let lastTune = [];       // the last fine-tune's values, for its take-back by hand
+  const unexposed = (v) => live.value(SERUM, v.name) === undefined;
   flow.onStepReply = (reply) => {
     const before = serumValues();
     origOnStep(reply);
     // What the panel asks for by hand: the reply's values Live does not expose.
-    pendingHand = protocol.stepValues(reply).filter((v) => live.value(SERUM, v.name) === undefined);
-    if (reply.takeback && live.value(SERUM, reply.takeback.enable) === undefined) {
+    const tune = protocol.tuneValues(reply);
+    pendingHand = protocol.stepValues(reply).concat(tune).filter(unexposed);
+    if (reply.takeback && protocol.isTune(reply.takeback)) {
+      // a fine-tune taken back: its knobs go back (nothing is switched off)
+      pendingHand = lastTune.filter(unexposed).map((v) => ({ name: v.name, value: v.before }))
+        .concat(pendingHand);
+    } else if (reply.takeback && live.value(SERUM, reply.takeback.enable) === undefined) {
       pendingHand.unshift({ name: reply.takeback.enable, value: 0 });
     }
+    if (reply.tune) lastTune = tune;
     steps.push({
       requestId: reply.requestId,
       complete: reply.complete,
       effect: reply.effect ? reply.effect.effect : "",
+      endEffect: reply.end.effect,     // "fine_tune" for a fine-tune
+      tune: reply.tune ? { step: reply.tune.step, improvement: reply.tune.improvement,
+                           knobs: tune.map((v) => [v.name, v.value, v.before]) } : null,
       step: reply.end.step, done: reply.end.done, reason: reply.end.reason,
       bestStep: reply.end.bestStep,
       judged: reply.judged ? { step: reply.judged.step, improved: reply.judged.improved } : null,
       takeback: reply.takeback ? { step: reply.takeback.step, effect: reply.takeback.effect,
                                    enable: reply.takeback.enable, value: reply.takeback.value,
                                    text: reply.takeback.text } : null,
-      values: protocol.stepValues(reply).map((v) => [v.name, v.value]),
+      values: protocol.stepValues(reply).concat(tune).map((v) => [v.name, v.value]),
       serumBefore: before, serumAfter: serumValues(),
       instruction: shown.instruction, confidence: shown.confidence, detail: shown.detail,
     });
@@ -166,7 +178,8 @@ async function main() {
     pendingHand = [];
   };
 
-  for (let i = 0; i < 8 && !flow.state().done; i++) {
+  // every effect, a take-back of each, a fine-tune and its verdict
+  for (let i = 0; i < 2 * spec.effects.length + 4 && !flow.state().done; i++) {
     const n = steps.length;
     if (i === 0 || !opt.byHand) flow.next();
     await waitFor("step reply " + (n + 1), () => steps.length > n && idle());
@@ -191,18 +204,26 @@ async function main() {
   const lastHand = flow.handSteps[flow.handSteps.length - 1];
   flow.undo();
   if (opt.byHand && flow.state().awaitingHand && lastHand) {
-    // "Undo by hand, in Serum's FX tab: X: switch it off": the producer does so.
-    pendingHand = [{ name: lastHand.enable, value: 0 }];
+    // "Undo by hand, in Serum's FX tab: X: switch it off" (a fine-tune: "Mix 38 % -> 42 %"):
+    // the producer does so.
+    pendingHand = lastHand.tune ? lastHand.tune.map((v) => ({ name: v.name, value: v.value }))
+                                : [{ name: lastHand.enable, value: 0 }];
     setByHand();
   }
   const undoLocal = serumValues();
   await waitFor("the undo reply", idle);
   const afterUndo = { state: flow.state(), serum: serumValues(), detail: shown.detail };
 
+  const handBeforeReset = flow.handSteps.slice();
   flow.reset();
   const resetShown = shown.instruction;
   if (opt.byHand && flow.state().awaitingHand) {
-    pendingHand = spec.effects.map((e) => ({ name: e.enable.serum_name, value: 0 }));
+    // every effect off, and a fine-tune's knobs back (newest first)
+    pendingHand = [];
+    for (const h of handBeforeReset.reverse()) {
+      if (h.byHand && h.tune) pendingHand = pendingHand.concat(h.tune.map((v) => ({ name: v.name, value: v.value })));
+    }
+    pendingHand = pendingHand.concat(spec.effects.map((e) => ({ name: e.enable.serum_name, value: 0 })));
     setByHand();
   }
   await waitFor("the reset reply", idle);

@@ -39,11 +39,57 @@ function effectSpec(name) {
 }
 
 // Step replies recorded from the real server (tests/device_fixtures.py writes them; the
-// pytest test_device_fixtures.py keeps them in sync): no step reply here is written by hand.
+// pytest test_device_fixtures.py keeps them in sync): no step reply here is written by
+// hand, except the fine-tune scenarios below (HAND_WRITTEN).
 const FIXTURE = require("./fixtures/step_replies.json");
 
+// Fine-tune scenarios (protocol 3), written by hand from the protocol until
+// tests/device_fixtures.py records one from the server: distortion and reverb as recorded
+// (verified_steps), then a fine-tune of both as step 3, then its verdict: kept (done,
+// no_closer) or taken back (its knobs go back, done). TUNE_KNOBS: [name, value, text,
+// label, before, before_text, effect_label].
+const TUNE_KNOBS = [
+  ["Verb Wet", 0.38, "38 %", "Mix", 0.5, "50 %", "Hall Reverb"],
+  ["Dist_Drv", 0.7, "70 %", "Drive", 0.800000011920929, "80 %", "Distortion"],
+];
+const TUNE_SENTENCE = "Fine-tune: Hall Reverb Mix 50 % \u2192 38 %, Distortion Drive 80 % \u2192 70 %";
+
+function counted(msgs) {
+  const end = msgs[msgs.length - 1];
+  end[end.length - 1] = msgs.length;
+  return msgs;
+}
+
+function tuneScenario(kept) {
+  const rec = FIXTURE.scenarios.verified_steps.replies;
+  const S = FIXTURE.session;
+  const m = (address, ...args) => [P + address, 0, S, ...args];
+  const distances = (after) => rec[1].filter((x) => x[0] === P + "/step/distance")
+    .map((x) => [x[0], 0, S, x[3], x[3] === "mse" ? after : x[4], 0.0, 0]);
+  const tune = counted([
+    m("/step/judged", 2, 1, 0.031782761216163635, 0.02),
+    m("/step/tune", 3, 0.25, TUNE_KNOBS.length),
+    ...TUNE_KNOBS.map((k) => m("/step/tune/knob", ...k)),
+    ...distances(0.02),
+    m("/step/renderer", "open rack", "capture"),
+    m("/step/end", 3, "fine_tune", 0, "", 3, TUNE_SENTENCE, 0),
+  ]);
+  const verdict = kept
+    ? counted([m("/step/judged", 3, 1, 0.02, 0.015),
+               m("/step/end", 3, "", 1, "no_closer", 3, "A small gain after 3 steps.", 0)])
+    : counted([m("/step/judged", 3, 0, 0.02, 0.05),
+               m("/step/takeback", 3, "fine_tune", "", 0.0,
+                 "Step 3 did not bring Serum's sound closer: its knobs go back " +
+                 "(Hall Reverb Mix 50 %, Distortion Drive 80 %)."),
+               m("/step/end", 2, "", 1, "no_closer", 2, "A small gain after 2 steps.", 0)]);
+  return { loop: "verified", about: "hand-written: a fine-tune, then " + (kept ? "kept" : "taken back"),
+           replies: [rec[0], rec[1], tune, verdict] };
+}
+
+const HAND_WRITTEN = { tune_kept: tuneScenario(true), tune_takeback: tuneScenario(false) };
+
 function scenario(name) {
-  const s = FIXTURE.scenarios[name];
+  const s = FIXTURE.scenarios[name] || HAND_WRITTEN[name];
   if (!s) throw new Error("no fixture scenario " + name);
   return s;
 }
@@ -125,18 +171,21 @@ class ScriptedServer {
       for (const m of out) {
         if (m[0] === P + "/step/takeback") s.chain.splice(s.chain.lastIndexOf(m[4]), 1);
         if (m[0] === P + "/step/effect") s.chain.push(m[4]);
+        if (m[0] === P + "/step/tune") s.chain.push("fine_tune");
         if (m[0] === P + "/step/end") s.done = m[5] === 1;
       }
       return out;
     }
     if (name === "undo") {
       if (!s.chain.length) return this.error(rid, "nothing_to_undo", "no step", P + "/undo", sid);
-      const e = effectSpec(s.chain.pop());
-      s.done = false;
+      const last = s.chain.pop();
+      s.done = last === "fine_tune";     // the fine-tune is offered once: done without it
+      if (s.done) return [[P + "/undo/reply", rid, sid, s.chain.length, last, "", 0.0]];
+      const e = effectSpec(last);
       return [[P + "/undo/reply", rid, sid, s.chain.length, e.name, e.enable.serum_name, 0.0]];
     }
     if (name === "reset") {
-      const names = s.chain.map((n) => effectSpec(n).enable.serum_name);
+      const names = s.chain.filter((n) => n !== "fine_tune").map((n) => effectSpec(n).enable.serum_name);
       s.chain = [];
       s.done = false;
       return [[P + "/reset/reply", rid, sid, ...names]];
@@ -210,4 +259,4 @@ function playNote(t) {
 }
 
 module.exports = { Clock, ScriptedServer, makeFlow, playNote, fixtureReply, fixtureMessages,
-                   FIXTURE, effectSpec, seeded, P, spec };
+                   FIXTURE, effectSpec, seeded, P, spec, TUNE_KNOBS, TUNE_SENTENCE };

@@ -304,6 +304,41 @@ test("a knob not exposed is set by hand, unless it is a fixed knob at Serum's de
   assert.deepEqual(live.console, []);
 });
 
+test("a fine-tune's entry: lastLabel names it, and undo puts back only its knobs", () => {
+  const { live, adapter } = adapterFor(SETS.configured());
+  adapter.find();
+  assert.equal(adapter.lastLabel(), "");
+  adapter.apply([{ name: "Rev Enable", value: 1 }, { name: "Verb Wet", value: 0.5 }], "Hall Reverb");
+  const r = adapter.apply([{ name: "Verb Wet", value: 0.38, text: "38 %", label: "Mix", role: "knob",
+                             before: 0.5, beforeText: "50 %", effectLabel: "Hall Reverb" }],
+                          text.TUNE_LABEL);
+  assert.deepEqual(r.set, ["Verb Wet"]);
+  assert.equal(adapter.lastLabel(), "Fine-tune");
+  assert.equal(live.value(DEV0, "Verb Wet"), 0.38);
+  assert.deepEqual(adapter.undo(), { label: "Fine-tune", restored: 1 });
+  assert.equal(live.value(DEV0, "Verb Wet"), 0.5);
+  assert.equal(live.value(DEV0, "Rev Enable"), 1, "the effect stays on");
+  assert.equal(adapter.lastLabel(), "Hall Reverb");
+  assert.deepEqual(live.console, []);
+});
+
+test("a fine-tune's knob Live does not expose is set by hand, even back to Serum's default", () => {
+  const { adapter } = adapterFor(SETS.required());
+  adapter.find();
+  const decay = { name: "Decay", value: 0.3499999940395355, text: "1.5 s", label: "Decay", role: "knob" };
+  assert.deepEqual(adapter.apply([decay], "Hall Reverb").leftAtDefault, ["Decay"], "a step's fixed knob at default");
+  const r = adapter.apply([Object.assign({ before: 0.6, beforeText: "3.1 s", effectLabel: "Hall Reverb" }, decay)],
+                          text.TUNE_LABEL);
+  assert.deepEqual(r.leftAtDefault, []);
+  assert.deepEqual(r.missing.map((v) => [v.name, v.effectLabel, v.word, v.beforeText, v.text]),
+                   [["Decay", "Hall Reverb", "Decay", "3.1 s", "1.5 s"]]);
+  assert.equal(text.handSettings(r.missing), "Hall Reverb: Decay 3.1 s \u2192 1.5 s");
+  // a knob the spec does not know keeps the server's effect label
+  const other = adapter.apply([{ name: "Mystery", value: 0.2, text: "20 %", label: "Amount", role: "knob",
+                                 before: 0.1, beforeText: "10 %", effectLabel: "Chorus" }], text.TUNE_LABEL);
+  assert.equal(text.handSettings(other.missing), "Chorus: Amount 10 % \u2192 20 %");
+});
+
 test("a LiveAPI that throws (Serum removed mid-call) becomes a status, not an exception", () => {
   const { live, adapter, logs } = adapterFor(SETS.configured());
   adapter.find();

@@ -6,7 +6,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const P = require("../osc_protocol.js");
 const wire = require("./osc_wire.js");
-const { fixtureReply, FIXTURE } = require("./helpers.js");
+const { fixtureReply, FIXTURE, TUNE_KNOBS } = require("./helpers.js");
 
 const A = P.PREFIX;
 
@@ -197,6 +197,61 @@ test("a done reply has no effect and is complete with judged and end only", () =
   assert.ok(none.complete && none.end.done && none.end.reason === "already_matches");
 });
 
+test("fine-tune messages parse into named fields, and neither completes the reply", () => {
+  const tn = P.parseMessage(A + "/step/tune", [16, "s1", 3, 0.25, 2]);
+  assert.deepEqual([tn.kind, tn.requestId, tn.session, tn.step, tn.improvement, tn.knobs],
+                   ["tune", 16, "s1", 3, 0.25, 2]);
+  const kn = P.parseMessage(A + "/step/tune/knob",
+                            [16, "s1", "Verb Wet", 0.38, "38 %", "Mix", 0.5, "50 %", "Hall Reverb"]);
+  assert.deepEqual([kn.kind, kn.name, kn.value, kn.text, kn.label, kn.before, kn.beforeText, kn.effectLabel],
+                   ["tuneKnob", "Verb Wet", 0.38, "38 %", "Mix", 0.5, "50 %", "Hall Reverb"]);
+  assert.equal(P.isFinal(tn), false);
+  assert.equal(P.isFinal(kn), false);
+  assert.match(P.parseMessage(A + "/step/tune/knob", [16, "s1", "Verb Wet", 0.38, "38 %", "Mix", "x", "50 %", "R"]).reason,
+               /before is not a number/);
+  assert.equal(P.parseMessage(A + "/step/tune", [16, "s1", 3, 0.25]).reason, "missing knobs");
+  const back = P.parseMessage(A + "/step/takeback", [17, "s1", 3, "fine_tune", "", 0.0, "Set back."]);
+  assert.equal(back.enable, "");
+  assert.ok(P.isTune(back), "a fine-tune's take-back has no switch");
+  assert.ok(P.isTune(P.parseMessage(A + "/undo/reply", [18, "s1", 2, "fine_tune", "", 0.0])));
+  assert.ok(!P.isTune(P.parseMessage(A + "/undo/reply", [18, "s1", 1, "reverb", "Rev Enable", 0.0])));
+});
+
+test("a fine-tune reply: judged, tune, its knobs, distances, end; the values to set", () => {
+  const msgs = fixtureReply("tune_kept", 2, 16, "s1");
+  const reply = assemble(msgs);
+  assert.ok(reply.complete);
+  assert.equal(reply.received, msgs.length);
+  assert.equal(reply.effect, null, "no effect is switched on");
+  assert.deepEqual(P.stepValues(reply), []);
+  assert.equal(reply.tune.step, 3);
+  assert.equal(reply.end.effect, "fine_tune");
+  assert.equal(reply.end.bestStep, reply.end.step);
+  assert.deepEqual(P.tuneValues(reply), TUNE_KNOBS.map((k) => ({
+    name: k[0], value: k[1], text: k[2], label: k[3], role: "knob", before: k[4],
+    beforeText: k[5], effectLabel: k[6] })));
+  assert.deepEqual(P.tuneValues(assemble(fixtureReply("verified_steps", 1, 16, "s1"))), []);
+});
+
+test("a lost fine-tune datagram (the tune or one of its knobs) makes the reply incomplete", () => {
+  const msgs = fixtureReply("tune_kept", 2, 19, "s1");
+  for (const lost of [A + "/step/tune", A + "/step/tune/knob"]) {
+    const i = msgs.findIndex((m) => m[0] === lost);
+    const reply = assemble(msgs.filter((m, j) => j !== i));
+    assert.equal(reply.complete, false, lost);
+    const asm = new P.StepAssembler();
+    let again = null;
+    for (const l of msgs.filter((m, j) => j !== i).concat(msgs)) {   // the server's replay
+      again = asm.add(P.parseMessage(l[0], l.slice(1))) || again;
+    }
+    assert.equal(again.complete, true);
+    assert.equal(again.tuneKnobs.length, TUNE_KNOBS.length, "replayed knobs are not doubled");
+  }
+  // /step/tune names its knob count: a reply whose count disagrees is not whole either
+  const short = msgs.map((m) => (m[0] === A + "/step/tune" ? [...m.slice(0, 5), 3] : m));
+  assert.equal(assemble(short).complete, false);
+});
+
 test("bundles decode into the same lists as single messages (what udpreceive hands over)", () => {
   const msgs = fixtureReply("eq_first", 0, 40, "s1");
   const got = wire.decode(wire.bundle(msgs));
@@ -209,7 +264,7 @@ test("bundles decode into the same lists as single messages (what udpreceive han
 
 test("the device speaks the protocol version of the server the fixtures came from", () => {
   assert.equal(P.PROTOCOL_VERSION, FIXTURE.protocol);
-  assert.equal(P.PROTOCOL_VERSION, "2");
+  assert.equal(P.PROTOCOL_VERSION, "3");
 });
 
 // Path fixtures: what live.drop hands out (Max style, conformpath's reference) on each

@@ -94,3 +94,20 @@ test("file errors say which file; protocol errors say what to do", () => {
   assert.equal(T.error("weird_code", "text"), "weird_code: text");
   assert.ok(T.isFileError("silent") && T.isFileError("relative_path") && !T.isFileError("busy"));
 });
+
+test("a fine-tune reads as the server's sentence, or from -> to per knob; Undo names it", () => {
+  const reply = { tune: { step: 3, improvement: 0.25, knobs: 1 },
+                  tuneKnobs: [{ label: "Mix", text: "38 %", beforeText: "42 %", effectLabel: "Hall Reverb" }],
+                  end: { instruction: "" } };
+  assert.equal(T.tuneInstruction(reply), "Fine-tune: Hall Reverb Mix 42 % \u2192 38 %");
+  reply.end.instruction = "Fine-tune: Reverb Mix 42 % \u2192 38 %";
+  assert.equal(T.tuneInstruction(reply), reply.end.instruction);
+  assert.equal(T.tuneInstruction({ tune: null }), "");
+  const hand = [{ effectLabel: "Hall Reverb", word: "Mix", text: "38 %", beforeText: "42 %", role: "knob" }];
+  assert.equal(T.byHandInstruction(3, hand, "fine-tune"),
+               "Step 3, fine-tune, in Serum's FX tab: Hall Reverb: Mix 42 % \u2192 38 %");
+  assert.equal(T.tuneBackByHand(hand), "Set the fine-tune back, in Serum's FX tab: Hall Reverb: Mix 42 % \u2192 38 %");
+  assert.equal(T.tookBack(T.TUNE_LABEL), "Took back the fine-tune");
+  assert.equal(T.tookBack("Distortion"), "Took back Distortion");
+  assert.equal(T.tookBack(""), "Took back the last step");
+});
