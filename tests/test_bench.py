@@ -37,9 +37,11 @@ def test_bench_verified_reports_both_loops(tiny_run, capsys):
     keys = {"verified_step_p50_ms", "verified_step_p95_ms", "refine_step_p50_ms", "refine_step_p95_ms"}
     keys |= {"plugin_verified_step_p50_ms", "plugin_verified_step_p95_ms"}  # the Debian plugins' row
     keys |= {"search_step_p50_ms", "search_table1_step_p50_ms"}  # the default and its same-run baseline
+    keys |= {"search_tune_step_p50_ms"}  # serve's default: the steps, then the fine-tune step
     assert keys <= set(out) and all(math.isfinite(out[k]) and out[k] > 0 for k in keys)
     text = capsys.readouterr().out
     assert "goal <= 40 ms p50" in text and "goal <= 150 ms p50" in text
+    assert "serve's default: its steps, then the fine-tune step" in text
     assert "verified step, k = 3, on the debian_test plugins" in text
     ratio = out["search_step_p50_ms"] / out["search_table1_step_p50_ms"]
     assert f"Table 1 search step p50 = {ratio:.2f}x (same run)" in text
