@@ -55,7 +55,8 @@ TABLE1_SUFFIX = "/table1"
 
 def loop_row(name: str) -> tuple[str, int]:
     """An evaluation row's loop and fine-tune budget: "search" runs the search loop alone
-    (as the server does), "search+fine-tune" adds :data:`FINE_TUNE_BUDGET` (as ``match``);
+    (the steps alone), "search+fine-tune" adds :data:`FINE_TUNE_BUDGET` (as ``match``, and
+    ``serve`` as its last step);
     either may end in :data:`TABLE1_SUFFIX` (:func:`row_extra`)."""
     base = name.removesuffix(TABLE1_SUFFIX)
     loop = base.removesuffix(TUNED_SUFFIX)

@@ -190,7 +190,13 @@ def test_the_plugin_rows_of_every_group_come_from_plugins_json(tmp_path):
     assert table[0] == "| row | Basic Shapes |"
     assert table[2] == "| (a) open-rack suggestions set on the plugins | 0.0 / 0.0 / 1 of 2 |"
     assert "| −50.0 / −50.0 / 0 of 1, 3.0 captures |" in R.plugins_markdown(tmp_path, first=1)
-    assert table[-1].endswith("| – |")  # a row no pair has
+    # a row no group ran is left out; a row another group ran reads "–" where this one did not
+    assert len(table) == 4 and table[3].startswith("| (b) device's flow")
+    (tmp_path / "advanced_shapes").mkdir()
+    only_open = [{"start": p["start"], "rows": {"open": p["rows"]["open"]}} for p in pairs]
+    (tmp_path / "advanced_shapes" / "plugins.json").write_text(json.dumps({"pairs_done": only_open}))
+    both = R.plugins_markdown(tmp_path).splitlines()
+    assert len(both) == 4 and both[3].endswith("| – |")
 
 
 def test_an_ood_naming_table_is_the_commands_own_with_the_docs_minus(tmp_path):
