@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pytest
+from phaser_pair import KNOBS, RANKING, render_target
 from stub_models import StubModels
 
 from serumrnn.server import fine_tune as FT
@@ -116,15 +117,11 @@ def test_nothing_to_search_leaves_the_chain():
 
 
 # -- in the loop ---------------------------------------------------------------------------
-TRUTH = [FX("phaser", depth=0.47, freq=0.59, feedback=0.03)]
-#: The phaser model's knobs: right effect, notches a little off (their basin is narrow).
-KNOBS = {"phaser": {"depth": 0.53, "freq": 0.575, "feedback": 0.0}}
-RANKING = ["phaser", "eq", "reverb", "distortion", "compressor"]
 
 
 @pytest.fixture(scope="module")
 def target(rack):
-    return rack.render(TRUTH, "saw")
+    return render_target(rack)
 
 
 def _run(rack, target, budget: int):

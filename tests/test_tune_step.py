@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from phaser_pair import KNOBS, RANKING, render_target
 from stub_models import StubModels
 
 from serumrnn.server import osc
 from serumrnn.server.assistant import Assistant
-from serumrnn.server.rack import FX, Chain
+from serumrnn.server.rack import Chain
 from serumrnn.server.steps import TUNE
-
-TRUTH = [FX("phaser", depth=0.47, freq=0.59, feedback=0.03)]
-KNOBS = {"phaser": {"depth": 0.53, "freq": 0.575, "feedback": 0.0}}
-RANKING = ["phaser", "eq", "reverb", "distortion", "compressor"]
 
 
 @pytest.fixture(scope="module")
 def target(rack):
-    return rack.render(TRUTH, "saw")
+    return render_target(rack)
 
 
 def _live(rack, target, fine_tune: int = 60):
