@@ -311,6 +311,17 @@ BEFORE_SEARCH: tuple[StopRule, ...] = (target_reached, every_effect_on, every_ef
 AFTER_STEP: tuple[StopRule, ...] = (target_reached, every_effect_on)
 
 
+def offers_tune(live: bool, stand_in: bool) -> bool:
+    """Whether the fine-tune is searched and offered as a step (``serve``). Always where the
+    renderer's sound is the one judged (a preset session, ``match``); in Live only when the
+    renderer that searches it is the producer's own plugins (``serve --profile``), not the
+    open rack standing in for Serum. Why: a fine-tune is a set of small moves that pays only
+    where the renderer sounds as Serum does; in the device's flow on the debian_test plugins
+    the captures kept 11 of the 37 fine-tunes searched on the open rack, and all 15 of those
+    searched on the plugins themselves (docs/results/history/tune_hold.json)."""
+    return not live or not stand_in
+
+
 def nothing_closer(steps: int) -> Stop:
     """A search that found no candidate the judge accepts ends the loop."""
     return stop("no_closer", steps)

@@ -31,6 +31,7 @@ from serumrnn.server.judge import Stop
 from serumrnn.server.loop import Loop
 from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import Chain
+from serumrnn.server.rack.render import stands_in
 from serumrnn.server.search import Candidate, CandidateSearch, Found
 from serumrnn.server.simulation import Simulator
 from serumrnn.server.steps import TUNE, StepReport, TuneStep, Undone, Verdict, no_switch
@@ -122,9 +123,11 @@ class VerifiedLoop(Loop):
         current = self.path()[best]
         if not len(chain) or current is None or judge.reached(current):  # nothing to tune towards
             return
+        live = not sim.rendered_flow
+        if not J.offers_tune(live, stands_in(sim.renderer)):
+            return
         renders0 = sim.renders
         sim.prune(chain)
-        live = not sim.rendered_flow
         # In Live the search hears the renderer's chain, not Serum's capture of it.
         start = sim.sounds([chain], exact=True)[0].distances if live else current
 

@@ -144,8 +144,11 @@ def stub_server(rack):
 
 @pytest.fixture(scope="module")
 def tune_server(rack):
-    """The stub server's models with the fine-tune step (`serve`'s default budget)."""
+    """The stub server's models with the fine-tune step (`serve`'s default budget), on a
+    renderer that is the producer's own plugins for the loop's rules (the open rack's sound
+    under a profile's label): on the open rack itself Live gets no fine-tune step."""
     from device_fixtures import EFFECTS, KNOBS
+    from own_plugins import OwnPlugins
     from stub_models import StubModels
 
     from serumrnn.server.loop_settings import FINE_TUNE_BUDGET
@@ -156,7 +159,7 @@ def tune_server(rack):
         "127.0.0.1",
         0,
         0,
-        rack=rack,
+        rack=OwnPlugins(rack.settings),
         loop="verified",
         fine_tune=FINE_TUNE_BUDGET,
     ).start()

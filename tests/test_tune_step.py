@@ -1,14 +1,16 @@
 """The fine-tune as a step (``serve``): offered where the loop would say it is done, judged
-by the next capture in Live, taken back when that capture is not closer, undone on request.
+by the next capture in Live, taken back when that capture is not closer, undone on request;
+in Live only when the server renders on the producer's own plugins, not the open rack.
 
-The open rack plays Serum and scripted models put a phaser's notches a little off the
-target's (the same pair as tests/test_fine_tune.py), so the steps leave a distance that
-only the fine-tune closes."""
+The open rack's sound plays Serum and scripted models put a phaser's notches a little off
+the target's (tests/phaser_pair.py), so the steps leave a distance that only the fine-tune
+closes. ``OwnPlugins`` is the open rack under a profile's label (tests/own_plugins.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from own_plugins import OwnPlugins
 from phaser_pair import KNOBS, RANKING, render_target
 from stub_models import StubModels
 
@@ -23,9 +25,15 @@ def target(rack):
     return render_target(rack)
 
 
+@pytest.fixture(scope="module")
+def own():
+    return OwnPlugins()
+
+
 def _live(rack, target, fine_tune: int = 60):
-    """A Live session up to the turn that offers the fine-tune: the open rack plays Serum,
-    each capture renders the chain the device set. Returns the assistant and that turn."""
+    """A Live session up to the turn that offers the fine-tune: ``rack`` simulates the
+    candidates and plays Serum, each capture renders the chain the device set. Returns the
+    assistant and that turn."""
     a = Assistant(StubModels(RANKING, KNOBS), target, renderer=rack, loop="search", fine_tune=fine_tune)
     sound = rack.dry("saw")
     while True:
@@ -42,8 +50,8 @@ def _tuned_chain(chain: Chain, turn) -> Chain:
     return Chain(fx.with_knobs({k: moved.get((fx.name, k), v) for k, v in fx.knobs.items()}) for fx in chain)
 
 
-def test_live_offers_the_fine_tune_as_a_step_and_keeps_it_when_its_capture_is_closer(rack, target):
-    a, turn = _live(rack, target)
+def test_live_offers_the_fine_tune_as_a_step_and_keeps_it_when_its_capture_is_closer(own, target):
+    a, turn = _live(own, target)
     tune = turn.tune
     assert tune is not None and not turn.done and turn.report is None
     assert a.effects_on == ("phaser",) and turn.step == 2 and turn.best_step == 2
@@ -51,7 +59,7 @@ def test_live_offers_the_fine_tune_as_a_step_and_keeps_it_when_its_capture_is_cl
     assert {c.knob for c in tune.changes} <= {"depth", "freq", "feedback"} and tune.changes
     assert tune.before == a.states[-1].distances  # from the capture it tunes
     assert tune.instruction.startswith("Fine-tune: Phaser ")
-    tuned = rack.render(_tuned_chain(a.chain, turn), "saw")
+    tuned = own.render(_tuned_chain(a.chain, turn), "saw")
     last = a.advance(tuned)
     assert last.judged is not None and last.judged.effect == TUNE and last.judged.improved
     assert not last.judged.take_back and last.tune is None and last.report is None
@@ -63,9 +71,9 @@ def test_live_offers_the_fine_tune_as_a_step_and_keeps_it_when_its_capture_is_cl
         a.advance(tuned)
 
 
-def test_a_fine_tune_whose_capture_is_not_closer_is_taken_back_knob_by_knob(rack, target):
-    a, turn = _live(rack, target)
-    before = rack.render(a.chain, "saw")  # Serum did not take the knobs: the same sound
+def test_a_fine_tune_whose_capture_is_not_closer_is_taken_back_knob_by_knob(own, target):
+    a, turn = _live(own, target)
+    before = own.render(a.chain, "saw")  # Serum did not take the knobs: the same sound
     last = a.advance(before)
     v = last.judged
     assert v is not None and v.take_back and not v.improved and v.effect == TUNE and v.enable.serum_name == ""
@@ -76,14 +84,14 @@ def test_a_fine_tune_whose_capture_is_not_closer_is_taken_back_knob_by_knob(rack
     assert a.result().taken_back[-1]["effect"] == TUNE
 
 
-def test_undo_takes_the_fine_tune_back_first_then_the_effect(rack, target):
-    a, turn = _live(rack, target)
+def test_undo_takes_the_fine_tune_back_first_then_the_effect(own, target):
+    a, turn = _live(own, target)
     undone = a.undo()
     assert undone.effect == TUNE and undone.steps_left == 1 and undone.enable.serum_name == ""
     assert a.done and a.effects_on == ("phaser",) and not a.result().fine_tune["kept"]
     undone = a.undo()
     assert undone.effect == "phaser" and undone.steps_left == 0 and not a.done
-    again = a.advance(rack.dry("saw"))  # the loop goes on: the phaser is offered again
+    again = a.advance(own.dry("saw"))  # the loop goes on: the phaser is offered again
     assert again.report is not None and again.report.effect == "phaser" and again.tune is None
 
 
@@ -105,14 +113,14 @@ def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, target):
     assert ran.run().fine_tune == a.result().fine_tune
 
 
-def test_no_fine_tune_step_without_a_budget(rack, target):
-    a, turn = _live(rack, target, fine_tune=0)
+def test_no_fine_tune_step_without_a_budget(own, target):
+    a, turn = _live(own, target, fine_tune=0)
     assert turn.tune is None and turn.done and turn.step == 1
 
 
-def test_the_step_reply_carries_the_tune_and_what_to_set_back(rack, target):
-    a, turn = _live(rack, target)
-    reply = osc.step_reply(7, "s1", turn, renderer="open rack")
+def test_the_step_reply_carries_the_tune_and_what_to_set_back(own, target):
+    a, turn = _live(own, target)
+    reply = osc.step_reply(7, "s1", turn, renderer="plugins: own")
     addrs = [m[0] for m in reply]
     n = len(turn.tune.changes)
     # this capture judged the phaser's step first
@@ -136,10 +144,18 @@ def test_the_step_reply_carries_the_tune_and_what_to_set_back(rack, target):
         d[5] == 0 for d in dist
     )  # judged by the capture
     assert [args for addr, args in reply if addr == "/serumrnn/step/renderer"] == [
-        (7, "s1", "open rack", "capture")
+        (7, "s1", "plugins: own", "capture")
     ]
     end = reply[-1][1]
     assert end == (7, "s1", 2, TUNE, 0, "", 2, turn.tune.instruction, len(reply))
-    back = osc.step_reply(8, "s1", a.advance(rack.render(a.chain, "saw")))
+    back = osc.step_reply(8, "s1", a.advance(own.render(a.chain, "saw")))
     assert [m[0] for m in back] == ["/serumrnn/step/judged", "/serumrnn/step/takeback", "/serumrnn/step/end"]
     assert back[1][1][2:5] == (2, TUNE, "") and back[-1][1][2:5] == (1, "", 1)
+
+
+def test_live_on_the_open_rack_offers_no_fine_tune(rack, target):
+    """The open rack stands in for Serum: a fine-tune searched on it is neither searched nor
+    offered in Live (``judge.offers_tune``); the session is done after the steps."""
+    a, turn = _live(rack, target)
+    assert turn.tune is None and turn.done and turn.step == 1 and turn.reason == "no_closer"
+    assert a.result().fine_tune is None

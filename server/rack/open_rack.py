@@ -20,7 +20,7 @@ import numpy as np
 from serumrnn.server import spec
 from serumrnn.server.rack import presets as P
 from serumrnn.server.rack.chain import FX, Chain, ChainKey
-from serumrnn.server.rack.render import RenderError, RenderSettings, daw
+from serumrnn.server.rack.render import OPEN_RACK_LABEL, RenderError, RenderSettings, daw
 
 FAUST_DIR = Path(__file__).with_name("faust")
 
@@ -101,7 +101,7 @@ class OpenRack:
     """
 
     #: What reports and replies call this renderer (``render.renderer_label``).
-    label = "open rack"
+    label = OPEN_RACK_LABEL
 
     def __init__(self, settings: RenderSettings | None = None):
         self.settings = settings = settings or RenderSettings()

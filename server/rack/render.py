@@ -81,6 +81,17 @@ def _and_wrapped(renderer: object) -> tuple[object, object]:
     return renderer, getattr(renderer, "rack", None)
 
 
+#: What reports and replies call the open rack (``OpenRack.label``).
+OPEN_RACK_LABEL = "open rack"
+
+
+def stands_in(renderer: object) -> bool:
+    """Whether ``renderer`` stands in for the producer's Serum (the open rack) rather than
+    being their own plugins (a profile's): what the judge asks before it offers a step that
+    only pays where the renderer sounds as Serum does (``judge.offers_tune``)."""
+    return renderer_label(renderer) == OPEN_RACK_LABEL
+
+
 def renderer_label(renderer: object) -> str:
     """Which renderer judged a step, for reports and replies: ``"open rack"`` or
     ``"plugins: <profile>"`` (a wrapper such as the server's locked renderer is looked through)."""
