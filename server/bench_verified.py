@@ -60,10 +60,8 @@ def bench_verified(reps: int, models_dir: Path | None = None) -> dict[str, float
         + TUNED_SUFFIX: f"{DEFAULT_LOOP} step or fine-tune step ({FINE_TUNE_BUDGET} renders + sweep)",
     }
     for name, goal in goals.items():
-        (loop, fine_tune), key = (
-            loop_row(name),
-            name.replace(TABLE1_SUFFIX, "_table1").replace(TUNED_SUFFIX, "_tune"),
-        )
+        loop, fine_tune = loop_row(name)
+        key = name.replace(TABLE1_SUFFIX, "_table1").replace(TUNED_SUFFIX, "_tune")
         calls, cpu, offers, renders, tunes = _time_sessions(gm, rack, cases, loop, fine_tune, row_extra(name))
         c, o = np.array(calls), np.array(offers)
         print(row(f"{labels[name]} (every call, {len(c)})", c, goal))

@@ -18,7 +18,7 @@ from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
 
 if TYPE_CHECKING:
     from serumrnn.server.fine_tune import KnobChange
-    from serumrnn.server.rack.chain import FX
+    from serumrnn.server.rack.chain import FX, Chain
 
 #: Only this much of any sound is used: the models were trained on 1 s clips.
 CLIP_SECONDS = F.CLIP_SAMPLES / F.SAMPLE_RATE
@@ -172,6 +172,7 @@ class TuneStep:
     expected: dict[str, float]  # the tuned chain's, on the renderer that searched it
     improvement: float  # the share of the current distance it removes there, 0..1
     instruction: str
+    chain: Chain  # the chain with the tune's knobs: what Serum holds once it is applied
     after: dict[str, float] | None = None  # None until the new sound is known (Live)
 
     def set_back(self) -> str:
@@ -182,9 +183,6 @@ class TuneStep:
     def effect(self) -> str:
         """What the step names where an effect step names its effect."""
         return TUNE
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "changes": [c.to_json() for c in self.changes]}
 
 
 @dataclass

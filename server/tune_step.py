@@ -53,8 +53,8 @@ def judge_tune(loop: VerifiedLoop, current: np.ndarray) -> Verdict:
     else:
         loop.tune_state = KEPT
         loop.tuned_sound = sound
-        if loop.fine_tuned is not None and loop.tuned_chain is not None:
-            loop.fine_tuned.update(kept=True, chain=loop.tuned_chain.to_json(), after=after)
+        if loop.fine_tuned is not None:
+            loop.fine_tuned.update(kept=True, chain=offer.chain.to_json(), after=after)
         text = "The fine-tune brought the sound closer."
     verdict = Verdict(offer.step, TUNE, TUNE_LABEL, offer.before, after, not back, back, no_switch(), text)
     if back:

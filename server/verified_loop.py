@@ -50,7 +50,6 @@ class VerifiedLoop(Loop):
         self.fine_tuned: dict[str, Any] | None = None  # the fine-tune's report (finish)
         self.tune_state = TS.DUE  # where the fine-tune stands (tune_step's states)
         self.tune_offer: TuneStep | None = None  # the fine-tune offered as a step
-        self.tuned_chain: Chain | None = None  # the chain it found
         self._new_offer: TuneStep | None = None  # offered by this turn (take_offer)
         super().__init__(*args, **kwargs)
 
@@ -81,7 +80,7 @@ class VerifiedLoop(Loop):
         return int(self.tune_state in TS.APPLIED)
 
     def serum_chain(self) -> Chain:
-        return self.tuned_chain if self.tune_on() and self.tuned_chain is not None else self.chain
+        return self.tune_offer.chain if self.tune_on() and self.tune_offer is not None else self.chain
 
     def take_offer(self) -> TuneStep | None:
         offer, self._new_offer = self._new_offer, None
@@ -102,7 +101,7 @@ class VerifiedLoop(Loop):
         self.stop = None
         self.retry = None
         self.fine_tuned = self.tuned_sound = None
-        self.tune_state, self.tune_offer, self.tuned_chain = TS.DUE, None, None
+        self.tune_state, self.tune_offer = TS.DUE, None
 
     def finish(self) -> None:
         """The fine-tune of the whole chain (:mod:`serumrnn.server.fine_tune`), once the
@@ -151,13 +150,14 @@ class VerifiedLoop(Loop):
         kept = found_closer and not live  # Live: kept once its capture is heard closer
         self.tuned_sound = tuned if kept else None
         changes = FT.shown(found.changes(chain))
+        gain = judge.improvement(after, start)
         self.fine_tuned = {
             "kept": kept,
             "chain": found.chain.to_json() if kept else chain.to_json(),
             "before": current,
             "after": after if kept else current,
             "best_found": after,
-            "improvement": judge.improvement(after, start),
+            "improvement": gain,
             "changes": [c.to_json() for c in changes] if found_closer else [],
             "instruction": FT.instruction(changes) if found_closer and changes else "",
             "renders": sim.renders - renders0,
@@ -166,14 +166,14 @@ class VerifiedLoop(Loop):
             "budget": budget,
         }
         if found_closer and changes:
-            self.tuned_chain = found.chain
             self.tune_offer = self._new_offer = TuneStep(
                 len(chain) + 1,
                 changes,
                 current,
                 after,
-                judge.improvement(after, start),
+                gain,
                 FT.instruction(changes),
+                found.chain,
                 None if live else after,
             )
             self.tune_state = TS.OFFERED if live else TS.KEPT
