@@ -36,10 +36,12 @@ from serumrnn.server.rack.chain import Chain
 from serumrnn.server.refine import cma_search
 
 #: CMA-ES step, as a fraction of each knob's span: the knobs start near a good setting,
-#: and the basins of some (a phaser's frequency) are a few hundredths wide. Measured on 15
-#: held-out pairs per group (0.03, 0.05, 0.1): the same means, and 0.03 is the one that
-#: still moves a chain whose phaser sits at the edge of its basin.
-SIGMA = 0.03
+#: and the basins of some (a phaser's frequency) are a few hundredths wide. At a budget of
+#: 60 renders, 0.03, 0.05 and 0.1 gave the same means on 15 held-out pairs per group; at
+#: 120 (``loop_settings.FINE_TUNE_BUDGET``), 0.06 beat 0.03 on 100 dev pairs of Adv.
+#: Modulating (docs/results/history/fine_tune_budget.json): the longer search can afford
+#: the wider step that leaves a nearby basin.
+SIGMA = 0.06
 #: Candidates per CMA-ES generation.
 POPSIZE = 8
 #: Where the sweep hears each choice of a categorical knob: the effect's intensity knobs
@@ -48,6 +50,14 @@ POPSIZE = 8
 #: differ (a wave folder at the drive a soft clip needed is another sound), so a mode heard
 #: at one drive only is often judged wrong.
 SWEEP_LEVELS: tuple[float | None, ...] = (None, 0.15, 0.5, 0.85)
+#: The closer look after the sweep: the :data:`CLOSER_LOOK_TOP` closest categorical
+#: settings it heard (one per choice) are heard again with their intensity knobs moved by
+#: each of these fractions of their span. Why: some modes' basins are narrower than the
+#: sweep's levels are apart. On a held-out Adv. Modulating pair (one Sin Fold distortion,
+#: drive 0.71), the sweep heard Sin Fold at 0.65 as far as X-Shaper at 0.6, and CMA-ES,
+#: which cannot leave a mode, polished the X-Shaper; Sin Fold at 0.70 was 4x closer.
+CLOSER_LOOK_OFFSETS: tuple[float, ...] = (-0.1, -0.05, -0.025, 0.025, 0.05, 0.1)
+CLOSER_LOOK_TOP = 3
 #: Renders of the budget kept back to hear the kept setting and the one before it again
 #: (the loop's check against a renderer whose sound drifts between renders).
 HEARD_AGAIN = 2
@@ -142,16 +152,52 @@ def sweep_settings(chain: Chain) -> list[Chain]:
     return out
 
 
+def _choices(chain: Chain) -> tuple[tuple[int, str, float], ...]:
+    """Where ``chain``'s categorical knobs stand: (position, knob, value) of each."""
+    return tuple((i, k.name, fx.knobs[k.name]) for i, fx in enumerate(chain) for k in fx.effect.categorical)
+
+
+def closer_look(heard: Sequence[tuple[Chain, float]]) -> list[Chain]:
+    """The :data:`CLOSER_LOOK_TOP` closest of ``heard`` (the best per categorical setting),
+    each with the intensity knobs of its effects that have a categorical knob moved by every
+    offset of :data:`CLOSER_LOOK_OFFSETS` (within their span; repeats left out)."""
+    best: dict[tuple[tuple[int, str, float], ...], tuple[Chain, float]] = {}
+    for chain, score in heard:
+        key = _choices(chain)
+        if key not in best or score < best[key][1]:
+            best[key] = (chain, score)
+    out: list[Chain] = []
+    seen = {c.key() for c, _ in heard}
+    for chain, _ in sorted(best.values(), key=lambda t: t[1])[:CLOSER_LOOK_TOP]:
+        for i, fx in enumerate(chain):
+            strong = [k for k in fx.effect.continuous if k.name in INTENSITY[fx.name]]
+            if not fx.effect.categorical or not strong:
+                continue
+            for offset in CLOSER_LOOK_OFFSETS:
+                knobs = dict(fx.knobs)
+                for k in strong:
+                    knobs[k.name] = float(np.clip(knobs[k.name] + offset * (k.span[1] - k.span[0]), *k.span))
+                moved = Chain([*chain[:i], fx.with_knobs(spec.repair_knobs(fx.name, knobs)), *chain[i + 1 :]])
+                if moved.key() not in seen:
+                    seen.add(moved.key())
+                    out.append(moved)
+    return out
+
+
 def sweep(chain: Chain, scores: ChainScorer, start_score: float) -> tuple[Chain, float, int]:
-    """The closest of ``chain`` and its :func:`sweep_settings`, its score, renders spent."""
+    """The closest of ``chain``, its :func:`sweep_settings` and the :func:`closer_look` at
+    the closest of those; its score, and the renders spent."""
     tries = sweep_settings(chain)
     if not tries:
         return chain, float(start_score), 0
-    got = [float(s) for s in scores(tries)]
-    j = int(np.argmin(got))
-    if got[j] < start_score:
-        return tries[j], got[j], len(tries)
-    return chain, float(start_score), len(tries)
+    heard = [(chain, float(start_score)), *zip(tries, (float(s) for s in scores(tries)))]
+    more = closer_look(heard)
+    if more:
+        heard += zip(more, (float(s) for s in scores(more)))
+    best, score = min(heard[1:], key=lambda t: t[1])
+    if score < start_score:
+        return best, score, len(heard) - 1
+    return chain, float(start_score), len(heard) - 1
 
 
 def fine_tune(

@@ -19,6 +19,7 @@ from serumrnn.server import fine_tune as FT
 from serumrnn.server import spec
 from serumrnn.server.assistant import Assistant
 from serumrnn.server.audio_io import load_clip, write_wav
+from serumrnn.server.loop_settings import FINE_TUNE_BUDGET
 from serumrnn.server.match import match
 from serumrnn.server.rack import FX, Chain
 from serumrnn.server.report import format_steps
@@ -89,11 +90,39 @@ def test_the_sweep_hears_every_mode_at_several_drives_and_the_search_starts_from
     assert len(settings) == len(modes.grid()) * len(FT.SWEEP_LEVELS) - 1  # START itself left out
     assert all(c[1] == START[1] for c in settings)  # only the distortion moves
     found = FT.fine_tune(START, scores, start, budget=40, seed=2)
-    assert found.swept == len(settings) and found.renders == len(tried) <= len(settings) + 40
+    looks = FT.CLOSER_LOOK_TOP * len(FT.CLOSER_LOOK_OFFSETS)
+    assert len(settings) < found.swept <= len(settings) + looks
+    assert found.renders == len(tried) <= found.swept + 40
     assert found.chain[0].knobs["mode"] == 9 and found.score < 0.05
     changed = {(c.effect, c.knob) for c in found.changes(START)}
     assert ("distortion", "mode") in changed and ("reverb", "mix") in changed
     assert "Distortion Mode " in FT.instruction(found.changes(START))
+
+
+def test_the_closer_look_finds_a_mode_whose_basin_the_sweep_levels_step_over():
+    """Sin Fold's best drive (0.71) lies between the sweep's levels, where Sin Fold sounds
+    further than X-Shaper's best: the sweep alone keeps X-Shaper; the closer look at the
+    closest settings hears Sin Fold near 0.71 and keeps it."""
+    sin_fold, x_shaper = 6, 9
+
+    def score(c: Chain) -> float:
+        d = c[0].knobs
+        if d["mode"] == sin_fold:
+            return min(1.0, 10 * abs(d["drive"] - 0.71))
+        if d["mode"] == x_shaper:
+            return 0.3 + abs(d["drive"] - 0.6)
+        return 1.5
+
+    def scores(chains):
+        return [score(c) for c in chains]
+
+    start = score(START)
+    sweep_only = min(FT.sweep_settings(START), key=score)
+    assert sweep_only[0].knobs["mode"] == x_shaper
+    found, found_score, renders = FT.sweep(START, scores, start)
+    assert found[0].knobs["mode"] == sin_fold and found_score < score(sweep_only) / 2
+    assert found[1] == START[1]  # only the distortion moves
+    assert renders == len(FT.sweep_settings(START)) + len(FT.closer_look([(c, score(c)) for c in [START, *FT.sweep_settings(START)]]))
 
 
 def test_a_move_inside_one_display_step_is_not_asked_of_the_producer():
@@ -164,7 +193,7 @@ def test_match_reports_the_fine_tune_and_plays_it(rack, target, tmp_path):
     out = tmp_path / "report"
     result, page = match("preset:saw", tmp_path / "target.wav", "basic", out, models=models)
     doc = json.loads((out / "steps.json").read_text())
-    assert doc["meta"]["fine_tune"] == 60 and doc["fine_tune"]["kept"]
+    assert doc["meta"]["fine_tune"] == FINE_TUNE_BUDGET and doc["fine_tune"]["kept"]
     assert doc["files"]["steps"][-1] == "fine-tuned.wav"
     best = load_clip(out / doc["files"]["best"])
     assert np.allclose(best, load_clip(out / "fine-tuned.wav"), atol=1e-6)
