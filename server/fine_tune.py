@@ -32,16 +32,17 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.capture_retry import INTENSITY
-from serumrnn.server.rack.chain import Chain
+from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.refine import cma_search
 
-#: CMA-ES step, as a fraction of each knob's span: the knobs start near a good setting,
-#: and the basins of some (a phaser's frequency) are a few hundredths wide. At a budget of
-#: 60 renders, 0.03, 0.05 and 0.1 gave the same means on 15 held-out pairs per group; at
-#: 120 (``loop_settings.FINE_TUNE_BUDGET``), 0.06 beat 0.03 on 100 dev pairs of Adv.
-#: Modulating (docs/results/history/fine_tune_budget.json): the longer search can afford
-#: the wider step that leaves a nearby basin.
-SIGMA = 0.06
+#: CMA-ES steps, as fractions of each knob's span, one stage each (the budget split evenly,
+#: each stage from the best setting so far). The knobs start near a good setting, and the
+#: basins of some (a phaser's frequency) are a few hundredths wide: 0.03 still moves a chain
+#: whose phaser sits at the edge of its basin, where 0.06 finds nothing closer. 0.06 then
+#: leaves a nearby basin the narrow step cannot. At 60 renders, 0.03, 0.05 and 0.1 alone gave
+#: the same means on 15 held-out pairs per group; at 120 renders, see
+#: docs/results/history/fine_tune_budget.json (dev pairs).
+SIGMAS: tuple[float, ...] = (0.03, 0.06)
 #: Candidates per CMA-ES generation.
 POPSIZE = 8
 #: Where the sweep hears each choice of a categorical knob: the effect's intensity knobs
@@ -104,11 +105,16 @@ class Tuned:
     swept: int = 0  # renders of the categorical sweep (in ``renders``)
 
     def changes(self, start: Chain) -> list[KnobChange]:
-        """The knobs that moved from ``start`` (same effects, same order)."""
+        """The knobs that moved from ``start`` (same effects, same order), extra knobs too."""
         out = []
         for old, new in zip(start, self.chain):
-            for k in old.effect.knobs:
-                a, b = old.knobs[k.name], new.knobs[k.name]
+            moved = [(k, old.knobs[k.name], new.knobs[k.name]) for k in old.effect.knobs]
+            moved += [
+                (f.as_knob(), old.fixed_value(f), new.fixed_value(f))
+                for f in old.effect.extra
+                if f.name in old.extra or f.name in new.extra
+            ]
+            for k, a, b in moved:
                 if a != b:
                     out.append(
                         KnobChange(
@@ -128,9 +134,25 @@ class Tuned:
         return out
 
 
-def _slots(chain: Chain) -> list[tuple[int, spec.Knob]]:
-    """(position, knob) of every continuous knob on the chain."""
-    return [(i, k) for i, fx in enumerate(chain) for k in fx.effect.continuous]
+#: Whether the fine-tune also moves the extra knobs a step's search already set (a
+#: reverb's size and decay, a compressor's threshold: ``FX.extra``; switches excepted).
+#: Why: those knobs were set for a sound made elsewhere, each at its own step with the
+#: later effects off, as the Table 1 knobs were; a chain without them is tuned as before.
+TUNE_EXTRAS = True
+
+
+def _slots(chain: Chain) -> list[tuple[int, spec.Knob, bool]]:
+    """(position, knob, whether it is an extra knob) of every continuous knob on the chain
+    the fine-tune moves (see :data:`TUNE_EXTRAS`)."""
+    out = [(i, k, False) for i, fx in enumerate(chain) for k in fx.effect.continuous]
+    if TUNE_EXTRAS:
+        out += [
+            (i, f.as_knob(), True)
+            for i, fx in enumerate(chain)
+            for f in fx.effect.extra
+            if f.name in fx.extra and not f.words
+        ]
+    return out
 
 
 def sweep_settings(chain: Chain) -> list[Chain]:
@@ -207,12 +229,12 @@ def fine_tune(
     *,
     budget: int,
     seed: int = 0,
-    sigma: float = SIGMA,
+    sigmas: Sequence[float] = SIGMAS,
     categorical: bool = True,
 ) -> Tuned:
     """Sweep the categorical knobs (``categorical``; its renders are extra), then search
-    every continuous knob of ``chain`` together with at most ``budget`` calls' worth of
-    chains to ``scores``; ``start_score`` is ``chain``'s own (not re-rendered). A budget
+    every continuous knob of ``chain`` together, in one CMA-ES stage per step of ``sigmas``,
+    with at most ``budget`` calls' worth of chains to ``scores`` in all; ``start_score`` is ``chain``'s own (not re-rendered). A budget
     under 2 (no CMA-ES generation) searches nothing."""
     swept = 0
     origin_score = float(start_score)
@@ -220,8 +242,14 @@ def fine_tune(
         return Tuned(chain, origin_score, origin_score, 0)
     if categorical:
         chain, start_score, swept = sweep(chain, scores, start_score)
-    found = _cma(chain, scores, start_score, budget=budget, seed=seed, sigma=sigma)
-    return Tuned(found.chain, found.score, origin_score, found.renders + swept, swept)
+    used = 0
+    for n, sigma in enumerate(sigmas):
+        share = (budget - used) // (len(sigmas) - n)
+        if share < 2:
+            continue
+        found = _cma(chain, scores, start_score, budget=share, seed=seed + n, sigma=sigma)
+        chain, start_score, used = found.chain, found.score, used + found.renders
+    return Tuned(chain, float(start_score), origin_score, used + swept, swept)
 
 
 def _cma(
@@ -233,15 +261,19 @@ def _cma(
     best: list[Any] = [chain, float(start_score)]
     if not slots:
         return Tuned(chain, float(start_score), float(start_score), 0)
-    spans = np.array([k.span for _, k in slots])
+    spans = np.array([k.span for _, k, _ in slots])
     lo, width = spans[:, 0], spans[:, 1] - spans[:, 0]
-    x0 = np.clip((np.array([chain[i].knobs[k.name] for i, k in slots]) - lo) / width, 1e-3, 1 - 1e-3)
+    now = [chain[i].extra[k.name] if extra else chain[i].knobs[k.name] for i, k, extra in slots]
+    x0 = np.clip((np.array(now) - lo) / width, 1e-3, 1 - 1e-3)
 
     def setting(x: np.ndarray) -> Chain:
         knobs = [dict(fx.knobs) for fx in chain]
-        for (i, k), v, low, w in zip(slots, x, lo, width):
-            knobs[i][k.name] = float(np.clip(low + w * v, low, low + w))
-        return Chain(fx.with_knobs(spec.repair_knobs(fx.name, kn)) for fx, kn in zip(chain, knobs))
+        extras = [dict(fx.extra) for fx in chain]
+        for (i, k, extra), v, low, w in zip(slots, x, lo, width):
+            (extras if extra else knobs)[i][k.name] = float(np.clip(low + w * v, low, low + w))
+        return Chain(
+            FX(fx.name, spec.repair_knobs(fx.name, kn), extra=ex) for fx, kn, ex in zip(chain, knobs, extras)
+        )
 
     def score(xs: list[np.ndarray]) -> list[float]:
         tries = [setting(x) for x in xs]

@@ -21,10 +21,11 @@ REFINE_BUDGET = 24
 #: Renders the fine-tune's CMA-ES over the whole chain may spend once the steps are done
 #: (:mod:`serumrnn.server.fine_tune`; ``match`` and ``make demo``; 0 = none). Its sweep of
 #: the menu knobs first (a distortion's mode: 12 choices at 4 drives, 47 renders, and the
-#: closer look's up to 18) is extra. Why 120, not 60: with ``fine_tune.SIGMA`` 0.06, on 100
-#: pairs of each group's dev stream (never the held-out pairs), Mel-MSE / MSSMAE Δ % of the
-#: means moved by 1 to 2 points each, for about 60 renders more (a few seconds, once per
-#: session; docs/results/history/fine_tune_budget.json).
+#: closer look's up to 18) is extra. Why 120, not 60: on 100 pairs of each group's dev
+#: stream (never the held-out pairs), 120 renders in two CMA-ES stages
+#: (``fine_tune.SIGMAS``) with the closer look moved Mel-MSE / MSSMAE Δ % of the means by
+#: 1 to 3 points, for about 60 renders more (a few seconds, once per session;
+#: docs/results/history/fine_tune_budget.json).
 FINE_TUNE_BUDGET = 120
 
 

@@ -139,7 +139,7 @@ class VerifiedLoop(Loop):
             judge.score(start),
             budget=budget - FT.HEARD_AGAIN,
             seed=self.settings.seed + len(self.steps),
-            sigma=FT.SIGMA,
+            sigmas=FT.SIGMAS,
         )
         tuned = sim.sounds([found.chain], exact=True)[0]
         after = tuned.distances

@@ -68,6 +68,39 @@ def test_the_search_finds_the_chains_best_knobs_together_within_its_budget():
     assert text.startswith("Fine-tune: Distortion Drive ") and "Hall Reverb Mix " in text
 
 
+def test_extra_knobs_a_step_set_are_tuned_with_the_rest_and_said_by_serum_name(monkeypatch):
+    """A reverb whose step set its decay and size (extra knobs, for a sound made elsewhere):
+    the fine-tune moves the decay to where the target wants it, and the change names Serum's
+    parameter and says the value in seconds. An effect without extras gets none moved."""
+    spec_reverb = spec.effect("reverb")
+    decay = next(f for f in spec_reverb.extra if f.name == "decay")
+    start_chain = Chain(
+        [
+            FX("distortion", mode=3, drive=0.55),
+            FX("reverb", mix=0.6, low_cut=0.3, high_cut=0.7, extra={"decay": 0.2, "size": 0.5}),
+        ]
+    )
+
+    def scores(chains):
+        return [
+            (c[1].extra["decay"] - 0.7) ** 2
+            + (c[1].extra["size"] - 0.5) ** 2
+            + (c[1].knobs["mix"] - 0.6) ** 2
+            for c in chains
+        ]
+
+    start = scores([start_chain])[0]
+    found = FT.fine_tune(start_chain, scores, start, budget=120, seed=1, categorical=False)
+    assert abs(found.chain[1].extra["decay"] - 0.7) < 0.05 and found.chain[0].extra == {}
+    change = next(c for c in found.changes(start_chain) if c.knob == "decay")
+    assert change.serum_name == decay.serum_name and change.label == decay.label
+    assert change.after_text == decay.text(found.chain[1].extra["decay"]) and change.after_text.endswith(" s")
+    assert change.serum_before == 0.2 and abs(change.serum_value - found.chain[1].extra["decay"]) < 1e-9
+    monkeypatch.setattr(FT, "TUNE_EXTRAS", False)
+    held = FT.fine_tune(start_chain, scores, start, budget=60, seed=1, categorical=False)
+    assert held.chain[1].extra == start_chain[1].extra
+
+
 def test_the_sweep_hears_every_mode_at_several_drives_and_the_search_starts_from_the_best():
     """A mode the steps did not choose, whose best drive is far from the steps' drive: the
     sweep finds it (one knob's choice and its intensity changed per setting), and CMA-ES
@@ -122,7 +155,9 @@ def test_the_closer_look_finds_a_mode_whose_basin_the_sweep_levels_step_over():
     found, found_score, renders = FT.sweep(START, scores, start)
     assert found[0].knobs["mode"] == sin_fold and found_score < score(sweep_only) / 2
     assert found[1] == START[1]  # only the distortion moves
-    assert renders == len(FT.sweep_settings(START)) + len(FT.closer_look([(c, score(c)) for c in [START, *FT.sweep_settings(START)]]))
+    assert renders == len(FT.sweep_settings(START)) + len(
+        FT.closer_look([(c, score(c)) for c in [START, *FT.sweep_settings(START)]])
+    )
 
 
 def test_a_move_inside_one_display_step_is_not_asked_of_the_producer():
