@@ -18,12 +18,17 @@ class OscClient:
     0 in ``ping`` and ``new``), so many clients can share one machine.
     """
 
-    def __init__(self, server: tuple[str, int], timeout: float = 10.0, host: str = "127.0.0.1"):
+    def __init__(
+        self, server: tuple[str, int], timeout: float = 10.0, host: str = "127.0.0.1", first_id: int = 1
+    ):
         self.server, self.timeout = server, timeout
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))  # another loopback address (127.0.0.2) is another client
         self.port = self.sock.getsockname()[1]
-        self._ids = itertools.count(1)
+        # ``first_id``: where this client's request ids start. The server keeps its reply to
+        # ``new`` per sender socket for a retry, so a client that gets a closed client's port
+        # back must not start where the closed one did (its request 1 would get the old reply).
+        self._ids = itertools.count(first_id)
         self.stray: list[osc.Message] = []  # messages that answered no pending request
 
     def close(self) -> None:

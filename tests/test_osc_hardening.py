@@ -7,6 +7,7 @@ a ping. Scripted stub models (tests/stub_models.py) keep it fast and TensorFlow-
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -103,9 +104,15 @@ def server(profile_dirs):
     srv.stop()
 
 
+#: Where each test's client starts its request ids: apart, so that a test whose client gets
+#: an earlier test's port back (the OS may hand it out again) is never answered with the
+#: earlier client's cached ``new`` reply to the same id.
+FIRST_IDS = itertools.count(1, 10_000)
+
+
 @pytest.fixture
 def client(server):
-    with OscClient(server.address, timeout=60.0) as c:
+    with OscClient(server.address, timeout=60.0, first_id=next(FIRST_IDS)) as c:
         yield c
 
 
@@ -652,7 +659,9 @@ with OscClient(srv.address, timeout=60) as c:
     sid = c.request("new", "basic", 0)[0].args[1]
     c.request("target", sid, sys.argv[1], timeout=30)
     c.send("/serumrnn/step", 9, sid, sys.argv[1])
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60  # until the step is stuck in the model (not a fixed sleep)
+    while srv.models["basic_shapes"].calls.get("selector", 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
 t0 = time.monotonic()
 print("clean" if srv.stop(wait_s=1.0) else "stuck", flush=True)
 """
