@@ -6,9 +6,9 @@
 
 Arguments: group, pairs (drawn as ``serumrnn verified-eval`` draws them, from the dev stream
 unless ``--stream test``), and optional settings as ``name=value`` pairs: ``budget``
-(``loop_settings.FINE_TUNE_BUDGET``), ``sigmas`` (``fine_tune.SIGMAS``, one CMA-ES stage per step: ``0.03/0.06``), ``closer_look`` (the
-closest settings the closer look hears again, ``fine_tune.CLOSER_LOOK_TOP``; 0 turns it off)
-and ``extras`` (1/0: ``fine_tune.TUNE_EXTRAS``).
+(``loop_settings.FINE_TUNE_BUDGET``), ``sigmas`` (``fine_tune.SIGMAS``, one CMA-ES stage per
+step: ``0.03/0.06``), ``closer_look`` (the closest settings the closer look hears again,
+``fine_tune.CLOSER_LOOK_TOP``; 0 turns it off) and ``extras`` (1/0: ``fine_tune.TUNE_EXTRAS``).
 Runs the ``search+fine-tune`` loop on every pair and prints the summary of
 ``verified_eval.summarize`` (the Δ of the means, as Table 5) as JSON; ``--out`` keeps the rows.
 Why the dev stream: the settings are chosen here, and the held-out pairs only report them.

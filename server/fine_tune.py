@@ -161,7 +161,7 @@ def sweep_settings(chain: Chain) -> list[Chain]:
     the rest of the chain as it is; ``chain`` itself and repeats left out)."""
     out: list[Chain] = []
     for i, fx in enumerate(chain):
-        strong = [k for k in fx.effect.continuous if k.name in INTENSITY[fx.name]]
+        strong = _intensity_knobs(fx)
         for cat in fx.effect.categorical:
             for choice in cat.grid():
                 for level in SWEEP_LEVELS:
@@ -170,8 +170,18 @@ def sweep_settings(chain: Chain) -> list[Chain]:
                         knobs.update({k.name: k.span[0] + level * (k.span[1] - k.span[0]) for k in strong})
                     knobs = spec.repair_knobs(fx.name, knobs)
                     if knobs != fx.knobs and all(knobs != c[i].knobs for c in out):
-                        out.append(Chain([*chain[:i], fx.with_knobs(knobs), *chain[i + 1 :]]))
+                        out.append(_replaced(chain, i, knobs))
     return out
+
+
+def _intensity_knobs(fx: FX) -> list[spec.Knob]:
+    """``fx``'s continuous knobs that set how much of the effect there is (``INTENSITY``)."""
+    return [k for k in fx.effect.continuous if k.name in INTENSITY[fx.name]]
+
+
+def _replaced(chain: Chain, i: int, knobs: dict[str, float]) -> Chain:
+    """``chain`` with effect ``i``'s knobs set to ``knobs`` (already repaired), the rest as is."""
+    return Chain([*chain[:i], chain[i].with_knobs(knobs), *chain[i + 1 :]])
 
 
 def _choices(chain: Chain) -> tuple[tuple[int, str, float], ...]:
@@ -192,14 +202,14 @@ def closer_look(heard: Sequence[tuple[Chain, float]]) -> list[Chain]:
     seen = {c.key() for c, _ in heard}
     for chain, _ in sorted(best.values(), key=lambda t: t[1])[:CLOSER_LOOK_TOP]:
         for i, fx in enumerate(chain):
-            strong = [k for k in fx.effect.continuous if k.name in INTENSITY[fx.name]]
+            strong = _intensity_knobs(fx)
             if not fx.effect.categorical or not strong:
                 continue
             for offset in CLOSER_LOOK_OFFSETS:
                 knobs = dict(fx.knobs)
                 for k in strong:
                     knobs[k.name] = float(np.clip(knobs[k.name] + offset * (k.span[1] - k.span[0]), *k.span))
-                moved = Chain([*chain[:i], fx.with_knobs(spec.repair_knobs(fx.name, knobs)), *chain[i + 1 :]])
+                moved = _replaced(chain, i, spec.repair_knobs(fx.name, knobs))
                 if moved.key() not in seen:
                     seen.add(moved.key())
                     out.append(moved)
@@ -234,8 +244,9 @@ def fine_tune(
 ) -> Tuned:
     """Sweep the categorical knobs (``categorical``; its renders are extra), then search
     every continuous knob of ``chain`` together, in one CMA-ES stage per step of ``sigmas``,
-    with at most ``budget`` calls' worth of chains to ``scores`` in all; ``start_score`` is ``chain``'s own (not re-rendered). A budget
-    under 2 (no CMA-ES generation) searches nothing."""
+    with at most ``budget`` calls' worth of chains to ``scores`` in all; ``start_score`` is
+    ``chain``'s own (not re-rendered). A budget under 2 (no CMA-ES generation) searches
+    nothing."""
     swept = 0
     origin_score = float(start_score)
     if budget < 2 or not len(chain):
