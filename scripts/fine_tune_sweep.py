@@ -8,7 +8,8 @@ Arguments: group, pairs (drawn as ``serumrnn verified-eval`` draws them, from th
 unless ``--stream test``), and optional settings as ``name=value`` pairs: ``budget``
 (``loop_settings.FINE_TUNE_BUDGET``), ``sigmas`` (``fine_tune.SIGMAS``, one CMA-ES stage per
 step: ``0.03/0.06``), ``closer_look`` (the closest settings the closer look hears again,
-``fine_tune.CLOSER_LOOK_TOP``; 0 turns it off) and ``extras`` (1/0: ``fine_tune.TUNE_EXTRAS``).
+``fine_tune.CLOSER_LOOK_TOP``; 0 turns it off), ``extras`` (1/0: ``fine_tune.TUNE_EXTRAS``)
+and ``rounds`` (``loop_settings.FINE_TUNE_ROUNDS``).
 Runs the ``search+fine-tune`` loop on every pair and prints the summary of
 ``verified_eval.summarize`` (the Δ of the means, as Table 5) as JSON; ``--out`` keeps the rows.
 Why the dev stream: the settings are chosen here, and the held-out pairs only report them.
@@ -32,6 +33,7 @@ SETTINGS = {
     "sigmas": (FT, "SIGMAS", lambda v: tuple(float(x) for x in v.split("/"))),
     "closer_look": (FT, "CLOSER_LOOK_TOP", int),
     "extras": (FT, "TUNE_EXTRAS", lambda v: bool(int(v))),
+    "rounds": (LS, "FINE_TUNE_ROUNDS", int),
 }
 
 

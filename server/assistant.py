@@ -24,9 +24,15 @@ from __future__ import annotations
 import numpy as np
 
 from serumrnn.server import judge as J
+from serumrnn.server import loop_settings as LS
 from serumrnn.server.judge import Judge, Sound, Stop
 from serumrnn.server.loop import Loop
-from serumrnn.server.loop_settings import DEFAULT_K, DEFAULT_LOOP, REFINE_BUDGET, check_settings
+from serumrnn.server.loop_settings import (
+    DEFAULT_K,
+    DEFAULT_LOOP,
+    REFINE_BUDGET,
+    check_settings,
+)
 from serumrnn.server.models import StepModels
 from serumrnn.server.paper_loop import PaperLoop
 from serumrnn.server.rack.chain import Chain
@@ -72,8 +78,11 @@ class Assistant:
         seed: int = 0,
         fine_tune: int = 0,
         extra: bool = True,
+        fine_tune_rounds: int | None = None,
     ):
-        check_settings(loop, k, refine_budget, fine_tune)
+        if fine_tune_rounds is None:  # read here, so a measurement may set the constant
+            fine_tune_rounds = LS.FINE_TUNE_ROUNDS
+        check_settings(loop, k, refine_budget, fine_tune, fine_tune_rounds)
         if loop != "paper" and renderer is None:
             raise ValueError(
                 f"the {loop} loop renders candidates before it offers one: pass a "
@@ -81,7 +90,7 @@ class Assistant:
             )
         self.loop = loop
         settings = LoopSettings(
-            tolerance, k, refine_budget, seed, selector, decision, margin, fine_tune, extra
+            tolerance, k, refine_budget, seed, selector, decision, margin, fine_tune, extra, fine_tune_rounds
         )
         self.runner: Loop = LOOP_CLASSES[loop](
             models, target, renderer=renderer, preset=preset, input_audio=input_audio, settings=settings

@@ -106,32 +106,38 @@ class Tuned:
 
     def changes(self, start: Chain) -> list[KnobChange]:
         """The knobs that moved from ``start`` (same effects, same order), extra knobs too."""
-        out = []
-        for old, new in zip(start, self.chain):
-            moved = [(k, old.knobs[k.name], new.knobs[k.name]) for k in old.effect.knobs]
-            moved += [
-                (f.as_knob(), old.fixed_value(f), new.fixed_value(f))
-                for f in old.effect.extra
-                if f.name in old.extra or f.name in new.extra
-            ]
-            for k, a, b in moved:
-                if a != b:
-                    out.append(
-                        KnobChange(
-                            old.name,
-                            k.name,
-                            k.label,
-                            a,
-                            b,
-                            k.text(a),
-                            k.text(b),
-                            k.serum_name,
-                            k.to_serum(b),
-                            k.to_serum(a),
-                            old.effect.label,
-                        )
+        return changes_between(start, self.chain)
+
+
+def changes_between(start: Chain, end: Chain) -> list[KnobChange]:
+    """The knobs that differ from ``start`` to ``end`` (same effects, same order), extra
+    knobs too: one round's moves, or several rounds' together."""
+    out = []
+    for old, new in zip(start, end):
+        moved = [(k, old.knobs[k.name], new.knobs[k.name]) for k in old.effect.knobs]
+        moved += [
+            (f.as_knob(), old.fixed_value(f), new.fixed_value(f))
+            for f in old.effect.extra
+            if f.name in old.extra or f.name in new.extra
+        ]
+        for k, a, b in moved:
+            if a != b:
+                out.append(
+                    KnobChange(
+                        old.name,
+                        k.name,
+                        k.label,
+                        a,
+                        b,
+                        k.text(a),
+                        k.text(b),
+                        k.serum_name,
+                        k.to_serum(b),
+                        k.to_serum(a),
+                        old.effect.label,
                     )
-        return out
+                )
+    return out
 
 
 #: Whether the fine-tune also moves the extra knobs a step's search already set (a

@@ -322,6 +322,15 @@ def offers_tune(live: bool, stand_in: bool) -> bool:
     return not live or not stand_in
 
 
+def tune_again(kept_rounds: int, rounds: int) -> bool:
+    """Whether another fine-tune round runs, from the last round's knobs: after a round was
+    kept (one that found nothing closer ends the tuning), while fewer than ``rounds`` were.
+    Why another: a round's sweep and CMA-ES start near where the previous one ended, so
+    they search a closer neighbourhood than the first round could
+    (docs/results/history/fine_tune_rounds.json)."""
+    return 0 < kept_rounds < rounds
+
+
 def nothing_closer(steps: int) -> Stop:
     """A search that found no candidate the judge accepts ends the loop."""
     return stop("no_closer", steps)

@@ -27,6 +27,13 @@ REFINE_BUDGET = 24
 #: 1 to 3 points, for about 60 renders more (a few seconds, once per session;
 #: docs/results/history/fine_tune_budget.json).
 FINE_TUNE_BUDGET = 120
+#: Fine-tune rounds at most, each within :data:`FINE_TUNE_BUDGET` and starting from the last
+#: kept round's knobs (``serve``: each its own step, which the next capture judges). Why
+#: rounds, not one larger budget: in Live each round is a step whose search must answer
+#: before the device resends it (docs/protocol.md), and a second round restarts the
+#: sweep and CMA-ES from a closer place. Measured on the dev stream (never the held-out
+#: pairs): docs/results/history/fine_tune_rounds.json.
+FINE_TUNE_ROUNDS = 2
 
 
 def check_loop(loop: str) -> str:
@@ -36,11 +43,15 @@ def check_loop(loop: str) -> str:
     return loop
 
 
-def check_settings(loop: str, k: int, refine_budget: int, fine_tune: int = 0) -> None:
+def check_settings(
+    loop: str, k: int, refine_budget: int, fine_tune: int = 0, fine_tune_rounds: int = FINE_TUNE_ROUNDS
+) -> None:
     """The loop settings every entry point accepts (the assistant, match, the server)."""
     check_loop(loop)
     if fine_tune < 0:
         raise ValueError(f"fine_tune must be 0 or more renders, got {fine_tune}")
+    if fine_tune_rounds < 1:
+        raise ValueError(f"fine_tune_rounds must be 1 or more, got {fine_tune_rounds}")
     if fine_tune and loop == "paper":
         raise ValueError("the paper's loop has no fine-tune (it stays as the paper ran it): use fine_tune=0")
     if not 1 <= k <= spec.MAX_STEPS:

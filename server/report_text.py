@@ -120,10 +120,13 @@ def tried_lines(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def renders_tried(ft: Mapping[str, Any]) -> str:
-    """'107 renders tried, 47 of them each choice of a menu knob' (the categorical sweep)."""
-    swept = ft.get("swept", 0)
-    return f"{ft['renders']} renders tried" + (
-        f", {swept} of them each choice of a menu knob" if swept else ""
+    """'107 renders tried in 2 rounds, 47 of them each choice of a menu knob' (the
+    categorical sweep)."""
+    swept, rounds = ft.get("swept", 0), ft.get("rounds", 1)
+    return (
+        f"{ft['renders']} renders tried"
+        + (f" in {rounds} rounds" if rounds > 1 else "")
+        + (f", {swept} of them each choice of a menu knob" if swept else "")
     )
 
 

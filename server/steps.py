@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from serumrnn.server import features as F
 from serumrnn.server import judge as J
 from serumrnn.server import spec
-from serumrnn.server.loop_settings import DEFAULT_K, REFINE_BUDGET
+from serumrnn.server.loop_settings import DEFAULT_K, FINE_TUNE_ROUNDS, REFINE_BUDGET
 
 if TYPE_CHECKING:
     from serumrnn.server.fine_tune import KnobChange
@@ -40,6 +40,8 @@ class LoopSettings:
     #: renderer sets them. Off where the sound is made elsewhere by something that cannot
     #: set them all (captures from a plugin profile that maps fewer extra knobs).
     extra: bool = True
+    #: Verified loops: fine-tune rounds at most (each from the last kept round's knobs).
+    fine_tune_rounds: int = FINE_TUNE_ROUNDS
 
 
 def live_note_name(midi: int) -> str:

@@ -12,13 +12,16 @@ The search itself is :meth:`serumrnn.server.verified_loop.VerifiedLoop.finish`'s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from serumrnn.server.steps import TUNE, TUNE_LABEL, Verdict, no_switch
 
 if TYPE_CHECKING:
+    from serumrnn.server.judge import Sound
+    from serumrnn.server.steps import TuneStep
     from serumrnn.server.verified_loop import VerifiedLoop
 
 #: Where a loop's fine-tune stands. ``DUE``: not run yet (it runs once the steps stop).
@@ -33,13 +36,21 @@ KEPT = "kept"
 TAKEN_BACK = "taken_back"
 #: Taken back on request (Undo).
 UNDONE = "undone"
-#: The states in which the fine-tune is on Serum (it counts as a step).
-APPLIED = (OFFERED, KEPT)
+
+
+@dataclass
+class Applied:
+    """A fine-tune round on Serum: its offer, its sound (None until a capture judges it in
+    Live) and its report (the loop's ``tune_rounds`` entry, updated when judged or undone)."""
+
+    offer: TuneStep
+    sound: Sound | None
+    record: dict[str, Any]
 
 
 def judge_tune(loop: VerifiedLoop, current: np.ndarray) -> Verdict:
-    """The capture of the sound with the offered fine-tune applied: kept when the judge
-    hears it closer than the sound before it, else taken back."""
+    """The capture of the sound with the offered fine-tune round applied: kept when the
+    judge hears it closer than the sound before it, else taken back."""
     offer, judge = loop.tune_offer, loop.judge_now
     if offer is None or loop.tune_state != OFFERED:
         raise RuntimeError("no fine-tune is waiting for its capture")
@@ -47,14 +58,15 @@ def judge_tune(loop: VerifiedLoop, current: np.ndarray) -> Verdict:
     after = sound.distances
     back = judge.take_back(after, offer.before)
     offer.after = after
+    applied = loop.applied_tunes[-1]
     if back:
         loop.tune_state = TAKEN_BACK
+        loop.applied_tunes.pop()
         text = f"The fine-tune did not bring Serum's sound closer: set {offer.set_back()}."
     else:
         loop.tune_state = KEPT
-        loop.tuned_sound = sound
-        if loop.fine_tuned is not None:
-            loop.fine_tuned.update(kept=True, chain=offer.chain.to_json(), after=after)
+        loop.tuned_sound = applied.sound = sound
+        applied.record.update(kept=True, chain=offer.chain.to_json(), after=after)
         text = "The fine-tune brought the sound closer."
     verdict = Verdict(offer.step, TUNE, TUNE_LABEL, offer.before, after, not back, back, no_switch(), text)
     if back:
@@ -63,11 +75,10 @@ def judge_tune(loop: VerifiedLoop, current: np.ndarray) -> Verdict:
 
 
 def undo_tune(loop: VerifiedLoop) -> None:
-    """Undo of an applied fine-tune: the chain's knobs as the steps left them."""
+    """Undo of the newest applied fine-tune round: the knobs as they were before it (the
+    round before's, or the steps'). No round is offered after it."""
     loop.tune_state = UNDONE
-    loop.tuned_sound = None
-    if loop.fine_tuned is not None:
-        before = loop.fine_tuned["before"]
-        loop.fine_tuned.update(
-            kept=False, chain=loop.chain.prefix(loop.best_step).to_json(), after=before, undone=True
-        )
+    undone = loop.applied_tunes.pop()
+    loop.tuned_sound = loop.applied_tunes[-1].sound if loop.applied_tunes else None
+    rec = undone.record
+    rec.update(kept=False, chain=rec["from_chain"], after=rec["before"], undone=True)

@@ -47,9 +47,9 @@ class VerifiedLoop(Loop):
         self.retry: Retry | None = None  # Live: the corrected retry of a taken-back effect
         self.retries: dict[int, int] = {}  # Live: retries used per step position
         self.retry_budget = RETRY_CAPTURES  # retries per step (0: a take-back is final)
-        self.fine_tuned: dict[str, Any] | None = None  # the fine-tune's report (finish)
-        self.tune_state = TS.DUE  # where the fine-tune stands (tune_step's states)
-        self.tune_offer: TuneStep | None = None  # the fine-tune offered as a step
+        self.tune_rounds: list[dict[str, Any]] = []  # every fine-tune round's report, oldest first
+        self.applied_tunes: list[TS.Applied] = []  # the rounds on Serum now, oldest first
+        self.tune_state = TS.DUE  # where the latest fine-tune round stands (tune_step's states)
         self._new_offer: TuneStep | None = None  # offered by this turn (take_offer)
         super().__init__(*args, **kwargs)
 
@@ -73,25 +73,37 @@ class VerifiedLoop(Loop):
         return self.stop
 
     def tune_due(self) -> bool:
-        """Whether the fine-tune runs now: once, when the steps have stopped."""
-        return self.settings.fine_tune > 0 and self.stop is not None and self.tune_state == TS.DUE
+        """Whether a fine-tune round runs now: the first once the steps have stopped, a
+        later one when the judge says so (``judge.tune_again``)."""
+        if self.settings.fine_tune <= 0 or self.stop is None:
+            return False
+        if self.tune_state == TS.DUE:
+            return True
+        rounds = self.settings.fine_tune_rounds
+        return self.tune_state == TS.KEPT and J.tune_again(len(self.applied_tunes), rounds)
+
+    @property
+    def tune_offer(self) -> TuneStep | None:
+        """The newest fine-tune round on Serum (None: none)."""
+        return self.applied_tunes[-1].offer if self.applied_tunes else None
 
     def tune_on(self) -> int:
-        return int(self.tune_state in TS.APPLIED)
+        return len(self.applied_tunes)
 
     def serum_chain(self) -> Chain:
-        return self.tune_offer.chain if self.tune_on() and self.tune_offer is not None else self.chain
+        offer = self.tune_offer
+        return self.chain if offer is None else offer.chain
 
     def take_offer(self) -> TuneStep | None:
         offer, self._new_offer = self._new_offer, None
         return offer
 
     def undo(self) -> Undone:
-        """Take the last step back: an applied fine-tune first (its knobs as the steps left
-        them; the session is then done), else the last effect."""
+        """Take the last step back: an applied fine-tune round first (its knobs as they were
+        before it; the session is then done), else the last effect."""
         if self.tune_on():
             TS.undo_tune(self)
-            return Undone(len(self.chain), TUNE, no_switch())
+            return Undone(len(self.chain) + self.tune_on(), TUNE, no_switch())
         return super().undo()
 
     def taken_back(self) -> list[Verdict]:
@@ -100,26 +112,31 @@ class VerifiedLoop(Loop):
     def forget(self, step: StepReport) -> None:
         self.stop = None
         self.retry = None
-        self.fine_tuned = self.tuned_sound = None
-        self.tune_state, self.tune_offer = TS.DUE, None
+        self.tuned_sound = None
+        self.tune_rounds, self.applied_tunes, self.tune_state = [], [], TS.DUE
 
     def finish(self) -> None:
         """The fine-tune of the whole chain (:mod:`serumrnn.server.fine_tune`), once the
-        steps are done, within ``settings.fine_tune`` renders (plus its categorical sweep's:
-        12 choices of a distortion's mode at 4 drives); kept when the judge finds it
-        closer. A loop that runs turn by turn (``serve``) has already offered it as a step
+        steps are done: up to ``settings.fine_tune_rounds`` rounds, each within
+        ``settings.fine_tune`` renders (plus its categorical sweep's: 12 choices of a
+        distortion's mode at 4 drives) and kept when the judge finds it closer. A loop that
+        runs turn by turn (``serve``) has already offered each round as a step
         (:meth:`_tune`, :mod:`serumrnn.server.tune_step`)."""
-        if self.tune_due() and self.simulator.rendered_flow:
+        while self.tune_due() and self.simulator.rendered_flow:
             self._tune()
 
     def _tune(self) -> None:
-        """Search the fine-tune and offer it when the judge finds it closer: kept at once on
-        a renderer; in Live applied, and judged by the next capture (``TS.judge_tune``)."""
+        """Search one fine-tune round and offer it when the judge finds it closer: kept at
+        once on a renderer; in Live applied, and judged by the next capture
+        (``TS.judge_tune``). A later round starts from the last round's knobs and sound."""
         self.tune_state = TS.NONE
         sim, judge, budget = self.simulator, self.judge_now, self.settings.fine_tune
-        best = self.best_step
-        chain = self.chain.prefix(best)
-        current = self.path()[best]
+        last = self.tune_offer
+        if last is None:
+            chain = self.chain.prefix(self.best_step)
+            current = self.path()[self.best_step]
+        else:
+            chain, current = last.chain, last.after
         if not len(chain) or current is None or judge.reached(current):  # nothing to tune towards
             return
         live = not sim.rendered_flow
@@ -138,7 +155,7 @@ class VerifiedLoop(Loop):
             scores,
             judge.score(start),
             budget=budget - FT.HEARD_AGAIN,
-            seed=self.settings.seed + len(self.steps),
+            seed=self.settings.seed + len(self.steps) + len(self.tune_rounds),
             sigmas=FT.SIGMAS,
         )
         tuned = sim.sounds([found.chain], exact=True)[0]
@@ -148,11 +165,13 @@ class VerifiedLoop(Loop):
         if found_closer and found.chain != chain:
             found_closer, rounds = self._heard_again(chain, found.chain)
         kept = found_closer and not live  # Live: kept once its capture is heard closer
-        self.tuned_sound = tuned if kept else None
+        if kept:
+            self.tuned_sound = tuned
         changes = FT.shown(found.changes(chain))
         gain = judge.improvement(after, start)
-        self.fine_tuned = {
+        record = {
             "kept": kept,
+            "from_chain": chain.to_json(),
             "chain": found.chain.to_json() if kept else chain.to_json(),
             "before": current,
             "after": after if kept else current,
@@ -165,9 +184,10 @@ class VerifiedLoop(Loop):
             "heard_again": rounds,
             "budget": budget,
         }
+        self.tune_rounds.append(record)
         if found_closer and changes:
-            self.tune_offer = self._new_offer = TuneStep(
-                len(chain) + 1,
+            self._new_offer = TuneStep(
+                len(chain) + self.tune_on() + 1,
                 changes,
                 current,
                 after,
@@ -176,6 +196,7 @@ class VerifiedLoop(Loop):
                 found.chain,
                 None if live else after,
             )
+            self.applied_tunes.append(TS.Applied(self._new_offer, None if live else tuned, record))
             self.tune_state = TS.OFFERED if live else TS.KEPT
 
     def _heard_again(self, before: Chain, tuned: Chain) -> tuple[bool, int]:
@@ -199,11 +220,34 @@ class VerifiedLoop(Loop):
         return True, FT.DRIFT_ROUNDS
 
     def finished(self) -> dict[str, Any] | None:
-        return self.fine_tuned
+        """The fine-tune's report, every round together: the last kept round's chain and
+        distances, the moves from the steps' knobs to it, the renders of all rounds, and
+        each round's own report (``round_reports``). One round: that round's report."""
+        if not self.tune_rounds:
+            return None
+        first = self.tune_rounds[0]
+        kept = [r for r in self.tune_rounds if r["kept"]]
+        out = dict(kept[-1] if kept else first)
+        out["before"] = first["before"]
+        for key in ("renders", "swept", "heard_again"):
+            out[key] = sum(r[key] for r in self.tune_rounds)
+        if len(kept) > 1:
+            moved = FT.shown(
+                FT.changes_between(Chain.from_json(first["from_chain"]), Chain.from_json(out["chain"]))
+            )
+            out["changes"] = [c.to_json() for c in moved]
+            out["instruction"] = FT.instruction(moved)
+            out["improvement"] = self.judge_now.improvement(out["after"], out["before"])
+        out["rounds"] = len(self.tune_rounds)
+        out["round_reports"] = [dict(r) for r in self.tune_rounds]
+        return out
 
     def take_turn(self, current: np.ndarray | None) -> tuple[Verdict | None, StepReport | None]:
         if current is not None and self.tune_state == TS.OFFERED:
-            return TS.judge_tune(self, current), None  # the session is then done
+            judged = TS.judge_tune(self, current)
+            if self.tune_due():
+                self._tune()  # another round, offered in the same turn
+            return judged, None
         # A take-back puts its effect in ``rejected``: the search below offers the next one.
         judged = None if current is None else take_capture(self, current)
         if not self.states:

@@ -201,7 +201,8 @@ def test_the_loop_keeps_a_fine_tune_that_is_closer(rack, target):
     assert plain.fine_tune is None and [s.effect for s in plain.steps] == ["phaser"]
     assert [s.to_json() for s in tuned.steps] == [s.to_json() for s in plain.steps]  # the steps stay
     ft = tuned.fine_tune
-    assert ft is not None and ft["kept"] and 0 < ft["renders"] <= 60
+    assert ft is not None and ft["kept"] and all(0 < r["renders"] <= 60 for r in ft["round_reports"])
+    assert ft["renders"] == sum(r["renders"] for r in ft["round_reports"])
     assert tuned.best["mse"] < plain.best["mse"] and tuned.closeness > plain.closeness
     assert ft["before"] == plain.best and ft["after"] == tuned.best
     assert tuned.best_chain == ft["chain"] != plain.best_chain

@@ -4,7 +4,9 @@ in Live only when the server renders on the producer's own plugins, not the open
 
 The open rack's sound plays Serum and scripted models put a phaser's notches a little off
 the target's (tests/phaser_pair.py), so the steps leave a distance that only the fine-tune
-closes. ``OwnPlugins`` is the open rack under a profile's label (tests/own_plugins.py)."""
+closes. ``OwnPlugins`` is the open rack under a profile's label (tests/own_plugins.py).
+One fine-tune round here (``fine_tune_rounds=1``): tests/test_tune_rounds.py has the
+later rounds."""
 
 from __future__ import annotations
 
@@ -34,7 +36,14 @@ def _live(rack, target, fine_tune: int = 60):
     """A Live session up to the turn that offers the fine-tune: ``rack`` simulates the
     candidates and plays Serum, each capture renders the chain the device set. Returns the
     assistant and that turn."""
-    a = Assistant(StubModels(RANKING, KNOBS), target, renderer=rack, loop="search", fine_tune=fine_tune)
+    a = Assistant(
+        StubModels(RANKING, KNOBS),
+        target,
+        renderer=rack,
+        loop="search",
+        fine_tune=fine_tune,
+        fine_tune_rounds=1,
+    )
     sound = rack.dry("saw")
     while True:
         turn = a.advance(sound)
@@ -97,7 +106,13 @@ def test_undo_takes_the_fine_tune_back_first_then_the_effect(own, target):
 
 def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, target):
     a = Assistant(
-        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
+        StubModels(RANKING, KNOBS),
+        target,
+        renderer=rack,
+        preset="saw",
+        loop="search",
+        fine_tune=60,
+        fine_tune_rounds=1,
     )
     turns = []
     while not a.done:
@@ -108,7 +123,13 @@ def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, target):
     assert last.tune.after == a.result().best and a.result().fine_tune["kept"]
     # the same search as match's: a run to the end keeps the same tune
     ran = Assistant(
-        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
+        StubModels(RANKING, KNOBS),
+        target,
+        renderer=rack,
+        preset="saw",
+        loop="search",
+        fine_tune=60,
+        fine_tune_rounds=1,
     )
     assert ran.run().fine_tune == a.result().fine_tune
 

@@ -306,6 +306,15 @@ def run_target(
         "closer_both": bool(end["mse"] < start["mse"] and end["mssmae"] < start["mssmae"]),
         "worse_any": bool(end["mse"] > start["mse"] or end["mssmae"] > start["mssmae"]),
         "judge_score": J.Judge(start).score(end),
+        # each fine-tune round: kept or not, where it ended, its renders (rounds compared)
+        "tune_rounds": [
+            {
+                "kept": r["kept"],
+                "after": {m: r["after"][m] for m in ("mse", "mssmae")},
+                "renders": r["renders"],
+            }
+            for r in (res.fine_tune or {}).get("round_reports", [])
+        ],
     }
 
 
