@@ -178,7 +178,7 @@ function tookBack(label) {
 
 // Undo took back the fine-tune: the server offers it once, so the session is done.
 function tuneUndone() {
-  return "Took back the fine-tune; the session is done. Press Undo again to take back the last effect";
+  return "Took back the fine-tune; the session is done. Press Undo again to take back the step before it";
 }
 
 // The label of a fine-tune's entry in the Live adapter's history (and of Undo's line).

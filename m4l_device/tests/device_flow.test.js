@@ -610,6 +610,32 @@ test("a fine-tune taken back: its knobs go back as they were, nothing is switche
   assert.deepEqual(t.live.console, []);
 });
 
+test("a second fine-tune round comes with the first one's verdict; its take-back and Undo go back one round each", () => {
+  const t = started({ plan: "tune_rounds" });
+  toTheTune(t);
+  const before = t.live.sets.length;
+  stepOnce(t);                         // round 1 kept; round 2 (step 4) applied on top of it
+  assert.deepEqual(setNames(t).slice(before), [["Verb Wet", 0.34], ["Dist_Drv", 0.68]], "only round 2's knobs");
+  assert.equal(t.flow.state().applied, 4, "each round counts as a step");
+  assert.equal(t.flow.state().done, false);
+  assert.equal(t.flow.state().armed, true, "round 2's sound is captured for the server to judge");
+  assert.match(t.shown.instruction, /^Step 4\. Fine-tune: Hall Reverb Mix 38 %/);
+  stepOnce(t);                         // round 2 not closer: back to round 1's values, not the steps'
+  assert.equal(t.live.value(SERUM, "Verb Wet"), 0.38);
+  assert.equal(t.live.value(SERUM, "Dist_Drv"), 0.7);
+  assert.equal(t.flow.state().applied, 3);
+  assert.equal(t.flow.state().done, true);
+  t.flow.undo();                       // Undo: round 1 goes back to the steps' values
+  assert.equal(t.live.value(SERUM, "Verb Wet"), 0.5);
+  assert.equal(t.live.value(SERUM, "Dist_Drv"), knobValues("verified_steps", 0, "/step/knob").Dist_Drv);
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 1, "no effect is switched off");
+  t.clock.advance(20);
+  assert.equal(t.flow.state().applied, 2);
+  t.flow.undo();                       // then the reverb
+  assert.equal(t.live.value(SERUM, "Rev Enable"), 0);
+  assert.deepEqual(t.live.console, []);
+});
+
 test("Undo after a fine-tune puts its knobs back and the session is done; the next Undo takes back the last effect", () => {
   const t = started({ plan: "tune_kept" });
   toTheTune(t);
@@ -624,8 +650,8 @@ test("Undo after a fine-tune puts its knobs back and the session is done; the ne
   assert.equal(t.flow.state().applied, 2);
   assert.equal(t.shown.instruction, "");
   assert.equal(t.shown.detail, "Took back the fine-tune; the session is done. Press Undo again to take " +
-               "back the last effect");
-  assert.equal(t.flow.state().done, true, "the server offers a fine-tune once");
+               "back the step before it");
+  assert.equal(t.flow.state().done, true, "the server offers no fine-tune after an undone one");
   assert.equal(t.flow.state().armed, false);
   const steps = names(t).filter((n) => n === "step").length;
   playNote(t);

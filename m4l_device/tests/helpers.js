@@ -86,7 +86,40 @@ function tuneScenario(kept) {
            replies: [rec[0], rec[1], tune, verdict] };
 }
 
-const HAND_WRITTEN = { tune_kept: tuneScenario(true), tune_takeback: tuneScenario(false) };
+// A second fine-tune round (step 4) arrives with the first one's verdict (kept); its own
+// capture is not closer, so it is taken back to the first round's values.
+const TUNE2_KNOBS = [
+  ["Verb Wet", 0.34, "34 %", "Mix", 0.38, "38 %", "Hall Reverb"],
+  ["Dist_Drv", 0.68, "68 %", "Drive", 0.7, "70 %", "Distortion"],
+];
+
+function tuneRoundsScenario() {
+  const two = tuneScenario(true);
+  const S = FIXTURE.session;
+  const m = (address, ...args) => [P + address, 0, S, ...args];
+  const distances = two.replies[2].filter((x) => x[0] === P + "/step/distance")
+    .map((x) => [x[0], 0, S, x[3], x[3] === "mse" ? 0.015 : x[4], 0.0, 0]);
+  const second = counted([
+    m("/step/judged", 3, 1, 0.02, 0.015),
+    m("/step/tune", 4, 0.2, TUNE2_KNOBS.length),
+    ...TUNE2_KNOBS.map((k) => m("/step/tune/knob", ...k)),
+    ...distances,
+    m("/step/renderer", "open rack", "capture"),
+    m("/step/end", 4, "fine_tune", 0, "", 4,
+      "Fine-tune: Hall Reverb Mix 38 % \u2192 34 %, Distortion Drive 70 % \u2192 68 %", 0),
+  ]);
+  const back = counted([
+    m("/step/judged", 4, 0, 0.015, 0.03),
+    m("/step/takeback", 4, "fine_tune", "", 0.0,
+      "Step 4 did not bring Serum's sound closer: its knobs go back (Hall Reverb Mix 38 %, Distortion Drive 70 %)."),
+    m("/step/end", 3, "", 1, "no_closer", 3, "A small gain after 3 steps.", 0),
+  ]);
+  return { loop: "verified", about: "hand-written: two fine-tune rounds, the second taken back",
+           replies: [two.replies[0], two.replies[1], two.replies[2], second, back] };
+}
+
+const HAND_WRITTEN = { tune_kept: tuneScenario(true), tune_takeback: tuneScenario(false),
+                       tune_rounds: tuneRoundsScenario() };
 
 function scenario(name) {
   const s = FIXTURE.scenarios[name] || HAND_WRITTEN[name];
