@@ -695,7 +695,8 @@ function sentences(notes) {
 
 // Serum is restored at once from the adapter's memory (also with the server down); the
 // server is told so its chain matches. Undo of a fine-tune puts its knobs back and leaves
-// the session done (the server offers it once); the next Undo takes back the last effect.
+// the session done (the server offers none after an undone one); the next Undo takes back the
+// step before it (an earlier fine-tune round, or the last effect).
 DeviceFlow.prototype.undo = function () {
   var adapter = this.ports.adapter;
   var local = adapter ? adapter.undo() : null;

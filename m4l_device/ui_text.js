@@ -176,7 +176,7 @@ function tookBack(label) {
   return "Took back " + (label || "the last step");
 }
 
-// Undo took back the fine-tune: the server offers it once, so the session is done.
+// Undo took back a fine-tune: the server offers none after it, so the session is done.
 function tuneUndone() {
   return "Took back the fine-tune; the session is done. Press Undo again to take back the step before it";
 }
