@@ -15,6 +15,7 @@ from stub_models import StubModels
 
 from serumrnn.server import fine_tune as FT
 from serumrnn.server import judge as J
+from serumrnn.server import osc
 from serumrnn.server.assistant import Assistant
 from serumrnn.server.rack import Chain
 from serumrnn.server.report import format_steps
@@ -125,6 +126,16 @@ def test_live_offers_the_second_round_with_the_first_rounds_verdict(own, target,
     assert v is not None and v.effect == TUNE and v.improved and not v.take_back
     assert second is not None and second.step == 3 and second_turn.step == 3 and not second_turn.done
     assert second.before == v.after and second.after is None
+    # one reply carries both: the first round's verdict, then the second round to set
+    reply = osc.step_reply(7, "s1", second_turn, renderer="plugins: own")
+    addrs = [m[0] for m in reply]
+    assert addrs[0] == "/serumrnn/step/judged" and addrs[1] == "/serumrnn/step/tune"
+    assert "/serumrnn/step/takeback" not in addrs and addrs[-1] == "/serumrnn/step/end"
+    knobs = [args for addr, args in reply if addr == "/serumrnn/step/tune/knob"]
+    assert [(k[2], k[3], k[6]) for k in knobs] == [
+        (c.serum_name, c.serum_value, c.serum_before) for c in second.changes
+    ]
+    assert reply[-1][1][2:7] == (3, TUNE, 0, "", 3)
     # its capture is not closer (Serum kept the first round's knobs): back to them
     back = a.advance(heard_first)
     assert back.judged.take_back and back.done and back.step == 2 and back.best_step == 2
