@@ -11,6 +11,23 @@ def rack():
     return OpenRack()
 
 
+@pytest.fixture(scope="session")
+def phaser_target(rack):
+    """The target of the phaser pair the steps leave a little short of (tests/phaser_pair.py)."""
+    from phaser_pair import render_target
+
+    return render_target(rack)
+
+
+@pytest.fixture(scope="session")
+def own_plugins():
+    """The open rack under a profile's label: a server rendering on the producer's own
+    plugins (tests/own_plugins.py)."""
+    from own_plugins import OwnPlugins
+
+    return OwnPlugins()
+
+
 @pytest.fixture(scope="module")
 def host():
     """The Debian test plugins in a worker process, one per test module (a module's tests

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from own_plugins import OwnPlugins
-from phaser_pair import KNOBS, RANKING, TRUTH, render_target
+from phaser_pair import KNOBS, RANKING, TRUTH
 from stub_models import StubModels
 
 from serumrnn.server import fine_tune as FT
@@ -20,16 +19,6 @@ from serumrnn.server.assistant import Assistant
 from serumrnn.server.rack import Chain
 from serumrnn.server.report import format_steps
 from serumrnn.server.steps import TUNE
-
-
-@pytest.fixture(scope="module")
-def target(rack):
-    return render_target(rack)
-
-
-@pytest.fixture(scope="module")
-def own():
-    return OwnPlugins()
 
 
 @pytest.fixture
@@ -53,16 +42,21 @@ def test_the_judge_runs_another_round_after_a_kept_one_within_the_limit():
     assert not J.tune_again(1, 1)
 
 
-def test_rounds_must_be_one_or_more(rack, target):
+def test_rounds_must_be_one_or_more(rack, phaser_target):
     with pytest.raises(ValueError, match="fine_tune_rounds must be 1 or more"):
         Assistant(
-            StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", fine_tune=60, fine_tune_rounds=0
+            StubModels(RANKING, KNOBS),
+            phaser_target,
+            renderer=rack,
+            preset="saw",
+            fine_tune=60,
+            fine_tune_rounds=0,
         )
 
 
-def test_a_preset_session_tunes_again_from_the_first_rounds_knobs(rack, target, halfway):
+def test_a_preset_session_tunes_again_from_the_first_rounds_knobs(rack, phaser_target, halfway):
     a = Assistant(
-        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
+        StubModels(RANKING, KNOBS), phaser_target, renderer=rack, preset="saw", loop="search", fine_tune=60
     )
     turns = []
     while not a.done:
@@ -87,15 +81,15 @@ def test_a_preset_session_tunes_again_from_the_first_rounds_knobs(rack, target, 
     assert f"{ft['renders']} renders tried in 2 rounds" in format_steps(res)
     # match's run to the end: the same rounds
     ran = Assistant(
-        StubModels(RANKING, KNOBS), target, renderer=rack, preset="saw", loop="search", fine_tune=60
+        StubModels(RANKING, KNOBS), phaser_target, renderer=rack, preset="saw", loop="search", fine_tune=60
     )
     assert ran.run().fine_tune == ft
 
 
-def test_one_round_when_the_settings_say_one(rack, target, halfway):
+def test_one_round_when_the_settings_say_one(rack, phaser_target, halfway):
     a = Assistant(
         StubModels(RANKING, KNOBS),
-        target,
+        phaser_target,
         renderer=rack,
         preset="saw",
         loop="search",
@@ -106,21 +100,23 @@ def test_one_round_when_the_settings_say_one(rack, target, halfway):
     assert res.fine_tune["rounds"] == 1 and _depths(res.best_chain) == pytest.approx(0.5)
 
 
-def _live_to_first_round(own, target):
-    a = Assistant(StubModels(RANKING, KNOBS), target, renderer=own, loop="search", fine_tune=60)
-    sound = own.dry("saw")
+def _live_to_first_round(own_plugins, phaser_target):
+    a = Assistant(
+        StubModels(RANKING, KNOBS), phaser_target, renderer=own_plugins, loop="search", fine_tune=60
+    )
+    sound = own_plugins.dry("saw")
     while True:
         turn = a.advance(sound)
         if turn.tune is not None:
             return a, turn
         assert turn.report is not None and not turn.done
-        sound = own.render(a.chain, "saw")
+        sound = own_plugins.render(a.chain, "saw")
 
 
-def test_live_offers_the_second_round_with_the_first_rounds_verdict(own, target, halfway):
-    a, turn = _live_to_first_round(own, target)
+def test_live_offers_the_second_round_with_the_first_rounds_verdict(own_plugins, phaser_target, halfway):
+    a, turn = _live_to_first_round(own_plugins, phaser_target)
     first = turn.tune
-    heard_first = own.render(first.chain, "saw")
+    heard_first = own_plugins.render(first.chain, "saw")
     second_turn = a.advance(heard_first)
     v, second = second_turn.judged, second_turn.tune
     assert v is not None and v.effect == TUNE and v.improved and not v.take_back
@@ -146,11 +142,11 @@ def test_live_offers_the_second_round_with_the_first_rounds_verdict(own, target,
     assert np.array_equal(a.tuned_audio, heard_first) and res.taken_back[-1]["step"] == 3
 
 
-def test_undo_takes_the_rounds_back_newest_first_then_the_effect(own, target, halfway):
-    a, turn = _live_to_first_round(own, target)
-    heard_first = own.render(turn.tune.chain, "saw")
+def test_undo_takes_the_rounds_back_newest_first_then_the_effect(own_plugins, phaser_target, halfway):
+    a, turn = _live_to_first_round(own_plugins, phaser_target)
+    heard_first = own_plugins.render(turn.tune.chain, "saw")
     second = a.advance(heard_first).tune
-    last = a.advance(own.render(second.chain, "saw"))
+    last = a.advance(own_plugins.render(second.chain, "saw"))
     assert last.done and last.judged.improved and last.step == 3
     assert _depths(a.result().best_chain) == pytest.approx(0.485)
     undone = a.undo()

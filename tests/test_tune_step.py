@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from own_plugins import OwnPlugins
-from phaser_pair import KNOBS, RANKING, render_target
+from phaser_pair import KNOBS, RANKING
 from stub_models import StubModels
 
 from serumrnn.server import osc
@@ -22,23 +21,13 @@ from serumrnn.server.rack import Chain
 from serumrnn.server.steps import TUNE
 
 
-@pytest.fixture(scope="module")
-def target(rack):
-    return render_target(rack)
-
-
-@pytest.fixture(scope="module")
-def own():
-    return OwnPlugins()
-
-
-def _live(rack, target, fine_tune: int = 60):
+def _live(rack, phaser_target, fine_tune: int = 60):
     """A Live session up to the turn that offers the fine-tune: ``rack`` simulates the
     candidates and plays Serum, each capture renders the chain the device set. Returns the
     assistant and that turn."""
     a = Assistant(
         StubModels(RANKING, KNOBS),
-        target,
+        phaser_target,
         renderer=rack,
         loop="search",
         fine_tune=fine_tune,
@@ -59,8 +48,10 @@ def _tuned_chain(chain: Chain, turn) -> Chain:
     return Chain(fx.with_knobs({k: moved.get((fx.name, k), v) for k, v in fx.knobs.items()}) for fx in chain)
 
 
-def test_live_offers_the_fine_tune_as_a_step_and_keeps_it_when_its_capture_is_closer(own, target):
-    a, turn = _live(own, target)
+def test_live_offers_the_fine_tune_as_a_step_and_keeps_it_when_its_capture_is_closer(
+    own_plugins, phaser_target
+):
+    a, turn = _live(own_plugins, phaser_target)
     tune = turn.tune
     assert tune is not None and not turn.done and turn.report is None
     assert a.effects_on == ("phaser",) and turn.step == 2 and turn.best_step == 2
@@ -68,7 +59,7 @@ def test_live_offers_the_fine_tune_as_a_step_and_keeps_it_when_its_capture_is_cl
     assert {c.knob for c in tune.changes} <= {"depth", "freq", "feedback"} and tune.changes
     assert tune.before == a.states[-1].distances  # from the capture it tunes
     assert tune.instruction.startswith("Fine-tune: Phaser ")
-    tuned = own.render(_tuned_chain(a.chain, turn), "saw")
+    tuned = own_plugins.render(_tuned_chain(a.chain, turn), "saw")
     last = a.advance(tuned)
     assert last.judged is not None and last.judged.effect == TUNE and last.judged.improved
     assert not last.judged.take_back and last.tune is None and last.report is None
@@ -80,9 +71,9 @@ def test_live_offers_the_fine_tune_as_a_step_and_keeps_it_when_its_capture_is_cl
         a.advance(tuned)
 
 
-def test_a_fine_tune_whose_capture_is_not_closer_is_taken_back_knob_by_knob(own, target):
-    a, turn = _live(own, target)
-    before = own.render(a.chain, "saw")  # Serum did not take the knobs: the same sound
+def test_a_fine_tune_whose_capture_is_not_closer_is_taken_back_knob_by_knob(own_plugins, phaser_target):
+    a, turn = _live(own_plugins, phaser_target)
+    before = own_plugins.render(a.chain, "saw")  # Serum did not take the knobs: the same sound
     last = a.advance(before)
     v = last.judged
     assert v is not None and v.take_back and not v.improved and v.effect == TUNE and v.enable.serum_name == ""
@@ -93,27 +84,32 @@ def test_a_fine_tune_whose_capture_is_not_closer_is_taken_back_knob_by_knob(own,
     assert a.result().taken_back[-1]["effect"] == TUNE
 
 
-def test_undo_takes_the_fine_tune_back_first_then_the_effect(own, target):
-    a, turn = _live(own, target)
+def test_undo_takes_the_fine_tune_back_first_then_the_effect(own_plugins, phaser_target):
+    a, turn = _live(own_plugins, phaser_target)
     undone = a.undo()
     assert undone.effect == TUNE and undone.steps_left == 1 and undone.enable.serum_name == ""
     assert a.done and a.effects_on == ("phaser",) and not a.result().fine_tune["kept"]
     undone = a.undo()
     assert undone.effect == "phaser" and undone.steps_left == 0 and not a.done
-    again = a.advance(own.dry("saw"))  # the loop goes on: the phaser is offered again
+    again = a.advance(own_plugins.dry("saw"))  # the loop goes on: the phaser is offered again
     assert again.report is not None and again.report.effect == "phaser" and again.tune is None
 
 
-def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, target):
-    a = Assistant(
+def _preset(rack, phaser_target) -> Assistant:
+    """A preset session with one fine-tune round."""
+    return Assistant(
         StubModels(RANKING, KNOBS),
-        target,
+        phaser_target,
         renderer=rack,
         preset="saw",
         loop="search",
         fine_tune=60,
         fine_tune_rounds=1,
     )
+
+
+def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, phaser_target):
+    a = _preset(rack, phaser_target)
     turns = []
     while not a.done:
         turns.append(a.advance())
@@ -122,25 +118,16 @@ def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, target):
     assert last.done and last.step == 2 and last.best_step == 2
     assert last.tune.after == a.result().best and a.result().fine_tune["kept"]
     # the same search as match's: a run to the end keeps the same tune
-    ran = Assistant(
-        StubModels(RANKING, KNOBS),
-        target,
-        renderer=rack,
-        preset="saw",
-        loop="search",
-        fine_tune=60,
-        fine_tune_rounds=1,
-    )
-    assert ran.run().fine_tune == a.result().fine_tune
+    assert _preset(rack, phaser_target).run().fine_tune == a.result().fine_tune
 
 
-def test_no_fine_tune_step_without_a_budget(own, target):
-    a, turn = _live(own, target, fine_tune=0)
+def test_no_fine_tune_step_without_a_budget(own_plugins, phaser_target):
+    a, turn = _live(own_plugins, phaser_target, fine_tune=0)
     assert turn.tune is None and turn.done and turn.step == 1
 
 
-def test_the_step_reply_carries_the_tune_and_what_to_set_back(own, target):
-    a, turn = _live(own, target)
+def test_the_step_reply_carries_the_tune_and_what_to_set_back(own_plugins, phaser_target):
+    a, turn = _live(own_plugins, phaser_target)
     reply = osc.step_reply(7, "s1", turn, renderer="plugins: own")
     addrs = [m[0] for m in reply]
     n = len(turn.tune.changes)
@@ -169,14 +156,14 @@ def test_the_step_reply_carries_the_tune_and_what_to_set_back(own, target):
     ]
     end = reply[-1][1]
     assert end == (7, "s1", 2, TUNE, 0, "", 2, turn.tune.instruction, len(reply))
-    back = osc.step_reply(8, "s1", a.advance(own.render(a.chain, "saw")))
+    back = osc.step_reply(8, "s1", a.advance(own_plugins.render(a.chain, "saw")))
     assert [m[0] for m in back] == ["/serumrnn/step/judged", "/serumrnn/step/takeback", "/serumrnn/step/end"]
     assert back[1][1][2:5] == (2, TUNE, "") and back[-1][1][2:5] == (1, "", 1)
 
 
-def test_live_on_the_open_rack_offers_no_fine_tune(rack, target):
+def test_live_on_the_open_rack_offers_no_fine_tune(rack, phaser_target):
     """The open rack stands in for Serum: a fine-tune searched on it is neither searched nor
     offered in Live (``judge.offers_tune``); the session is done after the steps."""
-    a, turn = _live(rack, target)
+    a, turn = _live(rack, phaser_target)
     assert turn.tune is None and turn.done and turn.step == 1 and turn.reason == "no_closer"
     assert a.result().fine_tune is None
