@@ -15,3 +15,17 @@ RANKING = ["phaser", "eq", "reverb", "distortion", "compressor"]
 def render_target(rack):
     """The target sound: the truth on the open rack's saw."""
     return rack.render(TRUTH, "saw")
+
+
+def preset_session(rack, target, **settings):
+    """A preset session from the saw towards ``target``: the scripted models, the search loop,
+    a fine-tune of 60 renders (``settings`` may change any of the assistant's)."""
+    from stub_models import StubModels
+
+    from serumrnn.server.assistant import Assistant
+
+    return Assistant(
+        StubModels(RANKING, KNOBS),
+        target,
+        **{"renderer": rack, "preset": "saw", "loop": "search", "fine_tune": 60, **settings},
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from phaser_pair import KNOBS, RANKING, TRUTH
+from phaser_pair import KNOBS, RANKING, TRUTH, preset_session
 from stub_models import StubModels
 
 from serumrnn.server import fine_tune as FT
@@ -55,9 +55,7 @@ def test_rounds_must_be_one_or_more(rack, phaser_target):
 
 
 def test_a_preset_session_tunes_again_from_the_first_rounds_knobs(rack, phaser_target, halfway):
-    a = Assistant(
-        StubModels(RANKING, KNOBS), phaser_target, renderer=rack, preset="saw", loop="search", fine_tune=60
-    )
+    a = preset_session(rack, phaser_target)
     turns = []
     while not a.done:
         turns.append(a.advance())
@@ -80,22 +78,12 @@ def test_a_preset_session_tunes_again_from_the_first_rounds_knobs(rack, phaser_t
     assert ft["renders"] == sum(r["renders"] for r in ft["round_reports"])
     assert f"{ft['renders']} renders tried in 2 rounds" in format_steps(res)
     # match's run to the end: the same rounds
-    ran = Assistant(
-        StubModels(RANKING, KNOBS), phaser_target, renderer=rack, preset="saw", loop="search", fine_tune=60
-    )
+    ran = preset_session(rack, phaser_target)
     assert ran.run().fine_tune == ft
 
 
 def test_one_round_when_the_settings_say_one(rack, phaser_target, halfway):
-    a = Assistant(
-        StubModels(RANKING, KNOBS),
-        phaser_target,
-        renderer=rack,
-        preset="saw",
-        loop="search",
-        fine_tune=60,
-        fine_tune_rounds=1,
-    )
+    a = preset_session(rack, phaser_target, fine_tune_rounds=1)
     res = a.run()
     assert res.fine_tune["rounds"] == 1 and _depths(res.best_chain) == pytest.approx(0.5)
 

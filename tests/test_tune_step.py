@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from phaser_pair import KNOBS, RANKING
+from phaser_pair import KNOBS, RANKING, preset_session
 from stub_models import StubModels
 
 from serumrnn.server import osc
@@ -95,21 +95,8 @@ def test_undo_takes_the_fine_tune_back_first_then_the_effect(own_plugins, phaser
     assert again.report is not None and again.report.effect == "phaser" and again.tune is None
 
 
-def _preset(rack, phaser_target) -> Assistant:
-    """A preset session with one fine-tune round."""
-    return Assistant(
-        StubModels(RANKING, KNOBS),
-        phaser_target,
-        renderer=rack,
-        preset="saw",
-        loop="search",
-        fine_tune=60,
-        fine_tune_rounds=1,
-    )
-
-
 def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, phaser_target):
-    a = _preset(rack, phaser_target)
+    a = preset_session(rack, phaser_target, fine_tune_rounds=1)
     turns = []
     while not a.done:
         turns.append(a.advance())
@@ -118,7 +105,7 @@ def test_a_preset_session_hears_the_fine_tune_at_once_and_is_done(rack, phaser_t
     assert last.done and last.step == 2 and last.best_step == 2
     assert last.tune.after == a.result().best and a.result().fine_tune["kept"]
     # the same search as match's: a run to the end keeps the same tune
-    assert _preset(rack, phaser_target).run().fine_tune == a.result().fine_tune
+    assert preset_session(rack, phaser_target, fine_tune_rounds=1).run().fine_tune == a.result().fine_tune
 
 
 def test_no_fine_tune_step_without_a_budget(own_plugins, phaser_target):
