@@ -244,10 +244,10 @@ class VerifiedLoop(Loop):
 
     def take_turn(self, current: np.ndarray | None) -> tuple[Verdict | None, StepReport | None]:
         if current is not None and self.tune_state == TS.OFFERED:
-            judged = TS.judge_tune(self, current)
+            verdict = TS.judge_tune(self, current)
             if self.tune_due():
                 self._tune()  # another round, offered in the same turn
-            return judged, None
+            return verdict, None
         # A take-back puts its effect in ``rejected``: the search below offers the next one.
         judged = None if current is None else take_capture(self, current)
         if not self.states:
