@@ -27,12 +27,7 @@ from serumrnn.server import judge as J
 from serumrnn.server import loop_settings as LS
 from serumrnn.server.judge import Judge, Sound, Stop
 from serumrnn.server.loop import Loop
-from serumrnn.server.loop_settings import (
-    DEFAULT_K,
-    DEFAULT_LOOP,
-    REFINE_BUDGET,
-    check_settings,
-)
+from serumrnn.server.loop_settings import DEFAULT_K, DEFAULT_LOOP, REFINE_BUDGET, check_settings
 from serumrnn.server.models import StepModels
 from serumrnn.server.paper_loop import PaperLoop
 from serumrnn.server.rack.chain import Chain

@@ -51,8 +51,6 @@ class Loop:
     kind: ClassVar[str] = ""
     #: The judge's best-state rule for this loop (see :meth:`Judge.best`).
     keeps_bad: ClassVar[bool] = False
-    #: The kept fine-tune's sound (:meth:`finish`; None: none ran, or it was not kept).
-    tuned_sound: Sound | None = None
 
     def __init__(
         self,
@@ -213,6 +211,11 @@ class Loop:
         self.chain = self.chain.prefix(len(self.chain) - 1)
         del self.states[len(self.chain) + 1 :]
         return Undone(len(self.chain), last.effect, last.enable)
+
+    @property
+    def tuned_sound(self) -> Sound | None:
+        """The kept fine-tune's sound (None: none ran, or none was kept; the verified loops)."""
+        return None
 
     def tune_on(self) -> int:
         """1 while a fine-tune offered as a step is applied (the verified loops), else 0."""

@@ -65,7 +65,7 @@ def judge_tune(loop: VerifiedLoop, current: np.ndarray) -> Verdict:
         text = f"The fine-tune did not bring Serum's sound closer: set {offer.set_back()}."
     else:
         loop.tune_state = KEPT
-        loop.tuned_sound = applied.sound = sound
+        applied.sound = sound
         applied.record.update(kept=True, chain=offer.chain.to_json(), after=after)
         text = "The fine-tune brought the sound closer."
     verdict = Verdict(offer.step, TUNE, TUNE_LABEL, offer.before, after, not back, back, no_switch(), text)
@@ -78,7 +78,5 @@ def undo_tune(loop: VerifiedLoop) -> None:
     """Undo of the newest applied fine-tune round: the knobs as they were before it (the
     round before's, or the steps'). No round is offered after it."""
     loop.tune_state = UNDONE
-    undone = loop.applied_tunes.pop()
-    loop.tuned_sound = loop.applied_tunes[-1].sound if loop.applied_tunes else None
-    rec = undone.record
+    rec = loop.applied_tunes.pop().record
     rec.update(kept=False, chain=rec["from_chain"], after=rec["before"], undone=True)

@@ -27,7 +27,7 @@ from serumrnn.server import spec
 from serumrnn.server import tune_step as TS
 from serumrnn.server.capture_retry import RETRY_CAPTURES, Retry
 from serumrnn.server.captured import take_capture
-from serumrnn.server.judge import Stop
+from serumrnn.server.judge import Sound, Stop
 from serumrnn.server.loop import Loop
 from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import Chain
@@ -90,6 +90,12 @@ class VerifiedLoop(Loop):
     def tune_on(self) -> int:
         return len(self.applied_tunes)
 
+    @property
+    def tuned_sound(self) -> Sound | None:
+        """The newest applied round's sound that is known (a round offered in Live is heard
+        at its capture): the kept fine-tune's sound, or None."""
+        return next((a.sound for a in reversed(self.applied_tunes) if a.sound is not None), None)
+
     def serum_chain(self) -> Chain:
         offer = self.tune_offer
         return self.chain if offer is None else offer.chain
@@ -112,7 +118,6 @@ class VerifiedLoop(Loop):
     def forget(self, step: StepReport) -> None:
         self.stop = None
         self.retry = None
-        self.tuned_sound = None
         self.tune_rounds, self.applied_tunes, self.tune_state = [], [], TS.DUE
 
     def finish(self) -> None:
@@ -165,8 +170,6 @@ class VerifiedLoop(Loop):
         if found_closer and found.chain != chain:
             found_closer, rounds = self._heard_again(chain, found.chain)
         kept = found_closer and not live  # Live: kept once its capture is heard closer
-        if kept:
-            self.tuned_sound = tuned
         changes = FT.shown(found.changes(chain))
         gain = judge.improvement(after, start)
         record = {
@@ -228,7 +231,7 @@ class VerifiedLoop(Loop):
         first = self.tune_rounds[0]
         kept = [r for r in self.tune_rounds if r["kept"]]
         out = dict(kept[-1] if kept else first)
-        out["before"] = first["before"]
+        out["before"], out["from_chain"] = first["before"], first["from_chain"]
         for key in ("renders", "swept", "heard_again"):
             out[key] = sum(r[key] for r in self.tune_rounds)
         if len(kept) > 1:

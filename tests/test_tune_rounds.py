@@ -75,6 +75,7 @@ def test_a_preset_session_tunes_again_from_the_first_rounds_knobs(rack, phaser_t
     moved = {c["knob"]: c for c in ft["changes"]}
     assert moved["depth"]["before"] == pytest.approx(0.53) and moved["depth"]["after"] == pytest.approx(0.485)
     assert ft["before"] == first.before and ft["improvement"] > first.improvement
+    assert ft["from_chain"] == ft["round_reports"][0]["from_chain"]  # where the tuning started
     assert ft["renders"] == sum(r["renders"] for r in ft["round_reports"])
     assert f"{ft['renders']} renders tried in 2 rounds" in format_steps(res)
     # match's run to the end: the same rounds
