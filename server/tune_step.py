@@ -4,9 +4,10 @@ judged by the next capture in Live, taken back or undone like an effect's step.
 Why a step: ``match`` fine-tunes the whole chain after the last step and reports it, but in
 Live every change must reach Serum as something the producer sees, the next capture judges
 and Undo takes back. So the server offers the fine-tune's knobs (of effects already on)
-where it would otherwise say it is done, and the session is done once its sound is known:
-at once on a renderer (a preset session), or at the next capture, which keeps it when the
-judge hears it closer and otherwise takes it back (every knob set back to where it was).
+where it would otherwise say it is done. Its sound is known at once on a renderer (a preset
+session), or at the next capture, which keeps it when the judge hears it closer and
+otherwise takes it back (every knob set back to where it was). A kept round may be followed
+by another (``judge.tune_again``); the session is done once no round follows.
 The search itself is :meth:`serumrnn.server.verified_loop.VerifiedLoop.finish`'s.
 """
 
