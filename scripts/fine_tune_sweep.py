@@ -9,7 +9,8 @@ unless ``--stream test``), and optional settings as ``name=value`` pairs: ``budg
 (``loop_settings.FINE_TUNE_BUDGET``), ``sigmas`` (``fine_tune.SIGMAS``, one CMA-ES stage per
 step: ``0.03/0.06``), ``closer_look`` (the closest settings the closer look hears again,
 ``fine_tune.CLOSER_LOOK_TOP``; 0 turns it off), ``extras`` (1/0: ``fine_tune.TUNE_EXTRAS``)
-and ``rounds`` (``loop_settings.FINE_TUNE_ROUNDS``).
+``rounds`` (``loop_settings.FINE_TUNE_ROUNDS``) and ``freed`` (``fine_tune.FREED_EXTRAS``,
+``phaser/reverb``; empty: no freed round).
 Runs the ``search+fine-tune`` loop on every pair and prints the summary of
 ``verified_eval.summarize`` (the Δ of the means, as Table 5) as JSON; ``--out`` keeps the rows.
 Why the dev stream: the settings are chosen here, and the held-out pairs only report them.
@@ -34,6 +35,7 @@ SETTINGS = {
     "closer_look": (FT, "CLOSER_LOOK_TOP", int),
     "extras": (FT, "TUNE_EXTRAS", lambda v: bool(int(v))),
     "rounds": (LS, "FINE_TUNE_ROUNDS", int),
+    "freed": (FT, "FREED_EXTRAS", lambda v: tuple(filter(None, v.split("/")))),
 }
 
 

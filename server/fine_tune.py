@@ -147,6 +147,48 @@ def changes_between(start: Chain, end: Chain) -> list[KnobChange]:
 TUNE_EXTRAS = True
 
 
+#: The effects whose extra knobs no step set the *freed round* moves: one fine-tune round
+#: more, once the ordinary rounds are over, that starts with these knobs at the values they
+#: already had (Serum's defaults) and lets CMA-ES move them with the rest. Why these two: a
+#: phaser or a reverb made elsewhere (a slow SoX phaser, a long Dragonfly hall) is often
+#: named with its Table 1 knobs and keeps Serum's rate, mix, size and decay, which no later
+#: step revisits. Why a round of its own, not in every round: in domain those knobs stay at
+#: their defaults, and freeing them in the ordinary rounds spread the same budget over more
+#: knobs and cost there (docs/results/history/fine_tune_all_extras_trial.json); a round of
+#: its own is kept only when the judge hears it closer, so it can only add.
+FREED_EXTRAS: tuple[str, ...] = ("phaser", "reverb")
+
+#: Which extra knobs of an effect the renderer sets (``rack.render.extra_knobs``).
+Settable = Callable[[str], Sequence[str]]
+
+
+def unset_extras(chain: Chain, settable: Settable) -> list[tuple[str, str]]:
+    """(effect, knob) of each extra knob the freed round would move on ``chain``: of the
+    :data:`FREED_EXTRAS` effects, continuous, set by the renderer, and set by no step."""
+    return [
+        (fx.name, f.name)
+        for fx in chain
+        if fx.name in FREED_EXTRAS
+        for f in fx.effect.extra
+        if not f.words and f.name not in fx.extra and f.name in settable(fx.name)
+    ]
+
+
+def freed(chain: Chain, settable: Settable) -> Chain:
+    """``chain`` with the knobs of :func:`unset_extras` set to the value they already had,
+    so the fine-tune moves them (it moves the extra knobs a chain sets: :data:`TUNE_EXTRAS`);
+    the sound is the same."""
+    free = set(unset_extras(chain, settable))
+    return Chain(
+        FX(
+            fx.name,
+            fx.knobs,
+            extra={**{f.name: f.value for f in fx.effect.extra if (fx.name, f.name) in free}, **fx.extra},
+        )
+        for fx in chain
+    )
+
+
 def _slots(chain: Chain) -> list[tuple[int, spec.Knob, bool]]:
     """(position, knob, whether it is an extra knob) of every continuous knob on the chain
     the fine-tune moves (see :data:`TUNE_EXTRAS`)."""

@@ -331,6 +331,28 @@ def tune_again(kept_rounds: int, rounds: int) -> bool:
     return 0 < kept_rounds < rounds
 
 
+#: The kinds of fine-tune round :func:`next_tune_round` names: another ordinary round, or the
+#: freed round (``fine_tune.FREED_EXTRAS``).
+TUNE_ROUND, FREED_ROUND = "tune", "freed"
+
+
+def next_tune_round(
+    last_kept: bool, last_found_nothing: bool, kept_rounds: int, rounds: int, freed_ran: bool, unset: int
+) -> str | None:
+    """Which fine-tune round runs after the last one ended (kept, or finding nothing
+    closer), or None: the tuning is done. Another ordinary round while
+    :func:`tune_again` says so; then, once, the freed round when the chain has extra knobs
+    no step set (``unset``). Nothing follows the freed round, a round its capture took back,
+    or an undone one. Why the freed round last: it starts from the closest knobs the
+    ordinary rounds found and is kept only when closer, so it can only add
+    (docs/results/history/freed_round.json)."""
+    if freed_ran or not (last_kept or last_found_nothing):
+        return None
+    if last_kept and tune_again(kept_rounds, rounds):
+        return TUNE_ROUND
+    return FREED_ROUND if unset else None
+
+
 def nothing_closer(steps: int) -> Stop:
     """A search that found no candidate the judge accepts ends the loop."""
     return stop("no_closer", steps)

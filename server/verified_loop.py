@@ -31,7 +31,7 @@ from serumrnn.server.judge import Sound, Stop
 from serumrnn.server.loop import Loop
 from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import Chain
-from serumrnn.server.rack.render import stands_in
+from serumrnn.server.rack.render import extra_knobs, stands_in
 from serumrnn.server.search import Candidate, CandidateSearch, Found
 from serumrnn.server.simulation import Simulator
 from serumrnn.server.steps import TUNE, StepReport, TuneStep, Undone, Verdict, no_switch
@@ -50,6 +50,7 @@ class VerifiedLoop(Loop):
         self.tune_rounds: list[dict[str, Any]] = []  # every fine-tune round's report, oldest first
         self.applied_tunes: list[TS.Applied] = []  # the rounds on Serum now, oldest first
         self.tune_state = TS.DUE  # where the latest fine-tune round stands (tune_step's states)
+        self.freed_ran = False  # whether the freed round (fine_tune.FREED_EXTRAS) has run
         self._new_offer: TuneStep | None = None  # offered by this turn (take_offer)
         super().__init__(*args, **kwargs)
 
@@ -74,13 +75,39 @@ class VerifiedLoop(Loop):
 
     def tune_due(self) -> bool:
         """Whether a fine-tune round runs now: the first once the steps have stopped, a
-        later one when the judge says so (``judge.tune_again``)."""
+        later one when the judge says so (``judge.next_tune_round``)."""
+        return self._next_round() is not None
+
+    def _next_round(self) -> str | None:
+        """The kind of fine-tune round due now (``judge.TUNE_ROUND``, ``judge.FREED_ROUND``)
+        or None."""
         if self.settings.fine_tune <= 0 or self.stop is None:
-            return False
+            return None
         if self.tune_state == TS.DUE:
-            return True
-        rounds = self.settings.fine_tune_rounds
-        return self.tune_state == TS.KEPT and J.tune_again(len(self.applied_tunes), rounds)
+            return J.TUNE_ROUND
+        if not self.tune_rounds:  # the first round had nothing to search
+            return None
+        return J.next_tune_round(
+            self.tune_state == TS.KEPT,
+            self.tune_state == TS.NONE,
+            len(self.applied_tunes),
+            self.settings.fine_tune_rounds,
+            self.freed_ran,
+            len(FT.unset_extras(self._tune_start()[0], self._settable_extras)),
+        )
+
+    def _settable_extras(self, effect: str) -> tuple[str, ...]:
+        """The extra knobs of ``effect`` a search may move: those the renderer sets, none
+        when the settings keep the extra knobs still (``--no-extra-knobs``)."""
+        return extra_knobs(self.simulator.renderer, effect) if self.settings.extra else ()
+
+    def _tune_start(self) -> tuple[Chain, dict[str, float] | None]:
+        """Where the next fine-tune round starts: the newest applied round's chain and sound,
+        else the steps' best chain and its sound."""
+        last = self.tune_offer
+        if last is None:
+            return self.chain.prefix(self.best_step), self.path()[self.best_step]
+        return last.chain, last.after
 
     @property
     def tune_offer(self) -> TuneStep | None:
@@ -119,6 +146,7 @@ class VerifiedLoop(Loop):
         self.stop = None
         self.retry = None
         self.tune_rounds, self.applied_tunes, self.tune_state = [], [], TS.DUE
+        self.freed_ran = False
 
     def finish(self) -> None:
         """The fine-tune of the whole chain (:mod:`serumrnn.server.fine_tune`), once the
@@ -130,18 +158,26 @@ class VerifiedLoop(Loop):
         while self.tune_due() and self.simulator.rendered_flow:
             self._tune()
 
+    def _tune_now(self) -> None:
+        """Search fine-tune rounds until one offers a step or none is due (``serve``: a
+        round that finds nothing closer is followed by the freed round in the same turn)."""
+        while self._new_offer is None and self.tune_due():
+            self._tune()
+
     def _tune(self) -> None:
         """Search one fine-tune round and offer it when the judge finds it closer: kept at
         once on a renderer; in Live applied, and judged by the next capture
-        (``TS.judge_tune``). A later round starts from the last round's knobs and sound."""
+        (``TS.judge_tune``). A later round starts from the last round's knobs and sound;
+        the freed round (``fine_tune.FREED_EXTRAS``) also moves the extra knobs no step set."""
+        kind = self._next_round()
         self.tune_state = TS.NONE
         sim, judge, budget = self.simulator, self.judge_now, self.settings.fine_tune
-        last = self.tune_offer
-        if last is None:
-            chain = self.chain.prefix(self.best_step)
-            current = self.path()[self.best_step]
-        else:
-            chain, current = last.chain, last.after
+        chain, current = self._tune_start()
+        frees: list[tuple[str, str]] = []
+        if kind == J.FREED_ROUND:
+            self.freed_ran = True
+            frees = FT.unset_extras(chain, self._settable_extras)
+            chain = FT.freed(chain, self._settable_extras)
         if not len(chain) or current is None or judge.reached(current):  # nothing to tune towards
             return
         live = not sim.rendered_flow
@@ -186,6 +222,7 @@ class VerifiedLoop(Loop):
             "swept": found.swept,
             "heard_again": rounds,
             "budget": budget,
+            "freed": [list(f) for f in frees],  # the freed round's extra knobs (else none)
         }
         self.tune_rounds.append(record)
         if found_closer and changes:
@@ -248,8 +285,7 @@ class VerifiedLoop(Loop):
     def take_turn(self, current: np.ndarray | None) -> tuple[Verdict | None, StepReport | None]:
         if current is not None and self.tune_state == TS.OFFERED:
             verdict = TS.judge_tune(self, current)
-            if self.tune_due():
-                self._tune()  # another round, offered in the same turn
+            self._tune_now()  # another round, offered in the same turn
             return verdict, None
         # A take-back puts its effect in ``rejected``: the search below offers the next one.
         judged = None if current is None else take_capture(self, current)
@@ -262,8 +298,8 @@ class VerifiedLoop(Loop):
         report = None if self.stop is not None else self._step()
         if report is not None and judged is not None and judged.take_back:
             report.take_back = judged.to_json()
-        if report is None and self.tune_due():
-            self._tune()  # where the loop would say it is done: the fine-tune, as a step
+        if report is None:
+            self._tune_now()  # where the loop would say it is done: the fine-tune, as a step
         return judged, report
 
     def _step(self) -> StepReport | None:

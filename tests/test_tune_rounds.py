@@ -31,6 +31,7 @@ def halfway(monkeypatch):
         return FT.Tuned(moved, float(scores([moved])[0]), start_score, 1)
 
     monkeypatch.setattr(FT, "fine_tune", tune)
+    monkeypatch.setattr(FT, "FREED_EXTRAS", ())  # the ordinary rounds alone (tests/test_freed_round.py)
 
 
 def _depths(chain_json) -> float:

@@ -211,6 +211,7 @@ def run_case(
     from serumrnn.server import metrics as M
     from serumrnn.server.assistant import Assistant
     from serumrnn.server.loop_settings import loop_row, row_extra
+    from serumrnn.training.ood_suite import tune_round_rows
 
     t = time.perf_counter()
     name = loop
@@ -244,6 +245,7 @@ def run_case(
         # the first step's evidence: every effect it rendered, and both rankings (search loop)
         "first_tried": res.steps[0].candidates if res.steps else res.tried,
         "first_naming": res.steps[0].naming if res.steps else None,
+        "tune_rounds": tune_round_rows(res.fine_tune),
         "seconds": round(time.perf_counter() - t, 2),
     }
 

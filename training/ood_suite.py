@@ -307,15 +307,23 @@ def run_target(
         "worse_any": bool(end["mse"] > start["mse"] or end["mssmae"] > start["mssmae"]),
         "judge_score": J.Judge(start).score(end),
         # each fine-tune round: kept or not, where it ended, its renders (rounds compared)
-        "tune_rounds": [
-            {
-                "kept": r["kept"],
-                "after": {m: r["after"][m] for m in ("mse", "mssmae")},
-                "renders": r["renders"],
-            }
-            for r in (res.fine_tune or {}).get("round_reports", [])
-        ],
+        "tune_rounds": tune_round_rows(res.fine_tune),
     }
+
+
+def tune_round_rows(fine_tune: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each fine-tune round of a session, in an evaluation row: kept or not, where it
+    ended, its renders and whether it was the freed round, so one run gives the figures
+    after every round."""
+    return [
+        {
+            "kept": r["kept"],
+            "after": {m: r["after"][m] for m in ("mse", "mssmae")},
+            "renders": r["renders"],
+            "freed": bool(r.get("freed")),
+        }
+        for r in (fine_tune or {}).get("round_reports", [])
+    ]
 
 
 def run_suite(
