@@ -5,8 +5,8 @@ in Live only when the server renders on the producer's own plugins, not the open
 The open rack's sound plays Serum and scripted models put a phaser's notches a little off
 the target's (tests/phaser_pair.py), so the steps leave a distance that only the fine-tune
 closes. ``OwnPlugins`` is the open rack under a profile's label (tests/own_plugins.py).
-One fine-tune round here (``fine_tune_rounds=1``): tests/test_tune_rounds.py has the
-later rounds."""
+One fine-tune round here (``fine_tune_rounds=1``, no freed round): tests/test_tune_rounds.py
+has the later rounds, tests/test_freed_round.py the freed one."""
 
 from __future__ import annotations
 
@@ -15,10 +15,16 @@ import pytest
 from phaser_pair import KNOBS, RANKING, preset_session
 from stub_models import StubModels
 
+from serumrnn.server import fine_tune as FT
 from serumrnn.server import osc
 from serumrnn.server.assistant import Assistant
 from serumrnn.server.rack import Chain
 from serumrnn.server.steps import TUNE
+
+
+@pytest.fixture(autouse=True)
+def one_round(monkeypatch):
+    monkeypatch.setattr(FT, "FREED_EXTRAS", ())
 
 
 def _live(rack, phaser_target, fine_tune: int = 60):
