@@ -151,3 +151,14 @@ def test_live_takes_the_freed_round_back_when_its_capture_is_not_closer(own_plug
         (False, False),
         (False, True),
     ]
+
+
+def test_evaluation_rows_keep_every_round_and_mark_the_freed_one(rack, rate_target, scripted):
+    from serumrnn.training.ood_suite import tune_round_rows
+
+    res = preset_session(rack, rate_target, loop="verified").run()
+    rows = tune_round_rows(res.fine_tune)
+    assert [(r["kept"], r["freed"]) for r in rows] == [(True, False), (False, False), (True, True)]
+    assert rows[-1]["after"] == {m: res.best[m] for m in ("mse", "mssmae")}
+    assert sum(r["renders"] for r in rows) == res.fine_tune["renders"]
+    assert tune_round_rows(None) == []
