@@ -11,10 +11,12 @@ var PROTOCOL_VERSION = "3";   // server.osc.PROTOCOL_VERSION; compared at ping
 // The request id of messages the server sends on its own (ready, MIDI-triggered steps).
 var NO_REQUEST = -1;
 // How long to wait for a reply before resending the same request id (protocol: "say 2 s").
-// A step waits longest: the server ignores a resend while the step runs, and the fine-tune
-// step on a producer's plugins took up to 13.6 s on this project's 2-core test machine
-// (3 sends of 8 s: 24 s before the server counts as down; a lost datagram costs 8 s).
-var TIMEOUT_MS = { ping: 1500, status: 1500, "new": 2000, target: 4000, step: 8000,
+// A step waits longest: the server ignores a resend while the step runs, and on a
+// producer's plugins the turn that ends the steps and searches a fine-tune round (or a round
+// that finds nothing and then the freed round) took up to 30.6 s on this project's idle
+// 2-core test machine (docs/results/history/step_turn_time.json). 3 sends of 15 s: 45 s
+// before the server counts as down; a lost datagram costs 15 s.
+var TIMEOUT_MS = { ping: 1500, status: 1500, "new": 2000, target: 4000, step: 15000,
                    undo: 2000, reset: 2000, end: 2000 };
 // Sends of one request before the server counts as unreachable.
 var MAX_TRIES = 3;
