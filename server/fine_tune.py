@@ -174,11 +174,11 @@ def unset_extras(chain: Chain, settable: Settable) -> list[tuple[str, str]]:
     ]
 
 
-def freed(chain: Chain, settable: Settable) -> Chain:
-    """``chain`` with the knobs of :func:`unset_extras` set to the value they already had,
+def freed(chain: Chain, knobs: Sequence[tuple[str, str]]) -> Chain:
+    """``chain`` with ``knobs`` (:func:`unset_extras`) set to the value they already had,
     so the fine-tune moves them (it moves the extra knobs a chain sets: :data:`TUNE_EXTRAS`);
     the sound is the same."""
-    free = set(unset_extras(chain, settable))
+    free = set(knobs)
     return Chain(
         FX(
             fx.name,

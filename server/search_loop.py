@@ -31,7 +31,6 @@ from serumrnn.server import search_step as SS
 from serumrnn.server import spec
 from serumrnn.server.models import rank_unused
 from serumrnn.server.rack.chain import FX
-from serumrnn.server.rack.render import extra_knobs
 from serumrnn.server.search import Candidate, CandidateSearch, Found
 from serumrnn.server.steps import StepReport
 from serumrnn.server.verified_loop import VerifiedLoop
@@ -96,9 +95,6 @@ class SearchLoop(VerifiedLoop):
         def exact(fx: FX) -> dict[str, float]:
             return sim.sounds([chain.then(fx)], exact=True)[0].distances
 
-        def extras(effect: str) -> tuple[str, ...]:
-            return extra_knobs(sim.renderer, effect)
-
         tie = J.NAME_TIE if pooled is None else J.PRIOR_TIE
         pick, tried = SS.search_step(
             props,
@@ -108,7 +104,7 @@ class SearchLoop(VerifiedLoop):
             exact,
             seed=search.seed,
             tie=tie,
-            extras=extras if self.settings.extra else None,
+            extras=self._settable_extras if self.settings.extra else None,
         )
         rows = [t.to_json(i == pick) for i, t in enumerate(tried)]
         if pick is not None:

@@ -177,7 +177,7 @@ class VerifiedLoop(Loop):
         if kind == J.FREED_ROUND:
             self.freed_ran = True
             frees = FT.unset_extras(chain, self._settable_extras)
-            chain = FT.freed(chain, self._settable_extras)
+            chain = FT.freed(chain, frees)
         if not len(chain) or current is None or judge.reached(current):  # nothing to tune towards
             return
         live = not sim.rendered_flow

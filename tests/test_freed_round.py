@@ -78,7 +78,7 @@ def test_the_freed_knobs_are_those_no_step_set_that_the_renderer_sets(rack):
         return ("rate",) if effect == "phaser" else ("size", "decay")
 
     assert FT.unset_extras(chain, settable) == [("phaser", "rate"), ("reverb", "size"), ("reverb", "decay")]
-    freed = FT.freed(chain, settable)
+    freed = FT.freed(chain, FT.unset_extras(chain, settable))
     assert freed[0].extra == {"wet": 0.8, "rate": RATE.value} and freed[0].knobs == chain[0].knobs
     assert set(freed[1].extra) == {"size", "decay"}
     # the same sound: the freed knobs start where they were
