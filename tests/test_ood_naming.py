@@ -206,6 +206,39 @@ def test_another_round_of_data_only_when_the_data_limited_every_model():
     assert not C.another_round([True] * 5, 0.5 * budget, budget, 4000, 4000)  # at --max-pairs
 
 
+def test_time_left_by_models_that_stop_early_goes_back_to_those_the_budget_stopped():
+    """Scripted models on a fake clock: each trains in whole 5 s epochs until its share is
+    used (at least one epoch, as the deadline callback does) or it has done the epochs it
+    needs. "slow" goes first and needs 90 s, the others 10 s each; 120 s in all."""
+    from serumrnn.training import calibrate as C
+
+    need = {"slow": 90.0, "a": 10.0, "b": 10.0}
+    done = dict.fromkeys(need, 0.0)
+    clock = {"t": 0.0}
+    calls: list[tuple[str, float]] = []
+
+    def train_one(name: str, share: float) -> None:
+        calls.append((name, round(share, 1)))
+        spent = 0.0
+        while done[name] < need[name] and (spent == 0 or spent < share):
+            done[name] += 5.0
+            spent += 5.0
+        clock["t"] += spent
+
+    left = lambda: 120.0 - clock["t"]  # noqa: E731
+    C.train_in_turn(list(need), train_one, left, lambda n: done[n] >= need[n], min_s=5.0)
+    assert done == need  # without giving back, "slow" would have stopped at its 40 s share
+    assert calls[:3] == [("slow", 40.0), ("a", 40.0), ("b", 70.0)]
+    assert calls[3:] == [("slow", 60.0)]  # only the model the budget stopped trains again
+    # the time is out before "slow" ends: it gets what is left, then nothing more is tried
+    done.update(dict.fromkeys(need, 0.0))
+    clock["t"] = 0.0
+    calls.clear()
+    need["slow"] = 200.0
+    C.train_in_turn(list(need), train_one, left, lambda n: done[n] >= need[n], min_s=5.0)
+    assert done["slow"] == 100.0 and [c[0] for c in calls] == ["slow", "a", "b", "slow"]
+
+
 def test_calibrate_renders_a_second_round_when_every_model_stops_early(tmp_path):
     """One epoch per model ends each round by itself with most of the budget left, so a
     second round renders 16 more pairs per effect and trains on all 32 from the first

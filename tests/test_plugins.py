@@ -107,6 +107,21 @@ def test_distortion_drive_adds_harmonics_and_modes_differ(rack):
             )
 
 
+def test_hardclip_clips_and_neighbouring_drives_sound_alike(rack):
+    """HardClip must clip on the plugins, as on the open rack: a rising ramp comes out
+    never falling, and one Drive step (1/127) changes the sound little. Zyn's shaper
+    named Clip wraps instead, and that mapping failed both."""
+    ramp = np.linspace(-0.9, 0.9, SR).astype(np.float32)
+    out = rack.process(ramp, [FX("distortion", mode="HardClip", drive=0.8)])
+    body = out[SR // 20 : -SR // 20]  # away from the ramp's ends
+    assert np.diff(body).min() > -1e-3
+    assert np.abs(out - ramp).mean() > 0.05  # and it does distort
+    saw = rack.render([])
+    a, b, c = (rack.render([FX("distortion", mode="HardClip", drive=d)]) for d in (0.0, 0.83, 0.84))
+    assert np.abs(b - c).mean() < 0.1 * np.abs(a - b).mean()
+    assert np.abs(a - saw).mean() < np.abs(b - saw).mean()
+
+
 def test_compressor_flattens_level_more_with_more_amount(rack):
     t = np.arange(SR) / SR  # a sine swelling 0.05 -> 0.5 twice a second
     x = np.sin(2 * np.pi * 220 * t) * (0.05 + 0.45 * (0.5 - 0.5 * np.cos(4 * np.pi * t)))

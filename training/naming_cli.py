@@ -245,7 +245,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="most pairs per effect one round of data adds (default: as many as its time allows)",
     )
-    c.add_argument("--max-epochs", type=int, default=None, help="most epochs per model (default 40)")
+    c.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help="most epochs per model (default: calibrate.RECIPE's, a backstop the budget and early stopping come before)",
+    )
     c.add_argument("--eval-pairs", type=int, default=0, help="then score shipped vs calibrated on N pairs")
     c.add_argument("--results", default=None, help="write the scores as JSON here")
     c.add_argument("--quiet", action="store_true", help="no per-epoch lines")
