@@ -33,6 +33,7 @@ open-rack figures it is compared with come from ``docs/results/<group>/models.js
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -388,14 +389,17 @@ def calibrate(
     recipe = Recipe(**{**RECIPE.to_json(), "width": width, "max_epochs": max_epochs or RECIPE.max_epochs})
     best: dict[str, Path] = {name: src / shipped["files"][name]["file"] for name in PARAM_MODELS}
 
-    def train_one(name: str, share: float, run: Path, start: Path, chunks: int) -> None:
-        """Fit ``name`` from ``start`` (or its checkpoint in ``run``) for about ``share`` seconds."""
+    def train_one(
+        runs: dict[str, Path], start: dict[str, Path], chunks: int, name: str, share: float
+    ) -> None:
+        """Fit ``name`` from ``start`` (or its checkpoint in ``runs``) for about ``share`` seconds."""
+        run = runs[name]
         if share <= 0 and (run / "best.keras").exists():  # the budget is spent: no more epochs
             best[name] = run / "best.keras"
             return
         best[name] = fit(
             name,
-            lambda: keras.models.load_model(start, compile=False),
+            lambda: keras.models.load_model(start[name], compile=False),
             compile_kwargs(name, recipe.continuous_weight),
             CalibData(work, name[len("param_") :], chunks),
             recipe,
@@ -411,11 +415,9 @@ def calibrate(
         runs = {n: work / ("runs" if r == 0 else f"runs-r{r + 1}") / n for n in PARAM_MODELS}
         train_in_turn(
             list(PARAM_MODELS),
-            lambda n, share, runs=runs, start=start_from, chunks=plan["rounds"][r]: train_one(
-                n, share, runs[n], start[n], chunks
-            ),
+            functools.partial(train_one, runs, start_from, plan["rounds"][r]),
             budget.left,
-            lambda n, runs=runs: _finished(runs[n] / "best.keras", recipe),
+            functools.partial(_run_finished, runs, recipe),
         )
         if r + 1 < len(plan["rounds"]):  # a rerun: this round's data were rendered already
             r += 1
@@ -483,6 +485,10 @@ def keep_closer(rack: Any, work: Path, plan: dict, shipped: Path, calibrated: Pa
         )
     _atomic_write(calibrated / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+def _run_finished(runs: dict[str, Path], recipe: Recipe, name: str) -> bool:
+    return _finished(runs[name] / "best.keras", recipe)
 
 
 def _finished(best: Path, recipe: Recipe) -> bool:
