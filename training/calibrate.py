@@ -417,7 +417,7 @@ def calibrate(
             list(PARAM_MODELS),
             functools.partial(train_one, runs, start_from, plan["rounds"][r]),
             budget.left,
-            functools.partial(_run_finished, runs, recipe),
+            lambda n: _finished(best[n], recipe),  # best[n] is this round's run once it has had its turn
         )
         if r + 1 < len(plan["rounds"]):  # a rerun: this round's data were rendered already
             r += 1
@@ -485,10 +485,6 @@ def keep_closer(rack: Any, work: Path, plan: dict, shipped: Path, calibrated: Pa
         )
     _atomic_write(calibrated / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return out
-
-
-def _run_finished(runs: dict[str, Path], recipe: Recipe, name: str) -> bool:
-    return _finished(runs[name] / "best.keras", recipe)
 
 
 def _finished(best: Path, recipe: Recipe) -> bool:
