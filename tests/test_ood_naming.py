@@ -162,6 +162,7 @@ def test_head_trains_ships_a_checked_manifest_and_scores_held_out(tmp_path):
 
 def test_calibrate_resumes_and_writes_models_that_load(tmp_path):
     from serumrnn.server.models import STEP_MODELS, load_group
+    from serumrnn.training import calibrate as C
 
     base = ["calibrate", "--profile", "debian_test", "--minutes", "5", "--max-pairs", "16", "--quiet"]
     paths = ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "models")]
@@ -169,7 +170,10 @@ def test_calibrate_resumes_and_writes_models_that_load(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     work = tmp_path / "work" / "basic_shapes"
     plan = json.loads((work / "plan.json").read_text())
-    assert plan["chunks"] == 1
+    assert plan["chunks"] == dict.fromkeys(spec.EFFECT_NAMES, 1)  # --max-pairs 16: one chunk each
+    need = json.loads((work / "need.json").read_text())  # measured on that chunk, shipped models
+    assert need["pairs"] == dict.fromkeys(spec.EFFECT_NAMES, 16)
+    assert need["weights"] == C.need_weights(need["shipped_mse_pct"], need["open_rack"])
     data = sorted(p.name for p in (work / "data").iterdir())
     stamp = {p: (work / "data" / p).stat().st_mtime for p in data}
     # a second run with more epochs continues each model after its checkpoint, same data
@@ -178,7 +182,9 @@ def test_calibrate_resumes_and_writes_models_that_load(tmp_path):
     assert r.stderr.count("resuming after epoch 1") == len(spec.EFFECT_NAMES)
     assert {p: (work / "data" / p).stat().st_mtime for p in data} == stamp
     m = json.loads((tmp_path / "models" / "basic_shapes" / "manifest.json").read_text())
-    assert m["calibration"]["profile"] == "debian_test" and m["calibration"]["pairs_per_effect"] == 16
+    assert m["calibration"]["profile"] == "debian_test"
+    assert m["calibration"]["pairs_per_effect"] == dict.fromkeys(spec.EFFECT_NAMES, 16)
+    assert m["calibration"]["need"] == need
     assert all(v["epochs_run"] == 2 for v in m["calibration"]["training"].values())
     for v in m["calibration"]["training"].values():  # rendered on the plugins: 2 validation pairs
         assert v["val_pairs"] == 2 and v["val_mel_mse"]["shipped"] > 0
@@ -200,10 +206,68 @@ def test_another_round_of_data_only_when_the_data_limited_every_model():
     from serumrnn.training import calibrate as C
 
     budget = 600.0
-    assert C.another_round([True] * 5, 0.5 * budget, budget, 112, 4000)
-    assert not C.another_round([True] * 4 + [False], 0.5 * budget, budget, 112, 4000)  # time stopped one
-    assert not C.another_round([True] * 5, (C.ROUND_MIN_SHARE - 0.01) * budget, budget, 112, 4000)
-    assert not C.another_round([True] * 5, 0.5 * budget, budget, 4000, 4000)  # at --max-pairs
+    assert C.another_round([True] * 5, 0.5 * budget, budget, {"eq": 7, "phaser": 250}, 4000)
+    assert not C.another_round(
+        [True] * 4 + [False], 0.5 * budget, budget, {"eq": 7}, 4000
+    )  # time stopped one
+    assert not C.another_round([True] * 5, (C.ROUND_MIN_SHARE - 0.01) * budget, budget, {"eq": 7}, 4000)
+    assert not C.another_round(
+        [True] * 5, 0.5 * budget, budget, {"eq": 250, "phaser": 250}, 4000
+    )  # at --max-pairs
+
+
+def test_rendering_goes_by_need_and_keeps_what_a_killed_run_rendered(tmp_path, monkeypatch):
+    """Scripted chunks on a fake clock (one second each): the weights decide which effect
+    renders next, so the counts keep to the weights' shares; chunks already on disk are
+    counted, not rendered again."""
+    from serumrnn.training import calibrate as C
+
+    clock = {"t": 0.0}
+    rendered: list[tuple[str, int]] = []
+
+    def chunk(rack, effect, c, presets, group):
+        rendered.append((effect, c))
+        clock["t"] += 1.0
+        return {"seed": np.arange(C.CHUNK, dtype=np.uint64)}
+
+    monkeypatch.setattr(C, "render_chunk", chunk)
+    monkeypatch.setattr(C.time, "time", lambda: clock["t"])
+    open_rack = {"compressor": -96.0, "distortion": -73.0, "eq": -63.0, "phaser": -27.0, "reverb": -90.0}
+    shipped = {"compressor": -86.0, "distortion": 17.0, "eq": -74.0, "phaser": -18.0, "reverb": -79.0}
+    w = C.need_weights(shipped, open_rack)  # the floor plus the points short of the open rack
+    assert w == {"compressor": 30.0, "distortion": 110.0, "eq": 20.0, "phaser": 29.0, "reverb": 31.0}
+    assert C.need_weights(shipped, None) == dict.fromkeys(spec.EFFECT_NAMES, C.NEED_FLOOR)
+    zero = dict.fromkeys(spec.EFFECT_NAMES, 0)
+    caps = dict.fromkeys(spec.EFFECT_NAMES, 1000)
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "eq-c0000.npz", seed=np.zeros(1))  # from a killed run
+    done = C._render_chunks(None, tmp_path, ["saw"], "basic_shapes", 55.0, zero, caps, w)
+    assert ("eq", 0) not in rendered and len(rendered) == 56  # rendered until past the deadline
+    assert sum(done.values()) == 57
+    share = {e: done[e] / w[e] for e in spec.EFFECT_NAMES}
+    assert max(share.values()) - min(share.values()) <= 1 / min(
+        w.values()
+    )  # each within a chunk of its share
+    assert done["distortion"] >= 5 * done["eq"]
+    # no deadline: every effect to its cap, and nothing past it
+    more = C._render_chunks(
+        None, tmp_path, ["saw"], "basic_shapes", None, done, {**done, "eq": done["eq"] + 2}, w
+    )
+    assert more == {**done, "eq": done["eq"] + 2} and rendered[-2:] == [
+        ("eq", done["eq"]),
+        ("eq", done["eq"] + 1),
+    ]
+
+
+def test_a_plan_from_before_data_by_need_reads_as_equal_counts(tmp_path):
+    from serumrnn.training import calibrate as C
+
+    (tmp_path / "plan.json").write_text(
+        json.dumps({"chunks": 3, "rounds": [2, 3], "chunk": 16, "presets": ["saw"]})
+    )
+    plan = C._load_plan(tmp_path / "plan.json")
+    each = lambda n: dict.fromkeys(spec.EFFECT_NAMES, n)  # noqa: E731
+    assert plan["chunks"] == each(3) and plan["rounds"] == [each(2), each(3)]
 
 
 def test_time_left_by_models_that_stop_early_goes_back_to_those_the_budget_stopped():
@@ -241,7 +305,7 @@ def test_time_left_by_models_that_stop_early_goes_back_to_those_the_budget_stopp
 
 def test_calibrate_renders_a_second_round_when_every_model_stops_early(tmp_path):
     """One epoch per model ends each round by itself with most of the budget left, so a
-    second round renders 16 more pairs per effect and trains on all 32 from the first
+    second round renders 16 more pairs per effect and trains on all 48 from the first
     round's weights; ``--max-pairs`` ends it there. A rerun renders and trains nothing."""
     from serumrnn.server.models import PARAM_MODELS
 
@@ -252,7 +316,7 @@ def test_calibrate_renders_a_second_round_when_every_model_stops_early(tmp_path)
         "--minutes",
         "5",
         "--max-pairs",
-        "32",
+        "48",
         "--round-pairs",
         "16",
     ]
@@ -269,14 +333,17 @@ def test_calibrate_renders_a_second_round_when_every_model_stops_early(tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     work = tmp_path / "work" / "basic_shapes"
     plan = json.loads((work / "plan.json").read_text())
-    assert plan["rounds"] == [1, 2] and plan["chunks"] == 2
-    assert "calibration data, round 2: 32 pairs per effect" in r.stderr
+    each = lambda n: dict.fromkeys(spec.EFFECT_NAMES, n)  # noqa: E731
+    assert plan["rounds"] == [each(2), each(3)] and plan["chunks"] == each(3)  # the first round: FIRST_CHUNKS
+    assert "calibration data, round 2: pairs per effect compressor 48, distortion 48" in r.stderr
     for name in PARAM_MODELS:  # both rounds trained, each in its own run
         assert json.loads((work / "runs" / name / "state.json").read_text())["epoch"] == 0
         assert json.loads((work / "runs-r2" / name / "state.json").read_text())["epoch"] == 0
     m = json.loads((tmp_path / "models" / "basic_shapes" / "manifest.json").read_text())
-    assert m["calibration"]["rounds"] == [16, 32] and m["calibration"]["pairs_per_effect"] == 32
-    assert all(v["val_pairs"] == 4 for v in m["calibration"]["training"].values())  # every 10th of 32
+    assert m["calibration"]["rounds"] == [each(32), each(48)] and m["calibration"][
+        "pairs_per_effect"
+    ] == each(48)
+    assert all(v["val_pairs"] == 5 for v in m["calibration"]["training"].values())  # every 10th of 48
     stamp = {p.name: p.stat().st_mtime for p in (work / "data").iterdir()}
     r = serumrnn(*args)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -307,7 +374,7 @@ def test_calibration_ships_a_model_only_where_it_renders_closer(tmp_path, monkey
     (work / "data").mkdir(parents=True)
     for e in spec.EFFECT_NAMES:  # one chunk: pairs 0 and 10 validate
         np.savez(work / "data" / f"{e}-c0000.npz", seed=np.arange(11, dtype=np.uint64) + 7)
-    plan = {"chunks": 1, "presets": ["saw"]}
+    plan = {"chunks": dict.fromkeys(spec.EFFECT_NAMES, 1), "presets": ["saw"]}
 
     class Rack:
         def render(self, chain, preset):

@@ -10,7 +10,15 @@ Everything is resumable. Pairs are rendered in chunks written atomically
 the data set, so a rerun trains on the same pairs. Each model checkpoints every epoch
 (``serumrnn.training.train.fit``) and continues from its last finished epoch after a kill.
 The budget: about ``DATA_SHARE`` of the minutes render, the rest trains, shared equally
-by the models still training (:func:`train_in_turn`). What the models that stop early leave
+by the models still training (:func:`train_in_turn`).
+
+Data by need: after ``FIRST_CHUNKS`` chunks per effect, the shipped models are rendered on
+those pairs (:func:`probe_need`), and each effect's share of the rest of the rendering is
+``NEED_FLOOR`` plus how many points its shipped model on the plugins falls short of its
+open-rack figure (``need.json``, recorded in ``plan.json``). Why: on ``debian_test`` four
+models beat their open-rack figures on a few hundred pairs, while the distortion, 90 points
+short, gained about 10 points per doubling of its pairs; equal shares spent most of the
+rendering where it no longer helped. What the models that stop early leave
 goes back to the ones the budget stopped; a model still stopped when the time is out is
 exported at its best epoch so far and a rerun continues it.
 
@@ -59,7 +67,14 @@ VAL_EVERY = 10
 DATA_SHARE = 0.4
 #: Another round of data only with at least this share of the budget left (else it trains).
 ROUND_MIN_SHARE = 0.25
-MAX_PAIRS = 4000  # per effect: the data phase stops here even with time left
+MAX_PAIRS = 8000  # per effect: the data phase stops here even with time left
+#: Chunks per effect rendered in turn before the need is measured on them (a data set needs
+#: two: every 10th pair validates).
+FIRST_CHUNKS = 2
+#: Every effect's share weight starts here, in Mel-MSE points: a model already at its
+#: open-rack figure still gets data (its figure on 32 probe pairs is noisy), a model
+#: 90 points short gets (20 + 90) / 20 = 5.5 times as much.
+NEED_FLOOR = 20.0
 #: Time left below this goes to no model: loading a model and its data for an epoch or two
 #: costs about as much.
 CONTINUE_MIN_S = 30.0
@@ -146,38 +161,67 @@ def _render_chunks(
     work: Path,
     presets: list[str],
     group: str,
-    deadline: float,
-    first: int,
-    last: int,
+    deadline: float | None,
+    have: dict[str, int],
+    cap: dict[str, int],
+    weights: dict[str, float],
     tick: Callable[[], None] = lambda: None,
-) -> int:
-    """Render chunks ``first`` .. ``last - 1`` round-robin over the effects (those on disk
-    are kept) until the deadline, at least one more each when there is room; returns the
-    whole chunks every effect has (the smallest count)."""
+) -> dict[str, int]:
+    """Render chunks after ``have`` up to ``cap`` per effect (those on disk are kept), always
+    the effect furthest behind its ``weights`` share, until the deadline (None: until every
+    effect is at its cap); returns the whole chunks each effect has."""
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
     for stale in data.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
-    done = {e: sum((data / f"{e}-c{c:04d}.npz").exists() for c in range(last)) for e in spec.EFFECT_NAMES}
-    least = min(last, max(first + 1, 2))  # a data set needs two chunks (train and validate) to start
-    for c in range(first, last):
-        for e in spec.EFFECT_NAMES:
-            path = data / f"{e}-c{c:04d}.npz"
-            if path.exists():
-                continue
-            if time.time() > deadline and min(done.values()) >= least:
-                break
-            arrays = render_chunk(rack, e, c, presets, group)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)  # type: ignore[arg-type]
-            os.replace(tmp, path)
-            done[e] += 1
-            tick()
-        else:
-            continue
-        break
-    return min(done.values())
+    done = dict(have)
+    while True:
+        for e in spec.EFFECT_NAMES:  # count what an earlier, killed run rendered
+            while done[e] < cap[e] and (data / f"{e}-c{done[e]:04d}.npz").exists():
+                done[e] += 1
+        open_ = [e for e in spec.EFFECT_NAMES if done[e] < cap[e]]
+        if not open_ or (deadline is not None and time.time() > deadline):
+            return done
+        e = min(open_, key=lambda n: done[n] / weights[n])
+        path = data / f"{e}-c{done[e]:04d}.npz"
+        arrays = render_chunk(rack, e, done[e], presets, group)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+        done[e] += 1
+        tick()
+
+
+def need_weights(shipped: dict[str, float], open_rack: dict[str, float] | None) -> dict[str, float]:
+    """Each effect's share weight of the rendering: ``NEED_FLOOR`` plus the points its
+    shipped model's Mel-MSE change on the plugins (``shipped``) falls short of its open-rack
+    figure; equal weights where there is no open-rack figure to compare with."""
+    if not open_rack:
+        return dict.fromkeys(spec.EFFECT_NAMES, NEED_FLOOR)
+    return {
+        e: NEED_FLOOR + max(0.0, shipped[e] - open_rack[e]) if e in open_rack else NEED_FLOOR
+        for e in spec.EFFECT_NAMES
+    }
+
+
+def _load_plan(path: Path) -> dict[str, Any]:
+    """``plan.json``, with per-effect chunk counts (plans written before data by need held
+    one count for every effect)."""
+    plan: dict[str, Any] = json.loads(path.read_text())
+    per = lambda c: c if isinstance(c, dict) else dict.fromkeys(spec.EFFECT_NAMES, c)  # noqa: E731
+    plan["rounds"] = [per(c) for c in plan.get("rounds", [plan["chunks"]])]
+    plan["chunks"] = per(plan["chunks"])
+    return plan
+
+
+def _effect(model: str) -> str:
+    """The effect a parameter model sets (``param_eq`` -> ``eq``)."""
+    return model[len("param_") :]
+
+
+def _caps(max_pairs: int) -> dict[str, int]:
+    return dict.fromkeys(spec.EFFECT_NAMES, max(1, max_pairs // CHUNK))
 
 
 def render_data(
@@ -187,38 +231,48 @@ def render_data(
     group: str,
     deadline: float,
     max_pairs: int,
+    need: Callable[[dict[str, int]], dict[str, float]],
     round_pairs: int | None = None,
     tick: Callable[[], None] = lambda: None,
 ) -> dict:
-    """Render chunks round-robin over the effects until the deadline, ``max_pairs`` per
-    effect or ``round_pairs`` (a round's most); the first run that finishes writes
-    ``plan.json`` and fixes the first round's data."""
+    """``FIRST_CHUNKS`` chunks per effect, the weights ``need`` measures on them, then
+    chunks by those weights until the deadline, ``max_pairs`` per effect or ``round_pairs``
+    (a round's most); the first run that finishes writes ``plan.json`` and fixes the first
+    round's data."""
     plan_path = work / "plan.json"
     if plan_path.exists():
-        plan: dict[str, Any] = json.loads(plan_path.read_text())
-        plan.setdefault("rounds", [plan["chunks"]])  # written before rounds: one round
-        return plan
+        return _load_plan(plan_path)
     t0 = time.perf_counter()
-    chunks = _render_chunks(
-        rack, work, presets, group, deadline, 0, _round_end(0, max_pairs, round_pairs), tick
-    )
+    zero = dict.fromkeys(spec.EFFECT_NAMES, 0)
+    caps = _caps(max_pairs)
+    first = {e: min(caps[e], FIRST_CHUNKS) for e in spec.EFFECT_NAMES}
+    have = _render_chunks(rack, work, presets, group, None, zero, first, dict.fromkeys(first, 1.0), tick)
+    weights = need(have)
+    end = {e: max(first[e], c) for e, c in _round_end(zero, caps, round_pairs).items()}
+    chunks = _render_chunks(rack, work, presets, group, deadline, have, end, weights, tick)
     plan = {
         "chunks": chunks,
         "rounds": [chunks],
         "chunk": CHUNK,
         "presets": presets,
+        "weights": weights,
         "render_seconds": time.perf_counter() - t0,
     }
     _atomic_write(plan_path, json.dumps(plan, indent=1) + "\n")
-    print(f"calibration data: {chunks * CHUNK} pairs per effect", file=sys.stderr)
+    print(f"calibration data: {_pairs_text(chunks)}", file=sys.stderr)
     return plan
 
 
-def _round_end(have: int, max_pairs: int, round_pairs: int | None) -> int:
-    """The chunk count a data round may reach from ``have``: ``max_pairs`` overall and
+def _pairs_text(chunks: dict[str, int]) -> str:
+    return "pairs per effect " + ", ".join(f"{e} {c * CHUNK}" for e, c in chunks.items())
+
+
+def _round_end(have: dict[str, int], caps: dict[str, int], round_pairs: int | None) -> dict[str, int]:
+    """The chunk counts a data round may reach from ``have``: the caps overall and
     ``round_pairs`` more per round (None: no per-round limit)."""
-    cap = max(1, max_pairs // CHUNK)
-    return cap if round_pairs is None else min(cap, have + max(1, round_pairs // CHUNK))
+    if round_pairs is None:
+        return dict(caps)
+    return {e: min(caps[e], have[e] + max(1, round_pairs // CHUNK)) for e in caps}
 
 
 def more_data(
@@ -231,20 +285,28 @@ def more_data(
     round_pairs: int | None = None,
     tick: Callable[[], None] = lambda: None,
 ) -> bool:
-    """Another round of pairs after ``plan``'s (until the deadline or the caps); when every
-    effect gained a chunk, records the round in ``plan.json`` and returns True."""
+    """Another round of pairs after ``plan``'s, by the plan's weights (until the deadline or
+    the caps); when some effect gained a chunk, records the round in ``plan.json`` and
+    returns True."""
     have = plan["chunks"]
+    weights = plan.get("weights") or dict.fromkeys(spec.EFFECT_NAMES, NEED_FLOOR)
     chunks = _render_chunks(
-        rack, work, plan["presets"], group, deadline, have, _round_end(have, max_pairs, round_pairs), tick
+        rack,
+        work,
+        plan["presets"],
+        group,
+        deadline,
+        have,
+        _round_end(have, _caps(max_pairs), round_pairs),
+        weights,
+        tick,
     )
-    if chunks <= have:
+    if chunks == have:
         return False
     plan["chunks"] = chunks
     plan["rounds"].append(chunks)
     _atomic_write(work / "plan.json", json.dumps(plan, indent=1) + "\n")
-    print(
-        f"calibration data, round {len(plan['rounds'])}: {chunks * CHUNK} pairs per effect", file=sys.stderr
-    )
+    print(f"calibration data, round {len(plan['rounds'])}: {_pairs_text(chunks)}", file=sys.stderr)
     return True
 
 
@@ -271,11 +333,17 @@ def train_in_turn(
             train_one(name, max(0.0, left()) / (len(stopped) - i))
 
 
-def another_round(finished: list[bool], left_s: float, budget_s: float, pairs: int, max_pairs: int) -> bool:
+def another_round(
+    finished: list[bool], left_s: float, budget_s: float, chunks: dict[str, int], max_pairs: int
+) -> bool:
     """Whether more data is worth rendering: every model stopped early (the data, not the
-    time, limited it), at least ``ROUND_MIN_SHARE`` of the budget is left, and the pairs
-    per effect are below ``max_pairs``."""
-    return all(finished) and left_s >= ROUND_MIN_SHARE * budget_s and pairs < max_pairs
+    time, limited it), at least ``ROUND_MIN_SHARE`` of the budget is left, and some effect
+    has fewer than ``max_pairs`` pairs."""
+    return (
+        all(finished)
+        and left_s >= ROUND_MIN_SHARE * budget_s
+        and any(c * CHUNK < max_pairs for c in chunks.values())
+    )
 
 
 class CalibData:
@@ -350,7 +418,7 @@ def calibrate(
 ) -> Path:
     """Render, fine-tune (in rounds while the data limit it) and export; returns the new
     group folder (``out/<group>``). ``round_pairs``: the most pairs per effect a round adds."""
-    from serumrnn.server.models import DEFAULT_MODELS_DIR, read_manifest
+    from serumrnn.server.models import DEFAULT_MODELS_DIR, load_group, read_manifest
     from serumrnn.server.quiet import import_tensorflow
     from serumrnn.server.rack import presets as P
     from serumrnn.server.rack.plugins import PluginRack
@@ -372,6 +440,15 @@ def calibrate(
         )
     rack = PluginRack(profile)
     presets = [rack.profile.default_preset or "init"]
+    need = functools.partial(
+        probe_need,
+        rack,
+        work,
+        presets=presets,
+        gid=gid,
+        models=load_group(gid, src.parent, which=PARAM_MODELS),
+        open_rack=open_rack_figures(gid),
+    )
     plan = render_data(
         rack,
         work,
@@ -379,6 +456,7 @@ def calibrate(
         gid,
         budget.start + DATA_SHARE * budget.seconds,
         max_pairs,
+        need,
         round_pairs,
         budget.save,
     )
@@ -390,7 +468,7 @@ def calibrate(
     best: dict[str, Path] = {name: src / shipped["files"][name]["file"] for name in PARAM_MODELS}
 
     def train_one(
-        runs: dict[str, Path], start: dict[str, Path], chunks: int, name: str, share: float
+        runs: dict[str, Path], start: dict[str, Path], chunks: dict[str, int], name: str, share: float
     ) -> None:
         """Fit ``name`` from ``start`` (or its checkpoint in ``runs``) for about ``share`` seconds."""
         run = runs[name]
@@ -401,7 +479,7 @@ def calibrate(
             name,
             lambda: keras.models.load_model(start[name], compile=False),
             compile_kwargs(name, recipe.continuous_weight),
-            CalibData(work, name[len("param_") :], chunks),
+            CalibData(work, _effect(name), chunks[_effect(name)]),
             recipe,
             run,
             batch=recipe.param_batch,
@@ -413,8 +491,10 @@ def calibrate(
     while True:  # round r trains from round r - 1's best (the shipped models first)
         start_from = dict(best)
         runs = {n: work / ("runs" if r == 0 else f"runs-r{r + 1}") / n for n in PARAM_MODELS}
+        rounds = plan["rounds"]  # a round trains the models whose data grew
+        grew = [n for n in PARAM_MODELS if r == 0 or rounds[r][_effect(n)] > rounds[r - 1][_effect(n)]]
         train_in_turn(
-            list(PARAM_MODELS),
+            grew,
             functools.partial(train_one, runs, start_from, plan["rounds"][r]),
             budget.left,
             lambda n: _finished(best[n], recipe),  # best[n] is this round's run once it has had its turn
@@ -424,7 +504,7 @@ def calibrate(
             continue
         finished = [_finished(best[n], recipe) for n in PARAM_MODELS]
         left = budget.left()
-        if not another_round(finished, left, budget.seconds, plan["chunks"] * CHUNK, max_pairs):
+        if not another_round(finished, left, budget.seconds, plan["chunks"], max_pairs):
             break
         if not more_data(
             rack, work, plan, gid, time.time() + DATA_SHARE * left, max_pairs, round_pairs, budget.save
@@ -438,13 +518,71 @@ def calibrate(
     return folder
 
 
+def _render_pairs(
+    rack: Any, seeds: np.ndarray, effect: str, gid: str, presets: list[str]
+) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
+    """The calibration pairs ``seeds`` rendered again (the chunks keep features only):
+    (preset, chain, the effect's position), inputs, targets."""
+    from serumrnn.training.evaluate_models import draw_chain
+
+    truth, ins, tgts = [], [], []
+    for seed in seeds:
+        preset, chain = draw_chain(gid, np.random.default_rng(int(seed)), effect, None, presets)
+        truth.append((preset, chain, chain.order.index(effect)))
+        ins.append(rack.render(chain.without(effect), preset))
+        tgts.append(rack.render(chain, preset))
+    return truth, ins, tgts
+
+
+def _mel_mse(models: Any, rack: Any, effect: str, ins: list, tgts: list, truth: list) -> float:
+    """Mean Mel-MSE to the targets of the renders of ``models``' knobs for ``effect``."""
+    from serumrnn.training.evaluate_models import render_predictions
+
+    renders, _ = render_predictions(models, rack, effect, ins, tgts, truth)
+    return float(np.mean(M.distances(np.stack(renders), np.stack(tgts))["mse"]))
+
+
+def probe_need(
+    rack: Any,
+    work: Path,
+    chunks: dict[str, int],
+    presets: list[str],
+    gid: str,
+    models: Any,
+    open_rack: dict[str, float] | None,
+) -> dict[str, float]:
+    """The rendering's share weights (:func:`need_weights`) from the shipped models' Mel-MSE
+    change on the plugins over the first ``chunks`` of pairs; written to ``need.json``, which
+    a rerun reads instead of rendering again."""
+    path = work / "need.json"
+    if path.exists():
+        return {e: float(v) for e, v in json.loads(path.read_text())["weights"].items()}
+    shipped = {}
+    for e in spec.EFFECT_NAMES:
+        truth, ins, tgts = _render_pairs(rack, CalibData(work, e, chunks[e]).a["seed"], e, gid, presets)
+        before = float(np.mean(M.distances(np.stack(ins), np.stack(tgts))["mse"]))
+        shipped[e] = 100.0 * (_mel_mse(models, rack, e, ins, tgts, truth) - before) / before
+    weights = need_weights(shipped, open_rack)
+    record = {
+        "pairs": {e: chunks[e] * CHUNK for e in chunks},
+        "shipped_mse_pct": shipped,
+        "open_rack": open_rack,
+    }
+    _atomic_write(path, json.dumps({**record, "weights": weights}, indent=1) + "\n")
+    print(
+        "calibration data by need (shipped model's Mel-MSE change on the plugins -> weight): "
+        + ", ".join(f"{e} {shipped[e]:+.0f} % -> {weights[e]:.0f}" for e in spec.EFFECT_NAMES),
+        file=sys.stderr,
+    )
+    return weights
+
+
 def keep_closer(rack: Any, work: Path, plan: dict, shipped: Path, calibrated: Path) -> dict[str, dict]:
     """Per parameter model, the mean Mel-MSE to the target of the shipped and of the
     calibrated model's renders on the calibration's validation pairs; where the shipped one
     is closer (or as close), its files replace the calibrated ones in ``calibrated``.
     Recorded in the manifest's ``calibration.training.<model>.kept`` and ``val_mel_mse``."""
     from serumrnn.server.models import load_group
-    from serumrnn.training.evaluate_models import draw_chain, render_predictions
 
     gid = calibrated.name
     folders = {"shipped": shipped, "calibrated": calibrated}
@@ -453,18 +591,10 @@ def keep_closer(rack: Any, work: Path, plan: dict, shipped: Path, calibrated: Pa
     src_manifest = json.loads((shipped / "manifest.json").read_text())
     out: dict[str, dict] = {}
     for name in PARAM_MODELS:
-        effect = name[len("param_") :]
-        data = CalibData(work, effect, plan["chunks"])
-        truth, ins, tgts = [], [], []
-        for seed in data.a["seed"][data.indices(1)]:
-            preset, chain = draw_chain(gid, np.random.default_rng(int(seed)), effect, None, plan["presets"])
-            truth.append((preset, chain, chain.order.index(effect)))
-            ins.append(rack.render(chain.without(effect), preset))
-            tgts.append(rack.render(chain, preset))
-        mse = {}
-        for k, m in models.items():
-            renders, _ = render_predictions(m, rack, effect, ins, tgts, truth)
-            mse[k] = float(np.mean(M.distances(np.stack(renders), np.stack(tgts))["mse"]))
+        effect = _effect(name)
+        data = CalibData(work, effect, plan["chunks"][effect])
+        truth, ins, tgts = _render_pairs(rack, data.a["seed"][data.indices(1)], effect, gid, plan["presets"])
+        mse = {k: _mel_mse(m, rack, effect, ins, tgts, truth) for k, m in models.items()}
         kept = "calibrated" if mse["calibrated"] < mse["shipped"] else "shipped"
         if kept == "shipped":
             entry = src_manifest["files"][name]
@@ -535,8 +665,9 @@ def export(
             "profile": profile,
             "minutes": minutes,
             "from": str(src),
-            "pairs_per_effect": plan["chunks"] * plan["chunk"],
-            "rounds": [c * plan["chunk"] for c in plan["rounds"]],
+            "pairs_per_effect": {e: c * plan["chunk"] for e, c in plan["chunks"].items()},
+            "rounds": [{e: c * plan["chunk"] for e, c in r.items()} for r in plan["rounds"]],
+            "need": json.loads((work / "need.json").read_text()) if (work / "need.json").exists() else None,
             "presets": plan["presets"],
             "work": str(work),
             "recipe": recipe.to_json(),
@@ -564,9 +695,9 @@ def evaluate(
     presets = [rack.profile.default_preset or "init"]
     keys: set = set()
     if work is not None and (work / "plan.json").exists():
-        plan = json.loads((work / "plan.json").read_text())
+        plan = _load_plan(work / "plan.json")
         for e in spec.EFFECT_NAMES:
-            keys |= CalibData(work, e, plan["chunks"]).keys(group, presets)
+            keys |= CalibData(work, e, plan["chunks"][e]).keys(group, presets)
     out: dict[str, Any] = {}
     for label, folder in folders.items():
         models = load_group(group, folder, which=PARAM_MODELS)

@@ -133,7 +133,7 @@ def _cmd_calibrate(a: argparse.Namespace) -> int:
         models_dir=Path(a.models) if a.models else None,
         work=Path(a.work),
         out=Path(a.out),
-        max_pairs=a.max_pairs,
+        max_pairs=a.max_pairs or C.MAX_PAIRS,
         max_epochs=a.max_epochs,
         verbose=0 if a.quiet else 2,
         round_pairs=a.round_pairs,
@@ -237,7 +237,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--work", default="runs/calibrate", help="data and checkpoints (default runs/calibrate)")
     c.add_argument("--out", default="models-calibrated", help="new models folder (default models-calibrated)")
     c.add_argument(
-        "--max-pairs", type=int, default=4000, help="most training pairs per effect (default 4000)"
+        "--max-pairs",
+        type=int,
+        default=None,
+        help="most training pairs per effect (default: calibrate.MAX_PAIRS, a backstop the budget comes before)",
     )
     c.add_argument(
         "--round-pairs",
