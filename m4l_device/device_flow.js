@@ -241,17 +241,23 @@ DeviceFlow.prototype.pump = function () {
 };
 
 DeviceFlow.prototype.transmit = function () {
-  var f = this.inflight, self = this;
+  var f = this.inflight;
   f.tries++;
   this.ports.send(f.list);
-  f.timer = this.ports.after(this.P.TIMEOUT_MS[f.name] || 2000, function () {
-    self.timedOut(f);
-  });
+  this.wait(f, f.working ? this.P.WORKING_POLL_MS : this.P.TIMEOUT_MS[f.name] || 2000);
+};
+
+DeviceFlow.prototype.wait = function (f, ms) {
+  var self = this;
+  if (f.timer) this.ports.cancel(f.timer);
+  f.waitMs = ms;
+  f.timer = this.ports.after(ms, function () { self.timedOut(f); });
 };
 
 DeviceFlow.prototype.timedOut = function (f) {
   if (this.inflight !== f) return;
   f.timer = null;
+  f.waitedMs = (f.waitedMs || 0) + f.waitMs;
   if (f.tries < this.P.MAX_TRIES) {
     this.transmit();
     return;
@@ -263,6 +269,29 @@ DeviceFlow.prototype.timedOut = function (f) {
     if (dropped[i].h.lost) dropped[i].h.lost.call(this);
   }
   this.serverDown();
+};
+
+// The server answered a resend with working: the request arrived and is queued or running.
+// Say so, ask again in WORKING_POLL_MS (every send counts afresh: the request is alive), and
+// after MAX_WORKING_MS give up on this request but not on the server. The session is
+// forgotten then: the server may still finish the step, and its chain would no longer be
+// Serum's.
+DeviceFlow.prototype.onWorking = function (msg) {
+  var f = this.inflight;
+  if (!f || msg.requestId !== f.id) return;
+  var seconds = Math.round((f.waitedMs || 0) / 1000);
+  if ((f.waitedMs || 0) >= this.P.MAX_WORKING_MS) {
+    this.finish();
+    if (f.h.lost) f.h.lost.call(this);
+    this.forgetSession();
+    this.show("detail", this.T.stuck(f.name, seconds));
+    this.pump();
+    return;
+  }
+  f.working = true;
+  f.tries = 0;
+  this.show("detail", this.T.working(f.name, seconds));
+  this.wait(f, this.P.WORKING_POLL_MS);
 };
 
 DeviceFlow.prototype.finish = function () {
@@ -766,6 +795,10 @@ DeviceFlow.prototype.receive = function (address, args) {
   if (msg.kind === "malformed") return;   // not ours to act on; the request will retry
   if (Object.prototype.hasOwnProperty.call(ON_MESSAGE, msg.kind)) {
     this[ON_MESSAGE[msg.kind]](msg);
+    return;
+  }
+  if (msg.kind === "working") {
+    this.onWorking(msg);
     return;
   }
   if (!this.P.isFinal(msg) || msg.kind === "end") {

@@ -20,6 +20,11 @@ var TIMEOUT_MS = { ping: 1500, status: 1500, "new": 2000, target: 4000, step: 15
                    undo: 2000, reset: 2000, end: 2000 };
 // Sends of one request before the server counts as unreachable.
 var MAX_TRIES = 3;
+// A resend of a request the server is still on is answered /serumrnn/working: then resend
+// every WORKING_POLL_MS (each answer says it is still on it) and give up on the request,
+// not on the server, once it has been on it MAX_WORKING_MS (a step that long is stuck).
+var WORKING_POLL_MS = 5000;
+var MAX_WORKING_MS = 180000;
 
 var ADDRESSES = {
   ping: PREFIX + "/ping", status: PREFIX + "/status", "new": PREFIX + "/new",
@@ -125,6 +130,8 @@ REPLIES[PREFIX + "/undo/reply"] = ["undo", ["session", "steps", "effect", "enabl
 REPLIES[PREFIX + "/reset/reply"] = ["reset", ["session", "enables"], "s*"];
 REPLIES[PREFIX + "/end/reply"] = ["ended", ["session"], "s"];
 REPLIES[PREFIX + "/error"] = ["error", ["code", "message", "address", "session"], "ssss"];
+// the answer to a resend of a request still queued or running: its reply is still to come
+REPLIES[PREFIX + "/working"] = ["working", ["request", "session"], "ss"];
 
 function coerce(value, type) {
   if (type === "s") return value === undefined || value === null ? "" : String(value);
@@ -180,13 +187,13 @@ function splitGroups(text) {
   return s ? s.split(",") : [];
 }
 
-// Whether a message completes its request: all do except the parts of a step reply
-// before /serumrnn/step/end (the same rule as server.osc.is_final).
+// Whether a message completes its request: all do except working and the parts of a step
+// reply before /serumrnn/step/end (the same rule as server.osc.is_final).
 function isFinal(msg) {
   var k = msg.kind;
-  return !(k === "judged" || k === "takeback" || k === "effect" || k === "knob" ||
-           k === "fixed" || k === "distance" || k === "renderer" || k === "tune" ||
-           k === "tuneKnob");
+  return !(k === "working" || k === "judged" || k === "takeback" || k === "effect" ||
+           k === "knob" || k === "fixed" || k === "distance" || k === "renderer" ||
+           k === "tune" || k === "tuneKnob");
 }
 
 // -- step replies -----------------------------------------------------------------------
@@ -328,7 +335,8 @@ function isAbsolute(path) {
 
 var api = {
   PREFIX: PREFIX, PROTOCOL_VERSION: PROTOCOL_VERSION, NO_REQUEST: NO_REQUEST,
-  TIMEOUT_MS: TIMEOUT_MS, MAX_TRIES: MAX_TRIES, ADDRESSES: ADDRESSES, REPLIES: REPLIES,
+  TIMEOUT_MS: TIMEOUT_MS, MAX_TRIES: MAX_TRIES, WORKING_POLL_MS: WORKING_POLL_MS,
+  MAX_WORKING_MS: MAX_WORKING_MS, ADDRESSES: ADDRESSES, REPLIES: REPLIES,
   IdCounter: IdCounter, randomIdStart: randomIdStart, ID_SPAN: ID_SPAN, isInt: isInt,
   SERVER_PORT: SERVER_PORT, REPLY_PORT_FIRST: REPLY_PORT_FIRST, REPLY_PORT_COUNT: REPLY_PORT_COUNT,
   pickReplyPort: pickReplyPort, volumeOf: volumeOf,

@@ -289,6 +289,21 @@ function error(code, message, request) {
   }
 }
 
+// What each request is about, for the working and stuck lines.
+var REQUEST_WHAT = { "new": "the session", target: "the target", step: "this step",
+                     undo: "the undo", reset: "the reset", end: "closing the session" };
+
+function working(request, seconds) {
+  return "The server is still working on " + (REQUEST_WHAT[request] || request) +
+    (seconds > 0 ? " (" + seconds + " s so far)" : "") + "...";
+}
+
+function stuck(request, seconds) {
+  return "The server has worked on " + (REQUEST_WHAT[request] || request) + " for " + seconds +
+    " s without an answer: press Next to start again from the sound as it is now, " +
+    "or restart the server";
+}
+
 function incomplete() {
   return "Part of the server's reply was lost: press Next again";
 }
@@ -305,6 +320,6 @@ var api = {
   TUNE_LABEL: TUNE_LABEL, pressDone: pressDone, serumFound: serumFound, configure: configure, setByHand: setByHand,
   liveNoteName: liveNoteName, noteToPlay: noteToPlay, playPrompt: playPrompt,
   targetGone: targetGone,
-  error: error, isFileError: isFileError, incomplete: incomplete
+  error: error, isFileError: isFileError, incomplete: incomplete, working: working, stuck: stuck
 };
 if (typeof exports !== "undefined") { for (var key in api) exports[key] = api[key]; }

@@ -200,9 +200,22 @@ def pong(request_id: int, groups: str, sessions: int) -> Reply:
     return [(f"{PREFIX}/pong", (request_id, PROTOCOL_VERSION, groups, sessions))]
 
 
+#: The answer to a retried request id whose first copy is still queued or running.
+WORKING = f"{PREFIX}/working"
+
+
+def working(request_id: int, name: str, session: str) -> Reply:
+    """``working``: the request arrived and is queued or running; its reply will come.
+    Why: a step on a producer's plugins can take half a minute, and without it a device
+    cannot tell a long step from a lost request or a stuck server."""
+    return [(WORKING, (request_id, name, session))]
+
+
 def is_final(address: str) -> bool:
-    """Whether a reply message completes its request: all do, except the parts of a step
-    reply before ``/serumrnn/step/end``."""
+    """Whether a reply message completes its request: all do, except ``working`` and the
+    parts of a step reply before ``/serumrnn/step/end``."""
+    if address == WORKING:
+        return False
     return not address.startswith(f"{PREFIX}/step/") or address == f"{PREFIX}/step/end"
 
 

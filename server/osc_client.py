@@ -30,6 +30,7 @@ class OscClient:
         # back must not start where the closed one did (its request 1 would get the old reply).
         self._ids = itertools.count(first_id)
         self.stray: list[osc.Message] = []  # messages that answered no pending request
+        self.working: list[osc.Message] = []  # "working" answers to retries of a running request
 
     def close(self) -> None:
         self.sock.close()
@@ -66,6 +67,9 @@ class OscClient:
             for m in self.receive(left):
                 if osc.request_id_of(m) != rid:
                     self.stray.append(m)
+                    continue
+                if m.address == osc.WORKING:  # a retry of a request still running: wait on
+                    self.working.append(m)
                     continue
                 got.append(m)
                 if osc.is_final(m.address):

@@ -224,12 +224,7 @@ class Intake(Replies):
             self._refuse(req, call, Failure(e.code, str(e), retry_after_s=1.0), budget, t0)
             return
         if cached is RUNNING:
-            log.info(
-                "%s rid=%d session=%s duplicate while queued or running: ignored",
-                req.name,
-                req.request_id,
-                short_id(req.session) or "-",
-            )
+            self._answer_working(req, call, budget)
             return
         if cached is not None:
             self._replay(req, cached, t0)
@@ -253,6 +248,22 @@ class Intake(Replies):
         if sess is not None and req.name in HEAVY and req.request_id != NO_REQUEST:
             if sess.last_rid is None or is_older(sess.last_rid, req.request_id):
                 sess.last_rid = req.request_id
+
+    def _answer_working(self, req: Request, call: Call, budget: int | None) -> None:
+        """A retry of a request still queued or running: not run again; ``working`` tells
+        the sender its first copy arrived (within the reply budget, like any reply)."""
+        to = self._asker(call.sender) if call.sess is None else call.sess.reply_to
+        datagrams = osc.to_datagrams(osc.working(req.request_id, req.name, req.session), self.limit)
+        sent = budget is None or sum(map(len, datagrams)) <= budget
+        if sent:
+            self._send_datagrams(datagrams, to)
+        log.info(
+            "%s rid=%d session=%s duplicate while queued or running: %s",
+            req.name,
+            req.request_id,
+            short_id(req.session) or "-",
+            "answered working" if sent else "not answered (the request is shorter than working)",
+        )
 
     def _claim(self, req: Request, call: Call, scope: OscSession | None) -> CachedReply | Running | None:
         """Mark the request id running in its reply cache; what the cache held for it."""

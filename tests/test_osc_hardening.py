@@ -474,6 +474,35 @@ def test_a_retried_step_never_runs_twice_under_a_cache_flood(files):
     assert sent[0] > 1000
 
 
+def test_a_retry_of_a_step_still_running_is_answered_working_and_the_step_runs_once(files):
+    """A step blocked in its models: the device's resend of the same id gets ``working``
+    (the request arrived; not lost, not stuck in the network), and the step still runs once."""
+    gate = threading.Event()
+    gate.set()
+    stub = StubModels(gate=gate)
+    srv = make_server(models={"basic_shapes": stub}, workers=2)
+    try:
+        with OscClient(srv.address, timeout=60) as c:
+            sid = _stepping_session(c, files)
+            before = stub.calls["selector"]
+            gate.clear()
+            rid = c.next_id()
+            for _ in range(2):  # the first copy, then the device's resend after its timeout
+                c.send(f"{P}/step", rid, sid, str(files / "target.wav"))
+            (w,) = c.receive(10)
+            assert w.address == osc.WORKING == f"{P}/working" and tuple(w.args) == (rid, "step", sid)
+            assert not osc.is_final(w.address)
+            gate.set()
+            reply = c.collect(rid, 30)
+            assert reply[-1].address == f"{P}/step/end" and all(m.address != osc.WORKING for m in reply)
+            assert stub.calls["selector"] == before + 1
+            again = c.request("step", sid, str(files / "target.wav"), rid=rid)  # finished: the cached reply
+            assert again == reply
+    finally:
+        gate.set()
+        srv.stop()
+
+
 # -- defect 6: amplification -------------------------------------------------------------
 
 

@@ -281,6 +281,46 @@ test("no reply at all: resent after the timeout with the same id, then 'server n
   assert.equal(t.flow.state().targetSet, true);
 });
 
+test("a step that takes 40 s: the resend is answered working, the device says so and waits", () => {
+  const t = started();
+  t.server.stepMs = 40000;
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  t.clock.advance(15000 + 10);                 // the first wait: no reply yet, so it resends
+  assert.match(t.shown.detail, /^The server is still working on this step \(15 s so far\)/);
+  t.clock.advance(20000);
+  assert.match(t.shown.detail, /still working on this step \(3\d s so far\)/);
+  assert.equal(t.flow.state().applied, 0);
+  t.clock.advance(6000);                       // the reply, 40 s after the request
+  const steps = t.sent.filter((r) => r[0] === P + "/step");
+  assert.ok(steps.length >= 5, "resent every WORKING_POLL_MS while working, not only 3 times");
+  assert.ok(steps.every((r) => r[1] === steps[0][1]), "always the same id");
+  assert.equal(t.live.value(SERUM, "Dist Enable"), 1);
+  assert.equal(t.flow.state().applied, 1);
+  assert.equal(Object.values(t.server.sessions)[0].chain.length, 1, "the server ran the step once");
+  assert.equal(t.shown.status, "Server ready (basic_shapes)");
+});
+
+test("a step the server is stuck on: given up after MAX_WORKING_MS, the server still counts as up", () => {
+  const t = started();
+  t.server.stepMs = 3600 * 1000;
+  withTarget(t);
+  t.flow.capture();
+  stepOnce(t);
+  const sid = t.flow.state().session;
+  t.clock.advance(179000);
+  assert.match(t.shown.detail, /still working on this step/);
+  assert.equal(t.flow.state().inflight, "step");
+  t.clock.advance(10000);
+  assert.match(t.shown.detail, /^The server has worked on this step for 18\d s without an answer/);
+  assert.equal(t.flow.state().inflight, null);
+  assert.equal(t.flow.state().session, null, "the session is forgotten: the server may still change it");
+  assert.notEqual(sid, null);
+  assert.equal(t.shown.status, "Server ready (basic_shapes)");
+  assert.equal(t.flow.state().captureFresh, true, "the capture is kept for the next Next");
+});
+
 test("a server restart (unknown_session) starts a new session and sends the step again", () => {
   const t = started();
   withTarget(t);

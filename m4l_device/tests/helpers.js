@@ -155,17 +155,27 @@ class ScriptedServer {
     this.protocol = FIXTURE.pong[2];
     this.cache = {};
     this.loading = 0;           // answer this many `new` requests with "loading"
+    this.stepMs = 0;            // a step's reply comes this long after its request
+    this.now = () => 0;         // the clock (makeFlow wires the test's)
   }
+  // The reply messages to one request list; `delayMs` on the array: when they go out.
   handle(list) {
     this.requests.push(list);
     if (this.down) return [];
     const [addr, rid, ...a] = list;
     const name = addr.slice(P.length + 1);
     const key = name + ":" + (a[0] || "") + ":" + rid;
-    if (name !== "ping" && this.cache[key]) return this.cache[key];
+    const kept = name !== "ping" && this.cache[key];
+    if (kept && this.now() < kept.readyAt) {      // still running: docs/protocol.md's working
+      return [[P + "/working", rid, name, name === "new" ? "" : a[0] || ""]];
+    }
+    if (kept) return kept.out;
     const out = this.answer(name, rid, a);
-    if (name !== "ping") this.cache[key] = out;
-    return out;
+    const ms = name === "step" ? this.stepMs : 0;
+    if (name !== "ping") this.cache[key] = { out, readyAt: this.now() + ms };
+    const sent = out.slice();
+    sent.delayMs = ms;
+    return sent;
   }
   error(rid, code, message, addr, sid) {
     return [[P + "/error", rid, code, message, addr, sid || ""]];
@@ -250,9 +260,10 @@ function makeFlow(opts) {
   const ports = {
     send(list) {
       sent.push(list);
-      for (const reply of server.handle(list)) {
+      const replies = server.handle(list);
+      for (const reply of replies) {
         if (o.lose && o.lose(reply)) continue;
-        clock.after(5, () => flow.receive(reply[0], reply.slice(1)));
+        clock.after(5 + (replies.delayMs || 0), () => flow.receive(reply[0], reply.slice(1)));
       }
     },
     show(field, value) { shown[field] = value; history.push([field, value]); },
@@ -272,6 +283,7 @@ function makeFlow(opts) {
     os: o.os || "macintosh",
   };
   const flow = new DeviceFlow(ports, { protocol, text });
+  if (server instanceof ScriptedServer) server.now = () => clock.t;
   return { flow, clock, live, server, shown, history, sent, logs, adapter, gate, listened,
            captures: () => captures };
 }

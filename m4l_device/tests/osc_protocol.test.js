@@ -299,3 +299,10 @@ test("dropped paths on Windows keep their drive letter", () => {
   assert.ok(P.isAbsolute("/tmp/a.wav") && P.isAbsolute("D:/a.wav"));
   assert.ok(!P.isAbsolute("want.wav") && !P.isAbsolute("samples/want.wav"));
 });
+
+test("working answers a resend of a request still running: parsed, and not its final reply", () => {
+  const w = P.parseMessage(A + "/working", [21, "step", "s1"]);
+  assert.deepEqual([w.kind, w.requestId, w.request, w.session], ["working", 21, "step", "s1"]);
+  assert.equal(P.isFinal(w), false);
+  assert.ok(P.WORKING_POLL_MS < P.TIMEOUT_MS.step && P.MAX_WORKING_MS > P.TIMEOUT_MS.step * P.MAX_TRIES);
+});
