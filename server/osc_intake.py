@@ -16,7 +16,7 @@ from serumrnn.server.osc_config import GROWTH_PRIOR, HEAVY, LIGHT
 from serumrnn.server.osc_front_link import FrontLink
 from serumrnn.server.osc_gate import Gate
 from serumrnn.server.osc_memory import give_back_free_memory
-from serumrnn.server.osc_replies import Call, Failure, Outcome, Replies, failure_of
+from serumrnn.server.osc_replies import Call, Failure, Outcome, Replies, failure_of, log_request
 from serumrnn.server.osc_reply_cache import RUNNING, CachedReply, Running
 from serumrnn.server.osc_schedule import Busy, CostBook, FairQueue
 from serumrnn.server.osc_sessions import OscSession, is_older, short_id
@@ -257,12 +257,10 @@ class Intake(Replies):
         sent = budget is None or sum(map(len, datagrams)) <= budget
         if sent:
             self._send_datagrams(datagrams, to)
-        log.info(
-            "%s rid=%d session=%s duplicate while queued or running: %s",
-            req.name,
-            req.request_id,
-            short_id(req.session) or "-",
-            "answered working" if sent else "not answered (the request is shorter than working)",
+        log_request(
+            req,
+            "duplicate while queued or running: "
+            + ("answered working" if sent else "not answered (the request is shorter than working)"),
         )
 
     def _claim(self, req: Request, call: Call, scope: OscSession | None) -> CachedReply | Running | None:

@@ -63,6 +63,11 @@ def min_error_bytes(code: str) -> int:
     return osc.min_error_bytes(code)
 
 
+def log_request(req: Request, what: str) -> None:
+    """One log line about a request that needed no work (a replay, a duplicate)."""
+    log.info("%s rid=%d session=%s %s", req.name, req.request_id, short_id(req.session) or "-", what)
+
+
 @dataclass
 class Outcome:
     """What running a request gave: a reply, or a failure; where it goes; for the log."""
@@ -104,13 +109,7 @@ class Replies:
     def _replay(self, req: Request, cached: CachedReply, t0: float) -> None:
         dest, datagrams = cached
         self._send_datagrams(datagrams, dest)
-        log.info(
-            "%s rid=%d session=%s replayed from cache %.1f ms",
-            req.name,
-            req.request_id,
-            short_id(req.session) or "-",
-            (time.perf_counter() - t0) * 1e3,
-        )
+        log_request(req, f"replayed from cache {(time.perf_counter() - t0) * 1e3:.1f} ms")
 
     def _unknown_session(self, req: Request) -> Failure:
         return Failure(
