@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def _cmd_calibrate(a: argparse.Namespace) -> int:
         max_epochs=a.max_epochs,
         verbose=0 if a.quiet else 2,
         round_pairs=a.round_pairs,
+        workers=a.workers,
     )
     print(f"wrote {folder} (use it with --models {Path(a.out)})")
     if a.eval_pairs:
@@ -253,6 +255,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="most epochs per model (default: calibrate.RECIPE's, a backstop the budget and early stopping come before)",
+    )
+    c.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes that render the data, each hosting the plugins (default: one per core)",
     )
     c.add_argument("--eval-pairs", type=int, default=0, help="then score shipped vs calibrated on N pairs")
     c.add_argument("--results", default=None, help="write the scores as JSON here")
