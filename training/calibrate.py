@@ -160,10 +160,9 @@ def render_chunk(rack: Any, effect: str, chunk: int, presets: list[str], group: 
 
 class ChunkRenderer:
     """Renders chunks in this process (``workers`` 1) or in ``workers`` processes that each
-    host the profile's plugins. Why: rendering is one core's work, and the data phase is
-    most of what calibration's minutes buy; on this project's 2-core machine a chunk took
-    1 to 3.4 s, so a second core doubles the pairs. The processes start at the first chunk
-    (a rerun whose data are fixed starts none) and end with :meth:`close`."""
+    host the profile's plugins. Why: rendering is one core's work, and the pairs are what
+    calibration's minutes buy: each core renders its own. The processes start at the
+    first chunk (a rerun whose data are fixed starts none) and end with :meth:`close`."""
 
     def __init__(self, rack: Any, profile: str, presets: list[str], group: str, workers: int = 1):
         self.rack, self.profile, self.presets, self.group = rack, profile, presets, group
