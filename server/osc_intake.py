@@ -252,11 +252,10 @@ class Intake(Replies):
     def _answer_working(self, req: Request, call: Call, budget: int | None) -> None:
         """A retry of a request still queued or running: not run again; ``working`` tells
         the sender its first copy arrived (within the reply budget, like any reply)."""
-        to = self._asker(call.sender) if call.sess is None else call.sess.reply_to
         datagrams = osc.to_datagrams(osc.working(req.request_id, req.name, req.session), self.limit)
         sent = budget is None or sum(map(len, datagrams)) <= budget
         if sent:
-            self._send_datagrams(datagrams, to)
+            self._send_datagrams(datagrams, self._answer_to(call))
         log_request(
             req,
             "duplicate while queued or running: "
@@ -278,9 +277,15 @@ class Intake(Replies):
         elif scope is not None:
             self.sessions.release(scope, req.request_id)
 
+    def _answer_to(self, call: Call) -> tuple[str, int]:
+        """Where an answer that ran no work (an error, ``working``) goes: the session's
+        reply address, else the sender's (:meth:`_asker`)."""
+        return self._asker(call.sender) if call.sess is None else call.sess.reply_to
+
     def _refuse(self, req: Request, call: Call, failure: Failure, budget: int | None, t0: float) -> None:
-        to = self._asker(call.sender) if call.sess is None else call.sess.reply_to
-        self._answer_error(req.request_id, failure, req.address, req.session, to, budget, t0)
+        self._answer_error(
+            req.request_id, failure, req.address, req.session, self._answer_to(call), budget, t0
+        )
 
     def _execute(
         self,

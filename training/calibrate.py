@@ -58,7 +58,7 @@ import numpy as np
 from serumrnn.server import features as F
 from serumrnn.server import metrics as M
 from serumrnn.server import spec
-from serumrnn.server.models import PARAM_MODELS, param_model_name, sha256
+from serumrnn.server.models import PARAM_MODELS, effect_of_model, param_model_name, sha256
 from serumrnn.server.nn_export import export_entry
 from serumrnn.server.sampling import knob_key, record_seed
 from serumrnn.training.recipes import Recipe
@@ -272,8 +272,10 @@ def _load_plan(path: Path) -> dict[str, Any]:
 
 
 def _effect(model: str) -> str:
-    """The effect a parameter model sets (``param_eq`` -> ``eq``)."""
-    return model[len("param_") :]
+    """The effect a parameter model sets (:func:`effect_of_model`, for a name known to be one)."""
+    effect = effect_of_model(model)
+    assert effect is not None, model
+    return effect
 
 
 def _caps(max_pairs: int) -> dict[str, int]:
@@ -466,7 +468,7 @@ def calibrate(
     """Render, fine-tune (in rounds while the data limit it) and export; returns the new
     group folder (``out/<group>``). ``round_pairs``: the most pairs per effect a round adds;
     ``workers``: processes rendering the data (:class:`ChunkRenderer`)."""
-    from serumrnn.server.models import DEFAULT_MODELS_DIR, load_group, read_manifest
+    from serumrnn.server.models import DEFAULT_MODELS_DIR, read_manifest
     from serumrnn.server.quiet import import_tensorflow
     from serumrnn.server.rack import presets as P
     from serumrnn.server.rack.plugins import PluginRack
@@ -494,7 +496,7 @@ def calibrate(
         work,
         presets=presets,
         gid=gid,
-        models=load_group(gid, src.parent, which=PARAM_MODELS),
+        models_dir=src.parent,
         open_rack=open_rack_figures(gid),
     )
     renderer = ChunkRenderer(rack, profile, presets, gid, workers)
@@ -602,15 +604,18 @@ def probe_need(
     chunks: dict[str, int],
     presets: list[str],
     gid: str,
-    models: Any,
+    models_dir: Path,
     open_rack: dict[str, float] | None,
 ) -> dict[str, float]:
-    """The rendering's share weights (:func:`need_weights`) from the shipped models' Mel-MSE
-    change on the plugins over the first ``chunks`` of pairs; written to ``need.json``, which
-    a rerun reads instead of rendering again."""
+    """The rendering's share weights (:func:`need_weights`) from the Mel-MSE change on the
+    plugins of the models in ``models_dir`` (the shipped ones) over the first ``chunks`` of
+    pairs; written to ``need.json``, which a rerun reads instead of loading and rendering again."""
+    from serumrnn.server.models import load_group
+
     path = work / "need.json"
     if path.exists():
         return {e: float(v) for e, v in json.loads(path.read_text())["weights"].items()}
+    models = load_group(gid, models_dir, which=PARAM_MODELS)
     shipped = {}
     for e in spec.EFFECT_NAMES:
         truth, ins, tgts = _render_pairs(rack, CalibData(work, e, chunks[e]).a["seed"], e, gid, presets)
