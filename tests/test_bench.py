@@ -69,3 +69,29 @@ def test_bench_json_records_every_figure_with_the_load(tmp_path, monkeypatch, ca
     assert rec["figures"] == {"search_step_p50_ms": 123.5, "osc_1_p50_ms": 7.0}
     assert rec["measured_by"] == "serumrnn bench --quick"
     assert rec["load_before"] >= 0 and rec["cpu_count"] >= 1
+
+
+def test_osc_rows_time_the_default_loop_and_the_goal_on_its_own_loop(tiny_run, capsys, monkeypatch):
+    """The round trip's goal was set for the verified loop: ``bench`` prints it beside a
+    server running that loop, not beside the default loop's rows."""
+    from serumrnn.server import osc_server
+    from serumrnn.server.bench import OSC_GOAL_LOOP, bench_osc_clients
+    from serumrnn.server.loop_settings import DEFAULT_LOOP
+
+    loops: list[tuple[str, bool]] = []
+
+    class Recording(osc_server.OscServer):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            loops.append((self.config.loop, self.config.extra))
+
+    monkeypatch.setattr(osc_server, "OscServer", Recording)
+    out = bench_osc_clients(1.0, tiny_run[0] / "models")
+    assert OSC_GOAL_LOOP != DEFAULT_LOOP
+    assert loops == [(DEFAULT_LOOP, True), (DEFAULT_LOOP, True), (OSC_GOAL_LOOP, True), (DEFAULT_LOOP, False)]
+    keys = {"osc_1_p50_ms", "osc_20_p50_ms", "osc_1_verified_p50_ms", "osc_1_table1_p50_ms"}
+    assert keys <= set(out) and all(math.isfinite(out[k]) and out[k] > 0 for k in keys)
+    lines = capsys.readouterr().out.splitlines()
+    goal = [ln for ln in lines if "goal <=" in ln]
+    assert len(goal) == 1 and f"{OSC_GOAL_LOOP} loop: goal <= 40 ms p50" in goal[0]
+    assert f"serve's default loop, {DEFAULT_LOOP}" in lines[0]

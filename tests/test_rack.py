@@ -224,6 +224,19 @@ def test_distortion_stays_finite_on_very_loud_input(rack):
         assert np.isfinite(out).all(), spec.DISTORTION_MODES[mode]
 
 
+def test_no_distortion_mode_spikes_on_a_saw(rack):
+    """Every shaper is bounded (by 1, or 2/3 for SoftClip) before the DC blocker, so a saw
+    comes out within twice that whatever the drive. aanl.lib's cubic1 broke this for
+    SoftClip: its antiderivative jumps at +-1, and each crossing became a spike (23x the
+    peak at the lowest drive), which peak normalization then turned into a quiet sound."""
+    t = np.arange(44100) / 44100
+    saw = (0.5 * (2 * ((130.8128 * t) % 1.0) - 1)).astype(np.float32)
+    for mode in spec.DISTORTION_MODES:
+        for drive in (0.3, 0.6, 1.0):
+            out = rack.process(saw, [FX("distortion", mode=mode, drive=drive)])
+            assert np.abs(out).max() <= 2.0, (mode, drive, float(np.abs(out).max()))
+
+
 def test_compressor_with_multiband_off_is_a_plain_downward_compressor(rack):
     """Serum's MULTIBAND off: one band, downward only, so a threshold above the sound leaves
     it alone (the multiband mode lifts what is below its threshold), the band knobs do
