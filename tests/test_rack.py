@@ -225,10 +225,10 @@ def test_distortion_stays_finite_on_very_loud_input(rack):
 
 
 def test_no_distortion_mode_spikes_on_a_saw(rack):
-    """Every shaper is bounded (by 1, or 2/3 for SoftClip) before the DC blocker, so a saw
-    comes out within twice that whatever the drive. aanl.lib's cubic1 broke this for
-    SoftClip: its antiderivative jumps at +-1, and each crossing became a spike (23x the
-    peak at the lowest drive), which peak normalization then turned into a quiet sound."""
+    """Every shaper is bounded (by about 1) before the DC blocker, so a saw comes out within
+    twice that whatever the drive. aanl.lib's cubic1 broke this for SoftClip: its
+    antiderivative jumps at +-1, and each crossing became a spike (a peak of 25 on this saw
+    at the lowest drive), which peak normalization then turned into a quiet sound."""
     t = np.arange(44100) / 44100
     saw = (0.5 * (2 * ((130.8128 * t) % 1.0) - 1)).astype(np.float32)
     for mode in spec.DISTORTION_MODES:
