@@ -325,7 +325,7 @@ def bench_first_step(models_dir: Path | None = None) -> dict[str, float]:
 def bench_osc_clients(seconds: float, models_dir: Path | None = None) -> dict[str, float]:
     """Step round trips over loopback UDP with 1 and 20 clients (the device's flow), on
     ``serve``'s default loop; then one client on the verified loop, the loop the
-    round trip's goal (``OSC_GOAL``) was set for, and one without extra knobs."""
+    round trip's goal (``OSC_GOAL_MS``) was set for, and one without extra knobs."""
     from serumrnn.server.loop_settings import DEFAULT_LOOP
     from serumrnn.server.osc_bench import bench_osc, format_bench
     from serumrnn.server.startup import load_models, warm_up
