@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 
 from serumrnn.server import osc
+from serumrnn.server.loop_settings import DEFAULT_LOOP
 from serumrnn.server.osc_client import OscClient
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def bench_osc(
     malloc: bool = True,
     at_least: int = 0,
     extra: bool = True,
-    loop: str | None = None,
+    loop: str = DEFAULT_LOOP,
 ) -> OscBench:
     """Step round trips over loopback: ``clients`` sessions stepping in parallel for
     ``seconds``, each from its own socket with the device's captured flow (the capture is
@@ -81,8 +82,7 @@ def bench_osc(
     figures that match the server's; it lasts for the rest of the process.
 
     ``extra``: the server's search may move extra knobs (False: ``serve --no-extra-knobs``,
-    the same-run baseline of ``bench``). ``loop``: the server's step loop (``serve --loop``;
-    None: its default).
+    the same-run baseline of ``bench``). ``loop``: the server's step loop (``serve --loop``).
 
     ``at_least`` keeps each client stepping past ``seconds`` until it has that many steps (a
     fairness check: every client is answered however slow a step is), up to a deadline.
@@ -108,8 +108,7 @@ def bench_osc(
     target, capture = Path(tmp.name) / "target.wav", Path(tmp.name) / "capture.wav"
     write_wav(target, note_audio(drive=6.0))
     write_wav(capture, note_audio())
-    options: dict[str, Any] = {"extra": extra} if loop is None else {"extra": extra, "loop": loop}
-    server = OscServer(models, "127.0.0.1", 0, 0, workers=workers or DEFAULT_WORKERS, **options)
+    server = OscServer(models, "127.0.0.1", 0, 0, workers=workers or DEFAULT_WORKERS, extra=extra, loop=loop)
     server.start()
     run = _Run(server.address, group, str(target), str(capture), seconds, at_least, clients)
     threads = [threading.Thread(target=run.client, daemon=True) for _ in range(clients)]
