@@ -32,6 +32,7 @@ import numpy as np
 
 from serumrnn.server import spec
 from serumrnn.server.capture_retry import INTENSITY
+from serumrnn.server.knob_search import repaired
 from serumrnn.server.rack.chain import FX, Chain
 from serumrnn.server.refine import cma_search
 
@@ -216,9 +217,9 @@ def sweep_settings(chain: Chain) -> list[Chain]:
                     knobs = {**fx.knobs, cat.name: choice}
                     if level is not None:
                         knobs.update({k.name: k.span[0] + level * (k.span[1] - k.span[0]) for k in strong})
-                    knobs = spec.repair_knobs(fx.name, knobs)
-                    if knobs != fx.knobs and all(knobs != c[i].knobs for c in out):
-                        out.append(_replaced(chain, i, knobs))
+                    moved = _replaced(chain, i, knobs)
+                    if moved[i].knobs != fx.knobs and all(moved[i].knobs != c[i].knobs for c in out):
+                        out.append(moved)
     return out
 
 
@@ -228,8 +229,9 @@ def _intensity_knobs(fx: FX) -> list[spec.Knob]:
 
 
 def _replaced(chain: Chain, i: int, knobs: dict[str, float]) -> Chain:
-    """``chain`` with effect ``i``'s knobs set to ``knobs`` (already repaired), the rest as is."""
-    return Chain([*chain[:i], chain[i].with_knobs(knobs), *chain[i + 1 :]])
+    """``chain`` with effect ``i``'s knobs set to ``knobs``, kept to the spec's relations
+    (with the extra knobs it sets), the rest as is."""
+    return Chain([*chain[:i], repaired(chain[i].with_knobs(knobs)), *chain[i + 1 :]])
 
 
 def _choices(chain: Chain) -> tuple[tuple[int, str, float], ...]:
@@ -257,7 +259,7 @@ def closer_look(heard: Sequence[tuple[Chain, float]]) -> list[Chain]:
                 knobs = dict(fx.knobs)
                 for k in strong:
                     knobs[k.name] = float(np.clip(knobs[k.name] + offset * (k.span[1] - k.span[0]), *k.span))
-                moved = _replaced(chain, i, spec.repair_knobs(fx.name, knobs))
+                moved = _replaced(chain, i, knobs)
                 if moved.key() not in seen:
                     seen.add(moved.key())
                     out.append(moved)
@@ -330,9 +332,7 @@ def _cma(
         extras = [dict(fx.extra) for fx in chain]
         for (i, k, extra), v, low, w in zip(slots, x, lo, width):
             (extras if extra else knobs)[i][k.name] = float(np.clip(low + w * v, low, low + w))
-        return Chain(
-            FX(fx.name, spec.repair_knobs(fx.name, kn), extra=ex) for fx, kn, ex in zip(chain, knobs, extras)
-        )
+        return Chain(repaired(FX(fx.name, kn, extra=ex)) for fx, kn, ex in zip(chain, knobs, extras))
 
     def score(xs: list[np.ndarray]) -> list[float]:
         tries = [setting(x) for x in xs]

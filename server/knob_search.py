@@ -63,9 +63,12 @@ class Searched:
 
 
 def repaired(fx: FX) -> FX:
-    """``fx`` with its knobs moved to the nearest setting that keeps the spec's relations."""
-    knobs = spec.repair_knobs(fx.name, fx.knobs)
-    return fx if knobs == fx.knobs else fx.with_knobs(knobs)
+    """``fx`` with its knobs (and the extra knobs it sets) moved to the nearest setting that
+    keeps the spec's relations; ``fx`` itself when it keeps them."""
+    knobs, extra = spec.repair_setting(fx.name, fx.knobs, fx.extra)
+    if knobs == fx.knobs and extra == fx.extra:
+        return fx
+    return FX(fx.name, knobs, extra=extra)
 
 
 #: Renders of the wide search of one refused effect (its categorical values come on top),
@@ -168,7 +171,7 @@ def _crossing_note(fx: FX, crossing_score: float, sane_score: float) -> str | No
     None (the sane setting is offered)."""
     if crossing_score >= sane_score - CROSSING_GAIN:
         return None
-    problems = "; ".join(spec.relation_problems(fx.name, fx.knobs))
+    problems = "; ".join(spec.relation_problems(fx.name, fx.knobs, fx.extra))
     return (
         f"{fx.effect.label}: {problems}. This crossing setting is offered because it measured "
         f"{sane_score - crossing_score:.0%} of the starting difference closer than the best setting "

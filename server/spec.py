@@ -183,9 +183,13 @@ EFFECTS: tuple[Effect, ...] = (
                 label="High band type",
                 words=((0.0, "the first type"),),
             ),
-            Fixed("freq_low", "EQ FrqL", 88, 0.333, HZ_FULL, label="Low band frequency"),
-            Fixed("q_low", "EQ Q L", 90, 0.6, Display("Q", 0.5, 12.0, "log", 2), label="Low band Q"),
-            Fixed("gain_low", "EQ VolL", 92, 0.5, DB_24, label="Low band gain"),
+            # Serum's second band, transparent by default; a search may shape it too (a bass
+            # shelf or a second bell made elsewhere), never the models.
+            Fixed("freq_low", "EQ FrqL", 88, 0.333, HZ_FULL, label="Low band frequency", extra=True),
+            Fixed(
+                "q_low", "EQ Q L", 90, 0.6, Display("Q", 0.5, 12.0, "log", 2), label="Low band Q", extra=True
+            ),
+            Fixed("gain_low", "EQ VolL", 92, 0.5, DB_24, label="Low band gain", extra=True),
             Fixed(
                 "type_low",
                 "EQ TypL",
@@ -325,16 +329,27 @@ def extra_text(effect_name: str, values: Mapping[str, float]) -> list[str]:
     ]
 
 
-def relation_problems(effect_name: str, knobs: Mapping[str, float]) -> list[str]:
-    """Which of the effect's relations ``knobs`` break, in words a producer reads
-    ("Low cut 2.0 kHz is not an octave below High cut 998 Hz"); empty when none."""
-    return spec_knobs.relation_problems(effect(effect_name), knobs)
+def relation_problems(
+    effect_name: str, knobs: Mapping[str, float], extra: Mapping[str, float] | None = None
+) -> list[str]:
+    """Which of the effect's relations ``knobs`` (and the extra knobs set in ``extra``)
+    break, in words a producer reads ("Low cut 2.0 kHz is not an octave below High cut
+    998 Hz"); empty when none."""
+    return spec_knobs.relation_problems(effect(effect_name), knobs, extra)
 
 
 def repair_knobs(effect_name: str, knobs: Mapping[str, float]) -> dict[str, float]:
     """The nearest setting that keeps every relation of the effect
     (:func:`serumrnn.server.spec_knobs.repair`); a sensible proposal passes unchanged."""
     return spec_knobs.repair(effect(effect_name), knobs)
+
+
+def repair_setting(
+    effect_name: str, knobs: Mapping[str, float], extra: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """:func:`repair_knobs` for a setting that also moved extra knobs (``extra``), which a
+    relation may name (the EQ's low band below its high band): (knobs, extra) repaired."""
+    return spec_knobs.repair_setting(effect(effect_name), knobs, extra)
 
 
 # -- what a model or a data set means: the spec's fingerprint ---------------------------

@@ -1,6 +1,7 @@
 """Rules a knob setting of one effect keeps: every knob present and in range
 (:func:`validate`), the effect's relations between knobs (:func:`relation_problems`), and
-the nearest setting that keeps them (:func:`repair`).
+the nearest setting that keeps them (:func:`repair`; :func:`repair_setting` with the
+extra knobs a setting moved).
 
 Each takes the :class:`~serumrnn.server.spec_types.Effect` itself; ``serumrnn.server.spec``
 looks the effect up by name (``spec.validate_knobs``, ``spec.relation_problems``,
@@ -62,25 +63,31 @@ def validate_extra(eff: Effect, values: Mapping[str, float]) -> dict[str, float]
 
 
 def _side(
-    eff: Effect, name: str, knobs: Mapping[str, float]
+    eff: Effect, name: str, knobs: Mapping[str, float], extra: Mapping[str, float] | None = None
 ) -> tuple[Display, float, tuple[float, float] | None]:
     """One side of a relation: its display, its 0..1 value, and the 0..1 interval it may
-    move in (None for a fixed knob, which stays)."""
+    move in (None for a fixed knob at the spec's value, which stays; an extra knob a setting
+    moved, in ``extra``, moves over its whole range like the search that set it)."""
     for k in eff.knobs:
         if k.name == name:
             return k.display, float(knobs[name]), k.span
     for f in eff.fixed:
         if f.name == name:
+            if extra is not None and name in extra:
+                return f.display, float(extra[name]), (0.0, 1.0)
             return f.display, float(f.value), None
     raise KeyError(f"effect {eff.name!r} has no knob or fixed knob {name!r} (a relation names it)")
 
 
-def relation_problems(eff: Effect, knobs: Mapping[str, float]) -> list[str]:
-    """Which of the effect's relations ``knobs`` break, in words a producer reads
-    ("Low cut 2.0 kHz is not an octave below High cut 998 Hz"); empty when none."""
+def relation_problems(
+    eff: Effect, knobs: Mapping[str, float], extra: Mapping[str, float] | None = None
+) -> list[str]:
+    """Which of the effect's relations ``knobs`` (and the extra knobs set in ``extra``)
+    break, in words a producer reads ("Low cut 2.0 kHz is not an octave below High cut
+    998 Hz"); empty when none."""
     out = []
     for r in eff.relations:
-        (dl, xl, _), (dh, xh, _) = _side(eff, r.low, knobs), _side(eff, r.high, knobs)
+        (dl, xl, _), (dh, xh, _) = _side(eff, r.low, knobs, extra), _side(eff, r.high, knobs, extra)
         if dl.value(xl) * r.ratio > dh.value(xh) * (1 + 1e-9):
             gap = (
                 "below"
@@ -102,13 +109,27 @@ def _label(eff: Effect, name: str) -> str:
 
 
 def repair(eff: Effect, knobs: Mapping[str, float]) -> dict[str, float]:
+    """The nearest setting that keeps every relation of the effect, for ``knobs`` alone
+    (every fixed knob at the spec's value): :func:`repair_setting` without extra knobs."""
+    return repair_setting(eff, knobs, {})[0]
+
+
+def repair_setting(
+    eff: Effect, knobs: Mapping[str, float], extra: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
     """The nearest setting that keeps every relation of the effect: the two sides of a
     broken relation are moved apart equally on their (log-frequency) scale, each within
-    its Table 1 span, a fixed side not at all. Knobs in no broken relation are returned
-    unchanged, so a sensible proposal passes through as it is."""
+    its Table 1 span (an extra knob set in ``extra``: within 0..1), a fixed side at the
+    spec's value not at all. Knobs in no broken relation are returned unchanged, so a
+    sensible proposal passes through as it is. Returns (knobs, extra)."""
     out = {k: float(v) for k, v in knobs.items()}
+    out_extra = {k: float(v) for k, v in extra.items()}
+
+    def put(name: str, value: float) -> None:
+        (out if name in out else out_extra)[name] = value
+
     for r in eff.relations:
-        (dl, xl, sl), (dh, xh, sh) = _side(eff, r.low, out), _side(eff, r.high, out)
+        (dl, xl, sl), (dh, xh, sh) = _side(eff, r.low, out, out_extra), _side(eff, r.high, out, out_extra)
         if dl.curve != "log" or dh.curve != "log":
             raise ValueError(f"{eff.name}: relation {r.low} < {r.high} needs two log (frequency) scales")
         a, b = math.log(dl.value(xl)), math.log(dh.value(xh))
@@ -122,7 +143,7 @@ def repair(eff: Effect, knobs: Mapping[str, float]) -> dict[str, float]:
         up = min(short - down, hi_b - b) if sh else 0.0
         down = min(short - up, a - lo_a) if sl else 0.0  # whatever the high side could not take
         if sl:
-            out[r.low] = dl.normalized(math.exp(a - down))
+            put(r.low, dl.normalized(math.exp(a - down)))
         if sh:
-            out[r.high] = dh.normalized(math.exp(b + up))
-    return out
+            put(r.high, dh.normalized(math.exp(b + up)))
+    return out, out_extra

@@ -145,6 +145,22 @@ def test_compressor_flattens_level_more_with_more_amount(rack):
     assert band_energy(hi_only, SR, 3000, 20000) < 0.5 * band_energy(lo_only, SR, 3000, 20000)
 
 
+def test_eq_low_band_is_transparent_until_a_search_moves_it(rack):
+    """debian_test's band 1 stands in for Serum's low band: a Bell at the spec's fixed 200 Hz
+    and 0 dB, so a chain that leaves it alone sounds as before; an extra value boosts around
+    its frequency, and the next render without it is the plain one again."""
+    dry = rack.render([])
+    plain = FX("eq", freq=0.8, q=0.5, gain=0.5)  # the high band at 0 dB too
+    assert np.abs(rack.render([plain]) - dry).max() < 1e-3
+
+    def db(a: np.ndarray, lo: float, hi: float) -> float:
+        return 10 * np.log10(band_energy(a, SR, lo, hi) / band_energy(dry, SR, lo, hi))
+
+    boost = rack.render([FX("eq", freq=0.8, q=0.5, gain=0.5, extra={"gain_low": 1.0, "q_low": 0.2})])
+    assert db(boost, 150, 270) > 10 and db(boost, 2000, 8000) < 3  # 200 Hz, not the highs
+    assert np.abs(rack.render([plain]) - dry).max() < 1e-3
+
+
 def test_eq_gain_and_frequency_move_the_high_band(rack):
     dry = rack.render([])
 
@@ -281,6 +297,7 @@ def test_a_profile_sets_the_extra_knobs_it_maps_and_refuses_the_others(rack):
 
     assert extra_knobs(rack, "compressor") == ("threshold", "gain")
     assert extra_knobs(rack, "reverb") == ("size", "decay") and extra_knobs(rack, "phaser") == ()
+    assert extra_knobs(rack, "eq") == ("freq_low", "q_low", "gain_low")  # LSP's band 1
     plain = FX("compressor", low=0.9, mid=0.9, high=0.9)
     before = rack.render([plain])
     low = rack.render([FX("compressor", low=0.9, mid=0.9, high=0.9, extra={"threshold": 0.05})])

@@ -261,6 +261,23 @@ def test_repair_never_moves_a_fixed_side(monkeypatch):
     assert low.name == "freq_low" and r["freq"] == pytest.approx(low.value)  # the same 200 Hz scale
 
 
+def test_an_extra_knob_a_setting_moved_keeps_the_relation_and_moves_with_the_repair():
+    """The EQ's low band is a fixed knob a search may move (an extra knob): once a setting
+    moves it, the relation reads the moved value (not the spec's 200 Hz), a crossing is
+    named in words, and the repair moves both bands apart, each within its own range."""
+    high = {"freq": 0.55, "q": 0.5, "gain": 0.8}  # about 900 Hz
+    assert spec.relation_problems("eq", high) == []  # the low band at its fixed 200 Hz
+    crossed = {"freq_low": 0.7, "gain_low": 0.9}  # about 2.5 kHz: above the high band
+    problems = spec.relation_problems("eq", high, crossed)
+    assert len(problems) == 1 and problems[0].startswith("Low band frequency 2")
+    knobs, extra = spec.repair_setting("eq", high, crossed)
+    assert spec.relation_problems("eq", knobs, extra) == []
+    assert knobs["freq"] > high["freq"] and extra["freq_low"] < crossed["freq_low"]  # both moved
+    assert extra["gain_low"] == crossed["gain_low"] and knobs["q"] == high["q"]  # nothing else
+    assert spec.repair_setting("eq", high, {"freq_low": 0.2}) == (high, {"freq_low": 0.2})  # sane: as is
+    assert spec.repair_knobs("eq", high) == high
+
+
 def test_relations_are_exported_but_change_no_fingerprint():
     doc = spec.to_json()
     rev = next(e for e in doc["effects"] if e["name"] == "reverb")
@@ -283,7 +300,8 @@ def test_extra_knobs_are_fixed_knobs_a_search_may_move_and_change_no_fingerprint
         "prepost",
     ]
     assert [f.name for f in spec.effect("phaser").extra] == ["wet", "rate"]
-    assert spec.effect("eq").extra == ()  # its low band sits in a relation with the high band
+    # Serum's second EQ band, which a relation keeps below the high band (see the relation test)
+    assert [f.name for f in spec.effect("eq").extra] == ["freq_low", "q_low", "gain_low"]
     assert spec.validate_extra("compressor", {"ratio": 0.25}) == {"ratio": 0.25}
     with pytest.raises(KeyError, match="no extra knob.*'wet'.*extra knobs: multiband, threshold"):
         spec.validate_extra("compressor", {"wet": 0.5})  # fixed, but not extra
@@ -300,7 +318,7 @@ def test_extra_knobs_are_fixed_knobs_a_search_may_move_and_change_no_fingerprint
     )
     use_effects(monkeypatch, table)
     assert (
-        spec.effect("eq").extra and spec.fingerprint() == before
+        [f.name for f in spec.effect("eq").extra] == ["type_high", "type_low"] and spec.fingerprint() == before
     )  # what a search may move is not what a model means
 
 
