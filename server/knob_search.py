@@ -82,7 +82,7 @@ POLISH_RENDERS = 24
 #: threshold and ratio, a reverb's size and decay) on top of its Table 1 knobs. Why: our
 #: three-band compressor at the paper's fixed threshold cannot imitate another compressor,
 #: so the type the ranking is sure of was refused and a weaker effect named instead.
-#: A favourite with no extra knob the renderer sets (an EQ; an effect whose plugin maps none)
+#: A favourite with no extra knob the renderer sets (an effect whose plugin maps none)
 #: gets the same search over its Table 1 knobs alone ("deep"): twelve wide renders were too
 #: few for an EQ to find a setting that lowers both distances on a shelving target.
 EXTRA_RENDERS = 64

@@ -104,7 +104,7 @@ def search_step(
     ``exact``: the exact distance of one setting; ``extras``: the extra knobs the renderer
     sets for an effect. With ``extras``, the sure favourite still refused gets a second,
     longer search (:func:`extra_search`) that moves them too; where the renderer sets none
-    of its extra knobs (an EQ; an effect whose plugin maps none) that search is over its Table 1 knobs alone
+    of its extra knobs (an effect whose plugin maps none) that search is over its Table 1 knobs alone
     ("deep"). None: no second search (the paper's knobs and searches only).
     Returns the index of the proposal to offer (None when the judge accepts none) and
     every effect as it was tried."""

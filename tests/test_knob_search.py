@@ -182,6 +182,32 @@ def test_extra_search_moves_only_the_extra_knobs_it_is_given_within_its_budget()
     )
 
 
+def test_the_eqs_extra_search_shapes_the_low_band_and_keeps_it_below_the_high_band():
+    """Serum's EQ low band is an extra knob: the extra search moves it with the high band,
+    and every setting it tries keeps the relation (the low band below the high band), even
+    where the scorer's best lies across it."""
+    rec = Recorder({"gain": 0.5})
+    base = rec.__call__
+
+    def scores(fxs):  # wants a low band boosted at 0.8 of Serum's frequency knob: above the high band
+        return [
+            d + abs(f.fixed_value(_eq_low("gain_low")) - 0.9) + abs(f.fixed_value(_eq_low("freq_low")) - 0.8)
+            for f, d in zip(fxs, base(fxs))
+        ]
+
+    model = FX("eq", {"freq": 0.6, "q": 0.5, "gain": 0.3})
+    r = S.extra_search(
+        model, ("freq_low", "q_low", "gain_low"), scores, scores([model])[0], budget=60, seed=0
+    )
+    assert r.kept and r.fx.extra["gain_low"] == pytest.approx(0.9, abs=0.15)  # the low band was shaped
+    assert all(spec.relation_problems("eq", f.knobs, f.extra) == [] for f in rec.seen[1:])
+    assert any(f.extra["freq_low"] > 0.6 for f in rec.seen[1:])  # it went up, with the high band above it
+
+
+def _eq_low(name: str) -> spec.Fixed:
+    return next(f for f in spec.effect("eq").fixed if f.name == name)
+
+
 def test_the_extra_search_moves_a_switch_between_its_words_only():
     """The compressor's MULTIBAND is a switch: every setting tried is Off or On, and a
     distance that wants it off (a one-band compressor made elsewhere) gets it off."""

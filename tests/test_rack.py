@@ -294,3 +294,19 @@ def test_extra_knobs_render_and_never_leak_into_the_next_render(rack):
     short = rack.render([FX("reverb", mix=0.6, low_cut=0.1, high_cut=0.9)], "laser_pluck")
     tail = slice(int(0.8 * SR), None)
     assert np.sqrt(np.mean(long[tail] ** 2)) > 1.25 * np.sqrt(np.mean(short[tail] ** 2))
+
+
+def test_the_eqs_low_band_is_an_extra_knob_the_open_rack_renders(rack):
+    """Serum's EQ low band (an extra knob): at the spec's values it changes nothing; an extra
+    gain boosts around its frequency and leaves the highs alone."""
+    from serumrnn.server.rack.render import extra_knobs
+
+    assert extra_knobs(rack, "eq") == ("freq_low", "q_low", "gain_low")
+    flat = rack.render([FX("eq", freq=0.8, q=0.5, gain=0.5)], "saw")
+    np.testing.assert_allclose(flat, rack.render([], "saw"), atol=1e-4)
+    boost = rack.render([FX("eq", freq=0.8, q=0.5, gain=0.5, extra={"gain_low": 1.0, "q_low": 0.2})], "saw")
+
+    def db(a: np.ndarray, lo: float, hi: float) -> float:
+        return 10 * np.log10(band_energy(a, SR, lo, hi) / band_energy(flat, SR, lo, hi))
+
+    assert db(boost, 150, 270) > 10 and abs(db(boost, 2000, 8000)) < 3

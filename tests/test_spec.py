@@ -317,9 +317,10 @@ def test_extra_knobs_are_fixed_knobs_a_search_may_move_and_change_no_fingerprint
         for e in spec.EFFECTS
     )
     use_effects(monkeypatch, table)
-    assert (
-        [f.name for f in spec.effect("eq").extra] == ["type_high", "type_low"] and spec.fingerprint() == before
-    )  # what a search may move is not what a model means
+    assert [f.name for f in spec.effect("eq").extra] == [
+        "type_high",
+        "type_low",
+    ] and spec.fingerprint() == before  # what a search may move is not what a model means
 
 
 def test_an_effects_extra_values_travel_with_it_and_reach_serum():
