@@ -146,9 +146,9 @@ def test_compressor_flattens_level_more_with_more_amount(rack):
 
 
 def test_eq_low_band_is_transparent_until_a_search_moves_it(rack):
-    """debian_test's band 1 stands in for Serum's low band: a Bell at the spec's fixed 200 Hz
-    and 0 dB, so a chain that leaves it alone sounds as before; an extra value boosts around
-    its frequency, and the next render without it is the plain one again."""
+    """debian_test's band 1 stands in for Serum's low band: off until a step sets the low
+    band's gain, so a chain that leaves it alone renders as before; an extra value boosts
+    around its frequency, and the next render without it is the plain one again."""
     dry = rack.render([])
     plain = FX("eq", freq=0.8, q=0.5, gain=0.5)  # the high band at 0 dB too
     assert np.abs(rack.render([plain]) - dry).max() < 1e-3
