@@ -46,6 +46,11 @@ def band_energy(audio: np.ndarray, sr: int, lo: float, hi: float) -> float:
     return float(spec[(f >= lo) & (f < hi)].sum())
 
 
+def band_gain_db(audio: np.ndarray, ref: np.ndarray, sr: int, lo: float, hi: float) -> float:
+    """How much louder ``audio`` is than ``ref`` between lo and hi Hz, in dB (an EQ's boost)."""
+    return 10 * float(np.log10(band_energy(audio, sr, lo, hi) / band_energy(ref, sr, lo, hi)))
+
+
 def crest(audio: np.ndarray, frame: int = 441) -> float:
     """Crest factor of the 10 ms RMS envelope: peak over mean loudness, what a compressor
     flattens (a waveform's own crest also moves with phase, which says little here)."""

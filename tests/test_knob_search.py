@@ -191,7 +191,9 @@ def test_the_eqs_extra_search_shapes_the_low_band_and_keeps_it_below_the_high_ba
 
     def scores(fxs):  # wants a low band boosted at 0.8 of Serum's frequency knob: above the high band
         return [
-            d + abs(f.fixed_value(_eq_low("gain_low")) - 0.9) + abs(f.fixed_value(_eq_low("freq_low")) - 0.8)
+            d
+            + abs(f.fixed_value(_fixed("eq", "gain_low")) - 0.9)
+            + abs(f.fixed_value(_fixed("eq", "freq_low")) - 0.8)
             for f, d in zip(fxs, base(fxs))
         ]
 
@@ -204,8 +206,8 @@ def test_the_eqs_extra_search_shapes_the_low_band_and_keeps_it_below_the_high_ba
     assert any(f.extra["freq_low"] > 0.6 for f in rec.seen[1:])  # it went up, with the high band above it
 
 
-def _eq_low(name: str) -> spec.Fixed:
-    return next(f for f in spec.effect("eq").fixed if f.name == name)
+def _fixed(effect: str, name: str) -> spec.Fixed:
+    return next(f for f in spec.effect(effect).fixed if f.name == name)
 
 
 def test_the_extra_search_moves_a_switch_between_its_words_only():
@@ -221,7 +223,7 @@ def test_the_extra_search_moves_a_switch_between_its_words_only():
     r = S.extra_search(model, ("multiband", "ratio"), scores, scores([model])[0], budget=24, seed=0)
     assert {f.extra["multiband"] for f in rec.seen[1:]} == {0.0, 1.0}
     assert r.kept and r.fx.extra["multiband"] == 0.0
-    words = dict(next(f for f in spec.effect("compressor").fixed if f.name == "multiband").words)
+    words = dict(_fixed("compressor", "multiband").words)
     assert words[r.fx.extra["multiband"]] == "Off"
 
 
