@@ -16,12 +16,12 @@ import numpy as np
 from serumrnn.server import spec
 from serumrnn.server.judge import NAME_TIE, Judge, offer
 from serumrnn.server.knob_search import (
-    EXTRA_MIN_PRIOR,
     EXTRA_RENDERS,
     SEARCH_BUDGET,
     extra_search,
     plan,
     search,
+    wants_extra,
 )
 from serumrnn.server.rack.chain import FX
 
@@ -102,7 +102,8 @@ def search_step(
 
     ``simulate``: the distances (fast estimate) of the current chain with each setting;
     ``exact``: the exact distance of one setting; ``extras``: the extra knobs the renderer
-    sets for an effect. With ``extras``, the sure favourite still refused gets a second,
+    sets for an effect. With ``extras``, the sure favourite whose knobs fail (refused, or
+    accepted only weakly: :func:`~serumrnn.server.knob_search.wants_extra`) gets a second,
     longer search (:func:`extra_search`) that moves them too; where the renderer sets none
     of its extra knobs (an effect whose plugin maps none) that search is over its Table 1 knobs alone
     ("deep"). None: no second search (the paper's knobs and searches only).
@@ -154,8 +155,12 @@ def search_step(
             fx, kind, used, note = r.fx, r.kind, r.renders, r.crossing_note
         tried.append(judged(p, fx, exact(fx), not ref, kind, used, note))
     names = tuple(extras(proposals[0].effect)) if extras is not None and proposals else None
-    if names is not None and not tried[0].accepted and proposals[0].rank_probability >= EXTRA_MIN_PRIOR:
-        t = tried[0]
+    t = tried[0] if tried else None
+    if (
+        names is not None
+        and t
+        and wants_extra(t.accepted, t.model_accepted, t.gain, t.proposal.rank_probability)
+    ):
         r = extra_search(
             t.fx,
             names,
@@ -164,10 +169,14 @@ def search_step(
             budget=EXTRA_RENDERS,
             seed=seed + len(proposals),
         )
+        kind = "extra" if names else "deep"  # the report says it was searched again
         d = exact(r.fx) if r.kept else t.dist
-        note = t.note if not r.kept else None
-        kind = "extra" if names else "deep"
-        tried[0] = judged(t.proposal, r.fx, d, t.model_accepted, kind, t.renders + r.renders, note)
+        # The search judged fast estimates: its setting replaces the first search's only
+        # when its exact distance is better too.
+        if r.kept and judge.objective(d, cur) < judge.objective(t.dist, cur):
+            tried[0] = judged(t.proposal, r.fx, d, t.model_accepted, kind, t.renders + r.renders, None)
+        else:
+            tried[0] = judged(t.proposal, t.fx, t.dist, t.model_accepted, kind, t.renders + r.renders, t.note)
     ok = [i for i, t in enumerate(tried) if t.accepted]
     if not ok:
         return None, tried
