@@ -7,7 +7,9 @@ is searched wide by rendering (every value of a categorical knob, spread starts,
 and the closest one it accepts is polished, as ``--loop refine`` does
 (:func:`serumrnn.server.search_step.search_step`). The judge accepts or refuses each
 search's best render; a tie on sound goes to the selector's favourite. A favourite the
-ranking is sure of that is still refused gets one more search with its extra knobs
+ranking is sure of whose knobs fail (still refused, or at the first step accepted only
+weakly after its model's knobs were refused: :func:`serumrnn.server.knob_search.wants_extra`) gets one more
+search with its extra knobs
 (``spec.Fixed.extra``) where the renderer sets them (:func:`serumrnn.server.knob_search.extra_search`). When no top-``k``
 effect passes even after its search, the remaining effects are tried with their model's
 knobs before the loop says no effect brings the sound closer.
@@ -105,6 +107,7 @@ class SearchLoop(VerifiedLoop):
             seed=search.seed,
             tie=tie,
             extras=self._settable_extras if self.settings.extra else None,
+            first_step=not len(chain),
         )
         rows = [t.to_json(i == pick) for i, t in enumerate(tried)]
         if pick is not None:

@@ -1,6 +1,7 @@
 """One step of the search loop: the effects the selector (and the naming head) ranked,
 each searched as :func:`serumrnn.server.knob_search.plan` allots the step's budget, the sure
-favourite still refused searched once more with its extra knobs, and the one to offer.
+favourite whose knobs fail (:func:`serumrnn.server.knob_search.wants_extra`) searched once
+more with its extra knobs, and the one to offer.
 
 The searches themselves are in :mod:`serumrnn.server.knob_search`; this module decides
 which run and what the step offers, and records every effect as it was tried.
@@ -94,6 +95,7 @@ def search_step(
     seed: int = 0,
     tie: float = NAME_TIE,
     extras: Callable[[str], Sequence[str]] | None = None,
+    first_step: bool = True,
 ) -> tuple[int | None, list[Tried]]:
     """Search the knobs of the proposed effects (the selector's top ``k``, most probable
     first) as :func:`plan` allots the budget, and pick the one to offer: the closest render
@@ -102,11 +104,12 @@ def search_step(
 
     ``simulate``: the distances (fast estimate) of the current chain with each setting;
     ``exact``: the exact distance of one setting; ``extras``: the extra knobs the renderer
-    sets for an effect. With ``extras``, the sure favourite whose knobs fail (refused, or
-    accepted only weakly: :func:`~serumrnn.server.knob_search.wants_extra`) gets a second,
+    sets for an effect. With ``extras``, the sure favourite whose knobs fail (refused, or at
+    the first step accepted only weakly: :func:`~serumrnn.server.knob_search.wants_extra`) gets a second,
     longer search (:func:`extra_search`) that moves them too; where the renderer sets none
     of its extra knobs (an effect whose plugin maps none) that search is over its Table 1 knobs alone
-    ("deep"). None: no second search (the paper's knobs and searches only).
+    ("deep"). None: no second search (the paper's knobs and searches only). ``first_step``:
+    no effect is on yet (where a weak favourite is searched again).
     Returns the index of the proposal to offer (None when the judge accepts none) and
     every effect as it was tried."""
     refused = [not judge.closer(p.dist, cur) for p in proposals]
@@ -159,7 +162,7 @@ def search_step(
     if (
         names is not None
         and t
-        and wants_extra(t.accepted, t.model_accepted, t.gain, t.proposal.rank_probability)
+        and wants_extra(t.accepted, t.model_accepted, t.gain, t.proposal.rank_probability, first_step)
     ):
         r = extra_search(
             t.fx,

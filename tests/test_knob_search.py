@@ -329,12 +329,19 @@ def test_an_effect_accepted_only_weakly_after_its_model_knobs_failed_gets_the_ex
     best, tried = SS.search_step(props(0.9), cur, judge, simulate, exact, seed=0, extras=extras)
     assert best == 0 and tried[0].search == "extra" and not tried[0].fx.extra
     assert 0 < tried[0].gain < S.WEAK_GAIN and tried[0].renders > S.WIDE_RENDERS
+    # after the first step the weak setting stands, with no second search
+    best, tried = SS.search_step(
+        props(0.9), cur, judge, simulate, dist, seed=0, extras=extras, first_step=False
+    )
+    assert best == 0 and tried[0].search == "wide" and tried[0].renders <= S.WIDE_RENDERS
 
 
 def test_who_gets_the_extra_search_the_sure_favourite_whose_knobs_fail():
     sure, unsure = S.EXTRA_MIN_PRIOR, S.EXTRA_MIN_PRIOR - 0.01
-    assert S.wants_extra(False, False, -0.2, sure)  # refused after its search
-    assert S.wants_extra(True, False, S.WEAK_GAIN - 0.01, sure)  # accepted weakly, model refused
-    assert not S.wants_extra(True, False, S.WEAK_GAIN, sure)  # the search found enough
-    assert not S.wants_extra(True, True, 0.05, sure)  # its model's knobs were accepted
-    assert not S.wants_extra(False, False, -0.2, unsure)  # the ranking is not sure of it
+    assert S.wants_extra(False, False, -0.2, sure, True)  # refused after its search
+    assert S.wants_extra(False, False, -0.2, sure, False)  # ... at any step
+    assert S.wants_extra(True, False, S.WEAK_GAIN - 0.01, sure, True)  # weak, model refused
+    assert not S.wants_extra(True, False, S.WEAK_GAIN - 0.01, sure, False)  # not after the first step
+    assert not S.wants_extra(True, False, S.WEAK_GAIN, sure, True)  # the search found enough
+    assert not S.wants_extra(True, True, 0.05, sure, True)  # its model's knobs were accepted
+    assert not S.wants_extra(False, False, -0.2, unsure, True)  # the ranking is not sure of it
