@@ -10,7 +10,7 @@ which run and what the step offers, and records every effect as it was tried.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -178,8 +178,8 @@ def search_step(
         # when its exact distance is better too.
         if r.kept and judge.objective(d, cur) < judge.objective(t.dist, cur):
             tried[0] = judged(t.proposal, r.fx, d, t.model_accepted, kind, t.renders + r.renders, None)
-        else:
-            tried[0] = judged(t.proposal, t.fx, t.dist, t.model_accepted, kind, t.renders + r.renders, t.note)
+        else:  # the first search's setting as it was judged, its renders counted
+            tried[0] = replace(t, search=kind, renders=t.renders + r.renders)
     ok = [i for i, t in enumerate(tried) if t.accepted]
     if not ok:
         return None, tried
