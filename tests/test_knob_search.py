@@ -336,6 +336,37 @@ def test_an_effect_accepted_only_weakly_after_its_model_knobs_failed_gets_the_ex
     assert best == 0 and tried[0].search == "wide" and tried[0].renders <= S.WIDE_RENDERS
 
 
+def test_an_accepted_favourite_keeps_its_first_setting_unless_the_extra_knobs_gain_clearly_more():
+    judge, cur, dist, props = _weak_world()
+    simulate = lambda fxs: [dist(f) for f in fxs]  # noqa: E731
+    extras = lambda e: ("threshold",) if e == "compressor" else ()  # noqa: E731
+    _, tried = SS.search_step(props(0.9), cur, judge, simulate, dist, seed=0, extras=None)
+    first = tried[0].gain  # what the wide search alone reaches (accepted, under WEAK_GAIN)
+
+    def exact_reaching(more: float):
+        """Exact renders on which a setting with extra knobs removes ``more`` of the
+        distance beyond the first setting, and no more (the fast estimate promises far more)."""
+        floor = 1.0 - first - more
+        return lambda f: {m: max(v, floor) for m, v in dist(f).items()} if f.extra else dist(f)
+
+    short = S.EXTRA_KEEP_GAIN / 2
+    best, tried = SS.search_step(
+        props(0.9), cur, judge, simulate, exact_reaching(short), seed=0, extras=extras
+    )
+    assert best == 0 and tried[0].search == "extra" and not tried[0].fx.extra
+    assert tried[0].gain == pytest.approx(first)
+    clear = S.EXTRA_KEEP_GAIN * 1.5
+    best, tried = SS.search_step(
+        props(0.9), cur, judge, simulate, exact_reaching(clear), seed=0, extras=extras
+    )
+    assert best == 0 and tried[0].search == "extra" and "threshold" in tried[0].fx.extra
+    assert tried[0].gain == pytest.approx(first + clear)
+    # a refused favourite takes any setting its exact render hears closer
+    assert S.keeps_extra(False, -0.2, -0.1)
+    assert not S.keeps_extra(True, 0.3, 0.3 + S.EXTRA_KEEP_GAIN / 2)
+    assert S.keeps_extra(True, 0.3, 0.3 + S.EXTRA_KEEP_GAIN)
+
+
 def test_who_gets_the_extra_search_the_sure_favourite_whose_knobs_fail():
     sure, unsure = S.EXTRA_MIN_PRIOR, S.EXTRA_MIN_PRIOR - 0.01
     assert S.wants_extra(False, False, -0.2, sure, True)  # refused after its search
