@@ -100,30 +100,9 @@ EXTRA_MIN_PRIOR = 0.5
 #: at -67 %. Why the first step only: out of domain it gained as much as at every step,
 #: for 5 % more renders per step on the bench's in-domain draw instead of 18 %. Its cost:
 #: on the in-domain held-out pairs every group lost up to 3 points of MSSMAE, whichever of
-#: the two rules (docs/results/history/weak_favourite.json); :data:`EXTRA_KEEP_GAIN` won
-#: back part of it.
+#: the two rules (docs/results/history/weak_favourite.json); the judge's margin on the
+#: setting it keeps (:meth:`serumrnn.server.judge.Judge.keeps_extra`) won back part of it.
 WEAK_GAIN = 0.5
-
-
-#: The weak case's extra search (an accepted favourite) replaces the setting its first search
-#: found only when it removes at least this much more of the distance. Why: its extra knobs
-#: leave Serum's values (a distortion's filter switched on, a phaser's rate), one more thing
-#: for the producer to change, and on in-domain targets, which keep those knobs at Serum's
-#: values, such a first step took over what the later effects should do: of the 12 held-out
-#: Adv. Shapes pairs the weak case changed, 10 began with a distortion whose mix it lowered
-#: (9 with its filter switched on), and the group lost three points of MSSMAE. With the
-#: margin it won back half of them, the other groups less, and out of domain the means moved
-#: by about a fifth of a point (docs/results/history/extra_keep_gain.json): the targets that
-#: motivated the weak case gain far more than this.
-EXTRA_KEEP_GAIN = 0.1
-
-
-def keeps_extra(accepted: bool, gain: float, extra_gain: float) -> bool:
-    """Whether the extra search's setting (removing ``extra_gain`` of the distance, on an
-    exact render already judged closer than the first search's) replaces the first
-    search's (``gain``): always when the first was refused, else only by
-    :data:`EXTRA_KEEP_GAIN` more."""
-    return not accepted or extra_gain >= gain + EXTRA_KEEP_GAIN
 
 
 def wants_extra(accepted: bool, model_accepted: bool, gain: float, prior: float, first_step: bool) -> bool:

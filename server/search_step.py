@@ -20,7 +20,6 @@ from serumrnn.server.knob_search import (
     EXTRA_RENDERS,
     SEARCH_BUDGET,
     extra_search,
-    keeps_extra,
     plan,
     search,
     wants_extra,
@@ -177,11 +176,7 @@ def search_step(
         d = exact(r.fx) if r.kept else t.dist
         # The search judged fast estimates: its setting replaces the first search's only
         # when its exact distance is better too (for an accepted favourite, by a margin).
-        if (
-            r.kept
-            and judge.objective(d, cur) < judge.objective(t.dist, cur)
-            and keeps_extra(t.accepted, t.gain, judge.improvement(d, cur))
-        ):
+        if r.kept and judge.keeps_extra(d, t.dist, cur):
             tried[0] = judged(t.proposal, r.fx, d, t.model_accepted, kind, t.renders + r.renders, None)
         else:  # the first search's setting as it was judged, its renders counted
             tried[0] = replace(t, search=kind, renders=t.renders + r.renders)

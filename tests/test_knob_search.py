@@ -349,22 +349,25 @@ def test_an_accepted_favourite_keeps_its_first_setting_unless_the_extra_knobs_ga
         floor = 1.0 - first - more
         return lambda f: {m: max(v, floor) for m, v in dist(f).items()} if f.extra else dist(f)
 
-    short = S.EXTRA_KEEP_GAIN / 2
+    short = J.EXTRA_KEEP_GAIN / 2
     best, tried = SS.search_step(
         props(0.9), cur, judge, simulate, exact_reaching(short), seed=0, extras=extras
     )
     assert best == 0 and tried[0].search == "extra" and not tried[0].fx.extra
     assert tried[0].gain == pytest.approx(first)
-    clear = S.EXTRA_KEEP_GAIN * 1.5
+    clear = J.EXTRA_KEEP_GAIN * 1.5
     best, tried = SS.search_step(
         props(0.9), cur, judge, simulate, exact_reaching(clear), seed=0, extras=extras
     )
     assert best == 0 and tried[0].search == "extra" and "threshold" in tried[0].fx.extra
     assert tried[0].gain == pytest.approx(first + clear)
-    # a refused favourite takes any setting its exact render hears closer
-    assert S.keeps_extra(False, -0.2, -0.1)
-    assert not S.keeps_extra(True, 0.3, 0.3 + S.EXTRA_KEEP_GAIN / 2)
-    assert S.keeps_extra(True, 0.3, 0.3 + S.EXTRA_KEEP_GAIN)
+    # the judge's rule: an accepted setting gives way only to one clearly closer; a refused
+    # one to any whose objective is lower
+    at = lambda d: {"mse": d, "mssmae": d}  # noqa: E731
+    assert not judge.keeps_extra(at(0.7 - J.EXTRA_KEEP_GAIN / 2), at(0.7), cur)
+    assert judge.keeps_extra(at(0.7 - J.EXTRA_KEEP_GAIN * 1.01), at(0.7), cur)
+    assert judge.keeps_extra(at(0.99), at(1.2), cur)  # refused (further away): any lower
+    assert not judge.keeps_extra(at(0.5), at(0.5), cur)  # not lower: the first stays
 
 
 def test_who_gets_the_extra_search_the_sure_favourite_whose_knobs_fail():
