@@ -115,6 +115,19 @@ def wants_extra(accepted: bool, model_accepted: bool, gain: float, prior: float,
     return not accepted or (first_step and not model_accepted and gain < WEAK_GAIN)
 
 
+def extra_names(effect: str, names: Sequence[str], accepted: bool) -> tuple[str, ...]:
+    """The extra knobs (of ``names``, those the renderer sets) the extra search moves: all of
+    them for a refused favourite; for an accepted one (the weak case) not those that imitate
+    another effect (``spec.Fixed.imitates``: the distortion's filter). Why: an accepted
+    favourite already reaches the target, and a filter it switched on at the first step did
+    the EQ's work, badly, before the EQ's turn (measured in docs/naming-and-calibration.md,
+    "Borrowed knobs stay off for an accepted favourite")."""
+    if not accepted:
+        return tuple(names)
+    borrowed = {f.name for f in spec.effect(effect).extra if f.imitates}
+    return tuple(n for n in names if n not in borrowed)
+
+
 #: A refused effect below the ranking's favourite gets its wide search only when the
 #: ranking gives it at least this probability: the renders go to the types the selector
 #: (and the naming head) find plausible, which keeps a step fast (bench: renders are most

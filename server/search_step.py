@@ -19,6 +19,7 @@ from serumrnn.server.judge import NAME_TIE, Judge, offer
 from serumrnn.server.knob_search import (
     EXTRA_RENDERS,
     SEARCH_BUDGET,
+    extra_names,
     extra_search,
     plan,
     search,
@@ -166,7 +167,7 @@ def search_step(
     ):
         r = extra_search(
             t.fx,
-            names,
+            extra_names(t.proposal.effect, names, t.accepted),
             scores,
             judge.objective(t.dist, cur),
             budget=EXTRA_RENDERS,

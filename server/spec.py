@@ -140,6 +140,8 @@ EFFECTS: tuple[Effect, ...] = (
             # Serum's distortion filter (off in the paper): extra knobs, so a search may
             # switch it on to imitate a drive with a tone stack (a tube amp made elsewhere).
             # L/B/H and PRE/POST are three-way switches (the research code's 3 categories).
+            # It shapes the tone as the EQ does (``imitates``), so a distortion the judge
+            # already accepts keeps it off (docs/naming-and-calibration.md).
             Fixed(
                 "filter_mode",
                 "Dist_L/B/H",
@@ -149,9 +151,19 @@ EFFECTS: tuple[Effect, ...] = (
                 label="Filter type (L/B/H)",
                 words=((0.0, "L (low-pass)"), (0.5, "B (band-pass)"), (1.0, "H (high-pass)")),
                 extra=True,
+                imitates="eq",
             ),
-            Fixed("filter_freq", "Dist_Freq", 100, 0.5, HZ_FULL, label="Filter frequency", extra=True),
-            Fixed("filter_bw", "Dist_BW", 101, 0.5, label="Filter bandwidth", extra=True),
+            Fixed(
+                "filter_freq",
+                "Dist_Freq",
+                100,
+                0.5,
+                HZ_FULL,
+                label="Filter frequency",
+                extra=True,
+                imitates="eq",
+            ),
+            Fixed("filter_bw", "Dist_BW", 101, 0.5, label="Filter bandwidth", extra=True, imitates="eq"),
             Fixed(
                 "prepost",
                 "Dist_PrePost",
@@ -161,6 +173,7 @@ EFFECTS: tuple[Effect, ...] = (
                 label="Filter (Off/Pre/Post)",
                 words=((0.0, "Off"), (0.5, "Pre"), (1.0, "Post")),
                 extra=True,
+                imitates="eq",
             ),
         ),
     ),

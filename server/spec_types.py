@@ -150,6 +150,11 @@ class Fixed:
     #: Table 1 knobs cannot reach a sound made elsewhere: a compressor with another
     #: threshold, a longer reverb. The models never set it, so it leaves the fingerprint alone.
     extra: bool = False
+    #: The effect whose job this extra knob can do (the distortion's filter: the EQ's). The
+    #: weak case's extra search (an accepted favourite at the first step) leaves it alone:
+    #: there the effect already reaches the target, and borrowing a tone another step
+    #: would set leaves that step's work undone (:func:`serumrnn.server.knob_search.extra_names`).
+    imitates: str = ""
 
     def text(self, value: float | None = None) -> str:
         """The value as a producer reads it: a word for a switch, else in its unit."""
