@@ -379,3 +379,60 @@ def test_who_gets_the_extra_search_the_sure_favourite_whose_knobs_fail():
     assert not S.wants_extra(True, False, S.WEAK_GAIN, sure, True)  # the search found enough
     assert not S.wants_extra(True, True, 0.05, sure, True)  # its model's knobs were accepted
     assert not S.wants_extra(False, False, -0.2, unsure, True)  # the ranking is not sure of it
+
+
+def _distortion_world(reach_without_filter: float):
+    """A distortion target that the filter (an extra knob that does the EQ's job) reaches
+    with any setting that switches it on, while the drive alone reaches at best
+    ``reach_without_filter`` of the distance: a tube amp with a tone stack in miniature."""
+    from serumrnn.server.judge import Judge
+
+    judge = Judge({"mse": 1.0, "mssmae": 1.0})
+    cur = {"mse": 1.0, "mssmae": 1.0}
+    seen: list[FX] = []
+
+    def dist(f):
+        if f.name != "distortion":
+            return {"mse": 0.88, "mssmae": 0.88}
+        d = 1.05 - (0.05 + reach_without_filter) * max(0.0, 1.0 - abs(f.knobs["drive"] - 0.8) / 0.4)
+        if f.extra.get("prepost", 0.0) != 0.0:
+            d = min(d, 0.1)
+        return {"mse": d, "mssmae": d}
+
+    def simulate(fxs):
+        seen.extend(fxs)
+        return [dist(f) for f in fxs]
+
+    model = FX("distortion", {"mode": 0.0, "drive": 0.35})
+    verb = FX("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.9})
+    props = [
+        SS.Proposal("distortion", 0.9, model, dist(model), prior=0.9),
+        SS.Proposal("reverb", 0.05, verb, dist(verb), prior=0.1),
+    ]
+    return judge, cur, dist, simulate, props, seen
+
+
+def test_an_accepted_favourite_leaves_the_knobs_that_do_another_effects_job_alone():
+    """The distortion's filter imitates the EQ (``spec.Fixed.imitates``). A distortion the
+    judge accepts (weakly, at the first step) is searched again with its mix only; one it
+    refuses may switch the filter on, since nothing else reaches the target."""
+    borrowed = {f.name for f in spec.effect("distortion").extra if f.imitates}
+    assert borrowed == {"filter_mode", "filter_freq", "filter_bw", "prepost"}
+    every = tuple(f.name for f in spec.effect("distortion").extra)
+    extras = lambda e: every if e == "distortion" else ()  # noqa: E731
+    assert S.extra_names("distortion", every, accepted=True) == ("wet",)
+    assert S.extra_names("distortion", every, accepted=False) == every
+    comp = tuple(f.name for f in spec.effect("compressor").extra)  # MULTIBAND off is a compressor still
+    assert S.extra_names("compressor", comp, accepted=True) == comp
+
+    judge, cur, dist, simulate, props, seen = _distortion_world(reach_without_filter=0.15)
+    best, tried = SS.search_step(props, cur, judge, simulate, dist, seed=0, extras=extras)
+    assert best == 0 and tried[0].search == "extra" and tried[0].accepted
+    assert 0 < tried[0].gain < S.WEAK_GAIN  # the filter would have reached 90 %: never tried
+    assert seen and not any(borrowed & set(f.extra) for f in seen)
+    assert any("wet" in f.extra for f in seen)  # the extra search ran, over the mix
+
+    judge, cur, dist, simulate, props, seen = _distortion_world(reach_without_filter=-0.1)
+    best, tried = SS.search_step(props, cur, judge, simulate, dist, seed=0, extras=extras)
+    assert best == 0 and tried[0].search == "extra" and tried[0].fx.extra["prepost"] != 0.0
+    assert tried[0].gain > S.WEAK_GAIN

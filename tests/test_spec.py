@@ -323,6 +323,20 @@ def test_extra_knobs_are_fixed_knobs_a_search_may_move_and_change_no_fingerprint
     ] and spec.fingerprint() == before  # what a search may move is not what a model means
 
 
+def test_a_knob_that_imitates_another_effect_is_an_extra_knob_naming_another_effect():
+    """``Fixed.imitates`` says whose job a knob can do (the search leaves it to a refused
+    favourite): it names a real effect other than its own, on a knob a search may move."""
+    marked = [(e.name, f) for e in spec.EFFECTS for f in e.fixed if f.imitates]
+    assert [(e, f.name, f.imitates) for e, f in marked] == [
+        ("distortion", "filter_mode", "eq"),
+        ("distortion", "filter_freq", "eq"),
+        ("distortion", "filter_bw", "eq"),
+        ("distortion", "prepost", "eq"),
+    ]
+    for name, f in marked:
+        assert f.extra and f.imitates in spec.EFFECT_NAMES and f.imitates != name
+
+
 def test_an_effects_extra_values_travel_with_it_and_reach_serum():
     from serumrnn.server.rack.chain import FX, Chain
     from serumrnn.server.steps import describe
