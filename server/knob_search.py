@@ -101,7 +101,8 @@ EXTRA_MIN_PRIOR = 0.5
 #: for 5 % more renders per step on the bench's in-domain draw instead of 18 %. Its cost:
 #: on the in-domain held-out pairs every group lost up to 3 points of MSSMAE, whichever of
 #: the two rules (docs/results/history/weak_favourite.json); the judge's margin on the
-#: setting it keeps (:meth:`serumrnn.server.judge.Judge.keeps_extra`) won back part of it.
+#: setting it keeps (:meth:`serumrnn.server.judge.Judge.keeps_extra`) won back part of it, and
+#: leaving an accepted favourite's borrowed knobs alone (:func:`extra_names`) most of the rest.
 WEAK_GAIN = 0.5
 
 

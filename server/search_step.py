@@ -165,15 +165,16 @@ def search_step(
         and t
         and wants_extra(t.accepted, t.model_accepted, t.gain, t.proposal.rank_probability, first_step)
     ):
+        moved = extra_names(t.proposal.effect, names, t.accepted)
         r = extra_search(
             t.fx,
-            extra_names(t.proposal.effect, names, t.accepted),
+            moved,
             scores,
             judge.objective(t.dist, cur),
             budget=EXTRA_RENDERS,
             seed=seed + len(proposals),
         )
-        kind = "extra" if names else "deep"  # the report says it was searched again
+        kind = "extra" if moved else "deep"  # the report says it was searched again, and how
         d = exact(r.fx) if r.kept else t.dist
         # The search judged fast estimates: its setting replaces the first search's only
         # when its exact distance is better too (for an accepted favourite, by a margin).

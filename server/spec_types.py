@@ -152,8 +152,8 @@ class Fixed:
     extra: bool = False
     #: The effect whose job this extra knob can do (the distortion's filter: the EQ's). The
     #: weak case's extra search (an accepted favourite at the first step) leaves it alone:
-    #: there the effect already reaches the target, and borrowing a tone another step
-    #: would set leaves that step's work undone (:func:`serumrnn.server.knob_search.extra_names`).
+    #: there the effect already reaches the target, and a tone borrowed at the first step
+    #: does a later effect's work, badly (:func:`serumrnn.server.knob_search.extra_names`).
     imitates: str = ""
 
     def text(self, value: float | None = None) -> str:
