@@ -228,13 +228,27 @@ class Server:
             env=env,
         )
         self.address = ("127.0.0.1", self.port)
-        with OscClient(self.address, timeout=1) as c:
-            for _ in range(600):
-                if c.request("ping", 0, PAD, timeout=1):
-                    return
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"the server died at start-up: see {log}")
-        raise SystemExit("the server did not answer within 10 minutes")
+        try:
+            with OscClient(self.address, timeout=1) as c:
+                for _ in range(600):
+                    if c.request("ping", 0, PAD, timeout=1):
+                        return
+                    if self.proc.poll() is not None:
+                        raise SystemExit(f"the server died at start-up: see {log}")
+            raise SystemExit("the server did not answer within 10 minutes")
+        except BaseException:
+            self.stop()
+            raise
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Stop the server however the campaign's part ended: a part that raises must not
+        leave ``serve`` (and its front and watchdog) running after the script exits."""
+        if self.alive():
+            self.stop()
+        self.log.close()
 
     def rss(self) -> tuple[int, int]:
         """(VmRSS, VmHWM) in bytes."""
@@ -664,23 +678,23 @@ def first_campaign(a: argparse.Namespace) -> int:
         files = bad_files(tmp, keep)
         target = tmp / "target.wav"
         sf.write(target, saw(midi=48) * np.linspace(1, 0.6, SR, dtype=np.float32), SR)
-        srv = Server(a.models, tmp / "serve.log", "--profiles", str(tmp / "profiles"))
-        print(
-            f"server pid {srv.proc.pid} on {srv.address[1]} (models {a.models}, 1 worker, size rule for every sender)"
-        )
-        with OscClient(srv.address, timeout=60) as c:
-            # warm up: a legitimate target and step, then the baseline
-            sid = c.request("new", "basic", 0)[0].args[1]
-            c.request("target", sid, str(target))
-            c.request("step", sid, str(target))
-            print(f"baseline RSS after warm-up: {srv.reset_peak() / 2**20:.0f} MB")
-            bad_paths_phase(srv, c, files, sid, target, t)
-            sessions_phase(srv, c, target, a.sessions)
-            fuzz_phase(srv, a, target, t)
-            bundle_and_log_phase(c)
-            for _ in range(4):  # 4. SIGTERM with steps in flight
-                c.send(f"{P}/step", c.next_id(), sid, str(target))
-        rc, stop_s = srv.stop()
+        with Server(a.models, tmp / "serve.log", "--profiles", str(tmp / "profiles")) as srv:
+            print(
+                f"server pid {srv.proc.pid} on {srv.address[1]} (models {a.models}, 1 worker, size rule for every sender)"
+            )
+            with OscClient(srv.address, timeout=60) as c:
+                # warm up: a legitimate target and step, then the baseline
+                sid = _must_new_sid(c)
+                c.request("target", sid, str(target))
+                c.request("step", sid, str(target))
+                print(f"baseline RSS after warm-up: {srv.reset_peak() / 2**20:.0f} MB")
+                bad_paths_phase(srv, c, files, sid, target, t)
+                sessions_phase(srv, c, target, a.sessions)
+                fuzz_phase(srv, a, target, t)
+                bundle_and_log_phase(c)
+                for _ in range(4):  # 4. SIGTERM with steps in flight
+                    c.send(f"{P}/step", c.next_id(), sid, str(target))
+            rc, stop_s = srv.stop()
         log_report(srv)
         print(f"\nSIGTERM with 4 steps in flight: exit code {rc} after {stop_s:.2f} s")
         print(f"server deaths: {t.deaths + (rc not in (0,))}; hangs: {t.hangs}")
@@ -698,9 +712,29 @@ def _pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
 
-def _new_sid(c: OscClient) -> str | None:
-    got = c.request("new", "basic", 0, PAD, timeout=30)
-    return got[0].args[1] if got and got[0].address == f"{P}/new/reply" else None
+def _new_sid(c: OscClient, wait_s: float = 600.0) -> str | None:
+    """A new Basic session's id, or None when the server refuses one (the memory budget).
+    A server answers before its models are loaded and refuses a ``new`` for a group still
+    loading with the error ``loading`` ("ask again"): asked again every 0.5 s, up to
+    ``wait_s``, as the device does, so that real models count as loaded, not as refused."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        got = c.request("new", "basic", 0, PAD, timeout=30)
+        if got and got[0].address == f"{P}/new/reply":
+            return got[0].args[1]
+        loading = bool(got) and got[0].address == f"{P}/error" and got[0].args[1] == "loading"
+        if not loading or time.monotonic() > deadline:
+            return None
+        time.sleep(0.5)
+
+
+def _must_new_sid(c: OscClient) -> str:
+    """``_new_sid`` where a campaign cannot go on without a session: a clear stop, not a
+    ``None`` sent over OSC."""
+    sid = _new_sid(c)
+    if sid is None:
+        raise SystemExit("the server gave no session for a new Basic session: see its log")
+    return sid
 
 
 def _heavy_flood(address, target: str, until, out, ready) -> None:
@@ -851,7 +885,7 @@ def flood_figures(srv: Server, target: str, seconds: float) -> dict:
     out = ctx.Queue()
     v = Victim(srv.address, target)
     with OscClient(srv.address, timeout=60) as victim:
-        sid = _new_sid(victim)
+        sid = _must_new_sid(victim)
         victim.request("target", sid, target, timeout=300)
         procs = _start_floods(ctx, srv.address, target, seconds, out)
         time.sleep(5.0)  # the flood is on before the victim starts
@@ -878,8 +912,16 @@ def flood_figures(srv: Server, target: str, seconds: float) -> dict:
     return {"seconds": took, **v.figures(), **sent}
 
 
+#: ``status``' padding: its reply names every group and how far each has loaded, so with the
+#: three shipped groups it outgrows ``PAD`` (the stub models have one), and the size rule
+#: refuses an unproved sender a reply longer than its request.
+STATUS_PAD = b"\0" * 512
+
+
 def status_of(c: OscClient) -> osc.Message:
-    (st,) = c.request("status", 0, PAD, timeout=30)
+    (st,) = c.request("status", 0, STATUS_PAD, timeout=30)
+    if st.address != f"{P}/status/reply":
+        raise SystemExit(f"status was refused: {st.args}")
     return st
 
 
@@ -888,7 +930,7 @@ def memory_figures(srv: Server, target: str, budget_mb: float, sessions: int) ->
     budget's own count (status' session_mb) and against --session-memory."""
     refused = made = 0
     with OscClient(srv.address, timeout=120) as c:
-        warm = _new_sid(c)  # first use loads the feature code: not what sessions hold
+        warm = _must_new_sid(c)  # first use loads the feature code: not what sessions hold
         c.request("target", warm, target)
         for _ in range(3):
             c.request("step", warm, target)
@@ -926,8 +968,10 @@ def sigterm_figures(models: str, target: str, runs: int, stub: bool, tmp: Path) 
         tdir = tmp / f"tmpdir{i}"
         tdir.mkdir()
         env = {**os.environ, "TMPDIR": str(tdir)}
-        srv = Server(models, tmp / f"sigterm{i}.log", "--workers", "2", stub=stub, env=env)
-        with OscClient(srv.address, timeout=120) as c:
+        with (
+            Server(models, tmp / f"sigterm{i}.log", "--workers", "2", stub=stub, env=env) as srv,
+            OscClient(srv.address, timeout=120) as c,
+        ):
             sids = [x for x in (_new_sid(c) for _ in range(4)) if x]
             for x in sids:
                 c.request("target", x, target)
@@ -994,9 +1038,8 @@ def amplification_figures(srv: Server) -> dict:
 
 
 def _flood_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool, dict]:
-    srv = Server(a.models, tmp / "flood.log", "--workers", "2", stub=a.stub)
-    f = flood_figures(srv, str(target), a.flood_seconds)
-    srv.stop()
+    with Server(a.models, tmp / "flood.log", "--workers", "2", stub=a.stub) as srv:
+        f = flood_figures(srv, str(target), a.flood_seconds)
     print(
         f"\nflood {f['seconds']:.0f} s: {f['bundles']} bundles of 16 heavy requests "
         f"({f['bundle_bytes'] / 1e3:.0f} kB), {f['news']} one-shot news from new ports, "
@@ -1017,9 +1060,8 @@ def _flood_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool, d
 
 
 def _memory_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool, dict]:
-    srv = Server(a.models, tmp / "memory.log", "--session-memory", str(a.session_memory), stub=a.stub)
-    m = memory_figures(srv, str(target), a.session_memory, a.sessions)
-    srv.stop()
+    with Server(a.models, tmp / "memory.log", "--session-memory", str(a.session_memory), stub=a.stub) as srv:
+        m = memory_figures(srv, str(target), a.session_memory, a.sessions)
     off = (m["count_mb"] - m["rss_mb"]) / max(m["rss_mb"], 1e-9)
     print(
         f"\nmemory, --session-memory {m['budget_mb']:.0f} MB: {m['made']} sessions with a target and "
@@ -1040,9 +1082,8 @@ def _sigterm_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool,
 
 
 def _amplification_part(a: argparse.Namespace, tmp: Path, target: Path) -> tuple[bool, dict]:
-    srv = Server(a.models, tmp / "amp.log", stub=a.stub)
-    r = amplification_figures(srv)
-    srv.stop()
+    with Server(a.models, tmp / "amp.log", stub=a.stub) as srv:
+        r = amplification_figures(srv)
     print("\nreplies to an unproved sender (size rule for every sender):")
     for name, inp, out in r["rows"]:
         print(f"  {name:24s} request {inp:5d} B -> replies {out:5d} B")
