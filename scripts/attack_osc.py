@@ -6,16 +6,20 @@ for every sender as for any sender off loopback), then from other sockets:
 
 1. bad files and paths (FIFO, devices, /proc, sockets, symlink loops, hostile WAV
    headers, sparse multi-GB files, secret-bearing text, profiles outside the allowed
-   folder, ...), each followed by a ping; the server's peak memory is reset before and
-   read after each request (/proc/PID/clear_refs, VmHWM);
+   folder, ...), each answered before the next is sent (a file rides on the session's
+   own target or step, whose reply is awaited by its request id; a profile on a ``new``,
+   fenced) and followed by a ping; the server's peak memory is reset before and read
+   after each request (/proc/PID/clear_refs, VmHWM);
 2. fuzzed datagrams (random bytes, mutated and truncated requests, bundles), each
-   followed by a ping, while legitimate clients step sessions;
+   followed by a fence, while legitimate clients step sessions; paced within the
+   server's gate for a stranger socket, so what is measured is the decoder, not the
+   gate's drops;
 3. the 64 kB bundle of 4,093 tiny messages, control characters for the log;
 4. SIGTERM with steps in flight, timed.
 
 Prints the counts the issue's goals are stated in. Usage::
 
-    python scripts/attack_osc.py [--models DIR] [--datagrams 10000] [--seed 0]
+    python scripts/attack_osc.py [--models DIR | --stub] [--datagrams 10000] [--seed 0]
 
 ``--goals`` runs instead the fairness campaign (a fair and bounded server), printing
 its goal figures: a second client's ping p99 and whole-step time while one client floods
@@ -60,6 +64,7 @@ from hostile_wav import SR, saw, sparse_wav, wav_header  # noqa: E402
 
 from serumrnn.server import osc  # noqa: E402
 from serumrnn.server.osc_cli import OscClient  # noqa: E402
+from serumrnn.server.osc_gate import STRANGER_RATE, UNIT_BYTES  # noqa: E402
 
 P = osc.PREFIX
 SECRET = "SECRET-c0ffee-4b1d"  # planted in every file; must never appear in a reply
@@ -70,6 +75,8 @@ ROOM = 64
 #: Makes a ping or new longer than its reply: the size rule holds replies to a sender that
 #: has not proved its address to the request's size (docs/protocol.md, "No amplification").
 PAD = b"\0" * 64
+#: The fence's group: a ``new`` for it is answered ``unknown_group`` (see :func:`fence`).
+FENCE_GROUP = "fence-no-such-group"
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -187,23 +194,34 @@ from stub_models import stub_models
 from test_osc_hardening import StubRack
 from serumrnn.server.cli import build_parser
 from serumrnn.server.osc_cli import _cmd_serve
-a = build_parser().parse_args(["serve", *sys.argv[2:]])
-sys.exit(_cmd_serve(a, models=stub_models(), rack=StubRack()))
+a = build_parser().parse_args(["serve", *sys.argv[3:]])
+rack = StubRack() if sys.argv[2] == "stub-rack" else None  # None: the open rack, as serve loads it
+sys.exit(_cmd_serve(a, models=stub_models(), rack=rack))
 """
 
 
 class Server:
     """``serumrnn serve`` in a child process, with its log in a file (``stub``: the same
-    command on scripted stub models)."""
+    command on scripted stub models; ``renders``: with them, the open rack renders the
+    candidates of a step that needs a search, else a stub rack that refuses to render keeps
+    the figures about the server alone)."""
 
-    def __init__(self, models: str, log: Path, *extra: str, stub: bool = False, env: dict | None = None):
+    def __init__(
+        self,
+        models: str,
+        log: Path,
+        *extra: str,
+        stub: bool = False,
+        renders: bool = False,
+        env: dict | None = None,
+    ):
         self.log_path = log
         self.log = open(log, "w")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         head = (
-            [sys.executable, "-c", STUB_SERVE, str(ROOT / "tests")]
+            [sys.executable, "-c", STUB_SERVE, str(ROOT / "tests"), "open-rack" if renders else "stub-rack"]
             if stub
             else [sys.executable, "-m", "serumrnn.server.cli", "serve"]
         )
@@ -316,7 +334,7 @@ def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | No
     only requests for unknown sessions, files and profiles through it)."""
     c.send_raw(data)
     t0 = time.monotonic()
-    c.send(f"{P}/new", rid, "fence-no-such-group", PAD)
+    c.send(f"{P}/new", rid, FENCE_GROUP, PAD)
     got = []
     while True:
         c.sock.settimeout(max(0.01, LATE_S - (time.monotonic() - t0)))
@@ -328,6 +346,31 @@ def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | No
         if m.address == f"{P}/error" and m.args[:2] == (rid, "unknown_group"):
             return got, time.monotonic() - t0
         got.append(d)
+
+
+def own_reply(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | None:
+    """Send ``data``, a request naming the client's own session, and wait for its own
+    reply (its final message); the datagrams and the delay, or None if none came within
+    LATE_S (a hang). Why not :func:`fence`: a session's requests run in the heavy lane,
+    path checks included, and a light fence is answered first (the fence then counted each
+    answer for the request after it). Other messages are kept in ``c.stray``."""
+    c.send_raw(data)
+    t0 = time.monotonic()
+    got: list[bytes] = []
+    while (left := LATE_S - (time.monotonic() - t0)) > 0:
+        c.sock.settimeout(max(0.01, left))
+        try:
+            d = c.sock.recvfrom(65535)[0]
+        except TimeoutError:
+            return None
+        mine = [m for m in osc.decode(d) if osc.request_id_of(m) == rid]
+        if not mine:
+            c.stray.extend(osc.decode(d))
+            continue
+        got.append(d)
+        if any(osc.is_final(m.address) for m in mine):
+            return got, time.monotonic() - t0
+    return None
 
 
 # -- fuzz generation ----------------------------------------------------------------------
@@ -424,13 +467,13 @@ def needs_answer(data: bytes) -> bool:
 
 
 def legit_client(
-    address, target: str, ready: threading.Barrier, stop: threading.Event, tally: dict, lock
+    address, target: str, capture: str, ready: threading.Barrier, stop: threading.Event, tally: dict, lock
 ) -> None:
-    """A producer stepping a preset session until ``stop``: every step must be answered
-    (within 60 s) and carry its own request id."""
+    """A producer stepping a session as the device does (each step sends the capture's
+    path) until ``stop``: every step must be answered (within 60 s) and carry its own
+    request id."""
     with OscClient(address, timeout=60) as c:
-        new = c.request("new", "basic", "preset:saw", 0)
-        sid = new[0].args[1] if new and new[0].address == f"{P}/new/reply" else None
+        sid = _new_sid(c)
         if sid is not None:
             c.request("target", sid, target)
         ready.wait(120)
@@ -440,7 +483,7 @@ def legit_client(
             return
         while not stop.is_set():
             rid = c.next_id()
-            reply = c.request("step", sid, rid=rid)
+            reply = c.request("step", sid, capture, rid=rid)
             with lock:
                 if not reply:
                     tally["lost"] += 1
@@ -468,7 +511,7 @@ def main() -> int:
         "--sessions", type=int, default=16, help="sessions stepped to the end to measure their memory"
     )
     ap.add_argument("--goals", action="store_true", help="run the fairness campaign instead (see above)")
-    ap.add_argument("--stub", action="store_true", help="with --goals: serve scripted stub models")
+    ap.add_argument("--stub", action="store_true", help="serve scripted stub models instead of --models")
     ap.add_argument("--flood-seconds", type=float, default=60.0)
     ap.add_argument("--sigterm-runs", type=int, default=20)
     ap.add_argument("--session-memory", type=float, default=100.0, metavar="MB")
@@ -502,21 +545,27 @@ def bad_paths_phase(srv: Server, c: OscClient, files: dict, sid: str, target: Pa
     results, worst = {}, (0, "")
     for kind, (req, path) in files.items():
         rid = c.next_id()
+        # A profile rides on a new (no session: the sender has proved nothing, and its
+        # replies are held to the request's size); a file on the session's own target or
+        # step, whose replies may be longer (the session id proves the address).
+        unproved = req == "profile"
         data = (
             osc.encode(f"{P}/new", (rid, "basic", path, 0))
-            if req == "profile"
+            if unproved
             else osc.encode(f"{P}/{req}", (rid, sid, path))
         )
         before = srv.reset_peak()
-        got = fence(c, data, c.next_id())
+        got = fence(c, data, c.next_id()) if unproved else own_reply(c, data, rid)
+        if got is not None and not unproved and not c.request("ping", 0, PAD, timeout=LATE_S):
+            got = None  # answered, then the server stopped answering
         peak = srv.rss()[1] - before
         if got is None:
             t.hangs += 1
-            results[kind] = ("HANG", 0, len(data))
+            results[kind] = ("HANG", 0, len(data), unproved)
             continue
         replies, _ = got
         t.leaked += sum(d.count(SECRET.encode()) * len(SECRET) + d.count(b"root:x:0:0") * 10 for d in replies)
-        results[kind] = (reply_code(replies), sum(map(len, replies)), len(data))
+        results[kind] = (reply_code(replies), sum(map(len, replies)), len(data), unproved)
         worst = max(worst, (peak, kind))
         if not srv.alive():
             t.deaths += 1
@@ -527,13 +576,17 @@ def bad_paths_phase(srv: Server, c: OscClient, files: dict, sid: str, target: Pa
         c.request(req, sid, str(target))
         legit_peak = max(legit_peak, srv.rss()[1] - before)
     internal = [k for k, v in results.items() if v[0] in ("internal", "no reply", "HANG")]
-    over = [k for k, v in results.items() if v[1] > v[2]]
+    over = [k for k, v in results.items() if v[3] and v[1] > v[2]]
     print(f"\nbad files and paths: {len(results)} kinds")
-    for kind, (code, out, inp) in results.items():
-        print(f"  {kind:28s} {code:18s} reply {out:4d} B / request {inp:5d} B")
+    for kind, (code, out, inp, unproved) in results.items():
+        print(
+            f"  {kind:28s} {code:18s} reply {out:4d} B / request {inp:5d} B"
+            + ("  (unproved sender)" if unproved else "")
+        )
     print(
         f"  specific code for every kind: {'yes' if not internal else internal}; "
-        f"replies over request size: {len(over)}; hangs: {t.hangs}; file bytes in replies: {t.leaked}"
+        f"replies over request size to an unproved sender: {len(over)}; hangs: {t.hangs}; "
+        f"file bytes in replies: {t.leaked}"
     )
     print(
         f"  peak memory above baseline, one request: {worst[0] / 2**20:.1f} MB "
@@ -550,16 +603,17 @@ def reply_code(replies: list[bytes]) -> str:
     return msgs[0].args[1] if msgs[0].address == f"{P}/error" else msgs[0].address
 
 
-def sessions_phase(srv: Server, c: OscClient, target: Path, sessions: int) -> None:
-    """Sessions' memory: N sessions with a target, stepped until done."""
+def sessions_phase(srv: Server, c: OscClient, target: Path, capture: Path, sessions: int) -> None:
+    """Sessions' memory: N sessions with a target, stepped as the device steps them (the
+    capture's path each time) until done or five steps."""
     rss0 = srv.rss()[0]
     sids, steps = [], 0
     for _ in range(sessions):
-        s2 = c.request("new", "basic", "preset:saw", 0)[0].args[1]
+        s2 = _must_new_sid(c)
         c.request("target", s2, str(target))
         sids.append(s2)
         for _ in range(5):
-            reply = c.request("step", s2)
+            reply = c.request("step", s2, str(capture))
             steps += reply[-1].address == f"{P}/step/end"
             if reply[-1].address != f"{P}/step/end" or reply[-1].args[4]:
                 break
@@ -574,8 +628,34 @@ def sessions_phase(srv: Server, c: OscClient, target: Path, sessions: int) -> No
         c.request("end", s2)
 
 
-def fuzz_one(f: OscClient, data: bytes, rid: int, srv: Server, t: Tally, n: Counter) -> bool:
-    """One fuzzed datagram and its fence; False when the server died."""
+class Pace:
+    """Keeps a stranger socket within the server's gate (``osc_gate.STRANGER_RATE``): a
+    datagram the gate drops unanswered is the gate working, not the decoder, and a dropped
+    fence would wait LATE_S and count as a hang. Mirrors the gate's token bucket and sleeps
+    until a datagram and its fence can both be paid for."""
+
+    def __init__(self) -> None:
+        self.rate, self.burst = STRANGER_RATE
+        self.tokens, self.at = self.burst / 2, time.monotonic()  # half: the gate's may be spent
+
+    def wait(self, *sizes: int) -> None:
+        cost = sum(1 + n // UNIT_BYTES for n in sizes)
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < cost:
+            time.sleep((cost - self.tokens) / self.rate)
+            self.tokens, self.at = cost, time.monotonic()
+        self.tokens -= cost
+
+
+#: The fence's size, for :class:`Pace` (its ``new`` for no group, padded).
+FENCE_BYTES = len(osc.encode(f"{P}/new", (0, FENCE_GROUP, PAD)))
+
+
+def fuzz_one(f: OscClient, data: bytes, rid: int, srv: Server, t: Tally, n: Counter, pace: Pace) -> bool:
+    """One fuzzed datagram and its fence, within the gate's rate; False when the server died."""
+    pace.wait(len(data), FENCE_BYTES)
     got = fence(f, data, rid)
     if got is None:
         t.hangs += 1
@@ -595,7 +675,7 @@ def fuzz_one(f: OscClient, data: bytes, rid: int, srv: Server, t: Tally, n: Coun
     return True
 
 
-def fuzz_phase(srv: Server, a: argparse.Namespace, target: Path, t: Tally) -> None:
+def fuzz_phase(srv: Server, a: argparse.Namespace, target: Path, capture: Path, t: Tally) -> None:
     """2. Fuzzed datagrams, each fenced by a ping, with legitimate clients stepping meanwhile."""
     r = random.Random(a.seed)
     stop, lock = threading.Event(), threading.Lock()
@@ -603,7 +683,9 @@ def fuzz_phase(srv: Server, a: argparse.Namespace, target: Path, t: Tally) -> No
     ready = threading.Barrier(a.clients + 1)
     clients = [
         threading.Thread(
-            target=legit_client, args=(srv.address, str(target), ready, stop, tally, lock), daemon=True
+            target=legit_client,
+            args=(srv.address, str(target), str(capture), ready, stop, tally, lock),
+            daemon=True,
         )
         for _ in range(a.clients)
     ]
@@ -614,9 +696,10 @@ def fuzz_phase(srv: Server, a: argparse.Namespace, target: Path, t: Tally) -> No
     n: Counter = Counter()
     before = srv.reset_peak()
     t0 = time.monotonic()
+    pace = Pace()
     with OscClient(srv.address, timeout=10) as f:
         for i in range(a.datagrams):
-            if not fuzz_one(f, fuzz_datagram(r), 2_000_000_000 - i, srv, t, n):
+            if not fuzz_one(f, fuzz_datagram(r), 2_000_000_000 - i, srv, t, n, pace):
                 break
     took = time.monotonic() - t0
     fuzz_peak = max(0, srv.rss()[1] - before)
@@ -654,7 +737,7 @@ def bundle_and_log_phase(c: OscClient) -> None:
     )
     c.send(f"{P}/x\n2099-01-01 00:00:00 INFO ready: forged\x1b[2J", 1, "y" * 64)
     c.request("target", "s" + "0" * 32 + "\n\x1b]0;pwned\x07", "/a\nb", timeout=5)
-    c.request("ping")
+    c.request("ping", 0, PAD)  # answered once the lines above are logged (padded: the size rule)
 
 
 def log_report(srv: Server) -> None:
@@ -678,9 +761,15 @@ def first_campaign(a: argparse.Namespace) -> int:
         files = bad_files(tmp, keep)
         target = tmp / "target.wav"
         sf.write(target, saw(midi=48) * np.linspace(1, 0.6, SR, dtype=np.float32), SR)
-        with Server(a.models, tmp / "serve.log", "--profiles", str(tmp / "profiles")) as srv:
+        capture = tmp / "capture.wav"  # the producer's sound as the device captures it
+        sf.write(capture, saw(midi=48), SR)
+        # renders: its sessions step as the device's do, and a step searches by rendering
+        with Server(
+            a.models, tmp / "serve.log", "--profiles", str(tmp / "profiles"), stub=a.stub, renders=True
+        ) as srv:
             print(
-                f"server pid {srv.proc.pid} on {srv.address[1]} (models {a.models}, 1 worker, size rule for every sender)"
+                f"server pid {srv.proc.pid} on {srv.address[1]} "
+                f"({'stub models' if a.stub else f'models {a.models}'}, 1 worker, size rule for every sender)"
             )
             with OscClient(srv.address, timeout=60) as c:
                 # warm up: a legitimate target and step, then the baseline
@@ -689,8 +778,8 @@ def first_campaign(a: argparse.Namespace) -> int:
                 c.request("step", sid, str(target))
                 print(f"baseline RSS after warm-up: {srv.reset_peak() / 2**20:.0f} MB")
                 bad_paths_phase(srv, c, files, sid, target, t)
-                sessions_phase(srv, c, target, a.sessions)
-                fuzz_phase(srv, a, target, t)
+                sessions_phase(srv, c, target, capture, a.sessions)
+                fuzz_phase(srv, a, target, capture, t)
                 bundle_and_log_phase(c)
                 for _ in range(4):  # 4. SIGTERM with steps in flight
                     c.send(f"{P}/step", c.next_id(), sid, str(target))
@@ -712,14 +801,15 @@ def _pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
 
-def _new_sid(c: OscClient, wait_s: float = 600.0) -> str | None:
-    """A new Basic session's id, or None when the server refuses one (the memory budget).
-    A server answers before its models are loaded and refuses a ``new`` for a group still
-    loading with the error ``loading`` ("ask again"): asked again every 0.5 s, up to
-    ``wait_s``, as the device does, so that real models count as loaded, not as refused."""
+def _new_sid(c: OscClient, *options: str, wait_s: float = 600.0) -> str | None:
+    """A new Basic session's id (``options``: the input, e.g. ``preset:saw``), or None when
+    the server refuses one (the memory budget). A server answers before its models are
+    loaded and refuses a ``new`` for a group still loading with the error ``loading`` ("ask
+    again"): asked again every 0.5 s, up to ``wait_s``, as the device does, so that real
+    models count as loaded, not as refused."""
     deadline = time.monotonic() + wait_s
     while True:
-        got = c.request("new", "basic", 0, PAD, timeout=30)
+        got = c.request("new", "basic", *options, 0, PAD, timeout=30)
         if got and got[0].address == f"{P}/new/reply":
             return got[0].args[1]
         loading = bool(got) and got[0].address == f"{P}/error" and got[0].args[1] == "loading"
@@ -728,10 +818,10 @@ def _new_sid(c: OscClient, wait_s: float = 600.0) -> str | None:
         time.sleep(0.5)
 
 
-def _must_new_sid(c: OscClient) -> str:
+def _must_new_sid(c: OscClient, *options: str) -> str:
     """``_new_sid`` where a campaign cannot go on without a session: a clear stop, not a
     ``None`` sent over OSC."""
-    sid = _new_sid(c)
+    sid = _new_sid(c, *options)
     if sid is None:
         raise SystemExit("the server gave no session for a new Basic session: see its log")
     return sid
