@@ -330,8 +330,10 @@ def fence(c: OscClient, data: bytes, rid: int) -> tuple[list[bytes], float] | No
     None if none came within LATE_S (a hang); later than HANG_S is a slow answer. The fence
     is a ``new`` for no group: it runs in the light lane after every light request of this
     socket, and what needs no work is answered on arrival, so what comes before it answers
-    ``data`` (a heavy request of a real session may still be running: the callers send
-    only requests for unknown sessions, files and profiles through it)."""
+    ``data``. A request of a real session runs in the heavy lane and may answer after the
+    fence, so the callers send only datagrams that name no session of theirs (fuzz,
+    profiles on a ``new``, the amplification bundle) through it; a session's own requests
+    go through :func:`own_reply`."""
     c.send_raw(data)
     t0 = time.monotonic()
     c.send(f"{P}/new", rid, FENCE_GROUP, PAD)
