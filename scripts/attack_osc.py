@@ -62,9 +62,8 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 from hostile_wav import SR, saw, sparse_wav, wav_header  # noqa: E402
 
-from serumrnn.server import osc  # noqa: E402
+from serumrnn.server import osc, osc_gate  # noqa: E402
 from serumrnn.server.osc_cli import OscClient  # noqa: E402
-from serumrnn.server.osc_gate import STRANGER_RATE, UNIT_BYTES  # noqa: E402
 
 P = osc.PREFIX
 SECRET = "SECRET-c0ffee-4b1d"  # planted in every file; must never appear in a reply
@@ -633,22 +632,17 @@ def sessions_phase(srv: Server, c: OscClient, target: Path, capture: Path, sessi
 class Pace:
     """Keeps a stranger socket within the server's gate (``osc_gate.STRANGER_RATE``): a
     datagram the gate drops unanswered is the gate working, not the decoder, and a dropped
-    fence would wait LATE_S and count as a hang. Mirrors the gate's token bucket and sleeps
-    until a datagram and its fence can both be paid for."""
+    fence would wait LATE_S and count as a hang. A bucket of the gate's own kind, at its
+    rate and prices, sleeps until a datagram and its fence can both be paid for."""
 
     def __init__(self) -> None:
-        self.rate, self.burst = STRANGER_RATE
-        self.tokens, self.at = self.burst / 2, time.monotonic()  # half: the gate's may be spent
+        # half the burst: the gate's bucket for this client may be partly spent already
+        self.bucket = osc_gate.Bucket(osc_gate.STRANGER_RATE[1] / 2, time.monotonic())
 
     def wait(self, *sizes: int) -> None:
-        cost = sum(1 + n // UNIT_BYTES for n in sizes)
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < cost:
-            time.sleep((cost - self.tokens) / self.rate)
-            self.tokens, self.at = cost, time.monotonic()
-        self.tokens -= cost
+        price = sum(map(osc_gate.cost, sizes))
+        while not self.bucket.take(price, time.monotonic(), osc_gate.STRANGER_RATE):
+            time.sleep((price - self.bucket.tokens) / osc_gate.STRANGER_RATE[0])
 
 
 #: The fence's size, for :class:`Pace` (its ``new`` for no group, padded).
@@ -678,7 +672,7 @@ def fuzz_one(f: OscClient, data: bytes, rid: int, srv: Server, t: Tally, n: Coun
 
 
 def fuzz_phase(srv: Server, a: argparse.Namespace, target: Path, capture: Path, t: Tally) -> None:
-    """2. Fuzzed datagrams, each fenced by a ping, with legitimate clients stepping meanwhile."""
+    """2. Fuzzed datagrams, each fenced, with legitimate clients stepping meanwhile."""
     r = random.Random(a.seed)
     stop, lock = threading.Event(), threading.Lock()
     tally = {"steps": 0, "lost": 0, "misrouted": 0, "errors": 0}

@@ -51,8 +51,13 @@ _PROBES = (f"{PREFIX}/ping\0".encode(), f"{PREFIX}/status\0".encode())
 _SOCKADDR_IN = 16  # sizeof(struct sockaddr_in)
 
 
+def cost(size: int) -> int:
+    """The tokens a ``size``-byte datagram pays (one per started :data:`UNIT_BYTES`)."""
+    return 1 + size // UNIT_BYTES
+
+
 @dataclass
-class _Bucket:
+class Bucket:
     tokens: float
     at: float
 
@@ -72,8 +77,8 @@ class Gate:
 
     def __init__(self, client: Callable[[str], str], clock: Callable[[], float] = time.monotonic):
         self._client, self._clock = client, clock
-        self._proved: OrderedDict[bytes, _Bucket] = OrderedDict()
-        self._strangers: dict[tuple[str, bool], _Bucket] = {}
+        self._proved: OrderedDict[bytes, Bucket] = OrderedDict()
+        self._strangers: dict[tuple[str, bool], Bucket] = {}
         self._clients: dict[bytes, str] = {}  # a raw IP address -> its client
         self._lock = threading.Lock()
         self.dropped = 0  # in all, for the tests
@@ -94,7 +99,7 @@ class Gate:
             if name in self._proved:
                 self._proved.move_to_end(name)
                 return
-            self._proved[name] = _Bucket(PROVED_RATE[1], self._clock())
+            self._proved[name] = Bucket(PROVED_RATE[1], self._clock())
             while len(self._proved) > MAX_PROVED:
                 self._proved.popitem(last=False)
 
@@ -111,11 +116,11 @@ class Gate:
         """Whether to decode and answer a ``size``-byte datagram that begins with ``head``
         from the sender whose raw address is ``name``; False: drop it unanswered."""
         now = self._clock()
-        cost = 1 + size // UNIT_BYTES
+        price = cost(size)
         with self._lock:
             bucket = self._proved.get(name)
             if bucket is not None:
-                ok = bucket.take(cost, now, PROVED_RATE)
+                ok = bucket.take(price, now, PROVED_RATE)
             else:
                 probe = head.startswith(_PROBES)
                 rate = PROBE_RATE if probe else STRANGER_RATE
@@ -124,8 +129,8 @@ class Gate:
                 if bucket is None:
                     if len(self._strangers) >= MAX_CLIENTS:
                         self._strangers.clear()
-                    bucket = self._strangers[key] = _Bucket(rate[1], now)
-                ok = bucket.take(cost, now, rate)
+                    bucket = self._strangers[key] = Bucket(rate[1], now)
+                ok = bucket.take(price, now, rate)
             if ok:
                 return True
             self.dropped += 1
