@@ -115,14 +115,14 @@ def changes_between(start: Chain, end: Chain) -> list[KnobChange]:
     knobs too: one round's moves, or several rounds' together."""
     out = []
     for old, new in zip(start, end):
-        moved = [(k, old.knobs[k.name], new.knobs[k.name]) for k in old.effect.knobs]
+        moved = [(k, old.knobs[k.name], new.knobs[k.name], k.text) for k in old.effect.knobs]
         moved += [
-            (f.as_knob(), old.fixed_value(f), new.fixed_value(f))
+            (f.as_knob(), old.fixed_value(f), new.fixed_value(f), f.text)  # a switch says its word
             for f in old.effect.extra
             if f.name in old.extra or f.name in new.extra
         ]
-        for k, a, b in moved:
-            if a != b:
+        for k, a, b, text in moved:
+            if a != b and k.name not in new.idle:  # a knob its switch leaves idle is not a move
                 out.append(
                     KnobChange(
                         old.name,
@@ -130,8 +130,8 @@ def changes_between(start: Chain, end: Chain) -> list[KnobChange]:
                         k.label,
                         a,
                         b,
-                        k.text(a),
-                        k.text(b),
+                        text(a),
+                        text(b),
                         k.serum_name,
                         k.to_serum(b),
                         k.to_serum(a),
@@ -192,8 +192,9 @@ def freed(chain: Chain, knobs: Sequence[tuple[str, str]]) -> Chain:
 
 def _slots(chain: Chain) -> list[tuple[int, spec.Knob, bool]]:
     """(position, knob, whether it is an extra knob) of every continuous knob on the chain
-    the fine-tune moves (see :data:`TUNE_EXTRAS`)."""
-    out = [(i, k, False) for i, fx in enumerate(chain) for k in fx.effect.continuous]
+    the fine-tune moves (see :data:`TUNE_EXTRAS`); none that a switch leaves idle (``FX.idle``),
+    which would only spend CMA-ES's renders on moves that change nothing."""
+    out = [(i, k, False) for i, fx in enumerate(chain) for k in fx.effect.continuous if k.name not in fx.idle]
     if TUNE_EXTRAS:
         out += [
             (i, f.as_knob(), True)

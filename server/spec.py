@@ -34,6 +34,7 @@ from serumrnn.server.spec_types import SERUM_DEFAULTS as SERUM_DEFAULTS
 from serumrnn.server.spec_types import Display as Display
 from serumrnn.server.spec_types import Effect as Effect
 from serumrnn.server.spec_types import Fixed as Fixed
+from serumrnn.server.spec_types import Gate as Gate
 from serumrnn.server.spec_types import Knob as Knob
 from serumrnn.server.spec_types import Relation as Relation
 
@@ -119,6 +120,7 @@ EFFECTS: tuple[Effect, ...] = (
             Fixed("gain", "CmpGain", 139, 0.0, Display("dB", 0.0, 30.0, digits=1), label="Gain", extra=True),
             Fixed("wet", "Comp_wet", 269, 1.0, label="Mix"),
         ),
+        gates=(Gate("multiband", 0.0, ("low", "mid", "high"), 0.0, "a plain compressor has no bands"),),
     ),
     Effect(
         "distortion",
@@ -176,6 +178,7 @@ EFFECTS: tuple[Effect, ...] = (
                 imitates="eq",
             ),
         ),
+        gates=(Gate("prepost", 0.0, ("filter_mode", "filter_freq", "filter_bw"), why="the filter is off"),),
     ),
     Effect(
         "eq",
@@ -340,6 +343,20 @@ def extra_text(effect_name: str, values: Mapping[str, float]) -> list[str]:
     return [
         f"{f.label or f.name} {f.text(values[f.name])}" for f in effect(effect_name).extra if f.name in values
     ]
+
+
+def gated_off(effect_name: str, extra: Mapping[str, float]) -> frozenset[str]:
+    """The effect's knobs that do nothing with its switches where ``extra`` (else the spec)
+    sets them (:func:`serumrnn.server.spec_knobs.gated_off`): no step or report names them."""
+    return spec_knobs.gated_off(effect(effect_name), extra)
+
+
+def settle(
+    effect_name: str, knobs: Mapping[str, float], extra: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The one setting for a sound whose switches leave some knobs doing nothing
+    (:func:`serumrnn.server.spec_knobs.settle`): (knobs, extra)."""
+    return spec_knobs.settle(effect(effect_name), knobs, extra)
 
 
 def relation_problems(

@@ -1,7 +1,8 @@
 """Rules a knob setting of one effect keeps: every knob present and in range
-(:func:`validate`), the effect's relations between knobs (:func:`relation_problems`), and
-the nearest setting that keeps them (:func:`repair`; :func:`repair_setting` with the
-extra knobs a setting moved).
+(:func:`validate`), the effect's relations between knobs (:func:`relation_problems`), the
+nearest setting that keeps them (:func:`repair`; :func:`repair_setting` with the
+extra knobs a setting moved), and which knobs a switch leaves doing nothing
+(:func:`gated_off`, :func:`settle`).
 
 Each takes the :class:`~serumrnn.server.spec_types.Effect` itself; ``serumrnn.server.spec``
 looks the effect up by name (``spec.validate_knobs``, ``spec.relation_problems``,
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from serumrnn.server.spec_types import Display, Effect
+from serumrnn.server.spec_types import Display, Effect, Gate
 
 
 def validate(eff: Effect, knobs: Mapping[str, float]) -> dict[str, float]:
@@ -146,4 +147,34 @@ def repair_setting(
             put(r.low, dl.normalized(math.exp(a - down)))
         if sh:
             put(r.high, dh.normalized(math.exp(b + up)))
+    return out, out_extra
+
+
+def _switch_at(eff: Effect, g: Gate, extra: Mapping[str, float]) -> bool:
+    """Whether ``g``'s switch, as ``extra`` sets it (else at the spec's value), is at ``g.off``."""
+    f = eff.fixed_knob(g.switch)
+    return f.position(float(extra.get(g.switch, f.value))) == g.off
+
+
+def gated_off(eff: Effect, extra: Mapping[str, float]) -> frozenset[str]:
+    """The knobs (Table 1 or fixed) that do nothing with the switches where ``extra`` (else
+    the spec) sets them: the effect's gates (``Effect.gates``) whose switch is off."""
+    return frozenset(n for g in eff.gates if _switch_at(eff, g, extra) for n in g.knobs)
+
+
+def settle(
+    eff: Effect, knobs: Mapping[str, float], extra: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The same sound's one setting: each knob a switch leaves doing nothing (:func:`gated_off`)
+    put where it rests, an extra knob back at the spec's value (dropped from ``extra``), a
+    Table 1 knob at its gate's ``rest``. Two settings that differ only there are one setting
+    (one cache entry, no fine-tune move), and no step names such a knob. Returns (knobs, extra)."""
+    out, out_extra = dict(knobs), dict(extra)
+    for g in eff.gates:
+        if not _switch_at(eff, g, extra):
+            continue
+        for name in g.knobs:
+            if name in out:
+                out[name] = g.rest
+            out_extra.pop(name, None)
     return out, out_extra

@@ -222,6 +222,24 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Knobs that do nothing while a switch of the same effect is at one position: the
+    distortion's filter knobs while its filter is Off, the compressor's band knobs while
+    MULTIBAND is off. Why declared: a search that switched the filter off still carried the
+    filter frequency it had tried, and a step or a fine-tune then told the producer to turn a
+    knob that changes nothing ("Filter frequency 93 Hz -> 24 Hz" with the filter Off). A
+    setting is kept in a settled form (:func:`serumrnn.server.spec_knobs.settle`): a gated
+    extra knob back at the spec's value, a gated Table 1 knob at ``rest``; no sound changes,
+    and the words leave them out."""
+
+    switch: str  # a fixed knob with ``words`` (a switch) of the same effect
+    off: float  # the switch position (one of its words' values) at which ``knobs`` do nothing
+    knobs: tuple[str, ...]
+    rest: float = 0.0  # where a gated Table 1 knob sits meanwhile (a band knob at 0: no compression)
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class Effect:
     name: str
     label: str
@@ -229,6 +247,7 @@ class Effect:
     knobs: tuple[Knob, ...]
     fixed: tuple[Fixed, ...] = field(default_factory=tuple)
     relations: tuple[Relation, ...] = field(default_factory=tuple)
+    gates: tuple[Gate, ...] = field(default_factory=tuple)
 
     def knob(self, name: str) -> Knob:
         for k in self.knobs:
@@ -250,6 +269,15 @@ class Effect:
     def extra(self) -> tuple[Fixed, ...]:
         """The fixed knobs a search may move (``Fixed.extra``), in the spec's order."""
         return tuple(f for f in self.fixed if f.extra)
+
+    def fixed_knob(self, name: str) -> Fixed:
+        for f in self.fixed:
+            if f.name == name:
+                return f
+        raise KeyError(
+            f"effect {self.name!r} has no fixed knob {name!r}; fixed knobs: "
+            f"{', '.join(f.name for f in self.fixed)}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

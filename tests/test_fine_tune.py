@@ -101,6 +101,30 @@ def test_extra_knobs_a_step_set_are_tuned_with_the_rest_and_said_by_serum_name(m
     assert held.chain[1].extra == start_chain[1].extra
 
 
+def test_knobs_a_switch_leaves_idle_are_neither_searched_nor_asked_of_the_producer():
+    """A compressor with MULTIBAND off and a distortion whose filter is off (``spec.Gate``):
+    the fine-tune spends no render on their idle knobs, and a move of the switch that leaves
+    a knob idle names only the switch."""
+    chain = Chain(
+        [
+            FX("compressor", low=0.4, mid=0.4, high=0.4, extra={"multiband": 0.0, "threshold": 0.3}),
+            FX("distortion", mode=3, drive=0.5, extra={"prepost": 0.0}),
+        ]
+    )
+    slots = {(chain[i].name, k.name) for i, k, _ in FT._slots(chain)}
+    assert slots == {("compressor", "threshold"), ("distortion", "drive")}
+    filtered = Chain([FX("distortion", mode=3, drive=0.5, extra={"prepost": 0.5, "filter_freq": 0.2})])
+    switched_off = Chain([FX("distortion", mode=3, drive=0.5, extra={"prepost": 0.0, "filter_freq": 0.2})])
+    assert ("distortion", "filter_freq") in {(filtered[i].name, k.name) for i, k, _ in FT._slots(filtered)}
+    moves = FT.changes_between(filtered, switched_off)
+    assert [(c.knob, c.after_text) for c in moves] == [("prepost", "Off")]
+    bands_on = Chain([FX("compressor", low=0.4, mid=0.4, high=0.4, extra={"multiband": 1.0})])
+    bands_off = Chain([FX("compressor", low=0.4, mid=0.4, high=0.4, extra={"multiband": 0.0})])
+    assert [c.knob for c in FT.changes_between(bands_on, bands_off)] == ["multiband"]
+    # Switched back on, the bands leave their rest: each is a move the producer makes.
+    assert {c.knob for c in FT.changes_between(bands_off, bands_on)} == {"multiband", "low", "mid", "high"}
+
+
 def test_the_sweep_hears_every_mode_at_several_drives_and_the_search_starts_from_the_best():
     """A mode the steps did not choose, whose best drive is far from the steps' drive: the
     sweep finds it (one knob's choice and its intensity changed per setting), and CMA-ES

@@ -236,10 +236,22 @@ def test_no_distortion_mode_spikes_on_a_saw(rack):
             assert np.abs(out).max() <= 2.0, (mode, drive, float(np.abs(out).max()))
 
 
-def test_compressor_with_multiband_off_is_a_plain_downward_compressor(rack):
+def _without_gates(monkeypatch) -> None:
+    """The spec with no ``Gate``: an FX keeps the knobs a switch leaves idle as given, so a
+    render shows whether they really do nothing (what each gate claims)."""
+    import dataclasses
+
+    from spec_copies import use_effects
+
+    use_effects(monkeypatch, [dataclasses.replace(e, gates=()) for e in spec.EFFECTS])
+
+
+def test_compressor_with_multiband_off_is_a_plain_downward_compressor(rack, monkeypatch):
     """Serum's MULTIBAND off: one band, downward only, so a threshold above the sound leaves
     it alone (the multiband mode lifts what is below its threshold), the band knobs do
-    nothing, and a low threshold takes gain off."""
+    nothing (the spec's gate says so, rendered here without it), and a low threshold takes
+    gain off."""
+    _without_gates(monkeypatch)
     dry = rack.dry("laser_pluck")
     off = {"multiband": 0.0, "threshold": 1.0}  # 0 dB: above every sample
     a = rack.render([FX("compressor", low=0.9, mid=0.2, high=0.6, extra=off)], "laser_pluck")
@@ -255,9 +267,11 @@ def test_compressor_with_multiband_off_is_a_plain_downward_compressor(rack):
     assert np.sqrt(np.mean(low**2)) < 0.8 * np.sqrt(np.mean(dry**2))
 
 
-def test_distortion_filter_is_off_by_default_and_shapes_the_drive_when_switched_on(rack):
-    """Serum's distortion filter: off (the paper's setting) its knobs change nothing; a
-    low-pass after the drive takes the highs off, and before it the drive makes new ones."""
+def test_distortion_filter_is_off_by_default_and_shapes_the_drive_when_switched_on(rack, monkeypatch):
+    """Serum's distortion filter: off (the paper's setting) its knobs change nothing (the
+    spec's gate says so, rendered here without it); a low-pass after the drive takes the
+    highs off, and before it the drive makes new ones."""
+    _without_gates(monkeypatch)
     drive = {"mode": "Tube", "drive": 0.7}
     plain = rack.render([FX("distortion", drive)], "saw")
     off = rack.render([FX("distortion", drive, extra={"filter_freq": 0.1, "filter_mode": 1.0})], "saw")

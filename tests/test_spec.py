@@ -352,3 +352,47 @@ def test_an_effects_extra_values_travel_with_it_and_reach_serum():
     assert "extra" not in plain.to_json()
     fixed = {k.name: (k.value, k.text) for k in describe(fx)[2]}
     assert fixed["threshold"] == (0.25, "-36.0 dB") and fixed["ratio"][0] == 0.75
+
+
+# -- gates: knobs a switch leaves doing nothing ----------------------------------------
+
+
+def test_gates_name_a_switch_position_and_knobs_of_their_own_effect():
+    declared = [(e, g) for e in spec.EFFECTS for g in e.gates]
+    assert [(e.name, g.switch, g.off, g.knobs) for e, g in declared] == [
+        ("compressor", "multiband", 0.0, ("low", "mid", "high")),
+        ("distortion", "prepost", 0.0, ("filter_mode", "filter_freq", "filter_bw")),
+    ]
+    for e, g in declared:
+        switch = e.fixed_knob(g.switch)
+        assert g.off in dict(switch.words), (e.name, g)
+        names = {k.name for k in e.knobs} | {f.name for f in e.fixed}
+        assert set(g.knobs) <= names and g.switch not in g.knobs
+        assert 0.0 <= g.rest <= 1.0
+
+
+def test_a_setting_settles_the_knobs_its_switch_leaves_idle():
+    from serumrnn.server.rack.chain import FX
+
+    filt = {"filter_mode": 1.0, "filter_freq": 0.1, "filter_bw": 0.03}
+    off = FX("distortion", mode="Tube", drive=0.5, extra={**filt, "prepost": 0.0, "wet": 0.8})
+    assert off.extra == {"prepost": 0.0, "wet": 0.8}
+    assert off.idle == {"filter_mode", "filter_freq", "filter_bw"}
+    # Settings that differ only in idle knobs are one setting (one cache entry, no move).
+    other = FX("distortion", mode="Tube", drive=0.5, extra={"filter_freq": 0.9, "prepost": 0.0, "wet": 0.8})
+    assert other.key() == off.key()
+    # The filter is off by the spec's own value too (no switch in ``extra``).
+    assert FX("distortion", mode="Tube", drive=0.5, extra=filt).extra == {}
+    pre = FX("distortion", mode="Tube", drive=0.5, extra={**filt, "prepost": 0.5})
+    assert pre.extra == {**filt, "prepost": 0.5} and pre.idle == frozenset()
+    assert "Filter frequency" in pre.describe()
+    described = off.describe()
+    assert "Filter frequency" not in described and "Filter (Off/Pre/Post) Off" in described
+
+    plain = FX("compressor", low=0.9, mid=0.2, high=0.6, extra={"multiband": 0.0, "threshold": 0.3})
+    assert plain.knobs == {"low": 0.0, "mid": 0.0, "high": 0.0}
+    assert plain.describe() == "Multiband Compressor: Multiband Off, Threshold -33.6 dB"
+    bands = FX("compressor", low=0.9, mid=0.2, high=0.6, extra={"multiband": 1.0})
+    assert bands.knobs == {"low": 0.9, "mid": 0.2, "high": 0.6} and bands.idle == frozenset()
+    assert spec.gated_off("compressor", {"multiband": 0.2}) == {"low", "mid", "high"}
+    assert spec.gated_off("compressor", {}) == frozenset()  # the spec's MULTIBAND is on

@@ -24,7 +24,9 @@ class FX:
 
     ``extra``: values for some of the effect's extra knobs (``spec.Fixed.extra``), which a
     knob search may move when the Table 1 knobs cannot reach a sound made elsewhere; the
-    others keep the spec's fixed values. Empty for every setting a model proposes.
+    others keep the spec's fixed values. Empty for every setting a model proposes. A knob
+    that a switch leaves doing nothing (``spec.Gate``: the filter's knobs while it is Off)
+    is settled where the spec rests it.
 
     >>> FX("distortion", mode="Tube", drive=0.72)
     >>> FX("compressor", low=0.5, mid=0.2, high=0.1, extra={"threshold": 0.3})
@@ -45,9 +47,14 @@ class FX:
         spec.effect(name)  # error early on an unknown effect
         values = dict(knobs or {})
         values.update(kw)
+        # Settled: a knob a switch leaves doing nothing rests where the spec puts it, so one
+        # sound has one setting and no step names such a knob (spec.Gate).
+        knobs_, extra_ = spec.settle(
+            name, spec.validate_knobs(name, values), spec.validate_extra(name, extra or {})
+        )
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "knobs", spec.validate_knobs(name, values))
-        object.__setattr__(self, "extra", spec.validate_extra(name, extra or {}))
+        object.__setattr__(self, "knobs", knobs_)
+        object.__setattr__(self, "extra", extra_)
 
     def with_knobs(self, values: Mapping[str, float]) -> FX:
         """The same effect with some knobs changed; its extra knobs stay as they are."""
@@ -69,10 +76,15 @@ class FX:
         out.update({k.serum_name: k.to_serum(self.knobs[k.name]) for k in eff.knobs})
         return out
 
+    @property
+    def idle(self) -> frozenset[str]:
+        """The knobs its switches leave doing nothing (``spec.gated_off``): no words name them."""
+        return spec.gated_off(self.name, self.extra)
+
     def describe(self) -> str:
         """Producer-readable text, e.g. 'Distortion: Mode Tube, Drive 72 %'."""
         eff = self.effect
-        parts = [f"{k.label} {k.text(self.knobs[k.name])}" for k in eff.knobs]
+        parts = [f"{k.label} {k.text(self.knobs[k.name])}" for k in eff.knobs if k.name not in self.idle]
         return f"{eff.label}: " + ", ".join(parts + spec.extra_text(self.name, self.extra))
 
     def to_json(self) -> dict[str, Any]:
