@@ -26,6 +26,65 @@ def note_audio(seconds: float = 1.0, sr: int = 44100, drive: float = 1.0) -> np.
     return clip
 
 
+#: The target of the ``follow`` rows: the bench's saw through two effects at settings the
+#: models know, so the verified loop offers steps and each capture judges one (the plain
+#: bench's soft-clipped target is one that loop cannot bring closer from the saw).
+FOLLOW_TARGET: tuple[tuple[str, dict[str, float]], ...] = (
+    ("distortion", {"mode": 1.0, "drive": 0.55}),
+    ("reverb", {"mix": 0.5, "low_cut": 0.2, "high_cut": 0.8}),
+)
+
+
+class _Serum:
+    """What a device would have set on Serum from the replies so far, and the capture it
+    would record: the dry sound through those settings on the open rack (``follow``)."""
+
+    def __init__(self, dry: np.ndarray, path: str) -> None:
+        from serumrnn.server.rack import OpenRack
+
+        self.dry, self.path, self.rack = dry, path, OpenRack()
+        self.values: dict[str, float] = {}
+        self.tune_before: dict[str, float] = {}
+
+    def apply(self, reply: list[osc.Message]) -> None:
+        """Set what ``reply`` asks (an effect with its knobs, a fine-tune, a take-back) and
+        record the capture; a done session starts again from the dry sound."""
+        for m in reply:
+            what, a = m.address.removeprefix(f"{osc.PREFIX}/step/"), m.args
+            if what == "takeback":
+                if a[4]:
+                    self.values[a[4]] = float(a[5])
+                else:  # a fine-tune taken back: its knobs to their values before
+                    self.values.update(self.tune_before)
+            elif what == "effect":
+                self.values[a[5]] = float(a[6])
+            elif what in ("knob", "fixed"):
+                self.values[a[2]] = float(a[3])
+            elif what == "tune":
+                self.tune_before = {}
+            elif what == "tune/knob":
+                self.values[a[2]] = float(a[3])
+                self.tune_before[a[2]] = float(a[6])
+        self.record()
+
+    def reset(self) -> None:
+        self.values, self.tune_before = {}, {}
+        self.record()
+
+    def record(self) -> None:
+        from serumrnn.server.audio_io import write_wav
+        from serumrnn.server.rack.capture import chain_from_serum
+
+        write_wav(Path(self.path), self.rack.process(self.dry, chain_from_serum(self.values)))
+
+
+def follow_target(dry: np.ndarray) -> np.ndarray:
+    """The ``follow`` rows' target: ``dry`` through :data:`FOLLOW_TARGET` on the open rack."""
+    from serumrnn.server.rack import FX, OpenRack
+
+    return OpenRack().process(dry, [FX(name, knobs) for name, knobs in FOLLOW_TARGET])
+
+
 def _retry_after(busy: osc.Message) -> float:
     """Seconds a ``busy`` error asks the client to wait (its sixth argument; 1 s if absent)."""
     return float(busy.args[5]) if len(busy.args) > 5 else 1.0
@@ -53,6 +112,7 @@ class OscBench(TypedDict):
     error_codes: dict[str, int]
     steps: int
     served: int
+    offered: int  # step replies that offered an effect or a fine-tune
     p50_ms: float
     p95_ms: float
     steps_per_s: float
@@ -73,6 +133,7 @@ def bench_osc(
     at_least: int = 0,
     extra: bool = True,
     loop: str = DEFAULT_LOOP,
+    follow: bool = False,
 ) -> OscBench:
     """Step round trips over loopback: ``clients`` sessions stepping in parallel for
     ``seconds``, each from its own socket with the device's captured flow (the capture is
@@ -86,6 +147,12 @@ def bench_osc(
 
     ``at_least`` keeps each client stepping past ``seconds`` until it has that many steps (a
     fairness check: every client is answered however slow a step is), up to a deadline.
+
+    ``follow``: each client plays the device with Serum as the open rack: it sets what every
+    reply asks and sends the render of it as its next capture, towards a target the models
+    can reach (:data:`FOLLOW_TARGET`), so the round trips time steps that are offered and
+    captures that judge them. Without it every capture is the dry saw and the target the
+    soft-clipped saw: every round trip is a session's first step.
 
     Returns clients, steps, served (clients with a step), p50_ms, p95_ms, steps_per_s, lost,
     wrong, errors.
@@ -106,11 +173,15 @@ def bench_osc(
     group = group or next(iter(models))
     tmp = tempfile.TemporaryDirectory(prefix="serumrnn-bench-")
     target, capture = Path(tmp.name) / "target.wav", Path(tmp.name) / "capture.wav"
-    write_wav(target, note_audio(drive=6.0))
-    write_wav(capture, note_audio())
+    dry = note_audio()
+    write_wav(target, follow_target(dry) if follow else note_audio(drive=6.0))
+    write_wav(capture, dry)
+    # Each client's Serum is built here, before the server starts: Faust compiling its racks
+    # in a client thread while the server's workers compiled theirs hung a render.
+    serums = [_Serum(dry, str(Path(tmp.name) / f"capture-{i}.wav")) for i in range(clients)] if follow else []
     server = OscServer(models, "127.0.0.1", 0, 0, workers=workers or DEFAULT_WORKERS, extra=extra, loop=loop)
     server.start()
-    run = _Run(server.address, group, str(target), str(capture), seconds, at_least, clients)
+    run = _Run(server.address, group, str(target), str(capture), seconds, at_least, clients, serums)
     threads = [threading.Thread(target=run.client, daemon=True) for _ in range(clients)]
     try:
         for t in threads:
@@ -135,12 +206,14 @@ class _Run:
         seconds: float,
         at_least: int,
         clients: int,
+        serums: list[_Serum] | None = None,
     ) -> None:
         self.address, self.group, self.target, self.capture = address, group, target, capture
         self.seconds, self.at_least = seconds, at_least
+        self.serums = list(serums or [])  # ``follow``: one per client, taken as each starts
         self.lock = threading.Lock()
         self.rtts: list[float] = []
-        self.tally = {"lost": 0, "wrong": 0, "errors": 0, "steps": 0, "served": 0}
+        self.tally = {"lost": 0, "wrong": 0, "errors": 0, "steps": 0, "served": 0, "offered": 0}
         self.codes: dict[str, int] = {}  # error replies by code (busy: the fair scheduler's refusal)
         self.ready = threading.Barrier(clients)
         self.window = [0.0, 0.0]  # when stepping began and ended (targets are set before)
@@ -152,6 +225,11 @@ class _Run:
             sid = self.open(c)
             if sid is None:
                 return
+            serum = None
+            if self.serums:  # this client's own Serum and capture file
+                with self.lock:
+                    serum = self.serums.pop()
+                serum.reset()
             try:
                 self.ready.wait(timeout=120)  # every client steps in the same window
             except threading.BrokenBarrierError:
@@ -162,7 +240,7 @@ class _Run:
             deadline = end + _FAIRNESS_GRACE_S
             mine = 0
             while time.monotonic() < end or (mine < self.at_least and time.monotonic() < deadline):
-                mine += self.step(c, sid, first=mine == 0)
+                mine += self.step(c, sid, first=mine == 0, serum=serum)
             with self.lock:
                 self.window[1] = max(self.window[1], time.monotonic())
 
@@ -181,11 +259,13 @@ class _Run:
             time.sleep(_retry_after(t[-1]))
         return sid
 
-    def step(self, c: OscClient, sid: Any, *, first: bool) -> int:
-        """One step's round trip, counted; 1 when it was a step (not an error or lost)."""
+    def step(self, c: OscClient, sid: Any, *, first: bool, serum: _Serum | None = None) -> int:
+        """One step's round trip, counted; 1 when it was a step (not an error or lost).
+        With ``serum`` (``follow``), the capture is its render, and it sets what the reply
+        asks (outside the timed round trip)."""
         t0 = time.perf_counter()
         rid = c.next_id()
-        reply = c.request("step", sid, self.capture, rid=rid)
+        reply = c.request("step", sid, serum.path if serum else self.capture, rid=rid)
         dt = (time.perf_counter() - t0) * 1e3
         with self.lock:
             if not reply:
@@ -198,6 +278,10 @@ class _Run:
             time.sleep(_retry_after(last))
         elif last.address == f"{osc.PREFIX}/error" or last.args[4]:  # done: start over
             c.request("reset", sid)
+            if serum is not None:
+                serum.reset()
+        elif serum is not None:
+            serum.apply(reply)
         return stepped
 
     def count(
@@ -215,6 +299,9 @@ class _Run:
             return 0
         self.tally["steps"] += 1
         self.tally["served"] += first
+        self.tally["offered"] += any(
+            m.address in (f"{osc.PREFIX}/step/effect", f"{osc.PREFIX}/step/tune") for m in reply
+        )
         self.rtts.append(dt)
         return 1
 
@@ -229,6 +316,7 @@ class _Run:
             "error_codes": self.codes,
             "steps": self.tally["steps"],
             "served": self.tally["served"],
+            "offered": self.tally["offered"],
             "p50_ms": _percentile(self.rtts, 50),
             "p95_ms": _percentile(self.rtts, 95),
             "steps_per_s": self.tally["steps"] / span if span > 0 else 0.0,
@@ -240,6 +328,6 @@ def format_bench(result: OscBench) -> str:
     r = result
     return (
         f"OSC step round trip, {r['clients']:>2} client(s): p50 {r['p50_ms']:.1f} ms, "
-        f"p95 {r['p95_ms']:.1f} ms ({r['steps']} steps, {r['steps_per_s']:.1f}/s; "
+        f"p95 {r['p95_ms']:.1f} ms ({r['steps']} steps, {r['offered']} offering one, {r['steps_per_s']:.1f}/s; "
         f"lost {r['lost']}, misrouted {r['wrong']}, errors {r['errors']})"
     )
