@@ -43,8 +43,8 @@ class _Serum:
         from serumrnn.server.rack import OpenRack
 
         self.dry, self.path, self.rack = dry, path, OpenRack()
-        self.values: dict[str, float] = {}
-        self.tune_before: dict[str, float] = {}
+        self.values: dict[str | int, float] = {}  # Serum parameter name -> value
+        self.tune_before: dict[str | int, float] = {}
 
     def apply(self, reply: list[osc.Message]) -> None:
         """Set what ``reply`` asks (an effect with its knobs, a fine-tune, a take-back) and
@@ -68,7 +68,8 @@ class _Serum:
         self.record()
 
     def reset(self) -> None:
-        self.values, self.tune_before = {}, {}
+        self.values.clear()
+        self.tune_before.clear()
         self.record()
 
     def record(self) -> None:
