@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 #: Table 1 was sampled on a 0.01 grid ("granularity 100") in the research code.
 GRID_STEPS = 100
@@ -239,6 +239,17 @@ class Gate:
     why: str = ""
 
 
+_K = TypeVar("_K", Knob, Fixed)
+
+
+def _named(effect: str, items: tuple[_K, ...], name: str, what: str) -> _K:
+    """The item of ``items`` called ``name``, or an error that lists their names."""
+    for x in items:
+        if x.name == name:
+            return x
+    raise KeyError(f"effect {effect!r} has no {what} {name!r}; {what}s: {', '.join(x.name for x in items)}")
+
+
 @dataclass(frozen=True)
 class Effect:
     name: str
@@ -250,12 +261,7 @@ class Effect:
     gates: tuple[Gate, ...] = field(default_factory=tuple)
 
     def knob(self, name: str) -> Knob:
-        for k in self.knobs:
-            if k.name == name:
-                return k
-        raise KeyError(
-            f"effect {self.name!r} has no knob {name!r}; knobs: {', '.join(k.name for k in self.knobs)}"
-        )
+        return _named(self.name, self.knobs, name, "knob")
 
     @property
     def continuous(self) -> tuple[Knob, ...]:
@@ -271,13 +277,7 @@ class Effect:
         return tuple(f for f in self.fixed if f.extra)
 
     def fixed_knob(self, name: str) -> Fixed:
-        for f in self.fixed:
-            if f.name == name:
-                return f
-        raise KeyError(
-            f"effect {self.name!r} has no fixed knob {name!r}; fixed knobs: "
-            f"{', '.join(f.name for f in self.fixed)}"
-        )
+        return _named(self.name, self.fixed, name, "fixed knob")
 
     def to_json(self) -> dict[str, Any]:
         return {
