@@ -48,7 +48,7 @@ class _Serum:
 
     def apply(self, reply: list[osc.Message]) -> None:
         """Set what ``reply`` asks (an effect with its knobs, a fine-tune, a take-back) and
-        record the capture; a done session starts again from the dry sound."""
+        record the capture (a done session starts again from the dry sound: :meth:`reset`)."""
         for m in reply:
             what, a = m.address.removeprefix(f"{osc.PREFIX}/step/"), m.args
             if what == "takeback":
