@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, overload
 
 from serumrnn.server import spec
@@ -76,9 +77,10 @@ class FX:
         out.update({k.serum_name: k.to_serum(self.knobs[k.name]) for k in eff.knobs})
         return out
 
-    @property
+    @cached_property
     def idle(self) -> frozenset[str]:
-        """The knobs its switches leave doing nothing (``spec.gated_off``): no words name them."""
+        """The knobs its switches leave doing nothing (``spec.gated_off``): no words name them.
+        Read once per knob by ``describe`` and the fine-tune, so it is worked out once."""
         return spec.gated_off(self.name, self.extra)
 
     def describe(self) -> str:
