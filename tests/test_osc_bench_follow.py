@@ -26,7 +26,9 @@ def _stub() -> StubModels:
 
 
 def test_the_follow_client_steps_to_its_target_and_starts_again():
-    r = bench_osc(None, 1, 3.0, models={"basic_shapes": _stub()}, loop="verified", follow=True, malloc=False)
+    r = bench_osc(
+        None, 1, 3.0, models={"basic_shapes": _stub()}, loop="verified", follow=True, malloc=False, at_least=9
+    )
     assert r["lost"] == 0 and r["wrong"] == 0 and r["errors"] == 0
     # Each session: one reply per effect of the target, then the one that judges the last
     # capture and ends it (the target reached), so two of every three replies offer a step.
